@@ -1,0 +1,37 @@
+# Makefile -- builds and installs the pg_mig extension with PGXS.
+#
+#   make && make install          the library, control file and SQL scripts
+#   make installcheck             pg_regress against a running server that
+#                                 preloads pg_mig (PGHOST/PGPORT/PGUSER)
+#
+# migctl and the C++ tests are built by CMake (see CMakeLists.txt).
+
+MODULE_big = pg_mig
+OBJS = \
+	extension/src/pg_mig.o \
+	extension/src/launcher.o \
+	extension/src/backfill_worker.o \
+	extension/src/chunk.o \
+	extension/src/validate.o \
+	extension/src/throttle.o \
+	extension/src/job_store.o \
+	extension/src/sql_api.o
+
+EXTENSION = pg_mig
+DATA = $(wildcard sql/pg_mig--*.sql)
+PGFILEDESC = "pg_mig - safe chunked backfills"
+
+PG_CPPFLAGS = -I$(srcdir)/extension/include
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --outputdir=test/out --dbname=pg_mig_regress
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+installcheck: test-out-dir
+test-out-dir:
+	@mkdir -p test/out
+.PHONY: test-out-dir

@@ -1,0 +1,232 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_mig.h
+ *	  Shared declarations of the pg_mig library: names of the catalog
+ *	  objects, settings, shared memory, the in-memory form of a job, and
+ *	  the entry points each source file offers the others.
+ *
+ * Vocabulary (used in every file):
+ *	  A *job* is one backfill started by mig_start_backfill(): a set clause
+ *	  applied to the rows of one table that match a where clause.
+ *	  A *target* is one heap the job walks: the table itself, or each leaf
+ *	  partition of a partitioned table, in turn.
+ *	  A *key* is the value of the target's primary key (or unique NOT NULL
+ *	  index) columns; a job walks each target in key order.
+ *	  A *chunk* is the rows between two keys, changed in one transaction.
+ *	  A *checkpoint* is the job row's (target_ord, last_key, rows_done, ...),
+ *	  written in the same transaction as the chunk it records.
+ *	  The *launcher* is the one background worker that starts *workers*; a
+ *	  *worker* runs one job, as the job's owner; a *scan* is a short-lived
+ *	  worker that lists the runnable jobs of one database for the launcher.
+ *	  A worker is *throttled* while a health signal (replica lag, a run
+ *	  window, ...) says that no new chunk may start.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_MIG_H
+#define PG_MIG_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
+#include "storage/condition_variable.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+
+#define PG_MIG_VERSION			"0.1"
+#define PG_MIG_EXTENSION_NAME	"pg_mig"
+#define PG_MIG_NOTIFY_CHANNEL	"pg_mig"
+
+/* catalog objects, all in the extension's schema */
+#define MIG_JOB_TABLE			"mig_job"
+#define MIG_TARGET_TABLE		"mig_job_target"
+#define MIG_EVENT_TABLE			"mig_job_event"
+
+/* background worker types, as shown in pg_stat_activity.backend_type */
+#define MIG_LAUNCHER_TYPE		"pg_mig launcher"
+#define MIG_WORKER_TYPE			"pg_mig worker"
+#define MIG_SCAN_TYPE			"pg_mig scan"
+
+/* sizes of the shared request queue and note table */
+#define MIG_MAX_REQUESTS		64
+#define MIG_NOTE_LEN			160
+#define MIG_MAX_DATABASES		256
+
+/* settings (pg_mig.c) */
+extern int	mig_max_workers;
+extern int	mig_naptime_s;
+extern char *mig_databases;
+extern bool mig_hold;
+extern int	mig_default_batch_size;
+extern char *mig_default_chunk_time;
+extern char *mig_default_max_lag;
+extern int	mig_default_max_lag_bytes_mb;
+extern char *mig_default_lock_timeout;
+extern char *mig_default_statement_timeout;
+extern int	mig_default_max_retries;
+
+/* job states, as stored in mig_job.state */
+typedef enum MigJobState
+{
+	MIG_STATE_QUEUED,
+	MIG_STATE_RUNNING,
+	MIG_STATE_PAUSED,
+	MIG_STATE_SUCCEEDED,
+	MIG_STATE_FAILED,
+	MIG_STATE_CANCELLED
+} MigJobState;
+
+extern const char *MigStateName(MigJobState state);
+extern MigJobState MigStateFromName(const char *name);
+#define MigStateIsFinal(s) \
+	((s) == MIG_STATE_SUCCEEDED || (s) == MIG_STATE_CANCELLED)
+
+/*
+ * MigJob: the in-memory form of one mig_job row.  Durations are in
+ * milliseconds; 0 means "off" for every optional limit.
+ */
+typedef struct MigJob
+{
+	int64		job_id;
+	Oid			relid;
+	char	   *relation_name;	/* quoted, qualified name at start */
+	char	   *set_clause;
+	char	   *where_clause;	/* NULL if none */
+	char	   *search_path;	/* search_path the clauses were checked under */
+	Oid			owner;
+	MigJobState state;
+
+	/* knobs */
+	int			batch_size;		/* starting (or fixed) rows per chunk */
+	int64		chunk_time_ms;	/* target chunk duration; 0 = fixed size */
+	int64		max_lag_ms;
+	int64		max_lag_bytes;
+	int64		sleep_ms;
+	int64		lock_timeout_ms;
+	int64		statement_timeout_ms;
+	int			max_retries;
+	int64		max_wal_rate;	/* bytes per second */
+	double		nice_ratio;		/* sleep this many times a chunk's time */
+	List	   *ignore_slots;	/* of char *: slot names not to wait for */
+	char	   *run_window;		/* NULL = any time */
+	char	   *throttle_query; /* NULL = none */
+	int			max_active_sessions;
+	int64		max_xact_age_ms;
+	int			max_archive_backlog;
+	bool		throttle_on_autovacuum;
+
+	/* checkpoint */
+	int			target_ord;
+	int			nlast_key;		/* 0 = current target not begun */
+	char	  **last_key;		/* text form of the last key done */
+	int64		rows_done;
+	int64		keys_done;
+	int64		chunks_done;
+	int64		wal_bytes;
+	int			retries;
+
+	/* run-time */
+	int			current_batch;	/* 0 = not set yet */
+	char	   *throttled;		/* as stored */
+} MigJob;
+
+/*
+ * Shared memory.  One MigWorkerSlot per pg_mig.max_workers: a worker claims
+ * a slot for its (database, job) before it touches the job, so a job never
+ * has two workers.  The request queue carries "start the worker of job J"
+ * (job_id > 0) and "scan database D" (job_id = 0) to the launcher.
+ */
+typedef struct MigWorkerSlot
+{
+	bool		in_use;
+	Oid			dboid;
+	int64		job_id;
+	pid_t		pid;
+	TimestampTz started_at;
+} MigWorkerSlot;
+
+/*
+ * MigWorkerArgs: what the launcher puts in bgw_extra of a worker or a scan;
+ * bgw_main_arg holds the job id (Int64GetDatum; 0 for a scan).
+ */
+typedef struct MigWorkerArgs
+{
+	Oid			dboid;
+	Oid			owner;			/* role the worker connects as */
+} MigWorkerArgs;
+
+typedef struct MigRequest
+{
+	Oid			dboid;
+	int64		job_id;			/* 0 = scan the database */
+	Oid			owner;
+} MigRequest;
+
+typedef struct MigNote
+{
+	Oid			dboid;
+	int64		job_id;
+	char		text[MIG_NOTE_LEN];
+} MigNote;
+
+typedef struct MigSharedState
+{
+	LWLock	   *lock;			/* protects everything below */
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	ConditionVariable job_cv;	/* broadcast on every job state change */
+	bool		rescan_all;		/* a request was lost: scan every database */
+	int			nrequests;
+	MigRequest	requests[MIG_MAX_REQUESTS];
+	int			nnotes;
+	MigNote		notes[MIG_MAX_REQUESTS];	/* why a queued job waits */
+	int			nslots;
+	MigWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} MigSharedState;
+
+extern MigSharedState *MigShared;	/* NULL unless preloaded */
+
+/* pg_mig.c */
+extern void MigRequireShared(void);	/* ERROR with a hint unless preloaded */
+extern void MigPostRequest(Oid dboid, int64 job_id, Oid owner);
+extern void MigRequestAtCommit(Oid dboid, int64 job_id, Oid owner);
+extern void MigWakeWorkerAtCommit(Oid dboid, int64 job_id);
+extern void MigWakeLauncher(void);
+extern void MigBroadcastJobChange(void);
+extern bool MigClaimWorkerSlot(Oid dboid, int64 job_id);
+extern pid_t MigWorkerPid(Oid dboid, int64 job_id);
+extern void MigWakeWorker(Oid dboid, int64 job_id);
+extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
+extern int64 MigIntervalToMs(Datum interval);
+extern Datum MigMsToInterval(int64 ms);
+
+/* launcher.c */
+extern PGDLLEXPORT void mig_launcher_main(Datum main_arg);
+extern void MigRegisterLauncher(void);
+
+/* backfill_worker.c */
+extern PGDLLEXPORT void mig_worker_main(Datum main_arg);
+extern PGDLLEXPORT void mig_scan_main(Datum main_arg);
+
+/* job_store.c: all SPI on the job tables.  Callers are in a transaction. */
+extern Oid	MigExtensionSchema(void);
+extern const char *MigQualifiedTable(const char *table);
+extern MigJob *MigLoadJob(int64 job_id, bool for_update);
+extern void MigRecordEvent(int64 job_id, const char *event, const char *detail);
+extern void MigSetState(int64 job_id, MigJobState state, const char *last_error);
+extern void MigSetThrottled(int64 job_id, const char *reason);
+extern void MigNotify(int64 job_id, const char *state);
+
+/* throttle.c: health signals.  See the function comments there. */
+extern bool MigThrottleCheck(const MigJob *job, bool was_throttled, char **reason);
+extern int64 MigPacingDelayMs(const MigJob *job, int64 chunk_ms, int64 chunk_wal_bytes);
+extern int	MigNextBatchSize(const MigJob *job, int current, int64 chunk_ms,
+							 int64 rows);
+extern bool MigRunWindowValid(const char *spec, char **errmsg);
+extern bool MigInRunWindow(const char *spec, TimestampTz now);
+
+/* sql_api.c */
+extern void MigSwitchToOwner(Oid *save_userid, int *save_sec_context);
+
+#endif							/* PG_MIG_H */
