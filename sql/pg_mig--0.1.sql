@@ -16,6 +16,7 @@ CREATE TABLE @extschema@.mig_job (
     set_clause          text NOT NULL,
     where_clause        text,
     search_path         text NOT NULL,
+    settings            text[] NOT NULL DEFAULT '{}',
     owner               oid NOT NULL,
     state               text NOT NULL DEFAULT 'queued'
         CHECK (state IN ('queued', 'running', 'paused',

@@ -30,6 +30,7 @@
 
 #include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
+#include "utils/relcache.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -94,6 +95,8 @@ typedef struct MigJob
 	char	   *set_clause;
 	char	   *where_clause;	/* NULL if none */
 	char	   *search_path;	/* search_path the clauses were checked under */
+	List	   *settings;		/* of char * "name=value": the caller's
+								 * DateStyle, TimeZone, ... at start */
 	Oid			owner;
 	MigJobState state;
 
@@ -129,7 +132,44 @@ typedef struct MigJob
 	/* run-time */
 	int			current_batch;	/* 0 = not set yet */
 	char	   *throttled;		/* as stored */
+	double		rows_per_sec;
+	double		keys_per_sec;
+	int64		rows_total;		/* estimates at start; -1 = unknown */
+	int64		keys_total;
+	bool		ever_started;	/* started_at is set */
 } MigJob;
+
+/*
+ * MigTarget: one heap a job walks, with its key and the upper key fixed
+ * when the job started (NULL: the target was empty).
+ */
+typedef struct MigTarget
+{
+	int			ord;
+	Oid			relid;
+	char	   *relation_name;	/* quoted, qualified */
+	int			nkeys;
+	char	  **key_columns;	/* plain names */
+	char	  **upper_key;		/* text form; NULL if the target was empty */
+	int64		keys_estimate;
+} MigTarget;
+
+/*
+ * MigCheckpoint: what one chunk adds to the job row, in the chunk's own
+ * transaction.
+ */
+typedef struct MigCheckpoint
+{
+	int			target_ord;
+	int			nlast_key;		/* 0 = the target is not begun */
+	char	  **last_key;
+	int64		rows;			/* rows changed by the chunk */
+	int64		keys;			/* keys walked by the chunk */
+	int64		wal_bytes;
+	int			current_batch;
+	double		rows_per_sec;
+	double		keys_per_sec;
+} MigCheckpoint;
 
 /*
  * Shared memory.  One MigWorkerSlot per pg_mig.max_workers: a worker claims
@@ -213,10 +253,44 @@ extern PGDLLEXPORT void mig_scan_main(Datum main_arg);
 extern Oid	MigExtensionSchema(void);
 extern const char *MigQualifiedTable(const char *table);
 extern MigJob *MigLoadJob(int64 job_id, bool for_update);
+extern List *MigLoadTargets(int64 job_id);
+extern int64 MigInsertJob(const MigJob *job, List *targets);
+extern int64 MigFindActiveJobOn(List *relids);
+extern void MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp);
 extern void MigRecordEvent(int64 job_id, const char *event, const char *detail);
 extern void MigSetState(int64 job_id, MigJobState state, const char *last_error);
+extern void MigSetRetries(int64 job_id, int retries, const char *last_error);
 extern void MigSetThrottled(int64 job_id, const char *reason);
+extern void MigSetJobColumns(int64 job_id, int ncols, const char **columns,
+							 const Oid *types, const Datum *values,
+							 const bool *isnull);
+extern char *MigGetState(int64 job_id);
 extern void MigNotify(int64 job_id, const char *state);
+
+/* validate.c: checks at start, in the caller's transaction */
+extern List *MigBuildTargets(Relation rel, const char *set_clause,
+							 const char *where_clause, int64 *rows_total);
+extern void MigCheckThrottleQuery(const char *query);
+
+/* chunk.c: the chunk statements of one target */
+typedef struct MigChunkPlan MigChunkPlan;
+typedef struct MigChunkResult
+{
+	int64		rows;			/* rows changed */
+	int64		keys;			/* keys walked */
+	char	  **end_key;		/* text form of the last key walked */
+	bool		target_done;	/* the upper key was reached */
+} MigChunkResult;
+extern char *MigChunkUpdateSql(const MigTarget *target, const char *set_clause,
+							   const char *where_clause, bool first);
+extern char *MigChunkBoundarySql(const MigTarget *target, bool first);
+extern MigChunkPlan *MigPrepareChunkPlan(const MigTarget *target,
+										 const char *set_clause,
+										 const char *where_clause);
+extern void MigFreeChunkPlan(MigChunkPlan *plan);
+extern void MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key,
+						int batch, MigChunkResult *result);
+extern List *MigKeySettings(void);
 
 /* throttle.c: health signals.  See the function comments there. */
 extern bool MigThrottleCheck(const MigJob *job, bool was_throttled, char **reason);
@@ -226,7 +300,5 @@ extern int	MigNextBatchSize(const MigJob *job, int current, int64 chunk_ms,
 extern bool MigRunWindowValid(const char *spec, char **errmsg);
 extern bool MigInRunWindow(const char *spec, TimestampTz now);
 
-/* sql_api.c */
-extern void MigSwitchToOwner(Oid *save_userid, int *save_sec_context);
 
 #endif							/* PG_MIG_H */

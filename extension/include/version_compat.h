@@ -1,0 +1,31 @@
+/*-------------------------------------------------------------------------
+ *
+ * version_compat.h
+ *	  The one place for differences between PostgreSQL major versions.
+ *	  pg_mig is built and tested against PostgreSQL 15; the shims below
+ *	  cover 13 to 17 where the code allows.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_MIG_VERSION_COMPAT_H
+#define PG_MIG_VERSION_COMPAT_H
+
+#if PG_VERSION_NUM < 130000
+#error "pg_mig needs PostgreSQL 13 or later"
+#endif
+
+/* PostgreSQL 17 lets a background worker connect as a NOLOGIN role */
+#if PG_VERSION_NUM >= 170000
+#define MIG_BGWORKER_CONNECT_FLAGS BGWORKER_BYPASS_ROLELOGINCHECK
+#define MIG_NEED_ROLE_LOGIN false
+#else
+#define MIG_BGWORKER_CONNECT_FLAGS 0
+#define MIG_NEED_ROLE_LOGIN true
+#endif
+
+/* MarkGUCPrefixReserved appeared in 15; EmitWarningsOnPlaceholders before */
+#if PG_VERSION_NUM < 150000
+#define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+#endif							/* PG_MIG_VERSION_COMPAT_H */

@@ -1,0 +1,590 @@
+/*-------------------------------------------------------------------------
+ *
+ * backfill_worker.c
+ *	  The worker: runs one job, chunk after chunk, as the job's owner.
+ *
+ * The launcher starts a worker with the job id and the owner's role; the
+ * worker connects as that role, so everything the job does (the chunk
+ * statements, the throttle query) runs with the owner's rights and nothing
+ * more.  Only the bookkeeping on pg_mig's own tables runs as the table
+ * owner, in job_store.c.
+ *
+ * Each step of the loop is one transaction:
+ *
+ *	  lock the job row (orders the step against mig_pause/cancel/set)
+ *	  -> the job is no longer running: stop
+ *	  -> a health signal says wait: record why, commit, sleep, step again
+ *	  -> else run one chunk and write the checkpoint, then commit
+ *
+ * The chunk and its checkpoint commit together, so after any crash the
+ * job goes on from the last committed chunk and no row is changed twice.
+ * That is also why the chunk transactions may commit with
+ * synchronous_commit = off: a crash can lose only the latest chunks, and
+ * it loses each chunk together with its checkpoint, so the lost chunks are
+ * simply done again.  A chunk that fails with a transient error (deadlock,
+ * serialization failure, lock or statement timeout, cancel) is retried
+ * with jittered exponential backoff, at half the size after a timeout;
+ * after max_retries, or on any other error, the job fails and keeps its
+ * checkpoint, and mig_resume() retries it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "executor/instrument.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+#if PG_VERSION_NUM >= 150000
+#include "common/pg_prng.h"
+#endif
+
+#include "pg_mig.h"
+#include "version_compat.h"
+
+#define THROTTLE_MIN_WAIT_MS	100
+#define THROTTLE_MAX_WAIT_MS	2000
+#define RETRY_BASE_MS			200
+#define RETRY_MAX_MS			30000
+#define RATE_WINDOW_S			10.0
+
+typedef enum StepOutcome
+{
+	STEP_CHUNK,					/* a chunk was done */
+	STEP_THROTTLED,				/* waiting for a health signal */
+	STEP_RETRY,					/* a chunk failed and will be retried */
+	STEP_STOP					/* the job is no longer running */
+} StepOutcome;
+
+/* the worker's job, for the whole life of the process */
+static int64 job_id;
+static MigWorkerArgs worker_args;
+static MemoryContext job_context;
+static MemoryContext step_context;
+static List *targets;			/* of MigTarget *, in job_context */
+static MigChunkPlan *chunk_plan;
+static int	chunk_plan_ord = -1;
+
+/* run-time state */
+static int	current_batch;
+static int	last_seen_batch_size;
+static int64 lock_timeout_ms = 1000;
+static bool throttled_now;
+static TimestampTz throttled_since;
+static char *throttle_reason;	/* in job_context */
+static long throttle_wait_ms = THROTTLE_MIN_WAIT_MS;
+static TimestampTz last_chunk_end;
+static double rows_rate;
+static double keys_rate;
+
+static bool BeginJob(void);
+static StepOutcome RunStep(long *delay_ms);
+static StepOutcome RunChunk(MigJob *job, long *delay_ms);
+static StepOutcome HandleStepError(ErrorData *edata, long *delay_ms);
+static void StartStep(void);
+static void FinishStep(void);
+static void ArmTimeouts(int64 lock_ms, int64 statement_ms);
+static void ApplyJobSettings(const MigJob *job);
+static bool IsTransient(int sqlerrcode);
+static void SleepOnLatch(long ms);
+static char *FormatKey(int n, char **key);
+
+/*
+ * mig_worker_main is the entry point of a worker.  bgw_main_arg is the job
+ * id, bgw_extra a MigWorkerArgs.
+ */
+void
+mig_worker_main(Datum main_arg)
+{
+	job_id = DatumGetInt64(main_arg);
+	memcpy(&worker_args, MyBgworkerEntry->bgw_extra, sizeof(MigWorkerArgs));
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnectionByOid(worker_args.dboid, worker_args.owner,
+											  MIG_BGWORKER_CONNECT_FLAGS);
+
+	/* a job never has two workers */
+	if (!MigClaimWorkerSlot(worker_args.dboid, job_id))
+	{
+		elog(DEBUG1, "pg_mig job " INT64_FORMAT " already has a worker, or no slot is free",
+			 job_id);
+		proc_exit(0);
+	}
+	MigSetNote(worker_args.dboid, job_id, NULL);
+
+	job_context = AllocSetContextCreate(TopMemoryContext, "pg_mig job",
+										ALLOCSET_DEFAULT_SIZES);
+	step_context = AllocSetContextCreate(TopMemoryContext, "pg_mig step",
+										 ALLOCSET_DEFAULT_SIZES);
+
+	if (!BeginJob())
+		proc_exit(0);
+
+	for (;;)
+	{
+		long		delay_ms = 0;
+		StepOutcome outcome;
+
+		/* nothing of one step survives into the next: memory stays flat */
+		MemoryContextSwitchTo(step_context);
+		MemoryContextReset(step_context);
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		outcome = RunStep(&delay_ms);
+		if (outcome == STEP_STOP)
+			break;
+		if (delay_ms > 0)
+			SleepOnLatch(delay_ms);
+	}
+
+	MigBroadcastJobChange();
+	proc_exit(0);
+}
+
+/*
+ * StartStep opens a step's transaction with SPI connected and a snapshot,
+ * and stays in step_context.  FinishStep commits it.
+ */
+static void
+StartStep(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(step_context);
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+FinishStep(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	/* CommitTransactionCommand leaves us in TopMemoryContext */
+	MemoryContextSwitchTo(step_context);
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * ArmTimeouts sets the step's lock_timeout and arms its statement timeout
+ * (a background worker has no statement timeout of its own), and lets the
+ * step commit asynchronously (see the file header for why that is safe).
+ */
+static void
+ArmTimeouts(int64 lock_ms, int64 statement_ms)
+{
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), INT64_FORMAT "ms", Max(lock_ms, 1));
+	(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	if (statement_ms > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(statement_ms, INT_MAX));
+}
+
+/*
+ * ApplyJobSettings makes the clauses mean what they meant when the job was
+ * started: the caller's search_path, DateStyle, TimeZone and so on.
+ */
+static void
+ApplyJobSettings(const MigJob *job)
+{
+	ListCell   *lc;
+
+	SetConfigOption("search_path", job->search_path, PGC_USERSET, PGC_S_SESSION);
+	foreach(lc, job->settings)
+	{
+		char	   *setting = pstrdup(lfirst(lc));
+		char	   *eq = strchr(setting, '=');
+
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		SetConfigOption(setting, eq + 1, PGC_USERSET, PGC_S_SESSION);
+	}
+	SetConfigOption("application_name",
+					psprintf("pg_mig job " INT64_FORMAT, job_id),
+					PGC_USERSET, PGC_S_SESSION);
+}
+
+/*
+ * BeginJob marks the job running, records that it started (or restarted
+ * from its checkpoint) and loads its targets.  Returns false if the job is
+ * not runnable (paused, finished, gone) or belongs to another role.
+ */
+static bool
+BeginJob(void)
+{
+	MigJob	   *job;
+	bool		runnable = false;
+
+	MemoryContextSwitchTo(step_context);
+	StartStep();
+	pgstat_report_activity(STATE_RUNNING, "pg_mig: starting job");
+	job = MigLoadJob(job_id, true);
+	if (job != NULL && job->owner == worker_args.owner &&
+		(job->state == MIG_STATE_QUEUED || job->state == MIG_STATE_RUNNING))
+	{
+		MemoryContext old;
+
+		runnable = true;
+		ApplyJobSettings(job);
+		MigSetState(job_id, MIG_STATE_RUNNING, NULL);
+		if (!job->ever_started)
+			MigRecordEvent(job_id, "started", NULL);
+		else
+			MigRecordEvent(job_id, "started",
+						   psprintf("resumed from the checkpoint after " INT64_FORMAT " rows (target %d, %s)",
+									job->rows_done, job->target_ord,
+									job->nlast_key ? FormatKey(job->nlast_key, job->last_key)
+									: "from its first key"));
+		old = MemoryContextSwitchTo(job_context);
+		targets = MigLoadTargets(job_id);
+		MemoryContextSwitchTo(old);
+		current_batch = job->current_batch > 0 ? job->current_batch : job->batch_size;
+		last_seen_batch_size = job->batch_size;
+		lock_timeout_ms = job->lock_timeout_ms;
+	}
+	FinishStep();
+	if (runnable)
+		MigBroadcastJobChange();
+	return runnable;
+}
+
+/*
+ * RunStep runs one step (see the file header) and says how it went and how
+ * long to wait before the next one.
+ */
+static StepOutcome
+RunStep(long *delay_ms)
+{
+	volatile StepOutcome outcome = STEP_STOP;
+	volatile bool changed = false;
+
+	PG_TRY();
+	{
+		MigJob	   *job;
+
+		StartStep();
+		pgstat_report_activity(STATE_RUNNING, "pg_mig: checking job");
+		ArmTimeouts(lock_timeout_ms, 0);
+		job = MigLoadJob(job_id, true);
+
+		if (job == NULL || job->owner != worker_args.owner)
+			outcome = STEP_STOP;
+		else if (job->state != MIG_STATE_RUNNING && job->state != MIG_STATE_QUEUED)
+			outcome = STEP_STOP;	/* paused, cancelled, ... by a user */
+		else
+		{
+			char	   *reason = NULL;
+
+			if (job->state == MIG_STATE_QUEUED)
+			{
+				/* resumed while this worker was still alive */
+				MigSetState(job_id, MIG_STATE_RUNNING, NULL);
+				changed = true;
+			}
+			lock_timeout_ms = job->lock_timeout_ms;
+			ArmTimeouts(job->lock_timeout_ms, job->statement_timeout_ms);
+			if (job->batch_size != last_seen_batch_size)
+			{
+				/* mig_set changed the batch size */
+				current_batch = job->batch_size;
+				last_seen_batch_size = job->batch_size;
+			}
+
+			if (MigThrottleCheck(job, throttled_now, &reason))
+			{
+				if (!throttled_now)
+				{
+					throttled_now = true;
+					throttled_since = GetCurrentTimestamp();
+					throttle_wait_ms = THROTTLE_MIN_WAIT_MS;
+					MigRecordEvent(job_id, "throttled", reason);
+				}
+				if (job->throttled == NULL || strcmp(job->throttled, reason) != 0)
+					MigSetThrottled(job_id, reason);
+				if (throttle_reason)
+					pfree(throttle_reason);
+				throttle_reason = MemoryContextStrdup(job_context, reason);
+				*delay_ms = throttle_wait_ms;
+				throttle_wait_ms = Min(throttle_wait_ms * 2, THROTTLE_MAX_WAIT_MS);
+				outcome = STEP_THROTTLED;
+			}
+			else
+			{
+				if (throttled_now)
+				{
+					long		secs;
+					int			usecs;
+
+					TimestampDifference(throttled_since, GetCurrentTimestamp(), &secs, &usecs);
+					MigSetThrottled(job_id, NULL);
+					MigRecordEvent(job_id, "unthrottled",
+								   psprintf("after %.1f s: %s", secs + usecs / 1e6,
+											throttle_reason ? throttle_reason : "?"));
+					throttled_now = false;
+				}
+				outcome = RunChunk(job, delay_ms);
+				changed = changed || (outcome == STEP_STOP);
+			}
+		}
+		FinishStep();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(step_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		disable_timeout(STATEMENT_TIMEOUT, false);
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(step_context);
+		outcome = HandleStepError(edata, delay_ms);
+		changed = true;
+	}
+	PG_END_TRY();
+
+	if (changed)
+		MigBroadcastJobChange();
+	return outcome;
+}
+
+/*
+ * RunChunk runs the next chunk of the job and writes its checkpoint, in the
+ * step's transaction.  On the last chunk of the last target it marks the
+ * job succeeded.
+ */
+static StepOutcome
+RunChunk(MigJob *job, long *delay_ms)
+{
+	MigTarget  *target;
+	MigChunkResult result;
+	MigCheckpoint cp;
+	TimestampTz start;
+	TimestampTz end;
+	int64		wal_before;
+	int64		chunk_ms;
+	double		dt;
+	long		secs;
+	int			usecs;
+
+	if (job->target_ord >= list_length(targets))
+	{
+		MigSetState(job_id, MIG_STATE_SUCCEEDED, NULL);
+		MigRecordEvent(job_id, "succeeded",
+					   psprintf(INT64_FORMAT " rows changed in " INT64_FORMAT " chunks",
+								job->rows_done, job->chunks_done));
+		return STEP_STOP;
+	}
+
+	target = list_nth(targets, job->target_ord);
+	if (chunk_plan_ord != target->ord)
+	{
+		MemoryContext old = MemoryContextSwitchTo(job_context);
+
+		if (chunk_plan)
+			MigFreeChunkPlan(chunk_plan);
+		chunk_plan = NULL;
+		chunk_plan_ord = -1;
+		chunk_plan = MigPrepareChunkPlan(target, job->set_clause, job->where_clause);
+		chunk_plan_ord = target->ord;
+		MemoryContextSwitchTo(old);
+	}
+
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("pg_mig job " INT64_FORMAT ": chunk of %d keys of %s after %s",
+									job_id, current_batch, target->relation_name,
+									job->nlast_key ? FormatKey(job->nlast_key, job->last_key)
+									: "the first key"));
+	start = GetCurrentTimestamp();
+	wal_before = pgWalUsage.wal_bytes;
+	MigRunChunk(chunk_plan, job->nlast_key, job->last_key, current_batch, &result);
+	end = GetCurrentTimestamp();
+	TimestampDifference(start, end, &secs, &usecs);
+	chunk_ms = secs * 1000 + usecs / 1000;
+
+	/* rates over a window of about RATE_WINDOW_S, wall clock */
+	TimestampDifference(last_chunk_end ? last_chunk_end : start, end, &secs, &usecs);
+	dt = Max(secs + usecs / 1e6, 1e-3);
+	{
+		double		alpha = 1.0 - exp(-dt / RATE_WINDOW_S);
+
+		if (last_chunk_end == 0)
+		{
+			rows_rate = result.rows / dt;
+			keys_rate = result.keys / dt;
+		}
+		else
+		{
+			rows_rate += alpha * (result.rows / dt - rows_rate);
+			keys_rate += alpha * (result.keys / dt - keys_rate);
+		}
+	}
+	last_chunk_end = end;
+
+	memset(&cp, 0, sizeof(cp));
+	cp.target_ord = job->target_ord;
+	if (result.target_done)
+	{
+		cp.target_ord++;
+		cp.nlast_key = 0;
+	}
+	else
+	{
+		cp.nlast_key = target->nkeys;
+		cp.last_key = result.end_key;
+	}
+	cp.rows = result.rows;
+	cp.keys = result.keys;
+	cp.wal_bytes = pgWalUsage.wal_bytes - wal_before;
+	cp.current_batch = current_batch;
+	cp.rows_per_sec = rows_rate;
+	cp.keys_per_sec = keys_rate;
+	MigSaveCheckpoint(job_id, &cp);
+
+	if (result.target_done && cp.target_ord >= list_length(targets))
+	{
+		MigSetState(job_id, MIG_STATE_SUCCEEDED, NULL);
+		MigRecordEvent(job_id, "succeeded",
+					   psprintf(INT64_FORMAT " rows changed in " INT64_FORMAT " chunks",
+								job->rows_done + result.rows, job->chunks_done + 1));
+		return STEP_STOP;
+	}
+
+	/* the next chunk's size and the pause before it */
+	current_batch = MigNextBatchSize(job, current_batch, chunk_ms, result.keys);
+	*delay_ms = (long) MigPacingDelayMs(job, chunk_ms, cp.wal_bytes);
+	return STEP_CHUNK;
+}
+
+/*
+ * IsTransient: errors after which the same chunk may well succeed.
+ */
+static bool
+IsTransient(int sqlerrcode)
+{
+	switch (sqlerrcode)
+	{
+		case ERRCODE_T_R_SERIALIZATION_FAILURE:
+		case ERRCODE_T_R_DEADLOCK_DETECTED:
+		case ERRCODE_LOCK_NOT_AVAILABLE:
+		case ERRCODE_QUERY_CANCELED:
+		case ERRCODE_OUT_OF_MEMORY:
+		case ERRCODE_INSUFFICIENT_RESOURCES:
+		case ERRCODE_DISK_FULL:
+		case ERRCODE_TOO_MANY_CONNECTIONS:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * HandleStepError records a failed step in a fresh transaction: a retry
+ * while retries last for a transient error, else the job fails.  The
+ * failed step's transaction is already rolled back.
+ */
+static StepOutcome
+HandleStepError(ErrorData *edata, long *delay_ms)
+{
+	StepOutcome outcome = STEP_RETRY;
+	char	   *message = psprintf("%s (SQLSTATE %s)", edata->message,
+								   unpack_sql_state(edata->sqlerrcode));
+	MigJob	   *job;
+
+	ereport(LOG,
+			(errmsg("pg_mig job " INT64_FORMAT ": chunk failed: %s", job_id, message)));
+
+	StartStep();
+	ArmTimeouts(lock_timeout_ms, 0);
+	job = MigLoadJob(job_id, true);
+	if (job == NULL || (job->state != MIG_STATE_RUNNING && job->state != MIG_STATE_QUEUED))
+		outcome = STEP_STOP;
+	else if (IsTransient(edata->sqlerrcode) && job->retries < job->max_retries)
+	{
+		int			retries = job->retries + 1;
+		double		backoff = Min((double) RETRY_BASE_MS * pow(2.0, retries - 1),
+								  (double) RETRY_MAX_MS);
+
+		/* a chunk that timed out is retried at half the size */
+		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+			edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			current_batch = Max(current_batch / 2, 1);
+#if PG_VERSION_NUM >= 150000
+		backoff *= 0.5 + pg_prng_double(&pg_global_prng_state);
+#else
+		backoff *= 0.5 + (double) random() / ((double) MAX_RANDOM_VALUE + 1);
+#endif
+		MigSetRetries(job_id, retries, message);
+		MigRecordEvent(job_id, "retried",
+					   psprintf("attempt %d of %d in %.1f s, batch %d: %s", retries,
+								job->max_retries, backoff / 1000.0, current_batch, message));
+		*delay_ms = (long) backoff;
+	}
+	else
+	{
+		MigSetState(job_id, MIG_STATE_FAILED, message);
+		MigRecordEvent(job_id, "failed", message);
+		outcome = STEP_STOP;
+	}
+	FinishStep();
+	return outcome;
+}
+
+/*
+ * SleepOnLatch waits ms milliseconds, or less if the latch is set (by
+ * mig_pause, mig_cancel, mig_set, SIGTERM or a configuration reload).
+ */
+static void
+SleepOnLatch(long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* FormatKey: "key (a, b)" for messages */
+static char *
+FormatKey(int n, char **key)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "key (");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&buf, "%s%s", i ? ", " : "", key[i]);
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}

@@ -1,0 +1,387 @@
+/*-------------------------------------------------------------------------
+ *
+ * chunk.c
+ *	  The chunk statements of one target, and the running of one chunk.
+ *
+ * A chunk is found and changed in key order through the key's index, from
+ * the checkpoint's last key (exclusive) to an end key (inclusive):
+ *
+ *	  boundary:  SELECT k FROM ONLY t WHERE k > $last AND k <= $upper
+ *				 ORDER BY k OFFSET $batch - 1 LIMIT 1
+ *	  update:	 UPDATE ONLY t SET <set clause>
+ *				 WHERE k > $last AND k <= $end AND (<where clause>)
+ *
+ * The boundary query reads at most batch index entries past the last key,
+ * so chunk boundaries never come from an OFFSET scan from the start, and
+ * sparse keys make no empty chunks.  When it finds no row, fewer than batch
+ * keys are left: the chunk ends at the upper key fixed when the job started,
+ * and its keys are counted.  A composite key is compared as a row,
+ * (a, b) > ($1, $2), which a b-tree index on (a, b) serves.  Each clause is
+ * a complete grammar item (validate.c checks that at start), and the where
+ * clause is parenthesised and ended by a newline, so neither can change the
+ * key range around it.
+ *
+ * The statements are prepared once per target (SPI_prepare_cursor +
+ * SPI_keepplan) with CURSOR_OPT_CUSTOM_PLAN: they are parsed once, but
+ * planned for each chunk's actual keys, so the range always uses the
+ * index however large the table is.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+
+#include "pg_mig.h"
+
+struct MigChunkPlan
+{
+	MemoryContext context;
+	Oid			relid;
+	char	   *relation_name;
+	int			nkeys;
+	Oid		   *key_types;
+	Oid		   *typinput;
+	Oid		   *typioparam;
+	char	  **upper_text;
+	Datum	   *upper;
+	SPIPlanPtr	boundary_first;
+	SPIPlanPtr	boundary_next;
+	SPIPlanPtr	count_first;
+	SPIPlanPtr	count_next;
+	SPIPlanPtr	update_first;
+	SPIPlanPtr	update_next;
+};
+
+typedef enum RangeKind
+{
+	RANGE_TO_UPPER,				/* k <= $1.. (first chunk) */
+	RANGE_BETWEEN				/* k > $1.. AND k <= $n+1.. */
+} RangeKind;
+
+/* AppendKeyList: "t.a" or "(t.a, t.b)" */
+static void
+AppendKeyList(StringInfo buf, const MigTarget *target, bool qualify)
+{
+	if (target->nkeys > 1)
+		appendStringInfoChar(buf, '(');
+	for (int i = 0; i < target->nkeys; i++)
+		appendStringInfo(buf, "%s%s%s%s", i ? ", " : "",
+						 qualify ? target->relation_name : "",
+						 qualify ? "." : "",
+						 quote_identifier(target->key_columns[i]));
+	if (target->nkeys > 1)
+		appendStringInfoChar(buf, ')');
+}
+
+/* AppendParams: "$first" or "($first, $first+1, ...)" */
+static void
+AppendParams(StringInfo buf, int nkeys, int first)
+{
+	if (nkeys > 1)
+		appendStringInfoChar(buf, '(');
+	for (int i = 0; i < nkeys; i++)
+		appendStringInfo(buf, "%s$%d", i ? ", " : "", first + i);
+	if (nkeys > 1)
+		appendStringInfoChar(buf, ')');
+}
+
+/* AppendRange: the key range condition of a chunk statement */
+static void
+AppendRange(StringInfo buf, const MigTarget *target, RangeKind kind)
+{
+	if (kind == RANGE_BETWEEN)
+	{
+		AppendKeyList(buf, target, true);
+		appendStringInfoString(buf, " > ");
+		AppendParams(buf, target->nkeys, 1);
+		appendStringInfoString(buf, " AND ");
+	}
+	AppendKeyList(buf, target, true);
+	appendStringInfoString(buf, " <= ");
+	AppendParams(buf, target->nkeys, kind == RANGE_BETWEEN ? target->nkeys + 1 : 1);
+}
+
+/*
+ * MigChunkUpdateSql returns the UPDATE of one chunk.  Its parameters are
+ * the end key (first chunk), or the last key then the end key.
+ */
+char *
+MigChunkUpdateSql(const MigTarget *target, const char *set_clause,
+				  const char *where_clause, bool first)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "UPDATE ONLY %s SET %s\nWHERE ", target->relation_name,
+					 set_clause);
+	AppendRange(&buf, target, first ? RANGE_TO_UPPER : RANGE_BETWEEN);
+	if (where_clause)
+		appendStringInfo(&buf, " AND (%s\n)", where_clause);
+	return buf.data;
+}
+
+/*
+ * MigChunkBoundarySql returns the query that finds a chunk's end key.  Its
+ * parameters are the upper key (first chunk), or the last key then the
+ * upper key; then the number of keys to skip (batch - 1).
+ */
+char *
+MigChunkBoundarySql(const MigTarget *target, bool first)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT ");
+	for (int i = 0; i < target->nkeys; i++)
+		appendStringInfo(&buf, "%s%s", i ? ", " : "", quote_identifier(target->key_columns[i]));
+	appendStringInfo(&buf, " FROM ONLY %s WHERE ", target->relation_name);
+	AppendRange(&buf, target, first ? RANGE_TO_UPPER : RANGE_BETWEEN);
+	appendStringInfoString(&buf, " ORDER BY ");
+	for (int i = 0; i < target->nkeys; i++)
+		appendStringInfo(&buf, "%s%s", i ? ", " : "", quote_identifier(target->key_columns[i]));
+	appendStringInfo(&buf, " OFFSET $%d LIMIT 1",
+					 (first ? 1 : 2) * target->nkeys + 1);
+	return buf.data;
+}
+
+/* ChunkCountSql: counts the keys of the last chunk of a target */
+static char *
+ChunkCountSql(const MigTarget *target, bool first)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT count(*) FROM ONLY %s WHERE ", target->relation_name);
+	AppendRange(&buf, target, first ? RANGE_TO_UPPER : RANGE_BETWEEN);
+	return buf.data;
+}
+
+static SPIPlanPtr
+PrepareKept(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_CUSTOM_PLAN);
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare pg_mig chunk statement: %s",
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not keep pg_mig chunk statement");
+	return plan;
+}
+
+/*
+ * MigPrepareChunkPlan prepares the chunk statements of one target.  Caller
+ * has SPI connected, runs as the job owner with the job's settings, and
+ * keeps the result across transactions until MigFreeChunkPlan.
+ */
+MigChunkPlan *
+MigPrepareChunkPlan(const MigTarget *target, const char *set_clause,
+					const char *where_clause)
+{
+	MemoryContext context = AllocSetContextCreate(TopMemoryContext,
+												  "pg_mig chunk plan",
+												  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(context);
+	MigChunkPlan *plan = palloc0(sizeof(MigChunkPlan));
+	int			n = target->nkeys;
+	Oid		   *types = palloc(sizeof(Oid) * (2 * n + 1));
+
+	plan->context = context;
+	plan->relid = target->relid;
+	plan->relation_name = pstrdup(target->relation_name);
+	plan->nkeys = n;
+	plan->key_types = palloc(sizeof(Oid) * n);
+	plan->typinput = palloc(sizeof(Oid) * n);
+	plan->typioparam = palloc(sizeof(Oid) * n);
+	for (int i = 0; i < n; i++)
+	{
+		AttrNumber	attnum = get_attnum(target->relid, target->key_columns[i]);
+
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("key column \"%s\" of \"%s\" no longer exists",
+							target->key_columns[i], target->relation_name)));
+		plan->key_types[i] = get_atttype(target->relid, attnum);
+		getTypeInputInfo(plan->key_types[i], &plan->typinput[i], &plan->typioparam[i]);
+		types[i] = types[n + i] = plan->key_types[i];
+	}
+	types[2 * n] = INT8OID;
+
+	if (target->upper_key)
+	{
+		plan->upper_text = palloc(sizeof(char *) * n);
+		plan->upper = palloc(sizeof(Datum) * n);
+		for (int i = 0; i < n; i++)
+		{
+			plan->upper_text[i] = pstrdup(target->upper_key[i]);
+			plan->upper[i] = OidInputFunctionCall(plan->typinput[i],
+												  plan->upper_text[i],
+												  plan->typioparam[i], -1);
+		}
+	}
+
+	/* first chunk: $1.. = upper key, $n+1 = offset */
+	{
+		Oid		   *first_types = palloc(sizeof(Oid) * (n + 1));
+
+		memcpy(first_types, types, sizeof(Oid) * n);
+		first_types[n] = INT8OID;
+		plan->boundary_first = PrepareKept(MigChunkBoundarySql(target, true), n + 1, first_types);
+		plan->count_first = PrepareKept(ChunkCountSql(target, true), n, types);
+		plan->update_first = PrepareKept(MigChunkUpdateSql(target, set_clause, where_clause, true),
+										 n, types);
+	}
+	plan->boundary_next = PrepareKept(MigChunkBoundarySql(target, false), 2 * n + 1, types);
+	plan->count_next = PrepareKept(ChunkCountSql(target, false), 2 * n, types);
+	plan->update_next = PrepareKept(MigChunkUpdateSql(target, set_clause, where_clause, false),
+									2 * n, types);
+	MemoryContextSwitchTo(old);
+	return plan;
+}
+
+/*
+ * MigFreeChunkPlan releases the statements and memory of a chunk plan.
+ */
+void
+MigFreeChunkPlan(MigChunkPlan *plan)
+{
+	SPIPlanPtr	plans[6] = {plan->boundary_first, plan->boundary_next,
+		plan->count_first, plan->count_next, plan->update_first, plan->update_next};
+
+	for (int i = 0; i < 6; i++)
+		if (plans[i])
+			SPI_freeplan(plans[i]);
+	MemoryContextDelete(plan->context);
+}
+
+/*
+ * CheckTargetIdentity takes the target's ROW EXCLUSIVE lock (waiting no
+ * longer than lock_timeout) and checks that its name still means the same
+ * table: the prepared statements refer to it by name, and a rename followed
+ * by a new table of the old name must not redirect the job.
+ */
+static void
+CheckTargetIdentity(MigChunkPlan *plan)
+{
+	List	   *names;
+	Oid			now_relid;
+
+	LockRelationOid(plan->relid, RowExclusiveLock);
+	names = stringToQualifiedNameList(plan->relation_name);
+	now_relid = RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, true);
+	if (now_relid != plan->relid)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table %s was dropped or renamed while the job ran",
+						plan->relation_name),
+				 errhint("Start a new job on the table under its new name.")));
+}
+
+/*
+ * MigRunChunk finds and changes one chunk of at most batch keys after
+ * last_key (nlast_key = 0: from the start of the target).  Caller is in the
+ * chunk's transaction with SPI connected, as the job owner; the result's
+ * end key is allocated in the caller's memory context.
+ */
+void
+MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key, int batch,
+			MigChunkResult *result)
+{
+	int			n = plan->nkeys;
+	Datum	   *params = palloc(sizeof(Datum) * (2 * n + 1));
+	Datum	   *end = palloc(sizeof(Datum) * n);
+	bool		first = (nlast_key == 0);
+	int			upper_at = first ? 0 : n;
+	int			ret;
+
+	memset(result, 0, sizeof(*result));
+	if (plan->upper == NULL)
+	{
+		/* the target was empty when the job started */
+		result->target_done = true;
+		return;
+	}
+	CheckTargetIdentity(plan);
+
+	if (!first)
+	{
+		if (nlast_key != n)
+			elog(ERROR, "checkpoint of pg_mig job has %d key values, expected %d",
+				 nlast_key, n);
+		for (int i = 0; i < n; i++)
+			params[i] = OidInputFunctionCall(plan->typinput[i], last_key[i],
+											 plan->typioparam[i], -1);
+	}
+	for (int i = 0; i < n; i++)
+		params[upper_at + i] = plan->upper[i];
+	params[upper_at + n] = Int64GetDatum((int64) Max(batch, 1) - 1);
+
+	/* where does this chunk end? */
+	ret = SPI_execute_plan(first ? plan->boundary_first : plan->boundary_next,
+						   params, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "pg_mig boundary query failed: %s", SPI_result_code_string(ret));
+	result->end_key = palloc(sizeof(char *) * n);
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		at_upper = true;
+
+		for (int i = 0; i < n; i++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(tuple, desc, i + 1, &isnull);
+
+			result->end_key[i] = SPI_getvalue(tuple, desc, i + 1);
+			end[i] = datumCopy(d, get_typbyval(plan->key_types[i]),
+							   get_typlen(plan->key_types[i]));
+			if (strcmp(result->end_key[i], plan->upper_text[i]) != 0)
+				at_upper = false;
+		}
+		result->keys = batch;
+		result->target_done = at_upper;
+	}
+	else
+	{
+		/* fewer than batch keys are left: this is the target's last chunk */
+		ret = SPI_execute_plan(first ? plan->count_first : plan->count_next,
+							   params, NULL, false, 1);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "pg_mig count query failed: %s", SPI_result_code_string(ret));
+		{
+			bool		isnull;
+
+			result->keys = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													   SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		for (int i = 0; i < n; i++)
+		{
+			result->end_key[i] = pstrdup(plan->upper_text[i]);
+			end[i] = plan->upper[i];
+		}
+		result->target_done = true;
+	}
+
+	/* change the chunk */
+	for (int i = 0; i < n; i++)
+		params[(first ? 0 : n) + i] = end[i];
+	ret = SPI_execute_plan(first ? plan->update_first : plan->update_next,
+						   params, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "pg_mig chunk update failed: %s", SPI_result_code_string(ret));
+	result->rows = (int64) SPI_processed;
+}

@@ -1,0 +1,773 @@
+/*-------------------------------------------------------------------------
+ *
+ * job_store.c
+ *	  All SPI on pg_mig's own tables (mig_job, mig_job_target,
+ *	  mig_job_event).
+ *
+ * Ordinary roles have no privilege on these tables: the rules of who may
+ * do what are enforced by the C functions that call this file.  Every
+ * function here therefore runs its statements as the bootstrap superuser,
+ * inside a security-restricted operation, with search_path pinned to
+ * "pg_catalog, pg_temp" so that no object a user created can take part
+ * (the same protection a SECURITY DEFINER function with SET search_path
+ * gets).  Callers must be in a transaction with an active snapshot; SPI
+ * may or may not be connected (these functions connect their own level).
+ * Results are allocated in the caller's memory context.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "pg_mig.h"
+
+typedef struct StoreContext
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} StoreContext;
+
+/* the memory context of the caller of the current store function */
+static MemoryContext store_callerctx = NULL;
+
+static Oid	ExtensionSchema(Oid extoid);
+static void StoreEnter(StoreContext *sc);
+static void StoreLeave(StoreContext *sc);
+static char *TextColumn(HeapTuple tuple, TupleDesc desc, int col);
+static List *TextArrayColumn(HeapTuple tuple, TupleDesc desc, int col);
+static Datum CStringArrayDatum(int n, char **items);
+
+/*
+ * MigExtensionSchema returns the OID of the schema pg_mig is installed in,
+ * or raises an error if it is not installed in this database.
+ */
+Oid
+MigExtensionSchema(void)
+{
+	Oid			extoid = get_extension_oid(PG_MIG_EXTENSION_NAME, true);
+
+	if (!OidIsValid(extoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"%s\" is not installed in this database",
+						PG_MIG_EXTENSION_NAME),
+				 errhint("Run CREATE EXTENSION pg_mig.")));
+	return ExtensionSchema(extoid);
+}
+
+/* ExtensionSchema: pg_extension.extnamespace of an extension */
+static Oid
+ExtensionSchema(Oid extoid)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			result = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		result = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
+ * MigQualifiedTable returns the quoted, schema-qualified name of one of the
+ * extension's tables.
+ */
+const char *
+MigQualifiedTable(const char *table)
+{
+	char	   *schema = get_namespace_name(MigExtensionSchema());
+
+	return quote_qualified_identifier(schema, table);
+}
+
+/*
+ * StoreEnter switches to the bootstrap superuser in a security-restricted
+ * operation with a pinned search_path, and connects SPI.  StoreLeave undoes
+ * it.  An error in between is cleaned up by transaction abort.
+ */
+static void
+StoreEnter(StoreContext *sc)
+{
+	store_callerctx = CurrentMemoryContext;
+	GetUserIdAndSecContext(&sc->save_userid, &sc->save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   sc->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	sc->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+static void
+StoreLeave(StoreContext *sc)
+{
+	SPI_finish();
+	AtEOXact_GUC(true, sc->save_nestlevel);
+	SetUserIdAndSecContext(sc->save_userid, sc->save_sec_context);
+}
+
+/* TextColumn: column col (1-based) as a C string in the upper context, or NULL */
+static char *
+TextColumn(HeapTuple tuple, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
+	char	   *s;
+	MemoryContext old;
+
+	if (isnull)
+		return NULL;
+	old = MemoryContextSwitchTo(store_callerctx);
+	s = TextDatumGetCString(d);
+	MemoryContextSwitchTo(old);
+	return s;
+}
+
+/* TextArrayColumn: a text[] column as a List of C strings in the upper context */
+static List *
+TextArrayColumn(HeapTuple tuple, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *result = NIL;
+	MemoryContext old;
+
+	if (isnull)
+		return NIL;
+	old = MemoryContextSwitchTo(store_callerctx);
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
+					  TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		result = lappend(result, nulls[i] ? NULL : TextDatumGetCString(elems[i]));
+	MemoryContextSwitchTo(old);
+	return result;
+}
+
+static Datum
+CStringArrayDatum(int n, char **items)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = CStringGetTextDatum(items[i]);
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false,
+										   TYPALIGN_INT));
+}
+
+static int64
+IntervalColumnMs(HeapTuple tuple, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
+
+	return isnull ? 0 : MigIntervalToMs(d);
+}
+
+static int64
+Int64Column(HeapTuple tuple, TupleDesc desc, int col, Oid type)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
+
+	if (isnull)
+		return 0;
+	if (type == INT4OID)
+		return DatumGetInt32(d);
+	return DatumGetInt64(d);
+}
+
+#define JOB_COLUMNS \
+	"job_id, relid, relation_name, set_clause, where_clause, search_path, " \
+	"owner, state, batch_size, chunk_time, max_lag, max_lag_bytes, sleep, " \
+	"lock_timeout, statement_timeout, max_retries, max_wal_rate, nice_ratio, " \
+	"ignore_slots, run_window, throttle_query, max_active_sessions, " \
+	"max_xact_age, max_archive_backlog, throttle_on_autovacuum, target_ord, " \
+	"last_key, rows_done, keys_done, chunks_done, wal_bytes, retries, " \
+	"current_batch, throttled, settings, started_at, rows_per_sec, keys_per_sec"
+
+/*
+ * MigLoadJob reads one job; with for_update, it also locks the job row
+ * (the worker does so at the start of every chunk, which orders chunks and
+ * job control: a pause committed before the lock is seen, one after it
+ * waits for the chunk).  Returns NULL if there is no such job.
+ */
+MigJob *
+MigLoadJob(int64 job_id, bool for_update)
+{
+	StoreContext sc;
+	char	   *sql;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job_id)};
+	MigJob	   *job = NULL;
+	MemoryContext callerctx = CurrentMemoryContext;
+
+	sql = psprintf("SELECT " JOB_COLUMNS " FROM %s WHERE job_id = $1%s",
+				   MigQualifiedTable(MIG_JOB_TABLE),
+				   for_update ? " FOR UPDATE" : "");
+
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_mig job " INT64_FORMAT, job_id);
+	if (SPI_processed == 1)
+	{
+		HeapTuple	t = SPI_tuptable->vals[0];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		List	   *lastkey;
+
+		job = MemoryContextAllocZero(callerctx, sizeof(MigJob));
+		job->job_id = job_id;
+		job->relid = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
+		job->relation_name = TextColumn(t, d, 3);
+		job->set_clause = TextColumn(t, d, 4);
+		job->where_clause = TextColumn(t, d, 5);
+		job->search_path = TextColumn(t, d, 6);
+		job->owner = DatumGetObjectId(SPI_getbinval(t, d, 7, &isnull));
+		job->state = MigStateFromName(TextColumn(t, d, 8));
+		job->batch_size = (int) Int64Column(t, d, 9, INT4OID);
+		job->chunk_time_ms = IntervalColumnMs(t, d, 10);
+		job->max_lag_ms = IntervalColumnMs(t, d, 11);
+		job->max_lag_bytes = Int64Column(t, d, 12, INT8OID);
+		job->sleep_ms = IntervalColumnMs(t, d, 13);
+		job->lock_timeout_ms = IntervalColumnMs(t, d, 14);
+		job->statement_timeout_ms = IntervalColumnMs(t, d, 15);
+		job->max_retries = (int) Int64Column(t, d, 16, INT4OID);
+		job->max_wal_rate = Int64Column(t, d, 17, INT8OID);
+		{
+			Datum		v = SPI_getbinval(t, d, 18, &isnull);
+
+			job->nice_ratio = isnull ? 0 : DatumGetFloat8(v);
+		}
+		job->ignore_slots = TextArrayColumn(t, d, 19);
+		job->run_window = TextColumn(t, d, 20);
+		job->throttle_query = TextColumn(t, d, 21);
+		job->max_active_sessions = (int) Int64Column(t, d, 22, INT4OID);
+		job->max_xact_age_ms = IntervalColumnMs(t, d, 23);
+		job->max_archive_backlog = (int) Int64Column(t, d, 24, INT4OID);
+		job->throttle_on_autovacuum = DatumGetBool(SPI_getbinval(t, d, 25, &isnull));
+		job->target_ord = (int) Int64Column(t, d, 26, INT4OID);
+		lastkey = TextArrayColumn(t, d, 27);
+		job->nlast_key = list_length(lastkey);
+		if (job->nlast_key > 0)
+		{
+			ListCell   *lc;
+			int			i = 0;
+
+			job->last_key = MemoryContextAlloc(callerctx,
+											   sizeof(char *) * job->nlast_key);
+			foreach(lc, lastkey)
+				job->last_key[i++] = lfirst(lc);
+		}
+		job->rows_done = Int64Column(t, d, 28, INT8OID);
+		job->keys_done = Int64Column(t, d, 29, INT8OID);
+		job->chunks_done = Int64Column(t, d, 30, INT8OID);
+		job->wal_bytes = Int64Column(t, d, 31, INT8OID);
+		job->retries = (int) Int64Column(t, d, 32, INT4OID);
+		job->current_batch = (int) Int64Column(t, d, 33, INT4OID);
+		job->throttled = TextColumn(t, d, 34);
+		job->settings = TextArrayColumn(t, d, 35);
+		(void) SPI_getbinval(t, d, 36, &isnull);
+		job->ever_started = !isnull;
+		{
+			Datum		v = SPI_getbinval(t, d, 37, &isnull);
+
+			job->rows_per_sec = isnull ? 0 : DatumGetFloat8(v);
+			v = SPI_getbinval(t, d, 38, &isnull);
+			job->keys_per_sec = isnull ? 0 : DatumGetFloat8(v);
+		}
+	}
+	StoreLeave(&sc);
+	return job;
+}
+
+/*
+ * MigLoadTargets returns the job's targets (List of MigTarget *) in order.
+ */
+List *
+MigLoadTargets(int64 job_id)
+{
+	StoreContext sc;
+	char	   *sql;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job_id)};
+	List	   *result = NIL;
+	MemoryContext callerctx = CurrentMemoryContext;
+
+	sql = psprintf("SELECT ord, relid, relation_name, key_columns, upper_key, keys_estimate"
+				   " FROM %s WHERE job_id = $1 ORDER BY ord",
+				   MigQualifiedTable(MIG_TARGET_TABLE));
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the targets of pg_mig job " INT64_FORMAT, job_id);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[r];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MigTarget  *target = MemoryContextAllocZero(callerctx, sizeof(MigTarget));
+		List	   *keys;
+		List	   *upper;
+		MemoryContext old;
+
+		target->ord = (int) Int64Column(t, d, 1, INT4OID);
+		target->relid = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
+		target->relation_name = TextColumn(t, d, 3);
+		keys = TextArrayColumn(t, d, 4);
+		upper = TextArrayColumn(t, d, 5);
+		target->keys_estimate = Int64Column(t, d, 6, INT8OID);
+		target->nkeys = list_length(keys);
+		old = MemoryContextSwitchTo(callerctx);
+		target->key_columns = palloc(sizeof(char *) * target->nkeys);
+		for (int i = 0; i < target->nkeys; i++)
+			target->key_columns[i] = list_nth(keys, i);
+		if (upper != NIL)
+		{
+			target->upper_key = palloc(sizeof(char *) * target->nkeys);
+			for (int i = 0; i < target->nkeys; i++)
+				target->upper_key[i] = list_nth(upper, i);
+		}
+		result = lappend(result, target);
+		MemoryContextSwitchTo(old);
+	}
+	StoreLeave(&sc);
+	return result;
+}
+
+/*
+ * MigFindActiveJobOn returns the id of an unfinished job (queued, running,
+ * paused or failed) that has one of the given relations as a target, or 0.
+ */
+int64
+MigFindActiveJobOn(List *relids)
+{
+	StoreContext sc;
+	char	   *sql;
+	Datum	   *elems;
+	ListCell   *lc;
+	int			n = 0;
+	Oid			argtypes[1] = {OIDARRAYOID};
+	Datum		args[1];
+	int64		result = 0;
+
+	elems = palloc(sizeof(Datum) * Max(list_length(relids), 1));
+	foreach(lc, relids)
+		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	args[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid),
+											  true, TYPALIGN_INT));
+	sql = psprintf("SELECT j.job_id FROM %s j JOIN %s t USING (job_id)"
+				   " WHERE j.state IN ('queued', 'running', 'paused', 'failed')"
+				   " AND (t.relid = ANY ($1) OR j.relid = ANY ($1))"
+				   " ORDER BY j.job_id LIMIT 1",
+				   MigQualifiedTable(MIG_JOB_TABLE),
+				   MigQualifiedTable(MIG_TARGET_TABLE));
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for active pg_mig jobs");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	StoreLeave(&sc);
+	return result;
+}
+
+static Datum
+IntervalOrNull(int64 ms, bool *isnull)
+{
+	*isnull = (ms <= 0);
+	return *isnull ? (Datum) 0 : MigMsToInterval(ms);
+}
+
+/*
+ * MigInsertJob records a new job, in state queued, with its targets, and
+ * returns its id.
+ */
+int64
+MigInsertJob(const MigJob *job, List *targets)
+{
+	StoreContext sc;
+	char	   *sql;
+	Oid			types[26];
+	Datum		values[26];
+	char		nulls[26];
+	int			n = 0;
+	int64		job_id;
+	ListCell   *lc;
+	bool		isnull;
+	char	  **settings;
+	int			nsettings = 0;
+	char	  **slots;
+	int			nslots = 0;
+
+#define ARG(type, value, null) \
+	do { types[n] = (type); values[n] = (value); nulls[n] = (null) ? 'n' : ' '; n++; } while (0)
+
+	settings = palloc(sizeof(char *) * Max(list_length(job->settings), 1));
+	foreach(lc, job->settings)
+		settings[nsettings++] = lfirst(lc);
+	slots = palloc(sizeof(char *) * Max(list_length(job->ignore_slots), 1));
+	foreach(lc, job->ignore_slots)
+		slots[nslots++] = lfirst(lc);
+
+	ARG(OIDOID, ObjectIdGetDatum(job->relid), false);	/* $1 */
+	ARG(TEXTOID, CStringGetTextDatum(job->relation_name), false);
+	ARG(TEXTOID, CStringGetTextDatum(job->set_clause), false);
+	ARG(TEXTOID, job->where_clause ? CStringGetTextDatum(job->where_clause) : 0,
+		job->where_clause == NULL);
+	ARG(TEXTOID, CStringGetTextDatum(job->search_path), false);	/* $5 */
+	ARG(TEXTARRAYOID, CStringArrayDatum(nsettings, settings), false);
+	ARG(OIDOID, ObjectIdGetDatum(job->owner), false);
+	ARG(INT4OID, Int32GetDatum(job->batch_size), false);
+	values[n] = IntervalOrNull(job->chunk_time_ms, &isnull);
+	ARG(INTERVALOID, values[n], isnull);
+	values[n] = IntervalOrNull(job->max_lag_ms, &isnull);	/* $10 */
+	ARG(INTERVALOID, values[n], isnull);
+	ARG(INT8OID, Int64GetDatum(job->max_lag_bytes), job->max_lag_bytes <= 0);
+	ARG(INTERVALOID, MigMsToInterval(job->sleep_ms), false);
+	ARG(INTERVALOID, MigMsToInterval(job->lock_timeout_ms), false);
+	ARG(INTERVALOID, MigMsToInterval(job->statement_timeout_ms), false);
+	ARG(INT4OID, Int32GetDatum(job->max_retries), false);	/* $15 */
+	ARG(INT8OID, Int64GetDatum(job->max_wal_rate), job->max_wal_rate <= 0);
+	ARG(FLOAT8OID, Float8GetDatum(job->nice_ratio), job->nice_ratio <= 0);
+	ARG(TEXTARRAYOID, nslots > 0 ? CStringArrayDatum(nslots, slots) : 0, nslots == 0);
+	ARG(TEXTOID, job->run_window ? CStringGetTextDatum(job->run_window) : 0,
+		job->run_window == NULL);
+	ARG(TEXTOID, job->throttle_query ? CStringGetTextDatum(job->throttle_query) : 0,
+		job->throttle_query == NULL);	/* $20 */
+	ARG(INT4OID, Int32GetDatum(job->max_active_sessions), job->max_active_sessions <= 0);
+	values[n] = IntervalOrNull(job->max_xact_age_ms, &isnull);
+	ARG(INTERVALOID, values[n], isnull);
+	ARG(INT4OID, Int32GetDatum(job->max_archive_backlog), job->max_archive_backlog <= 0);
+	ARG(BOOLOID, BoolGetDatum(job->throttle_on_autovacuum), false);
+	ARG(INT8OID, Int64GetDatum(job->keys_total), job->keys_total < 0);	/* $25 */
+	ARG(INT8OID, Int64GetDatum(job->rows_total), job->rows_total < 0);
+#undef ARG
+
+	sql = psprintf("INSERT INTO %s (relid, relation_name, set_clause, where_clause,"
+				   " search_path, settings, owner, batch_size, chunk_time, max_lag,"
+				   " max_lag_bytes, sleep, lock_timeout, statement_timeout, max_retries,"
+				   " max_wal_rate, nice_ratio, ignore_slots, run_window, throttle_query,"
+				   " max_active_sessions, max_xact_age, max_archive_backlog,"
+				   " throttle_on_autovacuum, keys_total, rows_total)"
+				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+				   " $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+				   " RETURNING job_id",
+				   MigQualifiedTable(MIG_JOB_TABLE));
+
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, n, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING
+		|| SPI_processed != 1)
+		elog(ERROR, "could not record the pg_mig job");
+	job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+
+	sql = psprintf("INSERT INTO %s (job_id, ord, relid, relation_name, key_columns,"
+				   " upper_key, keys_estimate) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+				   MigQualifiedTable(MIG_TARGET_TABLE));
+	foreach(lc, targets)
+	{
+		MigTarget  *target = lfirst(lc);
+		Oid			ttypes[7] = {INT8OID, INT4OID, OIDOID, TEXTOID, TEXTARRAYOID,
+		TEXTARRAYOID, INT8OID};
+		Datum		tvalues[7];
+		char		tnulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		tvalues[0] = Int64GetDatum(job_id);
+		tvalues[1] = Int32GetDatum(target->ord);
+		tvalues[2] = ObjectIdGetDatum(target->relid);
+		tvalues[3] = CStringGetTextDatum(target->relation_name);
+		tvalues[4] = CStringArrayDatum(target->nkeys, target->key_columns);
+		if (target->upper_key)
+			tvalues[5] = CStringArrayDatum(target->nkeys, target->upper_key);
+		else
+			tnulls[5] = 'n';
+		tvalues[6] = Int64GetDatum(target->keys_estimate);
+		if (SPI_execute_with_args(sql, 7, ttypes, tvalues, tnulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not record a target of the pg_mig job");
+	}
+	StoreLeave(&sc);
+	return job_id;
+}
+
+/*
+ * MigSaveCheckpoint records one chunk: the new position, the counters and
+ * the run-time figures.  It must run in the chunk's own transaction: that
+ * is what makes each chunk happen exactly once.
+ */
+void
+MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp)
+{
+	StoreContext sc;
+	char	   *sql;
+	Oid			types[9] = {INT8OID, INT4OID, TEXTARRAYOID, INT8OID, INT8OID,
+	INT8OID, INT4OID, FLOAT8OID, FLOAT8OID};
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = Int32GetDatum(cp->target_ord);
+	if (cp->nlast_key > 0)
+		values[2] = CStringArrayDatum(cp->nlast_key, cp->last_key);
+	else
+		nulls[2] = 'n';
+	values[3] = Int64GetDatum(cp->rows);
+	values[4] = Int64GetDatum(cp->keys);
+	values[5] = Int64GetDatum(cp->wal_bytes);
+	values[6] = Int32GetDatum(cp->current_batch);
+	values[7] = Float8GetDatum(cp->rows_per_sec);
+	values[8] = Float8GetDatum(cp->keys_per_sec);
+
+	sql = psprintf("UPDATE %s SET target_ord = $2, last_key = $3,"
+				   " rows_done = rows_done + $4, keys_done = keys_done + $5,"
+				   " chunks_done = chunks_done + 1, wal_bytes = wal_bytes + $6,"
+				   " current_batch = $7, rows_per_sec = $8, keys_per_sec = $9,"
+				   " retries = 0, updated_at = now()"
+				   " WHERE job_id = $1",
+				   MigQualifiedTable(MIG_JOB_TABLE));
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 9, types, values, nulls, false, 0) != SPI_OK_UPDATE
+		|| SPI_processed != 1)
+		elog(ERROR, "could not record the checkpoint of pg_mig job " INT64_FORMAT, job_id);
+	StoreLeave(&sc);
+}
+
+/*
+ * MigRecordEvent appends one row to the job's history.
+ */
+void
+MigRecordEvent(int64 job_id, const char *event, const char *detail)
+{
+	StoreContext sc;
+	char	   *sql;
+	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = CStringGetTextDatum(event);
+	if (detail)
+		values[2] = CStringGetTextDatum(detail);
+	else
+		nulls[2] = 'n';
+	sql = psprintf("INSERT INTO %s (job_id, event, detail) VALUES ($1, $2, $3)",
+				   MigQualifiedTable(MIG_EVENT_TABLE));
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record an event of pg_mig job " INT64_FORMAT, job_id);
+	StoreLeave(&sc);
+}
+
+/*
+ * MigSetState moves a job to a new state and sends a notification on the
+ * pg_mig channel ("<job_id> <state>") that is delivered at commit.
+ * last_error, if not NULL, replaces the job's last error.  Entering running
+ * sets started_at the first time; entering a final state sets finished_at;
+ * leaving it (mig_resume of a failed job) clears it.
+ */
+void
+MigSetState(int64 job_id, MigJobState state, const char *last_error)
+{
+	StoreContext sc;
+	char	   *sql;
+	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	bool		finished = (state == MIG_STATE_SUCCEEDED ||
+							state == MIG_STATE_FAILED ||
+							state == MIG_STATE_CANCELLED);
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = CStringGetTextDatum(MigStateName(state));
+	if (last_error)
+		values[2] = CStringGetTextDatum(last_error);
+	else
+		nulls[2] = 'n';
+	sql = psprintf("UPDATE %s SET state = $2,"
+				   " last_error = COALESCE($3, last_error),"
+				   " started_at = CASE WHEN $2 = 'running' THEN COALESCE(started_at, now())"
+				   "  ELSE started_at END,"
+				   " finished_at = %s,"
+				   " throttled = NULL, updated_at = now()"
+				   " WHERE job_id = $1",
+				   MigQualifiedTable(MIG_JOB_TABLE),
+				   finished ? "now()" : "NULL");
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not change the state of pg_mig job " INT64_FORMAT, job_id);
+	StoreLeave(&sc);
+	MigNotify(job_id, MigStateName(state));
+}
+
+/*
+ * MigSetRetries records how many times the current chunk was retried and
+ * why.
+ */
+void
+MigSetRetries(int64 job_id, int retries, const char *last_error)
+{
+	StoreContext sc;
+	char	   *sql;
+	Oid			types[3] = {INT8OID, INT4OID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = Int32GetDatum(retries);
+	if (last_error)
+		values[2] = CStringGetTextDatum(last_error);
+	else
+		nulls[2] = 'n';
+	sql = psprintf("UPDATE %s SET retries = $2, last_error = COALESCE($3, last_error),"
+				   " updated_at = now() WHERE job_id = $1",
+				   MigQualifiedTable(MIG_JOB_TABLE));
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record a retry of pg_mig job " INT64_FORMAT, job_id);
+	StoreLeave(&sc);
+}
+
+/*
+ * MigSetThrottled records why the job waits (NULL: it runs freely).
+ */
+void
+MigSetThrottled(int64 job_id, const char *reason)
+{
+	StoreContext sc;
+	char	   *sql;
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+
+	values[0] = Int64GetDatum(job_id);
+	if (reason)
+		values[1] = CStringGetTextDatum(reason);
+	else
+		nulls[1] = 'n';
+	sql = psprintf("UPDATE %s SET throttled = $2, updated_at = now() WHERE job_id = $1",
+				   MigQualifiedTable(MIG_JOB_TABLE));
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 2, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the throttle state of pg_mig job " INT64_FORMAT,
+			 job_id);
+	StoreLeave(&sc);
+}
+
+/*
+ * MigSetJobColumns sets some columns of the job row (mig_set, mig_resume).
+ * The column names come from the caller's code, never from the user.
+ */
+void
+MigSetJobColumns(int64 job_id, int ncols, const char **columns,
+				 const Oid *types, const Datum *values, const bool *isnull)
+{
+	StoreContext sc;
+	StringInfoData sql;
+	Oid		   *argtypes = palloc(sizeof(Oid) * (ncols + 1));
+	Datum	   *args = palloc(sizeof(Datum) * (ncols + 1));
+	char	   *nulls = palloc(sizeof(char) * (ncols + 1));
+
+	if (ncols == 0)
+		return;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "UPDATE %s SET updated_at = now()",
+					 MigQualifiedTable(MIG_JOB_TABLE));
+	argtypes[0] = INT8OID;
+	args[0] = Int64GetDatum(job_id);
+	nulls[0] = ' ';
+	for (int i = 0; i < ncols; i++)
+	{
+		appendStringInfo(&sql, ", %s = $%d", quote_identifier(columns[i]), i + 2);
+		argtypes[i + 1] = types[i];
+		args[i + 1] = values[i];
+		nulls[i + 1] = isnull[i] ? 'n' : ' ';
+	}
+	appendStringInfoString(&sql, " WHERE job_id = $1");
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql.data, ncols + 1, argtypes, args, nulls, false, 0)
+		!= SPI_OK_UPDATE)
+		elog(ERROR, "could not change pg_mig job " INT64_FORMAT, job_id);
+	StoreLeave(&sc);
+}
+
+/*
+ * MigGetState returns the job's state name with a fresh snapshot of its
+ * own, or NULL if there is no such job.  mig_wait calls it in a loop.
+ */
+char *
+MigGetState(int64 job_id)
+{
+	StoreContext sc;
+	char	   *sql;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job_id)};
+	char	   *result = NULL;
+
+	sql = psprintf("SELECT state FROM %s WHERE job_id = $1",
+				   MigQualifiedTable(MIG_JOB_TABLE));
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_mig job " INT64_FORMAT, job_id);
+	if (SPI_processed == 1)
+		result = TextColumn(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	StoreLeave(&sc);
+	return result;
+}
+
+/*
+ * MigNotify sends "<job_id> <state>" on the pg_mig channel at commit, so a
+ * controller can follow jobs without polling hard.
+ */
+void
+MigNotify(int64 job_id, const char *state)
+{
+	StoreContext sc;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(PG_MIG_NOTIFY_CHANNEL);
+	values[1] = CStringGetTextDatum(psprintf(INT64_FORMAT " %s", job_id, state));
+	StoreEnter(&sc);
+	if (SPI_execute_with_args("SELECT pg_notify($1, $2)", 2, types, values, NULL,
+							  false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not notify about pg_mig job " INT64_FORMAT, job_id);
+	StoreLeave(&sc);
+}

@@ -1,0 +1,778 @@
+/*-------------------------------------------------------------------------
+ *
+ * sql_api.c
+ *	  The SQL-callable functions of pg_mig: mig_start_backfill, mig_pause,
+ *	  mig_resume, mig_cancel, mig_wait and mig_set.
+ *
+ * Every argument is checked here, in the caller's transaction, before a job
+ * is made or changed; a bad one is an ERROR and nothing is written.  Job
+ * control is allowed to the job's owner, a member of that role, or a
+ * superuser.  The workers are woken, and the launcher asked to start one,
+ * only when the caller's transaction commits.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/condition_variable.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "pg_mig.h"
+#include "version_compat.h"
+
+PG_FUNCTION_INFO_V1(mig_start_backfill);
+PG_FUNCTION_INFO_V1(mig_pause);
+PG_FUNCTION_INFO_V1(mig_resume);
+PG_FUNCTION_INFO_V1(mig_cancel);
+PG_FUNCTION_INFO_V1(mig_wait);
+PG_FUNCTION_INFO_V1(mig_set);
+
+/* limits of the knobs */
+#define MAX_BATCH_SIZE			1000000
+#define MAX_CHUNK_TIME_MS		(10 * 60 * 1000L)
+#define MAX_SLEEP_MS			(60 * 60 * 1000L)
+#define MAX_LOCK_TIMEOUT_MS		(10 * 60 * 1000L)
+#define MAX_STATEMENT_TIMEOUT_MS (24 * 60 * 60 * 1000L)
+#define MAX_LAG_MS				(24 * 60 * 60 * 1000L)
+#define MAX_RETRIES				1000
+#define MAX_NICE_RATIO			100.0
+
+/*
+ * The knobs, in the argument order shared by mig_start_backfill (from
+ * argument 3 on) and mig_set (from argument 1 on).
+ */
+typedef enum Knob
+{
+	K_BATCH_SIZE,
+	K_CHUNK_TIME,
+	K_MAX_LAG,
+	K_MAX_LAG_BYTES,
+	K_SLEEP,
+	K_LOCK_TIMEOUT,
+	K_MAX_RETRIES,
+	K_STATEMENT_TIMEOUT,
+	K_MAX_WAL_RATE,
+	K_NICE_RATIO,
+	K_IGNORE_SLOTS,
+	K_RUN_WINDOW,
+	K_THROTTLE_QUERY,
+	K_MAX_ACTIVE_SESSIONS,
+	K_MAX_XACT_AGE,
+	K_MAX_ARCHIVE_BACKLOG,
+	K_THROTTLE_ON_AUTOVACUUM,
+	K_COUNT
+} Knob;
+
+typedef enum KnobKind
+{
+	KK_INT,						/* int4 */
+	KK_BIGINT,					/* int8 */
+	KK_INTERVAL,
+	KK_FLOAT,
+	KK_TEXT,
+	KK_TEXT_ARRAY,
+	KK_BOOL
+} KnobKind;
+
+typedef struct KnobSpec
+{
+	const char *name;			/* argument and column name */
+	KnobKind	kind;
+	bool		optional;		/* 0 or NULL turns it off */
+	int64		max;			/* upper bound (ms for intervals), 0 = none */
+} KnobSpec;
+
+static const KnobSpec knobs[K_COUNT] = {
+	[K_BATCH_SIZE] = {"batch_size", KK_INT, false, MAX_BATCH_SIZE},
+	[K_CHUNK_TIME] = {"chunk_time", KK_INTERVAL, true, MAX_CHUNK_TIME_MS},
+	[K_MAX_LAG] = {"max_lag", KK_INTERVAL, true, MAX_LAG_MS},
+	[K_MAX_LAG_BYTES] = {"max_lag_bytes", KK_BIGINT, true, 0},
+	[K_SLEEP] = {"sleep", KK_INTERVAL, false, MAX_SLEEP_MS},
+	[K_LOCK_TIMEOUT] = {"lock_timeout", KK_INTERVAL, false, MAX_LOCK_TIMEOUT_MS},
+	[K_MAX_RETRIES] = {"max_retries", KK_INT, false, MAX_RETRIES},
+	[K_STATEMENT_TIMEOUT] = {"statement_timeout", KK_INTERVAL, false, MAX_STATEMENT_TIMEOUT_MS},
+	[K_MAX_WAL_RATE] = {"max_wal_rate", KK_BIGINT, true, 0},
+	[K_NICE_RATIO] = {"nice_ratio", KK_FLOAT, true, 0},
+	[K_IGNORE_SLOTS] = {"ignore_slots", KK_TEXT_ARRAY, true, 0},
+	[K_RUN_WINDOW] = {"run_window", KK_TEXT, true, 0},
+	[K_THROTTLE_QUERY] = {"throttle_query", KK_TEXT, true, 0},
+	[K_MAX_ACTIVE_SESSIONS] = {"max_active_sessions", KK_INT, true, 0},
+	[K_MAX_XACT_AGE] = {"max_xact_age", KK_INTERVAL, true, MAX_LAG_MS},
+	[K_MAX_ARCHIVE_BACKLOG] = {"max_archive_backlog", KK_INT, true, 0},
+	[K_THROTTLE_ON_AUTOVACUUM] = {"throttle_on_autovacuum", KK_BOOL, false, 0},
+};
+
+/* a checked knob value: off, or a number, text or list */
+typedef struct KnobValue
+{
+	bool		given;			/* argument not NULL */
+	bool		off;			/* 0 or empty: the limit is off */
+	int64		i;				/* integers; milliseconds for intervals */
+	double		f;
+	char	   *s;
+	List	   *list;
+	Datum		datum;			/* the argument as passed */
+} KnobValue;
+
+static void CheckKnob(Knob k, Datum arg, KnobValue *v);
+static void ApplyKnob(MigJob *job, Knob k, const KnobValue *v);
+static char *TextArg(FunctionCallInfo fcinfo, int argno, const char *name,
+					 bool allow_null);
+static void CheckJobControl(const MigJob *job, const char *action);
+static MigJob *LoadJobOrError(int64 job_id, bool for_update);
+static void CheckNotFinished(const MigJob *job, const char *action);
+
+static void
+InvalidKnob(const char *name, const char *problem)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s %s", name, problem),
+			 errhint("See the pg_mig README for the meaning and range of each argument.")));
+}
+
+/*
+ * CheckKnob checks one knob argument (not NULL) and converts it.
+ */
+static void
+CheckKnob(Knob k, Datum arg, KnobValue *v)
+{
+	const KnobSpec *spec = &knobs[k];
+
+	memset(v, 0, sizeof(*v));
+	v->given = true;
+	v->datum = arg;
+	switch (spec->kind)
+	{
+		case KK_INT:
+		case KK_BIGINT:
+			v->i = spec->kind == KK_INT ? DatumGetInt32(arg) : DatumGetInt64(arg);
+			if (v->i < 0)
+				InvalidKnob(spec->name, "must not be negative");
+			if (v->i == 0 && !spec->optional && k == K_BATCH_SIZE)
+				InvalidKnob(spec->name, "must be a positive integer");
+			if (spec->max > 0 && v->i > spec->max)
+				InvalidKnob(spec->name, psprintf("must be at most " INT64_FORMAT, spec->max));
+			v->off = spec->optional && v->i == 0;
+			break;
+		case KK_INTERVAL:
+			{
+				Interval   *iv = DatumGetIntervalP(arg);
+
+				if (iv->month < 0 || iv->day < 0 || iv->time < 0)
+					InvalidKnob(spec->name, "must not be negative");
+				if (iv->month > 1200 || iv->day > 36500)
+					InvalidKnob(spec->name, "is too large");
+				v->i = MigIntervalToMs(arg);
+				if (spec->max > 0 && v->i > spec->max)
+					InvalidKnob(spec->name,
+								psprintf("must be at most %s",
+										 DatumGetCString(DirectFunctionCall1(interval_out,
+																			 MigMsToInterval(spec->max)))));
+				if (v->i == 0 && (k == K_LOCK_TIMEOUT || k == K_STATEMENT_TIMEOUT))
+					InvalidKnob(spec->name, "must be positive");
+				v->off = spec->optional && v->i == 0;
+			}
+			break;
+		case KK_FLOAT:
+			v->f = DatumGetFloat8(arg);
+			if (isnan(v->f) || isinf(v->f) || v->f < 0 || v->f > MAX_NICE_RATIO)
+				InvalidKnob(spec->name, psprintf("must be between 0 and %g", MAX_NICE_RATIO));
+			v->off = (v->f == 0);
+			break;
+		case KK_TEXT:
+			v->s = TextDatumGetCString(arg);
+			v->off = (v->s[strspn(v->s, " \t\r\n")] == '\0');
+			if (!v->off && k == K_RUN_WINDOW)
+			{
+				char	   *msg = NULL;
+
+				if (!MigRunWindowValid(v->s, &msg))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("%s", msg ? msg : "invalid run_window"),
+							 errhint("Write run windows like '01:00-05:00' or 'mon-fri 22:00-06:00; sat-sun 00:00-24:00'.")));
+			}
+			if (!v->off && k == K_THROTTLE_QUERY)
+				MigCheckThrottleQuery(v->s);
+			break;
+		case KK_TEXT_ARRAY:
+			{
+				ArrayType  *arr = DatumGetArrayTypeP(arg);
+				Datum	   *elems;
+				bool	   *nulls;
+				int			n;
+
+				if (ARR_NDIM(arr) > 1)
+					InvalidKnob(spec->name, "must be a one-dimensional array");
+				deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+								  &elems, &nulls, &n);
+				for (int i = 0; i < n; i++)
+				{
+					if (nulls[i])
+						InvalidKnob(spec->name, "must not contain NULL");
+					v->list = lappend(v->list, TextDatumGetCString(elems[i]));
+				}
+				v->off = (n == 0);
+			}
+			break;
+		case KK_BOOL:
+			v->i = DatumGetBool(arg);
+			break;
+	}
+}
+
+/* ApplyKnob stores a checked knob value in the in-memory job */
+static void
+ApplyKnob(MigJob *job, Knob k, const KnobValue *v)
+{
+	switch (k)
+	{
+		case K_BATCH_SIZE:
+			job->batch_size = (int) v->i;
+			break;
+		case K_CHUNK_TIME:
+			job->chunk_time_ms = v->i;
+			break;
+		case K_MAX_LAG:
+			job->max_lag_ms = v->i;
+			break;
+		case K_MAX_LAG_BYTES:
+			job->max_lag_bytes = v->i;
+			break;
+		case K_SLEEP:
+			job->sleep_ms = v->i;
+			break;
+		case K_LOCK_TIMEOUT:
+			job->lock_timeout_ms = v->i;
+			break;
+		case K_MAX_RETRIES:
+			job->max_retries = (int) v->i;
+			break;
+		case K_STATEMENT_TIMEOUT:
+			job->statement_timeout_ms = v->i;
+			break;
+		case K_MAX_WAL_RATE:
+			job->max_wal_rate = v->i;
+			break;
+		case K_NICE_RATIO:
+			job->nice_ratio = v->f;
+			break;
+		case K_IGNORE_SLOTS:
+			job->ignore_slots = v->list;
+			break;
+		case K_RUN_WINDOW:
+			job->run_window = v->off ? NULL : v->s;
+			break;
+		case K_THROTTLE_QUERY:
+			job->throttle_query = v->off ? NULL : v->s;
+			break;
+		case K_MAX_ACTIVE_SESSIONS:
+			job->max_active_sessions = (int) v->i;
+			break;
+		case K_MAX_XACT_AGE:
+			job->max_xact_age_ms = v->i;
+			break;
+		case K_MAX_ARCHIVE_BACKLOG:
+			job->max_archive_backlog = (int) v->i;
+			break;
+		case K_THROTTLE_ON_AUTOVACUUM:
+			job->throttle_on_autovacuum = (v->i != 0);
+			break;
+		case K_COUNT:
+			break;
+	}
+}
+
+/*
+ * DefaultKnob returns the value a required knob takes when its argument is
+ * NULL: the pg_mig.default_* setting.
+ */
+static void
+DefaultKnob(Knob k, KnobValue *v)
+{
+	const char *setting = NULL;
+
+	memset(v, 0, sizeof(*v));
+	switch (k)
+	{
+		case K_BATCH_SIZE:
+			v->i = mig_default_batch_size;
+			return;
+		case K_MAX_RETRIES:
+			v->i = mig_default_max_retries;
+			return;
+		case K_SLEEP:
+			v->i = 0;
+			return;
+		case K_THROTTLE_ON_AUTOVACUUM:
+			v->i = 0;
+			return;
+		case K_LOCK_TIMEOUT:
+			setting = mig_default_lock_timeout;
+			break;
+		case K_STATEMENT_TIMEOUT:
+			setting = mig_default_statement_timeout;
+			break;
+		default:
+			v->off = true;
+			return;
+	}
+	v->i = MigIntervalToMs(DirectFunctionCall3(interval_in,
+											   CStringGetDatum(setting),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
+}
+
+/* TextArg: a text argument, which must not be NULL or blank unless allowed */
+static char *
+TextArg(FunctionCallInfo fcinfo, int argno, const char *name, bool allow_null)
+{
+	char	   *s;
+
+	if (PG_ARGISNULL(argno))
+	{
+		if (allow_null)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+	}
+	s = TextDatumGetCString(PG_GETARG_DATUM(argno));
+	if (s[strspn(s, " \t\r\n\f")] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", name),
+				 allow_null ? errhint("Pass NULL to change every row.") : 0));
+	if (strlen(s) > 65536)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s is too long", name),
+				 errdetail("It has %zu bytes; at most 65536 are allowed.", strlen(s))));
+	return s;
+}
+
+/*
+ * CheckOwnerCanRun checks that a worker can connect as the role: before
+ * PostgreSQL 17 a background worker can only connect as a role with LOGIN.
+ */
+static void
+CheckOwnerCanRun(Oid owner)
+{
+	HeapTuple	tuple;
+	bool		canlogin;
+
+	if (!MIG_NEED_ROLE_LOGIN)
+		return;
+	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(owner));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for role %u", owner);
+	canlogin = ((Form_pg_authid) GETSTRUCT(tuple))->rolcanlogin;
+	ReleaseSysCache(tuple);
+	if (!canlogin)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("role \"%s\" cannot log in, so no background worker can run a job as it",
+						GetUserNameFromId(owner, false)),
+				 errdetail("A backfill runs as the role that starts it."),
+				 errhint("Start the job as a role with the LOGIN attribute.")));
+}
+
+/*
+ * mig_start_backfill checks everything, records a queued job and asks the
+ * launcher, at commit, to start its worker.  Returns the job id.
+ */
+Datum
+mig_start_backfill(PG_FUNCTION_ARGS)
+{
+	MigJob		job;
+	Oid			relid;
+	Relation	rel;
+	List	   *targets;
+	List	   *relids = NIL;
+	ListCell   *lc;
+	int64		job_id;
+	int64		active;
+	int64		rows_total;
+
+	MigRequireShared();
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot start a backfill during recovery"),
+				 errhint("Connect to the primary server.")));
+
+	memset(&job, 0, sizeof(job));
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("relation must not be NULL")));
+	relid = PG_GETARG_OID(0);
+	job.set_clause = TextArg(fcinfo, 1, "set_clause", false);
+	job.where_clause = TextArg(fcinfo, 2, "where_clause", true);
+
+	for (int k = 0; k < K_COUNT; k++)
+	{
+		KnobValue	v;
+		int			argno = 3 + k;
+
+		if (argno < PG_NARGS() && !PG_ARGISNULL(argno))
+			CheckKnob(k, PG_GETARG_DATUM(argno), &v);
+		else
+			DefaultKnob(k, &v);
+		ApplyKnob(&job, k, &v);
+	}
+
+	rel = try_relation_open(relid, AccessShareLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+
+	job.owner = GetUserId();
+	CheckOwnerCanRun(job.owner);
+	job.relid = relid;
+	job.relation_name =
+		quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+								   RelationGetRelationName(rel));
+	job.search_path = pstrdup(namespace_search_path);
+	job.settings = MigKeySettings();
+
+	targets = MigBuildTargets(rel, job.set_clause, job.where_clause, &rows_total);
+	job.rows_total = rows_total;
+	job.keys_total = 0;
+	relids = list_make1_oid(relid);
+	foreach(lc, targets)
+	{
+		MigTarget  *target = lfirst(lc);
+
+		job.keys_total += Max(target->keys_estimate, 0);
+		relids = lappend_oid(relids, target->relid);
+	}
+
+	active = MigFindActiveJobOn(relids);
+	if (active != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("table \"%s\" already has an unfinished job " INT64_FORMAT,
+						RelationGetRelationName(rel), active),
+				 errdetail("pg_mig runs one job at a time on a table; a failed job counts as unfinished until it is resumed or cancelled."),
+				 errhint("Wait for job " INT64_FORMAT " with mig_wait(), or cancel it with mig_cancel(" INT64_FORMAT ").",
+						 active, active)));
+
+	job_id = MigInsertJob(&job, targets);
+	MigRecordEvent(job_id, "queued",
+				   psprintf("%d target%s, about " INT64_FORMAT " rows to change, batch_size %d",
+							list_length(targets), list_length(targets) == 1 ? "" : "s",
+							Max(rows_total, 0), job.batch_size));
+	MigNotify(job_id, "queued");
+	MigRequestAtCommit(MyDatabaseId, job_id, job.owner);
+
+	relation_close(rel, NoLock);
+	PG_RETURN_INT64(job_id);
+}
+
+/* LoadJobOrError: the job, or an ERROR that says there is no such job */
+static MigJob *
+LoadJobOrError(int64 job_id, bool for_update)
+{
+	MigJob	   *job;
+
+	MigRequireShared();
+	job = MigLoadJob(job_id, for_update);
+	if (job == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("job " INT64_FORMAT " does not exist", job_id),
+				 errhint("See the jobs of this database in mig_jobs.")));
+	return job;
+}
+
+/*
+ * CheckJobControl: only the job's owner, a member of that role, or a
+ * superuser may control the job.
+ */
+static void
+CheckJobControl(const MigJob *job, const char *action)
+{
+	if (!is_member_of_role(GetUserId(), job->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s job " INT64_FORMAT, action, job->job_id),
+				 errdetail("Job " INT64_FORMAT " belongs to role \"%s\".", job->job_id,
+						   GetUserNameFromId(job->owner, true) ?
+						   GetUserNameFromId(job->owner, true) : "?"),
+				 errhint("Only the role that started a job, a member of that role, or a superuser may control it.")));
+}
+
+static void
+CheckNotFinished(const MigJob *job, const char *action)
+{
+	if (MigStateIsFinal(job->state))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot %s job " INT64_FORMAT " because it is already %s",
+						action, job->job_id, MigStateName(job->state)),
+				 errhint("Start a new job with mig_start_backfill().")));
+}
+
+static char *
+ActorDetail(void)
+{
+	return psprintf("by %s", GetUserNameFromId(GetUserId(), false));
+}
+
+/*
+ * mig_pause pauses a queued, running or failed job: no chunk starts after
+ * the caller commits (a chunk running now finishes first).
+ */
+Datum
+mig_pause(PG_FUNCTION_ARGS)
+{
+	int64		job_id = PG_GETARG_INT64(0);
+	MigJob	   *job = LoadJobOrError(job_id, true);
+
+	CheckJobControl(job, "pause");
+	CheckNotFinished(job, "pause");
+	if (job->state == MIG_STATE_PAUSED)
+	{
+		ereport(NOTICE,
+				(errmsg("job " INT64_FORMAT " is already paused", job_id)));
+		PG_RETURN_VOID();
+	}
+	MigSetState(job_id, MIG_STATE_PAUSED, NULL);
+	MigRecordEvent(job_id, "paused", ActorDetail());
+	MigWakeWorkerAtCommit(MyDatabaseId, job_id);
+	PG_RETURN_VOID();
+}
+
+/*
+ * mig_resume queues a paused or failed job again; it goes on from its
+ * checkpoint.
+ */
+Datum
+mig_resume(PG_FUNCTION_ARGS)
+{
+	int64		job_id = PG_GETARG_INT64(0);
+	MigJob	   *job = LoadJobOrError(job_id, true);
+
+	CheckJobControl(job, "resume");
+	CheckNotFinished(job, "resume");
+	if (job->state == MIG_STATE_QUEUED || job->state == MIG_STATE_RUNNING)
+	{
+		ereport(NOTICE,
+				(errmsg("job " INT64_FORMAT " is already %s", job_id,
+						MigStateName(job->state))));
+		PG_RETURN_VOID();
+	}
+	CheckOwnerCanRun(job->owner);
+	{
+		const char *cols[1] = {"retries"};
+		Oid			types[1] = {INT4OID};
+		Datum		values[1] = {Int32GetDatum(0)};
+		bool		nulls[1] = {false};
+
+		MigSetJobColumns(job_id, 1, cols, types, values, nulls);
+	}
+	MigSetState(job_id, MIG_STATE_QUEUED, NULL);
+	MigRecordEvent(job_id, "resumed", ActorDetail());
+	MigRequestAtCommit(MyDatabaseId, job_id, job->owner);
+	MigWakeWorkerAtCommit(MyDatabaseId, job_id);
+	PG_RETURN_VOID();
+}
+
+/*
+ * mig_cancel ends a job for good; the chunks committed so far stay.
+ */
+Datum
+mig_cancel(PG_FUNCTION_ARGS)
+{
+	int64		job_id = PG_GETARG_INT64(0);
+	MigJob	   *job = LoadJobOrError(job_id, true);
+
+	CheckJobControl(job, "cancel");
+	if (job->state == MIG_STATE_CANCELLED)
+	{
+		ereport(NOTICE,
+				(errmsg("job " INT64_FORMAT " is already cancelled", job_id)));
+		PG_RETURN_VOID();
+	}
+	CheckNotFinished(job, "cancel");
+	MigSetState(job_id, MIG_STATE_CANCELLED, NULL);
+	MigRecordEvent(job_id, "cancelled", ActorDetail());
+	MigWakeWorkerAtCommit(MyDatabaseId, job_id);
+	PG_RETURN_VOID();
+}
+
+/*
+ * mig_wait waits until the job has succeeded, failed or been cancelled,
+ * and returns that state; after timeout (NULL: none) it returns the state
+ * the job is in.  It sleeps on a condition variable that workers broadcast
+ * on every change, and checks at least once a second.
+ */
+Datum
+mig_wait(PG_FUNCTION_ARGS)
+{
+	int64		job_id;
+	int64		timeout_ms = -1;
+	TimestampTz start = GetCurrentTimestamp();
+	MemoryContext loopctx;
+	MemoryContext old;
+	char	   *state;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("job_id must not be NULL")));
+	job_id = PG_GETARG_INT64(0);
+	if (!PG_ARGISNULL(1))
+	{
+		Interval   *iv = PG_GETARG_INTERVAL_P(1);
+
+		if (iv->month < 0 || iv->day < 0 || iv->time < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("timeout must not be negative")));
+		timeout_ms = MigIntervalToMs(PG_GETARG_DATUM(1));
+	}
+	MigRequireShared();
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("mig_wait cannot run in a REPEATABLE READ or SERIALIZABLE transaction"),
+				 errdetail("Such a transaction would never see the job change."),
+				 errhint("Call mig_wait in a READ COMMITTED transaction.")));
+
+	loopctx = AllocSetContextCreate(CurrentMemoryContext, "mig_wait",
+									ALLOCSET_SMALL_SIZES);
+	for (;;)
+	{
+		long		sleep_ms = 1000;
+
+		MemoryContextReset(loopctx);
+		old = MemoryContextSwitchTo(loopctx);
+		state = MigGetState(job_id);
+		MemoryContextSwitchTo(old);
+		if (state == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("job " INT64_FORMAT " does not exist", job_id)));
+		if (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
+			strcmp(state, "cancelled") == 0)
+			break;
+		if (timeout_ms >= 0)
+		{
+			long		waited = (long) ((GetCurrentTimestamp() - start) / 1000);
+
+			if (waited >= timeout_ms)
+				break;
+			sleep_ms = Min(sleep_ms, timeout_ms - waited);
+		}
+		(void) ConditionVariableTimedSleep(&MigShared->job_cv, Max(sleep_ms, 1),
+										   PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+	PG_RETURN_TEXT_P(cstring_to_text(state));
+}
+
+/*
+ * mig_set changes the knobs of an unfinished job; the worker uses them from
+ * its next chunk.  NULL leaves a knob as it is; 0, an empty string or an
+ * empty array turns an optional limit off.
+ */
+Datum
+mig_set(PG_FUNCTION_ARGS)
+{
+	int64		job_id;
+	MigJob	   *job;
+	const char *cols[K_COUNT];
+	Oid			types[K_COUNT];
+	Datum		values[K_COUNT];
+	bool		nulls[K_COUNT];
+	int			n = 0;
+	StringInfoData detail;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("job_id must not be NULL")));
+	job_id = PG_GETARG_INT64(0);
+	job = LoadJobOrError(job_id, true);
+	CheckJobControl(job, "change");
+	CheckNotFinished(job, "change");
+
+	initStringInfo(&detail);
+	appendStringInfoString(&detail, ActorDetail());
+	for (int k = 0; k < K_COUNT; k++)
+	{
+		KnobValue	v;
+		int			argno = 1 + k;
+		const KnobSpec *spec = &knobs[k];
+
+		if (argno >= PG_NARGS() || PG_ARGISNULL(argno))
+			continue;
+		CheckKnob(k, PG_GETARG_DATUM(argno), &v);
+		cols[n] = spec->name;
+		nulls[n] = v.off;
+		values[n] = v.datum;
+		switch (spec->kind)
+		{
+			case KK_INT:
+				types[n] = INT4OID;
+				break;
+			case KK_BIGINT:
+				types[n] = INT8OID;
+				break;
+			case KK_INTERVAL:
+				types[n] = INTERVALOID;
+				break;
+			case KK_FLOAT:
+				types[n] = FLOAT8OID;
+				break;
+			case KK_TEXT:
+				types[n] = TEXTOID;
+				break;
+			case KK_TEXT_ARRAY:
+				types[n] = TEXTARRAYOID;
+				break;
+			case KK_BOOL:
+				types[n] = BOOLOID;
+				break;
+		}
+		appendStringInfo(&detail, "%s %s %s", n == 0 ? ":" : ",", spec->name,
+						 v.off ? "off" : "changed");
+		n++;
+	}
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no knob to change was given"),
+				 errhint("Pass the knobs by name, e.g. mig_set(" INT64_FORMAT ", batch_size => 5000).",
+						 job_id)));
+	MigSetJobColumns(job_id, n, cols, types, values, nulls);
+	MigRecordEvent(job_id, "changed", detail.data);
+	MigWakeWorkerAtCommit(MyDatabaseId, job_id);
+	PG_RETURN_VOID();
+}

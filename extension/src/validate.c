@@ -1,0 +1,691 @@
+/*-------------------------------------------------------------------------
+ *
+ * validate.c
+ *	  Everything mig_start_backfill checks before a job is made, in the
+ *	  caller's transaction and with the caller's rights: the table, its key,
+ *	  the set and where clauses, privileges, and the targets with their
+ *	  upper keys and estimates.
+ *
+ * The clauses are checked with PostgreSQL's own parser, in two ways.  Their
+ * structure: "UPDATE ONLY t SET <set>" must parse as exactly one UPDATE with
+ * no WHERE, FROM or RETURNING, and "UPDATE ONLY t SET <set> WHERE <where>"
+ * as exactly one UPDATE with a WHERE and nothing else.  Since each clause is
+ * then a complete grammar item, it cannot break out of the place the chunk
+ * statement gives it (see chunk.c).  Their meaning: the chunk statements are
+ * EXPLAINed as the caller, which resolves every name, checks every type,
+ * and checks the caller's privileges on tables, columns and functions, as
+ * executing them would.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/catalog.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_opclass.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/parsenodes.h"
+#include "optimizer/optimizer.h"
+#include "parser/parser.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/partcache.h"
+#include "utils/plancache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "pg_mig.h"
+#include "version_compat.h"
+
+/* settings that change how the clauses and key values read and print */
+static const char *const key_settings[] = {
+	"DateStyle", "IntervalStyle", "TimeZone", "extra_float_digits",
+	"bytea_output", "standard_conforming_strings"
+};
+
+static void CheckTargetRelation(Relation rel);
+static List *LeafTargets(Relation rel);
+static List *ParseSetClause(const char *qualname, const char *set_clause);
+static void ParseWhereClause(const char *qualname, const char *set_clause,
+							 const char *where_clause);
+static List *RawParseAs(const char *what, const char *sql, const char *hint);
+static void CheckColumns(Relation rel, List *set_columns);
+static void CheckNotKeyColumn(Relation rel, List *set_columns,
+							  const MigTarget *target);
+static void ChooseKey(Relation rel, MigTarget *target);
+static void ExplainAs(const char *what, const char *sql, int nargs,
+					  Oid *argtypes, const char *hint);
+static Oid *KeyTypes(Relation rel, const MigTarget *target);
+static char **ReadUpperKey(Relation rel, const MigTarget *target);
+static int64 EstimateRows(const char *relation_name, const char *where_clause);
+
+/*
+ * MigKeySettings returns the caller's settings that change how clauses and
+ * key values are read and printed, as "name=value" strings.  The worker
+ * applies them, so the job means in the worker what it meant at start.
+ */
+List *
+MigKeySettings(void)
+{
+	List	   *result = NIL;
+
+	for (int i = 0; i < lengthof(key_settings); i++)
+	{
+		const char *value = GetConfigOption(key_settings[i], false, false);
+
+		result = lappend(result, psprintf("%s=%s", key_settings[i], value));
+	}
+	return result;
+}
+
+/*
+ * MigBuildTargets checks the relation and the clauses and returns the job's
+ * targets (List of MigTarget *): the table, or its leaf partitions.  Sets
+ * *rows_total to the planner's estimate of the rows to change.  Caller is
+ * in a transaction and holds a lock on rel; SPI must not be connected.
+ */
+List *
+MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
+				int64 *rows_total)
+{
+	char	   *qualname;
+	List	   *set_columns;
+	List	   *leaves;
+	List	   *targets = NIL;
+	ListCell   *lc;
+	int			ord = 0;
+	MemoryContext callerctx = CurrentMemoryContext;
+
+	CheckTargetRelation(rel);
+	qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+										  RelationGetRelationName(rel));
+
+	/* structure first: nothing is looked up before the clauses parse */
+	set_columns = ParseSetClause(qualname, set_clause);
+	if (where_clause)
+		ParseWhereClause(qualname, set_clause, where_clause);
+	CheckColumns(rel, set_columns);
+
+	leaves = LeafTargets(rel);
+	*rows_total = 0;
+
+	/* our own allocations stay in the caller's context */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(callerctx);
+
+	foreach(lc, leaves)
+	{
+		Oid			leafid = lfirst_oid(lc);
+		Relation	leaf = table_open(leafid, AccessShareLock);
+		MigTarget  *target = palloc0(sizeof(MigTarget));
+		char	   *sql;
+		Oid		   *keytypes;
+
+		target->ord = ord++;
+		target->relid = leafid;
+		target->relation_name =
+			quote_qualified_identifier(get_namespace_name(RelationGetNamespace(leaf)),
+									   RelationGetRelationName(leaf));
+		ChooseKey(leaf, target);
+		CheckNotKeyColumn(leaf, set_columns, target);
+		if (leafid != RelationGetRelid(rel))
+			CheckColumns(leaf, set_columns);
+
+		/* the meaning of each clause, with the caller's rights */
+		sql = psprintf("UPDATE ONLY %s SET %s\nWHERE false", target->relation_name,
+					   set_clause);
+		ExplainAs("set_clause", sql, 0, NULL,
+				  "The set clause is a list of assignments such as $$col = expr$$, checked as the SET list of an UPDATE of the table.");
+		if (where_clause)
+		{
+			sql = psprintf("SELECT FROM ONLY %s WHERE (%s\n)", target->relation_name,
+						   where_clause);
+			ExplainAs("where_clause", sql, 0, NULL,
+					  "The where clause is one boolean expression over the table's columns, such as 'col IS NULL'.");
+		}
+		keytypes = KeyTypes(leaf, target);
+		ExplainAs("chunk statement", MigChunkUpdateSql(target, set_clause, where_clause, false),
+				  target->nkeys * 2, keytypes, NULL);
+		keytypes = repalloc(keytypes, sizeof(Oid) * (target->nkeys * 2 + 1));
+		keytypes[target->nkeys * 2] = INT8OID;	/* the OFFSET */
+		ExplainAs("chunk statement", MigChunkBoundarySql(target, false),
+				  target->nkeys * 2 + 1, keytypes, NULL);
+
+		/* fix the upper key now: rows inserted later are the application's */
+		target->upper_key = ReadUpperKey(leaf, target);
+		target->keys_estimate = target->upper_key ? EstimateRows(target->relation_name, NULL) : 0;
+		if (target->upper_key)
+			*rows_total += where_clause ? EstimateRows(target->relation_name, where_clause)
+				: target->keys_estimate;
+
+		targets = lappend(targets, target);
+		table_close(leaf, NoLock);
+	}
+	SPI_finish();
+	return targets;
+}
+
+/*
+ * CheckTargetRelation rejects what pg_mig cannot backfill: anything but an
+ * ordinary or partitioned table, temporary tables (the worker is another
+ * session) and system catalogs.
+ */
+static void
+CheckTargetRelation(Relation rel)
+{
+	char		relkind = rel->rd_rel->relkind;
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", RelationGetRelationName(rel)),
+				 errhint("pg_mig backfills ordinary and partitioned tables.")));
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot backfill temporary table \"%s\"",
+						RelationGetRelationName(rel)),
+				 errdetail("The background worker runs in a session of its own and cannot see this session's temporary tables.")));
+	if (IsCatalogRelation(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot backfill system catalog \"%s\"",
+						RelationGetRelationName(rel))));
+}
+
+/*
+ * LeafTargets returns the OIDs of the heaps to walk: the table, or every leaf
+ * partition of a partitioned table, in find_all_inheritors order.
+ */
+static List *
+LeafTargets(Relation rel)
+{
+	List	   *all;
+	List	   *leaves = NIL;
+	ListCell   *lc;
+
+	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		return list_make1_oid(RelationGetRelid(rel));
+
+	all = find_all_inheritors(RelationGetRelid(rel), AccessShareLock, NULL);
+	foreach(lc, all)
+	{
+		Oid			relid = lfirst_oid(lc);
+		char		relkind = get_rel_relkind(relid);
+
+		if (relkind == RELKIND_PARTITIONED_TABLE)
+			continue;
+		if (relkind != RELKIND_RELATION)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("partition \"%s\" of \"%s\" is not a table",
+							get_rel_name(relid), RelationGetRelationName(rel)),
+					 errhint("pg_mig cannot backfill foreign partitions; backfill the other partitions one by one.")));
+		leaves = lappend_oid(leaves, relid);
+	}
+	return leaves;
+}
+
+/*
+ * RawParseAs runs the raw parser on sql; a syntax error is reported as an
+ * error in the clause the caller named, with the caller's hint.
+ */
+static List *
+RawParseAs(const char *what, const char *sql, const char *hint)
+{
+	List	   *result = NIL;
+	MemoryContext ctx = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		result = raw_parser(sql, RAW_PARSE_DEFAULT);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(ctx);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("invalid %s: %s", what, edata->message),
+				 errdetail("The clause was checked as: %s", sql),
+				 hint ? errhint("%s", hint) : 0));
+	}
+	PG_END_TRY();
+	return result;
+}
+
+static void
+RejectClause(const char *what, const char *message, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_SYNTAX_ERROR),
+			 errmsg("invalid %s: %s", what, message),
+			 errhint("%s", hint)));
+}
+
+#define SET_HINT "Pass only the assignments of one SET list, e.g. $$col = expr, other = expr$$; put the condition in where_clause."
+#define WHERE_HINT "Pass one boolean expression over the table's columns, e.g. 'col IS NULL'."
+
+/*
+ * ParseSetClause checks that "UPDATE ONLY t SET <set>" is one UPDATE with
+ * nothing after the SET list, and returns the names of the assigned columns.
+ */
+static List *
+ParseSetClause(const char *qualname, const char *set_clause)
+{
+	char	   *sql = psprintf("UPDATE ONLY %s SET %s\n", qualname, set_clause);
+	List	   *raw = RawParseAs("set_clause", sql, SET_HINT);
+	UpdateStmt *stmt;
+	List	   *columns = NIL;
+	ListCell   *lc;
+
+	if (list_length(raw) != 1)
+		RejectClause("set_clause", "it must not contain more than one statement", SET_HINT);
+	stmt = (UpdateStmt *) linitial_node(RawStmt, raw)->stmt;
+	if (!IsA(stmt, UpdateStmt))
+		RejectClause("set_clause", "it is not a SET list", SET_HINT);
+	if (stmt->whereClause)
+		RejectClause("set_clause", "it must not contain a WHERE clause", SET_HINT);
+	if (stmt->fromClause)
+		RejectClause("set_clause", "it must not contain a FROM clause", SET_HINT);
+	if (stmt->returningList)
+		RejectClause("set_clause", "it must not contain a RETURNING clause", SET_HINT);
+	if (stmt->withClause)
+		RejectClause("set_clause", "it must not contain a WITH clause", SET_HINT);
+
+	foreach(lc, stmt->targetList)
+	{
+		ResTarget  *res = lfirst_node(ResTarget, lc);
+
+		columns = lappend(columns, res->name);
+	}
+	return columns;
+}
+
+/*
+ * ParseWhereClause checks that "UPDATE ONLY t SET <set> WHERE <where>" is
+ * one UPDATE whose WHERE is the whole where clause.
+ */
+static void
+ParseWhereClause(const char *qualname, const char *set_clause,
+				 const char *where_clause)
+{
+	char	   *sql = psprintf("UPDATE ONLY %s SET %s\nWHERE %s\n", qualname,
+							   set_clause, where_clause);
+	List	   *raw = RawParseAs("where_clause", sql, WHERE_HINT);
+	UpdateStmt *stmt;
+
+	if (list_length(raw) != 1)
+		RejectClause("where_clause", "it must not contain more than one statement", WHERE_HINT);
+	stmt = (UpdateStmt *) linitial_node(RawStmt, raw)->stmt;
+	if (!IsA(stmt, UpdateStmt) || stmt->whereClause == NULL)
+		RejectClause("where_clause", "it is not a boolean expression", WHERE_HINT);
+	if (stmt->returningList)
+		RejectClause("where_clause", "it must not contain a RETURNING clause", WHERE_HINT);
+	if (stmt->fromClause)
+		RejectClause("where_clause", "it must not contain a FROM clause", WHERE_HINT);
+}
+
+/*
+ * CheckColumns checks that every assigned column exists and that the caller
+ * may UPDATE it, and that it is not a partition key column.
+ */
+static void
+CheckColumns(Relation rel, List *set_columns)
+{
+	ListCell   *lc;
+	Oid			relid = RelationGetRelid(rel);
+	Oid			userid = GetUserId();
+
+	foreach(lc, set_columns)
+	{
+		char	   *name = lfirst(lc);
+		AttrNumber	attnum = get_attnum(relid, name);
+
+		if (attnum == InvalidAttrNumber || attnum < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("invalid set_clause: column \"%s\" of relation \"%s\" does not exist",
+							name, RelationGetRelationName(rel)),
+					 errhint("Add the column first, e.g. ALTER TABLE %s ADD COLUMN %s ...",
+							 RelationGetRelationName(rel), quote_identifier(name))));
+		if (pg_attribute_aclcheck(relid, attnum, userid, ACL_UPDATE) != ACLCHECK_OK &&
+			pg_class_aclcheck(relid, userid, ACL_UPDATE) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to update column \"%s\" of table \"%s\"",
+							name, RelationGetRelationName(rel)),
+					 errhint("A backfill runs with the rights of the role that starts it; that role needs UPDATE on the changed columns.")));
+		if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE || rel->rd_rel->relispartition)
+		{
+			/* a partition key column would move rows between targets */
+			Oid			ancestor = relid;
+
+			while (OidIsValid(ancestor))
+			{
+				if (get_rel_relkind(ancestor) == RELKIND_PARTITIONED_TABLE)
+				{
+					Relation	arel = table_open(ancestor, NoLock);
+					PartitionKey key = RelationGetPartitionKey(arel);
+					AttrNumber	aattnum = get_attnum(ancestor, name);
+					Bitmapset  *exprattrs = NULL;
+
+					pull_varattnos((Node *) key->partexprs, 1, &exprattrs);
+					for (int i = 0; i < key->partnatts; i++)
+					{
+						if (key->partattrs[i] == aattnum ||
+							bms_is_member(aattnum - FirstLowInvalidHeapAttributeNumber, exprattrs))
+							ereport(ERROR,
+									(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+									 errmsg("invalid set_clause: column \"%s\" is a partition key column of \"%s\"",
+											name, RelationGetRelationName(arel)),
+									 errdetail("Changing it would move rows between partitions while the job walks them.")));
+					}
+					table_close(arel, NoLock);
+				}
+				ancestor = get_rel_relispartition(ancestor) ?
+					get_partition_parent(ancestor, true) : InvalidOid;
+			}
+		}
+	}
+}
+
+/*
+ * CheckNotKeyColumn rejects a set clause that changes the target's key:
+ * the walk in key order would then miss rows or meet them twice.
+ */
+static void
+CheckNotKeyColumn(Relation rel, List *set_columns, const MigTarget *target)
+{
+	ListCell   *lc;
+
+	foreach(lc, set_columns)
+	{
+		for (int i = 0; i < target->nkeys; i++)
+		{
+			if (strcmp(lfirst(lc), target->key_columns[i]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("invalid set_clause: column \"%s\" is part of the key of \"%s\"",
+								target->key_columns[i], RelationGetRelationName(rel)),
+						 errdetail("pg_mig walks the table in key order; changing the key would skip rows or change them twice."),
+						 errhint("Change key columns with an ordinary migration.")));
+		}
+	}
+}
+
+/*
+ * ChooseKey picks the key to walk rel by: its primary key, or else the
+ * unique index with the fewest columns among those that are b-tree,
+ * immediate, valid, not partial, on plain NOT NULL columns with the
+ * default operator class and the column's collation (so that the chunk
+ * statements' range conditions and ORDER BY use it).
+ */
+static void
+ChooseKey(Relation rel, MigTarget *target)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			best = InvalidOid;
+	int			best_n = INT_MAX;
+	bool		best_primary = false;
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = idx->rd_index;
+		bool		usable;
+		int			n = form->indnkeyatts;
+		bool		isnull;
+		oidvector  *indclass = (oidvector *)
+			DatumGetPointer(SysCacheGetAttr(INDEXRELID, idx->rd_indextuple,
+											Anum_pg_index_indclass, &isnull));
+
+		usable = form->indisunique && form->indimmediate && form->indisvalid &&
+			form->indislive && idx->rd_rel->relam == BTREE_AM_OID &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL);
+		for (int i = 0; usable && i < n; i++)
+		{
+			AttrNumber	attnum = form->indkey.values[i];
+			Form_pg_attribute att;
+
+			if (attnum <= 0)
+			{
+				usable = false;
+				break;
+			}
+			att = TupleDescAttr(tupdesc, attnum - 1);
+			usable = att->attnotnull &&
+				idx->rd_indoption[i] == 0 &&
+				idx->rd_indcollation[i] == att->attcollation &&
+				GetDefaultOpClass(att->atttypid, BTREE_AM_OID) == indclass->values[i];
+		}
+		if (usable && !best_primary &&
+			(form->indisprimary || n < best_n))
+		{
+			best = RelationGetRelid(idx);
+			best_n = n;
+			best_primary = form->indisprimary;
+		}
+		index_close(idx, AccessShareLock);
+	}
+
+	if (!OidIsValid(best))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no primary key or usable unique index",
+						RelationGetRelationName(rel)),
+				 errdetail("pg_mig walks a table in key order: it needs a primary key, or a unique, immediate, non-partial b-tree index on NOT NULL columns with default operator classes."),
+				 errhint("Add a primary key, e.g. ALTER TABLE %s ADD PRIMARY KEY (id).",
+						 RelationGetRelationName(rel))));
+
+	{
+		Relation	idx = index_open(best, AccessShareLock);
+
+		target->nkeys = idx->rd_index->indnkeyatts;
+		target->key_columns = palloc(sizeof(char *) * target->nkeys);
+		for (int i = 0; i < target->nkeys; i++)
+		{
+			AttrNumber	attnum = idx->rd_index->indkey.values[i];
+
+			target->key_columns[i] =
+				pstrdup(NameStr(TupleDescAttr(tupdesc, attnum - 1)->attname));
+		}
+		index_close(idx, AccessShareLock);
+	}
+}
+
+/* KeyTypes: the type OIDs of the target's key columns, twice (lower, upper) */
+static Oid *
+KeyTypes(Relation rel, const MigTarget *target)
+{
+	Oid		   *types = palloc(sizeof(Oid) * target->nkeys * 2);
+
+	for (int i = 0; i < target->nkeys; i++)
+	{
+		AttrNumber	attnum = get_attnum(RelationGetRelid(rel), target->key_columns[i]);
+
+		types[i] = types[i + target->nkeys] =
+			TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid;
+	}
+	return types;
+}
+
+/*
+ * ExplainAs EXPLAINs sql as the current user: that resolves every name,
+ * checks types and the privileges executing it would need, without
+ * running it.  An error is reported as an error of the named clause.
+ * Caller has SPI connected.
+ */
+static void
+ExplainAs(const char *what, const char *sql, int nargs, Oid *argtypes,
+		  const char *hint)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *explain = psprintf("EXPLAIN (COSTS OFF) %s", sql);
+	Datum	   *values = palloc0(sizeof(Datum) * Max(nargs, 1));
+	char	   *nulls = palloc(sizeof(char) * Max(nargs, 1));
+
+	memset(nulls, 'n', Max(nargs, 1));
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(ctx);
+	PG_TRY();
+	{
+		if (SPI_execute_with_args(explain, nargs, argtypes, values, nulls, true, 0) < 0)
+			elog(ERROR, "could not check %s", what);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(ctx);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(ctx);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(ctx);
+		CurrentResourceOwner = owner;
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("invalid %s: %s", what, edata->message),
+				 edata->detail ? errdetail("%s", edata->detail) : 0,
+				 hint ? errhint("%s", hint) :
+				 edata->hint ? errhint("%s", edata->hint) : 0));
+	}
+	PG_END_TRY();
+}
+
+/*
+ * ReadUpperKey returns the text form of the target's greatest key as the
+ * caller sees it now, or NULL if the caller sees no row.  Caller has SPI
+ * connected.
+ */
+static char **
+ReadUpperKey(Relation rel, const MigTarget *target)
+{
+	StringInfoData sql;
+	char	  **result = NULL;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int i = 0; i < target->nkeys; i++)
+		appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(target->key_columns[i]));
+	appendStringInfo(&sql, " FROM ONLY %s ORDER BY ", target->relation_name);
+	for (int i = 0; i < target->nkeys; i++)
+		appendStringInfo(&sql, "%s%s DESC", i ? ", " : "", quote_identifier(target->key_columns[i]));
+	appendStringInfoString(&sql, " LIMIT 1");
+
+	if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the greatest key of \"%s\"", RelationGetRelationName(rel));
+	if (SPI_processed == 1)
+	{
+		result = palloc(sizeof(char *) * target->nkeys);
+		for (int i = 0; i < target->nkeys; i++)
+			result[i] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
+	}
+	return result;
+}
+
+/*
+ * EstimateRows returns the planner's estimate of the rows of relation_name
+ * that match where_clause (all rows if NULL).  Caller has SPI connected.
+ */
+static int64
+EstimateRows(const char *relation_name, const char *where_clause)
+{
+	char	   *sql;
+	char	   *plan;
+	char	   *p;
+
+	if (where_clause)
+		sql = psprintf("EXPLAIN (FORMAT JSON) SELECT FROM ONLY %s WHERE (%s\n)",
+					   relation_name, where_clause);
+	else
+		sql = psprintf("EXPLAIN (FORMAT JSON) SELECT FROM ONLY %s", relation_name);
+	if (SPI_execute(sql, true, 0) != SPI_OK_UTILITY || SPI_processed < 1)
+		return -1;
+	plan = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	p = plan ? strstr(plan, "\"Plan Rows\": ") : NULL;
+	if (p == NULL)
+		return -1;
+	return strtoll(p + strlen("\"Plan Rows\": "), NULL, 10);
+}
+
+/*
+ * MigCheckThrottleQuery checks that query is one SELECT that returns one
+ * boolean column.  Privileges are checked when it runs, as the job owner.
+ */
+void
+MigCheckThrottleQuery(const char *query)
+{
+	SPIPlanPtr	plan;
+	List	   *sources;
+	CachedPlanSource *source;
+	MemoryContext ctx = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(ctx);
+	PG_TRY();
+	{
+		plan = SPI_prepare(query, 0, NULL);
+		if (plan == NULL)
+			elog(ERROR, "%s", SPI_result_code_string(SPI_result));
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(ctx);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(ctx);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(ctx);
+		CurrentResourceOwner = owner;
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("invalid throttle_query: %s", edata->message),
+				 errhint("Pass one SELECT that returns one boolean: true means wait.")));
+	}
+	PG_END_TRY();
+
+	sources = SPI_plan_get_plan_sources(plan);
+	source = list_length(sources) == 1 ? linitial(sources) : NULL;
+	if (source == NULL || source->commandTag != CMDTAG_SELECT ||
+		source->resultDesc == NULL || source->resultDesc->natts != 1 ||
+		TupleDescAttr(source->resultDesc, 0)->atttypid != BOOLOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid throttle_query: it must be one SELECT that returns one boolean column"),
+				 errhint("For example: SELECT count(*) > 50 FROM pg_stat_activity WHERE state = 'active'")));
+	SPI_finish();
+}
