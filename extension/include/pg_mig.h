@@ -291,6 +291,8 @@ extern void MigFreeChunkPlan(MigChunkPlan *plan);
 extern void MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key,
 						int batch, MigChunkResult *result);
 extern List *MigKeySettings(void);
+extern int	MigEnterKeyFormat(void);
+extern void MigLeaveKeyFormat(int nestlevel);
 
 /* throttle.c: health signals.  See the function comments there. */
 extern bool MigThrottleCheck(const MigJob *job, bool was_throttled, char **reason);

@@ -98,6 +98,7 @@ static StepOutcome HandleStepError(ErrorData *edata, long *delay_ms);
 static void StartStep(void);
 static void FinishStep(void);
 static void ArmTimeouts(int64 lock_ms, int64 statement_ms);
+static void DisarmTimeouts(void);
 static void ApplyJobSettings(const MigJob *job);
 static bool IsTransient(int sqlerrcode);
 static void SleepOnLatch(long ms);
@@ -146,6 +147,7 @@ mig_worker_main(Datum main_arg)
 		MemoryContextSwitchTo(step_context);
 		MemoryContextReset(step_context);
 
+		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -187,8 +189,21 @@ FinishStep(void)
 	CommitTransactionCommand();
 	/* CommitTransactionCommand leaves us in TopMemoryContext */
 	MemoryContextSwitchTo(step_context);
-	disable_timeout(STATEMENT_TIMEOUT, false);
+	DisarmTimeouts();
 	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * DisarmTimeouts stops the statement timeout between steps, and forgets a
+ * cancel that arrived after the step ended (a timeout firing at commit, or
+ * pg_cancel_backend while the worker sleeps): between steps there is no
+ * statement to cancel, and an ERROR there would end the worker.
+ */
+static void
+DisarmTimeouts(void)
+{
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	QueryCancelPending = false;
 }
 
 /*
@@ -367,8 +382,8 @@ RunStep(long *delay_ms)
 		MemoryContextSwitchTo(step_context);
 		edata = CopyErrorData();
 		FlushErrorState();
-		disable_timeout(STATEMENT_TIMEOUT, false);
 		AbortCurrentTransaction();
+		DisarmTimeouts();
 		MemoryContextSwitchTo(step_context);
 		outcome = HandleStepError(edata, delay_ms);
 		changed = true;
@@ -572,6 +587,7 @@ SleepOnLatch(long ms)
 	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 					 ms, PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
+	QueryCancelPending = false;
 	CHECK_FOR_INTERRUPTS();
 }
 

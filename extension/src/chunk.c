@@ -39,6 +39,7 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
@@ -63,6 +64,35 @@ struct MigChunkPlan
 	SPIPlanPtr	update_first;
 	SPIPlanPtr	update_next;
 };
+
+/*
+ * MigEnterKeyFormat switches to the settings under which key values are
+ * written as text and read back (ISO dates with numeric zone offsets, exact
+ * floats), whatever the session's DateStyle: "IST" printed under DateStyle
+ * SQL would read back as Israel time.  MigLeaveKeyFormat restores the
+ * session's settings.
+ */
+int
+MigEnterKeyFormat(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("bytea_output", "hex", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+void
+MigLeaveKeyFormat(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
+}
 
 typedef enum RangeKind
 {
@@ -222,6 +252,8 @@ MigPrepareChunkPlan(const MigTarget *target, const char *set_clause,
 
 	if (target->upper_key)
 	{
+		int			nest = MigEnterKeyFormat();
+
 		plan->upper_text = palloc(sizeof(char *) * n);
 		plan->upper = palloc(sizeof(Datum) * n);
 		for (int i = 0; i < n; i++)
@@ -231,6 +263,7 @@ MigPrepareChunkPlan(const MigTarget *target, const char *set_clause,
 												  plan->upper_text[i],
 												  plan->typioparam[i], -1);
 		}
+		MigLeaveKeyFormat(nest);
 	}
 
 	/* first chunk: $1.. = upper key, $n+1 = offset */
@@ -318,12 +351,16 @@ MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key, int batch,
 
 	if (!first)
 	{
+		int			nest;
+
 		if (nlast_key != n)
 			elog(ERROR, "checkpoint of pg_mig job has %d key values, expected %d",
 				 nlast_key, n);
+		nest = MigEnterKeyFormat();
 		for (int i = 0; i < n; i++)
 			params[i] = OidInputFunctionCall(plan->typinput[i], last_key[i],
 											 plan->typioparam[i], -1);
+		MigLeaveKeyFormat(nest);
 	}
 	for (int i = 0; i < n; i++)
 		params[upper_at + i] = plan->upper[i];
@@ -340,6 +377,7 @@ MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key, int batch,
 		HeapTuple	tuple = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		at_upper = true;
+		int			nest = MigEnterKeyFormat();
 
 		for (int i = 0; i < n; i++)
 		{
@@ -352,6 +390,7 @@ MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key, int batch,
 			if (strcmp(result->end_key[i], plan->upper_text[i]) != 0)
 				at_upper = false;
 		}
+		MigLeaveKeyFormat(nest);
 		result->keys = batch;
 		result->target_done = at_upper;
 	}

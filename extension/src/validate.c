@@ -553,7 +553,7 @@ ExplainAs(const char *what, const char *sql, int nargs, Oid *argtypes,
 	MemoryContextSwitchTo(ctx);
 	PG_TRY();
 	{
-		if (SPI_execute_with_args(explain, nargs, argtypes, values, nulls, true, 0) < 0)
+		if (SPI_execute_with_args(explain, nargs, argtypes, values, nulls, false, 0) < 0)
 			elog(ERROR, "could not check %s", what);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(ctx);
@@ -603,9 +603,12 @@ ReadUpperKey(Relation rel, const MigTarget *target)
 		elog(ERROR, "could not read the greatest key of \"%s\"", RelationGetRelationName(rel));
 	if (SPI_processed == 1)
 	{
+		int			nest = MigEnterKeyFormat();
+
 		result = palloc(sizeof(char *) * target->nkeys);
 		for (int i = 0; i < target->nkeys; i++)
 			result[i] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
+		MigLeaveKeyFormat(nest);
 	}
 	return result;
 }
@@ -626,7 +629,7 @@ EstimateRows(const char *relation_name, const char *where_clause)
 					   relation_name, where_clause);
 	else
 		sql = psprintf("EXPLAIN (FORMAT JSON) SELECT FROM ONLY %s", relation_name);
-	if (SPI_execute(sql, true, 0) != SPI_OK_UTILITY || SPI_processed < 1)
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY || SPI_processed < 1)
 		return -1;
 	plan = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	p = plan ? strstr(plan, "\"Plan Rows\": ") : NULL;
