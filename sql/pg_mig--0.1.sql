@@ -217,12 +217,12 @@ SELECT j.job_id,
        j.rows_total,
        CASE WHEN j.state = 'succeeded' THEN 1.0::float8
             WHEN j.keys_total IS NULL OR j.keys_total <= 0 THEN NULL
-            ELSE pg_catalog.least(j.keys_done::float8 / j.keys_total, 1.0)
+            ELSE LEAST(j.keys_done::float8 / j.keys_total, 1.0::float8)
        END AS progress,
        CASE WHEN j.state = 'running' THEN j.rows_per_sec END AS rows_per_sec,
        CASE WHEN j.state = 'running' AND j.keys_per_sec > 0 AND j.keys_total IS NOT NULL
             THEN pg_catalog.make_interval(secs =>
-                 pg_catalog.round((pg_catalog.greatest(j.keys_total - j.keys_done, 0) / j.keys_per_sec)::numeric, 1)::float8)
+                 pg_catalog.round((GREATEST(j.keys_total - j.keys_done, 0) / j.keys_per_sec)::numeric, 1)::float8)
        END AS eta,
        COALESCE(j.current_batch, j.batch_size) AS batch_size,
        CASE WHEN d.visible THEN

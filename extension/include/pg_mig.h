@@ -62,7 +62,7 @@ extern bool mig_hold;
 extern int	mig_default_batch_size;
 extern char *mig_default_chunk_time;
 extern char *mig_default_max_lag;
-extern int	mig_default_max_lag_bytes_mb;
+extern char *mig_default_max_lag_bytes;
 extern char *mig_default_lock_timeout;
 extern char *mig_default_statement_timeout;
 extern int	mig_default_max_retries;

@@ -58,6 +58,13 @@ static const char *const key_settings[] = {
 	"bytea_output", "standard_conforming_strings"
 };
 
+/*
+ * The memory context MigBuildTargets allocates in.  SPI calls return in
+ * SPI's own context, which SPI_finish frees, so every allocation that must
+ * outlive them switches back here first.
+ */
+static MemoryContext build_ctx = NULL;
+
 static void CheckTargetRelation(Relation rel);
 static List *LeafTargets(Relation rel);
 static List *ParseSetClause(const char *qualname, const char *set_clause);
@@ -111,6 +118,7 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 	int			ord = 0;
 	MemoryContext callerctx = CurrentMemoryContext;
 
+	build_ctx = callerctx;
 	CheckTargetRelation(rel);
 	qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 										  RelationGetRelationName(rel));
@@ -132,10 +140,14 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 	foreach(lc, leaves)
 	{
 		Oid			leafid = lfirst_oid(lc);
-		Relation	leaf = table_open(leafid, AccessShareLock);
-		MigTarget  *target = palloc0(sizeof(MigTarget));
+		Relation	leaf;
+		MigTarget  *target;
 		char	   *sql;
 		Oid		   *keytypes;
+
+		MemoryContextSwitchTo(build_ctx);
+		leaf = table_open(leafid, AccessShareLock);
+		target = palloc0(sizeof(MigTarget));
 
 		target->ord = ord++;
 		target->relid = leafid;
@@ -159,9 +171,11 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 			ExplainAs("where_clause", sql, 0, NULL,
 					  "The where clause is one boolean expression over the table's columns, such as 'col IS NULL'.");
 		}
+		MemoryContextSwitchTo(build_ctx);
 		keytypes = KeyTypes(leaf, target);
 		ExplainAs("chunk statement", MigChunkUpdateSql(target, set_clause, where_clause, false),
 				  target->nkeys * 2, keytypes, NULL);
+		MemoryContextSwitchTo(build_ctx);
 		keytypes = repalloc(keytypes, sizeof(Oid) * (target->nkeys * 2 + 1));
 		keytypes[target->nkeys * 2] = INT8OID;	/* the OFFSET */
 		ExplainAs("chunk statement", MigChunkBoundarySql(target, false),
@@ -169,15 +183,18 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 
 		/* fix the upper key now: rows inserted later are the application's */
 		target->upper_key = ReadUpperKey(leaf, target);
+		MemoryContextSwitchTo(build_ctx);
 		target->keys_estimate = target->upper_key ? EstimateRows(target->relation_name, NULL) : 0;
 		if (target->upper_key)
 			*rows_total += where_clause ? EstimateRows(target->relation_name, where_clause)
 				: target->keys_estimate;
 
+		MemoryContextSwitchTo(build_ctx);
 		targets = lappend(targets, target);
 		table_close(leaf, NoLock);
 	}
 	SPI_finish();
+	MemoryContextSwitchTo(callerctx);
 	return targets;
 }
 
@@ -542,7 +559,7 @@ static void
 ExplainAs(const char *what, const char *sql, int nargs, Oid *argtypes,
 		  const char *hint)
 {
-	MemoryContext ctx = CurrentMemoryContext;
+	MemoryContext ctx = build_ctx ? build_ctx : CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	char	   *explain = psprintf("EXPLAIN (COSTS OFF) %s", sql);
 	Datum	   *values = palloc0(sizeof(Datum) * Max(nargs, 1));
@@ -601,6 +618,7 @@ ReadUpperKey(Relation rel, const MigTarget *target)
 
 	if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the greatest key of \"%s\"", RelationGetRelationName(rel));
+	MemoryContextSwitchTo(build_ctx);
 	if (SPI_processed == 1)
 	{
 		int			nest = MigEnterKeyFormat();
@@ -631,6 +649,7 @@ EstimateRows(const char *relation_name, const char *where_clause)
 		sql = psprintf("EXPLAIN (FORMAT JSON) SELECT FROM ONLY %s", relation_name);
 	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY || SPI_processed < 1)
 		return -1;
+	MemoryContextSwitchTo(build_ctx);
 	plan = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	p = plan ? strstr(plan, "\"Plan Rows\": ") : NULL;
 	if (p == NULL)

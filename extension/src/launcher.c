@@ -1,0 +1,519 @@
+/*-------------------------------------------------------------------------
+ *
+ * launcher.c
+ *	  The launcher, which starts the workers, and the scan, which tells the
+ *	  launcher which jobs of one database should run.
+ *
+ * The launcher starts with the server once recovery has finished (so never
+ * on a standby, and after a promotion), connected to no database.  It lists
+ * the databases from the shared catalog pg_database and starts a short scan
+ * worker in each, one at a time; a scan in a database where pg_mig is
+ * installed posts a request for every queued or running job.  The launcher
+ * also takes requests posted by mig_start_backfill and mig_resume at commit.
+ * For each request it starts the job's worker, unless the job has one or
+ * pg_mig.max_workers are busy (then the job stays queued, with a note that
+ * mig_jobs.throttled shows).  When a worker it started stops, it scans that
+ * database again, after a backoff that doubles while workers keep dying
+ * young: a job whose worker died is started again; a job that ended is not.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "pg_mig.h"
+
+#define MAX_HANDLES			128
+#define QUICK_DEATH_MS		10000
+#define MAX_BACKOFF_MS		(5 * 60 * 1000)
+
+/* a worker or scan the launcher started */
+typedef struct LaunchedWorker
+{
+	bool		in_use;
+	BackgroundWorkerHandle *handle;
+	Oid			dboid;
+	int64		job_id;			/* 0 = a scan */
+	Oid			owner;
+	TimestampTz started;
+} LaunchedWorker;
+
+/* a database to scan, not before a time */
+typedef struct ScanDue
+{
+	Oid			dboid;
+	TimestampTz not_before;
+} ScanDue;
+
+static LaunchedWorker launched[MAX_HANDLES];
+static ScanDue scans[MIG_MAX_DATABASES];
+static int	nscans = 0;
+static MigRequest pending[MIG_MAX_REQUESTS * 2];
+static int	npending = 0;
+static int	quick_deaths = 0;
+
+static void ScheduleScan(Oid dboid, TimestampTz not_before);
+static void ScheduleAllDatabases(void);
+static void TakeRequests(void);
+static void StartPendingWorkers(void);
+static void StartDueScan(void);
+static void ReapStopped(void);
+static bool Launch(Oid dboid, int64 job_id, Oid owner);
+
+/*
+ * MigRegisterLauncher registers the launcher.  Called from _PG_init while
+ * shared_preload_libraries are loaded.
+ */
+void
+MigRegisterLauncher(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	strlcpy(worker.bgw_library_name, "pg_mig", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "mig_launcher_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, MIG_LAUNCHER_TYPE, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, MIG_LAUNCHER_TYPE, BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * mig_launcher_main is the launcher's main loop.
+ */
+void
+mig_launcher_main(Datum main_arg)
+{
+	TimestampTz next_rescan;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	MigShared->launcher_pid = MyProcPid;
+	MigShared->launcher_latch = MyLatch;
+	LWLockRelease(MigShared->lock);
+
+	ScheduleAllDatabases();
+	next_rescan = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), mig_naptime_s * 1000L);
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (GetCurrentTimestamp() >= next_rescan)
+		{
+			ScheduleAllDatabases();
+			next_rescan = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  mig_naptime_s * 1000L);
+		}
+		ReapStopped();
+		TakeRequests();
+		StartPendingWorkers();
+		StartDueScan();
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 500L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* ScheduleScan: scan dboid once not_before has passed */
+static void
+ScheduleScan(Oid dboid, TimestampTz not_before)
+{
+	for (int i = 0; i < nscans; i++)
+	{
+		if (scans[i].dboid == dboid)
+		{
+			scans[i].not_before = Min(scans[i].not_before, not_before);
+			return;
+		}
+	}
+	if (nscans < MIG_MAX_DATABASES)
+	{
+		scans[nscans].dboid = dboid;
+		scans[nscans].not_before = not_before;
+		nscans++;
+	}
+}
+
+/* DatabaseAllowed: pg_mig.databases is empty or lists the database */
+static bool
+DatabaseAllowed(const char *name)
+{
+	char	   *copy;
+	List	   *names;
+	ListCell   *lc;
+	bool		found = false;
+
+	if (mig_databases == NULL || mig_databases[0] == '\0')
+		return true;
+	copy = pstrdup(mig_databases);
+	if (!SplitIdentifierString(copy, ',', &names))
+		return false;
+	foreach(lc, names)
+		if (strcmp(lfirst(lc), name) == 0)
+			found = true;
+	return found;
+}
+
+/*
+ * ScheduleAllDatabases schedules a scan of every database that allows
+ * connections and that pg_mig.databases lets the launcher look in.
+ */
+static void
+ScheduleAllDatabases(void)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+	TimestampTz now = GetCurrentTimestamp();
+	List	   *dbs = NIL;
+	ListCell   *lc;
+	MemoryContext ctx = CurrentMemoryContext;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (HeapTupleIsValid(tuple = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tuple);
+
+		if (!db->datallowconn || db->datistemplate)
+			continue;
+		if (!DatabaseAllowed(NameStr(db->datname)))
+			continue;
+		{
+			MemoryContext old = MemoryContextSwitchTo(ctx);
+
+			dbs = lappend_oid(dbs, db->oid);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(ctx);
+
+	foreach(lc, dbs)
+		ScheduleScan(lfirst_oid(lc), now);
+	list_free(dbs);
+
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	MigShared->rescan_all = false;
+	LWLockRelease(MigShared->lock);
+}
+
+/* TakeRequests moves the shared requests into the launcher's own list */
+static void
+TakeRequests(void)
+{
+	bool		rescan;
+
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MigShared->nrequests; i++)
+	{
+		MigRequest *r = &MigShared->requests[i];
+
+		if (r->job_id == 0)
+			ScheduleScan(r->dboid, 0);
+		else
+		{
+			bool		dup = false;
+
+			for (int j = 0; j < npending; j++)
+				if (pending[j].dboid == r->dboid && pending[j].job_id == r->job_id)
+					dup = true;
+			if (!dup && npending < lengthof(pending))
+				pending[npending++] = *r;
+			else if (!dup)
+				MigShared->rescan_all = true;
+		}
+	}
+	MigShared->nrequests = 0;
+	rescan = MigShared->rescan_all;
+	LWLockRelease(MigShared->lock);
+	if (rescan)
+		ScheduleAllDatabases();
+}
+
+/* Busy: a slot or a launched, not yet claimed worker for the job */
+static bool
+Busy(Oid dboid, int64 job_id)
+{
+	if (MigWorkerPid(dboid, job_id) != 0)
+		return true;
+	for (int i = 0; i < MAX_HANDLES; i++)
+		if (launched[i].in_use && launched[i].dboid == dboid &&
+			launched[i].job_id == job_id)
+			return true;
+	return false;
+}
+
+static int
+WorkersInUse(void)
+{
+	int			n = 0;
+
+	for (int i = 0; i < MAX_HANDLES; i++)
+		if (launched[i].in_use && launched[i].job_id != 0)
+			n++;
+	LWLockAcquire(MigShared->lock, LW_SHARED);
+	{
+		int			slots = 0;
+
+		for (int i = 0; i < MigShared->nslots; i++)
+			if (MigShared->slots[i].in_use)
+				slots++;
+		n = Max(n, slots);
+	}
+	LWLockRelease(MigShared->lock);
+	return n;
+}
+
+/*
+ * StartPendingWorkers starts a worker for each pending request while
+ * pg_mig.max_workers allow; the others wait, with a note.
+ */
+static void
+StartPendingWorkers(void)
+{
+	int			kept = 0;
+
+	for (int i = 0; i < npending; i++)
+	{
+		MigRequest *r = &pending[i];
+
+		if (Busy(r->dboid, r->job_id))
+			continue;
+		if (WorkersInUse() >= mig_max_workers)
+		{
+			MigSetNote(r->dboid, r->job_id,
+					   psprintf("waiting for a free pg_mig worker (pg_mig.max_workers = %d)",
+								mig_max_workers));
+			pending[kept++] = *r;
+			continue;
+		}
+		if (!Launch(r->dboid, r->job_id, r->owner))
+		{
+			MigSetNote(r->dboid, r->job_id,
+					   "no free background worker slot; raise max_worker_processes");
+			pending[kept++] = *r;
+		}
+	}
+	npending = kept;
+}
+
+/* StartDueScan starts one scan whose time has come, if none runs */
+static void
+StartDueScan(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	for (int i = 0; i < MAX_HANDLES; i++)
+		if (launched[i].in_use && launched[i].job_id == 0)
+			return;				/* one scan at a time */
+	for (int i = 0; i < nscans; i++)
+	{
+		if (scans[i].not_before > now)
+			continue;
+		if (Launch(scans[i].dboid, 0, InvalidOid))
+			scans[i] = scans[--nscans];
+		return;
+	}
+}
+
+/*
+ * Launch registers a worker (job_id > 0) or a scan (job_id = 0).  Returns
+ * false if no background worker slot is free.
+ */
+static bool
+Launch(Oid dboid, int64 job_id, Oid owner)
+{
+	BackgroundWorker worker;
+	MigWorkerArgs args;
+	int			slot = -1;
+
+	for (int i = 0; i < MAX_HANDLES && slot < 0; i++)
+		if (!launched[i].in_use)
+			slot = i;
+	if (slot < 0)
+		return false;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker.bgw_library_name, "pg_mig", BGW_MAXLEN);
+	if (job_id > 0)
+	{
+		strlcpy(worker.bgw_function_name, "mig_worker_main", BGW_MAXLEN);
+		snprintf(worker.bgw_name, BGW_MAXLEN, "pg_mig worker for job " INT64_FORMAT, job_id);
+		strlcpy(worker.bgw_type, MIG_WORKER_TYPE, BGW_MAXLEN);
+	}
+	else
+	{
+		strlcpy(worker.bgw_function_name, "mig_scan_main", BGW_MAXLEN);
+		snprintf(worker.bgw_name, BGW_MAXLEN, "pg_mig scan of database %u", dboid);
+		strlcpy(worker.bgw_type, MIG_SCAN_TYPE, BGW_MAXLEN);
+	}
+	worker.bgw_main_arg = Int64GetDatum(job_id);
+	args.dboid = dboid;
+	args.owner = owner;
+	memcpy(worker.bgw_extra, &args, sizeof(args));
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &launched[slot].handle))
+		return false;
+	launched[slot].in_use = true;
+	launched[slot].dboid = dboid;
+	launched[slot].job_id = job_id;
+	launched[slot].owner = owner;
+	launched[slot].started = GetCurrentTimestamp();
+	return true;
+}
+
+/*
+ * ReapStopped forgets the workers that stopped, and scans the database of
+ * each stopped job worker again, after a backoff if workers die young.
+ */
+static void
+ReapStopped(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	for (int i = 0; i < MAX_HANDLES; i++)
+	{
+		pid_t		pid;
+
+		if (!launched[i].in_use)
+			continue;
+		if (GetBackgroundWorkerPid(launched[i].handle, &pid) != BGWH_STOPPED)
+			continue;
+		launched[i].in_use = false;
+		pfree(launched[i].handle);
+		if (launched[i].job_id == 0)
+			continue;
+		if (TimestampDifferenceExceeds(launched[i].started, now, QUICK_DEATH_MS))
+		{
+			quick_deaths = 0;
+			ScheduleScan(launched[i].dboid, now);
+		}
+		else
+		{
+			long		backoff = Min(1000L << Min(quick_deaths, 20), (long) MAX_BACKOFF_MS);
+
+			quick_deaths++;
+			ScheduleScan(launched[i].dboid, TimestampTzPlusMilliseconds(now, backoff));
+		}
+	}
+}
+
+/*
+ * mig_scan_main is the scan of one database: it posts a request for every
+ * queued or running job, and fails the jobs whose owner can no longer log
+ * in.  It runs as the bootstrap superuser.
+ */
+void
+mig_scan_main(Datum main_arg)
+{
+	MigWorkerArgs args;
+	Oid			extoid;
+
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	extoid = get_extension_oid(PG_MIG_EXTENSION_NAME, true);
+	if (OidIsValid(extoid))
+	{
+		char	   *sql;
+		int64	   *jobs;
+		Oid		   *owners;
+		uint64		n;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		sql = psprintf("SELECT job_id, owner FROM %s WHERE state IN ('queued', 'running')"
+					   " ORDER BY job_id", MigQualifiedTable(MIG_JOB_TABLE));
+		if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not list pg_mig jobs");
+		n = SPI_processed;
+		jobs = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * (n + 1));
+		owners = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * (n + 1));
+		for (uint64 i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			jobs[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc, 1, &isnull));
+			owners[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 2, &isnull));
+		}
+		SPI_finish();
+		for (uint64 i = 0; i < n; i++)
+		{
+			HeapTuple	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(owners[i]));
+			char	   *problem = NULL;
+
+			if (!HeapTupleIsValid(tuple))
+				problem = psprintf("role with OID %u no longer exists", owners[i]);
+			else
+			{
+				Form_pg_authid role = (Form_pg_authid) GETSTRUCT(tuple);
+
+				if (!role->rolcanlogin && PG_VERSION_NUM < 170000)
+					problem = psprintf("role \"%s\" cannot log in", NameStr(role->rolname));
+				ReleaseSysCache(tuple);
+			}
+			if (problem)
+			{
+				MigSetState(jobs[i], MIG_STATE_FAILED, problem);
+				MigRecordEvent(jobs[i], "failed", problem);
+			}
+			else
+				MigPostRequest(MyDatabaseId, jobs[i], owners[i]);
+		}
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MigBroadcastJobChange();
+	proc_exit(0);
+}

@@ -1,0 +1,594 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_mig.c
+ *	  Entry point of the pg_mig library: settings, shared memory, and the
+ *	  small services the other files share (requests to the launcher,
+ *	  worker slots, notes, state names).
+ *
+ * Vocabulary (used in every file):
+ *	  A *job* is one backfill started by mig_start_backfill(): a set clause
+ *	  applied to the rows of one table that match a where clause.
+ *	  A *target* is one heap the job walks: the table itself, or each leaf
+ *	  partition of a partitioned table, in turn.
+ *	  A *key* is the value of the target's primary key (or unique NOT NULL
+ *	  index) columns; a job walks each target in key order.
+ *	  A *chunk* is the rows between two keys, changed in one transaction.
+ *	  A *checkpoint* is the job row's (target_ord, last_key, rows_done, ...),
+ *	  written in the same transaction as the chunk it records.
+ *	  The *launcher* is the one background worker that starts *workers*; a
+ *	  *worker* runs one job, as the job's owner; a *scan* is a short-lived
+ *	  worker that lists the runnable jobs of one database for the launcher.
+ *	  A worker is *throttled* while a health signal (replica lag, a run
+ *	  window, ...) says that no new chunk may start.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "pg_mig.h"
+#include "version_compat.h"
+
+PG_MODULE_MAGIC;
+
+PG_FUNCTION_INFO_V1(mig_version);
+PG_FUNCTION_INFO_V1(mig_worker_status);
+
+/* settings */
+int			mig_max_workers = 4;
+int			mig_naptime_s = 30;
+char	   *mig_databases = NULL;
+bool		mig_hold = false;
+int			mig_default_batch_size = 1000;
+char	   *mig_default_chunk_time = NULL;
+char	   *mig_default_max_lag = NULL;
+char	   *mig_default_max_lag_bytes = NULL;
+char	   *mig_default_lock_timeout = NULL;
+char	   *mig_default_statement_timeout = NULL;
+int			mig_default_max_retries = 10;
+
+MigSharedState *MigShared = NULL;
+
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+
+/* requests and wake-ups that wait for the current transaction to commit */
+typedef struct PendingAction
+{
+	bool		wake_only;
+	MigRequest	request;
+} PendingAction;
+static List *pending_actions = NIL;
+static bool slot_exit_registered = false;
+
+void		_PG_init(void);
+static void MigShmemRequest(void);
+static void MigShmemStartup(void);
+static Size MigShmemSize(void);
+static void MigXactCallback(XactEvent event, void *arg);
+static void ReleaseWorkerSlot(int code, Datum arg);
+static bool CheckInterval(char **newval, void **extra, GucSource source);
+static bool CheckBytes(char **newval, void **extra, GucSource source);
+
+/*
+ * _PG_init defines the settings and, when preloaded, asks for shared memory
+ * and registers the launcher.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("pg_mig.max_workers",
+							"Number of pg_mig jobs that run at once.",
+							NULL, &mig_max_workers, 4, 1, 64,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_mig.naptime",
+							"How often the launcher looks for jobs to restart.",
+							NULL, &mig_naptime_s, 30, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomStringVariable("pg_mig.databases",
+							   "Databases the launcher looks in (comma-separated; empty means all).",
+							   NULL, &mig_databases, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_mig.hold",
+							 "Holds every pg_mig job: no chunk starts while on.",
+							 NULL, &mig_hold, false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_mig.default_batch_size",
+							"Default batch_size of mig_start_backfill.",
+							NULL, &mig_default_batch_size, 1000, 1, 1000000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("pg_mig.default_chunk_time",
+							   "Default chunk_time of mig_start_backfill.",
+							   NULL, &mig_default_chunk_time, "50ms",
+							   PGC_USERSET, 0, CheckInterval, NULL, NULL);
+	DefineCustomStringVariable("pg_mig.default_max_lag",
+							   "Default max_lag of mig_start_backfill.",
+							   NULL, &mig_default_max_lag, "10s",
+							   PGC_USERSET, 0, CheckInterval, NULL, NULL);
+	DefineCustomStringVariable("pg_mig.default_max_lag_bytes",
+							   "Default max_lag_bytes of mig_start_backfill, in bytes.",
+							   NULL, &mig_default_max_lag_bytes, "67108864",
+							   PGC_USERSET, 0, CheckBytes, NULL, NULL);
+	DefineCustomStringVariable("pg_mig.default_lock_timeout",
+							   "Default lock_timeout of mig_start_backfill.",
+							   NULL, &mig_default_lock_timeout, "1s",
+							   PGC_USERSET, 0, CheckInterval, NULL, NULL);
+	DefineCustomStringVariable("pg_mig.default_statement_timeout",
+							   "Default statement_timeout of mig_start_backfill.",
+							   NULL, &mig_default_statement_timeout, "1min",
+							   PGC_USERSET, 0, CheckInterval, NULL, NULL);
+	DefineCustomIntVariable("pg_mig.default_max_retries",
+							"Default max_retries of mig_start_backfill.",
+							NULL, &mig_default_max_retries, 10, 0, 1000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("pg_mig");
+	RegisterXactCallback(MigXactCallback, NULL);
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = MigShmemRequest;
+#else
+	MigShmemRequest();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = MigShmemStartup;
+	MigRegisterLauncher();
+}
+
+/*
+ * CheckInterval: a check hook that accepts what interval_in accepts, without
+ * raising an error (check hooks must not).
+ */
+static bool
+CheckInterval(char **newval, void **extra, GucSource source)
+{
+	const char *p = *newval;
+	char	   *end;
+	double		v;
+
+	if (p == NULL)
+		return true;
+	/* a number with an optional unit: 50ms, 2s, 1min, 1h, 1d */
+	v = strtod(p, &end);
+	while (*end == ' ')
+		end++;
+	if (end == p || v < 0 ||
+		!(*end == '\0' || strcmp(end, "ms") == 0 || strcmp(end, "s") == 0 ||
+		  strcmp(end, "min") == 0 || strcmp(end, "h") == 0 || strcmp(end, "d") == 0))
+	{
+		GUC_check_errdetail("Use a number with a unit, such as 50ms, 2s, 1min or 1h.");
+		return false;
+	}
+	return true;
+}
+
+static bool
+CheckBytes(char **newval, void **extra, GucSource source)
+{
+	char	   *end;
+	long long	v;
+
+	if (*newval == NULL)
+		return true;
+	v = strtoll(*newval, &end, 10);
+	if (end == *newval || *end != '\0' || v < 0)
+	{
+		GUC_check_errdetail("Use a whole number of bytes.");
+		return false;
+	}
+	return true;
+}
+
+static Size
+MigShmemSize(void)
+{
+	return add_size(offsetof(MigSharedState, slots),
+					mul_size(sizeof(MigWorkerSlot), mig_max_workers));
+}
+
+static void
+MigShmemRequest(void)
+{
+#if PG_VERSION_NUM >= 150000
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(MigShmemSize());
+	RequestNamedLWLockTranche("pg_mig", 1);
+}
+
+static void
+MigShmemStartup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	MigShared = ShmemInitStruct("pg_mig", MigShmemSize(), &found);
+	if (!found)
+	{
+		memset(MigShared, 0, MigShmemSize());
+		MigShared->lock = &(GetNamedLWLockTranche("pg_mig"))->lock;
+		ConditionVariableInit(&MigShared->job_cv);
+		MigShared->nslots = mig_max_workers;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * MigRequireShared raises an error unless the library was preloaded.
+ */
+void
+MigRequireShared(void)
+{
+	if (MigShared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_mig must be loaded via shared_preload_libraries"),
+				 errhint("Add pg_mig to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/*
+ * MigPostRequest queues a request for the launcher and wakes it.  A full
+ * queue turns into a scan of every database, so no request is lost.
+ */
+void
+MigPostRequest(Oid dboid, int64 job_id, Oid owner)
+{
+	bool		dup = false;
+
+	if (MigShared == NULL)
+		return;
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MigShared->nrequests; i++)
+	{
+		MigRequest *r = &MigShared->requests[i];
+
+		if (r->dboid == dboid && r->job_id == job_id)
+			dup = true;
+	}
+	if (!dup)
+	{
+		if (MigShared->nrequests < MIG_MAX_REQUESTS)
+		{
+			MigRequest *r = &MigShared->requests[MigShared->nrequests++];
+
+			r->dboid = dboid;
+			r->job_id = job_id;
+			r->owner = owner;
+		}
+		else
+			MigShared->rescan_all = true;
+	}
+	LWLockRelease(MigShared->lock);
+	MigWakeLauncher();
+}
+
+static void
+RememberAction(bool wake_only, Oid dboid, int64 job_id, Oid owner)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	PendingAction *a = palloc0(sizeof(PendingAction));
+
+	a->wake_only = wake_only;
+	a->request.dboid = dboid;
+	a->request.job_id = job_id;
+	a->request.owner = owner;
+	pending_actions = lappend(pending_actions, a);
+	MemoryContextSwitchTo(old);
+}
+
+/* MigRequestAtCommit: MigPostRequest when the current transaction commits */
+void
+MigRequestAtCommit(Oid dboid, int64 job_id, Oid owner)
+{
+	RememberAction(false, dboid, job_id, owner);
+}
+
+/* MigWakeWorkerAtCommit: wake the job's worker when the transaction commits */
+void
+MigWakeWorkerAtCommit(Oid dboid, int64 job_id)
+{
+	RememberAction(true, dboid, job_id, InvalidOid);
+}
+
+static void
+MigXactCallback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (pending_actions == NIL)
+		return;
+	if (event == XACT_EVENT_COMMIT)
+	{
+		foreach(lc, pending_actions)
+		{
+			PendingAction *a = lfirst(lc);
+
+			if (a->wake_only)
+				MigWakeWorker(a->request.dboid, a->request.job_id);
+			else
+				MigPostRequest(a->request.dboid, a->request.job_id, a->request.owner);
+		}
+		MigBroadcastJobChange();
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+	{
+		list_free_deep(pending_actions);
+		pending_actions = NIL;
+	}
+}
+
+void
+MigWakeLauncher(void)
+{
+	Latch	   *latch;
+
+	if (MigShared == NULL)
+		return;
+	LWLockAcquire(MigShared->lock, LW_SHARED);
+	latch = MigShared->launcher_latch;
+	LWLockRelease(MigShared->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
+void
+MigBroadcastJobChange(void)
+{
+	if (MigShared)
+		ConditionVariableBroadcast(&MigShared->job_cv);
+}
+
+/*
+ * MigClaimWorkerSlot claims a slot for (dboid, job_id) for this process.
+ * Returns false if another live process has the job, or no slot is free.
+ * The slot is released when the process exits.
+ */
+bool
+MigClaimWorkerSlot(Oid dboid, int64 job_id)
+{
+	int			free_slot = -1;
+	bool		taken = false;
+
+	MigRequireShared();
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MigShared->nslots; i++)
+	{
+		MigWorkerSlot *s = &MigShared->slots[i];
+
+		if (s->in_use && s->pid != MyProcPid && BackendPidGetProc(s->pid) == NULL &&
+			kill(s->pid, 0) != 0)
+			s->in_use = false;	/* its process is gone */
+		if (s->in_use && s->dboid == dboid && s->job_id == job_id)
+			taken = true;
+		if (!s->in_use && free_slot < 0)
+			free_slot = i;
+	}
+	if (!taken && free_slot >= 0)
+	{
+		MigWorkerSlot *s = &MigShared->slots[free_slot];
+
+		s->in_use = true;
+		s->dboid = dboid;
+		s->job_id = job_id;
+		s->pid = MyProcPid;
+		s->started_at = GetCurrentTimestamp();
+	}
+	LWLockRelease(MigShared->lock);
+	if (taken || free_slot < 0)
+		return false;
+	if (!slot_exit_registered)
+	{
+		before_shmem_exit(ReleaseWorkerSlot, (Datum) 0);
+		slot_exit_registered = true;
+	}
+	return true;
+}
+
+static void
+ReleaseWorkerSlot(int code, Datum arg)
+{
+	if (MigShared == NULL)
+		return;
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MigShared->nslots; i++)
+		if (MigShared->slots[i].in_use && MigShared->slots[i].pid == MyProcPid)
+			MigShared->slots[i].in_use = false;
+	LWLockRelease(MigShared->lock);
+	MigBroadcastJobChange();
+	MigWakeLauncher();
+}
+
+pid_t
+MigWorkerPid(Oid dboid, int64 job_id)
+{
+	pid_t		pid = 0;
+
+	if (MigShared == NULL)
+		return 0;
+	LWLockAcquire(MigShared->lock, LW_SHARED);
+	for (int i = 0; i < MigShared->nslots; i++)
+	{
+		MigWorkerSlot *s = &MigShared->slots[i];
+
+		if (s->in_use && s->dboid == dboid && s->job_id == job_id)
+			pid = s->pid;
+	}
+	LWLockRelease(MigShared->lock);
+	return pid;
+}
+
+void
+MigWakeWorker(Oid dboid, int64 job_id)
+{
+	pid_t		pid = MigWorkerPid(dboid, job_id);
+	PGPROC	   *proc;
+
+	if (pid == 0)
+		return;
+	proc = BackendPidGetProc(pid);
+	if (proc)
+		SetLatch(&proc->procLatch);
+}
+
+/*
+ * MigSetNote records (text) or forgets (NULL) why a queued job waits.
+ */
+void
+MigSetNote(Oid dboid, int64 job_id, const char *text)
+{
+	int			found = -1;
+
+	if (MigShared == NULL)
+		return;
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MigShared->nnotes; i++)
+		if (MigShared->notes[i].dboid == dboid && MigShared->notes[i].job_id == job_id)
+			found = i;
+	if (text == NULL && found >= 0)
+		MigShared->notes[found] = MigShared->notes[--MigShared->nnotes];
+	else if (text != NULL)
+	{
+		if (found < 0 && MigShared->nnotes < MIG_MAX_REQUESTS)
+			found = MigShared->nnotes++;
+		if (found >= 0)
+		{
+			MigShared->notes[found].dboid = dboid;
+			MigShared->notes[found].job_id = job_id;
+			strlcpy(MigShared->notes[found].text, text, MIG_NOTE_LEN);
+		}
+	}
+	LWLockRelease(MigShared->lock);
+}
+
+const char *
+MigStateName(MigJobState state)
+{
+	switch (state)
+	{
+		case MIG_STATE_QUEUED:
+			return "queued";
+		case MIG_STATE_RUNNING:
+			return "running";
+		case MIG_STATE_PAUSED:
+			return "paused";
+		case MIG_STATE_SUCCEEDED:
+			return "succeeded";
+		case MIG_STATE_FAILED:
+			return "failed";
+		case MIG_STATE_CANCELLED:
+			return "cancelled";
+	}
+	return "?";
+}
+
+MigJobState
+MigStateFromName(const char *name)
+{
+	static const MigJobState all[] = {MIG_STATE_QUEUED, MIG_STATE_RUNNING,
+		MIG_STATE_PAUSED, MIG_STATE_SUCCEEDED, MIG_STATE_FAILED, MIG_STATE_CANCELLED};
+
+	for (int i = 0; i < lengthof(all); i++)
+		if (name && strcmp(name, MigStateName(all[i])) == 0)
+			return all[i];
+	elog(ERROR, "unknown pg_mig job state \"%s\"", name ? name : "(null)");
+	return MIG_STATE_FAILED;	/* keep compiler quiet */
+}
+
+/* MigIntervalToMs: months count 30 days, days 24 hours */
+int64
+MigIntervalToMs(Datum interval)
+{
+	Interval   *iv = DatumGetIntervalP(interval);
+
+	return ((int64) iv->month * 30 + iv->day) * INT64CONST(86400000) + iv->time / 1000;
+}
+
+Datum
+MigMsToInterval(int64 ms)
+{
+	Interval   *iv = palloc0(sizeof(Interval));
+
+	iv->time = ms * 1000;
+	return IntervalPGetDatum(iv);
+}
+
+Datum
+mig_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(PG_MIG_VERSION));
+}
+
+/*
+ * mig_worker_status: the jobs of this database that have a worker (with its
+ * pid) or a note why they wait for one.
+ */
+Datum
+mig_worker_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+#if PG_VERSION_NUM >= 150000
+	InitMaterializedSRF(fcinfo, 0);
+#else
+#error "mig_worker_status needs PostgreSQL 15 (InitMaterializedSRF)"
+#endif
+	if (MigShared == NULL)
+		PG_RETURN_VOID();
+	LWLockAcquire(MigShared->lock, LW_SHARED);
+	for (int i = 0; i < MigShared->nslots; i++)
+	{
+		MigWorkerSlot *s = &MigShared->slots[i];
+		Datum		values[3];
+		bool		nulls[3] = {false, false, true};
+
+		if (!s->in_use || s->dboid != MyDatabaseId)
+			continue;
+		values[0] = Int64GetDatum(s->job_id);
+		values[1] = Int32GetDatum(s->pid);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	for (int i = 0; i < MigShared->nnotes; i++)
+	{
+		MigNote    *n = &MigShared->notes[i];
+		Datum		values[3];
+		bool		nulls[3] = {false, true, false};
+		bool		has_slot = false;
+
+		if (n->dboid != MyDatabaseId)
+			continue;
+		for (int j = 0; j < MigShared->nslots; j++)
+			if (MigShared->slots[j].in_use && MigShared->slots[j].dboid == n->dboid &&
+				MigShared->slots[j].job_id == n->job_id)
+				has_slot = true;
+		if (has_slot)
+			continue;
+		values[0] = Int64GetDatum(n->job_id);
+		values[2] = CStringGetTextDatum(n->text);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	LWLockRelease(MigShared->lock);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,578 @@
+/*-------------------------------------------------------------------------
+ *
+ * throttle.c
+ *	  Health signals: whether the next chunk may start, how long to pause
+ *	  after a chunk, and how big the next chunk should be.
+ *
+ * Replica lag is read from shared memory, not from pg_stat_replication:
+ * every walsender's replay position and replay lag, and every replication
+ * slot's restart_lsn (physical) or confirmed_flush (logical).  That works
+ * for a job owner who is not a superuser (unprivileged roles see NULL LSNs
+ * in pg_stat_replication) and widens nobody's rights: only lag figures and
+ * names are used.  A slot whose position cannot be read (invalidated, or
+ * never reserved) holds the job: pg_mig fails closed and says so.
+ *
+ * Lag limits have hysteresis: once throttled, a job resumes only below half
+ * of each limit, so it does not flap at the limit.
+ *
+ * Run windows: one or more windows separated by ";", each
+ * "[DAYS ]HH:MM-HH:MM", DAYS a day or a day range (mon, tue, ... sun) or
+ * a comma list of those, e.g. "01:00-05:00", "mon-fri 22:00-06:00; sat,sun
+ * 00:00-24:00".  A window whose end is before its start crosses midnight
+ * and belongs to the day it starts on.  Server time zone.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "commands/progress.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "pgtime.h"
+#include "replication/slot.h"
+#include "replication/walsender.h"
+#include "replication/walsender_private.h"
+#include "storage/fd.h"
+#include "storage/spin.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "pg_mig.h"
+
+PG_FUNCTION_INFO_V1(mig_replicas);
+
+#define MIN_BATCH				10
+#define MAX_BATCH				100000
+#define GROWTH_CAP				1.5
+
+typedef struct Replica
+{
+	const char *kind;			/* "standby", "physical slot", "logical slot" */
+	char		name[NAMEDATALEN + 32];
+	bool		active;
+	bool		known;			/* lag_bytes could be read */
+	int64		lag_bytes;
+	int64		replay_lag_us;	/* -1 = unknown */
+} Replica;
+
+/* ReadReplicas fills out[] with every walsender and slot; returns how many */
+static int
+ReadReplicas(Replica **out)
+{
+	XLogRecPtr	now = RecoveryInProgress() ? InvalidXLogRecPtr : GetXLogInsertRecPtr();
+	int			cap = max_wal_senders + max_replication_slots;
+	Replica    *r = palloc0(sizeof(Replica) * Max(cap, 1));
+	int			n = 0;
+
+	for (int i = 0; WalSndCtl && i < max_wal_senders; i++)
+	{
+		WalSnd	   *w = &WalSndCtl->walsnds[i];
+		pid_t		pid;
+		WalSndState state;
+		XLogRecPtr	apply,
+					flush;
+		TimeOffset	applyLag;
+
+		SpinLockAcquire(&w->mutex);
+		pid = w->pid;
+		state = w->state;
+		apply = w->apply;
+		flush = w->flush;
+		applyLag = w->applyLag;
+		SpinLockRelease(&w->mutex);
+		if (pid == 0 || (state != WALSNDSTATE_STREAMING && state != WALSNDSTATE_CATCHUP))
+			continue;
+		r[n].kind = "standby";
+		snprintf(r[n].name, sizeof(r[n].name), "walsender pid %d", (int) pid);
+		for (int b = 1; b <= pgstat_fetch_stat_numbackends(); b++)
+		{
+			LocalPgBackendStatus *ls = pgstat_fetch_stat_local_beentry(b);
+
+			if (ls && ls->backendStatus.st_procpid == pid && ls->backendStatus.st_appname[0])
+				snprintf(r[n].name, sizeof(r[n].name), "%s", ls->backendStatus.st_appname);
+		}
+		r[n].active = true;
+		if (XLogRecPtrIsInvalid(apply))
+			apply = flush;
+		r[n].known = !XLogRecPtrIsInvalid(apply);
+		r[n].lag_bytes = (r[n].known && now > apply) ? (int64) (now - apply) : 0;
+		r[n].replay_lag_us = applyLag;
+		n++;
+	}
+
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	for (int i = 0; ReplicationSlotCtl && i < max_replication_slots; i++)
+	{
+		ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
+		XLogRecPtr	pos;
+		bool		logical;
+
+		if (!s->in_use)
+			continue;
+		SpinLockAcquire(&s->mutex);
+		logical = OidIsValid(s->data.database);
+		pos = logical ? s->data.confirmed_flush : s->data.restart_lsn;
+		r[n].active = (s->active_pid != 0);
+		snprintf(r[n].name, sizeof(r[n].name), "slot %s", NameStr(s->data.name));
+		SpinLockRelease(&s->mutex);
+		r[n].kind = logical ? "logical slot" : "physical slot";
+		r[n].known = !XLogRecPtrIsInvalid(pos);
+		r[n].lag_bytes = (r[n].known && now > pos) ? (int64) (now - pos) : 0;
+		r[n].replay_lag_us = -1;
+		n++;
+	}
+	LWLockRelease(ReplicationSlotControlLock);
+	*out = r;
+	return n;
+}
+
+static char *
+FormatBytes(int64 b)
+{
+	if (b >= 10LL * 1024 * 1024 * 1024)
+		return psprintf(INT64_FORMAT " GB", (int64) (b / (1024LL * 1024 * 1024)));
+	if (b >= 10LL * 1024 * 1024)
+		return psprintf(INT64_FORMAT " MB", (int64) (b / (1024LL * 1024)));
+	if (b >= 10LL * 1024)
+		return psprintf(INT64_FORMAT " kB", b / 1024);
+	return psprintf(INT64_FORMAT " bytes", b);
+}
+
+static char *
+FormatMs(double ms)
+{
+	if (ms >= 120000)
+		return psprintf("%.0f min", ms / 60000);
+	if (ms >= 1000)
+		return psprintf("%.1f s", ms / 1000);
+	return psprintf("%.0f ms", ms);
+}
+
+static bool
+SlotIgnored(const MigJob *job, const char *name)
+{
+	ListCell   *lc;
+
+	if (strncmp(name, "slot ", 5) != 0)
+		return false;
+	foreach(lc, job->ignore_slots)
+		if (strcmp(lfirst(lc), name + 5) == 0)
+			return true;
+	return false;
+}
+
+/* CheckReplicas: the first replica over a lag limit, as a reason, or NULL */
+static char *
+CheckReplicas(const MigJob *job, bool was_throttled)
+{
+	Replica    *r;
+	int			n;
+	double		scale = was_throttled ? 0.5 : 1.0;
+
+	if (job->max_lag_bytes <= 0 && job->max_lag_ms <= 0)
+		return NULL;
+	n = ReadReplicas(&r);
+	for (int i = 0; i < n; i++)
+	{
+		if (SlotIgnored(job, r[i].name))
+			continue;
+		if (!r[i].known)
+			return psprintf("cannot read the position of %s; drop it or add it to ignore_slots",
+							r[i].name);
+		if (job->max_lag_bytes > 0 && r[i].lag_bytes > job->max_lag_bytes * scale)
+			return psprintf("%s %s %s > %s", r[i].name,
+							strcmp(r[i].kind, "standby") == 0 ? "replay lag" : "holds",
+							FormatBytes(r[i].lag_bytes),
+							FormatBytes((int64) (job->max_lag_bytes * scale)));
+		if (job->max_lag_ms > 0 && r[i].lag_bytes > 0 && r[i].replay_lag_us >= 0 &&
+			r[i].replay_lag_us / 1000.0 > job->max_lag_ms * scale)
+			return psprintf("%s replay lag %s > %s", r[i].name,
+							FormatMs(r[i].replay_lag_us / 1000.0),
+							FormatMs(job->max_lag_ms * scale));
+	}
+	return NULL;
+}
+
+/* CheckSessions: active sessions, oldest transaction, autovacuum on the table */
+static char *
+CheckSessions(const MigJob *job)
+{
+	int			active = 0;
+	TimestampTz oldest = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		autovacuum = false;
+
+	if (job->max_active_sessions <= 0 && job->max_xact_age_ms <= 0 &&
+		!job->throttle_on_autovacuum)
+		return NULL;
+	for (int b = 1; b <= pgstat_fetch_stat_numbackends(); b++)
+	{
+		LocalPgBackendStatus *ls = pgstat_fetch_stat_local_beentry(b);
+		PgBackendStatus *st;
+
+		if (ls == NULL)
+			continue;
+		st = &ls->backendStatus;
+		if (st->st_procpid == MyProcPid)
+			continue;
+		if (st->st_backendType == B_BACKEND && st->st_state == STATE_RUNNING)
+			active++;
+		if (st->st_backendType == B_BACKEND && st->st_xact_start_timestamp != 0 &&
+			(oldest == 0 || st->st_xact_start_timestamp < oldest))
+			oldest = st->st_xact_start_timestamp;
+		if (st->st_backendType == B_AUTOVAC_WORKER &&
+			st->st_progress_command == PROGRESS_COMMAND_VACUUM &&
+			st->st_progress_command_target == job->relid)
+			autovacuum = true;
+	}
+	if (job->max_active_sessions > 0 && active > job->max_active_sessions)
+		return psprintf("%d active sessions > %d", active, job->max_active_sessions);
+	if (job->max_xact_age_ms > 0 && oldest != 0 &&
+		(now - oldest) / 1000 > job->max_xact_age_ms)
+		return psprintf("oldest transaction %s > %s", FormatMs((now - oldest) / 1000.0),
+						FormatMs(job->max_xact_age_ms));
+	if (job->throttle_on_autovacuum && autovacuum)
+		return psprintf("autovacuum running on %s", job->relation_name);
+	return NULL;
+}
+
+/* CheckArchive: WAL files waiting to be archived */
+static char *
+CheckArchive(const MigJob *job)
+{
+	DIR		   *dir;
+	struct dirent *de;
+	int			ready = 0;
+
+	if (job->max_archive_backlog <= 0)
+		return NULL;
+	dir = AllocateDir("pg_wal/archive_status");
+	if (dir == NULL)
+		return pstrdup("cannot read pg_wal/archive_status");
+	while ((de = ReadDir(dir, "pg_wal/archive_status")) != NULL)
+	{
+		size_t		len = strlen(de->d_name);
+
+		if (len > 6 && strcmp(de->d_name + len - 6, ".ready") == 0)
+			ready++;
+	}
+	FreeDir(dir);
+	if (ready > job->max_archive_backlog)
+		return psprintf("archive backlog %d files > %d", ready, job->max_archive_backlog);
+	return NULL;
+}
+
+/*
+ * CheckQuery runs the throttle query in a subtransaction, so that its
+ * error does not abort the step; an error or NULL throttles the job.
+ */
+static char *
+CheckQuery(const MigJob *job)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *volatile reason = NULL;
+
+	if (job->throttle_query == NULL)
+		return NULL;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(ctx);
+	PG_TRY();
+	{
+		bool		isnull = true;
+		Datum		d = 0;
+
+		if (SPI_execute(job->throttle_query, true, 2) != SPI_OK_SELECT || SPI_processed != 1 ||
+			SPI_tuptable->tupdesc->natts != 1 ||
+			TupleDescAttr(SPI_tuptable->tupdesc, 0)->atttypid != BOOLOID)
+			reason = pstrdup("throttle_query did not return one boolean");
+		else
+		{
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			if (isnull)
+				reason = pstrdup("throttle_query returned NULL");
+			else if (DatumGetBool(d))
+				reason = pstrdup("throttle_query returned true");
+		}
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(ctx);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(ctx);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(ctx);
+		CurrentResourceOwner = owner;
+		reason = psprintf("throttle_query failed: %s", edata->message);
+	}
+	PG_END_TRY();
+	return reason;
+}
+
+/*
+ * MigThrottleCheck decides whether the next chunk may start.  Caller is in
+ * a transaction with SPI connected, as the job owner.  Returns true if the
+ * job must wait, with *reason saying why.
+ */
+bool
+MigThrottleCheck(const MigJob *job, bool was_throttled, char **reason)
+{
+	char	   *r = NULL;
+
+	pgstat_clear_backend_activity_snapshot();
+	if (mig_hold)
+		r = pstrdup("held by pg_mig.hold");
+	else if (job->run_window && !MigInRunWindow(job->run_window, GetCurrentTimestamp()))
+		r = psprintf("outside run window %s", job->run_window);
+	if (r == NULL)
+		r = CheckReplicas(job, was_throttled);
+	if (r == NULL)
+		r = CheckSessions(job);
+	if (r == NULL)
+		r = CheckArchive(job);
+	if (r == NULL)
+		r = CheckQuery(job);
+	*reason = r;
+	return r != NULL;
+}
+
+/*
+ * MigPacingDelayMs: the pause after a chunk: sleep, plus nice_ratio times
+ * the chunk's duration, plus what the chunk's WAL needs at max_wal_rate
+ * beyond the chunk's own duration.
+ */
+int64
+MigPacingDelayMs(const MigJob *job, int64 chunk_ms, int64 chunk_wal_bytes)
+{
+	int64		delay = job->sleep_ms;
+
+	if (job->nice_ratio > 0)
+		delay += (int64) (job->nice_ratio * chunk_ms);
+	if (job->max_wal_rate > 0)
+	{
+		int64		need_ms = (int64) ((double) chunk_wal_bytes * 1000.0 / job->max_wal_rate);
+
+		delay += Max(need_ms - chunk_ms, 0);
+	}
+	return delay;
+}
+
+/*
+ * MigNextBatchSize: with chunk_time set, the size that this chunk's rate
+ * says would take chunk_time, growing at most GROWTH_CAP times per chunk and
+ * shrinking at least by half after an overrun of 1.5 times; within
+ * [MIN_BATCH, MAX_BATCH].  Without chunk_time, the fixed batch_size.
+ */
+int
+MigNextBatchSize(const MigJob *job, int current, int64 chunk_ms, int64 rows)
+{
+	double		next;
+
+	if (job->chunk_time_ms <= 0)
+		return job->batch_size;
+	if (rows <= 0 || chunk_ms <= 0)
+		next = current * GROWTH_CAP;
+	else
+	{
+		double		rate = (double) rows / chunk_ms;	/* keys per ms */
+
+		next = rate * job->chunk_time_ms;
+		if (next > current * GROWTH_CAP)
+			next = current * GROWTH_CAP;
+		if (chunk_ms > job->chunk_time_ms * 1.5)
+			next = Min(next, current / 2.0);
+	}
+	if (next < MIN_BATCH)
+		next = MIN_BATCH;
+	if (next > MAX_BATCH)
+		next = MAX_BATCH;
+	return (int) next;
+}
+
+/* ---- run windows ---- */
+
+static const char *const day_names[7] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+
+static int
+DayIndex(const char *p)
+{
+	for (int i = 0; i < 7; i++)
+		if (pg_strncasecmp(p, day_names[i], 3) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * ParseWindow parses one window; sets days (bit per weekday), from and to
+ * in minutes.  Returns an error message or NULL.
+ */
+static char *
+ParseWindow(const char *w, int *days, int *from, int *to)
+{
+	const char *p = w;
+	int			h1,
+				m1,
+				h2,
+				m2,
+				consumed = 0;
+
+	while (*p == ' ')
+		p++;
+	*days = 0x7f;
+	if (isalpha((unsigned char) *p))
+	{
+		*days = 0;
+		for (;;)
+		{
+			int			a = DayIndex(p),
+						b;
+
+			if (a < 0)
+				return psprintf("invalid run window \"%s\": unknown day \"%.3s\"", w, p);
+			p += 3;
+			b = a;
+			if (*p == '-')
+			{
+				b = DayIndex(p + 1);
+				if (b < 0)
+					return psprintf("invalid run window \"%s\": unknown day \"%.3s\"", w, p + 1);
+				p += 4;
+			}
+			for (int d = a;; d = (d + 1) % 7)
+			{
+				*days |= 1 << d;
+				if (d == b)
+					break;
+			}
+			if (*p != ',')
+				break;
+			p++;
+		}
+		if (*p != ' ')
+			return psprintf("invalid run window \"%s\": expected a space after the days", w);
+	}
+	if (sscanf(p, " %d:%d-%d:%d%n", &h1, &m1, &h2, &m2, &consumed) != 4)
+		return psprintf("invalid run window \"%s\": expected HH:MM-HH:MM", w);
+	p += consumed;
+	while (*p == ' ')
+		p++;
+	if (*p != '\0')
+		return psprintf("invalid run window \"%s\": unexpected \"%s\"", w, p);
+	if (h1 < 0 || h1 > 24 || h2 < 0 || h2 > 24 || m1 < 0 || m1 > 59 || m2 < 0 || m2 > 59 ||
+		(h1 == 24 && m1) || (h2 == 24 && m2))
+		return psprintf("invalid run window \"%s\": hours must be 0-24 and minutes 0-59", w);
+	*from = h1 * 60 + m1;
+	*to = h2 * 60 + m2;
+	if (*from == *to)
+		return psprintf("invalid run window \"%s\": it is empty", w);
+	return NULL;
+}
+
+/* ForEachWindow calls fn on each window of spec; stops at the first error */
+static char *
+CheckOrMatch(const char *spec, bool match, int dow, int minute, bool *in)
+{
+	char	   *copy = pstrdup(spec);
+	char	   *save = NULL;
+
+	*in = false;
+	for (char *w = strtok_r(copy, ";", &save); w; w = strtok_r(NULL, ";", &save))
+	{
+		int			days = 0,
+					from = 0,
+					to = 0;
+		char	   *err = ParseWindow(w, &days, &from, &to);
+
+		if (err)
+			return err;
+		if (!match)
+			continue;
+		if (from < to)
+		{
+			if ((days & (1 << dow)) && minute >= from && minute < to)
+				*in = true;
+		}
+		else
+		{
+			/* crosses midnight: belongs to the day it starts on */
+			if ((days & (1 << dow)) && minute >= from)
+				*in = true;
+			if ((days & (1 << ((dow + 6) % 7))) && minute < to)
+				*in = true;
+		}
+	}
+	return NULL;
+}
+
+bool
+MigRunWindowValid(const char *spec, char **errmsg)
+{
+	bool		in;
+
+	*errmsg = CheckOrMatch(spec, false, 0, 0, &in);
+	return *errmsg == NULL;
+}
+
+bool
+MigInRunWindow(const char *spec, TimestampTz now)
+{
+	pg_time_t	t = timestamptz_to_time_t(now);
+	struct pg_tm *tm = pg_localtime(&t, session_timezone);
+	bool		in;
+
+	if (CheckOrMatch(spec, true, tm->tm_wday, tm->tm_hour * 60 + tm->tm_min, &in) != NULL)
+		return false;
+	return in;
+}
+
+/*
+ * mig_replicas lists the replicas pg_mig watches, with their lag.
+ */
+Datum
+mig_replicas(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Replica    *r;
+	int			n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	n = ReadReplicas(&r);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+
+		values[0] = CStringGetTextDatum(r[i].kind);
+		values[1] = CStringGetTextDatum(strncmp(r[i].name, "slot ", 5) == 0 ?
+										r[i].name + 5 : r[i].name);
+		values[2] = BoolGetDatum(r[i].active);
+		values[3] = Int64GetDatum(r[i].lag_bytes);
+		nulls[3] = !r[i].known;
+		if (r[i].replay_lag_us >= 0)
+			values[4] = MigMsToInterval(r[i].replay_lag_us / 1000);
+		else
+			nulls[4] = true;
+		if (r[i].known)
+			nulls[5] = true;
+		else
+			values[5] = CStringGetTextDatum("position unknown (slot invalidated or not reserved)");
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_VOID();
+}
