@@ -265,6 +265,7 @@ extern void MigSetJobColumns(int64 job_id, int ncols, const char **columns,
 							 const Oid *types, const Datum *values,
 							 const bool *isnull);
 extern char *MigGetState(int64 job_id);
+extern bool MigJobCreatedHere(int64 job_id);
 extern void MigNotify(int64 job_id, const char *state);
 
 /* validate.c: checks at start, in the caller's transaction */

@@ -753,6 +753,34 @@ MigGetState(int64 job_id)
 }
 
 /*
+ * MigJobCreatedHere: the job row was inserted by the current transaction
+ * (so no worker can see it before commit).
+ */
+bool
+MigJobCreatedHere(int64 job_id)
+{
+	StoreContext sc;
+	char	   *sql;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job_id)};
+	bool		result = false;
+
+	sql = psprintf("SELECT xmin::text FROM %s WHERE job_id = $1",
+				   MigQualifiedTable(MIG_JOB_TABLE));
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_mig job " INT64_FORMAT, job_id);
+	if (SPI_processed == 1)
+	{
+		char	   *xmin = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		result = TransactionIdIsCurrentTransactionId((TransactionId) strtoul(xmin, NULL, 10));
+	}
+	StoreLeave(&sc);
+	return result;
+}
+
+/*
  * MigNotify sends "<job_id> <state>" on the pg_mig channel at commit, so a
  * controller can follow jobs without polling hard.
  */

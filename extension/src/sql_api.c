@@ -665,6 +665,13 @@ mig_wait(PG_FUNCTION_ARGS)
 				 errdetail("Such a transaction would never see the job change."),
 				 errhint("Call mig_wait in a READ COMMITTED transaction.")));
 
+	if (MigJobCreatedHere(job_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("job " INT64_FORMAT " was started in this transaction and cannot run before it commits",
+						job_id),
+				 errhint("Commit, then call mig_wait.")));
+
 	loopctx = AllocSetContextCreate(CurrentMemoryContext, "mig_wait",
 									ALLOCSET_SMALL_SIZES);
 	for (;;)

@@ -89,3 +89,6 @@ SELECT mig_resume(:job3);
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT mig_wait(:job3);
 ROLLBACK;
+
+-- a job started in this transaction cannot run before it commits
+SELECT mig_wait(mig_start_backfill('big', 'v = v'), '1s');

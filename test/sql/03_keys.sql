@@ -9,7 +9,8 @@ END $f$;
 
 CREATE TABLE k_int (id int PRIMARY KEY, n int DEFAULT 0);
 INSERT INTO k_int SELECT g FROM generate_series(1, 3000) g;
-SELECT mig_wait(mig_start_backfill('k_int', 'n = n + 1', batch_size => 128, chunk_time => NULL), '60s');
+SELECT mig_start_backfill('k_int', 'n = n + 1', batch_size => 128, chunk_time => NULL) AS j \gset
+SELECT mig_wait(:j, '60s');
 SELECT check_once('k_int');
 
 -- sparse bigint keys: 3000 rows spread over 1e15; chunks follow the rows
@@ -22,12 +23,14 @@ SELECT chunks_done FROM mig_jobs WHERE job_id = :j;
 
 CREATE TABLE k_uuid (id uuid PRIMARY KEY, n int DEFAULT 0);
 INSERT INTO k_uuid SELECT md5(g::text)::uuid FROM generate_series(1, 2000) g;
-SELECT mig_wait(mig_start_backfill('k_uuid', 'n = n + 1', batch_size => 99, chunk_time => NULL), '60s');
+SELECT mig_start_backfill('k_uuid', 'n = n + 1', batch_size => 99, chunk_time => NULL) AS j \gset
+SELECT mig_wait(:j, '60s');
 SELECT check_once('k_uuid');
 
 CREATE TABLE k_text (id text COLLATE "C" PRIMARY KEY, n int DEFAULT 0);
 INSERT INTO k_text SELECT 'key ' || g || $$ 'quoted' "and" , (comma)$$ FROM generate_series(1, 2000) g;
-SELECT mig_wait(mig_start_backfill('k_text', 'n = n + 1', batch_size => 77, chunk_time => NULL), '60s');
+SELECT mig_start_backfill('k_text', 'n = n + 1', batch_size => 77, chunk_time => NULL) AS j \gset
+SELECT mig_wait(:j, '60s');
 SELECT check_once('k_text');
 
 -- timestamptz keys, started under a DateStyle the worker does not have
@@ -36,7 +39,8 @@ SET TimeZone = 'Asia/Kolkata';
 CREATE TABLE k_ts (id timestamptz PRIMARY KEY, n int DEFAULT 0);
 INSERT INTO k_ts SELECT '2020-01-01 00:00:00.123456+00'::timestamptz + g * interval '37 minutes 1.5 seconds'
   FROM generate_series(1, 2000) g;
-SELECT mig_wait(mig_start_backfill('k_ts', 'n = n + 1', batch_size => 150, chunk_time => NULL), '60s');
+SELECT mig_start_backfill('k_ts', 'n = n + 1', batch_size => 150, chunk_time => NULL) AS j \gset
+SELECT mig_wait(:j, '60s');
 SELECT check_once('k_ts');
 RESET DateStyle;
 RESET TimeZone;
@@ -44,14 +48,16 @@ RESET TimeZone;
 -- a composite key compared as a row
 CREATE TABLE k_comp (a int, b text, c date, n int DEFAULT 0, PRIMARY KEY (a, b, c));
 INSERT INTO k_comp SELECT g % 7, 'b' || (g % 13), DATE '2024-01-01' + g FROM generate_series(1, 3000) g;
-SELECT mig_wait(mig_start_backfill('k_comp', 'n = n + 1', batch_size => 101, chunk_time => NULL), '60s');
+SELECT mig_start_backfill('k_comp', 'n = n + 1', batch_size => 101, chunk_time => NULL) AS j \gset
+SELECT mig_wait(:j, '60s');
 SELECT check_once('k_comp');
 
 -- no primary key, but a unique index on NOT NULL columns
 CREATE TABLE k_unique (x int NOT NULL, n int DEFAULT 0);
 CREATE UNIQUE INDEX ON k_unique (x);
 INSERT INTO k_unique SELECT g FROM generate_series(1, 1000) g;
-SELECT mig_wait(mig_start_backfill('k_unique', 'n = n + 1', batch_size => 64, chunk_time => NULL), '60s');
+SELECT mig_start_backfill('k_unique', 'n = n + 1', batch_size => 64, chunk_time => NULL) AS j \gset
+SELECT mig_wait(:j, '60s');
 SELECT check_once('k_unique');
 
 -- a partitioned table: the leaf partitions one after another
@@ -72,7 +78,8 @@ SELECT mig_start_backfill('k_part_us', 'id = id');
 
 -- an empty table succeeds at once
 CREATE TABLE k_empty (id int PRIMARY KEY, n int);
-SELECT mig_wait(mig_start_backfill('k_empty', 'n = 1'), '60s');
+SELECT mig_start_backfill('k_empty', 'n = 1') AS j \gset
+SELECT mig_wait(:j, '60s');
 
 -- rows beyond the upper key fixed at start are the application's
 CREATE TABLE k_grow (id int PRIMARY KEY, n int DEFAULT 0);

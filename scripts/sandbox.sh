@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# scripts/sandbox.sh -- a throwaway primary + streaming standby for the demo,
+# the tests and the benchmarks.
+#
+#   sandbox.sh start DIR        initdb a primary (pg_mig preloaded) and a standby
+#                               (pg_basebackup -R, slot standby1), start both, wait
+#                               until the standby streams, write DIR/env
+#   sandbox.sh stop DIR [--remove]
+#   sandbox.sh ctl DIR primary|standby <pg_ctl args>   e.g. "restart -m fast"
+#   sandbox.sh env DIR
+#   sandbox.sh psql DIR [primary|standby] [psql args]
+#
+# PostgreSQL refuses to run as root: as root the servers run as the OS user
+# "pgmig" (created if needed). Ports are free ones; servers are stopped with
+# pg_ctl -D, never by process name. SANDBOX_CONF adds postgresql.conf lines;
+# SANDBOX_PRELOAD overrides shared_preload_libraries (default pg_mig).
+set -euo pipefail
+BIN=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+[ -x "$BIN/initdb" ] || BIN=/usr/lib/postgresql/15/bin
+USER_NAME=pgmig
+
+die() { echo "sandbox.sh: $*" >&2; exit 1; }
+
+as_user() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u "$USER_NAME" -- "$@"; else "$@"; fi
+}
+
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$(( 20000 + RANDOM % 20000 ))
+    if ! (echo > /dev/tcp/127.0.0.1/$p) 2>/dev/null && [ ! -e "/tmp/.s.PGSQL.$p" ]; then
+      echo "$p"; return 0
+    fi
+  done
+  die "no free port found"
+}
+
+ensure_user() {
+  [ "$(id -u)" -eq 0 ] || return 0
+  id "$USER_NAME" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$USER_NAME" 2>/dev/null || id "$USER_NAME" >/dev/null
+}
+
+load_env() { [ -f "$1/env" ] || die "no sandbox in $1"; # shellcheck disable=SC1091
+  . "$1/env"; }
+
+ctl() {
+  local dir=$1 which=$2; shift 2
+  load_env "$dir"
+  local data log
+  if [ "$which" = primary ]; then data=$PRIMARY_DATA; log=$dir/primary.log
+  elif [ "$which" = standby ]; then data=$STANDBY_DATA; log=$dir/standby.log
+  else die "ctl: say primary or standby"; fi
+  as_user "$BIN/pg_ctl" -D "$data" -l "$log" -w -t 120 "$@" >/dev/null
+}
+
+wait_streaming() {
+  local dir=$1
+  load_env "$dir"
+  for _ in $(seq 1 600); do
+    n=$(psql -XAtq -h "$dir" -p "$PRIMARY_PORT" -U postgres -d postgres \
+         -c "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" 2>/dev/null || echo 0)
+    [ "$n" = "1" ] && return 0
+    sleep 0.1
+  done
+  die "the standby did not start streaming; see $dir/standby.log"
+}
+
+start() {
+  local dir=$1
+  ensure_user
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  [ -e "$dir/primary" ] && die "$dir already holds a sandbox"
+  [ "$(id -u)" -eq 0 ] && chown "$USER_NAME" "$dir"
+  chmod 755 "$dir"
+  local pport sport
+  pport=$(free_port); sport=$(free_port)
+  while [ "$sport" = "$pport" ]; do sport=$(free_port); done
+  trap 'echo "sandbox.sh: start failed; logs in '"$dir"'" >&2; stop "'"$dir"'" || true' ERR
+  as_user "$BIN/initdb" -D "$dir/primary" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  cat >> "$dir/primary/postgresql.conf" <<CONF
+port = $pport
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+shared_preload_libraries = '${SANDBOX_PRELOAD-pg_mig}'
+wal_level = replica
+max_wal_senders = 10
+max_replication_slots = 10
+max_worker_processes = 24
+hot_standby = on
+wal_keep_size = '256MB'
+log_line_prefix = '%m [%p] %b '
+${SANDBOX_CONF:-}
+CONF
+  cat > "$dir/env" <<ENV
+export PGHOST=$dir
+export PGPORT=$pport
+export PGUSER=postgres
+export PGDATABASE=postgres
+export SANDBOX_DIR=$dir
+export SANDBOX_USER=$USER_NAME
+export PRIMARY_PORT=$pport
+export STANDBY_PORT=$sport
+export PRIMARY_DATA=$dir/primary
+export STANDBY_DATA=$dir/standby
+ENV
+  as_user "$BIN/pg_ctl" -D "$dir/primary" -l "$dir/primary.log" -w -t 120 start >/dev/null
+  psql -XAtq -h "$dir" -p "$pport" -U postgres -d postgres \
+       -c "SELECT pg_create_physical_replication_slot('standby1')" >/dev/null
+  as_user "$BIN/pg_basebackup" -h "$dir" -p "$pport" -U postgres -D "$dir/standby" -R -S standby1 -X stream >/dev/null
+  sed -i "s/^port = .*/port = $sport/" "$dir/standby/postgresql.conf"
+  # name the standby in pg_stat_replication
+  sed -i "s/^primary_conninfo = '/primary_conninfo = 'application_name=standby1 /" "$dir/standby/postgresql.auto.conf"
+  as_user "$BIN/pg_ctl" -D "$dir/standby" -l "$dir/standby.log" -w -t 120 start >/dev/null
+  wait_streaming "$dir"
+  trap - ERR
+  echo "sandbox: primary on port $pport, standby on port $sport, sockets in $dir"
+  echo "  psql -h $dir -p $pport -U postgres      # primary"
+  echo "  psql -h $dir -p $sport -U postgres      # standby"
+  echo "  . $dir/env                              # PGHOST/PGPORT/... for the primary"
+}
+
+stop() {
+  local dir=$1
+  for d in standby primary; do
+    if [ -f "$dir/$d/postmaster.pid" ]; then
+      as_user "$BIN/pg_ctl" -D "$dir/$d" -m fast -w -t 120 stop >/dev/null 2>&1 || true
+    fi
+  done
+}
+
+cmd=${1:-}; shift || true
+case "$cmd" in
+  start) [ $# -ge 1 ] || die "usage: sandbox.sh start DIR"; start "$1" ;;
+  stop)  [ $# -ge 1 ] || die "usage: sandbox.sh stop DIR [--remove]"; stop "$1"
+         if [ "${2:-}" = "--remove" ]; then rm -rf "$1"; fi ;;
+  ctl)   [ $# -ge 3 ] || die "usage: sandbox.sh ctl DIR primary|standby ARGS"; d=$1; w=$2; shift 2; ctl "$d" "$w" "$@" ;;
+  env)   cat "$1/env" ;;
+  psql)  d=$1; shift; w=primary; if [ "${1:-}" = primary ] || [ "${1:-}" = standby ]; then w=$1; shift; fi
+         load_env "$d"; p=$PRIMARY_PORT; [ "$w" = standby ] && p=$STANDBY_PORT
+         exec psql -h "$d" -p "$p" -U postgres "$@" ;;
+  *) die "usage: sandbox.sh start|stop|ctl|env|psql DIR ..." ;;
+esac
