@@ -1,0 +1,162 @@
+// test_throttle.cpp -- throttling on the sandbox's real standby: replay
+// paused, standby stopped (its slot stays), run windows, a non-superuser's
+// job, and the lock of an application session.
+#include "harness.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+using namespace pgmig_test;
+
+namespace {
+std::string S(long long v) { return std::to_string(v); }
+
+void MakeTable(Conn& c, const std::string& name, int rows)
+{
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    c.exec("CREATE TABLE " + name + " (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, pad text)");
+    c.exec("INSERT INTO " + name + " (id, pad) SELECT g, repeat('p', 100) FROM generate_series(1, $1) g",
+           {S(rows)});
+}
+
+std::optional<std::string> Throttled(Conn& c, long long job)
+{
+    return c.scalar("SELECT throttled FROM mig_jobs WHERE job_id = $1", {S(job)});
+}
+
+// CatchUp waits until the standby has replayed everything written so far
+void CatchUp(Conn& primary, Conn& standby)
+{
+    std::string lsn = *primary.scalar("SELECT pg_current_wal_lsn()::text");
+    wait_for([&] { return standby.scalar_int("SELECT (pg_last_wal_replay_lsn() >= $1::pg_lsn)::int",
+                                             {lsn}) == 1; },
+             120, "standby replay");
+}
+
+long long RowsDone(Conn& c, long long job)
+{
+    return c.scalar_int("SELECT rows_done FROM mig_jobs WHERE job_id = $1", {S(job)});
+}
+}  // namespace
+
+TEST(Throttle, PausedReplayHoldsTheJobWithinTheLimit)
+{
+    Conn c(Sandbox::get().conninfo());
+    Conn standby(Sandbox::get().conninfo("postgres", true));
+    MakeTable(c, "th_replay", 200000);
+    CatchUp(c, standby);
+    standby.exec("SELECT pg_wal_replay_pause()");
+    const long long limit = 2 * 1024 * 1024;
+    long long job = c.scalar_int(
+        "SELECT mig_start_backfill('th_replay', 'n = n + 1', batch_size => 2000,"
+        " chunk_time => NULL, max_lag_bytes => $1)",
+        {S(limit)});
+    wait_for([&] { return Throttled(c, job).has_value(); }, 60, "the job to throttle");
+    auto reason = *Throttled(c, job);
+    EXPECT_NE(std::string::npos, reason.find("standby1")) << reason;
+    long long held = RowsDone(c, job);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    EXPECT_EQ(held, RowsDone(c, job)) << "no chunk may start while throttled";
+    // the peak lag stays within the limit plus about one chunk's WAL
+    long long lag = c.scalar_int(
+        "SELECT max(lag_bytes) FROM mig_replicas() WHERE kind = 'standby'");
+    long long chunk_wal = c.scalar_int("SELECT (wal_bytes / greatest(chunks_done, 1)) FROM mig_jobs"
+                                       " WHERE job_id = $1", {S(job)});
+    EXPECT_LE(lag, limit + 2 * chunk_wal + 256 * 1024);
+    standby.exec("SELECT pg_wal_replay_resume()");
+    EXPECT_EQ("succeeded", wait_job(c, job, 300));
+    EXPECT_EQ(200000, c.scalar_int("SELECT count(*) FROM th_replay WHERE n = 1"));
+    EXPECT_GE(c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'unthrottled'",
+                           {S(job)}), 1);
+}
+
+TEST(Throttle, StoppedStandbyHoldsTheJobThroughItsSlot)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "th_slot", 100000);
+    ASSERT_EQ(0, Sandbox::get().ctl("standby", "stop -m fast"));
+    long long job = c.scalar_int(
+        "SELECT mig_start_backfill('th_slot', 'n = n + 1', batch_size => 2000,"
+        " chunk_time => NULL, max_lag_bytes => 1048576)");
+    wait_for([&] { return Throttled(c, job).has_value(); }, 60, "the job to throttle on the slot");
+    EXPECT_NE(std::string::npos, Throttled(c, job)->find("slot standby1")) << *Throttled(c, job);
+    ASSERT_EQ(0, Sandbox::get().ctl("standby", "start"));
+    EXPECT_EQ("succeeded", wait_job(c, job, 300));
+    EXPECT_EQ(100000, c.scalar_int("SELECT count(*) FROM th_slot WHERE n = 1"));
+}
+
+TEST(Throttle, RunWindowThatExcludesNowWaits)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "th_window", 1000);
+    // a one-minute window twelve hours from now
+    auto window = *c.scalar(
+        "SELECT to_char(now() + interval '12 hours', 'HH24:MI') || '-' ||"
+        " to_char(now() + interval '12 hours 1 minute', 'HH24:MI')");
+    long long job = c.scalar_int("SELECT mig_start_backfill('th_window', 'n = n + 1', run_window => $1)",
+                                 {window});
+    wait_for([&] { return Throttled(c, job).has_value(); }, 60, "the job to wait for its window");
+    EXPECT_EQ("outside run window " + window, *Throttled(c, job));
+    EXPECT_EQ(0, RowsDone(c, job));
+    c.exec("SELECT mig_set($1, run_window => '')", {S(job)});
+    EXPECT_EQ("succeeded", wait_job(c, job, 60));
+}
+
+TEST(Throttle, NonSuperuserJobThrottlesToo)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "th_user", 50000);
+    c.exec("CREATE ROLE th_app LOGIN");
+    c.exec("GRANT SELECT, UPDATE ON th_user TO th_app");
+    Conn app(Sandbox::get().conninfo("postgres", false, "th_app"));
+    Conn standby(Sandbox::get().conninfo("postgres", true));
+    CatchUp(c, standby);
+    standby.exec("SELECT pg_wal_replay_pause()");
+    long long job = app.scalar_int(
+        "SELECT mig_start_backfill('th_user', 'n = n + 1', batch_size => 2000,"
+        " chunk_time => NULL, max_lag_bytes => 1048576)");
+    wait_for([&] { return Throttled(c, job).has_value(); }, 60, "the non-superuser's job to throttle");
+    EXPECT_NE(std::string::npos, Throttled(c, job)->find("standby1"));
+    standby.exec("SELECT pg_wal_replay_resume()");
+    EXPECT_EQ("succeeded", wait_job(c, job, 300));
+    EXPECT_EQ(50000, c.scalar_int("SELECT count(*) FROM th_user WHERE n = 1"));
+}
+
+TEST(Throttle, HoldSettingThrottlesEveryJob)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "th_hold", 1000);
+    c.exec("ALTER SYSTEM SET pg_mig.hold = on");
+    c.exec("SELECT pg_reload_conf()");
+    long long job = c.scalar_int("SELECT mig_start_backfill('th_hold', 'n = n + 1')");
+    wait_for([&] { return Throttled(c, job) == std::optional<std::string>("held by pg_mig.hold"); }, 60,
+             "the hold");
+    c.exec("ALTER SYSTEM RESET pg_mig.hold");
+    c.exec("SELECT pg_reload_conf()");
+    EXPECT_EQ("succeeded", wait_job(c, job, 60));
+}
+
+TEST(Throttle, ApplicationUpdateIsNotBlockedBeyondLockTimeout)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "th_lock", 100000);
+    Conn holder(Sandbox::get().conninfo());
+    holder.exec("BEGIN");
+    holder.exec("SELECT * FROM th_lock WHERE id = 50000 FOR UPDATE");
+    long long job = c.scalar_int(
+        "SELECT mig_start_backfill('th_lock', 'n = n + 1', batch_size => 5000,"
+        " chunk_time => NULL, lock_timeout => '200ms', max_retries => 1000)");
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1"
+                                       " AND event = 'retried'", {S(job)}) >= 1; },
+             60, "a retry");
+    // an application session updating a row of the chunk the worker retries
+    // waits at most for one attempt of the worker (lock_timeout), not for the job
+    Conn app(Sandbox::get().conninfo());
+    app.exec("SET lock_timeout = '5s'");
+    EXPECT_NO_THROW(app.exec("UPDATE th_lock SET pad = 'app' WHERE id = 49999"));
+    holder.exec("COMMIT");
+    EXPECT_EQ("succeeded", wait_job(c, job, 120));
+    EXPECT_EQ(100000, c.scalar_int("SELECT count(*) FROM th_lock WHERE n = 1"));
+}
