@@ -1,0 +1,59 @@
+// pg.cpp -- see pg.hpp.
+#include "pg.hpp"
+
+namespace migctl {
+
+int ExitCodeForSqlState(const std::string& s, const std::string& message)
+{
+    if (s.size() != 5) return kNoConnection;
+    std::string cls = s.substr(0, 2);
+    if (s == "55000" && message.find("shared_preload_libraries") != std::string::npos) return kNoConnection;
+    if (cls == "08" || cls == "57" || cls == "53" || s == "3D000") return kNoConnection;
+    if (s == "42883" && message.find("mig_") != std::string::npos) return kNoConnection;  // not installed
+    if (s == "42P01" && message.find("mig_jobs") != std::string::npos) return kNoConnection;
+    return kUsage;
+}
+
+Connection::Connection(const ConnOptions& o)
+{
+    std::vector<const char*> keys, values;
+    auto add = [&](const char* k, const std::string& v) {
+        if (!v.empty()) { keys.push_back(k); values.push_back(v.c_str()); }
+    };
+    add("dbname", o.dsn);  // expanded: a URI or key=value string; later keys override
+    add("host", o.host);
+    add("port", o.port);
+    add("user", o.user);
+    if (!o.dbname.empty()) add("dbname", o.dbname);
+    add("application_name", "migctl");
+    keys.push_back(nullptr);
+    values.push_back(nullptr);
+    conn_.reset(PQconnectdbParams(keys.data(), values.data(), 1));
+    if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
+        std::string msg = conn_ ? PQerrorMessage(conn_.get()) : "out of memory";
+        while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+        for (auto& ch : msg) if (ch == '\n') ch = ' ';
+        throw Error(kNoConnection, "cannot connect: " + msg,
+                    "Check --dsn, -h/-p/-U/-d or the PG* environment variables.");
+    }
+}
+
+Result Connection::exec(const std::string& sql, const std::vector<Param>& params)
+{
+    std::vector<const char*> v;
+    for (const auto& p : params) v.push_back(p ? p->c_str() : nullptr);
+    ResultPtr r(PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(v.size()), nullptr, v.data(),
+                             nullptr, nullptr, 0));
+    auto st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
+        const char* msg = r ? PQresultErrorField(r.get(), PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+        const char* hint = r ? PQresultErrorField(r.get(), PG_DIAG_MESSAGE_HINT) : nullptr;
+        std::string m = msg ? msg : PQerrorMessage(conn_.get());
+        for (auto& ch : m) if (ch == '\n') ch = ' ';
+        throw Error(ExitCodeForSqlState(state ? state : "", m), m, hint ? hint : "");
+    }
+    return Result(std::move(r));
+}
+
+}  // namespace migctl
