@@ -238,6 +238,7 @@ extern bool MigClaimWorkerSlot(Oid dboid, int64 job_id);
 extern pid_t MigWorkerPid(Oid dboid, int64 job_id);
 extern void MigWakeWorker(Oid dboid, int64 job_id);
 extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
+extern ErrorData *MigTrySubtransaction(void (*fn) (void *), void *arg);
 extern int64 MigIntervalToMs(Datum interval);
 extern Datum MigMsToInterval(int64 ms);
 

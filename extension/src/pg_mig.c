@@ -39,6 +39,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "pg_mig.h"
@@ -481,6 +482,39 @@ MigSetNote(Oid dboid, int64 job_id, const char *text)
 		}
 	}
 	LWLockRelease(MigShared->lock);
+}
+
+/*
+ * MigTrySubtransaction runs fn(arg) in an internal subtransaction.  Returns
+ * NULL if it succeeded, or its error, copied into the caller's memory
+ * context, after rolling the subtransaction back: the caller's transaction
+ * goes on either way.
+ */
+ErrorData *
+MigTrySubtransaction(void (*fn) (void *), void *arg)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(ctx);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(ctx);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(ctx);
+	CurrentResourceOwner = owner;
+	return edata;
 }
 
 const char *

@@ -277,52 +277,45 @@ CheckArchive(const MigJob *job)
  * CheckQuery runs the throttle query in a subtransaction, so that its
  * error does not abort the step; an error or NULL throttles the job.
  */
+typedef struct QueryCall
+{
+	const char *query;
+	char	   *reason;
+} QueryCall;
+
+static void
+RunThrottleQuery(void *arg)
+{
+	QueryCall  *call = arg;
+	bool		isnull = true;
+	Datum		d;
+
+	if (SPI_execute(call->query, true, 2) != SPI_OK_SELECT || SPI_processed != 1 ||
+		SPI_tuptable->tupdesc->natts != 1 ||
+		TupleDescAttr(SPI_tuptable->tupdesc, 0)->atttypid != BOOLOID)
+	{
+		call->reason = "throttle_query did not return one boolean";
+		return;
+	}
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		call->reason = "throttle_query returned NULL";
+	else if (DatumGetBool(d))
+		call->reason = "throttle_query returned true";
+}
+
 static char *
 CheckQuery(const MigJob *job)
 {
-	MemoryContext ctx = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *volatile reason = NULL;
+	QueryCall	call = {job->throttle_query, NULL};
+	ErrorData  *edata;
 
 	if (job->throttle_query == NULL)
 		return NULL;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(ctx);
-	PG_TRY();
-	{
-		bool		isnull = true;
-		Datum		d = 0;
-
-		if (SPI_execute(job->throttle_query, true, 2) != SPI_OK_SELECT || SPI_processed != 1 ||
-			SPI_tuptable->tupdesc->natts != 1 ||
-			TupleDescAttr(SPI_tuptable->tupdesc, 0)->atttypid != BOOLOID)
-			reason = pstrdup("throttle_query did not return one boolean");
-		else
-		{
-			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			if (isnull)
-				reason = pstrdup("throttle_query returned NULL");
-			else if (DatumGetBool(d))
-				reason = pstrdup("throttle_query returned true");
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(ctx);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(ctx);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(ctx);
-		CurrentResourceOwner = owner;
-		reason = psprintf("throttle_query failed: %s", edata->message);
-	}
-	PG_END_TRY();
-	return reason;
+	edata = MigTrySubtransaction(RunThrottleQuery, &call);
+	if (edata)
+		return psprintf("throttle_query failed: %s", edata->message);
+	return call.reason ? pstrdup(call.reason) : NULL;
 }
 
 /*

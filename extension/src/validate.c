@@ -555,45 +555,43 @@ KeyTypes(Relation rel, const MigTarget *target)
  * running it.  An error is reported as an error of the named clause.
  * Caller has SPI connected.
  */
+typedef struct ExplainCall
+{
+	const char *sql;
+	int			nargs;
+	Oid		   *argtypes;
+} ExplainCall;
+
+static void
+RunExplain(void *arg)
+{
+	ExplainCall *call = arg;
+	Datum	   *values = palloc0(sizeof(Datum) * Max(call->nargs, 1));
+	char	   *nulls = palloc(sizeof(char) * Max(call->nargs, 1));
+
+	memset(nulls, 'n', Max(call->nargs, 1));
+	if (SPI_execute_with_args(call->sql, call->nargs, call->argtypes, values, nulls,
+							  false, 0) < 0)
+		elog(ERROR, "could not run EXPLAIN");
+}
+
 static void
 ExplainAs(const char *what, const char *sql, int nargs, Oid *argtypes,
 		  const char *hint)
 {
-	MemoryContext ctx = build_ctx ? build_ctx : CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *explain = psprintf("EXPLAIN (COSTS OFF) %s", sql);
-	Datum	   *values = palloc0(sizeof(Datum) * Max(nargs, 1));
-	char	   *nulls = palloc(sizeof(char) * Max(nargs, 1));
+	ExplainCall call = {psprintf("EXPLAIN (COSTS OFF) %s", sql), nargs, argtypes};
+	ErrorData  *edata;
 
-	memset(nulls, 'n', Max(nargs, 1));
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(ctx);
-	PG_TRY();
-	{
-		if (SPI_execute_with_args(explain, nargs, argtypes, values, nulls, false, 0) < 0)
-			elog(ERROR, "could not check %s", what);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(ctx);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(ctx);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(ctx);
-		CurrentResourceOwner = owner;
+	if (build_ctx)
+		MemoryContextSwitchTo(build_ctx);
+	edata = MigTrySubtransaction(RunExplain, &call);
+	if (edata)
 		ereport(ERROR,
 				(errcode(edata->sqlerrcode),
 				 errmsg("invalid %s: %s", what, edata->message),
 				 edata->detail ? errdetail("%s", edata->detail) : 0,
 				 hint ? errhint("%s", hint) :
 				 edata->hint ? errhint("%s", edata->hint) : 0));
-	}
-	PG_END_TRY();
 }
 
 /*
@@ -661,46 +659,40 @@ EstimateRows(const char *relation_name, const char *where_clause)
  * MigCheckThrottleQuery checks that query is one SELECT that returns one
  * boolean column.  Privileges are checked when it runs, as the job owner.
  */
+typedef struct PrepareCall
+{
+	const char *query;
+	SPIPlanPtr	plan;
+} PrepareCall;
+
+static void
+RunPrepare(void *arg)
+{
+	PrepareCall *call = arg;
+
+	call->plan = SPI_prepare(call->query, 0, NULL);
+	if (call->plan == NULL)
+		elog(ERROR, "%s", SPI_result_code_string(SPI_result));
+}
+
 void
 MigCheckThrottleQuery(const char *query)
 {
-	SPIPlanPtr	plan;
+	PrepareCall call = {query, NULL};
 	List	   *sources;
 	CachedPlanSource *source;
-	MemoryContext ctx = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *edata;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(ctx);
-	PG_TRY();
-	{
-		plan = SPI_prepare(query, 0, NULL);
-		if (plan == NULL)
-			elog(ERROR, "%s", SPI_result_code_string(SPI_result));
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(ctx);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(ctx);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(ctx);
-		CurrentResourceOwner = owner;
+	edata = MigTrySubtransaction(RunPrepare, &call);
+	if (edata)
 		ereport(ERROR,
 				(errcode(edata->sqlerrcode),
 				 errmsg("invalid throttle_query: %s", edata->message),
 				 errhint("Pass one SELECT that returns one boolean: true means wait.")));
-	}
-	PG_END_TRY();
 
-	sources = SPI_plan_get_plan_sources(plan);
+	sources = SPI_plan_get_plan_sources(call.plan);
 	source = list_length(sources) == 1 ? linitial(sources) : NULL;
 	if (source == NULL || source->commandTag != CMDTAG_SELECT ||
 		source->resultDesc == NULL || source->resultDesc->natts != 1 ||

@@ -160,3 +160,27 @@ TEST(Throttle, ApplicationUpdateIsNotBlockedBeyondLockTimeout)
     EXPECT_EQ("succeeded", wait_job(c, job, 120));
     EXPECT_EQ(100000, c.scalar_int("SELECT count(*) FROM th_lock WHERE n = 1"));
 }
+
+TEST(Throttle, ThrottleQueryRunsAsOwnerAndFailsClosed)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "th_query", 5000);
+    c.exec("CREATE TABLE th_gate (closed bool)");
+    c.exec("INSERT INTO th_gate VALUES (true)");
+    long long job = c.scalar_int(
+        "SELECT mig_start_backfill('th_query', 'n = n + 1', batch_size => 500, chunk_time => NULL,"
+        " throttle_query => 'SELECT EXISTS (SELECT FROM th_gate WHERE closed)')");
+    wait_for([&] { return Throttled(c, job) == std::optional<std::string>("throttle_query returned true"); },
+             60, "the throttle query to hold the job");
+    EXPECT_EQ(0, RowsDone(c, job));
+    // a query that fails holds the job too, and says why
+    c.exec("ALTER TABLE th_gate RENAME TO th_gate_gone");
+    wait_for([&] {
+        auto t = Throttled(c, job);
+        return t && t->find("throttle_query failed") != std::string::npos;
+    }, 60, "a failing throttle query to hold the job");
+    c.exec("ALTER TABLE th_gate_gone RENAME TO th_gate");
+    c.exec("UPDATE th_gate SET closed = false");
+    EXPECT_EQ("succeeded", wait_job(c, job, 60));
+    EXPECT_EQ(5000, c.scalar_int("SELECT count(*) FROM th_query WHERE n = 1"));
+}
