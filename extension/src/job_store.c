@@ -559,6 +559,10 @@ MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp)
 	sql = psprintf("UPDATE %s SET target_ord = $2, last_key = $3,"
 				   " rows_done = rows_done + $4, keys_done = keys_done + $5,"
 				   " chunks_done = chunks_done + 1, wal_bytes = wal_bytes + $6,"
+				   /* refine the estimate from what the walk has found so far */
+				   " rows_total = CASE WHEN keys_total > 0 AND keys_done + $5 > 0 THEN"
+				   "  greatest(rows_done + $4, round((rows_done + $4)::numeric * keys_total"
+				   "  / greatest(keys_done + $5, 1))::bigint) ELSE rows_total END,"
 				   " current_batch = $7, rows_per_sec = $8, keys_per_sec = $9,"
 				   " retries = 0, updated_at = now()"
 				   " WHERE job_id = $1",
@@ -626,6 +630,7 @@ MigSetState(int64 job_id, MigJobState state, const char *last_error)
 				   " started_at = CASE WHEN $2 = 'running' THEN COALESCE(started_at, now())"
 				   "  ELSE started_at END,"
 				   " finished_at = %s,"
+				   " rows_total = CASE WHEN $2 = 'succeeded' THEN rows_done ELSE rows_total END,"
 				   " throttled = NULL, updated_at = now()"
 				   " WHERE job_id = $1",
 				   MigQualifiedTable(MIG_JOB_TABLE),
