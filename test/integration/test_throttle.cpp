@@ -184,3 +184,48 @@ TEST(Throttle, ThrottleQueryRunsAsOwnerAndFailsClosed)
     EXPECT_EQ("succeeded", wait_job(c, job, 60));
     EXPECT_EQ(5000, c.scalar_int("SELECT count(*) FROM th_query WHERE n = 1"));
 }
+
+TEST(Throttle, AdaptiveChunkSizeFollowsChunkTime)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "th_adapt", 100000);
+    long long job = c.scalar_int(
+        "SELECT mig_start_backfill('th_adapt', 'n = n + 1', batch_size => 10, chunk_time => '30ms')");
+    EXPECT_EQ("succeeded", wait_job(c, job, 300));
+    // from 10 rows the size grows toward what takes about 30 ms
+    EXPECT_GT(c.scalar_int("SELECT batch_size FROM mig_jobs WHERE job_id = $1", {S(job)}), 100);
+    EXPECT_LT(c.scalar_int("SELECT chunks_done FROM mig_jobs WHERE job_id = $1", {S(job)}), 5000);
+    EXPECT_EQ(100000, c.scalar_int("SELECT count(*) FROM th_adapt WHERE n = 1"));
+}
+
+TEST(Throttle, UnreadableSlotFailsClosedUnlessIgnored)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "th_closed", 1000);
+    // a slot that never reserved WAL has no position to read
+    c.exec("SELECT pg_create_physical_replication_slot('th_unreserved')");
+    long long job = c.scalar_int("SELECT mig_start_backfill('th_closed', 'n = n + 1')");
+    wait_for([&] { return Throttled(c, job).has_value(); }, 60, "the job to fail closed");
+    EXPECT_NE(std::string::npos, Throttled(c, job)->find("th_unreserved")) << *Throttled(c, job);
+    c.exec("SELECT mig_set($1, ignore_slots => ARRAY['th_unreserved'])", {S(job)});
+    EXPECT_EQ("succeeded", wait_job(c, job, 60));
+    c.exec("SELECT pg_drop_replication_slot('th_unreserved')");
+}
+
+TEST(Throttle, ActiveSessionsLimit)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "th_sessions", 1000);
+    Conn busy1(Sandbox::get().conninfo()), busy2(Sandbox::get().conninfo());
+    ASSERT_EQ(1, PQsendQuery(busy1.raw(), "SELECT pg_sleep(3)"));
+    ASSERT_EQ(1, PQsendQuery(busy2.raw(), "SELECT pg_sleep(3)"));
+    long long job = c.scalar_int(
+        "SELECT mig_start_backfill('th_sessions', 'n = n + 1', max_active_sessions => 1)");
+    wait_for([&] {
+        auto t = Throttled(c, job);
+        return t && t->find("active sessions") != std::string::npos;
+    }, 30, "the sessions limit");
+    EXPECT_EQ("succeeded", wait_job(c, job, 60));
+    while (PGresult* r = PQgetResult(busy1.raw())) PQclear(r);
+    while (PGresult* r = PQgetResult(busy2.raw())) PQclear(r);
+}
