@@ -65,6 +65,17 @@ long long Api::StartBackfill(const std::string& table, const std::string& set,
     return std::stoll(c_.exec(sql, params).get(0, 0));
 }
 
+void Api::Set(long long job, const std::vector<std::pair<std::string, std::pair<std::string, std::string>>>& args)
+{
+    std::string sql = "SELECT mig_set($1";
+    std::vector<Param> params{std::to_string(job)};
+    for (const auto& [name, v] : args) {
+        params.push_back(v.first);
+        sql += ", " + name + " => $" + std::to_string(params.size()) + "::" + v.second;
+    }
+    c_.exec(sql + ")", params);
+}
+
 std::vector<Job> Api::Jobs(std::optional<long long> job)
 {
     std::string sql =

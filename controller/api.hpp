@@ -29,6 +29,8 @@ public:
     // StartBackfill: named arguments (name -> value, SQL type) of mig_start_backfill
     long long StartBackfill(const std::string& table, const std::string& set, const std::optional<std::string>& where,
                             const std::vector<std::pair<std::string, std::pair<std::string, std::string>>>& args);
+    // Set: mig_set with the given named arguments
+    void Set(long long job, const std::vector<std::pair<std::string, std::pair<std::string, std::string>>>& args);
     std::vector<Job> Jobs(std::optional<long long> job);
     std::string State(long long job);
     void Control(const std::string& fn, long long job);  // mig_pause / mig_resume / mig_cancel

@@ -30,6 +30,8 @@ const char* kUsageText =
     "  status [JOB] [--json] [--watch]\n"
     "                            jobs with progress, rate, ETA, lag and throttle reason\n"
     "  pause JOB | resume JOB | cancel JOB\n"
+    "  set JOB [--batch-size N] [--sleep D] [...]\n"
+    "                            change a running job's knobs (the options of start)\n"
     "  wait JOB [--timeout D]    block until the job ends (exit 0 succeeded, 1 failed or\n"
     "                            cancelled, 4 timeout)\n"
     "  events JOB                the job's history\n\n"
@@ -156,7 +158,12 @@ int RunCommand(const std::string& cmd, const std::vector<std::string>& args)
         {"max-archive-backlog", "max_archive_backlog", "integer", 'i', "wait while more WAL files await archiving"},
     };
     std::vector<std::string> ignore_slots;
-    if (cmd == "start") {
+    if (cmd == "set") {
+        po::options_description s("set options (0 or '' turns an optional limit off)");
+        s.add_options()("ignore-slot", po::value(&ignore_slots), "a replication slot not to wait for (repeatable)");
+        for (const auto& k : knobs) s.add_options()(k.opt, po::value(&knob_values[k.opt]), k.help);
+        desc.add(s);
+    } else if (cmd == "start") {
         po::options_description s("start options");
         s.add_options()("table", po::value(&table), "the table to backfill")(
             "set", po::value(&set), "the SET list, e.g. \"col = expr\"")("where", po::value(&where),
@@ -192,8 +199,8 @@ int RunCommand(const std::string& cmd, const std::vector<std::string>& args)
 
     // check everything that needs no server before connecting
     std::vector<std::pair<std::string, std::pair<std::string, std::string>>> start_args;
-    if (cmd == "start") {
-        if (table.empty() || set.empty())
+    if (cmd == "start" || cmd == "set") {
+        if (cmd == "start" && (table.empty() || set.empty()))
             throw Error(kUsage, "start needs --table and --set", "e.g. migctl start --table orders --set \"col = expr\"");
         for (const auto& k : knobs) {
             const std::string& v = knob_values[k.opt];
@@ -219,7 +226,10 @@ int RunCommand(const std::string& cmd, const std::vector<std::string>& args)
     }
     int64_t timeout_ms = timeout.empty() ? -1 : ParseDuration(timeout);
     std::optional<long long> job_id;
-    if (cmd == "pause" || cmd == "resume" || cmd == "cancel" || cmd == "wait" || cmd == "events") job_id = need_job();
+    if (cmd == "pause" || cmd == "resume" || cmd == "cancel" || cmd == "wait" || cmd == "events" || cmd == "set")
+        job_id = need_job();
+    if (cmd == "set" && start_args.empty())
+        throw Error(kUsage, "set needs at least one knob to change", "e.g. migctl set 3 --batch-size 5000");
     if (cmd == "status" && vm.count("job")) job_id = JobArg(vm["job"].as<std::string>());
 
     Connection c(conn);
@@ -307,6 +317,11 @@ int RunCommand(const std::string& cmd, const std::vector<std::string>& args)
             std::this_thread::sleep_for(std::chrono::milliseconds(500));
         }
     }
+    if (cmd == "set") {
+        api.Set(*job_id, start_args);
+        std::cout << "job " << *job_id << ": changed\n";
+        return kOk;
+    }
     if (cmd == "events") {
         std::cout << FormatTable({"AT", "EVENT", "DETAIL"}, api.Events(*job_id));
         return kOk;
@@ -334,7 +349,7 @@ int main(int argc, char** argv)
             return help ? kOk : kUsage;
         }
         static const std::set<std::string> commands = {"install", "start", "status", "pause", "resume",
-                                                       "cancel", "wait", "events", "log"};
+                                                       "cancel", "set", "wait", "events", "log"};
         if (!commands.count(cmd)) throw Error(kUsage, "unknown command \"" + cmd + "\"", "Run migctl --help.");
         return RunCommand(cmd == "log" ? "events" : cmd, args);
     } catch (const Error& e) {

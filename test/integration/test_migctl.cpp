@@ -109,3 +109,20 @@ TEST(Migctl, WatchWithoutTerminalPrintsPlainLines)
     EXPECT_GE(Lines(r.out), 1);
     EXPECT_NE(std::string::npos, r.out.find("mc_watch")) << r.out;
 }
+
+TEST(Migctl, SetChangesKnobsOfAJob)
+{
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    c.exec("CREATE TABLE mc_set (id int PRIMARY KEY, n int DEFAULT 0)");
+    c.exec("INSERT INTO mc_set (id) SELECT g FROM generate_series(1, 1000) g");
+    long long job = c.scalar_int(
+        "SELECT mig_start_backfill('mc_set', 'n = n + 1', batch_size => 10, chunk_time => NULL, sleep => '1s')");
+    auto r = Migctl({"set", std::to_string(job), "--batch-size", "500", "--sleep", "0", "--max-lag-bytes", "16MB"});
+    EXPECT_EQ(0, r.exit_code) << r.err;
+    EXPECT_EQ(16LL * 1024 * 1024, c.scalar_int("SELECT max_lag_bytes FROM mig_jobs WHERE job_id = $1",
+                                               {std::to_string(job)}));
+    EXPECT_EQ("succeeded", wait_job(c, job, 60));
+    EXPECT_EQ(2, Migctl({"set", std::to_string(job), "--sleep", "5x"}).exit_code);
+    EXPECT_EQ(2, Migctl({"set", std::to_string(job)}).exit_code);
+}
