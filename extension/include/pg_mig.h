@@ -184,6 +184,7 @@ typedef struct MigWorkerSlot
 	int64		job_id;
 	pid_t		pid;
 	TimestampTz started_at;
+	bool		wakeup;			/* job control asked the worker to look */
 } MigWorkerSlot;
 
 /*
@@ -237,6 +238,7 @@ extern void MigBroadcastJobChange(void);
 extern bool MigClaimWorkerSlot(Oid dboid, int64 job_id);
 extern pid_t MigWorkerPid(Oid dboid, int64 job_id);
 extern void MigWakeWorker(Oid dboid, int64 job_id);
+extern bool MigTakeWakeup(void);
 extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
 extern ErrorData *MigTrySubtransaction(void (*fn) (void *), void *arg);
 extern int64 MigIntervalToMs(Datum interval);

@@ -578,17 +578,30 @@ HandleStepError(ErrorData *edata, long *delay_ms)
 }
 
 /*
- * SleepOnLatch waits ms milliseconds, or less if the latch is set (by
- * mig_pause, mig_cancel, mig_set, SIGTERM or a configuration reload).
+ * SleepOnLatch waits ms milliseconds on the latch.  It ends early only when
+ * job control (mig_pause, mig_cancel, mig_set, mig_resume) asked the worker
+ * to look, on SIGTERM, or on a configuration reload; other latch wake-ups
+ * (timer signals, ...) do not cut a pacing pause short.
  */
 static void
 SleepOnLatch(long ms)
 {
-	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 ms, PG_WAIT_EXTENSION);
-	ResetLatch(MyLatch);
-	QueryCancelPending = false;
-	CHECK_FOR_INTERRUPTS();
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+
+	for (;;)
+	{
+		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		QueryCancelPending = false;
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending || MigTakeWakeup())
+			break;
+	}
 }
 
 /* FormatKey: "key (a, b)" for messages */

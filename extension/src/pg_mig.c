@@ -396,6 +396,7 @@ MigClaimWorkerSlot(Oid dboid, int64 job_id)
 		s->job_id = job_id;
 		s->pid = MyProcPid;
 		s->started_at = GetCurrentTimestamp();
+		s->wakeup = false;
 	}
 	LWLockRelease(MigShared->lock);
 	if (taken || free_slot < 0)
@@ -449,9 +450,40 @@ MigWakeWorker(Oid dboid, int64 job_id)
 
 	if (pid == 0)
 		return;
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MigShared->nslots; i++)
+		if (MigShared->slots[i].in_use && MigShared->slots[i].pid == pid)
+			MigShared->slots[i].wakeup = true;
+	LWLockRelease(MigShared->lock);
 	proc = BackendPidGetProc(pid);
 	if (proc)
 		SetLatch(&proc->procLatch);
+}
+
+/*
+ * MigTakeWakeup: whether job control asked this worker to look at its job
+ * since the last call.
+ */
+bool
+MigTakeWakeup(void)
+{
+	bool		result = false;
+
+	if (MigShared == NULL)
+		return false;
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MigShared->nslots; i++)
+	{
+		MigWorkerSlot *s = &MigShared->slots[i];
+
+		if (s->in_use && s->pid == MyProcPid && s->wakeup)
+		{
+			s->wakeup = false;
+			result = true;
+		}
+	}
+	LWLockRelease(MigShared->lock);
+	return result;
 }
 
 /*

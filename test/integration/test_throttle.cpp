@@ -229,3 +229,42 @@ TEST(Throttle, ActiveSessionsLimit)
     while (PGresult* r = PQgetResult(busy1.raw())) PQclear(r);
     while (PGresult* r = PQgetResult(busy2.raw())) PQclear(r);
 }
+
+TEST(Throttle, MaxWalRatePacesChunks)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "th_walrate", 20000);
+    // each 2000-row chunk writes a few hundred kB: at 10 kB/s the pause after
+    // the first chunk lasts far longer than the test looks
+    long long job = c.scalar_int(
+        "SELECT mig_start_backfill('th_walrate', 'n = n + 1', batch_size => 2000, chunk_time => NULL,"
+        " max_wal_rate => 10240)");
+    wait_for([&] { return c.scalar_int("SELECT chunks_done FROM mig_jobs WHERE job_id = $1", {S(job)}) >= 1; },
+             60, "the first chunk");
+    long long after_first = c.scalar_int("SELECT chunks_done FROM mig_jobs WHERE job_id = $1", {S(job)});
+    EXPECT_GT(c.scalar_int("SELECT wal_bytes FROM mig_jobs WHERE job_id = $1", {S(job)}), 10240);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    EXPECT_EQ(after_first, c.scalar_int("SELECT chunks_done FROM mig_jobs WHERE job_id = $1", {S(job)}))
+        << "the next chunk must wait for the WAL budget";
+    c.exec("SELECT mig_set($1, max_wal_rate => 0)", {S(job)});
+    EXPECT_EQ("succeeded", wait_job(c, job, 60));
+    EXPECT_EQ(20000, c.scalar_int("SELECT count(*) FROM th_walrate WHERE n = 1"));
+}
+
+TEST(Throttle, OldTransactionHoldsTheJob)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "th_xact", 1000);
+    Conn old(Sandbox::get().conninfo());
+    old.exec("BEGIN");
+    old.exec("SELECT txid_current()");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    long long job = c.scalar_int(
+        "SELECT mig_start_backfill('th_xact', 'n = n + 1', max_xact_age => '1s')");
+    wait_for([&] {
+        auto t = Throttled(c, job);
+        return t && t->find("oldest transaction") != std::string::npos;
+    }, 30, "the transaction age limit");
+    old.exec("COMMIT");
+    EXPECT_EQ("succeeded", wait_job(c, job, 60));
+}
