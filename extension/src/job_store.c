@@ -644,30 +644,19 @@ MigSetState(int64 job_id, MigJobState state, const char *last_error)
 
 /*
  * MigSetRetries records how many times the current chunk was retried and
- * why.
+ * why (last_error NULL: keep the last error).
  */
 void
 MigSetRetries(int64 job_id, int retries, const char *last_error)
 {
-	StoreContext sc;
-	char	   *sql;
-	Oid			types[3] = {INT8OID, INT4OID, TEXTOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	const char *cols[2] = {"retries", "last_error"};
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		values[2] = {Int32GetDatum(retries), 0};
+	bool		nulls[2] = {false, false};
 
-	values[0] = Int64GetDatum(job_id);
-	values[1] = Int32GetDatum(retries);
 	if (last_error)
-		values[2] = CStringGetTextDatum(last_error);
-	else
-		nulls[2] = 'n';
-	sql = psprintf("UPDATE %s SET retries = $2, last_error = COALESCE($3, last_error),"
-				   " updated_at = now() WHERE job_id = $1",
-				   MigQualifiedTable(MIG_JOB_TABLE));
-	StoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not record a retry of pg_mig job " INT64_FORMAT, job_id);
-	StoreLeave(&sc);
+		values[1] = CStringGetTextDatum(last_error);
+	MigSetJobColumns(job_id, last_error ? 2 : 1, cols, types, values, nulls);
 }
 
 /*
@@ -676,24 +665,12 @@ MigSetRetries(int64 job_id, int retries, const char *last_error)
 void
 MigSetThrottled(int64 job_id, const char *reason)
 {
-	StoreContext sc;
-	char	   *sql;
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
+	const char *cols[1] = {"throttled"};
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {reason ? CStringGetTextDatum(reason) : (Datum) 0};
+	bool		nulls[1] = {reason == NULL};
 
-	values[0] = Int64GetDatum(job_id);
-	if (reason)
-		values[1] = CStringGetTextDatum(reason);
-	else
-		nulls[1] = 'n';
-	sql = psprintf("UPDATE %s SET throttled = $2, updated_at = now() WHERE job_id = $1",
-				   MigQualifiedTable(MIG_JOB_TABLE));
-	StoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 2, types, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not record the throttle state of pg_mig job " INT64_FORMAT,
-			 job_id);
-	StoreLeave(&sc);
+	MigSetJobColumns(job_id, 1, cols, types, values, nulls);
 }
 
 /*
