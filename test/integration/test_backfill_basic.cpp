@@ -27,7 +27,16 @@ TEST(BackfillBasic, EveryRowOnPrimaryAndStandby)
     // the worker records running before it finishes; seen either live or in the history
     EXPECT_TRUE(saw_running || c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1"
                                             " AND event = 'started'", {std::to_string(job)}) == 1);
-    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM orders WHERE tracking_id IS DISTINCT FROM 'TRK-' || id"));
+    long long wrong = c.scalar_int("SELECT count(*) FROM orders WHERE tracking_id IS DISTINCT FROM 'TRK-' || id");
+    EXPECT_EQ(0, wrong);
+    if (wrong != 0) {
+        // say which keys and what the job recorded, to tell a skipped chunk from a visibility race
+        for (auto& r : c.rows("SELECT min(id)::text, max(id)::text, count(*)::text, now()::text FROM orders"
+                              " WHERE tracking_id IS DISTINCT FROM 'TRK-' || id"))
+            ADD_FAILURE() << "unchanged keys " << *r[0] << ".." << *r[1] << " (" << *r[2] << ") at " << *r[3];
+        for (auto& r : c.rows("SELECT event, coalesce(detail, ''), at::text FROM mig_job_events ORDER BY event_id"))
+            ADD_FAILURE() << "event " << *r[0] << " " << *r[1] << " at " << *r[2];
+    }
     EXPECT_EQ(100000, c.scalar_int("SELECT rows_done FROM mig_jobs WHERE job_id = $1", {std::to_string(job)}));
     auto events = c.rows("SELECT event FROM mig_job_events WHERE job_id = $1 ORDER BY event_id",
                          {std::to_string(job)});

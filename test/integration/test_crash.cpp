@@ -19,27 +19,63 @@ using namespace pgmig_test;
 
 namespace {
 
+// Reads the job's rows_done, retrying while the server restarts: after a
+// kill -9 the postmaster needs a moment to notice, so a query can succeed
+// and the next one meet "the database system is in recovery mode".
 long long RowsDone(long long job)
 {
-    Conn c(Sandbox::get().conninfo());
-    return c.scalar_int("SELECT rows_done FROM mig_jobs WHERE job_id = $1",
-                        {std::to_string(job)});
-}
-
-// Waits until the primary accepts connections and the job runs again.
-void WaitServerUp()
-{
+    long long n = -1;
     wait_for(
-        [] {
+        [&] {
             try {
                 Conn c(Sandbox::get().conninfo());
-                c.exec("SELECT 1");
+                n = c.scalar_int("SELECT rows_done FROM mig_jobs WHERE job_id = $1",
+                                 {std::to_string(job)});
                 return true;
             } catch (const std::exception&) {
                 return false;
             }
         },
-        120, "primary accepting connections");
+        120, "the job's rows_done");
+    return n;
+}
+
+// The checkpointer's pid: every kind of crash or restart made here replaces
+// it (a crash of any backend makes the postmaster restart all its children).
+std::string CheckpointerPid()
+{
+    std::string pid;
+    wait_for(
+        [&] {
+            try {
+                Conn c(Sandbox::get().conninfo());
+                auto v = c.scalar("SELECT pid::text FROM pg_stat_activity WHERE backend_type = 'checkpointer'");
+                if (v) pid = *v;
+                return v.has_value();
+            } catch (const std::exception&) {
+                return false;
+            }
+        },
+        120, "the checkpointer's pid");
+    return pid;
+}
+
+// Waits until the primary has gone through the crash (a new checkpointer)
+// and accepts connections again.  Without the first part a query can slip in
+// before the postmaster notices the kill and the next meet recovery mode.
+void WaitServerUp(const std::string& old_checkpointer)
+{
+    wait_for(
+        [&] {
+            try {
+                Conn c(Sandbox::get().conninfo());
+                auto v = c.scalar("SELECT pid::text FROM pg_stat_activity WHERE backend_type = 'checkpointer'");
+                return v && *v != old_checkpointer;
+            } catch (const std::exception&) {
+                return false;
+            }
+        },
+        120, "the primary to restart after the crash");
 }
 
 long long WorkerPid(long long job)
@@ -93,6 +129,7 @@ TEST(Crash, ExactlyOnceAcrossKillsAndRestarts)
         wait_for([&] { return RowsDone(job) >= target; }, 180, "job progress before a crash");
         std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 60));
         std::string k = kind;
+        std::string checkpointer = CheckpointerPid();
         if (k == "kill -9 worker") {
             long long pid = WorkerPid(job);
             ASSERT_EQ(0, ::kill(static_cast<pid_t>(pid), SIGKILL)) << "kill " << pid;
@@ -103,7 +140,7 @@ TEST(Crash, ExactlyOnceAcrossKillsAndRestarts)
             ASSERT_EQ(0, Sandbox::get().ctl("primary", "restart -m fast"));
         }
         ++crashes;
-        WaitServerUp();
+        WaitServerUp(checkpointer);
         long long now = RowsDone(job);
         EXPECT_GE(now, last) << "checkpoint went backwards after " << kind;
         last = now;
@@ -151,9 +188,10 @@ TEST(Crash, PausedJobStaysPausedAndQueuedJobRunsAfterRestart)
     // a job queued in a transaction that commits just before a crash
     long long queued = c.scalar_int(
         "SELECT mig_start_backfill('crash_q', 'n = n + 1', batch_size => 1000, chunk_time => NULL)");
+    std::string checkpointer = CheckpointerPid();
     ASSERT_EQ(0, Sandbox::get().ctl("primary", "stop -m immediate"));
     ASSERT_EQ(0, Sandbox::get().ctl("primary", "start"));
-    WaitServerUp();
+    WaitServerUp(checkpointer);
 
     Conn c2(Sandbox::get().conninfo());
     EXPECT_EQ("succeeded", wait_job(c2, queued, 120));
