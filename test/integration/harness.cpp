@@ -195,8 +195,13 @@ int main(int argc, char** argv)
     char tmpl[] = "/tmp/pgmig-it.XXXXXX";
     if (!mkdtemp(tmpl)) return 2;
     chmod(tmpl, 0755);  // the sandbox user must reach it
+    g_sandbox.base = tmpl;
     g_sandbox.dir = std::string(tmpl) + "/sb";
-    if (!getenv("SANDBOX_CONF")) setenv("SANDBOX_CONF", "fsync = off", 1);
+    // a test binary may set SANDBOX_CONF before main (a static initializer);
+    // @BASE@ in it stands for the temp directory made here
+    std::string conf = getenv("SANDBOX_CONF") ? getenv("SANDBOX_CONF") : "fsync = off";
+    for (size_t at; (at = conf.find("@BASE@")) != std::string::npos;) conf.replace(at, 6, tmpl);
+    setenv("SANDBOX_CONF", conf.c_str(), 1);
     if (Shell(source_dir() + "/scripts/sandbox.sh start " + g_sandbox.dir + " >/dev/null") != 0) {
         std::fprintf(stderr, "could not start the sandbox in %s\n", g_sandbox.dir.c_str());
         return 2;
@@ -210,6 +215,6 @@ int main(int argc, char** argv)
                      log.substr(log.size() > 6000 ? log.size() - 6000 : 0).c_str());
     }
     Shell(source_dir() + "/scripts/sandbox.sh stop " + g_sandbox.dir + " --remove");
-    rmdir(tmpl);
+    Shell("rm -rf '" + std::string(tmpl) + "'");
     return rc;
 }

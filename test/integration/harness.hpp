@@ -17,7 +17,8 @@ namespace pgmig_test {
 
 struct Sandbox {
     static Sandbox& get();
-    std::string dir;  // also the unix socket directory
+    std::string dir;   // also the unix socket directory
+    std::string base;  // the test's temp directory (dir's parent, mode 755)
     int primary_port = 0;
     int standby_port = 0;
     std::string conninfo(const std::string& db = "postgres", bool standby = false,
