@@ -15,7 +15,8 @@ OBJS = \
 	extension/src/validate.o \
 	extension/src/throttle.o \
 	extension/src/job_store.o \
-	extension/src/sql_api.o
+	extension/src/sql_api.o \
+	extension/src/plan.o
 
 EXTENSION = pg_mig
 DATA = $(wildcard sql/pg_mig--*.sql)
@@ -26,6 +27,9 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 
 REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --outputdir=test/out --dbname=pg_mig_regress
+
+# PGXS tracks no header dependencies: every object depends on the headers
+$(OBJS): extension/include/pg_mig.h extension/include/version_compat.h
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

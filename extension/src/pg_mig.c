@@ -95,10 +95,16 @@ static bool CheckBytes(char **newval, void **extra, GucSource source);
 void
 _PG_init(void)
 {
-	DefineCustomIntVariable("pg_mig.max_workers",
-							"Number of pg_mig jobs that run at once.",
-							NULL, &mig_max_workers, 4, 1, 64,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	/*
+	 * A PGC_POSTMASTER setting can only be defined while preloading; a backend
+	 * that loads the library later (CREATE EXTENSION without the preload)
+	 * must still get as far as MigRequireShared's clear error.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("pg_mig.max_workers",
+								"Number of pg_mig jobs that run at once.",
+								NULL, &mig_max_workers, 4, 1, 64,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_mig.naptime",
 							"How often the launcher looks for jobs to restart.",
 							NULL, &mig_naptime_s, 30, 1, 3600,
