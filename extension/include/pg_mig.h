@@ -35,7 +35,7 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 
-#define PG_MIG_VERSION			"0.1"
+#define PG_MIG_VERSION			"0.2"
 #define PG_MIG_EXTENSION_NAME	"pg_mig"
 #define PG_MIG_NOTIFY_CHANNEL	"pg_mig"
 
@@ -275,6 +275,7 @@ extern void MigNotify(int64 job_id, const char *state);
 extern List *MigBuildTargets(Relation rel, const char *set_clause,
 							 const char *where_clause, int64 *rows_total);
 extern void MigCheckThrottleQuery(const char *query);
+extern List *MigSetClauseColumns(Relation rel, const char *set_clause);
 
 /* chunk.c: the chunk statements of one target */
 typedef struct MigChunkPlan MigChunkPlan;

@@ -227,6 +227,18 @@ CheckTargetRelation(Relation rel)
 }
 
 /*
+ * MigSetClauseColumns returns the names of the columns a set clause assigns
+ * (List of char *).  The clause must have passed MigBuildTargets.
+ */
+List *
+MigSetClauseColumns(Relation rel, const char *set_clause)
+{
+	return ParseSetClause(quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													 RelationGetRelationName(rel)),
+						  set_clause);
+}
+
+/*
  * LeafTargets returns the OIDs of the heaps to walk: the table, or every leaf
  * partition of a partitioned table, in find_all_inheritors order.
  */
