@@ -27,12 +27,21 @@ InstallReport Api::Install(bool configure)
     std::string preload = c_.exec("SELECT current_setting('shared_preload_libraries')").get(0, 0);
     rep.preloaded = c_.exec("SELECT 'pg_mig' = ANY (string_to_array(replace($1, ' ', ''), ','))", {preload}).get(0, 0) == "t";
     if (!rep.preloaded && configure) {
-        std::string value = preload.empty() ? "pg_mig" : preload + ",pg_mig";
-        // ALTER SYSTEM takes no parameters: the value goes in as a libpq-escaped literal
-        std::unique_ptr<char, void (*)(void*)> lit(PQescapeLiteral(c_.raw(), value.c_str(), value.size()),
-                                                   PQfreemem);
-        if (!lit) throw Error(kUsage, "could not quote shared_preload_libraries");
-        c_.exec(std::string("ALTER SYSTEM SET shared_preload_libraries = ") + lit.get());
+        // the setting is a list: each library goes in as its own literal
+        // (one literal 'a,b' would name a single library "a,b"); ALTER SYSTEM
+        // takes no parameters, so each is escaped by libpq
+        auto libs = c_.exec("SELECT btrim(l) FROM unnest(string_to_array($1, ',')) l WHERE btrim(l) <> ''",
+                            {preload});
+        std::string list;
+        for (int i = 0; i <= libs.rows(); i++) {
+            std::string name = i < libs.rows() ? libs.get(i, 0) : "pg_mig";
+            if (name.size() >= 2 && name.front() == '"' && name.back() == '"') name = name.substr(1, name.size() - 2);
+            std::unique_ptr<char, void (*)(void*)> lit(PQescapeLiteral(c_.raw(), name.c_str(), name.size()),
+                                                       PQfreemem);
+            if (!lit) throw Error(kUsage, "could not quote shared_preload_libraries");
+            list += (list.empty() ? "" : ", ") + std::string(lit.get());
+        }
+        c_.exec("ALTER SYSTEM SET shared_preload_libraries = " + list);
         rep.action += "; added pg_mig to shared_preload_libraries: restart the server to load it";
     }
     rep.ext_version = c_.exec("SELECT extversion FROM pg_extension WHERE extname = 'pg_mig'").get(0, 0);
@@ -49,7 +58,7 @@ InstallReport Api::Install(bool configure)
 
 long long Api::StartBackfill(const std::string& table, const std::string& set,
                              const std::optional<std::string>& where,
-                             const std::vector<std::pair<std::string, std::pair<std::string, std::string>>>& args)
+                             const NamedArgs& args)
 {
     std::string sql = "SELECT mig_start_backfill(relation => $1::regclass, set_clause => $2";
     std::vector<Param> params{table, set};
@@ -65,7 +74,7 @@ long long Api::StartBackfill(const std::string& table, const std::string& set,
     return std::stoll(c_.exec(sql, params).get(0, 0));
 }
 
-void Api::Set(long long job, const std::vector<std::pair<std::string, std::pair<std::string, std::string>>>& args)
+void Api::Set(long long job, const NamedArgs& args)
 {
     std::string sql = "SELECT mig_set($1";
     std::vector<Param> params{std::to_string(job)};
@@ -137,6 +146,96 @@ long long Api::MaxLagBytes()
 {
     auto r = c_.exec("SELECT coalesce(max(lag_bytes), 0) FROM mig_replicas()");
     return std::stoll(r.get(0, 0));
+}
+
+PlanReport Api::Plan(const std::string& table, const std::string& set, const std::optional<std::string>& where,
+                      int batch_size, int samples, const std::string& lock_timeout)
+{
+    PlanReport rep;
+    std::vector<Param> params{table, set, where, batch_size > 0 ? Param(std::to_string(batch_size)) : std::nullopt,
+                              std::to_string(samples), lock_timeout};
+    std::optional<Result> r;
+    try {
+        // the arrays come back one element per row, so that no name needs unquoting
+        r.emplace(c_.exec("WITH p AS MATERIALIZED (SELECT * FROM mig_plan($1::regclass, $2, $3, $4::integer,"
+                          " $5::integer, $6::interval))"
+                          " SELECT kind, target, NULL, keys, rows, ms, wal_bytes FROM p"
+                          " UNION ALL SELECT kind || ' column', target, unnest(columns), NULL, NULL, NULL, NULL"
+                          " FROM p WHERE columns IS NOT NULL",
+                          params));
+    } catch (const Error& e) {
+        if (e.exit_code == kNoConnection && std::string(e.what()).find("mig_plan") != std::string::npos)
+            throw Error(kNoConnection, "this database's pg_mig has no mig_plan (extension older than 0.2)",
+                        "Run migctl install to update the extension.");
+        throw;
+    }
+    for (int i = 0; i < r->rows(); i++) {
+        std::string kind = r->get(i, 0);
+        if (kind == "change") {
+            rep.keys_estimate = r->null(i, 3) ? 0 : std::stoll(r->get(i, 3));
+            rep.rows_estimate = r->null(i, 4) ? 0 : std::stoll(r->get(i, 4));
+        } else if (kind == "change column") {
+            rep.set_columns.push_back(r->get(i, 2));
+        } else if (kind == "target column") {
+            for (auto& t : rep.targets)
+                if (t.first == r->get(i, 1)) t.second += (t.second.empty() ? "" : ", ") + r->get(i, 2);
+        } else if (kind == "target") {
+            rep.targets.push_back({r->get(i, 1), ""});
+        } else if (kind == "sample") {
+            PlanSample s;
+            s.target = r->get(i, 1);
+            s.keys = std::stoll(r->get(i, 3));
+            s.rows = std::stoll(r->get(i, 4));
+            s.ms = std::stod(r->get(i, 5));
+            s.wal_bytes = std::stoll(r->get(i, 6));
+            rep.samples.push_back(s);
+        }
+    }
+    auto t = c_.exec("SELECT $1::regclass::text, pg_total_relation_size($1::regclass)", {table});
+    rep.relation = t.get(0, 0);
+    rep.table_bytes = std::stoll(t.get(0, 1));
+    // row triggers that fire on UPDATE (tgtype bits: 1 row, 2 before, 64 instead, 16 update)
+    auto trg = c_.exec("SELECT tgname || ' (' || CASE WHEN tgtype & 2 <> 0 THEN 'BEFORE'"
+                       " WHEN tgtype & 64 <> 0 THEN 'INSTEAD OF' ELSE 'AFTER' END || ' UPDATE, '"
+                       " || tgrelid::regclass::text || ')'"
+                       " FROM pg_trigger WHERE tgrelid IN (SELECT $1::regclass UNION"
+                       "   SELECT relid FROM pg_partition_tree($1::regclass))"
+                       " AND NOT tgisinternal AND tgenabled <> 'D' AND tgtype & 1 <> 0 AND tgtype & 16 <> 0"
+                       " ORDER BY 1",
+                       {table});
+    for (int i = 0; i < trg.rows(); i++) rep.triggers.push_back(trg.get(i, 0));
+    // indexes whose columns, expressions or predicate use a changed column
+    std::string cols = "{";
+    for (size_t i = 0; i < rep.set_columns.size(); i++) {
+        std::string q;
+        for (char ch : rep.set_columns[i]) {
+            if (ch == '"' || ch == '\\') q += '\\';
+            q += ch;
+        }
+        cols += (i ? ",\"" : "\"") + q + "\"";
+    }
+    cols += "}";
+    auto idx = c_.exec(
+        "SELECT i.indexrelid::regclass::text FROM pg_index i"
+        " WHERE i.indrelid = $1::regclass AND ("
+        "   EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indrelid"
+        "           AND a.attnum = ANY (i.indkey::int2[]) AND a.attname = ANY ($2::text[]))"
+        "   OR EXISTS (SELECT 1 FROM pg_depend d JOIN pg_attribute a"
+        "              ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid"
+        "              WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid"
+        "              AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid"
+        "              AND a.attname = ANY ($2::text[])))"
+        " ORDER BY 1",
+        {table, cols});
+    for (int i = 0; i < idx.rows(); i++) rep.indexes.push_back(idx.get(i, 0));
+    auto repl = c_.exec("SELECT kind, name, coalesce(active, false), coalesce(lag_bytes::text, ''), coalesce(note, '')"
+                        " FROM mig_replicas() ORDER BY kind, name");
+    for (int i = 0; i < repl.rows(); i++)
+        rep.replicas.push_back({repl.get(i, 0), repl.get(i, 1), repl.get(i, 2), repl.get(i, 3), repl.get(i, 4)});
+    rep.preloaded = c_.exec("SELECT 'pg_mig' = ANY (string_to_array(replace(current_setting("
+                            "'shared_preload_libraries'), ' ', ''), ','))")
+                        .get(0, 0) == "t";
+    return rep;
 }
 
 }  // namespace migctl

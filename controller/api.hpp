@@ -17,9 +17,31 @@ struct Job {
     double progress = -1, rows_per_sec = 0;
 };
 
+// Named SQL arguments: (name, (value as text, SQL type)).
+using NamedArgs = std::vector<std::pair<std::string, std::pair<std::string, std::string>>>;
+
 struct InstallReport {
     std::string server_version, ext_version, lib_version, action;
     bool available = false, preloaded = false;
+};
+
+struct PlanSample {
+    std::string target;
+    long long keys = 0, rows = 0, wal_bytes = 0;
+    double ms = 0;
+};
+
+struct PlanReport {
+    std::string relation;
+    std::vector<std::string> set_columns;
+    long long keys_estimate = 0, rows_estimate = 0;
+    std::vector<std::pair<std::string, std::string>> targets;  // (target, key columns)
+    std::vector<PlanSample> samples;
+    std::vector<std::string> triggers;  // "name (BEFORE UPDATE, row)"
+    std::vector<std::string> indexes;   // indexes on the changed columns
+    std::vector<std::vector<std::string>> replicas;  // kind, name, active, lag_bytes, note
+    long long table_bytes = 0;
+    bool preloaded = false;
 };
 
 class Api {
@@ -28,9 +50,13 @@ public:
     InstallReport Install(bool configure);
     // StartBackfill: named arguments (name -> value, SQL type) of mig_start_backfill
     long long StartBackfill(const std::string& table, const std::string& set, const std::optional<std::string>& where,
-                            const std::vector<std::pair<std::string, std::pair<std::string, std::string>>>& args);
+                            const NamedArgs& args);
     // Set: mig_set with the given named arguments
-    void Set(long long job, const std::vector<std::pair<std::string, std::pair<std::string, std::string>>>& args);
+    void Set(long long job, const NamedArgs& args);
+    // Plan: mig_plan's checks, estimates and sample chunks, and the catalog
+    // facts around them (triggers, indexes on the changed columns, replicas)
+    PlanReport Plan(const std::string& table, const std::string& set, const std::optional<std::string>& where,
+                    int batch_size, int samples, const std::string& lock_timeout);
     std::vector<Job> Jobs(std::optional<long long> job);
     std::string State(long long job);
     void Control(const std::string& fn, long long job);  // mig_pause / mig_resume / mig_cancel

@@ -92,4 +92,37 @@ std::string JsonObject(const std::vector<JsonField>& fields)
     return out + "}";
 }
 
+std::string FormatBytes(double bytes)
+{
+    static const char* units[] = {"bytes", "kB", "MB", "GB", "TB", "PB"};
+    int u = 0;
+    while (bytes >= 1024 && u < 5) {
+        bytes /= 1024;
+        u++;
+    }
+    char buf[32];
+    if (u == 0)
+        std::snprintf(buf, sizeof buf, "%.0f bytes", bytes);
+    else
+        std::snprintf(buf, sizeof buf, bytes < 10 ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+    return buf;
+}
+
+std::string FormatMillis(double ms)
+{
+    char buf[48];
+    if (ms < 1000)
+        std::snprintf(buf, sizeof buf, "%.1f ms", ms);
+    else if (ms < 60000)
+        std::snprintf(buf, sizeof buf, "%.1f s", ms / 1000);
+    else {
+        long long s = static_cast<long long>(ms / 1000 + 0.5);
+        if (s < 3600)
+            std::snprintf(buf, sizeof buf, "%lld min %02lld s", s / 60, s % 60);
+        else
+            std::snprintf(buf, sizeof buf, "%lld h %02lld min", s / 3600, s / 60 % 60);
+    }
+    return buf;
+}
+
 }  // namespace migctl

@@ -13,6 +13,10 @@ std::string ProgressBar(double fraction, int width, bool utf8);
 std::string FormatCount(long long n);
 // FormatRate: 48213.2 -> "48.2k"
 std::string FormatRate(double per_sec);
+// FormatBytes: 3735952 -> "3.6 MB" (binary units, like pg_size_pretty)
+std::string FormatBytes(double bytes);
+// FormatMillis: 45.3 -> "45.3 ms", 125000 -> "2 min 05 s", 7500000 -> "2 h 05 min"
+std::string FormatMillis(double ms);
 // FormatTable: columns padded to the widest cell.
 std::string FormatTable(const std::vector<std::string>& header,
                         const std::vector<std::vector<std::string>>& rows);

@@ -214,6 +214,11 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "---- last lines of the primary's log ----\n%s\n",
                      log.substr(log.size() > 6000 ? log.size() - 6000 : 0).c_str());
     }
+    if (getenv("PGMIG_KEEP_SANDBOX")) {  // for debugging: stop the servers, keep the files
+        Shell(source_dir() + "/scripts/sandbox.sh stop " + g_sandbox.dir);
+        std::fprintf(stderr, "sandbox kept in %s\n", tmpl);
+        return rc;
+    }
     Shell(source_dir() + "/scripts/sandbox.sh stop " + g_sandbox.dir + " --remove");
     Shell("rm -rf '" + std::string(tmpl) + "'");
     return rc;

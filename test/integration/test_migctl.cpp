@@ -126,3 +126,134 @@ TEST(Migctl, SetChangesKnobsOfAJob)
     EXPECT_EQ(2, Migctl({"set", std::to_string(job), "--sleep", "5x"}).exit_code);
     EXPECT_EQ(2, Migctl({"set", std::to_string(job)}).exit_code);
 }
+
+TEST(Migctl, PlanChecksMeasuresAndChangesNothing)
+{
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    c.exec("CREATE TABLE mc_plan (id bigint PRIMARY KEY, status text, tracking_id text)");
+    c.exec("INSERT INTO mc_plan SELECT g, 'new', NULL FROM generate_series(1, 30000) g");
+    c.exec("CREATE INDEX mc_plan_tracking ON mc_plan (tracking_id)");
+    c.exec("CREATE INDEX mc_plan_lower ON mc_plan (lower(status))");
+    c.exec("CREATE INDEX mc_plan_partial ON mc_plan (id) WHERE tracking_id IS NULL");
+    c.exec("CREATE INDEX mc_plan_other ON mc_plan (status)");
+    c.exec("CREATE FUNCTION mc_plan_trg() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$");
+    c.exec("CREATE TRIGGER mc_plan_audit BEFORE UPDATE ON mc_plan FOR EACH ROW EXECUTE FUNCTION mc_plan_trg()");
+    c.exec("CREATE TRIGGER mc_plan_ins AFTER INSERT ON mc_plan FOR EACH ROW EXECUTE FUNCTION mc_plan_trg()");
+    c.exec("VACUUM ANALYZE mc_plan");
+
+    auto r = Migctl({"plan", "--table", "mc_plan", "--set", "tracking_id = 'TRK-' || id", "--where",
+                     "tracking_id IS NULL", "--batch-size", "2000", "--samples", "3", "--json"});
+    ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+    // nothing changed: the sample chunks were rolled back
+    EXPECT_EQ(30000, c.scalar_int("SELECT count(*) FROM mc_plan WHERE tracking_id IS NULL"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM mig_jobs WHERE relation = 'mc_plan'::regclass"));
+    // the server's JSON parser reads it; then check what it says
+    auto j = [&](const std::string& path) { return c.scalar("SELECT $1::jsonb #>> $2::text[]", {r.out, path}); };
+    EXPECT_EQ("id", j("{targets,0,key}"));
+    EXPECT_EQ("[\"tracking_id\"]", j("{set_columns}"));
+    EXPECT_EQ("3", *c.scalar("SELECT jsonb_array_length($1::jsonb -> 'samples')::text", {r.out}));
+    for (int i = 0; i < 3; i++) {
+        EXPECT_EQ("2000", j("{samples," + std::to_string(i) + ",keys}"));
+        EXPECT_EQ("2000", j("{samples," + std::to_string(i) + ",rows}"));
+        EXPECT_GT(std::stoll(*j("{samples," + std::to_string(i) + ",wal_bytes}")), 2000 * 50);
+    }
+    EXPECT_EQ("30000", j("{rows_estimate}"));
+    // the BEFORE UPDATE row trigger, not the INSERT one
+    EXPECT_EQ("[\"mc_plan_audit (BEFORE UPDATE, mc_plan)\"]", j("{triggers}"));
+    // indexes on the column, in a predicate; not the others
+    EXPECT_EQ("[\"mc_plan_partial\", \"mc_plan_tracking\"]", j("{indexes_on_changed_columns}"));
+    EXPECT_NE(std::string::npos, j("{replicas}")->find("standby1")) << *j("{replicas}");
+    EXPECT_GT(std::stod(*j("{estimated_seconds}")), 0.0);
+
+    // the human form says the same, with the warnings
+    auto h = Migctl({"plan", "--table", "mc_plan", "--set", "status = lower(status)", "--samples", "1"});
+    ASSERT_EQ(0, h.exit_code) << h.out << h.err;
+    EXPECT_NE(std::string::npos, h.out.find("mc_plan_lower")) << h.out;
+    EXPECT_EQ(std::string::npos, h.out.find("mc_plan_tracking")) << h.out;
+    EXPECT_NE(std::string::npos, h.out.find("WARNING: 1 row trigger")) << h.out;
+    EXPECT_NE(std::string::npos, h.out.find("estimate:")) << h.out;
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM mc_plan WHERE status <> 'new'"));
+
+    // bad input: the checks of mig_start_backfill, exit 2 with one line and a hint
+    auto bad = Migctl({"plan", "--table", "mc_plan", "--set", "nope = 1"});
+    EXPECT_EQ(2, bad.exit_code) << bad.out << bad.err;
+    EXPECT_EQ(0u, bad.err.rfind("migctl: invalid set_clause", 0)) << bad.err;
+    EXPECT_LE(Lines(bad.err), 2) << bad.err;
+    EXPECT_EQ(2, Migctl({"plan", "--table", "mc_plan"}).exit_code);
+    EXPECT_EQ(2, Migctl({"plan", "--table", "mc_plan", "--set", "status = 'x'", "--samples", "99"}).exit_code);
+
+    // a row lock held by the application: the sample gives up after lock_timeout, nothing is left behind
+    Conn app(Sandbox::get().conninfo());
+    app.exec("BEGIN");
+    app.exec("UPDATE mc_plan SET status = 'held' WHERE id = 10");
+    auto locked = Migctl({"plan", "--table", "mc_plan", "--set", "status = 'x'", "--samples", "1",
+                          "--lock-timeout", "200ms"});
+    EXPECT_EQ(2, locked.exit_code) << locked.out << locked.err;
+    EXPECT_NE(std::string::npos, locked.err.find("lock timeout")) << locked.err;
+    app.exec("ROLLBACK");
+}
+
+TEST(Migctl, InstallUpdatesAnOlderExtension)
+{
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE DATABASE mc_upgrade");
+    Conn u(Sandbox::get().conninfo("mc_upgrade"));
+    u.exec("CREATE EXTENSION pg_mig VERSION '0.1'");
+    u.exec("CREATE TABLE t (id int PRIMARY KEY, n int DEFAULT 0)");
+    u.exec("INSERT INTO t (id) SELECT g FROM generate_series(1, 5000) g");
+    long long job = u.scalar_int("SELECT mig_start_backfill('t', 'n = n + 1', batch_size => 500)");
+    EXPECT_EQ("succeeded", wait_job(u, job, 60));
+    EXPECT_EQ(0, u.scalar_int("SELECT count(*) FROM pg_proc WHERE proname = 'mig_plan'"));
+
+    auto env = Env();
+    env["PGDATABASE"] = "mc_upgrade";
+    auto r = run_command({migctl_path(), "install"}, env);
+    EXPECT_EQ(0, r.exit_code) << r.out << r.err;
+    EXPECT_NE(std::string::npos, r.out.find("updated extension pg_mig from 0.1 to 0.2")) << r.out;
+    EXPECT_EQ("0.2", *u.scalar("SELECT extversion FROM pg_extension WHERE extname = 'pg_mig'"));
+    // the jobs of 0.1 are still there, and 0.2's function works
+    EXPECT_EQ("succeeded", *u.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {std::to_string(job)}));
+    EXPECT_EQ(1, u.scalar_int("SELECT count(*) FROM mig_plan('t', 'n = 0') WHERE kind = 'target'"));
+    // and a new job runs on the updated extension
+    long long job2 = u.scalar_int("SELECT mig_start_backfill('t', 'n = n + 1', batch_size => 500)");
+    EXPECT_EQ("succeeded", wait_job(u, job2, 60));
+    EXPECT_EQ(5000, u.scalar_int("SELECT count(*) FROM t WHERE n = 2"));
+    auto again = run_command({migctl_path(), "install"}, env);
+    EXPECT_EQ(0, again.exit_code) << again.out << again.err;
+    EXPECT_NE(std::string::npos, again.out.find("extension pg_mig 0.2 is installed")) << again.out;
+}
+
+// Runs last in this file: it restarts the primary twice.
+TEST(Migctl, InstallConfigureAddsThePreloadKeepingOthers)
+{
+    {
+        Conn c(Sandbox::get().conninfo());
+        c.exec("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
+    }
+    ASSERT_EQ(0, Sandbox::get().ctl("primary", "restart -m fast"));
+
+    auto plain = Migctl({"install"});
+    EXPECT_EQ(3, plain.exit_code) << plain.out << plain.err;
+    EXPECT_NE(std::string::npos, plain.out.find("pg_mig is NOT loaded")) << plain.out;
+    EXPECT_NE(std::string::npos, plain.out.find("--configure")) << plain.out;
+
+    auto conf = Migctl({"install", "--configure"});
+    EXPECT_EQ(3, conf.exit_code) << "not ready until the restart: " << conf.out << conf.err;
+    EXPECT_NE(std::string::npos, conf.out.find("restart")) << conf.out;
+    ASSERT_EQ(0, Sandbox::get().ctl("primary", "restart -m fast"));
+    {
+        Conn c(Sandbox::get().conninfo());
+        EXPECT_EQ("pg_stat_statements, pg_mig", *c.scalar("SELECT current_setting('shared_preload_libraries')"));
+    }
+    auto done = Migctl({"install", "--configure"});
+    EXPECT_EQ(0, done.exit_code) << done.out << done.err;
+    EXPECT_NE(std::string::npos, done.out.find("pg_mig is loaded")) << done.out;
+    {
+        Conn c(Sandbox::get().conninfo());
+        EXPECT_EQ("pg_stat_statements, pg_mig", *c.scalar("SELECT current_setting('shared_preload_libraries')"))
+            << "a second --configure adds nothing";
+        c.exec("ALTER SYSTEM RESET shared_preload_libraries");
+    }
+    ASSERT_EQ(0, Sandbox::get().ctl("primary", "restart -m fast"));
+}

@@ -1,0 +1,32 @@
+// cmd_install.cpp -- migctl install [--configure]
+#include "cli.hpp"
+
+#include <iostream>
+
+namespace migctl {
+
+int CmdInstall(const std::string& cmd, const std::vector<std::string>& args)
+{
+    po::options_description d("install options");
+    d.add_options()("configure", "add pg_mig to shared_preload_libraries with ALTER SYSTEM (restart needed)");
+    auto cl = Parse(cmd, args, d, "install [--configure] [connection options]");
+    if (cl.help) return kOk;
+    bool configure = cl.vm.count("configure") > 0;
+
+    Connection c(cl.conn);
+    Api api(c);
+    auto rep = api.Install(configure);
+    std::cout << "server: PostgreSQL " << rep.server_version << "\n" << rep.action << "\n";
+    if (rep.preloaded) {
+        std::cout << "shared_preload_libraries: pg_mig is loaded (library " << rep.lib_version << ")\n";
+        return kOk;
+    }
+    std::cout << "shared_preload_libraries: pg_mig is NOT loaded\n";
+    if (!configure)
+        std::cout << "HINT: run migctl install --configure (or add pg_mig to shared_preload_libraries in "
+                     "postgresql.conf), then restart the server.\n";
+    // not ready until the server restarts with the library
+    return kNoConnection;
+}
+
+}  // namespace migctl

@@ -1,0 +1,52 @@
+// cmd_start.cpp -- migctl start and migctl set: the knobs of a job.
+#include "cli.hpp"
+
+#include <iostream>
+
+namespace migctl {
+
+int CmdStart(const std::string& cmd, const std::vector<std::string>& args)
+{
+    std::string table, set, where;
+    Knobs knobs;
+    po::options_description d("start options");
+    d.add_options()("table", po::value(&table), "the table to backfill")(
+        "set", po::value(&set), "the SET list, e.g. \"col = expr\"")("where", po::value(&where),
+                                                                     "rows that still need work")(
+        "wait", "follow the job to its end (exit codes of wait)");
+    AddKnobOptions(d, knobs);
+    auto cl = Parse(cmd, args, d, "start --table T --set EXPR [--where EXPR] [options] [--wait]");
+    if (cl.help) return kOk;
+    if (table.empty() || set.empty())
+        throw Error(kUsage, "start needs --table and --set", "e.g. migctl start --table orders --set \"col = expr\"");
+    if (cl.vm.count("job")) throw Error(kUsage, "start takes no job id", "Run migctl start --help.");
+    NamedArgs named = KnobArgs(knobs, cl.vm);  // checks durations and sizes before connecting
+
+    Connection c(cl.conn);
+    Api api(c);
+    long long id = api.StartBackfill(table, set, where.empty() ? std::nullopt : std::optional<std::string>(where),
+                                     named);
+    std::cout << id << std::endl;
+    return cl.vm.count("wait") ? Follow(api, id, -1) : kOk;
+}
+
+int CmdSet(const std::string& cmd, const std::vector<std::string>& args)
+{
+    Knobs knobs;
+    po::options_description d("set options (0 turns an optional limit off)");
+    AddKnobOptions(d, knobs);
+    auto cl = Parse(cmd, args, d, "set JOB [options]");
+    if (cl.help) return kOk;
+    long long job = NeedJob(cl, cmd);
+    NamedArgs named = KnobArgs(knobs, cl.vm);
+    if (named.empty())
+        throw Error(kUsage, "set needs at least one knob to change", "e.g. migctl set 3 --batch-size 5000");
+
+    Connection c(cl.conn);
+    Api api(c);
+    api.Set(job, named);
+    std::cout << "job " << job << ": changed\n";
+    return kOk;
+}
+
+}  // namespace migctl
