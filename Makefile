@@ -3,6 +3,7 @@
 #   make && make install          the library, control file and SQL scripts
 #   make installcheck             pg_regress against a running server that
 #                                 preloads pg_mig (PGHOST/PGPORT/PGUSER)
+#   make bench                    the benchmark on a throwaway sandbox (bench/run.sh)
 #
 # migctl and the C++ tests are built by CMake (see CMakeLists.txt).
 
@@ -34,6 +35,11 @@ $(OBJS): extension/include/pg_mig.h extension/include/version_compat.h
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# make bench [BENCH_ARGS=--quick]: the benchmark (bench/run.sh), results in bench/RESULTS.md
+.PHONY: bench
+bench:
+	bash bench/run.sh $(BENCH_ARGS)
 
 installcheck: test-out-dir
 test-out-dir:

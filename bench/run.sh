@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# bench/run.sh -- the benchmark: installs what is missing, builds pg_mig and
+# pgmig_bench, starts a throwaway sandbox primary + streaming standby tuned
+# like a small production server (fsync on), runs every method and writes
+# bench/RESULTS.md.  All arguments go to pgmig_bench (see --help):
+#
+#   bench/run.sh                  full run (2,000,000 rows, 3 rounds, scaling 1M/5M/20M)
+#   bench/run.sh --quick          small sizes, one round: checks every method's result
+#   make bench [BENCH_ARGS=...]   the same through make
+#
+# PGMIG_BENCH_BIN=path skips the set-up and build (ctest's smoke test uses it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+if [ -z "${PGMIG_BENCH_BIN:-}" ]; then
+    bash scripts/deps.sh
+    make -s -j2 >/dev/null && make -s install >/dev/null
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build build -j2 --target pgmig_bench >/dev/null
+    PGMIG_BENCH_BIN=$root/build/bench/pgmig_bench
+fi
+
+dir=$(mktemp -d /tmp/pgmig-bench.XXXXXX)
+chmod 755 "$dir"
+trap '"$root/scripts/sandbox.sh" stop "$dir/sb" --remove >/dev/null 2>&1; rm -rf "$dir"' EXIT INT TERM
+# durable commits as in production; room for the big runs' WAL between checkpoints
+export SANDBOX_CONF="fsync = on
+synchronous_commit = on
+shared_buffers = 2GB
+max_wal_size = 16GB
+checkpoint_timeout = 30min
+autovacuum = on
+max_connections = 50"
+"$root/scripts/sandbox.sh" start "$dir/sb" >/dev/null
+# shellcheck disable=SC1091
+. "$dir/sb/env"
+cd "$root"
+"$PGMIG_BENCH_BIN" "$@"
