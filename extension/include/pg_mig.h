@@ -303,7 +303,7 @@ extern void MigLeaveKeyFormat(int nestlevel);
 extern bool MigThrottleCheck(const MigJob *job, bool was_throttled, char **reason);
 extern int64 MigPacingDelayMs(const MigJob *job, int64 chunk_ms, int64 chunk_wal_bytes);
 extern int	MigNextBatchSize(const MigJob *job, int current, int64 chunk_ms,
-							 int64 rows);
+							 int64 keys, int64 wal_bytes, double *rate_ewma);
 extern bool MigRunWindowValid(const char *spec, char **errmsg);
 extern bool MigInRunWindow(const char *spec, TimestampTz now);
 

@@ -90,6 +90,7 @@ static long throttle_wait_ms = THROTTLE_MIN_WAIT_MS;
 static TimestampTz last_chunk_end;
 static double rows_rate;
 static double keys_rate;
+static double batch_rate_ewma;	/* keys per ms, for the adaptive batch size */
 
 static bool BeginJob(void);
 static StepOutcome RunStep(long *delay_ms);
@@ -332,9 +333,10 @@ RunStep(long *delay_ms)
 			ArmTimeouts(job->lock_timeout_ms, job->statement_timeout_ms);
 			if (job->batch_size != last_seen_batch_size)
 			{
-				/* mig_set changed the batch size */
+				/* mig_set changed the batch size: adapt from there afresh */
 				current_batch = job->batch_size;
 				last_seen_batch_size = job->batch_size;
+				batch_rate_ewma = 0;
 			}
 
 			if (MigThrottleCheck(job, throttled_now, &reason))
@@ -498,7 +500,8 @@ RunChunk(MigJob *job, long *delay_ms)
 	}
 
 	/* the next chunk's size and the pause before it */
-	current_batch = MigNextBatchSize(job, current_batch, chunk_ms, result.keys);
+	current_batch = MigNextBatchSize(job, current_batch, chunk_ms, result.keys,
+									 cp.wal_bytes, &batch_rate_ewma);
 	*delay_ms = (long) MigPacingDelayMs(job, chunk_ms, cp.wal_bytes);
 	return STEP_CHUNK;
 }

@@ -55,6 +55,7 @@ PG_FUNCTION_INFO_V1(mig_replicas);
 #define MIN_BATCH				10
 #define MAX_BATCH				100000
 #define GROWTH_CAP				1.5
+#define RATE_EWMA_WEIGHT		0.5	/* weight of the newest chunk's rate */
 
 typedef struct Replica
 {
@@ -367,29 +368,47 @@ MigPacingDelayMs(const MigJob *job, int64 chunk_ms, int64 chunk_wal_bytes)
 }
 
 /*
- * MigNextBatchSize: with chunk_time set, the size that this chunk's rate
- * says would take chunk_time, growing at most GROWTH_CAP times per chunk and
- * shrinking at least by half after an overrun of 1.5 times; within
- * [MIN_BATCH, MAX_BATCH].  Without chunk_time, the fixed batch_size.
+ * MigNextBatchSize: with chunk_time set, the size that the measured rate
+ * says would take chunk_time.  The rate (keys per ms) is an exponentially
+ * weighted moving average over the chunks so far, like pt-online-schema-
+ * change's --chunk-time, kept in *rate_ewma between calls (0 = none yet).
+ * The size grows at most GROWTH_CAP times per chunk and at least halves
+ * after an overrun of 1.5 times (the average restarts from that chunk).
+ * With max_lag_bytes set, a chunk writes at most half that much WAL, so a
+ * standby that stops replaying falls behind by the limit plus half of it at
+ * most.  Within [MIN_BATCH, MAX_BATCH].  Without chunk_time, the fixed
+ * batch_size.
  */
 int
-MigNextBatchSize(const MigJob *job, int current, int64 chunk_ms, int64 rows)
+MigNextBatchSize(const MigJob *job, int current, int64 chunk_ms, int64 keys,
+				 int64 wal_bytes, double *rate_ewma)
 {
 	double		next;
 
 	if (job->chunk_time_ms <= 0)
 		return job->batch_size;
-	if (rows <= 0 || chunk_ms <= 0)
+	if (keys <= 0 || chunk_ms <= 0)
 		next = current * GROWTH_CAP;
 	else
 	{
-		double		rate = (double) rows / chunk_ms;	/* keys per ms */
+		double		rate = (double) keys / chunk_ms;	/* keys per ms */
 
-		next = rate * job->chunk_time_ms;
+		if (*rate_ewma <= 0 || chunk_ms > job->chunk_time_ms * 1.5)
+			*rate_ewma = rate;
+		else
+			*rate_ewma = RATE_EWMA_WEIGHT * rate + (1.0 - RATE_EWMA_WEIGHT) * *rate_ewma;
+		next = *rate_ewma * job->chunk_time_ms;
 		if (next > current * GROWTH_CAP)
 			next = current * GROWTH_CAP;
 		if (chunk_ms > job->chunk_time_ms * 1.5)
 			next = Min(next, current / 2.0);
+	}
+	if (job->max_lag_bytes > 0 && wal_bytes > 0 && keys > 0)
+	{
+		double		cap = (job->max_lag_bytes / 2.0) / ((double) wal_bytes / keys);
+
+		if (next > cap)
+			next = cap;
 	}
 	if (next < MIN_BATCH)
 		next = MIN_BATCH;

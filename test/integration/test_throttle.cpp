@@ -198,6 +198,31 @@ TEST(Throttle, AdaptiveChunkSizeFollowsChunkTime)
     EXPECT_EQ(100000, c.scalar_int("SELECT count(*) FROM th_adapt WHERE n = 1"));
 }
 
+TEST(Throttle, MaxLagBytesCapsTheWalOfAChunk)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "th_walcap", 100000);
+    MakeTable(c, "th_walfree", 100000);
+    // a generous chunk_time would grow the chunks far; max_lag_bytes keeps
+    // each chunk's WAL under half the limit, so that lag stays near the limit
+    const long long limit = 1024 * 1024;
+    long long capped = c.scalar_int(
+        "SELECT mig_start_backfill('th_walcap', 'n = n + 1', batch_size => 1000, chunk_time => '500ms',"
+        " max_lag_bytes => $1)", {S(limit)});
+    long long free_job = c.scalar_int(
+        "SELECT mig_start_backfill('th_walfree', 'n = n + 1', batch_size => 1000, chunk_time => '500ms',"
+        " max_lag_bytes => 0, max_lag => '0')");
+    EXPECT_EQ("succeeded", wait_job(c, capped, 300));
+    EXPECT_EQ("succeeded", wait_job(c, free_job, 300));
+    double wal_per_key = std::stod(*c.scalar("SELECT (wal_bytes::float8 / keys_done)::text FROM mig_jobs"
+                                             " WHERE job_id = $1", {S(capped)}));
+    long long batch = c.scalar_int("SELECT batch_size FROM mig_jobs WHERE job_id = $1", {S(capped)});
+    long long free_batch = c.scalar_int("SELECT batch_size FROM mig_jobs WHERE job_id = $1", {S(free_job)});
+    EXPECT_LE(batch * wal_per_key, limit / 2 * 1.3) << batch << " rows of " << wal_per_key << " bytes";
+    EXPECT_GT(free_batch, 2 * batch) << "without the limit the chunks grow further";
+    EXPECT_EQ(100000, c.scalar_int("SELECT count(*) FROM th_walcap WHERE n = 1"));
+}
+
 TEST(Throttle, UnreadableSlotFailsClosedUnlessIgnored)
 {
     Conn c(Sandbox::get().conninfo());
