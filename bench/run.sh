@@ -23,10 +23,11 @@ fi
 dir=$(mktemp -d /tmp/pgmig-bench.XXXXXX)
 chmod 755 "$dir"
 trap '"$root/scripts/sandbox.sh" stop "$dir/sb" --remove >/dev/null 2>&1; rm -rf "$dir"' EXIT INT TERM
-# durable commits as in production; room for the big runs' WAL between checkpoints
+# durable commits as in production; shared_buffers at the usual quarter of
+# RAM; room for the big runs' WAL between checkpoints
 export SANDBOX_CONF="fsync = on
 synchronous_commit = on
-shared_buffers = 2GB
+shared_buffers = 6GB
 max_wal_size = 16GB
 checkpoint_timeout = 30min
 autovacuum = on
