@@ -703,8 +703,9 @@ int main(int argc, char** argv)
                << Fmt("%.0f ms", Median(g.gap)) << " |\n";
         }
 
-        md << "\n## Scaling (pg_mig, defaults)\n\n| rows | rows/s | vs smallest | worker peak private memory (RssAnon) |\n"
-           << "| ---: | ---: | ---: | ---: |\n";
+        md << "\n## Scaling (pg_mig, defaults)\n\n| rows | rows/s | vs smallest | longest chunk transaction |"
+              " worker peak private memory (RssAnon) |\n"
+           << "| ---: | ---: | ---: | ---: | ---: |\n";
         double first_rate = 0;
         for (long n : o.scale) {
             Agg g = Aggregate(scaling[std::to_string(n)]);
@@ -712,7 +713,7 @@ int main(int argc, char** argv)
             if (first_rate == 0) first_rate = rate;
             long rss = scaling[std::to_string(n)].back().peak_rss_kb;
             md << "| " << Count(n) << " | " << Count(rate) << " | " << Fmt("%.2f×", rate / first_rate) << " | "
-               << (rss ? Bytes(rss * 1024.0) : "n/a") << " |\n";
+               << Fmt("%.0f ms", Median(g.xact)) << " | " << (rss ? Bytes(rss * 1024.0) : "n/a") << " |\n";
         }
 
         // targets: reported, never asserted

@@ -22,7 +22,8 @@ fi
 
 dir=$(mktemp -d /tmp/pgmig-bench.XXXXXX)
 chmod 755 "$dir"
-trap '"$root/scripts/sandbox.sh" stop "$dir/sb" --remove >/dev/null 2>&1; rm -rf "$dir"' EXIT INT TERM
+# the primary's log is kept in /tmp/pgmig-bench-primary.log for diagnosis
+trap 'cp "$dir/sb/primary.log" /tmp/pgmig-bench-primary.log 2>/dev/null; "$root/scripts/sandbox.sh" stop "$dir/sb" --remove >/dev/null 2>&1; rm -rf "$dir"' EXIT INT TERM
 # durable commits as in production; shared_buffers at the usual quarter of
 # RAM; room for the big runs' WAL between checkpoints
 export SANDBOX_CONF="fsync = on
@@ -36,4 +37,5 @@ max_connections = 50"
 # shellcheck disable=SC1091
 . "$dir/sb/env"
 cd "$root"
+echo "sandbox: primary port $PRIMARY_PORT, standby port $STANDBY_PORT, $dir" >&2
 "$PGMIG_BENCH_BIN" "$@"
