@@ -245,7 +245,7 @@ public:
         }
         std::system(("rm -rf '" + dir_ + "'").c_str());
         Load l;
-        to = std::min(to, ends_);  // pgbench may stop before the backfill does
+        to = std::min(to, ends_ - 1.0);  // pgbench may stop before the backfill does (and winds down)
         std::vector<double> ends, lats;
         for (const auto& t : txns) {
             if (t.end >= from && t.end <= to) ends.push_back(t.end);
@@ -629,7 +629,7 @@ int main(int argc, char** argv)
             }
             for (const char* m : {"a", "b", "e", "e_nice"}) {
                 // a nice_ratio of r makes the job about 1 + r times slower
-                double w = m == std::string("e_nice") ? window * (1 + o.nice_ratio) / 2 + 5 : window;
+                double w = m == std::string("e_nice") ? window * (1 + o.nice_ratio) * 0.8 + 5 : window;
                 loaded[m].push_back(RunMethod(o, m, o.rows, w));
                 note(loaded[m].back(), "loaded");
             }

@@ -20,6 +20,10 @@ if [ -z "${PGMIG_BENCH_BIN:-}" ]; then
     PGMIG_BENCH_BIN=$root/build/bench/pgmig_bench
 fi
 
+for a in "$@"; do
+    if [ "$a" = --help ]; then "$PGMIG_BENCH_BIN" --help; exit 0; fi
+done
+
 dir=$(mktemp -d /tmp/pgmig-bench.XXXXXX)
 chmod 755 "$dir"
 # the primary's log is kept in /tmp/pgmig-bench-primary.log for diagnosis
