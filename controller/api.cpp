@@ -238,4 +238,11 @@ PlanReport Api::Plan(const std::string& table, const std::string& set, const std
     return rep;
 }
 
+long long Api::DefaultChunkTimeMs()
+{
+    auto r = c_.exec("SELECT round(extract(epoch FROM coalesce(nullif(current_setting("
+                     "'pg_mig.default_chunk_time', true), ''), '50ms')::interval) * 1000)::bigint");
+    return std::stoll(r.get(0, 0));
+}
+
 }  // namespace migctl

@@ -62,6 +62,8 @@ public:
     void Control(const std::string& fn, long long job);  // mig_pause / mig_resume / mig_cancel
     std::vector<std::vector<std::string>> Events(long long job);
     long long MaxLagBytes();
+    // DefaultChunkTimeMs: the server's pg_mig.default_chunk_time (50 ms if unset)
+    long long DefaultChunkTimeMs();
 
 private:
     Connection& c_;

@@ -124,7 +124,7 @@ void PrintPlan(const PlanReport& r, const PlanEstimate& e, const PlanLimits& l,
 
 int CmdPlan(const std::string& cmd, const std::vector<std::string>& args)
 {
-    std::string table, set, where, sleep, wal_rate, chunk_time = "100ms", lock_timeout = "1s";
+    std::string table, set, where, sleep, wal_rate, chunk_time, lock_timeout = "1s";
     int batch = 10000, samples = 3;
     double nice = 0;
     po::options_description d("plan options");
@@ -136,7 +136,7 @@ int CmdPlan(const std::string& cmd, const std::vector<std::string>& args)
         "sample chunks to run and roll back (0: checks and estimates only; each writes WAL and leaves dead rows)")(
         "lock-timeout", po::value(&lock_timeout)->default_value(lock_timeout),
         "a sample chunk waits no longer for a row lock")(
-        "chunk-time", po::value(&chunk_time)->default_value(chunk_time), "the chunk duration to size batches for")(
+        "chunk-time", po::value(&chunk_time), "the chunk duration to size batches for (default: the server's pg_mig.default_chunk_time)")(
         "sleep", po::value(&sleep), "pause after every chunk, for the estimate")(
         "nice-ratio", po::value(&nice), "sleep this many times each chunk's duration, for the estimate")(
         "max-wal-rate", po::value(&wal_rate), "WAL bytes per second, for the estimate")("json", "JSON for scripts");
@@ -149,7 +149,7 @@ int CmdPlan(const std::string& cmd, const std::vector<std::string>& args)
     if (nice < 0) throw Error(kUsage, "--nice-ratio must not be negative");
     PlanLimits limits;
     limits.batch_size = batch;
-    limits.chunk_time_ms = ParseDuration(chunk_time);
+    limits.chunk_time_ms = chunk_time.empty() ? -1 : ParseDuration(chunk_time);
     limits.sleep_ms = sleep.empty() ? 0 : ParseDuration(sleep);
     limits.nice_ratio = nice;
     limits.max_wal_rate = wal_rate.empty() ? 0 : ParseSize(wal_rate);
@@ -157,6 +157,7 @@ int CmdPlan(const std::string& cmd, const std::vector<std::string>& args)
 
     Connection c(cl.conn);
     Api api(c);
+    if (limits.chunk_time_ms < 0) limits.chunk_time_ms = api.DefaultChunkTimeMs();
     auto report = api.Plan(table, set, where.empty() ? std::nullopt : std::optional<std::string>(where), batch,
                            samples, lock_interval);
     auto estimate = EstimatePlan(report, limits);

@@ -55,15 +55,17 @@ int CmdStatus(const std::string& cmd, const std::vector<std::string>& args)
         std::cout << JsonJobs(jobs, api.MaxLagBytes());
         return kOk;
     }
+    // replica lag is the server's, not a job's: the largest of every standby and slot
+    std::string lag = FormatCount(api.MaxLagBytes() / 1024) + " kB";
     std::vector<std::vector<std::string>> rows;
     for (const auto& j : jobs) {
         char pct[16];
         std::snprintf(pct, sizeof pct, "%.1f%%", j.progress < 0 ? 0.0 : j.progress * 100);
         rows.push_back({std::to_string(j.job_id), j.relation, j.state, pct, FormatCount(j.rows_done),
-                        FormatRate(j.rows_per_sec), EtaText(j.eta), std::to_string(j.batch_size),
+                        FormatRate(j.rows_per_sec), EtaText(j.eta), std::to_string(j.batch_size), lag,
                         j.throttled.empty() ? "-" : j.throttled});
     }
-    std::cout << FormatTable({"JOB", "TABLE", "STATE", "PROGRESS", "ROWS", "ROWS/S", "ETA", "BATCH", "THROTTLED"},
+    std::cout << FormatTable({"JOB", "TABLE", "STATE", "PROGRESS", "ROWS", "ROWS/S", "ETA", "BATCH", "LAG", "THROTTLED"},
                              rows);
     return kOk;
 }

@@ -32,6 +32,8 @@ SQL
 
 echo "== migctl install"
 "$migctl" install
+echo "== migctl plan (a dry run: checks, triggers, indexes, replicas, 2 sample chunks rolled back)"
+"$migctl" plan --table orders --set "tracking_id = 'TRK-' || id" --where 'tracking_id IS NULL' --samples 2
 echo "== migctl start --wait (live view)"
 "$migctl" start --table orders --set "tracking_id = 'TRK-' || id" --where 'tracking_id IS NULL' \
   --max-lag-bytes 16MB --wait

@@ -54,6 +54,14 @@ TEST(Migctl, StartWaitStatusJsonEvents)
     EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM (SELECT $1::jsonb AS j) s WHERE j::text LIKE '%mc_orders%'",
                               {s.out}));
 
+    auto t = Migctl({"status", std::to_string(job)});
+    EXPECT_EQ(0, t.exit_code) << t.err;
+    EXPECT_EQ(0u, t.out.rfind("JOB", 0)) << t.out;
+    for (const char* col : {"STATE", "PROGRESS", "ROWS/S", "ETA", "BATCH", "LAG", "THROTTLED"})
+        EXPECT_NE(std::string::npos, t.out.find(col)) << col << " in\n" << t.out;
+    EXPECT_NE(std::string::npos, t.out.find("succeeded")) << t.out;
+    EXPECT_NE(std::string::npos, t.out.find("100.0%")) << t.out;
+
     auto e = Migctl({"events", std::to_string(job)});
     EXPECT_EQ(0, e.exit_code) << e.err;
     EXPECT_NE(std::string::npos, e.out.find("succeeded")) << e.out;
