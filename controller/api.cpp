@@ -205,16 +205,6 @@ PlanReport Api::Plan(const std::string& table, const std::string& set, const std
                        {table});
     for (int i = 0; i < trg.rows(); i++) rep.triggers.push_back(trg.get(i, 0));
     // indexes whose columns, expressions or predicate use a changed column
-    std::string cols = "{";
-    for (size_t i = 0; i < rep.set_columns.size(); i++) {
-        std::string q;
-        for (char ch : rep.set_columns[i]) {
-            if (ch == '"' || ch == '\\') q += '\\';
-            q += ch;
-        }
-        cols += (i ? ",\"" : "\"") + q + "\"";
-    }
-    cols += "}";
     auto idx = c_.exec(
         "SELECT i.indexrelid::regclass::text FROM pg_index i"
         " WHERE i.indrelid = $1::regclass AND ("
@@ -226,7 +216,7 @@ PlanReport Api::Plan(const std::string& table, const std::string& set, const std
         "              AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid"
         "              AND a.attname = ANY ($2::text[])))"
         " ORDER BY 1",
-        {table, cols});
+        {table, TextArrayLiteral(rep.set_columns)});
     for (int i = 0; i < idx.rows(); i++) rep.indexes.push_back(idx.get(i, 0));
     auto repl = c_.exec("SELECT kind, name, coalesce(active, false), coalesce(lag_bytes::text, ''), coalesce(note, '')"
                         " FROM mig_replicas() ORDER BY kind, name");

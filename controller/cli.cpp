@@ -144,18 +144,7 @@ NamedArgs KnobArgs(const Knobs& k, const po::variables_map& vm)
         if (s.kind == 's') value = std::to_string(ParseSize(value));
         out.push_back({s.arg, {value, s.type}});
     }
-    if (!k.ignore_slots.empty()) {
-        std::string arr = "{";
-        for (size_t i = 0; i < k.ignore_slots.size(); i++) {
-            std::string q;
-            for (char ch : k.ignore_slots[i]) {
-                if (ch == '"' || ch == '\\') q += '\\';
-                q += ch;
-            }
-            arr += (i ? ",\"" : "\"") + q + "\"";
-        }
-        out.push_back({"ignore_slots", {arr + "}", "text[]"}});
-    }
+    if (!k.ignore_slots.empty()) out.push_back({"ignore_slots", {TextArrayLiteral(k.ignore_slots), "text[]"}});
     if (k.throttle_on_autovacuum) out.push_back({"throttle_on_autovacuum", {"true", "boolean"}});
     return out;
 }

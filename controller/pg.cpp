@@ -14,6 +14,20 @@ int ExitCodeForSqlState(const std::string& s, const std::string& message)
     return kUsage;
 }
 
+std::string TextArrayLiteral(const std::vector<std::string>& items)
+{
+    std::string arr = "{";
+    for (size_t i = 0; i < items.size(); i++) {
+        arr += i ? ",\"" : "\"";
+        for (char ch : items[i]) {
+            if (ch == '"' || ch == '\\') arr += '\\';
+            arr += ch;
+        }
+        arr += '"';
+    }
+    return arr + "}";
+}
+
 Connection::Connection(const ConnOptions& o)
 {
     std::vector<const char*> keys, values;

@@ -36,6 +36,9 @@ using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
 
 using Param = std::optional<std::string>;
 
+// TextArrayLiteral: {"a","b"} -- a text[] value to send as a parameter
+std::string TextArrayLiteral(const std::vector<std::string>& items);
+
 class Result {
 public:
     explicit Result(ResultPtr r) : r_(std::move(r)) {}

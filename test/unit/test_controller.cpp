@@ -171,3 +171,10 @@ TEST(Plan, Warnings)
     w = PlanWarnings(r, EstimatePlan(r, l), l);
     EXPECT_TRUE(has("no streaming standby"));
 }
+
+TEST(Render, TextArrayLiteral)
+{
+    EXPECT_EQ("{}", migctl::TextArrayLiteral({}));
+    EXPECT_EQ("{\"a\",\"b c\"}", migctl::TextArrayLiteral({"a", "b c"}));
+    EXPECT_EQ("{\"x,y\",\"q\\\"t\",\"b\\\\s\"}", migctl::TextArrayLiteral({"x,y", "q\"t", "b\\s"}));
+}
