@@ -19,46 +19,39 @@ using namespace pgmig_test;
 
 namespace {
 
-// Reads the job's rows_done, retrying while the server restarts: after a
-// kill -9 the postmaster needs a moment to notice, so a query can succeed
-// and the next one meet "the database system is in recovery mode".
+// TryScalar: one value from a new connection, or nothing while the server
+// restarts (after a kill -9 the postmaster needs a moment to notice, so a
+// query can succeed and the next one meet "the database system is in
+// recovery mode").
+std::optional<std::string> TryScalar(const std::string& sql, const Params& params = {})
+{
+    try {
+        Conn c(Sandbox::get().conninfo());
+        return c.scalar(sql, params);
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+// WaitScalar: the first value TryScalar gets.
+std::string WaitScalar(const std::string& sql, const Params& params, const std::string& what)
+{
+    std::optional<std::string> v;
+    wait_for([&] { return (v = TryScalar(sql, params)).has_value(); }, 120, what);
+    return *v;
+}
+
+const char* kCheckpointerPid = "SELECT pid::text FROM pg_stat_activity WHERE backend_type = 'checkpointer'";
+
 long long RowsDone(long long job)
 {
-    long long n = -1;
-    wait_for(
-        [&] {
-            try {
-                Conn c(Sandbox::get().conninfo());
-                n = c.scalar_int("SELECT rows_done FROM mig_jobs WHERE job_id = $1",
-                                 {std::to_string(job)});
-                return true;
-            } catch (const std::exception&) {
-                return false;
-            }
-        },
-        120, "the job's rows_done");
-    return n;
+    return std::stoll(WaitScalar("SELECT rows_done FROM mig_jobs WHERE job_id = $1", {std::to_string(job)},
+                                 "the job's rows_done"));
 }
 
 // The checkpointer's pid: every kind of crash or restart made here replaces
 // it (a crash of any backend makes the postmaster restart all its children).
-std::string CheckpointerPid()
-{
-    std::string pid;
-    wait_for(
-        [&] {
-            try {
-                Conn c(Sandbox::get().conninfo());
-                auto v = c.scalar("SELECT pid::text FROM pg_stat_activity WHERE backend_type = 'checkpointer'");
-                if (v) pid = *v;
-                return v.has_value();
-            } catch (const std::exception&) {
-                return false;
-            }
-        },
-        120, "the checkpointer's pid");
-    return pid;
-}
+std::string CheckpointerPid() { return WaitScalar(kCheckpointerPid, {}, "the checkpointer's pid"); }
 
 // Waits until the primary has gone through the crash (a new checkpointer)
 // and accepts connections again.  Without the first part a query can slip in
@@ -67,36 +60,17 @@ void WaitServerUp(const std::string& old_checkpointer)
 {
     wait_for(
         [&] {
-            try {
-                Conn c(Sandbox::get().conninfo());
-                auto v = c.scalar("SELECT pid::text FROM pg_stat_activity WHERE backend_type = 'checkpointer'");
-                return v && *v != old_checkpointer;
-            } catch (const std::exception&) {
-                return false;
-            }
+            auto v = TryScalar(kCheckpointerPid);
+            return v && *v != old_checkpointer;
         },
         120, "the primary to restart after the crash");
 }
 
 long long WorkerPid(long long job)
 {
-    long long pid = 0;
-    wait_for(
-        [&] {
-            try {
-                Conn c(Sandbox::get().conninfo());
-                auto v = c.scalar(
-                    "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_mig worker'"
-                    " AND application_name = $1",
-                    {"pg_mig job " + std::to_string(job)});
-                if (v) pid = std::stoll(*v);
-                return v.has_value();
-            } catch (const std::exception&) {
-                return false;
-            }
-        },
-        120, "the job's worker to run");
-    return pid;
+    return std::stoll(WaitScalar("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_mig worker'"
+                                 " AND application_name = $1",
+                                 {"pg_mig job " + std::to_string(job)}, "the job's worker to run"));
 }
 
 }  // namespace
