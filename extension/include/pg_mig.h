@@ -273,9 +273,9 @@ extern void MigNotify(int64 job_id, const char *state);
 
 /* validate.c: checks at start, in the caller's transaction */
 extern List *MigBuildTargets(Relation rel, const char *set_clause,
-							 const char *where_clause, int64 *rows_total);
+							 const char *where_clause, int64 *rows_total,
+							 List **set_columns_out);
 extern void MigCheckThrottleQuery(const char *query);
-extern List *MigSetClauseColumns(Relation rel, const char *set_clause);
 
 /* chunk.c: the chunk statements of one target */
 typedef struct MigChunkPlan MigChunkPlan;

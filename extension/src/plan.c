@@ -182,8 +182,7 @@ mig_plan(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
 	/* the same checks as mig_start_backfill, with the caller's rights */
-	targets = MigBuildTargets(rel, set_clause, where_clause, &rows_total);
-	set_columns = MigSetClauseColumns(rel, set_clause);
+	targets = MigBuildTargets(rel, set_clause, where_clause, &rows_total, &set_columns);
 	foreach(lc, targets)
 		keys_total += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
 

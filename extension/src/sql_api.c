@@ -460,7 +460,7 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 	job.search_path = pstrdup(namespace_search_path);
 	job.settings = MigKeySettings();
 
-	targets = MigBuildTargets(rel, job.set_clause, job.where_clause, &rows_total);
+	targets = MigBuildTargets(rel, job.set_clause, job.where_clause, &rows_total, NULL);
 	job.rows_total = rows_total;
 	job.keys_total = 0;
 	relids = list_make1_oid(relid);

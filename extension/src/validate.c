@@ -103,12 +103,14 @@ MigKeySettings(void)
 /*
  * MigBuildTargets checks the relation and the clauses and returns the job's
  * targets (List of MigTarget *): the table, or its leaf partitions.  Sets
- * *rows_total to the planner's estimate of the rows to change.  Caller is
+ * *rows_total to the planner's estimate of the rows to change, and, if
+ * set_columns_out is not NULL, *set_columns_out to the names of the columns
+ * the set clause assigns (List of char *).  Caller is
  * in a transaction and holds a lock on rel; SPI must not be connected.
  */
 List *
 MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
-				int64 *rows_total)
+				int64 *rows_total, List **set_columns_out)
 {
 	char	   *qualname;
 	List	   *set_columns;
@@ -195,6 +197,8 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 	}
 	SPI_finish();
 	MemoryContextSwitchTo(callerctx);
+	if (set_columns_out)
+		*set_columns_out = set_columns;
 	return targets;
 }
 
@@ -224,18 +228,6 @@ CheckTargetRelation(Relation rel)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("cannot backfill system catalog \"%s\"",
 						RelationGetRelationName(rel))));
-}
-
-/*
- * MigSetClauseColumns returns the names of the columns a set clause assigns
- * (List of char *).  The clause must have passed MigBuildTargets.
- */
-List *
-MigSetClauseColumns(Relation rel, const char *set_clause)
-{
-	return ParseSetClause(quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-													 RelationGetRelationName(rel)),
-						  set_clause);
 }
 
 /*
