@@ -119,7 +119,7 @@ _PG_init(void)
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_mig.default_batch_size",
 							"Default batch_size of mig_start_backfill.",
-							NULL, &mig_default_batch_size, 1000, 1, 1000000,
+							NULL, &mig_default_batch_size, 1000, 1, MIG_MAX_BATCH_SIZE,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("pg_mig.default_chunk_time",
 							   "Default chunk_time of mig_start_backfill.",

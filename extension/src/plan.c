@@ -161,10 +161,10 @@ mig_plan(PG_FUNCTION_ARGS)
 	batch = PG_ARGISNULL(3) ? mig_default_batch_size : PG_GETARG_INT32(3);
 	samples = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4);
 	lock_timeout_ms = PG_ARGISNULL(5) ? 1000 : MigIntervalToMs(PG_GETARG_DATUM(5));
-	if (batch < 1 || batch > 1000000)
+	if (batch < 1 || batch > MIG_MAX_BATCH_SIZE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch_size must be between 1 and %d", 1000000)));
+				 errmsg("batch_size must be between 1 and %d", MIG_MAX_BATCH_SIZE)));
 	if (samples < 0 || samples > MAX_PLAN_SAMPLES)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -50,7 +50,6 @@ PG_FUNCTION_INFO_V1(mig_wait);
 PG_FUNCTION_INFO_V1(mig_set);
 
 /* limits of the knobs */
-#define MAX_BATCH_SIZE			1000000
 #define MAX_CHUNK_TIME_MS		(10 * 60 * 1000L)
 #define MAX_SLEEP_MS			(60 * 60 * 1000L)
 #define MAX_LOCK_TIMEOUT_MS		(10 * 60 * 1000L)
@@ -105,7 +104,7 @@ typedef struct KnobSpec
 } KnobSpec;
 
 static const KnobSpec knobs[K_COUNT] = {
-	[K_BATCH_SIZE] = {"batch_size", KK_INT, false, MAX_BATCH_SIZE},
+	[K_BATCH_SIZE] = {"batch_size", KK_INT, false, MIG_MAX_BATCH_SIZE},
 	[K_CHUNK_TIME] = {"chunk_time", KK_INTERVAL, true, MAX_CHUNK_TIME_MS},
 	[K_MAX_LAG] = {"max_lag", KK_INTERVAL, true, MAX_LAG_MS},
 	[K_MAX_LAG_BYTES] = {"max_lag_bytes", KK_BIGINT, true, 0},

@@ -392,15 +392,16 @@ MigNextBatchSize(const MigJob *job, int current, int64 chunk_ms, int64 keys,
 	else
 	{
 		double		rate = (double) keys / chunk_ms;	/* keys per ms */
+		bool		overrun = chunk_ms > job->chunk_time_ms * 1.5;
 
-		if (*rate_ewma <= 0 || chunk_ms > job->chunk_time_ms * 1.5)
+		if (*rate_ewma <= 0 || overrun)
 			*rate_ewma = rate;
 		else
 			*rate_ewma = RATE_EWMA_WEIGHT * rate + (1.0 - RATE_EWMA_WEIGHT) * *rate_ewma;
 		next = *rate_ewma * job->chunk_time_ms;
 		if (next > current * GROWTH_CAP)
 			next = current * GROWTH_CAP;
-		if (chunk_ms > job->chunk_time_ms * 1.5)
+		if (overrun)
 			next = Min(next, current / 2.0);
 	}
 	if (job->max_lag_bytes > 0 && wal_bytes > 0 && keys > 0)
