@@ -44,6 +44,8 @@
 #include <thread>
 #include <vector>
 
+#include "render.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -459,23 +461,9 @@ std::string Fmt(const char* f, double v)
     return buf;
 }
 
-std::string Bytes(double b)
-{
-    const char* u[] = {"B", "kB", "MB", "GB", "TB"};
-    int i = 0;
-    while (b >= 1024 && i < 4) {
-        b /= 1024;
-        i++;
-    }
-    return Fmt(b < 10 ? "%.1f " : "%.0f ", b) + u[i];
-}
-
-std::string Count(double n)
-{
-    std::string s = std::to_string(static_cast<long long>(std::llround(n)));
-    for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
-    return s;
-}
+// the controller's formatting: "3.6 MB", "1,234,567"
+std::string Bytes(double b) { return migctl::FormatBytes(b); }
+std::string Count(double n) { return migctl::FormatCount(std::llround(n)); }
 
 const std::map<std::string, std::string> kNames = {
     {"a", "(a) one UPDATE"},
