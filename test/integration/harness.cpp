@@ -186,6 +186,16 @@ std::string wait_job(Conn& c, long long job_id, double timeout_s)
     return state;
 }
 
+std::optional<std::string> job_throttled(Conn& c, long long job_id)
+{
+    return c.scalar("SELECT throttled FROM mig_jobs WHERE job_id = $1", {std::to_string(job_id)});
+}
+
+long long job_rows_done(Conn& c, long long job_id)
+{
+    return c.scalar_int("SELECT rows_done FROM mig_jobs WHERE job_id = $1", {std::to_string(job_id)});
+}
+
 }  // namespace pgmig_test
 
 int main(int argc, char** argv)

@@ -63,5 +63,8 @@ std::string migctl_path();
 std::string source_dir();
 void wait_for(const std::function<bool()>& pred, double timeout_s, const std::string& what);
 std::string wait_job(Conn& c, long long job_id, double timeout_s);
+// a job's throttle reason (nothing while it runs freely) and committed rows
+std::optional<std::string> job_throttled(Conn& c, long long job_id);
+long long job_rows_done(Conn& c, long long job_id);
 
 }  // namespace pgmig_test

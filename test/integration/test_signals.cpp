@@ -28,16 +28,6 @@ const bool kConf = [] {
 
 std::string S(long long v) { return std::to_string(v); }
 
-std::optional<std::string> Throttled(Conn& c, long long job)
-{
-    return c.scalar("SELECT throttled FROM mig_jobs WHERE job_id = $1", {S(job)});
-}
-
-long long RowsDone(Conn& c, long long job)
-{
-    return c.scalar_int("SELECT rows_done FROM mig_jobs WHERE job_id = $1", {S(job)});
-}
-
 long long ReadyFiles(Conn& c)
 {
     return c.scalar_int("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'");
@@ -63,11 +53,11 @@ TEST(Signals, ArchiveBacklogHoldsTheJobUntilArchivingCatchesUp)
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('arch_t', 'n = n + 1', batch_size => 1000, chunk_time => NULL,"
         " max_archive_backlog => 2)");
-    wait_for([&] { return Throttled(c, job).has_value(); }, 60, "the job to throttle");
-    std::string reason = *Throttled(c, job);
+    wait_for([&] { return job_throttled(c, job).has_value(); }, 60, "the job to throttle");
+    std::string reason = *job_throttled(c, job);
     EXPECT_EQ("archive backlog " + S(ready) + " files > 2", reason);
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    EXPECT_EQ(0, RowsDone(c, job)) << "no chunk may start while the archive is behind";
+    EXPECT_EQ(0, job_rows_done(c, job)) << "no chunk may start while the archive is behind";
     EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {S(job)}));
 
     // archiving works again; a new segment wakes the archiver at once
@@ -111,10 +101,10 @@ TEST(Signals, AutovacuumOnTheTableHoldsTheJob)
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('av_t', 'n = n + 1', batch_size => 1000, chunk_time => NULL,"
         " throttle_on_autovacuum => true)");
-    wait_for([&] { return Throttled(c, job).has_value(); }, 60, "the job to throttle");
-    EXPECT_EQ("autovacuum running on public.av_t", *Throttled(c, job));
+    wait_for([&] { return job_throttled(c, job).has_value(); }, 60, "the job to throttle");
+    EXPECT_EQ("autovacuum running on public.av_t", *job_throttled(c, job));
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    EXPECT_EQ(0, RowsDone(c, job));
+    EXPECT_EQ(0, job_rows_done(c, job));
     ASSERT_EQ(1, c.scalar_int("SELECT count(*) FROM pg_stat_progress_vacuum WHERE relid = 'av_t'::regclass"))
         << "autovacuum ended before the test could release the job; it must crawl for longer";
 

@@ -21,11 +21,6 @@ void MakeTable(Conn& c, const std::string& name, int rows)
            {S(rows)});
 }
 
-std::optional<std::string> Throttled(Conn& c, long long job)
-{
-    return c.scalar("SELECT throttled FROM mig_jobs WHERE job_id = $1", {S(job)});
-}
-
 // CatchUp waits until the standby has replayed everything written so far
 void CatchUp(Conn& primary, Conn& standby)
 {
@@ -35,10 +30,6 @@ void CatchUp(Conn& primary, Conn& standby)
              120, "standby replay");
 }
 
-long long RowsDone(Conn& c, long long job)
-{
-    return c.scalar_int("SELECT rows_done FROM mig_jobs WHERE job_id = $1", {S(job)});
-}
 }  // namespace
 
 TEST(Throttle, PausedReplayHoldsTheJobWithinTheLimit)
@@ -53,12 +44,12 @@ TEST(Throttle, PausedReplayHoldsTheJobWithinTheLimit)
         "SELECT mig_start_backfill('th_replay', 'n = n + 1', batch_size => 2000,"
         " chunk_time => NULL, max_lag_bytes => $1)",
         {S(limit)});
-    wait_for([&] { return Throttled(c, job).has_value(); }, 60, "the job to throttle");
-    auto reason = *Throttled(c, job);
+    wait_for([&] { return job_throttled(c, job).has_value(); }, 60, "the job to throttle");
+    auto reason = *job_throttled(c, job);
     EXPECT_NE(std::string::npos, reason.find("standby1")) << reason;
-    long long held = RowsDone(c, job);
+    long long held = job_rows_done(c, job);
     std::this_thread::sleep_for(std::chrono::seconds(1));
-    EXPECT_EQ(held, RowsDone(c, job)) << "no chunk may start while throttled";
+    EXPECT_EQ(held, job_rows_done(c, job)) << "no chunk may start while throttled";
     // the peak lag stays within the limit plus about one chunk's WAL
     long long lag = c.scalar_int(
         "SELECT max(lag_bytes) FROM mig_replicas() WHERE kind = 'standby'");
@@ -80,8 +71,8 @@ TEST(Throttle, StoppedStandbyHoldsTheJobThroughItsSlot)
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('th_slot', 'n = n + 1', batch_size => 2000,"
         " chunk_time => NULL, max_lag_bytes => 1048576)");
-    wait_for([&] { return Throttled(c, job).has_value(); }, 60, "the job to throttle on the slot");
-    EXPECT_NE(std::string::npos, Throttled(c, job)->find("slot standby1")) << *Throttled(c, job);
+    wait_for([&] { return job_throttled(c, job).has_value(); }, 60, "the job to throttle on the slot");
+    EXPECT_NE(std::string::npos, job_throttled(c, job)->find("slot standby1")) << *job_throttled(c, job);
     ASSERT_EQ(0, Sandbox::get().ctl("standby", "start"));
     EXPECT_EQ("succeeded", wait_job(c, job, 300));
     EXPECT_EQ(100000, c.scalar_int("SELECT count(*) FROM th_slot WHERE n = 1"));
@@ -97,9 +88,9 @@ TEST(Throttle, RunWindowThatExcludesNowWaits)
         " to_char(now() + interval '12 hours 1 minute', 'HH24:MI')");
     long long job = c.scalar_int("SELECT mig_start_backfill('th_window', 'n = n + 1', run_window => $1)",
                                  {window});
-    wait_for([&] { return Throttled(c, job).has_value(); }, 60, "the job to wait for its window");
-    EXPECT_EQ("outside run window " + window, *Throttled(c, job));
-    EXPECT_EQ(0, RowsDone(c, job));
+    wait_for([&] { return job_throttled(c, job).has_value(); }, 60, "the job to wait for its window");
+    EXPECT_EQ("outside run window " + window, *job_throttled(c, job));
+    EXPECT_EQ(0, job_rows_done(c, job));
     c.exec("SELECT mig_set($1, run_window => '')", {S(job)});
     EXPECT_EQ("succeeded", wait_job(c, job, 60));
 }
@@ -117,8 +108,8 @@ TEST(Throttle, NonSuperuserJobThrottlesToo)
     long long job = app.scalar_int(
         "SELECT mig_start_backfill('th_user', 'n = n + 1', batch_size => 2000,"
         " chunk_time => NULL, max_lag_bytes => 1048576)");
-    wait_for([&] { return Throttled(c, job).has_value(); }, 60, "the non-superuser's job to throttle");
-    EXPECT_NE(std::string::npos, Throttled(c, job)->find("standby1"));
+    wait_for([&] { return job_throttled(c, job).has_value(); }, 60, "the non-superuser's job to throttle");
+    EXPECT_NE(std::string::npos, job_throttled(c, job)->find("standby1"));
     standby.exec("SELECT pg_wal_replay_resume()");
     EXPECT_EQ("succeeded", wait_job(c, job, 300));
     EXPECT_EQ(50000, c.scalar_int("SELECT count(*) FROM th_user WHERE n = 1"));
@@ -131,7 +122,7 @@ TEST(Throttle, HoldSettingThrottlesEveryJob)
     c.exec("ALTER SYSTEM SET pg_mig.hold = on");
     c.exec("SELECT pg_reload_conf()");
     long long job = c.scalar_int("SELECT mig_start_backfill('th_hold', 'n = n + 1')");
-    wait_for([&] { return Throttled(c, job) == std::optional<std::string>("held by pg_mig.hold"); }, 60,
+    wait_for([&] { return job_throttled(c, job) == std::optional<std::string>("held by pg_mig.hold"); }, 60,
              "the hold");
     c.exec("ALTER SYSTEM RESET pg_mig.hold");
     c.exec("SELECT pg_reload_conf()");
@@ -170,13 +161,13 @@ TEST(Throttle, ThrottleQueryRunsAsOwnerAndFailsClosed)
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('th_query', 'n = n + 1', batch_size => 500, chunk_time => NULL,"
         " throttle_query => 'SELECT EXISTS (SELECT FROM th_gate WHERE closed)')");
-    wait_for([&] { return Throttled(c, job) == std::optional<std::string>("throttle_query returned true"); },
+    wait_for([&] { return job_throttled(c, job) == std::optional<std::string>("throttle_query returned true"); },
              60, "the throttle query to hold the job");
-    EXPECT_EQ(0, RowsDone(c, job));
+    EXPECT_EQ(0, job_rows_done(c, job));
     // a query that fails holds the job too, and says why
     c.exec("ALTER TABLE th_gate RENAME TO th_gate_gone");
     wait_for([&] {
-        auto t = Throttled(c, job);
+        auto t = job_throttled(c, job);
         return t && t->find("throttle_query failed") != std::string::npos;
     }, 60, "a failing throttle query to hold the job");
     c.exec("ALTER TABLE th_gate_gone RENAME TO th_gate");
@@ -230,8 +221,8 @@ TEST(Throttle, UnreadableSlotFailsClosedUnlessIgnored)
     // a slot that never reserved WAL has no position to read
     c.exec("SELECT pg_create_physical_replication_slot('th_unreserved')");
     long long job = c.scalar_int("SELECT mig_start_backfill('th_closed', 'n = n + 1')");
-    wait_for([&] { return Throttled(c, job).has_value(); }, 60, "the job to fail closed");
-    EXPECT_NE(std::string::npos, Throttled(c, job)->find("th_unreserved")) << *Throttled(c, job);
+    wait_for([&] { return job_throttled(c, job).has_value(); }, 60, "the job to fail closed");
+    EXPECT_NE(std::string::npos, job_throttled(c, job)->find("th_unreserved")) << *job_throttled(c, job);
     c.exec("SELECT mig_set($1, ignore_slots => ARRAY['th_unreserved'])", {S(job)});
     EXPECT_EQ("succeeded", wait_job(c, job, 60));
     c.exec("SELECT pg_drop_replication_slot('th_unreserved')");
@@ -247,7 +238,7 @@ TEST(Throttle, ActiveSessionsLimit)
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('th_sessions', 'n = n + 1', max_active_sessions => 1)");
     wait_for([&] {
-        auto t = Throttled(c, job);
+        auto t = job_throttled(c, job);
         return t && t->find("active sessions") != std::string::npos;
     }, 30, "the sessions limit");
     EXPECT_EQ("succeeded", wait_job(c, job, 60));
@@ -287,7 +278,7 @@ TEST(Throttle, OldTransactionHoldsTheJob)
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('th_xact', 'n = n + 1', max_xact_age => '1s')");
     wait_for([&] {
-        auto t = Throttled(c, job);
+        auto t = job_throttled(c, job);
         return t && t->find("oldest transaction") != std::string::npos;
     }, 30, "the transaction age limit");
     old.exec("COMMIT");
