@@ -42,7 +42,7 @@ int main(int argc, char** argv)
                 continue;
             }
             if (args[i] == "--version") {
-                std::cout << "migctl 0.2\n";
+                std::cout << "migctl 0.3\n";
                 return kOk;
             }
             if (args[i].empty() || args[i][0] != '-') {

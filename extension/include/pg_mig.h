@@ -35,7 +35,7 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 
-#define PG_MIG_VERSION			"0.2"
+#define PG_MIG_VERSION			"0.3"
 #define MIG_MAX_BATCH_SIZE		1000000 /* bound of batch_size everywhere */
 #define PG_MIG_EXTENSION_NAME	"pg_mig"
 #define PG_MIG_NOTIFY_CHANNEL	"pg_mig"

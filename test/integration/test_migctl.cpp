@@ -219,7 +219,7 @@ TEST(Migctl, InstallUpdatesAnOlderExtension)
     auto r = run_command({migctl_path(), "install"}, env);
     EXPECT_EQ(0, r.exit_code) << r.out << r.err;
     EXPECT_NE(std::string::npos, r.out.find("updated extension pg_mig from 0.1 to 0.2")) << r.out;
-    EXPECT_EQ("0.2", *u.scalar("SELECT extversion FROM pg_extension WHERE extname = 'pg_mig'"));
+    EXPECT_EQ("0.3", *u.scalar("SELECT extversion FROM pg_extension WHERE extname = 'pg_mig'"));
     // the jobs of 0.1 are still there, and 0.2's function works
     EXPECT_EQ("succeeded", *u.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {std::to_string(job)}));
     EXPECT_EQ(1, u.scalar_int("SELECT count(*) FROM mig_plan('t', 'n = 0') WHERE kind = 'target'"));
