@@ -48,6 +48,9 @@ REVOKE ALL ON @extschema@.mig_job, @extschema@.mig_job_target,
     @extschema@.mig_job_event FROM PUBLIC;
 REVOKE ALL ON SEQUENCE @extschema@.mig_job_job_id_seq,
     @extschema@.mig_job_event_event_id_seq FROM PUBLIC;
+-- a restored dump goes on numbering where the dumped jobs left off
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.mig_job_job_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.mig_job_event_event_id_seq', '');
 
 -- (end of section 1)
 
