@@ -115,6 +115,7 @@ mig_launcher_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	MigPinSearchPath();
 
 	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
 	MigShared->launcher_pid = MyProcPid;
@@ -444,8 +445,10 @@ ReapStopped(void)
 
 /*
  * mig_scan_main is the scan of one database: it posts a request for every
- * queued or running job, and fails the jobs whose owner can no longer log
- * in.  It runs as the bootstrap superuser.
+ * queued or running job, and fails the jobs whose owner may not run them
+ * (MigOwnerProblem: gone, renamed away from its OID, cannot log in).  It
+ * runs as the bootstrap superuser, so its search_path is pinned before it
+ * runs any statement.
  */
 void
 mig_scan_main(Datum main_arg)
@@ -457,6 +460,8 @@ mig_scan_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
+	/* the database's and role's search_path must not reach our statements */
+	MigPinSearchPath();
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -467,17 +472,20 @@ mig_scan_main(Datum main_arg)
 		char	   *sql;
 		int64	   *jobs;
 		Oid		   *owners;
+		char	  **owner_names;
 		uint64		n;
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		sql = psprintf("SELECT job_id, owner FROM %s WHERE state IN ('queued', 'running')"
+		sql = psprintf("SELECT job_id, owner, owner_name::pg_catalog.text FROM %s"
+					   " WHERE state OPERATOR(pg_catalog.=) ANY ('{queued,running}'::pg_catalog.text[])"
 					   " ORDER BY job_id", MigQualifiedTable(MIG_JOB_TABLE));
 		if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not list pg_mig jobs");
 		n = SPI_processed;
 		jobs = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * (n + 1));
 		owners = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * (n + 1));
+		owner_names = MemoryContextAllocZero(TopMemoryContext, sizeof(char *) * (n + 1));
 		for (uint64 i = 0; i < n; i++)
 		{
 			bool		isnull;
@@ -486,23 +494,17 @@ mig_scan_main(Datum main_arg)
 												  SPI_tuptable->tupdesc, 1, &isnull));
 			owners[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 													   SPI_tuptable->tupdesc, 2, &isnull));
+			(void) SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull);
+			if (!isnull)
+				owner_names[i] = MemoryContextStrdup(TopMemoryContext,
+													 SPI_getvalue(SPI_tuptable->vals[i],
+																  SPI_tuptable->tupdesc, 3));
 		}
 		SPI_finish();
 		for (uint64 i = 0; i < n; i++)
 		{
-			HeapTuple	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(owners[i]));
-			char	   *problem = NULL;
+			char	   *problem = MigOwnerProblem(owners[i], owner_names[i]);
 
-			if (!HeapTupleIsValid(tuple))
-				problem = psprintf("role with OID %u no longer exists", owners[i]);
-			else
-			{
-				Form_pg_authid role = (Form_pg_authid) GETSTRUCT(tuple);
-
-				if (!role->rolcanlogin && PG_VERSION_NUM < 170000)
-					problem = psprintf("role \"%s\" cannot log in", NameStr(role->rolname));
-				ReleaseSysCache(tuple);
-			}
 			if (problem)
 			{
 				MigSetState(jobs[i], MIG_STATE_FAILED, problem);
