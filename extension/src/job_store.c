@@ -77,6 +77,48 @@ MigExtensionSchema(void)
 	return ExtensionSchema(extoid);
 }
 
+/*
+ * MigRequireSchemaVersion raises an error unless the SQL objects of pg_mig
+ * in this database are of the library's version: a library newer than its
+ * tables (the package was upgraded, ALTER EXTENSION UPDATE not yet run)
+ * must not read or write them.  Caller is in a transaction.
+ */
+void
+MigRequireSchemaVersion(void)
+{
+	Oid			extoid = get_extension_oid(PG_MIG_EXTENSION_NAME, true);
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	char	   *version = NULL;
+
+	if (!OidIsValid(extoid))
+		(void) MigExtensionSchema();	/* the error for a missing extension */
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			version = TextDatumGetCString(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (version == NULL || strcmp(version, PG_MIG_VERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"%s\" is at version %s in this database, but its library is version %s",
+						PG_MIG_EXTENSION_NAME, version ? version : "?", PG_MIG_VERSION),
+				 errhint("Run ALTER EXTENSION pg_mig UPDATE (or migctl install).")));
+}
+
 /* ExtensionSchema: pg_extension.extnamespace of an extension */
 static Oid
 ExtensionSchema(Oid extoid)
@@ -118,6 +160,7 @@ MigQualifiedTable(const char *table)
 static void
 StoreEnter(StoreContext *sc)
 {
+	MigRequireSchemaVersion();
 	store_callerctx = CurrentMemoryContext;
 	GetUserIdAndSecContext(&sc->save_userid, &sc->save_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,

@@ -214,7 +214,7 @@ CheckKnob(Knob k, Datum arg, KnobValue *v)
 							 errhint("Write run windows like '01:00-05:00' or 'mon-fri 22:00-06:00; sat-sun 00:00-24:00'.")));
 			}
 			if (!v->off && k == K_THROTTLE_QUERY)
-				MigCheckThrottleQuery(v->s);
+				v->s = MigResolveThrottleQuery(v->s);
 			break;
 		case KK_TEXT_ARRAY:
 			{

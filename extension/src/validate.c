@@ -738,8 +738,11 @@ EstimateRows(const char *relation_name, const char *where_clause)
 }
 
 /*
- * MigCheckThrottleQuery checks that query is one SELECT that returns one
- * boolean column.  Privileges are checked when it runs, as the job owner.
+ * MigResolveThrottleQuery checks that query is one SELECT that returns one
+ * boolean column, and returns it resolved as the caller sees it: analysed
+ * and deparsed with every name schema-qualified, so that objects created
+ * later cannot capture it when the worker runs it with a pinned
+ * search_path.  Privileges are checked when it runs, as the job owner.
  */
 typedef struct PrepareCall
 {
@@ -757,13 +760,17 @@ RunPrepare(void *arg)
 		elog(ERROR, "%s", SPI_result_code_string(SPI_result));
 }
 
-void
-MigCheckThrottleQuery(const char *query)
+char *
+MigResolveThrottleQuery(const char *query)
 {
 	PrepareCall call = {query, NULL};
 	List	   *sources;
 	CachedPlanSource *source;
 	ErrorData  *edata;
+	List	   *raw;
+	Query	   *analysed;
+	char	   *resolved;
+	int			nest;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -784,4 +791,16 @@ MigCheckThrottleQuery(const char *query)
 				 errmsg("invalid throttle_query: it must be one SELECT that returns one boolean column"),
 				 errhint("For example: SELECT count(*) > 50 FROM pg_stat_activity WHERE state = 'active'")));
 	SPI_finish();
+
+	raw = raw_parser(query, RAW_PARSE_DEFAULT);
+	if (list_length(raw) != 1)
+		elog(ERROR, "a checked throttle_query is not one statement");
+	analysed = MigParseAnalyze(linitial_node(RawStmt, raw), query);
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	resolved = pg_get_querydef(analysed, false);
+	AtEOXact_GUC(true, nest);
+	return resolved;
 }
