@@ -350,7 +350,9 @@ TEST(Engine, WorkerMemoryDoesNotGrowWithTableSize)
                 long rss = read_rss(std::stoll(*pid));
                 if (rss > 0) samples.push_back(rss);
             }
-            return State(c, job) != "running" && State(c, job) != "queued";
+            // one read of the state: two could straddle queued -> running
+            std::string state = State(c, job);
+            return state != "running" && state != "queued";
         },
         600, "the 1M-row job");
     EXPECT_EQ("succeeded", State(c, job));
