@@ -37,6 +37,15 @@
 
 #define PG_MIG_VERSION			"0.3"
 #define MIG_MAX_BATCH_SIZE		1000000 /* bound of batch_size everywhere */
+
+/* bounds of the knobs, shared by the knob checks and the default_* settings */
+#define MIG_MAX_CHUNK_TIME_MS	(10 * 60 * 1000)
+#define MIG_MAX_SLEEP_MS		(60 * 60 * 1000)
+#define MIG_MAX_LOCK_TIMEOUT_MS (10 * 60 * 1000)
+#define MIG_MAX_STATEMENT_TIMEOUT_MS (24 * 60 * 60 * 1000)
+#define MIG_MAX_LAG_MS			(24 * 60 * 60 * 1000)
+#define MIG_MAX_RETRIES			1000
+#define MIG_MAX_TEXT_KNOB		65536	/* bytes of a clause or text knob */
 #define PG_MIG_EXTENSION_NAME	"pg_mig"
 #define PG_MIG_NOTIFY_CHANNEL	"pg_mig"
 
@@ -61,12 +70,13 @@ extern int	mig_naptime_s;
 extern char *mig_databases;
 extern bool mig_hold;
 extern int	mig_default_batch_size;
-extern char *mig_default_chunk_time;
-extern char *mig_default_max_lag;
-extern char *mig_default_max_lag_bytes;
-extern char *mig_default_lock_timeout;
-extern char *mig_default_statement_timeout;
+extern int	mig_default_chunk_time_ms;
+extern int	mig_default_max_lag_ms;
+extern int	mig_default_max_lag_bytes;
+extern int	mig_default_lock_timeout_ms;
+extern int	mig_default_statement_timeout_ms;
 extern int	mig_default_max_retries;
+extern int	mig_max_events_per_job;
 
 /* job states, as stored in mig_job.state */
 typedef enum MigJobState
@@ -244,6 +254,9 @@ extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
 extern ErrorData *MigTrySubtransaction(void (*fn) (void *), void *arg);
 extern int64 MigIntervalToMs(Datum interval);
 extern Datum MigMsToInterval(int64 ms);
+
+/* sql_api.c */
+extern void MigCheckTextLength(const char *name, const char *s);
 
 /* launcher.c */
 extern PGDLLEXPORT void mig_launcher_main(Datum main_arg);
