@@ -63,6 +63,8 @@
 #define MIG_MAX_REQUESTS		64
 #define MIG_NOTE_LEN			160
 #define MIG_MAX_DATABASES		256
+#define MIG_MAX_WAITERS			128 /* sessions in mig_wait that throttling
+									 * ignores */
 
 /* settings (pg_mig.c) */
 extern int	mig_max_workers;
@@ -233,6 +235,7 @@ typedef struct MigSharedState
 	MigRequest	requests[MIG_MAX_REQUESTS];
 	int			nnotes;
 	MigNote		notes[MIG_MAX_REQUESTS];	/* why a queued job waits */
+	pid_t		waiters[MIG_MAX_WAITERS];	/* sessions in mig_wait; 0 = free */
 	int			nslots;
 	MigWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } MigSharedState;
@@ -251,6 +254,8 @@ extern pid_t MigWorkerPid(Oid dboid, int64 job_id);
 extern void MigWakeWorker(Oid dboid, int64 job_id);
 extern bool MigTakeWakeup(void);
 extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
+extern void MigRegisterWaiter(bool on);
+extern bool MigIsWaiter(pid_t pid);
 extern ErrorData *MigTrySubtransaction(void (*fn) (void *), void *arg);
 extern int64 MigIntervalToMs(Datum interval);
 extern Datum MigMsToInterval(int64 ms);

@@ -491,6 +491,46 @@ MigSetNote(Oid dboid, int64 job_id, const char *text)
 }
 
 /*
+ * MigRegisterWaiter adds this session to (on) or removes it from (off) the
+ * sessions waiting in mig_wait, which the session and transaction-age
+ * signals of throttling ignore: a job must not wait for its own waiter.
+ * A full table only means that the session is counted like any other.
+ */
+void
+MigRegisterWaiter(bool on)
+{
+	if (MigShared == NULL)
+		return;
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MIG_MAX_WAITERS; i++)
+	{
+		if (on && MigShared->waiters[i] == 0)
+		{
+			MigShared->waiters[i] = MyProcPid;
+			break;
+		}
+		if (!on && MigShared->waiters[i] == MyProcPid)
+			MigShared->waiters[i] = 0;
+	}
+	LWLockRelease(MigShared->lock);
+}
+
+/* MigIsWaiter: whether the process is a session waiting in mig_wait */
+bool
+MigIsWaiter(pid_t pid)
+{
+	bool		found = false;
+
+	if (MigShared == NULL || pid == 0)
+		return false;
+	LWLockAcquire(MigShared->lock, LW_SHARED);
+	for (int i = 0; i < MIG_MAX_WAITERS && !found; i++)
+		found = (MigShared->waiters[i] == pid);
+	LWLockRelease(MigShared->lock);
+	return found;
+}
+
+/*
  * MigTrySubtransaction runs fn(arg) in an internal subtransaction.  Returns
  * NULL if it succeeded, or its error, copied into the caller's memory
  * context, after rolling the subtransaction back: the caller's transaction

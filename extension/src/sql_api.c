@@ -29,13 +29,18 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/condition_variable.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "tcop/pquery.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -665,20 +670,121 @@ mig_cancel(PG_FUNCTION_ARGS)
 }
 
 /*
+ * StatementReadsNoTable: whether the statement being run reads no table at
+ * all, as in SELECT mig_wait(42): its range table (which covers its
+ * subqueries too) holds only the empty FROM.  Its snapshot is then used for
+ * nothing but a result row, and need not hold back vacuum while mig_wait
+ * sleeps.
+ */
+static bool
+StatementReadsNoTable(void)
+{
+	PlannedStmt *stmt;
+	ListCell   *lc;
+
+	if (ActivePortal == NULL || list_length(ActivePortal->stmts) != 1)
+		return false;
+	stmt = linitial_node(PlannedStmt, ActivePortal->stmts);
+	if (stmt->commandType != CMD_SELECT || stmt->utilityStmt != NULL ||
+		stmt->relationOids != NIL)
+		return false;
+	foreach(lc, stmt->rtable)
+		if (lfirst_node(RangeTblEntry, lc)->rtekind != RTE_RESULT)
+			return false;
+	return true;
+}
+
+/* WaiterCleanup: on error or exit in mig_wait, forget the waiter */
+static void
+WaiterCleanup(int code, Datum arg)
+{
+	MigRegisterWaiter(false);
+	ConditionVariableCancelSleep();
+}
+
+/*
+ * WaitForJob is mig_wait's loop: a check, with a snapshot of its own, then
+ * a sleep on the condition variable that workers broadcast on every change
+ * (at most a second).  While it sleeps, the session holds no snapshot when
+ * release_xmin: it does not pin the xmin horizon, so vacuum can clean up
+ * after the job it waits for; the next check takes a fresh snapshot.
+ */
+static char *
+WaitForJob(int64 job_id, int64 timeout_ms, bool release_xmin)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	MemoryContext callerctx = CurrentMemoryContext;
+	MemoryContext loopctx;
+	MemoryContext old;
+	char	   *state;
+
+	loopctx = AllocSetContextCreate(CurrentMemoryContext, "mig_wait",
+									ALLOCSET_SMALL_SIZES);
+	for (;;)
+	{
+		long		sleep_ms = 1000;
+
+		MemoryContextReset(loopctx);
+		old = MemoryContextSwitchTo(loopctx);
+		state = MigGetState(job_id);
+		MemoryContextSwitchTo(old);
+		if (state == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("job " INT64_FORMAT " does not exist", job_id)));
+		if (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
+			strcmp(state, "cancelled") == 0)
+			break;
+		if (timeout_ms >= 0)
+		{
+			long		waited = (long) ((GetCurrentTimestamp() - start) / 1000);
+
+			if (waited >= timeout_ms)
+				break;
+			sleep_ms = Min(sleep_ms, timeout_ms - waited);
+		}
+		InvalidateCatalogSnapshot();
+		if (release_xmin)
+			MyProc->xmin = InvalidTransactionId;
+		(void) ConditionVariableTimedSleep(&MigShared->job_cv, Max(sleep_ms, 1),
+										   PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+	state = MemoryContextStrdup(callerctx, state);
+	MemoryContextDelete(loopctx);
+	return state;
+}
+
+/* WaitAsWaiter: WaitForJob while registered as a waiter */
+static char *
+WaitAsWaiter(int64 job_id, int64 timeout_ms, bool release_xmin)
+{
+	char	   *volatile state = NULL;
+
+	MigRegisterWaiter(true);
+	PG_ENSURE_ERROR_CLEANUP(WaiterCleanup, (Datum) 0);
+	{
+		state = WaitForJob(job_id, timeout_ms, release_xmin);
+	}
+	PG_END_ENSURE_ERROR_CLEANUP(WaiterCleanup, (Datum) 0);
+	MigRegisterWaiter(false);
+	return state;
+}
+
+/*
  * mig_wait waits until the job has succeeded, failed or been cancelled,
  * and returns that state; after timeout (NULL: none) it returns the state
- * the job is in.  It sleeps on a condition variable that workers broadcast
- * on every change, and checks at least once a second.
+ * the job is in.  Throttling ignores a waiting session (MigRegisterWaiter),
+ * and, called as a statement of its own (SELECT mig_wait(...)), it holds
+ * no snapshot while it sleeps (see WaitForJob).
  */
 Datum
 mig_wait(PG_FUNCTION_ARGS)
 {
 	int64		job_id;
 	int64		timeout_ms = -1;
-	TimestampTz start = GetCurrentTimestamp();
-	MemoryContext loopctx;
-	MemoryContext old;
 	char	   *state;
+	bool		release_xmin;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -710,35 +816,14 @@ mig_wait(PG_FUNCTION_ARGS)
 						job_id),
 				 errhint("Commit, then call mig_wait.")));
 
-	loopctx = AllocSetContextCreate(CurrentMemoryContext, "mig_wait",
-									ALLOCSET_SMALL_SIZES);
-	for (;;)
-	{
-		long		sleep_ms = 1000;
+	/*
+	 * Release the xmin only where no snapshot of this transaction can be
+	 * used again after the wait: a statement of its own (no transaction
+	 * block, so no cursor either) that reads no table.
+	 */
+	release_xmin = !IsTransactionBlock() && StatementReadsNoTable();
 
-		MemoryContextReset(loopctx);
-		old = MemoryContextSwitchTo(loopctx);
-		state = MigGetState(job_id);
-		MemoryContextSwitchTo(old);
-		if (state == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("job " INT64_FORMAT " does not exist", job_id)));
-		if (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
-			strcmp(state, "cancelled") == 0)
-			break;
-		if (timeout_ms >= 0)
-		{
-			long		waited = (long) ((GetCurrentTimestamp() - start) / 1000);
-
-			if (waited >= timeout_ms)
-				break;
-			sleep_ms = Min(sleep_ms, timeout_ms - waited);
-		}
-		(void) ConditionVariableTimedSleep(&MigShared->job_cv, Max(sleep_ms, 1),
-										   PG_WAIT_EXTENSION);
-	}
-	ConditionVariableCancelSleep();
+	state = WaitAsWaiter(job_id, timeout_ms, release_xmin);
 	PG_RETURN_TEXT_P(cstring_to_text(state));
 }
 
