@@ -37,6 +37,15 @@
 
 #define PG_MIG_VERSION			"0.3"
 #define MIG_MAX_BATCH_SIZE		1000000 /* bound of batch_size everywhere */
+
+/* bounds of the knobs, shared by the knob checks and the default_* settings */
+#define MIG_MAX_CHUNK_TIME_MS	(10 * 60 * 1000)
+#define MIG_MAX_SLEEP_MS		(60 * 60 * 1000)
+#define MIG_MAX_LOCK_TIMEOUT_MS (10 * 60 * 1000)
+#define MIG_MAX_STATEMENT_TIMEOUT_MS (24 * 60 * 60 * 1000)
+#define MIG_MAX_LAG_MS			(24 * 60 * 60 * 1000)
+#define MIG_MAX_RETRIES			1000
+#define MIG_MAX_TEXT_KNOB		65536	/* bytes of a clause or text knob */
 #define PG_MIG_EXTENSION_NAME	"pg_mig"
 #define PG_MIG_NOTIFY_CHANNEL	"pg_mig"
 
@@ -57,6 +66,8 @@
 #define MIG_MAX_REQUESTS		64
 #define MIG_NOTE_LEN			160
 #define MIG_MAX_DATABASES		256
+#define MIG_MAX_WAITERS			128 /* sessions in mig_wait that throttling
+									 * ignores */
 
 /* settings (pg_mig.c) */
 extern int	mig_max_workers;
@@ -65,12 +76,13 @@ extern int	mig_naptime_s;
 extern char *mig_databases;
 extern bool mig_hold;
 extern int	mig_default_batch_size;
-extern char *mig_default_chunk_time;
-extern char *mig_default_max_lag;
-extern char *mig_default_max_lag_bytes;
-extern char *mig_default_lock_timeout;
-extern char *mig_default_statement_timeout;
+extern int	mig_default_chunk_time_ms;
+extern int	mig_default_max_lag_ms;
+extern int	mig_default_max_lag_bytes;
+extern int	mig_default_lock_timeout_ms;
+extern int	mig_default_statement_timeout_ms;
 extern int	mig_default_max_retries;
+extern int	mig_max_events_per_job;
 
 /* job states, as stored in mig_job.state */
 typedef enum MigJobState
@@ -237,6 +249,7 @@ typedef struct MigSharedState
 	MigRequest	requests[MIG_MAX_REQUESTS];
 	int			nnotes;
 	MigNote		notes[MIG_MAX_REQUESTS];	/* why a queued job waits */
+	pid_t		waiters[MIG_MAX_WAITERS];	/* sessions in mig_wait; 0 = free */
 	int			nslots;
 	MigWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } MigSharedState;
@@ -257,6 +270,8 @@ extern bool MigTakeWakeup(void);
 extern void MigSetStarved(Oid owner, int64 job_id);
 extern int64 MigTakeStarved(Oid my_owner);
 extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
+extern void MigRegisterWaiter(bool on);
+extern bool MigIsWaiter(pid_t pid);
 extern ErrorData *MigTrySubtransaction(void (*fn) (void *), void *arg);
 extern int64 MigIntervalToMs(Datum interval);
 extern Datum MigMsToInterval(int64 ms);
@@ -270,6 +285,9 @@ extern void MigCheckJobControl(const MigJob *job, const char *action);
 extern char *MigOwnerProblem(Oid owner, const char *owner_name);
 extern char *MigJobIdentityProblem(const MigJob *job);
 extern char *MigJobRunProblem(const MigJob *job);
+
+/* sql_api.c */
+extern void MigCheckTextLength(const char *name, const char *s);
 
 /* launcher.c */
 extern PGDLLEXPORT void mig_launcher_main(Datum main_arg);

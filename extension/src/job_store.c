@@ -635,7 +635,10 @@ MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp)
 }
 
 /*
- * MigRecordEvent appends one row to the job's history.
+ * MigRecordEvent appends one row to the job's history.  A job keeps at most
+ * pg_mig.max_events_per_job events: over that, the oldest events of the
+ * kinds that repeat (throttled, unthrottled, changed) are deleted first,
+ * then the oldest of any kind; the new event always stays.
  */
 void
 MigRecordEvent(int64 job_id, const char *event, const char *detail)
@@ -645,6 +648,7 @@ MigRecordEvent(int64 job_id, const char *event, const char *detail)
 	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
+	const char *table = MigQualifiedTable(MIG_EVENT_TABLE);
 
 	values[0] = Int64GetDatum(job_id);
 	values[1] = CStringGetTextDatum(event);
@@ -653,10 +657,31 @@ MigRecordEvent(int64 job_id, const char *event, const char *detail)
 	else
 		nulls[2] = 'n';
 	sql = psprintf("INSERT INTO %s (job_id, event, detail) VALUES ($1, $2, $3)",
-				   MigQualifiedTable(MIG_EVENT_TABLE));
+				   table);
 	StoreEnter(&sc);
 	if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record an event of pg_mig job " INT64_FORMAT, job_id);
+
+	/* retention: the index on (job_id, event_id) serves both statements */
+	{
+		Oid			rtypes[2] = {INT8OID, INT4OID};
+		Datum		rvalues[2] = {Int64GetDatum(job_id),
+		Int32GetDatum(mig_max_events_per_job)};
+
+		sql = psprintf("DELETE FROM %s WHERE event_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+					   " SELECT e.event_id FROM %s e"
+					   "  WHERE e.job_id OPERATOR(pg_catalog.=) $1"
+					   "    AND e.event_id OPERATOR(pg_catalog.<) (SELECT pg_catalog.max(m.event_id) FROM %s m"
+					   "                          WHERE m.job_id OPERATOR(pg_catalog.=) $1)"
+					   "  ORDER BY e.event OPERATOR(pg_catalog.=) ANY ('{throttled,unthrottled,changed}'::pg_catalog.text[]) DESC,"
+					   "           e.event_id"
+					   "  LIMIT pg_catalog.int8larger((SELECT pg_catalog.count(*) FROM %s c"
+					   "                               WHERE c.job_id OPERATOR(pg_catalog.=) $1)"
+					   "                              OPERATOR(pg_catalog.-) $2, 0)))",
+					   table, table, table, table);
+		if (SPI_execute_with_args(sql, 2, rtypes, rvalues, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not trim the events of pg_mig job " INT64_FORMAT, job_id);
+	}
 	StoreLeave(&sc);
 }
 
