@@ -17,7 +17,11 @@ OBJS = \
 	extension/src/throttle.o \
 	extension/src/job_store.o \
 	extension/src/sql_api.o \
-	extension/src/plan.o
+	extension/src/plan.o \
+	extension/src/sql_kinds.o \
+	extension/src/steps.o \
+	extension/src/kind_not_null.o \
+	extension/src/kind_validate.o
 
 EXTENSION = pg_mig
 DATA = $(wildcard sql/pg_mig--*.sql)
@@ -30,7 +34,8 @@ REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --outputdir=test/out --dbname=pg_mig_regress
 
 # PGXS tracks no header dependencies: every object depends on the headers
-$(OBJS): extension/include/pg_mig.h extension/include/version_compat.h
+$(OBJS): extension/include/pg_mig.h extension/include/version_compat.h \
+	extension/include/steps.h
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

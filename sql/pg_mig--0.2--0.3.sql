@@ -15,6 +15,75 @@
 -- Section 2: job kinds and schema steps (issue 13)
 ------------------------------------------------------------------------
 
+/*
+ * A job has a kind: a backfill or a delete walks its rows in chunks; the
+ * other kinds are a list of schema steps (DDL statements, each in its own
+ * transaction).  kind_args holds the arguments of the kind as
+ * "name=value" items (the column of a not_null job, the constraint of a
+ * validate job, the parts of an index, ...), steps_done the names of the
+ * steps that are done, and step what the job does now, in words.  A
+ * delete has no set clause.
+ */
+ALTER TABLE @extschema@.mig_job
+    ALTER COLUMN set_clause DROP NOT NULL,
+    ADD COLUMN kind text NOT NULL DEFAULT 'backfill'
+        CHECK (kind IN ('backfill', 'delete', 'not_null', 'foreign_key',
+                        'validate', 'index', 'revert')),
+    ADD COLUMN step text,
+    ADD COLUMN parallel integer NOT NULL DEFAULT 1 CHECK (parallel >= 1),
+    ADD COLUMN kind_args text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN steps_done text[] NOT NULL DEFAULT '{}';
+
+CREATE FUNCTION @extschema@.mig_start_delete(
+    relation            regclass,
+    where_clause        text,
+    batch_size          integer  DEFAULT pg_catalog.current_setting('pg_mig.default_batch_size', true)::integer,
+    chunk_time          interval DEFAULT pg_catalog.current_setting('pg_mig.default_chunk_time', true)::interval,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true)::bigint,
+    sleep               interval DEFAULT '0',
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    statement_timeout   interval DEFAULT pg_catalog.current_setting('pg_mig.default_statement_timeout', true)::interval,
+    max_wal_rate        bigint   DEFAULT NULL,
+    nice_ratio          double precision DEFAULT NULL,
+    ignore_slots        text[]   DEFAULT NULL,
+    run_window          text     DEFAULT NULL,
+    throttle_query      text     DEFAULT NULL,
+    max_active_sessions integer  DEFAULT NULL,
+    max_xact_age        interval DEFAULT NULL,
+    max_archive_backlog integer  DEFAULT NULL,
+    throttle_on_autovacuum boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_start_delete'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_start_delete(regclass, text, integer,
+    interval, interval, bigint, interval, interval, integer, interval, bigint,
+    double precision, text[], text, text, integer, interval, integer, boolean)
+IS 'starts a chunked DELETE of the rows matching where_clause in a background worker; returns the job id';
+
+CREATE FUNCTION @extschema@.mig_set_not_null(
+    relation            regclass,
+    column_name         name,
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_set_not_null'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_set_not_null(regclass, name, interval, integer)
+IS 'starts a job that sets a column NOT NULL without a long lock: a NOT VALID check, VALIDATE, SET NOT NULL, drop the check';
+
+CREATE FUNCTION @extschema@.mig_validate_constraint(
+    relation            regclass,
+    constraint_name     name,
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_validate_constraint'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_validate_constraint(regclass, name, interval, integer)
+IS 'starts a job that validates a NOT VALID check or foreign key constraint';
+
 -- (end of section 2)
 
 ------------------------------------------------------------------------
@@ -26,5 +95,77 @@
 ------------------------------------------------------------------------
 -- Section 4: the job view, rebuilt last over everything above
 ------------------------------------------------------------------------
+
+/*
+ * The job view of 0.1 with kind, step and parallel appended; an index
+ * build's progress and phase come from pg_stat_progress_create_index.
+ */
+CREATE OR REPLACE VIEW @extschema@.mig_jobs AS
+SELECT j.job_id,
+       j.relid::pg_catalog.regclass AS relation,
+       j.state,
+       j.rows_done,
+       j.rows_total,
+       CASE WHEN j.state OPERATOR(pg_catalog.=) 'succeeded' THEN 1.0::pg_catalog.float8
+            WHEN p.pid IS NOT NULL THEN
+                 CASE WHEN p.blocks_total OPERATOR(pg_catalog.>) 0
+                      THEN LEAST(p.blocks_done::pg_catalog.float8 OPERATOR(pg_catalog./)
+                                 p.blocks_total::pg_catalog.float8, 1.0::pg_catalog.float8)
+                      WHEN p.tuples_total OPERATOR(pg_catalog.>) 0
+                      THEN LEAST(p.tuples_done::pg_catalog.float8 OPERATOR(pg_catalog./)
+                                 p.tuples_total::pg_catalog.float8, 1.0::pg_catalog.float8)
+                 END
+            WHEN j.keys_total IS NULL OR j.keys_total OPERATOR(pg_catalog.<=) 0 THEN NULL
+            ELSE LEAST(j.keys_done::pg_catalog.float8 OPERATOR(pg_catalog./)
+                       j.keys_total::pg_catalog.float8, 1.0::pg_catalog.float8)
+       END AS progress,
+       CASE WHEN j.state OPERATOR(pg_catalog.=) 'running' THEN j.rows_per_sec END AS rows_per_sec,
+       CASE WHEN j.state OPERATOR(pg_catalog.=) 'running'
+                 AND j.keys_per_sec OPERATOR(pg_catalog.>) 0 AND j.keys_total IS NOT NULL
+            THEN pg_catalog.make_interval(secs =>
+                 pg_catalog.round((GREATEST(j.keys_total OPERATOR(pg_catalog.-) j.keys_done, 0)::pg_catalog.float8
+                                   OPERATOR(pg_catalog./) j.keys_per_sec)::pg_catalog.numeric, 1)::pg_catalog.float8)
+       END AS eta,
+       COALESCE(j.current_batch, j.batch_size) AS batch_size,
+       CASE WHEN d.visible THEN
+            COALESCE(j.throttled,
+                     CASE WHEN j.state OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'running']::pg_catalog.text[])
+                          THEN w.note END)
+       END AS throttled,
+       CASE WHEN d.visible THEN j.last_error END AS last_error,
+       pg_catalog.pg_get_userbyid(j.owner) AS owner,
+       j.started_at,
+       j.updated_at,
+       j.finished_at,
+       j.created_at,
+       CASE WHEN d.visible THEN j.set_clause END AS set_clause,
+       CASE WHEN d.visible THEN j.where_clause END AS where_clause,
+       j.keys_done,
+       j.keys_total,
+       j.chunks_done,
+       j.wal_bytes,
+       j.retries,
+       w.pid AS worker_pid,
+       j.chunk_time,
+       j.max_lag,
+       j.max_lag_bytes,
+       j.sleep,
+       j.lock_timeout,
+       j.max_retries,
+       j.kind,
+       CASE WHEN p.pid IS NOT NULL
+            THEN pg_catalog.concat(j.step, ': ', p.phase::pg_catalog.text)
+            ELSE j.step
+       END AS step,
+       j.parallel
+  FROM @extschema@.mig_job j
+  CROSS JOIN LATERAL (SELECT pg_catalog.pg_has_role(j.owner, 'USAGE')
+                          OR pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')
+                          AS visible) d
+  LEFT JOIN @extschema@.mig_worker_status() w ON w.job_id OPERATOR(pg_catalog.=) j.job_id
+  LEFT JOIN pg_catalog.pg_stat_progress_create_index p
+         ON j.kind OPERATOR(pg_catalog.=) 'index'
+        AND j.state OPERATOR(pg_catalog.=) 'running'
+        AND p.pid OPERATOR(pg_catalog.=) w.pid;
 
 -- (end of section 4)

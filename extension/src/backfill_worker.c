@@ -139,6 +139,13 @@ mig_worker_main(Datum main_arg)
 	if (!BeginJob())
 		proc_exit(0);
 
+	/* a job of schema steps (not_null, validate, index) runs in steps.c */
+	if (MigRunSchemaSteps(job_id, worker_args.owner))
+	{
+		MigBroadcastJobChange();
+		proc_exit(0);
+	}
+
 	for (;;)
 	{
 		long		delay_ms = 0;

@@ -144,8 +144,10 @@ AppendRange(StringInfo buf, const MigTarget *target, RangeKind kind)
 }
 
 /*
- * MigChunkUpdateSql returns the UPDATE of one chunk.  Its parameters are
- * the end key (first chunk), or the last key then the end key.
+ * MigChunkUpdateSql returns the change statement of one chunk: the UPDATE
+ * of a backfill, or, with set_clause NULL, the DELETE of a delete job (the
+ * two strategies of the walk).  Its parameters are the end key (first
+ * chunk), or the last key then the end key.
  */
 char *
 MigChunkUpdateSql(const MigTarget *target, const char *set_clause,
@@ -154,8 +156,11 @@ MigChunkUpdateSql(const MigTarget *target, const char *set_clause,
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "UPDATE ONLY %s SET %s\nWHERE ", target->relation_name,
-					 set_clause);
+	if (set_clause == NULL)
+		appendStringInfo(&buf, "DELETE FROM ONLY %s\nWHERE ", target->relation_name);
+	else
+		appendStringInfo(&buf, "UPDATE ONLY %s SET %s\nWHERE ", target->relation_name,
+						 set_clause);
 	AppendRange(&buf, target, first ? RANGE_TO_UPPER : RANGE_BETWEEN);
 	if (where_clause)
 		appendStringInfo(&buf, " AND (%s\n)", where_clause);
@@ -420,7 +425,7 @@ MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key, int batch,
 		params[(first ? 0 : n) + i] = end[i];
 	ret = SPI_execute_plan(first ? plan->update_first : plan->update_next,
 						   params, NULL, false, 0);
-	if (ret != SPI_OK_UPDATE)
-		elog(ERROR, "pg_mig chunk update failed: %s", SPI_result_code_string(ret));
+	if (ret != SPI_OK_UPDATE && ret != SPI_OK_DELETE)
+		elog(ERROR, "pg_mig chunk statement failed: %s", SPI_result_code_string(ret));
 	result->rows = (int64) SPI_processed;
 }

@@ -102,7 +102,8 @@ MigKeySettings(void)
 
 /*
  * MigBuildTargets checks the relation and the clauses and returns the job's
- * targets (List of MigTarget *): the table, or its leaf partitions.  Sets
+ * targets (List of MigTarget *): the table, or its leaf partitions; with
+ * set_clause NULL, those of a delete job (see MigChunkUpdateSql).  Sets
  * *rows_total to the planner's estimate of the rows to change, and, if
  * set_columns_out is not NULL, *set_columns_out to the names of the columns
  * the set clause assigns (List of char *).  Caller is
@@ -126,7 +127,7 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 										  RelationGetRelationName(rel));
 
 	/* structure first: nothing is looked up before the clauses parse */
-	set_columns = ParseSetClause(qualname, set_clause);
+	set_columns = set_clause ? ParseSetClause(qualname, set_clause) : NIL;
 	if (where_clause)
 		ParseWhereClause(qualname, set_clause, where_clause);
 	CheckColumns(rel, set_columns);
@@ -162,10 +163,13 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 			CheckColumns(leaf, set_columns);
 
 		/* the meaning of each clause, with the caller's rights */
-		sql = psprintf("UPDATE ONLY %s SET %s\nWHERE false", target->relation_name,
-					   set_clause);
-		ExplainAs("set_clause", sql, 0, NULL,
-				  "The set clause is a list of assignments such as $$col = expr$$, checked as the SET list of an UPDATE of the table.");
+		if (set_clause)
+		{
+			sql = psprintf("UPDATE ONLY %s SET %s\nWHERE false", target->relation_name,
+						   set_clause);
+			ExplainAs("set_clause", sql, 0, NULL,
+					  "The set clause is a list of assignments such as $$col = expr$$, checked as the SET list of an UPDATE of the table.");
+		}
 		if (where_clause)
 		{
 			sql = psprintf("SELECT FROM ONLY %s WHERE (%s\n)", target->relation_name,
@@ -350,11 +354,31 @@ static void
 ParseWhereClause(const char *qualname, const char *set_clause,
 				 const char *where_clause)
 {
-	char	   *sql = psprintf("UPDATE ONLY %s SET %s\nWHERE %s\n", qualname,
-							   set_clause, where_clause);
-	List	   *raw = RawParseAs("where_clause", sql, WHERE_HINT);
+	char	   *sql;
+	List	   *raw;
 	UpdateStmt *stmt;
 
+	if (set_clause == NULL)
+	{
+		/* a delete job: "DELETE FROM ONLY t WHERE <where>" */
+		DeleteStmt *del;
+
+		sql = psprintf("DELETE FROM ONLY %s\nWHERE %s\n", qualname, where_clause);
+		raw = RawParseAs("where_clause", sql, WHERE_HINT);
+		if (list_length(raw) != 1)
+			RejectClause("where_clause", "it must not contain more than one statement", WHERE_HINT);
+		del = (DeleteStmt *) linitial_node(RawStmt, raw)->stmt;
+		if (!IsA(del, DeleteStmt) || del->whereClause == NULL)
+			RejectClause("where_clause", "it is not a boolean expression", WHERE_HINT);
+		if (del->returningList)
+			RejectClause("where_clause", "it must not contain a RETURNING clause", WHERE_HINT);
+		if (del->usingClause)
+			RejectClause("where_clause", "it must not contain a USING clause", WHERE_HINT);
+		return;
+	}
+	sql = psprintf("UPDATE ONLY %s SET %s\nWHERE %s\n", qualname,
+				   set_clause, where_clause);
+	raw = RawParseAs("where_clause", sql, WHERE_HINT);
 	if (list_length(raw) != 1)
 		RejectClause("where_clause", "it must not contain more than one statement", WHERE_HINT);
 	stmt = (UpdateStmt *) linitial_node(RawStmt, raw)->stmt;

@@ -1,0 +1,305 @@
+/*-------------------------------------------------------------------------
+ *
+ * sql_kinds.c
+ *	  The SQL-callable start functions of the job kinds after the backfill:
+ *	  mig_start_delete, mig_set_not_null, mig_validate_constraint and
+ *	  mig_create_index.
+ *
+ * Like mig_start_backfill (sql_api.c) each checks everything in the
+ * caller's transaction, with the caller's rights, before a job is made: a
+ * bad argument, a missing table, column or constraint, or a caller who
+ * could not run the job's statements is an ERROR and no job is made.  A
+ * kind of schema steps needs the caller to own the table (ALTER TABLE and
+ * CREATE INDEX do); its worker runs as the caller.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "pg_mig.h"
+#include "steps.h"
+#include "version_compat.h"
+
+PG_FUNCTION_INFO_V1(mig_start_delete);
+PG_FUNCTION_INFO_V1(mig_set_not_null);
+PG_FUNCTION_INFO_V1(mig_validate_constraint);
+
+#define MAX_TEXT_ARG	65536
+
+/* RequireArg: argument argno must not be NULL */
+static void
+RequireArg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+}
+
+/* TextArgument: a text argument that must be neither NULL nor blank */
+static char *
+TextArgument(FunctionCallInfo fcinfo, int argno, const char *name, const char *hint)
+{
+	char	   *s;
+
+	RequireArg(fcinfo, argno, name);
+	s = TextDatumGetCString(PG_GETARG_DATUM(argno));
+	if (s[strspn(s, " \t\r\n\f")] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", name),
+				 hint ? errhint("%s", hint) : 0));
+	if (strlen(s) > MAX_TEXT_ARG)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s is too long", name),
+				 errdetail("It has %zu bytes; at most %d are allowed.", strlen(s), MAX_TEXT_ARG)));
+	return s;
+}
+
+/*
+ * BeginStart: the checks every start function makes first; opens the
+ * table (AccessShareLock, kept until commit) and fills in the job's
+ * identity, owner and settings.
+ */
+static Relation
+BeginStart(FunctionCallInfo fcinfo, MigJob *job, const char *what)
+{
+	Oid			relid;
+	Relation	rel;
+
+	MigRequireShared();
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot start %s during recovery", what),
+				 errhint("Connect to the primary server.")));
+	RequireArg(fcinfo, 0, "relation");
+	relid = PG_GETARG_OID(0);
+	rel = try_relation_open(relid, AccessShareLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+
+	job->owner = GetUserId();
+	MigCheckOwnerCanLogin(job->owner);
+	job->relid = relid;
+	job->relation_name =
+		quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+								   RelationGetRelationName(rel));
+	job->search_path = pstrdup(namespace_search_path);
+	job->settings = MigKeySettings();
+	return rel;
+}
+
+/*
+ * CheckDDLTable: a kind of schema steps runs ALTER TABLE or CREATE INDEX
+ * on a table, which only its owner (or a member of the owning role) may.
+ */
+static void
+CheckDDLTable(Relation rel, const char *what)
+{
+	char		relkind = rel->rd_rel->relkind;
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", RelationGetRelationName(rel))));
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot %s on temporary table \"%s\"", what,
+						RelationGetRelationName(rel)),
+				 errdetail("The background worker runs in a session of its own and cannot see this session's temporary tables.")));
+	if (!MigOwnsTable(RelationGetRelid(rel), GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s on table \"%s\"", what,
+						RelationGetRelationName(rel)),
+				 errdetail("The job runs ALTER TABLE or CREATE INDEX as the role that starts it, and only the table's owner may run them."),
+				 errhint("Start the job as the owner of the table, or as a member of the owning role.")));
+}
+
+/*
+ * FinishStart records the job (with its targets, if it walks rows) and
+ * asks the launcher, at commit, to start its worker.
+ */
+static int64
+FinishStart(Relation rel, MigJob *job, List *targets, const char *queued_detail)
+{
+	List	   *relids = list_make1_oid(job->relid);
+	ListCell   *lc;
+	int64		active;
+	int64		job_id;
+
+	foreach(lc, targets)
+		relids = lappend_oid(relids, ((MigTarget *) lfirst(lc))->relid);
+	active = MigFindActiveJobOn(relids);
+	if (active != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("table \"%s\" already has an unfinished job " INT64_FORMAT,
+						RelationGetRelationName(rel), active),
+				 errdetail("pg_mig runs one job at a time on a table; a failed job counts as unfinished until it is resumed or cancelled."),
+				 errhint("Wait for job " INT64_FORMAT " with mig_wait(), or cancel it with mig_cancel(" INT64_FORMAT ").",
+						 active, active)));
+
+	job_id = MigInsertJob(job, targets);
+	MigSetJobKind(job_id, job->kind, job->kind_args);
+	MigRecordEvent(job_id, "queued", queued_detail);
+	MigNotify(job_id, "queued");
+	MigRequestAtCommit(MyDatabaseId, job_id, job->owner);
+	relation_close(rel, NoLock);
+	return job_id;
+}
+
+/*
+ * mig_start_delete(relation, where_clause, <knobs of mig_start_backfill>)
+ * starts a chunked DELETE of the rows matching where_clause: the walk of a
+ * backfill with a DELETE as each chunk's statement.
+ */
+Datum
+mig_start_delete(PG_FUNCTION_ARGS)
+{
+	MigJob		job;
+	Relation	rel;
+	List	   *targets;
+	ListCell   *lc;
+	int64		rows_total;
+
+	memset(&job, 0, sizeof(job));
+	rel = BeginStart(fcinfo, &job, "a delete");
+	job.kind = MIG_KIND_DELETE;
+	job.set_clause = NULL;
+	job.where_clause = TextArgument(fcinfo, 1, "where_clause",
+									"A delete needs the condition of the rows to delete, e.g. 'created_at < now() - interval ''1 year'''.");
+	MigReadKnobArgs(fcinfo, 2, &job);
+	if (pg_class_aclcheck(job.relid, GetUserId(), ACL_DELETE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to delete from table \"%s\"",
+						RelationGetRelationName(rel)),
+				 errhint("A delete runs with the rights of the role that starts it; that role needs DELETE on the table.")));
+
+	targets = MigBuildTargets(rel, NULL, job.where_clause, &rows_total, NULL);
+	job.rows_total = rows_total;
+	foreach(lc, targets)
+		job.keys_total += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
+
+	PG_RETURN_INT64(FinishStart(rel, &job, targets,
+								psprintf("%d target%s, about " INT64_FORMAT " rows to delete, batch_size %d",
+										 list_length(targets), list_length(targets) == 1 ? "" : "s",
+										 Max(rows_total, 0), job.batch_size)));
+}
+
+/*
+ * StepJobDefaults: the knobs of a job of schema steps are the defaults,
+ * then its lock_timeout and max_retries arguments.
+ */
+static void
+StepJobDefaults(FunctionCallInfo fcinfo, MigJob *job, int lock_timeout_arg,
+				int max_retries_arg)
+{
+	MigReadKnobArgs(fcinfo, PG_NARGS(), job);
+	MigReadKnobArg(fcinfo, lock_timeout_arg, "lock_timeout", job);
+	MigReadKnobArg(fcinfo, max_retries_arg, "max_retries", job);
+	job->rows_total = -1;
+	job->keys_total = -1;
+}
+
+/*
+ * mig_set_not_null(relation, column_name, lock_timeout, max_retries)
+ * starts a not_null job (kind_not_null.c).
+ */
+Datum
+mig_set_not_null(PG_FUNCTION_ARGS)
+{
+	MigJob		job;
+	Relation	rel;
+	char	   *column;
+	AttrNumber	attnum;
+	char	   *check;
+
+	memset(&job, 0, sizeof(job));
+	rel = BeginStart(fcinfo, &job, "a not_null job");
+	CheckDDLTable(rel, "set a column NOT NULL");
+	RequireArg(fcinfo, 1, "column_name");
+	column = pstrdup(NameStr(*PG_GETARG_NAME(1)));
+	attnum = get_attnum(job.relid, column);
+	if (attnum == InvalidAttrNumber || attnum < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						column, RelationGetRelationName(rel))));
+	StepJobDefaults(fcinfo, &job, 2, 3);
+
+	job.kind = MIG_KIND_NOT_NULL;
+	check = ChooseConstraintName(RelationGetRelationName(rel), column, "not_null",
+								 RelationGetNamespace(rel), NIL);
+	job.kind_args = list_make2(psprintf("column=%s", column),
+							   psprintf("constraint=%s", check));
+	PG_RETURN_INT64(FinishStart(rel, &job, NIL,
+								psprintf("set column %s NOT NULL through constraint %s",
+										 quote_identifier(column), quote_identifier(check))));
+}
+
+/*
+ * mig_validate_constraint(relation, constraint_name, lock_timeout,
+ * max_retries) starts a validate job (kind_validate.c).
+ */
+Datum
+mig_validate_constraint(PG_FUNCTION_ARGS)
+{
+	MigJob		job;
+	Relation	rel;
+	char	   *name;
+	Oid			conoid;
+	HeapTuple	tuple;
+	char		contype;
+
+	memset(&job, 0, sizeof(job));
+	rel = BeginStart(fcinfo, &job, "a validate job");
+	CheckDDLTable(rel, "validate a constraint");
+	RequireArg(fcinfo, 1, "constraint_name");
+	name = pstrdup(NameStr(*PG_GETARG_NAME(1)));
+	conoid = get_relation_constraint_oid(job.relid, name, true);
+	if (!OidIsValid(conoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("constraint \"%s\" of relation \"%s\" does not exist",
+						name, RelationGetRelationName(rel)),
+				 errhint("Add it first with ALTER TABLE ... ADD CONSTRAINT ... NOT VALID.")));
+	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for constraint %u", conoid);
+	contype = ((Form_pg_constraint) GETSTRUCT(tuple))->contype;
+	ReleaseSysCache(tuple);
+	if (contype != CONSTRAINT_CHECK && contype != CONSTRAINT_FOREIGN)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("constraint \"%s\" of relation \"%s\" is not a check or foreign key constraint",
+						name, RelationGetRelationName(rel)),
+				 errdetail("Only check and foreign key constraints can be NOT VALID.")));
+	StepJobDefaults(fcinfo, &job, 2, 3);
+
+	job.kind = MIG_KIND_VALIDATE;
+	job.kind_args = list_make1(psprintf("constraint=%s", name));
+	PG_RETURN_INT64(FinishStart(rel, &job, NIL,
+								psprintf("validate constraint %s", quote_identifier(name))));
+}

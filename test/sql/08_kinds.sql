@@ -1,0 +1,90 @@
+-- Job kinds (0.3): mig_start_delete, mig_set_not_null and
+-- mig_validate_constraint, their checks at start and their outcome.
+\set VERBOSITY default
+CREATE TABLE kd (id bigint PRIMARY KEY, v int NOT NULL, note text);
+INSERT INTO kd SELECT g, g % 10, CASE WHEN g % 3 = 0 THEN NULL ELSE 'x' END
+  FROM generate_series(1, 3000) g;
+
+-- the new columns of mig_jobs
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'mig_jobs'::regclass AND attname IN ('kind', 'step', 'parallel')
+ ORDER BY attnum;
+
+-- mig_start_delete: the where clause is required and checked like a backfill's
+SELECT mig_start_delete('kd', NULL);
+SELECT mig_start_delete('kd', '  ');
+SELECT mig_start_delete('kd', 'v = ');
+SELECT mig_start_delete('kd', 'nope = 1');
+SELECT mig_start_delete('kd', 'v = 1; DROP TABLE kd');
+SELECT mig_start_delete('kd', 'v = 1 RETURNING id');
+SELECT mig_start_delete('kd', 'v = 1', batch_size => -1);
+SELECT mig_start_delete('no_such_table', 'v = 1');
+CREATE TABLE kd_nokey (a int);
+SELECT mig_start_delete('kd_nokey', 'a = 1');
+
+-- a delete end to end: only the matching rows go, in chunks
+SELECT mig_start_delete('kd', 'v = 3', batch_size => 400, chunk_time => NULL) AS job \gset
+SELECT mig_wait(:job, '60s');
+SELECT kind, state, rows_done, chunks_done, step, parallel, set_clause, where_clause
+  FROM mig_jobs WHERE job_id = :job;
+SELECT count(*) AS rows_left, count(*) FILTER (WHERE v = 3) AS matching FROM kd;
+
+-- mig_set_not_null: checks at start
+SELECT mig_set_not_null('kd', 'nope');
+SELECT mig_set_not_null('kd', NULL);
+SELECT mig_set_not_null('kd', 'note', lock_timeout => '-1s');
+CREATE TEMP TABLE kd_temp (id int PRIMARY KEY, a int);
+SELECT mig_set_not_null('kd_temp', 'a');
+
+-- rows still NULL: the job fails with their count and leaves no constraint
+SELECT mig_set_not_null('kd', 'note', lock_timeout => '2s') AS job \gset
+SELECT mig_wait(:job, '60s');
+SELECT kind, state, step, last_error FROM mig_jobs WHERE job_id = :job;
+SELECT conname FROM pg_constraint WHERE conrelid = 'kd'::regclass ORDER BY 1;
+SELECT attnotnull FROM pg_attribute WHERE attrelid = 'kd'::regclass AND attname = 'note';
+
+-- a second job on the table waits until the failed one is resumed or cancelled
+DO $$ BEGIN PERFORM mig_set_not_null('kd', 'note');
+EXCEPTION WHEN object_in_use THEN RAISE NOTICE 'refused: %', SQLSTATE; END $$;
+
+-- backfilled, resumed: the column is NOT NULL and the check is gone
+UPDATE kd SET note = 'y' WHERE note IS NULL;
+SELECT mig_resume(:job);
+SELECT mig_wait(:job, '60s');
+SELECT state, step FROM mig_jobs WHERE job_id = :job;
+SELECT conname FROM pg_constraint WHERE conrelid = 'kd'::regclass ORDER BY 1;
+SELECT attnotnull FROM pg_attribute WHERE attrelid = 'kd'::regclass AND attname = 'note';
+SELECT event, detail FROM mig_job_events WHERE job_id = :job AND event = 'step' ORDER BY event_id;
+
+-- a column that is NOT NULL already: every step is skipped
+SELECT mig_set_not_null('kd', 'v') AS job \gset
+SELECT mig_wait(:job, '60s');
+SELECT count(*) FILTER (WHERE detail LIKE '%already done') AS skipped
+  FROM mig_job_events WHERE job_id = :job AND event = 'step';
+
+-- mig_validate_constraint
+SELECT mig_validate_constraint('kd', 'nope');
+SELECT mig_validate_constraint('kd', 'kd_pkey');
+ALTER TABLE kd ADD CONSTRAINT kd_v_small CHECK (v < 9) NOT VALID;
+SELECT mig_validate_constraint('kd', 'kd_v_small') AS job \gset
+SELECT mig_wait(:job, '60s');
+SELECT state, last_error FROM mig_jobs WHERE job_id = :job;
+SELECT convalidated FROM pg_constraint WHERE conname = 'kd_v_small';
+SELECT mig_cancel(:job);
+DELETE FROM kd WHERE v >= 9;
+SELECT mig_validate_constraint('kd', 'kd_v_small') AS job \gset
+SELECT mig_wait(:job, '60s');
+SELECT kind, state, step FROM mig_jobs WHERE job_id = :job;
+SELECT convalidated FROM pg_constraint WHERE conname = 'kd_v_small';
+
+-- caller's rights: DDL needs the table's owner; a delete needs DELETE
+CREATE ROLE regress_mig_kinds LOGIN;
+GRANT SELECT, UPDATE ON kd TO regress_mig_kinds;
+SET ROLE regress_mig_kinds;
+SELECT mig_set_not_null('kd', 'note');
+SELECT mig_validate_constraint('kd', 'kd_v_small');
+SELECT mig_start_delete('kd', 'v = 1');
+RESET ROLE;
+SELECT count(*) AS jobs_of_the_role FROM mig_jobs WHERE owner = 'regress_mig_kinds';
+REVOKE ALL ON kd FROM regress_mig_kinds;
+DROP ROLE regress_mig_kinds;
