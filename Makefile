@@ -21,7 +21,8 @@ OBJS = \
 	extension/src/sql_kinds.o \
 	extension/src/steps.o \
 	extension/src/kind_not_null.o \
-	extension/src/kind_validate.o
+	extension/src/kind_validate.o \
+	extension/src/kind_index.o
 
 EXTENSION = pg_mig
 DATA = $(wildcard sql/pg_mig--*.sql)

@@ -84,6 +84,25 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION @extschema@.mig_validate_constraint(regclass, name, interval, integer)
 IS 'starts a job that validates a NOT VALID check or foreign key constraint';
 
+CREATE FUNCTION @extschema@.mig_create_index(
+    relation            regclass,
+    columns             text,
+    index_name          name     DEFAULT NULL,
+    "unique"            boolean  DEFAULT false,
+    method              text     DEFAULT 'btree',
+    where_clause        text     DEFAULT NULL,
+    include             name[]   DEFAULT NULL,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true)::bigint,
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_create_index'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_create_index(regclass, text, name, boolean, text,
+    text, name[], interval, bigint, interval, integer)
+IS 'starts a job that builds an index with CREATE INDEX CONCURRENTLY in a background worker';
+
 -- (end of section 2)
 
 ------------------------------------------------------------------------

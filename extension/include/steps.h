@@ -66,4 +66,11 @@ extern void MigExecDDL(const char *sql);
 extern void MigRunTopLevel(const char *sql, int64 lock_timeout_ms);
 extern bool MigStepWasDone(const MigJob *job, const char *name);
 
+/* kind_index.c: the checked statement of an index job */
+struct IndexStmt;
+extern char *MigIndexSql(const char *relation_name, const char *index_name,
+						 const char *columns, bool unique, const char *method,
+						 const char *where_clause, List *include,
+						 struct IndexStmt **stmt_out);
+
 #endif							/* PG_MIG_STEPS_H */

@@ -22,7 +22,12 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
+#include "access/amapi.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "parser/parse_utilcmd.h"
+#include "utils/array.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -38,8 +43,10 @@
 PG_FUNCTION_INFO_V1(mig_start_delete);
 PG_FUNCTION_INFO_V1(mig_set_not_null);
 PG_FUNCTION_INFO_V1(mig_validate_constraint);
+PG_FUNCTION_INFO_V1(mig_create_index);
 
 #define MAX_TEXT_ARG	65536
+#define COLUMNS_ARG_HINT "Pass the column list of CREATE INDEX, e.g. 'created_at', 'lower(email)' or 'customer_id, created_at DESC'."
 
 /* RequireArg: argument argno must not be NULL */
 static void
@@ -302,4 +309,142 @@ mig_validate_constraint(PG_FUNCTION_ARGS)
 	job.kind_args = list_make1(psprintf("constraint=%s", name));
 	PG_RETURN_INT64(FinishStart(rel, &job, NIL,
 								psprintf("validate constraint %s", quote_identifier(name))));
+}
+
+/*
+ * mig_create_index(relation, columns, index_name, unique, method,
+ * where_clause, include, max_lag, max_lag_bytes, lock_timeout,
+ * max_retries) starts an index job (kind_index.c).
+ */
+Datum
+mig_create_index(PG_FUNCTION_ARGS)
+{
+	MigJob		job;
+	Relation	rel;
+	char	   *columns;
+	char	   *index_name = NULL;
+	bool		unique;
+	char	   *method;
+	char	   *where_clause = NULL;
+	List	   *include = NIL;
+	StringInfoData include_arg;
+	Oid			amoid;
+	IndexStmt  *stmt;
+	ListCell   *lc;
+	Oid			existing;
+
+	memset(&job, 0, sizeof(job));
+	rel = BeginStart(fcinfo, &job, "an index job");
+	CheckDDLTable(rel, "create an index");
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot create an index concurrently on partitioned table \"%s\"",
+						RelationGetRelationName(rel)),
+				 errhint("Create the index on each partition with mig_create_index(), then attach them to an index created ON ONLY the partitioned table.")));
+	columns = TextArgument(fcinfo, 1, "columns", COLUMNS_ARG_HINT);
+	unique = PG_ARGISNULL(3) ? false : PG_GETARG_BOOL(3);
+	method = PG_ARGISNULL(4) ? pstrdup("btree") : TextArgument(fcinfo, 4, "method", NULL);
+	if (!PG_ARGISNULL(5))
+		where_clause = TextArgument(fcinfo, 5, "where_clause",
+									"Pass NULL for an index of every row.");
+
+	/* the method: an index access method in pg_am */
+	amoid = get_index_am_oid(method, true);
+	if (!OidIsValid(amoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("index access method \"%s\" does not exist", method),
+				 errhint("See the index access methods in pg_am, e.g. btree, hash, gin, gist, brin.")));
+	if (unique && !GetIndexAmRoutineByAmId(amoid, false)->amcanunique)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("access method \"%s\" does not support unique indexes", method)));
+
+	/* include: columns of the table */
+	initStringInfo(&include_arg);
+	if (!PG_ARGISNULL(6))
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(6), NAMEOID, NAMEDATALEN, false,
+						  TYPALIGN_CHAR, &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+		{
+			char	   *name;
+
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("include must not contain NULL")));
+			name = pstrdup(NameStr(*DatumGetName(elems[i])));
+			if (get_attnum(job.relid, name) <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" of relation \"%s\" does not exist",
+								name, RelationGetRelationName(rel)),
+						 errhint("include names columns to store in the index.")));
+			include = lappend(include, name);
+			appendStringInfo(&include_arg, "%s%s", i ? "," : "", quote_identifier(name));
+		}
+	}
+
+	/* the name: given, or PostgreSQL's usual one */
+	if (!PG_ARGISNULL(2))
+		index_name = pstrdup(NameStr(*PG_GETARG_NAME(2)));
+	(void) MigIndexSql(job.relation_name, index_name ? index_name : "pg_mig_index_name",
+					   columns, unique, method, where_clause, include, &stmt);
+	if (index_name == NULL)
+	{
+		StringInfoData name2;
+
+		initStringInfo(&name2);
+		foreach(lc, stmt->indexParams)
+		{
+			IndexElem  *elem = lfirst_node(IndexElem, lc);
+
+			appendStringInfo(&name2, "%s%s", name2.len ? "_" : "",
+							 elem->name ? elem->name : "expr");
+		}
+		index_name = ChooseRelationName(RelationGetRelationName(rel), name2.data,
+										unique ? "key" : "idx",
+										RelationGetNamespace(rel), false);
+	}
+	existing = get_relname_relid(index_name, RelationGetNamespace(rel));
+	if (OidIsValid(existing) && get_rel_relkind(existing) != RELKIND_INDEX)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" already exists", index_name)));
+
+	/* the meaning of the parts: columns, expressions and predicate resolve */
+	foreach(lc, stmt->indexParams)
+	{
+		IndexElem  *elem = lfirst_node(IndexElem, lc);
+
+		if (elem->name && get_attnum(job.relid, elem->name) <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("invalid columns: column \"%s\" of relation \"%s\" does not exist",
+							elem->name, RelationGetRelationName(rel)),
+					 errhint("%s", COLUMNS_ARG_HINT)));
+	}
+	(void) transformIndexStmt(job.relid, stmt, "mig_create_index");
+
+	StepJobDefaults(fcinfo, &job, 9, 10);
+	MigReadKnobArg(fcinfo, 7, "max_lag", &job);
+	MigReadKnobArg(fcinfo, 8, "max_lag_bytes", &job);
+
+	job.kind = MIG_KIND_INDEX;
+	job.kind_args = list_make5(psprintf("index=%s", index_name),
+							   psprintf("columns=%s", columns),
+							   psprintf("unique=%s", unique ? "true" : "false"),
+							   psprintf("method=%s", method),
+							   psprintf("include=%s", include_arg.data));
+	if (where_clause)
+		job.kind_args = lappend(job.kind_args, psprintf("where=%s", where_clause));
+	PG_RETURN_INT64(FinishStart(rel, &job, NIL,
+								psprintf("create %sindex %s concurrently", unique ? "unique " : "",
+										 quote_identifier(index_name))));
 }

@@ -71,11 +71,13 @@ typedef enum StepResult
 static const MigKindDef *const step_kinds[] = {
 	&mig_kind_not_null,
 	&mig_kind_validate,
+	&mig_kind_index,
 };
 
 static int64 steps_job_id;
 static Oid	steps_owner;
 static MemoryContext steps_context;
+static MemoryContext toplevel_context;
 
 static MigJob *CheckJob(bool set_running);
 static StepResult RunStep(const MigKindDef *def, const MigStepDef *step,
@@ -217,9 +219,16 @@ MigRunTopLevel(const char *sql, int64 lock_timeout_ms)
 	StartTransactionCommand();
 	pgstat_report_activity(STATE_RUNNING, sql);
 
-	/* the parse and plan trees must survive the statement's own commits */
-	parse_context = AllocSetContextCreate(TopMemoryContext, "pg_mig top-level statement",
-										  ALLOCSET_DEFAULT_SIZES);
+	/*
+	 * The parse and plan trees must survive the statement's own commits;
+	 * the context is kept and reset, so a failed statement leaks nothing.
+	 */
+	if (toplevel_context == NULL)
+		toplevel_context = AllocSetContextCreate(TopMemoryContext,
+												 "pg_mig top-level statement",
+												 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(toplevel_context);
+	parse_context = toplevel_context;
 	old = MemoryContextSwitchTo(parse_context);
 	raw = pg_parse_query(sql);
 	if (list_length(raw) != 1)
@@ -240,7 +249,7 @@ MigRunTopLevel(const char *sql, int64 lock_timeout_ms)
 	receiver->rDestroy(receiver);
 	PortalDrop(portal, false);
 	CommitTransactionCommand();
-	MemoryContextDelete(parse_context);
+	MemoryContextReset(parse_context);
 	SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
 	MemoryContextSwitchTo(steps_context ? steps_context : TopMemoryContext);
 	pgstat_report_activity(STATE_IDLE, NULL);
@@ -286,8 +295,6 @@ MigRunSchemaSteps(int64 job_id, Oid owner)
 		StepResult result;
 
 		MemoryContextSwitchTo(steps_context);
-		if (step->wait_for_lag && WaitForLag() == STEP_RESULT_STOPPED)
-			return true;
 		result = RunStep(def, step, true, &failure);
 		if (result == STEP_RESULT_STOPPED)
 			return true;
@@ -372,6 +379,10 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 		int			retries;
 		int			max_retries;
 
+		/* before each attempt of a step that writes much WAL: lag first */
+		if (step->wait_for_lag && WaitForLag() == STEP_RESULT_STOPPED)
+			return STEP_RESULT_STOPPED;
+
 		/* still ours to run?  what does it do now? */
 		BeginStepTransaction();
 		job = CheckJob(true);
@@ -411,10 +422,13 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 					step->run(job);
 				else
 					skipped = true;
-				if (record)
+				if (record || step == def->undo)
 				{
 					BeginStepTransaction();
-					MigMarkStepDone(steps_job_id, step->name);
+					if (record)
+						MigMarkStepDone(steps_job_id, step->name);
+					else
+						ForgetSteps();
 					EndStepTransaction(true);
 				}
 			}
@@ -470,7 +484,9 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 
 		/* the attempt failed and is rolled back */
 		{
-			char	   *message = psprintf("%s (SQLSTATE %s)", edata->message,
+			char	   *message = psprintf("%s%s%s (SQLSTATE %s)", edata->message,
+										   edata->detail ? ": " : "",
+										   edata->detail ? edata->detail : "",
 										   unpack_sql_state(edata->sqlerrcode));
 
 			ereport(LOG,

@@ -88,3 +88,36 @@ RESET ROLE;
 SELECT count(*) AS jobs_of_the_role FROM mig_jobs WHERE owner = 'regress_mig_kinds';
 REVOKE ALL ON kd FROM regress_mig_kinds;
 DROP ROLE regress_mig_kinds;
+
+-- mig_create_index: the parts are checked, never pasted
+SELECT mig_create_index('kd', 'v) WHERE (true');
+SELECT mig_create_index('kd', 'v) WITH (fillfactor = 10');
+SELECT mig_create_index('kd', 'v', where_clause => 'true) TABLESPACE pg_default; --');
+SELECT mig_create_index('kd', 'v', method => 'nope');
+SELECT mig_create_index('kd', 'v', method => 'brin', "unique" => true);
+SELECT mig_create_index('kd', 'nope');
+SELECT mig_create_index('kd', 'v', include => '{nope}');
+SELECT mig_create_index('kd', '');
+-- mig_wait would hold a snapshot that CREATE INDEX CONCURRENTLY waits for:
+-- wait in a procedure that commits between looks
+CREATE PROCEDURE kd_wait(job bigint) LANGUAGE plpgsql AS $$
+BEGIN
+  LOOP
+    EXIT WHEN (SELECT state FROM mig_jobs WHERE job_id = job)
+              IN ('succeeded', 'failed', 'cancelled');
+    COMMIT;
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+END $$;
+SELECT mig_create_index('kd', 'v, id DESC', include => '{note}', where_clause => 'v > 1') AS job \gset
+CALL kd_wait(:job);
+SELECT kind, state, step, last_error FROM mig_jobs WHERE job_id = :job;
+SELECT indexrelid::regclass, indisvalid, pg_get_indexdef(indexrelid)
+  FROM pg_index WHERE indrelid = 'kd'::regclass ORDER BY 1;
+-- duplicates: the job fails with the error and leaves no invalid index
+SELECT mig_create_index('kd', 'v', "unique" => true, index_name => 'kd_v_unique') AS job \gset
+CALL kd_wait(:job);
+SELECT kind, state, step, split_part(last_error, ':', 1) AS error,
+       last_error LIKE '%is duplicated. (SQLSTATE 23505)' AS says_why
+  FROM mig_jobs WHERE job_id = :job;
+SELECT count(*) AS kd_v_unique FROM pg_class WHERE relname = 'kd_v_unique';
