@@ -800,6 +800,14 @@ MigLoadJobKind(MigJob *job)
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job->job_id)};
 
+	/* under the SQL of 0.1 or 0.2 (an update in flight) every job is a backfill */
+	{
+		Oid			jobrel = get_relname_relid(MIG_JOB_TABLE, MigExtensionSchema());
+
+		job->kind = MIG_KIND_BACKFILL;
+		if (!OidIsValid(jobrel) || get_attnum(jobrel, "kind") == InvalidAttrNumber)
+			return;
+	}
 	sql = psprintf("SELECT kind, kind_args, steps_done, step FROM %s WHERE job_id = $1",
 				   MigQualifiedTable(MIG_JOB_TABLE));
 	StoreEnter(&sc);
