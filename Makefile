@@ -22,7 +22,8 @@ OBJS = \
 	extension/src/steps.o \
 	extension/src/kind_not_null.o \
 	extension/src/kind_validate.o \
-	extension/src/kind_index.o
+	extension/src/kind_index.o \
+	extension/src/kind_foreign_key.o
 
 EXTENSION = pg_mig
 DATA = $(wildcard sql/pg_mig--*.sql)

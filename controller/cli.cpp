@@ -37,6 +37,9 @@ const std::vector<Command>& Commands()
         {"index", "index --table T --columns EXPR [--name N] [--unique] [...] [--wait]\n"
                   "                            CREATE INDEX CONCURRENTLY in the server",
          CmdIndex},
+        {"add-fk", "add-fk --table T --columns C,... --references T2 [--orphans fail|delete|set_null] [...]\n"
+                   "                            a foreign key: NOT VALID, orphans handled in chunks, VALIDATE",
+         CmdAddFk},
         {"status", "status [JOB] [--json] [--watch]\n"
                    "                            jobs with progress, rate, ETA, lag and throttle reason",
          CmdStatus},

@@ -73,5 +73,6 @@ int CmdDelete(const std::string&, const std::vector<std::string>&);
 int CmdNotNull(const std::string&, const std::vector<std::string>&);
 int CmdValidate(const std::string&, const std::vector<std::string>&);
 int CmdIndex(const std::string&, const std::vector<std::string>&);
+int CmdAddFk(const std::string&, const std::vector<std::string>&);
 
 }  // namespace migctl

@@ -141,4 +141,37 @@ int CmdIndex(const std::string& cmd, const std::vector<std::string>& args)
     return StartAndFollow(cl, "mig_create_index", named);
 }
 
+int CmdAddFk(const std::string& cmd, const std::vector<std::string>& args)
+{
+    std::string table, columns, references, ref_columns, name, on_delete, orphans;
+    Knobs knobs;
+    po::options_description d("add-fk options (and the chunk and throttle options of start, for the orphan walk)");
+    d.add_options()("table", po::value(&table), "the referencing table")(
+        "columns", po::value(&columns), "the referencing columns, e.g. customer_id")(
+        "references", po::value(&references), "the referenced table")(
+        "ref-columns", po::value(&ref_columns), "the referenced columns (default: its primary key)")(
+        "name", po::value(&name), "the constraint name (default: PostgreSQL's usual one)")(
+        "on-delete", po::value(&on_delete), "no action | restrict | cascade | set null | set default")(
+        "orphans", po::value(&orphans), "fail (default) | delete | set_null: what to do with rows without a match")(
+        "wait", "follow the job to its end (exit codes of wait)");
+    AddKnobOptions(d, knobs);
+    auto cl = Parse(cmd, args, d,
+                    "add-fk --table T --columns C[,C...] --references T2 [--ref-columns C,...] [--name N]\n"
+                    "       [--on-delete ACTION] [--orphans fail|delete|set_null] [options] [--wait]");
+    if (cl.help) return kOk;
+    if (table.empty() || columns.empty() || references.empty())
+        throw Error(kUsage, "add-fk needs --table, --columns and --references",
+                    "e.g. migctl add-fk --table orders --columns customer_id --references customers");
+    NoJobArg(cl, cmd);
+    NamedArgs named{{"relation", {table, "regclass"}},
+                    {"columns", {TextArrayLiteral(SplitList(columns)), "name[]"}},
+                    {"ref_relation", {references, "regclass"}}};
+    if (!ref_columns.empty()) named.push_back({"ref_columns", {TextArrayLiteral(SplitList(ref_columns)), "name[]"}});
+    if (!name.empty()) named.push_back({"constraint_name", {name, "name"}});
+    if (!on_delete.empty()) named.push_back({"on_delete", {on_delete, "text"}});
+    if (!orphans.empty()) named.push_back({"orphans", {orphans, "text"}});
+    for (auto& a : KnobArgs(knobs, cl.vm)) named.push_back(a);
+    return StartAndFollow(cl, "mig_add_foreign_key", named);
+}
+
 }  // namespace migctl

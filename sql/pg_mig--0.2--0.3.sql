@@ -103,6 +103,39 @@ COMMENT ON FUNCTION @extschema@.mig_create_index(regclass, text, name, boolean, 
     text, name[], interval, bigint, interval, integer)
 IS 'starts a job that builds an index with CREATE INDEX CONCURRENTLY in a background worker';
 
+CREATE FUNCTION @extschema@.mig_add_foreign_key(
+    relation            regclass,
+    columns             name[],
+    ref_relation        regclass,
+    ref_columns         name[]   DEFAULT NULL,
+    constraint_name     name     DEFAULT NULL,
+    on_delete           text     DEFAULT 'no action',
+    orphans             text     DEFAULT 'fail',
+    batch_size          integer  DEFAULT pg_catalog.current_setting('pg_mig.default_batch_size', true)::integer,
+    chunk_time          interval DEFAULT pg_catalog.current_setting('pg_mig.default_chunk_time', true)::interval,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true)::bigint,
+    sleep               interval DEFAULT '0',
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    statement_timeout   interval DEFAULT pg_catalog.current_setting('pg_mig.default_statement_timeout', true)::interval,
+    max_wal_rate        bigint   DEFAULT NULL,
+    nice_ratio          double precision DEFAULT NULL,
+    ignore_slots        text[]   DEFAULT NULL,
+    run_window          text     DEFAULT NULL,
+    throttle_query      text     DEFAULT NULL,
+    max_active_sessions integer  DEFAULT NULL,
+    max_xact_age        interval DEFAULT NULL,
+    max_archive_backlog integer  DEFAULT NULL,
+    throttle_on_autovacuum boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_add_foreign_key'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_add_foreign_key(regclass, name[], regclass, name[],
+    name, text, text, integer, interval, interval, bigint, interval, interval, integer,
+    interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean)
+IS 'starts a job that adds a foreign key NOT VALID, handles the orphan rows chunk by chunk, then validates it';
+
 -- (end of section 2)
 
 ------------------------------------------------------------------------

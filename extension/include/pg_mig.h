@@ -309,6 +309,8 @@ extern void MigCheckOwnerCanLogin(Oid owner);
 
 /* steps.c: the schema steps of a job, run by its worker */
 extern bool MigRunSchemaSteps(int64 job_id, Oid owner);
+extern bool MigWalkCountsOnly(MigJob *job);
+extern void MigFinishWalk(int64 job_id, int64 rows_done, int64 chunks_done);
 extern const char *MigKindArg(const MigJob *job, const char *name);
 
 /* validate.c: checks at start, in the caller's transaction */
@@ -332,6 +334,10 @@ extern char *MigChunkBoundarySql(const MigTarget *target, bool first);
 extern MigChunkPlan *MigPrepareChunkPlan(const MigTarget *target,
 										 const char *set_clause,
 										 const char *where_clause);
+extern MigChunkPlan *MigPrepareChunkPlanFor(const MigTarget *target,
+											const char *set_clause,
+											const char *where_clause,
+											bool count_only);
 extern void MigFreeChunkPlan(MigChunkPlan *plan);
 extern void MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key,
 						int batch, MigChunkResult *result);

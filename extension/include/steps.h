@@ -54,11 +54,19 @@ typedef struct MigKindDef
 	 * job fails (e.g. drop the NOT VALID check), run with the same retries.
 	 */
 	const MigStepDef *undo;
+	/*
+	 * A kind that also walks rows (foreign_key: the orphan walk) does so
+	 * before its step walk_at, with the engine of a backfill; the walk is
+	 * recorded as the step "walk" in the transaction of its last chunk.
+	 */
+	bool		has_walk;
+	int			walk_at;
 } MigKindDef;
 
 extern const MigKindDef mig_kind_not_null;
 extern const MigKindDef mig_kind_validate;
 extern const MigKindDef mig_kind_index;
+extern const MigKindDef mig_kind_foreign_key;
 
 /* steps.c: helpers for the kinds */
 extern char *MigJobRelationName(const MigJob *job);

@@ -170,6 +170,8 @@ mig_worker_main(Datum main_arg)
 			SleepOnLatch(delay_ms);
 	}
 
+	/* a walk that is one step of its kind (foreign_key): the steps after it */
+	(void) MigRunSchemaSteps(job_id, worker_args.owner);
 	MigBroadcastJobChange();
 	proc_exit(0);
 }
@@ -425,10 +427,7 @@ RunChunk(MigJob *job, long *delay_ms)
 
 	if (job->target_ord >= list_length(targets))
 	{
-		MigSetState(job_id, MIG_STATE_SUCCEEDED, NULL);
-		MigRecordEvent(job_id, "succeeded",
-					   psprintf(INT64_FORMAT " rows changed in " INT64_FORMAT " chunks",
-								job->rows_done, job->chunks_done));
+		MigFinishWalk(job_id, job->rows_done, job->chunks_done);
 		return STEP_STOP;
 	}
 
@@ -441,7 +440,8 @@ RunChunk(MigJob *job, long *delay_ms)
 			MigFreeChunkPlan(chunk_plan);
 		chunk_plan = NULL;
 		chunk_plan_ord = -1;
-		chunk_plan = MigPrepareChunkPlan(target, job->set_clause, job->where_clause);
+		chunk_plan = MigPrepareChunkPlanFor(target, job->set_clause, job->where_clause,
+											MigWalkCountsOnly(job));
 		chunk_plan_ord = target->ord;
 		MemoryContextSwitchTo(old);
 	}
@@ -499,10 +499,7 @@ RunChunk(MigJob *job, long *delay_ms)
 
 	if (result.target_done && cp.target_ord >= list_length(targets))
 	{
-		MigSetState(job_id, MIG_STATE_SUCCEEDED, NULL);
-		MigRecordEvent(job_id, "succeeded",
-					   psprintf(INT64_FORMAT " rows changed in " INT64_FORMAT " chunks",
-								job->rows_done + result.rows, job->chunks_done + 1));
+		MigFinishWalk(job_id, job->rows_done + result.rows, job->chunks_done + 1);
 		return STEP_STOP;
 	}
 

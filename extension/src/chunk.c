@@ -63,6 +63,7 @@ struct MigChunkPlan
 	SPIPlanPtr	count_next;
 	SPIPlanPtr	update_first;
 	SPIPlanPtr	update_next;
+	bool		count_only;		/* the "update" statements only count */
 };
 
 /*
@@ -217,6 +218,24 @@ PrepareKept(const char *sql, int nargs, Oid *types)
 }
 
 /*
+ * ChunkCountMatchingSql: the statement of a chunk that only looks, the
+ * third strategy of the walk (the orphan check of a foreign_key job):
+ * counts the chunk's rows that match where_clause.
+ */
+static char *
+ChunkCountMatchingSql(const MigTarget *target, const char *where_clause, bool first)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT count(*) FROM ONLY %s\nWHERE ", target->relation_name);
+	AppendRange(&buf, target, first ? RANGE_TO_UPPER : RANGE_BETWEEN);
+	if (where_clause)
+		appendStringInfo(&buf, " AND (%s\n)", where_clause);
+	return buf.data;
+}
+
+/*
  * MigPrepareChunkPlan prepares the chunk statements of one target.  Caller
  * has SPI connected, runs as the job owner with the job's settings, and
  * keeps the result across transactions until MigFreeChunkPlan.
@@ -224,6 +243,18 @@ PrepareKept(const char *sql, int nargs, Oid *types)
 MigChunkPlan *
 MigPrepareChunkPlan(const MigTarget *target, const char *set_clause,
 					const char *where_clause)
+{
+	return MigPrepareChunkPlanFor(target, set_clause, where_clause, false);
+}
+
+/*
+ * MigPrepareChunkPlanFor is MigPrepareChunkPlan with the chunk's strategy:
+ * count_only chunks count the rows matching where_clause and change
+ * nothing (set_clause is then ignored).
+ */
+MigChunkPlan *
+MigPrepareChunkPlanFor(const MigTarget *target, const char *set_clause,
+					   const char *where_clause, bool count_only)
 {
 	MemoryContext context = AllocSetContextCreate(TopMemoryContext,
 												  "pg_mig chunk plan",
@@ -279,13 +310,18 @@ MigPrepareChunkPlan(const MigTarget *target, const char *set_clause,
 		first_types[n] = INT8OID;
 		plan->boundary_first = PrepareKept(MigChunkBoundarySql(target, true), n + 1, first_types);
 		plan->count_first = PrepareKept(ChunkCountSql(target, true), n, types);
-		plan->update_first = PrepareKept(MigChunkUpdateSql(target, set_clause, where_clause, true),
+		plan->update_first = PrepareKept(count_only ?
+										 ChunkCountMatchingSql(target, where_clause, true) :
+										 MigChunkUpdateSql(target, set_clause, where_clause, true),
 										 n, types);
 	}
 	plan->boundary_next = PrepareKept(MigChunkBoundarySql(target, false), 2 * n + 1, types);
 	plan->count_next = PrepareKept(ChunkCountSql(target, false), 2 * n, types);
-	plan->update_next = PrepareKept(MigChunkUpdateSql(target, set_clause, where_clause, false),
+	plan->update_next = PrepareKept(count_only ?
+									ChunkCountMatchingSql(target, where_clause, false) :
+									MigChunkUpdateSql(target, set_clause, where_clause, false),
 									2 * n, types);
+	plan->count_only = count_only;
 	MemoryContextSwitchTo(old);
 	return plan;
 }
@@ -425,6 +461,16 @@ MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key, int batch,
 		params[(first ? 0 : n) + i] = end[i];
 	ret = SPI_execute_plan(first ? plan->update_first : plan->update_next,
 						   params, NULL, false, 0);
+	if (plan->count_only)
+	{
+		bool		isnull;
+
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "pg_mig chunk count failed: %s", SPI_result_code_string(ret));
+		result->rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+		return;
+	}
 	if (ret != SPI_OK_UPDATE && ret != SPI_OK_DELETE)
 		elog(ERROR, "pg_mig chunk statement failed: %s", SPI_result_code_string(ret));
 	result->rows = (int64) SPI_processed;

@@ -72,6 +72,7 @@ static const MigKindDef *const step_kinds[] = {
 	&mig_kind_not_null,
 	&mig_kind_validate,
 	&mig_kind_index,
+	&mig_kind_foreign_key,
 };
 
 static int64 steps_job_id;
@@ -87,6 +88,7 @@ static void FailJob(const MigKindDef *def, const MigStepDef *step, char *message
 static bool StepIsTransient(int sqlerrcode);
 static bool SleepOrStop(long ms);
 static void ForgetSteps(void);
+static const MigKindDef *KindDef(MigJobKind kind);
 static void BeginStepTransaction(void);
 static void EndStepTransaction(bool commit);
 
@@ -277,11 +279,7 @@ MigRunSchemaSteps(int64 job_id, Oid owner)
 	BeginStepTransaction();
 	job = CheckJob(false);
 	if (job != NULL)
-	{
-		for (int i = 0; i < lengthof(step_kinds); i++)
-			if (step_kinds[i]->kind == job->kind)
-				def = step_kinds[i];
-	}
+		def = KindDef(job->kind);
 	EndStepTransaction(true);
 	if (job == NULL)
 		return true;
@@ -295,6 +293,20 @@ MigRunSchemaSteps(int64 job_id, Oid owner)
 		StepResult result;
 
 		MemoryContextSwitchTo(steps_context);
+		if (def->has_walk && i == def->walk_at)
+		{
+			bool		walked;
+
+			/* the walk is backfill_worker.c's; it calls us again when done */
+			BeginStepTransaction();
+			job = CheckJob(false);
+			walked = job != NULL && MigStepWasDone(job, "walk");
+			EndStepTransaction(true);
+			if (job == NULL)
+				return true;
+			if (!walked)
+				return false;
+		}
 		result = RunStep(def, step, true, &failure);
 		if (result == STEP_RESULT_STOPPED)
 			return true;
@@ -573,19 +585,76 @@ FailJob(const MigKindDef *def, const MigStepDef *step, char *message)
 }
 
 /*
- * ForgetSteps empties the job's steps_done, in the transaction of the undo
- * step: a failed job that is resumed starts from its first step.
+ * ForgetSteps empties the job's steps_done and its walk's checkpoint, in
+ * the transaction of the undo step: a failed job that is resumed starts
+ * from its first step.
  */
 static void
 ForgetSteps(void)
 {
-	const char *cols[1] = {"steps_done"};
-	Oid			types[1] = {TEXTARRAYOID};
-	Datum		values[1];
-	bool		nulls[1] = {false};
+	const char *cols[6] = {"steps_done", "target_ord", "last_key", "rows_done",
+	"keys_done", "chunks_done"};
+	Oid			types[6] = {TEXTARRAYOID, INT4OID, TEXTARRAYOID, INT8OID, INT8OID, INT8OID};
+	Datum		values[6] = {0, Int32GetDatum(0), 0, Int64GetDatum(0), Int64GetDatum(0),
+	Int64GetDatum(0)};
+	bool		nulls[6] = {false, false, true, false, false, false};
 
 	values[0] = PointerGetDatum(construct_empty_array(TEXTOID));
-	MigSetJobColumns(steps_job_id, 1, cols, types, values, nulls);
+	MigSetJobColumns(steps_job_id, 6, cols, types, values, nulls);
+}
+
+/* KindDef: the steps of a kind, or NULL for a kind that only walks */
+static const MigKindDef *
+KindDef(MigJobKind kind)
+{
+	for (int i = 0; i < lengthof(step_kinds); i++)
+		if (step_kinds[i]->kind == kind)
+			return step_kinds[i];
+	return NULL;
+}
+
+/*
+ * MigWalkCountsOnly: the job's chunks count rows and change none (the
+ * orphan walk of a foreign_key job with orphans => 'fail').  Caller is in
+ * a transaction.
+ */
+bool
+MigWalkCountsOnly(MigJob *job)
+{
+	const char *orphans;
+
+	MigLoadJobKind(job);
+	orphans = MigKindArg(job, "orphans");
+	return job->kind == MIG_KIND_FOREIGN_KEY && orphans && strcmp(orphans, "fail") == 0;
+}
+
+/*
+ * MigFinishWalk ends the walk of a job, in the transaction of its last
+ * chunk: a backfill or a delete has succeeded; a kind that goes on after
+ * its walk records the walk as done.
+ */
+void
+MigFinishWalk(int64 job_id, int64 rows_done, int64 chunks_done)
+{
+	MigJob	   *job = MigLoadJob(job_id, false);
+	const MigKindDef *def;
+
+	if (job == NULL)
+		return;
+	MigLoadJobKind(job);
+	def = KindDef(job->kind);
+	if (def != NULL && def->has_walk)
+	{
+		MigMarkStepDone(job_id, "walk");
+		MigRecordEvent(job_id, "step",
+					   psprintf("walk: done, " INT64_FORMAT " rows in " INT64_FORMAT " chunks",
+								rows_done, chunks_done));
+		return;
+	}
+	MigSetState(job_id, MIG_STATE_SUCCEEDED, NULL);
+	MigRecordEvent(job_id, "succeeded",
+				   psprintf(INT64_FORMAT " rows %s in " INT64_FORMAT " chunks", rows_done,
+							job->kind == MIG_KIND_DELETE ? "deleted" : "changed", chunks_done));
 }
 
 /*

@@ -384,3 +384,51 @@ TEST(Kinds, UpdateFrom01Through03WithAJobInFlight)
     EXPECT_EQ("succeeded", wait_job(u, del, 120));
     EXPECT_EQ(10000, u.scalar_int("SELECT count(*) FROM t"));
 }
+
+TEST(Kinds, ForeignKeyDeletesOrphansExactlyOnceAcrossAKillWhileTheAppWrites)
+{
+    const int rows = 40000;
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    c.exec("CREATE TABLE kfkp (id int PRIMARY KEY)");
+    c.exec("INSERT INTO kfkp SELECT g FROM generate_series(1, 900) g");
+    c.exec("CREATE TABLE kfkc (id int PRIMARY KEY, pid int, w int NOT NULL DEFAULT 0)");
+    // pid 901..1000 has no parent (orphans), every 50th row has no pid (no orphan)
+    c.exec("INSERT INTO kfkc (id, pid) SELECT g, CASE WHEN g % 50 = 0 THEN NULL ELSE g % 1000 + 1 END"
+           " FROM generate_series(1, $1::int) g",
+           {Id(rows)});
+    long long orphans = c.scalar_int("SELECT count(*) FROM kfkc WHERE pid > 900");
+    ASSERT_GT(orphans, 0);
+
+    // 'fail' through migctl: exit 1, the count in the error, no constraint left
+    auto fail = Migctl({"add-fk", "--table", "kfkc", "--columns", "pid", "--references", "kfkp", "--batch-size",
+                        "2000", "--wait"});
+    EXPECT_EQ(1, fail.exit_code) << fail.out << fail.err;
+    EXPECT_NE(std::string::npos, fail.out.find(std::to_string(orphans) + " orphan rows")) << fail.out;
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM pg_constraint WHERE conrelid = 'kfkc'::regclass AND contype = 'f'"));
+    EXPECT_EQ(0, Migctl({"cancel", FirstLine(fail.out)}).exit_code);
+
+    Writer app("kfkc", rows);
+    auto r = Migctl({"add-fk", "--table", "kfkc", "--columns", "pid", "--references", "kfkp", "--orphans",
+                     "delete", "--name", "kfkc_parent", "--batch-size", "500", "--chunk-time", "0", "--sleep",
+                     "20ms"});
+    ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+    long long job = std::stoll(FirstLine(r.out));
+    wait_for([&] { return job_rows_done(c, job) >= orphans / 4; }, 120, "the orphan walk to be under way");
+    KillWorker(job);
+    Conn c2(Sandbox::get().conninfo());
+    EXPECT_EQ("succeeded", wait_job(c2, job, 300));
+    app.Stop();
+    EXPECT_EQ(orphans, job_rows_done(c2, job));  // each orphan deleted and counted once
+    EXPECT_EQ(0, c2.scalar_int("SELECT count(*) FROM kfkc WHERE pid > 900"));
+    EXPECT_EQ(rows - orphans, c2.scalar_int("SELECT count(*) FROM kfkc"));
+    EXPECT_EQ("true", *c2.scalar("SELECT convalidated::text FROM pg_constraint WHERE conname = 'kfkc_parent'"));
+    EXPECT_EQ("{add_not_valid,walk,check_orphans,validate}",
+              *c2.scalar("SELECT steps_done::text FROM mig_job WHERE job_id = $1", {Id(job)}));
+    // from now on the constraint checks the application's rows
+    EXPECT_THROW(c2.exec("INSERT INTO kfkc (id, pid) VALUES (-1, 999)"), PgError);
+    WaitStandby();
+    Conn s(Sandbox::get().conninfo("postgres", true));
+    EXPECT_EQ("true", *s.scalar("SELECT convalidated::text FROM pg_constraint WHERE conname = 'kfkc_parent'"));
+    EXPECT_EQ(rows - orphans, s.scalar_int("SELECT count(*) FROM kfkc"));
+}

@@ -121,3 +121,42 @@ SELECT kind, state, step, split_part(last_error, ':', 1) AS error,
        last_error LIKE '%is duplicated. (SQLSTATE 23505)' AS says_why
   FROM mig_jobs WHERE job_id = :job;
 SELECT count(*) AS kd_v_unique FROM pg_class WHERE relname = 'kd_v_unique';
+
+-- mig_add_foreign_key: checks at start
+CREATE TABLE kfp (id int PRIMARY KEY, code text UNIQUE);
+INSERT INTO kfp SELECT g, 'c' || g FROM generate_series(1, 90) g;
+CREATE TABLE kfc (id int PRIMARY KEY, pid int, pcode text);
+INSERT INTO kfc SELECT g, CASE WHEN g % 50 = 0 THEN NULL ELSE g % 100 + 1 END,
+                       'c' || (g % 90 + 1)
+  FROM generate_series(1, 2000) g;
+SELECT mig_add_foreign_key('kfc', '{nope}', 'kfp');
+SELECT mig_add_foreign_key('kfc', '{}', 'kfp');
+SELECT mig_add_foreign_key('kfc', '{pid}', 'kfp', ref_columns => '{nope}');
+SELECT mig_add_foreign_key('kfc', '{pid, pcode}', 'kfp');
+SELECT mig_add_foreign_key('kfc', '{pid}', 'kfp', on_delete => 'explode');
+SELECT mig_add_foreign_key('kfc', '{pid}', 'kfp', orphans => 'ignore');
+SELECT mig_add_foreign_key('kfc', '{pid}', 'kfp', constraint_name => 'kfc_pkey');
+SELECT mig_add_foreign_key('kfc', '{pid}', 'kfc_nope');
+-- orphans => 'fail': the count and a few of them; the NOT VALID constraint goes again
+SELECT mig_add_foreign_key('kfc', '{pid}', 'kfp', batch_size => 300, chunk_time => NULL) AS job \gset
+SELECT mig_wait(:job, '60s');
+SELECT kind, state, step, last_error FROM mig_jobs WHERE job_id = :job;
+SELECT conname FROM pg_constraint WHERE conrelid = 'kfc'::regclass ORDER BY 1;
+SELECT mig_cancel(:job);
+-- orphans => 'delete': chunk by chunk, then VALIDATE; NULL keys are no orphans
+SELECT mig_add_foreign_key('kfc', '{pid}', 'kfp', orphans => 'delete', on_delete => 'cascade',
+                           batch_size => 300, chunk_time => NULL) AS job \gset
+SELECT mig_wait(:job, '60s');
+SELECT kind, state, step, rows_done, last_error FROM mig_jobs WHERE job_id = :job;
+SELECT conname, convalidated, pg_get_constraintdef(oid) FROM pg_constraint
+ WHERE conrelid = 'kfc'::regclass ORDER BY 1;
+SELECT count(*) AS rows_left, count(*) FILTER (WHERE pid IS NULL) AS null_keys FROM kfc;
+-- a composite key to other columns, orphans => 'set_null'
+UPDATE kfc SET pcode = 'zz' WHERE id % 100 = 1;
+ALTER TABLE kfp ADD UNIQUE (id, code);
+SELECT mig_add_foreign_key('kfc', '{pid, pcode}', 'kfp', ref_columns => '{id, code}',
+                           constraint_name => 'kfc_pair_fk', orphans => 'set_null') AS job \gset
+SELECT mig_wait(:job, '60s');
+SELECT state, rows_done FROM mig_jobs WHERE job_id = :job;
+SELECT convalidated FROM pg_constraint WHERE conname = 'kfc_pair_fk';
+SELECT count(*) FROM kfc WHERE pcode = 'zz';
