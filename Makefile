@@ -18,6 +18,7 @@ OBJS = \
 	extension/src/job_store.o \
 	extension/src/sql_api.o \
 	extension/src/plan.o \
+	extension/src/guard.o \
 	extension/src/sql_kinds.o \
 	extension/src/steps.o \
 	extension/src/kind_not_null.o \
@@ -42,6 +43,8 @@ $(OBJS): extension/include/pg_mig.h extension/include/version_compat.h \
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+# the header rule above comes first: make without a target still means all
+.DEFAULT_GOAL := all
 
 # make bench [BENCH_ARGS=--quick]: the benchmark (bench/run.sh), results in bench/RESULTS.md
 .PHONY: bench

@@ -110,6 +110,7 @@ BeginStart(FunctionCallInfo fcinfo, MigJob *job, const char *what)
 
 	job->owner = GetUserId();
 	MigCheckOwnerCanLogin(job->owner);
+	job->owner_name = GetUserNameFromId(job->owner, false);
 	job->relid = relid;
 	job->relation_name =
 		quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),

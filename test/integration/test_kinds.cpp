@@ -361,6 +361,9 @@ TEST(Kinds, MigctlSubcommandsExitCodesAndErrors)
     EXPECT_NE(std::string::npos, FirstLine(nocon.err).find("constraint \"nope\"")) << nocon.err;
 }
 
+// A job of 0.1 half done (a 0.1 library wrote its rows and its first 5
+// chunks) when the extension is updated 0.1 -> 0.2 -> 0.3: the 0.3 worker
+// goes on from its checkpoint, as a backfill, and changes no row twice.
 TEST(Kinds, UpdateFrom01Through03WithAJobInFlight)
 {
     Conn c(Sandbox::get().conninfo());
@@ -369,20 +372,33 @@ TEST(Kinds, UpdateFrom01Through03WithAJobInFlight)
     u.exec("CREATE EXTENSION pg_mig VERSION '0.1'");
     u.exec("CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)");
     u.exec("INSERT INTO t (id) SELECT g FROM generate_series(1, 20000) g");
-    long long job = u.scalar_int("SELECT mig_start_backfill('t', 'n = n + 1', batch_size => 200,"
-                                 " chunk_time => NULL, sleep => '30ms')");
-    wait_for([&] { return job_rows_done(u, job) >= 1000; }, 120, "the backfill to be under way");
+    u.exec("UPDATE t SET n = n + 1 WHERE id <= 5000");  // the chunks the 0.1 worker committed
+    u.exec("BEGIN");
+    long long job = u.scalar_int(
+        "INSERT INTO mig_job (relid, relation_name, set_clause, search_path, owner, state, batch_size,"
+        " lock_timeout, statement_timeout, max_retries, target_ord, last_key, rows_done, keys_done,"
+        " chunks_done, keys_total, rows_total, started_at)"
+        " VALUES ('t'::regclass, 'public.t', 'n = n + 1', 'public', 'postgres'::regrole, 'running', 1000,"
+        " '1s', '1min', 10, 0, '{5000}', 5000, 5000, 5, 20000, 20000, now()) RETURNING job_id");
+    u.exec("INSERT INTO mig_job_target (job_id, ord, relid, relation_name, key_columns, upper_key, keys_estimate)"
+           " VALUES ($1, 0, 't'::regclass, 'public.t', '{id}', '{20000}', 20000)",
+           {Id(job)});
     u.exec("ALTER EXTENSION pg_mig UPDATE TO '0.2'");
-    EXPECT_NE("succeeded", *u.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
     u.exec("ALTER EXTENSION pg_mig UPDATE TO '0.3'");
-    EXPECT_NE("succeeded", *u.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
+    u.exec("COMMIT");
+
+    EXPECT_EQ("0.3", *u.scalar("SELECT extversion FROM pg_extension WHERE extname = 'pg_mig'"));
     EXPECT_EQ("succeeded", wait_job(u, job, 300));
-    EXPECT_EQ(20000, u.scalar_int("SELECT count(*) FROM t WHERE n = 1"));  // exactly once across the update
+    EXPECT_EQ(20000, u.scalar_int("SELECT count(*) FROM t WHERE n = 1"));  // none twice, none skipped
+    EXPECT_EQ(20000, job_rows_done(u, job));
     EXPECT_EQ("backfill", *u.scalar("SELECT kind FROM mig_jobs WHERE job_id = $1", {Id(job)}));
     EXPECT_EQ(1, u.scalar_int("SELECT parallel FROM mig_jobs WHERE job_id = $1", {Id(job)}));
+    // and the kinds of 0.3 run there
     long long del = u.scalar_int("SELECT mig_start_delete('t', 'id % 2 = 0', batch_size => 1000)");
     EXPECT_EQ("succeeded", wait_job(u, del, 120));
     EXPECT_EQ(10000, u.scalar_int("SELECT count(*) FROM t"));
+    long long nn = u.scalar_int("SELECT mig_set_not_null('t', 'n')");
+    EXPECT_EQ("succeeded", wait_job(u, nn, 120));
 }
 
 TEST(Kinds, ForeignKeyDeletesOrphansExactlyOnceAcrossAKillWhileTheAppWrites)
