@@ -29,6 +29,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "utils/relcache.h"
 #include "storage/condition_variable.h"
@@ -101,6 +102,24 @@ extern MigJobState MigStateFromName(const char *name);
 	((s) == MIG_STATE_SUCCEEDED || (s) == MIG_STATE_CANCELLED)
 
 /*
+ * Job kinds (0.3), as stored in mig_job.kind.  A backfill and a delete are
+ * a *walk*: chunks in key order (backfill_worker.c, chunk.c).  The others
+ * are a list of *schema steps* (steps.c), one file per kind.
+ */
+typedef enum MigJobKind
+{
+	MIG_KIND_BACKFILL,
+	MIG_KIND_DELETE,
+	MIG_KIND_NOT_NULL,
+	MIG_KIND_FOREIGN_KEY,
+	MIG_KIND_VALIDATE,
+	MIG_KIND_INDEX
+} MigJobKind;
+
+extern const char *MigKindName(MigJobKind kind);
+extern MigJobKind MigKindFromName(const char *name);
+
+/*
  * MigJob: the in-memory form of one mig_job row.  Durations are in
  * milliseconds; 0 means "off" for every optional limit.
  */
@@ -156,6 +175,12 @@ typedef struct MigJob
 	int64		rows_total;		/* estimates at start; -1 = unknown */
 	int64		keys_total;
 	bool		ever_started;	/* started_at is set */
+
+	/* kind (0.3): loaded by MigLoadJobKind, stored by MigSetJobKind */
+	MigJobKind	kind;
+	List	   *kind_args;		/* of char * "name=value" */
+	List	   *steps_done;		/* of char *: names of the steps done */
+	char	   *step;			/* what the job does now, in words */
 } MigJob;
 
 /*
@@ -316,6 +341,22 @@ extern void MigSetJobColumns(int64 job_id, int ncols, const char **columns,
 extern char *MigGetState(int64 job_id);
 extern bool MigJobCreatedHere(int64 job_id);
 extern void MigNotify(int64 job_id, const char *state);
+extern void MigLoadJobKind(MigJob *job);
+extern void MigSetJobKind(int64 job_id, MigJobKind kind, List *kind_args);
+extern void MigSetStep(int64 job_id, const char *step);
+extern void MigMarkStepDone(int64 job_id, const char *step_name);
+
+/* sql_api.c, for the start functions of the other kinds (sql_kinds.c) */
+extern void MigReadKnobArgs(FunctionCallInfo fcinfo, int first_argno, MigJob *job);
+extern void MigReadKnobArg(FunctionCallInfo fcinfo, int argno, const char *name,
+						   MigJob *job);
+extern void MigCheckOwnerCanLogin(Oid owner);
+
+/* steps.c: the schema steps of a job, run by its worker */
+extern bool MigRunSchemaSteps(int64 job_id, Oid owner);
+extern bool MigWalkCountsOnly(MigJob *job);
+extern void MigFinishWalk(int64 job_id, int64 rows_done, int64 chunks_done);
+extern const char *MigKindArg(const MigJob *job, const char *name);
 extern void MigSetTargetClauses(int64 job_id, const MigTarget *target);
 
 /* validate.c: checks at start, in the caller's transaction */
@@ -341,6 +382,10 @@ extern char *MigChunkBoundarySql(const MigTarget *target, bool first);
 extern MigChunkPlan *MigPrepareChunkPlan(const MigTarget *target,
 										 const char *set_clause,
 										 const char *where_clause);
+extern MigChunkPlan *MigPrepareChunkPlanFor(const MigTarget *target,
+											const char *set_clause,
+											const char *where_clause,
+											bool count_only);
 extern void MigFreeChunkPlan(MigChunkPlan *plan);
 extern void MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key,
 						int batch, MigChunkResult *result);

@@ -467,17 +467,7 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 	job.set_clause = TextArg(fcinfo, 1, "set_clause", false);
 	job.where_clause = TextArg(fcinfo, 2, "where_clause", true);
 
-	for (int k = 0; k < K_COUNT; k++)
-	{
-		KnobValue	v;
-		int			argno = 3 + k;
-
-		if (argno < PG_NARGS() && !PG_ARGISNULL(argno))
-			CheckKnob(k, PG_GETARG_DATUM(argno), NULL, &v);
-		else
-			DefaultKnob(k, &v);
-		ApplyKnob(&job, k, &v);
-	}
+	MigReadKnobArgs(fcinfo, 3, &job);
 
 	rel = try_relation_open(relid, AccessShareLock);
 	if (rel == NULL)
@@ -889,4 +879,57 @@ mig_set(PG_FUNCTION_ARGS)
 	MigRecordEvent(job_id, "changed", detail.data);
 	MigWakeWorkerAtCommit(MyDatabaseId, job_id);
 	PG_RETURN_VOID();
+}
+
+/*
+ * MigReadKnobArgs checks the knob arguments of a start function, which come
+ * in the order of mig_start_backfill from argument first_argno on, and
+ * stores them (or their defaults) in job.  mig_start_backfill and
+ * mig_start_delete share it; the schema-step kinds pass PG_NARGS() to get
+ * every default, then MigReadKnobArg for the few knobs they take.
+ */
+void
+MigReadKnobArgs(FunctionCallInfo fcinfo, int first_argno, MigJob *job)
+{
+	for (int k = 0; k < K_COUNT; k++)
+	{
+		KnobValue	v;
+		int			argno = first_argno + k;
+
+		if (argno < PG_NARGS() && !PG_ARGISNULL(argno))
+			CheckKnob(k, PG_GETARG_DATUM(argno), NULL, &v);
+		else
+			DefaultKnob(k, &v);
+		ApplyKnob(job, k, &v);
+	}
+}
+
+/*
+ * MigReadKnobArg checks argument argno as the knob of that name and stores
+ * it in job; a NULL argument leaves the job's value alone.
+ */
+void
+MigReadKnobArg(FunctionCallInfo fcinfo, int argno, const char *name, MigJob *job)
+{
+	for (int k = 0; k < K_COUNT; k++)
+	{
+		KnobValue	v;
+
+		if (strcmp(knobs[k].name, name) != 0)
+			continue;
+		if (argno < PG_NARGS() && !PG_ARGISNULL(argno))
+		{
+			CheckKnob(k, PG_GETARG_DATUM(argno), NULL, &v);
+			ApplyKnob(job, k, &v);
+		}
+		return;
+	}
+	elog(ERROR, "unknown pg_mig knob \"%s\"", name);
+}
+
+/* MigCheckOwnerCanLogin: CheckOwnerCanRun for the other start functions */
+void
+MigCheckOwnerCanLogin(Oid owner)
+{
+	CheckOwnerCanRun(owner);
 }
