@@ -249,7 +249,7 @@ CheckKnob(Knob k, Datum arg, const char *setting, KnobValue *v)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							 errmsg("%s", msg ? msg : "invalid run_window"),
-							 errhint("Write run windows like '01:00-05:00' or 'mon-fri 22:00-06:00; sat-sun 00:00-24:00'.")));
+							 errhint("Write run windows like '01:00-05:00', 'mon-fri 22:00-06:00; sat-sun 00:00-24:00' or '22:00-06:00 Europe/Berlin'.")));
 			}
 			if (!v->off && k == K_THROTTLE_QUERY)
 				MigCheckThrottleQuery(v->s);

@@ -43,6 +43,7 @@
 #include "storage/spin.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -500,14 +501,80 @@ ParseWindow(const char *w, int *days, int *from, int *to)
 	return NULL;
 }
 
-/* ForEachWindow calls fn on each window of spec; stops at the first error */
+/*
+ * SplitZone splits a run window spec into its windows and the time zone
+ * written after the last one, if any ('mon-fri 22:00-06:00 Europe/Berlin'):
+ * returns the windows (a copy) and sets *zone to the zone name or NULL.
+ */
 static char *
-CheckOrMatch(const char *spec, bool match, int dow, int minute, bool *in)
+SplitZone(const char *spec, char **zone)
 {
 	char	   *copy = pstrdup(spec);
+	char	   *last = strrchr(copy, ';');
+	char	   *end;
+	char	   *p;
+
+	last = last ? last + 1 : copy;
+	*zone = NULL;
+	/* the zone is the last word of the last window, if it is no time range */
+	end = last + strlen(last);
+	while (end > last && isspace((unsigned char) end[-1]))
+		*--end = '\0';
+	p = end;
+	while (p > last && !isspace((unsigned char) p[-1]))
+		p--;
+	if (p > last && *p != '\0' && strchr(p, ':') == NULL)
+	{
+		*zone = pstrdup(p);
+		*p = '\0';
+	}
+	return copy;
+}
+
+/*
+ * CheckOrMatch parses every window of spec (and its time zone); with
+ * match, also sets *in to whether the time now falls in one of them, in the
+ * spec's zone, or without one in the server's TimeZone.  Returns an error
+ * message or NULL.
+ */
+static char *
+CheckOrMatch(const char *spec, bool match, TimestampTz now, bool *in)
+{
+	char	   *zone = NULL;
+	char	   *copy = SplitZone(spec, &zone);
 	char	   *save = NULL;
+	pg_tz	   *tz;
+	int			dow = 0;
+	int			minute = 0;
 
 	*in = false;
+	if (zone != NULL)
+	{
+		tz = pg_tzset(zone);
+		if (tz == NULL)
+			return psprintf("invalid run window \"%s\": unknown time zone \"%s\"", spec, zone);
+	}
+	else
+	{
+		/*
+		 * The server's TimeZone: the value of the setting a new session
+		 * gets (postgresql.conf, or ALTER DATABASE / ROLE ... SET), not a
+		 * SET of the session that started the job, whose TimeZone the
+		 * worker takes for the clauses.
+		 */
+		tz = pg_tzset(GetConfigOptionResetString("TimeZone"));
+		if (tz == NULL)
+			tz = session_timezone;
+	}
+	if (match)
+	{
+		pg_time_t	t = timestamptz_to_time_t(now);
+		struct pg_tm *tm = pg_localtime(&t, tz);
+
+		dow = tm->tm_wday;
+		minute = tm->tm_hour * 60 + tm->tm_min;
+	}
+
 	for (char *w = strtok_r(copy, ";", &save); w; w = strtok_r(NULL, ";", &save))
 	{
 		int			days = 0,
@@ -536,23 +603,27 @@ CheckOrMatch(const char *spec, bool match, int dow, int minute, bool *in)
 	return NULL;
 }
 
+/* MigRunWindowValid: whether spec is a valid run window; else *errmsg says why */
 bool
 MigRunWindowValid(const char *spec, char **errmsg)
 {
 	bool		in;
 
-	*errmsg = CheckOrMatch(spec, false, 0, 0, &in);
+	*errmsg = CheckOrMatch(spec, false, 0, &in);
 	return *errmsg == NULL;
 }
 
+/*
+ * MigInRunWindow: whether now falls in the run window spec (false for an
+ * invalid spec).  Times are in the zone written at the end of the spec, or
+ * else in the server's TimeZone.
+ */
 bool
 MigInRunWindow(const char *spec, TimestampTz now)
 {
-	pg_time_t	t = timestamptz_to_time_t(now);
-	struct pg_tm *tm = pg_localtime(&t, session_timezone);
 	bool		in;
 
-	if (CheckOrMatch(spec, true, tm->tm_wday, tm->tm_hour * 60 + tm->tm_min, &in) != NULL)
+	if (CheckOrMatch(spec, true, now, &in) != NULL)
 		return false;
 	return in;
 }
