@@ -18,7 +18,14 @@ OBJS = \
 	extension/src/throttle.o \
 	extension/src/job_store.o \
 	extension/src/sql_api.o \
-	extension/src/plan.o
+	extension/src/plan.o \
+	extension/src/guard.o \
+	extension/src/sql_kinds.o \
+	extension/src/steps.o \
+	extension/src/kind_not_null.o \
+	extension/src/kind_validate.o \
+	extension/src/kind_index.o \
+	extension/src/kind_foreign_key.o
 
 EXTENSION = pg_mig
 DATA = $(wildcard sql/pg_mig--*.sql)
@@ -34,11 +41,14 @@ ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec))
 ISOLATION_OPTS = --inputdir=test --outputdir=test/out/isolation --dbname=pg_mig_isolation
 
 # PGXS tracks no header dependencies: every object depends on the headers
-$(OBJS): extension/include/pg_mig.h extension/include/version_compat.h
+$(OBJS): extension/include/pg_mig.h extension/include/version_compat.h \
+	extension/include/steps.h
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+# the header rule above comes first: make without a target still means all
+.DEFAULT_GOAL := all
 
 # make bench [BENCH_ARGS=--quick]: the benchmark (bench/run.sh), results in bench/RESULTS.md
 .PHONY: bench

@@ -9,6 +9,49 @@
 -- Section 1: hardening (issue 11): guarded job tables, grants, limits
 ------------------------------------------------------------------------
 
+-- What survives a dump: the owner's name next to its OID (the relation's
+-- qualified name is relation_name already).  A worker refuses a job whose
+-- OIDs no longer match these names.
+ALTER TABLE @extschema@.mig_job ADD COLUMN owner_name name;
+UPDATE @extschema@.mig_job SET owner_name = pg_catalog.pg_get_userbyid(owner);
+
+-- The clauses as resolved at start for each target, every name qualified
+-- (NULL for a job of 0.2: its worker resolves them when it first starts).
+ALTER TABLE @extschema@.mig_job_target
+    ADD COLUMN resolved_set_clause text,
+    ADD COLUMN resolved_where_clause text;
+
+-- Only pg_mig's own code writes the job tables, whatever privileges a role
+-- has (pg_write_all_data, a grant): the trigger refuses every other
+-- INSERT, UPDATE, DELETE and TRUNCATE (superusers excepted), and row-level
+-- security with no policy is a second wall.
+CREATE FUNCTION @extschema@.mig_guard() RETURNS trigger
+AS 'MODULE_PATHNAME', 'mig_guard' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.mig_guard()
+IS 'refuses changes to pg_mig''s job tables that do not come from pg_mig''s own functions';
+REVOKE ALL ON FUNCTION @extschema@.mig_guard() FROM PUBLIC;
+
+CREATE TRIGGER mig_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON @extschema@.mig_job
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.mig_guard();
+CREATE TRIGGER mig_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON @extschema@.mig_job_target
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.mig_guard();
+CREATE TRIGGER mig_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON @extschema@.mig_job_event
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.mig_guard();
+
+ALTER TABLE @extschema@.mig_job ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.mig_job_target ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.mig_job_event ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON @extschema@.mig_job, @extschema@.mig_job_target,
+    @extschema@.mig_job_event FROM PUBLIC;
+REVOKE ALL ON SEQUENCE @extschema@.mig_job_job_id_seq,
+    @extschema@.mig_job_event_event_id_seq FROM PUBLIC;
+-- a restored dump goes on numbering where the dumped jobs left off
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.mig_job_job_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.mig_job_event_event_id_seq', '');
+
 -- rob2: limits and settings with units (issue 11, items 11 and 20).
 -- pg_mig.default_max_lag_bytes is an integer setting in bytes now, shown
 -- with a unit ('64MB', '1000B'): the default of max_lag_bytes reads it
@@ -47,6 +90,127 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 -- Section 2: job kinds and schema steps (issue 13)
 ------------------------------------------------------------------------
 
+/*
+ * A job has a kind: a backfill or a delete walks its rows in chunks; the
+ * other kinds are a list of schema steps (DDL statements, each in its own
+ * transaction).  kind_args holds the arguments of the kind as
+ * "name=value" items (the column of a not_null job, the constraint of a
+ * validate job, the parts of an index, ...), steps_done the names of the
+ * steps that are done, and step what the job does now, in words.  A
+ * delete has no set clause.
+ */
+ALTER TABLE @extschema@.mig_job
+    ALTER COLUMN set_clause DROP NOT NULL,
+    ADD COLUMN kind text NOT NULL DEFAULT 'backfill'
+        CHECK (kind IN ('backfill', 'delete', 'not_null', 'foreign_key',
+                        'validate', 'index', 'revert')),
+    ADD COLUMN step text,
+    ADD COLUMN parallel integer NOT NULL DEFAULT 1 CHECK (parallel >= 1),
+    ADD COLUMN kind_args text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN steps_done text[] NOT NULL DEFAULT '{}';
+
+CREATE FUNCTION @extschema@.mig_start_delete(
+    relation            regclass,
+    where_clause        text,
+    batch_size          integer  DEFAULT pg_catalog.current_setting('pg_mig.default_batch_size', true)::integer,
+    chunk_time          interval DEFAULT pg_catalog.current_setting('pg_mig.default_chunk_time', true)::interval,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true)::bigint,
+    sleep               interval DEFAULT '0',
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    statement_timeout   interval DEFAULT pg_catalog.current_setting('pg_mig.default_statement_timeout', true)::interval,
+    max_wal_rate        bigint   DEFAULT NULL,
+    nice_ratio          double precision DEFAULT NULL,
+    ignore_slots        text[]   DEFAULT NULL,
+    run_window          text     DEFAULT NULL,
+    throttle_query      text     DEFAULT NULL,
+    max_active_sessions integer  DEFAULT NULL,
+    max_xact_age        interval DEFAULT NULL,
+    max_archive_backlog integer  DEFAULT NULL,
+    throttle_on_autovacuum boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_start_delete'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_start_delete(regclass, text, integer,
+    interval, interval, bigint, interval, interval, integer, interval, bigint,
+    double precision, text[], text, text, integer, interval, integer, boolean)
+IS 'starts a chunked DELETE of the rows matching where_clause in a background worker; returns the job id';
+
+CREATE FUNCTION @extschema@.mig_set_not_null(
+    relation            regclass,
+    column_name         name,
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_set_not_null'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_set_not_null(regclass, name, interval, integer)
+IS 'starts a job that sets a column NOT NULL without a long lock: a NOT VALID check, VALIDATE, SET NOT NULL, drop the check';
+
+CREATE FUNCTION @extschema@.mig_validate_constraint(
+    relation            regclass,
+    constraint_name     name,
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_validate_constraint'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_validate_constraint(regclass, name, interval, integer)
+IS 'starts a job that validates a NOT VALID check or foreign key constraint';
+
+CREATE FUNCTION @extschema@.mig_create_index(
+    relation            regclass,
+    columns             text,
+    index_name          name     DEFAULT NULL,
+    "unique"            boolean  DEFAULT false,
+    method              text     DEFAULT 'btree',
+    where_clause        text     DEFAULT NULL,
+    include             name[]   DEFAULT NULL,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true)::bigint,
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_create_index'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_create_index(regclass, text, name, boolean, text,
+    text, name[], interval, bigint, interval, integer)
+IS 'starts a job that builds an index with CREATE INDEX CONCURRENTLY in a background worker';
+
+CREATE FUNCTION @extschema@.mig_add_foreign_key(
+    relation            regclass,
+    columns             name[],
+    ref_relation        regclass,
+    ref_columns         name[]   DEFAULT NULL,
+    constraint_name     name     DEFAULT NULL,
+    on_delete           text     DEFAULT 'no action',
+    orphans             text     DEFAULT 'fail',
+    batch_size          integer  DEFAULT pg_catalog.current_setting('pg_mig.default_batch_size', true)::integer,
+    chunk_time          interval DEFAULT pg_catalog.current_setting('pg_mig.default_chunk_time', true)::interval,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true)::bigint,
+    sleep               interval DEFAULT '0',
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    statement_timeout   interval DEFAULT pg_catalog.current_setting('pg_mig.default_statement_timeout', true)::interval,
+    max_wal_rate        bigint   DEFAULT NULL,
+    nice_ratio          double precision DEFAULT NULL,
+    ignore_slots        text[]   DEFAULT NULL,
+    run_window          text     DEFAULT NULL,
+    throttle_query      text     DEFAULT NULL,
+    max_active_sessions integer  DEFAULT NULL,
+    max_xact_age        interval DEFAULT NULL,
+    max_archive_backlog integer  DEFAULT NULL,
+    throttle_on_autovacuum boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_add_foreign_key'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_add_foreign_key(regclass, name[], regclass, name[],
+    name, text, text, integer, interval, interval, bigint, interval, interval, integer,
+    interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean)
+IS 'starts a job that adds a foreign key NOT VALID, handles the orphan rows chunk by chunk, then validates it';
+
 -- (end of section 2)
 
 ------------------------------------------------------------------------
@@ -58,5 +222,119 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 ------------------------------------------------------------------------
 -- Section 4: the job view, rebuilt last over everything above
 ------------------------------------------------------------------------
+
+-- Every operator is OPERATOR(pg_catalog.x) over operands cast to its exact
+-- types, and every function is pg_catalog-qualified, so an operator or
+-- function of the same name in the install schema (or anywhere on the
+-- search_path of CREATE or ALTER EXTENSION) can neither be bound into the
+-- views nor run as whoever reads them.  The details of a job (clauses,
+-- errors, throttle reason, event details) are shown to roles that have the
+-- privileges of its owner or of its table's owner, and to members of
+-- pg_read_all_stats.  kind, step and parallel (section 2) come last; an
+-- index build's progress and phase come from pg_stat_progress_create_index.
+
+DROP VIEW @extschema@.mig_jobs;
+CREATE VIEW @extschema@.mig_jobs AS
+SELECT j.job_id,
+       j.relid::pg_catalog.regclass AS relation,
+       j.state,
+       j.rows_done,
+       j.rows_total,
+       CASE WHEN j.state OPERATOR(pg_catalog.=) 'succeeded'::pg_catalog.text
+            THEN 1.0::pg_catalog.float8
+            WHEN p.pid IS NOT NULL THEN
+                 CASE WHEN p.blocks_total OPERATOR(pg_catalog.>) 0::pg_catalog.int8
+                      THEN LEAST(p.blocks_done::pg_catalog.float8
+                                 OPERATOR(pg_catalog./) p.blocks_total::pg_catalog.float8,
+                                 1.0::pg_catalog.float8)
+                      WHEN p.tuples_total OPERATOR(pg_catalog.>) 0::pg_catalog.int8
+                      THEN LEAST(p.tuples_done::pg_catalog.float8
+                                 OPERATOR(pg_catalog./) p.tuples_total::pg_catalog.float8,
+                                 1.0::pg_catalog.float8)
+                 END
+            WHEN j.keys_total IS NULL
+              OR j.keys_total OPERATOR(pg_catalog.<=) 0::pg_catalog.int8 THEN NULL
+            ELSE LEAST(j.keys_done::pg_catalog.float8
+                       OPERATOR(pg_catalog./) j.keys_total::pg_catalog.float8,
+                       1.0::pg_catalog.float8)
+       END AS progress,
+       CASE WHEN j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
+            THEN j.rows_per_sec END AS rows_per_sec,
+       CASE WHEN j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
+             AND j.keys_per_sec OPERATOR(pg_catalog.>) 0::pg_catalog.float8
+             AND j.keys_total IS NOT NULL
+            THEN pg_catalog.make_interval(secs => pg_catalog.round(
+                 (GREATEST(j.keys_total OPERATOR(pg_catalog.-) j.keys_done,
+                           0::pg_catalog.int8)::pg_catalog.float8
+                  OPERATOR(pg_catalog./) j.keys_per_sec)::pg_catalog.numeric,
+                 1::pg_catalog.int4)::pg_catalog.float8)
+       END AS eta,
+       COALESCE(j.current_batch, j.batch_size) AS batch_size,
+       CASE WHEN d.visible THEN
+            COALESCE(j.throttled,
+                     CASE WHEN j.state OPERATOR(pg_catalog.=) ANY
+                               ('{queued,running}'::pg_catalog.text[])
+                          THEN w.note END)
+       END AS throttled,
+       CASE WHEN d.visible THEN j.last_error END AS last_error,
+       pg_catalog.pg_get_userbyid(j.owner) AS owner,
+       j.started_at,
+       j.updated_at,
+       j.finished_at,
+       j.created_at,
+       CASE WHEN d.visible THEN j.set_clause END AS set_clause,
+       CASE WHEN d.visible THEN j.where_clause END AS where_clause,
+       j.keys_done,
+       j.keys_total,
+       j.chunks_done,
+       j.wal_bytes,
+       j.retries,
+       w.pid AS worker_pid,
+       j.chunk_time,
+       j.max_lag,
+       j.max_lag_bytes,
+       j.sleep,
+       j.lock_timeout,
+       j.max_retries,
+       j.kind,
+       CASE WHEN p.pid IS NOT NULL
+            THEN pg_catalog.concat(j.step, ': '::pg_catalog.text, p.phase)
+            ELSE j.step
+       END AS step,
+       j.parallel
+  FROM @extschema@.mig_job j
+  CROSS JOIN LATERAL (
+       SELECT pg_catalog.pg_has_role(j.owner, 'USAGE'::pg_catalog.text)
+           OR pg_catalog.pg_has_role('pg_read_all_stats'::pg_catalog.name,
+                                     'USAGE'::pg_catalog.text)
+           OR COALESCE((SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE'::pg_catalog.text)
+                          FROM pg_catalog.pg_class c
+                         WHERE c.oid OPERATOR(pg_catalog.=) j.relid), false)
+           AS visible) d
+  LEFT JOIN @extschema@.mig_worker_status() w
+         ON w.job_id OPERATOR(pg_catalog.=) j.job_id
+  LEFT JOIN pg_catalog.pg_stat_progress_create_index p
+         ON j.kind OPERATOR(pg_catalog.=) 'index'::pg_catalog.text
+        AND j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
+        AND p.pid OPERATOR(pg_catalog.=) w.pid;
+
+COMMENT ON VIEW @extschema@.mig_jobs IS 'one row per pg_mig job, with its kind, step, progress, rate, ETA and throttle reason';
+
+DROP VIEW @extschema@.mig_job_events;
+CREATE VIEW @extschema@.mig_job_events AS
+SELECT e.event_id, e.job_id, e.at, e.event,
+       CASE WHEN pg_catalog.pg_has_role(j.owner, 'USAGE'::pg_catalog.text)
+              OR pg_catalog.pg_has_role('pg_read_all_stats'::pg_catalog.name,
+                                        'USAGE'::pg_catalog.text)
+              OR COALESCE((SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE'::pg_catalog.text)
+                             FROM pg_catalog.pg_class c
+                            WHERE c.oid OPERATOR(pg_catalog.=) j.relid), false)
+            THEN e.detail END AS detail
+  FROM @extschema@.mig_job_event e
+  JOIN @extschema@.mig_job j ON j.job_id OPERATOR(pg_catalog.=) e.job_id;
+
+COMMENT ON VIEW @extschema@.mig_job_events IS 'the history of every pg_mig job: started, paused, resumed, throttled, unthrottled, retried, failed, cancelled, succeeded';
+
+GRANT SELECT ON @extschema@.mig_jobs, @extschema@.mig_job_events TO PUBLIC;
 
 -- (end of section 4)

@@ -29,6 +29,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "utils/relcache.h"
 #include "storage/condition_variable.h"
@@ -49,6 +50,9 @@
 #define PG_MIG_EXTENSION_NAME	"pg_mig"
 #define PG_MIG_NOTIFY_CHANNEL	"pg_mig"
 
+/* the search_path of every statement pg_mig runs on its own behalf */
+#define MIG_SAFE_SEARCH_PATH	"pg_catalog, pg_temp"
+
 /* catalog objects, all in the extension's schema */
 #define MIG_JOB_TABLE			"mig_job"
 #define MIG_TARGET_TABLE		"mig_job_target"
@@ -68,6 +72,7 @@
 
 /* settings (pg_mig.c) */
 extern int	mig_max_workers;
+extern int	mig_max_workers_per_role;
 extern int	mig_naptime_s;
 extern char *mig_databases;
 extern bool mig_hold;
@@ -97,6 +102,24 @@ extern MigJobState MigStateFromName(const char *name);
 	((s) == MIG_STATE_SUCCEEDED || (s) == MIG_STATE_CANCELLED)
 
 /*
+ * Job kinds (0.3), as stored in mig_job.kind.  A backfill and a delete are
+ * a *walk*: chunks in key order (backfill_worker.c, chunk.c).  The others
+ * are a list of *schema steps* (steps.c), one file per kind.
+ */
+typedef enum MigJobKind
+{
+	MIG_KIND_BACKFILL,
+	MIG_KIND_DELETE,
+	MIG_KIND_NOT_NULL,
+	MIG_KIND_FOREIGN_KEY,
+	MIG_KIND_VALIDATE,
+	MIG_KIND_INDEX
+} MigJobKind;
+
+extern const char *MigKindName(MigJobKind kind);
+extern MigJobKind MigKindFromName(const char *name);
+
+/*
  * MigJob: the in-memory form of one mig_job row.  Durations are in
  * milliseconds; 0 means "off" for every optional limit.
  */
@@ -111,6 +134,8 @@ typedef struct MigJob
 	List	   *settings;		/* of char * "name=value": the caller's
 								 * DateStyle, TimeZone, ... at start */
 	Oid			owner;
+	char	   *owner_name;		/* the owner's name at start (survives a
+								 * dump); NULL for jobs of 0.2 */
 	MigJobState state;
 
 	/* knobs */
@@ -150,6 +175,12 @@ typedef struct MigJob
 	int64		rows_total;		/* estimates at start; -1 = unknown */
 	int64		keys_total;
 	bool		ever_started;	/* started_at is set */
+
+	/* kind (0.3): loaded by MigLoadJobKind, stored by MigSetJobKind */
+	MigJobKind	kind;
+	List	   *kind_args;		/* of char * "name=value" */
+	List	   *steps_done;		/* of char *: names of the steps done */
+	char	   *step;			/* what the job does now, in words */
 } MigJob;
 
 /*
@@ -165,6 +196,10 @@ typedef struct MigTarget
 	char	  **key_columns;	/* plain names */
 	char	  **upper_key;		/* text form; NULL if the target was empty */
 	int64		keys_estimate;
+	char	   *set_clause;		/* the job's clauses as resolved at start for */
+	char	   *where_clause;	/* this target, every name schema-qualified
+								 * (NULL: not resolved yet, a job of 0.2;
+								 * where_clause also NULL: no where clause) */
 } MigTarget;
 
 /*
@@ -231,6 +266,10 @@ typedef struct MigSharedState
 	Latch	   *launcher_latch;
 	ConditionVariable job_cv;	/* broadcast on every job state change */
 	bool		rescan_all;		/* a request was lost: scan every database */
+	Oid			scan_done_db;	/* set by a scan that finished its database */
+	Oid			starved_owner;	/* owner of a queued job that waits for a
+								 * free worker only; InvalidOid if none */
+	int64		starved_job;
 	int			nrequests;
 	MigRequest	requests[MIG_MAX_REQUESTS];
 	int			nnotes;
@@ -253,12 +292,24 @@ extern bool MigClaimWorkerSlot(Oid dboid, int64 job_id);
 extern pid_t MigWorkerPid(Oid dboid, int64 job_id);
 extern void MigWakeWorker(Oid dboid, int64 job_id);
 extern bool MigTakeWakeup(void);
+extern void MigSetStarved(Oid owner, int64 job_id);
+extern int64 MigTakeStarved(Oid my_owner);
 extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
 extern void MigRegisterWaiter(bool on);
 extern bool MigIsWaiter(pid_t pid);
 extern ErrorData *MigTrySubtransaction(void (*fn) (void *), void *arg);
 extern int64 MigIntervalToMs(Datum interval);
 extern Datum MigMsToInterval(int64 ms);
+
+/* guard.c: who may do what */
+extern void MigGuardOpen(void);
+extern void MigGuardClose(void);
+extern void MigPinSearchPath(void);
+extern bool MigCanControlJob(Oid owner, Oid relid);
+extern void MigCheckJobControl(const MigJob *job, const char *action);
+extern char *MigOwnerProblem(Oid owner, const char *owner_name);
+extern char *MigJobIdentityProblem(const MigJob *job);
+extern char *MigJobRunProblem(const MigJob *job);
 
 /* sql_api.c */
 extern void MigCheckTextLength(const char *name, const char *s);
@@ -273,6 +324,7 @@ extern PGDLLEXPORT void mig_scan_main(Datum main_arg);
 
 /* job_store.c: all SPI on the job tables.  Callers are in a transaction. */
 extern Oid	MigExtensionSchema(void);
+extern void MigRequireSchemaVersion(void);
 extern const char *MigQualifiedTable(const char *table);
 extern MigJob *MigLoadJob(int64 job_id, bool for_update);
 extern List *MigLoadTargets(int64 job_id);
@@ -289,12 +341,31 @@ extern void MigSetJobColumns(int64 job_id, int ncols, const char **columns,
 extern char *MigGetState(int64 job_id);
 extern bool MigJobCreatedHere(int64 job_id);
 extern void MigNotify(int64 job_id, const char *state);
+extern void MigLoadJobKind(MigJob *job);
+extern void MigSetJobKind(int64 job_id, MigJobKind kind, List *kind_args);
+extern void MigSetStep(int64 job_id, const char *step);
+extern void MigMarkStepDone(int64 job_id, const char *step_name);
+
+/* sql_api.c, for the start functions of the other kinds (sql_kinds.c) */
+extern void MigReadKnobArgs(FunctionCallInfo fcinfo, int first_argno, MigJob *job);
+extern void MigReadKnobArg(FunctionCallInfo fcinfo, int argno, const char *name,
+						   MigJob *job);
+extern void MigCheckOwnerCanLogin(Oid owner);
+
+/* steps.c: the schema steps of a job, run by its worker */
+extern bool MigRunSchemaSteps(int64 job_id, Oid owner);
+extern bool MigWalkCountsOnly(MigJob *job);
+extern void MigFinishWalk(int64 job_id, int64 rows_done, int64 chunks_done);
+extern const char *MigKindArg(const MigJob *job, const char *name);
+extern void MigSetTargetClauses(int64 job_id, const MigTarget *target);
 
 /* validate.c: checks at start, in the caller's transaction */
 extern List *MigBuildTargets(Relation rel, const char *set_clause,
 							 const char *where_clause, int64 *rows_total,
 							 List **set_columns_out);
-extern void MigCheckThrottleQuery(const char *query);
+extern char *MigResolveThrottleQuery(const char *query);
+extern void MigResolveClauses(MigTarget *target, const char *set_clause,
+							  const char *where_clause);
 
 /* chunk.c: the chunk statements of one target */
 typedef struct MigChunkPlan MigChunkPlan;
@@ -311,6 +382,10 @@ extern char *MigChunkBoundarySql(const MigTarget *target, bool first);
 extern MigChunkPlan *MigPrepareChunkPlan(const MigTarget *target,
 										 const char *set_clause,
 										 const char *where_clause);
+extern MigChunkPlan *MigPrepareChunkPlanFor(const MigTarget *target,
+											const char *set_clause,
+											const char *where_clause,
+											bool count_only);
 extern void MigFreeChunkPlan(MigChunkPlan *plan);
 extern void MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key,
 						int batch, MigChunkResult *result);

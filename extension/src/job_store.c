@@ -10,7 +10,8 @@
  * inside a security-restricted operation, with search_path pinned to
  * "pg_catalog, pg_temp" so that no object a user created can take part
  * (the same protection a SECURITY DEFINER function with SET search_path
- * gets).  Callers must be in a transaction with an active snapshot; SPI
+ * gets), and with the guard on the tables open (guard.c): no other code
+ * path may write them.  Callers must be in a transaction with an active snapshot; SPI
  * may or may not be connected (these functions connect their own level).
  * Results are allocated in the caller's memory context.
  *
@@ -77,6 +78,48 @@ MigExtensionSchema(void)
 	return ExtensionSchema(extoid);
 }
 
+/*
+ * MigRequireSchemaVersion raises an error unless the SQL objects of pg_mig
+ * in this database are of the library's version: a library newer than its
+ * tables (the package was upgraded, ALTER EXTENSION UPDATE not yet run)
+ * must not read or write them.  Caller is in a transaction.
+ */
+void
+MigRequireSchemaVersion(void)
+{
+	Oid			extoid = get_extension_oid(PG_MIG_EXTENSION_NAME, true);
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	char	   *version = NULL;
+
+	if (!OidIsValid(extoid))
+		(void) MigExtensionSchema();	/* the error for a missing extension */
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			version = TextDatumGetCString(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (version == NULL || strcmp(version, PG_MIG_VERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"%s\" is at version %s in this database, but its library is version %s",
+						PG_MIG_EXTENSION_NAME, version ? version : "?", PG_MIG_VERSION),
+				 errhint("Run ALTER EXTENSION pg_mig UPDATE (or migctl install).")));
+}
+
 /* ExtensionSchema: pg_extension.extnamespace of an extension */
 static Oid
 ExtensionSchema(Oid extoid)
@@ -118,6 +161,7 @@ MigQualifiedTable(const char *table)
 static void
 StoreEnter(StoreContext *sc)
 {
+	MigRequireSchemaVersion();
 	store_callerctx = CurrentMemoryContext;
 	GetUserIdAndSecContext(&sc->save_userid, &sc->save_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
@@ -130,11 +174,13 @@ StoreEnter(StoreContext *sc)
 							 GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	MigGuardOpen();
 }
 
 static void
 StoreLeave(StoreContext *sc)
 {
+	MigGuardClose();
 	SPI_finish();
 	AtEOXact_GUC(true, sc->save_nestlevel);
 	SetUserIdAndSecContext(sc->save_userid, sc->save_sec_context);
@@ -220,7 +266,8 @@ Int64Column(HeapTuple tuple, TupleDesc desc, int col, Oid type)
 	"ignore_slots, run_window, throttle_query, max_active_sessions, " \
 	"max_xact_age, max_archive_backlog, throttle_on_autovacuum, target_ord, " \
 	"last_key, rows_done, keys_done, chunks_done, wal_bytes, retries, " \
-	"current_batch, throttled, settings, started_at, rows_per_sec, keys_per_sec"
+	"current_batch, throttled, settings, started_at, rows_per_sec, keys_per_sec, " \
+	"owner_name::pg_catalog.text"
 
 /*
  * MigLoadJob reads one job; with for_update, it also locks the job row
@@ -312,6 +359,7 @@ MigLoadJob(int64 job_id, bool for_update)
 			v = SPI_getbinval(t, d, 38, &isnull);
 			job->keys_per_sec = isnull ? 0 : DatumGetFloat8(v);
 		}
+		job->owner_name = TextColumn(t, d, 39);
 	}
 	StoreLeave(&sc);
 	return job;
@@ -330,8 +378,8 @@ MigLoadTargets(int64 job_id)
 	List	   *result = NIL;
 	MemoryContext callerctx = CurrentMemoryContext;
 
-	sql = psprintf("SELECT ord, relid, relation_name, key_columns, upper_key, keys_estimate"
-				   " FROM %s WHERE job_id = $1 ORDER BY ord",
+	sql = psprintf("SELECT ord, relid, relation_name, key_columns, upper_key, keys_estimate,"
+				   " resolved_set_clause, resolved_where_clause FROM %s WHERE job_id = $1 ORDER BY ord",
 				   MigQualifiedTable(MIG_TARGET_TABLE));
 	StoreEnter(&sc);
 	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
@@ -352,6 +400,8 @@ MigLoadTargets(int64 job_id)
 		keys = TextArrayColumn(t, d, 4);
 		upper = TextArrayColumn(t, d, 5);
 		target->keys_estimate = Int64Column(t, d, 6, INT8OID);
+		target->set_clause = TextColumn(t, d, 7);
+		target->where_clause = TextColumn(t, d, 8);
 		target->nkeys = list_length(keys);
 		old = MemoryContextSwitchTo(callerctx);
 		target->key_columns = palloc(sizeof(char *) * target->nkeys);
@@ -392,7 +442,8 @@ MigFindActiveJobOn(List *relids)
 		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
 	args[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid),
 											  true, TYPALIGN_INT));
-	sql = psprintf("SELECT j.job_id FROM %s j JOIN %s t USING (job_id)"
+	/* a job of schema steps has no targets: LEFT JOIN */
+	sql = psprintf("SELECT j.job_id FROM %s j LEFT JOIN %s t USING (job_id)"
 				   " WHERE j.state IN ('queued', 'running', 'paused', 'failed')"
 				   " AND (t.relid = ANY ($1) OR j.relid = ANY ($1))"
 				   " ORDER BY j.job_id LIMIT 1",
@@ -437,9 +488,9 @@ MigInsertJob(const MigJob *job, List *targets)
 {
 	StoreContext sc;
 	char	   *sql;
-	Oid			types[26];
-	Datum		values[26];
-	char		nulls[26];
+	Oid			types[27];
+	Datum		values[27];
+	char		nulls[27];
 	int			n = 0;
 	int64		job_id;
 	ListCell   *lc;
@@ -461,7 +512,8 @@ MigInsertJob(const MigJob *job, List *targets)
 
 	ARG(OIDOID, ObjectIdGetDatum(job->relid), false);	/* $1 */
 	ARG(TEXTOID, CStringGetTextDatum(job->relation_name), false);
-	ARG(TEXTOID, CStringGetTextDatum(job->set_clause), false);
+	ARG(TEXTOID, job->set_clause ? CStringGetTextDatum(job->set_clause) : 0,
+		job->set_clause == NULL);	/* NULL: a delete or schema-step job */
 	ARG(TEXTOID, job->where_clause ? CStringGetTextDatum(job->where_clause) : 0,
 		job->where_clause == NULL);
 	ARG(TEXTOID, CStringGetTextDatum(job->search_path), false);	/* $5 */
@@ -491,6 +543,7 @@ MigInsertJob(const MigJob *job, List *targets)
 	ARG(BOOLOID, BoolGetDatum(job->throttle_on_autovacuum), false);
 	ARG(INT8OID, Int64GetDatum(job->keys_total), job->keys_total < 0);	/* $25 */
 	ARG(INT8OID, Int64GetDatum(job->rows_total), job->rows_total < 0);
+	ARG(TEXTOID, CStringGetTextDatum(job->owner_name), false);
 #undef ARG
 
 	sql = psprintf("INSERT INTO %s (relid, relation_name, set_clause, where_clause,"
@@ -498,9 +551,10 @@ MigInsertJob(const MigJob *job, List *targets)
 				   " max_lag_bytes, sleep, lock_timeout, statement_timeout, max_retries,"
 				   " max_wal_rate, nice_ratio, ignore_slots, run_window, throttle_query,"
 				   " max_active_sessions, max_xact_age, max_archive_backlog,"
-				   " throttle_on_autovacuum, keys_total, rows_total)"
+				   " throttle_on_autovacuum, keys_total, rows_total, owner_name)"
 				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-				   " $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+				   " $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26,"
+				   " $27)"
 				   " RETURNING job_id",
 				   MigQualifiedTable(MIG_JOB_TABLE));
 
@@ -512,15 +566,16 @@ MigInsertJob(const MigJob *job, List *targets)
 										 SPI_tuptable->tupdesc, 1, &isnull));
 
 	sql = psprintf("INSERT INTO %s (job_id, ord, relid, relation_name, key_columns,"
-				   " upper_key, keys_estimate) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+				   " upper_key, keys_estimate, resolved_set_clause, resolved_where_clause)"
+				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
 				   MigQualifiedTable(MIG_TARGET_TABLE));
 	foreach(lc, targets)
 	{
 		MigTarget  *target = lfirst(lc);
-		Oid			ttypes[7] = {INT8OID, INT4OID, OIDOID, TEXTOID, TEXTARRAYOID,
-		TEXTARRAYOID, INT8OID};
-		Datum		tvalues[7];
-		char		tnulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Oid			ttypes[9] = {INT8OID, INT4OID, OIDOID, TEXTOID, TEXTARRAYOID,
+		TEXTARRAYOID, INT8OID, TEXTOID, TEXTOID};
+		Datum		tvalues[9];
+		char		tnulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 		tvalues[0] = Int64GetDatum(job_id);
 		tvalues[1] = Int32GetDatum(target->ord);
@@ -532,7 +587,18 @@ MigInsertJob(const MigJob *job, List *targets)
 		else
 			tnulls[5] = 'n';
 		tvalues[6] = Int64GetDatum(target->keys_estimate);
-		if (SPI_execute_with_args(sql, 7, ttypes, tvalues, tnulls, false, 0) != SPI_OK_INSERT)
+		if (target->set_clause == NULL && target->where_clause == NULL)
+			elog(ERROR, "the clauses of target %d were not resolved", target->ord);
+		/* a delete (set clause NULL) has a where clause */
+		if (target->set_clause)
+			tvalues[7] = CStringGetTextDatum(target->set_clause);
+		else
+			tnulls[7] = 'n';
+		if (target->where_clause)
+			tvalues[8] = CStringGetTextDatum(target->where_clause);
+		else
+			tnulls[8] = 'n';
+		if (SPI_execute_with_args(sql, 9, ttypes, tvalues, tnulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record a target of the pg_mig job");
 	}
 	StoreLeave(&sc);
@@ -815,5 +881,140 @@ MigNotify(int64 job_id, const char *state)
 	if (SPI_execute_with_args("SELECT pg_notify($1, $2)", 2, types, values, NULL,
 							  false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not notify about pg_mig job " INT64_FORMAT, job_id);
+	StoreLeave(&sc);
+}
+
+/* ---------------------------------------------------------------------
+ * Job kinds (0.3): the kind, its arguments and the schema steps done.
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * MigLoadJobKind fills in the kind fields of a job read by MigLoadJob.
+ */
+void
+MigLoadJobKind(MigJob *job)
+{
+	StoreContext sc;
+	char	   *sql;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job->job_id)};
+
+	/* under the SQL of 0.1 or 0.2 (an update in flight) every job is a backfill */
+	{
+		Oid			jobrel = get_relname_relid(MIG_JOB_TABLE, MigExtensionSchema());
+
+		job->kind = MIG_KIND_BACKFILL;
+		if (!OidIsValid(jobrel) || get_attnum(jobrel, "kind") == InvalidAttrNumber)
+			return;
+	}
+	sql = psprintf("SELECT kind, kind_args, steps_done, step FROM %s WHERE job_id = $1",
+				   MigQualifiedTable(MIG_JOB_TABLE));
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_mig job " INT64_FORMAT, job->job_id);
+	if (SPI_processed == 1)
+	{
+		HeapTuple	t = SPI_tuptable->vals[0];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+
+		job->kind = MigKindFromName(TextColumn(t, d, 1));
+		job->kind_args = TextArrayColumn(t, d, 2);
+		job->steps_done = TextArrayColumn(t, d, 3);
+		job->step = TextColumn(t, d, 4);
+	}
+	StoreLeave(&sc);
+}
+
+/*
+ * MigSetJobKind records the kind of a job just inserted, and its
+ * arguments (List of char * "name=value").
+ */
+void
+MigSetJobKind(int64 job_id, MigJobKind kind, List *kind_args)
+{
+	const char *cols[2] = {"kind", "kind_args"};
+	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	char	  **items = palloc(sizeof(char *) * Max(list_length(kind_args), 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, kind_args)
+		items[n++] = lfirst(lc);
+	values[0] = CStringGetTextDatum(MigKindName(kind));
+	values[1] = CStringArrayDatum(n, items);
+	MigSetJobColumns(job_id, 2, cols, types, values, nulls);
+}
+
+/*
+ * MigSetStep records what the job does now, in words (NULL: nothing).
+ */
+void
+MigSetStep(int64 job_id, const char *step)
+{
+	const char *cols[1] = {"step"};
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {step ? CStringGetTextDatum(step) : (Datum) 0};
+	bool		nulls[1] = {step == NULL};
+
+	MigSetJobColumns(job_id, 1, cols, types, values, nulls);
+}
+
+/*
+ * MigMarkStepDone appends a step's name to the job's steps_done.  It runs
+ * in the step's own transaction, so a step is recorded exactly when its
+ * effect commits.
+ */
+void
+MigMarkStepDone(int64 job_id, const char *step_name)
+{
+	StoreContext sc;
+	char	   *sql;
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = CStringGetTextDatum(step_name);
+	sql = psprintf("UPDATE %s SET steps_done = steps_done || $2, retries = 0,"
+				   " updated_at = now() WHERE job_id = $1",
+				   MigQualifiedTable(MIG_JOB_TABLE));
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 2, types, values, NULL, false, 0) != SPI_OK_UPDATE
+		|| SPI_processed != 1)
+		elog(ERROR, "could not record a step of pg_mig job " INT64_FORMAT, job_id);
+	StoreLeave(&sc);
+}
+
+/*
+ * MigSetTargetClauses records the resolved clauses of one target (for a
+ * job started by 0.2, which the worker resolves when it first starts).
+ */
+void
+MigSetTargetClauses(int64 job_id, const MigTarget *target)
+{
+	StoreContext sc;
+	char	   *sql;
+	Oid			types[4] = {INT8OID, INT4OID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = Int32GetDatum(target->ord);
+	if (target->set_clause)
+		values[2] = CStringGetTextDatum(target->set_clause);
+	else
+		nulls[2] = 'n';
+	if (target->where_clause)
+		values[3] = CStringGetTextDatum(target->where_clause);
+	else
+		nulls[3] = 'n';
+	sql = psprintf("UPDATE %s SET resolved_set_clause = $3, resolved_where_clause = $4"
+				   " WHERE job_id = $1 AND ord = $2",
+				   MigQualifiedTable(MIG_TARGET_TABLE));
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the clauses of pg_mig job " INT64_FORMAT, job_id);
 	StoreLeave(&sc);
 }

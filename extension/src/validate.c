@@ -16,6 +16,17 @@
  * and checks the caller's privileges on tables, columns and functions, as
  * executing them would.
  *
+ * Then the clauses are resolved once, for each target, as the caller sees
+ * them: analysed as an UPDATE of the target under the caller's search_path,
+ * and deparsed (as views are stored) while the search_path is only
+ * "pg_catalog, pg_temp", so that every name outside pg_catalog comes out
+ * schema-qualified and every operator that is not found there as
+ * OPERATOR(schema.op).  The worker runs that text with the same pinned
+ * search_path: an object created later (a function or operator earlier in
+ * someone's search_path) cannot capture it.  The chunk statements built
+ * from the resolved text are EXPLAINed too, so the text is proven to parse
+ * and to mean the same to the caller's privileges.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -39,6 +50,7 @@
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "optimizer/optimizer.h"
+#include "parser/analyze.h"
 #include "parser/parser.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
@@ -48,6 +60,7 @@
 #include "utils/partcache.h"
 #include "utils/plancache.h"
 #include "utils/rel.h"
+#include "utils/ruleutils.h"
 #include "utils/syscache.h"
 
 #include "pg_mig.h"
@@ -119,7 +132,8 @@ LockAncestors(Relation rel)
 
 /*
  * MigBuildTargets checks the relation and the clauses and returns the job's
- * targets (List of MigTarget *): the table, or its leaf partitions.  Sets
+ * targets (List of MigTarget *): the table, or its leaf partitions; with
+ * set_clause NULL, those of a delete job (see MigChunkUpdateSql).  Sets
  * *rows_total to the planner's estimate of the rows to change, and, if
  * set_columns_out is not NULL, *set_columns_out to the names of the columns
  * the set clause assigns (List of char *).  Caller is
@@ -144,7 +158,7 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 										  RelationGetRelationName(rel));
 
 	/* structure first: nothing is looked up before the clauses parse */
-	set_columns = ParseSetClause(qualname, set_clause);
+	set_columns = set_clause ? ParseSetClause(qualname, set_clause) : NIL;
 	if (where_clause)
 		ParseWhereClause(qualname, set_clause, where_clause);
 	CheckColumns(rel, set_columns);
@@ -180,10 +194,13 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 			CheckColumns(leaf, set_columns);
 
 		/* the meaning of each clause, with the caller's rights */
-		sql = psprintf("UPDATE ONLY %s SET %s\nWHERE false", target->relation_name,
-					   set_clause);
-		ExplainAs("set_clause", sql, 0, NULL,
-				  "The set clause is a list of assignments such as $$col = expr$$, checked as the SET list of an UPDATE of the table.");
+		if (set_clause)
+		{
+			sql = psprintf("UPDATE ONLY %s SET %s\nWHERE false", target->relation_name,
+						   set_clause);
+			ExplainAs("set_clause", sql, 0, NULL,
+					  "The set clause is a list of assignments such as $$col = expr$$, checked as the SET list of an UPDATE of the table.");
+		}
 		if (where_clause)
 		{
 			sql = psprintf("SELECT FROM ONLY %s WHERE (%s\n)", target->relation_name,
@@ -192,9 +209,21 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 					  "The where clause is one boolean expression over the table's columns, such as 'col IS NULL'.");
 		}
 		MemoryContextSwitchTo(build_ctx);
+		MigResolveClauses(target, set_clause, where_clause);
 		keytypes = KeyTypes(leaf, target);
-		ExplainAs("chunk statement", MigChunkUpdateSql(target, set_clause, where_clause, false),
-				  target->nkeys * 2, keytypes, NULL);
+		{
+			/* the resolved text, as the worker will run it */
+			int			nest = NewGUCNestLevel();
+
+			(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+									 PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+			ExplainAs("chunk statement",
+					  MigChunkUpdateSql(target, target->set_clause,
+										target->where_clause, false),
+					  target->nkeys * 2, keytypes, NULL);
+			AtEOXact_GUC(true, nest);
+		}
 		MemoryContextSwitchTo(build_ctx);
 		keytypes = repalloc(keytypes, sizeof(Oid) * (target->nkeys * 2 + 1));
 		keytypes[target->nkeys * 2] = INT8OID;	/* the OFFSET */
@@ -218,6 +247,83 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 	if (set_columns_out)
 		*set_columns_out = set_columns;
 	return targets;
+}
+
+/*
+ * MigResolveClauses sets target->set_clause and target->where_clause to
+ * the job's clauses resolved for the target (see the file header).  The
+ * clauses must already have been checked (MigBuildTargets); names are
+ * resolved with the current search_path and settings, which are the
+ * caller's at start.  Caller is in a transaction.
+ */
+void
+MigResolveClauses(MigTarget *target, const char *set_clause,
+				  const char *where_clause)
+{
+	char	   *sql;
+	List	   *raw;
+	Query	   *query;
+	Node	   *quals;
+	char	   *text;
+	char	   *prefix;
+	int			nest;
+
+	if (set_clause == NULL)
+	{
+		/* a delete job's: only the where clause (see MigChunkUpdateSql) */
+		sql = psprintf("DELETE FROM ONLY %s\nWHERE (%s\n)", target->relation_name,
+					   where_clause);
+		raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+		if (list_length(raw) != 1)
+			elog(ERROR, "the clauses of a pg_mig job do not form one statement");
+		query = MigParseAnalyze(linitial_node(RawStmt, raw), sql);
+		if (query->commandType != CMD_DELETE || query->resultRelation != 1 ||
+			list_length(query->rtable) != 1 || query->returningList != NIL)
+			elog(ERROR, "the clauses of a pg_mig job do not form a plain DELETE");
+		nest = NewGUCNestLevel();
+		(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		target->set_clause = NULL;
+		target->where_clause =
+			deparse_expression(query->jointree->quals,
+							   deparse_context_for(get_rel_name(target->relid), target->relid),
+							   false, false);
+		AtEOXact_GUC(true, nest);
+		return;
+	}
+	sql = psprintf("UPDATE ONLY %s SET %s\nWHERE (%s\n)", target->relation_name,
+				   set_clause, where_clause ? where_clause : "true");
+	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+	if (list_length(raw) != 1)
+		elog(ERROR, "the clauses of a pg_mig job do not form one statement");
+	query = MigParseAnalyze(linitial_node(RawStmt, raw), sql);
+	if (query->commandType != CMD_UPDATE || query->resultRelation != 1 ||
+		list_length(query->rtable) != 1 || query->returningList != NIL)
+		elog(ERROR, "the clauses of a pg_mig job do not form a plain UPDATE");
+	quals = query->jointree->quals;
+	query->jointree->quals = NULL;
+
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	text = pg_get_querydef(query, false);
+	prefix = psprintf("UPDATE ONLY %s SET ", target->relation_name);
+	while (*text == ' ' || *text == '\n')
+		text++;
+	if (strncmp(text, prefix, strlen(prefix)) != 0)
+		elog(ERROR, "unexpected deparsed form of a pg_mig set clause: %s", text);
+	target->set_clause = pstrdup(text + strlen(prefix));
+	target->where_clause = NULL;
+	if (where_clause)
+	{
+		List	   *context = deparse_context_for(get_rel_name(target->relid),
+												  target->relid);
+
+		target->where_clause = deparse_expression(quals, context, false, false);
+	}
+	AtEOXact_GUC(true, nest);
 }
 
 /*
@@ -368,11 +474,31 @@ static void
 ParseWhereClause(const char *qualname, const char *set_clause,
 				 const char *where_clause)
 {
-	char	   *sql = psprintf("UPDATE ONLY %s SET %s\nWHERE %s\n", qualname,
-							   set_clause, where_clause);
-	List	   *raw = RawParseAs("where_clause", sql, WHERE_HINT);
+	char	   *sql;
+	List	   *raw;
 	UpdateStmt *stmt;
 
+	if (set_clause == NULL)
+	{
+		/* a delete job: "DELETE FROM ONLY t WHERE <where>" */
+		DeleteStmt *del;
+
+		sql = psprintf("DELETE FROM ONLY %s\nWHERE %s\n", qualname, where_clause);
+		raw = RawParseAs("where_clause", sql, WHERE_HINT);
+		if (list_length(raw) != 1)
+			RejectClause("where_clause", "it must not contain more than one statement", WHERE_HINT);
+		del = (DeleteStmt *) linitial_node(RawStmt, raw)->stmt;
+		if (!IsA(del, DeleteStmt) || del->whereClause == NULL)
+			RejectClause("where_clause", "it is not a boolean expression", WHERE_HINT);
+		if (del->returningList)
+			RejectClause("where_clause", "it must not contain a RETURNING clause", WHERE_HINT);
+		if (del->usingClause)
+			RejectClause("where_clause", "it must not contain a USING clause", WHERE_HINT);
+		return;
+	}
+	sql = psprintf("UPDATE ONLY %s SET %s\nWHERE %s\n", qualname,
+				   set_clause, where_clause);
+	raw = RawParseAs("where_clause", sql, WHERE_HINT);
 	if (list_length(raw) != 1)
 		RejectClause("where_clause", "it must not contain more than one statement", WHERE_HINT);
 	stmt = (UpdateStmt *) linitial_node(RawStmt, raw)->stmt;
@@ -678,8 +804,11 @@ EstimateRows(const char *relation_name, const char *where_clause)
 }
 
 /*
- * MigCheckThrottleQuery checks that query is one SELECT that returns one
- * boolean column.  Privileges are checked when it runs, as the job owner.
+ * MigResolveThrottleQuery checks that query is one SELECT that returns one
+ * boolean column, and returns it resolved as the caller sees it: analysed
+ * and deparsed with every name schema-qualified, so that objects created
+ * later cannot capture it when the worker runs it with a pinned
+ * search_path.  Privileges are checked when it runs, as the job owner.
  */
 typedef struct PrepareCall
 {
@@ -697,13 +826,17 @@ RunPrepare(void *arg)
 		elog(ERROR, "%s", SPI_result_code_string(SPI_result));
 }
 
-void
-MigCheckThrottleQuery(const char *query)
+char *
+MigResolveThrottleQuery(const char *query)
 {
 	PrepareCall call = {query, NULL};
 	List	   *sources;
 	CachedPlanSource *source;
 	ErrorData  *edata;
+	List	   *raw;
+	Query	   *analysed;
+	char	   *resolved;
+	int			nest;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -724,4 +857,16 @@ MigCheckThrottleQuery(const char *query)
 				 errmsg("invalid throttle_query: it must be one SELECT that returns one boolean column"),
 				 errhint("For example: SELECT count(*) > 50 FROM pg_stat_activity WHERE state = 'active'")));
 	SPI_finish();
+
+	raw = raw_parser(query, RAW_PARSE_DEFAULT);
+	if (list_length(raw) != 1)
+		elog(ERROR, "a checked throttle_query is not one statement");
+	analysed = MigParseAnalyze(linitial_node(RawStmt, raw), query);
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	resolved = pg_get_querydef(analysed, false);
+	AtEOXact_GUC(true, nest);
+	return resolved;
 }
