@@ -313,6 +313,8 @@ extern char *MigJobRunProblem(const MigJob *job);
 
 /* sql_api.c */
 extern void MigCheckTextLength(const char *name, const char *s);
+extern Oid	MigLockTreeForStart(Oid relid);	/* every start, before
+											 * MigFindActiveJobOn */
 
 /* launcher.c */
 extern PGDLLEXPORT void mig_launcher_main(Datum main_arg);

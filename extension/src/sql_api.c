@@ -441,7 +441,7 @@ CheckOwnerCanRun(Oid owner)
 #define MIG_START_LOCK_FIELD4	3
 
 /*
- * LockTreeForStart serialises the starts of jobs on one table tree (a
+ * MigLockTreeForStart serialises the starts of jobs on one table tree (a
  * table, or a partitioned table with all its partitions): it takes an
  * exclusive advisory lock, held to the end of the transaction, on the
  * tree's root.  A start on a parent and one on its leaf thus never both
@@ -449,8 +449,8 @@ CheckOwnerCanRun(Oid owner)
  * commit and then finds its job (MigFindActiveJobOn reads the latest
  * committed state).  Returns the root.
  */
-static Oid
-LockTreeForStart(Oid relid)
+Oid
+MigLockTreeForStart(Oid relid)
 {
 	List	   *ancestors = get_rel_relispartition(relid) ?
 		get_partition_ancestors(relid) : NIL;
@@ -525,7 +525,7 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 		relids = lappend_oid(relids, target->relid);
 	}
 
-	(void) LockTreeForStart(relid);
+	(void) MigLockTreeForStart(relid);
 	active = MigFindActiveJobOn(relids);
 	if (active != 0)
 		ereport(ERROR,

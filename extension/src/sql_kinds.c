@@ -162,6 +162,7 @@ FinishStart(Relation rel, MigJob *job, List *targets, const char *queued_detail)
 
 	foreach(lc, targets)
 		relids = lappend_oid(relids, ((MigTarget *) lfirst(lc))->relid);
+	(void) MigLockTreeForStart(job->relid);
 	active = MigFindActiveJobOn(relids);
 	if (active != 0)
 		ereport(ERROR,
