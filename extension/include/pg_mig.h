@@ -296,7 +296,7 @@ extern void MigSetTargetClauses(int64 job_id, const MigTarget *target);
 extern List *MigBuildTargets(Relation rel, const char *set_clause,
 							 const char *where_clause, int64 *rows_total,
 							 List **set_columns_out);
-extern void MigCheckThrottleQuery(const char *query);
+extern char *MigCheckThrottleQuery(const char *query);
 extern void MigResolveClauses(MigTarget *target, const char *set_clause,
 							  const char *where_clause);
 

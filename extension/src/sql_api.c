@@ -214,7 +214,11 @@ CheckKnob(Knob k, Datum arg, KnobValue *v)
 							 errhint("Write run windows like '01:00-05:00' or 'mon-fri 22:00-06:00; sat-sun 00:00-24:00'.")));
 			}
 			if (!v->off && k == K_THROTTLE_QUERY)
-				MigCheckThrottleQuery(v->s);
+			{
+				/* stored and run as resolved at start */
+				v->s = MigCheckThrottleQuery(v->s);
+				v->datum = CStringGetTextDatum(v->s);
+			}
 			break;
 		case KK_TEXT_ARRAY:
 			{

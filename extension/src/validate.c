@@ -739,7 +739,11 @@ EstimateRows(const char *relation_name, const char *where_clause)
 
 /*
  * MigCheckThrottleQuery checks that query is one SELECT that returns one
- * boolean column.  Privileges are checked when it runs, as the job owner.
+ * boolean column, and returns it resolved like the clauses (see the file
+ * header): deparsed with every name outside pg_catalog qualified, so that
+ * the worker can run it with its pinned search_path and no object created
+ * later can capture it.  Privileges are checked when it runs, as the job
+ * owner.
  */
 typedef struct PrepareCall
 {
@@ -757,13 +761,17 @@ RunPrepare(void *arg)
 		elog(ERROR, "%s", SPI_result_code_string(SPI_result));
 }
 
-void
+char *
 MigCheckThrottleQuery(const char *query)
 {
 	PrepareCall call = {query, NULL};
 	List	   *sources;
 	CachedPlanSource *source;
 	ErrorData  *edata;
+	List	   *raw;
+	Query	   *analyzed;
+	char	   *resolved;
+	int			nest;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -784,4 +792,16 @@ MigCheckThrottleQuery(const char *query)
 				 errmsg("invalid throttle_query: it must be one SELECT that returns one boolean column"),
 				 errhint("For example: SELECT count(*) > 50 FROM pg_stat_activity WHERE state = 'active'")));
 	SPI_finish();
+
+	raw = raw_parser(query, RAW_PARSE_DEFAULT);
+	analyzed = MigParseAnalyze(linitial_node(RawStmt, raw), query);
+	if (analyzed->commandType != CMD_SELECT || analyzed->utilityStmt != NULL)
+		elog(ERROR, "throttle_query is not a plain SELECT");
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	resolved = pg_get_querydef(analyzed, false);
+	AtEOXact_GUC(true, nest);
+	return resolved;
 }

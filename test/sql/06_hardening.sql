@@ -158,6 +158,14 @@ BEGIN;
 SELECT mig_start_backfill('cap', $$v = 'P-' || id$$, batch_size => 50) AS pjob \gset
 SELECT resolved_set_clause FROM mig_job_target WHERE job_id = :pjob;
 ROLLBACK;
+-- the throttle query is resolved the same way, at start and by mig_set
+BEGIN;
+SELECT mig_start_backfill('cap', 'v = NULL',
+                          throttle_query => 'SELECT count(*) > 0 FROM cap WHERE v IS NULL') AS tjob \gset
+SELECT throttle_query FROM mig_job WHERE job_id = :tjob;
+SELECT mig_set(:tjob, throttle_query => $$SELECT 'a' || 1::bigint = 'a1' FROM cap LIMIT 1$$);
+SELECT throttle_query FROM mig_job WHERE job_id = :tjob;
+ROLLBACK;
 DROP OPERATOR public.|| (text, bigint);
 DROP FUNCTION public.grab(text, bigint);
 REVOKE CREATE ON SCHEMA public FROM regress_mig_h_mallory;
