@@ -60,6 +60,7 @@
 
 /* settings (pg_mig.c) */
 extern int	mig_max_workers;
+extern int	mig_max_workers_per_role;
 extern int	mig_naptime_s;
 extern char *mig_databases;
 extern bool mig_hold;
@@ -228,6 +229,10 @@ typedef struct MigSharedState
 	Latch	   *launcher_latch;
 	ConditionVariable job_cv;	/* broadcast on every job state change */
 	bool		rescan_all;		/* a request was lost: scan every database */
+	Oid			scan_done_db;	/* set by a scan that finished its database */
+	Oid			starved_owner;	/* owner of a queued job that waits for a
+								 * free worker only; InvalidOid if none */
+	int64		starved_job;
 	int			nrequests;
 	MigRequest	requests[MIG_MAX_REQUESTS];
 	int			nnotes;
@@ -249,6 +254,8 @@ extern bool MigClaimWorkerSlot(Oid dboid, int64 job_id);
 extern pid_t MigWorkerPid(Oid dboid, int64 job_id);
 extern void MigWakeWorker(Oid dboid, int64 job_id);
 extern bool MigTakeWakeup(void);
+extern void MigSetStarved(Oid owner, int64 job_id);
+extern int64 MigTakeStarved(Oid my_owner);
 extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
 extern ErrorData *MigTrySubtransaction(void (*fn) (void *), void *arg);
 extern int64 MigIntervalToMs(Datum interval);

@@ -47,4 +47,12 @@
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
 #endif
 
+/* pg_database_aclcheck became object_aclcheck in 16 */
+#if PG_VERSION_NUM >= 160000
+#define MigDatabaseAclCheck(db, role, mode) \
+	object_aclcheck(DatabaseRelationId, (db), (role), (mode))
+#else
+#define MigDatabaseAclCheck(db, role, mode) pg_database_aclcheck((db), (role), (mode))
+#endif
+
 #endif							/* PG_MIG_VERSION_COMPAT_H */
