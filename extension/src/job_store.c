@@ -99,6 +99,57 @@ ExtensionSchema(Oid extoid)
 }
 
 /*
+ * MigInstalledVersion returns the version of pg_mig's SQL objects in this
+ * database (pg_extension.extversion), or NULL if it is not installed.
+ */
+char *
+MigInstalledVersion(void)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	char	   *result = NULL;
+
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(PG_MIG_EXTENSION_NAME));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			result = TextDatumGetCString(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
+ * MigCheckSchemaVersion raises an error unless pg_mig's SQL objects in this
+ * database are those of the loaded library: after an upgrade of the library
+ * and before ALTER EXTENSION pg_mig UPDATE, the job tables lack columns the
+ * library writes and reads.
+ */
+void
+MigCheckSchemaVersion(void)
+{
+	char	   *installed = MigInstalledVersion();
+
+	if (installed != NULL && strcmp(installed, PG_MIG_VERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"%s\" is at version %s, but the loaded library is version %s",
+						PG_MIG_EXTENSION_NAME, installed, PG_MIG_VERSION),
+				 errhint("Run ALTER EXTENSION %s UPDATE (or migctl install).",
+						 PG_MIG_EXTENSION_NAME)));
+}
+
+/*
  * MigQualifiedTable returns the quoted, schema-qualified name of one of the
  * extension's tables.
  */

@@ -418,6 +418,7 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 				 errmsg("cannot start a backfill during recovery"),
 				 errhint("Connect to the primary server.")));
 
+	MigCheckSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -496,6 +497,7 @@ LoadJobOrError(int64 job_id, bool for_update)
 	MigJob	   *job;
 
 	MigRequireShared();
+	MigCheckSchemaVersion();
 	job = MigLoadJob(job_id, for_update);
 	if (job == NULL)
 		ereport(ERROR,

@@ -169,6 +169,23 @@ ROLLBACK;
 DROP OPERATOR public.|| (text, bigint);
 DROP FUNCTION public.grab(text, bigint);
 REVOKE CREATE ON SCHEMA public FROM regress_mig_h_mallory;
+-- a job of 0.2 has no resolved clauses: its worker resolves them once,
+-- with the search_path stored with the job, and records them
+CREATE SCHEMA old_sp;
+CREATE FUNCTION old_sp.tag(bigint) RETURNS text LANGUAGE sql AS $$ SELECT 'OLD-' || $1 $$;
+SET search_path = old_sp, public;
+BEGIN;
+SELECT mig_start_backfill('cap', 'v = tag(id)', batch_size => 100, chunk_time => NULL) AS ojob2 \gset
+SELECT mig_pause(:ojob2);
+COMMIT;
+RESET search_path;
+UPDATE mig_job_target SET resolved_set_clause = NULL, resolved_where_clause = NULL
+ WHERE job_id = :ojob2;
+SELECT mig_resume(:ojob2);
+SELECT mig_wait(:ojob2, '60s');
+SELECT resolved_set_clause FROM mig_job_target WHERE job_id = :ojob2;
+SELECT count(*) AS tagged FROM cap WHERE v = 'OLD-' || id::text;
+DROP SCHEMA old_sp CASCADE;
 
 -- item 4: operators in the install schema are not bound into the views,
 -- neither at CREATE EXTENSION nor at ALTER EXTENSION UPDATE from 0.2
