@@ -395,7 +395,7 @@ ResolveOldTargets(const MigJob *job)
 		MigTarget  *target = lfirst(lc);
 		int			nest;
 
-		if (target->set_clause != NULL)
+		if (target->set_clause != NULL || job->set_clause == NULL)
 			continue;
 		nest = NewGUCNestLevel();
 		(void) set_config_option("search_path", job->search_path,

@@ -582,9 +582,12 @@ MigInsertJob(const MigJob *job, List *targets)
 		else
 			tnulls[5] = 'n';
 		tvalues[6] = Int64GetDatum(target->keys_estimate);
-		if (target->set_clause == NULL)
+		if (target->set_clause == NULL && job->set_clause != NULL)
 			elog(ERROR, "the clauses of target %d were not resolved", target->ord);
-		tvalues[7] = CStringGetTextDatum(target->set_clause);
+		if (target->set_clause)
+			tvalues[7] = CStringGetTextDatum(target->set_clause);
+		else
+			tnulls[7] = 'n';
 		if (target->where_clause)
 			tvalues[8] = CStringGetTextDatum(target->where_clause);
 		else

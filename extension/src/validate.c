@@ -229,7 +229,8 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 
 /*
  * MigResolveClauses sets target->set_clause and target->where_clause to
- * the job's clauses resolved for the target (see the file header).  The
+ * the job's clauses resolved for the target (see the file header); either
+ * may be NULL (a job kind with no set clause, or no where clause).  The
  * clauses must already have been checked (MigBuildTargets); names are
  * resolved with the current search_path and settings, which are the
  * caller's at start.  Caller is in a transaction.
@@ -246,15 +247,20 @@ MigResolveClauses(MigTarget *target, const char *set_clause,
 	char	   *prefix;
 	int			nest;
 
-	sql = psprintf("UPDATE ONLY %s SET %s\nWHERE (%s\n)", target->relation_name,
-				   set_clause, where_clause ? where_clause : "true");
+	if (set_clause)
+		sql = psprintf("UPDATE ONLY %s SET %s\nWHERE (%s\n)", target->relation_name,
+					   set_clause, where_clause ? where_clause : "true");
+	else
+		sql = psprintf("DELETE FROM ONLY %s WHERE (%s\n)", target->relation_name,
+					   where_clause ? where_clause : "true");
 	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
 	if (list_length(raw) != 1)
 		elog(ERROR, "the clauses of a pg_mig job do not form one statement");
 	query = MigParseAnalyze(linitial_node(RawStmt, raw), sql);
-	if (query->commandType != CMD_UPDATE || query->resultRelation != 1 ||
+	if (query->commandType != (set_clause ? CMD_UPDATE : CMD_DELETE) ||
+		query->resultRelation != 1 ||
 		list_length(query->rtable) != 1 || query->returningList != NIL)
-		elog(ERROR, "the clauses of a pg_mig job do not form a plain UPDATE");
+		elog(ERROR, "the clauses of a pg_mig job do not form a plain UPDATE or DELETE");
 	quals = query->jointree->quals;
 	query->jointree->quals = NULL;
 
@@ -262,13 +268,17 @@ MigResolveClauses(MigTarget *target, const char *set_clause,
 	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	text = pg_get_querydef(query, false);
-	prefix = psprintf("UPDATE ONLY %s SET ", target->relation_name);
-	while (*text == ' ' || *text == '\n')
-		text++;
-	if (strncmp(text, prefix, strlen(prefix)) != 0)
-		elog(ERROR, "unexpected deparsed form of a pg_mig set clause: %s", text);
-	target->set_clause = pstrdup(text + strlen(prefix));
+	target->set_clause = NULL;
+	if (set_clause)
+	{
+		text = pg_get_querydef(query, false);
+		prefix = psprintf("UPDATE ONLY %s SET ", target->relation_name);
+		while (*text == ' ' || *text == '\n')
+			text++;
+		if (strncmp(text, prefix, strlen(prefix)) != 0)
+			elog(ERROR, "unexpected deparsed form of a pg_mig set clause: %s", text);
+		target->set_clause = pstrdup(text + strlen(prefix));
+	}
 	target->where_clause = NULL;
 	if (where_clause)
 	{

@@ -169,6 +169,22 @@ ROLLBACK;
 DROP OPERATOR public.|| (text, bigint);
 DROP FUNCTION public.grab(text, bigint);
 REVOKE CREATE ON SCHEMA public FROM regress_mig_h_mallory;
+-- the clauses are resolved for each leaf of a partitioned table, so a
+-- correlated subquery refers to the leaf the chunk changes
+CREATE TABLE lookup (k int PRIMARY KEY, w int);
+INSERT INTO lookup SELECT g, g * 10 FROM generate_series(1, 200) g;
+CREATE TABLE pt (id int PRIMARY KEY, v int) PARTITION BY RANGE (id);
+CREATE TABLE pt1 PARTITION OF pt FOR VALUES FROM (1) TO (101);
+CREATE TABLE pt2 PARTITION OF pt FOR VALUES FROM (101) TO (201);
+INSERT INTO pt SELECT g FROM generate_series(1, 200) g;
+SELECT mig_start_backfill('pt', 'v = (SELECT w FROM lookup WHERE k = id)',
+                          where_clause => 'EXISTS (SELECT FROM lookup WHERE k = id)',
+                          batch_size => 30, chunk_time => NULL) AS ptjob \gset
+SELECT relation_name, resolved_set_clause, resolved_where_clause
+  FROM mig_job_target WHERE job_id = :ptjob ORDER BY ord;
+SELECT mig_wait(:ptjob, '60s');
+SELECT count(*) FILTER (WHERE v = id * 10) AS right, count(*) AS total FROM pt;
+DROP TABLE pt, lookup;
 -- a job of 0.2 has no resolved clauses: its worker resolves them once,
 -- with the search_path stored with the job, and records them
 CREATE SCHEMA old_sp;
