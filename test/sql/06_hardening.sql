@@ -189,17 +189,22 @@ DROP TABLE pt, lookup;
 -- with the search_path stored with the job, and records them
 CREATE SCHEMA old_sp;
 CREATE FUNCTION old_sp.tag(bigint) RETURNS text LANGUAGE sql AS $$ SELECT 'OLD-' || $1 $$;
+CREATE TABLE old_sp.flag (closed boolean);
+INSERT INTO old_sp.flag VALUES (false);
 SET search_path = old_sp, public;
 BEGIN;
-SELECT mig_start_backfill('cap', 'v = tag(id)', batch_size => 100, chunk_time => NULL) AS ojob2 \gset
+SELECT mig_start_backfill('cap', 'v = tag(id)', batch_size => 100, chunk_time => NULL,
+                          throttle_query => 'SELECT closed FROM flag') AS ojob2 \gset
 SELECT mig_pause(:ojob2);
 COMMIT;
 RESET search_path;
 UPDATE mig_job_target SET resolved_set_clause = NULL, resolved_where_clause = NULL
  WHERE job_id = :ojob2;
+UPDATE mig_job SET throttle_query = 'SELECT closed FROM flag' WHERE job_id = :ojob2;
 SELECT mig_resume(:ojob2);
 SELECT mig_wait(:ojob2, '60s');
 SELECT resolved_set_clause FROM mig_job_target WHERE job_id = :ojob2;
+SELECT throttle_query FROM mig_job WHERE job_id = :ojob2;
 SELECT count(*) AS tagged FROM cap WHERE v = 'OLD-' || id::text;
 DROP SCHEMA old_sp CASCADE;
 
