@@ -282,7 +282,7 @@ extern PGDLLEXPORT void mig_scan_main(Datum main_arg);
 /* job_store.c: all SPI on the job tables.  Callers are in a transaction. */
 extern Oid	MigExtensionSchema(void);
 extern char *MigInstalledVersion(void);
-extern void MigCheckSchemaVersion(void);
+extern void MigRequireSchemaVersion(void);
 extern const char *MigQualifiedTable(const char *table);
 extern MigJob *MigLoadJob(int64 job_id, bool for_update);
 extern List *MigLoadTargets(int64 job_id);
@@ -305,7 +305,7 @@ extern void MigSetTargetClauses(int64 job_id, const MigTarget *target);
 extern List *MigBuildTargets(Relation rel, const char *set_clause,
 							 const char *where_clause, int64 *rows_total,
 							 List **set_columns_out);
-extern char *MigCheckThrottleQuery(const char *query);
+extern char *MigResolveThrottleQuery(const char *query);
 extern void MigResolveClauses(MigTarget *target, const char *set_clause,
 							  const char *where_clause);
 

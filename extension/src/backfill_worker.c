@@ -418,7 +418,7 @@ ResolveOldTargets(const MigJob *job)
 		Datum		values[1];
 		bool		nulls[1] = {false};
 
-		values[0] = CStringGetTextDatum(MigCheckThrottleQuery(job->throttle_query));
+		values[0] = CStringGetTextDatum(MigResolveThrottleQuery(job->throttle_query));
 		MigSetJobColumns(job_id, 1, cols, types, values, nulls);
 	}
 	AtEOXact_GUC(true, nest);

@@ -77,6 +77,27 @@ MigExtensionSchema(void)
 	return ExtensionSchema(extoid);
 }
 
+/*
+ * MigRequireSchemaVersion raises an error unless the SQL objects of pg_mig
+ * in this database are of the library's version: a library newer than its
+ * tables (the package was upgraded, ALTER EXTENSION UPDATE not yet run)
+ * must not read or write them.  Caller is in a transaction.
+ */
+void
+MigRequireSchemaVersion(void)
+{
+	char	   *version;
+
+	(void) MigExtensionSchema();	/* the error for a missing extension */
+	version = MigInstalledVersion();
+	if (version == NULL || strcmp(version, PG_MIG_VERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"%s\" is at version %s in this database, but its library is version %s",
+						PG_MIG_EXTENSION_NAME, version ? version : "?", PG_MIG_VERSION),
+				 errhint("Run ALTER EXTENSION pg_mig UPDATE (or migctl install).")));
+}
+
 /* ExtensionSchema: pg_extension.extnamespace of an extension */
 static Oid
 ExtensionSchema(Oid extoid)
@@ -130,26 +151,6 @@ MigInstalledVersion(void)
 }
 
 /*
- * MigCheckSchemaVersion raises an error unless pg_mig's SQL objects in this
- * database are those of the loaded library: after an upgrade of the library
- * and before ALTER EXTENSION pg_mig UPDATE, the job tables lack columns the
- * library writes and reads.
- */
-void
-MigCheckSchemaVersion(void)
-{
-	char	   *installed = MigInstalledVersion();
-
-	if (installed != NULL && strcmp(installed, PG_MIG_VERSION) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"%s\" is at version %s, but the loaded library is version %s",
-						PG_MIG_EXTENSION_NAME, installed, PG_MIG_VERSION),
-				 errhint("Run ALTER EXTENSION %s UPDATE (or migctl install).",
-						 PG_MIG_EXTENSION_NAME)));
-}
-
-/*
  * MigQualifiedTable returns the quoted, schema-qualified name of one of the
  * extension's tables.
  */
@@ -169,6 +170,7 @@ MigQualifiedTable(const char *table)
 static void
 StoreEnter(StoreContext *sc)
 {
+	MigRequireSchemaVersion();
 	store_callerctx = CurrentMemoryContext;
 	GetUserIdAndSecContext(&sc->save_userid, &sc->save_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,

@@ -215,8 +215,8 @@ CheckKnob(Knob k, Datum arg, KnobValue *v)
 			}
 			if (!v->off && k == K_THROTTLE_QUERY)
 			{
-				/* stored and run as resolved at start */
-				v->s = MigCheckThrottleQuery(v->s);
+				/* stored (also by mig_set, from datum) and run as resolved */
+				v->s = MigResolveThrottleQuery(v->s);
 				v->datum = CStringGetTextDatum(v->s);
 			}
 			break;
@@ -418,7 +418,6 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 				 errmsg("cannot start a backfill during recovery"),
 				 errhint("Connect to the primary server.")));
 
-	MigCheckSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -497,7 +496,6 @@ LoadJobOrError(int64 job_id, bool for_update)
 	MigJob	   *job;
 
 	MigRequireShared();
-	MigCheckSchemaVersion();
 	job = MigLoadJob(job_id, for_update);
 	if (job == NULL)
 		ereport(ERROR,

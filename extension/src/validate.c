@@ -748,12 +748,11 @@ EstimateRows(const char *relation_name, const char *where_clause)
 }
 
 /*
- * MigCheckThrottleQuery checks that query is one SELECT that returns one
- * boolean column, and returns it resolved like the clauses (see the file
- * header): deparsed with every name outside pg_catalog qualified, so that
- * the worker can run it with its pinned search_path and no object created
- * later can capture it.  Privileges are checked when it runs, as the job
- * owner.
+ * MigResolveThrottleQuery checks that query is one SELECT that returns one
+ * boolean column, and returns it resolved as the caller sees it: analysed
+ * and deparsed with every name schema-qualified, so that objects created
+ * later cannot capture it when the worker runs it with a pinned
+ * search_path.  Privileges are checked when it runs, as the job owner.
  */
 typedef struct PrepareCall
 {
@@ -772,14 +771,14 @@ RunPrepare(void *arg)
 }
 
 char *
-MigCheckThrottleQuery(const char *query)
+MigResolveThrottleQuery(const char *query)
 {
 	PrepareCall call = {query, NULL};
 	List	   *sources;
 	CachedPlanSource *source;
 	ErrorData  *edata;
 	List	   *raw;
-	Query	   *analyzed;
+	Query	   *analysed;
 	char	   *resolved;
 	int			nest;
 
@@ -804,14 +803,16 @@ MigCheckThrottleQuery(const char *query)
 	SPI_finish();
 
 	raw = raw_parser(query, RAW_PARSE_DEFAULT);
-	analyzed = MigParseAnalyze(linitial_node(RawStmt, raw), query);
-	if (analyzed->commandType != CMD_SELECT || analyzed->utilityStmt != NULL)
-		elog(ERROR, "throttle_query is not a plain SELECT");
+	if (list_length(raw) != 1)
+		elog(ERROR, "a checked throttle_query is not one statement");
+	analysed = MigParseAnalyze(linitial_node(RawStmt, raw), query);
+	if (analysed->commandType != CMD_SELECT || analysed->utilityStmt != NULL)
+		elog(ERROR, "a checked throttle_query is not a plain SELECT");
 	nest = NewGUCNestLevel();
 	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	resolved = pg_get_querydef(analyzed, false);
+	resolved = pg_get_querydef(analysed, false);
 	AtEOXact_GUC(true, nest);
 	return resolved;
 }
