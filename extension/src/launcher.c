@@ -94,6 +94,15 @@ static int	npending = 0;
 static int	quick_deaths = 0;
 static MemoryContext loop_context;	/* reset at every iteration */
 
+/*
+ * The job published as waiting for a free worker (MigSetStarved), and the
+ * one a worker already gave way for: that one is not published again while
+ * it waits, or every throttled worker would give way for the same job.
+ */
+static bool starved_published = false;
+static MigRequest starved;
+static MigRequest given;
+
 static void ScheduleScan(Oid dboid, TimestampTz not_before);
 static void ScheduleAllDatabases(void);
 static void TakeRequests(void);
@@ -379,13 +388,16 @@ static void
 StartPendingWorkers(void)
 {
 	int			kept = 0;
-	Oid			starved_owner = InvalidOid;
-	int64		starved_job = 0;
+	bool		given_waits = false;
+	MigRequest	candidate = {InvalidOid, 0, InvalidOid};
 
+	if (starved_published && MigStarvedTaken())
+		given = starved;
 	for (int i = 0; i < npending; i++)
 	{
 		MigRequest *r = &pending[i];
 		int			role_workers;
+		bool		is_given = (r->dboid == given.dboid && r->job_id == given.job_id);
 
 		if (Busy(r->dboid, r->job_id))
 			continue;
@@ -404,11 +416,10 @@ StartPendingWorkers(void)
 			MigSetNote(r->dboid, r->job_id,
 					   psprintf("waiting for a free pg_mig worker (pg_mig.max_workers = %d)",
 								mig_max_workers));
-			if (!OidIsValid(starved_owner))
-			{
-				starved_owner = r->owner;
-				starved_job = r->job_id;
-			}
+			if (is_given)
+				given_waits = true;
+			else if (candidate.job_id == 0)
+				candidate = *r;
 			pending[kept++] = *r;
 			continue;
 		}
@@ -420,7 +431,11 @@ StartPendingWorkers(void)
 		}
 	}
 	npending = kept;
-	MigSetStarved(starved_owner, starved_job);
+	if (!given_waits)
+		memset(&given, 0, sizeof(given));
+	MigSetStarved(candidate.owner, candidate.job_id);
+	starved_published = (candidate.job_id != 0);
+	starved = candidate;
 }
 
 /* StartDueScan starts one scan whose time has come, if none runs */

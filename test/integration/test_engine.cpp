@@ -161,6 +161,10 @@ TEST(Engine, SeveralJobsAreBoundedByMaxWorkers)
     Conn c = Primary();
     int max_workers = static_cast<int>(c.scalar_int("SELECT current_setting('pg_mig.max_workers')::int"));
     int njobs = max_workers + 2;
+    // every job here is the superuser's: lift the per-role limit above the total
+    c.exec("ALTER SYSTEM SET pg_mig.max_workers_per_role = 64");
+    c.exec("SELECT pg_reload_conf()");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the launcher's next iteration
     std::vector<long long> jobs;
     for (int i = 0; i < njobs; i++) {
         MakeTable(c, "e_many" + S(i), 3000);
@@ -188,6 +192,8 @@ TEST(Engine, SeveralJobsAreBoundedByMaxWorkers)
     EXPECT_TRUE(saw_reason) << "a queued job should say why it waits";
     for (int i = 0; i < njobs; i++)
         EXPECT_EQ(3000, c.scalar_int("SELECT count(*) FROM e_many" + S(i) + " WHERE n = 1"));
+    c.exec("ALTER SYSTEM RESET pg_mig.max_workers_per_role");
+    c.exec("SELECT pg_reload_conf()");
 }
 
 TEST(Engine, JobsInTwoDatabasesWithoutConfiguration)
