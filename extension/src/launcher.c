@@ -10,11 +10,16 @@
  * worker in each, one at a time; a scan in a database where pg_mig is
  * installed posts a request for every queued or running job.  The launcher
  * also takes requests posted by mig_start_backfill and mig_resume at commit.
- * For each request it starts the job's worker, unless the job has one or
- * pg_mig.max_workers are busy (then the job stays queued, with a note that
+ * For each request it starts the job's worker, unless the job has one, or
+ * pg_mig.max_workers are busy, or its owner already runs
+ * pg_mig.max_workers_per_role (then the job stays queued, with a note that
  * mig_jobs.throttled shows).  When a worker it started stops, it scans that
  * database again, after a backoff that doubles while workers keep dying
  * young: a job whose worker died is started again; a job that ended is not.
+ * A scan is bounded (lock and statement timeouts, and a deadline after
+ * which the launcher ends it); a scan that did not finish is tried again
+ * later, and the other databases are scanned meanwhile.  Everything one
+ * iteration of the launcher allocates is freed at the next one.
  *
  *-------------------------------------------------------------------------
  */
