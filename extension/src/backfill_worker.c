@@ -115,6 +115,8 @@ static void ReportTableStats(bool force);
 static void ArmTimeouts(int64 lock_ms, int64 statement_ms);
 static void DisarmTimeouts(void);
 static void ApplyJobSettings(const MigJob *job);
+static bool JobMayRun(MigJob *job);
+static void ResolveOldTargets(const MigJob *job);
 static bool IsTransient(int sqlerrcode);
 static void SleepOnLatch(long ms);
 static char *FormatKey(int n, char **key);
@@ -135,6 +137,7 @@ mig_worker_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnectionByOid(worker_args.dboid, worker_args.owner,
 											  MIG_BGWORKER_CONNECT_FLAGS);
+	MigPinSearchPath();
 
 	/* a job never has two workers */
 	if (!MigClaimWorkerSlot(worker_args.dboid, job_id))
@@ -255,14 +258,15 @@ ArmTimeouts(int64 lock_ms, int64 statement_ms)
 
 /*
  * ApplyJobSettings makes the clauses mean what they meant when the job was
- * started: the caller's search_path, DateStyle, TimeZone and so on.
+ * started: the caller's DateStyle, TimeZone and so on.  The search_path
+ * stays pinned (MigPinSearchPath): the clauses were resolved at start, with
+ * every name qualified.
  */
 static void
 ApplyJobSettings(const MigJob *job)
 {
 	ListCell   *lc;
 
-	SetConfigOption("search_path", job->search_path, PGC_USERSET, PGC_S_SESSION);
 	foreach(lc, job->settings)
 	{
 		char	   *setting = pstrdup(lfirst(lc));
@@ -317,7 +321,8 @@ BeginJob(long *delay_ms)
 /*
  * StartJob marks the job running, records that it started (or restarted
  * from its checkpoint) and loads its targets.  Returns false if the job is
- * not runnable (paused, finished, gone) or belongs to another role.
+ * not runnable (paused, finished, gone), belongs to another role, or may
+ * not run as its owner (JobMayRun, which fails it).
  */
 static bool
 StartJob(void)
@@ -330,7 +335,8 @@ StartJob(void)
 	pgstat_report_activity(STATE_RUNNING, "pg_mig: starting job");
 	job = LockJobRow();
 	if (job != NULL && job->owner == worker_args.owner &&
-		(job->state == MIG_STATE_QUEUED || job->state == MIG_STATE_RUNNING))
+		(job->state == MIG_STATE_QUEUED || job->state == MIG_STATE_RUNNING) &&
+		JobMayRun(job))
 	{
 		MemoryContext old;
 
@@ -349,6 +355,7 @@ StartJob(void)
 		if (targets)
 			list_free_deep(targets);
 		targets = MigLoadTargets(job_id);
+		ResolveOldTargets(job);
 		MemoryContextSwitchTo(old);
 		current_batch = job->current_batch > 0 ? job->current_batch : job->batch_size;
 		last_seen_batch_size = job->batch_size;
@@ -356,6 +363,56 @@ StartJob(void)
 	}
 	FinishStep();
 	return runnable;
+}
+
+/*
+ * JobMayRun checks, before the worker does anything for the job, what it
+ * must not take from the job tables on trust (MigJobRunProblem): the owner
+ * still exists under its name, may log in, and holds UPDATE on the table,
+ * which is still the one of the stored name.  If not, the job fails with
+ * the reason.  Caller is in the step's transaction, with the job row
+ * locked.
+ */
+static bool
+JobMayRun(MigJob *job)
+{
+	char	   *problem = MigJobRunProblem(job);
+
+	if (problem == NULL)
+		return true;
+	ereport(LOG,
+			(errmsg("pg_mig job " INT64_FORMAT " cannot run: %s", job_id, problem)));
+	MigSetState(job_id, MIG_STATE_FAILED, problem);
+	MigRecordEvent(job_id, "failed", problem);
+	return false;
+}
+
+/*
+ * ResolveOldTargets resolves the clauses of targets that have none yet (a
+ * job started by pg_mig 0.2), once, with the search_path the job was
+ * started with, and records them; from then on they are used as if they
+ * had been resolved at start.  Allocates in the current memory context.
+ */
+static void
+ResolveOldTargets(const MigJob *job)
+{
+	ListCell   *lc;
+
+	foreach(lc, targets)
+	{
+		MigTarget  *target = lfirst(lc);
+		int			nest;
+
+		if (target->set_clause != NULL)
+			continue;
+		nest = NewGUCNestLevel();
+		(void) set_config_option("search_path", job->search_path,
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		MigResolveClauses(target, job->set_clause, job->where_clause);
+		AtEOXact_GUC(true, nest);
+		MigSetTargetClauses(job_id, target);
+	}
 }
 
 /*
@@ -547,7 +604,7 @@ RunChunk(MigJob *job, long *delay_ms)
 			MigFreeChunkPlan(chunk_plan);
 		chunk_plan = NULL;
 		chunk_plan_ord = -1;
-		chunk_plan = MigPrepareChunkPlan(target, job->set_clause, job->where_clause);
+		chunk_plan = MigPrepareChunkPlan(target, target->set_clause, target->where_clause);
 		chunk_plan_ord = target->ord;
 		MemoryContextSwitchTo(old);
 	}

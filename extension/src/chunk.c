@@ -19,7 +19,9 @@
  * (a, b) > ($1, $2), which a b-tree index on (a, b) serves.  Each clause is
  * a complete grammar item (validate.c checks that at start), and the where
  * clause is parenthesised and ended by a newline, so neither can change the
- * key range around it.
+ * key range around it.  The clauses are the job's resolved text (see
+ * validate.c), and the statements' own operators and functions are named
+ * with their schema, so they mean the same under any search_path.
  *
  * The statements are prepared once per target (SPI_prepare_cursor +
  * SPI_keepplan) with CURSOR_OPT_CUSTOM_PLAN: they are parsed once, but
@@ -144,12 +146,12 @@ AppendRange(StringInfo buf, const MigTarget *target, RangeKind kind)
 	if (kind == RANGE_BETWEEN)
 	{
 		AppendKeyList(buf, target, true);
-		appendStringInfoString(buf, " > ");
+		appendStringInfoString(buf, " OPERATOR(pg_catalog.>) ");
 		AppendParams(buf, target->nkeys, 1);
 		appendStringInfoString(buf, " AND ");
 	}
 	AppendKeyList(buf, target, true);
-	appendStringInfoString(buf, " <= ");
+	appendStringInfoString(buf, " OPERATOR(pg_catalog.<=) ");
 	AppendParams(buf, target->nkeys, kind == RANGE_BETWEEN ? target->nkeys + 1 : 1);
 }
 
@@ -203,7 +205,7 @@ ChunkCountSql(const MigTarget *target, bool first)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "SELECT count(*) FROM ONLY %s WHERE ", target->relation_name);
+	appendStringInfo(&buf, "SELECT pg_catalog.count(*) FROM ONLY %s WHERE ", target->relation_name);
 	AppendRange(&buf, target, first ? RANGE_TO_UPPER : RANGE_BETWEEN);
 	return buf.data;
 }

@@ -117,7 +117,7 @@ static void ReapStopped(void);
 static void EndOverdueScan(void);
 static bool Launch(Oid dboid, int64 job_id, Oid owner);
 static char *RoleName(Oid roleid);
-static char *OwnerCannotRunHere(Oid owner);
+static char *OwnerCannotRunHere(Oid owner, const char *owner_name);
 
 /*
  * MigRegisterLauncher registers the launcher.  Called from _PG_init while
@@ -151,6 +151,7 @@ mig_launcher_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	MigPinSearchPath();
 
 	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
 	MigShared->launcher_pid = MyProcPid;
@@ -604,25 +605,21 @@ EndOverdueScan(void)
 
 /*
  * OwnerCannotRunHere says why a job of owner cannot run in this database
- * (NULL: it can): the worker would not get past connecting, and would be
- * started again and again with no error recorded.
+ * (NULL: it can): MigOwnerProblem (gone, renamed away from its OID, cannot
+ * log in, expired), or no CONNECT privilege, with which the worker would
+ * not get past connecting and would be started again and again with no
+ * error recorded.
  */
 static char *
-OwnerCannotRunHere(Oid owner)
+OwnerCannotRunHere(Oid owner, const char *owner_name)
 {
-	HeapTuple	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(owner));
-	char	   *problem = NULL;
-	Form_pg_authid role;
+	char	   *problem = MigOwnerProblem(owner, owner_name);
 
-	if (!HeapTupleIsValid(tuple))
-		return psprintf("role with OID %u no longer exists", owner);
-	role = (Form_pg_authid) GETSTRUCT(tuple);
-	if (!role->rolcanlogin && PG_VERSION_NUM < 170000)
-		problem = psprintf("role \"%s\" cannot log in", NameStr(role->rolname));
-	else if (MigDatabaseAclCheck(MyDatabaseId, owner, ACL_CONNECT) != ACLCHECK_OK)
+	if (problem == NULL &&
+		MigDatabaseAclCheck(MyDatabaseId, owner, ACL_CONNECT) != ACLCHECK_OK)
 		problem = psprintf("role \"%s\" may no longer connect to database \"%s\"",
-						   NameStr(role->rolname), get_database_name(MyDatabaseId));
-	ReleaseSysCache(tuple);
+						   owner_name ? owner_name : GetUserNameFromId(owner, false),
+						   get_database_name(MyDatabaseId));
 	return problem;
 }
 
@@ -640,8 +637,10 @@ ArmScanTimeouts(void)
 
 /*
  * mig_scan_main is the scan of one database: it posts a request for every
- * queued or running job, and fails the jobs whose owner can no longer log
- * in.  It runs as the bootstrap superuser.
+ * queued or running job, and fails the jobs whose owner may not run them
+ * (MigOwnerProblem: gone, renamed away from its OID, cannot log in).  It
+ * runs as the bootstrap superuser, so its search_path is pinned before it
+ * runs any statement.
  */
 void
 mig_scan_main(Datum main_arg)
@@ -654,6 +653,8 @@ mig_scan_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	ArmScanTimeouts();
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
+	/* the database's and role's search_path must not reach our statements */
+	MigPinSearchPath();
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -665,17 +666,20 @@ mig_scan_main(Datum main_arg)
 		char	   *sql;
 		int64	   *jobs;
 		Oid		   *owners;
+		char	  **owner_names;
 		uint64		n;
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		sql = psprintf("SELECT job_id, owner FROM %s WHERE state IN ('queued', 'running')"
+		sql = psprintf("SELECT job_id, owner, owner_name::pg_catalog.text FROM %s"
+					   " WHERE state OPERATOR(pg_catalog.=) ANY ('{queued,running}'::pg_catalog.text[])"
 					   " ORDER BY job_id", MigQualifiedTable(MIG_JOB_TABLE));
 		if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not list pg_mig jobs");
 		n = SPI_processed;
 		jobs = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * (n + 1));
 		owners = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * (n + 1));
+		owner_names = MemoryContextAllocZero(TopMemoryContext, sizeof(char *) * (n + 1));
 		for (uint64 i = 0; i < n; i++)
 		{
 			bool		isnull;
@@ -684,11 +688,16 @@ mig_scan_main(Datum main_arg)
 												  SPI_tuptable->tupdesc, 1, &isnull));
 			owners[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 													   SPI_tuptable->tupdesc, 2, &isnull));
+			(void) SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull);
+			if (!isnull)
+				owner_names[i] = MemoryContextStrdup(TopMemoryContext,
+													 SPI_getvalue(SPI_tuptable->vals[i],
+																  SPI_tuptable->tupdesc, 3));
 		}
 		SPI_finish();
 		for (uint64 i = 0; i < n; i++)
 		{
-			char	   *problem = OwnerCannotRunHere(owners[i]);
+			char	   *problem = OwnerCannotRunHere(owners[i], owner_names[i]);
 
 			if (problem)
 			{
