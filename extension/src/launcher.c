@@ -408,24 +408,26 @@ StartPendingWorkers(void)
 		if (Busy(r->dboid, r->job_id))
 			continue;
 		role_workers = RoleWorkers(r->owner);
+		if (WorkersInUse() >= mig_max_workers)
+		{
+			MigSetNote(r->dboid, r->job_id,
+					   psprintf("waiting for a free pg_mig worker (pg_mig.max_workers = %d)",
+								mig_max_workers));
+			/* a role below its own limit may take a throttled job's worker */
+			if (is_given)
+				given_waits = true;
+			else if (candidate.job_id == 0 &&
+					 role_workers < mig_max_workers_per_role)
+				candidate = *r;
+			pending[kept++] = *r;
+			continue;
+		}
 		if (role_workers >= mig_max_workers_per_role)
 		{
 			MigSetNote(r->dboid, r->job_id,
 					   psprintf("waiting: role %s already runs %d worker%s (pg_mig.max_workers_per_role = %d)",
 								RoleName(r->owner), role_workers,
 								role_workers == 1 ? "" : "s", mig_max_workers_per_role));
-			pending[kept++] = *r;
-			continue;
-		}
-		if (WorkersInUse() >= mig_max_workers)
-		{
-			MigSetNote(r->dboid, r->job_id,
-					   psprintf("waiting for a free pg_mig worker (pg_mig.max_workers = %d)",
-								mig_max_workers));
-			if (is_given)
-				given_waits = true;
-			else if (candidate.job_id == 0)
-				candidate = *r;
 			pending[kept++] = *r;
 			continue;
 		}
