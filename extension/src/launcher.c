@@ -45,6 +45,7 @@
 #include "utils/varlena.h"
 
 #include "pg_mig.h"
+#include "version_compat.h"
 
 #define MAX_HANDLES			128
 #define QUICK_DEATH_MS		10000
@@ -499,7 +500,7 @@ mig_scan_main(Datum main_arg)
 			{
 				Form_pg_authid role = (Form_pg_authid) GETSTRUCT(tuple);
 
-				if (!role->rolcanlogin && PG_VERSION_NUM < 170000)
+				if (MIG_NEED_ROLE_LOGIN && !role->rolcanlogin)
 					problem = psprintf("role \"%s\" cannot log in", NameStr(role->rolname));
 				ReleaseSysCache(tuple);
 			}

@@ -328,7 +328,7 @@ ParseSetClause(const char *qualname, const char *set_clause)
 		RejectClause("set_clause", "it must not contain a WHERE clause", SET_HINT);
 	if (stmt->fromClause)
 		RejectClause("set_clause", "it must not contain a FROM clause", SET_HINT);
-	if (stmt->returningList)
+	if (MigUpdateHasReturning(stmt))
 		RejectClause("set_clause", "it must not contain a RETURNING clause", SET_HINT);
 	if (stmt->withClause)
 		RejectClause("set_clause", "it must not contain a WITH clause", SET_HINT);
@@ -360,7 +360,7 @@ ParseWhereClause(const char *qualname, const char *set_clause,
 	stmt = (UpdateStmt *) linitial_node(RawStmt, raw)->stmt;
 	if (!IsA(stmt, UpdateStmt) || stmt->whereClause == NULL)
 		RejectClause("where_clause", "it is not a boolean expression", WHERE_HINT);
-	if (stmt->returningList)
+	if (MigUpdateHasReturning(stmt))
 		RejectClause("where_clause", "it must not contain a RETURNING clause", WHERE_HINT);
 	if (stmt->fromClause)
 		RejectClause("where_clause", "it must not contain a FROM clause", WHERE_HINT);
