@@ -218,6 +218,8 @@ int main(int argc, char** argv)
     }
     g_sandbox.primary_port = ReadEnvInt(g_sandbox.dir, "PRIMARY_PORT");
     g_sandbox.standby_port = ReadEnvInt(g_sandbox.dir, "STANDBY_PORT");
+    g_sandbox.pg_major = ReadEnvInt(g_sandbox.dir, "SANDBOX_PG_MAJOR");
+    std::fprintf(stderr, "sandbox: PostgreSQL %d in %s\n", g_sandbox.pg_major, g_sandbox.dir.c_str());
     int rc = RUN_ALL_TESTS();
     if (rc != 0) {
         std::string log = g_sandbox.primary_log();
