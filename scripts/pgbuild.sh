@@ -62,7 +62,7 @@ build_18() {
     nice make -C contrib/test_decoding install
     nice make -C src/test/isolation install
   ) >>"$log" 2>&1 || { tail -30 "$log" >&2; die "building PostgreSQL 18 failed; see $log"; }
-  "$prefix/bin/pg_config" --version > "$stamp"
+  echo "$("$prefix/bin/pg_config" --version), built $(date -u +%FT%T.%NZ)" > "$stamp"
   rm -rf "$tmp" "$apt"
 }
 
@@ -102,7 +102,7 @@ build_17() {
     "' bash "$root.tmp" >>"$log" 2>&1 || { tail -20 "$log" >&2; die "installing PostgreSQL 17 in the chroot failed; see $log"; }
   [ -x "$root.tmp/usr/lib/postgresql/17/bin/postgres" ] || die "no PostgreSQL 17 in the chroot; see $log"
   mv "$root.tmp" "$root"
-  chroot "$root" /usr/lib/postgresql/17/bin/pg_config --version > "$stamp"
+  echo "$(chroot "$root" /usr/lib/postgresql/17/bin/pg_config --version), built $(date -u +%FT%T.%NZ)" > "$stamp"
 }
 
 # private_copy N: build/pg/N, this checkout's copy of the cached server
