@@ -17,7 +17,8 @@ OBJS = \
 	extension/src/throttle.o \
 	extension/src/job_store.o \
 	extension/src/sql_api.o \
-	extension/src/plan.o
+	extension/src/plan.o \
+	extension/src/guard.o
 
 EXTENSION = pg_mig
 DATA = $(wildcard sql/pg_mig--*.sql)
@@ -35,6 +36,8 @@ REGRESS_OPTS = --inputdir=test --outputdir=test/out --dbname=pg_mig_regress
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+# the header rule above comes first: make without a target still means all
+.DEFAULT_GOAL := all
 
 # PGXS tracks no header dependencies: every object depends on the headers.
 # (After the include: the first rule of a Makefile is its default goal, and

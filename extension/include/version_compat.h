@@ -23,17 +23,28 @@
 #endif
 
 /*
- * 17 lets a background worker connect as a role without LOGIN
- * (BGWORKER_BYPASS_ROLELOGINCHECK); before it, a job's owner needs LOGIN and
- * pg_mig checks that when the job is started and when its worker is started.
+ * PostgreSQL 17 lets a background worker connect as a NOLOGIN role.  pg_mig
+ * refuses such an owner itself (guard.c), on every version; the flag only
+ * lets the worker connect and record that in the job instead of dying.
  */
 #if PG_VERSION_NUM >= 170000
 #define MIG_BGWORKER_CONNECT_FLAGS BGWORKER_BYPASS_ROLELOGINCHECK
-#define MIG_NEED_ROLE_LOGIN false
 #else
 #define MIG_BGWORKER_CONNECT_FLAGS 0
-#define MIG_NEED_ROLE_LOGIN true
 #endif
+
+/*
+ * May member SET ROLE to role?  PostgreSQL 16 made that a property of the
+ * grant (GRANT ... WITH SET FALSE); before, every member may.
+ */
+#if PG_VERSION_NUM >= 160000
+#define MigCanSetRole(member, role) member_can_set_role((member), (role))
+#else
+#define MigCanSetRole(member, role) is_member_of_role((member), (role))
+#endif
+
+/* parse analysis of a raw statement without parameters (15's name) */
+#define MigParseAnalyze(raw, sql) parse_analyze_fixedparams((raw), (sql), NULL, 0, NULL)
 
 /* 16 gave stringToQualifiedNameList an escontext argument (NULL: throw) */
 #if PG_VERSION_NUM >= 160000
@@ -60,6 +71,14 @@
 #define MigUpdateHasReturning(stmt) ((stmt)->returningClause != NULL)
 #else
 #define MigUpdateHasReturning(stmt) ((stmt)->returningList != NIL)
+#endif
+
+/* pg_database_aclcheck became object_aclcheck in 16 */
+#if PG_VERSION_NUM >= 160000
+#define MigDatabaseAclCheck(db, role, mode) \
+	object_aclcheck(DatabaseRelationId, (db), (role), (mode))
+#else
+#define MigDatabaseAclCheck(db, role, mode) pg_database_aclcheck((db), (role), (mode))
 #endif
 
 #endif							/* PG_MIG_VERSION_COMPAT_H */

@@ -1,19 +1,20 @@
-// test_owner_login.cpp -- a job whose owner loses LOGIN while it runs. After
-// a restart the launcher's scan gives every running job a new worker, which
-// connects as the job's owner: before PostgreSQL 17 no background worker can
-// connect as a role without LOGIN, so the scan fails the job with a clear
-// last_error; from 17 on the worker connects with
-// BGWORKER_BYPASS_ROLELOGINCHECK and the job goes on, as that role.
+// test_owner_login.cpp -- a job whose owner loses LOGIN while it runs, across
+// a restart: the launcher's scan after the restart gives every running job a
+// new worker, which would connect as the job's owner. A role that may not
+// log in may not run jobs, on every version: PostgreSQL 17 lets a background
+// worker connect as a NOLOGIN role (BGWORKER_BYPASS_ROLELOGINCHECK, used
+// only so the worker can record why it stops), and before 17 it cannot
+// connect at all; either way the job fails with the reason in last_error and
+// in its history, and no further chunk runs.
 #include "harness.hpp"
 
 #include <gtest/gtest.h>
 
 using namespace pgmig_test;
 
-TEST(OwnerLogin, JobWhoseOwnerLostLoginAcrossARestart)
+TEST(OwnerLogin, JobWhoseOwnerLostLoginAcrossARestartFails)
 {
-    const int major = Sandbox::get().pg_major;
-    ASSERT_GE(major, 15);
+    ASSERT_GE(Sandbox::get().pg_major, 15);
     Conn c(Sandbox::get().conninfo());
     c.exec("CREATE EXTENSION pg_mig");
     c.exec("CREATE ROLE it_owner LOGIN");
@@ -34,18 +35,14 @@ TEST(OwnerLogin, JobWhoseOwnerLostLoginAcrossARestart)
     ASSERT_EQ(0, Sandbox::get().ctl("primary", "restart -m fast"));
 
     Conn after(Sandbox::get().conninfo());
-    std::string state = wait_job(after, job, 300);
-    if (major >= 17) {
-        EXPECT_EQ("succeeded", state) << after.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {id})
-                                             .value_or("");
-        EXPECT_EQ(0, after.scalar_int("SELECT count(*) FROM owned WHERE who IS DISTINCT FROM 'it_owner'"));
-    } else {
-        EXPECT_EQ("failed", state);
-        EXPECT_EQ("role \"it_owner\" cannot log in",
-                  after.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {id}).value_or(""));
-        EXPECT_EQ(1, after.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'failed'"
-                                      " AND detail = 'role \"it_owner\" cannot log in'",
-                                      {id}));
-        EXPECT_GT(after.scalar_int("SELECT count(*) FROM owned WHERE who IS NULL"), 0);
-    }
+    EXPECT_EQ("failed", wait_job(after, job, 300));
+    const std::string why = "role \"it_owner\" cannot log in, so it cannot run jobs";
+    EXPECT_EQ(why, after.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {id}).value_or(""));
+    EXPECT_EQ(1, after.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'failed'"
+                                  " AND detail = $2",
+                                  {id, why}));
+    long long left = after.scalar_int("SELECT count(*) FROM owned WHERE who IS NULL");
+    EXPECT_GT(left, 0);
+    // what was done, was done as the owner
+    EXPECT_EQ(2000 - left, after.scalar_int("SELECT count(*) FROM owned WHERE who = 'it_owner'"));
 }

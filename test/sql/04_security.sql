@@ -57,7 +57,11 @@ SET ROLE regress_mig_bob;
 SELECT mig_cancel(:job2);
 RESET ROLE;
 
--- a role that cannot log in: 06_nologin (it differs between versions)
+-- a role that cannot log in cannot own a job (its worker could not connect)
+GRANT UPDATE ON sec TO regress_mig_group;
+SET ROLE regress_mig_group;
+SELECT mig_start_backfill('sec', 'a = 0');
+RESET ROLE;
 
 -- row-level security applies to the worker as to the owner
 ALTER TABLE sec ENABLE ROW LEVEL SECURITY;
