@@ -81,4 +81,14 @@
 #define MigDatabaseAclCheck(db, role, mode) pg_database_aclcheck((db), (role), (mode))
 #endif
 
+/*
+ * 18 gave RelationGetPrimaryKeyIndex a deferrable_ok argument; false keeps
+ * the earlier behaviour (a DEFERRABLE primary key is not reported)
+ */
+#if PG_VERSION_NUM >= 180000
+#define MigRelationGetPrimaryKeyIndex(rel) RelationGetPrimaryKeyIndex((rel), false)
+#else
+#define MigRelationGetPrimaryKeyIndex(rel) RelationGetPrimaryKeyIndex(rel)
+#endif
+
 #endif							/* PG_MIG_VERSION_COMPAT_H */
