@@ -66,11 +66,11 @@
 #define MigLocalBackendStatus(index) pgstat_fetch_stat_local_beentry(index)
 #endif
 
-/* 18 replaced UpdateStmt.returningList by a ReturningClause */
+/* 18 replaced returningList by a ReturningClause (Insert/Update/Delete/MergeStmt) */
 #if PG_VERSION_NUM >= 180000
-#define MigUpdateHasReturning(stmt) ((stmt)->returningClause != NULL)
+#define MigHasReturning(stmt) ((stmt)->returningClause != NULL)
 #else
-#define MigUpdateHasReturning(stmt) ((stmt)->returningList != NIL)
+#define MigHasReturning(stmt) ((stmt)->returningList != NIL)
 #endif
 
 /* pg_database_aclcheck became object_aclcheck in 16 */
