@@ -58,9 +58,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
-#if PG_VERSION_NUM >= 150000
 #include "common/pg_prng.h"
-#endif
 
 #include "pg_mig.h"
 #include "version_compat.h"
@@ -813,11 +811,7 @@ RecordStepError(ErrorData *edata, long *delay_ms)
 		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
 			edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			batch = Max(current_batch / 2, 1);
-#if PG_VERSION_NUM >= 150000
 		backoff *= 0.5 + pg_prng_double(&pg_global_prng_state);
-#else
-		backoff *= 0.5 + (double) random() / ((double) MAX_RANDOM_VALUE + 1);
-#endif
 		MigSetRetries(job_id, retries, message);
 		MigRecordEvent(job_id, "retried",
 					   psprintf("attempt %d of %d in %.1f s, batch %d: %s", retries,

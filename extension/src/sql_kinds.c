@@ -559,7 +559,7 @@ mig_add_foreign_key(PG_FUNCTION_ARGS)
 	ref_columns = NameArray(fcinfo, 3, "ref_columns");
 	if (ref_columns == NIL)
 	{
-		Oid			pk = RelationGetPrimaryKeyIndex(ref);
+		Oid			pk = MigRelationGetPrimaryKeyIndex(ref);
 		HeapTuple	tuple;
 		Form_pg_index form;
 

@@ -49,9 +49,7 @@
 #include "utils/portal.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
-#if PG_VERSION_NUM >= 150000
 #include "common/pg_prng.h"
-#endif
 
 #include "pg_mig.h"
 #include "steps.h"
@@ -509,11 +507,7 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 				double		backoff = Min((double) RETRY_BASE_MS * pow(2.0, retries),
 										  (double) RETRY_MAX_MS);
 
-#if PG_VERSION_NUM >= 150000
 				backoff *= 0.5 + pg_prng_double(&pg_global_prng_state);
-#else
-				backoff *= 0.5 + (double) random() / ((double) MAX_RANDOM_VALUE + 1);
-#endif
 				BeginStepTransaction();
 				if (CheckJob(false) == NULL)
 				{

@@ -52,6 +52,7 @@
 #include "utils/timestamp.h"
 
 #include "pg_mig.h"
+#include "version_compat.h"
 
 PG_FUNCTION_INFO_V1(mig_replicas);
 
@@ -101,7 +102,7 @@ ReadReplicas(Replica **out)
 		snprintf(r[n].name, sizeof(r[n].name), "walsender pid %d", (int) pid);
 		for (int b = 1; b <= pgstat_fetch_stat_numbackends(); b++)
 		{
-			LocalPgBackendStatus *ls = pgstat_fetch_stat_local_beentry(b);
+			LocalPgBackendStatus *ls = MigLocalBackendStatus(b);
 
 			if (ls && ls->backendStatus.st_procpid == pid && ls->backendStatus.st_appname[0])
 				snprintf(r[n].name, sizeof(r[n].name), "%s", ls->backendStatus.st_appname);
@@ -222,7 +223,7 @@ CheckSessions(const MigJob *job)
 		return NULL;
 	for (int b = 1; b <= pgstat_fetch_stat_numbackends(); b++)
 	{
-		LocalPgBackendStatus *ls = pgstat_fetch_stat_local_beentry(b);
+		LocalPgBackendStatus *ls = MigLocalBackendStatus(b);
 		PgBackendStatus *st;
 
 		if (ls == NULL)

@@ -438,7 +438,7 @@ ParseSetClause(const char *qualname, const char *set_clause)
 		RejectClause("set_clause", "it must not contain a WHERE clause", SET_HINT);
 	if (stmt->fromClause)
 		RejectClause("set_clause", "it must not contain a FROM clause", SET_HINT);
-	if (stmt->returningList)
+	if (MigHasReturning(stmt))
 		RejectClause("set_clause", "it must not contain a RETURNING clause", SET_HINT);
 	if (stmt->withClause)
 		RejectClause("set_clause", "it must not contain a WITH clause", SET_HINT);
@@ -476,7 +476,7 @@ ParseWhereClause(const char *qualname, const char *set_clause,
 		del = (DeleteStmt *) linitial_node(RawStmt, raw)->stmt;
 		if (!IsA(del, DeleteStmt) || del->whereClause == NULL)
 			RejectClause("where_clause", "it is not a boolean expression", WHERE_HINT);
-		if (del->returningList)
+		if (MigHasReturning(del))
 			RejectClause("where_clause", "it must not contain a RETURNING clause", WHERE_HINT);
 		if (del->usingClause)
 			RejectClause("where_clause", "it must not contain a USING clause", WHERE_HINT);
@@ -490,7 +490,7 @@ ParseWhereClause(const char *qualname, const char *set_clause,
 	stmt = (UpdateStmt *) linitial_node(RawStmt, raw)->stmt;
 	if (!IsA(stmt, UpdateStmt) || stmt->whereClause == NULL)
 		RejectClause("where_clause", "it is not a boolean expression", WHERE_HINT);
-	if (stmt->returningList)
+	if (MigHasReturning(stmt))
 		RejectClause("where_clause", "it must not contain a RETURNING clause", WHERE_HINT);
 	if (stmt->fromClause)
 		RejectClause("where_clause", "it must not contain a FROM clause", WHERE_HINT);

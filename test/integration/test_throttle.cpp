@@ -24,7 +24,7 @@ void MakeTable(Conn& c, const std::string& name, int rows)
 // CatchUp waits until the standby has replayed everything written so far
 void CatchUp(Conn& primary, Conn& standby)
 {
-    std::string lsn = *primary.scalar("SELECT pg_current_wal_lsn()::text");
+    std::string lsn = *primary.scalar("SELECT pg_current_wal_insert_lsn()::text");
     wait_for([&] { return standby.scalar_int("SELECT (pg_last_wal_replay_lsn() >= $1::pg_lsn)::int",
                                              {lsn}) == 1; },
              120, "standby replay");
