@@ -114,6 +114,13 @@ CALL kd_wait(:job);
 SELECT kind, state, step, last_error FROM mig_jobs WHERE job_id = :job;
 SELECT indexrelid::regclass, indisvalid, pg_get_indexdef(indexrelid)
   FROM pg_index WHERE indrelid = 'kd'::regclass ORDER BY 1;
+-- names in the expressions are resolved at start, as the caller sees them
+CREATE FUNCTION kd_bucket(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 / 2';
+SELECT mig_create_index('kd', 'kd_bucket(v)', where_clause => 'kd_bucket(v) > 0') AS job \gset
+CALL kd_wait(:job);
+SELECT state, last_error FROM mig_jobs WHERE job_id = :job;
+SELECT pg_get_indexdef(indexrelid) FROM pg_index
+ WHERE indrelid = 'kd'::regclass AND pg_get_indexdef(indexrelid) LIKE '%kd_bucket%';
 -- duplicates: the job fails with the error and leaves no invalid index
 SELECT mig_create_index('kd', 'v', "unique" => true, index_name => 'kd_v_unique') AS job \gset
 CALL kd_wait(:job);
