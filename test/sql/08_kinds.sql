@@ -22,6 +22,12 @@ SELECT mig_start_delete('no_such_table', 'v = 1');
 CREATE TABLE kd_nokey (a int);
 SELECT mig_start_delete('kd_nokey', 'a = 1');
 
+-- mig_plan explains a delete (set_clause NULL): sample chunks are rolled back
+SELECT kind, target, CASE WHEN kind = 'sample' THEN keys END AS keys, rows
+  FROM mig_plan('kd', NULL, 'v = 3', batch_size => 400, samples => 2)
+ WHERE kind <> 'change' ORDER BY kind, target;
+SELECT count(*) FILTER (WHERE v = 3) AS still_there FROM kd;
+SELECT mig_plan('kd', NULL, NULL);
 -- a delete end to end: only the matching rows go, in chunks
 SELECT mig_start_delete('kd', 'v = 3', batch_size => 400, chunk_time => NULL) AS job \gset
 SELECT mig_wait(:job, '60s');
