@@ -1,8 +1,9 @@
 # Makefile -- builds and installs the pg_mig extension with PGXS.
 #
 #   make && make install          the library, control file and SQL scripts
-#   make installcheck             pg_regress against a running server that
-#                                 preloads pg_mig (PGHOST/PGPORT/PGUSER)
+#   make installcheck             pg_regress (test/sql) and the isolation
+#                                 specs (test/specs) against a running server
+#                                 that preloads pg_mig (PGHOST/PGPORT/PGUSER)
 #   make bench                    the benchmark on a throwaway sandbox (bench/run.sh)
 #
 # migctl and the C++ tests are built by CMake (see CMakeLists.txt).
@@ -35,6 +36,9 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 
 REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --outputdir=test/out --dbname=pg_mig_regress
+# races: specs in test/specs, expected output in test/expected (iso_*.out)
+ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --outputdir=test/out/isolation --dbname=pg_mig_isolation
 
 # PGXS tracks no header dependencies: every object depends on the headers
 $(OBJS): extension/include/pg_mig.h extension/include/version_compat.h \
@@ -53,5 +57,5 @@ bench:
 
 installcheck: test-out-dir
 test-out-dir:
-	@mkdir -p test/out
+	@mkdir -p test/out test/out/isolation
 .PHONY: test-out-dir

@@ -38,6 +38,15 @@
 
 #define PG_MIG_VERSION			"0.3"
 #define MIG_MAX_BATCH_SIZE		1000000 /* bound of batch_size everywhere */
+
+/* bounds of the knobs, shared by the knob checks and the default_* settings */
+#define MIG_MAX_CHUNK_TIME_MS	(10 * 60 * 1000)
+#define MIG_MAX_SLEEP_MS		(60 * 60 * 1000)
+#define MIG_MAX_LOCK_TIMEOUT_MS (10 * 60 * 1000)
+#define MIG_MAX_STATEMENT_TIMEOUT_MS (24 * 60 * 60 * 1000)
+#define MIG_MAX_LAG_MS			(24 * 60 * 60 * 1000)
+#define MIG_MAX_RETRIES			1000
+#define MIG_MAX_TEXT_KNOB		65536	/* bytes of a clause or text knob */
 #define PG_MIG_EXTENSION_NAME	"pg_mig"
 #define PG_MIG_NOTIFY_CHANNEL	"pg_mig"
 
@@ -58,6 +67,8 @@
 #define MIG_MAX_REQUESTS		64
 #define MIG_NOTE_LEN			160
 #define MIG_MAX_DATABASES		256
+#define MIG_MAX_WAITERS			128 /* sessions in mig_wait that throttling
+									 * ignores */
 
 /* settings (pg_mig.c) */
 extern int	mig_max_workers;
@@ -66,12 +77,13 @@ extern int	mig_naptime_s;
 extern char *mig_databases;
 extern bool mig_hold;
 extern int	mig_default_batch_size;
-extern char *mig_default_chunk_time;
-extern char *mig_default_max_lag;
-extern char *mig_default_max_lag_bytes;
-extern char *mig_default_lock_timeout;
-extern char *mig_default_statement_timeout;
+extern int	mig_default_chunk_time_ms;
+extern int	mig_default_max_lag_ms;
+extern int	mig_default_max_lag_bytes;
+extern int	mig_default_lock_timeout_ms;
+extern int	mig_default_statement_timeout_ms;
 extern int	mig_default_max_retries;
+extern int	mig_max_events_per_job;
 
 /* job states, as stored in mig_job.state */
 typedef enum MigJobState
@@ -262,6 +274,7 @@ typedef struct MigSharedState
 	MigRequest	requests[MIG_MAX_REQUESTS];
 	int			nnotes;
 	MigNote		notes[MIG_MAX_REQUESTS];	/* why a queued job waits */
+	pid_t		waiters[MIG_MAX_WAITERS];	/* sessions in mig_wait; 0 = free */
 	int			nslots;
 	MigWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } MigSharedState;
@@ -280,8 +293,11 @@ extern pid_t MigWorkerPid(Oid dboid, int64 job_id);
 extern void MigWakeWorker(Oid dboid, int64 job_id);
 extern bool MigTakeWakeup(void);
 extern void MigSetStarved(Oid owner, int64 job_id);
+extern bool MigStarvedTaken(void);
 extern int64 MigTakeStarved(Oid my_owner);
 extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
+extern void MigRegisterWaiter(bool on);
+extern bool MigIsWaiter(pid_t pid);
 extern ErrorData *MigTrySubtransaction(void (*fn) (void *), void *arg);
 extern int64 MigIntervalToMs(Datum interval);
 extern Datum MigMsToInterval(int64 ms);
@@ -296,6 +312,9 @@ extern char *MigOwnerProblem(Oid owner, const char *owner_name);
 extern char *MigJobIdentityProblem(const MigJob *job);
 extern char *MigJobRunProblem(const MigJob *job);
 
+/* sql_api.c */
+extern void MigCheckTextLength(const char *name, const char *s);
+
 /* launcher.c */
 extern PGDLLEXPORT void mig_launcher_main(Datum main_arg);
 extern void MigRegisterLauncher(void);
@@ -306,6 +325,8 @@ extern PGDLLEXPORT void mig_scan_main(Datum main_arg);
 
 /* job_store.c: all SPI on the job tables.  Callers are in a transaction. */
 extern Oid	MigExtensionSchema(void);
+extern char *MigInstalledVersion(void);
+extern void MigRequireSchemaVersion(void);
 extern const char *MigQualifiedTable(const char *table);
 extern MigJob *MigLoadJob(int64 job_id, bool for_update);
 extern List *MigLoadTargets(int64 job_id);
@@ -344,7 +365,7 @@ extern void MigSetTargetClauses(int64 job_id, const MigTarget *target);
 extern List *MigBuildTargets(Relation rel, const char *set_clause,
 							 const char *where_clause, int64 *rows_total,
 							 List **set_columns_out);
-extern void MigCheckThrottleQuery(const char *query);
+extern char *MigResolveThrottleQuery(const char *query);
 extern void MigResolveClauses(MigTarget *target, const char *set_clause,
 							  const char *where_clause);
 

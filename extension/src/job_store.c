@@ -77,6 +77,27 @@ MigExtensionSchema(void)
 	return ExtensionSchema(extoid);
 }
 
+/*
+ * MigRequireSchemaVersion raises an error unless the SQL objects of pg_mig
+ * in this database are of the library's version: a library newer than its
+ * tables (the package was upgraded, ALTER EXTENSION UPDATE not yet run)
+ * must not read or write them.  Caller is in a transaction.
+ */
+void
+MigRequireSchemaVersion(void)
+{
+	char	   *version;
+
+	(void) MigExtensionSchema();	/* the error for a missing extension */
+	version = MigInstalledVersion();
+	if (version == NULL || strcmp(version, PG_MIG_VERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"%s\" is at version %s in this database, but its library is version %s",
+						PG_MIG_EXTENSION_NAME, version ? version : "?", PG_MIG_VERSION),
+				 errhint("Run ALTER EXTENSION pg_mig UPDATE (or migctl install).")));
+}
+
 /* ExtensionSchema: pg_extension.extnamespace of an extension */
 static Oid
 ExtensionSchema(Oid extoid)
@@ -93,6 +114,37 @@ ExtensionSchema(Oid extoid)
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
 		result = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
+ * MigInstalledVersion returns the version of pg_mig's SQL objects in this
+ * database (pg_extension.extversion), or NULL if it is not installed.
+ */
+char *
+MigInstalledVersion(void)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	char	   *result = NULL;
+
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(PG_MIG_EXTENSION_NAME));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			result = TextDatumGetCString(d);
+	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return result;
@@ -118,6 +170,7 @@ MigQualifiedTable(const char *table)
 static void
 StoreEnter(StoreContext *sc)
 {
+	MigRequireSchemaVersion();
 	store_callerctx = CurrentMemoryContext;
 	GetUserIdAndSecContext(&sc->save_userid, &sc->save_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
@@ -533,9 +586,8 @@ MigInsertJob(const MigJob *job, List *targets)
 		else
 			tnulls[5] = 'n';
 		tvalues[6] = Int64GetDatum(target->keys_estimate);
-		if (target->set_clause == NULL && target->where_clause == NULL)
+		if (target->set_clause == NULL && job->set_clause != NULL)
 			elog(ERROR, "the clauses of target %d were not resolved", target->ord);
-		/* a delete (set clause NULL) has a where clause */
 		if (target->set_clause)
 			tvalues[7] = CStringGetTextDatum(target->set_clause);
 		else
@@ -598,7 +650,10 @@ MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp)
 }
 
 /*
- * MigRecordEvent appends one row to the job's history.
+ * MigRecordEvent appends one row to the job's history.  A job keeps at most
+ * pg_mig.max_events_per_job events: over that, the oldest events of the
+ * kinds that repeat (throttled, unthrottled, changed) are deleted first,
+ * then the oldest of any kind; the new event always stays.
  */
 void
 MigRecordEvent(int64 job_id, const char *event, const char *detail)
@@ -608,6 +663,7 @@ MigRecordEvent(int64 job_id, const char *event, const char *detail)
 	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
+	const char *table = MigQualifiedTable(MIG_EVENT_TABLE);
 
 	values[0] = Int64GetDatum(job_id);
 	values[1] = CStringGetTextDatum(event);
@@ -616,10 +672,31 @@ MigRecordEvent(int64 job_id, const char *event, const char *detail)
 	else
 		nulls[2] = 'n';
 	sql = psprintf("INSERT INTO %s (job_id, event, detail) VALUES ($1, $2, $3)",
-				   MigQualifiedTable(MIG_EVENT_TABLE));
+				   table);
 	StoreEnter(&sc);
 	if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record an event of pg_mig job " INT64_FORMAT, job_id);
+
+	/* retention: the index on (job_id, event_id) serves both statements */
+	{
+		Oid			rtypes[2] = {INT8OID, INT4OID};
+		Datum		rvalues[2] = {Int64GetDatum(job_id),
+		Int32GetDatum(mig_max_events_per_job)};
+
+		sql = psprintf("DELETE FROM %s WHERE event_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+					   " SELECT e.event_id FROM %s e"
+					   "  WHERE e.job_id OPERATOR(pg_catalog.=) $1"
+					   "    AND e.event_id OPERATOR(pg_catalog.<) (SELECT pg_catalog.max(m.event_id) FROM %s m"
+					   "                          WHERE m.job_id OPERATOR(pg_catalog.=) $1)"
+					   "  ORDER BY e.event OPERATOR(pg_catalog.=) ANY ('{throttled,unthrottled,changed}'::pg_catalog.text[]) DESC,"
+					   "           e.event_id"
+					   "  LIMIT pg_catalog.int8larger((SELECT pg_catalog.count(*) FROM %s c"
+					   "                               WHERE c.job_id OPERATOR(pg_catalog.=) $1)"
+					   "                              OPERATOR(pg_catalog.-) $2, 0)))",
+					   table, table, table, table);
+		if (SPI_execute_with_args(sql, 2, rtypes, rvalues, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not trim the events of pg_mig job " INT64_FORMAT, job_id);
+	}
 	StoreLeave(&sc);
 }
 

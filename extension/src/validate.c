@@ -233,7 +233,8 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 
 /*
  * MigResolveClauses sets target->set_clause and target->where_clause to
- * the job's clauses resolved for the target (see the file header).  The
+ * the job's clauses resolved for the target (see the file header); either
+ * may be NULL (a job kind with no set clause, or no where clause).  The
  * clauses must already have been checked (MigBuildTargets); names are
  * resolved with the current search_path and settings, which are the
  * caller's at start.  Caller is in a transaction.
@@ -250,39 +251,20 @@ MigResolveClauses(MigTarget *target, const char *set_clause,
 	char	   *prefix;
 	int			nest;
 
-	if (set_clause == NULL)
-	{
-		/* a delete job's: only the where clause (see MigChunkUpdateSql) */
-		sql = psprintf("DELETE FROM ONLY %s\nWHERE (%s\n)", target->relation_name,
-					   where_clause);
-		raw = raw_parser(sql, RAW_PARSE_DEFAULT);
-		if (list_length(raw) != 1)
-			elog(ERROR, "the clauses of a pg_mig job do not form one statement");
-		query = MigParseAnalyze(linitial_node(RawStmt, raw), sql);
-		if (query->commandType != CMD_DELETE || query->resultRelation != 1 ||
-			list_length(query->rtable) != 1 || query->returningList != NIL)
-			elog(ERROR, "the clauses of a pg_mig job do not form a plain DELETE");
-		nest = NewGUCNestLevel();
-		(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
-								 PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		target->set_clause = NULL;
-		target->where_clause =
-			deparse_expression(query->jointree->quals,
-							   deparse_context_for(get_rel_name(target->relid), target->relid),
-							   false, false);
-		AtEOXact_GUC(true, nest);
-		return;
-	}
-	sql = psprintf("UPDATE ONLY %s SET %s\nWHERE (%s\n)", target->relation_name,
-				   set_clause, where_clause ? where_clause : "true");
+	if (set_clause)
+		sql = psprintf("UPDATE ONLY %s SET %s\nWHERE (%s\n)", target->relation_name,
+					   set_clause, where_clause ? where_clause : "true");
+	else
+		sql = psprintf("DELETE FROM ONLY %s WHERE (%s\n)", target->relation_name,
+					   where_clause ? where_clause : "true");
 	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
 	if (list_length(raw) != 1)
 		elog(ERROR, "the clauses of a pg_mig job do not form one statement");
 	query = MigParseAnalyze(linitial_node(RawStmt, raw), sql);
-	if (query->commandType != CMD_UPDATE || query->resultRelation != 1 ||
+	if (query->commandType != (set_clause ? CMD_UPDATE : CMD_DELETE) ||
+		query->resultRelation != 1 ||
 		list_length(query->rtable) != 1 || query->returningList != NIL)
-		elog(ERROR, "the clauses of a pg_mig job do not form a plain UPDATE");
+		elog(ERROR, "the clauses of a pg_mig job do not form a plain UPDATE or DELETE");
 	quals = query->jointree->quals;
 	query->jointree->quals = NULL;
 
@@ -290,13 +272,17 @@ MigResolveClauses(MigTarget *target, const char *set_clause,
 	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	text = pg_get_querydef(query, false);
-	prefix = psprintf("UPDATE ONLY %s SET ", target->relation_name);
-	while (*text == ' ' || *text == '\n')
-		text++;
-	if (strncmp(text, prefix, strlen(prefix)) != 0)
-		elog(ERROR, "unexpected deparsed form of a pg_mig set clause: %s", text);
-	target->set_clause = pstrdup(text + strlen(prefix));
+	target->set_clause = NULL;
+	if (set_clause)
+	{
+		text = pg_get_querydef(query, false);
+		prefix = psprintf("UPDATE ONLY %s SET ", target->relation_name);
+		while (*text == ' ' || *text == '\n')
+			text++;
+		if (strncmp(text, prefix, strlen(prefix)) != 0)
+			elog(ERROR, "unexpected deparsed form of a pg_mig set clause: %s", text);
+		target->set_clause = pstrdup(text + strlen(prefix));
+	}
 	target->where_clause = NULL;
 	if (where_clause)
 	{
@@ -786,8 +772,11 @@ EstimateRows(const char *relation_name, const char *where_clause)
 }
 
 /*
- * MigCheckThrottleQuery checks that query is one SELECT that returns one
- * boolean column.  Privileges are checked when it runs, as the job owner.
+ * MigResolveThrottleQuery checks that query is one SELECT that returns one
+ * boolean column, and returns it resolved as the caller sees it: analysed
+ * and deparsed with every name schema-qualified, so that objects created
+ * later cannot capture it when the worker runs it with a pinned
+ * search_path.  Privileges are checked when it runs, as the job owner.
  */
 typedef struct PrepareCall
 {
@@ -805,13 +794,17 @@ RunPrepare(void *arg)
 		elog(ERROR, "%s", SPI_result_code_string(SPI_result));
 }
 
-void
-MigCheckThrottleQuery(const char *query)
+char *
+MigResolveThrottleQuery(const char *query)
 {
 	PrepareCall call = {query, NULL};
 	List	   *sources;
 	CachedPlanSource *source;
 	ErrorData  *edata;
+	List	   *raw;
+	Query	   *analysed;
+	char	   *resolved;
+	int			nest;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -832,4 +825,18 @@ MigCheckThrottleQuery(const char *query)
 				 errmsg("invalid throttle_query: it must be one SELECT that returns one boolean column"),
 				 errhint("For example: SELECT count(*) > 50 FROM pg_stat_activity WHERE state = 'active'")));
 	SPI_finish();
+
+	raw = raw_parser(query, RAW_PARSE_DEFAULT);
+	if (list_length(raw) != 1)
+		elog(ERROR, "a checked throttle_query is not one statement");
+	analysed = MigParseAnalyze(linitial_node(RawStmt, raw), query);
+	if (analysed->commandType != CMD_SELECT || analysed->utilityStmt != NULL)
+		elog(ERROR, "a checked throttle_query is not a plain SELECT");
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	resolved = pg_get_querydef(analysed, false);
+	AtEOXact_GUC(true, nest);
+	return resolved;
 }
