@@ -218,7 +218,7 @@ TEST(Migctl, InstallUpdatesAnOlderExtension)
     env["PGDATABASE"] = "mc_upgrade";
     auto r = run_command({migctl_path(), "install"}, env);
     EXPECT_EQ(0, r.exit_code) << r.out << r.err;
-    EXPECT_NE(std::string::npos, r.out.find("updated extension pg_mig from 0.1 to 0.2")) << r.out;
+    EXPECT_NE(std::string::npos, r.out.find("updated extension pg_mig from 0.1 to 0.3")) << r.out;
     EXPECT_EQ("0.3", *u.scalar("SELECT extversion FROM pg_extension WHERE extname = 'pg_mig'"));
     // the jobs of 0.1 are still there, and 0.2's function works
     EXPECT_EQ("succeeded", *u.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {std::to_string(job)}));
@@ -229,7 +229,7 @@ TEST(Migctl, InstallUpdatesAnOlderExtension)
     EXPECT_EQ(5000, u.scalar_int("SELECT count(*) FROM t WHERE n = 2"));
     auto again = run_command({migctl_path(), "install"}, env);
     EXPECT_EQ(0, again.exit_code) << again.out << again.err;
-    EXPECT_NE(std::string::npos, again.out.find("extension pg_mig 0.2 is installed")) << again.out;
+    EXPECT_NE(std::string::npos, again.out.find("extension pg_mig 0.3 is installed")) << again.out;
 }
 
 // Runs last in this file: it restarts the primary twice.
