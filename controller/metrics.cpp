@@ -1,7 +1,7 @@
 // metrics.cpp -- see metrics.hpp. Names follow Prometheus' conventions: the
 // pg_mig_ prefix, base units in the name (_seconds, _bytes, _ratio),
 // _total only on counters. A job's samples carry job_id, relation, kind and
-// database; the state is one sample per possible state, 1 for the job's.
+// database; the state is a label of pg_mig_job_state (one sample per job).
 #include "metrics.hpp"
 
 #include <cstdio>
@@ -57,13 +57,12 @@ std::string MetricsText(const MetricsReport& r)
             if (auto v = value(j)) out += std::string(f.name) + "{" + job_labels(j) + "} " + Num(*v) + "\n";
     };
 
-    family({"pg_mig_job_state", "gauge", "1 for the state the job is in (queued, running, paused, succeeded, "
-                                         "failed, cancelled), 0 for the others."});
-    static const char* states[] = {"queued", "running", "paused", "succeeded", "failed", "cancelled"};
+    // one sample per job, labelled with its state (queued, running, paused,
+    // succeeded, failed, cancelled): pg_mig_job_state{state="failed"} == 1
+    family({"pg_mig_job_state", "gauge",
+            "Always 1; the state label is the job's state (queued, running, paused, succeeded, failed, cancelled)."});
     for (const auto& j : r.jobs)
-        for (const char* s : states)
-            out += std::string("pg_mig_job_state{") + job_labels(j) + ",state=\"" + s + "\"} " +
-                   (j.state == s ? "1" : "0") + "\n";
+        out += "pg_mig_job_state{" + job_labels(j) + ",state=\"" + PromLabel(j.state) + "\"} 1\n";
     per_job({"pg_mig_job_rows_done_total", "counter", "Rows the job has changed so far (committed chunks)."},
             [](const JobMetrics& j) { return static_cast<double>(j.rows_done); });
     per_job({"pg_mig_job_rows_estimated", "gauge",

@@ -200,7 +200,7 @@ TEST(Ops, MetricsForPrometheus)
     EXPECT_EQ(0, check.exit_code) << check.out << check.err << m.out;
     std::string labels = "{job_id=\"" + S(job) + "\",relation=\"ops_metrics\",kind=\"backfill\",database=\"postgres\"";
     EXPECT_EQ(1, Sample(m.out, "pg_mig_job_state" + labels + ",state=\"running\"}")) << m.out;
-    EXPECT_EQ(0, Sample(m.out, "pg_mig_job_state" + labels + ",state=\"succeeded\"}")) << m.out;
+    EXPECT_EQ(-1, Sample(m.out, "pg_mig_job_state" + labels + ",state=\"succeeded\"}")) << "one state per job";
     EXPECT_EQ(job_rows_done(c, job), Sample(m.out, "pg_mig_job_rows_done_total" + labels + "}")) << m.out;
     EXPECT_GE(Sample(m.out, "pg_mig_job_throttled_for_seconds" + labels + "}"), 1.0) << m.out;
     EXPECT_GE(Sample(m.out, "pg_mig_job_throttled_seconds_total" + labels + "}"), 1.0) << m.out;
@@ -214,6 +214,7 @@ TEST(Ops, MetricsForPrometheus)
     ASSERT_EQ(0, done.exit_code) << done.err;
     EXPECT_EQ(0, Promtool("metrics", done.out).exit_code) << done.out;
     EXPECT_EQ(1, Sample(done.out, "pg_mig_job_state" + labels + ",state=\"succeeded\"}")) << done.out;
+    EXPECT_EQ(-1, Sample(done.out, "pg_mig_job_state" + labels + ",state=\"running\"}")) << done.out;
     EXPECT_EQ(50000, Sample(done.out, "pg_mig_job_rows_done_total" + labels + "}")) << done.out;
     EXPECT_EQ(50000, Sample(done.out, "pg_mig_job_rows_estimated" + labels + "}")) << done.out;
     EXPECT_EQ(0, Sample(done.out, "pg_mig_job_throttled_for_seconds" + labels + "}")) << done.out;
