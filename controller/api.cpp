@@ -7,6 +7,20 @@
 
 namespace migctl {
 
+namespace {
+
+// kPreloaded: whether the server preloaded pg_mig, for any role. Reading
+// shared_preload_libraries needs pg_read_all_settings (or superuser); a role
+// without it (a job owner, a monitoring role) sees pg_mig.max_workers, a
+// setting the library defines only while it is being preloaded.
+const char* const kPreloaded =
+    "CASE WHEN pg_catalog.pg_has_role('pg_read_all_settings', 'USAGE')"
+    " THEN 'pg_mig' = ANY (pg_catalog.string_to_array(pg_catalog.replace("
+    "   pg_catalog.current_setting('shared_preload_libraries'), ' ', ''), ','))"
+    " ELSE pg_catalog.current_setting('pg_mig.max_workers', true) IS NOT NULL END";
+
+}  // namespace
+
 int CompareVersions(const std::string& a, const std::string& b)
 {
     std::istringstream x(a), y(b);
@@ -58,9 +72,9 @@ Versions Api::ReadVersions()
     Versions v;
     v.client = kVersion;
     auto r = c_.exec(
-        "SELECT pg_catalog.current_database(), e.extversion, pg_catalog.quote_ident(n.nspname),"
-        " 'pg_mig' = ANY (pg_catalog.string_to_array(pg_catalog.replace("
-        "   pg_catalog.current_setting('shared_preload_libraries'), ' ', ''), ',')),"
+        "SELECT pg_catalog.current_database(), e.extversion, pg_catalog.quote_ident(n.nspname), " +
+        std::string(kPreloaded) +
+        ","
         " pg_catalog.split_part(pg_catalog.current_setting('server_version'), ' ', 1)"
         " FROM (SELECT 1) one"
         " LEFT JOIN pg_catalog.pg_extension e ON e.extname = 'pg_mig'"
@@ -344,9 +358,7 @@ PlanReport Api::Plan(const std::string& table, const std::string& set, const std
                         " FROM mig_replicas() ORDER BY kind, name");
     for (int i = 0; i < repl.rows(); i++)
         rep.replicas.push_back({repl.get(i, 0), repl.get(i, 1), repl.get(i, 2), repl.get(i, 3), repl.get(i, 4)});
-    rep.preloaded = c_.exec("SELECT 'pg_mig' = ANY (string_to_array(replace(current_setting("
-                            "'shared_preload_libraries'), ' ', ''), ','))")
-                        .get(0, 0) == "t";
+    rep.preloaded = c_.exec(std::string("SELECT ") + kPreloaded).get(0, 0) == "t";
     return rep;
 }
 

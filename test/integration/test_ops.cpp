@@ -157,6 +157,32 @@ TEST(Ops, EveryCommandRefusesAVersionMismatch)
               none.err);
 }
 
+// The handshake works for a role that may not read shared_preload_libraries
+// (a job owner, a monitoring role): it sees the preload through pg_mig's own
+// setting. plan, which reports the preload too, works for it as well.
+TEST(Ops, HandshakeAsAnUnprivilegedRole)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "ops_app", 1000);
+    c.exec("CREATE ROLE ops_app LOGIN");
+    c.exec("GRANT SELECT, UPDATE ON ops_app TO ops_app");
+    auto env = Env();
+    env["PGUSER"] = "ops_app";
+    auto run = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), migctl_path());
+        return run_command(args, env);
+    };
+    auto start = run({"start", "--table", "ops_app", "--set", "n = n + 1", "--wait"});
+    EXPECT_EQ(0, start.exit_code) << start.out << start.err;
+    EXPECT_EQ(1000, c.scalar_int("SELECT count(*) FROM ops_app WHERE n = 1"));
+    for (std::vector<std::string> cmd : {std::vector<std::string>{"status"}, {"metrics"}, {"--version"},
+                                          {"plan", "--table", "ops_app", "--set", "n = 0", "--samples", "0"}}) {
+        auto r = run(cmd);
+        EXPECT_EQ(0, r.exit_code) << cmd[0] << ": " << r.out << r.err;
+        EXPECT_EQ("", r.err) << cmd[0];
+    }
+}
+
 // Exit codes come from the SQLSTATE, not from the message: a function in
 // the set clause whose name starts with mig_ is bad input (2), not "not
 // installed" (3); a finished job cannot be paused (2); no such database (3).
