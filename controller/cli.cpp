@@ -37,6 +37,21 @@ const std::vector<Command>& Commands()
          "Starts a chunked backfill in a background worker and prints the job id on standard output. With "
          "--wait it then prints \"started job N\" and follows the job to its end with the live view, and "
          "exits like wait."},
+        {"delete", "delete --table T --where EXPR [options] [--wait]\n"
+                   "                            a chunked DELETE of the matching rows",
+         CmdDelete},
+        {"not-null", "not-null --table T --column C [--wait]\n"
+                     "                            SET NOT NULL through a validated check, no long lock",
+         CmdNotNull},
+        {"validate", "validate --table T --constraint N [--wait]\n"
+                     "                            VALIDATE a NOT VALID check or foreign key",
+         CmdValidate},
+        {"index", "index --table T --columns EXPR [--name N] [--unique] [...] [--wait]\n"
+                  "                            CREATE INDEX CONCURRENTLY in the server",
+         CmdIndex},
+        {"add-fk", "add-fk --table T --columns C,... --references T2 [--orphans fail|delete|set_null] [...]\n"
+                   "                            a foreign key: NOT VALID, orphans handled in chunks, VALIDATE",
+         CmdAddFk},
         {"status", "status [JOB] [--json] [--watch]\n"
                    "                            jobs with progress, rate, ETA, lag and throttle reason",
          CmdStatus,
@@ -290,11 +305,13 @@ std::string WatchLine(const Job& j, long long lag_bytes, bool utf8)
 {
     char pct[16];
     std::snprintf(pct, sizeof pct, "%5.1f%%", j.progress < 0 ? 0.0 : j.progress * 100);
-    std::string line = "job " + std::to_string(j.job_id) + " " + j.relation + "  " + j.state + "  " +
+    std::string line = "job " + std::to_string(j.job_id) + " " + j.relation + "  " +
+                       (j.kind.empty() || j.kind == "backfill" ? "" : j.kind + "  ") + j.state + "  " +
                        ProgressBar(j.progress < 0 ? 0 : j.progress, 20, utf8) + " " + pct + "  " +
                        FormatCount(j.rows_done) + "/" + (j.rows_total < 0 ? "?" : FormatCount(j.rows_total)) +
                        " rows  " + FormatRate(j.rows_per_sec) + " rows/s  ETA " + EtaText(j.eta) + "  lag " +
                        FormatBytes(static_cast<double>(lag_bytes));
+    if (!j.step.empty()) line += "  step: " + j.step;
     if (!j.throttled.empty()) line += "  throttled: " + j.throttled;
     if (!j.last_error.empty() && j.state == "failed") line += "  error: " + j.last_error;
     for (auto& ch : line)
@@ -313,6 +330,16 @@ int TerminalColumns()
 }
 
 }  // namespace
+
+int Started(Api& api, long long job, bool wait)
+{
+    if (!wait) {
+        std::cout << job << std::endl;
+        return kOk;
+    }
+    std::cout << "started job " << job << std::endl;
+    return Follow(api, job, -1);
+}
 
 int Follow(Api& api, std::optional<long long> job, int64_t timeout_ms)
 {

@@ -81,6 +81,11 @@ NamedArgs KnobArgs(const Knobs& k, const po::variables_map& vm);
 // 4 timeout.
 int Follow(Api& api, std::optional<long long> job, int64_t timeout_ms);
 bool Finished(const std::string& state);
+// Started: what a command that starts a job prints: the bare id on stdout,
+// for scripts (id=$(migctl start ...)); with --wait "started job N" on a line
+// of its own and then the live view (Follow's exit code), so that no bare
+// number stands among the progress lines
+int Started(Api& api, long long job, bool wait);
 // WatchLine: one job on one line: state, bar, rows, rate, ETA, replica lag,
 // and why it is throttled or failed
 std::string WatchLine(const Job& j, long long lag_bytes, bool utf8);
@@ -104,5 +109,11 @@ int CmdHelp(const std::string&, const std::vector<std::string>&);
 int CmdMan(const std::string&, const std::vector<std::string>&);           // __man TEMPLATE OUT
 int CmdCompleteJobs(const std::string&, const std::vector<std::string>&);  // __complete-jobs
 int CmdCompleteWords(const std::string&, const std::vector<std::string>&);  // __complete [COMMAND]
+// the other job kinds (0.3): cmd_delete.cpp, cmd_schema.cpp
+int CmdDelete(const std::string&, const std::vector<std::string>&);
+int CmdNotNull(const std::string&, const std::vector<std::string>&);
+int CmdValidate(const std::string&, const std::vector<std::string>&);
+int CmdIndex(const std::string&, const std::vector<std::string>&);
+int CmdAddFk(const std::string&, const std::vector<std::string>&);
 
 }  // namespace migctl

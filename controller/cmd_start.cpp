@@ -26,13 +26,7 @@ int CmdStart(const std::string& cmd, const std::vector<std::string>& args)
     Api api(c);
     long long id = api.StartBackfill(table, set, where.empty() ? std::nullopt : std::optional<std::string>(where),
                                      named);
-    if (!cl.vm.count("wait")) {
-        std::cout << id << std::endl;  // the bare id, for scripts: id=$(migctl start ...)
-        return kOk;
-    }
-    // a line of its own before the live view, never a bare number among the progress lines
-    std::cout << "started job " << id << std::endl;
-    return Follow(api, id, -1);
+    return Started(api, id, cl.vm.count("wait") > 0);
 }
 
 int CmdSet(const std::string& cmd, const std::vector<std::string>& args)
