@@ -34,6 +34,7 @@
 #include <math.h>
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "executor/instrument.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -392,31 +393,47 @@ JobMayRun(MigJob *job)
 
 /*
  * ResolveOldTargets resolves the clauses of targets that have none yet (a
- * job started by pg_mig 0.2), once, with the search_path the job was
- * started with, and records them; from then on they are used as if they
- * had been resolved at start.  Allocates in the current memory context.
+ * job started by pg_mig 0.2), and the throttle query of such a job, once,
+ * with the search_path the job was started with, and records them; from
+ * then on they are used as if they had been resolved at start.  Allocates
+ * in the current memory context.
  */
 static void
 ResolveOldTargets(const MigJob *job)
 {
 	ListCell   *lc;
+	bool		old_job = false;
+	int			nest;
 
+	if (job->set_clause == NULL)
+		return;
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", job->search_path,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	foreach(lc, targets)
 	{
 		MigTarget  *target = lfirst(lc);
-		int			nest;
 
 		/* a delete's targets have no set clause but a resolved where clause */
 		if (target->set_clause != NULL || target->where_clause != NULL)
 			continue;
-		nest = NewGUCNestLevel();
-		(void) set_config_option("search_path", job->search_path,
-								 PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
+		old_job = true;
 		MigResolveClauses(target, job->set_clause, job->where_clause);
-		AtEOXact_GUC(true, nest);
 		MigSetTargetClauses(job_id, target);
 	}
+	if (old_job && job->throttle_query)
+	{
+		/* its throttle query too, as mig_start_backfill now stores it */
+		const char *cols[1] = {"throttle_query"};
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1];
+		bool		nulls[1] = {false};
+
+		values[0] = CStringGetTextDatum(MigResolveThrottleQuery(job->throttle_query));
+		MigSetJobColumns(job_id, 1, cols, types, values, nulls);
+	}
+	AtEOXact_GUC(true, nest);
 }
 
 /*

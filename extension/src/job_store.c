@@ -86,31 +86,10 @@ MigExtensionSchema(void)
 void
 MigRequireSchemaVersion(void)
 {
-	Oid			extoid = get_extension_oid(PG_MIG_EXTENSION_NAME, true);
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	char	   *version = NULL;
+	char	   *version;
 
-	if (!OidIsValid(extoid))
-		(void) MigExtensionSchema();	/* the error for a missing extension */
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(extoid));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion,
-									 RelationGetDescr(rel), &isnull);
-
-		if (!isnull)
-			version = TextDatumGetCString(d);
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	(void) MigExtensionSchema();	/* the error for a missing extension */
+	version = MigInstalledVersion();
 	if (version == NULL || strcmp(version, PG_MIG_VERSION) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -135,6 +114,37 @@ ExtensionSchema(Oid extoid)
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
 		result = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
+ * MigInstalledVersion returns the version of pg_mig's SQL objects in this
+ * database (pg_extension.extversion), or NULL if it is not installed.
+ */
+char *
+MigInstalledVersion(void)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	char	   *result = NULL;
+
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(PG_MIG_EXTENSION_NAME));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			result = TextDatumGetCString(d);
+	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return result;
@@ -576,9 +586,8 @@ MigInsertJob(const MigJob *job, List *targets)
 		else
 			tnulls[5] = 'n';
 		tvalues[6] = Int64GetDatum(target->keys_estimate);
-		if (target->set_clause == NULL && target->where_clause == NULL)
+		if (target->set_clause == NULL && job->set_clause != NULL)
 			elog(ERROR, "the clauses of target %d were not resolved", target->ord);
-		/* a delete (set clause NULL) has a where clause */
 		if (target->set_clause)
 			tvalues[7] = CStringGetTextDatum(target->set_clause);
 		else

@@ -643,6 +643,17 @@ mig_scan_main(Datum main_arg)
 	enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	extoid = get_extension_oid(PG_MIG_EXTENSION_NAME, true);
+	if (OidIsValid(extoid) &&
+		strcmp(MigInstalledVersion(), PG_MIG_VERSION) != 0)
+	{
+		/* its jobs wait for ALTER EXTENSION UPDATE (the tables lack columns) */
+		ereport(LOG,
+				(errmsg("pg_mig: not running the jobs of database \"%s\": extension pg_mig is at version %s, the library at %s",
+						get_database_name(MyDatabaseId), MigInstalledVersion(),
+						PG_MIG_VERSION),
+				 errhint("Run ALTER EXTENSION pg_mig UPDATE in that database.")));
+		extoid = InvalidOid;
+	}
 	if (OidIsValid(extoid))
 	{
 		char	   *sql;

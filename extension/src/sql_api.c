@@ -248,7 +248,11 @@ CheckKnob(Knob k, Datum arg, const char *setting, KnobValue *v)
 							 errhint("Write run windows like '01:00-05:00' or 'mon-fri 22:00-06:00; sat-sun 00:00-24:00'.")));
 			}
 			if (!v->off && k == K_THROTTLE_QUERY)
+			{
+				/* stored (also by mig_set, from datum) and run as resolved */
 				v->s = MigResolveThrottleQuery(v->s);
+				v->datum = CStringGetTextDatum(v->s);
+			}
 			break;
 		case KK_TEXT_ARRAY:
 			{
