@@ -293,6 +293,7 @@ extern pid_t MigWorkerPid(Oid dboid, int64 job_id);
 extern void MigWakeWorker(Oid dboid, int64 job_id);
 extern bool MigTakeWakeup(void);
 extern void MigSetStarved(Oid owner, int64 job_id);
+extern bool MigStarvedTaken(void);
 extern int64 MigTakeStarved(Oid my_owner);
 extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
 extern void MigRegisterWaiter(bool on);

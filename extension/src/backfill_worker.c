@@ -25,7 +25,15 @@
  * serialization failure, lock or statement timeout, cancel) is retried
  * with jittered exponential backoff, at half the size after a timeout;
  * after max_retries, or on any other error, the job fails and keeps its
- * checkpoint, and mig_resume() retries it.
+ * checkpoint, and mig_resume() retries it.  Every error of a step (the
+ * job's start included) ends in one of those recorded states, never in an
+ * exit of the worker; a wait for the job row (job control in an open
+ * transaction) is a wait, not an error.
+ *
+ * After every step the worker reports its table statistics, so that
+ * autovacuum sees a running job's dead rows.  A job throttled for longer
+ * than pg_mig.naptime gives its worker to a queued job of another role
+ * that waits for one (see MaybeGiveWorkerBack).
  *
  *-------------------------------------------------------------------------
  */
@@ -735,7 +743,7 @@ HandleStepError(ErrorData *step_error, long *delay_ms)
 	for (int attempt = 1;; attempt++)
 	{
 		volatile StepOutcome outcome = STEP_STOP;
-		ErrorData  *record_error = NULL;
+		ErrorData  *volatile record_error = NULL;
 
 		PG_TRY();
 		{

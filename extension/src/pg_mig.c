@@ -489,6 +489,23 @@ MigSetStarved(Oid owner, int64 starved_job)
 }
 
 /*
+ * MigStarvedTaken: a worker took the job MigSetStarved published last (or
+ * none was published).
+ */
+bool
+MigStarvedTaken(void)
+{
+	bool		taken;
+
+	if (MigShared == NULL)
+		return false;
+	LWLockAcquire(MigShared->lock, LW_SHARED);
+	taken = !OidIsValid(MigShared->starved_owner);
+	LWLockRelease(MigShared->lock);
+	return taken;
+}
+
+/*
  * MigTakeStarved: if a queued job of a role other than my_owner waits for a
  * free worker, claims it (so that one worker only gives way for it) and
  * returns its id; else returns 0.

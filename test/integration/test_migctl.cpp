@@ -211,8 +211,10 @@ TEST(Migctl, InstallUpdatesAnOlderExtension)
     u.exec("CREATE TABLE t (id int PRIMARY KEY, n int DEFAULT 0)");
     u.exec("INSERT INTO t (id) SELECT g FROM generate_series(1, 5000) g");
     // this library is 0.3: it refuses the 0.1 tables instead of misreading them
+    // (max_lag_bytes given: 0.1's default reads the setting as a plain
+    // number, but 0.3 shows it with a unit)
     try {
-        u.exec("SELECT mig_start_backfill('t', 'n = n + 1', batch_size => 500)");
+        u.exec("SELECT mig_start_backfill('t', 'n = n + 1', batch_size => 500, max_lag_bytes => 1000000)");
         ADD_FAILURE() << "a 0.3 library started a job on 0.1 tables";
     } catch (const PgError& e) {
         EXPECT_EQ("55000", e.sqlstate) << e.what();
