@@ -68,3 +68,10 @@ installcheck: test-out-dir
 test-out-dir:
 	@mkdir -p test/out test/out/isolation
 .PHONY: test-out-dir
+
+# make deb [DEB_OUT=dir]: the Debian packages postgresql-NN-pg-mig and
+# pg-mig-client (dpkg-buildpackage in a copy of the tree), into deb/
+DEB_OUT ?= $(CURDIR)/deb
+.PHONY: deb
+deb:
+	bash scripts/deb.sh $(DEB_OUT)

@@ -126,6 +126,13 @@ CmdResult Migctl(std::vector<std::string> args, double timeout = 120)
 }
 
 std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
+// the job id a command prints with --wait: "started job N" on its first line
+std::string StartedJob(const std::string& s)
+{
+    std::string line = FirstLine(s);
+    EXPECT_EQ(0u, line.rfind("started job ", 0)) << s;
+    return line.rfind("started job ", 0) == 0 ? line.substr(12) : line;
+}
 
 }  // namespace
 
@@ -333,7 +340,7 @@ TEST(Kinds, MigctlSubcommandsExitCodesAndErrors)
     auto nn = Migctl({"not-null", "--table", "kmc", "--column", "note", "--wait"});
     EXPECT_EQ(1, nn.exit_code) << nn.out << nn.err;
     EXPECT_NE(std::string::npos, nn.out.find("NULL rows")) << nn.out;
-    long long nn_job = std::stoll(FirstLine(nn.out));
+    long long nn_job = std::stoll(StartedJob(nn.out));
     auto st = Migctl({"status", Id(nn_job)});
     EXPECT_EQ(0, st.exit_code);
     EXPECT_NE(std::string::npos, st.out.find("not_null")) << st.out;
@@ -422,7 +429,7 @@ TEST(Kinds, ForeignKeyDeletesOrphansExactlyOnceAcrossAKillWhileTheAppWrites)
     EXPECT_EQ(1, fail.exit_code) << fail.out << fail.err;
     EXPECT_NE(std::string::npos, fail.out.find(std::to_string(orphans) + " orphan rows")) << fail.out;
     EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM pg_constraint WHERE conrelid = 'kfkc'::regclass AND contype = 'f'"));
-    EXPECT_EQ(0, Migctl({"cancel", FirstLine(fail.out)}).exit_code);
+    EXPECT_EQ(0, Migctl({"cancel", StartedJob(fail.out)}).exit_code);
 
     Writer app("kfkc", rows);
     auto r = Migctl({"add-fk", "--table", "kfkc", "--columns", "pid", "--references", "kfkp", "--orphans",
