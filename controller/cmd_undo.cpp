@@ -20,9 +20,7 @@ int CmdRevert(const std::string& cmd, const std::vector<std::string>& args)
 
     Connection c(cl.conn);
     Api api(c);
-    long long id = api.StartKind("mig_revert", named);
-    std::cout << id << std::endl;
-    return cl.vm.count("wait") ? Follow(api, id, -1) : kOk;
+    return Started(api, api.StartKind("mig_revert", named), cl.vm.count("wait") > 0);
 }
 
 int CmdForget(const std::string& cmd, const std::vector<std::string>& args)

@@ -173,7 +173,7 @@ InvalidKnob(const char *name, const char *setting, const char *problem)
 void
 MigCheckTextLength(const char *name, const char *s)
 {
-	size_t		len = strlen(s);
+	size_t		len = s ? strlen(s) : 0;	/* NULL: mig_plan of a delete */
 
 	if (len > MIG_MAX_TEXT_KNOB)
 		ereport(ERROR,

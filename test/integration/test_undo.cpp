@@ -240,9 +240,11 @@ TEST(Undo, Migctl)
     c.exec("INSERT INTO uc SELECT g, g FROM generate_series(1, 5000) g");
 
     auto start = Migctl({"start", "--table", "uc", "--set", "v = -v", "--batch-size", "500", "--chunk-time", "0",
-                         "--keep-old-values", "--wait"});
+                         "--keep-old-values"});
     ASSERT_EQ(0, start.exit_code) << start.out << start.err;
-    long long job = std::stoll(start.out);
+    long long job = std::stoll(start.out);  // the bare id without --wait
+    auto waited_start = Migctl({"wait", S(job)});
+    ASSERT_EQ(0, waited_start.exit_code) << waited_start.out << waited_start.err;
     auto status = Migctl({"status", S(job)});
     EXPECT_EQ(0, status.exit_code) << status.err;
     EXPECT_NE(std::string::npos, status.out.find("KEPT")) << status.out;
@@ -267,6 +269,7 @@ TEST(Undo, Migctl)
 
     auto rev = Migctl({"revert", S(job), "--batch-size", "700", "--wait"});
     EXPECT_EQ(0, rev.exit_code) << rev.out << rev.err;
+    EXPECT_EQ(0u, rev.out.find("started job ")) << rev.out;
     EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM uc WHERE v <> id"));
     // reverted once
     EXPECT_EQ(2, Migctl({"revert", S(job)}).exit_code);
