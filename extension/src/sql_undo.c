@@ -77,12 +77,14 @@ LoadBackfill(int64 job_id, const char *action)
 	if (job->state != MIG_STATE_SUCCEEDED && job->state != MIG_STATE_CANCELLED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot %s job " INT64_FORMAT " because it is %s",
-						action, job_id, MigStateName(job->state)),
-				 errdetail("A backfill's kept values are complete once it has succeeded or was cancelled."),
+				 errmsg("cannot %s job " INT64_FORMAT " because it has not finished",
+						action, job_id),
+				 errdetail("Job " INT64_FORMAT " is %s; a backfill's kept values are complete once it has succeeded or was cancelled.",
+						   job_id, MigStateName(job->state)),
 				 job->state == MIG_STATE_FAILED ?
-				 errhint("Resume it with mig_resume(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ") to %s the chunks it committed.",
-						 job_id, job_id, action) :
+				 errhint("Resume it with mig_resume(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ")%s.",
+						 job_id, job_id,
+						 strcmp(action, "revert") == 0 ? " to revert the chunks it committed" : " first") :
 				 errhint("Wait for it with mig_wait(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ").",
 						 job_id, job_id)));
 	return job;

@@ -99,6 +99,23 @@ SELECT mig_start_backfill('ud_plain', 'v = 1', keep_old_values => true) AS unfin
 SELECT pg_temp.try('SELECT mig_revert(' || :unfinished || ')');
 ROLLBACK;
 
+-- failed: refused (it may be resumed); once cancelled, the chunks it
+-- committed are reverted
+CREATE TABLE ud_fail (id int PRIMARY KEY, v int);
+INSERT INTO ud_fail SELECT g, g FROM generate_series(1, 12) g;
+SELECT mig_start_backfill('ud_fail', 'v = v + 100 / (id - 6)', batch_size => 4,
+                          chunk_time => NULL, max_retries => 0, keep_old_values => true) AS failing \gset
+SELECT mig_wait(:failing, '60s');
+SELECT state, rows_done FROM mig_jobs WHERE job_id = :failing;
+SELECT pg_temp.try('SELECT mig_revert(' || :failing || ')');
+SELECT pg_temp.try('SELECT mig_forget(' || :failing || ')');
+SELECT count(*) FILTER (WHERE v <> id) AS changed_by_its_first_chunk FROM ud_fail;
+SELECT mig_cancel(:failing);
+SELECT mig_revert(:failing, chunk_time => NULL) AS failing_rev \gset
+SELECT mig_wait(:failing_rev, '60s');
+SELECT count(*) FILTER (WHERE v = id) AS as_before, count(*) AS all_rows FROM ud_fail;
+SELECT mig_forget(:failing);
+
 -- the application changes a few rows after the backfill
 UPDATE ud SET price = 1 WHERE (region, id) IN (('us', 1), ('eu', 2));
 UPDATE ud SET note = 'app' WHERE (region, id) = ('us', 5);
@@ -162,6 +179,6 @@ SELECT b.v, u.v AS now_v FROM udh_before b JOIN udh u USING (id)
 SELECT mig_forget(:job2);
 SELECT count(*) AS kept_tables FROM pg_class WHERE relname LIKE 'mig\_kept\_%';
 
-DROP TABLE ud, ud_before, ud_plain, udp_nokey, udh, udh_before;
+DROP TABLE ud, ud_before, ud_plain, udp_nokey, udh, udh_before, ud_fail;
 DROP OWNED BY regress_undo_alice, regress_undo_bob;
 DROP ROLE regress_undo_alice, regress_undo_bob;
