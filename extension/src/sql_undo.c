@@ -10,9 +10,14 @@
  * writes back what that role's job wrote, with that role's rights), which
  * whoever may control the backfill may start.  A revert that was cancelled
  * leaves the job revertible again; rows it had written back count as
- * written back by the next one.  mig_forget drops the kept values of an
- * unfinished-free job: the backfill is over and no revert of it is
- * unfinished.
+ * written back by the next one.  mig_forget drops the kept values once the
+ * backfill is over and no revert of it is unfinished.
+ *
+ * A revert checks at start (MigJobRunProblem) that the table's name still
+ * names the backfill's table; its chunks check the kept table's identity
+ * (chunk.c), not the table's: a rename and a new table of the old name
+ * while a revert's worker runs would be written by that worker as the
+ * owner (who may write that table anyway).
  *
  *-------------------------------------------------------------------------
  */
