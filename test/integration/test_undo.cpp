@@ -302,3 +302,41 @@ TEST(Undo, Migctl)
     EXPECT_EQ(0, rev3.exit_code) << rev3.out << rev3.err;
     EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM uc WHERE v <> id"));
 }
+
+// The kept old value is the value the chunk overwrote, even when another
+// transaction changed the row after the chunk's snapshot was taken: the
+// chunk reads the rows FOR UPDATE, so it waits for that transaction and
+// keeps what it committed; the revert then brings back the application's
+// value, not the one from before it.
+TEST(Undo, KeepsTheValueItOverwrote)
+{
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    c.exec("CREATE TABLE uo (id int PRIMARY KEY, v int)");
+    c.exec("INSERT INTO uo SELECT g, g FROM generate_series(1, 100) g");
+
+    Conn app(Sandbox::get().conninfo());
+    app.exec("BEGIN");
+    app.exec("UPDATE uo SET v = 777 WHERE id = 5");
+    long long job = c.scalar_int("SELECT mig_start_backfill('uo', 'v = v * 10', batch_size => 1000,"
+                                 " chunk_time => NULL, lock_timeout => '60s', keep_old_values => true)");
+    // the chunk waits for the application's row lock
+    wait_for(
+        [&] {
+            return c.scalar_int("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_mig worker'"
+                                " AND application_name = $1 AND wait_event_type = 'Lock'",
+                                {"pg_mig job " + S(job)}) == 1;
+        },
+        60, "the chunk to wait for the row lock");
+    app.exec("COMMIT");
+    ASSERT_EQ("succeeded", wait_job(c, job, 60));
+    EXPECT_EQ(7770, c.scalar_int("SELECT v FROM uo WHERE id = 5"));
+    EXPECT_EQ(777, c.scalar_int("SELECT mig_old_1 FROM mig_kept_" + S(job) + " WHERE id = 5"));
+    EXPECT_EQ(7770, c.scalar_int("SELECT mig_new_1 FROM mig_kept_" + S(job) + " WHERE id = 5"));
+    EXPECT_EQ(100, c.scalar_int("SELECT count(*) FROM mig_kept_" + S(job)));
+
+    long long rev = c.scalar_int("SELECT mig_revert($1)", {S(job)});
+    ASSERT_EQ("succeeded", wait_job(c, rev, 60));
+    EXPECT_EQ(777, c.scalar_int("SELECT v FROM uo WHERE id = 5"));
+    EXPECT_EQ(99, c.scalar_int("SELECT count(*) FROM uo WHERE v = id"));
+}
