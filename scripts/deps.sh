@@ -3,7 +3,8 @@
 # and run its demo, only those missing. Idempotent; run as root.
 set -euo pipefail
 PKGS=(postgresql-15 postgresql-client-15 postgresql-server-dev-15 libpq-dev
-      libboost-program-options-dev libgtest-dev cmake g++ gcc make pkg-config)
+      libboost-program-options-dev libgtest-dev cmake g++ gcc make pkg-config
+      python3-django python3-psycopg2 python3-psycopg)
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -17,6 +18,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "deps.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
