@@ -10,6 +10,7 @@ PGMIG_DB).  setUpClass writes a Django project with three apps:
           job started with wait=False that the management commands pause,
           resume, cancel and wait for; an atomic migration that is refused
   undo    Backfill(keep_old_values=True) and its reversal
+  purge   DeleteRows with a Q whose values need quoting
 
 The tests run in name order, each step on the state the one before left.
 A step whose pg_mig function is not in this database (checked in pg_proc
@@ -38,7 +39,7 @@ ROWS = 20000
 
 SETTINGS = """
 SECRET_KEY = "test"
-INSTALLED_APPS = ["django_pg_mig", "shop", "ledger", "undo"]
+INSTALLED_APPS = ["django_pg_mig", "shop", "ledger", "undo", "purge"]
 DATABASES = {"default": {
     "ENGINE": "django.db.backends.postgresql",
     "NAME": %(db)r, "USER": "postgres", "HOST": %(host)r, "PORT": %(port)r,
@@ -250,7 +251,50 @@ FILES = {
             dependencies = [('undo', '0001_initial')]
             operations = [Backfill('thing', set='v = v * 2', keep_old_values=True)]
         """,
+    "purge/models.py": """
+        from django.db import models
+
+
+        class Event(models.Model):
+            kind = models.CharField(max_length=20)
+        """,
+    "purge/migrations/0001_initial.py": """
+        from django.db import migrations, models
+
+
+        class Migration(migrations.Migration):
+            initial = True
+            dependencies = []
+            operations = [migrations.CreateModel(name='Event', fields=[%(id)s, ('kind', models.CharField(max_length=20))])]
+        """ % {"id": ID},
+    "purge/migrations/0002_delete_event_rows.py": """
+        from django.db import migrations
+        from django.db.models import Q
+        from django_pg_mig.operations import DeleteRows
+
+
+        class Migration(migrations.Migration):
+            atomic = False
+            dependencies = [('purge', '0001_initial')]
+            operations = [DeleteRows('event', where=Q(kind='debug') | Q(kind__startswith="it's 100%"),
+                                     batch_size=50)]
+        """,
 }
+
+NAMES = """
+from django.db import migrations, models
+from django.db.models import F, Q
+from django_pg_mig.operations import AddForeignKey, AddIndex, Backfill, DeleteRows, SetNotNull
+for op in [Backfill('order', set={'tracking_id': "'TRK-' || id"}, where='tracking_id IS NULL'),
+           Backfill('order', set="amount = amount + 1"),
+           DeleteRows('event', where="kind = 'debug'"),
+           SetNotNull('order', 'tracking_id'),
+           AddIndex('order', models.Index(fields=['created_at'], name='idx_created_at')),
+           AddForeignKey('order', 'customer', orphans='delete')]:
+    m = migrations.Migration('x', 'shop')
+    m.operations = [op]
+    print('%s | %s' % (op.describe(), m.suggest_name()))
+"""
 
 
 def psql(sql, standby=False):
@@ -298,7 +342,7 @@ class DjangoPgMigTest(unittest.TestCase):
         files["proj/__init__.py"] = ""
         files["proj/settings.py"] = SETTINGS % {
             "db": DB, "host": os.environ["PGHOST"], "port": os.environ["PRIMARY_PORT"]}
-        for app in ("shop", "ledger", "undo"):
+        for app in ("shop", "ledger", "undo", "purge"):
             files["%s/__init__.py" % app] = ""
             files["%s/migrations/__init__.py" % app] = ""
         for path, text in files.items():
@@ -445,6 +489,17 @@ class DjangoPgMigTest(unittest.TestCase):
         self.assertIn("-- Backfill order with pg_mig: SET tracking_id WHERE tracking_id IS NULL", r.stdout)
         self.assertEqual(job_count(), before)
 
+    def test_09_names(self):
+        r = self.manage("shell", "-c", NAMES)
+        self.assertEqual(r.stdout.splitlines(), [
+            "Backfill order with pg_mig: SET tracking_id WHERE tracking_id IS NULL | backfill_order_tracking_id",
+            "Backfill order with pg_mig: SET amount = amount + 1 | backfill_order",
+            "Delete rows of event with pg_mig WHERE kind = 'debug' | delete_event_rows",
+            "Set NOT NULL on field tracking_id of order with pg_mig | order_tracking_id_not_null",
+            "Create index idx_created_at on field(s) created_at of model order with pg_mig | order_idx_created_at",
+            "Add foreign key constraint of field customer of order with pg_mig (orphans: delete) | order_customer_fk",
+        ])
+
     # -- ledger: failure, commands, atomic --------------------------------
 
     def test_10_failing_backfill(self):
@@ -562,6 +617,23 @@ class DjangoPgMigTest(unittest.TestCase):
             self.skipTest("mig_revert() is not in this pg_mig: the reversal's refusal is tested, not the revert")
         self.manage("migrate", "undo", "0001")
         self.assertEqual(psql("SELECT sum(v) FROM undo_thing"), "5050")
+
+    def test_16_delete_rows(self):
+        self.manage("migrate", "purge", "0001")
+        psql("INSERT INTO purge_event (kind) SELECT (ARRAY['debug', 'info', 'it''s 100% done', 'its 100'])[i % 4 + 1]"
+             " FROM generate_series(1, 1000) i")
+        if not has_function("mig_start_delete"):
+            r = self.manage("migrate", "purge", "0002", ok=False)
+            self.assertIn("this database's pg_mig has no mig_start_delete(), which DeleteRows needs", r.stderr)
+            self.assertEqual(psql("SELECT count(*) FROM purge_event"), "1000")
+            self.skipTest("mig_start_delete() is not in this database's pg_mig (pg_proc): the refusal is "
+                          "tested, DeleteRows is not")
+        self.manage("migrate", "purge", "0002")
+        self.assertEqual(psql("SELECT string_agg(DISTINCT kind, ',' ORDER BY kind) || ' ' || count(*)"
+                              " FROM purge_event"), "info,its 100 500")
+        # Django's LIKE pattern, its parameter quoted by the server into the clause
+        self.assertIn("LIKE 'it''s 100\\%%'",
+                      psql("SELECT where_clause FROM mig_jobs ORDER BY job_id DESC LIMIT 1"))
 
 
 if __name__ == "__main__":
