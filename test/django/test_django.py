@@ -545,6 +545,11 @@ class DjangoPgMigTest(unittest.TestCase):
         self.assertTrue(m, r.stdout)
         job = m.group(1)
         self.assertIn(psql("SELECT state FROM mig_jobs WHERE job_id = %s" % job), ("queued", "running"))
+        # 100 chunks 200 ms apart cannot be done in half a second: exit 4 as migctl wait
+        r = self.manage("mig_wait", job, "--timeout", "0.5", ok=False)
+        self.assertEqual(r.returncode, 4, r.output)
+        self.assertRegex(r.stderr, r"pg_mig job %s \(.*\) is still (queued|running)\n"
+                                   r"The job goes on in the server" % job)
         self.assertEqual(self.manage("mig_pause", job).stdout.strip(), "job %s: paused" % job)
         self.assertEqual(psql("SELECT state FROM mig_jobs WHERE job_id = %s" % job), "paused")
         table = self.manage("mig_status", job).stdout.splitlines()
