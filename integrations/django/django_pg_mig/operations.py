@@ -24,9 +24,18 @@ import weakref
 
 from django.db import migrations, transaction
 from django.db.migrations.exceptions import IrreversibleError
+from django.db.migrations.operations import base as _base
 from django.db.migrations.operations.base import Operation
 
 from . import expressions, jobs, sql
+
+# Django 5.1+ marks each operation in makemigrations' output (+, -, ~, s);
+# older versions have no categories.
+_category = getattr(_base, "OperationCategory", None)
+
+
+def _cat(name):
+    return getattr(_category, name) if _category is not None else None
 
 
 # The schema editors (one per migration) under whose "Applying ..." line
@@ -136,6 +145,7 @@ class Backfill(ReverseSqlMixin, PgMigOperation):
     """
 
     verb = "Backfilling"
+    category = _cat("SQL")
 
     def __init__(self, model_name, set, where=None, wait=True, timeout=None,
                  keep_old_values=False, reverse_sql=None, elidable=False, **knobs):
@@ -227,6 +237,7 @@ class DeleteRows(ReverseSqlMixin, PgMigOperation):
     """
 
     verb = "Deleting from"
+    category = _cat("SQL")
 
     def __init__(self, model_name, where, wait=True, timeout=None,
                  reverse_sql=None, elidable=False, **knobs):
@@ -302,6 +313,7 @@ class SetNotNull(PgMigOperation):
     """
 
     verb = "Setting NOT NULL on"
+    category = _cat("ALTERATION")
 
     def __init__(self, model_name, field_name, wait=True, timeout=None, **knobs):
         super().__init__(model_name, wait=wait, timeout=timeout, **knobs)
@@ -352,6 +364,7 @@ class AddIndex(PgMigOperation):
     """
 
     verb = "Creating index"
+    category = _cat("ADDITION")
 
     def __init__(self, model_name, index, wait=True, timeout=None, **knobs):
         super().__init__(model_name, wait=wait, timeout=timeout, **knobs)
@@ -429,6 +442,7 @@ class AddForeignKey(PgMigOperation):
     """
 
     verb = "Adding foreign key"
+    category = _cat("ALTERATION")
 
     def __init__(self, model_name, field_name, orphans="fail", wait=True, timeout=None,
                  **knobs):
