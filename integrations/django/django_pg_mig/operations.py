@@ -98,6 +98,10 @@ class PgMigOperation(Operation):
         return schema_editor.connection.ops.quote_name(model._meta.db_table)
 
     def _follow(self, schema_editor, job_id, doing, hint=None):
+        if hint is None:
+            # pg_mig keeps a failed job, and starts no other on the table while it is there
+            hint = ("Cancel it with \"manage.py mig_cancel %s\", fix the cause, and run "
+                    "migrate again." % job_id)
         if not self.wait:
             jobs.print_started(job_id, doing, new_line=_new_line(schema_editor))
             return
