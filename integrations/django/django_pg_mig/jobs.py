@@ -85,6 +85,13 @@ def progress_line(doing, job):
     return "  %s: %s" % (doing, ", ".join(parts) if parts else job["state"])
 
 
+# How often a waiting client looks at the job.  It reads mig_jobs (one short
+# statement) and sleeps in between, instead of sitting in mig_wait(): a
+# statement that waits holds a snapshot, and so the xmin horizon, while it
+# waits.
+POLL_SECONDS = 0.5
+
+
 def wait_for_job(connection, job_id, doing, timeout=None, hint=None, out=None,
                  new_line=False):
     """
@@ -92,8 +99,9 @@ def wait_for_job(connection, job_id, doing, timeout=None, hint=None, out=None,
     at most every PG_MIG_PROGRESS_INTERVAL seconds (default 5), and raises
     JobFailed unless it ends succeeded (or when TIMEOUT seconds pass first).
     DOING names the work ('Backfilling shop_order').  NEW_LINE: the first
-    line must end the line migrate has begun ("  Applying app.0003_x...").  The caller must not be
-    in a transaction block: each poll is its own statement, in autocommit.
+    line must end the line migrate has begun ("  Applying app.0003_x...").
+    The caller must not be in a transaction block: each look at the job is
+    a statement of its own, in autocommit, and none stays open in between.
     """
     if connection.in_atomic_block:
         raise CommandError("cannot wait for pg_mig job %s inside a transaction "
@@ -102,29 +110,30 @@ def wait_for_job(connection, job_id, doing, timeout=None, hint=None, out=None,
     show = getattr(settings, "PG_MIG_PROGRESS", True)
     interval = float(getattr(settings, "PG_MIG_PROGRESS_INTERVAL", 5))
     start = time.monotonic()
+    next_line = start + interval
     first = new_line
     try:
         while True:
-            step = interval
-            if timeout is not None:
-                left = timeout - (time.monotonic() - start)
-                if left <= 0:
-                    break
-                step = min(step, left)
-            state = sql.wait(connection, job_id, step)
-            if state in FINAL_STATES:
+            job = sql.job_rows(connection, job_id)[0]
+            now = time.monotonic()
+            if job["state"] in FINAL_STATES:
                 break
-            if show:
-                job = sql.job_rows(connection, job_id)[0]
+            if timeout is not None and now - start >= timeout:
+                break
+            if show and now >= next_line:
                 out.write(("\n" if first else "") + progress_line(doing, job) + "\n")
                 out.flush()
                 first = False
+                next_line = now + interval
+            pause = min(POLL_SECONDS, max(next_line - now, 0.01))
+            if timeout is not None:
+                pause = min(pause, max(timeout - (now - start), 0.01))
+            time.sleep(pause)
     except KeyboardInterrupt:
         out.write("\n  pg_mig job %s goes on in the server; follow it with "
                   "\"manage.py mig_status %s\" or stop it with \"manage.py "
                   "mig_cancel %s\"\n" % (job_id, job_id, job_id))
         raise
-    job = sql.job_rows(connection, job_id)[0]
     if job["state"] != "succeeded":
         if job["state"] not in FINAL_STATES:
             hint = ("The job goes on in the server: follow it with \"manage.py "

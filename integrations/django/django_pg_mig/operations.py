@@ -60,7 +60,6 @@ class PgMigOperation(Operation):
     reduces_to_sql = False   # sqlmigrate lists it as an operation, runs nothing
     atomic = False
     verb = "Running pg_mig job on"
-    started_hint = None
 
     def __init__(self, model_name, wait=True, timeout=None, **knobs):
         self.model_name = model_name

@@ -178,20 +178,6 @@ def control(connection, function, job_id):
                           connection.ops.quote_name(function)), [job_id])
 
 
-def wait(connection, job_id, seconds):
-    """
-    wait blocks in mig_wait for at most SECONDS and returns the job's state
-    then (final, or current on timeout).  Must run outside a transaction
-    block, or the job's changes would not be seen.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT %s.mig_wait(%%s::pg_catalog.int8,"
-            " pg_catalog.make_interval(secs => %%s::pg_catalog.float8))"
-            % extension_schema(connection), [job_id, float(seconds)])
-        return cursor.fetchone()[0]
-
-
 def job_rows(connection, job_id=None):
     """
     job_rows returns the jobs of mig_jobs (one, or all in job order) as
