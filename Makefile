@@ -17,7 +17,8 @@ OBJS = \
 	extension/src/throttle.o \
 	extension/src/job_store.o \
 	extension/src/sql_api.o \
-	extension/src/plan.o
+	extension/src/plan.o \
+	extension/src/guard.o
 
 EXTENSION = pg_mig
 DATA = $(wildcard sql/pg_mig--*.sql)
@@ -35,6 +36,8 @@ $(OBJS): extension/include/pg_mig.h extension/include/version_compat.h
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+# the header rule above comes first: make without a target still means all
+.DEFAULT_GOAL := all
 
 # make bench [BENCH_ARGS=--quick]: the benchmark (bench/run.sh), results in bench/RESULTS.md
 .PHONY: bench

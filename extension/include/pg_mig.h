@@ -40,6 +40,9 @@
 #define PG_MIG_EXTENSION_NAME	"pg_mig"
 #define PG_MIG_NOTIFY_CHANNEL	"pg_mig"
 
+/* the search_path of every statement pg_mig runs on its own behalf */
+#define MIG_SAFE_SEARCH_PATH	"pg_catalog, pg_temp"
+
 /* catalog objects, all in the extension's schema */
 #define MIG_JOB_TABLE			"mig_job"
 #define MIG_TARGET_TABLE		"mig_job_target"
@@ -57,6 +60,7 @@
 
 /* settings (pg_mig.c) */
 extern int	mig_max_workers;
+extern int	mig_max_workers_per_role;
 extern int	mig_naptime_s;
 extern char *mig_databases;
 extern bool mig_hold;
@@ -99,6 +103,8 @@ typedef struct MigJob
 	List	   *settings;		/* of char * "name=value": the caller's
 								 * DateStyle, TimeZone, ... at start */
 	Oid			owner;
+	char	   *owner_name;		/* the owner's name at start (survives a
+								 * dump); NULL for jobs of 0.2 */
 	MigJobState state;
 
 	/* knobs */
@@ -153,6 +159,10 @@ typedef struct MigTarget
 	char	  **key_columns;	/* plain names */
 	char	  **upper_key;		/* text form; NULL if the target was empty */
 	int64		keys_estimate;
+	char	   *set_clause;		/* the job's clauses as resolved at start for */
+	char	   *where_clause;	/* this target, every name schema-qualified
+								 * (NULL: not resolved yet, a job of 0.2;
+								 * where_clause also NULL: no where clause) */
 } MigTarget;
 
 /*
@@ -219,6 +229,10 @@ typedef struct MigSharedState
 	Latch	   *launcher_latch;
 	ConditionVariable job_cv;	/* broadcast on every job state change */
 	bool		rescan_all;		/* a request was lost: scan every database */
+	Oid			scan_done_db;	/* set by a scan that finished its database */
+	Oid			starved_owner;	/* owner of a queued job that waits for a
+								 * free worker only; InvalidOid if none */
+	int64		starved_job;
 	int			nrequests;
 	MigRequest	requests[MIG_MAX_REQUESTS];
 	int			nnotes;
@@ -240,10 +254,22 @@ extern bool MigClaimWorkerSlot(Oid dboid, int64 job_id);
 extern pid_t MigWorkerPid(Oid dboid, int64 job_id);
 extern void MigWakeWorker(Oid dboid, int64 job_id);
 extern bool MigTakeWakeup(void);
+extern void MigSetStarved(Oid owner, int64 job_id);
+extern int64 MigTakeStarved(Oid my_owner);
 extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
 extern ErrorData *MigTrySubtransaction(void (*fn) (void *), void *arg);
 extern int64 MigIntervalToMs(Datum interval);
 extern Datum MigMsToInterval(int64 ms);
+
+/* guard.c: who may do what */
+extern void MigGuardOpen(void);
+extern void MigGuardClose(void);
+extern void MigPinSearchPath(void);
+extern bool MigCanControlJob(Oid owner, Oid relid);
+extern void MigCheckJobControl(const MigJob *job, const char *action);
+extern char *MigOwnerProblem(Oid owner, const char *owner_name);
+extern char *MigJobIdentityProblem(const MigJob *job);
+extern char *MigJobRunProblem(const MigJob *job);
 
 /* launcher.c */
 extern PGDLLEXPORT void mig_launcher_main(Datum main_arg);
@@ -271,12 +297,15 @@ extern void MigSetJobColumns(int64 job_id, int ncols, const char **columns,
 extern char *MigGetState(int64 job_id);
 extern bool MigJobCreatedHere(int64 job_id);
 extern void MigNotify(int64 job_id, const char *state);
+extern void MigSetTargetClauses(int64 job_id, const MigTarget *target);
 
 /* validate.c: checks at start, in the caller's transaction */
 extern List *MigBuildTargets(Relation rel, const char *set_clause,
 							 const char *where_clause, int64 *rows_total,
 							 List **set_columns_out);
 extern void MigCheckThrottleQuery(const char *query);
+extern void MigResolveClauses(MigTarget *target, const char *set_clause,
+							  const char *where_clause);
 
 /* chunk.c: the chunk statements of one target */
 typedef struct MigChunkPlan MigChunkPlan;

@@ -14,18 +14,45 @@
 #error "pg_mig needs PostgreSQL 13 or later"
 #endif
 
-/* PostgreSQL 17 lets a background worker connect as a NOLOGIN role */
+/*
+ * PostgreSQL 17 lets a background worker connect as a NOLOGIN role.  pg_mig
+ * refuses such an owner itself (guard.c), on every version; the flag only
+ * lets the worker connect and record that in the job instead of dying.
+ */
 #if PG_VERSION_NUM >= 170000
 #define MIG_BGWORKER_CONNECT_FLAGS BGWORKER_BYPASS_ROLELOGINCHECK
-#define MIG_NEED_ROLE_LOGIN false
 #else
 #define MIG_BGWORKER_CONNECT_FLAGS 0
-#define MIG_NEED_ROLE_LOGIN true
+#endif
+
+/*
+ * May member SET ROLE to role?  PostgreSQL 16 made that a property of the
+ * grant (GRANT ... WITH SET FALSE); before, every member may.
+ */
+#if PG_VERSION_NUM >= 160000
+#define MigCanSetRole(member, role) member_can_set_role((member), (role))
+#else
+#define MigCanSetRole(member, role) is_member_of_role((member), (role))
+#endif
+
+/* parse analysis of a raw statement without parameters */
+#if PG_VERSION_NUM >= 150000
+#define MigParseAnalyze(raw, sql) parse_analyze_fixedparams((raw), (sql), NULL, 0, NULL)
+#else
+#define MigParseAnalyze(raw, sql) parse_analyze((raw), (sql), NULL, 0, NULL)
 #endif
 
 /* MarkGUCPrefixReserved appeared in 15; EmitWarningsOnPlaceholders before */
 #if PG_VERSION_NUM < 150000
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+/* pg_database_aclcheck became object_aclcheck in 16 */
+#if PG_VERSION_NUM >= 160000
+#define MigDatabaseAclCheck(db, role, mode) \
+	object_aclcheck(DatabaseRelationId, (db), (role), (mode))
+#else
+#define MigDatabaseAclCheck(db, role, mode) pg_database_aclcheck((db), (role), (mode))
 #endif
 
 #endif							/* PG_MIG_VERSION_COMPAT_H */

@@ -91,16 +91,24 @@ static TimestampTz last_chunk_end;
 static double rows_rate;
 static double keys_rate;
 static double batch_rate_ewma;	/* keys per ms, for the adaptive batch size */
+static bool job_begun;			/* StartJob has committed */
 
-static bool BeginJob(void);
+static StepOutcome BeginJob(long *delay_ms);
+static bool StartJob(void);
 static StepOutcome RunStep(long *delay_ms);
+static MigJob *LockJobRow(void);
+static StepOutcome RecordStepError(ErrorData *edata, long *delay_ms);
 static StepOutcome RunChunk(MigJob *job, long *delay_ms);
+static bool MaybeGiveWorkerBack(const char *reason);
 static StepOutcome HandleStepError(ErrorData *edata, long *delay_ms);
 static void StartStep(void);
 static void FinishStep(void);
+static void ReportTableStats(bool force);
 static void ArmTimeouts(int64 lock_ms, int64 statement_ms);
 static void DisarmTimeouts(void);
 static void ApplyJobSettings(const MigJob *job);
+static bool JobMayRun(MigJob *job);
+static void ResolveOldTargets(const MigJob *job);
 static bool IsTransient(int sqlerrcode);
 static void SleepOnLatch(long ms);
 static char *FormatKey(int n, char **key);
@@ -121,6 +129,7 @@ mig_worker_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnectionByOid(worker_args.dboid, worker_args.owner,
 											  MIG_BGWORKER_CONNECT_FLAGS);
+	MigPinSearchPath();
 
 	/* a job never has two workers */
 	if (!MigClaimWorkerSlot(worker_args.dboid, job_id))
@@ -135,9 +144,6 @@ mig_worker_main(Datum main_arg)
 										ALLOCSET_DEFAULT_SIZES);
 	step_context = AllocSetContextCreate(TopMemoryContext, "pg_mig step",
 										 ALLOCSET_DEFAULT_SIZES);
-
-	if (!BeginJob())
-		proc_exit(0);
 
 	for (;;)
 	{
@@ -156,7 +162,7 @@ mig_worker_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		outcome = RunStep(&delay_ms);
+		outcome = job_begun ? RunStep(&delay_ms) : BeginJob(&delay_ms);
 		if (outcome == STEP_STOP)
 			break;
 		if (delay_ms > 0)
@@ -192,6 +198,21 @@ FinishStep(void)
 	MemoryContextSwitchTo(step_context);
 	DisarmTimeouts();
 	pgstat_report_activity(STATE_IDLE, NULL);
+	ReportTableStats(false);
+}
+
+/*
+ * ReportTableStats sends the table statistics of the steps so far (rows
+ * updated, dead rows, ...) to the cumulative statistics system, so that
+ * autovacuum sees a running job's dead rows.  Not forced, it reports at
+ * most once a second (PGSTAT_MIN_INTERVAL), as a regular backend does when
+ * idle; forced, before a long sleep, at once.  Caller is outside a
+ * transaction.
+ */
+static void
+ReportTableStats(bool force)
+{
+	(void) pgstat_report_stat(force);
 }
 
 /*
@@ -229,14 +250,15 @@ ArmTimeouts(int64 lock_ms, int64 statement_ms)
 
 /*
  * ApplyJobSettings makes the clauses mean what they meant when the job was
- * started: the caller's search_path, DateStyle, TimeZone and so on.
+ * started: the caller's DateStyle, TimeZone and so on.  The search_path
+ * stays pinned (MigPinSearchPath): the clauses were resolved at start, with
+ * every name qualified.
  */
 static void
 ApplyJobSettings(const MigJob *job)
 {
 	ListCell   *lc;
 
-	SetConfigOption("search_path", job->search_path, PGC_USERSET, PGC_S_SESSION);
 	foreach(lc, job->settings)
 	{
 		char	   *setting = pstrdup(lfirst(lc));
@@ -253,12 +275,49 @@ ApplyJobSettings(const MigJob *job)
 }
 
 /*
- * BeginJob marks the job running, records that it started (or restarted
+ * BeginJob runs StartJob as the first step of the worker.  An error in it
+ * (a stored setting that no longer applies, ...) is recorded like an error
+ * of any other step: a counted retry or a failed job, never an exit that
+ * leaves the job running with no error.
+ */
+static StepOutcome
+BeginJob(long *delay_ms)
+{
+	volatile StepOutcome outcome = STEP_STOP;
+
+	PG_TRY();
+	{
+		if (StartJob())
+		{
+			job_begun = true;
+			outcome = STEP_CHUNK;
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(step_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		DisarmTimeouts();
+		MemoryContextSwitchTo(step_context);
+		outcome = HandleStepError(edata, delay_ms);
+	}
+	PG_END_TRY();
+	MigBroadcastJobChange();
+	return outcome;
+}
+
+/*
+ * StartJob marks the job running, records that it started (or restarted
  * from its checkpoint) and loads its targets.  Returns false if the job is
- * not runnable (paused, finished, gone) or belongs to another role.
+ * not runnable (paused, finished, gone), belongs to another role, or may
+ * not run as its owner (JobMayRun, which fails it).
  */
 static bool
-BeginJob(void)
+StartJob(void)
 {
 	MigJob	   *job;
 	bool		runnable = false;
@@ -266,9 +325,10 @@ BeginJob(void)
 	MemoryContextSwitchTo(step_context);
 	StartStep();
 	pgstat_report_activity(STATE_RUNNING, "pg_mig: starting job");
-	job = MigLoadJob(job_id, true);
+	job = LockJobRow();
 	if (job != NULL && job->owner == worker_args.owner &&
-		(job->state == MIG_STATE_QUEUED || job->state == MIG_STATE_RUNNING))
+		(job->state == MIG_STATE_QUEUED || job->state == MIG_STATE_RUNNING) &&
+		JobMayRun(job))
 	{
 		MemoryContext old;
 
@@ -284,16 +344,82 @@ BeginJob(void)
 									job->nlast_key ? FormatKey(job->nlast_key, job->last_key)
 									: "from its first key"));
 		old = MemoryContextSwitchTo(job_context);
+		if (targets)
+			list_free_deep(targets);
 		targets = MigLoadTargets(job_id);
+		ResolveOldTargets(job);
 		MemoryContextSwitchTo(old);
 		current_batch = job->current_batch > 0 ? job->current_batch : job->batch_size;
 		last_seen_batch_size = job->batch_size;
 		lock_timeout_ms = job->lock_timeout_ms;
 	}
 	FinishStep();
-	if (runnable)
-		MigBroadcastJobChange();
 	return runnable;
+}
+
+/*
+ * JobMayRun checks, before the worker does anything for the job, what it
+ * must not take from the job tables on trust (MigJobRunProblem): the owner
+ * still exists under its name, may log in, and holds UPDATE on the table,
+ * which is still the one of the stored name.  If not, the job fails with
+ * the reason.  Caller is in the step's transaction, with the job row
+ * locked.
+ */
+static bool
+JobMayRun(MigJob *job)
+{
+	char	   *problem = MigJobRunProblem(job);
+
+	if (problem == NULL)
+		return true;
+	ereport(LOG,
+			(errmsg("pg_mig job " INT64_FORMAT " cannot run: %s", job_id, problem)));
+	MigSetState(job_id, MIG_STATE_FAILED, problem);
+	MigRecordEvent(job_id, "failed", problem);
+	return false;
+}
+
+/*
+ * ResolveOldTargets resolves the clauses of targets that have none yet (a
+ * job started by pg_mig 0.2), once, with the search_path the job was
+ * started with, and records them; from then on they are used as if they
+ * had been resolved at start.  Allocates in the current memory context.
+ */
+static void
+ResolveOldTargets(const MigJob *job)
+{
+	ListCell   *lc;
+
+	foreach(lc, targets)
+	{
+		MigTarget  *target = lfirst(lc);
+		int			nest;
+
+		if (target->set_clause != NULL)
+			continue;
+		nest = NewGUCNestLevel();
+		(void) set_config_option("search_path", job->search_path,
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		MigResolveClauses(target, job->set_clause, job->where_clause);
+		AtEOXact_GUC(true, nest);
+		MigSetTargetClauses(job_id, target);
+	}
+}
+
+/*
+ * LockJobRow locks and loads the job row, waiting for as long as another
+ * transaction holds it (an open mig_pause(), mig_set(), ...), with no lock
+ * timeout: the step holds nothing else yet, and a wait for job control is
+ * not a chunk failure, so it must not be retried as one (and halve the
+ * batch) nor end the worker.  Caller is in the step's transaction.
+ */
+static MigJob *
+LockJobRow(void)
+{
+	(void) set_config_option("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	return MigLoadJob(job_id, true);
 }
 
 /*
@@ -312,8 +438,7 @@ RunStep(long *delay_ms)
 
 		StartStep();
 		pgstat_report_activity(STATE_RUNNING, "pg_mig: checking job");
-		ArmTimeouts(lock_timeout_ms, 0);
-		job = MigLoadJob(job_id, true);
+		job = LockJobRow();
 
 		if (job == NULL || job->owner != worker_args.owner)
 			outcome = STEP_STOP;
@@ -356,6 +481,11 @@ RunStep(long *delay_ms)
 				*delay_ms = throttle_wait_ms;
 				throttle_wait_ms = Min(throttle_wait_ms * 2, THROTTLE_MAX_WAIT_MS);
 				outcome = STEP_THROTTLED;
+				if (MaybeGiveWorkerBack(reason))
+				{
+					outcome = STEP_STOP;
+					changed = true;
+				}
 			}
 			else
 			{
@@ -398,6 +528,38 @@ RunStep(long *delay_ms)
 }
 
 /*
+ * MaybeGiveWorkerBack: a job that has been throttled for longer than
+ * pg_mig.naptime while a queued job of another role waits for a free
+ * worker gives its worker to that job: it goes back to queued, with the
+ * reason in throttled, and the worker ends; the launcher starts it again
+ * when a worker is free.  Caller is in the step's transaction and holds
+ * the job row.  Returns true if the worker is to end.
+ */
+static bool
+MaybeGiveWorkerBack(const char *reason)
+{
+	int64		other_job;
+	long		secs;
+	int			usecs;
+	char	   *why;
+
+	if (!throttled_now ||
+		!TimestampDifferenceExceeds(throttled_since, GetCurrentTimestamp(),
+									mig_naptime_s * 1000))
+		return false;
+	other_job = MigTakeStarved(worker_args.owner);
+	if (other_job == 0)
+		return false;
+	TimestampDifference(throttled_since, GetCurrentTimestamp(), &secs, &usecs);
+	why = psprintf("gave its worker to job " INT64_FORMAT " of another role after %ld s throttled: %s",
+				   other_job, secs, reason);
+	MigSetState(job_id, MIG_STATE_QUEUED, NULL);
+	MigSetThrottled(job_id, why);
+	MigRecordEvent(job_id, "yielded", why);
+	return true;
+}
+
+/*
  * RunChunk runs the next chunk of the job and writes its checkpoint, in the
  * step's transaction.  On the last chunk of the last target it marks the
  * job succeeded.
@@ -434,7 +596,7 @@ RunChunk(MigJob *job, long *delay_ms)
 			MigFreeChunkPlan(chunk_plan);
 		chunk_plan = NULL;
 		chunk_plan_ord = -1;
-		chunk_plan = MigPrepareChunkPlan(target, job->set_clause, job->where_clause);
+		chunk_plan = MigPrepareChunkPlan(target, target->set_clause, target->where_clause);
 		chunk_plan_ord = target->ord;
 		MemoryContextSwitchTo(old);
 	}
@@ -531,22 +693,82 @@ IsTransient(int sqlerrcode)
 /*
  * HandleStepError records a failed step in a fresh transaction: a retry
  * while retries last for a transient error, else the job fails.  The
- * failed step's transaction is already rolled back.
+ * failed step's transaction is already rolled back.  Recording must not
+ * fail in turn (an error here would end the worker and leave the job
+ * running with no error): an error while recording is logged, and the
+ * recording is tried again after a backoff; if it keeps failing, the job
+ * is failed with both errors.
  */
 static StepOutcome
-HandleStepError(ErrorData *edata, long *delay_ms)
+HandleStepError(ErrorData *step_error, long *delay_ms)
+{
+	ErrorData  *volatile edata = step_error;
+
+	ereport(LOG,
+			(errmsg("pg_mig job " INT64_FORMAT ": step failed: %s (SQLSTATE %s)", job_id,
+					edata->message, unpack_sql_state(edata->sqlerrcode))));
+
+	for (int attempt = 1;; attempt++)
+	{
+		volatile StepOutcome outcome = STEP_STOP;
+		ErrorData  *record_error = NULL;
+
+		PG_TRY();
+		{
+			outcome = RecordStepError(edata, delay_ms);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(step_context);
+			record_error = CopyErrorData();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			DisarmTimeouts();
+			MemoryContextSwitchTo(step_context);
+		}
+		PG_END_TRY();
+		if (record_error == NULL)
+			return outcome;
+
+		ereport(LOG,
+				(errmsg("pg_mig job " INT64_FORMAT ": could not record the error of a step: %s (SQLSTATE %s)",
+						job_id, record_error->message,
+						unpack_sql_state(record_error->sqlerrcode))));
+		if (attempt == 3)
+		{
+			/* fail the job, naming both errors; the next rounds record that */
+			ErrorData  *both = palloc0(sizeof(ErrorData));
+
+			both->sqlerrcode = ERRCODE_INTERNAL_ERROR;
+			both->message = psprintf("%s (SQLSTATE %s); recording it failed: %s",
+									 edata->message, unpack_sql_state(edata->sqlerrcode),
+									 record_error->message);
+			edata = both;
+		}
+		if (attempt >= 6)
+			ereport(ERROR,
+					(errcode(record_error->sqlerrcode),
+					 errmsg("pg_mig job " INT64_FORMAT ": could not record the error of a step: %s",
+							job_id, record_error->message)));
+		SleepOnLatch(Min((long) RETRY_BASE_MS << attempt, (long) RETRY_MAX_MS));
+	}
+}
+
+/*
+ * RecordStepError does the recording of HandleStepError in a transaction
+ * of its own.
+ */
+static StepOutcome
+RecordStepError(ErrorData *edata, long *delay_ms)
 {
 	StepOutcome outcome = STEP_RETRY;
 	char	   *message = psprintf("%s (SQLSTATE %s)", edata->message,
 								   unpack_sql_state(edata->sqlerrcode));
 	MigJob	   *job;
-
-	ereport(LOG,
-			(errmsg("pg_mig job " INT64_FORMAT ": chunk failed: %s", job_id, message)));
+	int			batch = current_batch;
 
 	StartStep();
-	ArmTimeouts(lock_timeout_ms, 0);
-	job = MigLoadJob(job_id, true);
+	job = LockJobRow();
 	if (job == NULL || (job->state != MIG_STATE_RUNNING && job->state != MIG_STATE_QUEUED))
 		outcome = STEP_STOP;
 	else if (IsTransient(edata->sqlerrcode) && job->retries < job->max_retries)
@@ -558,7 +780,7 @@ HandleStepError(ErrorData *edata, long *delay_ms)
 		/* a chunk that timed out is retried at half the size */
 		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
 			edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			current_batch = Max(current_batch / 2, 1);
+			batch = Max(current_batch / 2, 1);
 #if PG_VERSION_NUM >= 150000
 		backoff *= 0.5 + pg_prng_double(&pg_global_prng_state);
 #else
@@ -567,7 +789,7 @@ HandleStepError(ErrorData *edata, long *delay_ms)
 		MigSetRetries(job_id, retries, message);
 		MigRecordEvent(job_id, "retried",
 					   psprintf("attempt %d of %d in %.1f s, batch %d: %s", retries,
-								job->max_retries, backoff / 1000.0, current_batch, message));
+								job->max_retries, backoff / 1000.0, batch, message));
 		*delay_ms = (long) backoff;
 	}
 	else
@@ -577,6 +799,7 @@ HandleStepError(ErrorData *edata, long *delay_ms)
 		outcome = STEP_STOP;
 	}
 	FinishStep();
+	current_batch = batch;		/* only once the retry is recorded */
 	return outcome;
 }
 
@@ -591,6 +814,8 @@ SleepOnLatch(long ms)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
 
+	if (ms >= 1000)
+		ReportTableStats(true);
 	for (;;)
 	{
 		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);

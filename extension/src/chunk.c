@@ -19,7 +19,9 @@
  * (a, b) > ($1, $2), which a b-tree index on (a, b) serves.  Each clause is
  * a complete grammar item (validate.c checks that at start), and the where
  * clause is parenthesised and ended by a newline, so neither can change the
- * key range around it.
+ * key range around it.  The clauses are the job's resolved text (see
+ * validate.c), and the statements' own operators and functions are named
+ * with their schema, so they mean the same under any search_path.
  *
  * The statements are prepared once per target (SPI_prepare_cursor +
  * SPI_keepplan) with CURSOR_OPT_CUSTOM_PLAN: they are parsed once, but
@@ -30,8 +32,11 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -43,6 +48,8 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "pg_mig.h"
 
@@ -52,6 +59,11 @@ struct MigChunkPlan
 	Oid			relid;
 	char	   *relation_name;
 	int			nkeys;
+	/* the key as the statements were prepared: checked before each chunk */
+	char	  **key_names;
+	AttrNumber *key_attnums;
+	int32	   *key_typmods;
+	Oid		   *key_collations;
 	Oid		   *key_types;
 	Oid		   *typinput;
 	Oid		   *typioparam;
@@ -134,12 +146,12 @@ AppendRange(StringInfo buf, const MigTarget *target, RangeKind kind)
 	if (kind == RANGE_BETWEEN)
 	{
 		AppendKeyList(buf, target, true);
-		appendStringInfoString(buf, " > ");
+		appendStringInfoString(buf, " OPERATOR(pg_catalog.>) ");
 		AppendParams(buf, target->nkeys, 1);
 		appendStringInfoString(buf, " AND ");
 	}
 	AppendKeyList(buf, target, true);
-	appendStringInfoString(buf, " <= ");
+	appendStringInfoString(buf, " OPERATOR(pg_catalog.<=) ");
 	AppendParams(buf, target->nkeys, kind == RANGE_BETWEEN ? target->nkeys + 1 : 1);
 }
 
@@ -193,10 +205,12 @@ ChunkCountSql(const MigTarget *target, bool first)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "SELECT count(*) FROM ONLY %s WHERE ", target->relation_name);
+	appendStringInfo(&buf, "SELECT pg_catalog.count(*) FROM ONLY %s WHERE ", target->relation_name);
 	AppendRange(&buf, target, first ? RANGE_TO_UPPER : RANGE_BETWEEN);
 	return buf.data;
 }
+
+static bool HasKeyIndex(MigChunkPlan *plan);
 
 static SPIPlanPtr
 PrepareKept(const char *sql, int nargs, Oid *types)
@@ -209,6 +223,146 @@ PrepareKept(const char *sql, int nargs, Oid *types)
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "could not keep pg_mig chunk statement");
 	return plan;
+}
+
+/*
+ * RecordKeyShape locks the target (ROW EXCLUSIVE, the lock every chunk
+ * takes) and records its key as the chunk statements are about to be
+ * prepared with it: the columns' numbers, types, typmods and collations,
+ * and that a unique index on exactly those columns is there.  The
+ * statements fix the
+ * key's types when they are prepared, so CheckKeyShape compares this
+ * record with the catalogs before every chunk.
+ */
+static void
+RecordKeyShape(MigChunkPlan *plan, const MigTarget *target)
+{
+	int			n = target->nkeys;
+
+	LockRelationOid(target->relid, RowExclusiveLock);
+	plan->key_names = palloc(sizeof(char *) * n);
+	plan->key_attnums = palloc(sizeof(AttrNumber) * n);
+	plan->key_typmods = palloc(sizeof(int32) * n);
+	plan->key_collations = palloc(sizeof(Oid) * n);
+	for (int i = 0; i < n; i++)
+	{
+		AttrNumber	attnum = get_attnum(target->relid, target->key_columns[i]);
+
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("key column \"%s\" of %s no longer exists",
+							target->key_columns[i], target->relation_name),
+					 errhint("Start a new job on the table.")));
+		plan->key_names[i] = pstrdup(target->key_columns[i]);
+		plan->key_attnums[i] = attnum;
+		get_atttypetypmodcoll(target->relid, attnum, &plan->key_types[i],
+							  &plan->key_typmods[i], &plan->key_collations[i]);
+	}
+
+	if (!HasKeyIndex(plan))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s no longer has a unique index on the key the job walks",
+						target->relation_name),
+				 errhint("Start a new job on the table.")));
+}
+
+/*
+ * HasKeyIndex: the target has a valid unique index on exactly the key
+ * columns, in order.  Not one particular index: REINDEX CONCURRENTLY
+ * replaces an index by a new one, which is as good.  Caller holds a lock
+ * on the target.
+ */
+static bool
+HasKeyIndex(MigChunkPlan *plan)
+{
+	Relation	rel = RelationIdGetRelation(plan->relid);
+	List	   *indexes;
+	ListCell   *lc;
+	bool		found = false;
+
+	if (!RelationIsValid(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table %s was dropped while the job ran", plan->relation_name)));
+	indexes = RelationGetIndexList(rel);
+	RelationClose(rel);
+	foreach(lc, indexes)
+	{
+		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index form;
+		bool		same;
+
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		form = (Form_pg_index) GETSTRUCT(tuple);
+		same = form->indisunique && form->indisvalid && form->indnkeyatts == plan->nkeys;
+		for (int i = 0; same && i < plan->nkeys; i++)
+			same = form->indkey.values[i] == plan->key_attnums[i];
+		ReleaseSysCache(tuple);
+		if (same)
+		{
+			found = true;
+			break;
+		}
+	}
+	list_free(indexes);
+	return found;
+}
+
+/*
+ * CheckKeyShape fails the chunk if the target's key is no longer what the
+ * chunk statements were prepared for (see RecordKeyShape): a key column
+ * dropped, or changed in type, typmod or collation, or no unique index on
+ * the key columns left.  A datum of the prepared type must never be
+ * read as another type.  Caller holds the target's ROW EXCLUSIVE lock, so
+ * the catalogs it reads cannot change before the chunk commits.
+ */
+static void
+CheckKeyShape(MigChunkPlan *plan)
+{
+	HeapTuple	tuple;
+	bool		same;
+	bool		dropped;
+
+	for (int i = 0; i < plan->nkeys; i++)
+	{
+		Form_pg_attribute att;
+
+		tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(plan->relid),
+								Int16GetDatum(plan->key_attnums[i]));
+		if (!HeapTupleIsValid(tuple))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("table %s was dropped while the job ran", plan->relation_name)));
+		att = (Form_pg_attribute) GETSTRUCT(tuple);
+		dropped = att->attisdropped;
+		same = att->atttypid == plan->key_types[i] &&
+			att->atttypmod == plan->key_typmods[i] &&
+			att->attcollation == plan->key_collations[i];
+		ReleaseSysCache(tuple);
+		if (dropped)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("key column \"%s\" of table %s was dropped while the job ran",
+							plan->key_names[i], plan->relation_name),
+					 errhint("Start a new job on the table.")));
+		if (!same)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("key column \"%s\" of table %s changed its type or collation while the job ran",
+							plan->key_names[i], plan->relation_name),
+					 errdetail("The job's chunk statements were prepared for the key as it was when the job started."),
+					 errhint("Start a new job on the table.")));
+	}
+
+	if (!HasKeyIndex(plan))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the unique index on the key of table %s was dropped while the job ran",
+						plan->relation_name),
+				 errhint("Start a new job on the table.")));
 }
 
 /*
@@ -235,16 +389,9 @@ MigPrepareChunkPlan(const MigTarget *target, const char *set_clause,
 	plan->key_types = palloc(sizeof(Oid) * n);
 	plan->typinput = palloc(sizeof(Oid) * n);
 	plan->typioparam = palloc(sizeof(Oid) * n);
+	RecordKeyShape(plan, target);
 	for (int i = 0; i < n; i++)
 	{
-		AttrNumber	attnum = get_attnum(target->relid, target->key_columns[i]);
-
-		if (attnum == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("key column \"%s\" of \"%s\" no longer exists",
-							target->key_columns[i], target->relation_name)));
-		plan->key_types[i] = get_atttype(target->relid, attnum);
 		getTypeInputInfo(plan->key_types[i], &plan->typinput[i], &plan->typioparam[i]);
 		types[i] = types[n + i] = plan->key_types[i];
 	}
@@ -321,6 +468,7 @@ CheckTargetIdentity(MigChunkPlan *plan)
 				 errmsg("table %s was dropped or renamed while the job ran",
 						plan->relation_name),
 				 errhint("Start a new job on the table under its new name.")));
+	CheckKeyShape(plan);
 }
 
 /*

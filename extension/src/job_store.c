@@ -10,7 +10,8 @@
  * inside a security-restricted operation, with search_path pinned to
  * "pg_catalog, pg_temp" so that no object a user created can take part
  * (the same protection a SECURITY DEFINER function with SET search_path
- * gets).  Callers must be in a transaction with an active snapshot; SPI
+ * gets), and with the guard on the tables open (guard.c): no other code
+ * path may write them.  Callers must be in a transaction with an active snapshot; SPI
  * may or may not be connected (these functions connect their own level).
  * Results are allocated in the caller's memory context.
  *
@@ -129,11 +130,13 @@ StoreEnter(StoreContext *sc)
 							 GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	MigGuardOpen();
 }
 
 static void
 StoreLeave(StoreContext *sc)
 {
+	MigGuardClose();
 	SPI_finish();
 	AtEOXact_GUC(true, sc->save_nestlevel);
 	SetUserIdAndSecContext(sc->save_userid, sc->save_sec_context);
@@ -219,7 +222,8 @@ Int64Column(HeapTuple tuple, TupleDesc desc, int col, Oid type)
 	"ignore_slots, run_window, throttle_query, max_active_sessions, " \
 	"max_xact_age, max_archive_backlog, throttle_on_autovacuum, target_ord, " \
 	"last_key, rows_done, keys_done, chunks_done, wal_bytes, retries, " \
-	"current_batch, throttled, settings, started_at, rows_per_sec, keys_per_sec"
+	"current_batch, throttled, settings, started_at, rows_per_sec, keys_per_sec, " \
+	"owner_name::pg_catalog.text"
 
 /*
  * MigLoadJob reads one job; with for_update, it also locks the job row
@@ -311,6 +315,7 @@ MigLoadJob(int64 job_id, bool for_update)
 			v = SPI_getbinval(t, d, 38, &isnull);
 			job->keys_per_sec = isnull ? 0 : DatumGetFloat8(v);
 		}
+		job->owner_name = TextColumn(t, d, 39);
 	}
 	StoreLeave(&sc);
 	return job;
@@ -329,8 +334,8 @@ MigLoadTargets(int64 job_id)
 	List	   *result = NIL;
 	MemoryContext callerctx = CurrentMemoryContext;
 
-	sql = psprintf("SELECT ord, relid, relation_name, key_columns, upper_key, keys_estimate"
-				   " FROM %s WHERE job_id = $1 ORDER BY ord",
+	sql = psprintf("SELECT ord, relid, relation_name, key_columns, upper_key, keys_estimate,"
+				   " resolved_set_clause, resolved_where_clause FROM %s WHERE job_id = $1 ORDER BY ord",
 				   MigQualifiedTable(MIG_TARGET_TABLE));
 	StoreEnter(&sc);
 	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
@@ -351,6 +356,8 @@ MigLoadTargets(int64 job_id)
 		keys = TextArrayColumn(t, d, 4);
 		upper = TextArrayColumn(t, d, 5);
 		target->keys_estimate = Int64Column(t, d, 6, INT8OID);
+		target->set_clause = TextColumn(t, d, 7);
+		target->where_clause = TextColumn(t, d, 8);
 		target->nkeys = list_length(keys);
 		old = MemoryContextSwitchTo(callerctx);
 		target->key_columns = palloc(sizeof(char *) * target->nkeys);
@@ -426,9 +433,9 @@ MigInsertJob(const MigJob *job, List *targets)
 {
 	StoreContext sc;
 	char	   *sql;
-	Oid			types[26];
-	Datum		values[26];
-	char		nulls[26];
+	Oid			types[27];
+	Datum		values[27];
+	char		nulls[27];
 	int			n = 0;
 	int64		job_id;
 	ListCell   *lc;
@@ -480,6 +487,7 @@ MigInsertJob(const MigJob *job, List *targets)
 	ARG(BOOLOID, BoolGetDatum(job->throttle_on_autovacuum), false);
 	ARG(INT8OID, Int64GetDatum(job->keys_total), job->keys_total < 0);	/* $25 */
 	ARG(INT8OID, Int64GetDatum(job->rows_total), job->rows_total < 0);
+	ARG(TEXTOID, CStringGetTextDatum(job->owner_name), false);
 #undef ARG
 
 	sql = psprintf("INSERT INTO %s (relid, relation_name, set_clause, where_clause,"
@@ -487,9 +495,10 @@ MigInsertJob(const MigJob *job, List *targets)
 				   " max_lag_bytes, sleep, lock_timeout, statement_timeout, max_retries,"
 				   " max_wal_rate, nice_ratio, ignore_slots, run_window, throttle_query,"
 				   " max_active_sessions, max_xact_age, max_archive_backlog,"
-				   " throttle_on_autovacuum, keys_total, rows_total)"
+				   " throttle_on_autovacuum, keys_total, rows_total, owner_name)"
 				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-				   " $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+				   " $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26,"
+				   " $27)"
 				   " RETURNING job_id",
 				   MigQualifiedTable(MIG_JOB_TABLE));
 
@@ -501,15 +510,16 @@ MigInsertJob(const MigJob *job, List *targets)
 										 SPI_tuptable->tupdesc, 1, &isnull));
 
 	sql = psprintf("INSERT INTO %s (job_id, ord, relid, relation_name, key_columns,"
-				   " upper_key, keys_estimate) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+				   " upper_key, keys_estimate, resolved_set_clause, resolved_where_clause)"
+				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
 				   MigQualifiedTable(MIG_TARGET_TABLE));
 	foreach(lc, targets)
 	{
 		MigTarget  *target = lfirst(lc);
-		Oid			ttypes[7] = {INT8OID, INT4OID, OIDOID, TEXTOID, TEXTARRAYOID,
-		TEXTARRAYOID, INT8OID};
-		Datum		tvalues[7];
-		char		tnulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Oid			ttypes[9] = {INT8OID, INT4OID, OIDOID, TEXTOID, TEXTARRAYOID,
+		TEXTARRAYOID, INT8OID, TEXTOID, TEXTOID};
+		Datum		tvalues[9];
+		char		tnulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 		tvalues[0] = Int64GetDatum(job_id);
 		tvalues[1] = Int32GetDatum(target->ord);
@@ -521,7 +531,14 @@ MigInsertJob(const MigJob *job, List *targets)
 		else
 			tnulls[5] = 'n';
 		tvalues[6] = Int64GetDatum(target->keys_estimate);
-		if (SPI_execute_with_args(sql, 7, ttypes, tvalues, tnulls, false, 0) != SPI_OK_INSERT)
+		if (target->set_clause == NULL)
+			elog(ERROR, "the clauses of target %d were not resolved", target->ord);
+		tvalues[7] = CStringGetTextDatum(target->set_clause);
+		if (target->where_clause)
+			tvalues[8] = CStringGetTextDatum(target->where_clause);
+		else
+			tnulls[8] = 'n';
+		if (SPI_execute_with_args(sql, 9, ttypes, tvalues, tnulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record a target of the pg_mig job");
 	}
 	StoreLeave(&sc);
@@ -779,5 +796,34 @@ MigNotify(int64 job_id, const char *state)
 	if (SPI_execute_with_args("SELECT pg_notify($1, $2)", 2, types, values, NULL,
 							  false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not notify about pg_mig job " INT64_FORMAT, job_id);
+	StoreLeave(&sc);
+}
+
+/*
+ * MigSetTargetClauses records the resolved clauses of one target (for a
+ * job started by 0.2, which the worker resolves when it first starts).
+ */
+void
+MigSetTargetClauses(int64 job_id, const MigTarget *target)
+{
+	StoreContext sc;
+	char	   *sql;
+	Oid			types[4] = {INT8OID, INT4OID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = Int32GetDatum(target->ord);
+	values[2] = CStringGetTextDatum(target->set_clause);
+	if (target->where_clause)
+		values[3] = CStringGetTextDatum(target->where_clause);
+	else
+		nulls[3] = 'n';
+	sql = psprintf("UPDATE %s SET resolved_set_clause = $3, resolved_where_clause = $4"
+				   " WHERE job_id = $1 AND ord = $2",
+				   MigQualifiedTable(MIG_TARGET_TABLE));
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the clauses of pg_mig job " INT64_FORMAT, job_id);
 	StoreLeave(&sc);
 }

@@ -27,6 +27,7 @@
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -35,20 +36,37 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/timeout.h"
 #include "utils/varlena.h"
 
 #include "pg_mig.h"
+#include "version_compat.h"
 
 #define MAX_HANDLES			128
 #define QUICK_DEATH_MS		10000
 #define MAX_BACKOFF_MS		(5 * 60 * 1000)
+
+/*
+ * A scan waits at most SCAN_LOCK_TIMEOUT for a lock (connecting to a
+ * database waits for its lock: an open ALTER DATABASE ... RENAME holds it)
+ * and runs at most SCAN_STATEMENT_TIMEOUT; a scan that is still there
+ * after SCAN_DEADLINE_MS is terminated by the launcher.  A scan that did
+ * not finish is tried again after SCAN_RETRY_MS, and the other databases
+ * are scanned meanwhile.
+ */
+#define SCAN_LOCK_TIMEOUT		"5s"
+#define SCAN_STATEMENT_TIMEOUT	"30s"
+#define SCAN_DEADLINE_MS		60000
+#define SCAN_RETRY_MS			10000
 
 /* a worker or scan the launcher started */
 typedef struct LaunchedWorker
@@ -74,6 +92,7 @@ static int	nscans = 0;
 static MigRequest pending[MIG_MAX_REQUESTS * 2];
 static int	npending = 0;
 static int	quick_deaths = 0;
+static MemoryContext loop_context;	/* reset at every iteration */
 
 static void ScheduleScan(Oid dboid, TimestampTz not_before);
 static void ScheduleAllDatabases(void);
@@ -81,7 +100,10 @@ static void TakeRequests(void);
 static void StartPendingWorkers(void);
 static void StartDueScan(void);
 static void ReapStopped(void);
+static void EndOverdueScan(void);
 static bool Launch(Oid dboid, int64 job_id, Oid owner);
+static char *RoleName(Oid roleid);
+static char *OwnerCannotRunHere(Oid owner, const char *owner_name);
 
 /*
  * MigRegisterLauncher registers the launcher.  Called from _PG_init while
@@ -115,17 +137,29 @@ mig_launcher_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	MigPinSearchPath();
 
 	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
 	MigShared->launcher_pid = MyProcPid;
 	MigShared->launcher_latch = MyLatch;
 	LWLockRelease(MigShared->lock);
 
+	/*
+	 * Everything one iteration allocates (notes, lists, ...) goes into
+	 * loop_context, which is reset at the start of the next one (as in
+	 * pg_cron's launcher); what lives longer is allocated in
+	 * TopMemoryContext explicitly.
+	 */
+	loop_context = AllocSetContextCreate(TopMemoryContext, "pg_mig launcher loop",
+										 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(loop_context);
 	ScheduleAllDatabases();
 	next_rescan = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), mig_naptime_s * 1000L);
 
 	for (;;)
 	{
+		MemoryContextSwitchTo(loop_context);
+		MemoryContextReset(loop_context);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -138,6 +172,7 @@ mig_launcher_main(Datum main_arg)
 			next_rescan = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													  mig_naptime_s * 1000L);
 		}
+		EndOverdueScan();
 		ReapStopped();
 		TakeRequests();
 		StartPendingWorkers();
@@ -304,26 +339,77 @@ WorkersInUse(void)
 	return n;
 }
 
+/* RoleWorkers: the job workers the launcher started for owner, still there */
+static int
+RoleWorkers(Oid owner)
+{
+	int			n = 0;
+
+	for (int i = 0; i < MAX_HANDLES; i++)
+		if (launched[i].in_use && launched[i].job_id != 0 && launched[i].owner == owner)
+			n++;
+	return n;
+}
+
+/*
+ * RoleName: the name of a role, for the notes; the launcher is connected
+ * to no database, but pg_authid is a shared catalog.
+ */
+static char *
+RoleName(Oid roleid)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	char	   *name;
+
+	StartTransactionCommand();
+	name = GetUserNameFromId(roleid, true);
+	name = MemoryContextStrdup(ctx, name ? name : "?");
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(ctx);
+	return name;
+}
+
 /*
  * StartPendingWorkers starts a worker for each pending request while
- * pg_mig.max_workers allow; the others wait, with a note.
+ * pg_mig.max_workers and pg_mig.max_workers_per_role allow; the others
+ * wait, with a note.  The first request that waits only for a free worker
+ * is published (MigSetStarved), so that a long-throttled job of another
+ * role can give its worker back.
  */
 static void
 StartPendingWorkers(void)
 {
 	int			kept = 0;
+	Oid			starved_owner = InvalidOid;
+	int64		starved_job = 0;
 
 	for (int i = 0; i < npending; i++)
 	{
 		MigRequest *r = &pending[i];
+		int			role_workers;
 
 		if (Busy(r->dboid, r->job_id))
 			continue;
+		role_workers = RoleWorkers(r->owner);
+		if (role_workers >= mig_max_workers_per_role)
+		{
+			MigSetNote(r->dboid, r->job_id,
+					   psprintf("waiting: role %s already runs %d worker%s (pg_mig.max_workers_per_role = %d)",
+								RoleName(r->owner), role_workers,
+								role_workers == 1 ? "" : "s", mig_max_workers_per_role));
+			pending[kept++] = *r;
+			continue;
+		}
 		if (WorkersInUse() >= mig_max_workers)
 		{
 			MigSetNote(r->dboid, r->job_id,
 					   psprintf("waiting for a free pg_mig worker (pg_mig.max_workers = %d)",
 								mig_max_workers));
+			if (!OidIsValid(starved_owner))
+			{
+				starved_owner = r->owner;
+				starved_job = r->job_id;
+			}
 			pending[kept++] = *r;
 			continue;
 		}
@@ -335,6 +421,7 @@ StartPendingWorkers(void)
 		}
 	}
 	npending = kept;
+	MigSetStarved(starved_owner, starved_job);
 }
 
 /* StartDueScan starts one scan whose time has come, if none runs */
@@ -396,8 +483,21 @@ Launch(Oid dboid, int64 job_id, Oid owner)
 	memcpy(worker.bgw_extra, &args, sizeof(args));
 	worker.bgw_notify_pid = MyProcPid;
 
-	if (!RegisterDynamicBackgroundWorker(&worker, &launched[slot].handle))
-		return false;
+	if (job_id == 0)
+	{
+		LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+		MigShared->scan_done_db = InvalidOid;
+		LWLockRelease(MigShared->lock);
+	}
+	{
+		/* the handle lives until ReapStopped, past this iteration */
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		bool		ok = RegisterDynamicBackgroundWorker(&worker, &launched[slot].handle);
+
+		MemoryContextSwitchTo(old);
+		if (!ok)
+			return false;
+	}
 	launched[slot].in_use = true;
 	launched[slot].dboid = dboid;
 	launched[slot].job_id = job_id;
@@ -426,7 +526,23 @@ ReapStopped(void)
 		launched[i].in_use = false;
 		pfree(launched[i].handle);
 		if (launched[i].job_id == 0)
+		{
+			bool		done;
+
+			LWLockAcquire(MigShared->lock, LW_SHARED);
+			done = (MigShared->scan_done_db == launched[i].dboid);
+			LWLockRelease(MigShared->lock);
+			if (!done)
+			{
+				/* it failed, timed out or was terminated: again, later */
+				ereport(LOG,
+						(errmsg("pg_mig scan of database %u did not finish; it is tried again in %d s",
+								launched[i].dboid, SCAN_RETRY_MS / 1000)));
+				ScheduleScan(launched[i].dboid,
+							 TimestampTzPlusMilliseconds(now, SCAN_RETRY_MS));
+			}
 			continue;
+		}
 		if (TimestampDifferenceExceeds(launched[i].started, now, QUICK_DEATH_MS))
 		{
 			quick_deaths = 0;
@@ -443,9 +559,68 @@ ReapStopped(void)
 }
 
 /*
+ * EndOverdueScan terminates a scan that has run for longer than
+ * SCAN_DEADLINE_MS (it waits for something its own timeouts do not
+ * cover); ReapStopped then schedules that database again, and the
+ * launcher goes on with the others.
+ */
+static void
+EndOverdueScan(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	for (int i = 0; i < MAX_HANDLES; i++)
+	{
+		if (!launched[i].in_use || launched[i].job_id != 0)
+			continue;
+		if (TimestampDifferenceExceeds(launched[i].started, now, SCAN_DEADLINE_MS))
+		{
+			ereport(LOG,
+					(errmsg("pg_mig scan of database %u takes longer than %d s; ending it",
+							launched[i].dboid, SCAN_DEADLINE_MS / 1000)));
+			TerminateBackgroundWorker(launched[i].handle);
+		}
+	}
+}
+
+/*
+ * OwnerCannotRunHere says why a job of owner cannot run in this database
+ * (NULL: it can): MigOwnerProblem (gone, renamed away from its OID, cannot
+ * log in, expired), or no CONNECT privilege, with which the worker would
+ * not get past connecting and would be started again and again with no
+ * error recorded.
+ */
+static char *
+OwnerCannotRunHere(Oid owner, const char *owner_name)
+{
+	char	   *problem = MigOwnerProblem(owner, owner_name);
+
+	if (problem == NULL &&
+		MigDatabaseAclCheck(MyDatabaseId, owner, ACL_CONNECT) != ACLCHECK_OK)
+		problem = psprintf("role \"%s\" may no longer connect to database \"%s\"",
+						   owner_name ? owner_name : GetUserNameFromId(owner, false),
+						   get_database_name(MyDatabaseId));
+	return problem;
+}
+
+/*
+ * ArmScanTimeouts bounds the scan: lock waits (connecting to the database
+ * included) and its statements.  Called before connecting; the settings
+ * win over the database's and the role's.
+ */
+static void
+ArmScanTimeouts(void)
+{
+	SetConfigOption("lock_timeout", SCAN_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", SCAN_STATEMENT_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/*
  * mig_scan_main is the scan of one database: it posts a request for every
- * queued or running job, and fails the jobs whose owner can no longer log
- * in.  It runs as the bootstrap superuser.
+ * queued or running job, and fails the jobs whose owner may not run them
+ * (MigOwnerProblem: gone, renamed away from its OID, cannot log in).  It
+ * runs as the bootstrap superuser, so its search_path is pinned before it
+ * runs any statement.
  */
 void
 mig_scan_main(Datum main_arg)
@@ -456,10 +631,14 @@ mig_scan_main(Datum main_arg)
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	ArmScanTimeouts();
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
+	/* the database's and role's search_path must not reach our statements */
+	MigPinSearchPath();
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	extoid = get_extension_oid(PG_MIG_EXTENSION_NAME, true);
 	if (OidIsValid(extoid))
@@ -467,17 +646,20 @@ mig_scan_main(Datum main_arg)
 		char	   *sql;
 		int64	   *jobs;
 		Oid		   *owners;
+		char	  **owner_names;
 		uint64		n;
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		sql = psprintf("SELECT job_id, owner FROM %s WHERE state IN ('queued', 'running')"
+		sql = psprintf("SELECT job_id, owner, owner_name::pg_catalog.text FROM %s"
+					   " WHERE state OPERATOR(pg_catalog.=) ANY ('{queued,running}'::pg_catalog.text[])"
 					   " ORDER BY job_id", MigQualifiedTable(MIG_JOB_TABLE));
 		if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not list pg_mig jobs");
 		n = SPI_processed;
 		jobs = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * (n + 1));
 		owners = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * (n + 1));
+		owner_names = MemoryContextAllocZero(TopMemoryContext, sizeof(char *) * (n + 1));
 		for (uint64 i = 0; i < n; i++)
 		{
 			bool		isnull;
@@ -486,23 +668,17 @@ mig_scan_main(Datum main_arg)
 												  SPI_tuptable->tupdesc, 1, &isnull));
 			owners[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 													   SPI_tuptable->tupdesc, 2, &isnull));
+			(void) SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull);
+			if (!isnull)
+				owner_names[i] = MemoryContextStrdup(TopMemoryContext,
+													 SPI_getvalue(SPI_tuptable->vals[i],
+																  SPI_tuptable->tupdesc, 3));
 		}
 		SPI_finish();
 		for (uint64 i = 0; i < n; i++)
 		{
-			HeapTuple	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(owners[i]));
-			char	   *problem = NULL;
+			char	   *problem = OwnerCannotRunHere(owners[i], owner_names[i]);
 
-			if (!HeapTupleIsValid(tuple))
-				problem = psprintf("role with OID %u no longer exists", owners[i]);
-			else
-			{
-				Form_pg_authid role = (Form_pg_authid) GETSTRUCT(tuple);
-
-				if (!role->rolcanlogin && PG_VERSION_NUM < 170000)
-					problem = psprintf("role \"%s\" cannot log in", NameStr(role->rolname));
-				ReleaseSysCache(tuple);
-			}
 			if (problem)
 			{
 				MigSetState(jobs[i], MIG_STATE_FAILED, problem);
@@ -513,7 +689,11 @@ mig_scan_main(Datum main_arg)
 		}
 	}
 	PopActiveSnapshot();
+	disable_timeout(STATEMENT_TIMEOUT, false);
 	CommitTransactionCommand();
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	MigShared->scan_done_db = MyDatabaseId;
+	LWLockRelease(MigShared->lock);
 	MigBroadcastJobChange();
 	proc_exit(0);
 }

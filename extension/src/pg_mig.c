@@ -52,6 +52,7 @@ PG_FUNCTION_INFO_V1(mig_worker_status);
 
 /* settings */
 int			mig_max_workers = 4;
+int			mig_max_workers_per_role = 2;
 int			mig_naptime_s = 30;
 char	   *mig_databases = NULL;
 bool		mig_hold = false;
@@ -105,6 +106,16 @@ _PG_init(void)
 								"Number of pg_mig jobs that run at once.",
 								NULL, &mig_max_workers, 4, 1, 64,
 								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	/*
+	 * The per-role limit defaults to half of pg_mig.max_workers (at least
+	 * 1), read just above from the configuration while preloading.
+	 */
+	DefineCustomIntVariable("pg_mig.max_workers_per_role",
+							"Number of pg_mig jobs of one role that run at once.",
+							"Default: half of pg_mig.max_workers, at least 1.",
+							&mig_max_workers_per_role, Max(mig_max_workers / 2, 1), 1, 64,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_mig.naptime",
 							"How often the launcher looks for jobs to restart.",
 							NULL, &mig_naptime_s, 30, 1, 3600,
@@ -487,6 +498,46 @@ MigTakeWakeup(void)
 			s->wakeup = false;
 			result = true;
 		}
+	}
+	LWLockRelease(MigShared->lock);
+	return result;
+}
+
+/*
+ * MigSetStarved publishes the queued job that waits for a free worker and
+ * for nothing else (owner InvalidOid: none), so that a worker whose job has
+ * been throttled for long can give its worker back (MigTakeStarved).
+ * Called by the launcher.
+ */
+void
+MigSetStarved(Oid owner, int64 starved_job)
+{
+	if (MigShared == NULL)
+		return;
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	MigShared->starved_owner = owner;
+	MigShared->starved_job = starved_job;
+	LWLockRelease(MigShared->lock);
+}
+
+/*
+ * MigTakeStarved: if a queued job of a role other than my_owner waits for a
+ * free worker, claims it (so that one worker only gives way for it) and
+ * returns its id; else returns 0.
+ */
+int64
+MigTakeStarved(Oid my_owner)
+{
+	int64		result = 0;
+
+	if (MigShared == NULL)
+		return 0;
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	if (OidIsValid(MigShared->starved_owner) && MigShared->starved_owner != my_owner)
+	{
+		result = MigShared->starved_job;
+		MigShared->starved_owner = InvalidOid;
+		MigShared->starved_job = 0;
 	}
 	LWLockRelease(MigShared->lock);
 	return result;

@@ -203,6 +203,9 @@ mig_plan(PG_FUNCTION_ARGS)
 
 		(void) set_config_option("lock_timeout", psprintf(INT64_FORMAT "ms", lock_timeout_ms),
 								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		/* the resolved clauses, as the worker runs them */
+		(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		foreach(lc, targets)
@@ -214,7 +217,7 @@ mig_plan(PG_FUNCTION_ARGS)
 
 			if (t->upper_key == NULL)
 				continue;		/* empty */
-			plan = MigPrepareChunkPlan(t, set_clause, where_clause);
+			plan = MigPrepareChunkPlan(t, t->set_clause, t->where_clause);
 			while (done < samples)
 			{
 				MigChunkResult result;

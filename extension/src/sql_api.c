@@ -5,10 +5,10 @@
  *	  mig_resume, mig_cancel, mig_wait and mig_set.
  *
  * Every argument is checked here, in the caller's transaction, before a job
- * is made or changed; a bad one is an ERROR and nothing is written.  Job
- * control is allowed to the job's owner, a member of that role, or a
- * superuser.  The workers are woken, and the launcher asked to start one,
- * only when the caller's transaction commits.
+ * is made or changed; a bad one is an ERROR and nothing is written.  Who
+ * may control a job is decided in one place, MigCheckJobControl (guard.c).
+ * The workers are woken, and the launcher asked to start one, only when
+ * the caller's transaction commits.
  *
  *-------------------------------------------------------------------------
  */
@@ -139,7 +139,6 @@ static void CheckKnob(Knob k, Datum arg, KnobValue *v);
 static void ApplyKnob(MigJob *job, Knob k, const KnobValue *v);
 static char *TextArg(FunctionCallInfo fcinfo, int argno, const char *name,
 					 bool allow_null);
-static void CheckJobControl(const MigJob *job, const char *action);
 static MigJob *LoadJobOrError(int64 job_id, bool for_update);
 static void CheckNotFinished(const MigJob *job, const char *action);
 
@@ -374,29 +373,21 @@ TextArg(FunctionCallInfo fcinfo, int argno, const char *name, bool allow_null)
 }
 
 /*
- * CheckOwnerCanRun checks that a worker can connect as the role: before
- * PostgreSQL 17 a background worker can only connect as a role with LOGIN.
+ * CheckOwnerCanRun checks that a worker may run a job as the role (see
+ * MigOwnerProblem): it exists, may log in, and its password has not
+ * expired.
  */
 static void
 CheckOwnerCanRun(Oid owner)
 {
-	HeapTuple	tuple;
-	bool		canlogin;
+	char	   *problem = MigOwnerProblem(owner, NULL);
 
-	if (!MIG_NEED_ROLE_LOGIN)
-		return;
-	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(owner));
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for role %u", owner);
-	canlogin = ((Form_pg_authid) GETSTRUCT(tuple))->rolcanlogin;
-	ReleaseSysCache(tuple);
-	if (!canlogin)
+	if (problem)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("role \"%s\" cannot log in, so no background worker can run a job as it",
-						GetUserNameFromId(owner, false)),
-				 errdetail("A backfill runs as the role that starts it."),
-				 errhint("Start the job as a role with the LOGIN attribute.")));
+				 errmsg("%s", problem),
+				 errdetail("A job runs in a background worker as the role that starts it."),
+				 errhint("Start the job as a role that may log in.")));
 }
 
 /*
@@ -452,6 +443,7 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 
 	job.owner = GetUserId();
 	CheckOwnerCanRun(job.owner);
+	job.owner_name = GetUserNameFromId(job.owner, false);
 	job.relid = relid;
 	job.relation_name =
 		quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
@@ -509,23 +501,6 @@ LoadJobOrError(int64 job_id, bool for_update)
 	return job;
 }
 
-/*
- * CheckJobControl: only the job's owner, a member of that role, or a
- * superuser may control the job.
- */
-static void
-CheckJobControl(const MigJob *job, const char *action)
-{
-	if (!is_member_of_role(GetUserId(), job->owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to %s job " INT64_FORMAT, action, job->job_id),
-				 errdetail("Job " INT64_FORMAT " belongs to role \"%s\".", job->job_id,
-						   GetUserNameFromId(job->owner, true) ?
-						   GetUserNameFromId(job->owner, true) : "?"),
-				 errhint("Only the role that started a job, a member of that role, or a superuser may control it.")));
-}
-
 static void
 CheckNotFinished(const MigJob *job, const char *action)
 {
@@ -553,7 +528,7 @@ mig_pause(PG_FUNCTION_ARGS)
 	int64		job_id = PG_GETARG_INT64(0);
 	MigJob	   *job = LoadJobOrError(job_id, true);
 
-	CheckJobControl(job, "pause");
+	MigCheckJobControl(job, "pause");
 	CheckNotFinished(job, "pause");
 	if (job->state == MIG_STATE_PAUSED)
 	{
@@ -577,7 +552,7 @@ mig_resume(PG_FUNCTION_ARGS)
 	int64		job_id = PG_GETARG_INT64(0);
 	MigJob	   *job = LoadJobOrError(job_id, true);
 
-	CheckJobControl(job, "resume");
+	MigCheckJobControl(job, "resume");
 	CheckNotFinished(job, "resume");
 	if (job->state == MIG_STATE_QUEUED || job->state == MIG_STATE_RUNNING)
 	{
@@ -586,7 +561,16 @@ mig_resume(PG_FUNCTION_ARGS)
 						MigStateName(job->state))));
 		PG_RETURN_VOID();
 	}
-	CheckOwnerCanRun(job->owner);
+	{
+		char	   *problem = MigJobIdentityProblem(job);
+
+		if (problem)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot resume job " INT64_FORMAT ": %s", job_id, problem),
+					 errdetail("A job runs as the role that started it, on the table it was started on."),
+					 errhint("Cancel the job and start a new one.")));
+	}
 	{
 		const char *cols[1] = {"retries"};
 		Oid			types[1] = {INT4OID};
@@ -611,7 +595,7 @@ mig_cancel(PG_FUNCTION_ARGS)
 	int64		job_id = PG_GETARG_INT64(0);
 	MigJob	   *job = LoadJobOrError(job_id, true);
 
-	CheckJobControl(job, "cancel");
+	MigCheckJobControl(job, "cancel");
 	if (job->state == MIG_STATE_CANCELLED)
 	{
 		ereport(NOTICE,
@@ -726,7 +710,7 @@ mig_set(PG_FUNCTION_ARGS)
 				 errmsg("job_id must not be NULL")));
 	job_id = PG_GETARG_INT64(0);
 	job = LoadJobOrError(job_id, true);
-	CheckJobControl(job, "change");
+	MigCheckJobControl(job, "change");
 	CheckNotFinished(job, "change");
 
 	initStringInfo(&detail);

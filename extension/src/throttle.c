@@ -29,6 +29,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/progress.h"
 #include "executor/spi.h"
@@ -41,6 +42,7 @@
 #include "replication/walsender_private.h"
 #include "storage/fd.h"
 #include "storage/spin.h"
+#include "utils/acl.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -555,7 +557,11 @@ MigInRunWindow(const char *spec, TimestampTz now)
 }
 
 /*
- * mig_replicas lists the replicas pg_mig watches, with their lag.
+ * mig_replicas lists the replicas pg_mig watches, with their lag.  Names
+ * and lag are shown to superusers and members of pg_monitor only, as
+ * pg_stat_replication hides them; others see each replica's kind and
+ * whether it is active.  (A job's owner sees the replica that holds her job
+ * back in the job's throttle reason.)
  */
 Datum
 mig_replicas(PG_FUNCTION_ARGS)
@@ -563,10 +569,23 @@ mig_replicas(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Replica    *r;
 	int			n;
+	bool		privileged = superuser() ||
+		has_privs_of_role(GetUserId(), ROLE_PG_MONITOR);
 
 	InitMaterializedSRF(fcinfo, 0);
 	n = ReadReplicas(&r);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; !privileged && i < n; i++)
+	{
+		/* like pg_stat_replication: no names or positions to PUBLIC */
+		Datum		values[6];
+		bool		nulls[6] = {false, true, false, true, true, false};
+
+		values[0] = CStringGetTextDatum(r[i].kind);
+		values[2] = BoolGetDatum(r[i].active);
+		values[5] = CStringGetTextDatum("insufficient privilege");
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	for (int i = 0; privileged && i < n; i++)
 	{
 		Datum		values[6];
 		bool		nulls[6] = {false, false, false, false, false, false};

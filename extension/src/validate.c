@@ -16,6 +16,17 @@
  * and checks the caller's privileges on tables, columns and functions, as
  * executing them would.
  *
+ * Then the clauses are resolved once, for each target, as the caller sees
+ * them: analysed as an UPDATE of the target under the caller's search_path,
+ * and deparsed (as views are stored) while the search_path is only
+ * "pg_catalog, pg_temp", so that every name outside pg_catalog comes out
+ * schema-qualified and every operator that is not found there as
+ * OPERATOR(schema.op).  The worker runs that text with the same pinned
+ * search_path: an object created later (a function or operator earlier in
+ * someone's search_path) cannot capture it.  The chunk statements built
+ * from the resolved text are EXPLAINed too, so the text is proven to parse
+ * and to mean the same to the caller's privileges.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -39,6 +50,7 @@
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "optimizer/optimizer.h"
+#include "parser/analyze.h"
 #include "parser/parser.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -47,6 +59,7 @@
 #include "utils/partcache.h"
 #include "utils/plancache.h"
 #include "utils/rel.h"
+#include "utils/ruleutils.h"
 #include "utils/syscache.h"
 
 #include "pg_mig.h"
@@ -174,9 +187,21 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 					  "The where clause is one boolean expression over the table's columns, such as 'col IS NULL'.");
 		}
 		MemoryContextSwitchTo(build_ctx);
+		MigResolveClauses(target, set_clause, where_clause);
 		keytypes = KeyTypes(leaf, target);
-		ExplainAs("chunk statement", MigChunkUpdateSql(target, set_clause, where_clause, false),
-				  target->nkeys * 2, keytypes, NULL);
+		{
+			/* the resolved text, as the worker will run it */
+			int			nest = NewGUCNestLevel();
+
+			(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+									 PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+			ExplainAs("chunk statement",
+					  MigChunkUpdateSql(target, target->set_clause,
+										target->where_clause, false),
+					  target->nkeys * 2, keytypes, NULL);
+			AtEOXact_GUC(true, nest);
+		}
 		MemoryContextSwitchTo(build_ctx);
 		keytypes = repalloc(keytypes, sizeof(Oid) * (target->nkeys * 2 + 1));
 		keytypes[target->nkeys * 2] = INT8OID;	/* the OFFSET */
@@ -200,6 +225,59 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 	if (set_columns_out)
 		*set_columns_out = set_columns;
 	return targets;
+}
+
+/*
+ * MigResolveClauses sets target->set_clause and target->where_clause to
+ * the job's clauses resolved for the target (see the file header).  The
+ * clauses must already have been checked (MigBuildTargets); names are
+ * resolved with the current search_path and settings, which are the
+ * caller's at start.  Caller is in a transaction.
+ */
+void
+MigResolveClauses(MigTarget *target, const char *set_clause,
+				  const char *where_clause)
+{
+	char	   *sql;
+	List	   *raw;
+	Query	   *query;
+	Node	   *quals;
+	char	   *text;
+	char	   *prefix;
+	int			nest;
+
+	sql = psprintf("UPDATE ONLY %s SET %s\nWHERE (%s\n)", target->relation_name,
+				   set_clause, where_clause ? where_clause : "true");
+	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+	if (list_length(raw) != 1)
+		elog(ERROR, "the clauses of a pg_mig job do not form one statement");
+	query = MigParseAnalyze(linitial_node(RawStmt, raw), sql);
+	if (query->commandType != CMD_UPDATE || query->resultRelation != 1 ||
+		list_length(query->rtable) != 1 || query->returningList != NIL)
+		elog(ERROR, "the clauses of a pg_mig job do not form a plain UPDATE");
+	quals = query->jointree->quals;
+	query->jointree->quals = NULL;
+
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	text = pg_get_querydef(query, false);
+	prefix = psprintf("UPDATE ONLY %s SET ", target->relation_name);
+	while (*text == ' ' || *text == '\n')
+		text++;
+	if (strncmp(text, prefix, strlen(prefix)) != 0)
+		elog(ERROR, "unexpected deparsed form of a pg_mig set clause: %s", text);
+	target->set_clause = pstrdup(text + strlen(prefix));
+	target->where_clause = NULL;
+	if (where_clause)
+	{
+		List	   *context = deparse_context_for(get_rel_name(target->relid),
+												  target->relid);
+
+		target->where_clause = deparse_expression(quals, context, false, false);
+	}
+	AtEOXact_GUC(true, nest);
 }
 
 /*

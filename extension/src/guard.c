@@ -1,0 +1,265 @@
+/*-------------------------------------------------------------------------
+ *
+ * guard.c
+ *	  Who may do what: the guard on pg_mig's own tables, the rule of who may
+ *	  control a job, the checks that a job's owner may still run it, and the
+ *	  pinned search_path of pg_mig's processes.
+ *
+ * The job tables (mig_job, mig_job_target, mig_job_event) tell the
+ * launcher which role to start a worker as and what it runs, so they must
+ * be written by pg_mig's own code only.  Privileges are revoked from
+ * PUBLIC and row-level security is enabled with no policy, but a role with
+ * pg_write_all_data, or one that was granted a privilege on the tables,
+ * passes the first and is stopped only by the second; the trigger
+ * mig_guard is the wall that holds whatever the privileges: it refuses
+ * every INSERT, UPDATE, DELETE and TRUNCATE unless job_store.c opened the
+ * guard (MigGuardOpen) for its own statement in this backend, or the
+ * current user is a superuser (who could disable the trigger anyway; this
+ * is what pg_restore needs).  The worker trusts nothing it reads all the
+ * same: at start it checks again that the owner exists, may log in and
+ * holds UPDATE on the table, and that the stored names still match the
+ * stored OIDs (a restored dump of the tables carries OIDs of another
+ * cluster).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "pg_mig.h"
+#include "version_compat.h"
+
+PG_FUNCTION_INFO_V1(mig_guard);
+
+/* how many job_store.c statements of this backend hold the guard open */
+static int	guard_depth = 0;
+static bool guard_callbacks_registered = false;
+
+static void GuardXactCallback(XactEvent event, void *arg);
+static void GuardSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+								 SubTransactionId parentSubid, void *arg);
+
+/*
+ * MigGuardOpen lets the statements that follow, in this backend, write the
+ * job tables; MigGuardClose ends that.  Only job_store.c calls them, around
+ * its own statements, which run as the bootstrap superuser with a pinned
+ * search_path.  An error in between closes the guard at (sub)transaction
+ * abort, so no user statement of an exception handler runs with it open.
+ */
+void
+MigGuardOpen(void)
+{
+	if (!guard_callbacks_registered)
+	{
+		RegisterXactCallback(GuardXactCallback, NULL);
+		RegisterSubXactCallback(GuardSubXactCallback, NULL);
+		guard_callbacks_registered = true;
+	}
+	guard_depth++;
+}
+
+void
+MigGuardClose(void)
+{
+	if (guard_depth > 0)
+		guard_depth--;
+}
+
+static void
+GuardXactCallback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		guard_depth = 0;
+}
+
+static void
+GuardSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		guard_depth = 0;
+}
+
+/*
+ * mig_guard is the statement-level trigger on the job tables: see the file
+ * header.
+ */
+Datum
+mig_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mig_guard() must be called as a trigger")));
+	if (guard_depth == 0 && !superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to change table \"%s\"",
+						RelationGetRelationName(trigdata->tg_relation)),
+				 errdetail("Only pg_mig's own functions write pg_mig's job tables."),
+				 errhint("Use mig_start_backfill, mig_pause, mig_resume, mig_cancel and mig_set.")));
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * MigPinSearchPath pins search_path to "pg_catalog, pg_temp" for the rest
+ * of the process (a background worker), over the database's and role's
+ * settings: every statement pg_mig's processes run names non-catalog
+ * objects with their schema, so nothing a user creates can take part.
+ */
+void
+MigPinSearchPath(void)
+{
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SET, true, 0, false);
+}
+
+/*
+ * MigCanControlJob: the current user may control (pause, resume, cancel,
+ * change...) a job of owner on relation relid.  Allowed are a superuser,
+ * the owner, a role that can SET ROLE to the owner, and the owner of the
+ * job's table (or a member that has her privileges).
+ */
+bool
+MigCanControlJob(Oid owner, Oid relid)
+{
+	Oid			userid = GetUserId();
+	HeapTuple	tuple;
+
+	if (superuser() || userid == owner)
+		return true;
+	if (MigCanSetRole(userid, owner))
+		return true;
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (HeapTupleIsValid(tuple))
+	{
+		Oid			relowner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+
+		ReleaseSysCache(tuple);
+		if (has_privs_of_role(userid, relowner))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * MigCheckJobControl raises an error unless the current user may control
+ * the job (MigCanControlJob).  action is a verb: "pause", "cancel", ...
+ */
+void
+MigCheckJobControl(const MigJob *job, const char *action)
+{
+	const char *owner_name;
+
+	if (MigCanControlJob(job->owner, job->relid))
+		return;
+	owner_name = GetUserNameFromId(job->owner, true);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to %s job " INT64_FORMAT, action, job->job_id),
+			 errdetail("Job " INT64_FORMAT " belongs to role \"%s\".", job->job_id,
+					   owner_name ? owner_name : "?"),
+			 errhint("Only the role that started a job, a role that can SET ROLE to it, the owner of the job's table, or a superuser may control it.")));
+}
+
+/*
+ * MigOwnerProblem says why a worker may not run a job as owner now, or
+ * returns NULL if it may: the role is gone, is not the role the job was
+ * started by (owner_name, as stored; NULL skips that check), cannot log in,
+ * or its password has expired.  The LOGIN rule holds on every version,
+ * although PostgreSQL 17 lets a background worker connect as a NOLOGIN
+ * role: a role that may not log in may not run jobs.
+ */
+char *
+MigOwnerProblem(Oid owner, const char *owner_name)
+{
+	HeapTuple	tuple;
+	Form_pg_authid role;
+	char	   *problem = NULL;
+	bool		isnull;
+	Datum		validuntil;
+
+	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(owner));
+	if (!HeapTupleIsValid(tuple))
+		return psprintf("the job's owner (role with OID %u%s%s) no longer exists",
+						owner, owner_name ? ", " : "", owner_name ? owner_name : "");
+	role = (Form_pg_authid) GETSTRUCT(tuple);
+	validuntil = SysCacheGetAttr(AUTHOID, tuple, Anum_pg_authid_rolvaliduntil, &isnull);
+	if (owner_name && strcmp(NameStr(role->rolname), owner_name) != 0)
+		problem = psprintf("the job's owner was role \"%s\", but its OID %u now belongs to role \"%s\"",
+						   owner_name, owner, NameStr(role->rolname));
+	else if (!role->rolcanlogin)
+		problem = psprintf("role \"%s\" cannot log in, so it cannot run jobs",
+						   NameStr(role->rolname));
+	else if (!isnull && DatumGetTimestampTz(validuntil) < GetCurrentTimestamp())
+		problem = psprintf("the password of role \"%s\" has expired (VALID UNTIL), so it cannot run jobs",
+						   NameStr(role->rolname));
+	ReleaseSysCache(tuple);
+	return problem;
+}
+
+/*
+ * MigJobIdentityProblem says why the job's stored OIDs no longer mean what
+ * they meant at start, or returns NULL: the owner checks of
+ * MigOwnerProblem, and the stored table name no longer names the stored
+ * table (OIDs that came with a dump from another cluster, a table dropped
+ * or renamed).  Caller is in a transaction.
+ */
+char *
+MigJobIdentityProblem(const MigJob *job)
+{
+	char	   *problem = MigOwnerProblem(job->owner, job->owner_name);
+	List	   *names;
+	Oid			now_relid;
+
+	if (problem)
+		return problem;
+	names = textToQualifiedNameList(cstring_to_text(job->relation_name));
+	now_relid = RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, true);
+	if (now_relid != job->relid)
+		return psprintf("table %s is not the table the job was started on (OID %u)",
+						job->relation_name, job->relid);
+	return NULL;
+}
+
+/*
+ * MigJobRunProblem says why the current user (in a worker: the role it
+ * connected as) may not run the job now, or returns NULL: the checks of
+ * MigJobIdentityProblem, it is not the job's owner, or the owner no longer
+ * has UPDATE privilege on the table.  Caller is in a transaction.
+ */
+char *
+MigJobRunProblem(const MigJob *job)
+{
+	char	   *problem = MigJobIdentityProblem(job);
+
+	if (problem)
+		return problem;
+	if (job->owner != GetUserId())
+		return psprintf("the worker runs as role with OID %u, not as the job's owner (OID %u)",
+						GetUserId(), job->owner);
+	if (pg_class_aclcheck(job->relid, job->owner, ACL_UPDATE) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(job->relid, job->owner, ACL_UPDATE,
+								  ACLMASK_ANY) != ACLCHECK_OK)
+		return psprintf("role \"%s\" no longer has UPDATE privilege on table %s",
+						GetUserNameFromId(job->owner, false), job->relation_name);
+	return NULL;
+}
