@@ -4,9 +4,9 @@
 # through manage.py migrate, on a throwaway sandbox primary + streaming
 # standby with durable commits; writes bench/RESULTS-django.md.
 #
-#   bench/django_run.sh              500,000 rows (20,000 for the per-row method), 1 round
+#   bench/django_run.sh              2,000,000 rows (20,000 for the per-row way, 200,000 for bulk_update), 1 round
 #   bench/django_run.sh --quick      5,000 rows: checks every method's result
-#   bench/django_run.sh --rows N --subset N --rounds N --out FILE
+#   bench/django_run.sh --rows N --subset-h N --subset-i N --rounds N --out FILE
 #
 # Needs pg_mig installed for the pg_config on PATH (make install) and
 # Debian's python3-django and python3-psycopg2 (scripts/deps.sh).

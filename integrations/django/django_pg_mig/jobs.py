@@ -189,6 +189,11 @@ def status_json(jobs, lag_bytes):
             "job_id": j["job_id"],
             "relation": j["relation"],
             "state": j["state"],
+        }
+        if j["kind"] is not None:
+            obj["kind"] = j["kind"]
+            obj["step"] = j["step"]
+        obj.update({
             "rows_done": j["rows_done"],
             "rows_total": j["rows_total"],
             # numbers with 6 decimals, as migctl prints them (std::to_string)
@@ -200,10 +205,7 @@ def status_json(jobs, lag_bytes):
             "last_error": j["last_error"],
             "owner": j["owner"],
             "max_lag_bytes": lag_bytes,
-        }
-        if j["kind"] is not None:
-            obj["kind"] = j["kind"]
-            obj["step"] = j["step"]
+        })
         out.append(json.dumps(obj))
     return "[" + ",\n ".join(out) + "]\n"
 
