@@ -439,7 +439,8 @@ class DjangoPgMigTest(unittest.TestCase):
 
     def test_04_add_index(self):
         self.fake_if_missing("mig_create_index", "0005", "AddIndex")
-        self.manage("migrate", "shop", "0005")
+        r = self.manage("migrate", "shop", "0005")
+        sys.stdout.write("\n" + r.stdout)
         self.assertEqual(psql("SELECT i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index i"
                               " WHERE i.indexrelid = 'idx_created_at'::regclass"),
                          "t|CREATE INDEX idx_created_at ON public.shop_order USING btree (created_at)")
@@ -448,6 +449,7 @@ class DjangoPgMigTest(unittest.TestCase):
         self.fake_if_missing("mig_add_foreign_key", "0006", "AddForeignKey(orphans='fail')")
         before = job_count()
         r = self.manage("migrate", "shop", "0006", ok=False)
+        sys.stdout.write("\n" + r.stdout + r.stderr)
         job = psql("SELECT job_id FROM mig_jobs ORDER BY job_id DESC LIMIT 1")
         self.assertEqual(job_count(), before + 1)
         error = psql("SELECT last_error FROM mig_jobs WHERE job_id = %s" % job)
@@ -469,7 +471,8 @@ class DjangoPgMigTest(unittest.TestCase):
         orphans = int(psql("SELECT count(*) FROM shop_order WHERE coupon_id > 10"))
         self.assertEqual(orphans, sum(1 for i in range(1, ROWS + 1) if i % 7 and i % 12 + 1 > 10))
         total = int(psql("SELECT count(*) FROM shop_order"))
-        self.manage("migrate", "shop", "0007")
+        r = self.manage("migrate", "shop", "0007")
+        sys.stdout.write("\n" + r.stdout)
         self.assertEqual(int(psql("SELECT count(*) FROM shop_order")), total - orphans)
         self.assertEqual(psql("SELECT count(*) FROM shop_order WHERE coupon_id > 10"), "0")
         self.assertEqual(psql("SELECT convalidated FROM pg_constraint WHERE conrelid = 'shop_order'::regclass"
