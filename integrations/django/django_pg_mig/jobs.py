@@ -135,6 +135,9 @@ def wait_for_job(connection, job_id, doing, timeout=None, hint=None, out=None,
                   "mig_cancel %s\"\n" % (job_id, job_id, job_id))
         raise
     if job["state"] != "succeeded":
+        if first:
+            out.write("\n")   # the error (on stderr) starts a line of its own
+            out.flush()
         if job["state"] not in FINAL_STATES:
             hint = ("The job goes on in the server: follow it with \"manage.py "
                     "mig_wait %s\", then run migrate again." % job_id)
