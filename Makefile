@@ -1,8 +1,9 @@
 # Makefile -- builds and installs the pg_mig extension with PGXS.
 #
 #   make && make install          the library, control file and SQL scripts
-#   make installcheck             pg_regress against a running server that
-#                                 preloads pg_mig (PGHOST/PGPORT/PGUSER)
+#   make installcheck             pg_regress (test/sql) and the isolation
+#                                 specs (test/specs) against a running server
+#                                 that preloads pg_mig (PGHOST/PGPORT/PGUSER)
 #   make bench                    the benchmark on a throwaway sandbox (bench/run.sh)
 #
 # migctl and the C++ tests are built by CMake (see CMakeLists.txt).
@@ -18,7 +19,13 @@ OBJS = \
 	extension/src/job_store.o \
 	extension/src/sql_api.o \
 	extension/src/plan.o \
-	extension/src/guard.o
+	extension/src/guard.o \
+	extension/src/sql_kinds.o \
+	extension/src/steps.o \
+	extension/src/kind_not_null.o \
+	extension/src/kind_validate.o \
+	extension/src/kind_index.o \
+	extension/src/kind_foreign_key.o
 
 EXTENSION = pg_mig
 DATA = $(wildcard sql/pg_mig--*.sql)
@@ -29,9 +36,13 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 
 REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --outputdir=test/out --dbname=pg_mig_regress
+# races: specs in test/specs, expected output in test/expected (iso_*.out)
+ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --outputdir=test/out/isolation --dbname=pg_mig_isolation
 
 # PGXS tracks no header dependencies: every object depends on the headers
-$(OBJS): extension/include/pg_mig.h extension/include/version_compat.h
+$(OBJS): extension/include/pg_mig.h extension/include/version_compat.h \
+	extension/include/steps.h
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -46,5 +57,5 @@ bench:
 
 installcheck: test-out-dir
 test-out-dir:
-	@mkdir -p test/out
+	@mkdir -p test/out test/out/isolation
 .PHONY: test-out-dir

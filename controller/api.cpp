@@ -74,6 +74,22 @@ long long Api::StartBackfill(const std::string& table, const std::string& set,
     return std::stoll(c_.exec(sql, params).get(0, 0));
 }
 
+long long Api::StartKind(const std::string& fn, const NamedArgs& args)
+{
+    static const char* allowed[] = {"mig_start_delete", "mig_set_not_null", "mig_validate_constraint",
+                                    "mig_create_index", "mig_add_foreign_key"};
+    bool ok = false;
+    for (const char* a : allowed) ok = ok || fn == a;
+    if (!ok) throw Error(kUsage, "unknown start function " + fn);
+    std::string sql = "SELECT " + fn + "(";
+    std::vector<Param> params;
+    for (const auto& [name, v] : args) {
+        params.push_back(v.first);
+        sql += (params.size() > 1 ? ", " : "") + name + " => $" + std::to_string(params.size()) + "::" + v.second;
+    }
+    return std::stoll(c_.exec(sql + ")", params).get(0, 0));
+}
+
 void Api::Set(long long job, const NamedArgs& args)
 {
     std::string sql = "SELECT mig_set($1";
@@ -89,7 +105,9 @@ std::vector<Job> Api::Jobs(std::optional<long long> job)
 {
     std::string sql =
         "SELECT job_id, relation::text, state, rows_done, rows_total, progress, rows_per_sec,"
-        " extract(epoch FROM eta)::bigint, batch_size, throttled, last_error, owner"
+        " extract(epoch FROM eta)::bigint, batch_size, throttled, last_error, owner,"
+        // kind and step are 0.3's: read them so that an older extension still shows
+        " to_jsonb(mig_jobs) ->> 'kind', to_jsonb(mig_jobs) ->> 'step'"
         " FROM mig_jobs";
     std::vector<Param> params;
     if (job) {
@@ -113,6 +131,8 @@ std::vector<Job> Api::Jobs(std::optional<long long> job)
         j.throttled = r.get(i, 9);
         j.last_error = r.get(i, 10);
         j.owner = r.get(i, 11);
+        if (!r.null(i, 12)) j.kind = r.get(i, 12);
+        j.step = r.get(i, 13);
         out.push_back(j);
     }
     if (job && out.empty())

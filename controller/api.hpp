@@ -13,6 +13,7 @@ namespace migctl {
 struct Job {
     long long job_id = 0;
     std::string relation, state, throttled, last_error, eta, owner;
+    std::string kind = "backfill", step;  // 0.3: the job's kind and, for schema steps, its step now
     long long rows_done = 0, rows_total = -1, batch_size = 0;
     double progress = -1, rows_per_sec = 0;
 };
@@ -51,6 +52,10 @@ public:
     // StartBackfill: named arguments (name -> value, SQL type) of mig_start_backfill
     long long StartBackfill(const std::string& table, const std::string& set, const std::optional<std::string>& where,
                             const NamedArgs& args);
+    // StartKind: one of the start functions of the other job kinds
+    // (mig_start_delete, mig_set_not_null, mig_validate_constraint,
+    // mig_create_index, mig_add_foreign_key) with named arguments
+    long long StartKind(const std::string& fn, const NamedArgs& args);
     // Set: mig_set with the given named arguments
     void Set(long long job, const NamedArgs& args);
     // Plan: mig_plan's checks, estimates and sample chunks, and the catalog

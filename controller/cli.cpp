@@ -25,6 +25,21 @@ const std::vector<Command>& Commands()
         {"start", "start --table T --set EXPR [--where EXPR] [options] [--wait]\n"
                   "                            start a backfill job and print its id",
          CmdStart},
+        {"delete", "delete --table T --where EXPR [options] [--wait]\n"
+                   "                            a chunked DELETE of the matching rows",
+         CmdDelete},
+        {"not-null", "not-null --table T --column C [--wait]\n"
+                     "                            SET NOT NULL through a validated check, no long lock",
+         CmdNotNull},
+        {"validate", "validate --table T --constraint N [--wait]\n"
+                     "                            VALIDATE a NOT VALID check or foreign key",
+         CmdValidate},
+        {"index", "index --table T --columns EXPR [--name N] [--unique] [...] [--wait]\n"
+                  "                            CREATE INDEX CONCURRENTLY in the server",
+         CmdIndex},
+        {"add-fk", "add-fk --table T --columns C,... --references T2 [--orphans fail|delete|set_null] [...]\n"
+                   "                            a foreign key: NOT VALID, orphans handled in chunks, VALIDATE",
+         CmdAddFk},
         {"status", "status [JOB] [--json] [--watch]\n"
                    "                            jobs with progress, rate, ETA, lag and throttle reason",
          CmdStatus},
@@ -169,11 +184,13 @@ std::string JobLine(const Job& j, long long lag, bool tty)
 {
     char pct[16];
     std::snprintf(pct, sizeof pct, "%5.1f%%", j.progress < 0 ? 0.0 : j.progress * 100);
-    std::string line = "job " + std::to_string(j.job_id) + " " + j.relation + "  " + j.state + "  " +
+    std::string line = "job " + std::to_string(j.job_id) + " " + j.relation + "  " +
+                       (j.kind == "backfill" ? "" : j.kind + "  ") + j.state + "  " +
                        ProgressBar(j.progress < 0 ? 0 : j.progress, 24, tty) + " " + pct + "  " +
                        FormatCount(j.rows_done) + "/" + (j.rows_total < 0 ? "?" : FormatCount(j.rows_total)) +
                        " rows  " + FormatRate(j.rows_per_sec) + " rows/s  ETA " + EtaText(j.eta) + "  batch " +
                        std::to_string(j.batch_size) + "  lag " + FormatCount(lag / 1024) + " kB";
+    if (!j.step.empty()) line += "\n    step: " + j.step;
     if (!j.throttled.empty()) line += "\n    throttled: " + j.throttled;
     if (!j.last_error.empty() && j.state == "failed") line += "\n    error: " + j.last_error;
     return line;

@@ -68,5 +68,11 @@ int CmdControl(const std::string&, const std::vector<std::string>&);  // pause, 
 int CmdWait(const std::string&, const std::vector<std::string>&);
 int CmdEvents(const std::string&, const std::vector<std::string>&);
 int CmdPlan(const std::string&, const std::vector<std::string>&);
+// the other job kinds (0.3): cmd_delete.cpp, cmd_schema.cpp
+int CmdDelete(const std::string&, const std::vector<std::string>&);
+int CmdNotNull(const std::string&, const std::vector<std::string>&);
+int CmdValidate(const std::string&, const std::vector<std::string>&);
+int CmdIndex(const std::string&, const std::vector<std::string>&);
+int CmdAddFk(const std::string&, const std::vector<std::string>&);
 
 }  // namespace migctl

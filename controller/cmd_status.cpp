@@ -20,6 +20,8 @@ std::string JsonJobs(const std::vector<Job>& jobs, long long lag)
                JsonObject({{"job_id", std::to_string(j.job_id), true},
                            {"relation", j.relation, false},
                            {"state", j.state, false},
+                           {"kind", j.kind, false},
+                           {"step", str(j.step), true},
                            {"rows_done", std::to_string(j.rows_done), true},
                            {"rows_total", j.rows_total < 0 ? "null" : std::to_string(j.rows_total), true},
                            {"progress", num(j.progress, j.progress < 0), true},
@@ -61,11 +63,12 @@ int CmdStatus(const std::string& cmd, const std::vector<std::string>& args)
     for (const auto& j : jobs) {
         char pct[16];
         std::snprintf(pct, sizeof pct, "%.1f%%", j.progress < 0 ? 0.0 : j.progress * 100);
-        rows.push_back({std::to_string(j.job_id), j.relation, j.state, pct, FormatCount(j.rows_done),
+        rows.push_back({std::to_string(j.job_id), j.relation, j.kind, j.state, pct, FormatCount(j.rows_done),
                         FormatRate(j.rows_per_sec), EtaText(j.eta), std::to_string(j.batch_size), lag,
-                        j.throttled.empty() ? "-" : j.throttled});
+                        j.throttled.empty() ? "-" : j.throttled, j.step.empty() ? "-" : j.step});
     }
-    std::cout << FormatTable({"JOB", "TABLE", "STATE", "PROGRESS", "ROWS", "ROWS/S", "ETA", "BATCH", "LAG", "THROTTLED"},
+    std::cout << FormatTable({"JOB", "TABLE", "KIND", "STATE", "PROGRESS", "ROWS", "ROWS/S", "ETA", "BATCH", "LAG",
+                              "THROTTLED", "STEP"},
                              rows);
     return kOk;
 }

@@ -52,11 +52,164 @@ REVOKE ALL ON SEQUENCE @extschema@.mig_job_job_id_seq,
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.mig_job_job_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.mig_job_event_event_id_seq', '');
 
+-- rob2: limits and settings with units (issue 11, items 11 and 20).
+-- pg_mig.default_max_lag_bytes is an integer setting in bytes now, shown
+-- with a unit ('64MB', '1000B'): the default of max_lag_bytes reads it
+-- through pg_size_bytes (which does not know the unit 'B' in 15).  The
+-- duration settings show as '50ms', '10s', '1min', which ::interval reads.
+CREATE OR REPLACE FUNCTION @extschema@.mig_start_backfill(
+    relation            regclass,
+    set_clause          text,
+    where_clause        text     DEFAULT NULL,
+    batch_size          integer  DEFAULT pg_catalog.current_setting('pg_mig.default_batch_size', true)::integer,
+    chunk_time          interval DEFAULT pg_catalog.current_setting('pg_mig.default_chunk_time', true)::interval,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.pg_size_bytes(pg_catalog.regexp_replace(
+                                     pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true),
+                                     '([0-9])B$', '\1')),
+    sleep               interval DEFAULT '0',
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    statement_timeout   interval DEFAULT pg_catalog.current_setting('pg_mig.default_statement_timeout', true)::interval,
+    max_wal_rate        bigint   DEFAULT NULL,
+    nice_ratio          double precision DEFAULT NULL,
+    ignore_slots        text[]   DEFAULT NULL,
+    run_window          text     DEFAULT NULL,
+    throttle_query      text     DEFAULT NULL,
+    max_active_sessions integer  DEFAULT NULL,
+    max_xact_age        interval DEFAULT NULL,
+    max_archive_backlog integer  DEFAULT NULL,
+    throttle_on_autovacuum boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_start_backfill'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
 -- (end of section 1)
 
 ------------------------------------------------------------------------
 -- Section 2: job kinds and schema steps (issue 13)
 ------------------------------------------------------------------------
+
+/*
+ * A job has a kind: a backfill or a delete walks its rows in chunks; the
+ * other kinds are a list of schema steps (DDL statements, each in its own
+ * transaction).  kind_args holds the arguments of the kind as
+ * "name=value" items (the column of a not_null job, the constraint of a
+ * validate job, the parts of an index, ...), steps_done the names of the
+ * steps that are done, and step what the job does now, in words.  A
+ * delete has no set clause.
+ */
+ALTER TABLE @extschema@.mig_job
+    ALTER COLUMN set_clause DROP NOT NULL,
+    ADD COLUMN kind text NOT NULL DEFAULT 'backfill'
+        CHECK (kind IN ('backfill', 'delete', 'not_null', 'foreign_key',
+                        'validate', 'index', 'revert')),
+    ADD COLUMN step text,
+    ADD COLUMN parallel integer NOT NULL DEFAULT 1 CHECK (parallel >= 1),
+    ADD COLUMN kind_args text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN steps_done text[] NOT NULL DEFAULT '{}';
+
+CREATE FUNCTION @extschema@.mig_start_delete(
+    relation            regclass,
+    where_clause        text,
+    batch_size          integer  DEFAULT pg_catalog.current_setting('pg_mig.default_batch_size', true)::integer,
+    chunk_time          interval DEFAULT pg_catalog.current_setting('pg_mig.default_chunk_time', true)::interval,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true)::bigint,
+    sleep               interval DEFAULT '0',
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    statement_timeout   interval DEFAULT pg_catalog.current_setting('pg_mig.default_statement_timeout', true)::interval,
+    max_wal_rate        bigint   DEFAULT NULL,
+    nice_ratio          double precision DEFAULT NULL,
+    ignore_slots        text[]   DEFAULT NULL,
+    run_window          text     DEFAULT NULL,
+    throttle_query      text     DEFAULT NULL,
+    max_active_sessions integer  DEFAULT NULL,
+    max_xact_age        interval DEFAULT NULL,
+    max_archive_backlog integer  DEFAULT NULL,
+    throttle_on_autovacuum boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_start_delete'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_start_delete(regclass, text, integer,
+    interval, interval, bigint, interval, interval, integer, interval, bigint,
+    double precision, text[], text, text, integer, interval, integer, boolean)
+IS 'starts a chunked DELETE of the rows matching where_clause in a background worker; returns the job id';
+
+CREATE FUNCTION @extschema@.mig_set_not_null(
+    relation            regclass,
+    column_name         name,
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_set_not_null'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_set_not_null(regclass, name, interval, integer)
+IS 'starts a job that sets a column NOT NULL without a long lock: a NOT VALID check, VALIDATE, SET NOT NULL, drop the check';
+
+CREATE FUNCTION @extschema@.mig_validate_constraint(
+    relation            regclass,
+    constraint_name     name,
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_validate_constraint'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_validate_constraint(regclass, name, interval, integer)
+IS 'starts a job that validates a NOT VALID check or foreign key constraint';
+
+CREATE FUNCTION @extschema@.mig_create_index(
+    relation            regclass,
+    columns             text,
+    index_name          name     DEFAULT NULL,
+    "unique"            boolean  DEFAULT false,
+    method              text     DEFAULT 'btree',
+    where_clause        text     DEFAULT NULL,
+    include             name[]   DEFAULT NULL,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true)::bigint,
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_create_index'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_create_index(regclass, text, name, boolean, text,
+    text, name[], interval, bigint, interval, integer)
+IS 'starts a job that builds an index with CREATE INDEX CONCURRENTLY in a background worker';
+
+CREATE FUNCTION @extschema@.mig_add_foreign_key(
+    relation            regclass,
+    columns             name[],
+    ref_relation        regclass,
+    ref_columns         name[]   DEFAULT NULL,
+    constraint_name     name     DEFAULT NULL,
+    on_delete           text     DEFAULT 'no action',
+    orphans             text     DEFAULT 'fail',
+    batch_size          integer  DEFAULT pg_catalog.current_setting('pg_mig.default_batch_size', true)::integer,
+    chunk_time          interval DEFAULT pg_catalog.current_setting('pg_mig.default_chunk_time', true)::interval,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true)::bigint,
+    sleep               interval DEFAULT '0',
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    statement_timeout   interval DEFAULT pg_catalog.current_setting('pg_mig.default_statement_timeout', true)::interval,
+    max_wal_rate        bigint   DEFAULT NULL,
+    nice_ratio          double precision DEFAULT NULL,
+    ignore_slots        text[]   DEFAULT NULL,
+    run_window          text     DEFAULT NULL,
+    throttle_query      text     DEFAULT NULL,
+    max_active_sessions integer  DEFAULT NULL,
+    max_xact_age        interval DEFAULT NULL,
+    max_archive_backlog integer  DEFAULT NULL,
+    throttle_on_autovacuum boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_add_foreign_key'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_add_foreign_key(regclass, name[], regclass, name[],
+    name, text, text, integer, interval, interval, bigint, interval, interval, integer,
+    interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean)
+IS 'starts a job that adds a foreign key NOT VALID, handles the orphan rows chunk by chunk, then validates it';
 
 -- (end of section 2)
 
@@ -77,7 +230,8 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.mig_job_event_event_id_s
 -- views nor run as whoever reads them.  The details of a job (clauses,
 -- errors, throttle reason, event details) are shown to roles that have the
 -- privileges of its owner or of its table's owner, and to members of
--- pg_read_all_stats.
+-- pg_read_all_stats.  kind, step and parallel (section 2) come last; an
+-- index build's progress and phase come from pg_stat_progress_create_index.
 
 DROP VIEW @extschema@.mig_jobs;
 CREATE VIEW @extschema@.mig_jobs AS
@@ -88,6 +242,16 @@ SELECT j.job_id,
        j.rows_total,
        CASE WHEN j.state OPERATOR(pg_catalog.=) 'succeeded'::pg_catalog.text
             THEN 1.0::pg_catalog.float8
+            WHEN p.pid IS NOT NULL THEN
+                 CASE WHEN p.blocks_total OPERATOR(pg_catalog.>) 0::pg_catalog.int8
+                      THEN LEAST(p.blocks_done::pg_catalog.float8
+                                 OPERATOR(pg_catalog./) p.blocks_total::pg_catalog.float8,
+                                 1.0::pg_catalog.float8)
+                      WHEN p.tuples_total OPERATOR(pg_catalog.>) 0::pg_catalog.int8
+                      THEN LEAST(p.tuples_done::pg_catalog.float8
+                                 OPERATOR(pg_catalog./) p.tuples_total::pg_catalog.float8,
+                                 1.0::pg_catalog.float8)
+                 END
             WHEN j.keys_total IS NULL
               OR j.keys_total OPERATOR(pg_catalog.<=) 0::pg_catalog.int8 THEN NULL
             ELSE LEAST(j.keys_done::pg_catalog.float8
@@ -131,7 +295,13 @@ SELECT j.job_id,
        j.max_lag_bytes,
        j.sleep,
        j.lock_timeout,
-       j.max_retries
+       j.max_retries,
+       j.kind,
+       CASE WHEN p.pid IS NOT NULL
+            THEN pg_catalog.concat(j.step, ': '::pg_catalog.text, p.phase)
+            ELSE j.step
+       END AS step,
+       j.parallel
   FROM @extschema@.mig_job j
   CROSS JOIN LATERAL (
        SELECT pg_catalog.pg_has_role(j.owner, 'USAGE'::pg_catalog.text)
@@ -142,9 +312,13 @@ SELECT j.job_id,
                          WHERE c.oid OPERATOR(pg_catalog.=) j.relid), false)
            AS visible) d
   LEFT JOIN @extschema@.mig_worker_status() w
-         ON w.job_id OPERATOR(pg_catalog.=) j.job_id;
+         ON w.job_id OPERATOR(pg_catalog.=) j.job_id
+  LEFT JOIN pg_catalog.pg_stat_progress_create_index p
+         ON j.kind OPERATOR(pg_catalog.=) 'index'::pg_catalog.text
+        AND j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
+        AND p.pid OPERATOR(pg_catalog.=) w.pid;
 
-COMMENT ON VIEW @extschema@.mig_jobs IS 'one row per pg_mig job, with progress, rate, ETA and throttle reason';
+COMMENT ON VIEW @extschema@.mig_jobs IS 'one row per pg_mig job, with its kind, step, progress, rate, ETA and throttle reason';
 
 DROP VIEW @extschema@.mig_job_events;
 CREATE VIEW @extschema@.mig_job_events AS

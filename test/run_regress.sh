@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# test/run_regress.sh -- runs the pg_regress suite (make installcheck) against
-# a sandbox of its own; prints the diffs on failure.
+# test/run_regress.sh -- runs the pg_regress suite and the isolation specs
+# (make installcheck) against a sandbox of its own; prints the diffs on
+# failure.
 set -uo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 dir=$(mktemp -d /tmp/pgmig-regress.XXXXXX)
@@ -12,7 +13,9 @@ SANDBOX_CONF="fsync = off" "$src/scripts/sandbox.sh" start "$dir/sb" >/dev/null 
 rm -rf "$src/test/out"
 make -s -C "$src" installcheck
 rc=$?
-if [ $rc -ne 0 ] && [ -f "$src/test/out/regression.diffs" ]; then
-  cat "$src/test/out/regression.diffs"
+if [ $rc -ne 0 ]; then
+  for f in "$src/test/out/regression.diffs" "$src/test/out/isolation/regression.diffs"; do
+    [ -f "$f" ] && cat "$f"
+  done
 fi
 exit $rc

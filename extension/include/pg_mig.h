@@ -29,6 +29,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "utils/relcache.h"
 #include "storage/condition_variable.h"
@@ -37,6 +38,15 @@
 
 #define PG_MIG_VERSION			"0.3"
 #define MIG_MAX_BATCH_SIZE		1000000 /* bound of batch_size everywhere */
+
+/* bounds of the knobs, shared by the knob checks and the default_* settings */
+#define MIG_MAX_CHUNK_TIME_MS	(10 * 60 * 1000)
+#define MIG_MAX_SLEEP_MS		(60 * 60 * 1000)
+#define MIG_MAX_LOCK_TIMEOUT_MS (10 * 60 * 1000)
+#define MIG_MAX_STATEMENT_TIMEOUT_MS (24 * 60 * 60 * 1000)
+#define MIG_MAX_LAG_MS			(24 * 60 * 60 * 1000)
+#define MIG_MAX_RETRIES			1000
+#define MIG_MAX_TEXT_KNOB		65536	/* bytes of a clause or text knob */
 #define PG_MIG_EXTENSION_NAME	"pg_mig"
 #define PG_MIG_NOTIFY_CHANNEL	"pg_mig"
 
@@ -57,6 +67,8 @@
 #define MIG_MAX_REQUESTS		64
 #define MIG_NOTE_LEN			160
 #define MIG_MAX_DATABASES		256
+#define MIG_MAX_WAITERS			128 /* sessions in mig_wait that throttling
+									 * ignores */
 
 /* settings (pg_mig.c) */
 extern int	mig_max_workers;
@@ -65,12 +77,13 @@ extern int	mig_naptime_s;
 extern char *mig_databases;
 extern bool mig_hold;
 extern int	mig_default_batch_size;
-extern char *mig_default_chunk_time;
-extern char *mig_default_max_lag;
-extern char *mig_default_max_lag_bytes;
-extern char *mig_default_lock_timeout;
-extern char *mig_default_statement_timeout;
+extern int	mig_default_chunk_time_ms;
+extern int	mig_default_max_lag_ms;
+extern int	mig_default_max_lag_bytes;
+extern int	mig_default_lock_timeout_ms;
+extern int	mig_default_statement_timeout_ms;
 extern int	mig_default_max_retries;
+extern int	mig_max_events_per_job;
 
 /* job states, as stored in mig_job.state */
 typedef enum MigJobState
@@ -87,6 +100,24 @@ extern const char *MigStateName(MigJobState state);
 extern MigJobState MigStateFromName(const char *name);
 #define MigStateIsFinal(s) \
 	((s) == MIG_STATE_SUCCEEDED || (s) == MIG_STATE_CANCELLED)
+
+/*
+ * Job kinds (0.3), as stored in mig_job.kind.  A backfill and a delete are
+ * a *walk*: chunks in key order (backfill_worker.c, chunk.c).  The others
+ * are a list of *schema steps* (steps.c), one file per kind.
+ */
+typedef enum MigJobKind
+{
+	MIG_KIND_BACKFILL,
+	MIG_KIND_DELETE,
+	MIG_KIND_NOT_NULL,
+	MIG_KIND_FOREIGN_KEY,
+	MIG_KIND_VALIDATE,
+	MIG_KIND_INDEX
+} MigJobKind;
+
+extern const char *MigKindName(MigJobKind kind);
+extern MigJobKind MigKindFromName(const char *name);
 
 /*
  * MigJob: the in-memory form of one mig_job row.  Durations are in
@@ -144,6 +175,12 @@ typedef struct MigJob
 	int64		rows_total;		/* estimates at start; -1 = unknown */
 	int64		keys_total;
 	bool		ever_started;	/* started_at is set */
+
+	/* kind (0.3): loaded by MigLoadJobKind, stored by MigSetJobKind */
+	MigJobKind	kind;
+	List	   *kind_args;		/* of char * "name=value" */
+	List	   *steps_done;		/* of char *: names of the steps done */
+	char	   *step;			/* what the job does now, in words */
 } MigJob;
 
 /*
@@ -237,6 +274,7 @@ typedef struct MigSharedState
 	MigRequest	requests[MIG_MAX_REQUESTS];
 	int			nnotes;
 	MigNote		notes[MIG_MAX_REQUESTS];	/* why a queued job waits */
+	pid_t		waiters[MIG_MAX_WAITERS];	/* sessions in mig_wait; 0 = free */
 	int			nslots;
 	MigWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } MigSharedState;
@@ -257,6 +295,8 @@ extern bool MigTakeWakeup(void);
 extern void MigSetStarved(Oid owner, int64 job_id);
 extern int64 MigTakeStarved(Oid my_owner);
 extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
+extern void MigRegisterWaiter(bool on);
+extern bool MigIsWaiter(pid_t pid);
 extern ErrorData *MigTrySubtransaction(void (*fn) (void *), void *arg);
 extern int64 MigIntervalToMs(Datum interval);
 extern Datum MigMsToInterval(int64 ms);
@@ -271,6 +311,9 @@ extern char *MigOwnerProblem(Oid owner, const char *owner_name);
 extern char *MigJobIdentityProblem(const MigJob *job);
 extern char *MigJobRunProblem(const MigJob *job);
 
+/* sql_api.c */
+extern void MigCheckTextLength(const char *name, const char *s);
+
 /* launcher.c */
 extern PGDLLEXPORT void mig_launcher_main(Datum main_arg);
 extern void MigRegisterLauncher(void);
@@ -281,6 +324,7 @@ extern PGDLLEXPORT void mig_scan_main(Datum main_arg);
 
 /* job_store.c: all SPI on the job tables.  Callers are in a transaction. */
 extern Oid	MigExtensionSchema(void);
+extern void MigRequireSchemaVersion(void);
 extern const char *MigQualifiedTable(const char *table);
 extern MigJob *MigLoadJob(int64 job_id, bool for_update);
 extern List *MigLoadTargets(int64 job_id);
@@ -297,13 +341,29 @@ extern void MigSetJobColumns(int64 job_id, int ncols, const char **columns,
 extern char *MigGetState(int64 job_id);
 extern bool MigJobCreatedHere(int64 job_id);
 extern void MigNotify(int64 job_id, const char *state);
+extern void MigLoadJobKind(MigJob *job);
+extern void MigSetJobKind(int64 job_id, MigJobKind kind, List *kind_args);
+extern void MigSetStep(int64 job_id, const char *step);
+extern void MigMarkStepDone(int64 job_id, const char *step_name);
+
+/* sql_api.c, for the start functions of the other kinds (sql_kinds.c) */
+extern void MigReadKnobArgs(FunctionCallInfo fcinfo, int first_argno, MigJob *job);
+extern void MigReadKnobArg(FunctionCallInfo fcinfo, int argno, const char *name,
+						   MigJob *job);
+extern void MigCheckOwnerCanLogin(Oid owner);
+
+/* steps.c: the schema steps of a job, run by its worker */
+extern bool MigRunSchemaSteps(int64 job_id, Oid owner);
+extern bool MigWalkCountsOnly(MigJob *job);
+extern void MigFinishWalk(int64 job_id, int64 rows_done, int64 chunks_done);
+extern const char *MigKindArg(const MigJob *job, const char *name);
 extern void MigSetTargetClauses(int64 job_id, const MigTarget *target);
 
 /* validate.c: checks at start, in the caller's transaction */
 extern List *MigBuildTargets(Relation rel, const char *set_clause,
 							 const char *where_clause, int64 *rows_total,
 							 List **set_columns_out);
-extern void MigCheckThrottleQuery(const char *query);
+extern char *MigResolveThrottleQuery(const char *query);
 extern void MigResolveClauses(MigTarget *target, const char *set_clause,
 							  const char *where_clause);
 
@@ -322,6 +382,10 @@ extern char *MigChunkBoundarySql(const MigTarget *target, bool first);
 extern MigChunkPlan *MigPrepareChunkPlan(const MigTarget *target,
 										 const char *set_clause,
 										 const char *where_clause);
+extern MigChunkPlan *MigPrepareChunkPlanFor(const MigTarget *target,
+											const char *set_clause,
+											const char *where_clause,
+											bool count_only);
 extern void MigFreeChunkPlan(MigChunkPlan *plan);
 extern void MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key,
 						int batch, MigChunkResult *result);

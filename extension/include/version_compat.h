@@ -47,6 +47,31 @@
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
 #endif
 
+/* parse analysis of a raw statement without parameters (steps.c) */
+#if PG_VERSION_NUM >= 150000
+#define MigAnalyzeAndRewrite(parsetree, sql) \
+	pg_analyze_and_rewrite_fixedparams((parsetree), (sql), NULL, 0, NULL)
+#else
+#define MigAnalyzeAndRewrite(parsetree, sql) \
+	pg_analyze_and_rewrite((parsetree), (sql), NULL, 0, NULL)
+#endif
+
+/* PortalRun of a top-level statement; 18 dropped the run_once argument */
+#if PG_VERSION_NUM >= 180000
+#define MigPortalRun(portal, dest, qc) \
+	PortalRun((portal), FETCH_ALL, true, (dest), (dest), (qc))
+#else
+#define MigPortalRun(portal, dest, qc) \
+	PortalRun((portal), FETCH_ALL, true, true, (dest), (dest), (qc))
+#endif
+
+/* ownership of a table: object_ownercheck from 16 on */
+#if PG_VERSION_NUM >= 160000
+#define MigOwnsTable(relid, roleid) object_ownercheck(RelationRelationId, (relid), (roleid))
+#else
+#define MigOwnsTable(relid, roleid) pg_class_ownercheck((relid), (roleid))
+#endif
+
 /* pg_database_aclcheck became object_aclcheck in 16 */
 #if PG_VERSION_NUM >= 160000
 #define MigDatabaseAclCheck(db, role, mode) \

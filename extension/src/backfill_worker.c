@@ -78,6 +78,7 @@ static MemoryContext step_context;
 static List *targets;			/* of MigTarget *, in job_context */
 static MigChunkPlan *chunk_plan;
 static int	chunk_plan_ord = -1;
+static bool kind_dispatched;	/* MigRunSchemaSteps had its look at the job */
 
 /* run-time state */
 static int	current_batch;
@@ -162,6 +163,13 @@ mig_worker_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
+		/* a job of schema steps (not_null, validate, index, ...) runs in steps.c */
+		if (job_begun && !kind_dispatched)
+		{
+			kind_dispatched = true;
+			if (MigRunSchemaSteps(job_id, worker_args.owner))
+				break;
+		}
 		outcome = job_begun ? RunStep(&delay_ms) : BeginJob(&delay_ms);
 		if (outcome == STEP_STOP)
 			break;
@@ -169,6 +177,9 @@ mig_worker_main(Datum main_arg)
 			SleepOnLatch(delay_ms);
 	}
 
+	/* a walk that is one step of its kind (foreign_key): the steps after it */
+	if (job_begun && kind_dispatched)
+		(void) MigRunSchemaSteps(job_id, worker_args.owner);
 	MigBroadcastJobChange();
 	proc_exit(0);
 }
@@ -395,7 +406,8 @@ ResolveOldTargets(const MigJob *job)
 		MigTarget  *target = lfirst(lc);
 		int			nest;
 
-		if (target->set_clause != NULL)
+		/* a delete's targets have no set clause but a resolved where clause */
+		if (target->set_clause != NULL || target->where_clause != NULL)
 			continue;
 		nest = NewGUCNestLevel();
 		(void) set_config_option("search_path", job->search_path,
@@ -580,10 +592,7 @@ RunChunk(MigJob *job, long *delay_ms)
 
 	if (job->target_ord >= list_length(targets))
 	{
-		MigSetState(job_id, MIG_STATE_SUCCEEDED, NULL);
-		MigRecordEvent(job_id, "succeeded",
-					   psprintf(INT64_FORMAT " rows changed in " INT64_FORMAT " chunks",
-								job->rows_done, job->chunks_done));
+		MigFinishWalk(job_id, job->rows_done, job->chunks_done);
 		return STEP_STOP;
 	}
 
@@ -596,7 +605,8 @@ RunChunk(MigJob *job, long *delay_ms)
 			MigFreeChunkPlan(chunk_plan);
 		chunk_plan = NULL;
 		chunk_plan_ord = -1;
-		chunk_plan = MigPrepareChunkPlan(target, target->set_clause, target->where_clause);
+		chunk_plan = MigPrepareChunkPlanFor(target, target->set_clause, target->where_clause,
+											MigWalkCountsOnly(job));
 		chunk_plan_ord = target->ord;
 		MemoryContextSwitchTo(old);
 	}
@@ -654,10 +664,7 @@ RunChunk(MigJob *job, long *delay_ms)
 
 	if (result.target_done && cp.target_ord >= list_length(targets))
 	{
-		MigSetState(job_id, MIG_STATE_SUCCEEDED, NULL);
-		MigRecordEvent(job_id, "succeeded",
-					   psprintf(INT64_FORMAT " rows changed in " INT64_FORMAT " chunks",
-								job->rows_done + result.rows, job->chunks_done + 1));
+		MigFinishWalk(job_id, job->rows_done + result.rows, job->chunks_done + 1);
 		return STEP_STOP;
 	}
 

@@ -75,6 +75,7 @@ struct MigChunkPlan
 	SPIPlanPtr	count_next;
 	SPIPlanPtr	update_first;
 	SPIPlanPtr	update_next;
+	bool		count_only;		/* the "update" statements only count */
 };
 
 /*
@@ -156,8 +157,10 @@ AppendRange(StringInfo buf, const MigTarget *target, RangeKind kind)
 }
 
 /*
- * MigChunkUpdateSql returns the UPDATE of one chunk.  Its parameters are
- * the end key (first chunk), or the last key then the end key.
+ * MigChunkUpdateSql returns the change statement of one chunk: the UPDATE
+ * of a backfill, or, with set_clause NULL, the DELETE of a delete job (the
+ * two strategies of the walk).  Its parameters are the end key (first
+ * chunk), or the last key then the end key.
  */
 char *
 MigChunkUpdateSql(const MigTarget *target, const char *set_clause,
@@ -166,8 +169,11 @@ MigChunkUpdateSql(const MigTarget *target, const char *set_clause,
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "UPDATE ONLY %s SET %s\nWHERE ", target->relation_name,
-					 set_clause);
+	if (set_clause == NULL)
+		appendStringInfo(&buf, "DELETE FROM ONLY %s\nWHERE ", target->relation_name);
+	else
+		appendStringInfo(&buf, "UPDATE ONLY %s SET %s\nWHERE ", target->relation_name,
+						 set_clause);
 	AppendRange(&buf, target, first ? RANGE_TO_UPPER : RANGE_BETWEEN);
 	if (where_clause)
 		appendStringInfo(&buf, " AND (%s\n)", where_clause);
@@ -223,6 +229,24 @@ PrepareKept(const char *sql, int nargs, Oid *types)
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "could not keep pg_mig chunk statement");
 	return plan;
+}
+
+/*
+ * ChunkCountMatchingSql: the statement of a chunk that only looks, the
+ * third strategy of the walk (the orphan check of a foreign_key job):
+ * counts the chunk's rows that match where_clause.
+ */
+static char *
+ChunkCountMatchingSql(const MigTarget *target, const char *where_clause, bool first)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT pg_catalog.count(*) FROM ONLY %s\nWHERE ", target->relation_name);
+	AppendRange(&buf, target, first ? RANGE_TO_UPPER : RANGE_BETWEEN);
+	if (where_clause)
+		appendStringInfo(&buf, " AND (%s\n)", where_clause);
+	return buf.data;
 }
 
 /*
@@ -374,6 +398,18 @@ MigChunkPlan *
 MigPrepareChunkPlan(const MigTarget *target, const char *set_clause,
 					const char *where_clause)
 {
+	return MigPrepareChunkPlanFor(target, set_clause, where_clause, false);
+}
+
+/*
+ * MigPrepareChunkPlanFor is MigPrepareChunkPlan with the chunk's strategy:
+ * count_only chunks count the rows matching where_clause and change
+ * nothing (set_clause is then ignored).
+ */
+MigChunkPlan *
+MigPrepareChunkPlanFor(const MigTarget *target, const char *set_clause,
+					   const char *where_clause, bool count_only)
+{
 	MemoryContext context = AllocSetContextCreate(TopMemoryContext,
 												  "pg_mig chunk plan",
 												  ALLOCSET_SMALL_SIZES);
@@ -421,13 +457,18 @@ MigPrepareChunkPlan(const MigTarget *target, const char *set_clause,
 		first_types[n] = INT8OID;
 		plan->boundary_first = PrepareKept(MigChunkBoundarySql(target, true), n + 1, first_types);
 		plan->count_first = PrepareKept(ChunkCountSql(target, true), n, types);
-		plan->update_first = PrepareKept(MigChunkUpdateSql(target, set_clause, where_clause, true),
+		plan->update_first = PrepareKept(count_only ?
+										 ChunkCountMatchingSql(target, where_clause, true) :
+										 MigChunkUpdateSql(target, set_clause, where_clause, true),
 										 n, types);
 	}
 	plan->boundary_next = PrepareKept(MigChunkBoundarySql(target, false), 2 * n + 1, types);
 	plan->count_next = PrepareKept(ChunkCountSql(target, false), 2 * n, types);
-	plan->update_next = PrepareKept(MigChunkUpdateSql(target, set_clause, where_clause, false),
+	plan->update_next = PrepareKept(count_only ?
+									ChunkCountMatchingSql(target, where_clause, false) :
+									MigChunkUpdateSql(target, set_clause, where_clause, false),
 									2 * n, types);
+	plan->count_only = count_only;
 	MemoryContextSwitchTo(old);
 	return plan;
 }
@@ -568,7 +609,17 @@ MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key, int batch,
 		params[(first ? 0 : n) + i] = end[i];
 	ret = SPI_execute_plan(first ? plan->update_first : plan->update_next,
 						   params, NULL, false, 0);
-	if (ret != SPI_OK_UPDATE)
-		elog(ERROR, "pg_mig chunk update failed: %s", SPI_result_code_string(ret));
+	if (plan->count_only)
+	{
+		bool		isnull;
+
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "pg_mig chunk count failed: %s", SPI_result_code_string(ret));
+		result->rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+		return;
+	}
+	if (ret != SPI_OK_UPDATE && ret != SPI_OK_DELETE)
+		elog(ERROR, "pg_mig chunk statement failed: %s", SPI_result_code_string(ret));
 	result->rows = (int64) SPI_processed;
 }

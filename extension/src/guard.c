@@ -256,6 +256,20 @@ MigJobRunProblem(const MigJob *job)
 	if (job->owner != GetUserId())
 		return psprintf("the worker runs as role with OID %u, not as the job's owner (OID %u)",
 						GetUserId(), job->owner);
+	/* 0.3's kinds: a delete needs DELETE, a kind of schema steps the table */
+	{
+		MigJob		kind = *job;
+
+		MigLoadJobKind(&kind);
+		if (kind.kind == MIG_KIND_DELETE)
+			return pg_class_aclcheck(job->relid, job->owner, ACL_DELETE) == ACLCHECK_OK ? NULL :
+				psprintf("role \"%s\" no longer has DELETE privilege on table %s",
+						 GetUserNameFromId(job->owner, false), job->relation_name);
+		if (kind.kind != MIG_KIND_BACKFILL)
+			return MigOwnsTable(job->relid, job->owner) ? NULL :
+				psprintf("role \"%s\" no longer owns table %s",
+						 GetUserNameFromId(job->owner, false), job->relation_name);
+	}
 	if (pg_class_aclcheck(job->relid, job->owner, ACL_UPDATE) != ACLCHECK_OK &&
 		pg_attribute_aclcheck_all(job->relid, job->owner, ACL_UPDATE,
 								  ACLMASK_ANY) != ACLCHECK_OK)

@@ -77,6 +77,48 @@ MigExtensionSchema(void)
 	return ExtensionSchema(extoid);
 }
 
+/*
+ * MigRequireSchemaVersion raises an error unless the SQL objects of pg_mig
+ * in this database are of the library's version: a library newer than its
+ * tables (the package was upgraded, ALTER EXTENSION UPDATE not yet run)
+ * must not read or write them.  Caller is in a transaction.
+ */
+void
+MigRequireSchemaVersion(void)
+{
+	Oid			extoid = get_extension_oid(PG_MIG_EXTENSION_NAME, true);
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	char	   *version = NULL;
+
+	if (!OidIsValid(extoid))
+		(void) MigExtensionSchema();	/* the error for a missing extension */
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			version = TextDatumGetCString(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (version == NULL || strcmp(version, PG_MIG_VERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"%s\" is at version %s in this database, but its library is version %s",
+						PG_MIG_EXTENSION_NAME, version ? version : "?", PG_MIG_VERSION),
+				 errhint("Run ALTER EXTENSION pg_mig UPDATE (or migctl install).")));
+}
+
 /* ExtensionSchema: pg_extension.extnamespace of an extension */
 static Oid
 ExtensionSchema(Oid extoid)
@@ -118,6 +160,7 @@ MigQualifiedTable(const char *table)
 static void
 StoreEnter(StoreContext *sc)
 {
+	MigRequireSchemaVersion();
 	store_callerctx = CurrentMemoryContext;
 	GetUserIdAndSecContext(&sc->save_userid, &sc->save_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
@@ -397,7 +440,8 @@ MigFindActiveJobOn(List *relids)
 		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
 	args[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid),
 											  true, TYPALIGN_INT));
-	sql = psprintf("SELECT j.job_id FROM %s j JOIN %s t USING (job_id)"
+	/* a job of schema steps has no targets: LEFT JOIN */
+	sql = psprintf("SELECT j.job_id FROM %s j LEFT JOIN %s t USING (job_id)"
 				   " WHERE j.state IN ('queued', 'running', 'paused', 'failed')"
 				   " AND (t.relid = ANY ($1) OR j.relid = ANY ($1))"
 				   " ORDER BY j.job_id LIMIT 1",
@@ -457,7 +501,8 @@ MigInsertJob(const MigJob *job, List *targets)
 
 	ARG(OIDOID, ObjectIdGetDatum(job->relid), false);	/* $1 */
 	ARG(TEXTOID, CStringGetTextDatum(job->relation_name), false);
-	ARG(TEXTOID, CStringGetTextDatum(job->set_clause), false);
+	ARG(TEXTOID, job->set_clause ? CStringGetTextDatum(job->set_clause) : 0,
+		job->set_clause == NULL);	/* NULL: a delete or schema-step job */
 	ARG(TEXTOID, job->where_clause ? CStringGetTextDatum(job->where_clause) : 0,
 		job->where_clause == NULL);
 	ARG(TEXTOID, CStringGetTextDatum(job->search_path), false);	/* $5 */
@@ -531,9 +576,13 @@ MigInsertJob(const MigJob *job, List *targets)
 		else
 			tnulls[5] = 'n';
 		tvalues[6] = Int64GetDatum(target->keys_estimate);
-		if (target->set_clause == NULL)
+		if (target->set_clause == NULL && target->where_clause == NULL)
 			elog(ERROR, "the clauses of target %d were not resolved", target->ord);
-		tvalues[7] = CStringGetTextDatum(target->set_clause);
+		/* a delete (set clause NULL) has a where clause */
+		if (target->set_clause)
+			tvalues[7] = CStringGetTextDatum(target->set_clause);
+		else
+			tnulls[7] = 'n';
 		if (target->where_clause)
 			tvalues[8] = CStringGetTextDatum(target->where_clause);
 		else
@@ -592,7 +641,10 @@ MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp)
 }
 
 /*
- * MigRecordEvent appends one row to the job's history.
+ * MigRecordEvent appends one row to the job's history.  A job keeps at most
+ * pg_mig.max_events_per_job events: over that, the oldest events of the
+ * kinds that repeat (throttled, unthrottled, changed) are deleted first,
+ * then the oldest of any kind; the new event always stays.
  */
 void
 MigRecordEvent(int64 job_id, const char *event, const char *detail)
@@ -602,6 +654,7 @@ MigRecordEvent(int64 job_id, const char *event, const char *detail)
 	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
+	const char *table = MigQualifiedTable(MIG_EVENT_TABLE);
 
 	values[0] = Int64GetDatum(job_id);
 	values[1] = CStringGetTextDatum(event);
@@ -610,10 +663,31 @@ MigRecordEvent(int64 job_id, const char *event, const char *detail)
 	else
 		nulls[2] = 'n';
 	sql = psprintf("INSERT INTO %s (job_id, event, detail) VALUES ($1, $2, $3)",
-				   MigQualifiedTable(MIG_EVENT_TABLE));
+				   table);
 	StoreEnter(&sc);
 	if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record an event of pg_mig job " INT64_FORMAT, job_id);
+
+	/* retention: the index on (job_id, event_id) serves both statements */
+	{
+		Oid			rtypes[2] = {INT8OID, INT4OID};
+		Datum		rvalues[2] = {Int64GetDatum(job_id),
+		Int32GetDatum(mig_max_events_per_job)};
+
+		sql = psprintf("DELETE FROM %s WHERE event_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+					   " SELECT e.event_id FROM %s e"
+					   "  WHERE e.job_id OPERATOR(pg_catalog.=) $1"
+					   "    AND e.event_id OPERATOR(pg_catalog.<) (SELECT pg_catalog.max(m.event_id) FROM %s m"
+					   "                          WHERE m.job_id OPERATOR(pg_catalog.=) $1)"
+					   "  ORDER BY e.event OPERATOR(pg_catalog.=) ANY ('{throttled,unthrottled,changed}'::pg_catalog.text[]) DESC,"
+					   "           e.event_id"
+					   "  LIMIT pg_catalog.int8larger((SELECT pg_catalog.count(*) FROM %s c"
+					   "                               WHERE c.job_id OPERATOR(pg_catalog.=) $1)"
+					   "                              OPERATOR(pg_catalog.-) $2, 0)))",
+					   table, table, table, table);
+		if (SPI_execute_with_args(sql, 2, rtypes, rvalues, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not trim the events of pg_mig job " INT64_FORMAT, job_id);
+	}
 	StoreLeave(&sc);
 }
 
@@ -799,6 +873,109 @@ MigNotify(int64 job_id, const char *state)
 	StoreLeave(&sc);
 }
 
+/* ---------------------------------------------------------------------
+ * Job kinds (0.3): the kind, its arguments and the schema steps done.
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * MigLoadJobKind fills in the kind fields of a job read by MigLoadJob.
+ */
+void
+MigLoadJobKind(MigJob *job)
+{
+	StoreContext sc;
+	char	   *sql;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job->job_id)};
+
+	/* under the SQL of 0.1 or 0.2 (an update in flight) every job is a backfill */
+	{
+		Oid			jobrel = get_relname_relid(MIG_JOB_TABLE, MigExtensionSchema());
+
+		job->kind = MIG_KIND_BACKFILL;
+		if (!OidIsValid(jobrel) || get_attnum(jobrel, "kind") == InvalidAttrNumber)
+			return;
+	}
+	sql = psprintf("SELECT kind, kind_args, steps_done, step FROM %s WHERE job_id = $1",
+				   MigQualifiedTable(MIG_JOB_TABLE));
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_mig job " INT64_FORMAT, job->job_id);
+	if (SPI_processed == 1)
+	{
+		HeapTuple	t = SPI_tuptable->vals[0];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+
+		job->kind = MigKindFromName(TextColumn(t, d, 1));
+		job->kind_args = TextArrayColumn(t, d, 2);
+		job->steps_done = TextArrayColumn(t, d, 3);
+		job->step = TextColumn(t, d, 4);
+	}
+	StoreLeave(&sc);
+}
+
+/*
+ * MigSetJobKind records the kind of a job just inserted, and its
+ * arguments (List of char * "name=value").
+ */
+void
+MigSetJobKind(int64 job_id, MigJobKind kind, List *kind_args)
+{
+	const char *cols[2] = {"kind", "kind_args"};
+	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	char	  **items = palloc(sizeof(char *) * Max(list_length(kind_args), 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, kind_args)
+		items[n++] = lfirst(lc);
+	values[0] = CStringGetTextDatum(MigKindName(kind));
+	values[1] = CStringArrayDatum(n, items);
+	MigSetJobColumns(job_id, 2, cols, types, values, nulls);
+}
+
+/*
+ * MigSetStep records what the job does now, in words (NULL: nothing).
+ */
+void
+MigSetStep(int64 job_id, const char *step)
+{
+	const char *cols[1] = {"step"};
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {step ? CStringGetTextDatum(step) : (Datum) 0};
+	bool		nulls[1] = {step == NULL};
+
+	MigSetJobColumns(job_id, 1, cols, types, values, nulls);
+}
+
+/*
+ * MigMarkStepDone appends a step's name to the job's steps_done.  It runs
+ * in the step's own transaction, so a step is recorded exactly when its
+ * effect commits.
+ */
+void
+MigMarkStepDone(int64 job_id, const char *step_name)
+{
+	StoreContext sc;
+	char	   *sql;
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(job_id);
+	values[1] = CStringGetTextDatum(step_name);
+	sql = psprintf("UPDATE %s SET steps_done = steps_done || $2, retries = 0,"
+				   " updated_at = now() WHERE job_id = $1",
+				   MigQualifiedTable(MIG_JOB_TABLE));
+	StoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 2, types, values, NULL, false, 0) != SPI_OK_UPDATE
+		|| SPI_processed != 1)
+		elog(ERROR, "could not record a step of pg_mig job " INT64_FORMAT, job_id);
+	StoreLeave(&sc);
+}
+
 /*
  * MigSetTargetClauses records the resolved clauses of one target (for a
  * job started by 0.2, which the worker resolves when it first starts).
@@ -814,7 +991,10 @@ MigSetTargetClauses(int64 job_id, const MigTarget *target)
 
 	values[0] = Int64GetDatum(job_id);
 	values[1] = Int32GetDatum(target->ord);
-	values[2] = CStringGetTextDatum(target->set_clause);
+	if (target->set_clause)
+		values[2] = CStringGetTextDatum(target->set_clause);
+	else
+		nulls[2] = 'n';
 	if (target->where_clause)
 		values[3] = CStringGetTextDatum(target->where_clause);
 	else

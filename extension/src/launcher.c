@@ -391,25 +391,27 @@ StartPendingWorkers(void)
 		if (Busy(r->dboid, r->job_id))
 			continue;
 		role_workers = RoleWorkers(r->owner);
+		if (WorkersInUse() >= mig_max_workers)
+		{
+			MigSetNote(r->dboid, r->job_id,
+					   psprintf("waiting for a free pg_mig worker (pg_mig.max_workers = %d)",
+								mig_max_workers));
+			/* a role below its own limit may take a throttled job's worker */
+			if (!OidIsValid(starved_owner) &&
+				role_workers < mig_max_workers_per_role)
+			{
+				starved_owner = r->owner;
+				starved_job = r->job_id;
+			}
+			pending[kept++] = *r;
+			continue;
+		}
 		if (role_workers >= mig_max_workers_per_role)
 		{
 			MigSetNote(r->dboid, r->job_id,
 					   psprintf("waiting: role %s already runs %d worker%s (pg_mig.max_workers_per_role = %d)",
 								RoleName(r->owner), role_workers,
 								role_workers == 1 ? "" : "s", mig_max_workers_per_role));
-			pending[kept++] = *r;
-			continue;
-		}
-		if (WorkersInUse() >= mig_max_workers)
-		{
-			MigSetNote(r->dboid, r->job_id,
-					   psprintf("waiting for a free pg_mig worker (pg_mig.max_workers = %d)",
-								mig_max_workers));
-			if (!OidIsValid(starved_owner))
-			{
-				starved_owner = r->owner;
-				starved_job = r->job_id;
-			}
 			pending[kept++] = *r;
 			continue;
 		}

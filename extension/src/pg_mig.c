@@ -57,12 +57,13 @@ int			mig_naptime_s = 30;
 char	   *mig_databases = NULL;
 bool		mig_hold = false;
 int			mig_default_batch_size = 1000;
-char	   *mig_default_chunk_time = NULL;
-char	   *mig_default_max_lag = NULL;
-char	   *mig_default_max_lag_bytes = NULL;
-char	   *mig_default_lock_timeout = NULL;
-char	   *mig_default_statement_timeout = NULL;
+int			mig_default_chunk_time_ms = 50;
+int			mig_default_max_lag_ms = 10000;
+int			mig_default_max_lag_bytes = 64 * 1024 * 1024;
+int			mig_default_lock_timeout_ms = 1000;
+int			mig_default_statement_timeout_ms = 60000;
 int			mig_default_max_retries = 10;
+int			mig_max_events_per_job = 1000;
 
 MigSharedState *MigShared = NULL;
 
@@ -86,8 +87,6 @@ static void MigShmemStartup(void);
 static Size MigShmemSize(void);
 static void MigXactCallback(XactEvent event, void *arg);
 static void ReleaseWorkerSlot(int code, Datum arg);
-static bool CheckInterval(char **newval, void **extra, GucSource source);
-static bool CheckBytes(char **newval, void **extra, GucSource source);
 
 /*
  * _PG_init defines the settings and, when preloaded, asks for shared memory
@@ -132,30 +131,43 @@ _PG_init(void)
 							"Default batch_size of mig_start_backfill.",
 							NULL, &mig_default_batch_size, 1000, 1, MIG_MAX_BATCH_SIZE,
 							PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("pg_mig.default_chunk_time",
-							   "Default chunk_time of mig_start_backfill.",
-							   NULL, &mig_default_chunk_time, "50ms",
-							   PGC_USERSET, 0, CheckInterval, NULL, NULL);
-	DefineCustomStringVariable("pg_mig.default_max_lag",
-							   "Default max_lag of mig_start_backfill.",
-							   NULL, &mig_default_max_lag, "10s",
-							   PGC_USERSET, 0, CheckInterval, NULL, NULL);
-	DefineCustomStringVariable("pg_mig.default_max_lag_bytes",
-							   "Default max_lag_bytes of mig_start_backfill, in bytes.",
-							   NULL, &mig_default_max_lag_bytes, "67108864",
-							   PGC_USERSET, 0, CheckBytes, NULL, NULL);
-	DefineCustomStringVariable("pg_mig.default_lock_timeout",
-							   "Default lock_timeout of mig_start_backfill.",
-							   NULL, &mig_default_lock_timeout, "1s",
-							   PGC_USERSET, 0, CheckInterval, NULL, NULL);
-	DefineCustomStringVariable("pg_mig.default_statement_timeout",
-							   "Default statement_timeout of mig_start_backfill.",
-							   NULL, &mig_default_statement_timeout, "1min",
-							   PGC_USERSET, 0, CheckInterval, NULL, NULL);
+
+	/*
+	 * Durations and sizes are integer settings with units, so SHOW,
+	 * ALTER SYSTEM and postgresql.conf take '2s' or '64MB' as for any
+	 * setting of PostgreSQL's; their bounds are the bounds of the knobs.
+	 */
+	DefineCustomIntVariable("pg_mig.default_chunk_time",
+							"Default chunk_time of mig_start_backfill (0 = fixed batch_size).",
+							NULL, &mig_default_chunk_time_ms, 50, 0, MIG_MAX_CHUNK_TIME_MS,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_mig.default_max_lag",
+							"Default max_lag of mig_start_backfill (0 = off).",
+							NULL, &mig_default_max_lag_ms, 10000, 0, MIG_MAX_LAG_MS,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_mig.default_max_lag_bytes",
+							"Default max_lag_bytes of mig_start_backfill (0 = off).",
+							"A number without a unit is bytes.",
+							&mig_default_max_lag_bytes, 64 * 1024 * 1024, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_mig.default_lock_timeout",
+							"Default lock_timeout of mig_start_backfill.",
+							NULL, &mig_default_lock_timeout_ms, 1000, 1, MIG_MAX_LOCK_TIMEOUT_MS,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_mig.default_statement_timeout",
+							"Default statement_timeout of mig_start_backfill.",
+							NULL, &mig_default_statement_timeout_ms, 60000, 1,
+							MIG_MAX_STATEMENT_TIMEOUT_MS,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_mig.default_max_retries",
 							"Default max_retries of mig_start_backfill.",
-							NULL, &mig_default_max_retries, 10, 0, 1000,
+							NULL, &mig_default_max_retries, 10, 0, MIG_MAX_RETRIES,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_mig.max_events_per_job",
+							"Number of events kept in the history of one job.",
+							"Over it, the oldest throttled, unthrottled and changed events go first.",
+							&mig_max_events_per_job, 1000, 10, 1000000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_mig");
 	RegisterXactCallback(MigXactCallback, NULL);
 
@@ -171,50 +183,6 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = MigShmemStartup;
 	MigRegisterLauncher();
-}
-
-/*
- * CheckInterval: a check hook that accepts what interval_in accepts, without
- * raising an error (check hooks must not).
- */
-static bool
-CheckInterval(char **newval, void **extra, GucSource source)
-{
-	const char *p = *newval;
-	char	   *end;
-	double		v;
-
-	if (p == NULL)
-		return true;
-	/* a number with an optional unit: 50ms, 2s, 1min, 1h, 1d */
-	v = strtod(p, &end);
-	while (*end == ' ')
-		end++;
-	if (end == p || v < 0 ||
-		!(*end == '\0' || strcmp(end, "ms") == 0 || strcmp(end, "s") == 0 ||
-		  strcmp(end, "min") == 0 || strcmp(end, "h") == 0 || strcmp(end, "d") == 0))
-	{
-		GUC_check_errdetail("Use a number with a unit, such as 50ms, 2s, 1min or 1h.");
-		return false;
-	}
-	return true;
-}
-
-static bool
-CheckBytes(char **newval, void **extra, GucSource source)
-{
-	char	   *end;
-	long long	v;
-
-	if (*newval == NULL)
-		return true;
-	v = strtoll(*newval, &end, 10);
-	if (end == *newval || *end != '\0' || v < 0)
-	{
-		GUC_check_errdetail("Use a whole number of bytes.");
-		return false;
-	}
-	return true;
 }
 
 static Size
@@ -571,6 +539,46 @@ MigSetNote(Oid dboid, int64 job_id, const char *text)
 		}
 	}
 	LWLockRelease(MigShared->lock);
+}
+
+/*
+ * MigRegisterWaiter adds this session to (on) or removes it from (off) the
+ * sessions waiting in mig_wait, which the session and transaction-age
+ * signals of throttling ignore: a job must not wait for its own waiter.
+ * A full table only means that the session is counted like any other.
+ */
+void
+MigRegisterWaiter(bool on)
+{
+	if (MigShared == NULL)
+		return;
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MIG_MAX_WAITERS; i++)
+	{
+		if (on && MigShared->waiters[i] == 0)
+		{
+			MigShared->waiters[i] = MyProcPid;
+			break;
+		}
+		if (!on && MigShared->waiters[i] == MyProcPid)
+			MigShared->waiters[i] = 0;
+	}
+	LWLockRelease(MigShared->lock);
+}
+
+/* MigIsWaiter: whether the process is a session waiting in mig_wait */
+bool
+MigIsWaiter(pid_t pid)
+{
+	bool		found = false;
+
+	if (MigShared == NULL || pid == 0)
+		return false;
+	LWLockAcquire(MigShared->lock, LW_SHARED);
+	for (int i = 0; i < MIG_MAX_WAITERS && !found; i++)
+		found = (MigShared->waiters[i] == pid);
+	LWLockRelease(MigShared->lock);
+	return found;
 }
 
 /*

@@ -93,8 +93,12 @@ PutRow(Tuplestorestate *store, TupleDesc desc, const char *kind, const char *tar
 }
 
 /*
- * RunSample runs one chunk after last_key in a subtransaction and rolls it
- * back.  Returns the chunk's result (end key in the caller's context).
+ * RunSample runs one chunk after last_key in an internal subtransaction and
+ * always rolls it back, also when the chunk fails: then the error is raised
+ * again after the rollback, with the caller's memory context and resource
+ * owner restored, so the caller's transaction (and any exception block of
+ * the caller's) stays as it was.  The chunk's end key is copied into the
+ * caller's context.
  */
 static void
 RunSample(MigChunkPlan *plan, int nlast_key, char **last_key, int batch,
@@ -108,18 +112,80 @@ RunSample(MigChunkPlan *plan, int nlast_key, char **last_key, int batch,
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(ctx);
-	wal_before = pgWalUsage.wal_bytes;
-	INSTR_TIME_SET_CURRENT(start);
-	MigRunChunk(plan, nlast_key, last_key, batch, result);
-	INSTR_TIME_SET_CURRENT(end);
-	INSTR_TIME_SUBTRACT(end, start);
-	*ms = INSTR_TIME_GET_MILLISEC(end);
-	/* an error above aborts the whole transaction, subtransaction and all */
+	PG_TRY();
+	{
+		wal_before = pgWalUsage.wal_bytes;
+		INSTR_TIME_SET_CURRENT(start);
+		MigRunChunk(plan, nlast_key, last_key, batch, result);
+		INSTR_TIME_SET_CURRENT(end);
+		INSTR_TIME_SUBTRACT(end, start);
+		*ms = INSTR_TIME_GET_MILLISEC(end);
+		/* the rolled-back row versions were logged all the same */
+		*wal_bytes = pgWalUsage.wal_bytes - wal_before;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(ctx);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(ctx);
+		CurrentResourceOwner = owner;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
 	RollbackAndReleaseCurrentSubTransaction();
 	MemoryContextSwitchTo(ctx);
 	CurrentResourceOwner = owner;
-	/* the rolled-back row versions were logged all the same */
-	*wal_bytes = pgWalUsage.wal_bytes - wal_before;
+}
+
+/*
+ * SampleTarget puts up to max sample rows of one target's first chunks into
+ * the result and returns how many.  The kept statements live outside any
+ * transaction: they are freed when a sample fails too, or every failed call
+ * would leak them.
+ */
+static int
+SampleTarget(ReturnSetInfo *rsinfo, MigTarget *t, const char *set_clause,
+			 const char *where_clause, int batch, int max)
+{
+	MigChunkPlan *volatile plan = NULL;
+	volatile int done = 0;
+
+	PG_TRY();
+	{
+		int			nlast = 0;
+		char	  **last = NULL;
+
+		plan = MigPrepareChunkPlan(t, set_clause, where_clause);
+		while (done < max)
+		{
+			MigChunkResult result;
+			double		ms;
+			int64		wal;
+
+			CHECK_FOR_INTERRUPTS();
+			RunSample(plan, nlast, last, batch, &result, &ms, &wal);
+			PutRow(rsinfo->setResult, rsinfo->setDesc, "sample", t->relation_name,
+				   NULL, result.keys, result.rows, ms, wal, true);
+			done++;
+			if (result.target_done)
+				break;
+			nlast = t->nkeys;
+			last = result.end_key;
+		}
+	}
+	PG_CATCH();
+	{
+		if (plan != NULL)
+			MigFreeChunkPlan(plan);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MigFreeChunkPlan(plan);
+	return done;
 }
 
 /*
@@ -158,6 +224,9 @@ mig_plan(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	set_clause = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	where_clause = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	MigCheckTextLength("set_clause", set_clause);
+	if (where_clause)
+		MigCheckTextLength("where_clause", where_clause);
 	batch = PG_ARGISNULL(3) ? mig_default_batch_size : PG_GETARG_INT32(3);
 	samples = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4);
 	lock_timeout_ms = PG_ARGISNULL(5) ? 1000 : MigIntervalToMs(PG_GETARG_DATUM(5));
@@ -211,30 +280,11 @@ mig_plan(PG_FUNCTION_ARGS)
 		foreach(lc, targets)
 		{
 			MigTarget  *t = lfirst(lc);
-			MigChunkPlan *plan;
-			int			nlast = 0;
-			char	  **last = NULL;
 
 			if (t->upper_key == NULL)
 				continue;		/* empty */
-			plan = MigPrepareChunkPlan(t, t->set_clause, t->where_clause);
-			while (done < samples)
-			{
-				MigChunkResult result;
-				double		ms;
-				int64		wal;
-
-				CHECK_FOR_INTERRUPTS();
-				RunSample(plan, nlast, last, batch, &result, &ms, &wal);
-				PutRow(rsinfo->setResult, rsinfo->setDesc, "sample", t->relation_name,
-					   NULL, result.keys, result.rows, ms, wal, true);
-				done++;
-				if (result.target_done)
-					break;
-				nlast = t->nkeys;
-				last = result.end_key;
-			}
-			MigFreeChunkPlan(plan);
+			done += SampleTarget(rsinfo, t, t->set_clause, t->where_clause, batch,
+								 samples - done);
 			if (done >= samples)
 				break;
 		}

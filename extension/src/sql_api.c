@@ -29,13 +29,18 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/condition_variable.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "tcop/pquery.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -50,12 +55,7 @@ PG_FUNCTION_INFO_V1(mig_wait);
 PG_FUNCTION_INFO_V1(mig_set);
 
 /* limits of the knobs */
-#define MAX_CHUNK_TIME_MS		(10 * 60 * 1000L)
-#define MAX_SLEEP_MS			(60 * 60 * 1000L)
-#define MAX_LOCK_TIMEOUT_MS		(10 * 60 * 1000L)
-#define MAX_STATEMENT_TIMEOUT_MS (24 * 60 * 60 * 1000L)
-#define MAX_LAG_MS				(24 * 60 * 60 * 1000L)
-#define MAX_RETRIES				1000
+/* limits of the knobs (the others are in pg_mig.h) */
 #define MAX_NICE_RATIO			100.0
 
 /*
@@ -105,20 +105,20 @@ typedef struct KnobSpec
 
 static const KnobSpec knobs[K_COUNT] = {
 	[K_BATCH_SIZE] = {"batch_size", KK_INT, false, MIG_MAX_BATCH_SIZE},
-	[K_CHUNK_TIME] = {"chunk_time", KK_INTERVAL, true, MAX_CHUNK_TIME_MS},
-	[K_MAX_LAG] = {"max_lag", KK_INTERVAL, true, MAX_LAG_MS},
+	[K_CHUNK_TIME] = {"chunk_time", KK_INTERVAL, true, MIG_MAX_CHUNK_TIME_MS},
+	[K_MAX_LAG] = {"max_lag", KK_INTERVAL, true, MIG_MAX_LAG_MS},
 	[K_MAX_LAG_BYTES] = {"max_lag_bytes", KK_BIGINT, true, 0},
-	[K_SLEEP] = {"sleep", KK_INTERVAL, false, MAX_SLEEP_MS},
-	[K_LOCK_TIMEOUT] = {"lock_timeout", KK_INTERVAL, false, MAX_LOCK_TIMEOUT_MS},
-	[K_MAX_RETRIES] = {"max_retries", KK_INT, false, MAX_RETRIES},
-	[K_STATEMENT_TIMEOUT] = {"statement_timeout", KK_INTERVAL, false, MAX_STATEMENT_TIMEOUT_MS},
+	[K_SLEEP] = {"sleep", KK_INTERVAL, false, MIG_MAX_SLEEP_MS},
+	[K_LOCK_TIMEOUT] = {"lock_timeout", KK_INTERVAL, false, MIG_MAX_LOCK_TIMEOUT_MS},
+	[K_MAX_RETRIES] = {"max_retries", KK_INT, false, MIG_MAX_RETRIES},
+	[K_STATEMENT_TIMEOUT] = {"statement_timeout", KK_INTERVAL, false, MIG_MAX_STATEMENT_TIMEOUT_MS},
 	[K_MAX_WAL_RATE] = {"max_wal_rate", KK_BIGINT, true, 0},
 	[K_NICE_RATIO] = {"nice_ratio", KK_FLOAT, true, 0},
 	[K_IGNORE_SLOTS] = {"ignore_slots", KK_TEXT_ARRAY, true, 0},
 	[K_RUN_WINDOW] = {"run_window", KK_TEXT, true, 0},
 	[K_THROTTLE_QUERY] = {"throttle_query", KK_TEXT, true, 0},
 	[K_MAX_ACTIVE_SESSIONS] = {"max_active_sessions", KK_INT, true, 0},
-	[K_MAX_XACT_AGE] = {"max_xact_age", KK_INTERVAL, true, MAX_LAG_MS},
+	[K_MAX_XACT_AGE] = {"max_xact_age", KK_INTERVAL, true, MIG_MAX_LAG_MS},
 	[K_MAX_ARCHIVE_BACKLOG] = {"max_archive_backlog", KK_INT, true, 0},
 	[K_THROTTLE_ON_AUTOVACUUM] = {"throttle_on_autovacuum", KK_BOOL, false, 0},
 };
@@ -126,7 +126,6 @@ static const KnobSpec knobs[K_COUNT] = {
 /* a checked knob value: off, or a number, text or list */
 typedef struct KnobValue
 {
-	bool		given;			/* argument not NULL */
 	bool		off;			/* 0 or empty: the limit is off */
 	int64		i;				/* integers; milliseconds for intervals */
 	double		f;
@@ -135,16 +134,28 @@ typedef struct KnobValue
 	Datum		datum;			/* the argument as passed */
 } KnobValue;
 
-static void CheckKnob(Knob k, Datum arg, KnobValue *v);
+static void CheckKnob(Knob k, Datum arg, const char *setting, KnobValue *v);
 static void ApplyKnob(MigJob *job, Knob k, const KnobValue *v);
 static char *TextArg(FunctionCallInfo fcinfo, int argno, const char *name,
 					 bool allow_null);
 static MigJob *LoadJobOrError(int64 job_id, bool for_update);
 static void CheckNotFinished(const MigJob *job, const char *action);
 
+/*
+ * InvalidKnob raises the error for a bad knob value.  setting is the
+ * pg_mig.default_* setting the value came from, or NULL if it was given.
+ */
 static void
-InvalidKnob(const char *name, const char *problem)
+InvalidKnob(const char *name, const char *setting, const char *problem)
 {
+	if (setting)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s %s", setting, problem),
+				 errdetail("%s was not given, so it takes the value of setting %s.",
+						   name, setting),
+				 errhint("Change the setting %s, or pass %s => ... explicitly.",
+						 setting, name)));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("%s %s", name, problem),
@@ -152,15 +163,35 @@ InvalidKnob(const char *name, const char *problem)
 }
 
 /*
- * CheckKnob checks one knob argument (not NULL) and converts it.
+ * MigCheckTextLength raises an error if a clause or text knob is longer than
+ * MIG_MAX_TEXT_KNOB bytes: the worker stores and runs each of them for every
+ * chunk.
+ */
+void
+MigCheckTextLength(const char *name, const char *s)
+{
+	size_t		len = strlen(s);
+
+	if (len > MIG_MAX_TEXT_KNOB)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s is too long", name),
+				 errdetail("It has %zu bytes; at most %d are allowed.",
+						   len, MIG_MAX_TEXT_KNOB),
+				 errhint("Move long logic into a function and call that function instead.")));
+}
+
+/*
+ * CheckKnob checks one knob value (not NULL) and converts it.  This is the
+ * one check of every knob, whether given (mig_start_backfill, mig_set) or
+ * taken from a pg_mig.default_* setting (setting is then its name).
  */
 static void
-CheckKnob(Knob k, Datum arg, KnobValue *v)
+CheckKnob(Knob k, Datum arg, const char *setting, KnobValue *v)
 {
 	const KnobSpec *spec = &knobs[k];
 
 	memset(v, 0, sizeof(*v));
-	v->given = true;
 	v->datum = arg;
 	switch (spec->kind)
 	{
@@ -168,11 +199,12 @@ CheckKnob(Knob k, Datum arg, KnobValue *v)
 		case KK_BIGINT:
 			v->i = spec->kind == KK_INT ? DatumGetInt32(arg) : DatumGetInt64(arg);
 			if (v->i < 0)
-				InvalidKnob(spec->name, "must not be negative");
+				InvalidKnob(spec->name, setting, "must not be negative");
 			if (v->i == 0 && !spec->optional && k == K_BATCH_SIZE)
-				InvalidKnob(spec->name, "must be a positive integer");
+				InvalidKnob(spec->name, setting, "must be a positive integer");
 			if (spec->max > 0 && v->i > spec->max)
-				InvalidKnob(spec->name, psprintf("must be at most " INT64_FORMAT, spec->max));
+				InvalidKnob(spec->name, setting,
+							psprintf("must be at most " INT64_FORMAT, spec->max));
 			v->off = spec->optional && v->i == 0;
 			break;
 		case KK_INTERVAL:
@@ -180,28 +212,30 @@ CheckKnob(Knob k, Datum arg, KnobValue *v)
 				Interval   *iv = DatumGetIntervalP(arg);
 
 				if (iv->month < 0 || iv->day < 0 || iv->time < 0)
-					InvalidKnob(spec->name, "must not be negative");
+					InvalidKnob(spec->name, setting, "must not be negative");
 				if (iv->month > 1200 || iv->day > 36500)
-					InvalidKnob(spec->name, "is too large");
+					InvalidKnob(spec->name, setting, "is too large");
 				v->i = MigIntervalToMs(arg);
 				if (spec->max > 0 && v->i > spec->max)
-					InvalidKnob(spec->name,
+					InvalidKnob(spec->name, setting,
 								psprintf("must be at most %s",
 										 DatumGetCString(DirectFunctionCall1(interval_out,
 																			 MigMsToInterval(spec->max)))));
 				if (v->i == 0 && (k == K_LOCK_TIMEOUT || k == K_STATEMENT_TIMEOUT))
-					InvalidKnob(spec->name, "must be positive");
+					InvalidKnob(spec->name, setting, "must be positive");
 				v->off = spec->optional && v->i == 0;
 			}
 			break;
 		case KK_FLOAT:
 			v->f = DatumGetFloat8(arg);
 			if (isnan(v->f) || isinf(v->f) || v->f < 0 || v->f > MAX_NICE_RATIO)
-				InvalidKnob(spec->name, psprintf("must be between 0 and %g", MAX_NICE_RATIO));
+				InvalidKnob(spec->name, setting,
+							psprintf("must be between 0 and %g", MAX_NICE_RATIO));
 			v->off = (v->f == 0);
 			break;
 		case KK_TEXT:
 			v->s = TextDatumGetCString(arg);
+			MigCheckTextLength(spec->name, v->s);
 			v->off = (v->s[strspn(v->s, " \t\r\n")] == '\0');
 			if (!v->off && k == K_RUN_WINDOW)
 			{
@@ -214,7 +248,7 @@ CheckKnob(Knob k, Datum arg, KnobValue *v)
 							 errhint("Write run windows like '01:00-05:00' or 'mon-fri 22:00-06:00; sat-sun 00:00-24:00'.")));
 			}
 			if (!v->off && k == K_THROTTLE_QUERY)
-				MigCheckThrottleQuery(v->s);
+				v->s = MigResolveThrottleQuery(v->s);
 			break;
 		case KK_TEXT_ARRAY:
 			{
@@ -222,16 +256,29 @@ CheckKnob(Knob k, Datum arg, KnobValue *v)
 				Datum	   *elems;
 				bool	   *nulls;
 				int			n;
+				size_t		total = 0;
 
 				if (ARR_NDIM(arr) > 1)
-					InvalidKnob(spec->name, "must be a one-dimensional array");
+					InvalidKnob(spec->name, setting, "must be a one-dimensional array");
 				deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
 								  &elems, &nulls, &n);
 				for (int i = 0; i < n; i++)
 				{
+					char	   *item;
+
 					if (nulls[i])
-						InvalidKnob(spec->name, "must not contain NULL");
-					v->list = lappend(v->list, TextDatumGetCString(elems[i]));
+						InvalidKnob(spec->name, setting, "must not contain NULL");
+					item = TextDatumGetCString(elems[i]);
+					MigCheckTextLength(psprintf("%s entry", spec->name), item);
+					total += strlen(item) + 1;
+					if (total > MIG_MAX_TEXT_KNOB)
+						ereport(ERROR,
+								(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+								 errmsg("%s is too long", spec->name),
+								 errdetail("Its entries have more than %d bytes together.",
+										   MIG_MAX_TEXT_KNOB),
+								 errhint("List fewer replication slots.")));
+					v->list = lappend(v->list, item);
 				}
 				v->off = (n == 0);
 			}
@@ -305,43 +352,44 @@ ApplyKnob(MigJob *job, Knob k, const KnobValue *v)
 }
 
 /*
- * DefaultKnob returns the value a required knob takes when its argument is
- * NULL: the pg_mig.default_* setting.
+ * DefaultKnob checks and returns the value a knob takes when its argument
+ * is NULL: the pg_mig.default_* setting for batch_size, max_retries,
+ * lock_timeout and statement_timeout, no pause and no autovacuum throttle,
+ * and "off" for every optional limit.  Values from a setting go through
+ * CheckKnob like given ones.
  */
 static void
 DefaultKnob(Knob k, KnobValue *v)
 {
-	const char *setting = NULL;
-
-	memset(v, 0, sizeof(*v));
 	switch (k)
 	{
 		case K_BATCH_SIZE:
-			v->i = mig_default_batch_size;
+			CheckKnob(k, Int32GetDatum(mig_default_batch_size),
+					  "pg_mig.default_batch_size", v);
 			return;
 		case K_MAX_RETRIES:
-			v->i = mig_default_max_retries;
-			return;
-		case K_SLEEP:
-			v->i = 0;
-			return;
-		case K_THROTTLE_ON_AUTOVACUUM:
-			v->i = 0;
+			CheckKnob(k, Int32GetDatum(mig_default_max_retries),
+					  "pg_mig.default_max_retries", v);
 			return;
 		case K_LOCK_TIMEOUT:
-			setting = mig_default_lock_timeout;
-			break;
+			CheckKnob(k, MigMsToInterval(mig_default_lock_timeout_ms),
+					  "pg_mig.default_lock_timeout", v);
+			return;
 		case K_STATEMENT_TIMEOUT:
-			setting = mig_default_statement_timeout;
-			break;
+			CheckKnob(k, MigMsToInterval(mig_default_statement_timeout_ms),
+					  "pg_mig.default_statement_timeout", v);
+			return;
+		case K_SLEEP:
+			CheckKnob(k, MigMsToInterval(0), NULL, v);
+			return;
+		case K_THROTTLE_ON_AUTOVACUUM:
+			CheckKnob(k, BoolGetDatum(false), NULL, v);
+			return;
 		default:
+			memset(v, 0, sizeof(*v));
 			v->off = true;
 			return;
 	}
-	v->i = MigIntervalToMs(DirectFunctionCall3(interval_in,
-											   CStringGetDatum(setting),
-											   ObjectIdGetDatum(InvalidOid),
-											   Int32GetDatum(-1)));
 }
 
 /* TextArg: a text argument, which must not be NULL or blank unless allowed */
@@ -364,11 +412,7 @@ TextArg(FunctionCallInfo fcinfo, int argno, const char *name, bool allow_null)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be empty", name),
 				 allow_null ? errhint("Pass NULL to change every row.") : 0));
-	if (strlen(s) > 65536)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s is too long", name),
-				 errdetail("It has %zu bytes; at most 65536 are allowed.", strlen(s))));
+	MigCheckTextLength(name, s);
 	return s;
 }
 
@@ -423,17 +467,7 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 	job.set_clause = TextArg(fcinfo, 1, "set_clause", false);
 	job.where_clause = TextArg(fcinfo, 2, "where_clause", true);
 
-	for (int k = 0; k < K_COUNT; k++)
-	{
-		KnobValue	v;
-		int			argno = 3 + k;
-
-		if (argno < PG_NARGS() && !PG_ARGISNULL(argno))
-			CheckKnob(k, PG_GETARG_DATUM(argno), &v);
-		else
-			DefaultKnob(k, &v);
-		ApplyKnob(&job, k, &v);
-	}
+	MigReadKnobArgs(fcinfo, 3, &job);
 
 	rel = try_relation_open(relid, AccessShareLock);
 	if (rel == NULL)
@@ -610,20 +644,121 @@ mig_cancel(PG_FUNCTION_ARGS)
 }
 
 /*
+ * StatementReadsNoTable: whether the statement being run reads no table at
+ * all, as in SELECT mig_wait(42): its range table (which covers its
+ * subqueries too) holds only the empty FROM.  Its snapshot is then used for
+ * nothing but a result row, and need not hold back vacuum while mig_wait
+ * sleeps.
+ */
+static bool
+StatementReadsNoTable(void)
+{
+	PlannedStmt *stmt;
+	ListCell   *lc;
+
+	if (ActivePortal == NULL || list_length(ActivePortal->stmts) != 1)
+		return false;
+	stmt = linitial_node(PlannedStmt, ActivePortal->stmts);
+	if (stmt->commandType != CMD_SELECT || stmt->utilityStmt != NULL ||
+		stmt->relationOids != NIL)
+		return false;
+	foreach(lc, stmt->rtable)
+		if (lfirst_node(RangeTblEntry, lc)->rtekind != RTE_RESULT)
+			return false;
+	return true;
+}
+
+/* WaiterCleanup: on error or exit in mig_wait, forget the waiter */
+static void
+WaiterCleanup(int code, Datum arg)
+{
+	MigRegisterWaiter(false);
+	ConditionVariableCancelSleep();
+}
+
+/*
+ * WaitForJob is mig_wait's loop: a check, with a snapshot of its own, then
+ * a sleep on the condition variable that workers broadcast on every change
+ * (at most a second).  While it sleeps, the session holds no snapshot when
+ * release_xmin: it does not pin the xmin horizon, so vacuum can clean up
+ * after the job it waits for; the next check takes a fresh snapshot.
+ */
+static char *
+WaitForJob(int64 job_id, int64 timeout_ms, bool release_xmin)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	MemoryContext callerctx = CurrentMemoryContext;
+	MemoryContext loopctx;
+	MemoryContext old;
+	char	   *state;
+
+	loopctx = AllocSetContextCreate(CurrentMemoryContext, "mig_wait",
+									ALLOCSET_SMALL_SIZES);
+	for (;;)
+	{
+		long		sleep_ms = 1000;
+
+		MemoryContextReset(loopctx);
+		old = MemoryContextSwitchTo(loopctx);
+		state = MigGetState(job_id);
+		MemoryContextSwitchTo(old);
+		if (state == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("job " INT64_FORMAT " does not exist", job_id)));
+		if (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
+			strcmp(state, "cancelled") == 0)
+			break;
+		if (timeout_ms >= 0)
+		{
+			long		waited = (long) ((GetCurrentTimestamp() - start) / 1000);
+
+			if (waited >= timeout_ms)
+				break;
+			sleep_ms = Min(sleep_ms, timeout_ms - waited);
+		}
+		InvalidateCatalogSnapshot();
+		if (release_xmin)
+			MyProc->xmin = InvalidTransactionId;
+		(void) ConditionVariableTimedSleep(&MigShared->job_cv, Max(sleep_ms, 1),
+										   PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+	state = MemoryContextStrdup(callerctx, state);
+	MemoryContextDelete(loopctx);
+	return state;
+}
+
+/* WaitAsWaiter: WaitForJob while registered as a waiter */
+static char *
+WaitAsWaiter(int64 job_id, int64 timeout_ms, bool release_xmin)
+{
+	char	   *volatile state = NULL;
+
+	MigRegisterWaiter(true);
+	PG_ENSURE_ERROR_CLEANUP(WaiterCleanup, (Datum) 0);
+	{
+		state = WaitForJob(job_id, timeout_ms, release_xmin);
+	}
+	PG_END_ENSURE_ERROR_CLEANUP(WaiterCleanup, (Datum) 0);
+	MigRegisterWaiter(false);
+	return state;
+}
+
+/*
  * mig_wait waits until the job has succeeded, failed or been cancelled,
  * and returns that state; after timeout (NULL: none) it returns the state
- * the job is in.  It sleeps on a condition variable that workers broadcast
- * on every change, and checks at least once a second.
+ * the job is in.  Throttling ignores a waiting session (MigRegisterWaiter),
+ * and, called as a statement of its own (SELECT mig_wait(...)), it holds
+ * no snapshot while it sleeps (see WaitForJob).
  */
 Datum
 mig_wait(PG_FUNCTION_ARGS)
 {
 	int64		job_id;
 	int64		timeout_ms = -1;
-	TimestampTz start = GetCurrentTimestamp();
-	MemoryContext loopctx;
-	MemoryContext old;
 	char	   *state;
+	bool		release_xmin;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -655,35 +790,14 @@ mig_wait(PG_FUNCTION_ARGS)
 						job_id),
 				 errhint("Commit, then call mig_wait.")));
 
-	loopctx = AllocSetContextCreate(CurrentMemoryContext, "mig_wait",
-									ALLOCSET_SMALL_SIZES);
-	for (;;)
-	{
-		long		sleep_ms = 1000;
+	/*
+	 * Release the xmin only where no snapshot of this transaction can be
+	 * used again after the wait: a statement of its own (no transaction
+	 * block, so no cursor either) that reads no table.
+	 */
+	release_xmin = !IsTransactionBlock() && StatementReadsNoTable();
 
-		MemoryContextReset(loopctx);
-		old = MemoryContextSwitchTo(loopctx);
-		state = MigGetState(job_id);
-		MemoryContextSwitchTo(old);
-		if (state == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("job " INT64_FORMAT " does not exist", job_id)));
-		if (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
-			strcmp(state, "cancelled") == 0)
-			break;
-		if (timeout_ms >= 0)
-		{
-			long		waited = (long) ((GetCurrentTimestamp() - start) / 1000);
-
-			if (waited >= timeout_ms)
-				break;
-			sleep_ms = Min(sleep_ms, timeout_ms - waited);
-		}
-		(void) ConditionVariableTimedSleep(&MigShared->job_cv, Max(sleep_ms, 1),
-										   PG_WAIT_EXTENSION);
-	}
-	ConditionVariableCancelSleep();
+	state = WaitAsWaiter(job_id, timeout_ms, release_xmin);
 	PG_RETURN_TEXT_P(cstring_to_text(state));
 }
 
@@ -723,7 +837,7 @@ mig_set(PG_FUNCTION_ARGS)
 
 		if (argno >= PG_NARGS() || PG_ARGISNULL(argno))
 			continue;
-		CheckKnob(k, PG_GETARG_DATUM(argno), &v);
+		CheckKnob(k, PG_GETARG_DATUM(argno), NULL, &v);
 		cols[n] = spec->name;
 		nulls[n] = v.off;
 		values[n] = v.datum;
@@ -765,4 +879,57 @@ mig_set(PG_FUNCTION_ARGS)
 	MigRecordEvent(job_id, "changed", detail.data);
 	MigWakeWorkerAtCommit(MyDatabaseId, job_id);
 	PG_RETURN_VOID();
+}
+
+/*
+ * MigReadKnobArgs checks the knob arguments of a start function, which come
+ * in the order of mig_start_backfill from argument first_argno on, and
+ * stores them (or their defaults) in job.  mig_start_backfill and
+ * mig_start_delete share it; the schema-step kinds pass PG_NARGS() to get
+ * every default, then MigReadKnobArg for the few knobs they take.
+ */
+void
+MigReadKnobArgs(FunctionCallInfo fcinfo, int first_argno, MigJob *job)
+{
+	for (int k = 0; k < K_COUNT; k++)
+	{
+		KnobValue	v;
+		int			argno = first_argno + k;
+
+		if (argno < PG_NARGS() && !PG_ARGISNULL(argno))
+			CheckKnob(k, PG_GETARG_DATUM(argno), NULL, &v);
+		else
+			DefaultKnob(k, &v);
+		ApplyKnob(job, k, &v);
+	}
+}
+
+/*
+ * MigReadKnobArg checks argument argno as the knob of that name and stores
+ * it in job; a NULL argument leaves the job's value alone.
+ */
+void
+MigReadKnobArg(FunctionCallInfo fcinfo, int argno, const char *name, MigJob *job)
+{
+	for (int k = 0; k < K_COUNT; k++)
+	{
+		KnobValue	v;
+
+		if (strcmp(knobs[k].name, name) != 0)
+			continue;
+		if (argno < PG_NARGS() && !PG_ARGISNULL(argno))
+		{
+			CheckKnob(k, PG_GETARG_DATUM(argno), NULL, &v);
+			ApplyKnob(job, k, &v);
+		}
+		return;
+	}
+	elog(ERROR, "unknown pg_mig knob \"%s\"", name);
+}
+
+/* MigCheckOwnerCanLogin: CheckOwnerCanRun for the other start functions */
+void
+MigCheckOwnerCanLogin(Oid owner)
+{
+	CheckOwnerCanRun(owner);
 }

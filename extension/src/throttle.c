@@ -229,6 +229,9 @@ CheckSessions(const MigJob *job)
 		st = &ls->backendStatus;
 		if (st->st_procpid == MyProcPid)
 			continue;
+		/* a session in mig_wait waits for this job: it must not hold it */
+		if (st->st_backendType == B_BACKEND && MigIsWaiter(st->st_procpid))
+			continue;
 		if (st->st_backendType == B_BACKEND && st->st_state == STATE_RUNNING)
 			active++;
 		if (st->st_backendType == B_BACKEND && st->st_xact_start_timestamp != 0 &&

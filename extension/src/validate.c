@@ -115,7 +115,8 @@ MigKeySettings(void)
 
 /*
  * MigBuildTargets checks the relation and the clauses and returns the job's
- * targets (List of MigTarget *): the table, or its leaf partitions.  Sets
+ * targets (List of MigTarget *): the table, or its leaf partitions; with
+ * set_clause NULL, those of a delete job (see MigChunkUpdateSql).  Sets
  * *rows_total to the planner's estimate of the rows to change, and, if
  * set_columns_out is not NULL, *set_columns_out to the names of the columns
  * the set clause assigns (List of char *).  Caller is
@@ -139,7 +140,7 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 										  RelationGetRelationName(rel));
 
 	/* structure first: nothing is looked up before the clauses parse */
-	set_columns = ParseSetClause(qualname, set_clause);
+	set_columns = set_clause ? ParseSetClause(qualname, set_clause) : NIL;
 	if (where_clause)
 		ParseWhereClause(qualname, set_clause, where_clause);
 	CheckColumns(rel, set_columns);
@@ -175,10 +176,13 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 			CheckColumns(leaf, set_columns);
 
 		/* the meaning of each clause, with the caller's rights */
-		sql = psprintf("UPDATE ONLY %s SET %s\nWHERE false", target->relation_name,
-					   set_clause);
-		ExplainAs("set_clause", sql, 0, NULL,
-				  "The set clause is a list of assignments such as $$col = expr$$, checked as the SET list of an UPDATE of the table.");
+		if (set_clause)
+		{
+			sql = psprintf("UPDATE ONLY %s SET %s\nWHERE false", target->relation_name,
+						   set_clause);
+			ExplainAs("set_clause", sql, 0, NULL,
+					  "The set clause is a list of assignments such as $$col = expr$$, checked as the SET list of an UPDATE of the table.");
+		}
 		if (where_clause)
 		{
 			sql = psprintf("SELECT FROM ONLY %s WHERE (%s\n)", target->relation_name,
@@ -246,6 +250,30 @@ MigResolveClauses(MigTarget *target, const char *set_clause,
 	char	   *prefix;
 	int			nest;
 
+	if (set_clause == NULL)
+	{
+		/* a delete job's: only the where clause (see MigChunkUpdateSql) */
+		sql = psprintf("DELETE FROM ONLY %s\nWHERE (%s\n)", target->relation_name,
+					   where_clause);
+		raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+		if (list_length(raw) != 1)
+			elog(ERROR, "the clauses of a pg_mig job do not form one statement");
+		query = MigParseAnalyze(linitial_node(RawStmt, raw), sql);
+		if (query->commandType != CMD_DELETE || query->resultRelation != 1 ||
+			list_length(query->rtable) != 1 || query->returningList != NIL)
+			elog(ERROR, "the clauses of a pg_mig job do not form a plain DELETE");
+		nest = NewGUCNestLevel();
+		(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		target->set_clause = NULL;
+		target->where_clause =
+			deparse_expression(query->jointree->quals,
+							   deparse_context_for(get_rel_name(target->relid), target->relid),
+							   false, false);
+		AtEOXact_GUC(true, nest);
+		return;
+	}
 	sql = psprintf("UPDATE ONLY %s SET %s\nWHERE (%s\n)", target->relation_name,
 				   set_clause, where_clause ? where_clause : "true");
 	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
@@ -428,11 +456,31 @@ static void
 ParseWhereClause(const char *qualname, const char *set_clause,
 				 const char *where_clause)
 {
-	char	   *sql = psprintf("UPDATE ONLY %s SET %s\nWHERE %s\n", qualname,
-							   set_clause, where_clause);
-	List	   *raw = RawParseAs("where_clause", sql, WHERE_HINT);
+	char	   *sql;
+	List	   *raw;
 	UpdateStmt *stmt;
 
+	if (set_clause == NULL)
+	{
+		/* a delete job: "DELETE FROM ONLY t WHERE <where>" */
+		DeleteStmt *del;
+
+		sql = psprintf("DELETE FROM ONLY %s\nWHERE %s\n", qualname, where_clause);
+		raw = RawParseAs("where_clause", sql, WHERE_HINT);
+		if (list_length(raw) != 1)
+			RejectClause("where_clause", "it must not contain more than one statement", WHERE_HINT);
+		del = (DeleteStmt *) linitial_node(RawStmt, raw)->stmt;
+		if (!IsA(del, DeleteStmt) || del->whereClause == NULL)
+			RejectClause("where_clause", "it is not a boolean expression", WHERE_HINT);
+		if (del->returningList)
+			RejectClause("where_clause", "it must not contain a RETURNING clause", WHERE_HINT);
+		if (del->usingClause)
+			RejectClause("where_clause", "it must not contain a USING clause", WHERE_HINT);
+		return;
+	}
+	sql = psprintf("UPDATE ONLY %s SET %s\nWHERE %s\n", qualname,
+				   set_clause, where_clause);
+	raw = RawParseAs("where_clause", sql, WHERE_HINT);
 	if (list_length(raw) != 1)
 		RejectClause("where_clause", "it must not contain more than one statement", WHERE_HINT);
 	stmt = (UpdateStmt *) linitial_node(RawStmt, raw)->stmt;
@@ -738,8 +786,11 @@ EstimateRows(const char *relation_name, const char *where_clause)
 }
 
 /*
- * MigCheckThrottleQuery checks that query is one SELECT that returns one
- * boolean column.  Privileges are checked when it runs, as the job owner.
+ * MigResolveThrottleQuery checks that query is one SELECT that returns one
+ * boolean column, and returns it resolved as the caller sees it: analysed
+ * and deparsed with every name schema-qualified, so that objects created
+ * later cannot capture it when the worker runs it with a pinned
+ * search_path.  Privileges are checked when it runs, as the job owner.
  */
 typedef struct PrepareCall
 {
@@ -757,13 +808,17 @@ RunPrepare(void *arg)
 		elog(ERROR, "%s", SPI_result_code_string(SPI_result));
 }
 
-void
-MigCheckThrottleQuery(const char *query)
+char *
+MigResolveThrottleQuery(const char *query)
 {
 	PrepareCall call = {query, NULL};
 	List	   *sources;
 	CachedPlanSource *source;
 	ErrorData  *edata;
+	List	   *raw;
+	Query	   *analysed;
+	char	   *resolved;
+	int			nest;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -784,4 +839,16 @@ MigCheckThrottleQuery(const char *query)
 				 errmsg("invalid throttle_query: it must be one SELECT that returns one boolean column"),
 				 errhint("For example: SELECT count(*) > 50 FROM pg_stat_activity WHERE state = 'active'")));
 	SPI_finish();
+
+	raw = raw_parser(query, RAW_PARSE_DEFAULT);
+	if (list_length(raw) != 1)
+		elog(ERROR, "a checked throttle_query is not one statement");
+	analysed = MigParseAnalyze(linitial_node(RawStmt, raw), query);
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	resolved = pg_get_querydef(analysed, false);
+	AtEOXact_GUC(true, nest);
+	return resolved;
 }

@@ -161,6 +161,12 @@ TEST(Engine, SeveralJobsAreBoundedByMaxWorkers)
     Conn c = Primary();
     int max_workers = static_cast<int>(c.scalar_int("SELECT current_setting('pg_mig.max_workers')::int"));
     int njobs = max_workers + 2;
+    // one role starts every job here: lift the per-role limit to the
+    // cluster's so that pg_mig.max_workers is the bound this test sees
+    c.exec("ALTER SYSTEM SET pg_mig.max_workers_per_role = " + S(max_workers));
+    c.exec("SELECT pg_reload_conf()");
+    wait_for([&] { return c.scalar_int("SELECT current_setting('pg_mig.max_workers_per_role')::int") == max_workers; },
+             30, "the per-role limit to be reloaded");
     std::vector<long long> jobs;
     for (int i = 0; i < njobs; i++) {
         MakeTable(c, "e_many" + S(i), 3000);
@@ -188,6 +194,8 @@ TEST(Engine, SeveralJobsAreBoundedByMaxWorkers)
     EXPECT_TRUE(saw_reason) << "a queued job should say why it waits";
     for (int i = 0; i < njobs; i++)
         EXPECT_EQ(3000, c.scalar_int("SELECT count(*) FROM e_many" + S(i) + " WHERE n = 1"));
+    c.exec("ALTER SYSTEM RESET pg_mig.max_workers_per_role");
+    c.exec("SELECT pg_reload_conf()");
 }
 
 TEST(Engine, JobsInTwoDatabasesWithoutConfiguration)
@@ -342,7 +350,9 @@ TEST(Engine, WorkerMemoryDoesNotGrowWithTableSize)
                 long rss = read_rss(std::stoll(*pid));
                 if (rss > 0) samples.push_back(rss);
             }
-            return State(c, job) != "running" && State(c, job) != "queued";
+            // one read of the state: two could straddle queued -> running
+            std::string state = State(c, job);
+            return state != "running" && state != "queued";
         },
         600, "the 1M-row job");
     EXPECT_EQ("succeeded", State(c, job));

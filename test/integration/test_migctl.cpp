@@ -210,9 +210,23 @@ TEST(Migctl, InstallUpdatesAnOlderExtension)
     u.exec("CREATE EXTENSION pg_mig VERSION '0.1'");
     u.exec("CREATE TABLE t (id int PRIMARY KEY, n int DEFAULT 0)");
     u.exec("INSERT INTO t (id) SELECT g FROM generate_series(1, 5000) g");
-    long long job = u.scalar_int("SELECT mig_start_backfill('t', 'n = n + 1', batch_size => 500)");
-    EXPECT_EQ("succeeded", wait_job(u, job, 60));
-    EXPECT_EQ(0, u.scalar_int("SELECT count(*) FROM pg_proc WHERE proname = 'mig_plan'"));
+    // this library is 0.3: it refuses the 0.1 tables instead of misreading them
+    try {
+        u.exec("SELECT mig_start_backfill('t', 'n = n + 1', batch_size => 500)");
+        ADD_FAILURE() << "a 0.3 library started a job on 0.1 tables";
+    } catch (const PgError& e) {
+        EXPECT_EQ("55000", e.sqlstate) << e.what();
+        EXPECT_NE(std::string::npos, std::string(e.what()).find("is at version 0.1")) << e.what();
+    }
+    // a job in flight, as the 0.1 library left it: queued, half done
+    u.exec("INSERT INTO mig_job (relid, relation_name, set_clause, search_path, owner, batch_size,"
+           " lock_timeout, statement_timeout, max_retries, state, last_key, rows_done, keys_done)"
+           " VALUES ('t'::regclass, 'public.t', 'n = n + 1', '\"$user\", public',"
+           " 'postgres'::regrole, 500, '1s', '0', 3, 'queued', '{2500}', 2500, 2500)");
+    u.exec("INSERT INTO mig_job_target (job_id, ord, relid, relation_name, key_columns, upper_key)"
+           " SELECT job_id, 0, 't'::regclass, 'public.t', '{id}', '{5000}' FROM mig_job");
+    u.exec("UPDATE t SET n = 1 WHERE id <= 2500");
+    long long job = u.scalar_int("SELECT job_id FROM mig_job");
 
     auto env = Env();
     env["PGDATABASE"] = "mc_upgrade";
@@ -220,8 +234,9 @@ TEST(Migctl, InstallUpdatesAnOlderExtension)
     EXPECT_EQ(0, r.exit_code) << r.out << r.err;
     EXPECT_NE(std::string::npos, r.out.find("updated extension pg_mig from 0.1 to 0.3")) << r.out;
     EXPECT_EQ("0.3", *u.scalar("SELECT extversion FROM pg_extension WHERE extname = 'pg_mig'"));
-    // the jobs of 0.1 are still there, and 0.2's function works
-    EXPECT_EQ("succeeded", *u.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {std::to_string(job)}));
+    // the job of 0.1 goes on from its checkpoint: every row once
+    EXPECT_EQ("succeeded", wait_job(u, job, 60));
+    EXPECT_EQ(5000, u.scalar_int("SELECT count(*) FROM t WHERE n = 1"));
     EXPECT_EQ(1, u.scalar_int("SELECT count(*) FROM mig_plan('t', 'n = 0') WHERE kind = 'target'"));
     // and a new job runs on the updated extension
     long long job2 = u.scalar_int("SELECT mig_start_backfill('t', 'n = n + 1', batch_size => 500)");

@@ -1,0 +1,205 @@
+/*-------------------------------------------------------------------------
+ *
+ * kind_not_null.c
+ *	  The not_null kind (mig_set_not_null): SET NOT NULL without holding
+ *	  ACCESS EXCLUSIVE for a scan of the table.
+ *
+ * The recipe, one schema step each (see steps.c):
+ *
+ *	  add_check		ALTER TABLE t ADD CONSTRAINT c CHECK (col IS NOT NULL)
+ *					NOT VALID	-- a short ACCESS EXCLUSIVE lock, no scan
+ *	  validate		ALTER TABLE t VALIDATE CONSTRAINT c
+ *					-- the scan, under SHARE UPDATE EXCLUSIVE: writes go on
+ *	  set_not_null	ALTER TABLE t ALTER COLUMN col SET NOT NULL
+ *					-- PostgreSQL sees the valid check and skips the scan
+ *	  drop_check	ALTER TABLE t DROP CONSTRAINT c
+ *
+ * If rows are still NULL the validate step fails; the job then fails with
+ * their count and a hint, and the undo step drops the check again, so no
+ * constraint is left behind.  The kind's arguments are the column and the
+ * check's name (chosen when the job starts, so that it cannot clash).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_constraint.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#include "pg_mig.h"
+#include "steps.h"
+
+static const char *
+Column(const MigJob *job)
+{
+	return MigKindArg(job, "column");
+}
+
+static const char *
+Check(const MigJob *job)
+{
+	return MigKindArg(job, "constraint");
+}
+
+/* ColumnIsNotNull: the job's column is NOT NULL now */
+static bool
+ColumnIsNotNull(const MigJob *job)
+{
+	HeapTuple	tuple = SearchSysCacheAttName(job->relid, Column(job));
+	bool		result;
+
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of table %s was dropped while the job ran",
+						Column(job), job->relation_name)));
+	result = ((Form_pg_attribute) GETSTRUCT(tuple))->attnotnull;
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/* CheckState: 0 = the check is not there, 1 = NOT VALID, 2 = valid */
+static int
+CheckState(const MigJob *job)
+{
+	Oid			conoid = get_relation_constraint_oid(job->relid, Check(job), true);
+	HeapTuple	tuple;
+	int			result;
+
+	if (!OidIsValid(conoid))
+		return 0;
+	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	if (!HeapTupleIsValid(tuple))
+		return 0;
+	result = ((Form_pg_constraint) GETSTRUCT(tuple))->convalidated ? 2 : 1;
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/* add_check */
+static char *
+DescribeAdd(const MigJob *job)
+{
+	return psprintf("adding constraint %s CHECK (%s IS NOT NULL) NOT VALID",
+					Check(job), Column(job));
+}
+
+static bool
+DoneAdd(const MigJob *job)
+{
+	return ColumnIsNotNull(job) || CheckState(job) > 0;
+}
+
+static void
+RunAdd(const MigJob *job)
+{
+	MigExecDDL(psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
+						MigJobRelationName(job), quote_identifier(Check(job)),
+						quote_identifier(Column(job))));
+}
+
+/* validate */
+static char *
+DescribeValidate(const MigJob *job)
+{
+	return psprintf("validating constraint %s", Check(job));
+}
+
+static bool
+DoneValidate(const MigJob *job)
+{
+	return ColumnIsNotNull(job) || CheckState(job) == 2;
+}
+
+static void
+RunValidate(const MigJob *job)
+{
+	MigExecDDL(psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s",
+						MigJobRelationName(job), quote_identifier(Check(job))));
+}
+
+/* set_not_null */
+static char *
+DescribeSet(const MigJob *job)
+{
+	return psprintf("setting column %s NOT NULL", Column(job));
+}
+
+static bool
+DoneSet(const MigJob *job)
+{
+	return ColumnIsNotNull(job);
+}
+
+static void
+RunSet(const MigJob *job)
+{
+	MigExecDDL(psprintf("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL",
+						MigJobRelationName(job), quote_identifier(Column(job))));
+}
+
+/* drop_check, also the undo step */
+static char *
+DescribeDrop(const MigJob *job)
+{
+	return psprintf("dropping constraint %s", Check(job));
+}
+
+static bool
+DoneDrop(const MigJob *job)
+{
+	return CheckState(job) == 0;
+}
+
+static void
+RunDrop(const MigJob *job)
+{
+	MigExecDDL(psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s",
+						MigJobRelationName(job), quote_identifier(Check(job))));
+}
+
+/*
+ * ExplainFailure: rows still NULL make the validate step fail; say how
+ * many, and what to do.
+ */
+static char *
+ExplainFailure(const MigJob *job, const MigStepDef *step, ErrorData *edata)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	char	   *sql;
+	bool		isnull;
+	int64		count;
+
+	if (strcmp(step->name, "validate") != 0 || edata->sqlerrcode != ERRCODE_CHECK_VIOLATION)
+		return NULL;
+	sql = psprintf("SELECT count(*) FROM %s WHERE %s IS NULL",
+				   MigJobRelationName(job), quote_identifier(Column(job)));
+	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		return NULL;
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	MemoryContextSwitchTo(ctx); /* SPI calls return in SPI's own context */
+	return psprintf("column \"%s\" of table %s has " INT64_FORMAT " NULL row%s (SQLSTATE %s). "
+					"Hint: backfill them first, e.g. with mig_start_backfill(), then run mig_set_not_null() again.",
+					Column(job), job->relation_name, count, count == 1 ? "" : "s",
+					unpack_sql_state(edata->sqlerrcode));
+}
+
+static const MigStepDef not_null_steps[] = {
+	{"add_check", DescribeAdd, DoneAdd, RunAdd, false, false},
+	{"validate", DescribeValidate, DoneValidate, RunValidate, false, false},
+	{"set_not_null", DescribeSet, DoneSet, RunSet, false, false},
+	{"drop_check", DescribeDrop, DoneDrop, RunDrop, false, false},
+};
+
+static const MigStepDef not_null_undo =
+{"undo", DescribeDrop, DoneDrop, RunDrop, false, false};
+
+const MigKindDef mig_kind_not_null = {
+	MIG_KIND_NOT_NULL, not_null_steps, lengthof(not_null_steps),
+	ExplainFailure, &not_null_undo
+};

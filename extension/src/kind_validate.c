@@ -1,0 +1,69 @@
+/*-------------------------------------------------------------------------
+ *
+ * kind_validate.c
+ *	  The validate kind (mig_validate_constraint): VALIDATE CONSTRAINT of
+ *	  an existing NOT VALID check or foreign key, as one schema step.
+ *
+ * VALIDATE CONSTRAINT takes SHARE UPDATE EXCLUSIVE (writes go on) for the
+ * scan; the runner in steps.c gives it the job's lock_timeout and retries
+ * a timeout, so even waiting for that lock never holds up the application
+ * for long.  A constraint that is valid already is not validated again.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_constraint.h"
+#include "utils/builtins.h"
+#include "utils/syscache.h"
+
+#include "pg_mig.h"
+#include "steps.h"
+
+static const char *
+ConstraintArg(const MigJob *job)
+{
+	return MigKindArg(job, "constraint");
+}
+
+static char *
+Describe(const MigJob *job)
+{
+	return psprintf("validating constraint %s", ConstraintArg(job));
+}
+
+static bool
+Done(const MigJob *job)
+{
+	Oid			conoid = get_relation_constraint_oid(job->relid, ConstraintArg(job), true);
+	HeapTuple	tuple;
+	bool		valid;
+
+	if (!OidIsValid(conoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("constraint \"%s\" of table %s was dropped while the job ran",
+						ConstraintArg(job), job->relation_name)));
+	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for constraint %u", conoid);
+	valid = ((Form_pg_constraint) GETSTRUCT(tuple))->convalidated;
+	ReleaseSysCache(tuple);
+	return valid;
+}
+
+static void
+Run(const MigJob *job)
+{
+	MigExecDDL(psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s",
+						MigJobRelationName(job), quote_identifier(ConstraintArg(job))));
+}
+
+static const MigStepDef validate_steps[] = {
+	{"validate", Describe, Done, Run, false, false},
+};
+
+const MigKindDef mig_kind_validate = {
+	MIG_KIND_VALIDATE, validate_steps, lengthof(validate_steps), NULL, NULL
+};

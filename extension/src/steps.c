@@ -1,0 +1,747 @@
+/*-------------------------------------------------------------------------
+ *
+ * steps.c
+ *	  The runner of schema steps: the worker of a not_null, validate or
+ *	  index job runs its kind's steps here, one after the other.
+ *
+ * For each step (see steps.h) not yet in steps_done:
+ *
+ *	  check the job (still running?) and record the step in mig_jobs.step
+ *	  -> wait while replicas lag, if the step asks for it
+ *	  -> one transaction: SET LOCAL lock_timeout, the statement unless its
+ *		 effect is there already, the step recorded in steps_done; commit
+ *	  -> a lock timeout or deadlock: roll back, event 'retried' with the
+ *		 error, sleep with jittered exponential backoff, try again
+ *	  -> any other error, or max_retries used up: the kind's undo step
+ *		 (with the same retries), then the job fails
+ *
+ * A waiting DDL lock therefore blocks the application no longer than
+ * lock_timeout: the queue that forms behind a waiting ACCESS EXCLUSIVE
+ * request goes away with the rolled-back attempt.  A step and its record
+ * commit together, so after a crash, a kill of the worker or a restart the
+ * job goes on at the first step not done; a top-level step (CREATE INDEX
+ * CONCURRENTLY) cannot share a transaction with its record, so its done()
+ * test tells a finished one from a half-done one.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "parser/analyze.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/portal.h"
+#include "utils/snapmgr.h"
+#include "utils/timeout.h"
+#if PG_VERSION_NUM >= 150000
+#include "common/pg_prng.h"
+#endif
+
+#include "pg_mig.h"
+#include "steps.h"
+#include "version_compat.h"
+
+#define RETRY_BASE_MS			200
+#define RETRY_MAX_MS			30000
+#define LAG_WAIT_MS				1000
+
+typedef enum StepResult
+{
+	STEP_RESULT_DONE,
+	STEP_RESULT_FAILED,			/* *failure says why */
+	STEP_RESULT_STOPPED			/* paused, cancelled or gone */
+} StepResult;
+
+static const MigKindDef *const step_kinds[] = {
+	&mig_kind_not_null,
+	&mig_kind_validate,
+	&mig_kind_index,
+	&mig_kind_foreign_key,
+};
+
+static int64 steps_job_id;
+static Oid	steps_owner;
+static MemoryContext steps_context;
+static MemoryContext toplevel_context;
+
+static MigJob *CheckJob(bool set_running);
+static StepResult RunStep(const MigKindDef *def, const MigStepDef *step,
+						  bool record, char **failure);
+static StepResult WaitForLag(void);
+static void FailJob(const MigKindDef *def, const MigStepDef *step, char *message);
+static bool StepIsTransient(int sqlerrcode);
+static bool SleepOrStop(long ms);
+static void ForgetSteps(void);
+static const MigKindDef *KindDef(MigJobKind kind);
+static void BeginStepTransaction(void);
+static void EndStepTransaction(bool commit);
+
+const char *
+MigKindName(MigJobKind kind)
+{
+	switch (kind)
+	{
+		case MIG_KIND_BACKFILL:
+			return "backfill";
+		case MIG_KIND_DELETE:
+			return "delete";
+		case MIG_KIND_NOT_NULL:
+			return "not_null";
+		case MIG_KIND_FOREIGN_KEY:
+			return "foreign_key";
+		case MIG_KIND_VALIDATE:
+			return "validate";
+		case MIG_KIND_INDEX:
+			return "index";
+	}
+	return "?";
+}
+
+MigJobKind
+MigKindFromName(const char *name)
+{
+	for (int k = MIG_KIND_BACKFILL; k <= MIG_KIND_INDEX; k++)
+		if (name && strcmp(name, MigKindName((MigJobKind) k)) == 0)
+			return (MigJobKind) k;
+	elog(ERROR, "unknown pg_mig job kind \"%s\"", name ? name : "(null)");
+	return MIG_KIND_BACKFILL;	/* keep compiler quiet */
+}
+
+/*
+ * MigKindArg returns the value of the job's kind argument name, or NULL.
+ */
+const char *
+MigKindArg(const MigJob *job, const char *name)
+{
+	ListCell   *lc;
+	size_t		len = strlen(name);
+
+	foreach(lc, job->kind_args)
+	{
+		const char *item = lfirst(lc);
+
+		if (strncmp(item, name, len) == 0 && item[len] == '=')
+			return item + len + 1;
+	}
+	return NULL;
+}
+
+/*
+ * MigStepWasDone: the step's name is in the job's steps_done.
+ */
+bool
+MigStepWasDone(const MigJob *job, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, job->steps_done)
+		if (strcmp(lfirst(lc), name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * MigJobRelationName returns the quoted, qualified name the job's table has
+ * now (the statements name it by its OID's current name, so a rename does
+ * not redirect them), or raises an error if it was dropped.
+ */
+char *
+MigJobRelationName(const MigJob *job)
+{
+	char	   *relname = get_rel_name(job->relid);
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table %s was dropped while the job ran", job->relation_name)));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(job->relid)),
+									  relname);
+}
+
+/*
+ * MigExecDDL runs one utility statement through SPI, in the caller's
+ * transaction, as the current user.
+ */
+void
+MigExecDDL(const char *sql)
+{
+	int			ret;
+	MemoryContext ctx = CurrentMemoryContext;
+
+	pgstat_report_activity(STATE_RUNNING, sql);
+	ret = SPI_execute(sql, false, 0);
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "pg_mig schema step failed: %s", SPI_result_code_string(ret));
+	MemoryContextSwitchTo(ctx); /* SPI calls return in SPI's own context */
+}
+
+/*
+ * MigRunTopLevel runs one utility statement the way a client's simple
+ * query runs it: in a transaction started for it, through a portal with
+ * isTopLevel = true, so that a statement that refuses to run inside a
+ * transaction block (CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY)
+ * runs, and may commit and start transactions of its own.  Caller is
+ * between transactions.  lock_timeout holds for the whole statement (a
+ * SET LOCAL would end at the statement's first internal commit).
+ */
+void
+MigRunTopLevel(const char *sql, int64 lock_timeout_ms)
+{
+	MemoryContext parse_context;
+	MemoryContext old;
+	List	   *raw;
+	RawStmt    *parsetree;
+	List	   *queries;
+	List	   *plans;
+	Portal		portal;
+	DestReceiver *receiver;
+	QueryCompletion qc;
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), INT64_FORMAT "ms", Max(lock_timeout_ms, 1));
+	SetConfigOption("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	pgstat_report_activity(STATE_RUNNING, sql);
+
+	/*
+	 * The parse and plan trees must survive the statement's own commits;
+	 * the context is kept and reset, so a failed statement leaks nothing.
+	 */
+	if (toplevel_context == NULL)
+		toplevel_context = AllocSetContextCreate(TopMemoryContext,
+												 "pg_mig top-level statement",
+												 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(toplevel_context);
+	parse_context = toplevel_context;
+	old = MemoryContextSwitchTo(parse_context);
+	raw = pg_parse_query(sql);
+	if (list_length(raw) != 1)
+		elog(ERROR, "pg_mig top-level step is not one statement");
+	parsetree = linitial_node(RawStmt, raw);
+	queries = MigAnalyzeAndRewrite(parsetree, sql);
+	plans = pg_plan_queries(queries, sql, CURSOR_OPT_PARALLEL_OK, NULL);
+
+	portal = CreatePortal("", true, true);
+	portal->visible = false;
+	PortalDefineQuery(portal, NULL, sql, CreateCommandTag(parsetree->stmt), plans, NULL);
+	PortalStart(portal, NULL, 0, InvalidSnapshot);
+	receiver = CreateDestReceiver(DestNone);
+	MemoryContextSwitchTo(old);
+
+	(void) MigPortalRun(portal, receiver, &qc);
+
+	receiver->rDestroy(receiver);
+	PortalDrop(portal, false);
+	CommitTransactionCommand();
+	MemoryContextReset(parse_context);
+	SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
+	MemoryContextSwitchTo(steps_context ? steps_context : TopMemoryContext);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * MigRunSchemaSteps runs the job's steps if its kind is made of schema
+ * steps, and returns true when the worker is done with it; it returns
+ * false at once for a kind that walks rows (backfill, delete).  Caller is
+ * the job's worker, between transactions, with the job's settings applied.
+ */
+bool
+MigRunSchemaSteps(int64 job_id, Oid owner)
+{
+	MigJob	   *job;
+	const MigKindDef *def = NULL;
+
+	steps_job_id = job_id;
+	steps_owner = owner;
+	if (steps_context == NULL)
+		steps_context = AllocSetContextCreate(TopMemoryContext, "pg_mig steps",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(steps_context);
+
+	BeginStepTransaction();
+	job = CheckJob(false);
+	if (job != NULL)
+		def = KindDef(job->kind);
+	EndStepTransaction(true);
+	if (job == NULL)
+		return true;
+	if (def == NULL)
+		return false;			/* a walk: backfill_worker.c goes on */
+
+	for (int i = 0; i < def->nsteps; i++)
+	{
+		const MigStepDef *step = &def->steps[i];
+		char	   *failure = NULL;
+		StepResult result;
+
+		MemoryContextSwitchTo(steps_context);
+		if (def->has_walk && i == def->walk_at)
+		{
+			bool		walked;
+
+			/* the walk is backfill_worker.c's; it calls us again when done */
+			BeginStepTransaction();
+			job = CheckJob(false);
+			walked = job != NULL && MigStepWasDone(job, "walk");
+			EndStepTransaction(true);
+			if (job == NULL)
+				return true;
+			if (!walked)
+				return false;
+		}
+		result = RunStep(def, step, true, &failure);
+		if (result == STEP_RESULT_STOPPED)
+			return true;
+		if (result == STEP_RESULT_FAILED)
+		{
+			FailJob(def, step, failure);
+			return true;
+		}
+	}
+
+	BeginStepTransaction();
+	job = CheckJob(false);
+	if (job != NULL)
+	{
+		MigSetStep(job_id, NULL);
+		MigSetState(job_id, MIG_STATE_SUCCEEDED, NULL);
+		MigRecordEvent(job_id, "succeeded",
+					   psprintf("%d step%s done", def->nsteps, def->nsteps == 1 ? "" : "s"));
+	}
+	EndStepTransaction(true);
+	MigBroadcastJobChange();
+	return true;
+}
+
+static void
+BeginStepTransaction(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	MemoryContextSwitchTo(steps_context);
+}
+
+static void
+EndStepTransaction(bool commit)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	if (commit)
+		CommitTransactionCommand();
+	else
+		AbortCurrentTransaction();
+	MemoryContextSwitchTo(steps_context);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * CheckJob reads the job with its kind, in the caller's transaction, and
+ * returns it if it is still this worker's to run (queued or running, same
+ * owner); set_running moves a queued job (resumed while this worker lived)
+ * to running.  Returns NULL otherwise.
+ */
+static MigJob *
+CheckJob(bool set_running)
+{
+	MigJob	   *job = MigLoadJob(steps_job_id, false);
+
+	if (job == NULL || job->owner != steps_owner ||
+		(job->state != MIG_STATE_RUNNING && job->state != MIG_STATE_QUEUED))
+		return NULL;
+	if (set_running && job->state == MIG_STATE_QUEUED)
+		MigSetState(steps_job_id, MIG_STATE_RUNNING, NULL);
+	MigLoadJobKind(job);
+	return job;
+}
+
+/*
+ * RunStep runs one step to its end (see the file header); with record, the
+ * step is skipped if recorded and recorded when done.  On failure
+ * *failure is the message for last_error.
+ */
+static StepResult
+RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failure)
+{
+	for (;;)
+	{
+		MigJob	   *job;
+		ErrorData  *volatile edata = NULL;
+		volatile bool skipped = false;
+		int			retries;
+		int			max_retries;
+
+		/* before each attempt of a step that writes much WAL: lag first */
+		if (step->wait_for_lag && WaitForLag() == STEP_RESULT_STOPPED)
+			return STEP_RESULT_STOPPED;
+
+		/* still ours to run?  what does it do now? */
+		BeginStepTransaction();
+		job = CheckJob(true);
+		if (job == NULL)
+		{
+			EndStepTransaction(true);
+			return STEP_RESULT_STOPPED;
+		}
+		if (record && MigStepWasDone(job, step->name))
+		{
+			EndStepTransaction(true);
+			return STEP_RESULT_DONE;
+		}
+		if (step->describe)
+		{
+			char	   *text = step->describe(job);
+
+			if (job->step == NULL || strcmp(job->step, text) != 0)
+				MigSetStep(steps_job_id, text);
+		}
+		retries = job->retries;
+		max_retries = job->max_retries;
+		EndStepTransaction(true);
+		MigBroadcastJobChange();
+
+		/* one attempt */
+		PG_TRY();
+		{
+			if (step->top_level)
+			{
+				bool		done;
+
+				BeginStepTransaction();
+				done = step->done && step->done(job);
+				EndStepTransaction(true);
+				if (!done)
+					step->run(job);
+				else
+					skipped = true;
+				if (record || step == def->undo)
+				{
+					BeginStepTransaction();
+					if (record)
+						MigMarkStepDone(steps_job_id, step->name);
+					else
+						ForgetSteps();
+					EndStepTransaction(true);
+				}
+			}
+			else
+			{
+				char		buf[32];
+
+				BeginStepTransaction();
+				snprintf(buf, sizeof(buf), INT64_FORMAT "ms", Max(job->lock_timeout_ms, 1));
+				(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
+										 GUC_ACTION_LOCAL, true, 0, false);
+				if (step->done && step->done(job))
+					skipped = true;
+				else
+					step->run(job);
+				if (record)
+					MigMarkStepDone(steps_job_id, step->name);
+				else if (step == def->undo)
+					ForgetSteps();	/* with the undo: resumed, it starts over */
+				EndStepTransaction(true);
+			}
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(steps_context);
+			edata = CopyErrorData();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			disable_timeout(STATEMENT_TIMEOUT, false);
+			SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
+			QueryCancelPending = false;
+			MemoryContextSwitchTo(steps_context);
+		}
+		PG_END_TRY();
+
+		if (edata == NULL)
+		{
+			if (skipped)
+			{
+				BeginStepTransaction();
+				MigRecordEvent(steps_job_id, "step",
+							   psprintf("%s: already done", step->name));
+				EndStepTransaction(true);
+			}
+			else
+			{
+				BeginStepTransaction();
+				MigRecordEvent(steps_job_id, "step", psprintf("%s: done", step->name));
+				EndStepTransaction(true);
+			}
+			return STEP_RESULT_DONE;
+		}
+
+		/* the attempt failed and is rolled back */
+		{
+			char	   *message = psprintf("%s%s%s (SQLSTATE %s)", edata->message,
+										   edata->detail ? ": " : "",
+										   edata->detail ? edata->detail : "",
+										   unpack_sql_state(edata->sqlerrcode));
+
+			ereport(LOG,
+					(errmsg("pg_mig job " INT64_FORMAT ": step %s failed: %s",
+							steps_job_id, step->name, message)));
+			if (StepIsTransient(edata->sqlerrcode) && retries < max_retries)
+			{
+				double		backoff = Min((double) RETRY_BASE_MS * pow(2.0, retries),
+										  (double) RETRY_MAX_MS);
+
+#if PG_VERSION_NUM >= 150000
+				backoff *= 0.5 + pg_prng_double(&pg_global_prng_state);
+#else
+				backoff *= 0.5 + (double) random() / ((double) MAX_RANDOM_VALUE + 1);
+#endif
+				BeginStepTransaction();
+				if (CheckJob(false) == NULL)
+				{
+					EndStepTransaction(true);
+					return STEP_RESULT_STOPPED;
+				}
+				MigSetRetries(steps_job_id, retries + 1, message);
+				MigRecordEvent(steps_job_id, "retried",
+							   psprintf("step %s, attempt %d of %d in %.1f s: %s", step->name,
+										retries + 1, max_retries, backoff / 1000.0, message));
+				EndStepTransaction(true);
+				MigBroadcastJobChange();
+				if (!SleepOrStop((long) backoff))
+					return STEP_RESULT_STOPPED;
+				continue;
+			}
+
+			/* a failure for good: say why, in the kind's words if it has them */
+			*failure = message;
+			if (def->explain_failure && record)
+			{
+				char	   *volatile explained = NULL;
+
+				PG_TRY();
+				{
+					BeginStepTransaction();
+					explained = def->explain_failure(job, step, edata);
+					EndStepTransaction(true);
+				}
+				PG_CATCH();
+				{
+					MemoryContextSwitchTo(steps_context);
+					FlushErrorState();
+					AbortCurrentTransaction();
+					MemoryContextSwitchTo(steps_context);
+				}
+				PG_END_TRY();
+				if (explained)
+					*failure = explained;
+			}
+			return STEP_RESULT_FAILED;
+		}
+	}
+}
+
+/*
+ * FailJob takes back what the done steps did (the kind's undo step, with
+ * the same retries) and marks the job failed with message.
+ */
+static void
+FailJob(const MigKindDef *def, const MigStepDef *step, char *message)
+{
+	if (def->undo)
+	{
+		char	   *undo_failure = NULL;
+
+		if (RunStep(def, def->undo, false, &undo_failure) == STEP_RESULT_FAILED)
+			message = psprintf("%s; undoing it failed too: %s", message, undo_failure);
+	}
+	BeginStepTransaction();
+	if (MigLoadJob(steps_job_id, true) != NULL)
+	{
+		MigSetStep(steps_job_id, NULL);
+		MigSetState(steps_job_id, MIG_STATE_FAILED, message);
+		MigRecordEvent(steps_job_id, "failed", psprintf("step %s: %s", step->name, message));
+	}
+	EndStepTransaction(true);
+	MigBroadcastJobChange();
+}
+
+/*
+ * ForgetSteps empties the job's steps_done and its walk's checkpoint, in
+ * the transaction of the undo step: a failed job that is resumed starts
+ * from its first step.
+ */
+static void
+ForgetSteps(void)
+{
+	const char *cols[6] = {"steps_done", "target_ord", "last_key", "rows_done",
+	"keys_done", "chunks_done"};
+	Oid			types[6] = {TEXTARRAYOID, INT4OID, TEXTARRAYOID, INT8OID, INT8OID, INT8OID};
+	Datum		values[6] = {0, Int32GetDatum(0), 0, Int64GetDatum(0), Int64GetDatum(0),
+	Int64GetDatum(0)};
+	bool		nulls[6] = {false, false, true, false, false, false};
+
+	values[0] = PointerGetDatum(construct_empty_array(TEXTOID));
+	MigSetJobColumns(steps_job_id, 6, cols, types, values, nulls);
+}
+
+/* KindDef: the steps of a kind, or NULL for a kind that only walks */
+static const MigKindDef *
+KindDef(MigJobKind kind)
+{
+	for (int i = 0; i < lengthof(step_kinds); i++)
+		if (step_kinds[i]->kind == kind)
+			return step_kinds[i];
+	return NULL;
+}
+
+/*
+ * MigWalkCountsOnly: the job's chunks count rows and change none (the
+ * orphan walk of a foreign_key job with orphans => 'fail').  Caller is in
+ * a transaction.
+ */
+bool
+MigWalkCountsOnly(MigJob *job)
+{
+	const char *orphans;
+
+	MigLoadJobKind(job);
+	orphans = MigKindArg(job, "orphans");
+	return job->kind == MIG_KIND_FOREIGN_KEY && orphans && strcmp(orphans, "fail") == 0;
+}
+
+/*
+ * MigFinishWalk ends the walk of a job, in the transaction of its last
+ * chunk: a backfill or a delete has succeeded; a kind that goes on after
+ * its walk records the walk as done.
+ */
+void
+MigFinishWalk(int64 job_id, int64 rows_done, int64 chunks_done)
+{
+	MigJob	   *job = MigLoadJob(job_id, false);
+	const MigKindDef *def;
+
+	if (job == NULL)
+		return;
+	MigLoadJobKind(job);
+	def = KindDef(job->kind);
+	if (def != NULL && def->has_walk)
+	{
+		MigMarkStepDone(job_id, "walk");
+		MigRecordEvent(job_id, "step",
+					   psprintf("walk: done, " INT64_FORMAT " rows in " INT64_FORMAT " chunks",
+								rows_done, chunks_done));
+		return;
+	}
+	MigSetState(job_id, MIG_STATE_SUCCEEDED, NULL);
+	MigRecordEvent(job_id, "succeeded",
+				   psprintf(INT64_FORMAT " rows %s in " INT64_FORMAT " chunks", rows_done,
+							job->kind == MIG_KIND_DELETE ? "deleted" : "changed", chunks_done));
+}
+
+/*
+ * WaitForLag waits while a health signal of the job says wait (replica
+ * lag first of all: an index build writes a burst of WAL), recording why
+ * in mig_jobs.throttled.
+ */
+static StepResult
+WaitForLag(void)
+{
+	bool		throttled = false;
+
+	for (;;)
+	{
+		MigJob	   *job;
+		char	   *reason = NULL;
+		bool		wait;
+
+		BeginStepTransaction();
+		job = CheckJob(true);
+		if (job == NULL)
+		{
+			EndStepTransaction(true);
+			return STEP_RESULT_STOPPED;
+		}
+		wait = MigThrottleCheck(job, throttled, &reason);
+		if (wait && !throttled)
+			MigRecordEvent(steps_job_id, "throttled", reason);
+		if (!wait && throttled)
+			MigRecordEvent(steps_job_id, "unthrottled", NULL);
+		MigSetThrottled(steps_job_id, wait ? reason : NULL);
+		EndStepTransaction(true);
+		throttled = wait;
+		if (!wait)
+			return STEP_RESULT_DONE;
+		if (!SleepOrStop(LAG_WAIT_MS))
+			return STEP_RESULT_STOPPED;
+	}
+}
+
+/* StepIsTransient: errors after which the same step may well succeed */
+static bool
+StepIsTransient(int sqlerrcode)
+{
+	switch (sqlerrcode)
+	{
+		case ERRCODE_T_R_SERIALIZATION_FAILURE:
+		case ERRCODE_T_R_DEADLOCK_DETECTED:
+		case ERRCODE_LOCK_NOT_AVAILABLE:
+		case ERRCODE_QUERY_CANCELED:
+		case ERRCODE_OUT_OF_MEMORY:
+		case ERRCODE_INSUFFICIENT_RESOURCES:
+		case ERRCODE_DISK_FULL:
+		case ERRCODE_TOO_MANY_CONNECTIONS:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * SleepOrStop waits ms milliseconds on the latch; job control (pause,
+ * cancel) ends the wait early.  Returns false if the job is no longer this
+ * worker's to run.
+ */
+static bool
+SleepOrStop(long ms)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+	bool		running;
+
+	for (;;)
+	{
+		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		QueryCancelPending = false;
+		CHECK_FOR_INTERRUPTS();
+		if (MigTakeWakeup())
+			break;
+	}
+	BeginStepTransaction();
+	running = (CheckJob(false) != NULL);
+	EndStepTransaction(true);
+	return running;
+}
