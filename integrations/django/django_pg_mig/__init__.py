@@ -7,5 +7,4 @@ mig_cancel).
 """
 
 __version__ = "0.3.0"
-# Django < 3.2 finds the AppConfig through this; 3.2+ finds it by itself.
-default_app_config = "django_pg_mig.apps.PgMigConfig"
+# Django 3.2+ finds the app's AppConfig (apps.PgMigConfig) by itself.
