@@ -32,7 +32,10 @@ DATA = $(wildcard sql/pg_mig--*.sql)
 PGFILEDESC = "pg_mig - safe chunked backfills"
 
 PG_CPPFLAGS = -I$(srcdir)/extension/include
-PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+# an undeclared function is an error: on another major version it would be an
+# undefined symbol found only when the library is loaded
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare \
+	-Werror=implicit-function-declaration
 
 REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --outputdir=test/out --dbname=pg_mig_regress
@@ -40,15 +43,21 @@ REGRESS_OPTS = --inputdir=test --outputdir=test/out --dbname=pg_mig_regress
 ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test --outputdir=test/out/isolation --dbname=pg_mig_isolation
 
-# PGXS tracks no header dependencies: every object depends on the headers
-$(OBJS): extension/include/pg_mig.h extension/include/version_compat.h \
-	extension/include/steps.h
-
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
-# the header rule above comes first: make without a target still means all
-.DEFAULT_GOAL := all
+
+# PGXS tracks no header dependencies: every object depends on the headers.
+# (After the include: the first rule of a Makefile is its default goal, and
+# that must stay PGXS's "all", the library.)
+# Objects built against another server (scripts/test.sh --pg 17, then a bare
+# make for 15) are rebuilt: they depend on a stamp that names the server.
+BUILT_FOR := .pg_mig_built_for
+$(shell echo '$(VERSION) $(includedir_server)' | cmp -s - $(BUILT_FOR) || \
+	echo '$(VERSION) $(includedir_server)' > $(BUILT_FOR))
+$(OBJS) $(OBJS:.o=.bc): extension/include/pg_mig.h extension/include/version_compat.h \
+	extension/include/steps.h $(BUILT_FOR)
+EXTRA_CLEAN += $(BUILT_FOR)
 
 # make bench [BENCH_ARGS=--quick]: the benchmark (bench/run.sh), results in bench/RESULTS.md
 .PHONY: bench
@@ -59,3 +68,10 @@ installcheck: test-out-dir
 test-out-dir:
 	@mkdir -p test/out test/out/isolation
 .PHONY: test-out-dir
+
+# make deb [DEB_OUT=dir]: the Debian packages postgresql-NN-pg-mig and
+# pg-mig-client (dpkg-buildpackage in a copy of the tree), into deb/
+DEB_OUT ?= $(CURDIR)/deb
+.PHONY: deb
+deb:
+	bash scripts/deb.sh $(DEB_OUT)

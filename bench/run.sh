@@ -9,12 +9,17 @@
 #   make bench [BENCH_ARGS=...]   the same through make
 #
 # PGMIG_BENCH_BIN=path skips the set-up and build (ctest's smoke test uses it).
+# The server: PGMIG_PG=15|17|18 (or PG_CONFIG), else the pg_config on PATH
+# (scripts/pgenv.sh); pgbench and psql are the host's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# shellcheck source=../scripts/pgenv.sh
+. scripts/pgenv.sh
 if [ -z "${PGMIG_BENCH_BIN:-}" ]; then
-    bash scripts/deps.sh
-    make -s -j2 >/dev/null && make -s install >/dev/null
+    bash scripts/deps.sh ${PGMIG_PG:-15}
+    [ -z "${PGMIG_PG:-}" ] || bash scripts/pgbuild.sh "$PGMIG_PG"
+    pg_resolve && pg_install_extension
     cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     cmake --build build -j2 --target pgmig_bench >/dev/null
     PGMIG_BENCH_BIN=$root/build/bench/pgmig_bench

@@ -26,8 +26,7 @@ int CmdStart(const std::string& cmd, const std::vector<std::string>& args)
     Api api(c);
     long long id = api.StartBackfill(table, set, where.empty() ? std::nullopt : std::optional<std::string>(where),
                                      named);
-    std::cout << id << std::endl;
-    return cl.vm.count("wait") ? Follow(api, id, -1) : kOk;
+    return Started(api, id, cl.vm.count("wait") > 0);
 }
 
 int CmdSet(const std::string& cmd, const std::vector<std::string>& args)

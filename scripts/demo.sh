@@ -2,12 +2,17 @@
 # scripts/demo.sh -- the demo: installs what is missing, builds, starts a
 # throwaway primary + standby, backfills a 1,000,000-row orders table through
 # migctl with a live progress view, shows the result, stops the sandbox.
+# PGMIG_PG=17|18 runs it on that server (scripts/pgenv.sh); default: the
+# pg_config on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-bash scripts/deps.sh
+# shellcheck source=pgenv.sh
+. scripts/pgenv.sh
+bash scripts/deps.sh ${PGMIG_PG:-15}
+[ -z "${PGMIG_PG:-}" ] || bash scripts/pgbuild.sh "$PGMIG_PG"
 echo "== building"
-make -s -j2 >/dev/null && make -s install >/dev/null
+pg_resolve && pg_install_extension
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j2 --target migctl >/dev/null
 migctl=$root/build/controller/migctl

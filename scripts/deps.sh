@@ -1,10 +1,27 @@
 #!/usr/bin/env bash
-# scripts/deps.sh -- installs the Debian packages pg_mig needs to build, test
-# and run its demo, only those missing. Idempotent; run as root.
+# scripts/deps.sh [15|17|18|all] -- installs the Debian packages pg_mig needs
+# to build, test and run its demo, only those missing. Idempotent; run as
+# root. 15 (the default) is Debian 12's server; 18 adds what building
+# PostgreSQL 18 from source needs, 17 what making its trixie chroot needs
+# (scripts/pgbuild.sh).
 set -euo pipefail
 PKGS=(postgresql-15 postgresql-client-15 postgresql-server-dev-15 libpq-dev
       libboost-program-options-dev libgtest-dev cmake g++ gcc make pkg-config
+      # operations (issue 16): promtool for the metrics and alert rules tests,
+      # tmux for the live-view tests, man for the man page, and the Debian
+      # packaging tools for make deb and the deb test
+      prometheus tmux man-db groff-base dpkg-dev debhelper postgresql-server-dev-all
+      # the Django integration tests (issue 17): Debian's Django 3.2 and both drivers
       python3-django python3-psycopg2 python3-psycopg)
+for v in "${@:-15}"; do
+  case "$v" in
+    15) ;;
+    17) PKGS+=(debootstrap util-linux) ;;
+    18) PKGS+=(bison flex libicu-dev zlib1g-dev) ;;
+    all) PKGS+=(debootstrap util-linux bison flex libicu-dev zlib1g-dev) ;;
+    *) echo "deps.sh: unknown version $v (15, 17, 18 or all)" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -14,15 +14,26 @@
 # "pgmig" (created if needed). Ports are free ones; servers are stopped with
 # pg_ctl -D, never by process name. SANDBOX_CONF adds postgresql.conf lines;
 # SANDBOX_PRELOAD overrides shared_preload_libraries (default pg_mig).
+#
+# The server: PGMIG_PG=15|17|18, PG_CONFIG or PG_BINDIR, else the pg_config
+# on PATH (scripts/pgenv.sh). start records it in DIR/env; the other commands
+# use the recorded one. 17 runs in its trixie chroot (scripts/pgchroot.sh);
+# psql here is the host's, whatever the server's version.
 set -euo pipefail
-BIN=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
-[ -x "$BIN/initdb" ] || BIN=/usr/lib/postgresql/15/bin
+# shellcheck source=pgenv.sh
+. "$(dirname "$0")/pgenv.sh"
 USER_NAME=pgmig
 
 die() { echo "sandbox.sh: $*" >&2; exit 1; }
 
-as_user() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u "$USER_NAME" -- "$@"; else "$@"; fi
+# as_user PROG ARGS: a program of the server's bin directory, as the sandbox user
+as_user() { local prog=$1; shift; pg_exec_as "$USER_NAME" "$BIN/$prog" "$@"; }
+
+# use_recorded DIR: the server the sandbox in DIR was started with
+use_recorded() {
+  load_env "$1"
+  PG_CONFIG=$SANDBOX_PG_CONFIG PG_BINDIR=$SANDBOX_PG_BINDIR PG_CHROOT=$SANDBOX_PG_CHROOT
+  BIN=$PG_BINDIR
 }
 
 free_port() {
@@ -46,12 +57,12 @@ load_env() { [ -f "$1/env" ] || die "no sandbox in $1"; # shellcheck disable=SC1
 
 ctl() {
   local dir=$1 which=$2; shift 2
-  load_env "$dir"
+  use_recorded "$dir"
   local data log
   if [ "$which" = primary ]; then data=$PRIMARY_DATA; log=$dir/primary.log
   elif [ "$which" = standby ]; then data=$STANDBY_DATA; log=$dir/standby.log
   else die "ctl: say primary or standby"; fi
-  as_user "$BIN/pg_ctl" -D "$data" -l "$log" -w -t 120 "$@" >/dev/null
+  as_user pg_ctl -D "$data" -l "$log" -w -t 120 "$@" >/dev/null
 }
 
 wait_streaming() {
@@ -63,11 +74,14 @@ wait_streaming() {
     [ "$n" = "1" ] && return 0
     sleep 0.1
   done
-  die "the standby did not start streaming; see $dir/standby.log"
+  echo "sandbox.sh: the standby did not start streaming; see $dir/standby.log" >&2
+  return 1
 }
 
 start() {
   local dir=$1
+  pg_resolve || die "no server to start"
+  BIN=$PG_BINDIR
   ensure_user
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
@@ -78,7 +92,7 @@ start() {
   pport=$(free_port); sport=$(free_port)
   while [ "$sport" = "$pport" ]; do sport=$(free_port); done
   trap 'echo "sandbox.sh: start failed; logs in '"$dir"'" >&2; stop "'"$dir"'" || true' ERR
-  as_user "$BIN/initdb" -D "$dir/primary" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  as_user initdb -D "$dir/primary" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   cat >> "$dir/primary/postgresql.conf" <<CONF
 port = $pport
 listen_addresses = '127.0.0.1'
@@ -104,18 +118,28 @@ export PRIMARY_PORT=$pport
 export STANDBY_PORT=$sport
 export PRIMARY_DATA=$dir/primary
 export STANDBY_DATA=$dir/standby
+export SANDBOX_PG_MAJOR=$PG_MAJOR
+export SANDBOX_PG_CONFIG=$PG_CONFIG
+export SANDBOX_PG_BINDIR=$PG_BINDIR
+export SANDBOX_PG_CHROOT=$PG_CHROOT
 ENV
-  as_user "$BIN/pg_ctl" -D "$dir/primary" -l "$dir/primary.log" -w -t 120 start >/dev/null
+  as_user pg_ctl -D "$dir/primary" -l "$dir/primary.log" -w -t 120 start >/dev/null
+  local running
+  running=$(psql -XAtq -h "$dir" -p "$pport" -U postgres -d postgres -c "SHOW server_version_num")
+  if [ "$(( running / 10000 ))" != "$PG_MAJOR" ]; then
+    stop "$dir"
+    die "the primary runs PostgreSQL $running, not $PG_MAJOR from $PG_CONFIG"
+  fi
   psql -XAtq -h "$dir" -p "$pport" -U postgres -d postgres \
        -c "SELECT pg_create_physical_replication_slot('standby1')" >/dev/null
-  as_user "$BIN/pg_basebackup" -h "$dir" -p "$pport" -U postgres -D "$dir/standby" -R -S standby1 -X stream >/dev/null
+  as_user pg_basebackup -h "$dir" -p "$pport" -U postgres -D "$dir/standby" -R -S standby1 -X stream >/dev/null
   sed -i "s/^port = .*/port = $sport/" "$dir/standby/postgresql.conf"
   # name the standby in pg_stat_replication
   sed -i "s/^primary_conninfo = '/primary_conninfo = 'application_name=standby1 /" "$dir/standby/postgresql.auto.conf"
-  as_user "$BIN/pg_ctl" -D "$dir/standby" -l "$dir/standby.log" -w -t 120 start >/dev/null
+  as_user pg_ctl -D "$dir/standby" -l "$dir/standby.log" -w -t 120 start >/dev/null
   wait_streaming "$dir"
   trap - ERR
-  echo "sandbox: primary on port $pport, standby on port $sport, sockets in $dir"
+  echo "sandbox: PostgreSQL $PG_MAJOR, primary on port $pport, standby on port $sport, sockets in $dir"
   echo "  psql -h $dir -p $pport -U postgres      # primary"
   echo "  psql -h $dir -p $sport -U postgres      # standby"
   echo "  . $dir/env                              # PGHOST/PGPORT/... for the primary"
@@ -123,9 +147,11 @@ ENV
 
 stop() {
   local dir=$1
+  [ -f "$dir/env" ] || return 0
+  use_recorded "$dir"
   for d in standby primary; do
     if [ -f "$dir/$d/postmaster.pid" ]; then
-      as_user "$BIN/pg_ctl" -D "$dir/$d" -m fast -w -t 120 stop >/dev/null 2>&1 || true
+      as_user pg_ctl -D "$dir/$d" -m fast -w -t 120 stop >/dev/null 2>&1 || true
     fi
   done
 }

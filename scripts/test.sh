@@ -1,13 +1,75 @@
 #!/usr/bin/env bash
-# scripts/test.sh -- THE test command: installs what is missing, builds the
-# extension and migctl, and runs every test through ctest (GoogleTest unit
-# tests, the pg_regress suite and the integration tests, each against a
-# sandbox primary + streaming standby of its own). Ends with ctest's summary.
+# scripts/test.sh [--pg 15|17|18|all] [ctest args] -- THE test command:
+# installs what is missing, builds the extension (warnings are errors) and
+# migctl, and runs every test through ctest (GoogleTest unit tests, the
+# pg_regress suite and the integration tests, each against a sandbox primary
+# + streaming standby of its own).
+#
+#   (no --pg)    the server of the pg_config on PATH (Debian 12's 15 on a
+#                fresh machine); ends with ctest's summary
+#   --pg N       PostgreSQL N (15, 17 or 18; scripts/pgbuild.sh makes 17
+#                and 18 the first time); ends with ctest's summary
+#   --pg all     15, 17 and 18 one after the other; ends with one line
+#                "N passed, M failed" over all three (a build that fails
+#                counts as one failed test); exits non-zero if any failed
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
-make -s -j2 >/dev/null
-make -s install >/dev/null
+root=$(pwd -P)
+versions=
+if [ "${1:-}" = --pg ]; then
+  [ $# -ge 2 ] || { echo "test.sh: --pg needs 15, 17, 18 or all" >&2; exit 2; }
+  case "$2" in
+    15|17|18) versions=$2 ;;
+    all) versions="15 17 18" ;;
+    *) echo "test.sh: --pg $2: say 15, 17, 18 or all" >&2; exit 2 ;;
+  esac
+  shift 2
+fi
+
+bash scripts/deps.sh ${versions:-15}
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j2 >/dev/null
-ctest --test-dir build --output-on-failure "$@"
+
+# build_for [VERSION]: the server ready and pg_mig built and installed for it
+build_for() {
+  if [ -n "${1:-}" ]; then
+    bash scripts/pgbuild.sh "$1"
+    export PGMIG_PG=$1
+  fi
+  # shellcheck source=pgenv.sh
+  . scripts/pgenv.sh
+  pg_resolve && pg_install_extension -Werror
+}
+
+if [ "$versions" != "15 17 18" ]; then
+  build_for "$versions"
+  exec ctest --test-dir build --output-on-failure "$@"
+fi
+
+passed=0 failed=0 lines=()
+for v in $versions; do
+  echo "==== PostgreSQL $v"
+  log=$(mktemp /tmp/pgmig-test.XXXXXX)
+  start=$SECONDS
+  if ! (build_for "$v"); then
+    failed=$(( failed + 1 ))
+    lines+=("PostgreSQL $v: the build failed")
+    continue
+  fi
+  PGMIG_PG=$v ctest --test-dir build --output-on-failure "$@" 2>&1 | tee "$log" || true
+  summary=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1 || true)
+  rm -f "$log"
+  if [ -z "$summary" ]; then
+    failed=$(( failed + 1 ))
+    lines+=("PostgreSQL $v: ctest gave no summary")
+    continue
+  fi
+  f=$(echo "$summary" | sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/')
+  n=$(echo "$summary" | sed -E 's/.* out of ([0-9]+).*/\1/')
+  passed=$(( passed + n - f )) failed=$(( failed + f ))
+  lines+=("PostgreSQL $v: $(( n - f )) passed, $f failed ($(( SECONDS - start )) s)")
+done
+echo
+printf '%s\n' "${lines[@]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -115,7 +115,9 @@ CREATE FUNCTION @extschema@.mig_start_delete(
     batch_size          integer  DEFAULT pg_catalog.current_setting('pg_mig.default_batch_size', true)::integer,
     chunk_time          interval DEFAULT pg_catalog.current_setting('pg_mig.default_chunk_time', true)::interval,
     max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
-    max_lag_bytes       bigint   DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true)::bigint,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.pg_size_bytes(pg_catalog.regexp_replace(
+                                     pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true),
+                                     '([0-9])B$', '\1')),
     sleep               interval DEFAULT '0',
     lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
     max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
@@ -168,7 +170,9 @@ CREATE FUNCTION @extschema@.mig_create_index(
     where_clause        text     DEFAULT NULL,
     include             name[]   DEFAULT NULL,
     max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
-    max_lag_bytes       bigint   DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true)::bigint,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.pg_size_bytes(pg_catalog.regexp_replace(
+                                     pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true),
+                                     '([0-9])B$', '\1')),
     lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
     max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer)
 RETURNS bigint
@@ -189,7 +193,9 @@ CREATE FUNCTION @extschema@.mig_add_foreign_key(
     batch_size          integer  DEFAULT pg_catalog.current_setting('pg_mig.default_batch_size', true)::integer,
     chunk_time          interval DEFAULT pg_catalog.current_setting('pg_mig.default_chunk_time', true)::interval,
     max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
-    max_lag_bytes       bigint   DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true)::bigint,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.pg_size_bytes(pg_catalog.regexp_replace(
+                                     pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true),
+                                     '([0-9])B$', '\1')),
     sleep               interval DEFAULT '0',
     lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
     max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,

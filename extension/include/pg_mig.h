@@ -293,6 +293,7 @@ extern pid_t MigWorkerPid(Oid dboid, int64 job_id);
 extern void MigWakeWorker(Oid dboid, int64 job_id);
 extern bool MigTakeWakeup(void);
 extern void MigSetStarved(Oid owner, int64 job_id);
+extern bool MigStarvedTaken(void);
 extern int64 MigTakeStarved(Oid my_owner);
 extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
 extern void MigRegisterWaiter(bool on);
@@ -313,6 +314,8 @@ extern char *MigJobRunProblem(const MigJob *job);
 
 /* sql_api.c */
 extern void MigCheckTextLength(const char *name, const char *s);
+extern Oid	MigLockTreeForStart(Oid relid);	/* every start, before
+											 * MigFindActiveJobOn */
 
 /* launcher.c */
 extern PGDLLEXPORT void mig_launcher_main(Datum main_arg);
@@ -324,6 +327,7 @@ extern PGDLLEXPORT void mig_scan_main(Datum main_arg);
 
 /* job_store.c: all SPI on the job tables.  Callers are in a transaction. */
 extern Oid	MigExtensionSchema(void);
+extern char *MigInstalledVersion(void);
 extern void MigRequireSchemaVersion(void);
 extern const char *MigQualifiedTable(const char *table);
 extern MigJob *MigLoadJob(int64 job_id, bool for_update);

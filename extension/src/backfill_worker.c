@@ -25,7 +25,15 @@
  * serialization failure, lock or statement timeout, cancel) is retried
  * with jittered exponential backoff, at half the size after a timeout;
  * after max_retries, or on any other error, the job fails and keeps its
- * checkpoint, and mig_resume() retries it.
+ * checkpoint, and mig_resume() retries it.  Every error of a step (the
+ * job's start included) ends in one of those recorded states, never in an
+ * exit of the worker; a wait for the job row (job control in an open
+ * transaction) is a wait, not an error.
+ *
+ * After every step the worker reports its table statistics, so that
+ * autovacuum sees a running job's dead rows.  A job throttled for longer
+ * than pg_mig.naptime gives its worker to a queued job of another role
+ * that waits for one (see MaybeGiveWorkerBack).
  *
  *-------------------------------------------------------------------------
  */
@@ -34,6 +42,7 @@
 #include <math.h>
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "executor/instrument.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -49,9 +58,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
-#if PG_VERSION_NUM >= 150000
 #include "common/pg_prng.h"
-#endif
 
 #include "pg_mig.h"
 #include "version_compat.h"
@@ -392,31 +399,47 @@ JobMayRun(MigJob *job)
 
 /*
  * ResolveOldTargets resolves the clauses of targets that have none yet (a
- * job started by pg_mig 0.2), once, with the search_path the job was
- * started with, and records them; from then on they are used as if they
- * had been resolved at start.  Allocates in the current memory context.
+ * job started by pg_mig 0.2), and the throttle query of such a job, once,
+ * with the search_path the job was started with, and records them; from
+ * then on they are used as if they had been resolved at start.  Allocates
+ * in the current memory context.
  */
 static void
 ResolveOldTargets(const MigJob *job)
 {
 	ListCell   *lc;
+	bool		old_job = false;
+	int			nest;
 
+	if (job->set_clause == NULL)
+		return;
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", job->search_path,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	foreach(lc, targets)
 	{
 		MigTarget  *target = lfirst(lc);
-		int			nest;
 
 		/* a delete's targets have no set clause but a resolved where clause */
 		if (target->set_clause != NULL || target->where_clause != NULL)
 			continue;
-		nest = NewGUCNestLevel();
-		(void) set_config_option("search_path", job->search_path,
-								 PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
+		old_job = true;
 		MigResolveClauses(target, job->set_clause, job->where_clause);
-		AtEOXact_GUC(true, nest);
 		MigSetTargetClauses(job_id, target);
 	}
+	if (old_job && job->throttle_query)
+	{
+		/* its throttle query too, as mig_start_backfill now stores it */
+		const char *cols[1] = {"throttle_query"};
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1];
+		bool		nulls[1] = {false};
+
+		values[0] = CStringGetTextDatum(MigResolveThrottleQuery(job->throttle_query));
+		MigSetJobColumns(job_id, 1, cols, types, values, nulls);
+	}
+	AtEOXact_GUC(true, nest);
 }
 
 /*
@@ -718,7 +741,7 @@ HandleStepError(ErrorData *step_error, long *delay_ms)
 	for (int attempt = 1;; attempt++)
 	{
 		volatile StepOutcome outcome = STEP_STOP;
-		ErrorData  *record_error = NULL;
+		ErrorData  *volatile record_error = NULL;
 
 		PG_TRY();
 		{
@@ -788,11 +811,7 @@ RecordStepError(ErrorData *edata, long *delay_ms)
 		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
 			edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			batch = Max(current_batch / 2, 1);
-#if PG_VERSION_NUM >= 150000
 		backoff *= 0.5 + pg_prng_double(&pg_global_prng_state);
-#else
-		backoff *= 0.5 + (double) random() / ((double) MAX_RANDOM_VALUE + 1);
-#endif
 		MigSetRetries(job_id, retries, message);
 		MigRecordEvent(job_id, "retried",
 					   psprintf("attempt %d of %d in %.1f s, batch %d: %s", retries,

@@ -52,6 +52,7 @@
 #include "utils/syscache.h"
 
 #include "pg_mig.h"
+#include "version_compat.h"
 
 struct MigChunkPlan
 {
@@ -501,7 +502,7 @@ CheckTargetIdentity(MigChunkPlan *plan)
 	Oid			now_relid;
 
 	LockRelationOid(plan->relid, RowExclusiveLock);
-	names = stringToQualifiedNameList(plan->relation_name);
+	names = MigStringToQualifiedNameList(plan->relation_name);
 	now_relid = RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, true);
 	if (now_relid != plan->relid)
 		ereport(ERROR,

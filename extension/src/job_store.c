@@ -38,6 +38,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "pg_mig.h"
@@ -86,31 +87,10 @@ MigExtensionSchema(void)
 void
 MigRequireSchemaVersion(void)
 {
-	Oid			extoid = get_extension_oid(PG_MIG_EXTENSION_NAME, true);
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	char	   *version = NULL;
+	char	   *version;
 
-	if (!OidIsValid(extoid))
-		(void) MigExtensionSchema();	/* the error for a missing extension */
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(extoid));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion,
-									 RelationGetDescr(rel), &isnull);
-
-		if (!isnull)
-			version = TextDatumGetCString(d);
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	(void) MigExtensionSchema();	/* the error for a missing extension */
+	version = MigInstalledVersion();
 	if (version == NULL || strcmp(version, PG_MIG_VERSION) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -135,6 +115,37 @@ ExtensionSchema(Oid extoid)
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
 		result = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
+ * MigInstalledVersion returns the version of pg_mig's SQL objects in this
+ * database (pg_extension.extversion), or NULL if it is not installed.
+ */
+char *
+MigInstalledVersion(void)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	char	   *result = NULL;
+
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(PG_MIG_EXTENSION_NAME));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			result = TextDatumGetCString(d);
+	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return result;
@@ -434,6 +445,7 @@ MigFindActiveJobOn(List *relids)
 	Oid			argtypes[1] = {OIDARRAYOID};
 	Datum		args[1];
 	int64		result = 0;
+	SPIPlanPtr	plan;
 
 	elems = palloc(sizeof(Datum) * Max(list_length(relids), 1));
 	foreach(lc, relids)
@@ -448,7 +460,16 @@ MigFindActiveJobOn(List *relids)
 				   MigQualifiedTable(MIG_JOB_TABLE),
 				   MigQualifiedTable(MIG_TARGET_TABLE));
 	StoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+	/*
+	 * The latest committed state, whatever the caller's isolation level: a
+	 * job committed on the same tree while the caller waited for the start
+	 * lock must be seen.
+	 */
+	plan = SPI_prepare(sql, 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the look for active pg_mig jobs");
+	if (SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(),
+							 InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look for active pg_mig jobs");
 	if (SPI_processed == 1)
 	{
@@ -576,9 +597,8 @@ MigInsertJob(const MigJob *job, List *targets)
 		else
 			tnulls[5] = 'n';
 		tvalues[6] = Int64GetDatum(target->keys_estimate);
-		if (target->set_clause == NULL && target->where_clause == NULL)
+		if (target->set_clause == NULL && job->set_clause != NULL)
 			elog(ERROR, "the clauses of target %d were not resolved", target->ord);
-		/* a delete (set clause NULL) has a where clause */
 		if (target->set_clause)
 			tvalues[7] = CStringGetTextDatum(target->set_clause);
 		else

@@ -10,11 +10,16 @@
  * worker in each, one at a time; a scan in a database where pg_mig is
  * installed posts a request for every queued or running job.  The launcher
  * also takes requests posted by mig_start_backfill and mig_resume at commit.
- * For each request it starts the job's worker, unless the job has one or
- * pg_mig.max_workers are busy (then the job stays queued, with a note that
+ * For each request it starts the job's worker, unless the job has one, or
+ * pg_mig.max_workers are busy, or its owner already runs
+ * pg_mig.max_workers_per_role (then the job stays queued, with a note that
  * mig_jobs.throttled shows).  When a worker it started stops, it scans that
  * database again, after a backoff that doubles while workers keep dying
  * young: a job whose worker died is started again; a job that ended is not.
+ * A scan is bounded (lock and statement timeouts, and a deadline after
+ * which the launcher ends it); a scan that did not finish is tried again
+ * later, and the other databases are scanned meanwhile.  Everything one
+ * iteration of the launcher allocates is freed at the next one.
  *
  *-------------------------------------------------------------------------
  */
@@ -93,6 +98,15 @@ static MigRequest pending[MIG_MAX_REQUESTS * 2];
 static int	npending = 0;
 static int	quick_deaths = 0;
 static MemoryContext loop_context;	/* reset at every iteration */
+
+/*
+ * The job published as waiting for a free worker (MigSetStarved), and the
+ * one a worker already gave way for: that one is not published again while
+ * it waits, or every throttled worker would give way for the same job.
+ */
+static bool starved_published = false;
+static MigRequest starved;
+static MigRequest given;
 
 static void ScheduleScan(Oid dboid, TimestampTz not_before);
 static void ScheduleAllDatabases(void);
@@ -380,13 +394,16 @@ static void
 StartPendingWorkers(void)
 {
 	int			kept = 0;
-	Oid			starved_owner = InvalidOid;
-	int64		starved_job = 0;
+	bool		given_waits = false;
+	MigRequest	candidate = {InvalidOid, 0, InvalidOid};
 
+	if (starved_published && MigStarvedTaken())
+		given = starved;
 	for (int i = 0; i < npending; i++)
 	{
 		MigRequest *r = &pending[i];
 		int			role_workers;
+		bool		is_given = (r->dboid == given.dboid && r->job_id == given.job_id);
 
 		if (Busy(r->dboid, r->job_id))
 			continue;
@@ -397,12 +414,11 @@ StartPendingWorkers(void)
 					   psprintf("waiting for a free pg_mig worker (pg_mig.max_workers = %d)",
 								mig_max_workers));
 			/* a role below its own limit may take a throttled job's worker */
-			if (!OidIsValid(starved_owner) &&
-				role_workers < mig_max_workers_per_role)
-			{
-				starved_owner = r->owner;
-				starved_job = r->job_id;
-			}
+			if (is_given)
+				given_waits = true;
+			else if (candidate.job_id == 0 &&
+					 role_workers < mig_max_workers_per_role)
+				candidate = *r;
 			pending[kept++] = *r;
 			continue;
 		}
@@ -423,7 +439,11 @@ StartPendingWorkers(void)
 		}
 	}
 	npending = kept;
-	MigSetStarved(starved_owner, starved_job);
+	if (!given_waits)
+		memset(&given, 0, sizeof(given));
+	MigSetStarved(candidate.owner, candidate.job_id);
+	starved_published = (candidate.job_id != 0);
+	starved = candidate;
 }
 
 /* StartDueScan starts one scan whose time has come, if none runs */
@@ -643,6 +663,17 @@ mig_scan_main(Datum main_arg)
 	enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	extoid = get_extension_oid(PG_MIG_EXTENSION_NAME, true);
+	if (OidIsValid(extoid) &&
+		strcmp(MigInstalledVersion(), PG_MIG_VERSION) != 0)
+	{
+		/* its jobs wait for ALTER EXTENSION UPDATE (the tables lack columns) */
+		ereport(LOG,
+				(errmsg("pg_mig: not running the jobs of database \"%s\": extension pg_mig is at version %s, the library at %s",
+						get_database_name(MyDatabaseId), MigInstalledVersion(),
+						PG_MIG_VERSION),
+				 errhint("Run ALTER EXTENSION pg_mig UPDATE in that database.")));
+		extoid = InvalidOid;
+	}
 	if (OidIsValid(extoid))
 	{
 		char	   *sql;

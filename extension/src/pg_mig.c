@@ -68,9 +68,7 @@ int			mig_max_events_per_job = 1000;
 MigSharedState *MigShared = NULL;
 
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-#if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
 
 /* requests and wake-ups that wait for the current transaction to commit */
 typedef struct PendingAction
@@ -174,12 +172,8 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-#if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = MigShmemRequest;
-#else
-	MigShmemRequest();
-#endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = MigShmemStartup;
 	MigRegisterLauncher();
@@ -195,10 +189,8 @@ MigShmemSize(void)
 static void
 MigShmemRequest(void)
 {
-#if PG_VERSION_NUM >= 150000
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-#endif
 	RequestAddinShmemSpace(MigShmemSize());
 	RequestNamedLWLockTranche("pg_mig", 1);
 }
@@ -489,6 +481,23 @@ MigSetStarved(Oid owner, int64 starved_job)
 }
 
 /*
+ * MigStarvedTaken: a worker took the job MigSetStarved published last (or
+ * none was published).
+ */
+bool
+MigStarvedTaken(void)
+{
+	bool		taken;
+
+	if (MigShared == NULL)
+		return false;
+	LWLockAcquire(MigShared->lock, LW_SHARED);
+	taken = !OidIsValid(MigShared->starved_owner);
+	LWLockRelease(MigShared->lock);
+	return taken;
+}
+
+/*
  * MigTakeStarved: if a queued job of a role other than my_owner waits for a
  * free worker, claims it (so that one worker only gives way for it) and
  * returns its id; else returns 0.
@@ -681,11 +690,7 @@ mig_worker_status(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
-#if PG_VERSION_NUM >= 150000
 	InitMaterializedSRF(fcinfo, 0);
-#else
-#error "mig_worker_status needs PostgreSQL 15 (InitMaterializedSRF)"
-#endif
 	if (MigShared == NULL)
 		PG_RETURN_VOID();
 	LWLockAcquire(MigShared->lock, LW_SHARED);

@@ -49,9 +49,7 @@
 #include "utils/portal.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
-#if PG_VERSION_NUM >= 150000
 #include "common/pg_prng.h"
-#endif
 
 #include "pg_mig.h"
 #include "steps.h"
@@ -77,6 +75,9 @@ static const MigKindDef *const step_kinds[] = {
 
 static int64 steps_job_id;
 static Oid	steps_owner;
+static volatile MigWorkerSlot *my_slot;	/* this worker's, for the watch */
+static TimeoutId watch_timeout = MAX_TIMEOUTS;
+static bool any_state;			/* CheckJob: run the undo of a cancelled job */
 static MemoryContext steps_context;
 static MemoryContext toplevel_context;
 
@@ -85,9 +86,13 @@ static StepResult RunStep(const MigKindDef *def, const MigStepDef *step,
 						  bool record, char **failure);
 static StepResult WaitForLag(void);
 static void FailJob(const MigKindDef *def, const MigStepDef *step, char *message);
+static void CleanUpCancelled(const MigKindDef *def);
 static bool StepIsTransient(int sqlerrcode);
 static bool SleepOrStop(long ms);
 static void ForgetSteps(void);
+static void WatchJobControl(void);
+static void StartWatch(void);
+static void StopWatch(void);
 static const MigKindDef *KindDef(MigJobKind kind);
 static void BeginStepTransaction(void);
 static void EndStepTransaction(bool commit);
@@ -309,7 +314,10 @@ MigRunSchemaSteps(int64 job_id, Oid owner)
 		}
 		result = RunStep(def, step, true, &failure);
 		if (result == STEP_RESULT_STOPPED)
+		{
+			CleanUpCancelled(def);
 			return true;
+		}
 		if (result == STEP_RESULT_FAILED)
 		{
 			FailJob(def, step, failure);
@@ -366,8 +374,10 @@ CheckJob(bool set_running)
 {
 	MigJob	   *job = MigLoadJob(steps_job_id, false);
 
-	if (job == NULL || job->owner != steps_owner ||
-		(job->state != MIG_STATE_RUNNING && job->state != MIG_STATE_QUEUED))
+	if (job == NULL || job->owner != steps_owner)
+		return NULL;
+	if (job->state != MIG_STATE_RUNNING && job->state != MIG_STATE_QUEUED &&
+		!(any_state && job->state == MIG_STATE_CANCELLED))
 		return NULL;
 	if (set_running && job->state == MIG_STATE_QUEUED)
 		MigSetState(steps_job_id, MIG_STATE_RUNNING, NULL);
@@ -395,7 +405,8 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 		if (step->wait_for_lag && WaitForLag() == STEP_RESULT_STOPPED)
 			return STEP_RESULT_STOPPED;
 
-		/* still ours to run?  what does it do now? */
+		/* still ours to run?  what does it do now? (a wakeup is seen here) */
+		(void) MigTakeWakeup();
 		BeginStepTransaction();
 		job = CheckJob(true);
 		if (job == NULL)
@@ -420,9 +431,10 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 		EndStepTransaction(true);
 		MigBroadcastJobChange();
 
-		/* one attempt */
+		/* one attempt; job control may interrupt it (see StartWatch) */
 		PG_TRY();
 		{
+			StartWatch();
 			if (step->top_level)
 			{
 				bool		done;
@@ -462,9 +474,11 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 					ForgetSteps();	/* with the undo: resumed, it starts over */
 				EndStepTransaction(true);
 			}
+			StopWatch();
 		}
 		PG_CATCH();
 		{
+			StopWatch();
 			MemoryContextSwitchTo(steps_context);
 			edata = CopyErrorData();
 			FlushErrorState();
@@ -504,16 +518,23 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 			ereport(LOG,
 					(errmsg("pg_mig job " INT64_FORMAT ": step %s failed: %s",
 							steps_job_id, step->name, message)));
+			/* interrupted by job control: look at the job before anything else */
+			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && MigTakeWakeup())
+			{
+				bool		ours;
+
+				BeginStepTransaction();
+				ours = (CheckJob(false) != NULL);
+				EndStepTransaction(true);
+				if (!ours)
+					return STEP_RESULT_STOPPED;
+			}
 			if (StepIsTransient(edata->sqlerrcode) && retries < max_retries)
 			{
 				double		backoff = Min((double) RETRY_BASE_MS * pow(2.0, retries),
 										  (double) RETRY_MAX_MS);
 
-#if PG_VERSION_NUM >= 150000
 				backoff *= 0.5 + pg_prng_double(&pg_global_prng_state);
-#else
-				backoff *= 0.5 + (double) random() / ((double) MAX_RANDOM_VALUE + 1);
-#endif
 				BeginStepTransaction();
 				if (CheckJob(false) == NULL)
 				{
@@ -557,6 +578,29 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 			return STEP_RESULT_FAILED;
 		}
 	}
+}
+
+/*
+ * CleanUpCancelled runs the kind's undo step for a job that was cancelled
+ * while a step ran or waited (a NOT VALID constraint, an INVALID index
+ * left by the interrupted build); a paused job keeps what it has.
+ */
+static void
+CleanUpCancelled(const MigKindDef *def)
+{
+	MigJob	   *job;
+	char	   *failure = NULL;
+
+	if (def->undo == NULL)
+		return;
+	BeginStepTransaction();
+	job = MigLoadJob(steps_job_id, false);
+	EndStepTransaction(true);
+	if (job == NULL || job->state != MIG_STATE_CANCELLED)
+		return;
+	any_state = true;
+	(void) RunStep(def, def->undo, false, &failure);
+	any_state = false;
 }
 
 /*
@@ -744,4 +788,49 @@ SleepOrStop(long ms)
 	running = (CheckJob(false) != NULL);
 	EndStepTransaction(true);
 	return running;
+}
+
+/*
+ * The watch: while a step's statement runs (a VALIDATE or an index build
+ * may take hours), a timeout fires every second and, if job control asked
+ * the worker to look (mig_pause, mig_cancel, mig_set set the wakeup flag
+ * of its slot), cancels the statement like a statement timeout does.  The
+ * step's error handling then looks at the job: paused or cancelled, the
+ * worker stops (a cancelled job's undo step cleans up); otherwise the step
+ * is retried.  The handler only reads a flag and sets the interrupt flags,
+ * which is all a signal handler may do.
+ */
+static void
+WatchJobControl(void)
+{
+	if (my_slot != NULL && my_slot->wakeup)
+	{
+		QueryCancelPending = true;
+		InterruptPending = true;
+	}
+	SetLatch(MyLatch);
+}
+
+static void
+StartWatch(void)
+{
+	if (watch_timeout == MAX_TIMEOUTS)
+		watch_timeout = RegisterTimeout(USER_TIMEOUT, WatchJobControl);
+	if (my_slot == NULL && MigShared != NULL)
+	{
+		LWLockAcquire(MigShared->lock, LW_SHARED);
+		for (int i = 0; i < MigShared->nslots; i++)
+			if (MigShared->slots[i].in_use && MigShared->slots[i].pid == MyProcPid)
+				my_slot = &MigShared->slots[i];
+		LWLockRelease(MigShared->lock);
+	}
+	enable_timeout_every(watch_timeout,
+						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000), 1000);
+}
+
+static void
+StopWatch(void)
+{
+	if (watch_timeout != MAX_TIMEOUTS)
+		disable_timeout(watch_timeout, false);
 }

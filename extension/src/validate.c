@@ -52,6 +52,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -114,6 +115,22 @@ MigKeySettings(void)
 }
 
 /*
+ * LockAncestors takes AccessShareLock on every partitioned table above a
+ * partition, from its parent up to the root, as the parser does for the
+ * partitions it opens; the checks below read their partition keys.
+ */
+static void
+LockAncestors(Relation rel)
+{
+	ListCell   *lc;
+
+	if (!rel->rd_rel->relispartition)
+		return;
+	foreach(lc, get_partition_ancestors(RelationGetRelid(rel)))
+		LockRelationOid(lfirst_oid(lc), AccessShareLock);
+}
+
+/*
  * MigBuildTargets checks the relation and the clauses and returns the job's
  * targets (List of MigTarget *): the table, or its leaf partitions; with
  * set_clause NULL, those of a delete job (see MigChunkUpdateSql).  Sets
@@ -135,6 +152,7 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 	MemoryContext callerctx = CurrentMemoryContext;
 
 	build_ctx = callerctx;
+	LockAncestors(rel);
 	CheckTargetRelation(rel);
 	qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 										  RelationGetRelationName(rel));
@@ -233,7 +251,8 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 
 /*
  * MigResolveClauses sets target->set_clause and target->where_clause to
- * the job's clauses resolved for the target (see the file header).  The
+ * the job's clauses resolved for the target (see the file header); either
+ * may be NULL (a job kind with no set clause, or no where clause).  The
  * clauses must already have been checked (MigBuildTargets); names are
  * resolved with the current search_path and settings, which are the
  * caller's at start.  Caller is in a transaction.
@@ -250,39 +269,20 @@ MigResolveClauses(MigTarget *target, const char *set_clause,
 	char	   *prefix;
 	int			nest;
 
-	if (set_clause == NULL)
-	{
-		/* a delete job's: only the where clause (see MigChunkUpdateSql) */
-		sql = psprintf("DELETE FROM ONLY %s\nWHERE (%s\n)", target->relation_name,
-					   where_clause);
-		raw = raw_parser(sql, RAW_PARSE_DEFAULT);
-		if (list_length(raw) != 1)
-			elog(ERROR, "the clauses of a pg_mig job do not form one statement");
-		query = MigParseAnalyze(linitial_node(RawStmt, raw), sql);
-		if (query->commandType != CMD_DELETE || query->resultRelation != 1 ||
-			list_length(query->rtable) != 1 || query->returningList != NIL)
-			elog(ERROR, "the clauses of a pg_mig job do not form a plain DELETE");
-		nest = NewGUCNestLevel();
-		(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
-								 PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		target->set_clause = NULL;
-		target->where_clause =
-			deparse_expression(query->jointree->quals,
-							   deparse_context_for(get_rel_name(target->relid), target->relid),
-							   false, false);
-		AtEOXact_GUC(true, nest);
-		return;
-	}
-	sql = psprintf("UPDATE ONLY %s SET %s\nWHERE (%s\n)", target->relation_name,
-				   set_clause, where_clause ? where_clause : "true");
+	if (set_clause)
+		sql = psprintf("UPDATE ONLY %s SET %s\nWHERE (%s\n)", target->relation_name,
+					   set_clause, where_clause ? where_clause : "true");
+	else
+		sql = psprintf("DELETE FROM ONLY %s WHERE (%s\n)", target->relation_name,
+					   where_clause ? where_clause : "true");
 	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
 	if (list_length(raw) != 1)
 		elog(ERROR, "the clauses of a pg_mig job do not form one statement");
 	query = MigParseAnalyze(linitial_node(RawStmt, raw), sql);
-	if (query->commandType != CMD_UPDATE || query->resultRelation != 1 ||
+	if (query->commandType != (set_clause ? CMD_UPDATE : CMD_DELETE) ||
+		query->resultRelation != 1 ||
 		list_length(query->rtable) != 1 || query->returningList != NIL)
-		elog(ERROR, "the clauses of a pg_mig job do not form a plain UPDATE");
+		elog(ERROR, "the clauses of a pg_mig job do not form a plain UPDATE or DELETE");
 	quals = query->jointree->quals;
 	query->jointree->quals = NULL;
 
@@ -290,13 +290,17 @@ MigResolveClauses(MigTarget *target, const char *set_clause,
 	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	text = pg_get_querydef(query, false);
-	prefix = psprintf("UPDATE ONLY %s SET ", target->relation_name);
-	while (*text == ' ' || *text == '\n')
-		text++;
-	if (strncmp(text, prefix, strlen(prefix)) != 0)
-		elog(ERROR, "unexpected deparsed form of a pg_mig set clause: %s", text);
-	target->set_clause = pstrdup(text + strlen(prefix));
+	target->set_clause = NULL;
+	if (set_clause)
+	{
+		text = pg_get_querydef(query, false);
+		prefix = psprintf("UPDATE ONLY %s SET ", target->relation_name);
+		while (*text == ' ' || *text == '\n')
+			text++;
+		if (strncmp(text, prefix, strlen(prefix)) != 0)
+			elog(ERROR, "unexpected deparsed form of a pg_mig set clause: %s", text);
+		target->set_clause = pstrdup(text + strlen(prefix));
+	}
 	target->where_clause = NULL;
 	if (where_clause)
 	{
@@ -434,7 +438,7 @@ ParseSetClause(const char *qualname, const char *set_clause)
 		RejectClause("set_clause", "it must not contain a WHERE clause", SET_HINT);
 	if (stmt->fromClause)
 		RejectClause("set_clause", "it must not contain a FROM clause", SET_HINT);
-	if (stmt->returningList)
+	if (MigHasReturning(stmt))
 		RejectClause("set_clause", "it must not contain a RETURNING clause", SET_HINT);
 	if (stmt->withClause)
 		RejectClause("set_clause", "it must not contain a WITH clause", SET_HINT);
@@ -472,7 +476,7 @@ ParseWhereClause(const char *qualname, const char *set_clause,
 		del = (DeleteStmt *) linitial_node(RawStmt, raw)->stmt;
 		if (!IsA(del, DeleteStmt) || del->whereClause == NULL)
 			RejectClause("where_clause", "it is not a boolean expression", WHERE_HINT);
-		if (del->returningList)
+		if (MigHasReturning(del))
 			RejectClause("where_clause", "it must not contain a RETURNING clause", WHERE_HINT);
 		if (del->usingClause)
 			RejectClause("where_clause", "it must not contain a USING clause", WHERE_HINT);
@@ -486,7 +490,7 @@ ParseWhereClause(const char *qualname, const char *set_clause,
 	stmt = (UpdateStmt *) linitial_node(RawStmt, raw)->stmt;
 	if (!IsA(stmt, UpdateStmt) || stmt->whereClause == NULL)
 		RejectClause("where_clause", "it is not a boolean expression", WHERE_HINT);
-	if (stmt->returningList)
+	if (MigHasReturning(stmt))
 		RejectClause("where_clause", "it must not contain a RETURNING clause", WHERE_HINT);
 	if (stmt->fromClause)
 		RejectClause("where_clause", "it must not contain a FROM clause", WHERE_HINT);
@@ -844,6 +848,8 @@ MigResolveThrottleQuery(const char *query)
 	if (list_length(raw) != 1)
 		elog(ERROR, "a checked throttle_query is not one statement");
 	analysed = MigParseAnalyze(linitial_node(RawStmt, raw), query);
+	if (analysed->commandType != CMD_SELECT || analysed->utilityStmt != NULL)
+		elog(ERROR, "a checked throttle_query is not a plain SELECT");
 	nest = NewGUCNestLevel();
 	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
 							 PGC_USERSET, PGC_S_SESSION,

@@ -35,15 +35,21 @@ std::string Field(const PGresult* r, int field)
 
 int Shell(const std::string& cmd) { int rc = std::system(cmd.c_str()); return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1; }
 
-int ReadEnvInt(const std::string& dir, const std::string& key)
+std::string ReadEnv(const std::string& dir, const std::string& key)
 {
     std::ifstream f(dir + "/env");
     std::string line;
     while (std::getline(f, line)) {
         std::string prefix = "export " + key + "=";
-        if (line.rfind(prefix, 0) == 0) return std::stoi(line.substr(prefix.size()));
+        if (line.rfind(prefix, 0) == 0) return line.substr(prefix.size());
     }
-    return 0;
+    return "";
+}
+
+int ReadEnvInt(const std::string& dir, const std::string& key)
+{
+    std::string v = ReadEnv(dir, key);
+    return v.empty() ? 0 : std::stoi(v);
 }
 }  // namespace
 
@@ -58,6 +64,14 @@ std::string Sandbox::conninfo(const std::string& db, bool standby, const std::st
 int Sandbox::ctl(const std::string& server, const std::string& args)
 {
     return Shell(source_dir() + "/scripts/sandbox.sh ctl " + dir + " " + server + " " + args);
+}
+
+std::vector<std::string> Sandbox::pg_program(const std::string& name) const
+{
+    std::vector<std::string> argv;
+    if (!ReadEnv(dir, "SANDBOX_PG_CHROOT").empty()) argv.push_back(source_dir() + "/scripts/pgchroot.sh");
+    argv.push_back(ReadEnv(dir, "SANDBOX_PG_BINDIR") + "/" + name);
+    return argv;
 }
 
 std::string Sandbox::primary_log() const
@@ -218,6 +232,8 @@ int main(int argc, char** argv)
     }
     g_sandbox.primary_port = ReadEnvInt(g_sandbox.dir, "PRIMARY_PORT");
     g_sandbox.standby_port = ReadEnvInt(g_sandbox.dir, "STANDBY_PORT");
+    g_sandbox.pg_major = ReadEnvInt(g_sandbox.dir, "SANDBOX_PG_MAJOR");
+    std::fprintf(stderr, "sandbox: PostgreSQL %d in %s\n", g_sandbox.pg_major, g_sandbox.dir.c_str());
     int rc = RUN_ALL_TESTS();
     if (rc != 0) {
         std::string log = g_sandbox.primary_log();

@@ -45,7 +45,11 @@ TEST(BackfillBasic, EveryRowOnPrimaryAndStandby)
     EXPECT_EQ("started", *events[1][0]);
     EXPECT_EQ("succeeded", *events[2][0]);
 
-    std::string lsn = *c.scalar("SELECT pg_current_wal_lsn()::text");
+    // the insert position, not pg_current_wal_lsn (the write position): the
+    // worker commits with synchronous_commit = off, so its last commits may
+    // not be written yet, and a standby replaying up to the write position
+    // would miss them
+    std::string lsn = *c.scalar("SELECT pg_current_wal_insert_lsn()::text");
     Conn s(Sandbox::get().conninfo("postgres", true));
     wait_for([&] { return s.scalar_int("SELECT (pg_last_wal_replay_lsn() >= $1::pg_lsn)::int", {lsn}) == 1; },
              60, "standby replay");

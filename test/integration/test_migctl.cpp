@@ -211,8 +211,10 @@ TEST(Migctl, InstallUpdatesAnOlderExtension)
     u.exec("CREATE TABLE t (id int PRIMARY KEY, n int DEFAULT 0)");
     u.exec("INSERT INTO t (id) SELECT g FROM generate_series(1, 5000) g");
     // this library is 0.3: it refuses the 0.1 tables instead of misreading them
+    // (max_lag_bytes given: 0.1's default reads the setting as a plain
+    // number, but 0.3 shows it with a unit)
     try {
-        u.exec("SELECT mig_start_backfill('t', 'n = n + 1', batch_size => 500)");
+        u.exec("SELECT mig_start_backfill('t', 'n = n + 1', batch_size => 500, max_lag_bytes => 1000000)");
         ADD_FAILURE() << "a 0.3 library started a job on 0.1 tables";
     } catch (const PgError& e) {
         EXPECT_EQ("55000", e.sqlstate) << e.what();
@@ -230,6 +232,13 @@ TEST(Migctl, InstallUpdatesAnOlderExtension)
 
     auto env = Env();
     env["PGDATABASE"] = "mc_upgrade";
+    // the 0.3 library with the 0.1 SQL objects: every migctl command but
+    // install refuses, naming both versions
+    auto refused = run_command({migctl_path(), "status"}, env);
+    EXPECT_EQ(3, refused.exit_code) << refused.out << refused.err;
+    EXPECT_NE(std::string::npos, refused.err.find("version 0.3 but the extension in database \"mc_upgrade\" is "
+                                                  "version 0.1"))
+        << refused.err;
     auto r = run_command({migctl_path(), "install"}, env);
     EXPECT_EQ(0, r.exit_code) << r.out << r.err;
     EXPECT_NE(std::string::npos, r.out.find("updated extension pg_mig from 0.1 to 0.3")) << r.out;

@@ -118,7 +118,13 @@ TEST(Security, RestoredJobsDoNotRunUnderOidsOfAnotherDatabase)
         db.exec("COMMIT");
     }
     std::string file = Sandbox::get().base + "/sec_dump.dump";
-    auto dump = run_command({"pg_dump", "-Fc", "-f", file, "-d", Sandbox::get().conninfo("sec_dump")});
+    // the server's own pg_dump and pg_restore: an older pg_dump refuses a newer server
+    auto pg = [](const std::string& program, std::vector<std::string> args) {
+        std::vector<std::string> argv = Sandbox::get().pg_program(program);
+        argv.insert(argv.end(), args.begin(), args.end());
+        return argv;
+    };
+    auto dump = run_command(pg("pg_dump", {"-Fc", "-f", file, "-d", Sandbox::get().conninfo("sec_dump")}));
     ASSERT_EQ(0, dump.exit_code) << dump.err;
     {
         Conn db = As("sec_dump");
@@ -126,7 +132,7 @@ TEST(Security, RestoredJobsDoNotRunUnderOidsOfAnotherDatabase)
         db.exec("SELECT mig_cancel($1)", {S(paused)});
     }
     su.exec("CREATE DATABASE sec_restored");
-    auto restore = run_command({"pg_restore", "-d", Sandbox::get().conninfo("sec_restored"), file});
+    auto restore = run_command(pg("pg_restore", {"-d", Sandbox::get().conninfo("sec_restored"), file}));
     ASSERT_EQ(0, restore.exit_code) << restore.err;
 
     Conn db = As("sec_restored");

@@ -158,9 +158,55 @@ BEGIN;
 SELECT mig_start_backfill('cap', $$v = 'P-' || id$$, batch_size => 50) AS pjob \gset
 SELECT resolved_set_clause FROM mig_job_target WHERE job_id = :pjob;
 ROLLBACK;
+-- the throttle query is resolved the same way, at start and by mig_set
+BEGIN;
+SELECT mig_start_backfill('cap', 'v = NULL',
+                          throttle_query => 'SELECT count(*) > 0 FROM cap WHERE v IS NULL') AS tjob \gset
+SELECT throttle_query FROM mig_job WHERE job_id = :tjob;
+SELECT mig_set(:tjob, throttle_query => $$SELECT 'a' || 1::bigint = 'a1' FROM cap LIMIT 1$$);
+SELECT throttle_query FROM mig_job WHERE job_id = :tjob;
+ROLLBACK;
 DROP OPERATOR public.|| (text, bigint);
 DROP FUNCTION public.grab(text, bigint);
 REVOKE CREATE ON SCHEMA public FROM regress_mig_h_mallory;
+-- the clauses are resolved for each leaf of a partitioned table, so a
+-- correlated subquery refers to the leaf the chunk changes
+CREATE TABLE lookup (k int PRIMARY KEY, w int);
+INSERT INTO lookup SELECT g, g * 10 FROM generate_series(1, 200) g;
+CREATE TABLE pt (id int PRIMARY KEY, v int) PARTITION BY RANGE (id);
+CREATE TABLE pt1 PARTITION OF pt FOR VALUES FROM (1) TO (101);
+CREATE TABLE pt2 PARTITION OF pt FOR VALUES FROM (101) TO (201);
+INSERT INTO pt SELECT g FROM generate_series(1, 200) g;
+SELECT mig_start_backfill('pt', 'v = (SELECT w FROM lookup WHERE k = id)',
+                          where_clause => 'EXISTS (SELECT FROM lookup WHERE k = id)',
+                          batch_size => 30, chunk_time => NULL) AS ptjob \gset
+SELECT relation_name, resolved_set_clause, resolved_where_clause
+  FROM mig_job_target WHERE job_id = :ptjob ORDER BY ord;
+SELECT mig_wait(:ptjob, '60s');
+SELECT count(*) FILTER (WHERE v = id * 10) AS right, count(*) AS total FROM pt;
+DROP TABLE pt, lookup;
+-- a job of 0.2 has no resolved clauses: its worker resolves them once,
+-- with the search_path stored with the job, and records them
+CREATE SCHEMA old_sp;
+CREATE FUNCTION old_sp.tag(bigint) RETURNS text LANGUAGE sql AS $$ SELECT 'OLD-' || $1 $$;
+CREATE TABLE old_sp.flag (closed boolean);
+INSERT INTO old_sp.flag VALUES (false);
+SET search_path = old_sp, public;
+BEGIN;
+SELECT mig_start_backfill('cap', 'v = tag(id)', batch_size => 100, chunk_time => NULL,
+                          throttle_query => 'SELECT closed FROM flag') AS ojob2 \gset
+SELECT mig_pause(:ojob2);
+COMMIT;
+RESET search_path;
+UPDATE mig_job_target SET resolved_set_clause = NULL, resolved_where_clause = NULL
+ WHERE job_id = :ojob2;
+UPDATE mig_job SET throttle_query = 'SELECT closed FROM flag' WHERE job_id = :ojob2;
+SELECT mig_resume(:ojob2);
+SELECT mig_wait(:ojob2, '60s');
+SELECT resolved_set_clause FROM mig_job_target WHERE job_id = :ojob2;
+SELECT throttle_query FROM mig_job WHERE job_id = :ojob2;
+SELECT count(*) AS tagged FROM cap WHERE v = 'OLD-' || id::text;
+DROP SCHEMA old_sp CASCADE;
 
 -- item 4: operators in the install schema are not bound into the views,
 -- neither at CREATE EXTENSION nor at ALTER EXTENSION UPDATE from 0.2

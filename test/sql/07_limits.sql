@@ -20,12 +20,21 @@ SET pg_mig.default_max_lag = '1min';
 SET pg_mig.default_chunk_time = '200ms';
 SET pg_mig.default_max_lag_bytes = '16MB';
 SHOW pg_mig.default_max_lag_bytes;
--- nonsense and values out of range are refused by SET itself
+-- nonsense and values out of range are refused by SET itself (set_guc
+-- shows the error without the range in parentheses, which has units from
+-- PostgreSQL 17 on: "(1 ms .. 600000 ms)", before "(1 .. 600000)")
+CREATE FUNCTION pg_temp.set_guc(name text, value text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN
+    PERFORM pg_catalog.set_config(name, value, false);
+    RETURN 'set';
+EXCEPTION WHEN invalid_parameter_value THEN
+    RETURN 'ERROR: ' || pg_catalog.regexp_replace(SQLERRM, ' \([^()]*\)$', '');
+END $f$;
 SET pg_mig.default_lock_timeout = '30d';
-SET pg_mig.default_lock_timeout = '11min';
-SET pg_mig.default_lock_timeout = 0;
+SELECT pg_temp.set_guc('pg_mig.default_lock_timeout', '11min');
+SELECT pg_temp.set_guc('pg_mig.default_lock_timeout', '0');
 SET pg_mig.default_lock_timeout = 'soon';
-SET pg_mig.default_chunk_time = '-1s';
+SELECT pg_temp.set_guc('pg_mig.default_chunk_time', '-1s');
 SET pg_mig.default_max_lag_bytes = 'lots';
 SET pg_mig.max_events_per_job = 5;
 

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# scripts/pgbuild.sh -- makes a PostgreSQL server the tests can run against,
+# once: the servers are cached outside the checkout (PGMIG_CACHE, default
+# /var/cache/pg_mig), and each checkout gets a private copy in build/pg/N
+# for its own `make install` (checkouts then never load each other's library).
+#
+#   pgbuild.sh 15    nothing to do: Debian 12's packages (scripts/deps.sh)
+#   pgbuild.sh 18    builds Debian sid's source package postgresql-18 into
+#                    $PGMIG_CACHE/pg18 (about 4-6 minutes on 2 cores), then
+#                    copies it to build/pg/18
+#   pgbuild.sh 17    makes a trixie chroot $PGMIG_CACHE/trixie (debootstrap
+#                    --variant=minbase) with trixie's postgresql-17 packages
+#                    (about 2 minutes), then copies its PostgreSQL 17 to
+#                    build/pg/17/root/usr/...; scripts/pgchroot.sh runs it
+#
+# A stamp file in each cache marks it complete, so a second run costs
+# nothing; a lock file serializes concurrent runs. Runs as root (apt,
+# debootstrap, chroot). The machine's apt sources are never touched: sid's
+# deb-src entry lives in a private apt directory. Prints nothing on success.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd -P)
+CACHE=${PGMIG_CACHE:-/var/cache/pg_mig}
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+MIRROR=${PGMIG_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+die() { echo "pgbuild.sh: $*" >&2; exit 1; }
+
+# copy_tree FROM TO: hard links where the file system allows, else a copy
+copy_tree() {
+  rm -rf "$2.tmp"
+  mkdir -p "$(dirname "$2")"
+  cp -al "$1" "$2.tmp" 2>/dev/null || { rm -rf "$2.tmp"; cp -a "$1" "$2.tmp"; }
+}
+
+# build_18: configure + make + make install of sid's postgresql-18 source
+build_18() {
+  local prefix=$CACHE/pg18 stamp=$CACHE/pg18/.pg_mig-built
+  [ -f "$stamp" ] && return 0
+  local apt=$CACHE/apt-sid tmp=$CACHE/src-18 log=$CACHE/pg18-build.log
+  echo "pgbuild.sh: building PostgreSQL 18 into $prefix (log: $log)" >&2
+  rm -rf "$apt" "$tmp" "$prefix"
+  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$tmp"
+  echo "deb-src [signed-by=$KEYRING] $MIRROR sid main" > "$apt/sources.list"
+  local opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+              -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache"
+              -o APT::Sandbox::User=root -o DPkg::Lock::Timeout=600)
+  {
+    apt-get "${opts[@]}" update -qq
+    (cd "$tmp" && apt-get "${opts[@]}" source --download-only postgresql-18)
+  } >"$log" 2>&1 || { tail -20 "$log" >&2; die "downloading postgresql-18's source failed"; }
+  local orig tree
+  orig=$(ls "$tmp"/postgresql-18_*.orig.tar.* 2>/dev/null | head -1)
+  [ -n "$orig" ] || die "no orig tarball in $tmp"
+  tar -C "$tmp" -xf "$orig"
+  tree=$(find "$tmp" -maxdepth 1 -type d -name 'postgresql-18*' | head -1)
+  [ -n "$tree" ] || die "unpacking $orig gave no source tree"
+  (
+    cd "$tree"
+    nice ./configure --prefix="$prefix" --with-icu --without-readline --without-llvm
+    nice make -j2
+    nice make install
+    nice make -C contrib/test_decoding install
+    nice make -C src/test/isolation install
+  ) >>"$log" 2>&1 || { tail -30 "$log" >&2; die "building PostgreSQL 18 failed; see $log"; }
+  echo "$("$prefix/bin/pg_config" --version), built $(date -u +%FT%T.%NZ)" > "$stamp"
+  rm -rf "$tmp" "$apt"
+}
+
+# build_17: a trixie chroot with PostgreSQL 17's binary packages. The server
+# dev package is unpacked, not installed: installed, it pulls clang and llvm
+# (the extension is built with with_llvm=no).
+build_17() {
+  local root=$CACHE/trixie stamp=$CACHE/trixie/.pg_mig-built log=$CACHE/trixie-build.log
+  [ -f "$stamp" ] && return 0
+  echo "pgbuild.sh: making a trixie chroot with PostgreSQL 17 in $root (log: $log)" >&2
+  rm -rf "$root" "$root.tmp"
+  # debootstrap mounts /proc and /sys in the target: in a mount namespace of
+  # its own they vanish with it, whatever happens
+  unshare --mount --propagation private -- \
+    nice debootstrap --variant=minbase --keyring="$KEYRING" trixie "$root.tmp" "$MIRROR" >"$log" 2>&1 ||
+    { tail -20 "$log" >&2; die "debootstrap failed; see $log"; }
+  unshare --mount --propagation private -- bash -c '
+    set -e
+    r=$1
+    mount -t proc proc "$r/proc"
+    exec chroot "$r" /bin/sh -c "
+      set -e
+      export DEBIAN_FRONTEND=noninteractive
+      printf \"#!/bin/sh\nexit 101\n\" > /usr/sbin/policy-rc.d
+      chmod +x /usr/sbin/policy-rc.d
+      mkdir -p /etc/postgresql-common
+      echo \"create_main_cluster = false\" > /etc/postgresql-common/createcluster.conf
+      apt-get -o DPkg::Lock::Timeout=600 update -qq
+      apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+        -o Dpkg::Options::=--force-confold \
+        postgresql-17 postgresql-client-17 libpq-dev make gcc libc6-dev
+      cd /tmp
+      apt-get download postgresql-server-dev-17
+      dpkg -x postgresql-server-dev-17_*.deb /
+      rm -f postgresql-server-dev-17_*.deb
+      apt-get clean
+    "' bash "$root.tmp" >>"$log" 2>&1 || { tail -20 "$log" >&2; die "installing PostgreSQL 17 in the chroot failed; see $log"; }
+  [ -x "$root.tmp/usr/lib/postgresql/17/bin/postgres" ] || die "no PostgreSQL 17 in the chroot; see $log"
+  mv "$root.tmp" "$root"
+  echo "$(chroot "$root" /usr/lib/postgresql/17/bin/pg_config --version), built $(date -u +%FT%T.%NZ)" > "$stamp"
+}
+
+# private_copy N: build/pg/N, this checkout's copy of the cached server
+private_copy() {
+  local v=$1 dest=$src/build/pg/$1 from stamp
+  if [ "$v" = 18 ]; then from=$CACHE/pg18; stamp=$CACHE/pg18/.pg_mig-built
+  else from=$CACHE/trixie; stamp=$CACHE/trixie/.pg_mig-built; fi
+  if [ -f "$dest/.pg_mig-copied" ] && cmp -s "$stamp" "$dest/.pg_mig-copied"; then return 0; fi
+  rm -rf "$dest"
+  if [ "$v" = 18 ]; then
+    copy_tree "$from" "$dest"
+  else
+    # relocated like any PostgreSQL install: the programs find share/ and
+    # lib/ relative to their own place
+    mkdir -p "$dest.tmp/root/usr/lib/postgresql" "$dest.tmp/root/usr/share/postgresql" "$dest.tmp/root/usr/include"
+    cp -al "$from/usr/lib/postgresql/17" "$dest.tmp/root/usr/lib/postgresql/" 2>/dev/null ||
+      cp -a "$from/usr/lib/postgresql/17" "$dest.tmp/root/usr/lib/postgresql/"
+    cp -al "$from/usr/share/postgresql/17" "$dest.tmp/root/usr/share/postgresql/" 2>/dev/null ||
+      cp -a "$from/usr/share/postgresql/17" "$dest.tmp/root/usr/share/postgresql/"
+    cp -al "$from/usr/include/postgresql" "$dest.tmp/root/usr/include/" 2>/dev/null ||
+      cp -a "$from/usr/include/postgresql" "$dest.tmp/root/usr/include/"
+  fi
+  cp "$stamp" "$dest.tmp/.pg_mig-copied"
+  mv "$dest.tmp" "$dest"
+}
+
+[ $# -eq 1 ] || die "usage: pgbuild.sh 15|17|18"
+case "$1" in
+  15) exit 0 ;;
+  17|18) ;;
+  *) die "usage: pgbuild.sh 15|17|18" ;;
+esac
+[ "$(id -u)" -eq 0 ] || die "run as root: PostgreSQL $1 is built or installed into $CACHE"
+mkdir -p "$CACHE"
+bash "$src/scripts/deps.sh" "$1"
+(
+  flock 9
+  if [ "$1" = 18 ]; then build_18; else build_17; fi
+) 9>"$CACHE/pg$1.lock"
+private_copy "$1"

@@ -1,0 +1,78 @@
+# scripts/pgenv.sh -- sourced by the scripts: which PostgreSQL server pg_mig
+# is built against and the sandbox runs. Say it with one of
+#
+#   PGMIG_PG=15|17|18  a version: 15 is the pg_config on PATH if that is 15,
+#                      else Debian's /usr/lib/postgresql/15; 17 and 18 are
+#                      this checkout's build/pg/N (scripts/pgbuild.sh N)
+#   PG_CONFIG=PATH     a pg_config; its --bindir holds the server programs
+#   PG_BINDIR=DIR      a bin directory holding pg_config and the server programs
+#
+# and with none of them, the pg_config on PATH (the default). pg_resolve sets
+#
+#   PG_CONFIG PG_BINDIR  the pg_config and the server's bin directory
+#   PG_MAJOR             15, 17, 18, ...
+#   PG_CHROOT            "1" when the programs run in the trixie chroot
+#                        (17), else empty: pg_exec and pg_exec_as know how
+#   PG_MAKE              extra arguments for make (PGXS) with this server
+#
+# and exports them, so scripts started later (sandbox.sh from the C++
+# tests) resolve the same server.
+pgmig_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+
+pg_resolve() {
+  PG_CHROOT=
+  PG_MAKE=
+  case "${PGMIG_PG:-}" in
+    "")
+      if [ -n "${PG_BINDIR:-}" ]; then PG_CONFIG=$PG_BINDIR/pg_config
+      else PG_CONFIG=${PG_CONFIG:-pg_config}; fi
+      PG_CONFIG=$(command -v "$PG_CONFIG") ||
+        { echo "no pg_config; put one on PATH or set PGMIG_PG=15|17|18" >&2; return 1; } ;;
+    15)
+      if [ "$(pg_config --version 2>/dev/null | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')" = 15 ]; then
+        PG_CONFIG=$(command -v pg_config)
+      else
+        PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+      fi ;;
+    17)
+      PG_CONFIG=$pgmig_root/build/pg/17/root/usr/lib/postgresql/17/bin/pg_config
+      PG_CHROOT=1
+      PG_MAKE="with_llvm=no" ;;   # Debian's PGXS would want clang-19 for bitcode
+    18)
+      PG_CONFIG=$pgmig_root/build/pg/18/bin/pg_config ;;
+    *)
+      echo "PGMIG_PG=$PGMIG_PG: say 15, 17 or 18" >&2; return 1 ;;
+  esac
+  if [ -n "${PGMIG_PG:-}" ] && [ ! -x "$PG_CONFIG" ]; then
+    echo "no PostgreSQL $PGMIG_PG in $PG_CONFIG; scripts/pgbuild.sh $PGMIG_PG makes it" >&2
+    return 1
+  fi
+  local version
+  version=$(pg_exec "$PG_CONFIG" --version) || return 1
+  PG_MAJOR=$(echo "$version" | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+  PG_BINDIR=$(pg_exec "$PG_CONFIG" --bindir) || return 1
+  export PG_CONFIG PG_BINDIR PG_MAJOR PG_CHROOT PG_MAKE
+  [ -z "${PGMIG_PG:-}" ] || export PGMIG_PG
+}
+
+# pg_exec PROG [ARGS]: runs a program of the server (as the caller)
+pg_exec() {
+  if [ -n "${PG_CHROOT:-}" ]; then "$pgmig_root/scripts/pgchroot.sh" "$@"; else "$@"; fi
+}
+
+# pg_exec_as USER PROG [ARGS]: the same as USER when the caller is root
+pg_exec_as() {
+  local user=$1; shift
+  if [ "$(id -u)" -ne 0 ]; then "$@"
+  elif [ -n "${PG_CHROOT:-}" ]; then "$pgmig_root/scripts/pgchroot.sh" --user "$user" "$@"
+  else runuser -u "$user" -- "$@"; fi
+}
+
+# pg_install_extension [-Werror]: builds and installs pg_mig for the server
+pg_install_extension() {
+  local copt=
+  [ "${1:-}" = -Werror ] && copt=COPT=-Werror
+  # shellcheck disable=SC2086
+  pg_exec make -s -C "$pgmig_root" -j2 PG_CONFIG="$PG_CONFIG" $PG_MAKE $copt >/dev/null &&
+    pg_exec make -s -C "$pgmig_root" PG_CONFIG="$PG_CONFIG" $PG_MAKE install >/dev/null
+}
