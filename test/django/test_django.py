@@ -203,6 +203,7 @@ FILES = {
                                    chunk_time=None, elidable=True)]
         """,
     "ledger/migrations/0003_backfill_entry_slow.py": """
+        import datetime
         from django.db import migrations
         from django_pg_mig.operations import Backfill
 
@@ -211,7 +212,8 @@ FILES = {
             atomic = False
             dependencies = [('ledger', '0002_backfill_entry_ratio')]
             operations = [Backfill('entry', set='ratio = ratio + 1', wait=False, batch_size=10,
-                                   chunk_time=None, sleep='200ms', elidable=True)]
+                                   chunk_time=None, sleep=datetime.timedelta(milliseconds=200),
+                                   elidable=True)]
         """,
     "ledger/migrations/0004_entry_extra.py": """
         from django.db import migrations, models
@@ -548,6 +550,7 @@ class DjangoPgMigTest(unittest.TestCase):
         self.assertTrue(m, r.stdout)
         job = m.group(1)
         self.assertIn(psql("SELECT state FROM mig_jobs WHERE job_id = %s" % job), ("queued", "running"))
+        self.assertEqual(psql("SELECT sleep FROM mig_jobs WHERE job_id = %s" % job), "00:00:00.2")
         # 100 chunks 200 ms apart cannot be done in half a second: exit 4 as migctl wait
         r = self.manage("mig_wait", job, "--timeout", "0.5", ok=False)
         self.assertEqual(r.returncode, 4, r.output)

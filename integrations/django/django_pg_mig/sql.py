@@ -5,18 +5,22 @@ Each function takes a Django database connection (``schema_editor.connection``
 in a migration, ``connections[alias]`` in a command) and calls pg_mig's SQL
 API with the values as query parameters; nothing here pastes a value into SQL
 text.  The only names put into SQL text are pg_mig's schema (read from
-pg_extension) and knob names, which are checked against the function's own
-argument list in pg_proc first; both are quoted by the connection.
+pg_extension, quoted by the server's quote_ident) and argument names, which
+come from the function's own argument list in pg_proc (a knob not in it is
+refused) and are quoted by the connection.
 
 pg_mig's functions are called schema-qualified, so that no object earlier in
 the session's search_path can capture them.
 """
+
+import datetime
 
 from .errors import NotSupported
 
 
 class MissingFunction(NotSupported):
     """pg_mig in this database lacks a function (or an argument) the package needs."""
+
 
 # The columns of mig_jobs the package reads, in this order.  Columns that a
 # given pg_mig version does not have (kind and step before 0.3) come back as
@@ -121,7 +125,6 @@ def _call(connection, function, fixed, knobs, what):
 
 def _adapt(value):
     """_adapt turns a Python timedelta into an interval text; the rest as is."""
-    import datetime
     if isinstance(value, datetime.timedelta):
         return "%d microseconds" % (value // datetime.timedelta(microseconds=1))
     return value
