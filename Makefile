@@ -25,7 +25,10 @@ OBJS = \
 	extension/src/kind_not_null.o \
 	extension/src/kind_validate.o \
 	extension/src/kind_index.o \
-	extension/src/kind_foreign_key.o
+	extension/src/kind_foreign_key.o \
+	extension/src/kept.o \
+	extension/src/kind_revert.o \
+	extension/src/sql_undo.o
 
 EXTENSION = pg_mig
 DATA = $(wildcard sql/pg_mig--*.sql)

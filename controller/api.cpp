@@ -159,7 +159,7 @@ long long Api::StartBackfill(const std::string& table, const std::string& set,
 long long Api::StartKind(const std::string& fn, const NamedArgs& args)
 {
     static const char* allowed[] = {"mig_start_delete", "mig_set_not_null", "mig_validate_constraint",
-                                    "mig_create_index", "mig_add_foreign_key"};
+                                    "mig_create_index", "mig_add_foreign_key", "mig_revert"};
     bool ok = false;
     for (const char* a : allowed) ok = ok || fn == a;
     if (!ok) throw Error(kUsage, "unknown start function " + fn);
@@ -189,7 +189,8 @@ std::vector<Job> Api::Jobs(std::optional<long long> job)
         "SELECT job_id, relation::text, state, rows_done, rows_total, progress, rows_per_sec,"
         " extract(epoch FROM eta)::bigint, batch_size, throttled, last_error, owner,"
         // kind and step are 0.3's: read them so that an older extension still shows
-        " to_jsonb(mig_jobs) ->> 'kind', to_jsonb(mig_jobs) ->> 'step'"
+        " to_jsonb(mig_jobs) ->> 'kind', to_jsonb(mig_jobs) ->> 'step',"
+        " to_jsonb(mig_jobs) ->> 'kept_bytes'"
         " FROM mig_jobs";
     std::vector<Param> params;
     if (job) {
@@ -215,6 +216,7 @@ std::vector<Job> Api::Jobs(std::optional<long long> job)
         j.owner = r.get(i, 11);
         if (!r.null(i, 12)) j.kind = r.get(i, 12);
         j.step = r.get(i, 13);
+        if (!r.null(i, 14)) j.kept_bytes = std::stoll(r.get(i, 14));
         out.push_back(j);
     }
     if (job && out.empty())
@@ -226,7 +228,7 @@ std::string Api::State(long long job) { return Jobs(job).at(0).state; }
 
 void Api::Control(const std::string& fn, long long job)
 {
-    static const char* allowed[] = {"mig_pause", "mig_resume", "mig_cancel"};
+    static const char* allowed[] = {"mig_pause", "mig_resume", "mig_cancel", "mig_forget"};
     bool ok = false;
     for (const char* a : allowed) ok = ok || fn == a;
     if (!ok) throw Error(kUsage, "unknown control function " + fn);

@@ -17,6 +17,7 @@ struct Job {
     std::string kind = "backfill", step;  // 0.3: the job's kind and, for schema steps, its step now
     long long rows_done = 0, rows_total = -1, batch_size = 0;
     double progress = -1, rows_per_sec = 0;
+    long long kept_bytes = -1;  // 0.3 undo: size of a backfill's kept values; -1 none
 };
 
 // Named SQL arguments: (name, (value as text, SQL type)).

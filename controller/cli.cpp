@@ -52,6 +52,10 @@ const std::vector<Command>& Commands()
         {"add-fk", "add-fk --table T --columns C,... --references T2 [--orphans fail|delete|set_null] [...]\n"
                    "                            a foreign key: NOT VALID, orphans handled in chunks, VALIDATE",
          CmdAddFk},
+        {"revert", "revert JOB [options] [--wait]\n"
+                   "                            write back the old values a backfill kept (keep-old-values)",
+         CmdRevert},
+        {"forget", "forget JOB                drop the old values a finished backfill kept", CmdForget},
         {"status", "status [JOB] [--json] [--watch]\n"
                    "                            jobs with progress, rate, ETA, lag and throttle reason",
          CmdStatus,

@@ -111,6 +111,8 @@ int CmdCompleteJobs(const std::string&, const std::vector<std::string>&);  // __
 int CmdCompleteWords(const std::string&, const std::vector<std::string>&);  // __complete [COMMAND]
 // the other job kinds (0.3): cmd_delete.cpp, cmd_schema.cpp
 int CmdDelete(const std::string&, const std::vector<std::string>&);
+int CmdRevert(const std::string&, const std::vector<std::string>&);  // undo: cmd_undo.cpp
+int CmdForget(const std::string&, const std::vector<std::string>&);
 int CmdNotNull(const std::string&, const std::vector<std::string>&);
 int CmdValidate(const std::string&, const std::vector<std::string>&);
 int CmdIndex(const std::string&, const std::vector<std::string>&);

@@ -628,8 +628,12 @@ RunChunk(MigJob *job, long *delay_ms)
 			MigFreeChunkPlan(chunk_plan);
 		chunk_plan = NULL;
 		chunk_plan_ord = -1;
-		chunk_plan = MigPrepareChunkPlanFor(target, target->set_clause, target->where_clause,
-											MigWalkCountsOnly(job));
+		/* undo (kind_revert.c): a backfill that keeps its old values, a revert */
+		chunk_plan = MigUndoChunkPlan(job, target);
+		if (chunk_plan == NULL)
+			chunk_plan = MigPrepareChunkPlanFor(target, target->set_clause,
+												target->where_clause,
+												MigWalkCountsOnly(job));
 		chunk_plan_ord = target->ord;
 		MemoryContextSwitchTo(old);
 	}

@@ -486,6 +486,7 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 	int64		job_id;
 	int64		active;
 	int64		rows_total;
+	List	   *set_columns = NIL;
 
 	MigRequireShared();
 	if (RecoveryInProgress())
@@ -521,7 +522,8 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 	job.search_path = pstrdup(namespace_search_path);
 	job.settings = MigKeySettings();
 
-	targets = MigBuildTargets(rel, job.set_clause, job.where_clause, &rows_total, NULL);
+	targets = MigBuildTargets(rel, job.set_clause, job.where_clause, &rows_total,
+							  &set_columns);
 	job.rows_total = rows_total;
 	job.keys_total = 0;
 	relids = list_make1_oid(relid);
@@ -545,6 +547,14 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 						 active, active)));
 
 	job_id = MigInsertJob(&job, targets);
+	/* undo (kept.c): keep_old_values, after the knobs */
+	if (PG_NARGS() > MIG_KEEP_OLD_VALUES_ARGNO &&
+		!PG_ARGISNULL(MIG_KEEP_OLD_VALUES_ARGNO) &&
+		PG_GETARG_BOOL(MIG_KEEP_OLD_VALUES_ARGNO))
+	{
+		job.job_id = job_id;
+		MigCreateKeptTable(&job, rel, targets, set_columns);
+	}
 	MigRecordEvent(job_id, "queued",
 				   psprintf("%d target%s, about " INT64_FORMAT " rows to change, batch_size %d",
 							list_length(targets), list_length(targets) == 1 ? "" : "s",

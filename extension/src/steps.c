@@ -114,6 +114,8 @@ MigKindName(MigJobKind kind)
 			return "validate";
 		case MIG_KIND_INDEX:
 			return "index";
+		case MIG_KIND_REVERT:
+			return "revert";
 	}
 	return "?";
 }
@@ -121,7 +123,7 @@ MigKindName(MigJobKind kind)
 MigJobKind
 MigKindFromName(const char *name)
 {
-	for (int k = MIG_KIND_BACKFILL; k <= MIG_KIND_INDEX; k++)
+	for (int k = MIG_KIND_BACKFILL; k <= MIG_KIND_REVERT; k++)
 		if (name && strcmp(name, MigKindName((MigJobKind) k)) == 0)
 			return (MigJobKind) k;
 	elog(ERROR, "unknown pg_mig job kind \"%s\"", name ? name : "(null)");
@@ -686,6 +688,8 @@ MigFinishWalk(int64 job_id, int64 rows_done, int64 chunks_done)
 	if (job == NULL)
 		return;
 	MigLoadJobKind(job);
+	if (MigRevertFinishWalk(job, rows_done, chunks_done))
+		return;					/* undo: kind_revert.c */
 	def = KindDef(job->kind);
 	if (def != NULL && def->has_walk)
 	{
