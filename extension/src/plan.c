@@ -227,7 +227,8 @@ mig_plan(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	set_clause = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	where_clause = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	MigCheckTextLength("set_clause", set_clause);
+	if (set_clause)
+		MigCheckTextLength("set_clause", set_clause);
 	if (where_clause)
 		MigCheckTextLength("where_clause", where_clause);
 	batch = PG_ARGISNULL(3) ? mig_default_batch_size : PG_GETARG_INT32(3);

@@ -168,12 +168,16 @@ InvalidKnob(const char *name, const char *setting, const char *problem)
 /*
  * MigCheckTextLength raises an error if a clause or text knob is longer than
  * MIG_MAX_TEXT_KNOB bytes: the worker stores and runs each of them for every
- * chunk.
+ * chunk.  NULL (an absent clause) passes.
  */
 void
 MigCheckTextLength(const char *name, const char *s)
 {
-	size_t		len = s ? strlen(s) : 0;	/* NULL: mig_plan of a delete */
+	size_t		len;
+
+	if (s == NULL)
+		return;
+	len = strlen(s);
 
 	if (len > MIG_MAX_TEXT_KNOB)
 		ereport(ERROR,
