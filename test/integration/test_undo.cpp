@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <csignal>
 #include <thread>
 
@@ -339,4 +340,35 @@ TEST(Undo, KeepsTheValueItOverwrote)
     ASSERT_EQ("succeeded", wait_job(c, rev, 60));
     EXPECT_EQ(777, c.scalar_int("SELECT v FROM uo WHERE id = 5"));
     EXPECT_EQ(99, c.scalar_int("SELECT count(*) FROM uo WHERE v = id"));
+}
+
+// A revert is a walk like any other: it pauses after a chunk, stays paused
+// and goes on from its checkpoint when resumed, every row written back once.
+TEST(Undo, RevertPausesAndResumes)
+{
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    c.exec("CREATE TABLE up (id int PRIMARY KEY, v int, w text)");
+    c.exec("INSERT INTO up SELECT g, g, 'w' || g FROM generate_series(1, 4000) g");
+    long long job = c.scalar_int("SELECT mig_start_backfill('up', 'v = -v, w = w || w', batch_size => 1000,"
+                                 " chunk_time => NULL, keep_old_values => true)");
+    ASSERT_EQ("succeeded", wait_job(c, job, 60));
+    long long rev = c.scalar_int(
+        "SELECT mig_revert($1, batch_size => 100, chunk_time => NULL, sleep => '50ms')", {S(job)});
+    wait_for([&] { return RowsDone(rev) >= 300; }, 60, "revert progress");
+    c.exec("SELECT mig_pause($1)", {S(rev)});
+    wait_for([&] { return !c.scalar("SELECT worker_pid::text FROM mig_jobs WHERE job_id = $1", {S(rev)}); }, 60,
+             "the paused revert's worker to end");
+    long long at_pause = RowsDone(rev);
+    EXPECT_LT(at_pause, 4000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ("paused", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {S(rev)}));
+    EXPECT_EQ(at_pause, RowsDone(rev));
+    EXPECT_EQ(at_pause, c.scalar_int("SELECT count(*) FROM up WHERE v = id"));
+    c.exec("SELECT mig_resume($1)", {S(rev)});
+    ASSERT_EQ("succeeded", wait_job(c, rev, 120));
+    EXPECT_EQ(4000, RowsDone(rev));
+    EXPECT_EQ(4000, c.scalar_int("SELECT count(*) FROM up WHERE v = id AND w = 'w' || id"));
+    EXPECT_GE(c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'started'", {S(rev)}),
+              2);
 }
