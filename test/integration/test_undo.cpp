@@ -306,8 +306,9 @@ TEST(Undo, Migctl)
 
 // The kept old value is the value the chunk overwrote, even when another
 // transaction changed the row after the chunk's snapshot was taken: the
-// chunk reads the rows FOR UPDATE, so it waits for that transaction and
-// keeps what it committed; the revert then brings back the application's
+// chunk's UPDATE waits for that transaction, finds the row no longer as it
+// read it, and the chunk is retried (mig_kept_check) and keeps what the
+// application committed; the revert then brings back the application's
 // value, not the one from before it.
 TEST(Undo, KeepsTheValueItOverwrote)
 {
@@ -335,6 +336,11 @@ TEST(Undo, KeepsTheValueItOverwrote)
     EXPECT_EQ(777, c.scalar_int("SELECT mig_old_1 FROM mig_kept_" + S(job) + " WHERE id = 5"));
     EXPECT_EQ(7770, c.scalar_int("SELECT mig_new_1 FROM mig_kept_" + S(job) + " WHERE id = 5"));
     EXPECT_EQ(100, c.scalar_int("SELECT count(*) FROM mig_kept_" + S(job)));
+    // the chunk found row 5 changed under it and was retried with a new snapshot
+    EXPECT_GE(c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'retried'"
+                           " AND detail LIKE '%changed while it ran%'",
+                           {S(job)}),
+              1);
 
     long long rev = c.scalar_int("SELECT mig_revert($1)", {S(job)});
     ASSERT_EQ("succeeded", wait_job(c, rev, 60));
