@@ -16,8 +16,7 @@ std::string JsonJobs(const std::vector<Job>& jobs, long long lag)
     auto str = [](const std::string& v) { return v.empty() ? std::string("null") : "\"" + JsonEscape(v) + "\""; };
     for (size_t i = 0; i < jobs.size(); i++) {
         const auto& j = jobs[i];
-        out += (i ? ",\n " : "") +
-               JsonObject({{"job_id", std::to_string(j.job_id), true},
+        std::vector<JsonField> fields{{"job_id", std::to_string(j.job_id), true},
                            {"relation", j.relation, false},
                            {"state", j.state, false},
                            {"kind", j.kind, false},
@@ -31,8 +30,10 @@ std::string JsonJobs(const std::vector<Job>& jobs, long long lag)
                            {"throttled", str(j.throttled), true},
                            {"last_error", str(j.last_error), true},
                            {"owner", j.owner, false},
-                           {"kept_bytes", j.kept_bytes < 0 ? "null" : std::to_string(j.kept_bytes), true},
-                           {"max_lag_bytes", std::to_string(lag), true}});
+                           {"max_lag_bytes", std::to_string(lag), true}};
+        // undo (0.3): only a backfill that kept its old values has kept_bytes
+        if (j.kept_bytes >= 0) fields.push_back({"kept_bytes", std::to_string(j.kept_bytes), true});
+        out += (i ? ",\n " : "") + JsonObject(fields);
     }
     return out + "]\n";
 }
@@ -61,17 +62,21 @@ int CmdStatus(const std::string& cmd, const std::vector<std::string>& args)
     // replica lag is the server's, not a job's: the largest of every standby and slot
     std::string lag = FormatCount(api.MaxLagBytes() / 1024) + " kB";
     std::vector<std::vector<std::string>> rows;
+    // undo (0.3): the KEPT column only when a job shown kept old values
+    bool kept = false;
+    for (const auto& j : jobs) kept = kept || j.kept_bytes >= 0;
     for (const auto& j : jobs) {
         char pct[16];
         std::snprintf(pct, sizeof pct, "%.1f%%", j.progress < 0 ? 0.0 : j.progress * 100);
         rows.push_back({std::to_string(j.job_id), j.relation, j.kind, j.state, pct, FormatCount(j.rows_done),
                         FormatRate(j.rows_per_sec), EtaText(j.eta), std::to_string(j.batch_size), lag,
-                        j.throttled.empty() ? "-" : j.throttled, j.step.empty() ? "-" : j.step,
-                        j.kept_bytes < 0 ? "-" : FormatBytes(static_cast<double>(j.kept_bytes))});
+                        j.throttled.empty() ? "-" : j.throttled, j.step.empty() ? "-" : j.step});
+        if (kept) rows.back().push_back(j.kept_bytes < 0 ? "-" : FormatBytes(static_cast<double>(j.kept_bytes)));
     }
-    std::cout << FormatTable({"JOB", "TABLE", "KIND", "STATE", "PROGRESS", "ROWS", "ROWS/S", "ETA", "BATCH", "LAG",
-                              "THROTTLED", "STEP", "KEPT"},
-                             rows);
+    std::vector<std::string> header{"JOB",   "TABLE", "KIND",      "STATE", "PROGRESS", "ROWS", "ROWS/S",
+                                    "ETA",   "BATCH", "LAG",       "THROTTLED", "STEP"};
+    if (kept) header.push_back("KEPT");
+    std::cout << FormatTable(header, rows);
     return kOk;
 }
 

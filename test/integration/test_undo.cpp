@@ -264,6 +264,10 @@ TEST(Undo, Migctl)
     // a refused revert: a job without kept values
     long long plain = c.scalar_int("SELECT mig_start_backfill('uc', 'v = v', batch_size => 5000)");
     ASSERT_EQ("succeeded", wait_job(c, plain, 60));
+    // KEPT and kept_bytes only for a backfill that kept its old values
+    auto plain_status = Migctl({"status", S(plain)});
+    EXPECT_EQ(std::string::npos, plain_status.out.find("KEPT")) << plain_status.out;
+    EXPECT_EQ(std::string::npos, Migctl({"status", S(plain), "--json"}).out.find("kept_bytes"));
     auto refused = Migctl({"revert", S(plain)});
     EXPECT_EQ(2, refused.exit_code);
     EXPECT_NE(std::string::npos, refused.err.find("kept no old values")) << refused.err;
