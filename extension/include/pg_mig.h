@@ -300,6 +300,7 @@ extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
 extern void MigRegisterWaiter(bool on);
 extern bool MigIsWaiter(pid_t pid);
 extern ErrorData *MigTrySubtransaction(void (*fn) (void *), void *arg);
+extern bool MigErrorIsTransient(int sqlerrcode);
 extern int64 MigIntervalToMs(Datum interval);
 extern Datum MigMsToInterval(int64 ms);
 

@@ -87,7 +87,6 @@ static StepResult RunStep(const MigKindDef *def, const MigStepDef *step,
 static StepResult WaitForLag(void);
 static void FailJob(const MigKindDef *def, const MigStepDef *step, char *message);
 static void CleanUpCancelled(const MigKindDef *def);
-static bool StepIsTransient(int sqlerrcode);
 static bool SleepOrStop(long ms);
 static void ForgetSteps(void);
 static void WatchJobControl(void);
@@ -531,7 +530,7 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 				if (!ours)
 					return STEP_RESULT_STOPPED;
 			}
-			if (StepIsTransient(edata->sqlerrcode) && retries < max_retries)
+			if (MigErrorIsTransient(edata->sqlerrcode) && retries < max_retries)
 			{
 				double		backoff = Min((double) RETRY_BASE_MS * pow(2.0, retries),
 										  (double) RETRY_MAX_MS);
@@ -743,25 +742,6 @@ WaitForLag(void)
 	}
 }
 
-/* StepIsTransient: errors after which the same step may well succeed */
-static bool
-StepIsTransient(int sqlerrcode)
-{
-	switch (sqlerrcode)
-	{
-		case ERRCODE_T_R_SERIALIZATION_FAILURE:
-		case ERRCODE_T_R_DEADLOCK_DETECTED:
-		case ERRCODE_LOCK_NOT_AVAILABLE:
-		case ERRCODE_QUERY_CANCELED:
-		case ERRCODE_OUT_OF_MEMORY:
-		case ERRCODE_INSUFFICIENT_RESOURCES:
-		case ERRCODE_DISK_FULL:
-		case ERRCODE_TOO_MANY_CONNECTIONS:
-			return true;
-		default:
-			return false;
-	}
-}
 
 /*
  * SleepOrStop waits ms milliseconds on the latch; job control (pause,
