@@ -25,7 +25,10 @@ OBJS = \
 	extension/src/kind_not_null.o \
 	extension/src/kind_validate.o \
 	extension/src/kind_index.o \
-	extension/src/kind_foreign_key.o
+	extension/src/kind_foreign_key.o \
+	extension/src/kept.o \
+	extension/src/kind_revert.o \
+	extension/src/sql_undo.o
 
 EXTENSION = pg_mig
 DATA = $(wildcard sql/pg_mig--*.sql)
@@ -68,3 +71,10 @@ installcheck: test-out-dir
 test-out-dir:
 	@mkdir -p test/out test/out/isolation
 .PHONY: test-out-dir
+
+# make deb [DEB_OUT=dir]: the Debian packages postgresql-NN-pg-mig and
+# pg-mig-client (dpkg-buildpackage in a copy of the tree), into deb/
+DEB_OUT ?= $(CURDIR)/deb
+.PHONY: deb
+deb:
+	bash scripts/deb.sh $(DEB_OUT)

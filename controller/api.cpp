@@ -1,7 +1,93 @@
 // api.cpp -- see api.hpp. Values always travel as $n parameters.
 #include "api.hpp"
 
+#include "version.hpp"
+
+#include <sstream>
+
 namespace migctl {
+
+namespace {
+
+// kPreloaded: whether the server preloaded pg_mig, for any role. Reading
+// shared_preload_libraries needs pg_read_all_settings (or superuser); a role
+// without it (a job owner, a monitoring role) sees pg_mig.max_workers, a
+// setting the library defines only while it is being preloaded.
+const char* const kPreloaded =
+    "CASE WHEN pg_catalog.pg_has_role('pg_read_all_settings', 'USAGE')"
+    " THEN 'pg_mig' = ANY (pg_catalog.string_to_array(pg_catalog.replace("
+    "   pg_catalog.current_setting('shared_preload_libraries'), ' ', ''), ','))"
+    " ELSE pg_catalog.current_setting('pg_mig.max_workers', true) IS NOT NULL END";
+
+}  // namespace
+
+int CompareVersions(const std::string& a, const std::string& b)
+{
+    std::istringstream x(a), y(b);
+    std::string p, q;
+    for (;;) {
+        bool more_a = static_cast<bool>(std::getline(x, p, '.')), more_b = static_cast<bool>(std::getline(y, q, '.'));
+        if (!more_a && !more_b) return 0;
+        long long m = more_a ? std::atoll(p.c_str()) : 0, n = more_b ? std::atoll(q.c_str()) : 0;
+        if (m != n) return m < n ? -1 : 1;
+    }
+}
+
+std::optional<Error> VersionProblem(const Versions& v)
+{
+    std::string db = "database \"" + v.database + "\"";
+    if (!v.installed)
+        return Error(kNoConnection, "the pg_mig extension is not installed in " + db,
+                     "Run migctl install to create it, or connect to the database that has it (-d).");
+    if (!v.preloaded)
+        return Error(kNoConnection, "pg_mig is not loaded: shared_preload_libraries does not include it",
+                     "Run migctl install --configure (or add pg_mig to shared_preload_libraries), then restart "
+                     "the server.");
+    if (v.library != v.extension)
+        return Error(kNoConnection,
+                     "the pg_mig library loaded by the server is version " + v.library + " but the extension in " +
+                         db + " is version " + v.extension,
+                     CompareVersions(v.extension, v.library) < 0
+                         ? "Run migctl install to update the extension to " + v.library + "."
+                         : "Install the pg_mig " + v.extension +
+                               " library on the server (make install or the package) and restart the server.");
+    if (v.client != v.extension)
+        return Error(kNoConnection,
+                     "migctl is version " + v.client + " but the pg_mig extension in " + db + " is version " +
+                         v.extension,
+                     CompareVersions(v.extension, v.client) < 0
+                         ? "Install the pg_mig " + v.client + " library on the server, restart it, then run "
+                           "migctl install to update the extension."
+                         : "Use the migctl of pg_mig " + v.extension + ".");
+    return std::nullopt;
+}
+
+Api::Api(Connection& c) : c_(c)
+{
+    if (auto problem = VersionProblem(ReadVersions())) throw *problem;
+}
+
+Versions Api::ReadVersions()
+{
+    Versions v;
+    v.client = kVersion;
+    auto r = c_.exec(
+        "SELECT pg_catalog.current_database(), e.extversion, pg_catalog.quote_ident(n.nspname), " +
+        std::string(kPreloaded) +
+        ","
+        " pg_catalog.split_part(pg_catalog.current_setting('server_version'), ' ', 1)"
+        " FROM (SELECT 1) one"
+        " LEFT JOIN pg_catalog.pg_extension e ON e.extname = 'pg_mig'"
+        " LEFT JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace");
+    v.database = r.get(0, 0);
+    v.installed = !r.null(0, 1);
+    v.extension = r.get(0, 1);
+    v.preloaded = r.get(0, 3) == "t";
+    v.server = r.get(0, 4);
+    // the library answers even when not preloaded (it is loaded on the call)
+    if (v.installed) v.library = c_.exec("SELECT " + r.get(0, 2) + ".mig_version()").get(0, 0);
+    return v;
+}
 
 InstallReport Api::Install(bool configure)
 {
@@ -44,15 +130,11 @@ InstallReport Api::Install(bool configure)
         c_.exec("ALTER SYSTEM SET shared_preload_libraries = " + list);
         rep.action += "; added pg_mig to shared_preload_libraries: restart the server to load it";
     }
-    rep.ext_version = c_.exec("SELECT extversion FROM pg_extension WHERE extname = 'pg_mig'").get(0, 0);
-    if (rep.preloaded) {
-        rep.lib_version = c_.exec("SELECT mig_version()").get(0, 0);
-        if (rep.lib_version != rep.ext_version)
-            throw Error(kNoConnection,
-                        "the loaded pg_mig library is version " + rep.lib_version + " but the extension is version " +
-                            rep.ext_version,
-                        "Restart the server after installing pg_mig, then run migctl install again.");
-    }
+    auto v = ReadVersions();
+    rep.ext_version = v.extension;
+    rep.lib_version = v.library;
+    if (rep.preloaded)
+        if (auto problem = VersionProblem(v)) throw *problem;
     return rep;
 }
 
@@ -77,7 +159,7 @@ long long Api::StartBackfill(const std::string& table, const std::string& set,
 long long Api::StartKind(const std::string& fn, const NamedArgs& args)
 {
     static const char* allowed[] = {"mig_start_delete", "mig_set_not_null", "mig_validate_constraint",
-                                    "mig_create_index", "mig_add_foreign_key"};
+                                    "mig_create_index", "mig_add_foreign_key", "mig_revert"};
     bool ok = false;
     for (const char* a : allowed) ok = ok || fn == a;
     if (!ok) throw Error(kUsage, "unknown start function " + fn);
@@ -107,7 +189,8 @@ std::vector<Job> Api::Jobs(std::optional<long long> job)
         "SELECT job_id, relation::text, state, rows_done, rows_total, progress, rows_per_sec,"
         " extract(epoch FROM eta)::bigint, batch_size, throttled, last_error, owner,"
         // kind and step are 0.3's: read them so that an older extension still shows
-        " to_jsonb(mig_jobs) ->> 'kind', to_jsonb(mig_jobs) ->> 'step'"
+        " to_jsonb(mig_jobs) ->> 'kind', to_jsonb(mig_jobs) ->> 'step',"
+        " to_jsonb(mig_jobs) ->> 'kept_bytes'"
         " FROM mig_jobs";
     std::vector<Param> params;
     if (job) {
@@ -133,6 +216,7 @@ std::vector<Job> Api::Jobs(std::optional<long long> job)
         j.owner = r.get(i, 11);
         if (!r.null(i, 12)) j.kind = r.get(i, 12);
         j.step = r.get(i, 13);
+        if (!r.null(i, 14)) j.kept_bytes = std::stoll(r.get(i, 14));
         out.push_back(j);
     }
     if (job && out.empty())
@@ -144,7 +228,7 @@ std::string Api::State(long long job) { return Jobs(job).at(0).state; }
 
 void Api::Control(const std::string& fn, long long job)
 {
-    static const char* allowed[] = {"mig_pause", "mig_resume", "mig_cancel"};
+    static const char* allowed[] = {"mig_pause", "mig_resume", "mig_cancel", "mig_forget"};
     bool ok = false;
     for (const char* a : allowed) ok = ok || fn == a;
     if (!ok) throw Error(kUsage, "unknown control function " + fn);
@@ -168,27 +252,81 @@ long long Api::MaxLagBytes()
     return std::stoll(r.get(0, 0));
 }
 
+MetricsReport Api::Metrics(const std::string& finished_within)
+{
+    MetricsReport rep;
+    // kind arrives with the job kinds of 0.3; before that every job is a backfill
+    bool has_kind = c_.exec("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute"
+                            " WHERE attrelid = 'mig_jobs'::regclass AND attname = 'kind' AND NOT attisdropped)")
+                        .get(0, 0) == "t";
+    // Seconds throttled, from the events (their times are visible to every
+    // role): a throttled spell lasts until the job's next event that ends or
+    // restarts it, or until now if it goes on.
+    auto r = c_.exec(
+        "WITH ev AS ("
+        "  SELECT job_id, event, at, lead(at) OVER (PARTITION BY job_id ORDER BY event_id) AS next_at"
+        "    FROM mig_job_events"
+        "   WHERE event IN ('throttled', 'unthrottled', 'started', 'paused', 'resumed',"
+        "                   'failed', 'cancelled', 'succeeded'))"
+        " SELECT j.job_id, j.relation::text, " + std::string(has_kind ? "j.kind::text" : "'backfill'") +
+        ", j.state, j.rows_done, j.rows_total, j.progress, coalesce(j.rows_per_sec, 0),"
+        " extract(epoch FROM j.eta)::float8, j.retries, j.wal_bytes,"
+        " coalesce((SELECT sum(extract(epoch FROM coalesce(ev.next_at,"
+        "     CASE WHEN j.state IN ('queued', 'running') THEN now() ELSE coalesce(j.finished_at, j.updated_at) END)"
+        "     - ev.at)) FROM ev WHERE ev.job_id = j.job_id AND ev.event = 'throttled'), 0)::float8,"
+        " CASE WHEN j.state IN ('queued', 'running') THEN coalesce((SELECT extract(epoch FROM now() - max(ev.at))"
+        "     FROM ev WHERE ev.job_id = j.job_id AND ev.event = 'throttled' AND ev.next_at IS NULL), 0)"
+        "     ELSE 0 END::float8,"
+        " current_database()"
+        " FROM mig_jobs j"
+        " WHERE j.state NOT IN ('succeeded', 'cancelled') OR j.finished_at > now() - $1::interval"
+        " ORDER BY j.job_id",
+        {finished_within});
+    for (int i = 0; i < r.rows(); i++) {
+        JobMetrics j;
+        j.job_id = std::stoll(r.get(i, 0));
+        j.relation = r.get(i, 1);
+        j.kind = r.get(i, 2);
+        j.state = r.get(i, 3);
+        j.rows_done = std::stoll(r.get(i, 4));
+        if (!r.null(i, 5)) j.rows_total = std::stoll(r.get(i, 5));
+        if (!r.null(i, 6)) j.progress = std::stod(r.get(i, 6));
+        j.rows_per_sec = std::stod(r.get(i, 7));
+        if (!r.null(i, 8)) j.eta_seconds = std::stod(r.get(i, 8));
+        j.retries = r.null(i, 9) ? 0 : std::stoll(r.get(i, 9));
+        j.wal_bytes = r.null(i, 10) ? 0 : std::stoll(r.get(i, 10));
+        j.throttled_seconds = std::stod(r.get(i, 11));
+        j.throttled_for_seconds = std::stod(r.get(i, 12));
+        rep.jobs.push_back(j);
+    }
+    rep.database = c_.exec("SELECT current_database()").get(0, 0);
+    auto p = c_.exec("SELECT name, kind, lag_bytes, extract(epoch FROM replay_lag)::float8 FROM mig_replicas()"
+                     " ORDER BY kind, name");
+    for (int i = 0; i < p.rows(); i++) {
+        ReplicaMetrics m;
+        m.name = p.get(i, 0);
+        m.type = p.get(i, 1);
+        if (!p.null(i, 2)) m.lag_bytes = std::stoll(p.get(i, 2));
+        if (!p.null(i, 3)) m.replay_lag_seconds = std::stod(p.get(i, 3));
+        rep.replicas.push_back(m);
+    }
+    return rep;
+}
+
 PlanReport Api::Plan(const std::string& table, const std::string& set, const std::optional<std::string>& where,
                       int batch_size, int samples, const std::string& lock_timeout)
 {
     PlanReport rep;
     std::vector<Param> params{table, set, where, batch_size > 0 ? Param(std::to_string(batch_size)) : std::nullopt,
                               std::to_string(samples), lock_timeout};
-    std::optional<Result> r;
-    try {
-        // the arrays come back one element per row, so that no name needs unquoting
-        r.emplace(c_.exec("WITH p AS MATERIALIZED (SELECT * FROM mig_plan($1::regclass, $2, $3, $4::integer,"
-                          " $5::integer, $6::interval))"
-                          " SELECT kind, target, NULL, keys, rows, ms, wal_bytes FROM p"
-                          " UNION ALL SELECT kind || ' column', target, unnest(columns), NULL, NULL, NULL, NULL"
-                          " FROM p WHERE columns IS NOT NULL",
-                          params));
-    } catch (const Error& e) {
-        if (e.exit_code == kNoConnection && std::string(e.what()).find("mig_plan") != std::string::npos)
-            throw Error(kNoConnection, "this database's pg_mig has no mig_plan (extension older than 0.2)",
-                        "Run migctl install to update the extension.");
-        throw;
-    }
+    // the arrays come back one element per row, so that no name needs unquoting
+    auto r = std::make_optional(c_.exec(
+        "WITH p AS MATERIALIZED (SELECT * FROM mig_plan($1::regclass, $2, $3, $4::integer,"
+        " $5::integer, $6::interval))"
+        " SELECT kind, target, NULL, keys, rows, ms, wal_bytes FROM p"
+        " UNION ALL SELECT kind || ' column', target, unnest(columns), NULL, NULL, NULL, NULL"
+        " FROM p WHERE columns IS NOT NULL",
+        params));
     for (int i = 0; i < r->rows(); i++) {
         std::string kind = r->get(i, 0);
         if (kind == "change") {
@@ -242,9 +380,7 @@ PlanReport Api::Plan(const std::string& table, const std::string& set, const std
                         " FROM mig_replicas() ORDER BY kind, name");
     for (int i = 0; i < repl.rows(); i++)
         rep.replicas.push_back({repl.get(i, 0), repl.get(i, 1), repl.get(i, 2), repl.get(i, 3), repl.get(i, 4)});
-    rep.preloaded = c_.exec("SELECT 'pg_mig' = ANY (string_to_array(replace(current_setting("
-                            "'shared_preload_libraries'), ' ', ''), ','))")
-                        .get(0, 0) == "t";
+    rep.preloaded = c_.exec(std::string("SELECT ") + kPreloaded).get(0, 0) == "t";
     return rep;
 }
 

@@ -1,6 +1,7 @@
 // api.hpp -- typed wrappers over pg_mig's SQL API. The only place with SQL.
 #pragma once
 
+#include "metrics.hpp"
 #include "pg.hpp"
 
 #include <map>
@@ -16,6 +17,7 @@ struct Job {
     std::string kind = "backfill", step;  // 0.3: the job's kind and, for schema steps, its step now
     long long rows_done = 0, rows_total = -1, batch_size = 0;
     double progress = -1, rows_per_sec = 0;
+    long long kept_bytes = -1;  // 0.3 undo: size of a backfill's kept values; -1 none
 };
 
 // Named SQL arguments: (name, (value as text, SQL type)).
@@ -45,9 +47,32 @@ struct PlanReport {
     bool preloaded = false;
 };
 
+// Versions: the three parts that must agree -- this migctl, the library the
+// server loaded (mig_version()) and the SQL objects of the extension in this
+// database (extversion) -- and whether the library is preloaded.
+struct Versions {
+    std::string client, library, extension, database, server;
+    bool installed = false, preloaded = false;
+};
+
+// VersionProblem: what stops migctl from working with these versions, as the
+// Error to throw (exit 3, a message naming both versions, a hint what to
+// do), or nothing if they agree.
+std::optional<Error> VersionProblem(const Versions& v);
+
+// CompareVersions: <0, 0, >0 comparing "0.2" and "0.10" part by part
+int CompareVersions(const std::string& a, const std::string& b);
+
 class Api {
 public:
-    explicit Api(Connection& c) : c_(c) {}
+    // Api: the version handshake first -- every command refuses to work
+    // when the client, the library and the SQL script do not agree.
+    explicit Api(Connection& c);
+    // Unchecked: no handshake, for install (it updates the extension first)
+    // and --version (it reports the versions, whatever they are)
+    struct Unchecked {};
+    Api(Connection& c, Unchecked) : c_(c) {}
+    Versions ReadVersions();
     InstallReport Install(bool configure);
     // StartBackfill: named arguments (name -> value, SQL type) of mig_start_backfill
     long long StartBackfill(const std::string& table, const std::string& set, const std::optional<std::string>& where,
@@ -67,6 +92,9 @@ public:
     void Control(const std::string& fn, long long job);  // mig_pause / mig_resume / mig_cancel
     std::vector<std::vector<std::string>> Events(long long job);
     long long MaxLagBytes();
+    // Metrics: every job not finished, or finished within finished_within
+    // (an interval; failed jobs always), and every replica
+    MetricsReport Metrics(const std::string& finished_within);
     // DefaultChunkTimeMs: the server's pg_mig.default_chunk_time (50 ms if unset)
     long long DefaultChunkTimeMs();
 

@@ -4,6 +4,7 @@
 #include "options.hpp"
 #include "render.hpp"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,13 +19,24 @@ const std::vector<Command>& Commands()
 {
     static const std::vector<Command> commands = {
         {"install", "install [--configure]     create or update the extension; check shared_preload_libraries",
-         CmdInstall},
+         CmdInstall,
+         "Checks the server, creates the extension in the database (or updates it to this version), and "
+         "reports whether pg_mig is in shared_preload_libraries. With --configure it adds pg_mig there with "
+         "ALTER SYSTEM, keeping the libraries already listed; the server must then be restarted. Exits 3 "
+         "until the library is loaded."},
         {"plan", "plan --table T --set EXPR [--where EXPR] [--samples N]\n"
                  "                            dry run: key, rows, triggers, indexes, replicas, sample chunks",
-         CmdPlan},
+         CmdPlan,
+         "Runs every check of start without making a job, reports the table's size, the key it would walk, "
+         "the rows to change, the row triggers that fire on UPDATE, the indexes on the changed columns and "
+         "the replicas with their lag, and runs --samples chunks in subtransactions that are rolled back to "
+         "estimate the job's time and WAL."},
         {"start", "start --table T --set EXPR [--where EXPR] [options] [--wait]\n"
                   "                            start a backfill job and print its id",
-         CmdStart},
+         CmdStart,
+         "Starts a chunked backfill in a background worker and prints the job id on standard output. With "
+         "--wait it then prints \"started job N\" and follows the job to its end with the live view, and "
+         "exits like wait."},
         {"delete", "delete --table T --where EXPR [options] [--wait]\n"
                    "                            a chunked DELETE of the matching rows",
          CmdDelete},
@@ -40,22 +52,131 @@ const std::vector<Command>& Commands()
         {"add-fk", "add-fk --table T --columns C,... --references T2 [--orphans fail|delete|set_null] [...]\n"
                    "                            a foreign key: NOT VALID, orphans handled in chunks, VALIDATE",
          CmdAddFk},
+        {"revert", "revert JOB [options] [--wait]\n"
+                   "                            write back the old values a backfill kept (keep-old-values)",
+         CmdRevert},
+        {"forget", "forget JOB                drop the old values a finished backfill kept", CmdForget},
         {"status", "status [JOB] [--json] [--watch]\n"
                    "                            jobs with progress, rate, ETA, lag and throttle reason",
-         CmdStatus},
-        {"pause", "pause JOB | resume JOB | cancel JOB", CmdControl},
+         CmdStatus,
+         "Shows every job (or JOB) with its state, progress, rate, ETA, batch size, the replica lag and why "
+         "it is throttled. --json gives the same for scripts. --watch redraws one line per job in place on a "
+         "terminal until the jobs end (plain lines every few seconds when not on a terminal)."},
+        {"pause", "pause JOB | resume JOB | cancel JOB", CmdControl,
+         "pause: no chunk starts after it; resume: a paused or failed job goes on from its checkpoint; "
+         "cancel: ends the job, the committed chunks stay. pause and resume of a job that is already paused "
+         "or running are a notice, not an error."},
         {"resume", nullptr, CmdControl},
         {"cancel", nullptr, CmdControl},
         {"set", "set JOB [--batch-size N] [--sleep D] [...]\n"
                 "                            change a running job's knobs (the options of start)",
-         CmdSet},
+         CmdSet, "Changes the knobs of a job while it runs. 0 (or an empty value) turns an optional limit off."},
         {"wait", "wait JOB [--timeout D]    block until the job ends (exit 0 succeeded, 1 failed or\n"
                  "                            cancelled, 4 timeout)",
-         CmdWait},
-        {"events", "events JOB (or log JOB)   the job's history", CmdEvents},
+         CmdWait,
+         "Blocks until the job ends. On a terminal it shows the live view; otherwise it prints one line "
+         "when the job ends. The exit code says how it ended."},
+        {"events", "events JOB (or log JOB)   the job's history", CmdEvents,
+         "The job's history from mig_job_events: started, paused, resumed, throttled and unthrottled (with "
+         "the reason and how long), retried, failed, cancelled, succeeded."},
         {"log", nullptr, CmdEvents},
+        {"metrics", "metrics [--finished-within D]\n"
+                    "                            jobs and replica lag in Prometheus text format",
+         CmdMetrics,
+         "Prints every job's rows done, estimated rows, rate, ETA, seconds throttled and state, and every "
+         "replica's lag, in the Prometheus text exposition format, for node_exporter's textfile collector. "
+         "Succeeded and cancelled jobs are shown for --finished-within (default 1d) after they end; failed "
+         "jobs until they are resumed or cancelled."},
+        {"version", "version (or --version)    the versions of migctl, the library and the extension", CmdVersion,
+         "Prints the version of migctl and, when connection options or PG* variables are given, the "
+         "version of the library the server loaded and of the extension in the database, with a warning if "
+         "they do not agree. Every other command refuses to run on a mismatch (exit 3)."},
+        {"help", "help [COMMAND]            this text, or the options of COMMAND (as COMMAND --help)", CmdHelp},
+        {"__man", nullptr, CmdMan},
+        {"__complete", nullptr, CmdCompleteWords},
+        {"__complete-jobs", nullptr, CmdCompleteJobs},
     };
     return commands;
+}
+
+const Command* FindCommand(const std::string& name)
+{
+    for (const auto& c : Commands())
+        if (name == c.name) return &c;
+    return nullptr;
+}
+
+bool Internal(const Command& c) { return c.name[0] == '_' && c.name[1] == '_'; }
+
+std::pair<std::string, std::string> SplitSynopsis(const char* synopsis)
+{
+    std::string s = synopsis ? synopsis : "", usage, what;
+    size_t cut = s.find("  ");
+    size_t nl = s.find('\n');
+    if (nl != std::string::npos && (cut == std::string::npos || nl < cut)) cut = nl;
+    usage = s.substr(0, cut);
+    if (cut != std::string::npos) {
+        // the rest, with the continuation lines' indentation folded to single spaces
+        for (size_t i = cut; i < s.size(); i++) {
+            char ch = s[i] == '\n' ? ' ' : s[i];
+            if (ch == ' ' && (what.empty() || what.back() == ' ')) continue;
+            what += ch;
+        }
+    }
+    while (!what.empty() && what.back() == ' ') what.pop_back();
+    return {usage, what};
+}
+
+std::string UsageText()
+{
+    std::string s =
+        "migctl -- controls pg_mig jobs\n\n"
+        "Usage: migctl [connection options] COMMAND [options]\n\n"
+        "Commands:\n";
+    for (const auto& c : Commands())
+        if (c.synopsis) s += std::string("  ") + c.synopsis + "\n";
+    s += "\nConnection options (libpq; the PG* environment variables and .pgpass apply):\n"
+         "  --dsn DSN                 URI or key=value connection string\n"
+         "  -h, --host HOST  -p, --port PORT  -U, --username USER  -d, --dbname DB\n\n"
+         "Exit codes: 0 success, 1 job failed or cancelled, 2 bad usage or input,\n"
+         "3 cannot connect or server not ready, 4 timeout.\n"
+         "Run migctl help COMMAND (or migctl COMMAND --help) for the options of a command.\n";
+    return s;
+}
+
+namespace {
+
+HelpRecord* g_capture = nullptr;  // set by CaptureHelp while it runs a command's --help
+
+std::vector<OptionHelp> Options(const po::options_description& d)
+{
+    std::vector<OptionHelp> out;
+    for (const auto& o : d.options()) {
+        OptionHelp h;
+        h.long_name = "--" + o->long_name();
+        std::string shown = o->format_name();  // "--table" or "-h [ --host ]"
+        if (shown.size() > 1 && shown[0] == '-' && shown[1] != '-') h.short_name = shown.substr(0, 2);
+        h.param = o->format_parameter();
+        h.text = o->description();
+        out.push_back(h);
+    }
+    return out;
+}
+
+}  // namespace
+
+HelpRecord CaptureHelp(const Command& c)
+{
+    HelpRecord rec;
+    g_capture = &rec;
+    try {
+        c.run(c.name, {c.name, "--help"});
+    } catch (...) {
+        g_capture = nullptr;
+        throw;
+    }
+    g_capture = nullptr;
+    return rec;
 }
 
 CommandLine Parse(const std::string& cmd, const std::vector<std::string>& args, po::options_description& options,
@@ -81,6 +202,12 @@ CommandLine Parse(const std::string& cmd, const std::vector<std::string>& args, 
     }
     if (cl.vm.count("help")) {
         cl.help = true;
+        if (g_capture) {
+            g_capture->usage = usage;
+            if (!options.options().empty()) g_capture->groups.push_back({"options", Options(options)});
+            g_capture->groups.push_back({"connection", Options(conn)});
+            return cl;
+        }
         po::options_description shown;
         if (!options.options().empty()) shown.add(options);
         shown.add(conn);
@@ -178,25 +305,45 @@ std::string EtaText(const std::string& secs)
     return buf;
 }
 
-namespace {
-
-std::string JobLine(const Job& j, long long lag, bool tty)
+std::string WatchLine(const Job& j, long long lag_bytes, bool utf8)
 {
     char pct[16];
     std::snprintf(pct, sizeof pct, "%5.1f%%", j.progress < 0 ? 0.0 : j.progress * 100);
     std::string line = "job " + std::to_string(j.job_id) + " " + j.relation + "  " +
-                       (j.kind == "backfill" ? "" : j.kind + "  ") + j.state + "  " +
-                       ProgressBar(j.progress < 0 ? 0 : j.progress, 24, tty) + " " + pct + "  " +
+                       (j.kind.empty() || j.kind == "backfill" ? "" : j.kind + "  ") + j.state + "  " +
+                       ProgressBar(j.progress < 0 ? 0 : j.progress, 20, utf8) + " " + pct + "  " +
                        FormatCount(j.rows_done) + "/" + (j.rows_total < 0 ? "?" : FormatCount(j.rows_total)) +
-                       " rows  " + FormatRate(j.rows_per_sec) + " rows/s  ETA " + EtaText(j.eta) + "  batch " +
-                       std::to_string(j.batch_size) + "  lag " + FormatCount(lag / 1024) + " kB";
-    if (!j.step.empty()) line += "\n    step: " + j.step;
-    if (!j.throttled.empty()) line += "\n    throttled: " + j.throttled;
-    if (!j.last_error.empty() && j.state == "failed") line += "\n    error: " + j.last_error;
+                       " rows  " + FormatRate(j.rows_per_sec) + " rows/s  ETA " + EtaText(j.eta) + "  lag " +
+                       FormatBytes(static_cast<double>(lag_bytes));
+    if (!j.step.empty()) line += "  step: " + j.step;
+    if (!j.throttled.empty()) line += "  throttled: " + j.throttled;
+    if (!j.last_error.empty() && j.state == "failed") line += "  error: " + j.last_error;
+    for (auto& ch : line)
+        if (ch == '\n' || ch == '\r' || ch == '\t') ch = ' ';
     return line;
 }
 
+namespace {
+
+// TerminalColumns: the width of the terminal on stdout (80 if unknown)
+int TerminalColumns()
+{
+    struct winsize ws {};
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    return 80;
+}
+
 }  // namespace
+
+int Started(Api& api, long long job, bool wait)
+{
+    if (!wait) {
+        std::cout << job << std::endl;
+        return kOk;
+    }
+    std::cout << "started job " << job << std::endl;
+    return Follow(api, job, -1);
+}
 
 int Follow(Api& api, std::optional<long long> job, int64_t timeout_ms)
 {
@@ -209,20 +356,32 @@ int Follow(Api& api, std::optional<long long> job, int64_t timeout_ms)
         auto jobs = api.Jobs(job);
         long long lag = api.MaxLagBytes();
         bool all_done = true;
-        std::string frame;
-        for (const auto& j : jobs) {
-            all_done = all_done && Finished(j.state);
-            frame += JobLine(j, lag, tty) + "\n";
-        }
         auto now = std::chrono::steady_clock::now();
         if (tty) {
-            for (int i = 0; i < drawn; i++) std::cout << "\x1b[1A\x1b[2K";
+            // one line per job, cut to the terminal's width so that no line
+            // wraps: then moving the cursor up one row per line redraws the
+            // frame in place and nothing scrolls
+            int cols = TerminalColumns();
+            std::string frame;
+            for (int i = 0; i < drawn; i++) frame += "\x1b[1A";
+            for (const auto& j : jobs) {
+                all_done = all_done && Finished(j.state);
+                frame += "\r\x1b[2K" + FitToWidth(WatchLine(j, lag, true), cols - 1) + "\n";
+            }
+            for (int i = static_cast<int>(jobs.size()); i < drawn; i++) frame += "\r\x1b[2K\n";  // fewer jobs now
             std::cout << frame << std::flush;
-            drawn = static_cast<int>(std::count(frame.begin(), frame.end(), '\n'));
-        } else if (frame != last_plain && (all_done || now - last_print >= std::chrono::seconds(2))) {
-            std::cout << frame << std::flush;
-            last_plain = frame;
-            last_print = now;
+            drawn = std::max(drawn, static_cast<int>(jobs.size()));
+        } else {
+            std::string frame;
+            for (const auto& j : jobs) {
+                all_done = all_done && Finished(j.state);
+                frame += WatchLine(j, lag, false) + "\n";
+            }
+            if (frame != last_plain && (all_done || now - last_print >= std::chrono::seconds(2))) {
+                std::cout << frame << std::flush;
+                last_plain = frame;
+                last_print = now;
+            }
         }
         if (all_done) {
             bool ok = std::all_of(jobs.begin(), jobs.end(), [](const Job& j) { return j.state == "succeeded"; });

@@ -16,14 +16,38 @@ namespace migctl {
 
 namespace po = boost::program_options;
 
-// One subcommand: its name, a line for migctl --help, and its entry point,
-// which gets every argument (connection options may stand anywhere).
+// One subcommand: its name, a line for migctl --help ("USAGE  what it
+// does"; nullptr for an alias listed on another command's line), its entry
+// point, which gets every argument (connection options may stand anywhere),
+// and optionally a paragraph for the man page. Names that start with "__"
+// are internal (the man page generator, shell completion) and never shown.
+// The man page, migctl help and the bash completion are all made from this
+// table, so a new command needs nothing but its entry here.
 struct Command {
     const char* name;
     const char* synopsis;
     int (*run)(const std::string& name, const std::vector<std::string>& args);
+    const char* man = nullptr;
 };
 const std::vector<Command>& Commands();
+const Command* FindCommand(const std::string& name);
+bool Internal(const Command& c);
+// UsageText: migctl --help
+std::string UsageText();
+// SplitSynopsis: "start --table T ...   starts a job" -> {usage, what it does}
+std::pair<std::string, std::string> SplitSynopsis(const char* synopsis);
+
+// What Parse shows for --help, as data: the usage line and the option
+// groups, for the man page and the completion (CaptureHelp runs a command's
+// --help into one instead of printing it).
+struct OptionHelp {
+    std::string short_name, long_name, param, text;  // "-h", "--host", "arg", "server host ..."
+};
+struct HelpRecord {
+    std::string usage;
+    std::vector<std::pair<std::string, std::vector<OptionHelp>>> groups;  // "options" (if any), then "connection"
+};
+HelpRecord CaptureHelp(const Command& c);
 
 // A subcommand's parsed command line. Parse adds the connection options and
 // the positional COMMAND [JOB]; it throws Error(kUsage) on bad options.
@@ -57,7 +81,18 @@ NamedArgs KnobArgs(const Knobs& k, const po::variables_map& vm);
 // 4 timeout.
 int Follow(Api& api, std::optional<long long> job, int64_t timeout_ms);
 bool Finished(const std::string& state);
+// Started: what a command that starts a job prints: the bare id on stdout,
+// for scripts (id=$(migctl start ...)); with --wait "started job N" on a line
+// of its own and then the live view (Follow's exit code), so that no bare
+// number stands among the progress lines
+int Started(Api& api, long long job, bool wait);
+// WatchLine: one job on one line: state, bar, rows, rate, ETA, replica lag,
+// and why it is throttled or failed
+std::string WatchLine(const Job& j, long long lag_bytes, bool utf8);
 std::string EtaText(const std::string& secs);
+
+// VersionReport: the lines of migctl --version for these versions
+std::string VersionReport(const Versions& v);
 
 // the subcommands
 int CmdInstall(const std::string&, const std::vector<std::string>&);
@@ -68,8 +103,16 @@ int CmdControl(const std::string&, const std::vector<std::string>&);  // pause, 
 int CmdWait(const std::string&, const std::vector<std::string>&);
 int CmdEvents(const std::string&, const std::vector<std::string>&);
 int CmdPlan(const std::string&, const std::vector<std::string>&);
+int CmdVersion(const std::string&, const std::vector<std::string>&);
+int CmdMetrics(const std::string&, const std::vector<std::string>&);
+int CmdHelp(const std::string&, const std::vector<std::string>&);
+int CmdMan(const std::string&, const std::vector<std::string>&);           // __man TEMPLATE OUT
+int CmdCompleteJobs(const std::string&, const std::vector<std::string>&);  // __complete-jobs
+int CmdCompleteWords(const std::string&, const std::vector<std::string>&);  // __complete [COMMAND]
 // the other job kinds (0.3): cmd_delete.cpp, cmd_schema.cpp
 int CmdDelete(const std::string&, const std::vector<std::string>&);
+int CmdRevert(const std::string&, const std::vector<std::string>&);  // undo: cmd_undo.cpp
+int CmdForget(const std::string&, const std::vector<std::string>&);
 int CmdNotNull(const std::string&, const std::vector<std::string>&);
 int CmdValidate(const std::string&, const std::vector<std::string>&);
 int CmdIndex(const std::string&, const std::vector<std::string>&);

@@ -26,8 +26,7 @@ int CmdDelete(const std::string& cmd, const std::vector<std::string>& args)
     Connection c(cl.conn);
     Api api(c);
     long long id = api.StartKind("mig_start_delete", named);
-    std::cout << id << std::endl;
-    return cl.vm.count("wait") ? Follow(api, id, -1) : kOk;
+    return Started(api, id, cl.vm.count("wait") > 0);
 }
 
 }  // namespace migctl

@@ -14,7 +14,7 @@ int CmdInstall(const std::string& cmd, const std::vector<std::string>& args)
     bool configure = cl.vm.count("configure") > 0;
 
     Connection c(cl.conn);
-    Api api(c);
+    Api api(c, Api::Unchecked{});  // Install checks the versions after the update
     auto rep = api.Install(configure);
     std::cout << "server: PostgreSQL " << rep.server_version << "\n" << rep.action << "\n";
     if (rep.preloaded) {

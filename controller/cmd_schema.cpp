@@ -59,8 +59,7 @@ int StartAndFollow(const CommandLine& cl, const std::string& fn, const NamedArgs
     Connection c(cl.conn);
     Api api(c);
     long long id = api.StartKind(fn, named);
-    std::cout << id << std::endl;
-    return cl.vm.count("wait") ? Follow(api, id, -1) : kOk;
+    return Started(api, id, cl.vm.count("wait") > 0);
 }
 
 void NoJobArg(const CommandLine& cl, const std::string& cmd)

@@ -13,21 +13,22 @@ int CmdStart(const std::string& cmd, const std::vector<std::string>& args)
     d.add_options()("table", po::value(&table), "the table to backfill")(
         "set", po::value(&set), "the SET list, e.g. \"col = expr\"")("where", po::value(&where),
                                                                      "rows that still need work")(
-        "wait", "follow the job to its end (exit codes of wait)");
+        "wait", "follow the job to its end (exit codes of wait)")(
+        "keep-old-values", "keep the old values of every changed row, for migctl revert");
     AddKnobOptions(d, knobs);
-    auto cl = Parse(cmd, args, d, "start --table T --set EXPR [--where EXPR] [options] [--wait]");
+    auto cl = Parse(cmd, args, d, "start --table T --set EXPR [--where EXPR] [options] [--keep-old-values] [--wait]");
     if (cl.help) return kOk;
     if (table.empty() || set.empty())
         throw Error(kUsage, "start needs --table and --set", "e.g. migctl start --table orders --set \"col = expr\"");
     if (cl.vm.count("job")) throw Error(kUsage, "start takes no job id", "Run migctl start --help.");
     NamedArgs named = KnobArgs(knobs, cl.vm);  // checks durations and sizes before connecting
+    if (cl.vm.count("keep-old-values")) named.push_back({"keep_old_values", {"true", "boolean"}});
 
     Connection c(cl.conn);
     Api api(c);
     long long id = api.StartBackfill(table, set, where.empty() ? std::nullopt : std::optional<std::string>(where),
                                      named);
-    std::cout << id << std::endl;
-    return cl.vm.count("wait") ? Follow(api, id, -1) : kOk;
+    return Started(api, id, cl.vm.count("wait") > 0);
 }
 
 int CmdSet(const std::string& cmd, const std::vector<std::string>& args)

@@ -31,6 +31,7 @@ std::string JsonJobs(const std::vector<Job>& jobs, long long lag)
                            {"throttled", str(j.throttled), true},
                            {"last_error", str(j.last_error), true},
                            {"owner", j.owner, false},
+                           {"kept_bytes", j.kept_bytes < 0 ? "null" : std::to_string(j.kept_bytes), true},
                            {"max_lag_bytes", std::to_string(lag), true}});
     }
     return out + "]\n";
@@ -65,10 +66,11 @@ int CmdStatus(const std::string& cmd, const std::vector<std::string>& args)
         std::snprintf(pct, sizeof pct, "%.1f%%", j.progress < 0 ? 0.0 : j.progress * 100);
         rows.push_back({std::to_string(j.job_id), j.relation, j.kind, j.state, pct, FormatCount(j.rows_done),
                         FormatRate(j.rows_per_sec), EtaText(j.eta), std::to_string(j.batch_size), lag,
-                        j.throttled.empty() ? "-" : j.throttled, j.step.empty() ? "-" : j.step});
+                        j.throttled.empty() ? "-" : j.throttled, j.step.empty() ? "-" : j.step,
+                        j.kept_bytes < 0 ? "-" : FormatBytes(static_cast<double>(j.kept_bytes))});
     }
     std::cout << FormatTable({"JOB", "TABLE", "KIND", "STATE", "PROGRESS", "ROWS", "ROWS/S", "ETA", "BATCH", "LAG",
-                              "THROTTLED", "STEP"},
+                              "THROTTLED", "STEP", "KEPT"},
                              rows);
     return kOk;
 }

@@ -1,5 +1,7 @@
 // main.cpp -- migctl: finds the subcommand in the command table (cli.cpp),
 // runs it, and turns every error into one line on stderr and an exit code.
+// This is the only place that decides exit codes for errors: migctl's own
+// errors carry theirs, server errors are mapped from their SQLSTATE.
 #include "cli.hpp"
 
 #include <algorithm>
@@ -10,21 +12,10 @@ using namespace migctl;
 
 namespace {
 
-std::string UsageText()
+void PrintError(const std::string& message, const std::string& hint)
 {
-    std::string s =
-        "migctl -- controls pg_mig backfill jobs\n\n"
-        "Usage: migctl [connection options] COMMAND [options]\n\n"
-        "Commands:\n";
-    for (const auto& c : Commands())
-        if (c.synopsis) s += std::string("  ") + c.synopsis + "\n";
-    s += "\nConnection options (libpq; the PG* environment variables and .pgpass apply):\n"
-         "  --dsn DSN                 URI or key=value connection string\n"
-         "  -h, --host HOST  -p, --port PORT  -U, --username USER  -d, --dbname DB\n\n"
-         "Exit codes: 0 success, 1 job failed or cancelled, 2 bad usage or input,\n"
-         "3 cannot connect or server not ready, 4 timeout.\n"
-         "Run migctl COMMAND --help for the options of a command.\n";
-    return s;
+    std::cerr << "migctl: " << message << "\n";
+    if (!hint.empty()) std::cerr << "HINT: " << hint << "\n";
 }
 
 }  // namespace
@@ -41,9 +32,9 @@ int main(int argc, char** argv)
                 i++;
                 continue;
             }
-            if (args[i] == "--version") {
-                std::cout << "migctl 0.3\n";
-                return kOk;
+            if (args[i] == "--version") {  // migctl [connection options] --version
+                args[i] = cmd = "version";
+                break;
             }
             if (args[i].empty() || args[i][0] != '-') {
                 cmd = args[i];
@@ -55,15 +46,17 @@ int main(int argc, char** argv)
             (help ? std::cout : std::cerr) << UsageText();
             return help ? kOk : kUsage;
         }
-        for (const auto& c : Commands())
-            if (cmd == c.name) return c.run(cmd == "log" ? "events" : cmd, args);
-        throw Error(kUsage, "unknown command \"" + cmd + "\"", "Run migctl --help.");
+        const Command* c = FindCommand(cmd);
+        if (!c) throw Error(kUsage, "unknown command \"" + cmd + "\"", "Run migctl --help.");
+        return c->run(cmd == "log" ? "events" : cmd, args);
+    } catch (const SqlError& e) {
+        PrintError(e.what(), e.hint);
+        return ExitCodeForSqlState(e.sqlstate);
     } catch (const Error& e) {
-        std::cerr << "migctl: " << e.what() << "\n";
-        if (!e.hint.empty()) std::cerr << "HINT: " << e.hint << "\n";
+        PrintError(e.what(), e.hint);
         return e.exit_code;
     } catch (const std::exception& e) {
-        std::cerr << "migctl: " << e.what() << "\n";
+        PrintError(e.what(), "");
         return kUsage;
     }
 }

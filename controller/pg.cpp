@@ -3,14 +3,16 @@
 
 namespace migctl {
 
-int ExitCodeForSqlState(const std::string& s, const std::string& message)
+int ExitCodeForSqlState(const std::string& s)
 {
-    if (s.size() != 5) return kNoConnection;
+    if (s.size() != 5) return kNoConnection;  // no SQLSTATE: the connection broke
     std::string cls = s.substr(0, 2);
-    if (s == "55000" && message.find("shared_preload_libraries") != std::string::npos) return kNoConnection;
-    if (cls == "08" || cls == "57" || cls == "53" || s == "3D000") return kNoConnection;
-    if (s == "42883" && message.find("mig_") != std::string::npos) return kNoConnection;  // not installed
-    if (s == "42P01" && message.find("mig_jobs") != std::string::npos) return kNoConnection;
+    // 08 connection exception, 28 invalid authorization, 3D000 no such
+    // database, 53 insufficient resources, 57 operator intervention (shutdown,
+    // starting up), 58 system error (e.g. the library file is missing), XX
+    // internal error: the server is not there or not ready
+    if (cls == "08" || cls == "28" || cls == "53" || cls == "57" || cls == "58" || cls == "XX" || s == "3D000")
+        return kNoConnection;
     return kUsage;
 }
 
@@ -65,7 +67,7 @@ Result Connection::exec(const std::string& sql, const std::vector<Param>& params
         const char* hint = r ? PQresultErrorField(r.get(), PG_DIAG_MESSAGE_HINT) : nullptr;
         std::string m = msg ? msg : PQerrorMessage(conn_.get());
         for (auto& ch : m) if (ch == '\n') ch = ' ';
-        throw Error(ExitCodeForSqlState(state ? state : "", m), m, hint ? hint : "");
+        throw SqlError(state ? state : "", m, hint ? hint : "");
     }
     return Result(std::move(r));
 }

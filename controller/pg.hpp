@@ -14,7 +14,8 @@ namespace migctl {
 // Exit codes of the contract.
 enum Exit { kOk = 0, kJobFailed = 1, kUsage = 2, kNoConnection = 3, kTimeout = 4 };
 
-// An error with the exit code it maps to and the server's hint, if any.
+// Error: a failure found by migctl itself (bad usage, cannot connect, a
+// version mismatch), with the exit code it means and a hint.
 struct Error : std::runtime_error {
     Error(int code, const std::string& msg, std::string h = "")
         : std::runtime_error(msg), exit_code(code), hint(std::move(h)) {}
@@ -22,8 +23,20 @@ struct Error : std::runtime_error {
     std::string hint;
 };
 
-// ExitCodeForSqlState maps a server error to the exit code of the contract.
-int ExitCodeForSqlState(const std::string& sqlstate, const std::string& message);
+// SqlError: an error the server reported, with its SQLSTATE, primary
+// message and hint. What exit code it means is decided in main only
+// (ExitCodeForSqlState), never from the message text.
+struct SqlError : std::runtime_error {
+    SqlError(std::string state, const std::string& msg, std::string h)
+        : std::runtime_error(msg), sqlstate(std::move(state)), hint(std::move(h)) {}
+    std::string sqlstate;  // five characters; empty if the server sent none
+    std::string hint;
+};
+
+// ExitCodeForSqlState maps a server error to the exit code of the contract:
+// 3 (cannot connect, server not ready) for connection, resource, operator
+// intervention, system and internal errors; 2 (bad input) for the rest.
+int ExitCodeForSqlState(const std::string& sqlstate);
 
 struct ConnDeleter {
     void operator()(PGconn* c) const { PQfinish(c); }

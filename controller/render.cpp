@@ -60,6 +60,20 @@ std::string FormatRate(double v)
     return buf;
 }
 
+std::string FitToWidth(const std::string& line, int cols)
+{
+    auto lead = [&](size_t i) { return (static_cast<unsigned char>(line[i]) & 0xC0) != 0x80; };
+    int chars = 0;
+    for (size_t i = 0; i < line.size(); i++) chars += lead(i);
+    if (chars <= cols) return line;
+    if (cols < 4) return "";
+    // keep cols - 3 characters, never cutting inside a UTF-8 sequence
+    size_t end = 0;
+    for (int n = 0; end < line.size(); end++)
+        if (lead(end) && n++ == cols - 3) break;
+    return line.substr(0, end) + "...";
+}
+
 std::string FormatTable(const std::vector<std::string>& header,
                         const std::vector<std::vector<std::string>>& rows)
 {

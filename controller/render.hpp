@@ -17,6 +17,9 @@ std::string FormatRate(double per_sec);
 std::string FormatBytes(double bytes);
 // FormatMillis: 45.3 -> "45.3 ms", 125000 -> "2 min 05 s", 7500000 -> "2 h 05 min"
 std::string FormatMillis(double ms);
+// FitToWidth: the line cut to at most cols characters (UTF-8 aware), ending
+// in "..." when cut
+std::string FitToWidth(const std::string& line, int cols);
 // FormatTable: columns padded to the widest cell.
 std::string FormatTable(const std::vector<std::string>& header,
                         const std::vector<std::vector<std::string>>& rows);

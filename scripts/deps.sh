@@ -6,7 +6,13 @@
 # (scripts/pgbuild.sh).
 set -euo pipefail
 PKGS=(postgresql-15 postgresql-client-15 postgresql-server-dev-15 libpq-dev
-      libboost-program-options-dev libgtest-dev cmake g++ gcc make pkg-config)
+      libboost-program-options-dev libgtest-dev cmake g++ gcc make pkg-config
+      # operations (issue 16): promtool for the metrics and alert rules tests,
+      # tmux for the live-view tests, man for the man page, and the Debian
+      # packaging tools for make deb and the deb test
+      prometheus tmux man-db groff-base dpkg-dev debhelper postgresql-server-dev-all
+      # the Django integration tests (issue 17): Debian's Django 3.2 and both drivers
+      python3-django python3-psycopg2 python3-psycopg)
 for v in "${@:-15}"; do
   case "$v" in
     15) ;;

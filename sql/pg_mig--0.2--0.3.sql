@@ -223,6 +223,91 @@ IS 'starts a job that adds a foreign key NOT VALID, handles the orphan rows chun
 -- Section 3: undo and parallel lanes (issues 14, 15)
 ------------------------------------------------------------------------
 
+-- Undo (issue 14).  A backfill started with keep_old_values keeps, in the
+-- transaction of each chunk, the key and the old and new values of the
+-- columns it assigns of every row it changes, in a table of pg_mig's
+-- (@extschema@.mig_kept_<job_id>, created at start, owned like the job
+-- tables, readable by the job's owner); mig_revert starts a job of kind
+-- revert that writes the old values back where the rows still hold the
+-- new ones; mig_forget drops the kept values.  mig_kept_guard is the
+-- trigger on every kept table: only the job's worker writes it.
+CREATE FUNCTION @extschema@.mig_kept_guard() RETURNS trigger
+AS 'MODULE_PATHNAME', 'mig_kept_guard' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.mig_kept_guard()
+IS 'refuses changes to a table of kept values that do not come from the worker of its backfill';
+REVOKE ALL ON FUNCTION @extschema@.mig_kept_guard() FROM PUBLIC;
+
+DROP FUNCTION @extschema@.mig_start_backfill(regclass, text, text, integer,
+    interval, interval, bigint, interval, interval, integer, interval, bigint,
+    double precision, text[], text, text, integer, interval, integer, boolean);
+CREATE FUNCTION @extschema@.mig_start_backfill(
+    relation            regclass,
+    set_clause          text,
+    where_clause        text     DEFAULT NULL,
+    batch_size          integer  DEFAULT pg_catalog.current_setting('pg_mig.default_batch_size', true)::integer,
+    chunk_time          interval DEFAULT pg_catalog.current_setting('pg_mig.default_chunk_time', true)::interval,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.pg_size_bytes(pg_catalog.regexp_replace(
+                                     pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true),
+                                     '([0-9])B$', '\1')),
+    sleep               interval DEFAULT '0',
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    statement_timeout   interval DEFAULT pg_catalog.current_setting('pg_mig.default_statement_timeout', true)::interval,
+    max_wal_rate        bigint   DEFAULT NULL,
+    nice_ratio          double precision DEFAULT NULL,
+    ignore_slots        text[]   DEFAULT NULL,
+    run_window          text     DEFAULT NULL,
+    throttle_query      text     DEFAULT NULL,
+    max_active_sessions integer  DEFAULT NULL,
+    max_xact_age        interval DEFAULT NULL,
+    max_archive_backlog integer  DEFAULT NULL,
+    throttle_on_autovacuum boolean DEFAULT false,
+    keep_old_values     boolean  DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_start_backfill'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_start_backfill(regclass, text, text, integer,
+    interval, interval, bigint, interval, interval, integer, interval, bigint,
+    double precision, text[], text, text, integer, interval, integer, boolean, boolean)
+IS 'starts a chunked backfill (UPDATE) in a background worker, keeping the old values with keep_old_values; returns the job id';
+
+CREATE FUNCTION @extschema@.mig_revert(
+    job_id              bigint,
+    batch_size          integer  DEFAULT pg_catalog.current_setting('pg_mig.default_batch_size', true)::integer,
+    chunk_time          interval DEFAULT pg_catalog.current_setting('pg_mig.default_chunk_time', true)::interval,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.pg_size_bytes(pg_catalog.regexp_replace(
+                                     pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true),
+                                     '([0-9])B$', '\1')),
+    sleep               interval DEFAULT '0',
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    statement_timeout   interval DEFAULT pg_catalog.current_setting('pg_mig.default_statement_timeout', true)::interval,
+    max_wal_rate        bigint   DEFAULT NULL,
+    nice_ratio          double precision DEFAULT NULL,
+    ignore_slots        text[]   DEFAULT NULL,
+    run_window          text     DEFAULT NULL,
+    throttle_query      text     DEFAULT NULL,
+    max_active_sessions integer  DEFAULT NULL,
+    max_xact_age        interval DEFAULT NULL,
+    max_archive_backlog integer  DEFAULT NULL,
+    throttle_on_autovacuum boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_revert'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_revert(bigint, integer,
+    interval, interval, bigint, interval, interval, integer, interval, bigint,
+    double precision, text[], text, text, integer, interval, integer, boolean)
+IS 'starts a job (kind revert) that writes the old values kept by backfill job_id back, chunk by chunk; returns its id';
+
+CREATE FUNCTION @extschema@.mig_forget(job_id bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mig_forget'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_forget(bigint)
+IS 'drops the old values kept by a finished backfill job_id';
+
 -- (end of section 3)
 
 ------------------------------------------------------------------------
@@ -236,7 +321,8 @@ IS 'starts a job that adds a foreign key NOT VALID, handles the orphan rows chun
 -- views nor run as whoever reads them.  The details of a job (clauses,
 -- errors, throttle reason, event details) are shown to roles that have the
 -- privileges of its owner or of its table's owner, and to members of
--- pg_read_all_stats.  kind, step and parallel (section 2) come last; an
+-- pg_read_all_stats.  kind, step and parallel (section 2) come last, then
+-- kept_bytes (section 3: the size of a backfill's kept values, NULL if none); an
 -- index build's progress and phase come from pg_stat_progress_create_index.
 
 DROP VIEW @extschema@.mig_jobs;
@@ -307,7 +393,13 @@ SELECT j.job_id,
             THEN pg_catalog.concat(j.step, ': '::pg_catalog.text, p.phase)
             ELSE j.step
        END AS step,
-       j.parallel
+       j.parallel,
+       (SELECT pg_catalog.pg_total_relation_size(c.oid)
+          FROM pg_catalog.pg_class c
+         WHERE c.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+           AND c.relname OPERATOR(pg_catalog.=)
+               pg_catalog.concat('mig_kept_'::pg_catalog.text, j.job_id)::pg_catalog.name
+       ) AS kept_bytes
   FROM @extschema@.mig_job j
   CROSS JOIN LATERAL (
        SELECT pg_catalog.pg_has_role(j.owner, 'USAGE'::pg_catalog.text)

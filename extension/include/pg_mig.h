@@ -113,7 +113,8 @@ typedef enum MigJobKind
 	MIG_KIND_NOT_NULL,
 	MIG_KIND_FOREIGN_KEY,
 	MIG_KIND_VALIDATE,
-	MIG_KIND_INDEX
+	MIG_KIND_INDEX,
+	MIG_KIND_REVERT				/* undo of a backfill (kind_revert.c) */
 } MigJobKind;
 
 extern const char *MigKindName(MigJobKind kind);
@@ -299,6 +300,7 @@ extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
 extern void MigRegisterWaiter(bool on);
 extern bool MigIsWaiter(pid_t pid);
 extern ErrorData *MigTrySubtransaction(void (*fn) (void *), void *arg);
+extern bool MigErrorIsTransient(int sqlerrcode);
 extern int64 MigIntervalToMs(Datum interval);
 extern Datum MigMsToInterval(int64 ms);
 
@@ -314,6 +316,8 @@ extern char *MigJobRunProblem(const MigJob *job);
 
 /* sql_api.c */
 extern void MigCheckTextLength(const char *name, const char *s);
+extern Oid	MigLockTreeForStart(Oid relid);	/* every start, before
+											 * MigFindActiveJobOn */
 
 /* launcher.c */
 extern PGDLLEXPORT void mig_launcher_main(Datum main_arg);
@@ -388,6 +392,10 @@ extern MigChunkPlan *MigPrepareChunkPlanFor(const MigTarget *target,
 											const char *set_clause,
 											const char *where_clause,
 											bool count_only);
+extern MigChunkPlan *MigPrepareChunkPlanWith(const MigTarget *target,
+											 const char *change_first,
+											 const char *change_next,
+											 bool counts);
 extern void MigFreeChunkPlan(MigChunkPlan *plan);
 extern void MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key,
 						int batch, MigChunkResult *result);
@@ -403,5 +411,24 @@ extern int	MigNextBatchSize(const MigJob *job, int current, int64 chunk_ms,
 extern bool MigRunWindowValid(const char *spec, char **errmsg);
 extern bool MigInRunWindow(const char *spec, TimestampTz now);
 
+/*
+ * Undo (issue 14).  kept.c: the kept values of a backfill started with
+ * keep_old_values, one table per job in the extension's schema;
+ * kind_revert.c: the chunk statements of such a backfill and of its
+ * revert; sql_undo.c: mig_revert, mig_forget.
+ */
+#define MIG_KEPT_PREFIX			"mig_kept_"
+#define MIG_KEEP_OLD_VALUES_ARGNO 20	/* of mig_start_backfill, 0-based */
+extern char *MigKeptTableName(int64 job_id);	/* quoted, qualified */
+extern Oid	MigKeptTableOid(int64 job_id);	/* InvalidOid: none */
+extern void MigCreateKeptTable(const MigJob *job, Relation rel, List *targets,
+							   List *set_columns);
+extern void MigDropKeptTable(int64 job_id);
+extern char **MigKeptUpperKey(int64 job_id, int nkeys, char **key_columns,
+							  int64 *rows);
+extern void MigAllowKeptWrites(Oid kept_relid);
+extern bool MigJobKeepsValues(const MigJob *job);
+extern MigChunkPlan *MigUndoChunkPlan(MigJob *job, const MigTarget *target);
+extern bool MigRevertFinishWalk(MigJob *job, int64 rows_done, int64 chunks_done);
 
 #endif							/* PG_MIG_H */

@@ -117,7 +117,6 @@ static void DisarmTimeouts(void);
 static void ApplyJobSettings(const MigJob *job);
 static bool JobMayRun(MigJob *job);
 static void ResolveOldTargets(const MigJob *job);
-static bool IsTransient(int sqlerrcode);
 static void SleepOnLatch(long ms);
 static char *FormatKey(int n, char **key);
 
@@ -628,8 +627,12 @@ RunChunk(MigJob *job, long *delay_ms)
 			MigFreeChunkPlan(chunk_plan);
 		chunk_plan = NULL;
 		chunk_plan_ord = -1;
-		chunk_plan = MigPrepareChunkPlanFor(target, target->set_clause, target->where_clause,
-											MigWalkCountsOnly(job));
+		/* undo (kind_revert.c): a backfill that keeps its old values, a revert */
+		chunk_plan = MigUndoChunkPlan(job, target);
+		if (chunk_plan == NULL)
+			chunk_plan = MigPrepareChunkPlanFor(target, target->set_clause,
+												target->where_clause,
+												MigWalkCountsOnly(job));
 		chunk_plan_ord = target->ord;
 		MemoryContextSwitchTo(old);
 	}
@@ -696,28 +699,6 @@ RunChunk(MigJob *job, long *delay_ms)
 									 cp.wal_bytes, &batch_rate_ewma);
 	*delay_ms = (long) MigPacingDelayMs(job, chunk_ms, cp.wal_bytes);
 	return STEP_CHUNK;
-}
-
-/*
- * IsTransient: errors after which the same chunk may well succeed.
- */
-static bool
-IsTransient(int sqlerrcode)
-{
-	switch (sqlerrcode)
-	{
-		case ERRCODE_T_R_SERIALIZATION_FAILURE:
-		case ERRCODE_T_R_DEADLOCK_DETECTED:
-		case ERRCODE_LOCK_NOT_AVAILABLE:
-		case ERRCODE_QUERY_CANCELED:
-		case ERRCODE_OUT_OF_MEMORY:
-		case ERRCODE_INSUFFICIENT_RESOURCES:
-		case ERRCODE_DISK_FULL:
-		case ERRCODE_TOO_MANY_CONNECTIONS:
-			return true;
-		default:
-			return false;
-	}
 }
 
 /*
@@ -801,7 +782,7 @@ RecordStepError(ErrorData *edata, long *delay_ms)
 	job = LockJobRow();
 	if (job == NULL || (job->state != MIG_STATE_RUNNING && job->state != MIG_STATE_QUEUED))
 		outcome = STEP_STOP;
-	else if (IsTransient(edata->sqlerrcode) && job->retries < job->max_retries)
+	else if (MigErrorIsTransient(edata->sqlerrcode) && job->retries < job->max_retries)
 	{
 		int			retries = job->retries + 1;
 		double		backoff = Min((double) RETRY_BASE_MS * pow(2.0, retries - 1),

@@ -411,6 +411,28 @@ MigChunkPlan *
 MigPrepareChunkPlanFor(const MigTarget *target, const char *set_clause,
 					   const char *where_clause, bool count_only)
 {
+	return MigPrepareChunkPlanWith(target,
+								   count_only ?
+								   ChunkCountMatchingSql(target, where_clause, true) :
+								   MigChunkUpdateSql(target, set_clause, where_clause, true),
+								   count_only ?
+								   ChunkCountMatchingSql(target, where_clause, false) :
+								   MigChunkUpdateSql(target, set_clause, where_clause, false),
+								   count_only);
+}
+
+/*
+ * MigPrepareChunkPlanWith is MigPrepareChunkPlan with the chunk's change
+ * statements given (undo, kind_revert.c): change_first takes the end key,
+ * change_next the last key then the end key, as MigChunkUpdateSql's.  A
+ * change statement that is an INSERT counts the rows it inserts; with
+ * counts, it is a query whose one row and column is the chunk's row count.
+ */
+MigChunkPlan *
+MigPrepareChunkPlanWith(const MigTarget *target, const char *change_first,
+						const char *change_next, bool counts)
+{
+	bool		count_only = counts;
 	MemoryContext context = AllocSetContextCreate(TopMemoryContext,
 												  "pg_mig chunk plan",
 												  ALLOCSET_SMALL_SIZES);
@@ -458,17 +480,11 @@ MigPrepareChunkPlanFor(const MigTarget *target, const char *set_clause,
 		first_types[n] = INT8OID;
 		plan->boundary_first = PrepareKept(MigChunkBoundarySql(target, true), n + 1, first_types);
 		plan->count_first = PrepareKept(ChunkCountSql(target, true), n, types);
-		plan->update_first = PrepareKept(count_only ?
-										 ChunkCountMatchingSql(target, where_clause, true) :
-										 MigChunkUpdateSql(target, set_clause, where_clause, true),
-										 n, types);
+		plan->update_first = PrepareKept(change_first, n, types);
 	}
 	plan->boundary_next = PrepareKept(MigChunkBoundarySql(target, false), 2 * n + 1, types);
 	plan->count_next = PrepareKept(ChunkCountSql(target, false), 2 * n, types);
-	plan->update_next = PrepareKept(count_only ?
-									ChunkCountMatchingSql(target, where_clause, false) :
-									MigChunkUpdateSql(target, set_clause, where_clause, false),
-									2 * n, types);
+	plan->update_next = PrepareKept(change_next, 2 * n, types);
 	plan->count_only = count_only;
 	MemoryContextSwitchTo(old);
 	return plan;
@@ -620,7 +636,7 @@ MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key, int batch,
 												   SPI_tuptable->tupdesc, 1, &isnull));
 		return;
 	}
-	if (ret != SPI_OK_UPDATE && ret != SPI_OK_DELETE)
+	if (ret != SPI_OK_UPDATE && ret != SPI_OK_DELETE && ret != SPI_OK_INSERT)
 		elog(ERROR, "pg_mig chunk statement failed: %s", SPI_result_code_string(ret));
 	result->rows = (int64) SPI_processed;
 }

@@ -265,7 +265,8 @@ MigJobRunProblem(const MigJob *job)
 			return pg_class_aclcheck(job->relid, job->owner, ACL_DELETE) == ACLCHECK_OK ? NULL :
 				psprintf("role \"%s\" no longer has DELETE privilege on table %s",
 						 GetUserNameFromId(job->owner, false), job->relation_name);
-		if (kind.kind != MIG_KIND_BACKFILL)
+		/* a revert (undo) writes the kept old values back: UPDATE, as a backfill */
+		if (kind.kind != MIG_KIND_BACKFILL && kind.kind != MIG_KIND_REVERT)
 			return MigOwnsTable(job->relid, job->owner) ? NULL :
 				psprintf("role \"%s\" no longer owns table %s",
 						 GetUserNameFromId(job->owner, false), job->relation_name);

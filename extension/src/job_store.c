@@ -38,6 +38,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "pg_mig.h"
@@ -444,6 +445,7 @@ MigFindActiveJobOn(List *relids)
 	Oid			argtypes[1] = {OIDARRAYOID};
 	Datum		args[1];
 	int64		result = 0;
+	SPIPlanPtr	plan;
 
 	elems = palloc(sizeof(Datum) * Max(list_length(relids), 1));
 	foreach(lc, relids)
@@ -458,7 +460,16 @@ MigFindActiveJobOn(List *relids)
 				   MigQualifiedTable(MIG_JOB_TABLE),
 				   MigQualifiedTable(MIG_TARGET_TABLE));
 	StoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+	/*
+	 * The latest committed state, whatever the caller's isolation level: a
+	 * job committed on the same tree while the caller waited for the start
+	 * lock must be seen.
+	 */
+	plan = SPI_prepare(sql, 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the look for active pg_mig jobs");
+	if (SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(),
+							 InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look for active pg_mig jobs");
 	if (SPI_processed == 1)
 	{

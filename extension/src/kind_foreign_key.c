@@ -202,7 +202,8 @@ DescribeDrop(const MigJob *job)
 static bool
 DoneDrop(const MigJob *job)
 {
-	return ConstraintState(job) == 0;
+	/* only a NOT VALID one: a valid foreign key is the job's result */
+	return ConstraintState(job) != 1;
 }
 
 static void

@@ -657,6 +657,30 @@ MigStateFromName(const char *name)
 	return MIG_STATE_FAILED;	/* keep compiler quiet */
 }
 
+/*
+ * MigErrorIsTransient: errors after which the same chunk or schema step may
+ * well succeed when tried again (lock and serialization conflicts, a
+ * cancelled statement, a shortage of resources); the others fail the job.
+ */
+bool
+MigErrorIsTransient(int sqlerrcode)
+{
+	switch (sqlerrcode)
+	{
+		case ERRCODE_T_R_SERIALIZATION_FAILURE:
+		case ERRCODE_T_R_DEADLOCK_DETECTED:
+		case ERRCODE_LOCK_NOT_AVAILABLE:
+		case ERRCODE_QUERY_CANCELED:
+		case ERRCODE_OUT_OF_MEMORY:
+		case ERRCODE_INSUFFICIENT_RESOURCES:
+		case ERRCODE_DISK_FULL:
+		case ERRCODE_TOO_MANY_CONNECTIONS:
+			return true;
+		default:
+			return false;
+	}
+}
+
 /* MigIntervalToMs: months count 30 days, days 24 hours */
 int64
 MigIntervalToMs(Datum interval)

@@ -217,14 +217,18 @@ mig_plan(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot plan a backfill during recovery"),
 				 errhint("Connect to the primary server.")));
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+	/* set_clause NULL with a where clause: the plan of a delete (0.3) */
+	if (PG_ARGISNULL(0) || (PG_ARGISNULL(1) && PG_ARGISNULL(2)))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("relation and set_clause must not be NULL")));
+				 errmsg("relation and set_clause must not be NULL"),
+				 !PG_ARGISNULL(0) ?
+				 errhint("Pass set_clause NULL and a where_clause to plan a mig_start_delete().") : 0));
 	relid = PG_GETARG_OID(0);
-	set_clause = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	set_clause = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	where_clause = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	MigCheckTextLength("set_clause", set_clause);
+	if (set_clause)
+		MigCheckTextLength("set_clause", set_clause);
 	if (where_clause)
 		MigCheckTextLength("where_clause", where_clause);
 	batch = PG_ARGISNULL(3) ? mig_default_batch_size : PG_GETARG_INT32(3);

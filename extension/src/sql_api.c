@@ -21,6 +21,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -30,6 +31,8 @@
 #include "pgstat.h"
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "tcop/pquery.h"
 #include "utils/acl.h"
@@ -165,12 +168,16 @@ InvalidKnob(const char *name, const char *setting, const char *problem)
 /*
  * MigCheckTextLength raises an error if a clause or text knob is longer than
  * MIG_MAX_TEXT_KNOB bytes: the worker stores and runs each of them for every
- * chunk.
+ * chunk.  NULL (an absent clause) passes.
  */
 void
 MigCheckTextLength(const char *name, const char *s)
 {
-	size_t		len = strlen(s);
+	size_t		len;
+
+	if (s == NULL)
+		return;
+	len = strlen(s);
 
 	if (len > MIG_MAX_TEXT_KNOB)
 		ereport(ERROR,
@@ -245,7 +252,7 @@ CheckKnob(Knob k, Datum arg, const char *setting, KnobValue *v)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							 errmsg("%s", msg ? msg : "invalid run_window"),
-							 errhint("Write run windows like '01:00-05:00' or 'mon-fri 22:00-06:00; sat-sun 00:00-24:00'.")));
+							 errhint("Write run windows like '01:00-05:00', 'mon-fri 22:00-06:00; sat-sun 00:00-24:00' or '22:00-06:00 Europe/Berlin'.")));
 			}
 			if (!v->off && k == K_THROTTLE_QUERY)
 			{
@@ -438,6 +445,31 @@ CheckOwnerCanRun(Oid owner)
 				 errhint("Start the job as a role that may log in.")));
 }
 
+/* field4 of pg_mig's advisory lock tag; SQL's advisory locks use 1 and 2 */
+#define MIG_START_LOCK_FIELD4	3
+
+/*
+ * MigLockTreeForStart serialises the starts of jobs on one table tree (a
+ * table, or a partitioned table with all its partitions): it takes an
+ * exclusive advisory lock, held to the end of the transaction, on the
+ * tree's root.  A start on a parent and one on its leaf thus never both
+ * miss each other's uncommitted job; the second waits for the first to
+ * commit and then finds its job (MigFindActiveJobOn reads the latest
+ * committed state).  Returns the root.
+ */
+Oid
+MigLockTreeForStart(Oid relid)
+{
+	List	   *ancestors = get_rel_relispartition(relid) ?
+		get_partition_ancestors(relid) : NIL;
+	Oid			root = ancestors != NIL ? llast_oid(ancestors) : relid;
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, root, MIG_START_LOCK_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	return root;
+}
+
 /*
  * mig_start_backfill checks everything, records a queued job and asks the
  * launcher, at commit, to start its worker.  Returns the job id.
@@ -454,6 +486,7 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 	int64		job_id;
 	int64		active;
 	int64		rows_total;
+	List	   *set_columns = NIL;
 
 	MigRequireShared();
 	if (RecoveryInProgress())
@@ -489,7 +522,8 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 	job.search_path = pstrdup(namespace_search_path);
 	job.settings = MigKeySettings();
 
-	targets = MigBuildTargets(rel, job.set_clause, job.where_clause, &rows_total, NULL);
+	targets = MigBuildTargets(rel, job.set_clause, job.where_clause, &rows_total,
+							  &set_columns);
 	job.rows_total = rows_total;
 	job.keys_total = 0;
 	relids = list_make1_oid(relid);
@@ -501,6 +535,7 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 		relids = lappend_oid(relids, target->relid);
 	}
 
+	(void) MigLockTreeForStart(relid);
 	active = MigFindActiveJobOn(relids);
 	if (active != 0)
 		ereport(ERROR,
@@ -512,6 +547,14 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 						 active, active)));
 
 	job_id = MigInsertJob(&job, targets);
+	/* undo (kept.c): keep_old_values, after the knobs */
+	if (PG_NARGS() > MIG_KEEP_OLD_VALUES_ARGNO &&
+		!PG_ARGISNULL(MIG_KEEP_OLD_VALUES_ARGNO) &&
+		PG_GETARG_BOOL(MIG_KEEP_OLD_VALUES_ARGNO))
+	{
+		job.job_id = job_id;
+		MigCreateKeptTable(&job, rel, targets, set_columns);
+	}
 	MigRecordEvent(job_id, "queued",
 				   psprintf("%d target%s, about " INT64_FORMAT " rows to change, batch_size %d",
 							list_length(targets), list_length(targets) == 1 ? "" : "s",

@@ -34,6 +34,9 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/guc.h"
+#include "utils/ruleutils.h"
+#include "catalog/namespace.h"
 #include "utils/relcache.h"
 #include "catalog/pg_index.h"
 #include "access/table.h"
@@ -162,6 +165,7 @@ FinishStart(Relation rel, MigJob *job, List *targets, const char *queued_detail)
 
 	foreach(lc, targets)
 		relids = lappend_oid(relids, ((MigTarget *) lfirst(lc))->relid);
+	(void) MigLockTreeForStart(job->relid);
 	active = MigFindActiveJobOn(relids);
 	if (active != 0)
 		ereport(ERROR,
@@ -317,6 +321,58 @@ mig_validate_constraint(PG_FUNCTION_ARGS)
 }
 
 /*
+ * ResolveIndexParts rewrites the column list and the predicate of an index
+ * job from their parse analysis (transformIndexStmt), deparsed with the
+ * search_path pinned: every name in them is then qualified, resolved once
+ * as the caller sees it now, and the worker (whose search_path is pinned
+ * too) builds exactly that index.
+ */
+static void
+ResolveIndexParts(Relation rel, IndexStmt *stmt, char **columns, char **where_clause)
+{
+	List	   *context = deparse_context_for(RelationGetRelationName(rel), RelationGetRelid(rel));
+	StringInfoData buf;
+	ListCell   *lc;
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	initStringInfo(&buf);
+	foreach(lc, stmt->indexParams)
+	{
+		IndexElem  *elem = lfirst_node(IndexElem, lc);
+
+		if (buf.len)
+			appendStringInfoString(&buf, ", ");
+		if (elem->name)
+			appendStringInfoString(&buf, quote_identifier(elem->name));
+		else
+			appendStringInfo(&buf, "(%s)",
+							 deparse_expression(elem->expr, context, false, false));
+		if (elem->collation)
+			appendStringInfo(&buf, " COLLATE %s", NameListToQuotedString(elem->collation));
+		if (elem->opclass)
+		{
+			if (elem->opclassopts)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("invalid columns: operator class options are not supported")));
+			appendStringInfo(&buf, " %s", NameListToQuotedString(elem->opclass));
+		}
+		if (elem->ordering == SORTBY_DESC)
+			appendStringInfoString(&buf, " DESC");
+		if (elem->nulls_ordering == SORTBY_NULLS_FIRST)
+			appendStringInfoString(&buf, " NULLS FIRST");
+		else if (elem->nulls_ordering == SORTBY_NULLS_LAST)
+			appendStringInfoString(&buf, " NULLS LAST");
+	}
+	*columns = buf.data;
+	if (stmt->whereClause)
+		*where_clause = deparse_expression(stmt->whereClause, context, false, false);
+	AtEOXact_GUC(true, nest);
+}
+
+/*
  * mig_create_index(relation, columns, index_name, unique, method,
  * where_clause, include, max_lag, max_lag_bytes, lock_timeout,
  * max_retries) starts an index job (kind_index.c).
@@ -435,7 +491,10 @@ mig_create_index(PG_FUNCTION_ARGS)
 							elem->name, RelationGetRelationName(rel)),
 					 errhint("%s", COLUMNS_ARG_HINT)));
 	}
-	(void) transformIndexStmt(job.relid, stmt, "mig_create_index");
+	stmt = transformIndexStmt(job.relid, stmt, "mig_create_index");
+	ResolveIndexParts(rel, stmt, &columns, &where_clause);
+	(void) MigIndexSql(job.relation_name, index_name, columns, unique, method,
+					   where_clause, include, NULL);
 
 	StepJobDefaults(fcinfo, &job, 9, 10);
 	MigReadKnobArg(fcinfo, 7, "max_lag", &job);

@@ -75,6 +75,9 @@ static const MigKindDef *const step_kinds[] = {
 
 static int64 steps_job_id;
 static Oid	steps_owner;
+static volatile MigWorkerSlot *my_slot;	/* this worker's, for the watch */
+static TimeoutId watch_timeout = MAX_TIMEOUTS;
+static bool any_state;			/* CheckJob: run the undo of a cancelled job */
 static MemoryContext steps_context;
 static MemoryContext toplevel_context;
 
@@ -83,9 +86,12 @@ static StepResult RunStep(const MigKindDef *def, const MigStepDef *step,
 						  bool record, char **failure);
 static StepResult WaitForLag(void);
 static void FailJob(const MigKindDef *def, const MigStepDef *step, char *message);
-static bool StepIsTransient(int sqlerrcode);
+static void CleanUpCancelled(const MigKindDef *def);
 static bool SleepOrStop(long ms);
 static void ForgetSteps(void);
+static void WatchJobControl(void);
+static void StartWatch(void);
+static void StopWatch(void);
 static const MigKindDef *KindDef(MigJobKind kind);
 static void BeginStepTransaction(void);
 static void EndStepTransaction(bool commit);
@@ -107,6 +113,8 @@ MigKindName(MigJobKind kind)
 			return "validate";
 		case MIG_KIND_INDEX:
 			return "index";
+		case MIG_KIND_REVERT:
+			return "revert";
 	}
 	return "?";
 }
@@ -114,7 +122,7 @@ MigKindName(MigJobKind kind)
 MigJobKind
 MigKindFromName(const char *name)
 {
-	for (int k = MIG_KIND_BACKFILL; k <= MIG_KIND_INDEX; k++)
+	for (int k = MIG_KIND_BACKFILL; k <= MIG_KIND_REVERT; k++)
 		if (name && strcmp(name, MigKindName((MigJobKind) k)) == 0)
 			return (MigJobKind) k;
 	elog(ERROR, "unknown pg_mig job kind \"%s\"", name ? name : "(null)");
@@ -307,7 +315,10 @@ MigRunSchemaSteps(int64 job_id, Oid owner)
 		}
 		result = RunStep(def, step, true, &failure);
 		if (result == STEP_RESULT_STOPPED)
+		{
+			CleanUpCancelled(def);
 			return true;
+		}
 		if (result == STEP_RESULT_FAILED)
 		{
 			FailJob(def, step, failure);
@@ -364,8 +375,10 @@ CheckJob(bool set_running)
 {
 	MigJob	   *job = MigLoadJob(steps_job_id, false);
 
-	if (job == NULL || job->owner != steps_owner ||
-		(job->state != MIG_STATE_RUNNING && job->state != MIG_STATE_QUEUED))
+	if (job == NULL || job->owner != steps_owner)
+		return NULL;
+	if (job->state != MIG_STATE_RUNNING && job->state != MIG_STATE_QUEUED &&
+		!(any_state && job->state == MIG_STATE_CANCELLED))
 		return NULL;
 	if (set_running && job->state == MIG_STATE_QUEUED)
 		MigSetState(steps_job_id, MIG_STATE_RUNNING, NULL);
@@ -393,7 +406,8 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 		if (step->wait_for_lag && WaitForLag() == STEP_RESULT_STOPPED)
 			return STEP_RESULT_STOPPED;
 
-		/* still ours to run?  what does it do now? */
+		/* still ours to run?  what does it do now? (a wakeup is seen here) */
+		(void) MigTakeWakeup();
 		BeginStepTransaction();
 		job = CheckJob(true);
 		if (job == NULL)
@@ -418,9 +432,10 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 		EndStepTransaction(true);
 		MigBroadcastJobChange();
 
-		/* one attempt */
+		/* one attempt; job control may interrupt it (see StartWatch) */
 		PG_TRY();
 		{
+			StartWatch();
 			if (step->top_level)
 			{
 				bool		done;
@@ -460,9 +475,11 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 					ForgetSteps();	/* with the undo: resumed, it starts over */
 				EndStepTransaction(true);
 			}
+			StopWatch();
 		}
 		PG_CATCH();
 		{
+			StopWatch();
 			MemoryContextSwitchTo(steps_context);
 			edata = CopyErrorData();
 			FlushErrorState();
@@ -502,7 +519,18 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 			ereport(LOG,
 					(errmsg("pg_mig job " INT64_FORMAT ": step %s failed: %s",
 							steps_job_id, step->name, message)));
-			if (StepIsTransient(edata->sqlerrcode) && retries < max_retries)
+			/* interrupted by job control: look at the job before anything else */
+			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && MigTakeWakeup())
+			{
+				bool		ours;
+
+				BeginStepTransaction();
+				ours = (CheckJob(false) != NULL);
+				EndStepTransaction(true);
+				if (!ours)
+					return STEP_RESULT_STOPPED;
+			}
+			if (MigErrorIsTransient(edata->sqlerrcode) && retries < max_retries)
 			{
 				double		backoff = Min((double) RETRY_BASE_MS * pow(2.0, retries),
 										  (double) RETRY_MAX_MS);
@@ -551,6 +579,29 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 			return STEP_RESULT_FAILED;
 		}
 	}
+}
+
+/*
+ * CleanUpCancelled runs the kind's undo step for a job that was cancelled
+ * while a step ran or waited (a NOT VALID constraint, an INVALID index
+ * left by the interrupted build); a paused job keeps what it has.
+ */
+static void
+CleanUpCancelled(const MigKindDef *def)
+{
+	MigJob	   *job;
+	char	   *failure = NULL;
+
+	if (def->undo == NULL)
+		return;
+	BeginStepTransaction();
+	job = MigLoadJob(steps_job_id, false);
+	EndStepTransaction(true);
+	if (job == NULL || job->state != MIG_STATE_CANCELLED)
+		return;
+	any_state = true;
+	(void) RunStep(def, def->undo, false, &failure);
+	any_state = false;
 }
 
 /*
@@ -636,6 +687,8 @@ MigFinishWalk(int64 job_id, int64 rows_done, int64 chunks_done)
 	if (job == NULL)
 		return;
 	MigLoadJobKind(job);
+	if (MigRevertFinishWalk(job, rows_done, chunks_done))
+		return;					/* undo: kind_revert.c */
 	def = KindDef(job->kind);
 	if (def != NULL && def->has_walk)
 	{
@@ -689,25 +742,6 @@ WaitForLag(void)
 	}
 }
 
-/* StepIsTransient: errors after which the same step may well succeed */
-static bool
-StepIsTransient(int sqlerrcode)
-{
-	switch (sqlerrcode)
-	{
-		case ERRCODE_T_R_SERIALIZATION_FAILURE:
-		case ERRCODE_T_R_DEADLOCK_DETECTED:
-		case ERRCODE_LOCK_NOT_AVAILABLE:
-		case ERRCODE_QUERY_CANCELED:
-		case ERRCODE_OUT_OF_MEMORY:
-		case ERRCODE_INSUFFICIENT_RESOURCES:
-		case ERRCODE_DISK_FULL:
-		case ERRCODE_TOO_MANY_CONNECTIONS:
-			return true;
-		default:
-			return false;
-	}
-}
 
 /*
  * SleepOrStop waits ms milliseconds on the latch; job control (pause,
@@ -738,4 +772,49 @@ SleepOrStop(long ms)
 	running = (CheckJob(false) != NULL);
 	EndStepTransaction(true);
 	return running;
+}
+
+/*
+ * The watch: while a step's statement runs (a VALIDATE or an index build
+ * may take hours), a timeout fires every second and, if job control asked
+ * the worker to look (mig_pause, mig_cancel, mig_set set the wakeup flag
+ * of its slot), cancels the statement like a statement timeout does.  The
+ * step's error handling then looks at the job: paused or cancelled, the
+ * worker stops (a cancelled job's undo step cleans up); otherwise the step
+ * is retried.  The handler only reads a flag and sets the interrupt flags,
+ * which is all a signal handler may do.
+ */
+static void
+WatchJobControl(void)
+{
+	if (my_slot != NULL && my_slot->wakeup)
+	{
+		QueryCancelPending = true;
+		InterruptPending = true;
+	}
+	SetLatch(MyLatch);
+}
+
+static void
+StartWatch(void)
+{
+	if (watch_timeout == MAX_TIMEOUTS)
+		watch_timeout = RegisterTimeout(USER_TIMEOUT, WatchJobControl);
+	if (my_slot == NULL && MigShared != NULL)
+	{
+		LWLockAcquire(MigShared->lock, LW_SHARED);
+		for (int i = 0; i < MigShared->nslots; i++)
+			if (MigShared->slots[i].in_use && MigShared->slots[i].pid == MyProcPid)
+				my_slot = &MigShared->slots[i];
+		LWLockRelease(MigShared->lock);
+	}
+	enable_timeout_every(watch_timeout,
+						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000), 1000);
+}
+
+static void
+StopWatch(void)
+{
+	if (watch_timeout != MAX_TIMEOUTS)
+		disable_timeout(watch_timeout, false);
 }

@@ -45,6 +45,7 @@
 #include "utils/acl.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -141,16 +142,27 @@ ReadReplicas(Replica **out)
 	return n;
 }
 
+/*
+ * FormatBytes: a size as a DBA writes it: "2 MB" for an exact 2 MB limit,
+ * "2.0 MB" for a lag of 2076 kB, "870 kB", "512 bytes"
+ */
 static char *
 FormatBytes(int64 b)
 {
-	if (b >= 10LL * 1024 * 1024 * 1024)
-		return psprintf(INT64_FORMAT " GB", (int64) (b / (1024LL * 1024 * 1024)));
-	if (b >= 10LL * 1024 * 1024)
-		return psprintf(INT64_FORMAT " MB", (int64) (b / (1024LL * 1024)));
-	if (b >= 10LL * 1024)
-		return psprintf(INT64_FORMAT " kB", b / 1024);
-	return psprintf(INT64_FORMAT " bytes", b);
+	static const char *const units[] = {"bytes", "kB", "MB", "GB", "TB"};
+	int64		unit = 1;
+	int			u = 0;
+
+	while (u < 4 && b >= unit * 1024)
+	{
+		unit *= 1024;
+		u++;
+	}
+	if (b % unit == 0)
+		return psprintf(INT64_FORMAT " %s", b / unit, units[u]);
+	if ((double) b / unit < 10)
+		return psprintf("%.1f %s", (double) b / unit, units[u]);
+	return psprintf("%.0f %s", (double) b / unit, units[u]);
 }
 
 static char *
@@ -158,6 +170,8 @@ FormatMs(double ms)
 {
 	if (ms >= 120000)
 		return psprintf("%.0f min", ms / 60000);
+	if (ms >= 1000 && fmod(ms, 1000) == 0)
+		return psprintf("%.0f s", ms / 1000);
 	if (ms >= 1000)
 		return psprintf("%.1f s", ms / 1000);
 	return psprintf("%.0f ms", ms);
@@ -176,7 +190,13 @@ SlotIgnored(const MigJob *job, const char *name)
 	return false;
 }
 
-/* CheckReplicas: the first replica over a lag limit, as a reason, or NULL */
+/*
+ * CheckReplicas: the first replica over a lag limit, as a reason, or NULL.
+ * The reason names the replica, how far behind it is, the limit the user
+ * set and the level the job waits for (half the limit, see the hysteresis
+ * above), e.g. "standby1 is 2.0 MB behind (max_lag_bytes 2 MB); waiting
+ * until below 1 MB".
+ */
 static char *
 CheckReplicas(const MigJob *job, bool was_throttled)
 {
@@ -195,15 +215,21 @@ CheckReplicas(const MigJob *job, bool was_throttled)
 			return psprintf("cannot read the position of %s; drop it or add it to ignore_slots",
 							r[i].name);
 		if (job->max_lag_bytes > 0 && r[i].lag_bytes > job->max_lag_bytes * scale)
-			return psprintf("%s %s %s > %s", r[i].name,
-							strcmp(r[i].kind, "standby") == 0 ? "replay lag" : "holds",
-							FormatBytes(r[i].lag_bytes),
-							FormatBytes((int64) (job->max_lag_bytes * scale)));
+			return psprintf("%s%s is %s behind (max_lag_bytes %s); waiting until below %s%s",
+							strcmp(r[i].kind, "standby") == 0 ? "" : "replication ",
+							r[i].name, FormatBytes(r[i].lag_bytes),
+							FormatBytes(job->max_lag_bytes),
+							FormatBytes(job->max_lag_bytes / 2),
+							strcmp(r[i].kind, "standby") != 0 && !r[i].active ?
+							"; the slot is inactive: start its standby, or drop the slot or add it to ignore_slots" :
+							"");
 		if (job->max_lag_ms > 0 && r[i].lag_bytes > 0 && r[i].replay_lag_us >= 0 &&
 			r[i].replay_lag_us / 1000.0 > job->max_lag_ms * scale)
-			return psprintf("%s replay lag %s > %s", r[i].name,
+			return psprintf("%s replays %s behind (max_lag %s); waiting until below %s",
+							r[i].name,
 							FormatMs(r[i].replay_lag_us / 1000.0),
-							FormatMs(job->max_lag_ms * scale));
+							FormatMs(job->max_lag_ms),
+							FormatMs(job->max_lag_ms / 2.0));
 	}
 	return NULL;
 }
@@ -244,11 +270,12 @@ CheckSessions(const MigJob *job)
 			autovacuum = true;
 	}
 	if (job->max_active_sessions > 0 && active > job->max_active_sessions)
-		return psprintf("%d active sessions > %d", active, job->max_active_sessions);
+		return psprintf("%d client sessions are active (max_active_sessions %d); waiting until at most %d",
+						active, job->max_active_sessions, job->max_active_sessions);
 	if (job->max_xact_age_ms > 0 && oldest != 0 &&
 		(now - oldest) / 1000 > job->max_xact_age_ms)
-		return psprintf("oldest transaction %s > %s", FormatMs((now - oldest) / 1000.0),
-						FormatMs(job->max_xact_age_ms));
+		return psprintf("a transaction has been open for %s (max_xact_age %s); waiting until it ends",
+						FormatMs((now - oldest) / 1000.0), FormatMs(job->max_xact_age_ms));
 	if (job->throttle_on_autovacuum && autovacuum)
 		return psprintf("autovacuum running on %s", job->relation_name);
 	return NULL;
@@ -276,7 +303,8 @@ CheckArchive(const MigJob *job)
 	}
 	FreeDir(dir);
 	if (ready > job->max_archive_backlog)
-		return psprintf("archive backlog %d files > %d", ready, job->max_archive_backlog);
+		return psprintf("%d WAL files wait to be archived (max_archive_backlog %d); check archive_command",
+						ready, job->max_archive_backlog);
 	return NULL;
 }
 
@@ -503,14 +531,80 @@ ParseWindow(const char *w, int *days, int *from, int *to)
 	return NULL;
 }
 
-/* ForEachWindow calls fn on each window of spec; stops at the first error */
+/*
+ * SplitZone splits a run window spec into its windows and the time zone
+ * written after the last one, if any ('mon-fri 22:00-06:00 Europe/Berlin'):
+ * returns the windows (a copy) and sets *zone to the zone name or NULL.
+ */
 static char *
-CheckOrMatch(const char *spec, bool match, int dow, int minute, bool *in)
+SplitZone(const char *spec, char **zone)
 {
 	char	   *copy = pstrdup(spec);
+	char	   *last = strrchr(copy, ';');
+	char	   *end;
+	char	   *p;
+
+	last = last ? last + 1 : copy;
+	*zone = NULL;
+	/* the zone is the last word of the last window, if it is no time range */
+	end = last + strlen(last);
+	while (end > last && isspace((unsigned char) end[-1]))
+		*--end = '\0';
+	p = end;
+	while (p > last && !isspace((unsigned char) p[-1]))
+		p--;
+	if (p > last && *p != '\0' && strchr(p, ':') == NULL)
+	{
+		*zone = pstrdup(p);
+		*p = '\0';
+	}
+	return copy;
+}
+
+/*
+ * CheckOrMatch parses every window of spec (and its time zone); with
+ * match, also sets *in to whether the time now falls in one of them, in the
+ * spec's zone, or without one in the server's TimeZone.  Returns an error
+ * message or NULL.
+ */
+static char *
+CheckOrMatch(const char *spec, bool match, TimestampTz now, bool *in)
+{
+	char	   *zone = NULL;
+	char	   *copy = SplitZone(spec, &zone);
 	char	   *save = NULL;
+	pg_tz	   *tz;
+	int			dow = 0;
+	int			minute = 0;
 
 	*in = false;
+	if (zone != NULL)
+	{
+		tz = pg_tzset(zone);
+		if (tz == NULL)
+			return psprintf("invalid run window \"%s\": unknown time zone \"%s\"", spec, zone);
+	}
+	else
+	{
+		/*
+		 * The server's TimeZone: the value of the setting a new session
+		 * gets (postgresql.conf, or ALTER DATABASE / ROLE ... SET), not a
+		 * SET of the session that started the job, whose TimeZone the
+		 * worker takes for the clauses.
+		 */
+		tz = pg_tzset(GetConfigOptionResetString("TimeZone"));
+		if (tz == NULL)
+			tz = session_timezone;
+	}
+	if (match)
+	{
+		pg_time_t	t = timestamptz_to_time_t(now);
+		struct pg_tm *tm = pg_localtime(&t, tz);
+
+		dow = tm->tm_wday;
+		minute = tm->tm_hour * 60 + tm->tm_min;
+	}
+
 	for (char *w = strtok_r(copy, ";", &save); w; w = strtok_r(NULL, ";", &save))
 	{
 		int			days = 0,
@@ -539,23 +633,27 @@ CheckOrMatch(const char *spec, bool match, int dow, int minute, bool *in)
 	return NULL;
 }
 
+/* MigRunWindowValid: whether spec is a valid run window; else *errmsg says why */
 bool
 MigRunWindowValid(const char *spec, char **errmsg)
 {
 	bool		in;
 
-	*errmsg = CheckOrMatch(spec, false, 0, 0, &in);
+	*errmsg = CheckOrMatch(spec, false, 0, &in);
 	return *errmsg == NULL;
 }
 
+/*
+ * MigInRunWindow: whether now falls in the run window spec (false for an
+ * invalid spec).  Times are in the zone written at the end of the spec, or
+ * else in the server's TimeZone.
+ */
 bool
 MigInRunWindow(const char *spec, TimestampTz now)
 {
-	pg_time_t	t = timestamptz_to_time_t(now);
-	struct pg_tm *tm = pg_localtime(&t, session_timezone);
 	bool		in;
 
-	if (CheckOrMatch(spec, true, tm->tm_wday, tm->tm_hour * 60 + tm->tm_min, &in) != NULL)
+	if (CheckOrMatch(spec, true, now, &in) != NULL)
 		return false;
 	return in;
 }

@@ -52,6 +52,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -114,6 +115,22 @@ MigKeySettings(void)
 }
 
 /*
+ * LockAncestors takes AccessShareLock on every partitioned table above a
+ * partition, from its parent up to the root, as the parser does for the
+ * partitions it opens; the checks below read their partition keys.
+ */
+static void
+LockAncestors(Relation rel)
+{
+	ListCell   *lc;
+
+	if (!rel->rd_rel->relispartition)
+		return;
+	foreach(lc, get_partition_ancestors(RelationGetRelid(rel)))
+		LockRelationOid(lfirst_oid(lc), AccessShareLock);
+}
+
+/*
  * MigBuildTargets checks the relation and the clauses and returns the job's
  * targets (List of MigTarget *): the table, or its leaf partitions; with
  * set_clause NULL, those of a delete job (see MigChunkUpdateSql).  Sets
@@ -135,6 +152,7 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 	MemoryContext callerctx = CurrentMemoryContext;
 
 	build_ctx = callerctx;
+	LockAncestors(rel);
 	CheckTargetRelation(rel);
 	qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 										  RelationGetRelationName(rel));

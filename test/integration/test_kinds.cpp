@@ -126,6 +126,13 @@ CmdResult Migctl(std::vector<std::string> args, double timeout = 120)
 }
 
 std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
+// the job id a command prints with --wait: "started job N" on its first line
+std::string StartedJob(const std::string& s)
+{
+    std::string line = FirstLine(s);
+    EXPECT_EQ(0u, line.rfind("started job ", 0)) << s;
+    return line.rfind("started job ", 0) == 0 ? line.substr(12) : line;
+}
 
 }  // namespace
 
@@ -333,7 +340,7 @@ TEST(Kinds, MigctlSubcommandsExitCodesAndErrors)
     auto nn = Migctl({"not-null", "--table", "kmc", "--column", "note", "--wait"});
     EXPECT_EQ(1, nn.exit_code) << nn.out << nn.err;
     EXPECT_NE(std::string::npos, nn.out.find("NULL rows")) << nn.out;
-    long long nn_job = std::stoll(FirstLine(nn.out));
+    long long nn_job = std::stoll(StartedJob(nn.out));
     auto st = Migctl({"status", Id(nn_job)});
     EXPECT_EQ(0, st.exit_code);
     EXPECT_NE(std::string::npos, st.out.find("not_null")) << st.out;
@@ -422,7 +429,7 @@ TEST(Kinds, ForeignKeyDeletesOrphansExactlyOnceAcrossAKillWhileTheAppWrites)
     EXPECT_EQ(1, fail.exit_code) << fail.out << fail.err;
     EXPECT_NE(std::string::npos, fail.out.find(std::to_string(orphans) + " orphan rows")) << fail.out;
     EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM pg_constraint WHERE conrelid = 'kfkc'::regclass AND contype = 'f'"));
-    EXPECT_EQ(0, Migctl({"cancel", FirstLine(fail.out)}).exit_code);
+    EXPECT_EQ(0, Migctl({"cancel", StartedJob(fail.out)}).exit_code);
 
     Writer app("kfkc", rows);
     auto r = Migctl({"add-fk", "--table", "kfkc", "--columns", "pid", "--references", "kfkp", "--orphans",
@@ -447,4 +454,37 @@ TEST(Kinds, ForeignKeyDeletesOrphansExactlyOnceAcrossAKillWhileTheAppWrites)
     Conn s(Sandbox::get().conninfo("postgres", true));
     EXPECT_EQ("true", *s.scalar("SELECT convalidated::text FROM pg_constraint WHERE conname = 'kfkc_parent'"));
     EXPECT_EQ(rows - orphans, s.scalar_int("SELECT count(*) FROM kfkc"));
+}
+
+TEST(Kinds, CancelInterruptsALongIndexBuildAndLeavesNoInvalidIndex)
+{
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    c.exec("CREATE TABLE kcx (id int PRIMARY KEY, v int NOT NULL)");
+    c.exec("INSERT INTO kcx SELECT g, g FROM generate_series(1, 20000) g");
+    Conn holder(Sandbox::get().conninfo());
+    holder.exec("BEGIN ISOLATION LEVEL REPEATABLE READ");
+    holder.exec("SELECT count(*) FROM kcx");  // the build waits for this snapshot, up to lock_timeout
+    long long job = c.scalar_int("SELECT mig_create_index('kcx', 'v', index_name => 'kcx_v',"
+                                 " lock_timeout => '10min')");
+    // the build is under way (its INVALID index is there) and waits
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM pg_index WHERE indrelid = 'kcx'::regclass"
+                                       " AND NOT indisvalid") == 1; },
+             60, "the build to wait for the old snapshot");
+    c.exec("SELECT mig_cancel($1)", {Id(job)});
+    // the worker does not sit in the build for lock_timeout: it is interrupted
+    // and cleans up (its DROP INDEX CONCURRENTLY waits for the holder too)
+    wait_for([&] { return c.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1 AND event = 'retried'"
+                                   " ORDER BY event_id DESC LIMIT 1", {Id(job)}).has_value() ||
+                          c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1"
+                                       " AND event = 'step' AND detail LIKE 'undo%'", {Id(job)}) > 0 ||
+                          c.scalar_int("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'DROP INDEX%kcx_v%'") > 0; },
+             60, "the build to be interrupted");
+    holder.exec("COMMIT");
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_mig worker'"
+                                       " AND application_name = $1", {"pg_mig job " + Id(job)}) == 0; },
+             60, "the worker to stop");
+    EXPECT_EQ("cancelled", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM pg_class WHERE relname = 'kcx_v'"));
+    EXPECT_EQ(0, Events(c, job, "failed"));
 }

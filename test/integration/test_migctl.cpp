@@ -232,6 +232,13 @@ TEST(Migctl, InstallUpdatesAnOlderExtension)
 
     auto env = Env();
     env["PGDATABASE"] = "mc_upgrade";
+    // the 0.3 library with the 0.1 SQL objects: every migctl command but
+    // install refuses, naming both versions
+    auto refused = run_command({migctl_path(), "status"}, env);
+    EXPECT_EQ(3, refused.exit_code) << refused.out << refused.err;
+    EXPECT_NE(std::string::npos, refused.err.find("version 0.3 but the extension in database \"mc_upgrade\" is "
+                                                  "version 0.1"))
+        << refused.err;
     auto r = run_command({migctl_path(), "install"}, env);
     EXPECT_EQ(0, r.exit_code) << r.out << r.err;
     EXPECT_NE(std::string::npos, r.out.find("updated extension pg_mig from 0.1 to 0.3")) << r.out;

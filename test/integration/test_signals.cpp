@@ -55,7 +55,7 @@ TEST(Signals, ArchiveBacklogHoldsTheJobUntilArchivingCatchesUp)
         " max_archive_backlog => 2)");
     wait_for([&] { return job_throttled(c, job).has_value(); }, 60, "the job to throttle");
     std::string reason = *job_throttled(c, job);
-    EXPECT_EQ("archive backlog " + S(ready) + " files > 2", reason);
+    EXPECT_EQ(S(ready) + " WAL files wait to be archived (max_archive_backlog 2); check archive_command", reason);
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     EXPECT_EQ(0, job_rows_done(c, job)) << "no chunk may start while the archive is behind";
     EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {S(job)}));
@@ -70,7 +70,7 @@ TEST(Signals, ArchiveBacklogHoldsTheJobUntilArchivingCatchesUp)
     EXPECT_EQ("succeeded", wait_job(c, job, 180));
     EXPECT_EQ(20000, c.scalar_int("SELECT count(*) FROM arch_t WHERE n = 1"));
     EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1"
-                              " AND event = 'throttled' AND detail LIKE 'archive backlog%'",
+                              " AND event = 'throttled' AND detail LIKE '% WAL files wait to be archived%'",
                               {S(job)}));
     EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1"
                               " AND event = 'unthrottled'",

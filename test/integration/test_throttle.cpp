@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <regex>
 #include <thread>
 
 using namespace pgmig_test;
@@ -46,7 +47,10 @@ TEST(Throttle, PausedReplayHoldsTheJobWithinTheLimit)
         {S(limit)});
     wait_for([&] { return job_throttled(c, job).has_value(); }, 60, "the job to throttle");
     auto reason = *job_throttled(c, job);
-    EXPECT_NE(std::string::npos, reason.find("standby1")) << reason;
+    // in words: who, how far behind, the limit set and the level it waits for
+    EXPECT_TRUE(std::regex_match(
+        reason, std::regex(R"(standby1 is [0-9.]+ MB behind \(max_lag_bytes 2 MB\); waiting until below 1 MB)")))
+        << reason;
     long long held = job_rows_done(c, job);
     std::this_thread::sleep_for(std::chrono::seconds(1));
     EXPECT_EQ(held, job_rows_done(c, job)) << "no chunk may start while throttled";
@@ -72,7 +76,11 @@ TEST(Throttle, StoppedStandbyHoldsTheJobThroughItsSlot)
         "SELECT mig_start_backfill('th_slot', 'n = n + 1', batch_size => 2000,"
         " chunk_time => NULL, max_lag_bytes => 1048576)");
     wait_for([&] { return job_throttled(c, job).has_value(); }, 60, "the job to throttle on the slot");
-    EXPECT_NE(std::string::npos, job_throttled(c, job)->find("slot standby1")) << *job_throttled(c, job);
+    EXPECT_NE(std::string::npos, job_throttled(c, job)->find("replication slot standby1 is ")) << *job_throttled(c, job);
+    EXPECT_NE(std::string::npos, job_throttled(c, job)->find("(max_lag_bytes 1 MB); waiting until below 512 kB"))
+        << *job_throttled(c, job);
+    EXPECT_NE(std::string::npos, job_throttled(c, job)->find("the slot is inactive: start its standby"))
+        << *job_throttled(c, job);
     ASSERT_EQ(0, Sandbox::get().ctl("standby", "start"));
     EXPECT_EQ("succeeded", wait_job(c, job, 300));
     EXPECT_EQ(100000, c.scalar_int("SELECT count(*) FROM th_slot WHERE n = 1"));
@@ -239,7 +247,7 @@ TEST(Throttle, ActiveSessionsLimit)
         "SELECT mig_start_backfill('th_sessions', 'n = n + 1', max_active_sessions => 1)");
     wait_for([&] {
         auto t = job_throttled(c, job);
-        return t && t->find("active sessions") != std::string::npos;
+        return t && t->find("client sessions are active (max_active_sessions") != std::string::npos;
     }, 30, "the sessions limit");
     EXPECT_EQ("succeeded", wait_job(c, job, 60));
     while (PGresult* r = PQgetResult(busy1.raw())) PQclear(r);
@@ -279,7 +287,7 @@ TEST(Throttle, OldTransactionHoldsTheJob)
         "SELECT mig_start_backfill('th_xact', 'n = n + 1', max_xact_age => '1s')");
     wait_for([&] {
         auto t = job_throttled(c, job);
-        return t && t->find("oldest transaction") != std::string::npos;
+        return t && t->find("a transaction has been open for") != std::string::npos;
     }, 30, "the transaction age limit");
     old.exec("COMMIT");
     EXPECT_EQ("succeeded", wait_job(c, job, 60));

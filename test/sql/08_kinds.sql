@@ -22,6 +22,12 @@ SELECT mig_start_delete('no_such_table', 'v = 1');
 CREATE TABLE kd_nokey (a int);
 SELECT mig_start_delete('kd_nokey', 'a = 1');
 
+-- mig_plan explains a delete (set_clause NULL): sample chunks are rolled back
+SELECT kind, target, CASE WHEN kind = 'sample' THEN keys END AS keys, rows
+  FROM mig_plan('kd', NULL, 'v = 3', batch_size => 400, samples => 2)
+ WHERE kind <> 'change' ORDER BY kind, target;
+SELECT count(*) FILTER (WHERE v = 3) AS still_there FROM kd;
+SELECT mig_plan('kd', NULL, NULL);
 -- a delete end to end: only the matching rows go, in chunks
 SELECT mig_start_delete('kd', 'v = 3', batch_size => 400, chunk_time => NULL) AS job \gset
 SELECT mig_wait(:job, '60s');
@@ -115,6 +121,13 @@ CALL kd_wait(:job);
 SELECT kind, state, step, last_error FROM mig_jobs WHERE job_id = :job;
 SELECT indexrelid::regclass, indisvalid, pg_get_indexdef(indexrelid)
   FROM pg_index WHERE indrelid = 'kd'::regclass ORDER BY 1;
+-- names in the expressions are resolved at start, as the caller sees them
+CREATE FUNCTION kd_bucket(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 / 2';
+SELECT mig_create_index('kd', 'kd_bucket(v)', where_clause => 'kd_bucket(v) > 0') AS job \gset
+CALL kd_wait(:job);
+SELECT state, last_error FROM mig_jobs WHERE job_id = :job;
+SELECT pg_get_indexdef(indexrelid) FROM pg_index
+ WHERE indrelid = 'kd'::regclass AND pg_get_indexdef(indexrelid) LIKE '%kd_bucket%';
 -- duplicates: the job fails with the error and leaves no invalid index
 SELECT mig_create_index('kd', 'v', "unique" => true, index_name => 'kd_v_unique') AS job \gset
 CALL kd_wait(:job);

@@ -1,12 +1,19 @@
 // Unit tests of migctl's parsing, rendering and exit-code mapping.
+#include "cli.hpp"
 #include "estimate.hpp"
+#include "metrics.hpp"
 #include "options.hpp"
 #include "pg.hpp"
 #include "render.hpp"
+#include "version.hpp"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
 
 using namespace migctl;
 
@@ -67,15 +74,22 @@ TEST(Render, NumbersAndTable)
     EXPECT_EQ("A    BB\nxyz  1\n", FormatTable({"A", "BB"}, {{"xyz", "1"}}));
 }
 
-TEST(ExitCodes, FromSqlState)
+TEST(ExitCodes, FromSqlStateAlone)
 {
-    EXPECT_EQ(kUsage, ExitCodeForSqlState("42P01", "relation \"x\" does not exist"));
-    EXPECT_EQ(kUsage, ExitCodeForSqlState("22023", "batch_size must be a positive integer"));
-    EXPECT_EQ(kUsage, ExitCodeForSqlState("42501", "permission denied"));
-    EXPECT_EQ(kNoConnection, ExitCodeForSqlState("55000", "pg_mig must be loaded via shared_preload_libraries"));
-    EXPECT_EQ(kNoConnection, ExitCodeForSqlState("08006", "connection failure"));
-    EXPECT_EQ(kNoConnection, ExitCodeForSqlState("57P03", "the database system is starting up"));
-    EXPECT_EQ(kNoConnection, ExitCodeForSqlState("42883", "function mig_start_backfill does not exist"));
+    EXPECT_EQ(kUsage, ExitCodeForSqlState("42P01"));  // relation does not exist
+    EXPECT_EQ(kUsage, ExitCodeForSqlState("22023"));  // invalid parameter value
+    EXPECT_EQ(kUsage, ExitCodeForSqlState("42501"));  // permission denied
+    // an unknown function in --set is bad input, whatever its name
+    EXPECT_EQ(kUsage, ExitCodeForSqlState("42883"));
+    EXPECT_EQ(kUsage, ExitCodeForSqlState("55000"));  // e.g. job already finished
+    EXPECT_EQ(kUsage, ExitCodeForSqlState("55P03"));  // lock not available
+    EXPECT_EQ(kNoConnection, ExitCodeForSqlState("08006"));  // connection failure
+    EXPECT_EQ(kNoConnection, ExitCodeForSqlState("57P03"));  // starting up
+    EXPECT_EQ(kNoConnection, ExitCodeForSqlState("53300"));  // too many connections
+    EXPECT_EQ(kNoConnection, ExitCodeForSqlState("28P01"));  // password authentication failed
+    EXPECT_EQ(kNoConnection, ExitCodeForSqlState("58P01"));  // library file missing
+    EXPECT_EQ(kNoConnection, ExitCodeForSqlState("3D000"));  // no such database
+    EXPECT_EQ(kNoConnection, ExitCodeForSqlState(""));       // no SQLSTATE: the connection broke
 }
 
 TEST(Render, BytesAndMillis)
@@ -177,4 +191,181 @@ TEST(Render, TextArrayLiteral)
     EXPECT_EQ("{}", migctl::TextArrayLiteral({}));
     EXPECT_EQ("{\"a\",\"b c\"}", migctl::TextArrayLiteral({"a", "b c"}));
     EXPECT_EQ("{\"x,y\",\"q\\\"t\",\"b\\\\s\"}", migctl::TextArrayLiteral({"x,y", "q\"t", "b\\s"}));
+}
+
+namespace {
+std::string ReadSource(const std::string& path)
+{
+    std::ifstream f(std::string(PGMIG_SOURCE_DIR) + "/" + path);
+    std::stringstream s;
+    s << f.rdbuf();
+    EXPECT_TRUE(f.good() || f.eof()) << path;
+    return s.str();
+}
+std::string Match(const std::string& text, const std::string& re)
+{
+    std::smatch m;
+    return std::regex_search(text, m, std::regex(re)) ? m[1].str() : "(not found: " + re + ")";
+}
+}  // namespace
+
+// One version number: CMakeLists.txt's project VERSION (compiled into migctl)
+// is also the library's PG_MIG_VERSION, the control file's default_version
+// and the Debian package's upstream version.
+TEST(Version, OneNumberForTheProject)
+{
+    std::string v = kVersion;
+    EXPECT_EQ(v, Match(ReadSource("CMakeLists.txt"), R"(project\(pg_mig VERSION ([0-9.]+))"));
+    EXPECT_EQ(v, Match(ReadSource("extension/include/pg_mig.h"), R"re(#define\s+PG_MIG_VERSION\s+"([^"]+)")re"));
+    EXPECT_EQ(v, Match(ReadSource("pg_mig.control"), R"(default_version\s*=\s*'([^']+)')"));
+    EXPECT_EQ(v, Match(ReadSource("debian/changelog"), R"(^pg-mig \(([0-9.]+)-[^)]*\))"));
+    // and an upgrade script reaches it
+    EXPECT_NE("", ReadSource("sql/pg_mig--0.2--" + v + ".sql"));
+}
+
+TEST(Version, Handshake)
+{
+    Versions v;
+    v.client = v.library = v.extension = "0.3";
+    v.database = "app";
+    v.server = "15.4";
+    v.installed = v.preloaded = true;
+    EXPECT_FALSE(VersionProblem(v).has_value());
+
+    auto problem = [&](const Versions& x) {
+        auto p = VersionProblem(x);
+        EXPECT_TRUE(p.has_value());
+        if (p) {
+            EXPECT_EQ(kNoConnection, p->exit_code);
+        }
+        return p ? std::string(p->what()) + " | " + p->hint : std::string();
+    };
+    Versions old = v;
+    old.extension = "0.2";  // library updated, ALTER EXTENSION not run yet
+    EXPECT_EQ("the pg_mig library loaded by the server is version 0.3 but the extension in database \"app\" is "
+              "version 0.2 | Run migctl install to update the extension to 0.3.",
+              problem(old));
+    Versions oldlib = v;
+    oldlib.library = "0.2";  // new files installed, server not restarted
+    EXPECT_NE(std::string::npos, problem(oldlib).find("restart the server")) << problem(oldlib);
+    Versions client = v;
+    client.library = client.extension = "0.2";  // a newer migctl against an older server
+    EXPECT_EQ("migctl is version 0.3 but the pg_mig extension in database \"app\" is version 0.2 | Install the "
+              "pg_mig 0.3 library on the server, restart it, then run migctl install to update the extension.",
+              problem(client));
+    Versions none = v;
+    none.installed = false;
+    EXPECT_NE(std::string::npos, problem(none).find("not installed in database \"app\"")) << problem(none);
+    Versions nopreload = v;
+    nopreload.preloaded = false;
+    EXPECT_NE(std::string::npos, problem(nopreload).find("shared_preload_libraries")) << problem(nopreload);
+
+    EXPECT_EQ("migctl 0.3\nlibrary   0.3 (loaded by PostgreSQL 15.4)\nextension 0.3 in database \"app\"\n",
+              VersionReport(v));
+    EXPECT_LT(CompareVersions("0.2", "0.10"), 0);
+    EXPECT_EQ(0, CompareVersions("0.3", "0.3"));
+    EXPECT_GT(CompareVersions("1.0", "0.9"), 0);
+}
+
+TEST(Metrics, ExpositionFormat)
+{
+    MetricsReport r;
+    r.database = "app";
+    JobMetrics j;
+    j.job_id = 7;
+    j.relation = "public.\"Odd \\ name\"";
+    j.state = "running";
+    j.rows_done = 1500;
+    j.rows_total = 3000;
+    j.progress = 0.5;
+    j.rows_per_sec = 250.5;
+    j.eta_seconds = 6;
+    j.throttled_seconds = 12.25;
+    j.throttled_for_seconds = 2;
+    r.jobs.push_back(j);
+    JobMetrics k;
+    k.job_id = 8;
+    k.relation = "t";
+    k.kind = "index";
+    k.state = "failed";
+    r.jobs.push_back(k);
+    r.replicas.push_back({"standby1", "standby", 2048, 0.5});
+    r.replicas.push_back({"old_slot", "physical slot", std::nullopt, std::nullopt});
+    std::string text = MetricsText(r);
+
+    std::string labels7 = R"(job_id="7",relation="public.\"Odd \\ name\"",kind="backfill",database="app")";
+    EXPECT_NE(std::string::npos, text.find("pg_mig_job_rows_done_total{" + labels7 + "} 1500\n")) << text;
+    EXPECT_NE(std::string::npos, text.find("pg_mig_job_rows_estimated{" + labels7 + "} 3000\n")) << text;
+    EXPECT_NE(std::string::npos, text.find("pg_mig_job_rows_per_second{" + labels7 + "} 250.5\n")) << text;
+    EXPECT_NE(std::string::npos, text.find("pg_mig_job_throttled_seconds_total{" + labels7 + "} 12.25\n")) << text;
+    EXPECT_NE(std::string::npos, text.find("pg_mig_job_state{" + labels7 + ",state=\"running\"} 1\n")) << text;
+    EXPECT_EQ(std::string::npos, text.find("pg_mig_job_state{" + labels7 + ",state=\"failed\"}")) << text;
+    EXPECT_NE(std::string::npos,
+              text.find(R"(pg_mig_job_state{job_id="8",relation="t",kind="index",database="app",state="failed"} 1)"))
+        << text;
+    // unknown values are left out, not written as 0
+    EXPECT_EQ(std::string::npos, text.find("pg_mig_job_eta_seconds{job_id=\"8\"")) << text;
+    EXPECT_NE(std::string::npos,
+              text.find(R"(pg_mig_replica_lag_bytes{replica="standby1",type="standby",database="app"} 2048)"))
+        << text;
+    EXPECT_EQ(std::string::npos, text.find("replica=\"old_slot\"")) << text;
+    // every sample's family has HELP and TYPE before it; counters end in _total, nothing else does
+    std::set<std::string> typed;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("# TYPE ", 0) == 0) {
+            std::string name = line.substr(7, line.find(' ', 7) - 7), type = line.substr(line.rfind(' ') + 1);
+            bool total = name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
+            EXPECT_EQ(type == "counter", total) << line;
+            EXPECT_EQ(0u, name.rfind("pg_mig_", 0)) << line;
+            typed.insert(name);
+        } else if (line[0] != '#') {
+            EXPECT_TRUE(typed.count(line.substr(0, line.find('{')))) << line;
+        }
+    }
+    EXPECT_GE(typed.size(), 10u);
+}
+
+TEST(Watch, OneLinePerJobThatFitsTheTerminal)
+{
+    Job j;
+    j.job_id = 3;
+    j.relation = "orders";
+    j.state = "running";
+    j.rows_done = 1000;
+    j.rows_total = 4000;
+    j.progress = 0.25;
+    j.throttled = "standby1 is 2.0 MB behind (max_lag_bytes 2 MB);\nwaiting until below 1 MB";
+    std::string line = WatchLine(j, 2 << 20, true);
+    EXPECT_EQ(std::string::npos, line.find('\n')) << line;
+    EXPECT_NE(std::string::npos, line.find("throttled: standby1 is 2.0 MB behind")) << line;
+    EXPECT_NE(std::string::npos, line.find("lag 2.0 MB")) << line;
+    EXPECT_EQ("abc", FitToWidth("abc", 10));
+    EXPECT_EQ("abcdefg...", FitToWidth("abcdefghijklmnop", 10));
+    // block characters are three bytes but one column
+    std::string cut = FitToWidth(line, 60);
+    int cols = 0;
+    for (unsigned char c : cut) cols += (c & 0xC0) != 0x80;
+    EXPECT_EQ(60, cols) << cut;
+}
+
+TEST(Help, EveryCommandHasUsageAndOptions)
+{
+    int shown = 0;
+    for (const auto& c : Commands()) {
+        if (Internal(c)) continue;
+        auto h = CaptureHelp(c);
+        EXPECT_FALSE(h.usage.empty()) << c.name;
+        ASSERT_FALSE(h.groups.empty()) << c.name;
+        EXPECT_EQ("connection", h.groups.back().first) << c.name;
+        shown += c.synopsis != nullptr;
+    }
+    EXPECT_GE(shown, 10);
+    auto [usage, what] = SplitSynopsis("wait JOB [--timeout D]    block until the job ends (exit 0 succeeded, 1 "
+                                       "failed or\n                            cancelled, 4 timeout)");
+    EXPECT_EQ("wait JOB [--timeout D]", usage);
+    EXPECT_EQ("block until the job ends (exit 0 succeeded, 1 failed or cancelled, 4 timeout)", what);
+    auto start = CaptureHelp(*FindCommand("start"));
+    auto& opts = start.groups.front().second;
+    EXPECT_TRUE(std::any_of(opts.begin(), opts.end(), [](const OptionHelp& o) { return o.long_name == "--table"; }));
 }

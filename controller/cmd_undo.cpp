@@ -1,0 +1,40 @@
+// cmd_undo.cpp -- migctl revert JOB and migctl forget JOB: the undo of a
+// backfill started with keep_old_values (mig_revert, mig_forget).
+#include "cli.hpp"
+
+#include <iostream>
+
+namespace migctl {
+
+int CmdRevert(const std::string& cmd, const std::vector<std::string>& args)
+{
+    Knobs knobs;
+    po::options_description d("revert options (the throttle options of start)");
+    d.add_options()("wait", "follow the revert to its end (exit codes of wait)");
+    AddKnobOptions(d, knobs);
+    auto cl = Parse(cmd, args, d, "revert JOB [options] [--wait]");
+    if (cl.help) return kOk;
+    long long job = NeedJob(cl, cmd);
+    NamedArgs named{{"job_id", {std::to_string(job), "bigint"}}};
+    for (auto& a : KnobArgs(knobs, cl.vm)) named.push_back(a);  // checks durations and sizes first
+
+    Connection c(cl.conn);
+    Api api(c);
+    return Started(api, api.StartKind("mig_revert", named), cl.vm.count("wait") > 0);
+}
+
+int CmdForget(const std::string& cmd, const std::vector<std::string>& args)
+{
+    po::options_description d("forget options");
+    auto cl = Parse(cmd, args, d, "forget JOB");
+    if (cl.help) return kOk;
+    long long job = NeedJob(cl, cmd);
+
+    Connection c(cl.conn);
+    Api api(c);
+    api.Control("mig_forget", job);
+    std::cout << "job " << job << ": kept values dropped\n";
+    return kOk;
+}
+
+}  // namespace migctl

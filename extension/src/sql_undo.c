@@ -1,0 +1,295 @@
+/*-------------------------------------------------------------------------
+ *
+ * sql_undo.c
+ *	  The SQL-callable functions of undo: mig_revert and mig_forget.
+ *
+ * A backfill started with keep_old_values can be reverted once it is over:
+ * succeeded, or cancelled (the chunks it committed are reverted; a failed
+ * backfill may still be resumed, so it must be cancelled first).  The
+ * revert is a new job of kind revert, owned by the backfill's owner (it
+ * writes back what that role's job wrote, with that role's rights), which
+ * whoever may control the backfill may start.  A revert that was cancelled
+ * leaves the job revertible again; rows it had written back count as
+ * written back by the next one.  mig_forget drops the kept values once the
+ * backfill is over and no revert of it is unfinished.
+ *
+ * A revert checks at start (MigJobRunProblem) that the table's name still
+ * names the backfill's table; its chunks check the kept table's identity
+ * (chunk.c), not the table's: a rename and a new table of the old name
+ * while a revert's worker runs would be written by that worker as the
+ * owner (who may write that table anyway).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "pg_mig.h"
+
+PG_FUNCTION_INFO_V1(mig_revert);
+PG_FUNCTION_INFO_V1(mig_forget);
+
+/*
+ * LoadBackfill locks and loads the job, with its kind, and checks what
+ * both functions need: the job exists, the caller may control it, it kept
+ * its old values, they were not forgotten, and it is over.
+ */
+static MigJob *
+LoadBackfill(int64 job_id, const char *action)
+{
+	MigJob	   *job;
+	const char *forgotten;
+
+	MigRequireShared();
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot %s a job during recovery", action),
+				 errhint("Connect to the primary server.")));
+	job = MigLoadJob(job_id, true);
+	if (job == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("job " INT64_FORMAT " does not exist", job_id),
+				 errhint("See the jobs of this database in mig_jobs.")));
+	MigCheckJobControl(job, action);
+	MigLoadJobKind(job);
+	if (job->kind != MIG_KIND_BACKFILL || !MigJobKeepsValues(job))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot %s job " INT64_FORMAT " because it kept no old values",
+						action, job_id),
+				 errdetail("Job " INT64_FORMAT " is a %s%s.", job_id, MigKindName(job->kind),
+						   job->kind == MIG_KIND_BACKFILL ? " started without keep_old_values" : ""),
+				 errhint("Only a backfill started with keep_old_values => true keeps old values to revert or forget.")));
+	forgotten = MigKindArg(job, "forgotten");
+	if (forgotten != NULL || !OidIsValid(MigKeptTableOid(job_id)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot %s job " INT64_FORMAT " because its kept values were forgotten",
+						action, job_id),
+				 errdetail("mig_forget dropped them%s%s.", forgotten ? " " : "",
+						   forgotten ? forgotten : ""),
+				 errhint("A forgotten backfill can no longer be reverted.")));
+	if (job->state != MIG_STATE_SUCCEEDED && job->state != MIG_STATE_CANCELLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot %s job " INT64_FORMAT " because it has not finished",
+						action, job_id),
+				 errdetail("Job " INT64_FORMAT " is %s; a backfill's kept values are complete once it has succeeded or was cancelled.",
+						   job_id, MigStateName(job->state)),
+				 job->state == MIG_STATE_FAILED ?
+				 errhint("Resume it with mig_resume(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ")%s.",
+						 job_id, job_id,
+						 strcmp(action, "revert") == 0 ? " to revert the chunks it committed" : " first") :
+				 errhint("Wait for it with mig_wait(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ").",
+						 job_id, job_id)));
+	return job;
+}
+
+/*
+ * UnfinishedRevert returns the id of the revert of job that is not over
+ * (not succeeded nor cancelled), or 0; *done_by is set to the id of a
+ * revert of it that succeeded, or 0.
+ */
+static int64
+UnfinishedRevert(const MigJob *job, int64 *done_by)
+{
+	const char *by = MigKindArg(job, "reverted_by");
+	MigJob	   *revert;
+	int64		revert_id;
+
+	*done_by = 0;
+	if (by == NULL)
+		return 0;
+	revert_id = strtoi64(by, NULL, 10);
+	revert = MigLoadJob(revert_id, false);
+	if (revert == NULL || revert->state == MIG_STATE_CANCELLED)
+		return 0;
+	if (revert->state == MIG_STATE_SUCCEEDED)
+	{
+		*done_by = revert_id;
+		return 0;
+	}
+	return revert_id;
+}
+
+/* WithArg: kind_args without name's items, plus name=value */
+static List *
+WithArg(List *kind_args, const char *name, const char *value)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+	size_t		len = strlen(name);
+
+	foreach(lc, kind_args)
+	{
+		const char *item = lfirst(lc);
+
+		if (!(strncmp(item, name, len) == 0 && item[len] == '='))
+			result = lappend(result, pstrdup(item));
+	}
+	return lappend(result, psprintf("%s=%s", name, value));
+}
+
+/*
+ * mig_revert(job_id, <knobs of mig_start_backfill>) starts a job of kind
+ * revert that writes the kept old values of backfill job_id back (see
+ * kind_revert.c).  Returns the new job's id.
+ */
+Datum
+mig_revert(PG_FUNCTION_ARGS)
+{
+	int64		job_id;
+	MigJob	   *job;
+	MigJob		revert;
+	MigTarget  *target;
+	MigTarget  *first;
+	List	   *targets;
+	List	   *relids;
+	List	   *kind_args;
+	ListCell   *lc;
+	int64		busy;
+	int64		done_by;
+	int64		rows;
+	int64		revert_id;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("job_id must not be NULL")));
+	job_id = PG_GETARG_INT64(0);
+	job = LoadBackfill(job_id, "revert");
+
+	busy = UnfinishedRevert(job, &done_by);
+	if (busy != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("job " INT64_FORMAT " is already being reverted by job " INT64_FORMAT,
+						job_id, busy),
+				 errhint("Wait for job " INT64_FORMAT " with mig_wait(), or cancel it with mig_cancel(" INT64_FORMAT ").",
+						 busy, busy)));
+	if (done_by != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("job " INT64_FORMAT " was already reverted by job " INT64_FORMAT,
+						job_id, done_by),
+				 errdetail("A backfill is reverted once."),
+				 errhint("Drop its kept values with mig_forget(" INT64_FORMAT ").", job_id)));
+
+	memset(&revert, 0, sizeof(revert));
+	MigReadKnobArgs(fcinfo, 1, &revert);
+	revert.owner = job->owner;
+	MigCheckOwnerCanLogin(revert.owner);
+	revert.owner_name = GetUserNameFromId(revert.owner, false);
+	revert.relid = job->relid;
+	{
+		char	   *problem = MigJobIdentityProblem(job);
+
+		if (problem)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot revert job " INT64_FORMAT ": %s", job_id, problem),
+					 errdetail("A revert runs as the role that started the backfill, on its table.")));
+	}
+	revert.relation_name = job->relation_name;
+	revert.search_path = pstrdup(MIG_SAFE_SEARCH_PATH);
+	revert.settings = MigKeySettings();
+
+	/* one target: the kept table, walked by the table's key */
+	targets = MigLoadTargets(job_id);
+	if (targets == NIL)
+		elog(ERROR, "pg_mig job " INT64_FORMAT " has no targets", job_id);
+	first = linitial(targets);
+	relids = list_make1_oid(job->relid);
+	foreach(lc, targets)
+		relids = lappend_oid(relids, ((MigTarget *) lfirst(lc))->relid);
+	busy = MigFindActiveJobOn(relids);
+	if (busy != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("table %s already has an unfinished job " INT64_FORMAT,
+						job->relation_name, busy),
+				 errdetail("pg_mig runs one job at a time on a table; a failed job counts as unfinished until it is resumed or cancelled."),
+				 errhint("Wait for job " INT64_FORMAT " with mig_wait(), or cancel it with mig_cancel(" INT64_FORMAT ").",
+						 busy, busy)));
+
+	target = palloc0(sizeof(MigTarget));
+	target->ord = 0;
+	target->relid = MigKeptTableOid(job_id);
+	target->relation_name = MigKeptTableName(job_id);
+	target->nkeys = first->nkeys;
+	target->key_columns = first->key_columns;
+	target->upper_key = MigKeptUpperKey(job_id, first->nkeys, first->key_columns, &rows);
+	target->keys_estimate = rows;
+	target->set_clause = psprintf("the kept old values of job " INT64_FORMAT, job_id);
+	target->where_clause = NULL;
+	revert.rows_total = rows;
+	revert.keys_total = rows;
+
+	revert_id = MigInsertJob(&revert, list_make1(target));
+	kind_args = list_make1(psprintf("of_job=" INT64_FORMAT, job_id));
+	foreach(lc, job->kind_args)
+		if (strncmp((char *) lfirst(lc), "kept_column=", 12) == 0)
+			kind_args = lappend(kind_args, pstrdup(lfirst(lc)));
+	MigSetJobKind(revert_id, MIG_KIND_REVERT, kind_args);
+	MigSetJobKind(job_id, MIG_KIND_BACKFILL,
+				  WithArg(job->kind_args, "reverted_by", psprintf(INT64_FORMAT, revert_id)));
+	MigRecordEvent(revert_id, "queued",
+				   psprintf("revert of job " INT64_FORMAT ": " INT64_FORMAT " kept rows, batch_size %d",
+							job_id, rows, revert.batch_size));
+	MigRecordEvent(job_id, "reverting",
+				   psprintf("job " INT64_FORMAT " writes the kept old values back, by %s",
+							revert_id, GetUserNameFromId(GetUserId(), false)));
+	MigNotify(revert_id, "queued");
+	MigRequestAtCommit(MyDatabaseId, revert_id, revert.owner);
+	PG_RETURN_INT64(revert_id);
+}
+
+/*
+ * mig_forget(job_id) drops the kept values of backfill job_id (see the
+ * file header); the space is back at commit.
+ */
+Datum
+mig_forget(PG_FUNCTION_ARGS)
+{
+	int64		job_id;
+	MigJob	   *job;
+	int64		busy;
+	int64		done_by;
+	Oid			kept;
+	int64		bytes;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("job_id must not be NULL")));
+	job_id = PG_GETARG_INT64(0);
+	job = LoadBackfill(job_id, "forget");
+	busy = UnfinishedRevert(job, &done_by);
+	if (busy != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("cannot forget job " INT64_FORMAT " because job " INT64_FORMAT " is reverting it",
+						job_id, busy),
+				 errhint("Wait for job " INT64_FORMAT " with mig_wait(), or cancel it with mig_cancel(" INT64_FORMAT ").",
+						 busy, busy)));
+	kept = MigKeptTableOid(job_id);
+	bytes = DatumGetInt64(DirectFunctionCall1(pg_total_relation_size, ObjectIdGetDatum(kept)));
+	MigDropKeptTable(job_id);
+	MigSetJobKind(job_id, MIG_KIND_BACKFILL,
+				  WithArg(job->kind_args, "forgotten",
+						  psprintf("by %s", GetUserNameFromId(GetUserId(), false))));
+	MigRecordEvent(job_id, "forgotten",
+				   psprintf("kept values dropped (" INT64_FORMAT " bytes) by %s", bytes,
+							GetUserNameFromId(GetUserId(), false)));
+	PG_RETURN_VOID();
+}

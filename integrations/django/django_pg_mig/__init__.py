@@ -1,0 +1,10 @@
+"""
+django_pg_mig -- the safe migration recipe for big PostgreSQL tables, as
+Django migration operations that run each step as a pg_mig job in the
+server (see django_pg_mig.operations), and management commands to follow
+and control the jobs (mig_status, mig_wait, mig_pause, mig_resume,
+mig_cancel).
+"""
+
+__version__ = "0.3.0"
+# Django 3.2+ finds the app's AppConfig (apps.PgMigConfig) by itself.

@@ -1,0 +1,500 @@
+"""
+django_pg_mig.operations -- migration operations that run each step of the
+safe recipe as a pg_mig job.
+
+    Backfill       mig_start_backfill   (state: none)
+    DeleteRows     mig_start_delete     (state: none)
+    SetNotNull     mig_set_not_null     (state: the field becomes null=False)
+    AddIndex       mig_create_index     (state: the index is added)
+    AddForeignKey  mig_add_foreign_key  (state: the field gets db_constraint=True)
+
+Every operation starts its job through the migration's connection, then
+(wait=True, the default) follows it to its end outside any transaction and
+raises JobFailed unless it succeeded.  They belong in migrations with
+``atomic = False``: a job started inside the migration's transaction is
+invisible to pg_mig's worker until that transaction commits, so waiting for
+it there would never end (the same reason Django's AddIndexConcurrently
+refuses an atomic migration).
+
+The state side reuses Django's own AlterField and AddIndex operations, so
+``makemigrations`` sees exactly what it would after those.
+"""
+
+import weakref
+
+from django.db import migrations, transaction
+from django.db.migrations.exceptions import IrreversibleError
+from django.db.migrations.operations import base as _base
+from django.db.migrations.operations.base import Operation
+
+from . import expressions, jobs, sql
+
+# Django 5.1+ marks each operation in makemigrations' output (+, -, ~, s);
+# older versions have no categories.
+_category = getattr(_base, "OperationCategory", None)
+
+
+def _cat(name):
+    return getattr(_category, name) if _category is not None else None
+
+
+# The schema editors (one per migration) under whose "Applying ..." line
+# something was printed already: only the first line ends migrate's line.
+_printed_for = weakref.WeakSet()
+
+
+def _new_line(schema_editor):
+    """_new_line says whether this is the first line printed in this migration."""
+    if schema_editor in _printed_for:
+        return False
+    _printed_for.add(schema_editor)
+    return True
+
+
+class PgMigOperation(Operation):
+    """
+    The part every operation shares: refusing an atomic migration, finding
+    the model and its table, starting a job and following it.
+    """
+
+    reduces_to_sql = False   # sqlmigrate lists it as an operation, runs nothing
+    atomic = False
+    verb = "Running pg_mig job on"
+
+    def __init__(self, model_name, wait=True, timeout=None, **knobs):
+        self.model_name = model_name
+        self.wait = wait
+        self.timeout = timeout
+        self.knobs = knobs
+
+    @property
+    def model_name_lower(self):
+        return self.model_name.lower()
+
+    def _refuse_in_transaction(self, schema_editor):
+        if schema_editor.connection.in_atomic_block:
+            raise jobs.NotSupported(
+                "The %s operation cannot run in an atomic migration: the pg_mig "
+                "job it starts inside the migration's transaction is invisible "
+                "to pg_mig's background worker until that transaction commits, "
+                "so the migration would wait for it forever. Set atomic = False "
+                "on the migration (class Migration(migrations.Migration): "
+                "atomic = False), and keep schema changes that must be atomic "
+                "in a migration of their own." % self.__class__.__name__)
+
+    def _model(self, app_label, schema_editor, state):
+        """_model returns the model from STATE, or None when it is not migrated here."""
+        if schema_editor.connection.vendor != "postgresql":
+            raise jobs.NotSupported("%s needs PostgreSQL with the pg_mig extension"
+                                    % self.__class__.__name__)
+        model = state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return None
+        return model
+
+    @staticmethod
+    def _table(schema_editor, model):
+        return schema_editor.connection.ops.quote_name(model._meta.db_table)
+
+    def _follow(self, schema_editor, job_id, doing, hint=None):
+        if hint is None:
+            # pg_mig keeps a failed job, and starts no other on the table while it is there
+            hint = ("Cancel it with \"manage.py mig_cancel %s\", fix the cause, and run "
+                    "migrate again." % job_id)
+        if not self.wait:
+            jobs.print_started(job_id, doing, new_line=_new_line(schema_editor))
+            return
+        jobs.wait_for_job(schema_editor.connection, job_id, doing,
+                          timeout=self.timeout, hint=hint,
+                          new_line=_new_line(schema_editor))
+
+    def state_forwards(self, app_label, state):
+        pass
+
+
+class ReverseSqlMixin:
+    """
+    Reversal of a data operation: reverse_sql (SQL text or a list of
+    statements, like RunSQL's; '' or RunSQL.noop for nothing), or, with
+    elidable=True, nothing (the data belongs to a column that reversing the
+    migration before drops anyway).
+    """
+
+    def _reverse_data(self, schema_editor):
+        statements = self.reverse_sql
+        if statements is None:
+            if self.elidable:
+                return
+            raise IrreversibleError("%s is not reversible" % self.describe())
+        if isinstance(statements, str):
+            statements = [statements]
+        with schema_editor.connection.cursor() as cursor:
+            for statement in statements:
+                if statement:
+                    cursor.execute(statement)
+
+
+class Backfill(ReverseSqlMixin, PgMigOperation):
+    """
+    Backfill(model_name, set, where=None, wait=True, timeout=None,
+             keep_old_values=False, reverse_sql=None, elidable=False, **knobs)
+
+    Changes the model's rows with pg_mig's chunked backfill: set is a SQL
+    SET list ("tracking_id = 'TRK-' || id") or a dict {field or column: SQL
+    text or Django expression}; where is SQL text or a Q.  The knobs are
+    mig_start_backfill's (batch_size=..., chunk_time='50ms', max_lag='10s',
+    ...).  Run again after a failure, it goes on with the same unfinished
+    job from its checkpoint.
+    """
+
+    verb = "Backfilling"
+    category = _cat("SQL")
+
+    def __init__(self, model_name, set, where=None, wait=True, timeout=None,
+                 keep_old_values=False, reverse_sql=None, elidable=False, **knobs):
+        super().__init__(model_name, wait=wait, timeout=timeout, **knobs)
+        self.set = set
+        self.where = where
+        self.keep_old_values = keep_old_values
+        self.reverse_sql = reverse_sql
+        self.elidable = elidable
+
+    @property
+    def reversible(self):
+        return self.keep_old_values or self.reverse_sql is not None or self.elidable
+
+    def describe(self):
+        what = ", ".join(self.set) if isinstance(self.set, dict) else self.set
+        return "Backfill %s with pg_mig: SET %s%s" % (
+            self.model_name, what,
+            " WHERE %s" % self.where if isinstance(self.where, str) else
+            " WHERE %r" % (self.where,) if self.where is not None else "")
+
+    @property
+    def migration_name_fragment(self):
+        if isinstance(self.set, dict):
+            return "backfill_%s_%s" % (self.model_name_lower,
+                                       "_".join(k.lower() for k in self.set))
+        return "backfill_%s" % self.model_name_lower
+
+    def _clauses(self, connection, model):
+        return (expressions.set_sql(connection, model, self.set),
+                expressions.where_sql(connection, model, self.where))
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        self._refuse_in_transaction(schema_editor)
+        model = self._model(app_label, schema_editor, to_state)
+        if model is None:
+            return
+        connection = schema_editor.connection
+        table = self._table(schema_editor, model)
+        set_clause, where_clause = self._clauses(connection, model)
+        doing = "%s %s" % (self.verb, model._meta.db_table)
+        job_id = sql.unfinished_backfill(connection, table, set_clause, where_clause)
+        if job_id is not None:
+            state = sql.job_rows(connection, job_id)[0]["state"]
+            if state in ("paused", "failed"):
+                sql.control(connection, "mig_resume", job_id)
+            jobs.print_note("%s: going on with unfinished pg_mig job %s (was %s)"
+                            % (doing, job_id, state), new_line=_new_line(schema_editor))
+        else:
+            job_id = sql.start_backfill(connection, table, set_clause, where_clause,
+                                        self.keep_old_values, self.knobs, "Backfill")
+        self._follow(schema_editor, job_id, doing, hint=(
+            "Fix the cause and run migrate again: it resumes job %s from its "
+            "last committed chunk. Or give up on it with \"manage.py mig_cancel %s\"."
+            % (job_id, job_id)))
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        self._refuse_in_transaction(schema_editor)
+        model = self._model(app_label, schema_editor, from_state)
+        if model is None:
+            return
+        if not self.keep_old_values:
+            self._reverse_data(schema_editor)
+            return
+        connection = schema_editor.connection
+        if not sql.function_exists(connection, "mig_revert"):
+            raise IrreversibleError(
+                "%s cannot be reversed: this database's pg_mig has no mig_revert(); "
+                "update the extension to a version with undo" % self.describe())
+        table = self._table(schema_editor, model)
+        set_clause, where_clause = self._clauses(connection, model)
+        job_id = sql.last_backfill(connection, table, set_clause, where_clause)
+        if job_id is None:
+            raise IrreversibleError(
+                "%s cannot be reversed: pg_mig has no succeeded backfill of %s "
+                "with these clauses to revert" % (self.describe(), model._meta.db_table))
+        revert_id = sql.revert(connection, job_id, self.knobs, "Backfill (reverse)")
+        self._follow(schema_editor, revert_id,
+                     "Reverting backfill %s of %s" % (job_id, model._meta.db_table))
+
+
+class DeleteRows(ReverseSqlMixin, PgMigOperation):
+    """
+    DeleteRows(model_name, where, wait=True, timeout=None, reverse_sql=None,
+               elidable=False, **knobs)
+
+    Deletes the model's rows matching where (SQL text or a Q) in chunks, with
+    mig_start_delete.  Irreversible unless reverse_sql or elidable says so.
+    """
+
+    verb = "Deleting from"
+    category = _cat("SQL")
+
+    def __init__(self, model_name, where, wait=True, timeout=None,
+                 reverse_sql=None, elidable=False, **knobs):
+        super().__init__(model_name, wait=wait, timeout=timeout, **knobs)
+        if where is None or where == "":
+            raise ValueError("DeleteRows needs a where clause; to empty a table, "
+                             "say so: where='true'")
+        self.where = where
+        self.reverse_sql = reverse_sql
+        self.elidable = elidable
+
+    @property
+    def reversible(self):
+        return self.reverse_sql is not None or self.elidable
+
+    def describe(self):
+        return "Delete rows of %s with pg_mig WHERE %s" % (
+            self.model_name, self.where if isinstance(self.where, str) else repr(self.where))
+
+    @property
+    def migration_name_fragment(self):
+        return "delete_%s_rows" % self.model_name_lower
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        self._refuse_in_transaction(schema_editor)
+        model = self._model(app_label, schema_editor, to_state)
+        if model is None:
+            return
+        connection = schema_editor.connection
+        job_id = sql.start_delete(connection, self._table(schema_editor, model),
+                                  expressions.where_sql(connection, model, self.where),
+                                  self.knobs, "DeleteRows")
+        self._follow(schema_editor, job_id, "%s %s" % (self.verb, model._meta.db_table))
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        self._refuse_in_transaction(schema_editor)
+        self._reverse_data(schema_editor)
+
+
+def _altered_field(state, app_label, model_name, field_name, **changes):
+    """_altered_field is a copy of the field in STATE with CHANGES to its arguments."""
+    try:
+        field = state.models[app_label, model_name.lower()].fields[field_name]
+    except KeyError:
+        raise ValueError("model %s.%s has no field %r" % (app_label, model_name, field_name))
+    name, path, args, kwargs = field.deconstruct()
+    kwargs.update(changes)
+    return field, field.__class__(*args, **kwargs)
+
+
+def _short_lock_statement(connection, run):
+    """
+    _short_lock_statement runs RUN(connection) in a transaction of its own
+    with lock_timeout PG_MIG_REVERSE_LOCK_TIMEOUT (default 5s), so that a
+    reversal's brief ACCESS EXCLUSIVE lock never queues the application
+    behind a long transaction for longer than that.
+    """
+    from django.conf import settings
+    with transaction.atomic(using=connection.alias):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_catalog.set_config('lock_timeout', %s, true)",
+                           [getattr(settings, "PG_MIG_REVERSE_LOCK_TIMEOUT", "5s")])
+        run(connection)
+
+
+class SetNotNull(PgMigOperation):
+    """
+    SetNotNull(model_name, field_name, wait=True, timeout=None, **knobs)
+
+    Makes a column NOT NULL without a long lock (mig_set_not_null: a NOT VALID
+    check, validated without a write lock, then SET NOT NULL using it).  The
+    field becomes null=False.  Reversed by DROP NOT NULL.
+    """
+
+    verb = "Setting NOT NULL on"
+    category = _cat("ALTERATION")
+
+    def __init__(self, model_name, field_name, wait=True, timeout=None, **knobs):
+        super().__init__(model_name, wait=wait, timeout=timeout, **knobs)
+        self.field_name = field_name
+
+    def state_forwards(self, app_label, state):
+        old, new = _altered_field(state, app_label, self.model_name, self.field_name, null=False)
+        migrations.AlterField(self.model_name, self.field_name, new).state_forwards(app_label, state)
+
+    def describe(self):
+        return "Set NOT NULL on field %s of %s with pg_mig" % (self.field_name, self.model_name)
+
+    @property
+    def migration_name_fragment(self):
+        return "%s_%s_not_null" % (self.model_name_lower, self.field_name.lower())
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        self._refuse_in_transaction(schema_editor)
+        model = self._model(app_label, schema_editor, to_state)
+        if model is None:
+            return
+        column = model._meta.get_field(self.field_name).column
+        job_id = sql.set_not_null(schema_editor.connection, self._table(schema_editor, model),
+                                  column, self.knobs, "SetNotNull")
+        self._follow(schema_editor, job_id, "%s %s.%s" % (self.verb, model._meta.db_table, column))
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        self._refuse_in_transaction(schema_editor)
+        model = self._model(app_label, schema_editor, from_state)
+        if model is None:
+            return
+        table = self._table(schema_editor, model)
+        column = model._meta.get_field(self.field_name).column
+        _short_lock_statement(schema_editor.connection,
+                              lambda c: sql.drop_not_null(c, table, column))
+
+
+class AddIndex(PgMigOperation):
+    """
+    AddIndex(model_name, index, wait=True, timeout=None, **knobs)
+
+    Builds a models.Index with CREATE INDEX CONCURRENTLY in pg_mig's worker
+    (mig_create_index: waits for replica lag first, retries, leaves no
+    invalid index behind).  Fields ('-field' for DESC), opclasses,
+    condition, include and the method of contrib.postgres's index classes
+    (GinIndex, BrinIndex, ...) are passed on; expression indexes are not
+    supported.  Reversed by DROP INDEX CONCURRENTLY.
+    """
+
+    verb = "Creating index"
+    category = _cat("ADDITION")
+
+    def __init__(self, model_name, index, wait=True, timeout=None, **knobs):
+        super().__init__(model_name, wait=wait, timeout=timeout, **knobs)
+        if not index.name:
+            raise ValueError("Indexes passed to AddIndex operations require a name "
+                             "argument. %r doesn't have one." % index)
+        if getattr(index, "expressions", None):
+            raise jobs.NotSupported("django_pg_mig.AddIndex does not build expression "
+                                    "indexes; give fields=[...]")
+        self.index = index
+
+    def state_forwards(self, app_label, state):
+        migrations.AddIndex(self.model_name, self.index).state_forwards(app_label, state)
+
+    def describe(self):
+        return "Create index %s on field(s) %s of model %s with pg_mig" % (
+            self.index.name, ", ".join(self.index.fields), self.model_name)
+
+    @property
+    def migration_name_fragment(self):
+        return "%s_%s" % (self.model_name_lower, self.index.name.lower())
+
+    def _method(self):
+        try:
+            from django.contrib.postgres.indexes import PostgresIndex
+        except ImportError:   # psycopg not importable: no contrib.postgres
+            return None
+        if isinstance(self.index, PostgresIndex):
+            return self.index.suffix
+        return None
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        self._refuse_in_transaction(schema_editor)
+        model = self._model(app_label, schema_editor, to_state)
+        if model is None:
+            return
+        connection = schema_editor.connection
+        qn = connection.ops.quote_name
+        opclasses = list(getattr(self.index, "opclasses", ()) or ())
+        columns = []
+        for i, name in enumerate(self.index.fields):
+            desc = name.startswith("-")
+            column = model._meta.get_field(name.lstrip("-")).column
+            part = qn(column)
+            if i < len(opclasses):
+                part += " " + qn(opclasses[i])
+            columns.append(part + (" DESC" if desc else ""))
+        include = [model._meta.get_field(f).column for f in (self.index.include or ())]
+        condition = expressions.where_sql(connection, model, self.index.condition)
+        job_id = sql.create_index(connection, self._table(schema_editor, model),
+                                  ", ".join(columns), self.index.name, False,
+                                  self._method(), condition, include, self.knobs, "AddIndex")
+        self._follow(schema_editor, job_id, "%s %s on %s" % (
+            self.verb, self.index.name, model._meta.db_table))
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        self._refuse_in_transaction(schema_editor)
+        model = self._model(app_label, schema_editor, from_state)
+        if model is None:
+            return
+        sql.drop_index_concurrently(schema_editor.connection,
+                                    self._table(schema_editor, model), self.index.name)
+
+
+class AddForeignKey(PgMigOperation):
+    """
+    AddForeignKey(model_name, field_name, orphans='fail', wait=True,
+                  timeout=None, **knobs)
+
+    Adds the constraint of a ForeignKey that was added with
+    db_constraint=False (mig_add_foreign_key: NOT VALID first, orphans
+    walked in chunks, then VALIDATE).  orphans: 'fail', 'delete' or
+    'set_null'.  The field gets db_constraint=True.  Reversed by dropping the
+    constraint.
+    """
+
+    verb = "Adding foreign key"
+    category = _cat("ALTERATION")
+
+    def __init__(self, model_name, field_name, orphans="fail", wait=True, timeout=None,
+                 **knobs):
+        super().__init__(model_name, wait=wait, timeout=timeout, **knobs)
+        if orphans not in ("fail", "delete", "set_null"):
+            raise ValueError("orphans must be 'fail', 'delete' or 'set_null', not %r"
+                             % (orphans,))
+        self.field_name = field_name
+        self.orphans = orphans
+
+    def state_forwards(self, app_label, state):
+        old, new = _altered_field(state, app_label, self.model_name, self.field_name,
+                                  db_constraint=True)
+        if not getattr(old, "remote_field", None) or not hasattr(old, "db_constraint"):
+            raise ValueError("AddForeignKey: %s.%s is not a ForeignKey"
+                             % (self.model_name, self.field_name))
+        migrations.AlterField(self.model_name, self.field_name, new).state_forwards(app_label, state)
+
+    def describe(self):
+        return "Add foreign key constraint of field %s of %s with pg_mig (orphans: %s)" % (
+            self.field_name, self.model_name, self.orphans)
+
+    @property
+    def migration_name_fragment(self):
+        return "%s_%s_fk" % (self.model_name_lower, self.field_name.lower())
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        self._refuse_in_transaction(schema_editor)
+        model = self._model(app_label, schema_editor, to_state)
+        if model is None:
+            return
+        field = model._meta.get_field(self.field_name)
+        ref = field.related_model
+        qn = schema_editor.connection.ops.quote_name
+        job_id = sql.add_foreign_key(
+            schema_editor.connection, self._table(schema_editor, model), [field.column],
+            qn(ref._meta.db_table), [field.target_field.column], None, self.orphans,
+            self.knobs, "AddForeignKey")
+        self._follow(schema_editor, job_id, "%s %s.%s -> %s" % (
+            self.verb, model._meta.db_table, field.column, ref._meta.db_table))
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        self._refuse_in_transaction(schema_editor)
+        model = self._model(app_label, schema_editor, to_state)
+        if model is None:
+            return
+        field = model._meta.get_field(self.field_name)
+        table = self._table(schema_editor, model)
+        ref = schema_editor.connection.ops.quote_name(field.related_model._meta.db_table)
+        for name in sql.foreign_key_names(schema_editor.connection, table, field.column, ref):
+            _short_lock_statement(schema_editor.connection,
+                                  lambda c, n=name: sql.drop_constraint(c, table, n))

@@ -1,0 +1,673 @@
+"""
+test/django/test_django.py -- django_pg_mig against a real sandbox primary +
+standby (started by run.sh, which exports PGHOST/PGPORT/STANDBY_PORT and
+PGMIG_DB).  setUpClass writes a Django project with three apps:
+
+  shop    the seed's recipe on one table: AddField, Backfill (SQL text, and
+          F / Q compiled by Django), SetNotNull, AddIndex, AddForeignKey with
+          orphans 'fail' then 'delete', and the way back (migrate shop 0001)
+  ledger  a backfill that fails on some rows, then goes on after the fix; a
+          job started with wait=False that the management commands pause,
+          resume, cancel and wait for; an atomic migration that is refused
+  undo    Backfill(keep_old_values=True) and its reversal
+  purge   DeleteRows with a Q whose values need quoting
+
+The tests run in name order, each step on the state the one before left.
+A step whose pg_mig function is not in this database (checked in pg_proc
+when the step runs) fakes its migration and is skipped with a message that
+names the function, so the chain goes on and the gap shows in the summary.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import unittest
+
+SRC = os.environ["PGMIG_SOURCE_DIR"]
+DB = os.environ["PGMIG_DB"]
+DRIVER = os.environ.get("PGMIG_DRIVER", "psycopg2")
+MIGCTL = os.environ.get("MIGCTL", "")
+PY = "/usr/bin/python3"
+
+ROWS = 20000
+
+SETTINGS = """
+SECRET_KEY = "test"
+INSTALLED_APPS = ["django_pg_mig", "shop", "ledger", "undo", "purge"]
+DATABASES = {"default": {
+    "ENGINE": "django.db.backends.postgresql",
+    "NAME": %(db)r, "USER": "postgres", "HOST": %(host)r, "PORT": %(port)r,
+}}
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+PG_MIG_PROGRESS_INTERVAL = 0.5
+"""
+
+MANAGE = """
+import os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
+from django.core.management import execute_from_command_line
+execute_from_command_line(sys.argv)
+"""
+
+ID = "('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID'))"
+
+FILES = {
+    "shop/models.py": """
+        from django.db import models
+
+
+        class Customer(models.Model):
+            name = models.CharField(max_length=50)
+
+
+        class Coupon(models.Model):
+            code = models.CharField(max_length=20)
+
+
+        class Order(models.Model):
+            created_at = models.DateTimeField()
+            amount = models.IntegerField()
+            customer = models.ForeignKey(Customer, models.PROTECT, null=True)
+            coupon = models.ForeignKey(Coupon, models.CASCADE, null=True)
+            tracking_id = models.CharField(max_length=32)
+
+            class Meta:
+                indexes = [models.Index(fields=["created_at"], name="idx_created_at")]
+        """,
+    "shop/migrations/0001_initial.py": """
+        from django.db import migrations, models
+        import django.db.models.deletion
+
+
+        class Migration(migrations.Migration):
+            initial = True
+            dependencies = []
+            operations = [
+                migrations.CreateModel(name='Customer', fields=[%(id)s, ('name', models.CharField(max_length=50))]),
+                migrations.CreateModel(name='Coupon', fields=[%(id)s, ('code', models.CharField(max_length=20))]),
+                migrations.CreateModel(name='Order', fields=[
+                    %(id)s,
+                    ('created_at', models.DateTimeField()),
+                    ('amount', models.IntegerField()),
+                    ('customer', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.PROTECT, to='shop.customer')),
+                    ('coupon', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.CASCADE, to='shop.coupon')),
+                ]),
+            ]
+        """ % {"id": ID},
+    "shop/migrations/0002_order_tracking_id.py": """
+        from django.db import migrations, models
+
+
+        class Migration(migrations.Migration):
+            dependencies = [('shop', '0001_initial')]
+            operations = [
+                migrations.AddField('order', 'tracking_id', models.CharField(max_length=32, null=True)),
+            ]
+        """,
+    "shop/migrations/0003_backfill_order_tracking_id.py": """
+        from django.db import migrations
+        from django.db.models import F, Q
+        from django_pg_mig.operations import Backfill
+
+
+        class Migration(migrations.Migration):
+            atomic = False
+            dependencies = [('shop', '0002_order_tracking_id')]
+            operations = [
+                Backfill('order', set={'tracking_id': "'TRK-' || id"}, where='tracking_id IS NULL',
+                         batch_size=500, chunk_time=None, sleep='50ms', elidable=True),
+                Backfill('order', set={'amount': F('amount') + 1000}, where=Q(amount__lt=100),
+                         reverse_sql='UPDATE shop_order SET amount = amount - 1000 WHERE amount >= 1000'),
+            ]
+        """,
+    "shop/migrations/0004_order_tracking_id_not_null.py": """
+        from django.db import migrations
+        from django_pg_mig.operations import SetNotNull
+
+
+        class Migration(migrations.Migration):
+            atomic = False
+            dependencies = [('shop', '0003_backfill_order_tracking_id')]
+            operations = [SetNotNull('order', 'tracking_id')]
+        """,
+    "shop/migrations/0005_order_idx_created_at.py": """
+        from django.db import migrations, models
+        from django_pg_mig.operations import AddIndex
+
+
+        class Migration(migrations.Migration):
+            atomic = False
+            dependencies = [('shop', '0004_order_tracking_id_not_null')]
+            operations = [AddIndex('order', models.Index(fields=['created_at'], name='idx_created_at'))]
+        """,
+    "shop/migrations/0006_order_customer_fk.py": """
+        from django.db import migrations
+        from django_pg_mig.operations import AddForeignKey
+
+
+        class Migration(migrations.Migration):
+            atomic = False
+            dependencies = [('shop', '0005_order_idx_created_at')]
+            operations = [AddForeignKey('order', 'customer', orphans='fail')]
+        """,
+    "shop/migrations/0007_order_coupon_fk.py": """
+        from django.db import migrations
+        from django_pg_mig.operations import AddForeignKey
+
+
+        class Migration(migrations.Migration):
+            atomic = False
+            dependencies = [('shop', '0006_order_customer_fk')]
+            operations = [AddForeignKey('order', 'coupon', orphans='delete', batch_size=1000)]
+        """,
+    "ledger/models.py": """
+        from django.db import models
+
+
+        class Entry(models.Model):
+            n = models.IntegerField()
+            ratio = models.IntegerField(null=True)
+            extra = models.IntegerField(null=True)
+        """,
+    "ledger/migrations/0001_initial.py": """
+        from django.db import migrations, models
+
+
+        class Migration(migrations.Migration):
+            initial = True
+            dependencies = []
+            operations = [
+                migrations.CreateModel(name='Entry', fields=[
+                    %(id)s,
+                    ('n', models.IntegerField()),
+                    ('ratio', models.IntegerField(null=True)),
+                ]),
+            ]
+        """ % {"id": ID},
+    "ledger/migrations/0002_backfill_entry_ratio.py": """
+        from django.db import migrations
+        from django_pg_mig.operations import Backfill
+
+
+        class Migration(migrations.Migration):
+            atomic = False
+            dependencies = [('ledger', '0001_initial')]
+            operations = [Backfill('entry', set='ratio = 100000 / (n - 500)', batch_size=100,
+                                   chunk_time=None, elidable=True)]
+        """,
+    "ledger/migrations/0003_backfill_entry_slow.py": """
+        import datetime
+        from django.db import migrations
+        from django_pg_mig.operations import Backfill
+
+
+        class Migration(migrations.Migration):
+            atomic = False
+            dependencies = [('ledger', '0002_backfill_entry_ratio')]
+            operations = [Backfill('entry', set='ratio = ratio + 1', wait=False, batch_size=10,
+                                   chunk_time=None, sleep=datetime.timedelta(milliseconds=200),
+                                   elidable=True)]
+        """,
+    "ledger/migrations/0004_entry_extra.py": """
+        from django.db import migrations, models
+        from django_pg_mig.operations import Backfill
+
+
+        class Migration(migrations.Migration):
+            dependencies = [('ledger', '0003_backfill_entry_slow')]
+            operations = [
+                migrations.AddField('entry', 'extra', models.IntegerField(null=True)),
+                Backfill('entry', set='extra = n'),
+            ]
+        """,
+    "undo/models.py": """
+        from django.db import models
+
+
+        class Thing(models.Model):
+            v = models.IntegerField()
+        """,
+    "undo/migrations/0001_initial.py": """
+        from django.db import migrations, models
+
+
+        class Migration(migrations.Migration):
+            initial = True
+            dependencies = []
+            operations = [migrations.CreateModel(name='Thing', fields=[%(id)s, ('v', models.IntegerField())])]
+        """ % {"id": ID},
+    "undo/migrations/0002_backfill_thing_v.py": """
+        from django.db import migrations
+        from django_pg_mig.operations import Backfill
+
+
+        class Migration(migrations.Migration):
+            atomic = False
+            dependencies = [('undo', '0001_initial')]
+            operations = [Backfill('thing', set='v = v * 2', keep_old_values=True)]
+        """,
+    "purge/models.py": """
+        from django.db import models
+
+
+        class Event(models.Model):
+            kind = models.CharField(max_length=20)
+        """,
+    "purge/migrations/0001_initial.py": """
+        from django.db import migrations, models
+
+
+        class Migration(migrations.Migration):
+            initial = True
+            dependencies = []
+            operations = [migrations.CreateModel(name='Event', fields=[%(id)s, ('kind', models.CharField(max_length=20))])]
+        """ % {"id": ID},
+    "purge/migrations/0002_delete_event_rows.py": """
+        from django.db import migrations
+        from django.db.models import Q
+        from django_pg_mig.operations import DeleteRows
+
+
+        class Migration(migrations.Migration):
+            atomic = False
+            dependencies = [('purge', '0001_initial')]
+            operations = [DeleteRows('event', where=Q(kind='debug') | Q(kind__startswith="it's 100%"),
+                                     batch_size=50)]
+        """,
+}
+
+NAMES = """
+from django.db import migrations, models
+from django.db.models import F, Q
+from django_pg_mig.operations import AddForeignKey, AddIndex, Backfill, DeleteRows, SetNotNull
+for op in [Backfill('order', set={'tracking_id': "'TRK-' || id"}, where='tracking_id IS NULL'),
+           Backfill('order', set="amount = amount + 1"),
+           DeleteRows('event', where="kind = 'debug'"),
+           SetNotNull('order', 'tracking_id'),
+           AddIndex('order', models.Index(fields=['created_at'], name='idx_created_at')),
+           AddForeignKey('order', 'customer', orphans='delete')]:
+    m = migrations.Migration('x', 'shop')
+    m.operations = [op]
+    print('%s | %s' % (op.describe(), m.suggest_name()))
+"""
+
+
+def psql(sql, standby=False):
+    port = os.environ["STANDBY_PORT" if standby else "PRIMARY_PORT"]
+    r = subprocess.run(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-p", port, "-d", DB, "-c", sql],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError("psql failed: %s\n%s" % (sql, r.stderr))
+    return r.stdout.strip()
+
+
+def has_function(name):
+    return psql("SELECT count(*) FROM pg_proc p JOIN pg_extension e ON e.extnamespace = p.pronamespace"
+                " WHERE e.extname = 'pg_mig' AND p.proname = '%s'" % name) != "0"
+
+
+def has_argument(function, argument):
+    return psql("SELECT count(*) FROM pg_proc p JOIN pg_extension e ON e.extnamespace = p.pronamespace"
+                " WHERE e.extname = 'pg_mig' AND p.proname = '%s' AND '%s' = ANY (p.proargnames)"
+                % (function, argument)) != "0"
+
+
+def job_count():
+    return int(psql("SELECT count(*) FROM mig_jobs"))
+
+
+def table_cells(text):
+    """table_cells splits a table of columns two spaces apart (migctl's layout) into cells."""
+    lines = text.splitlines()
+    starts = [m.start() for m in re.finditer(r"(?:(?<=  )|^)\S", lines[0])]
+    rows = []
+    for line in lines:
+        rows.append([line[a:b].strip() for a, b in zip(starts, starts[1:] + [None])])
+    return rows
+
+
+def wait_standby():
+    """wait_standby waits until the standby has replayed all the primary has written."""
+    lsn = psql("SELECT pg_current_wal_lsn()")
+    for _ in range(600):
+        if psql("SELECT pg_last_wal_replay_lsn() >= '%s'::pg_lsn" % lsn, standby=True) == "t":
+            return
+        time.sleep(0.1)
+    raise AssertionError("the standby did not replay up to %s" % lsn)
+
+
+class DjangoPgMigTest(unittest.TestCase):
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="pgmig-django-project.")
+        files = dict(FILES)
+        files["manage.py"] = MANAGE
+        files["proj/__init__.py"] = ""
+        files["proj/settings.py"] = SETTINGS % {
+            "db": DB, "host": os.environ["PGHOST"], "port": os.environ["PRIMARY_PORT"]}
+        for app in ("shop", "ledger", "undo", "purge"):
+            files["%s/__init__.py" % app] = ""
+            files["%s/migrations/__init__.py" % app] = ""
+        for path, text in files.items():
+            full = os.path.join(cls.dir, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "w") as f:
+                f.write(textwrap.dedent(text).lstrip())
+        paths = [cls.dir, os.path.join(SRC, "integrations", "django")]
+        if DRIVER == "psycopg2":
+            # Django >= 4.2 takes psycopg 3 when it can import it: hide it
+            hide = os.path.join(cls.dir, "_hide_psycopg")
+            os.makedirs(hide)
+            with open(os.path.join(hide, "psycopg.py"), "w") as f:
+                f.write("raise ImportError('hidden by test_django.py to test psycopg2')\n")
+            paths.insert(0, hide)
+        cls.env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONDONTWRITEBYTECODE="1")
+        psql("CREATE EXTENSION IF NOT EXISTS pg_mig")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def manage(self, *args, ok=True):
+        r = subprocess.run([PY, "manage.py"] + list(args), cwd=self.dir, env=self.env,
+                           capture_output=True, text=True, timeout=600)
+        r.output = r.stdout + r.stderr
+        if ok is True and r.returncode != 0:
+            self.fail("manage.py %s exited %d:\n%s" % (" ".join(args), r.returncode, r.output))
+        if ok is False and r.returncode == 0:
+            self.fail("manage.py %s succeeded but should not have:\n%s" % (" ".join(args), r.output))
+        return r
+
+    def fake_if_missing(self, function, target, what):
+        """fake_if_missing fakes migration TARGET and skips when FUNCTION is not there."""
+        if has_function(function):
+            return
+        self.manage("migrate", "shop", target, "--fake")
+        self.skipTest("%s() is not in this database's pg_mig (pg_proc): %s not tested, "
+                      "migration %s faked" % (function, what, target))
+
+    # -- shop: the recipe ------------------------------------------------
+
+    def test_00_driver(self):
+        r = self.manage("shell", "-c",
+                        "from django.db import connection; print(connection.Database.__name__)")
+        self.assertEqual(r.stdout.strip(), DRIVER)
+
+    def test_01_initial(self):
+        self.manage("migrate", "shop", "0001")
+        psql("INSERT INTO shop_customer (id, name) SELECT i, 'c' || i FROM generate_series(1, 50) i;"
+             "INSERT INTO shop_coupon (id, code) SELECT i, 'k' || i FROM generate_series(1, 10) i;"
+             "INSERT INTO shop_order (id, created_at, amount, customer_id, coupon_id)"
+             " SELECT i, timestamptz '2024-01-01' + i * interval '1 minute', i %% 150, i %% 60 + 1,"
+             "        CASE WHEN i %% 7 = 0 THEN NULL ELSE i %% 12 + 1 END"
+             "   FROM generate_series(1, %d) i" % ROWS)
+
+    def test_02_add_field_and_backfill(self):
+        before = job_count()
+        r = self.manage("migrate", "shop", "0003")
+        sys.stdout.write("\n" + r.stdout)
+        self.assertIn("Applying shop.0003_backfill_order_tracking_id...", r.stdout)
+        # progress while it runs (500-row chunks 50 ms apart last > 2 s), then done
+        self.assertRegex(r.stdout, r"\n  Backfilling shop_order: .*rows.*\n")
+        self.assertRegex(r.stdout, r"  Backfilling shop_order: done, 20,000 rows, in \d+:\d\d\n")
+        self.assertEqual(psql("SELECT count(*) FROM shop_order WHERE tracking_id IS DISTINCT FROM 'TRK-' || id"), "0")
+        # F('amount') + 1000 where Q(amount__lt=100), compiled by Django
+        self.assertEqual(psql("SELECT count(*) FROM shop_order WHERE amount >= 1000"),
+                         str(sum(1 for i in range(1, ROWS + 1) if i % 150 < 100)))
+        self.assertEqual(psql("SELECT count(*) FROM shop_order WHERE amount <> (id % 150) + CASE WHEN id % 150 < 100 THEN 1000 ELSE 0 END"), "0")
+        self.assertEqual(psql("SELECT set_clause || ' | ' || where_clause FROM mig_jobs ORDER BY job_id DESC LIMIT 1"),
+                         '"amount" = ("amount" + \'1000\') | "amount" < \'100\'')
+        self.assertEqual(psql("SELECT string_agg(state, ',') FROM mig_jobs WHERE job_id > %d" % before),
+                         "succeeded,succeeded")
+
+    def test_03_set_not_null(self):
+        self.fake_if_missing("mig_set_not_null", "0004", "SetNotNull")
+        r = self.manage("migrate", "shop", "0004")
+        sys.stdout.write("\n" + r.stdout)
+        self.assertIn("Applying shop.0004_order_tracking_id_not_null...", r.stdout)
+        self.assertEqual(psql("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'shop_order'::regclass"
+                              " AND attname = 'tracking_id'"), "t")
+        self.assertEqual(psql("SELECT count(*) FROM pg_constraint WHERE conrelid = 'shop_order'::regclass"
+                              " AND contype = 'c'"), "0")
+
+    def test_04_add_index(self):
+        self.fake_if_missing("mig_create_index", "0005", "AddIndex")
+        r = self.manage("migrate", "shop", "0005")
+        sys.stdout.write("\n" + r.stdout)
+        self.assertEqual(psql("SELECT i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+                              " WHERE i.indexrelid = 'idx_created_at'::regclass"),
+                         "t|CREATE INDEX idx_created_at ON public.shop_order USING btree (created_at)")
+
+    def test_05_foreign_key_orphans_fail(self):
+        self.fake_if_missing("mig_add_foreign_key", "0006", "AddForeignKey(orphans='fail')")
+        before = job_count()
+        r = self.manage("migrate", "shop", "0006", ok=False)
+        sys.stdout.write("\n" + r.stdout + r.stderr)
+        job = psql("SELECT job_id FROM mig_jobs ORDER BY job_id DESC LIMIT 1")
+        self.assertEqual(job_count(), before + 1)
+        error = psql("SELECT last_error FROM mig_jobs WHERE job_id = %s" % job)
+        self.assertTrue(error)
+        self.assertIn("pg_mig job %s (Adding foreign key shop_order.customer_id -> shop_customer) ended failed: %s"
+                      % (job, error), r.stderr)
+        self.assertEqual(psql("SELECT count(*) FROM pg_constraint WHERE conrelid = 'shop_order'::regclass"
+                              " AND contype = 'f'"), "0")
+        # the way out: cancel the failed job, fix the orphans, migrate again
+        r = self.manage("mig_cancel", job)
+        self.assertEqual(r.stdout.strip(), "job %s: cancelled" % job)
+        psql("UPDATE shop_order SET customer_id = NULL WHERE customer_id > 50")
+        self.manage("migrate", "shop", "0006")
+        self.assertEqual(psql("SELECT convalidated FROM pg_constraint WHERE conrelid = 'shop_order'::regclass"
+                              " AND contype = 'f' AND confrelid = 'shop_customer'::regclass"), "t")
+
+    def test_06_foreign_key_orphans_delete(self):
+        self.fake_if_missing("mig_add_foreign_key", "0007", "AddForeignKey(orphans='delete')")
+        orphans = int(psql("SELECT count(*) FROM shop_order WHERE coupon_id > 10"))
+        self.assertEqual(orphans, sum(1 for i in range(1, ROWS + 1) if i % 7 and i % 12 + 1 > 10))
+        total = int(psql("SELECT count(*) FROM shop_order"))
+        r = self.manage("migrate", "shop", "0007")
+        sys.stdout.write("\n" + r.stdout)
+        self.assertEqual(int(psql("SELECT count(*) FROM shop_order")), total - orphans)
+        self.assertEqual(psql("SELECT count(*) FROM shop_order WHERE coupon_id > 10"), "0")
+        self.assertEqual(psql("SELECT convalidated FROM pg_constraint WHERE conrelid = 'shop_order'::regclass"
+                              " AND contype = 'f' AND confrelid = 'shop_coupon'::regclass"), "t")
+
+    def test_07_standby(self):
+        wait_standby()
+        for standby in (False, True):
+            facts = psql(
+                "SELECT (SELECT count(*) FROM shop_order WHERE tracking_id = 'TRK-' || id),"
+                " (SELECT count(*) FROM shop_order WHERE amount >= 1000),"
+                " (SELECT attnotnull FROM pg_attribute WHERE attrelid = 'shop_order'::regclass AND attname = 'tracking_id'),"
+                " (SELECT count(*) FROM pg_index WHERE indexrelid = to_regclass('idx_created_at') AND indisvalid),"
+                " (SELECT count(*) FROM pg_constraint WHERE conrelid = 'shop_order'::regclass AND contype = 'f' AND convalidated)",
+                standby=standby)
+            if standby:
+                self.assertEqual(facts, primary)
+            primary = facts
+        self.assertTrue(primary.startswith(psql("SELECT count(*) FROM shop_order") + "|"))
+
+    def test_08_makemigrations_check(self):
+        r = self.manage("makemigrations", "--check", "--dry-run")
+        self.assertIn("No changes detected", r.stdout)
+
+    def test_09_sqlmigrate_starts_nothing(self):
+        before = job_count()
+        r = self.manage("sqlmigrate", "shop", "0003")
+        self.assertIn("-- Backfill order with pg_mig: SET tracking_id WHERE tracking_id IS NULL", r.stdout)
+        self.assertEqual(job_count(), before)
+
+    def test_09_names(self):
+        r = self.manage("shell", "-c", NAMES)
+        self.assertEqual(r.stdout.splitlines(), [
+            "Backfill order with pg_mig: SET tracking_id WHERE tracking_id IS NULL | backfill_order_tracking_id",
+            "Backfill order with pg_mig: SET amount = amount + 1 | backfill_order",
+            "Delete rows of event with pg_mig WHERE kind = 'debug' | delete_event_rows",
+            "Set NOT NULL on field tracking_id of order with pg_mig | order_tracking_id_not_null",
+            "Create index idx_created_at on field(s) created_at of model order with pg_mig | order_idx_created_at",
+            "Add foreign key constraint of field customer of order with pg_mig (orphans: delete) | order_customer_fk",
+        ])
+
+    # -- ledger: failure, commands, atomic --------------------------------
+
+    def test_10_failing_backfill(self):
+        self.manage("migrate", "ledger", "0001")
+        psql("INSERT INTO ledger_entry (id, n) SELECT i, i FROM generate_series(1, 1000) i")
+        before = job_count()
+        r = self.manage("migrate", "ledger", "0002", ok=False)
+        self.assertEqual(job_count(), before + 1)
+        job = psql("SELECT job_id FROM mig_jobs ORDER BY job_id DESC LIMIT 1")
+        error = psql("SELECT last_error FROM mig_jobs WHERE job_id = %s" % job)
+        self.assertTrue(error.startswith("division by zero"), error)
+        self.assertEqual(psql("SELECT state FROM mig_jobs WHERE job_id = %s" % job), "failed")
+        self.assertIn("JobFailed: pg_mig job %s (Backfilling ledger_entry) ended failed: %s" % (job, error),
+                      r.stderr)
+        self.assertIn("run migrate again: it resumes job %s" % job, r.stderr)
+        self.assertEqual(self.manage("mig_wait", job, ok=False).returncode, 1)
+        status = json.loads(self.manage("mig_status", job, "--json").stdout)
+        self.assertEqual([(s["job_id"], s["state"], s["last_error"]) for s in status],
+                         [(int(job), "failed", error)])
+        # fix the row and migrate again: the same job goes on from its checkpoint
+        psql("UPDATE ledger_entry SET n = 2000 WHERE n = 500")
+        r = self.manage("migrate", "ledger", "0002")
+        self.assertIn("going on with unfinished pg_mig job %s (was failed)" % job, r.stdout)
+        self.assertEqual(job_count(), before + 1)
+        self.assertEqual(psql("SELECT state FROM mig_jobs WHERE job_id = %s" % job), "succeeded")
+        self.assertEqual(psql("SELECT count(*) FROM ledger_entry WHERE ratio IS DISTINCT FROM 100000 / (n - 500)"), "0")
+        self.__class__.succeeded_job = job
+
+    def test_11_management_commands(self):
+        r = self.manage("migrate", "ledger", "0003")
+        m = re.search(r"Backfilling ledger_entry: started pg_mig job (\d+), not waiting for it", r.stdout)
+        self.assertTrue(m, r.stdout)
+        job = m.group(1)
+        self.assertIn(psql("SELECT state FROM mig_jobs WHERE job_id = %s" % job), ("queued", "running"))
+        self.assertEqual(psql("SELECT sleep FROM mig_jobs WHERE job_id = %s" % job), "00:00:00.2")
+        # 100 chunks 200 ms apart cannot be done in half a second: exit 4 as migctl wait
+        r = self.manage("mig_wait", job, "--timeout", "0.5", ok=False)
+        self.assertEqual(r.returncode, 4, r.output)
+        self.assertRegex(r.stderr, r"pg_mig job %s \(.*\) is still (queued|running)\n"
+                                   r"The job goes on in the server" % job)
+        self.assertEqual(self.manage("mig_pause", job).stdout.strip(), "job %s: paused" % job)
+        self.assertEqual(psql("SELECT state FROM mig_jobs WHERE job_id = %s" % job), "paused")
+        table = self.manage("mig_status", job).stdout.splitlines()
+        self.assertEqual(len(table), 2)
+        self.assertEqual(table[1].split()[:3], [job, "ledger_entry", "paused"] if "KIND" not in table[0]
+                         else [job, "ledger_entry", "backfill"])
+        self.assertRegex(self.manage("mig_resume", job).stdout.strip(), r"^job %s: (queued|running)$" % job)
+        self.assertEqual(self.manage("mig_cancel", job).stdout.strip(), "job %s: cancelled" % job)
+        r = self.manage("mig_wait", job, ok=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("pg_mig job %s (job %s (" % (job, job), r.stderr)
+        self.assertIn("ended cancelled", r.stderr)
+        r = self.manage("mig_wait", self.succeeded_job)
+        self.assertEqual(r.stdout.strip().splitlines()[-1], "succeeded")
+        r = self.manage("mig_status", "999999", ok=False)
+        self.assertIn("pg_mig job 999999 does not exist", r.stderr)
+        r = self.manage("mig_pause", self.succeeded_job, ok=False)
+        self.assertIn("already", r.stderr)
+
+    def test_12_status_matches_migctl(self):
+        if not os.access(MIGCTL, os.X_OK):
+            self.skipTest("migctl not built at %r: mig_status not compared with it" % MIGCTL)
+        env = dict(os.environ, PGDATABASE=DB)
+        # Every column migctl prints, mig_status prints the same, in the same
+        # order (mig_status adds KIND and STEP when the jobs have kinds,
+        # whether or not this migctl shows them yet).
+        for attempt in range(3):   # the LAG column moves while WAL is written
+            wait_standby()
+            ours = table_cells(self.manage("mig_status").stdout)
+            theirs = table_cells(subprocess.run([MIGCTL, "status"], env=env, capture_output=True,
+                                                text=True).stdout)
+            shared = [h for h in ours[0] if h in theirs[0]]
+            if [h for h in theirs[0] if h in shared] != shared:
+                self.fail("mig_status has the columns %s, migctl status %s" % (ours[0], theirs[0]))
+            pick = lambda rows, hs: [[r[hs.index(h)] for h in shared] for r in rows]
+            if pick(ours[1:], ours[0]) == pick(theirs[1:], theirs[0]):
+                break
+        self.assertEqual(set(theirs[0]) - set(ours[0]), set())
+        self.assertEqual(pick(ours[1:], ours[0]), pick(theirs[1:], theirs[0]))
+        self.assertEqual(len(ours), job_count() + 1)
+        ours = json.loads(self.manage("mig_status", "--json").stdout)
+        theirs = json.loads(subprocess.run([MIGCTL, "status", "--json"], env=env,
+                                           capture_output=True, text=True).stdout)
+        self.assertEqual(len(ours), len(theirs))
+        for o, t in zip(ours, theirs):
+            for key in set(o) & set(t) - {"max_lag_bytes"}:
+                self.assertEqual((o["job_id"], key, o[key]), (o["job_id"], key, t[key]))
+            self.assertEqual(set(t) - set(o), set())
+
+    def test_13_atomic_migration_refused(self):
+        before = job_count()
+        r = self.manage("migrate", "ledger", "0004", ok=False)
+        self.assertIn("The Backfill operation cannot run in an atomic migration", r.stderr)
+        self.assertIn("Set atomic = False on the migration", r.stderr)
+        self.assertEqual(job_count(), before)
+        # the AddField before it was rolled back with the migration's transaction
+        self.assertEqual(psql("SELECT count(*) FROM pg_attribute WHERE attrelid = 'ledger_entry'::regclass"
+                              " AND attname = 'extra'"), "0")
+
+    # -- the way back ---------------------------------------------------
+
+    def test_14_reverse(self):
+        r = self.manage("migrate", "shop", "0001")
+        for m in ("0007_order_coupon_fk", "0006_order_customer_fk", "0005_order_idx_created_at",
+                  "0004_order_tracking_id_not_null", "0003_backfill_order_tracking_id", "0002_order_tracking_id"):
+            self.assertIn("Unapplying shop.%s... OK" % m, r.stdout)
+        self.assertEqual(psql("SELECT count(*) FROM pg_constraint WHERE conrelid = 'shop_order'::regclass"
+                              " AND contype = 'f'"), "0")
+        self.assertEqual(psql("SELECT to_regclass('idx_created_at') IS NULL"), "t")
+        self.assertEqual(psql("SELECT count(*) FROM pg_attribute WHERE attrelid = 'shop_order'::regclass"
+                              " AND attname = 'tracking_id' AND NOT attisdropped"), "0")
+        self.assertEqual(psql("SELECT count(*) FROM shop_order WHERE amount <> id % 150"), "0")
+        self.assertEqual(psql("SELECT max(name) FROM django_migrations WHERE app = 'shop'"), "0001_initial")
+        # and forwards again, now that every step has been there and back
+        self.manage("migrate", "shop", "0003")
+
+    def test_15_keep_old_values(self):
+        self.manage("migrate", "undo", "0001")
+        psql("INSERT INTO undo_thing (v) SELECT i FROM generate_series(1, 100) i")
+        if not has_argument("mig_start_backfill", "keep_old_values"):
+            r = self.manage("migrate", "undo", "0002", ok=False)
+            self.assertIn("this database's pg_mig has no mig_start_backfill(keep_old_values => ...), "
+                          "which Backfill needs", r.stderr)
+            self.assertEqual(psql("SELECT sum(v) FROM undo_thing"), "5050")
+            self.skipTest("mig_start_backfill has no keep_old_values in this pg_mig: the refusal is "
+                          "tested, Backfill(keep_old_values=True) and its reversal are not")
+        self.manage("migrate", "undo", "0002")
+        self.assertEqual(psql("SELECT sum(v) FROM undo_thing"), "10100")
+        if not has_function("mig_revert"):
+            r = self.manage("migrate", "undo", "0001", ok=False)
+            self.assertIn("this database's pg_mig has no mig_revert()", r.stderr)
+            self.skipTest("mig_revert() is not in this pg_mig: the reversal's refusal is tested, not the revert")
+        self.manage("migrate", "undo", "0001")
+        self.assertEqual(psql("SELECT sum(v) FROM undo_thing"), "5050")
+
+    def test_16_delete_rows(self):
+        self.manage("migrate", "purge", "0001")
+        psql("INSERT INTO purge_event (kind) SELECT (ARRAY['debug', 'info', 'it''s 100% done', 'its 100'])[i % 4 + 1]"
+             " FROM generate_series(1, 1000) i")
+        if not has_function("mig_start_delete"):
+            r = self.manage("migrate", "purge", "0002", ok=False)
+            self.assertIn("this database's pg_mig has no mig_start_delete(), which DeleteRows needs", r.stderr)
+            self.assertEqual(psql("SELECT count(*) FROM purge_event"), "1000")
+            self.skipTest("mig_start_delete() is not in this database's pg_mig (pg_proc): the refusal is "
+                          "tested, DeleteRows is not")
+        self.manage("migrate", "purge", "0002")
+        self.assertEqual(psql("SELECT string_agg(DISTINCT kind, ',' ORDER BY kind) || ' ' || count(*)"
+                              " FROM purge_event"), "info,its 100 500")
+        # Django's LIKE pattern, its parameter quoted by the server into the clause
+        self.assertIn("LIKE E'it''s 100\\\\%%'",
+                      psql("SELECT where_clause FROM mig_jobs ORDER BY job_id DESC LIMIT 1"))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
