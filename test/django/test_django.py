@@ -335,7 +335,7 @@ def table_cells(text):
 
 def wait_standby():
     """wait_standby waits until the standby has replayed all the primary has written."""
-    lsn = psql("SELECT pg_current_wal_lsn()")
+    lsn = psql("SELECT pg_current_wal_insert_lsn()")  # the insert position: workers commit asynchronously
     for _ in range(600):
         if psql("SELECT pg_last_wal_replay_lsn() >= '%s'::pg_lsn" % lsn, standby=True) == "t":
             return

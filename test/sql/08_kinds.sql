@@ -1,7 +1,5 @@
 -- Job kinds (0.3): mig_start_delete, mig_set_not_null and
 -- mig_validate_constraint, their checks at start and their outcome.
--- (contype 'n': PostgreSQL 18 records NOT NULL in pg_constraint; the lists
--- below show the constraints the jobs add or leave, the same on every version)
 \set VERBOSITY default
 CREATE TABLE kd (id bigint PRIMARY KEY, v int NOT NULL, note text);
 INSERT INTO kd SELECT g, g % 10, CASE WHEN g % 3 = 0 THEN NULL ELSE 'x' END
@@ -48,6 +46,7 @@ SELECT mig_set_not_null('kd_temp', 'a');
 SELECT mig_set_not_null('kd', 'note', lock_timeout => '2s') AS job \gset
 SELECT mig_wait(:job, '60s');
 SELECT kind, state, step, last_error FROM mig_jobs WHERE job_id = :job;
+-- (contype 'n': PostgreSQL 18 lists NOT NULL constraints in pg_constraint too)
 SELECT conname FROM pg_constraint WHERE conrelid = 'kd'::regclass AND contype <> 'n' ORDER BY 1;
 SELECT attnotnull FROM pg_attribute WHERE attrelid = 'kd'::regclass AND attname = 'note';
 
