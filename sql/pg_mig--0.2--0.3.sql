@@ -236,6 +236,12 @@ AS 'MODULE_PATHNAME', 'mig_kept_guard' LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.mig_kept_guard()
 IS 'refuses changes to a table of kept values that do not come from the worker of its backfill';
 REVOKE ALL ON FUNCTION @extschema@.mig_kept_guard() FROM PUBLIC;
+-- the end of each such chunk: fails it (to be retried) if a row it read was
+-- changed before its UPDATE reached it; run by the worker as the job's owner
+CREATE FUNCTION @extschema@.mig_kept_check(kept bigint, read bigint) RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_kept_check' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_kept_check(bigint, bigint)
+IS 'returns kept if it equals read, else raises a serialization failure (a chunk of a backfill with keep_old_values)';
 
 DROP FUNCTION @extschema@.mig_start_backfill(regclass, text, text, integer,
     interval, interval, bigint, interval, interval, integer, interval, bigint,

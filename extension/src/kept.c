@@ -392,3 +392,30 @@ MigKeptUpperKey(int64 job_id, int nkeys, char **key_columns, int64 *rows)
 	SetUserIdAndSecContext(save_userid, save_sec);
 	return upper;
 }
+
+PG_FUNCTION_INFO_V1(mig_kept_check);
+
+/*
+ * mig_kept_check(kept, read) ends a chunk of a backfill that keeps its old
+ * values (kind_revert.c): it returns kept, the count of rows the chunk
+ * changed and kept, if that is the count of rows it read; otherwise a row
+ * was changed by another transaction between the chunk's read and its
+ * UPDATE, and the chunk fails with a serialization failure, so that it is
+ * rolled back and retried (with a new snapshot) like any transient error.
+ */
+Datum
+mig_kept_check(PG_FUNCTION_ARGS)
+{
+	int64		kept = PG_GETARG_INT64(0);
+	int64		read = PG_GETARG_INT64(1);
+
+	if (kept != read)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not keep the old values of a chunk: " INT64_FORMAT " of its "
+						INT64_FORMAT " rows changed while it ran",
+						read - kept, read),
+				 errdetail("Another transaction changed them after the chunk read them."),
+				 errhint("The chunk is retried.")));
+	PG_RETURN_INT64(kept);
+}

@@ -9,18 +9,29 @@
  * keeps what it changes in the job's kept table (kept.c):
  *
  *	  WITH mig_old AS (SELECT key AS mig_k1.., c AS mig_o1.. FROM ONLY t
- *					   WHERE <chunk range> AND (<where clause>) FOR UPDATE),
+ *					   WHERE <chunk range> AND (<where clause>)),
  *		   mig_new AS (UPDATE ONLY t SET <set clause> FROM mig_old
- *					   WHERE <chunk range> AND t.key = mig_old.mig_k1..
- *					   RETURNING key AS mig_k1.., c AS mig_n1..)
- *	  INSERT INTO kept SELECT n.mig_k1.., o.mig_o1.., n.mig_n1..
- *		FROM mig_new n JOIN mig_old o ON n.mig_k1.. = o.mig_k1..
+ *					   WHERE <chunk range> AND (<where clause>)
+ *					   AND t.key = mig_old.mig_k1..
+ *					   AND record_image_eq(ROW(t.c..), ROW(mig_old.mig_o1..))
+ *					   RETURNING key AS mig_k1.., c AS mig_n1..),
+ *		   mig_kept AS (INSERT INTO kept SELECT n.mig_k1.., o.mig_o1.., n.mig_n1..
+ *					   FROM mig_new n JOIN mig_old o ON n.mig_k1.. = o.mig_k1..
+ *					   RETURNING 1)
+ *	  SELECT mig_kept_check((SELECT count(*) FROM mig_kept),
+ *							(SELECT count(*) FROM mig_old))
  *
- * FOR UPDATE locks the rows it reads (and reads their newest version), so
- * the old values are those the UPDATE replaces; the kept rows are inserted
- * by the same statement, so they commit with the chunk and its checkpoint
- * or not at all.  The chunk's row count is the count of rows kept, which
- * is the count of rows changed.
+ * The old values are read with the chunk's snapshot.  A row another
+ * transaction changed since is found by the UPDATE in its newer version,
+ * on which it rechecks its conditions: if the assigned columns no longer
+ * hold what mig_old read (or the where clause no longer holds), the row is
+ * not changed, fewer rows are kept than read, and mig_kept_check fails the
+ * chunk with a serialization failure: it is rolled back and retried with a
+ * new snapshot.  So the kept old values are always the values the UPDATE
+ * replaced, without a row lock per row (SELECT ... FOR UPDATE cost a WAL
+ * record per row).  The kept rows are inserted by the same statement, so
+ * they commit with the chunk and its checkpoint or not at all; the chunk's
+ * row count is the count of rows kept, which is the count of rows changed.
  *
  * A revert job (mig_revert, sql_undo.c) has one target: the kept table,
  * walked in key order with its own checkpoint.  Each chunk writes the old
@@ -150,6 +161,20 @@ ColumnArray(List *cols)
 	return a;
 }
 
+/* AppendImageEq: record_image_eq(ROW(t.c..), ROW(kept.<prefix>1..)) */
+static void
+AppendImageEq(StringInfo buf, const char *t, const char *kept, char **cols, int m,
+			  const char *prefix)
+{
+	appendStringInfoString(buf, "pg_catalog.record_image_eq(ROW(");
+	for (int i = 0; i < m; i++)
+		appendStringInfo(buf, "%s%s.%s", i ? ", " : "", t, quote_identifier(cols[i]));
+	appendStringInfoString(buf, "), ROW(");
+	for (int i = 0; i < m; i++)
+		appendStringInfo(buf, "%s%s.%s%d", i ? ", " : "", kept, prefix, i + 1);
+	appendStringInfoString(buf, "))");
+}
+
 /* KeepingChunkSql: a backfill chunk that keeps its old values (file header) */
 static char *
 KeepingChunkSql(const MigJob *job, const MigTarget *target, List *kept_cols,
@@ -173,13 +198,18 @@ KeepingChunkSql(const MigJob *job, const MigTarget *target, List *kept_cols,
 	AppendRange(&buf, t, n, target->key_columns, first);
 	if (target->where_clause)
 		appendStringInfo(&buf, " AND (%s\n)", target->where_clause);
-	appendStringInfo(&buf, "\n FOR UPDATE),\nmig_new AS (UPDATE ONLY %s SET %s\n FROM mig_old WHERE ",
+	appendStringInfo(&buf, "),\nmig_new AS (UPDATE ONLY %s SET %s\n FROM mig_old WHERE ",
 					 t, target->set_clause);
 	AppendRange(&buf, t, n, target->key_columns, first);
+	if (target->where_clause)
+		appendStringInfo(&buf, " AND (%s\n)", target->where_clause);
 	appendStringInfoString(&buf, " AND ");
 	AppendTuple(&buf, t, NULL, n, target->key_columns);
 	appendStringInfoString(&buf, " OPERATOR(pg_catalog.=) ");
 	AppendTuple(&buf, "mig_old", "mig_k", n, NULL);
+	/* the row still holds what mig_old read (rechecked on a newer version) */
+	appendStringInfoString(&buf, "\n AND ");
+	AppendImageEq(&buf, t, "mig_old", cols, m, "mig_o");
 	appendStringInfoString(&buf, "\n RETURNING ");
 	for (int i = 0; i < n; i++)
 		appendStringInfo(&buf, "%s.%s AS mig_k%d, ", t,
@@ -187,7 +217,7 @@ KeepingChunkSql(const MigJob *job, const MigTarget *target, List *kept_cols,
 	for (int i = 0; i < m; i++)
 		appendStringInfo(&buf, "%s%s.%s AS mig_n%d", i ? ", " : "", t,
 						 quote_identifier(cols[i]), i + 1);
-	appendStringInfo(&buf, ")\nINSERT INTO %s (", MigKeptTableName(job->job_id));
+	appendStringInfo(&buf, "),\nmig_kept AS (INSERT INTO %s (", MigKeptTableName(job->job_id));
 	for (int i = 0; i < n; i++)
 		appendStringInfo(&buf, "%s, ", quote_identifier(target->key_columns[i]));
 	for (int i = 0; i < m; i++)
@@ -205,21 +235,10 @@ KeepingChunkSql(const MigJob *job, const MigTarget *target, List *kept_cols,
 	AppendTuple(&buf, "mig_new", "mig_k", n, NULL);
 	appendStringInfoString(&buf, " OPERATOR(pg_catalog.=) ");
 	AppendTuple(&buf, "mig_old", "mig_k", n, NULL);
+	appendStringInfo(&buf, "\n RETURNING 1)\nSELECT %s((SELECT pg_catalog.count(*) FROM mig_kept),"
+					 " (SELECT pg_catalog.count(*) FROM mig_old))",
+					 MigQualifiedTable("mig_kept_check"));
 	return buf.data;
-}
-
-/* AppendImageEq: record_image_eq(ROW(t.c..), ROW(kept.<prefix>1..)) */
-static void
-AppendImageEq(StringInfo buf, const char *t, const char *kept, char **cols, int m,
-			  const char *prefix)
-{
-	appendStringInfoString(buf, "pg_catalog.record_image_eq(ROW(");
-	for (int i = 0; i < m; i++)
-		appendStringInfo(buf, "%s%s.%s", i ? ", " : "", t, quote_identifier(cols[i]));
-	appendStringInfoString(buf, "), ROW(");
-	for (int i = 0; i < m; i++)
-		appendStringInfo(buf, "%s%s.%s%d", i ? ", " : "", kept, prefix, i + 1);
-	appendStringInfoString(buf, "))");
 }
 
 /* RevertChunkSql: a chunk of a revert (file header) */
@@ -287,7 +306,7 @@ MigUndoChunkPlan(MigJob *job, const MigTarget *target)
 	if (target->set_clause == NULL)
 		elog(ERROR, "the clauses of target %d were not resolved", target->ord);
 	return MigPrepareChunkPlanWith(target, KeepingChunkSql(job, target, cols, true),
-								   KeepingChunkSql(job, target, cols, false), false);
+								   KeepingChunkSql(job, target, cols, false), true);
 }
 
 /*

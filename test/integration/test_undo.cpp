@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <csignal>
 #include <thread>
 
@@ -301,4 +302,79 @@ TEST(Undo, Migctl)
     auto rev3 = Migctl({"revert", S(job2), "--batch-size", "1000", "--wait"});
     EXPECT_EQ(0, rev3.exit_code) << rev3.out << rev3.err;
     EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM uc WHERE v <> id"));
+}
+
+// The kept old value is the value the chunk overwrote, even when another
+// transaction changed the row after the chunk's snapshot was taken: the
+// chunk's UPDATE waits for that transaction, finds the row no longer as it
+// read it, and the chunk is retried (mig_kept_check) and keeps what the
+// application committed; the revert then brings back the application's
+// value, not the one from before it.
+TEST(Undo, KeepsTheValueItOverwrote)
+{
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    c.exec("CREATE TABLE uo (id int PRIMARY KEY, v int)");
+    c.exec("INSERT INTO uo SELECT g, g FROM generate_series(1, 100) g");
+
+    Conn app(Sandbox::get().conninfo());
+    app.exec("BEGIN");
+    app.exec("UPDATE uo SET v = 777 WHERE id = 5");
+    long long job = c.scalar_int("SELECT mig_start_backfill('uo', 'v = v * 10', batch_size => 1000,"
+                                 " chunk_time => NULL, lock_timeout => '60s', keep_old_values => true)");
+    // the chunk waits for the application's row lock
+    wait_for(
+        [&] {
+            return c.scalar_int("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_mig worker'"
+                                " AND application_name = $1 AND wait_event_type = 'Lock'",
+                                {"pg_mig job " + S(job)}) == 1;
+        },
+        60, "the chunk to wait for the row lock");
+    app.exec("COMMIT");
+    ASSERT_EQ("succeeded", wait_job(c, job, 60));
+    EXPECT_EQ(7770, c.scalar_int("SELECT v FROM uo WHERE id = 5"));
+    EXPECT_EQ(777, c.scalar_int("SELECT mig_old_1 FROM mig_kept_" + S(job) + " WHERE id = 5"));
+    EXPECT_EQ(7770, c.scalar_int("SELECT mig_new_1 FROM mig_kept_" + S(job) + " WHERE id = 5"));
+    EXPECT_EQ(100, c.scalar_int("SELECT count(*) FROM mig_kept_" + S(job)));
+    // the chunk found row 5 changed under it and was retried with a new snapshot
+    EXPECT_GE(c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'retried'"
+                           " AND detail LIKE '%changed while it ran%'",
+                           {S(job)}),
+              1);
+
+    long long rev = c.scalar_int("SELECT mig_revert($1)", {S(job)});
+    ASSERT_EQ("succeeded", wait_job(c, rev, 60));
+    EXPECT_EQ(777, c.scalar_int("SELECT v FROM uo WHERE id = 5"));
+    EXPECT_EQ(99, c.scalar_int("SELECT count(*) FROM uo WHERE v = id"));
+}
+
+// A revert is a walk like any other: it pauses after a chunk, stays paused
+// and goes on from its checkpoint when resumed, every row written back once.
+TEST(Undo, RevertPausesAndResumes)
+{
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    c.exec("CREATE TABLE up (id int PRIMARY KEY, v int, w text)");
+    c.exec("INSERT INTO up SELECT g, g, 'w' || g FROM generate_series(1, 4000) g");
+    long long job = c.scalar_int("SELECT mig_start_backfill('up', 'v = -v, w = w || w', batch_size => 1000,"
+                                 " chunk_time => NULL, keep_old_values => true)");
+    ASSERT_EQ("succeeded", wait_job(c, job, 60));
+    long long rev = c.scalar_int(
+        "SELECT mig_revert($1, batch_size => 100, chunk_time => NULL, sleep => '50ms')", {S(job)});
+    wait_for([&] { return RowsDone(rev) >= 300; }, 60, "revert progress");
+    c.exec("SELECT mig_pause($1)", {S(rev)});
+    wait_for([&] { return !c.scalar("SELECT worker_pid::text FROM mig_jobs WHERE job_id = $1", {S(rev)}); }, 60,
+             "the paused revert's worker to end");
+    long long at_pause = RowsDone(rev);
+    EXPECT_LT(at_pause, 4000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ("paused", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {S(rev)}));
+    EXPECT_EQ(at_pause, RowsDone(rev));
+    EXPECT_EQ(at_pause, c.scalar_int("SELECT count(*) FROM up WHERE v = id"));
+    c.exec("SELECT mig_resume($1)", {S(rev)});
+    ASSERT_EQ("succeeded", wait_job(c, rev, 120));
+    EXPECT_EQ(4000, RowsDone(rev));
+    EXPECT_EQ(4000, c.scalar_int("SELECT count(*) FROM up WHERE v = id AND w = 'w' || id"));
+    EXPECT_GE(c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'started'", {S(rev)}),
+              2);
 }
