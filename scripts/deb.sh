@@ -9,6 +9,8 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 out=$(mkdir -p "${1:-$src/deb}" && cd "${1:-$src/deb}" && pwd)
 # the system's PostgreSQL and compilers, not a private install on PATH
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# ... and no server chosen for the test suite (scripts/pgenv.sh)
+unset PG_CONFIG PG_BINDIR PGMIG_PG
 version=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)
 tmp=$(mktemp -d /tmp/pg-mig-deb.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT

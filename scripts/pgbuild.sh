@@ -5,8 +5,9 @@
 # for its own `make install` (checkouts then never load each other's library).
 #
 #   pgbuild.sh 15    nothing to do: Debian 12's packages (scripts/deps.sh)
-#   pgbuild.sh 18    builds Debian sid's source package postgresql-18 into
-#                    $PGMIG_CACHE/pg18 (about 4-6 minutes on 2 cores), then
+#   pgbuild.sh 18    builds Debian sid's source package postgresql-18 (with
+#                    all of contrib) into $PGMIG_CACHE/pg18 (about 4-7
+#                    minutes on 2 cores), then
 #                    copies it to build/pg/18
 #   pgbuild.sh 17    makes a trixie chroot $PGMIG_CACHE/trixie (debootstrap
 #                    --variant=minbase) with trixie's postgresql-17 packages
@@ -33,12 +34,18 @@ copy_tree() {
 }
 
 # build_18: configure + make + make install of sid's postgresql-18 source
+# (PG18_RECIPE names what the build holds; a cache made by an older recipe
+# is built again. 2: all of contrib, e.g. pg_stat_statements for it_migctl.)
+PG18_RECIPE=2
 build_18() {
   local prefix=$CACHE/pg18 stamp=$CACHE/pg18/.pg_mig-built
-  [ -f "$stamp" ] && return 0
-  local apt=$CACHE/apt-sid tmp=$CACHE/src-18 log=$CACHE/pg18-build.log
+  [ -f "$stamp" ] && grep -q "^recipe $PG18_RECIPE:" "$stamp" && return 0
+  local apt=$CACHE/apt-sid tmp=$CACHE/src-18 log=$CACHE/pg18-build.log stage=$CACHE/pg18.stage
   echo "pgbuild.sh: building PostgreSQL 18 into $prefix (log: $log)" >&2
-  rm -rf "$apt" "$tmp" "$prefix"
+  # installed into a staging directory and moved into place at the end: the
+  # checkouts' copies (build/pg/18) find libpq in $prefix/lib (rpath), which
+  # must stay there while a new build runs
+  rm -rf "$apt" "$tmp" "$stage"
   mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$tmp"
   echo "deb-src [signed-by=$KEYRING] $MIRROR sid main" > "$apt/sources.list"
   local opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
@@ -58,12 +65,17 @@ build_18() {
     cd "$tree"
     nice ./configure --prefix="$prefix" --with-icu --without-readline --without-llvm
     nice make -j2
-    nice make install
-    nice make -C contrib/test_decoding install
-    nice make -C src/test/isolation install
+    nice make -C contrib -j2
+    nice make install DESTDIR="$stage"
+    nice make -C contrib install DESTDIR="$stage"
+    nice make -C src/test/isolation install DESTDIR="$stage"
   ) >>"$log" 2>&1 || { tail -30 "$log" >&2; die "building PostgreSQL 18 failed; see $log"; }
-  echo "$("$prefix/bin/pg_config" --version), built $(date -u +%FT%T.%NZ)" > "$stamp"
-  rm -rf "$tmp" "$apt"
+  echo "recipe $PG18_RECIPE: $("$stage$prefix/bin/pg_config" --version), built $(date -u +%FT%T.%NZ)" \
+    > "$stage$prefix/.pg_mig-built"
+  rm -rf "$prefix.old"
+  [ -e "$prefix" ] && mv "$prefix" "$prefix.old"
+  mv "$stage$prefix" "$prefix"
+  rm -rf "$prefix.old" "$stage" "$tmp" "$apt"
 }
 
 # build_17: a trixie chroot with PostgreSQL 17's binary packages. The server

@@ -335,7 +335,7 @@ def table_cells(text):
 
 def wait_standby():
     """wait_standby waits until the standby has replayed all the primary has written."""
-    lsn = psql("SELECT pg_current_wal_lsn()")
+    lsn = psql("SELECT pg_current_wal_insert_lsn()")  # the insert position: workers commit asynchronously
     for _ in range(600):
         if psql("SELECT pg_last_wal_replay_lsn() >= '%s'::pg_lsn" % lsn, standby=True) == "t":
             return
@@ -560,8 +560,9 @@ class DjangoPgMigTest(unittest.TestCase):
         self.assertEqual(psql("SELECT state FROM mig_jobs WHERE job_id = %s" % job), "paused")
         table = self.manage("mig_status", job).stdout.splitlines()
         self.assertEqual(len(table), 2)
-        self.assertEqual(table[1].split()[:3], [job, "ledger_entry", "paused"] if "KIND" not in table[0]
-                         else [job, "ledger_entry", "backfill"])
+        self.assertEqual(table[0].split(), ["JOB", "TABLE", "KIND", "STATE", "PROGRESS", "ROWS", "ROWS/S",
+                                            "ETA", "BATCH", "LAG", "THROTTLED", "STEP", "KEPT"])
+        self.assertEqual(table[1].split()[:4], [job, "ledger_entry", "backfill", "paused"])
         self.assertRegex(self.manage("mig_resume", job).stdout.strip(), r"^job %s: (queued|running)$" % job)
         self.assertEqual(self.manage("mig_cancel", job).stdout.strip(), "job %s: cancelled" % job)
         r = self.manage("mig_wait", job, ok=False)

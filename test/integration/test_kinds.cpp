@@ -64,7 +64,7 @@ void KillWorker(long long job)
 void WaitStandby()
 {
     Conn p(Sandbox::get().conninfo());
-    std::string lsn = *p.scalar("SELECT pg_current_wal_lsn()::text");
+    std::string lsn = *p.scalar("SELECT pg_current_wal_insert_lsn()::text");
     Conn s(Sandbox::get().conninfo("postgres", true));
     wait_for([&] { return s.scalar("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", {lsn}) == "t"; }, 120,
              "the standby to replay");

@@ -78,7 +78,7 @@ std::string Checksum(Conn& c, const std::string& table)
 
 void WaitStandby(Conn& primary)
 {
-    std::string lsn = *primary.scalar("SELECT pg_current_wal_lsn()::text");
+    std::string lsn = *primary.scalar("SELECT pg_current_wal_insert_lsn()::text");
     Conn s(Sandbox::get().conninfo("postgres", true));
     wait_for([&] { return s.scalar_int("SELECT (pg_last_wal_replay_lsn() >= $1::pg_lsn)::int", {lsn}) == 1; },
              120, "standby replay");

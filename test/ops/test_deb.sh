@@ -10,6 +10,9 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d /tmp/pgmig-deb-test.XXXXXX)
 chmod 755 "$tmp"
 export PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# the package is for Debian 12's PostgreSQL 15, whichever server the rest of
+# the suite runs on (scripts/test.sh --pg 17): the sandbox takes PATH's
+unset PGMIG_PG PG_CONFIG PG_BINDIR
 trap '"$src/scripts/sandbox.sh" stop "$tmp/sb" --remove >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
 
 bash "$src/scripts/deb.sh" "$tmp/out"

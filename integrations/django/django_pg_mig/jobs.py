@@ -153,27 +153,36 @@ def wait_for_job(connection, job_id, doing, timeout=None, hint=None, out=None,
     return job
 
 
+def format_bytes(n):
+    """format_bytes: as migctl's FormatBytes (512 bytes, 1.5 kB, 64 MB)."""
+    n = float(n)
+    units = ("bytes", "kB", "MB", "GB", "TB", "PB")
+    u = 0
+    while n >= 1024 and u < len(units) - 1:
+        n /= 1024
+        u += 1
+    if u == 0:
+        return "%.0f bytes" % n
+    return ("%.1f %s" if n < 10 else "%.0f %s") % (n, units[u])
+
+
 def status_table(jobs, lag_bytes):
     """
     status_table is the text of ``migctl status``: one row per job, columns
-    aligned two spaces apart; KIND and STEP when pg_mig has job kinds.
+    aligned two spaces apart.
     """
-    kinds = any(j["kind"] is not None for j in jobs)
-    header = ["JOB", "TABLE"] + (["KIND"] if kinds else []) + [
-        "STATE", "PROGRESS", "ROWS", "ROWS/S", "ETA", "BATCH", "LAG", "THROTTLED"]
-    if kinds:
-        header.append("STEP")
+    header = ["JOB", "TABLE", "KIND", "STATE", "PROGRESS", "ROWS", "ROWS/S", "ETA", "BATCH",
+              "LAG", "THROTTLED", "STEP", "KEPT"]
     lag = format_count(lag_bytes // 1024) + " kB"
     rows = []
     for j in jobs:
         pct = "%.1f%%" % ((float(j["progress"]) if j["progress"] is not None else 0.0) * 100)
-        row = [str(j["job_id"]), j["relation"]] + ([j["kind"] or "-"] if kinds else []) + [
-            j["state"], pct, format_count(j["rows_done"]),
-            format_rate(j["rows_per_sec"]), format_eta(j["eta_seconds"]),
-            str(j["batch_size"]), lag, j["throttled"] or "-"]
-        if kinds:
-            row.append(j["step"] or "-")
-        rows.append(row)
+        rows.append([
+            str(j["job_id"]), j["relation"], j["kind"] or "", j["state"], pct,
+            format_count(j["rows_done"]), format_rate(j["rows_per_sec"]),
+            format_eta(j["eta_seconds"]), str(j["batch_size"]), lag, j["throttled"] or "-",
+            j["step"] or "-",
+            "-" if j["kept_bytes"] is None else format_bytes(j["kept_bytes"])])
     widths = [len(h) for h in header]
     for r in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, r)]
@@ -185,18 +194,15 @@ def status_table(jobs, lag_bytes):
 
 
 def status_json(jobs, lag_bytes):
-    """status_json is the text of ``migctl status --json``."""
+    """status_json is the text of ``migctl status --json``: the same keys, in its order."""
     out = []
     for j in jobs:
-        obj = {
+        out.append(json.dumps({
             "job_id": j["job_id"],
             "relation": j["relation"],
             "state": j["state"],
-        }
-        if j["kind"] is not None:
-            obj["kind"] = j["kind"]
-            obj["step"] = j["step"]
-        obj.update({
+            "kind": j["kind"] or "",
+            "step": j["step"],
             "rows_done": j["rows_done"],
             "rows_total": j["rows_total"],
             # numbers with 6 decimals, as migctl prints them (std::to_string)
@@ -207,9 +213,9 @@ def status_json(jobs, lag_bytes):
             "throttled": j["throttled"],
             "last_error": j["last_error"],
             "owner": j["owner"],
+            "kept_bytes": j["kept_bytes"],
             "max_lag_bytes": lag_bytes,
-        })
-        out.append(json.dumps(obj))
+        }))
     return "[" + ",\n ".join(out) + "]\n"
 
 

@@ -23,12 +23,12 @@ class MissingFunction(NotSupported):
 
 
 # The columns of mig_jobs the package reads, in this order.  Columns that a
-# given pg_mig version does not have (kind and step before 0.3) come back as
-# NULL, see job_rows().
+# given pg_mig version does not have (kind, step and kept_bytes before 0.3)
+# come back as NULL, see job_rows().
 JOB_COLUMNS = (
     "job_id", "relation", "kind", "step", "state", "rows_done", "rows_total",
     "progress", "rows_per_sec", "eta_seconds", "batch_size", "throttled",
-    "last_error", "owner",
+    "last_error", "owner", "kept_bytes",
 )
 
 
