@@ -76,7 +76,7 @@ mk() {
     q "DROP TABLE IF EXISTS $1;
        CREATE TABLE $1 (id bigint PRIMARY KEY, c int, c2 int, n int NOT NULL DEFAULT 0, label text);
        INSERT INTO $1 (id, c, c2, label)
-         SELECT g, g % 1000, (g * 7919) % 1000003, 'label-' || g FROM generate_series(1, $rows) g"
+         SELECT g, g % 1000, (g::bigint * 7919) % 1000003, 'label-' || g FROM generate_series(1, $rows) g"
     q "VACUUM (FREEZE, ANALYZE) $1"
     # the application's write: one row by random key per transaction
     printf '\\set id random(1, :rows)\nUPDATE %s SET n = n + 1 WHERE id = :id;\n' "$1" > "$dir/write_$1.sql"
@@ -235,7 +235,7 @@ END {
     line("`mig_start_delete('"'"'d'"'"', '"'"'id % 2 = 0'"'"')`", "del_mig", "del_plain", 1)
     printf "\nRatios are pg_mig / plain, same run. The rows/s of a delete are the %d rows it removed over its wall time.\n\n", rows / 2
     printf "What it means: the plain statements hold their lock for the whole operation (SET NOT NULL: ACCESS EXCLUSIVE for the full scan; CREATE INDEX: SHARE, so writes wait for the whole build; one DELETE: the row locks of half the table until it commits), so the application stalls for about their wall time (longest gaps %d, %d and %d ms).\n", gap["nn_plain"], gap["ix_plain"], gap["del_plain"]
-    printf "The jobs take longer end to end (start, polling, steps, chunks), but a waiting DDL lock gives up after lock_timeout (%s), VALIDATE and CREATE INDEX CONCURRENTLY let writes go on, and each delete chunk commits in about chunk_time, so pgbench's longest gap stayed at %d, %d and %d ms.\n", lt, gap["nn_mig"], gap["ix_mig"], gap["del_mig"]
+    printf "The jobs take longer end to end (start, polling, steps, chunks), but a waiting DDL lock gives up after lock_timeout (%s), VALIDATE and CREATE INDEX CONCURRENTLY let writes go on, and each delete chunk commits in about chunk_time, so the longest pgbench gap stayed at %d, %d and %d ms.\n", lt, gap["nn_mig"], gap["ix_mig"], gap["del_mig"]
     printf "This is one run on a small shared machine: the baseline column (the longest gap with nothing running) shows its scheduling noise; treat gaps near it as noise, not as cost.\n"
 }' "$dir/results" > "$dir/RESULTS-kinds.md"
 cp "$dir/RESULTS-kinds.md" bench/RESULTS-kinds.md
