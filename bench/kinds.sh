@@ -24,7 +24,8 @@
 #
 # Builds and installs pg_mig for the pg_config on PATH (scripts/pgenv.sh:
 # PGMIG_PG=15|17|18 also works). On demand only: nothing here asserts a
-# timing, and it is not part of the test suite.
+# timing, and it is not part of the test suite. KINDS_KEEP=1 keeps the
+# scratch directory (pgbench logs, lag samples) for a look afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
