@@ -326,14 +326,18 @@ TEST(Undo, KeepsTheValueItOverwrote)
     app.exec("UPDATE uo SET v = 777 WHERE id = 5");
     long long job = c.scalar_int("SELECT mig_start_backfill('uo', 'v = v * 10', batch_size => 1000,"
                                  " chunk_time => NULL, lock_timeout => '60s', keep_old_values => true)");
-    // the chunk waits for the application's row lock
+    // the chunk waits for the application's row lock (blocked by the
+    // application's backend itself: a wait for the job row, which a scan
+    // may hold for a moment, would let the chunk start after the commit)
+    std::string app_pid = *app.scalar("SELECT pg_backend_pid()::text");
     wait_for(
         [&] {
             return c.scalar_int("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_mig worker'"
-                                " AND application_name = $1 AND wait_event_type = 'Lock'",
-                                {"pg_mig job " + S(job)}) == 1;
+                                " AND application_name = $1 AND wait_event_type = 'Lock'"
+                                " AND $2::int = ANY (pg_blocking_pids(pid))",
+                                {"pg_mig job " + S(job), app_pid}) == 1;
         },
-        60, "the chunk to wait for the row lock");
+        60, "the chunk to wait for the application's row lock");
     app.exec("COMMIT");
     ASSERT_EQ("succeeded", wait_job(c, job, 60));
     EXPECT_EQ(7770, c.scalar_int("SELECT v FROM uo WHERE id = 5"));
