@@ -91,6 +91,7 @@ extern int	mig_default_lock_timeout_ms;
 extern int	mig_default_statement_timeout_ms;
 extern int	mig_default_max_retries;
 extern int	mig_max_events_per_job;
+extern int	mig_default_vacuum_every;
 
 /* job states, as stored in mig_job.state */
 typedef enum MigJobState
@@ -442,6 +443,9 @@ extern int	MigNextBatchSize(const MigJob *job, int current, int64 chunk_ms,
 							 int64 keys, int64 wal_bytes, double *rate_ewma);
 extern bool MigRunWindowValid(const char *spec, char **errmsg);
 extern bool MigInRunWindow(const char *spec, TimestampTz now);
+
+/* vacuum.c: bloat control, a VACUUM behind the walk every vacuum_every rows */
+extern void MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms);
 
 /*
  * Undo (issue 14).  kept.c: the kept values of a backfill started with
