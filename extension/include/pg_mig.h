@@ -193,7 +193,8 @@ typedef struct MigJob
 
 	/* parallel lanes and bloat control (0.3, issue 15) */
 	int			parallel;		/* number of lanes, 1 = one walker */
-	int64		vacuum_every;	/* rows changed between VACUUMs; 0 = never */
+	int64		vacuum_every;	/* rows changed between VACUUMs; 0 = never,
+								 * -1 = automatic (at start, until stored) */
 	int			lane;			/* loaded for lane n (MigApplyLane), else 0 */
 	int			lane_retries;	/* the lane's own retry count */
 } MigJob;
@@ -444,7 +445,14 @@ extern int	MigNextBatchSize(const MigJob *job, int current, int64 chunk_ms,
 extern bool MigRunWindowValid(const char *spec, char **errmsg);
 extern bool MigInRunWindow(const char *spec, TimestampTz now);
 
-/* vacuum.c: bloat control, a VACUUM behind the walk every vacuum_every rows */
+/*
+ * vacuum.c: bloat control, a VACUUM behind the walk every vacuum_every
+ * rows.  pg_mig.default_vacuum_every = -1 (the default): automatic, a
+ * twentieth of the target's estimated rows, at least 100,000.
+ */
+#define MIG_VACUUM_AUTO_DIVISOR		20
+#define MIG_VACUUM_AUTO_MIN_ROWS	100000
+extern int64 MigResolveVacuumEvery(const MigJob *job, List *targets);
 extern void MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms);
 
 /*

@@ -65,7 +65,7 @@ int			mig_default_lock_timeout_ms = 1000;
 int			mig_default_statement_timeout_ms = 60000;
 int			mig_default_max_retries = 10;
 int			mig_max_events_per_job = 1000;
-int			mig_default_vacuum_every = 100000;
+int			mig_default_vacuum_every = -1;
 
 MigSharedState *MigShared = NULL;
 
@@ -164,9 +164,9 @@ _PG_init(void)
 							NULL, &mig_default_max_retries, 10, 0, MIG_MAX_RETRIES,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_mig.default_vacuum_every",
-							"Default vacuum_every of the jobs that walk rows: rows changed between the worker's VACUUMs of the table (0 = none).",
-							"The VACUUMs behind the walk let the later chunks reuse the space of the old row versions, so a full backfill does not double the table.",
-							&mig_default_vacuum_every, 100000, 0, INT_MAX,
+							"Default vacuum_every of the jobs that walk rows: rows changed between the worker's VACUUMs of the table (0 = none, -1 = automatic).",
+							"Automatic: a twentieth of the table's estimated rows, at least 100000. The VACUUMs behind the walk let the later chunks reuse the space of the old row versions, so a full backfill does not double the table.",
+							&mig_default_vacuum_every, -1, -1, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_mig.max_events_per_job",
 							"Number of events kept in the history of one job.",

@@ -405,6 +405,13 @@ DefaultKnob(Knob k, KnobValue *v)
 			CheckKnob(k, BoolGetDatum(false), NULL, v);
 			return;
 		case K_VACUUM_EVERY:
+			if (mig_default_vacuum_every < 0)
+			{
+				/* automatic: MigResolveVacuumEvery, when the job is stored */
+				memset(v, 0, sizeof(*v));
+				v->i = -1;
+				return;
+			}
 			CheckKnob(k, Int64GetDatum((int64) mig_default_vacuum_every),
 					  "pg_mig.default_vacuum_every", v);
 			return;

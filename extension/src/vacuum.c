@@ -9,25 +9,31 @@
  * map says there is room, and with no VACUUM during the walk there is none:
  * every new version goes to a new page at the end, and after a full
  * backfill the table is twice its size, like after one UPDATE.  Autovacuum
- * comes too late for that even with a short naptime (bench/bloat.sh).
+ * comes too late for that, even with a short naptime (bench/bloat.sh).
  *
  * So the worker runs, every vacuum_every rows it changed,
  *
- *	  VACUUM (INDEX_CLEANUP OFF, TRUNCATE OFF) table
+ *	  VACUUM (TRUNCATE OFF) table
  *
  * between two chunks.  The old versions behind the walk are dead by then;
  * the VACUUM frees their space and records it in the free space map, and
  * the next chunks put their new versions there instead of at the end.  The
- * table grows by about vacuum_every rows' worth and no more.  The VACUUM
- * reads only the pages changed since the last one (the visibility map
- * skips the rest), so each costs about as much as the rows it follows.
+ * table grows by about vacuum_every rows' worth and no more.  Its heap pass
+ * reads only the pages changed since the last VACUUM (the visibility map
+ * skips the rest).
  *
- * INDEX_CLEANUP OFF: an index cleanup scans every index in full, at every
- * VACUUM, and would not make the indexes smaller either: the new versions'
- * entries are already in (a non-HOT update adds one to each index), and
- * the old entries' space in a leaf is reused only by keys of that leaf,
- * which the walk has passed.  Without it, a dead row keeps its 4-byte line
- * pointer until the next VACUUM with index cleanup (autovacuum's).
+ * Index cleanup is as the table says (vacuum_index_cleanup, by default
+ * AUTO, which does it here: most pages the VACUUM sees have dead rows).
+ * It scans every index in full at every VACUUM, which is why the automatic
+ * vacuum_every is a fraction of the table (a fixed number of VACUUMs per
+ * pass, so the cost stays linear in the table's size), but without it the
+ * pages behind the walk keep their dead line pointers, never become
+ * all-visible, and every later VACUUM reads them all again: on 5 M rows
+ * both cost the same (bench/bloat.sh), and with it the table is left
+ * clean (no dead line pointers, the visibility map set, the old versions'
+ * index entries gone).  It does not make the indexes smaller: a non-HOT
+ * update adds an entry to each index, and the space of an old entry is
+ * reused only by keys of its leaf page, which the walk has passed.
  * TRUNCATE OFF: truncating the end of the table takes an ACCESS EXCLUSIVE
  * lock, which also stops the queries on the standbys.
  *
@@ -97,6 +103,27 @@ static VacuumCheck CheckVacuum(const MigJob *job, Oid relid, char *volatile *sql
 static void RecordVacuumed(const MigJob *job, Oid relid, int64 ms, int64 wal,
 						   int64 every);
 static void RecordVacuumFailed(const MigJob *job, ErrorData *edata);
+
+/*
+ * MigResolveVacuumEvery: the vacuum_every a new job is stored with.  A
+ * given value (0: off) is kept; the automatic one (-1, from
+ * pg_mig.default_vacuum_every) is a twentieth of the rows of the job's
+ * average target as estimated at start, at least MIG_VACUUM_AUTO_MIN_ROWS.
+ */
+int64
+MigResolveVacuumEvery(const MigJob *job, List *targets)
+{
+	ListCell   *lc;
+	int64		keys = 0;
+
+	if (job->vacuum_every >= 0)
+		return job->vacuum_every;
+	foreach(lc, targets)
+		keys += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
+	if (targets != NIL)
+		keys /= list_length(targets);
+	return Max(keys / MIG_VACUUM_AUTO_DIVISOR, MIG_VACUUM_AUTO_MIN_ROWS);
+}
 
 /*
  * MigMaybeVacuum runs a VACUUM of relid, the table the job's last chunk
@@ -192,6 +219,8 @@ MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms)
 
 	if (edata == NULL)
 	{
+		elog(DEBUG1, "pg_mig job " INT64_FORMAT ": VACUUM in " INT64_FORMAT " ms, WAL " INT64_FORMAT " bytes",
+			 job->job_id, ms, wal);
 		rows_at_last = job->rows_done;
 		RecordVacuumed(job, relid, ms, wal, every);
 	}
@@ -254,7 +283,7 @@ CheckVacuum(const MigJob *job, Oid relid, char *volatile *sql)
 		result = VACUUM_WAIT;
 	else
 		*sql = MemoryContextStrdup(ctx,
-								   psprintf("VACUUM (INDEX_CLEANUP OFF, TRUNCATE OFF%s) %s",
+								   psprintf("VACUUM (TRUNCATE OFF%s) %s",
 											MIG_VACUUM_EXTRA_OPTIONS,
 											quote_qualified_identifier(nspname, relname)));
 	SPI_finish();
