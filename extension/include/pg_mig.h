@@ -448,9 +448,9 @@ extern bool MigInRunWindow(const char *spec, TimestampTz now);
 /*
  * vacuum.c: bloat control, a VACUUM behind the walk every vacuum_every
  * rows.  pg_mig.default_vacuum_every = -1 (the default): automatic, a
- * twentieth of the target's estimated rows, at least 100,000.
+ * tenth of the target's estimated rows, at least 100,000.
  */
-#define MIG_VACUUM_AUTO_DIVISOR		20
+#define MIG_VACUUM_AUTO_DIVISOR		10
 #define MIG_VACUUM_AUTO_MIN_ROWS	100000
 extern int64 MigResolveVacuumEvery(const MigJob *job, List *targets);
 extern void MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms);

@@ -165,7 +165,7 @@ _PG_init(void)
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_mig.default_vacuum_every",
 							"Default vacuum_every of the jobs that walk rows: rows changed between the worker's VACUUMs of the table (0 = none, -1 = automatic).",
-							"Automatic: a twentieth of the table's estimated rows, at least 100000. The VACUUMs behind the walk let the later chunks reuse the space of the old row versions, so a full backfill does not double the table.",
+							"Automatic: a tenth of the table's estimated rows, at least 100000. The VACUUMs behind the walk let the later chunks reuse the space of the old row versions, so a full backfill does not double the table.",
 							&mig_default_vacuum_every, -1, -1, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_mig.max_events_per_job",

@@ -13,27 +13,26 @@
  *
  * So the worker runs, every vacuum_every rows it changed,
  *
- *	  VACUUM (TRUNCATE OFF) table
+ *	  VACUUM (INDEX_CLEANUP OFF, TRUNCATE OFF) table
  *
  * between two chunks.  The old versions behind the walk are dead by then;
  * the VACUUM frees their space and records it in the free space map, and
  * the next chunks put their new versions there instead of at the end.  The
- * table grows by about vacuum_every rows' worth and no more.  Its heap pass
- * reads only the pages changed since the last VACUUM (the visibility map
- * skips the rest).
+ * table grows by about vacuum_every rows' worth and no more.
  *
- * Index cleanup is as the table says (vacuum_index_cleanup, by default
- * AUTO, which does it here: most pages the VACUUM sees have dead rows).
- * It scans every index in full at every VACUUM, which is why the automatic
- * vacuum_every is a fraction of the table (a fixed number of VACUUMs per
- * pass, so the cost stays linear in the table's size), but without it the
- * pages behind the walk keep their dead line pointers, never become
- * all-visible, and every later VACUUM reads them all again: on 5 M rows
- * both cost the same (bench/bloat.sh), and with it the table is left
- * clean (no dead line pointers, the visibility map set, the old versions'
- * index entries gone).  It does not make the indexes smaller: a non-HOT
- * update adds an entry to each index, and the space of an old entry is
- * reused only by keys of its leaf page, which the walk has passed.
+ * INDEX_CLEANUP OFF: an index cleanup reads every index in full at every
+ * VACUUM (on 1 M rows, 10 VACUUMs with it took 17 % of the worker's CPU
+ * time, 10 % in the index scans; without it 10 %), and it would not make the
+ * indexes smaller either: a non-HOT update adds an entry to each index, and
+ * the space of an old entry is reused only by keys of its leaf page, which
+ * the walk has passed.  So the dead rows keep their 4-byte line pointers
+ * and their index entries until the next VACUUM with index cleanup; the
+ * ANALYZE after the job counts them as dead rows, and autovacuum's VACUUM
+ * after it cleans them up.  The price: those pages never become
+ * all-visible during the walk, so each VACUUM reads again every page the
+ * walk has passed; the automatic vacuum_every, a tenth of the table, keeps
+ * that to about five reads of the table in all (cheap ones: nothing left
+ * to prune), a cost linear in the table's size.
  * TRUNCATE OFF: truncating the end of the table takes an ACCESS EXCLUSIVE
  * lock, which also stops the queries on the standbys.
  *
@@ -107,7 +106,7 @@ static void RecordVacuumFailed(const MigJob *job, ErrorData *edata);
 /*
  * MigResolveVacuumEvery: the vacuum_every a new job is stored with.  A
  * given value (0: off) is kept; the automatic one (-1, from
- * pg_mig.default_vacuum_every) is a twentieth of the rows of the job's
+ * pg_mig.default_vacuum_every) is a tenth of the rows of the job's
  * average target as estimated at start, at least MIG_VACUUM_AUTO_MIN_ROWS.
  */
 int64
@@ -283,7 +282,7 @@ CheckVacuum(const MigJob *job, Oid relid, char *volatile *sql)
 		result = VACUUM_WAIT;
 	else
 		*sql = MemoryContextStrdup(ctx,
-								   psprintf("VACUUM (TRUNCATE OFF%s) %s",
+								   psprintf("VACUUM (INDEX_CLEANUP OFF, TRUNCATE OFF%s) %s",
 											MIG_VACUUM_EXTRA_OPTIONS,
 											quote_qualified_identifier(nspname, relname)));
 	SPI_finish();

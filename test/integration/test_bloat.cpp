@@ -173,7 +173,7 @@ TEST(Bloat, OnlyLaneOneVacuums)
     EXPECT_LT(c.scalar_int("SELECT pg_relation_size('bloat_lanes')") * 10, before * 18);
 }
 
-// the default: automatic (a twentieth of the table's estimated rows, at
+// the default: automatic (a tenth of the table's estimated rows, at
 // least 100,000), or pg_mig.default_vacuum_every's number, or off
 TEST(Bloat, DefaultComesFromTheSetting)
 {
