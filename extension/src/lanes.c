@@ -31,6 +31,7 @@
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -111,7 +112,10 @@ MigPlanLanes(const MigTarget *target, int n)
 	pct = 100.0 * Max(SAMPLE_PAGES, SAMPLE_PAGES_PER_LANE * n) / Max(pages, 1);
 	pct = Min(pct, 100.0);
 
+	/* keys in the stored text form; every name the sample uses pinned */
 	nest = MigEnterKeyFormat();
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	for (int i = 0; i < target->nkeys; i++)
 	{
 		AttrNumber	att = get_attnum(target->relid, target->key_columns[i]);
