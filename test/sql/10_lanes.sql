@@ -44,3 +44,14 @@ CREATE TABLE lanes_e (id int PRIMARY KEY, n int);
 SELECT mig_start_backfill('lanes_e', 'n = 1', parallel => 2) AS job \gset
 SELECT mig_wait(:job, '1min');
 SELECT lane, state, rows_done, lower_key, upper_key FROM mig_job_lanes WHERE job_id = :job ORDER BY lane;
+
+-- the lanes' table is written by pg_mig's functions only, like the others
+CREATE ROLE regress_lanes_mallory LOGIN;
+GRANT pg_write_all_data, pg_read_all_data TO regress_lanes_mallory;
+SET ROLE regress_lanes_mallory;
+UPDATE mig_job_lane SET done = false, last_key = NULL;
+INSERT INTO mig_job_lane (job_id, lane) VALUES (:job, 9);
+SELECT count(*) FROM mig_job_lane;
+RESET ROLE;
+SELECT count(*) FROM mig_job_lane WHERE NOT done;
+DROP ROLE regress_lanes_mallory;
