@@ -15,6 +15,7 @@ OBJS = \
 	extension/src/backfill_worker.o \
 	extension/src/chunk.o \
 	extension/src/validate.o \
+	extension/src/parse_check.o \
 	extension/src/throttle.o \
 	extension/src/job_store.o \
 	extension/src/sql_api.o \
