@@ -43,7 +43,7 @@ Column(const MigJob *job)
 static const char *
 Check(const MigJob *job)
 {
-	return MigKindArg(job, "constraint");
+	return MigJobConstraint(job);
 }
 
 /* ColumnIsNotNull: the job's column is NOT NULL now */
@@ -63,24 +63,6 @@ ColumnIsNotNull(const MigJob *job)
 	return result;
 }
 
-/* CheckState: 0 = the check is not there, 1 = NOT VALID, 2 = valid */
-static int
-CheckState(const MigJob *job)
-{
-	Oid			conoid = get_relation_constraint_oid(job->relid, Check(job), true);
-	HeapTuple	tuple;
-	int			result;
-
-	if (!OidIsValid(conoid))
-		return 0;
-	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
-	if (!HeapTupleIsValid(tuple))
-		return 0;
-	result = ((Form_pg_constraint) GETSTRUCT(tuple))->convalidated ? 2 : 1;
-	ReleaseSysCache(tuple);
-	return result;
-}
-
 /* add_check */
 static char *
 DescribeAdd(const MigJob *job)
@@ -92,7 +74,7 @@ DescribeAdd(const MigJob *job)
 static bool
 DoneAdd(const MigJob *job)
 {
-	return ColumnIsNotNull(job) || CheckState(job) > 0;
+	return ColumnIsNotNull(job) || MigJobConstraintState(job) != MIG_CONSTRAINT_ABSENT;
 }
 
 static void
@@ -104,23 +86,10 @@ RunAdd(const MigJob *job)
 }
 
 /* validate */
-static char *
-DescribeValidate(const MigJob *job)
-{
-	return psprintf("validating constraint %s", Check(job));
-}
-
 static bool
 DoneValidate(const MigJob *job)
 {
-	return ColumnIsNotNull(job) || CheckState(job) == 2;
-}
-
-static void
-RunValidate(const MigJob *job)
-{
-	MigExecDDL(psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s",
-						MigJobRelationName(job), quote_identifier(Check(job))));
+	return ColumnIsNotNull(job) || MigJobConstraintState(job) == MIG_CONSTRAINT_VALID;
 }
 
 /* set_not_null */
@@ -144,23 +113,10 @@ RunSet(const MigJob *job)
 }
 
 /* drop_check, also the undo step */
-static char *
-DescribeDrop(const MigJob *job)
-{
-	return psprintf("dropping constraint %s", Check(job));
-}
-
 static bool
 DoneDrop(const MigJob *job)
 {
-	return CheckState(job) == 0;
-}
-
-static void
-RunDrop(const MigJob *job)
-{
-	MigExecDDL(psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s",
-						MigJobRelationName(job), quote_identifier(Check(job))));
+	return MigJobConstraintState(job) == MIG_CONSTRAINT_ABSENT;
 }
 
 /*
@@ -191,13 +147,13 @@ ExplainFailure(const MigJob *job, const MigStepDef *step, ErrorData *edata)
 
 static const MigStepDef not_null_steps[] = {
 	{"add_check", DescribeAdd, DoneAdd, RunAdd, false, false},
-	{"validate", DescribeValidate, DoneValidate, RunValidate, false, false},
+	{"validate", MigDescribeValidateConstraint, DoneValidate, MigRunValidateConstraint, false, false},
 	{"set_not_null", DescribeSet, DoneSet, RunSet, false, false},
-	{"drop_check", DescribeDrop, DoneDrop, RunDrop, false, false},
+	{"drop_check", MigDescribeDropConstraint, DoneDrop, MigRunDropConstraint, false, false},
 };
 
 static const MigStepDef not_null_undo =
-{"undo", DescribeDrop, DoneDrop, RunDrop, false, false};
+{"undo", MigDescribeDropConstraint, DoneDrop, MigRunDropConstraint, false, false};
 
 const MigKindDef mig_kind_not_null = {
 	MIG_KIND_NOT_NULL, not_null_steps, lengthof(not_null_steps),
