@@ -12,7 +12,14 @@
  *					-- the scan, under SHARE UPDATE EXCLUSIVE: writes go on
  *	  set_not_null	ALTER TABLE t ALTER COLUMN col SET NOT NULL
  *					-- PostgreSQL sees the valid check and skips the scan
- *	  drop_check	ALTER TABLE t DROP CONSTRAINT c
+ *	  drop_check	ALTER TABLE t DROP CONSTRAINT c; on PostgreSQL 18, which
+ *					keeps NOT NULL as a constraint with a name of its own,
+ *					then ALTER TABLE t RENAME CONSTRAINT of that one to c
+ *
+ * The check's name c is the one PostgreSQL chooses for a NOT NULL of the
+ * column (<table>_<column>_not_null, if free), so on 18 SET NOT NULL has to
+ * pick another (..._not_null1) while the check is there; the rename in the
+ * check's drop gives the NOT NULL the usual name back.
  *
  * If rows are still NULL the validate step fails; the job then fails with
  * their count and a hint, and the undo step drops the check again, so no
@@ -33,6 +40,7 @@
 
 #include "pg_mig.h"
 #include "steps.h"
+#include "version_compat.h"
 
 static const char *
 Column(const MigJob *job)
@@ -120,6 +128,32 @@ DoneDrop(const MigJob *job)
 }
 
 /*
+ * RunDropCheck drops the check, then (on 18, see the file header) renames
+ * the column's NOT NULL constraint, made by set_not_null while the check
+ * held its name, to the check's name.  Run only while the check is there,
+ * so the NOT NULL is this job's (with the column NOT NULL before the job,
+ * add_check made no check).
+ */
+static void
+RunDropCheck(const MigJob *job)
+{
+	HeapTuple	tuple;
+
+	MigRunDropConstraint(job);
+	tuple = MigNotNullConstraintTuple(job->relid, Column(job));
+	if (HeapTupleIsValid(tuple))
+	{
+		const char *name = NameStr(((Form_pg_constraint) GETSTRUCT(tuple))->conname);
+
+		if (strcmp(name, Check(job)) != 0)
+			MigExecDDL(psprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s",
+								MigJobRelationName(job), quote_identifier(name),
+								quote_identifier(Check(job))));
+		heap_freetuple(tuple);
+	}
+}
+
+/*
  * ExplainFailure: rows still NULL make the validate step fail; say how
  * many, and what to do.
  */
@@ -149,7 +183,7 @@ static const MigStepDef not_null_steps[] = {
 	{"add_check", DescribeAdd, DoneAdd, RunAdd, false, false},
 	{"validate", MigDescribeValidateConstraint, DoneValidate, MigRunValidateConstraint, false, false},
 	{"set_not_null", DescribeSet, DoneSet, RunSet, false, false},
-	{"drop_check", MigDescribeDropConstraint, DoneDrop, MigRunDropConstraint, false, false},
+	{"drop_check", MigDescribeDropConstraint, DoneDrop, RunDropCheck, false, false},
 };
 
 static const MigStepDef not_null_undo =
