@@ -13,8 +13,11 @@
 #   --trixie    the python3 of the trixie chroot that holds PostgreSQL 17
 #               (scripts/pgbuild.sh django adds trixie's Django 4.2 and
 #               psycopg 3 to it, once), through scripts/pgchroot.sh: Django
-#               4.2 with psycopg 3 (ctest: django_psycopg3).  The test checks
-#               that manage.py really ran Django 4.2 on psycopg 3.  Needs root.
+#               4.2 with psycopg 3 (ctest: django_psycopg3), twice: with
+#               Django's default client-side parameter binding, and with
+#               OPTIONS {"server_side_binding": True}.  The test checks that
+#               manage.py really ran Django 4.2 on psycopg 3 with that
+#               cursor.  Needs root.
 #
 # manage.py turns DeprecationWarning and PendingDeprecationWarning into
 # errors (Django's RemovedInDjangoNNWarning: what the next versions no longer
@@ -49,9 +52,10 @@ export PGMIG_SOURCE_DIR=$src
 version=$($DJANGO_PY -c 'import django; print(django.get_version())') ||
   { echo "test/django: no Django for $DJANGO_PY" >&2; exit 1; }
 if [ -n "$trixie" ]; then
-  # psycopg 3 only: with psycopg2 also there, Django 4.2 would fall back to
-  # it when psycopg cannot be imported, and the test would not notice
-  drivers=psycopg
+  # psycopg 3 only (there is no psycopg2 in the chroot to fall back to), with
+  # parameters bound by the client (Django's default: ClientCursor), then by
+  # the server (OPTIONS server_side_binding, typed parameters)
+  drivers="psycopg psycopg:ssb"
 else
   # shellcheck disable=SC2086
   drivers=$($DJANGO_PY - <<'PY'
@@ -76,11 +80,18 @@ PY
 fi
 echo "django $version ($DJANGO_PY)"
 rc=0
-for d in $drivers; do
-  echo "== test/django with $d"
-  db="shop_${d}"
+for v in $drivers; do
+  d=${v%%:*} options=
+  if [ "$v" = psycopg:ssb ]; then
+    echo "== test/django with $d, server-side binding"
+    options='{"server_side_binding": true}'
+  else
+    echo "== test/django with $d"
+  fi
+  db="shop_${v/:/_}"
   psql -XAtq -d postgres -c "CREATE DATABASE $db" || exit 2
-  (cd "$src/test/django" && PYTHONDONTWRITEBYTECODE=1 PGMIG_DRIVER=$d PGMIG_DB=$db $PY -m unittest -v test_django 2>&1) || rc=1
+  (cd "$src/test/django" && PYTHONDONTWRITEBYTECODE=1 PGMIG_DRIVER=$d PGMIG_DB=$db PGMIG_DJANGO_OPTIONS=$options \
+     $PY -m unittest -v test_django 2>&1) || rc=1
   if [ "$rc" -ne 0 ]; then
     echo "--- primary log (tail)"; tail -n 40 "$dir/sb/primary.log"
   fi

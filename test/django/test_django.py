@@ -36,6 +36,9 @@ DRIVER = os.environ.get("PGMIG_DRIVER", "psycopg2")
 MIGCTL = os.environ.get("MIGCTL", "")
 # the python that runs manage.py: a command line (run.sh --trixie: the chroot's)
 PY = shlex.split(os.environ.get("PGMIG_DJANGO_PYTHON", "/usr/bin/python3"))
+# the database's OPTIONS in the settings (JSON): {"server_side_binding": true}
+# for psycopg 3's server-side parameters
+OPTIONS = json.loads(os.environ.get("PGMIG_DJANGO_OPTIONS") or "{}")
 # the Django version manage.py must run ("4.2"), when run.sh says
 EXPECT_DJANGO = os.environ.get("PGMIG_EXPECT_DJANGO")
 # Deprecation warnings are errors in manage.py (see MANAGE) when raised in
@@ -54,6 +57,7 @@ INSTALLED_APPS = ["django_pg_mig", "shop", "ledger", "undo", "purge"]
 DATABASES = {"default": {
     "ENGINE": "django.db.backends.postgresql",
     "NAME": %(db)r, "USER": "postgres", "HOST": %(host)r, "PORT": %(port)r,
+    "OPTIONS": %(options)r,
 }}
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -329,6 +333,9 @@ try:
 except ImportError:   # Django < 4.2: psycopg2 only
     is_psycopg3 = False
 print("psycopg3", is_psycopg3)
+with connection.cursor() as cursor:   # psycopg 3: ClientCursor, or Cursor with server-side binding
+    print("cursor", ",".join(c.__module__.split(".")[0] + "." + c.__name__ for c in type(cursor.cursor).__mro__
+                             if c.__module__.split(".")[0] in ("psycopg", "psycopg2")))
 import warnings
 for module in ("django_pg_mig.operations", "django.db.models"):
     try:
@@ -427,7 +434,8 @@ class DjangoPgMigTest(unittest.TestCase):
         files["manage.py"] = MANAGE
         files["proj/__init__.py"] = ""
         files["proj/settings.py"] = SETTINGS % {
-            "db": DB, "host": os.environ["PGHOST"], "port": os.environ["PRIMARY_PORT"]}
+            "db": DB, "host": os.environ["PGHOST"], "port": os.environ["PRIMARY_PORT"],
+            "options": OPTIONS}
         for app in ("shop", "ledger", "undo", "purge"):
             files["%s/__init__.py" % app] = ""
             files["%s/migrations/__init__.py" % app] = ""
@@ -484,6 +492,13 @@ class DjangoPgMigTest(unittest.TestCase):
             self.assertEqual(".".join(facts["django"].split(".")[:2]), EXPECT_DJANGO)
         if DRIVER == "psycopg":
             self.assertEqual(facts["psycopg3"], "True")
+            # parameters bound by the client (Django's default), or by the server
+            cursors = facts["cursor"].split(",")
+            if OPTIONS.get("server_side_binding"):
+                self.assertNotIn("psycopg.ClientCursor", cursors)
+                self.assertIn("psycopg.Cursor", cursors)
+            else:
+                self.assertIn("psycopg.ClientCursor", cursors)
         self.assertEqual(facts["deprecations_in_django_pg_mig.operations"], "errors")
         self.assertEqual(facts["deprecations_in_django.db.models"],
                          "errors" if DEPRECATIONS_IN == "" else "warnings")
