@@ -28,7 +28,8 @@ OBJS = \
 	extension/src/kind_foreign_key.o \
 	extension/src/kept.o \
 	extension/src/kind_revert.o \
-	extension/src/sql_undo.o
+	extension/src/sql_undo.o \
+	extension/src/lanes.o
 
 EXTENSION = pg_mig
 DATA = $(wildcard sql/pg_mig--*.sql)

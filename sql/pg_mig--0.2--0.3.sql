@@ -220,7 +220,7 @@ IS 'starts a job that adds a foreign key NOT VALID, handles the orphan rows chun
 -- (end of section 2)
 
 ------------------------------------------------------------------------
--- Section 3: undo and parallel lanes (issues 14, 15)
+-- Section 3: undo, parallel lanes and bloat control (issues 14, 15)
 ------------------------------------------------------------------------
 
 -- Undo (issue 14).  A backfill started with keep_old_values keeps, in the
@@ -298,13 +298,14 @@ CREATE FUNCTION @extschema@.mig_revert(
     max_active_sessions integer  DEFAULT NULL,
     max_xact_age        interval DEFAULT NULL,
     max_archive_backlog integer  DEFAULT NULL,
-    throttle_on_autovacuum boolean DEFAULT false)
+    throttle_on_autovacuum boolean DEFAULT false,
+    vacuum_every        bigint   DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_revert'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION @extschema@.mig_revert(bigint, integer,
     interval, interval, bigint, interval, interval, integer, interval, bigint,
-    double precision, text[], text, text, integer, interval, integer, boolean)
+    double precision, text[], text, text, integer, interval, integer, boolean, bigint)
 IS 'starts a job (kind revert) that writes the old values kept by backfill job_id back, chunk by chunk; returns its id';
 
 CREATE FUNCTION @extschema@.mig_forget(job_id bigint)
@@ -313,6 +314,165 @@ AS 'MODULE_PATHNAME', 'mig_forget'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION @extschema@.mig_forget(bigint)
 IS 'drops the old values kept by a finished backfill job_id';
+
+-- Parallel lanes and bloat control (issue 15).  A job started with
+-- parallel => n > 1 has n lanes: disjoint parts of the fixed key range,
+-- each (lower_key, upper_key] walked by its own worker with its own
+-- checkpoint, written in the same transaction as the lane's chunk.  The
+-- job row stays the one row that job control acts on; the lanes' rows hold
+-- what each lane has done.  vacuum_every: the worker vacuums the table
+-- after about that many changed rows, so that later chunks reuse the space
+-- freed behind the walk (NULL or 0: never).
+ALTER TABLE @extschema@.mig_job ADD COLUMN vacuum_every bigint
+    CHECK (vacuum_every >= 0);
+
+CREATE TABLE @extschema@.mig_job_lane (
+    job_id          bigint NOT NULL
+        REFERENCES @extschema@.mig_job ON DELETE CASCADE,
+    lane            integer NOT NULL CHECK (lane >= 1),
+    lower_key       text[],         -- exclusive; NULL: from the first key
+    upper_key       text[],         -- inclusive; NULL: to the target's upper key
+    keys_estimate   bigint,
+    done            boolean NOT NULL DEFAULT false,
+    last_key        text[],
+    rows_done       bigint NOT NULL DEFAULT 0,
+    keys_done       bigint NOT NULL DEFAULT 0,
+    chunks_done     bigint NOT NULL DEFAULT 0,
+    wal_bytes       bigint NOT NULL DEFAULT 0,
+    retries         integer NOT NULL DEFAULT 0,
+    current_batch   integer,
+    rows_per_sec    double precision,
+    keys_per_sec    double precision,
+    throttled       text,
+    last_error      text,
+    updated_at      timestamptz,
+    PRIMARY KEY (job_id, lane)
+);
+CREATE TRIGGER mig_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON @extschema@.mig_job_lane
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.mig_guard();
+ALTER TABLE @extschema@.mig_job_lane ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON @extschema@.mig_job_lane FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.mig_job_lane', '');
+
+DROP FUNCTION @extschema@.mig_start_backfill(regclass, text, text, integer,
+    interval, interval, bigint, interval, interval, integer, interval, bigint,
+    double precision, text[], text, text, integer, interval, integer, boolean, boolean);
+CREATE FUNCTION @extschema@.mig_start_backfill(
+    relation            regclass,
+    set_clause          text,
+    where_clause        text     DEFAULT NULL,
+    batch_size          integer  DEFAULT pg_catalog.current_setting('pg_mig.default_batch_size', true)::integer,
+    chunk_time          interval DEFAULT pg_catalog.current_setting('pg_mig.default_chunk_time', true)::interval,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.pg_size_bytes(pg_catalog.regexp_replace(
+                                     pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true),
+                                     '([0-9])B$', '\1')),
+    sleep               interval DEFAULT '0',
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    statement_timeout   interval DEFAULT pg_catalog.current_setting('pg_mig.default_statement_timeout', true)::interval,
+    max_wal_rate        bigint   DEFAULT NULL,
+    nice_ratio          double precision DEFAULT NULL,
+    ignore_slots        text[]   DEFAULT NULL,
+    run_window          text     DEFAULT NULL,
+    throttle_query      text     DEFAULT NULL,
+    max_active_sessions integer  DEFAULT NULL,
+    max_xact_age        interval DEFAULT NULL,
+    max_archive_backlog integer  DEFAULT NULL,
+    throttle_on_autovacuum boolean DEFAULT false,
+    keep_old_values     boolean  DEFAULT false,
+    parallel            integer  DEFAULT 1,
+    vacuum_every        bigint   DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_start_backfill'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_start_backfill(regclass, text, text, integer,
+    interval, interval, bigint, interval, interval, integer, interval, bigint,
+    double precision, text[], text, text, integer, interval, integer, boolean, boolean,
+    integer, bigint)
+IS 'starts a chunked backfill (UPDATE) in background workers (parallel lanes), keeping the old values with keep_old_values; returns the job id';
+
+DROP FUNCTION @extschema@.mig_start_delete(regclass, text, integer,
+    interval, interval, bigint, interval, interval, integer, interval, bigint,
+    double precision, text[], text, text, integer, interval, integer, boolean);
+CREATE FUNCTION @extschema@.mig_start_delete(
+    relation            regclass,
+    where_clause        text,
+    batch_size          integer  DEFAULT pg_catalog.current_setting('pg_mig.default_batch_size', true)::integer,
+    chunk_time          interval DEFAULT pg_catalog.current_setting('pg_mig.default_chunk_time', true)::interval,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.pg_size_bytes(pg_catalog.regexp_replace(
+                                     pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true),
+                                     '([0-9])B$', '\1')),
+    sleep               interval DEFAULT '0',
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    statement_timeout   interval DEFAULT pg_catalog.current_setting('pg_mig.default_statement_timeout', true)::interval,
+    max_wal_rate        bigint   DEFAULT NULL,
+    nice_ratio          double precision DEFAULT NULL,
+    ignore_slots        text[]   DEFAULT NULL,
+    run_window          text     DEFAULT NULL,
+    throttle_query      text     DEFAULT NULL,
+    max_active_sessions integer  DEFAULT NULL,
+    max_xact_age        interval DEFAULT NULL,
+    max_archive_backlog integer  DEFAULT NULL,
+    throttle_on_autovacuum boolean DEFAULT false,
+    parallel            integer  DEFAULT 1,
+    vacuum_every        bigint   DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_start_delete'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_start_delete(regclass, text, integer,
+    interval, interval, bigint, interval, interval, integer, interval, bigint,
+    double precision, text[], text, text, integer, interval, integer, boolean,
+    integer, bigint)
+IS 'starts a chunked DELETE of the rows matching where_clause in background workers (parallel lanes); returns the job id';
+
+DROP FUNCTION @extschema@.mig_set(bigint, integer, interval, interval, bigint,
+    interval, interval, integer, interval, bigint, double precision, text[], text,
+    text, integer, interval, integer, boolean);
+CREATE FUNCTION @extschema@.mig_set(
+    job_id              bigint,
+    batch_size          integer  DEFAULT NULL,
+    chunk_time          interval DEFAULT NULL,
+    max_lag             interval DEFAULT NULL,
+    max_lag_bytes       bigint   DEFAULT NULL,
+    sleep               interval DEFAULT NULL,
+    lock_timeout        interval DEFAULT NULL,
+    max_retries         integer  DEFAULT NULL,
+    statement_timeout   interval DEFAULT NULL,
+    max_wal_rate        bigint   DEFAULT NULL,
+    nice_ratio          double precision DEFAULT NULL,
+    ignore_slots        text[]   DEFAULT NULL,
+    run_window          text     DEFAULT NULL,
+    throttle_query      text     DEFAULT NULL,
+    max_active_sessions integer  DEFAULT NULL,
+    max_xact_age        interval DEFAULT NULL,
+    max_archive_backlog integer  DEFAULT NULL,
+    throttle_on_autovacuum boolean DEFAULT NULL,
+    vacuum_every        bigint   DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'mig_set' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_set(bigint, integer, interval, interval, bigint,
+    interval, interval, integer, interval, bigint, double precision, text[], text,
+    text, integer, interval, integer, boolean, bigint)
+IS 'changes the knobs of a job (every lane of it) while it runs; NULL leaves a knob as it is, 0 (or an empty string) turns an optional limit off';
+
+DROP FUNCTION @extschema@.mig_plan(regclass, text, text, integer, integer, interval);
+CREATE FUNCTION @extschema@.mig_plan(
+    relation      regclass,
+    set_clause    text,
+    where_clause  text     DEFAULT NULL,
+    batch_size    integer  DEFAULT NULL,
+    samples       integer  DEFAULT 0,
+    lock_timeout  interval DEFAULT '1s',
+    parallel      integer  DEFAULT 1,
+    OUT kind text, OUT target text, OUT columns text[],
+    OUT keys bigint, OUT rows bigint, OUT ms float8, OUT wal_bytes bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'mig_plan' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_plan(regclass, text, text, integer, integer, interval, integer)
+IS 'checks a backfill like mig_start_backfill without starting it; optionally measures sample chunks that are rolled back, and shows the lanes of parallel => n';
 
 -- (end of section 3)
 
@@ -336,7 +496,7 @@ CREATE VIEW @extschema@.mig_jobs AS
 SELECT j.job_id,
        j.relid::pg_catalog.regclass AS relation,
        j.state,
-       j.rows_done,
+       COALESCE(ln.rows_done, j.rows_done) AS rows_done,
        j.rows_total,
        CASE WHEN j.state OPERATOR(pg_catalog.=) 'succeeded'::pg_catalog.text
             THEN 1.0::pg_catalog.float8
@@ -352,13 +512,18 @@ SELECT j.job_id,
                  END
             WHEN j.keys_total IS NULL
               OR j.keys_total OPERATOR(pg_catalog.<=) 0::pg_catalog.int8 THEN NULL
-            ELSE LEAST(j.keys_done::pg_catalog.float8
+            ELSE LEAST(COALESCE(ln.keys_done, j.keys_done)::pg_catalog.float8
                        OPERATOR(pg_catalog./) j.keys_total::pg_catalog.float8,
                        1.0::pg_catalog.float8)
        END AS progress,
        CASE WHEN j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
-            THEN j.rows_per_sec END AS rows_per_sec,
+            THEN COALESCE(ln.rows_per_sec, j.rows_per_sec) END AS rows_per_sec,
        CASE WHEN j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
+             AND ln.eta_secs IS NOT NULL
+            THEN pg_catalog.make_interval(secs => pg_catalog.round(
+                 ln.eta_secs::pg_catalog.numeric, 1::pg_catalog.int4)::pg_catalog.float8)
+            WHEN j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
+             AND j.parallel OPERATOR(pg_catalog.=) 1::pg_catalog.int4
              AND j.keys_per_sec OPERATOR(pg_catalog.>) 0::pg_catalog.float8
              AND j.keys_total IS NOT NULL
             THEN pg_catalog.make_interval(secs => pg_catalog.round(
@@ -369,7 +534,7 @@ SELECT j.job_id,
        END AS eta,
        COALESCE(j.current_batch, j.batch_size) AS batch_size,
        CASE WHEN d.visible THEN
-            COALESCE(j.throttled,
+            COALESCE(j.throttled, ln.throttled,
                      CASE WHEN j.state OPERATOR(pg_catalog.=) ANY
                                ('{queued,running}'::pg_catalog.text[])
                           THEN w.note END)
@@ -382,11 +547,11 @@ SELECT j.job_id,
        j.created_at,
        CASE WHEN d.visible THEN j.set_clause END AS set_clause,
        CASE WHEN d.visible THEN j.where_clause END AS where_clause,
-       j.keys_done,
+       COALESCE(ln.keys_done, j.keys_done) AS keys_done,
        j.keys_total,
-       j.chunks_done,
-       j.wal_bytes,
-       j.retries,
+       COALESCE(ln.chunks_done, j.chunks_done) AS chunks_done,
+       COALESCE(ln.wal_bytes, j.wal_bytes) AS wal_bytes,
+       COALESCE(ln.retries, j.retries) AS retries,
        w.pid AS worker_pid,
        j.chunk_time,
        j.max_lag,
@@ -415,6 +580,29 @@ SELECT j.job_id,
                           FROM pg_catalog.pg_class c
                          WHERE c.oid OPERATOR(pg_catalog.=) j.relid), false)
            AS visible) d
+  -- a parallel job: its lanes' sums; the slowest lane's ETA; which lanes wait
+  LEFT JOIN LATERAL (
+       SELECT pg_catalog.sum(l.rows_done)::pg_catalog.int8 AS rows_done,
+              pg_catalog.sum(l.keys_done)::pg_catalog.int8 AS keys_done,
+              pg_catalog.sum(l.chunks_done)::pg_catalog.int8 AS chunks_done,
+              pg_catalog.sum(l.wal_bytes)::pg_catalog.int8 AS wal_bytes,
+              pg_catalog.sum(l.retries)::pg_catalog.int4 AS retries,
+              COALESCE(pg_catalog.sum(l.rows_per_sec) FILTER (WHERE NOT l.done),
+                       0::pg_catalog.float8) AS rows_per_sec,
+              pg_catalog.max(GREATEST(l.keys_estimate OPERATOR(pg_catalog.-) l.keys_done,
+                                      0::pg_catalog.int8)::pg_catalog.float8
+                             OPERATOR(pg_catalog./) l.keys_per_sec)
+                  FILTER (WHERE NOT l.done
+                            AND l.keys_per_sec OPERATOR(pg_catalog.>) 0::pg_catalog.float8)
+                  AS eta_secs,
+              pg_catalog.string_agg(pg_catalog.concat('lane '::pg_catalog.text, l.lane,
+                                                      ': '::pg_catalog.text, l.throttled),
+                                    '; '::pg_catalog.text ORDER BY l.lane)
+                  FILTER (WHERE l.throttled IS NOT NULL AND NOT l.done) AS throttled
+         FROM @extschema@.mig_job_lane l
+        WHERE l.job_id OPERATOR(pg_catalog.=) j.job_id
+          AND j.parallel OPERATOR(pg_catalog.>) 1::pg_catalog.int4
+       HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0::pg_catalog.int8) ln ON true
   LEFT JOIN @extschema@.mig_worker_status() w
          ON w.job_id OPERATOR(pg_catalog.=) j.job_id
   LEFT JOIN pg_catalog.pg_stat_progress_create_index p
@@ -440,5 +628,54 @@ SELECT e.event_id, e.job_id, e.at, e.event,
 COMMENT ON VIEW @extschema@.mig_job_events IS 'the history of every pg_mig job: started, paused, resumed, throttled, unthrottled, retried, failed, cancelled, succeeded';
 
 GRANT SELECT ON @extschema@.mig_jobs, @extschema@.mig_job_events TO PUBLIC;
+
+-- The lanes of parallel jobs, one row per lane, visible like mig_jobs.
+CREATE FUNCTION @extschema@.mig_worker_lanes(
+    OUT job_id bigint, OUT lane integer, OUT pid integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'mig_worker_lanes' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_worker_lanes()
+IS 'the lanes of this database''s parallel jobs that have a worker, with its pid';
+
+CREATE VIEW @extschema@.mig_job_lanes AS
+SELECT l.job_id,
+       l.lane,
+       CASE WHEN l.done THEN 'done'::pg_catalog.text
+            WHEN j.state OPERATOR(pg_catalog.<>) 'running'::pg_catalog.text THEN j.state
+            WHEN w.pid IS NULL THEN 'waiting for a worker'::pg_catalog.text
+            ELSE 'running'::pg_catalog.text
+       END AS state,
+       l.rows_done,
+       l.keys_done,
+       l.keys_estimate,
+       l.chunks_done,
+       l.wal_bytes,
+       l.current_batch AS batch_size,
+       CASE WHEN NOT l.done AND j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
+            THEN l.rows_per_sec END AS rows_per_sec,
+       CASE WHEN d.visible THEN l.throttled END AS throttled,
+       l.retries,
+       CASE WHEN d.visible THEN l.last_error END AS last_error,
+       CASE WHEN d.visible THEN l.lower_key END AS lower_key,
+       CASE WHEN d.visible THEN l.upper_key END AS upper_key,
+       CASE WHEN d.visible THEN l.last_key END AS last_key,
+       w.pid AS worker_pid,
+       l.updated_at
+  FROM @extschema@.mig_job_lane l
+  JOIN @extschema@.mig_job j ON j.job_id OPERATOR(pg_catalog.=) l.job_id
+  CROSS JOIN LATERAL (
+       SELECT pg_catalog.pg_has_role(j.owner, 'USAGE'::pg_catalog.text)
+           OR pg_catalog.pg_has_role('pg_read_all_stats'::pg_catalog.name,
+                                     'USAGE'::pg_catalog.text)
+           OR COALESCE((SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE'::pg_catalog.text)
+                          FROM pg_catalog.pg_class c
+                         WHERE c.oid OPERATOR(pg_catalog.=) j.relid), false)
+           AS visible) d
+  LEFT JOIN @extschema@.mig_worker_lanes() w
+         ON w.job_id OPERATOR(pg_catalog.=) l.job_id
+        AND w.lane OPERATOR(pg_catalog.=) l.lane;
+
+COMMENT ON VIEW @extschema@.mig_job_lanes IS 'one row per lane of a parallel pg_mig job: its state, progress, throttle reason and key range';
+GRANT SELECT ON @extschema@.mig_job_lanes TO PUBLIC;
 
 -- (end of section 4)

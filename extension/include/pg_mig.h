@@ -28,6 +28,8 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "nodes/pg_list.h"
@@ -57,6 +59,11 @@
 #define MIG_JOB_TABLE			"mig_job"
 #define MIG_TARGET_TABLE		"mig_job_target"
 #define MIG_EVENT_TABLE			"mig_job_event"
+#define MIG_LANE_TABLE			"mig_job_lane"
+
+/* parallel lanes: lane 0 is the one walker of a job with parallel = 1 */
+#define MIG_MAX_LANES			32
+#define MIG_LANE_BIT(lane)		(((uint64) 1) << (lane))
 
 /* background worker types, as shown in pg_stat_activity.backend_type */
 #define MIG_LAUNCHER_TYPE		"pg_mig launcher"
@@ -182,6 +189,12 @@ typedef struct MigJob
 	List	   *kind_args;		/* of char * "name=value" */
 	List	   *steps_done;		/* of char *: names of the steps done */
 	char	   *step;			/* what the job does now, in words */
+
+	/* parallel lanes and bloat control (0.3, issue 15) */
+	int			parallel;		/* number of lanes, 1 = one walker */
+	int64		vacuum_every;	/* rows changed between VACUUMs; 0 = never */
+	int			lane;			/* loaded for lane n (MigApplyLane), else 0 */
+	int			lane_retries;	/* the lane's own retry count */
 } MigJob;
 
 /*
@@ -231,6 +244,7 @@ typedef struct MigWorkerSlot
 	bool		in_use;
 	Oid			dboid;
 	int64		job_id;
+	int			lane;			/* 0 for the one walker of a job */
 	pid_t		pid;
 	TimestampTz started_at;
 	bool		wakeup;			/* job control asked the worker to look */
@@ -244,6 +258,7 @@ typedef struct MigWorkerArgs
 {
 	Oid			dboid;
 	Oid			owner;			/* role the worker connects as */
+	int			lane;			/* the lane of a parallel job, else 0 */
 } MigWorkerArgs;
 
 typedef struct MigRequest
@@ -251,6 +266,7 @@ typedef struct MigRequest
 	Oid			dboid;
 	int64		job_id;			/* 0 = scan the database */
 	Oid			owner;
+	uint64		lanes;			/* MIG_LANE_BIT of each lane to start */
 } MigRequest;
 
 typedef struct MigNote
@@ -284,12 +300,15 @@ extern MigSharedState *MigShared;	/* NULL unless preloaded */
 
 /* pg_mig.c */
 extern void MigRequireShared(void);	/* ERROR with a hint unless preloaded */
-extern void MigPostRequest(Oid dboid, int64 job_id, Oid owner);
+extern void MigPostRequest(Oid dboid, int64 job_id, Oid owner, uint64 lanes);
 extern void MigRequestAtCommit(Oid dboid, int64 job_id, Oid owner);
+extern void MigRequestLanesAtCommit(Oid dboid, int64 job_id, Oid owner,
+									uint64 lanes);
 extern void MigWakeWorkerAtCommit(Oid dboid, int64 job_id);
 extern void MigWakeLauncher(void);
 extern void MigBroadcastJobChange(void);
-extern bool MigClaimWorkerSlot(Oid dboid, int64 job_id);
+extern bool MigClaimWorkerSlot(Oid dboid, int64 job_id, int lane);
+extern pid_t MigLaneWorkerPid(Oid dboid, int64 job_id, int lane);
 extern pid_t MigWorkerPid(Oid dboid, int64 job_id);
 extern void MigWakeWorker(Oid dboid, int64 job_id);
 extern bool MigTakeWakeup(void);
@@ -328,11 +347,24 @@ extern PGDLLEXPORT void mig_worker_main(Datum main_arg);
 extern PGDLLEXPORT void mig_scan_main(Datum main_arg);
 
 /* job_store.c: all SPI on the job tables.  Callers are in a transaction. */
+typedef struct MigStoreContext
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} MigStoreContext;
+extern void MigStoreEnter(MigStoreContext *sc);
+extern void MigStoreLeave(MigStoreContext *sc);
+extern char *MigTextColumn(HeapTuple tuple, TupleDesc desc, int col);
+extern List *MigTextArrayColumn(HeapTuple tuple, TupleDesc desc, int col);
+extern Datum MigCStringArrayDatum(int n, char **items);
+extern int64 MigInt64Column(HeapTuple tuple, TupleDesc desc, int col, Oid type);
 extern Oid	MigExtensionSchema(void);
 extern char *MigInstalledVersion(void);
 extern void MigRequireSchemaVersion(void);
 extern const char *MigQualifiedTable(const char *table);
 extern MigJob *MigLoadJob(int64 job_id, bool for_update);
+extern MigJob *MigLoadJobShared(int64 job_id);
 extern List *MigLoadTargets(int64 job_id);
 extern int64 MigInsertJob(const MigJob *job, List *targets);
 extern int64 MigFindActiveJobOn(List *relids);
@@ -430,5 +462,45 @@ extern void MigAllowKeptWrites(Oid kept_relid);
 extern bool MigJobKeepsValues(const MigJob *job);
 extern MigChunkPlan *MigUndoChunkPlan(MigJob *job, const MigTarget *target);
 extern bool MigRevertFinishWalk(MigJob *job, int64 rows_done, int64 chunks_done);
+
+/*
+ * Parallel lanes (issue 15), lanes.c: the split of a job's key range into
+ * lanes at start, and the lanes' rows in mig_job_lane.
+ */
+#define MIG_PARALLEL_ARGNO		21	/* of mig_start_backfill, 0-based */
+#define MIG_DELETE_PARALLEL_ARGNO 19	/* of mig_start_delete */
+typedef struct MigLane
+{
+	int			lane;
+	int			nkeys;
+	char	  **lower_key;		/* exclusive; NULL: from the first key */
+	char	  **upper_key;		/* inclusive; NULL: the target's upper key */
+	char	  **last_key;		/* checkpoint; NULL: not begun */
+	bool		done;
+	int64		rows_done;
+	int64		keys_done;
+	int64		chunks_done;
+	int64		wal_bytes;
+	int			retries;
+	int			current_batch;
+	char	   *throttled;
+	int64		keys_estimate;
+} MigLane;
+extern int	MigReadParallelArg(FunctionCallInfo fcinfo, int argno, List *targets);
+extern void MigCreateLanes(int64 job_id, const MigTarget *target, int parallel);
+extern List *MigPlanLanes(const MigTarget *target, int parallel);
+extern MigLane *MigLoadLane(int64 job_id, int lane, bool for_update);
+extern char *MigDescribeLane(const MigLane *lane);
+extern void MigApplyLane(MigJob *job, const MigLane *lane);
+extern MigTarget *MigLaneTarget(const MigTarget *target, const MigLane *lane);
+extern void MigSaveLaneCheckpoint(int64 job_id, int lane, const MigCheckpoint *cp,
+								  bool done);
+extern void MigSetLaneThrottled(int64 job_id, int lane, const char *reason);
+extern void MigSetLaneRetries(int64 job_id, int lane, int retries,
+							  const char *last_error);
+extern void MigResetLaneRetries(int64 job_id);
+extern uint64 MigLanesToRun(int64 job_id, int parallel);
+extern bool MigFinishLanes(int64 job_id);
+extern void MigRequestJobWorkers(const MigJob *job, int64 job_id);
 
 #endif							/* PG_MIG_H */

@@ -101,10 +101,17 @@ static double keys_rate;
 static double batch_rate_ewma;	/* keys per ms, for the adaptive batch size */
 static bool job_begun;			/* StartJob has committed */
 
+/* a lane of a parallel job (worker_args.lane > 0; see lanes.c) */
+static bool lane_finished;		/* the lane is done: finish the job if all are */
+static bool promote_queued;		/* resumed while alive: set running after the step */
+
 static StepOutcome BeginJob(long *delay_ms);
 static bool StartJob(void);
 static StepOutcome RunStep(long *delay_ms);
-static MigJob *LockJobRow(void);
+static MigJob *LockJobRow(bool exclusive);
+static const char *LaneText(const char *detail);
+static void FinishLaneJob(void);
+static void PromoteQueuedJob(void);
 static StepOutcome RecordStepError(ErrorData *edata, long *delay_ms);
 static StepOutcome RunChunk(MigJob *job, long *delay_ms);
 static bool MaybeGiveWorkerBack(const char *reason);
@@ -138,14 +145,16 @@ mig_worker_main(Datum main_arg)
 											  MIG_BGWORKER_CONNECT_FLAGS);
 	MigPinSearchPath();
 
-	/* a job never has two workers */
-	if (!MigClaimWorkerSlot(worker_args.dboid, job_id))
+	/* a job (a lane of a job) never has two workers */
+	if (!MigClaimWorkerSlot(worker_args.dboid, job_id, worker_args.lane))
 	{
-		elog(DEBUG1, "pg_mig job " INT64_FORMAT " already has a worker, or no slot is free",
-			 job_id);
+		elog(DEBUG1, "pg_mig job " INT64_FORMAT " lane %d already has a worker, or no slot is free",
+			 job_id, worker_args.lane);
 		proc_exit(0);
 	}
-	MigSetNote(worker_args.dboid, job_id, NULL);
+	/* the launcher forgets the note of a parallel job when every lane runs */
+	if (worker_args.lane == 0)
+		MigSetNote(worker_args.dboid, job_id, NULL);
 
 	job_context = AllocSetContextCreate(TopMemoryContext, "pg_mig job",
 										ALLOCSET_DEFAULT_SIZES);
@@ -177,11 +186,17 @@ mig_worker_main(Datum main_arg)
 				break;
 		}
 		outcome = job_begun ? RunStep(&delay_ms) : BeginJob(&delay_ms);
+		if (promote_queued)
+			PromoteQueuedJob();
 		if (outcome == STEP_STOP)
 			break;
 		if (delay_ms > 0)
 			SleepOnLatch(delay_ms);
 	}
+
+	/* the last lane of a parallel job to end finishes it */
+	if (lane_finished)
+		FinishLaneJob();
 
 	/* a walk that is one step of its kind (foreign_key): the steps after it */
 	if (job_begun && kind_dispatched)
@@ -287,7 +302,9 @@ ApplyJobSettings(const MigJob *job)
 		SetConfigOption(setting, eq + 1, PGC_USERSET, PGC_S_SESSION);
 	}
 	SetConfigOption("application_name",
-					psprintf("pg_mig job " INT64_FORMAT, job_id),
+					worker_args.lane > 0
+					? psprintf("pg_mig job " INT64_FORMAT " lane %d", job_id, worker_args.lane)
+					: psprintf("pg_mig job " INT64_FORMAT, job_id),
 					PGC_USERSET, PGC_S_SESSION);
 }
 
@@ -342,29 +359,52 @@ StartJob(void)
 	MemoryContextSwitchTo(step_context);
 	StartStep();
 	pgstat_report_activity(STATE_RUNNING, "pg_mig: starting job");
-	job = LockJobRow();
-	if (job != NULL && job->owner == worker_args.owner &&
-		(job->state == MIG_STATE_QUEUED || job->state == MIG_STATE_RUNNING) &&
-		JobMayRun(job))
+	job = LockJobRow(true);
+	if (job != NULL && job->lane > 0 && job->target_ord > 0)
+	{
+		/* a lane that is done: only the job may be left to finish */
+		lane_finished = true;
+	}
+	else if (job != NULL && job->owner == worker_args.owner &&
+			 (job->state == MIG_STATE_QUEUED || job->state == MIG_STATE_RUNNING) &&
+			 JobMayRun(job))
 	{
 		MemoryContext old;
+		MigLane    *lane = NULL;
 
 		runnable = true;
 		ApplyJobSettings(job);
 		MigSetState(job_id, MIG_STATE_RUNNING, NULL);
-		if (!job->ever_started)
-			MigRecordEvent(job_id, "started", NULL);
+		if (job->lane > 0)
+		{
+			/* the lane's keys live as long as its target (below) */
+			old = MemoryContextSwitchTo(job_context);
+			lane = MigLoadLane(job_id, job->lane, false);
+			MemoryContextSwitchTo(old);
+		}
+		if (job->rows_done == 0 && job->chunks_done == 0 &&
+			(lane != NULL || !job->ever_started))
+			MigRecordEvent(job_id, "started",
+						   lane ? MigDescribeLane(lane) : NULL);
 		else
 			MigRecordEvent(job_id, "started",
-						   psprintf("resumed from the checkpoint after " INT64_FORMAT " rows (target %d, %s)",
-									job->rows_done, job->target_ord,
-									job->nlast_key ? FormatKey(job->nlast_key, job->last_key)
-									: "from its first key"));
+						   LaneText(psprintf("resumed from the checkpoint after " INT64_FORMAT " rows (target %d, %s)",
+											 job->rows_done, job->target_ord,
+											 job->nlast_key ? FormatKey(job->nlast_key, job->last_key)
+											 : "from its first key")));
 		old = MemoryContextSwitchTo(job_context);
 		if (targets)
 			list_free_deep(targets);
 		targets = MigLoadTargets(job_id);
 		ResolveOldTargets(job);
+		if (lane != NULL)
+		{
+			/* the lane walks its part of the one target */
+			if (list_length(targets) != 1)
+				elog(ERROR, "pg_mig job " INT64_FORMAT " has lanes and %d targets",
+					 job_id, list_length(targets));
+			targets = list_make1(MigLaneTarget(linitial(targets), lane));
+		}
 		MemoryContextSwitchTo(old);
 		current_batch = job->current_batch > 0 ? job->current_batch : job->batch_size;
 		last_seen_batch_size = job->batch_size;
@@ -449,11 +489,102 @@ ResolveOldTargets(const MigJob *job)
  * batch) nor end the worker.  Caller is in the step's transaction.
  */
 static MigJob *
-LockJobRow(void)
+LockJobRow(bool exclusive)
 {
+	MigJob	   *job;
+	MigLane    *lane;
+
 	(void) set_config_option("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
-	return MigLoadJob(job_id, true);
+	if (worker_args.lane == 0)
+		return MigLoadJob(job_id, true);
+
+	/*
+	 * A lane: the job row FOR SHARE for a chunk (the lanes run side by side;
+	 * job control waits for them), FOR UPDATE to change the job; then the
+	 * lane's own row, whose checkpoint the lane uses.
+	 */
+	job = exclusive ? MigLoadJob(job_id, true) : MigLoadJobShared(job_id);
+	if (job == NULL)
+		return NULL;
+	lane = MigLoadLane(job_id, worker_args.lane, true);
+	if (lane == NULL)
+		return NULL;
+	MigApplyLane(job, lane);
+	return job;
+}
+
+/* LaneText: an event's detail, naming the lane for a lane's worker */
+static const char *
+LaneText(const char *detail)
+{
+	if (worker_args.lane == 0)
+		return detail;
+	return psprintf("lane %d: %s", worker_args.lane, detail);
+}
+
+/*
+ * FinishLaneJob: a lane is done; if every lane of the job is, the job is
+ * finished (lanes.c), in a transaction of its own.  An error here is only
+ * logged: the lane's worker ends, the launcher starts a worker for the
+ * lanes again (lane 1 if all are done), and that one finishes the job.
+ */
+static void
+FinishLaneJob(void)
+{
+	PG_TRY();
+	{
+		StartStep();
+		pgstat_report_activity(STATE_RUNNING, "pg_mig: finishing job");
+		(void) set_config_option("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+		(void) MigFinishLanes(job_id);
+		FinishStep();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(step_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		DisarmTimeouts();
+		ereport(LOG,
+				(errmsg("pg_mig job " INT64_FORMAT ": lane %d could not finish the job: %s",
+						job_id, worker_args.lane, edata->message)));
+	}
+	PG_END_TRY();
+}
+
+/*
+ * PromoteQueuedJob: a lane found its job queued (resumed while the lane's
+ * worker was still there); it sets it running in a transaction of its own,
+ * holding no share lock on the job row that the other lanes could hold too.
+ */
+static void
+PromoteQueuedJob(void)
+{
+	promote_queued = false;
+	PG_TRY();
+	{
+		MigJob	   *job;
+
+		StartStep();
+		job = LockJobRow(true);
+		if (job != NULL && job->state == MIG_STATE_QUEUED)
+			MigSetState(job_id, MIG_STATE_RUNNING, NULL);
+		FinishStep();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(step_context);
+		FlushErrorState();
+		AbortCurrentTransaction();
+		DisarmTimeouts();
+	}
+	PG_END_TRY();
+	MigBroadcastJobChange();
 }
 
 /*
@@ -472,7 +603,7 @@ RunStep(long *delay_ms)
 
 		StartStep();
 		pgstat_report_activity(STATE_RUNNING, "pg_mig: checking job");
-		job = LockJobRow();
+		job = LockJobRow(false);
 
 		if (job == NULL || job->owner != worker_args.owner)
 			outcome = STEP_STOP;
@@ -482,7 +613,9 @@ RunStep(long *delay_ms)
 		{
 			char	   *reason = NULL;
 
-			if (job->state == MIG_STATE_QUEUED)
+			if (job->state == MIG_STATE_QUEUED && worker_args.lane > 0)
+				promote_queued = true;	/* after this step: see PromoteQueuedJob */
+			else if (job->state == MIG_STATE_QUEUED)
 			{
 				/* resumed while this worker was still alive */
 				MigSetState(job_id, MIG_STATE_RUNNING, NULL);
@@ -505,10 +638,15 @@ RunStep(long *delay_ms)
 					throttled_now = true;
 					throttled_since = GetCurrentTimestamp();
 					throttle_wait_ms = THROTTLE_MIN_WAIT_MS;
-					MigRecordEvent(job_id, "throttled", reason);
+					MigRecordEvent(job_id, "throttled", LaneText(reason));
 				}
 				if (job->throttled == NULL || strcmp(job->throttled, reason) != 0)
-					MigSetThrottled(job_id, reason);
+				{
+					if (worker_args.lane > 0)
+						MigSetLaneThrottled(job_id, worker_args.lane, reason);
+					else
+						MigSetThrottled(job_id, reason);
+				}
 				if (throttle_reason)
 					pfree(throttle_reason);
 				throttle_reason = MemoryContextStrdup(job_context, reason);
@@ -529,10 +667,13 @@ RunStep(long *delay_ms)
 					int			usecs;
 
 					TimestampDifference(throttled_since, GetCurrentTimestamp(), &secs, &usecs);
-					MigSetThrottled(job_id, NULL);
+					if (worker_args.lane > 0)
+						MigSetLaneThrottled(job_id, worker_args.lane, NULL);
+					else
+						MigSetThrottled(job_id, NULL);
 					MigRecordEvent(job_id, "unthrottled",
-								   psprintf("after %.1f s: %s", secs + usecs / 1e6,
-											throttle_reason ? throttle_reason : "?"));
+								   LaneText(psprintf("after %.1f s: %s", secs + usecs / 1e6,
+													 throttle_reason ? throttle_reason : "?")));
 					throttled_now = false;
 				}
 				outcome = RunChunk(job, delay_ms);
@@ -577,7 +718,8 @@ MaybeGiveWorkerBack(const char *reason)
 	int			usecs;
 	char	   *why;
 
-	if (!throttled_now ||
+	/* a lane does not give way: its job would go back to queued as a whole */
+	if (!throttled_now || worker_args.lane > 0 ||
 		!TimestampDifferenceExceeds(throttled_since, GetCurrentTimestamp(),
 									mig_naptime_s * 1000))
 		return false;
@@ -614,7 +756,10 @@ RunChunk(MigJob *job, long *delay_ms)
 
 	if (job->target_ord >= list_length(targets))
 	{
-		MigFinishWalk(job_id, job->rows_done, job->chunks_done);
+		if (worker_args.lane > 0)
+			lane_finished = true;
+		else
+			MigFinishWalk(job_id, job->rows_done, job->chunks_done);
 		return STEP_STOP;
 	}
 
@@ -686,18 +831,47 @@ RunChunk(MigJob *job, long *delay_ms)
 	cp.current_batch = current_batch;
 	cp.rows_per_sec = rows_rate;
 	cp.keys_per_sec = keys_rate;
-	MigSaveCheckpoint(job_id, &cp);
-
-	if (result.target_done && cp.target_ord >= list_length(targets))
+	if (worker_args.lane > 0)
 	{
-		MigFinishWalk(job_id, job->rows_done + result.rows, job->chunks_done + 1);
-		return STEP_STOP;
+		MigSaveLaneCheckpoint(job_id, worker_args.lane, &cp,
+							  result.target_done && cp.target_ord >= list_length(targets));
+		if (result.target_done && cp.target_ord >= list_length(targets))
+		{
+			lane_finished = true;
+			return STEP_STOP;
+		}
+	}
+	else
+	{
+		MigSaveCheckpoint(job_id, &cp);
+		if (result.target_done && cp.target_ord >= list_length(targets))
+		{
+			MigFinishWalk(job_id, job->rows_done + result.rows, job->chunks_done + 1);
+			return STEP_STOP;
+		}
 	}
 
-	/* the next chunk's size and the pause before it */
-	current_batch = MigNextBatchSize(job, current_batch, chunk_ms, result.keys,
-									 cp.wal_bytes, &batch_rate_ewma);
-	*delay_ms = (long) MigPacingDelayMs(job, chunk_ms, cp.wal_bytes);
+	/*
+	 * The next chunk's size and the pause before it.  The lanes of a job
+	 * share its budgets: each lane's chunk writes at most its share of the
+	 * WAL one chunk may write under max_lag_bytes, and paces itself to its
+	 * share of max_wal_rate, so n lanes together lag and write no more than
+	 * one walker would.
+	 */
+	{
+		MigJob		share = *job;
+
+		if (job->parallel > 1 && worker_args.lane > 0)
+		{
+			share.max_lag_bytes = job->max_lag_bytes > 0 ?
+				Max(job->max_lag_bytes / job->parallel, 1) : 0;
+			share.max_wal_rate = job->max_wal_rate > 0 ?
+				Max(job->max_wal_rate / job->parallel, 1) : 0;
+		}
+		current_batch = MigNextBatchSize(&share, current_batch, chunk_ms, result.keys,
+										 cp.wal_bytes, &batch_rate_ewma);
+		*delay_ms = (long) MigPacingDelayMs(&share, chunk_ms, cp.wal_bytes);
+	}
 	return STEP_CHUNK;
 }
 
@@ -779,7 +953,7 @@ RecordStepError(ErrorData *edata, long *delay_ms)
 	int			batch = current_batch;
 
 	StartStep();
-	job = LockJobRow();
+	job = LockJobRow(true);
 	if (job == NULL || (job->state != MIG_STATE_RUNNING && job->state != MIG_STATE_QUEUED))
 		outcome = STEP_STOP;
 	else if (MigErrorIsTransient(edata->sqlerrcode) && job->retries < job->max_retries)
@@ -793,16 +967,22 @@ RecordStepError(ErrorData *edata, long *delay_ms)
 			edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			batch = Max(current_batch / 2, 1);
 		backoff *= 0.5 + pg_prng_double(&pg_global_prng_state);
-		MigSetRetries(job_id, retries, message);
+		if (worker_args.lane > 0)
+			MigSetLaneRetries(job_id, worker_args.lane, retries, message);
+		else
+			MigSetRetries(job_id, retries, message);
 		MigRecordEvent(job_id, "retried",
-					   psprintf("attempt %d of %d in %.1f s, batch %d: %s", retries,
-								job->max_retries, backoff / 1000.0, batch, message));
+					   LaneText(psprintf("attempt %d of %d in %.1f s, batch %d: %s", retries,
+										 job->max_retries, backoff / 1000.0, batch, message)));
 		*delay_ms = (long) backoff;
 	}
 	else
 	{
-		MigSetState(job_id, MIG_STATE_FAILED, message);
-		MigRecordEvent(job_id, "failed", message);
+		/* a lane that fails fails the job: the other lanes stop at their next chunk */
+		if (worker_args.lane > 0)
+			MigSetLaneRetries(job_id, worker_args.lane, job->lane_retries, message);
+		MigSetState(job_id, MIG_STATE_FAILED, LaneText(message));
+		MigRecordEvent(job_id, "failed", LaneText(message));
 		outcome = STEP_STOP;
 	}
 	FinishStep();

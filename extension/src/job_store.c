@@ -43,22 +43,11 @@
 
 #include "pg_mig.h"
 
-typedef struct StoreContext
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
-} StoreContext;
 
 /* the memory context of the caller of the current store function */
 static MemoryContext store_callerctx = NULL;
 
 static Oid	ExtensionSchema(Oid extoid);
-static void StoreEnter(StoreContext *sc);
-static void StoreLeave(StoreContext *sc);
-static char *TextColumn(HeapTuple tuple, TupleDesc desc, int col);
-static List *TextArrayColumn(HeapTuple tuple, TupleDesc desc, int col);
-static Datum CStringArrayDatum(int n, char **items);
 
 /*
  * MigExtensionSchema returns the OID of the schema pg_mig is installed in,
@@ -164,12 +153,12 @@ MigQualifiedTable(const char *table)
 }
 
 /*
- * StoreEnter switches to the bootstrap superuser in a security-restricted
- * operation with a pinned search_path, and connects SPI.  StoreLeave undoes
+ * MigStoreEnter switches to the bootstrap superuser in a security-restricted
+ * operation with a pinned search_path, and connects SPI.  MigStoreLeave undoes
  * it.  An error in between is cleaned up by transaction abort.
  */
-static void
-StoreEnter(StoreContext *sc)
+void
+MigStoreEnter(MigStoreContext *sc)
 {
 	MigRequireSchemaVersion();
 	store_callerctx = CurrentMemoryContext;
@@ -187,8 +176,8 @@ StoreEnter(StoreContext *sc)
 	MigGuardOpen();
 }
 
-static void
-StoreLeave(StoreContext *sc)
+void
+MigStoreLeave(MigStoreContext *sc)
 {
 	MigGuardClose();
 	SPI_finish();
@@ -196,9 +185,9 @@ StoreLeave(StoreContext *sc)
 	SetUserIdAndSecContext(sc->save_userid, sc->save_sec_context);
 }
 
-/* TextColumn: column col (1-based) as a C string in the upper context, or NULL */
-static char *
-TextColumn(HeapTuple tuple, TupleDesc desc, int col)
+/* MigTextColumn: column col (1-based) as a C string in the upper context, or NULL */
+char *
+MigTextColumn(HeapTuple tuple, TupleDesc desc, int col)
 {
 	bool		isnull;
 	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
@@ -213,9 +202,9 @@ TextColumn(HeapTuple tuple, TupleDesc desc, int col)
 	return s;
 }
 
-/* TextArrayColumn: a text[] column as a List of C strings in the upper context */
-static List *
-TextArrayColumn(HeapTuple tuple, TupleDesc desc, int col)
+/* MigTextArrayColumn: a text[] column as a List of C strings in the upper context */
+List *
+MigTextArrayColumn(HeapTuple tuple, TupleDesc desc, int col)
 {
 	bool		isnull;
 	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
@@ -236,8 +225,8 @@ TextArrayColumn(HeapTuple tuple, TupleDesc desc, int col)
 	return result;
 }
 
-static Datum
-CStringArrayDatum(int n, char **items)
+Datum
+MigCStringArrayDatum(int n, char **items)
 {
 	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
 
@@ -256,8 +245,8 @@ IntervalColumnMs(HeapTuple tuple, TupleDesc desc, int col)
 	return isnull ? 0 : MigIntervalToMs(d);
 }
 
-static int64
-Int64Column(HeapTuple tuple, TupleDesc desc, int col, Oid type)
+int64
+MigInt64Column(HeapTuple tuple, TupleDesc desc, int col, Oid type)
 {
 	bool		isnull;
 	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
@@ -277,7 +266,7 @@ Int64Column(HeapTuple tuple, TupleDesc desc, int col, Oid type)
 	"max_xact_age, max_archive_backlog, throttle_on_autovacuum, target_ord, " \
 	"last_key, rows_done, keys_done, chunks_done, wal_bytes, retries, " \
 	"current_batch, throttled, settings, started_at, rows_per_sec, keys_per_sec, " \
-	"owner_name::pg_catalog.text"
+	"owner_name::pg_catalog.text, parallel, vacuum_every"
 
 /*
  * MigLoadJob reads one job; with for_update, it also locks the job row
@@ -285,10 +274,30 @@ Int64Column(HeapTuple tuple, TupleDesc desc, int col, Oid type)
  * job control: a pause committed before the lock is seen, one after it
  * waits for the chunk).  Returns NULL if there is no such job.
  */
+static MigJob *LoadJob(int64 job_id, const char *lock_clause);
+
 MigJob *
 MigLoadJob(int64 job_id, bool for_update)
 {
-	StoreContext sc;
+	return LoadJob(job_id, for_update ? " FOR UPDATE" : "");
+}
+
+/*
+ * MigLoadJobShared reads one job and locks its row FOR SHARE: what each
+ * chunk of a lane of a parallel job does, so that the lanes run side by
+ * side, while job control (which updates the row) still waits for the
+ * chunks in progress, and the chunks after it see it.
+ */
+MigJob *
+MigLoadJobShared(int64 job_id)
+{
+	return LoadJob(job_id, " FOR SHARE");
+}
+
+static MigJob *
+LoadJob(int64 job_id, const char *lock_clause)
+{
+	MigStoreContext sc;
 	char	   *sql;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job_id)};
@@ -296,10 +305,9 @@ MigLoadJob(int64 job_id, bool for_update)
 	MemoryContext callerctx = CurrentMemoryContext;
 
 	sql = psprintf("SELECT " JOB_COLUMNS " FROM %s WHERE job_id = $1%s",
-				   MigQualifiedTable(MIG_JOB_TABLE),
-				   for_update ? " FOR UPDATE" : "");
+				   MigQualifiedTable(MIG_JOB_TABLE), lock_clause);
 
-	StoreEnter(&sc);
+	MigStoreEnter(&sc);
 	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_mig job " INT64_FORMAT, job_id);
 	if (SPI_processed == 1)
@@ -312,35 +320,35 @@ MigLoadJob(int64 job_id, bool for_update)
 		job = MemoryContextAllocZero(callerctx, sizeof(MigJob));
 		job->job_id = job_id;
 		job->relid = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
-		job->relation_name = TextColumn(t, d, 3);
-		job->set_clause = TextColumn(t, d, 4);
-		job->where_clause = TextColumn(t, d, 5);
-		job->search_path = TextColumn(t, d, 6);
+		job->relation_name = MigTextColumn(t, d, 3);
+		job->set_clause = MigTextColumn(t, d, 4);
+		job->where_clause = MigTextColumn(t, d, 5);
+		job->search_path = MigTextColumn(t, d, 6);
 		job->owner = DatumGetObjectId(SPI_getbinval(t, d, 7, &isnull));
-		job->state = MigStateFromName(TextColumn(t, d, 8));
-		job->batch_size = (int) Int64Column(t, d, 9, INT4OID);
+		job->state = MigStateFromName(MigTextColumn(t, d, 8));
+		job->batch_size = (int) MigInt64Column(t, d, 9, INT4OID);
 		job->chunk_time_ms = IntervalColumnMs(t, d, 10);
 		job->max_lag_ms = IntervalColumnMs(t, d, 11);
-		job->max_lag_bytes = Int64Column(t, d, 12, INT8OID);
+		job->max_lag_bytes = MigInt64Column(t, d, 12, INT8OID);
 		job->sleep_ms = IntervalColumnMs(t, d, 13);
 		job->lock_timeout_ms = IntervalColumnMs(t, d, 14);
 		job->statement_timeout_ms = IntervalColumnMs(t, d, 15);
-		job->max_retries = (int) Int64Column(t, d, 16, INT4OID);
-		job->max_wal_rate = Int64Column(t, d, 17, INT8OID);
+		job->max_retries = (int) MigInt64Column(t, d, 16, INT4OID);
+		job->max_wal_rate = MigInt64Column(t, d, 17, INT8OID);
 		{
 			Datum		v = SPI_getbinval(t, d, 18, &isnull);
 
 			job->nice_ratio = isnull ? 0 : DatumGetFloat8(v);
 		}
-		job->ignore_slots = TextArrayColumn(t, d, 19);
-		job->run_window = TextColumn(t, d, 20);
-		job->throttle_query = TextColumn(t, d, 21);
-		job->max_active_sessions = (int) Int64Column(t, d, 22, INT4OID);
+		job->ignore_slots = MigTextArrayColumn(t, d, 19);
+		job->run_window = MigTextColumn(t, d, 20);
+		job->throttle_query = MigTextColumn(t, d, 21);
+		job->max_active_sessions = (int) MigInt64Column(t, d, 22, INT4OID);
 		job->max_xact_age_ms = IntervalColumnMs(t, d, 23);
-		job->max_archive_backlog = (int) Int64Column(t, d, 24, INT4OID);
+		job->max_archive_backlog = (int) MigInt64Column(t, d, 24, INT4OID);
 		job->throttle_on_autovacuum = DatumGetBool(SPI_getbinval(t, d, 25, &isnull));
-		job->target_ord = (int) Int64Column(t, d, 26, INT4OID);
-		lastkey = TextArrayColumn(t, d, 27);
+		job->target_ord = (int) MigInt64Column(t, d, 26, INT4OID);
+		lastkey = MigTextArrayColumn(t, d, 27);
 		job->nlast_key = list_length(lastkey);
 		if (job->nlast_key > 0)
 		{
@@ -352,14 +360,14 @@ MigLoadJob(int64 job_id, bool for_update)
 			foreach(lc, lastkey)
 				job->last_key[i++] = lfirst(lc);
 		}
-		job->rows_done = Int64Column(t, d, 28, INT8OID);
-		job->keys_done = Int64Column(t, d, 29, INT8OID);
-		job->chunks_done = Int64Column(t, d, 30, INT8OID);
-		job->wal_bytes = Int64Column(t, d, 31, INT8OID);
-		job->retries = (int) Int64Column(t, d, 32, INT4OID);
-		job->current_batch = (int) Int64Column(t, d, 33, INT4OID);
-		job->throttled = TextColumn(t, d, 34);
-		job->settings = TextArrayColumn(t, d, 35);
+		job->rows_done = MigInt64Column(t, d, 28, INT8OID);
+		job->keys_done = MigInt64Column(t, d, 29, INT8OID);
+		job->chunks_done = MigInt64Column(t, d, 30, INT8OID);
+		job->wal_bytes = MigInt64Column(t, d, 31, INT8OID);
+		job->retries = (int) MigInt64Column(t, d, 32, INT4OID);
+		job->current_batch = (int) MigInt64Column(t, d, 33, INT4OID);
+		job->throttled = MigTextColumn(t, d, 34);
+		job->settings = MigTextArrayColumn(t, d, 35);
 		(void) SPI_getbinval(t, d, 36, &isnull);
 		job->ever_started = !isnull;
 		{
@@ -369,9 +377,11 @@ MigLoadJob(int64 job_id, bool for_update)
 			v = SPI_getbinval(t, d, 38, &isnull);
 			job->keys_per_sec = isnull ? 0 : DatumGetFloat8(v);
 		}
-		job->owner_name = TextColumn(t, d, 39);
+		job->owner_name = MigTextColumn(t, d, 39);
+		job->parallel = Max((int) MigInt64Column(t, d, 40, INT4OID), 1);
+		job->vacuum_every = MigInt64Column(t, d, 41, INT8OID);
 	}
-	StoreLeave(&sc);
+	MigStoreLeave(&sc);
 	return job;
 }
 
@@ -381,7 +391,7 @@ MigLoadJob(int64 job_id, bool for_update)
 List *
 MigLoadTargets(int64 job_id)
 {
-	StoreContext sc;
+	MigStoreContext sc;
 	char	   *sql;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job_id)};
@@ -391,7 +401,7 @@ MigLoadTargets(int64 job_id)
 	sql = psprintf("SELECT ord, relid, relation_name, key_columns, upper_key, keys_estimate,"
 				   " resolved_set_clause, resolved_where_clause FROM %s WHERE job_id = $1 ORDER BY ord",
 				   MigQualifiedTable(MIG_TARGET_TABLE));
-	StoreEnter(&sc);
+	MigStoreEnter(&sc);
 	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the targets of pg_mig job " INT64_FORMAT, job_id);
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -404,14 +414,14 @@ MigLoadTargets(int64 job_id)
 		List	   *upper;
 		MemoryContext old;
 
-		target->ord = (int) Int64Column(t, d, 1, INT4OID);
+		target->ord = (int) MigInt64Column(t, d, 1, INT4OID);
 		target->relid = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
-		target->relation_name = TextColumn(t, d, 3);
-		keys = TextArrayColumn(t, d, 4);
-		upper = TextArrayColumn(t, d, 5);
-		target->keys_estimate = Int64Column(t, d, 6, INT8OID);
-		target->set_clause = TextColumn(t, d, 7);
-		target->where_clause = TextColumn(t, d, 8);
+		target->relation_name = MigTextColumn(t, d, 3);
+		keys = MigTextArrayColumn(t, d, 4);
+		upper = MigTextArrayColumn(t, d, 5);
+		target->keys_estimate = MigInt64Column(t, d, 6, INT8OID);
+		target->set_clause = MigTextColumn(t, d, 7);
+		target->where_clause = MigTextColumn(t, d, 8);
 		target->nkeys = list_length(keys);
 		old = MemoryContextSwitchTo(callerctx);
 		target->key_columns = palloc(sizeof(char *) * target->nkeys);
@@ -426,7 +436,7 @@ MigLoadTargets(int64 job_id)
 		result = lappend(result, target);
 		MemoryContextSwitchTo(old);
 	}
-	StoreLeave(&sc);
+	MigStoreLeave(&sc);
 	return result;
 }
 
@@ -437,7 +447,7 @@ MigLoadTargets(int64 job_id)
 int64
 MigFindActiveJobOn(List *relids)
 {
-	StoreContext sc;
+	MigStoreContext sc;
 	char	   *sql;
 	Datum	   *elems;
 	ListCell   *lc;
@@ -459,7 +469,7 @@ MigFindActiveJobOn(List *relids)
 				   " ORDER BY j.job_id LIMIT 1",
 				   MigQualifiedTable(MIG_JOB_TABLE),
 				   MigQualifiedTable(MIG_TARGET_TABLE));
-	StoreEnter(&sc);
+	MigStoreEnter(&sc);
 	/*
 	 * The latest committed state, whatever the caller's isolation level: a
 	 * job committed on the same tree while the caller waited for the start
@@ -478,7 +488,7 @@ MigFindActiveJobOn(List *relids)
 		result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											 SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	StoreLeave(&sc);
+	MigStoreLeave(&sc);
 	return result;
 }
 
@@ -496,11 +506,11 @@ IntervalOrNull(int64 ms, bool *isnull)
 int64
 MigInsertJob(const MigJob *job, List *targets)
 {
-	StoreContext sc;
+	MigStoreContext sc;
 	char	   *sql;
-	Oid			types[27];
-	Datum		values[27];
-	char		nulls[27];
+	Oid			types[29];
+	Datum		values[29];
+	char		nulls[29];
 	int			n = 0;
 	int64		job_id;
 	ListCell   *lc;
@@ -527,7 +537,7 @@ MigInsertJob(const MigJob *job, List *targets)
 	ARG(TEXTOID, job->where_clause ? CStringGetTextDatum(job->where_clause) : 0,
 		job->where_clause == NULL);
 	ARG(TEXTOID, CStringGetTextDatum(job->search_path), false);	/* $5 */
-	ARG(TEXTARRAYOID, CStringArrayDatum(nsettings, settings), false);
+	ARG(TEXTARRAYOID, MigCStringArrayDatum(nsettings, settings), false);
 	ARG(OIDOID, ObjectIdGetDatum(job->owner), false);
 	ARG(INT4OID, Int32GetDatum(job->batch_size), false);
 	values[n] = IntervalOrNull(job->chunk_time_ms, &isnull);
@@ -541,7 +551,7 @@ MigInsertJob(const MigJob *job, List *targets)
 	ARG(INT4OID, Int32GetDatum(job->max_retries), false);	/* $15 */
 	ARG(INT8OID, Int64GetDatum(job->max_wal_rate), job->max_wal_rate <= 0);
 	ARG(FLOAT8OID, Float8GetDatum(job->nice_ratio), job->nice_ratio <= 0);
-	ARG(TEXTARRAYOID, nslots > 0 ? CStringArrayDatum(nslots, slots) : 0, nslots == 0);
+	ARG(TEXTARRAYOID, nslots > 0 ? MigCStringArrayDatum(nslots, slots) : 0, nslots == 0);
 	ARG(TEXTOID, job->run_window ? CStringGetTextDatum(job->run_window) : 0,
 		job->run_window == NULL);
 	ARG(TEXTOID, job->throttle_query ? CStringGetTextDatum(job->throttle_query) : 0,
@@ -554,6 +564,8 @@ MigInsertJob(const MigJob *job, List *targets)
 	ARG(INT8OID, Int64GetDatum(job->keys_total), job->keys_total < 0);	/* $25 */
 	ARG(INT8OID, Int64GetDatum(job->rows_total), job->rows_total < 0);
 	ARG(TEXTOID, CStringGetTextDatum(job->owner_name), false);
+	ARG(INT4OID, Int32GetDatum(Max(job->parallel, 1)), false);
+	ARG(INT8OID, Int64GetDatum(job->vacuum_every), job->vacuum_every <= 0);
 #undef ARG
 
 	sql = psprintf("INSERT INTO %s (relid, relation_name, set_clause, where_clause,"
@@ -561,14 +573,15 @@ MigInsertJob(const MigJob *job, List *targets)
 				   " max_lag_bytes, sleep, lock_timeout, statement_timeout, max_retries,"
 				   " max_wal_rate, nice_ratio, ignore_slots, run_window, throttle_query,"
 				   " max_active_sessions, max_xact_age, max_archive_backlog,"
-				   " throttle_on_autovacuum, keys_total, rows_total, owner_name)"
+				   " throttle_on_autovacuum, keys_total, rows_total, owner_name,"
+				   " parallel, vacuum_every)"
 				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
 				   " $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26,"
-				   " $27)"
+				   " $27, $28, $29)"
 				   " RETURNING job_id",
 				   MigQualifiedTable(MIG_JOB_TABLE));
 
-	StoreEnter(&sc);
+	MigStoreEnter(&sc);
 	if (SPI_execute_with_args(sql, n, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING
 		|| SPI_processed != 1)
 		elog(ERROR, "could not record the pg_mig job");
@@ -591,9 +604,9 @@ MigInsertJob(const MigJob *job, List *targets)
 		tvalues[1] = Int32GetDatum(target->ord);
 		tvalues[2] = ObjectIdGetDatum(target->relid);
 		tvalues[3] = CStringGetTextDatum(target->relation_name);
-		tvalues[4] = CStringArrayDatum(target->nkeys, target->key_columns);
+		tvalues[4] = MigCStringArrayDatum(target->nkeys, target->key_columns);
 		if (target->upper_key)
-			tvalues[5] = CStringArrayDatum(target->nkeys, target->upper_key);
+			tvalues[5] = MigCStringArrayDatum(target->nkeys, target->upper_key);
 		else
 			tnulls[5] = 'n';
 		tvalues[6] = Int64GetDatum(target->keys_estimate);
@@ -610,7 +623,7 @@ MigInsertJob(const MigJob *job, List *targets)
 		if (SPI_execute_with_args(sql, 9, ttypes, tvalues, tnulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record a target of the pg_mig job");
 	}
-	StoreLeave(&sc);
+	MigStoreLeave(&sc);
 	return job_id;
 }
 
@@ -622,7 +635,7 @@ MigInsertJob(const MigJob *job, List *targets)
 void
 MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp)
 {
-	StoreContext sc;
+	MigStoreContext sc;
 	char	   *sql;
 	Oid			types[9] = {INT8OID, INT4OID, TEXTARRAYOID, INT8OID, INT8OID,
 	INT8OID, INT4OID, FLOAT8OID, FLOAT8OID};
@@ -632,7 +645,7 @@ MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp)
 	values[0] = Int64GetDatum(job_id);
 	values[1] = Int32GetDatum(cp->target_ord);
 	if (cp->nlast_key > 0)
-		values[2] = CStringArrayDatum(cp->nlast_key, cp->last_key);
+		values[2] = MigCStringArrayDatum(cp->nlast_key, cp->last_key);
 	else
 		nulls[2] = 'n';
 	values[3] = Int64GetDatum(cp->rows);
@@ -653,11 +666,11 @@ MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp)
 				   " retries = 0, updated_at = now()"
 				   " WHERE job_id = $1",
 				   MigQualifiedTable(MIG_JOB_TABLE));
-	StoreEnter(&sc);
+	MigStoreEnter(&sc);
 	if (SPI_execute_with_args(sql, 9, types, values, nulls, false, 0) != SPI_OK_UPDATE
 		|| SPI_processed != 1)
 		elog(ERROR, "could not record the checkpoint of pg_mig job " INT64_FORMAT, job_id);
-	StoreLeave(&sc);
+	MigStoreLeave(&sc);
 }
 
 /*
@@ -669,7 +682,7 @@ MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp)
 void
 MigRecordEvent(int64 job_id, const char *event, const char *detail)
 {
-	StoreContext sc;
+	MigStoreContext sc;
 	char	   *sql;
 	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
 	Datum		values[3];
@@ -684,7 +697,7 @@ MigRecordEvent(int64 job_id, const char *event, const char *detail)
 		nulls[2] = 'n';
 	sql = psprintf("INSERT INTO %s (job_id, event, detail) VALUES ($1, $2, $3)",
 				   table);
-	StoreEnter(&sc);
+	MigStoreEnter(&sc);
 	if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record an event of pg_mig job " INT64_FORMAT, job_id);
 
@@ -708,7 +721,7 @@ MigRecordEvent(int64 job_id, const char *event, const char *detail)
 		if (SPI_execute_with_args(sql, 2, rtypes, rvalues, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not trim the events of pg_mig job " INT64_FORMAT, job_id);
 	}
-	StoreLeave(&sc);
+	MigStoreLeave(&sc);
 }
 
 /*
@@ -721,7 +734,7 @@ MigRecordEvent(int64 job_id, const char *event, const char *detail)
 void
 MigSetState(int64 job_id, MigJobState state, const char *last_error)
 {
-	StoreContext sc;
+	MigStoreContext sc;
 	char	   *sql;
 	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
 	Datum		values[3];
@@ -746,10 +759,10 @@ MigSetState(int64 job_id, MigJobState state, const char *last_error)
 				   " WHERE job_id = $1",
 				   MigQualifiedTable(MIG_JOB_TABLE),
 				   finished ? "now()" : "NULL");
-	StoreEnter(&sc);
+	MigStoreEnter(&sc);
 	if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not change the state of pg_mig job " INT64_FORMAT, job_id);
-	StoreLeave(&sc);
+	MigStoreLeave(&sc);
 	MigNotify(job_id, MigStateName(state));
 }
 
@@ -792,7 +805,7 @@ void
 MigSetJobColumns(int64 job_id, int ncols, const char **columns,
 				 const Oid *types, const Datum *values, const bool *isnull)
 {
-	StoreContext sc;
+	MigStoreContext sc;
 	StringInfoData sql;
 	Oid		   *argtypes = palloc(sizeof(Oid) * (ncols + 1));
 	Datum	   *args = palloc(sizeof(Datum) * (ncols + 1));
@@ -814,11 +827,11 @@ MigSetJobColumns(int64 job_id, int ncols, const char **columns,
 		nulls[i + 1] = isnull[i] ? 'n' : ' ';
 	}
 	appendStringInfoString(&sql, " WHERE job_id = $1");
-	StoreEnter(&sc);
+	MigStoreEnter(&sc);
 	if (SPI_execute_with_args(sql.data, ncols + 1, argtypes, args, nulls, false, 0)
 		!= SPI_OK_UPDATE)
 		elog(ERROR, "could not change pg_mig job " INT64_FORMAT, job_id);
-	StoreLeave(&sc);
+	MigStoreLeave(&sc);
 }
 
 /*
@@ -828,7 +841,7 @@ MigSetJobColumns(int64 job_id, int ncols, const char **columns,
 char *
 MigGetState(int64 job_id)
 {
-	StoreContext sc;
+	MigStoreContext sc;
 	char	   *sql;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job_id)};
@@ -836,12 +849,12 @@ MigGetState(int64 job_id)
 
 	sql = psprintf("SELECT state FROM %s WHERE job_id = $1",
 				   MigQualifiedTable(MIG_JOB_TABLE));
-	StoreEnter(&sc);
+	MigStoreEnter(&sc);
 	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_mig job " INT64_FORMAT, job_id);
 	if (SPI_processed == 1)
-		result = TextColumn(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	StoreLeave(&sc);
+		result = MigTextColumn(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	MigStoreLeave(&sc);
 	return result;
 }
 
@@ -852,7 +865,7 @@ MigGetState(int64 job_id)
 bool
 MigJobCreatedHere(int64 job_id)
 {
-	StoreContext sc;
+	MigStoreContext sc;
 	char	   *sql;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job_id)};
@@ -860,7 +873,7 @@ MigJobCreatedHere(int64 job_id)
 
 	sql = psprintf("SELECT xmin::text FROM %s WHERE job_id = $1",
 				   MigQualifiedTable(MIG_JOB_TABLE));
-	StoreEnter(&sc);
+	MigStoreEnter(&sc);
 	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_mig job " INT64_FORMAT, job_id);
 	if (SPI_processed == 1)
@@ -869,7 +882,7 @@ MigJobCreatedHere(int64 job_id)
 
 		result = TransactionIdIsCurrentTransactionId((TransactionId) strtoul(xmin, NULL, 10));
 	}
-	StoreLeave(&sc);
+	MigStoreLeave(&sc);
 	return result;
 }
 
@@ -880,17 +893,17 @@ MigJobCreatedHere(int64 job_id)
 void
 MigNotify(int64 job_id, const char *state)
 {
-	StoreContext sc;
+	MigStoreContext sc;
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 
 	values[0] = CStringGetTextDatum(PG_MIG_NOTIFY_CHANNEL);
 	values[1] = CStringGetTextDatum(psprintf(INT64_FORMAT " %s", job_id, state));
-	StoreEnter(&sc);
+	MigStoreEnter(&sc);
 	if (SPI_execute_with_args("SELECT pg_notify($1, $2)", 2, types, values, NULL,
 							  false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not notify about pg_mig job " INT64_FORMAT, job_id);
-	StoreLeave(&sc);
+	MigStoreLeave(&sc);
 }
 
 /* ---------------------------------------------------------------------
@@ -904,7 +917,7 @@ MigNotify(int64 job_id, const char *state)
 void
 MigLoadJobKind(MigJob *job)
 {
-	StoreContext sc;
+	MigStoreContext sc;
 	char	   *sql;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job->job_id)};
@@ -919,7 +932,7 @@ MigLoadJobKind(MigJob *job)
 	}
 	sql = psprintf("SELECT kind, kind_args, steps_done, step FROM %s WHERE job_id = $1",
 				   MigQualifiedTable(MIG_JOB_TABLE));
-	StoreEnter(&sc);
+	MigStoreEnter(&sc);
 	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_mig job " INT64_FORMAT, job->job_id);
 	if (SPI_processed == 1)
@@ -927,12 +940,12 @@ MigLoadJobKind(MigJob *job)
 		HeapTuple	t = SPI_tuptable->vals[0];
 		TupleDesc	d = SPI_tuptable->tupdesc;
 
-		job->kind = MigKindFromName(TextColumn(t, d, 1));
-		job->kind_args = TextArrayColumn(t, d, 2);
-		job->steps_done = TextArrayColumn(t, d, 3);
-		job->step = TextColumn(t, d, 4);
+		job->kind = MigKindFromName(MigTextColumn(t, d, 1));
+		job->kind_args = MigTextArrayColumn(t, d, 2);
+		job->steps_done = MigTextArrayColumn(t, d, 3);
+		job->step = MigTextColumn(t, d, 4);
 	}
-	StoreLeave(&sc);
+	MigStoreLeave(&sc);
 }
 
 /*
@@ -953,7 +966,7 @@ MigSetJobKind(int64 job_id, MigJobKind kind, List *kind_args)
 	foreach(lc, kind_args)
 		items[n++] = lfirst(lc);
 	values[0] = CStringGetTextDatum(MigKindName(kind));
-	values[1] = CStringArrayDatum(n, items);
+	values[1] = MigCStringArrayDatum(n, items);
 	MigSetJobColumns(job_id, 2, cols, types, values, nulls);
 }
 
@@ -979,7 +992,7 @@ MigSetStep(int64 job_id, const char *step)
 void
 MigMarkStepDone(int64 job_id, const char *step_name)
 {
-	StoreContext sc;
+	MigStoreContext sc;
 	char	   *sql;
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
@@ -989,11 +1002,11 @@ MigMarkStepDone(int64 job_id, const char *step_name)
 	sql = psprintf("UPDATE %s SET steps_done = steps_done || $2, retries = 0,"
 				   " updated_at = now() WHERE job_id = $1",
 				   MigQualifiedTable(MIG_JOB_TABLE));
-	StoreEnter(&sc);
+	MigStoreEnter(&sc);
 	if (SPI_execute_with_args(sql, 2, types, values, NULL, false, 0) != SPI_OK_UPDATE
 		|| SPI_processed != 1)
 		elog(ERROR, "could not record a step of pg_mig job " INT64_FORMAT, job_id);
-	StoreLeave(&sc);
+	MigStoreLeave(&sc);
 }
 
 /*
@@ -1003,7 +1016,7 @@ MigMarkStepDone(int64 job_id, const char *step_name)
 void
 MigSetTargetClauses(int64 job_id, const MigTarget *target)
 {
-	StoreContext sc;
+	MigStoreContext sc;
 	char	   *sql;
 	Oid			types[4] = {INT8OID, INT4OID, TEXTOID, TEXTOID};
 	Datum		values[4];
@@ -1022,8 +1035,8 @@ MigSetTargetClauses(int64 job_id, const MigTarget *target)
 	sql = psprintf("UPDATE %s SET resolved_set_clause = $3, resolved_where_clause = $4"
 				   " WHERE job_id = $1 AND ord = $2",
 				   MigQualifiedTable(MIG_TARGET_TABLE));
-	StoreEnter(&sc);
+	MigStoreEnter(&sc);
 	if (SPI_execute_with_args(sql, 4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record the clauses of pg_mig job " INT64_FORMAT, job_id);
-	StoreLeave(&sc);
+	MigStoreLeave(&sc);
 }

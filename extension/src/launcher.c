@@ -80,6 +80,7 @@ typedef struct LaunchedWorker
 	BackgroundWorkerHandle *handle;
 	Oid			dboid;
 	int64		job_id;			/* 0 = a scan */
+	int			lane;
 	Oid			owner;
 	TimestampTz started;
 } LaunchedWorker;
@@ -115,7 +116,7 @@ static void StartPendingWorkers(void);
 static void StartDueScan(void);
 static void ReapStopped(void);
 static void EndOverdueScan(void);
-static bool Launch(Oid dboid, int64 job_id, Oid owner);
+static bool Launch(Oid dboid, int64 job_id, Oid owner, int lane);
 static char *RoleName(Oid roleid);
 static char *OwnerCannotRunHere(Oid owner, const char *owner_name);
 
@@ -305,7 +306,10 @@ TakeRequests(void)
 
 			for (int j = 0; j < npending; j++)
 				if (pending[j].dboid == r->dboid && pending[j].job_id == r->job_id)
+				{
+					pending[j].lanes |= r->lanes;
 					dup = true;
+				}
 			if (!dup && npending < lengthof(pending))
 				pending[npending++] = *r;
 			else if (!dup)
@@ -319,15 +323,15 @@ TakeRequests(void)
 		ScheduleAllDatabases();
 }
 
-/* Busy: a slot or a launched, not yet claimed worker for the job */
+/* Busy: a slot or a launched, not yet claimed worker for the job's lane */
 static bool
-Busy(Oid dboid, int64 job_id)
+Busy(Oid dboid, int64 job_id, int lane)
 {
-	if (MigWorkerPid(dboid, job_id) != 0)
+	if (MigLaneWorkerPid(dboid, job_id, lane) != 0)
 		return true;
 	for (int i = 0; i < MAX_HANDLES; i++)
 		if (launched[i].in_use && launched[i].dboid == dboid &&
-			launched[i].job_id == job_id)
+			launched[i].job_id == job_id && launched[i].lane == lane)
 			return true;
 	return false;
 }
@@ -395,48 +399,70 @@ StartPendingWorkers(void)
 {
 	int			kept = 0;
 	bool		given_waits = false;
-	MigRequest	candidate = {InvalidOid, 0, InvalidOid};
+	MigRequest	candidate = {InvalidOid, 0, InvalidOid, 0};
 
 	if (starved_published && MigStarvedTaken())
 		given = starved;
 	for (int i = 0; i < npending; i++)
 	{
 		MigRequest *r = &pending[i];
-		int			role_workers;
 		bool		is_given = (r->dboid == given.dboid && r->job_id == given.job_id);
+		bool		parallel = (r->lanes & ~MIG_LANE_BIT(0)) != 0;
+		char	   *note = NULL;
+		int			waiting = 0;
 
-		if (Busy(r->dboid, r->job_id))
-			continue;
-		role_workers = RoleWorkers(r->owner);
-		if (WorkersInUse() >= mig_max_workers)
+		/* each lane asked for (lane 0: the one walker of a job) */
+		for (int lane = 0; lane <= MIG_MAX_LANES; lane++)
 		{
-			MigSetNote(r->dboid, r->job_id,
-					   psprintf("waiting for a free pg_mig worker (pg_mig.max_workers = %d)",
-								mig_max_workers));
-			/* a role below its own limit may take a throttled job's worker */
-			if (is_given)
-				given_waits = true;
-			else if (candidate.job_id == 0 &&
-					 role_workers < mig_max_workers_per_role)
-				candidate = *r;
-			pending[kept++] = *r;
-			continue;
-		}
-		if (role_workers >= mig_max_workers_per_role)
-		{
-			MigSetNote(r->dboid, r->job_id,
-					   psprintf("waiting: role %s already runs %d worker%s (pg_mig.max_workers_per_role = %d)",
+			int			role_workers;
+
+			if ((r->lanes & MIG_LANE_BIT(lane)) == 0)
+				continue;
+			if (Busy(r->dboid, r->job_id, lane))
+			{
+				r->lanes &= ~MIG_LANE_BIT(lane);
+				continue;
+			}
+			role_workers = RoleWorkers(r->owner);
+			if (WorkersInUse() >= mig_max_workers)
+			{
+				note = psprintf("waiting for a free pg_mig worker (pg_mig.max_workers = %d)",
+								mig_max_workers);
+				/* a role below its own limit may take a throttled job's worker */
+				if (is_given)
+					given_waits = true;
+				else if (candidate.job_id == 0 &&
+						 role_workers < mig_max_workers_per_role)
+					candidate = *r;
+				waiting++;
+				continue;
+			}
+			if (role_workers >= mig_max_workers_per_role)
+			{
+				note = psprintf("waiting: role %s already runs %d worker%s (pg_mig.max_workers_per_role = %d)",
 								RoleName(r->owner), role_workers,
-								role_workers == 1 ? "" : "s", mig_max_workers_per_role));
-			pending[kept++] = *r;
-			continue;
+								role_workers == 1 ? "" : "s", mig_max_workers_per_role);
+				waiting++;
+				continue;
+			}
+			if (!Launch(r->dboid, r->job_id, r->owner, lane))
+			{
+				note = "no free background worker slot; raise max_worker_processes";
+				waiting++;
+				continue;
+			}
+			r->lanes &= ~MIG_LANE_BIT(lane);
 		}
-		if (!Launch(r->dboid, r->job_id, r->owner))
+		if (note != NULL && parallel)
+			note = psprintf("%d lane%s: %s", waiting, waiting == 1 ? "" : "s", note);
+		if (r->lanes != 0)
 		{
-			MigSetNote(r->dboid, r->job_id,
-					   "no free background worker slot; raise max_worker_processes");
+			if (note)
+				MigSetNote(r->dboid, r->job_id, note);
 			pending[kept++] = *r;
 		}
+		else if (parallel)
+			MigSetNote(r->dboid, r->job_id, NULL);	/* every lane has its worker */
 	}
 	npending = kept;
 	if (!given_waits)
@@ -459,7 +485,7 @@ StartDueScan(void)
 	{
 		if (scans[i].not_before > now)
 			continue;
-		if (Launch(scans[i].dboid, 0, InvalidOid))
+		if (Launch(scans[i].dboid, 0, InvalidOid, 0))
 			scans[i] = scans[--nscans];
 		return;
 	}
@@ -470,7 +496,7 @@ StartDueScan(void)
  * false if no background worker slot is free.
  */
 static bool
-Launch(Oid dboid, int64 job_id, Oid owner)
+Launch(Oid dboid, int64 job_id, Oid owner, int lane)
 {
 	BackgroundWorker worker;
 	MigWorkerArgs args;
@@ -490,7 +516,11 @@ Launch(Oid dboid, int64 job_id, Oid owner)
 	if (job_id > 0)
 	{
 		strlcpy(worker.bgw_function_name, "mig_worker_main", BGW_MAXLEN);
-		snprintf(worker.bgw_name, BGW_MAXLEN, "pg_mig worker for job " INT64_FORMAT, job_id);
+		if (lane > 0)
+			snprintf(worker.bgw_name, BGW_MAXLEN,
+					 "pg_mig worker for job " INT64_FORMAT " lane %d", job_id, lane);
+		else
+			snprintf(worker.bgw_name, BGW_MAXLEN, "pg_mig worker for job " INT64_FORMAT, job_id);
 		strlcpy(worker.bgw_type, MIG_WORKER_TYPE, BGW_MAXLEN);
 	}
 	else
@@ -502,6 +532,7 @@ Launch(Oid dboid, int64 job_id, Oid owner)
 	worker.bgw_main_arg = Int64GetDatum(job_id);
 	args.dboid = dboid;
 	args.owner = owner;
+	args.lane = lane;
 	memcpy(worker.bgw_extra, &args, sizeof(args));
 	worker.bgw_notify_pid = MyProcPid;
 
@@ -523,6 +554,7 @@ Launch(Oid dboid, int64 job_id, Oid owner)
 	launched[slot].in_use = true;
 	launched[slot].dboid = dboid;
 	launched[slot].job_id = job_id;
+	launched[slot].lane = lane;
 	launched[slot].owner = owner;
 	launched[slot].started = GetCurrentTimestamp();
 	return true;
@@ -680,19 +712,29 @@ mig_scan_main(Datum main_arg)
 		int64	   *jobs;
 		Oid		   *owners;
 		char	  **owner_names;
+		uint64	   *lanes;
 		uint64		n;
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		sql = psprintf("SELECT job_id, owner, owner_name::pg_catalog.text FROM %s"
-					   " WHERE state OPERATOR(pg_catalog.=) ANY ('{queued,running}'::pg_catalog.text[])"
-					   " ORDER BY job_id", MigQualifiedTable(MIG_JOB_TABLE));
+		/* the lanes of a parallel job not done yet, as a bit mask */
+		sql = psprintf("SELECT j.job_id, j.owner, j.owner_name::pg_catalog.text,"
+					   " CASE WHEN j.parallel OPERATOR(pg_catalog.>) 1 THEN"
+					   "  COALESCE((SELECT pg_catalog.sum(1::pg_catalog.int8 OPERATOR(pg_catalog.<<) l.lane)"
+					   "              FROM %s l WHERE l.job_id OPERATOR(pg_catalog.=) j.job_id"
+					   "               AND NOT l.done), 0)::pg_catalog.int8"
+					   "  ELSE 1::pg_catalog.int8 END"
+					   " FROM %s j"
+					   " WHERE j.state OPERATOR(pg_catalog.=) ANY ('{queued,running}'::pg_catalog.text[])"
+					   " ORDER BY j.job_id", MigQualifiedTable(MIG_LANE_TABLE),
+					   MigQualifiedTable(MIG_JOB_TABLE));
 		if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not list pg_mig jobs");
 		n = SPI_processed;
 		jobs = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * (n + 1));
 		owners = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * (n + 1));
 		owner_names = MemoryContextAllocZero(TopMemoryContext, sizeof(char *) * (n + 1));
+		lanes = MemoryContextAlloc(TopMemoryContext, sizeof(uint64) * (n + 1));
 		for (uint64 i = 0; i < n; i++)
 		{
 			bool		isnull;
@@ -701,6 +743,11 @@ mig_scan_main(Datum main_arg)
 												  SPI_tuptable->tupdesc, 1, &isnull));
 			owners[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 													   SPI_tuptable->tupdesc, 2, &isnull));
+			lanes[i] = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+															 SPI_tuptable->tupdesc, 4, &isnull));
+			/* every lane done: one worker finishes the job */
+			if (lanes[i] == 0)
+				lanes[i] = MIG_LANE_BIT(1);
 			(void) SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull);
 			if (!isnull)
 				owner_names[i] = MemoryContextStrdup(TopMemoryContext,
@@ -718,7 +765,7 @@ mig_scan_main(Datum main_arg)
 				MigRecordEvent(jobs[i], "failed", problem);
 			}
 			else
-				MigPostRequest(MyDatabaseId, jobs[i], owners[i]);
+				MigPostRequest(MyDatabaseId, jobs[i], owners[i], lanes[i]);
 		}
 	}
 	PopActiveSnapshot();

@@ -49,6 +49,7 @@ PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(mig_version);
 PG_FUNCTION_INFO_V1(mig_worker_status);
+PG_FUNCTION_INFO_V1(mig_worker_lanes);
 
 /* settings */
 int			mig_max_workers = 4;
@@ -232,7 +233,7 @@ MigRequireShared(void)
  * queue turns into a scan of every database, so no request is lost.
  */
 void
-MigPostRequest(Oid dboid, int64 job_id, Oid owner)
+MigPostRequest(Oid dboid, int64 job_id, Oid owner, uint64 lanes)
 {
 	bool		dup = false;
 
@@ -244,7 +245,10 @@ MigPostRequest(Oid dboid, int64 job_id, Oid owner)
 		MigRequest *r = &MigShared->requests[i];
 
 		if (r->dboid == dboid && r->job_id == job_id)
+		{
+			r->lanes |= lanes;
 			dup = true;
+		}
 	}
 	if (!dup)
 	{
@@ -255,6 +259,7 @@ MigPostRequest(Oid dboid, int64 job_id, Oid owner)
 			r->dboid = dboid;
 			r->job_id = job_id;
 			r->owner = owner;
+			r->lanes = lanes;
 		}
 		else
 			MigShared->rescan_all = true;
@@ -264,7 +269,7 @@ MigPostRequest(Oid dboid, int64 job_id, Oid owner)
 }
 
 static void
-RememberAction(bool wake_only, Oid dboid, int64 job_id, Oid owner)
+RememberAction(bool wake_only, Oid dboid, int64 job_id, Oid owner, uint64 lanes)
 {
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 	PendingAction *a = palloc0(sizeof(PendingAction));
@@ -273,6 +278,7 @@ RememberAction(bool wake_only, Oid dboid, int64 job_id, Oid owner)
 	a->request.dboid = dboid;
 	a->request.job_id = job_id;
 	a->request.owner = owner;
+	a->request.lanes = lanes;
 	pending_actions = lappend(pending_actions, a);
 	MemoryContextSwitchTo(old);
 }
@@ -281,14 +287,21 @@ RememberAction(bool wake_only, Oid dboid, int64 job_id, Oid owner)
 void
 MigRequestAtCommit(Oid dboid, int64 job_id, Oid owner)
 {
-	RememberAction(false, dboid, job_id, owner);
+	RememberAction(false, dboid, job_id, owner, MIG_LANE_BIT(0));
+}
+
+/* MigRequestLanesAtCommit: the same for some lanes of a parallel job */
+void
+MigRequestLanesAtCommit(Oid dboid, int64 job_id, Oid owner, uint64 lanes)
+{
+	RememberAction(false, dboid, job_id, owner, lanes);
 }
 
 /* MigWakeWorkerAtCommit: wake the job's worker when the transaction commits */
 void
 MigWakeWorkerAtCommit(Oid dboid, int64 job_id)
 {
-	RememberAction(true, dboid, job_id, InvalidOid);
+	RememberAction(true, dboid, job_id, InvalidOid, 0);
 }
 
 static void
@@ -307,7 +320,8 @@ MigXactCallback(XactEvent event, void *arg)
 			if (a->wake_only)
 				MigWakeWorker(a->request.dboid, a->request.job_id);
 			else
-				MigPostRequest(a->request.dboid, a->request.job_id, a->request.owner);
+				MigPostRequest(a->request.dboid, a->request.job_id, a->request.owner,
+							   a->request.lanes);
 		}
 		MigBroadcastJobChange();
 	}
@@ -340,12 +354,13 @@ MigBroadcastJobChange(void)
 }
 
 /*
- * MigClaimWorkerSlot claims a slot for (dboid, job_id) for this process.
- * Returns false if another live process has the job, or no slot is free.
+ * MigClaimWorkerSlot claims a slot for (dboid, job_id, lane) for this
+ * process.  Returns false if another live process has that lane of the
+ * job, or no slot is free.
  * The slot is released when the process exits.
  */
 bool
-MigClaimWorkerSlot(Oid dboid, int64 job_id)
+MigClaimWorkerSlot(Oid dboid, int64 job_id, int lane)
 {
 	int			free_slot = -1;
 	bool		taken = false;
@@ -359,7 +374,7 @@ MigClaimWorkerSlot(Oid dboid, int64 job_id)
 		if (s->in_use && s->pid != MyProcPid && BackendPidGetProc(s->pid) == NULL &&
 			kill(s->pid, 0) != 0)
 			s->in_use = false;	/* its process is gone */
-		if (s->in_use && s->dboid == dboid && s->job_id == job_id)
+		if (s->in_use && s->dboid == dboid && s->job_id == job_id && s->lane == lane)
 			taken = true;
 		if (!s->in_use && free_slot < 0)
 			free_slot = i;
@@ -371,6 +386,7 @@ MigClaimWorkerSlot(Oid dboid, int64 job_id)
 		s->in_use = true;
 		s->dboid = dboid;
 		s->job_id = job_id;
+		s->lane = lane;
 		s->pid = MyProcPid;
 		s->started_at = GetCurrentTimestamp();
 		s->wakeup = false;
@@ -400,8 +416,9 @@ ReleaseWorkerSlot(int code, Datum arg)
 	MigWakeLauncher();
 }
 
+/* MigLaneWorkerPid: the pid of the worker of one lane (-1: any lane), or 0 */
 pid_t
-MigWorkerPid(Oid dboid, int64 job_id)
+MigLaneWorkerPid(Oid dboid, int64 job_id, int lane)
 {
 	pid_t		pid = 0;
 
@@ -412,29 +429,50 @@ MigWorkerPid(Oid dboid, int64 job_id)
 	{
 		MigWorkerSlot *s = &MigShared->slots[i];
 
-		if (s->in_use && s->dboid == dboid && s->job_id == job_id)
+		if (s->in_use && s->dboid == dboid && s->job_id == job_id &&
+			(lane < 0 || s->lane == lane) && pid == 0)
 			pid = s->pid;
 	}
 	LWLockRelease(MigShared->lock);
 	return pid;
 }
 
+/* MigWorkerPid: the pid of a worker of the job (any lane), or 0 */
+pid_t
+MigWorkerPid(Oid dboid, int64 job_id)
+{
+	return MigLaneWorkerPid(dboid, job_id, -1);
+}
+
+/* MigWakeWorker wakes every worker of the job (each of its lanes) */
 void
 MigWakeWorker(Oid dboid, int64 job_id)
 {
-	pid_t		pid = MigWorkerPid(dboid, job_id);
-	PGPROC	   *proc;
+	pid_t		pids[MIG_MAX_LANES + 1];
+	int			n = 0;
 
-	if (pid == 0)
+	if (MigShared == NULL)
 		return;
 	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < MigShared->nslots; i++)
-		if (MigShared->slots[i].in_use && MigShared->slots[i].pid == pid)
-			MigShared->slots[i].wakeup = true;
+	{
+		MigWorkerSlot *s = &MigShared->slots[i];
+
+		if (s->in_use && s->dboid == dboid && s->job_id == job_id)
+		{
+			s->wakeup = true;
+			if (n < lengthof(pids))
+				pids[n++] = s->pid;
+		}
+	}
 	LWLockRelease(MigShared->lock);
-	proc = BackendPidGetProc(pid);
-	if (proc)
-		SetLatch(&proc->procLatch);
+	for (int i = 0; i < n; i++)
+	{
+		PGPROC	   *proc = BackendPidGetProc(pids[i]);
+
+		if (proc)
+			SetLatch(&proc->procLatch);
+	}
 }
 
 /*
@@ -723,11 +761,30 @@ mig_worker_status(PG_FUNCTION_ARGS)
 		MigWorkerSlot *s = &MigShared->slots[i];
 		Datum		values[3];
 		bool		nulls[3] = {false, false, true};
+		bool		seen = false;
 
 		if (!s->in_use || s->dboid != MyDatabaseId)
 			continue;
+		/* one row per job: the worker of its lowest lane, and its note */
+		for (int j = 0; j < MigShared->nslots; j++)
+		{
+			MigWorkerSlot *o = &MigShared->slots[j];
+
+			if (j != i && o->in_use && o->dboid == s->dboid && o->job_id == s->job_id &&
+				(o->lane < s->lane || (o->lane == s->lane && j < i)))
+				seen = true;
+		}
+		if (seen)
+			continue;
 		values[0] = Int64GetDatum(s->job_id);
 		values[1] = Int32GetDatum(s->pid);
+		for (int j = 0; j < MigShared->nnotes; j++)
+			if (MigShared->notes[j].dboid == s->dboid &&
+				MigShared->notes[j].job_id == s->job_id)
+			{
+				values[2] = CStringGetTextDatum(MigShared->notes[j].text);
+				nulls[2] = false;
+			}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	for (int i = 0; i < MigShared->nnotes; i++)
@@ -747,6 +804,36 @@ mig_worker_status(PG_FUNCTION_ARGS)
 			continue;
 		values[0] = Int64GetDatum(n->job_id);
 		values[2] = CStringGetTextDatum(n->text);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	LWLockRelease(MigShared->lock);
+	PG_RETURN_VOID();
+}
+
+/*
+ * mig_worker_lanes: the lanes of this database's jobs that have a worker,
+ * with its pid.
+ */
+Datum
+mig_worker_lanes(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (MigShared == NULL)
+		PG_RETURN_VOID();
+	LWLockAcquire(MigShared->lock, LW_SHARED);
+	for (int i = 0; i < MigShared->nslots; i++)
+	{
+		MigWorkerSlot *s = &MigShared->slots[i];
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		if (!s->in_use || s->dboid != MyDatabaseId)
+			continue;
+		values[0] = Int64GetDatum(s->job_id);
+		values[1] = Int32GetDatum(s->lane);
+		values[2] = Int32GetDatum(s->pid);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	LWLockRelease(MigShared->lock);

@@ -84,8 +84,12 @@ typedef enum Knob
 	K_MAX_XACT_AGE,
 	K_MAX_ARCHIVE_BACKLOG,
 	K_THROTTLE_ON_AUTOVACUUM,
+	K_VACUUM_EVERY,				/* not in the start functions' run of knobs */
 	K_COUNT
 } Knob;
+
+/* the knobs the start functions take in order, from their first knob on */
+#define K_START_RUN		K_VACUUM_EVERY
 
 typedef enum KnobKind
 {
@@ -124,6 +128,7 @@ static const KnobSpec knobs[K_COUNT] = {
 	[K_MAX_XACT_AGE] = {"max_xact_age", KK_INTERVAL, true, MIG_MAX_LAG_MS},
 	[K_MAX_ARCHIVE_BACKLOG] = {"max_archive_backlog", KK_INT, true, 0},
 	[K_THROTTLE_ON_AUTOVACUUM] = {"throttle_on_autovacuum", KK_BOOL, false, 0},
+	[K_VACUUM_EVERY] = {"vacuum_every", KK_BIGINT, true, 0},
 };
 
 /* a checked knob value: off, or a number, text or list */
@@ -357,6 +362,9 @@ ApplyKnob(MigJob *job, Knob k, const KnobValue *v)
 		case K_THROTTLE_ON_AUTOVACUUM:
 			job->throttle_on_autovacuum = (v->i != 0);
 			break;
+		case K_VACUUM_EVERY:
+			job->vacuum_every = v->off ? 0 : v->i;
+			break;
 		case K_COUNT:
 			break;
 	}
@@ -505,6 +513,7 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 	job.where_clause = TextArg(fcinfo, 2, "where_clause", true);
 
 	MigReadKnobArgs(fcinfo, 3, &job);
+	MigReadKnobArg(fcinfo, MIG_PARALLEL_ARGNO + 1, "vacuum_every", &job);
 
 	rel = try_relation_open(relid, AccessShareLock);
 	if (rel == NULL)
@@ -524,6 +533,7 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 
 	targets = MigBuildTargets(rel, job.set_clause, job.where_clause, &rows_total,
 							  &set_columns);
+	job.parallel = MigReadParallelArg(fcinfo, MIG_PARALLEL_ARGNO, targets);
 	job.rows_total = rows_total;
 	job.keys_total = 0;
 	relids = list_make1_oid(relid);
@@ -555,12 +565,15 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 		job.job_id = job_id;
 		MigCreateKeptTable(&job, rel, targets, set_columns);
 	}
+	if (job.parallel > 1)
+		MigCreateLanes(job_id, linitial(targets), job.parallel);
 	MigRecordEvent(job_id, "queued",
-				   psprintf("%d target%s, about " INT64_FORMAT " rows to change, batch_size %d",
+				   psprintf("%d target%s, about " INT64_FORMAT " rows to change, batch_size %d%s",
 							list_length(targets), list_length(targets) == 1 ? "" : "s",
-							Max(rows_total, 0), job.batch_size));
+							Max(rows_total, 0), job.batch_size,
+							job.parallel > 1 ? psprintf(", %d lanes", job.parallel) : ""));
 	MigNotify(job_id, "queued");
-	MigRequestAtCommit(MyDatabaseId, job_id, job.owner);
+	MigRequestJobWorkers(&job, job_id);
 
 	relation_close(rel, NoLock);
 	PG_RETURN_INT64(job_id);
@@ -659,10 +672,12 @@ mig_resume(PG_FUNCTION_ARGS)
 		bool		nulls[1] = {false};
 
 		MigSetJobColumns(job_id, 1, cols, types, values, nulls);
+		if (job->parallel > 1)
+			MigResetLaneRetries(job_id);
 	}
 	MigSetState(job_id, MIG_STATE_QUEUED, NULL);
 	MigRecordEvent(job_id, "resumed", ActorDetail());
-	MigRequestAtCommit(MyDatabaseId, job_id, job->owner);
+	MigRequestJobWorkers(job, job_id);
 	MigWakeWorkerAtCommit(MyDatabaseId, job_id);
 	PG_RETURN_VOID();
 }
@@ -943,7 +958,7 @@ MigReadKnobArgs(FunctionCallInfo fcinfo, int first_argno, MigJob *job)
 		KnobValue	v;
 		int			argno = first_argno + k;
 
-		if (argno < PG_NARGS() && !PG_ARGISNULL(argno))
+		if (k < K_START_RUN && argno < PG_NARGS() && !PG_ARGISNULL(argno))
 			CheckKnob(k, PG_GETARG_DATUM(argno), NULL, &v);
 		else
 			DefaultKnob(k, &v);

@@ -178,9 +178,11 @@ FinishStart(Relation rel, MigJob *job, List *targets, const char *queued_detail)
 
 	job_id = MigInsertJob(job, targets);
 	MigSetJobKind(job_id, job->kind, job->kind_args);
+	if (job->parallel > 1)
+		MigCreateLanes(job_id, linitial(targets), job->parallel);
 	MigRecordEvent(job_id, "queued", queued_detail);
 	MigNotify(job_id, "queued");
-	MigRequestAtCommit(MyDatabaseId, job_id, job->owner);
+	MigRequestJobWorkers(job, job_id);
 	relation_close(rel, NoLock);
 	return job_id;
 }
@@ -206,6 +208,7 @@ mig_start_delete(PG_FUNCTION_ARGS)
 	job.where_clause = TextArgument(fcinfo, 1, "where_clause",
 									"A delete needs the condition of the rows to delete, e.g. 'created_at < now() - interval ''1 year'''.");
 	MigReadKnobArgs(fcinfo, 2, &job);
+	MigReadKnobArg(fcinfo, MIG_DELETE_PARALLEL_ARGNO + 1, "vacuum_every", &job);
 	if (pg_class_aclcheck(job.relid, GetUserId(), ACL_DELETE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -214,14 +217,16 @@ mig_start_delete(PG_FUNCTION_ARGS)
 				 errhint("A delete runs with the rights of the role that starts it; that role needs DELETE on the table.")));
 
 	targets = MigBuildTargets(rel, NULL, job.where_clause, &rows_total, NULL);
+	job.parallel = MigReadParallelArg(fcinfo, MIG_DELETE_PARALLEL_ARGNO, targets);
 	job.rows_total = rows_total;
 	foreach(lc, targets)
 		job.keys_total += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
 
 	PG_RETURN_INT64(FinishStart(rel, &job, targets,
-								psprintf("%d target%s, about " INT64_FORMAT " rows to delete, batch_size %d",
+								psprintf("%d target%s, about " INT64_FORMAT " rows to delete, batch_size %d%s",
 										 list_length(targets), list_length(targets) == 1 ? "" : "s",
-										 Max(rows_total, 0), job.batch_size)));
+										 Max(rows_total, 0), job.batch_size,
+										 job.parallel > 1 ? psprintf(", %d lanes", job.parallel) : "")));
 }
 
 /*
