@@ -112,6 +112,17 @@
 #endif
 
 /*
+ * 18 keeps a column's NOT NULL as a pg_constraint row of its own, with a
+ * name (kind_not_null.c gives it PostgreSQL's usual one); the tuple (a copy,
+ * NULL if none) of the column colname of relid.  Before 18 there is none.
+ */
+#if PG_VERSION_NUM >= 180000
+#define MigNotNullConstraintTuple(relid, colname) findNotNullConstraint((relid), (colname))
+#else
+#define MigNotNullConstraintTuple(relid, colname) ((HeapTuple) NULL)
+#endif
+
+/*
  * May role VACUUM the table (vacuum.c)?  As VACUUM itself decides: its
  * owner or the database's owner (the table not shared), and from 17 on
  * whoever holds MAINTAIN on it (pg_maintain included).
