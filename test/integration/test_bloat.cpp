@@ -154,6 +154,32 @@ TEST(Bloat, OwnerWhoMayNotVacuumGetsOneEventAndTheJobSucceeds)
     EXPECT_EQ(std::string::npos, Sandbox::get().primary_log().find("permission denied to vacuum \"bloat_notmine\""));
 }
 
+// a VACUUM that cannot get its lock waits no longer than lock_timeout, is
+// not a failure, and is tried again after the next chunk: the chunks go on
+// (their lock does not conflict with the one VACUUM waits for), and once the
+// lock is free the VACUUMs run
+TEST(Bloat, VacuumThatCannotLockIsTriedAgainAndNeverFailsTheJob)
+{
+    Conn& c = Db();
+    MakeTable(c, "bloat_locked");
+    Conn holder(Sandbox::get().conninfo());
+    holder.exec("BEGIN");
+    holder.exec("LOCK TABLE bloat_locked IN SHARE UPDATE EXCLUSIVE MODE");
+    long long job = Backfill(c, "bloat_locked", ", vacuum_every => 20000, lock_timeout => '100ms', sleep => '50ms'");
+    const std::string id = std::to_string(job);
+    wait_for([&] { return job_rows_done(c, job) >= 60000; }, 120, "60,000 rows while the lock is held");
+    EXPECT_EQ(0, Events(c, job, "vacuumed"));
+    EXPECT_EQ(1, Vacuums(c, "bloat_locked"));
+    EXPECT_EQ("running", c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {id}).value_or("?"));
+    holder.exec("COMMIT");
+    ASSERT_EQ("succeeded", wait_job(c, job, 300));
+    ExpectAllDone(c, "bloat_locked");
+    EXPECT_EQ(0, Events(c, job, "vacuum_failed"));
+    EXPECT_EQ(0, Events(c, job, "retried"));
+    EXPECT_GE(Events(c, job, "vacuumed"), 1);
+    EXPECT_GE(Vacuums(c, "bloat_locked"), 2);
+}
+
 // with two lanes, lane 1 vacuums (every vacuum_every / 2 of its rows), lane 2 never
 TEST(Bloat, OnlyLaneOneVacuums)
 {
