@@ -1,0 +1,516 @@
+// test_lanes.cpp -- parallel lanes (parallel => n) end to end, on the
+// sandbox's primary and streaming standby.
+//
+// Every case runs a set clause that is not idempotent (n = n + 1 on a table
+// where n starts at 0) and ends by checking that every row changed exactly
+// once, on the primary and on the standby: lanes that overlapped, left a
+// gap, or redid a chunk after a kill or a crash would leave an n <> 1.
+// No timing assertions: every wait polls for a state, with a generous
+// timeout.
+
+#include "harness.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <set>
+#include <thread>
+
+using namespace pgmig_test;
+
+namespace {
+
+// eight workers, so that four lanes of a job (and the per-role limit, half
+// of it) leave room; the launcher looks for jobs to restart every second
+const bool kConf = [] {
+    setenv("SANDBOX_CONF",
+           "fsync = off\n"
+           "pg_mig.max_workers = 8\n"
+           "pg_mig.naptime = 1\n",
+           1);
+    return true;
+}();
+
+std::string S(long long v) { return std::to_string(v); }
+
+void MakeTable(Conn& c, const std::string& name, int rows)
+{
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    c.exec("CREATE TABLE " + name + " (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0, pad text)");
+    c.exec("INSERT INTO " + name + " (id, pad) SELECT g, repeat('p', 40) FROM generate_series(1, $1) g",
+           {S(rows)});
+    c.exec("VACUUM ANALYZE " + name);
+}
+
+// CatchUp waits until the standby has replayed everything written so far
+void CatchUp(Conn& primary, Conn& standby)
+{
+    std::string lsn = *primary.scalar("SELECT pg_current_wal_insert_lsn()::text");
+    wait_for([&] { return standby.scalar_int("SELECT (pg_last_wal_replay_lsn() >= $1::pg_lsn)::int",
+                                             {lsn}) == 1; },
+             180, "standby replay");
+}
+
+// ExactlyOnce: every row of the table has n = 1, on the primary and on the
+// standby
+void ExpectExactlyOnce(const std::string& table, long long rows)
+{
+    Conn c(Sandbox::get().conninfo());
+    Conn s(Sandbox::get().conninfo("postgres", true));
+    EXPECT_EQ(rows, c.scalar_int("SELECT count(*) FROM " + table));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM " + table + " WHERE n <> 1"));
+    CatchUp(c, s);
+    EXPECT_EQ(rows, s.scalar_int("SELECT count(*) FROM " + table));
+    EXPECT_EQ(0, s.scalar_int("SELECT count(*) FROM " + table + " WHERE n <> 1"));
+}
+
+// lane count of a job, and how many of its lanes have a worker
+long long Lanes(Conn& c, long long job)
+{
+    return c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1", {S(job)});
+}
+long long LaneWorkers(Conn& c, long long job)
+{
+    return c.scalar_int("SELECT count(worker_pid) FROM mig_job_lanes WHERE job_id = $1", {S(job)});
+}
+
+// the lanes' rows_done, in lane order, as one string
+std::string LaneRows(Conn& c, long long job)
+{
+    return *c.scalar("SELECT string_agg(rows_done::text, ',' ORDER BY lane) FROM mig_job_lanes"
+                     " WHERE job_id = $1", {S(job)});
+}
+
+// ExpectLanesCover: lanes 1..n cover the key range of the table with no gap
+// and no overlap (lane 1 from the first key, lane n to the upper key, the
+// lower key of lane k+1 the upper key of lane k), each lane changed exactly
+// the rows of its range, and mig_jobs shows the lanes' sums.
+void ExpectLanesCover(Conn& c, long long job, int n, const std::string& table, long long rows)
+{
+    auto r = c.rows("SELECT lane, lower_key[1], upper_key[1], rows_done, keys_done, state"
+                    " FROM mig_job_lanes WHERE job_id = $1 ORDER BY lane", {S(job)});
+    ASSERT_EQ(static_cast<size_t>(n), r.size());
+    long long sum_rows = 0, sum_keys = 0;
+    for (int k = 0; k < n; k++) {
+        SCOPED_TRACE("lane " + S(k + 1));
+        EXPECT_EQ(S(k + 1), *r[k][0]);
+        EXPECT_EQ("done", r[k][5].value_or("?"));
+        if (k == 0)
+            EXPECT_FALSE(r[k][1].has_value()) << "lane 1 starts at the first key";
+        else
+            EXPECT_EQ(r[k - 1][2], r[k][1]) << "lane " << k + 1 << " starts where lane " << k << " ends";
+        if (k == n - 1)
+            EXPECT_FALSE(r[k][2].has_value()) << "the last lane ends at the upper key";
+        else
+            ASSERT_TRUE(r[k][2].has_value());
+        // the rows of the lane's range (lower, upper]: exactly its rows_done
+        long long in_range = c.scalar_int(
+            "SELECT count(*) FROM " + table + " WHERE ($1::bigint IS NULL OR id > $1::bigint)"
+            " AND ($2::bigint IS NULL OR id <= $2::bigint)",
+            {r[k][1], r[k][2]});
+        EXPECT_EQ(in_range, std::stoll(*r[k][3]));
+        // about equal lanes: none is empty on an evenly filled table
+        EXPECT_GT(std::stoll(*r[k][3]), 0);
+        sum_rows += std::stoll(*r[k][3]);
+        sum_keys += std::stoll(*r[k][4]);
+    }
+    EXPECT_EQ(rows, sum_rows);
+    auto j = c.rows("SELECT rows_done, keys_done, chunks_done, wal_bytes FROM mig_jobs WHERE job_id = $1",
+                    {S(job)});
+    ASSERT_EQ(1u, j.size()) << "one row per job in mig_jobs";
+    EXPECT_EQ(sum_rows, std::stoll(*j[0][0]));
+    EXPECT_EQ(sum_keys, std::stoll(*j[0][1]));
+    EXPECT_EQ(c.scalar_int("SELECT sum(chunks_done) FROM mig_job_lanes WHERE job_id = $1", {S(job)}),
+              std::stoll(*j[0][2]));
+    EXPECT_EQ(c.scalar_int("SELECT sum(wal_bytes) FROM mig_job_lanes WHERE job_id = $1", {S(job)}),
+              std::stoll(*j[0][3]));
+}
+
+// ---- crashes (as test_crash.cpp) ----
+
+// TryScalar: one value from a new connection, or nothing while the server
+// restarts
+std::optional<std::string> TryScalar(const std::string& sql, const Params& params = {})
+{
+    try {
+        Conn c(Sandbox::get().conninfo());
+        return c.scalar(sql, params);
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
+std::string WaitScalar(const std::string& sql, const Params& params, const std::string& what)
+{
+    std::optional<std::string> v;
+    wait_for([&] { return (v = TryScalar(sql, params)).has_value(); }, 120, what);
+    return *v;
+}
+
+const char* kCheckpointerPid = "SELECT pid::text FROM pg_stat_activity WHERE backend_type = 'checkpointer'";
+
+std::string CheckpointerPid() { return WaitScalar(kCheckpointerPid, {}, "the checkpointer's pid"); }
+
+// WaitServerUp: the primary went through the crash (a new checkpointer) and
+// accepts connections again
+void WaitServerUp(const std::string& old_checkpointer)
+{
+    wait_for(
+        [&] {
+            auto v = TryScalar(kCheckpointerPid);
+            return v && *v != old_checkpointer;
+        },
+        120, "the primary to restart after the crash");
+}
+
+long long RowsDone(long long job)
+{
+    return std::stoll(WaitScalar("SELECT rows_done FROM mig_jobs WHERE job_id = $1", {S(job)},
+                                 "the job's rows_done"));
+}
+
+// every lane not done has a worker again (or the job ended)
+void WaitLanesRunning(long long job)
+{
+    wait_for(
+        [&] {
+            auto v = TryScalar("SELECT count(*) FILTER (WHERE state <> 'done' AND worker_pid IS NULL)"
+                               " FROM mig_job_lanes WHERE job_id = $1",
+                               {S(job)});
+            auto st = TryScalar("SELECT state FROM mig_jobs WHERE job_id = $1", {S(job)});
+            return (v && *v == "0") || (st && *st == "succeeded");
+        },
+        120, "every lane of the job to have its worker again");
+}
+
+// CrashLanes: a job of n lanes through kills of one lane's worker, of every
+// lane's worker (pg_terminate_backend), a kill -9 of a lane's worker (a
+// crash of the server) and an immediate stop; it resumes by itself, every
+// row exactly once
+void CrashLanes(const std::string& table, int n)
+{
+    const int rows = 200000;
+    long long job;
+    {
+        Conn c(Sandbox::get().conninfo());
+        MakeTable(c, table, rows);
+        job = c.scalar_int("SELECT mig_start_backfill($1::regclass, 'n = n + 1', batch_size => 200,"
+                           " chunk_time => NULL, sleep => '100ms', parallel => $2)",
+                           {table, S(n)});
+    }
+    const char* kinds[] = {"terminate one lane", "terminate every lane", "kill -9 a lane's worker",
+                           "stop -m immediate"};
+    int done = 0;
+    long long last = -1;
+    for (const char* kind : kinds) {
+        SCOPED_TRACE(kind);
+        std::string k = kind;
+        long long target = RowsDone(job) + 3000;
+        if (target >= rows - 20000) break;
+        wait_for([&] { return RowsDone(job) >= target; }, 180, "job progress before a kill");
+        WaitLanesRunning(job);
+        Conn c(Sandbox::get().conninfo());
+        if (k == "terminate one lane" || k == "terminate every lane") {
+            auto pids = c.rows("SELECT worker_pid FROM mig_job_lanes WHERE job_id = $1"
+                               " AND worker_pid IS NOT NULL ORDER BY lane", {S(job)});
+            ASSERT_FALSE(pids.empty());
+            std::set<std::string> killed;
+            for (auto& p : pids) {
+                c.exec("SELECT pg_terminate_backend($1::int)", {p[0]});
+                killed.insert(*p[0]);
+                if (k == "terminate one lane") break;
+            }
+            // the launcher gives the lanes new workers
+            wait_for(
+                [&] {
+                    auto now = c.rows("SELECT worker_pid, state FROM mig_job_lanes WHERE job_id = $1",
+                                      {S(job)});
+                    for (auto& p : now)
+                        if ((p[0] && killed.count(*p[0])) || (!p[0] && *p[1] != "done")) return false;
+                    return true;
+                },
+                120, "new workers for the terminated lanes");
+        } else {
+            std::string checkpointer = CheckpointerPid();
+            if (k == "kill -9 a lane's worker") {
+                long long pid = c.scalar_int("SELECT worker_pid FROM mig_job_lanes WHERE job_id = $1"
+                                             " AND worker_pid IS NOT NULL ORDER BY lane DESC LIMIT 1",
+                                             {S(job)});
+                ASSERT_EQ(0, ::kill(static_cast<pid_t>(pid), SIGKILL)) << "kill " << pid;
+            } else {
+                ASSERT_EQ(0, Sandbox::get().ctl("primary", "stop -m immediate"));
+                ASSERT_EQ(0, Sandbox::get().ctl("primary", "start"));
+            }
+            WaitServerUp(checkpointer);
+            // it resumes by itself: the launcher gives every lane a worker
+            WaitLanesRunning(job);
+        }
+        long long now = RowsDone(job);
+        EXPECT_GE(now, last) << "the checkpoints went backwards after " << kind;
+        last = now;
+        ++done;
+    }
+    EXPECT_EQ(4, done) << "the job ended before every kind of kill was made";
+
+    Conn c(Sandbox::get().conninfo());
+    EXPECT_EQ("succeeded", wait_job(c, job, 600));
+    ExpectLanesCover(c, job, n, table, rows);
+    ExpectExactlyOnce(table, rows);
+}
+
+}  // namespace
+
+// (a) two and four lanes: every row once, the lanes cover the range
+TEST(Lanes, BackfillInTwoAndFourLanes)
+{
+    for (int n : {2, 4}) {
+        SCOPED_TRACE("parallel " + S(n));
+        const int rows = 60000;
+        std::string table = "ln_fill" + S(n);
+        Conn c(Sandbox::get().conninfo());
+        MakeTable(c, table, rows);
+        long long job = c.scalar_int("SELECT mig_start_backfill($1::regclass, 'n = n + 1',"
+                                     " batch_size => 2000, chunk_time => NULL, parallel => $2)",
+                                     {table, S(n)});
+        EXPECT_EQ(n, Lanes(c, job));
+        EXPECT_EQ("succeeded", wait_job(c, job, 300));
+        EXPECT_EQ(0, LaneWorkers(c, job));
+        ExpectLanesCover(c, job, n, table, rows);
+        EXPECT_EQ(rows, job_rows_done(c, job));
+        ExpectExactlyOnce(table, rows);
+        // one 'started' event per lane, naming it
+        EXPECT_EQ(n, c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1"
+                                  " AND event = 'started' AND detail LIKE 'lane %'",
+                                  {S(job)}));
+    }
+}
+
+TEST(Lanes, DeleteInFourLanes)
+{
+    const int rows = 60000;
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "ln_del", rows);
+    long long job = c.scalar_int("SELECT mig_start_delete('ln_del', 'id % 3 = 0', batch_size => 2000,"
+                                 " chunk_time => NULL, parallel => 4)");
+    EXPECT_EQ("succeeded", wait_job(c, job, 300));
+    EXPECT_EQ(rows / 3, job_rows_done(c, job));
+    EXPECT_EQ(rows / 3, c.scalar_int("SELECT sum(rows_done) FROM mig_job_lanes WHERE job_id = $1", {S(job)}));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1 AND rows_done = 0",
+                              {S(job)}));
+    Conn s(Sandbox::get().conninfo("postgres", true));
+    CatchUp(c, s);
+    for (Conn* x : {&c, &s}) {
+        EXPECT_EQ(rows - rows / 3, x->scalar_int("SELECT count(*) FROM ln_del"));
+        EXPECT_EQ(0, x->scalar_int("SELECT count(*) FROM ln_del WHERE id % 3 = 0"));
+    }
+}
+
+TEST(Lanes, RefusedWherePointless)
+{
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    c.exec("CREATE TABLE ln_part (id int PRIMARY KEY, n int NOT NULL DEFAULT 0) PARTITION BY RANGE (id)");
+    c.exec("CREATE TABLE ln_part_1 PARTITION OF ln_part FOR VALUES FROM (0) TO (100)");
+    c.exec("CREATE TABLE ln_part_2 PARTITION OF ln_part FOR VALUES FROM (100) TO (200)");
+    try {
+        c.exec("SELECT mig_start_backfill('ln_part', 'n = n + 1', parallel => 2)");
+        ADD_FAILURE() << "a partitioned table in lanes was accepted";
+    } catch (const PgError& e) {
+        EXPECT_EQ("0A000", e.sqlstate) << e.what();
+        EXPECT_NE(std::string::npos, e.hint.find("parallel => 1")) << e.hint;
+    }
+    for (const char* bad : {"0", "33"}) {
+        try {
+            c.exec(std::string("SELECT mig_start_backfill('ln_part_1', 'n = n + 1', parallel => ") + bad + ")");
+            ADD_FAILURE() << "parallel " << bad << " was accepted";
+        } catch (const PgError& e) {
+            EXPECT_EQ("22023", e.sqlstate) << e.what();
+        }
+    }
+}
+
+// (b) kills and crashes with two and four lanes
+TEST(Lanes, ExactlyOnceAcrossKillsAndCrashesInFourLanes) { CrashLanes("ln_crash4", 4); }
+TEST(Lanes, ExactlyOnceAcrossKillsAndCrashesInTwoLanes) { CrashLanes("ln_crash2", 2); }
+
+// (c) pause, set, resume and cancel reach every lane
+TEST(Lanes, PauseSetResumeCancelReachEveryLane)
+{
+    const int rows = 200000;
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "ln_ctl", rows);
+    long long job = c.scalar_int("SELECT mig_start_backfill('ln_ctl', 'n = n + 1', batch_size => 300,"
+                                 " chunk_time => NULL, sleep => '30ms', parallel => 4)");
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1"
+                                       " AND rows_done > 0 AND worker_pid IS NOT NULL", {S(job)}) == 4; },
+             120, "every lane to run");
+
+    // pause: no lane has a worker, no lane advances
+    c.exec("SELECT mig_pause($1)", {S(job)});
+    EXPECT_EQ("paused", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {S(job)}));
+    wait_for([&] { return LaneWorkers(c, job) == 0; }, 120, "every lane's worker to stop");
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1 AND state <> 'paused'",
+                              {S(job)}));
+    std::string at_pause = LaneRows(c, job);
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    EXPECT_EQ(at_pause, LaneRows(c, job)) << "a lane went on while paused";
+    EXPECT_EQ(0, LaneWorkers(c, job));
+
+    // resume: every lane goes on; set: every lane takes the new batch size
+    c.exec("SELECT mig_resume($1)", {S(job)});
+    wait_for([&] { return LaneWorkers(c, job) == 4; }, 120, "every lane's worker after resume");
+    c.exec("SELECT mig_set($1, batch_size => 411)", {S(job)});
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1"
+                                       " AND batch_size = 411", {S(job)}) == 4; },
+             120, "every lane to take the new batch size");
+    EXPECT_EQ(411, c.scalar_int("SELECT batch_size FROM mig_jobs WHERE job_id = $1", {S(job)}));
+    // each lane went on from where it was paused
+    auto before = c.rows("SELECT unnest(string_to_array($1, ','))::bigint", {at_pause});
+    auto after = c.rows("SELECT rows_done FROM mig_job_lanes WHERE job_id = $1 ORDER BY lane", {S(job)});
+    ASSERT_EQ(before.size(), after.size());
+    for (size_t i = 0; i < after.size(); i++) EXPECT_GT(std::stoll(*after[i][0]), std::stoll(*before[i][0]));
+
+    // cancel ends every lane
+    c.exec("SELECT mig_cancel($1)", {S(job)});
+    wait_for([&] { return LaneWorkers(c, job) == 0; }, 120, "every lane's worker to end after cancel");
+    EXPECT_EQ("cancelled", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {S(job)}));
+    std::string at_cancel = LaneRows(c, job);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    EXPECT_EQ(at_cancel, LaneRows(c, job));
+    // what was done is done once: the rows changed are the lanes' sums
+    long long changed = c.scalar_int("SELECT count(*) FROM ln_ctl WHERE n = 1");
+    EXPECT_EQ(changed, job_rows_done(c, job));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM ln_ctl WHERE n > 1"));
+    EXPECT_LT(changed, rows);
+}
+
+// (d) a lane that fails fails the job; resume goes on in every lane
+TEST(Lanes, ALaneFailingFailsTheJobAndResumeGoesOn)
+{
+    const int rows = 120000;
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "ln_fail", rows);
+    c.exec("CREATE TABLE ln_fail_cause (k int)");
+    c.exec("INSERT INTO ln_fail_cause VALUES (1)");
+    // the last lane's rows past its first few thousand fail while the cause
+    // is there (division by zero: not a transient error, no retry)
+    long long job = c.scalar_int(
+        "SELECT mig_start_backfill('ln_fail', 'n = n + 1 + CASE WHEN id > ' || $1 ||"
+        " ' AND EXISTS (SELECT FROM ln_fail_cause) THEN n / 0 ELSE 0 END',"
+        " batch_size => 500, chunk_time => NULL, sleep => '20ms', parallel => 4)",
+        {S(rows * 3 / 4 + 3000)});
+    std::string bad_lane = S(c.scalar_int(
+        "SELECT lane FROM mig_job_lanes WHERE job_id = $1 AND (lower_key IS NULL OR lower_key[1]::bigint < $2)"
+        " AND (upper_key IS NULL OR upper_key[1]::bigint >= $2) ", {S(job), S(rows * 3 / 4 + 3001)}));
+    EXPECT_EQ("failed", wait_job(c, job, 300));
+    std::string error = c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {S(job)}).value_or("");
+    EXPECT_EQ(0u, error.find("lane " + bad_lane + ": ")) << error;
+    EXPECT_NE(std::string::npos, error.find("division by zero")) << error;
+    EXPECT_NE(std::string::npos,
+              c.scalar("SELECT last_error FROM mig_job_lanes WHERE job_id = $1 AND lane = $2::int",
+                       {S(job), bad_lane}).value_or("").find("division by zero"));
+    // the other lanes stop at their next chunk, before they are done
+    wait_for([&] { return LaneWorkers(c, job) == 0; }, 120, "every lane's worker to end");
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1 AND state <> 'failed'",
+                              {S(job)}));
+    std::string at_fail = LaneRows(c, job);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    EXPECT_EQ(at_fail, LaneRows(c, job)) << "a lane went on after the job failed";
+    EXPECT_EQ(0, LaneWorkers(c, job));
+    EXPECT_LT(job_rows_done(c, job), rows);
+    EXPECT_EQ(job_rows_done(c, job), c.scalar_int("SELECT count(*) FROM ln_fail WHERE n = 1"));
+
+    // the cause fixed, resume goes on from every lane's checkpoint
+    c.exec("DELETE FROM ln_fail_cause");
+    c.exec("SELECT mig_resume($1)", {S(job)});
+    EXPECT_EQ("succeeded", wait_job(c, job, 300));
+    ExpectLanesCover(c, job, 4, "ln_fail", rows);
+    ExpectExactlyOnce("ln_fail", rows);
+}
+
+// (e) lanes beyond the free workers wait, with a reason, and run later
+TEST(Lanes, LanesWaitForWorkersAndStillFinish)
+{
+    const int rows = 40000;
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "ln_wait", rows);
+    struct Reset {
+        ~Reset()
+        {
+            Conn r(Sandbox::get().conninfo());
+            r.exec("ALTER SYSTEM RESET pg_mig.max_workers_per_role");
+            r.exec("SELECT pg_reload_conf()");
+        }
+    } reset;
+    c.exec("ALTER SYSTEM SET pg_mig.max_workers_per_role = 2");
+    c.exec("SELECT pg_reload_conf()");
+    wait_for([&] { return Conn(Sandbox::get().conninfo()).scalar("SHOW pg_mig.max_workers_per_role") == "2"; },
+             60, "the reload");
+    // the launcher reads the new limit at its next wakeup
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    long long job = c.scalar_int("SELECT mig_start_backfill('ln_wait', 'n = n + 1', batch_size => 200,"
+                                 " chunk_time => NULL, sleep => '20ms', parallel => 4)");
+    std::string throttled;
+    wait_for(
+        [&] {
+            throttled = job_throttled(c, job).value_or("");
+            return c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1"
+                                " AND state = 'running'", {S(job)}) == 2 &&
+                   c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1"
+                                " AND state = 'waiting for a worker'", {S(job)}) == 2 &&
+                   throttled.find("2 lanes: waiting") != std::string::npos;
+        },
+        120, "two lanes to run and two to wait");
+    EXPECT_NE(std::string::npos, throttled.find("pg_mig.max_workers_per_role = 2")) << throttled;
+    EXPECT_LE(LaneWorkers(c, job), 2);
+    EXPECT_EQ("succeeded", wait_job(c, job, 600));
+    ExpectLanesCover(c, job, 4, "ln_wait", rows);
+    ExpectExactlyOnce("ln_wait", rows);
+}
+
+// (f) the lanes share the job's lag budget: n lanes lag no more than one
+// walker would
+TEST(Lanes, LanesShareTheLagBudget)
+{
+    const int rows = 200000;
+    const long long limit = 4 * 1024 * 1024;
+    Conn c(Sandbox::get().conninfo());
+    Conn standby(Sandbox::get().conninfo("postgres", true));
+    MakeTable(c, "ln_lag", rows);
+    c.exec("CHECKPOINT");
+    CatchUp(c, standby);
+    standby.exec("SELECT pg_wal_replay_pause()");
+    wait_for([&] { return *standby.scalar("SELECT pg_get_wal_replay_pause_state()") == "paused"; }, 60,
+             "replay to pause");
+    std::string paused_at = *standby.scalar("SELECT pg_last_wal_replay_lsn()::text");
+    // chunk_time lets the batch grow (doubling from 500) until the lag cap
+    // of each chunk stops it: one walker's chunk may write half of
+    // max_lag_bytes, a lane's a quarter of that in four lanes
+    long long job = c.scalar_int(
+        "SELECT mig_start_backfill('ln_lag', 'n = n + 1', batch_size => 500, chunk_time => '10s',"
+        " max_lag_bytes => $1, parallel => 4)",
+        {S(limit)});
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1"
+                                       " AND throttled IS NOT NULL", {S(job)}) == 4; },
+             300, "every lane to throttle");
+    std::string reason = job_throttled(c, job).value_or("");
+    EXPECT_NE(std::string::npos, reason.find("lane 1: ")) << reason;
+    EXPECT_NE(std::string::npos, reason.find("lane 4: ")) << reason;
+    EXPECT_NE(std::string::npos, reason.find("max_lag_bytes 4 MB")) << reason;
+    long long held = job_rows_done(c, job);
+    long long written = c.scalar_int("SELECT pg_current_wal_lsn() - $1::pg_lsn", {paused_at});
+    // every lane checks the lag before its chunk, so when it crosses the
+    // limit at most one chunk of each lane is under way: limit + 4 lanes x
+    // limit / 8 = 1.5 x limit.  Slack: the job's own bookkeeping (lane and
+    // job rows, events, a few kB a chunk) and the estimate of a chunk's WAL
+    // from the one before it (full page images after a checkpoint): 512 kB.
+    // Four walkers with the limit each could write 3 x limit.
+    EXPECT_LE(written, limit + limit / 2 + 512 * 1024) << "WAL written while replay was paused";
+    EXPECT_GT(written, limit) << "the job throttled before the limit";
+    EXPECT_LT(held, rows);
+    standby.exec("SELECT pg_wal_replay_resume()");
+    EXPECT_EQ("succeeded", wait_job(c, job, 600));
+    ExpectExactlyOnce("ln_lag", rows);
+}
