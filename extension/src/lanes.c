@@ -448,7 +448,8 @@ MigLanesToRun(int64 job_id, int parallel)
 	sql = psprintf("SELECT lane FROM %s WHERE job_id = $1 AND NOT done",
 				   MigQualifiedTable(MIG_LANE_TABLE));
 	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+	/* not read-only: the start function's own new lanes must be seen */
+	if (SPI_execute_with_args(sql, 1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the lanes of pg_mig job " INT64_FORMAT, job_id);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
