@@ -190,7 +190,7 @@ std::vector<Job> Api::Jobs(std::optional<long long> job)
         " extract(epoch FROM eta)::bigint, batch_size, throttled, last_error, owner,"
         // kind and step are 0.3's: read them so that an older extension still shows
         " to_jsonb(mig_jobs) ->> 'kind', to_jsonb(mig_jobs) ->> 'step',"
-        " to_jsonb(mig_jobs) ->> 'kept_bytes'"
+        " to_jsonb(mig_jobs) ->> 'kept_bytes', to_jsonb(mig_jobs) ->> 'parallel'"
         " FROM mig_jobs";
     std::vector<Param> params;
     if (job) {
@@ -217,11 +217,45 @@ std::vector<Job> Api::Jobs(std::optional<long long> job)
         if (!r.null(i, 12)) j.kind = r.get(i, 12);
         j.step = r.get(i, 13);
         if (!r.null(i, 14)) j.kept_bytes = std::stoll(r.get(i, 14));
+        if (!r.null(i, 15)) j.parallel = std::stoi(r.get(i, 15));
         out.push_back(j);
     }
+    ReadLanes(out);
     if (job && out.empty())
         throw Error(kUsage, "job " + std::to_string(*job) + " does not exist", "See migctl status.");
     return out;
+}
+
+// ReadLanes: the lanes of the parallel jobs among jobs (mig_job_lanes is
+// 0.3's, and only a 0.3 job has parallel > 1)
+void Api::ReadLanes(std::vector<Job>& jobs)
+{
+    std::string ids;
+    for (const auto& j : jobs)
+        if (j.parallel > 1) ids += (ids.empty() ? "" : ",") + std::to_string(j.job_id);
+    if (ids.empty()) return;
+    auto r = c_.exec("SELECT job_id, lane, state, rows_done, keys_done, keys_estimate, batch_size,"
+                     " rows_per_sec, throttled, lower_key::text, upper_key::text, last_error, worker_pid"
+                     " FROM mig_job_lanes WHERE job_id = ANY ($1::bigint[]) ORDER BY job_id, lane",
+                     {"{" + ids + "}"});
+    for (int i = 0; i < r.rows(); i++) {
+        Lane l;
+        long long job_id = std::stoll(r.get(i, 0));
+        l.lane = std::stoi(r.get(i, 1));
+        l.state = r.get(i, 2);
+        l.rows_done = std::stoll(r.get(i, 3));
+        l.keys_done = std::stoll(r.get(i, 4));
+        l.keys_estimate = r.null(i, 5) ? 0 : std::stoll(r.get(i, 5));
+        l.batch_size = r.null(i, 6) ? 0 : std::stoll(r.get(i, 6));
+        l.rows_per_sec = r.null(i, 7) ? 0 : std::stod(r.get(i, 7));
+        l.throttled = r.get(i, 8);
+        l.lower_key = r.get(i, 9);
+        l.upper_key = r.get(i, 10);
+        l.last_error = r.get(i, 11);
+        l.worker_pid = r.null(i, 12) ? 0 : std::stoll(r.get(i, 12));
+        for (auto& j : jobs)
+            if (j.job_id == job_id) j.lanes.push_back(l);
+    }
 }
 
 std::string Api::State(long long job) { return Jobs(job).at(0).state; }

@@ -11,6 +11,14 @@
 
 namespace migctl {
 
+// Lane: one lane of a parallel job (mig_job_lanes, 0.3)
+struct Lane {
+    int lane = 0;
+    std::string state, throttled, lower_key, upper_key, last_error;
+    long long rows_done = 0, keys_done = 0, keys_estimate = 0, batch_size = 0, worker_pid = 0;
+    double rows_per_sec = 0;
+};
+
 struct Job {
     long long job_id = 0;
     std::string relation, state, throttled, last_error, eta, owner;
@@ -18,6 +26,8 @@ struct Job {
     long long rows_done = 0, rows_total = -1, batch_size = 0;
     double progress = -1, rows_per_sec = 0;
     long long kept_bytes = -1;  // 0.3 undo: size of a backfill's kept values; -1 none
+    int parallel = 1;           // 0.3 parallel lanes: the job's number of lanes
+    std::vector<Lane> lanes;    // and each of them (mig_job_lanes), if parallel > 1
 };
 
 // Named SQL arguments: (name, (value as text, SQL type)).
@@ -99,6 +109,7 @@ public:
     long long DefaultChunkTimeMs();
 
 private:
+    void ReadLanes(std::vector<Job>& jobs);
     Connection& c_;
 };
 

@@ -530,7 +530,7 @@ TEST(Lanes, LanesShareTheLagBudget)
                                            " AND (throttled LIKE '%behind%' OR state = 'done')", {S(job)}) == 4; },
                  300, "every lane to throttle");
     } catch (...) {
-        std::fprintf(stderr, "DIAG %s\n", c.scalar("SELECT string_agg(lane || ':' || state || ':' || coalesce(throttled, '-') || ':' || rows_done, E'\\n') FROM mig_job_lanes WHERE job_id = $1", {S(job)})->c_str());
+        std::fprintf(stderr, "lanes: %s\n", c.scalar("SELECT string_agg(lane || ':' || state || ':' || coalesce(throttled, '-') || ':' || rows_done, E'\\n') FROM mig_job_lanes WHERE job_id = $1", {S(job)})->c_str());
         throw;
     }
     std::string reason = job_throttled(c, job).value_or("");
@@ -556,4 +556,106 @@ TEST(Lanes, LanesShareTheLagBudget)
     standby.exec("SELECT pg_wal_replay_resume()");
     EXPECT_EQ("succeeded", wait_job(c, job, 600));
     ExpectExactlyOnce("ln_lag", rows);
+}
+
+// ---- migctl: --parallel and --vacuum-every; status shows the lanes ----
+
+namespace {
+
+CmdResult Migctl(std::vector<std::string> args)
+{
+    auto& sb = Sandbox::get();
+    args.insert(args.begin(), migctl_path());
+    return run_command(args, {{"PGHOST", sb.dir},
+                              {"PGPORT", S(sb.primary_port)},
+                              {"PGUSER", "postgres"},
+                              {"PGDATABASE", "postgres"}});
+}
+
+bool Has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+size_t Count(const std::string& text, const std::string& part)
+{
+    size_t n = 0;
+    for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) n++;
+    return n;
+}
+
+}  // namespace
+
+TEST(LanesMigctl, StartSetStatusWithParallel)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "ln_mc", 30000);
+    auto r = Migctl({"start", "--table", "ln_mc", "--set", "n = n + 1", "--parallel", "3", "--vacuum-every",
+                     "5000", "--batch-size", "100", "--chunk-time", "0", "--sleep", "100ms"});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    long long job = std::stoll(r.out);
+    EXPECT_EQ(3, c.scalar_int("SELECT parallel FROM mig_job WHERE job_id = $1", {S(job)}));
+    EXPECT_EQ(5000, c.scalar_int("SELECT vacuum_every FROM mig_job WHERE job_id = $1", {S(job)}));
+    EXPECT_EQ(3, Lanes(c, job));
+    wait_for([&] { return LaneWorkers(c, job) == 3; }, 60, "every lane to run");
+
+    // the table: a LANES column; --json: the lanes of the job
+    auto t = Migctl({"status", S(job)});
+    ASSERT_EQ(0, t.exit_code) << t.err;
+    EXPECT_TRUE(Has(t.out, "LANES")) << t.out;
+    EXPECT_TRUE(Has(t.out, "3/3 running")) << t.out;
+    auto j = Migctl({"status", S(job), "--json"});
+    ASSERT_EQ(0, j.exit_code) << j.err;
+    EXPECT_TRUE(Has(j.out, "\"parallel\": 3")) << j.out;
+    EXPECT_TRUE(Has(j.out, "\"lanes\": [")) << j.out;
+    EXPECT_EQ(3u, Count(j.out, "\"lane\": ")) << j.out;
+    EXPECT_EQ(4u, Count(j.out, "\"state\": \"running\"")) << j.out;  // the job's and its lanes'
+    EXPECT_TRUE(Has(j.out, "\"lower_key\": null")) << j.out;
+    EXPECT_TRUE(Has(j.out, "\"worker_pid\": ")) << j.out;
+
+    // set reaches the job: --vacuum-every 0 turns it off
+    auto s = Migctl({"set", S(job), "--vacuum-every", "0"});
+    ASSERT_EQ(0, s.exit_code) << s.err;
+    EXPECT_EQ(0, c.scalar_int("SELECT coalesce(vacuum_every, 0) FROM mig_job WHERE job_id = $1", {S(job)}));
+
+    // a cancelled parallel job: its lanes, none done
+    ASSERT_EQ(0, Migctl({"cancel", S(job)}).exit_code);
+    EXPECT_EQ("cancelled", wait_job(c, job, 60));
+    wait_for([&] { return LaneWorkers(c, job) == 0; }, 60, "the lanes' workers to end");
+    EXPECT_TRUE(Has(Migctl({"status", S(job)}).out, "0/3 done"));
+
+    // one walker: the output of 0.2 (no LANES column, no lanes in JSON)
+    auto one = Migctl({"start", "--table", "ln_mc", "--set", "n = n + 1", "--wait"});
+    ASSERT_EQ(0, one.exit_code) << one.err;
+    long long one_job = c.scalar_int("SELECT max(job_id) FROM mig_jobs");
+    auto t1 = Migctl({"status", S(one_job)});
+    EXPECT_FALSE(Has(t1.out, "LANES")) << t1.out;
+    auto j1 = Migctl({"status", S(one_job), "--json"});
+    EXPECT_FALSE(Has(j1.out, "lanes")) << j1.out;
+    EXPECT_FALSE(Has(j1.out, "parallel")) << j1.out;
+}
+
+TEST(LanesMigctl, DeleteWithParallelAndBadValues)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "ln_mcdel", 20000);
+    auto r = Migctl({"delete", "--table", "ln_mcdel", "--where", "id % 2 = 0", "--parallel", "2", "--wait"});
+    ASSERT_EQ(0, r.exit_code) << r.err << r.out;
+    EXPECT_TRUE(Has(r.out, "lanes 2/2")) << "the watch line names the lanes: " << r.out;
+    long long job = c.scalar_int("SELECT max(job_id) FROM mig_jobs");
+    EXPECT_EQ("succeeded", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {S(job)}));
+    EXPECT_EQ(2, c.scalar_int("SELECT parallel FROM mig_job WHERE job_id = $1", {S(job)}));
+    EXPECT_EQ(2, Lanes(c, job));
+    EXPECT_EQ(10000, c.scalar_int("SELECT count(*) FROM ln_mcdel"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM ln_mcdel WHERE id % 2 = 0"));
+    EXPECT_TRUE(Has(Migctl({"status", S(job)}).out, "2/2 done"));
+
+    // bad values: usage errors before connecting (exit 2), or the server's
+    for (auto bad : std::vector<std::vector<std::string>>{
+             {"delete", "--table", "ln_mcdel", "--where", "true", "--parallel", "0"},
+             {"delete", "--table", "ln_mcdel", "--where", "true", "--parallel", "x"},
+             {"start", "--table", "ln_mcdel", "--set", "n = 1", "--parallel", "33"},
+             {"start", "--table", "ln_mcdel", "--set", "n = 1", "--vacuum-every", "-5"}}) {
+        auto b = Migctl(bad);
+        EXPECT_EQ(2, b.exit_code) << b.out << b.err;
+        EXPECT_TRUE(Has(b.err, "--parallel") || Has(b.err, "--vacuum-every")) << b.err;
+    }
+    EXPECT_EQ(10000, c.scalar_int("SELECT count(*) FROM ln_mcdel"));
 }
