@@ -348,15 +348,18 @@ MetricsReport Api::Metrics(const std::string& finished_within)
 }
 
 PlanReport Api::Plan(const std::string& table, const std::string& set, const std::optional<std::string>& where,
-                      int batch_size, int samples, const std::string& lock_timeout)
+                      int batch_size, int samples, const std::string& lock_timeout, int parallel)
 {
     PlanReport rep;
     std::vector<Param> params{table, set, where, batch_size > 0 ? Param(std::to_string(batch_size)) : std::nullopt,
                               std::to_string(samples), lock_timeout};
+    // parallel (0.3's seventh argument) only when asked for, so that plan works on 0.2
+    if (parallel > 1) params.push_back(std::to_string(parallel));
     // the arrays come back one element per row, so that no name needs unquoting
     auto r = std::make_optional(c_.exec(
-        "WITH p AS MATERIALIZED (SELECT * FROM mig_plan($1::regclass, $2, $3, $4::integer,"
-        " $5::integer, $6::interval))"
+        std::string("WITH p AS MATERIALIZED (SELECT * FROM mig_plan($1::regclass, $2, $3, $4::integer,"
+                    " $5::integer, $6::interval") +
+            (parallel > 1 ? ", $7::integer" : "") + "))"
         " SELECT kind, target, NULL, keys, rows, ms, wal_bytes FROM p"
         " UNION ALL SELECT kind || ' column', target, unnest(columns), NULL, NULL, NULL, NULL"
         " FROM p WHERE columns IS NOT NULL",
@@ -381,6 +384,12 @@ PlanReport Api::Plan(const std::string& table, const std::string& set, const std
             s.ms = std::stod(r->get(i, 5));
             s.wal_bytes = std::stoll(r->get(i, 6));
             rep.samples.push_back(s);
+        } else if (kind == "lane") {
+            PlanSample s;
+            s.target = r->get(i, 1);
+            s.keys = r->null(i, 3) ? 0 : std::stoll(r->get(i, 3));
+            s.rows = r->null(i, 4) ? -1 : std::stoll(r->get(i, 4));
+            rep.lanes.push_back(s);
         }
     }
     auto t = c_.exec("SELECT $1::regclass::text, pg_total_relation_size($1::regclass)", {table});

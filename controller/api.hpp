@@ -50,6 +50,7 @@ struct PlanReport {
     long long keys_estimate = 0, rows_estimate = 0;
     std::vector<std::pair<std::string, std::string>> targets;  // (target, key columns)
     std::vector<PlanSample> samples;
+    std::vector<PlanSample> lanes;  // parallel => n (0.3): target = the lane's keys, in words
     std::vector<std::string> triggers;  // "name (BEFORE UPDATE, row)"
     std::vector<std::string> indexes;   // indexes on the changed columns
     std::vector<std::vector<std::string>> replicas;  // kind, name, active, lag_bytes, note
@@ -96,7 +97,7 @@ public:
     // Plan: mig_plan's checks, estimates and sample chunks, and the catalog
     // facts around them (triggers, indexes on the changed columns, replicas)
     PlanReport Plan(const std::string& table, const std::string& set, const std::optional<std::string>& where,
-                    int batch_size, int samples, const std::string& lock_timeout);
+                    int batch_size, int samples, const std::string& lock_timeout, int parallel = 1);
     std::vector<Job> Jobs(std::optional<long long> job);
     std::string State(long long job);
     void Control(const std::string& fn, long long job);  // mig_pause / mig_resume / mig_cancel
