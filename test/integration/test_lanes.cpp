@@ -499,6 +499,21 @@ TEST(Lanes, LanesShareTheLagBudget)
     // from the chunk before it (more or fewer full page images): 512 kB.
     // Four lanes with a walker's cap each could write 3 x limit.
     EXPECT_LE(written, limit + limit / 2 + 512 * 1024) << "WAL written while replay was paused";
+    // The mechanism behind it, lane by lane: the chunk size each lane uses
+    // now, times the WAL its keys wrote on average, is its share of the
+    // cap, limit / 2 / 4 lanes = 256 kB (a chunk of one walker, or of lanes
+    // that did not share, would be 1 MB).  Slack 1.5 x: a chunk is sized
+    // from the WAL per key of the chunk before it, the average here is over
+    // all the lane's chunks (full page images vary).
+    for (auto& l : c.rows("SELECT lane, batch_size, (wal_bytes::float8 / nullif(keys_done, 0))::bigint"
+                          " FROM mig_job_lanes WHERE job_id = $1 ORDER BY lane", {S(job)})) {
+        long long chunk_wal = std::stoll(*l[1]) * std::stoll(l[2].value_or("0"));
+        std::fprintf(stderr, "lane %s: batch %s, %s WAL bytes a key: about %lld bytes a chunk\n", l[0]->c_str(),
+                     l[1]->c_str(), l[2].value_or("?").c_str(), chunk_wal);
+        EXPECT_LE(chunk_wal, limit / 2 / 4 * 3 / 2) << "lane " << *l[0];
+        EXPECT_GT(chunk_wal, 0) << "lane " << *l[0];
+    }
+    std::fprintf(stderr, "WAL written while replay was paused: %lld (limit %lld)\n", written, limit);
     // (no lower bound: the primary sees the standby's replay position only
     // as often as the standby reports it, so the lanes may throttle early)
     EXPECT_LT(held, rows);
