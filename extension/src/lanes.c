@@ -447,8 +447,14 @@ MigLanesToRun(int64 job_id, int parallel)
 
 	sql = psprintf("SELECT lane FROM %s WHERE job_id = $1 AND NOT done",
 				   MigQualifiedTable(MIG_LANE_TABLE));
+	/*
+	 * Not read-only: SPI then advances the command counter first, so that
+	 * the lanes MigCreateLanes has just inserted in this transaction are
+	 * seen (a read-only query would see none of them, and only lane 1 would
+	 * get a worker at start).
+	 */
 	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(sql, 1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the lanes of pg_mig job " INT64_FORMAT, job_id);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
