@@ -117,6 +117,7 @@ static StepOutcome RunChunk(MigJob *job, long *delay_ms);
 static bool MaybeGiveWorkerBack(const char *reason);
 static StepOutcome HandleStepError(ErrorData *edata, long *delay_ms);
 static void StartStep(void);
+static ErrorData *AbortStep(void);
 static void FinishStep(void);
 static void ReportTableStats(bool force);
 static void ArmTimeouts(int64 lock_ms, int64 statement_ms);
@@ -234,6 +235,25 @@ FinishStep(void)
 }
 
 /*
+ * AbortStep ends a step that raised an error: the error is copied (into
+ * step_context) and returned, and the step's transaction rolled back.
+ * Called in PG_CATCH.
+ */
+static ErrorData *
+AbortStep(void)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(step_context);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	DisarmTimeouts();
+	MemoryContextSwitchTo(step_context);
+	return edata;
+}
+
+/*
  * ReportTableStats sends the table statistics of the steps so far (rows
  * updated, dead rows, ...) to the cumulative statistics system, so that
  * autovacuum sees a running job's dead rows.  Not forced, it reports at
@@ -329,14 +349,8 @@ BeginJob(long *delay_ms)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = AbortStep();
 
-		MemoryContextSwitchTo(step_context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		DisarmTimeouts();
-		MemoryContextSwitchTo(step_context);
 		outcome = HandleStepError(edata, delay_ms);
 	}
 	PG_END_TRY();
@@ -543,13 +557,8 @@ FinishLaneJob(void)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = AbortStep();
 
-		MemoryContextSwitchTo(step_context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		DisarmTimeouts();
 		ereport(LOG,
 				(errmsg("pg_mig job " INT64_FORMAT ": lane %d could not finish the job: %s",
 						job_id, worker_args.lane, edata->message)));
@@ -578,10 +587,7 @@ PromoteQueuedJob(void)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(step_context);
-		FlushErrorState();
-		AbortCurrentTransaction();
-		DisarmTimeouts();
+		(void) AbortStep();
 	}
 	PG_END_TRY();
 	MigBroadcastJobChange();
@@ -684,14 +690,8 @@ RunStep(long *delay_ms)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = AbortStep();
 
-		MemoryContextSwitchTo(step_context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		DisarmTimeouts();
-		MemoryContextSwitchTo(step_context);
 		outcome = HandleStepError(edata, delay_ms);
 		changed = true;
 	}
@@ -904,12 +904,7 @@ HandleStepError(ErrorData *step_error, long *delay_ms)
 		}
 		PG_CATCH();
 		{
-			MemoryContextSwitchTo(step_context);
-			record_error = CopyErrorData();
-			FlushErrorState();
-			AbortCurrentTransaction();
-			DisarmTimeouts();
-			MemoryContextSwitchTo(step_context);
+			record_error = AbortStep();
 		}
 		PG_END_TRY();
 		if (record_error == NULL)

@@ -31,6 +31,7 @@
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -111,7 +112,10 @@ MigPlanLanes(const MigTarget *target, int n)
 	pct = 100.0 * Max(SAMPLE_PAGES, SAMPLE_PAGES_PER_LANE * n) / Max(pages, 1);
 	pct = Min(pct, 100.0);
 
+	/* keys in the stored text form; every name the sample uses pinned */
 	nest = MigEnterKeyFormat();
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	for (int i = 0; i < target->nkeys; i++)
 	{
 		AttrNumber	att = get_attnum(target->relid, target->key_columns[i]);
@@ -447,13 +451,8 @@ MigLanesToRun(int64 job_id, int parallel)
 
 	sql = psprintf("SELECT lane FROM %s WHERE job_id = $1 AND NOT done",
 				   MigQualifiedTable(MIG_LANE_TABLE));
-	/*
-	 * Not read-only: SPI then advances the command counter first, so that
-	 * the lanes MigCreateLanes has just inserted in this transaction are
-	 * seen (a read-only query would see none of them, and only lane 1 would
-	 * get a worker at start).
-	 */
 	MigStoreEnter(&sc);
+	/* not read-only: the lanes the start function just recorded count */
 	if (SPI_execute_with_args(sql, 1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the lanes of pg_mig job " INT64_FORMAT, job_id);
 	for (uint64 i = 0; i < SPI_processed; i++)

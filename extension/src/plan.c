@@ -205,6 +205,7 @@ mig_plan(PG_FUNCTION_ARGS)
 	int			batch;
 	int			samples;
 	int64		lock_timeout_ms;
+	int			parallel;
 	Relation	rel;
 	List	   *targets;
 	List	   *set_columns;
@@ -256,6 +257,7 @@ mig_plan(PG_FUNCTION_ARGS)
 				 errmsg("relation with OID %u does not exist", relid)));
 	/* the same checks as mig_start_backfill, with the caller's rights */
 	targets = MigBuildTargets(rel, set_clause, where_clause, &rows_total, &set_columns);
+	parallel = MigReadParallelArg(fcinfo, 6, targets);
 	foreach(lc, targets)
 		keys_total += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
 
@@ -267,6 +269,22 @@ mig_plan(PG_FUNCTION_ARGS)
 
 		PutRow(rsinfo->setResult, rsinfo->setDesc, "target", t->relation_name,
 			   TextArray(t->nkeys, t->key_columns), t->keys_estimate, -1, 0, 0, false);
+	}
+
+	/* parallel => n: the lanes the job would walk, as lanes.c splits them */
+	if (parallel > 1)
+	{
+		MigTarget  *t = linitial(targets);
+
+		foreach(lc, MigPlanLanes(t, parallel))
+		{
+			MigLane    *l = lfirst(lc);
+			int64		rows = (t->keys_estimate > 0 && rows_total >= 0)
+				? (int64) ((double) rows_total * l->keys_estimate / t->keys_estimate) : -1;
+
+			PutRow(rsinfo->setResult, rsinfo->setDesc, "lane", MigDescribeLane(l),
+				   TextArray(t->nkeys, t->key_columns), l->keys_estimate, rows, 0, 0, false);
+		}
 	}
 
 	if (samples > 0)
