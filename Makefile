@@ -15,6 +15,7 @@ OBJS = \
 	extension/src/backfill_worker.o \
 	extension/src/chunk.o \
 	extension/src/validate.o \
+	extension/src/parse_check.o \
 	extension/src/throttle.o \
 	extension/src/job_store.o \
 	extension/src/sql_api.o \
@@ -60,7 +61,7 @@ BUILT_FOR := .pg_mig_built_for
 $(shell echo '$(VERSION) $(includedir_server)' | cmp -s - $(BUILT_FOR) || \
 	echo '$(VERSION) $(includedir_server)' > $(BUILT_FOR))
 $(OBJS) $(OBJS:.o=.bc): extension/include/pg_mig.h extension/include/version_compat.h \
-	extension/include/steps.h $(BUILT_FOR)
+	extension/include/steps.h extension/include/parse_check.h $(BUILT_FOR)
 EXTRA_CLEAN += $(BUILT_FOR)
 
 # make bench [BENCH_ARGS=--quick]: the benchmark (bench/run.sh), results in bench/RESULTS.md

@@ -13,6 +13,11 @@
 #                    --variant=minbase) with trixie's postgresql-17 packages
 #                    (about 2 minutes), then copies its PostgreSQL 17 to
 #                    build/pg/17/root/usr/...; scripts/pgchroot.sh runs it
+#   pgbuild.sh django
+#                    the same trixie chroot (made as for 17 if missing) with
+#                    trixie's python3-django (4.2) and python3-psycopg (3)
+#                    added, for test/django/run.sh --trixie (Debian 12's
+#                    Django 3.2 has no psycopg 3 backend); copies nothing
 #
 # A stamp file in each cache marks it complete, so a second run costs
 # nothing; a lock file serializes concurrent runs. Runs as root (apt,
@@ -117,6 +122,31 @@ build_17() {
   echo "$(chroot "$root" /usr/lib/postgresql/17/bin/pg_config --version), built $(date -u +%FT%T.%NZ)" > "$stamp"
 }
 
+# django_17: Django 4.2 and psycopg 3 from trixie in the chroot of 17. The
+# stamp lives inside the chroot, so a chroot made again gets them again.
+# Caller holds the chroot's lock (pg17.lock).
+django_17() {
+  local root=$CACHE/trixie stamp=$CACHE/trixie/.pg_mig-django log=$CACHE/trixie-django.log
+  [ -f "$stamp" ] && return 0
+  echo "pgbuild.sh: adding trixie's Django 4.2 and psycopg 3 to $root (log: $log)" >&2
+  unshare --mount --propagation private -- bash -c '
+    set -e
+    r=$1
+    mount -t proc proc "$r/proc"
+    exec chroot "$r" /bin/sh -c "
+      set -e
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get -o DPkg::Lock::Timeout=600 update -qq
+      apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+        python3-django python3-psycopg
+      apt-get clean
+    "' bash "$root" >"$log" 2>&1 || { tail -20 "$log" >&2; die "installing Django in the chroot failed; see $log"; }
+  local versions
+  versions=$(chroot "$root" /usr/bin/python3 -c 'import django, psycopg; print("Django %s, psycopg %s" % (django.get_version(), psycopg.__version__))') ||
+    die "no Django or psycopg in the chroot; see $log"
+  echo "$versions, installed $(date -u +%FT%T.%NZ)" > "$stamp"
+}
+
 # private_copy N: build/pg/N, this checkout's copy of the cached server
 private_copy() {
   local v=$1 dest=$src/build/pg/$1 from stamp
@@ -141,17 +171,19 @@ private_copy() {
   mv "$dest.tmp" "$dest"
 }
 
-[ $# -eq 1 ] || die "usage: pgbuild.sh 15|17|18"
+[ $# -eq 1 ] || die "usage: pgbuild.sh 15|17|18|django"
 case "$1" in
   15) exit 0 ;;
-  17|18) ;;
-  *) die "usage: pgbuild.sh 15|17|18" ;;
+  17|18) v=$1 ;;
+  django) v=17 ;;
+  *) die "usage: pgbuild.sh 15|17|18|django" ;;
 esac
-[ "$(id -u)" -eq 0 ] || die "run as root: PostgreSQL $1 is built or installed into $CACHE"
+[ "$(id -u)" -eq 0 ] || die "run as root: $1 is built or installed into $CACHE"
 mkdir -p "$CACHE"
-bash "$src/scripts/deps.sh" "$1"
+bash "$src/scripts/deps.sh" "$v"
 (
   flock 9
-  if [ "$1" = 18 ]; then build_18; else build_17; fi
-) 9>"$CACHE/pg$1.lock"
-private_copy "$1"
+  if [ "$v" = 18 ]; then build_18; else build_17; fi
+  if [ "$1" = django ]; then django_17; fi
+) 9>"$CACHE/pg$v.lock"
+[ "$1" = django ] || private_copy "$1"

@@ -2,7 +2,7 @@
  *
  * steps.h
  *	  The schema steps of a job (steps.c) and the kinds made of them
- *	  (kind_not_null.c, kind_validate.c, kind_index.c).
+ *	  (kind_not_null.c, kind_validate.c, kind_index.c, kind_foreign_key.c).
  *
  * A *schema step* is one DDL statement of a job, with a name (recorded in
  * mig_job.steps_done when it is done), a description for mig_jobs.step,
@@ -73,6 +73,25 @@ extern char *MigJobRelationName(const MigJob *job);
 extern void MigExecDDL(const char *sql);
 extern void MigRunTopLevel(const char *sql, int64 lock_timeout_ms);
 extern bool MigStepWasDone(const MigJob *job, const char *name);
+
+/*
+ * steps.c: the steps a kind shares on the constraint named by its kind
+ * argument "constraint" (kind_not_null.c, kind_foreign_key.c,
+ * kind_validate.c): its state, and the validate and drop statements
+ */
+typedef enum MigConstraintState
+{
+	MIG_CONSTRAINT_ABSENT,
+	MIG_CONSTRAINT_NOT_VALID,
+	MIG_CONSTRAINT_VALID
+} MigConstraintState;
+
+extern const char *MigJobConstraint(const MigJob *job);
+extern MigConstraintState MigJobConstraintState(const MigJob *job);
+extern char *MigDescribeValidateConstraint(const MigJob *job);
+extern void MigRunValidateConstraint(const MigJob *job);
+extern char *MigDescribeDropConstraint(const MigJob *job);
+extern void MigRunDropConstraint(const MigJob *job);
 
 /* kind_index.c: the checked statement of an index job */
 struct IndexStmt;

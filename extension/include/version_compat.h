@@ -111,4 +111,15 @@
 #define MigRelationGetPrimaryKeyIndex(rel) RelationGetPrimaryKeyIndex(rel)
 #endif
 
+/*
+ * 18 keeps a column's NOT NULL as a pg_constraint row of its own, with a
+ * name (kind_not_null.c gives it PostgreSQL's usual one); the tuple (a copy,
+ * NULL if none) of the column colname of relid.  Before 18 there is none.
+ */
+#if PG_VERSION_NUM >= 180000
+#define MigNotNullConstraintTuple(relid, colname) findNotNullConstraint((relid), (colname))
+#else
+#define MigNotNullConstraintTuple(relid, colname) ((HeapTuple) NULL)
+#endif
+
 #endif							/* PG_MIG_VERSION_COMPAT_H */

@@ -50,6 +50,42 @@ PG_FUNCTION_INFO_V1(mig_kept_guard);
 static Oid	kept_writable = InvalidOid;
 
 /*
+ * KeptEnter switches to the bootstrap superuser, the owner of the kept
+ * tables, in a security-restricted operation with a pinned search_path, and
+ * connects SPI.  KeptLeave undoes it.  An error in between is cleaned up by
+ * transaction abort.
+ */
+typedef struct KeptContext
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			nest;
+} KeptContext;
+
+static void
+KeptEnter(KeptContext *kc)
+{
+	GetUserIdAndSecContext(&kc->save_userid, &kc->save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   kc->save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	kc->nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+static void
+KeptLeave(KeptContext *kc)
+{
+	SPI_finish();
+	AtEOXact_GUC(true, kc->nest);
+	SetUserIdAndSecContext(kc->save_userid, kc->save_sec);
+}
+
+/*
  * MigKeptTableName returns the quoted, qualified name of job_id's kept
  * table.
  */
@@ -192,9 +228,7 @@ MigCreateKeptTable(const MigJob *job, Relation rel, List *targets,
 	List	   *kind_args = NIL;
 	char	   *kept;
 	int			i;
-	Oid			save_userid;
-	int			save_sec;
-	int			nest;
+	KeptContext kc;
 
 	if (targets == NIL)
 		elog(ERROR, "pg_mig job " INT64_FORMAT " has no targets", job->job_id);
@@ -281,22 +315,11 @@ MigCreateKeptTable(const MigJob *job, Relation rel, List *targets,
 												 job->job_id)));
 
 	/* as the owner of pg_mig's tables, with no user object on the path */
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	KeptEnter(&kc);
 	if (SPI_execute(sql.data, false, 0) < 0)
 		elog(ERROR, "could not create the kept table of pg_mig job " INT64_FORMAT,
 			 job->job_id);
-	SPI_finish();
-	AtEOXact_GUC(true, nest);
-	SetUserIdAndSecContext(save_userid, save_sec);
+	KeptLeave(&kc);
 
 	kind_args = lappend(kind_args, pstrdup("keep_old_values=true"));
 	foreach(lc, set_columns)
@@ -311,26 +334,13 @@ MigCreateKeptTable(const MigJob *job, Relation rel, List *targets,
 void
 MigDropKeptTable(int64 job_id)
 {
-	Oid			save_userid;
-	int			save_sec;
-	int			nest;
+	KeptContext kc;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	KeptEnter(&kc);
 	if (SPI_execute(psprintf("DROP TABLE IF EXISTS %s", MigKeptTableName(job_id)),
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not drop the kept table of pg_mig job " INT64_FORMAT, job_id);
-	SPI_finish();
-	AtEOXact_GUC(true, nest);
-	SetUserIdAndSecContext(save_userid, save_sec);
+	KeptLeave(&kc);
 }
 
 /*
@@ -344,9 +354,7 @@ MigKeptUpperKey(int64 job_id, int nkeys, char **key_columns, int64 *rows)
 {
 	StringInfoData sql;
 	char	  **upper = NULL;
-	Oid			save_userid;
-	int			save_sec;
-	int			nest;
+	KeptContext kc;
 	int			keynest;
 	MemoryContext callerctx = CurrentMemoryContext;
 	const char *kept = MigKeptTableName(job_id);
@@ -360,17 +368,8 @@ MigKeptUpperKey(int64 job_id, int nkeys, char **key_columns, int64 *rows)
 		appendStringInfo(&sql, "%s%s DESC", i ? ", " : "", quote_identifier(key_columns[i]));
 	appendStringInfoString(&sql, " LIMIT 1");
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	KeptEnter(&kc);
 	keynest = MigEnterKeyFormat();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the kept table of pg_mig job " INT64_FORMAT, job_id);
 	*rows = 0;
@@ -386,10 +385,8 @@ MigKeptUpperKey(int64 job_id, int nkeys, char **key_columns, int64 *rows)
 											nkeys + 1, &isnull));
 		MemoryContextSwitchTo(old);
 	}
-	SPI_finish();
 	MigLeaveKeyFormat(keynest);
-	AtEOXact_GUC(true, nest);
-	SetUserIdAndSecContext(save_userid, save_sec);
+	KeptLeave(&kc);
 	return upper;
 }
 

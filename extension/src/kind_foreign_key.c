@@ -29,14 +29,11 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "catalog/pg_constraint.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/syscache.h"
 #include "utils/varlena.h"
 
 #include "pg_mig.h"
@@ -47,7 +44,7 @@
 static const char *
 ConstraintName(const MigJob *job)
 {
-	return MigKindArg(job, "constraint");
+	return MigJobConstraint(job);
 }
 
 /* NameList: a kind argument of quoted, comma-separated names */
@@ -88,24 +85,6 @@ RefRelationName(const MigJob *job)
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(refid)), name);
 }
 
-/* ConstraintState: 0 = not there, 1 = NOT VALID, 2 = valid */
-static int
-ConstraintState(const MigJob *job)
-{
-	Oid			conoid = get_relation_constraint_oid(job->relid, ConstraintName(job), true);
-	HeapTuple	tuple;
-	int			result;
-
-	if (!OidIsValid(conoid))
-		return 0;
-	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
-	if (!HeapTupleIsValid(tuple))
-		return 0;
-	result = ((Form_pg_constraint) GETSTRUCT(tuple))->convalidated ? 2 : 1;
-	ReleaseSysCache(tuple);
-	return result;
-}
-
 /* add_not_valid */
 static char *
 DescribeAdd(const MigJob *job)
@@ -116,7 +95,7 @@ DescribeAdd(const MigJob *job)
 static bool
 DoneAdd(const MigJob *job)
 {
-	return ConstraintState(job) > 0;
+	return MigJobConstraintState(job) != MIG_CONSTRAINT_ABSENT;
 }
 
 static void
@@ -173,55 +152,29 @@ RunCheck(const MigJob *job)
 }
 
 /* validate */
-static char *
-DescribeValidate(const MigJob *job)
-{
-	return psprintf("validating constraint %s", ConstraintName(job));
-}
-
 static bool
 DoneValidate(const MigJob *job)
 {
-	return ConstraintState(job) == 2;
-}
-
-static void
-RunValidate(const MigJob *job)
-{
-	MigExecDDL(psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s",
-						MigJobRelationName(job), quote_identifier(ConstraintName(job))));
+	return MigJobConstraintState(job) == MIG_CONSTRAINT_VALID;
 }
 
 /* undo: drop the constraint the job added */
-static char *
-DescribeDrop(const MigJob *job)
-{
-	return psprintf("dropping constraint %s", ConstraintName(job));
-}
-
 static bool
 DoneDrop(const MigJob *job)
 {
 	/* only a NOT VALID one: a valid foreign key is the job's result */
-	return ConstraintState(job) != 1;
-}
-
-static void
-RunDrop(const MigJob *job)
-{
-	MigExecDDL(psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s",
-						MigJobRelationName(job), quote_identifier(ConstraintName(job))));
+	return MigJobConstraintState(job) != MIG_CONSTRAINT_NOT_VALID;
 }
 
 static const MigStepDef foreign_key_steps[] = {
 	{"add_not_valid", DescribeAdd, DoneAdd, RunAdd, false, false},
 	/* the walk comes here (walk_at = 1) */
 	{"check_orphans", DescribeCheck, DoneCheck, RunCheck, false, false},
-	{"validate", DescribeValidate, DoneValidate, RunValidate, false, false},
+	{"validate", MigDescribeValidateConstraint, DoneValidate, MigRunValidateConstraint, false, false},
 };
 
 static const MigStepDef foreign_key_undo =
-{"undo", DescribeDrop, DoneDrop, RunDrop, false, false};
+{"undo", MigDescribeDropConstraint, DoneDrop, MigRunDropConstraint, false, false};
 
 const MigKindDef mig_kind_foreign_key = {
 	MIG_KIND_FOREIGN_KEY, foreign_key_steps, lengthof(foreign_key_steps),

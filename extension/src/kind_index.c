@@ -37,7 +37,6 @@
 #include "catalog/pg_index.h"
 #include "commands/defrem.h"
 #include "nodes/parsenodes.h"
-#include "parser/parser.h"
 #include "parser/parse_utilcmd.h"
 #include "utils/builtins.h"
 #include "utils/varlena.h"
@@ -47,50 +46,12 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "parse_check.h"
 #include "pg_mig.h"
 #include "steps.h"
 
 #define COLUMNS_HINT "Pass the column list of CREATE INDEX, e.g. 'created_at', 'lower(email)' or 'customer_id, created_at DESC'."
 #define WHERE_HINT "Pass the predicate of a partial index as one boolean expression, e.g. 'deleted_at IS NULL'."
-
-static void
-RejectPart(const char *what, const char *problem, const char *hint)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_SYNTAX_ERROR),
-			 errmsg("invalid %s: %s", what, problem),
-			 errhint("%s", hint)));
-}
-
-/* ParseOne: the raw parse tree of sql, which must be one statement */
-static Node *
-ParseOne(const char *what, const char *sql, const char *hint)
-{
-	List	   *raw = NIL;
-	MemoryContext ctx = CurrentMemoryContext;
-
-	PG_TRY();
-	{
-		raw = raw_parser(sql, RAW_PARSE_DEFAULT);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(ctx);
-		edata = CopyErrorData();
-		FlushErrorState();
-		ereport(ERROR,
-				(errcode(edata->sqlerrcode),
-				 errmsg("invalid %s: %s", what, edata->message),
-				 errdetail("It was checked as: %s", sql),
-				 errhint("%s", hint)));
-	}
-	PG_END_TRY();
-	if (list_length(raw) != 1)
-		RejectPart(what, "it must not contain more than one statement", hint);
-	return linitial_node(RawStmt, raw)->stmt;
-}
 
 /*
  * MigIndexSql returns the CREATE INDEX CONCURRENTLY statement of an index
@@ -109,25 +70,25 @@ MigIndexSql(const char *relation_name, const char *index_name, const char *colum
 	ListCell   *lc;
 
 	/* the column list alone: an index element list, nothing after it */
-	cols = (IndexStmt *) ParseOne("columns",
-								  psprintf("CREATE INDEX ON %s (%s\n)", relation_name, columns),
-								  COLUMNS_HINT);
+	cols = (IndexStmt *) MigParseOne("columns",
+									 psprintf("CREATE INDEX ON %s (%s\n)", relation_name, columns),
+									 COLUMNS_HINT);
 	if (!IsA(cols, IndexStmt) || cols->indexParams == NIL)
-		RejectPart("columns", "it is not an index column list", COLUMNS_HINT);
+		MigRejectPart("columns", "it is not an index column list", COLUMNS_HINT);
 	if (cols->whereClause || cols->indexIncludingParams || cols->options ||
 		cols->tableSpace)
-		RejectPart("columns", "it must contain only the column list", COLUMNS_HINT);
+		MigRejectPart("columns", "it must contain only the column list", COLUMNS_HINT);
 	if (where_clause)
 	{
 		IndexStmt  *pred = (IndexStmt *)
-			ParseOne("where_clause",
-					 psprintf("CREATE INDEX ON %s (x) WHERE %s\n", relation_name, where_clause),
-					 WHERE_HINT);
+			MigParseOne("where_clause",
+						psprintf("CREATE INDEX ON %s (x) WHERE %s\n", relation_name, where_clause),
+						WHERE_HINT);
 
 		if (!IsA(pred, IndexStmt) || pred->whereClause == NULL ||
 			list_length(pred->indexParams) != 1 || pred->indexIncludingParams ||
 			pred->options || pred->tableSpace)
-			RejectPart("where_clause", "it is not one boolean expression", WHERE_HINT);
+			MigRejectPart("where_clause", "it is not one boolean expression", WHERE_HINT);
 	}
 
 	initStringInfo(&buf);
@@ -146,7 +107,7 @@ MigIndexSql(const char *relation_name, const char *index_name, const char *colum
 		appendStringInfo(&buf, " WHERE (%s\n)", where_clause);
 
 	/* and the whole: one CREATE INDEX of exactly these parts */
-	full = (IndexStmt *) ParseOne("index definition", buf.data, COLUMNS_HINT);
+	full = (IndexStmt *) MigParseOne("index definition", buf.data, COLUMNS_HINT);
 	if (!IsA(full, IndexStmt) || !full->concurrent || full->unique != unique ||
 		full->idxname == NULL || strcmp(full->idxname, index_name) != 0 ||
 		strcmp(full->accessMethod, method) != 0 ||
@@ -154,7 +115,7 @@ MigIndexSql(const char *relation_name, const char *index_name, const char *colum
 		list_length(full->indexIncludingParams) != list_length(include) ||
 		(full->whereClause != NULL) != (where_clause != NULL) ||
 		full->options || full->tableSpace)
-		RejectPart("index definition", "its parts do not make one CREATE INDEX", COLUMNS_HINT);
+		MigRejectPart("index definition", "its parts do not make one CREATE INDEX", COLUMNS_HINT);
 	if (stmt_out)
 		*stmt_out = full;
 	return buf.data;

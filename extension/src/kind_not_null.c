@@ -12,7 +12,14 @@
  *					-- the scan, under SHARE UPDATE EXCLUSIVE: writes go on
  *	  set_not_null	ALTER TABLE t ALTER COLUMN col SET NOT NULL
  *					-- PostgreSQL sees the valid check and skips the scan
- *	  drop_check	ALTER TABLE t DROP CONSTRAINT c
+ *	  drop_check	ALTER TABLE t DROP CONSTRAINT c; on PostgreSQL 18, which
+ *					keeps NOT NULL as a constraint with a name of its own,
+ *					then ALTER TABLE t RENAME CONSTRAINT of that one to c
+ *
+ * The check's name c is the one PostgreSQL chooses for a NOT NULL of the
+ * column (<table>_<column>_not_null, if free), so on 18 SET NOT NULL has to
+ * pick another (..._not_null1) while the check is there; the rename in the
+ * check's drop gives the NOT NULL the usual name back.
  *
  * If rows are still NULL the validate step fails; the job then fails with
  * their count and a hint, and the undo step drops the check again, so no
@@ -33,6 +40,7 @@
 
 #include "pg_mig.h"
 #include "steps.h"
+#include "version_compat.h"
 
 static const char *
 Column(const MigJob *job)
@@ -43,7 +51,7 @@ Column(const MigJob *job)
 static const char *
 Check(const MigJob *job)
 {
-	return MigKindArg(job, "constraint");
+	return MigJobConstraint(job);
 }
 
 /* ColumnIsNotNull: the job's column is NOT NULL now */
@@ -63,24 +71,6 @@ ColumnIsNotNull(const MigJob *job)
 	return result;
 }
 
-/* CheckState: 0 = the check is not there, 1 = NOT VALID, 2 = valid */
-static int
-CheckState(const MigJob *job)
-{
-	Oid			conoid = get_relation_constraint_oid(job->relid, Check(job), true);
-	HeapTuple	tuple;
-	int			result;
-
-	if (!OidIsValid(conoid))
-		return 0;
-	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
-	if (!HeapTupleIsValid(tuple))
-		return 0;
-	result = ((Form_pg_constraint) GETSTRUCT(tuple))->convalidated ? 2 : 1;
-	ReleaseSysCache(tuple);
-	return result;
-}
-
 /* add_check */
 static char *
 DescribeAdd(const MigJob *job)
@@ -92,7 +82,7 @@ DescribeAdd(const MigJob *job)
 static bool
 DoneAdd(const MigJob *job)
 {
-	return ColumnIsNotNull(job) || CheckState(job) > 0;
+	return ColumnIsNotNull(job) || MigJobConstraintState(job) != MIG_CONSTRAINT_ABSENT;
 }
 
 static void
@@ -104,23 +94,10 @@ RunAdd(const MigJob *job)
 }
 
 /* validate */
-static char *
-DescribeValidate(const MigJob *job)
-{
-	return psprintf("validating constraint %s", Check(job));
-}
-
 static bool
 DoneValidate(const MigJob *job)
 {
-	return ColumnIsNotNull(job) || CheckState(job) == 2;
-}
-
-static void
-RunValidate(const MigJob *job)
-{
-	MigExecDDL(psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s",
-						MigJobRelationName(job), quote_identifier(Check(job))));
+	return ColumnIsNotNull(job) || MigJobConstraintState(job) == MIG_CONSTRAINT_VALID;
 }
 
 /* set_not_null */
@@ -144,23 +121,36 @@ RunSet(const MigJob *job)
 }
 
 /* drop_check, also the undo step */
-static char *
-DescribeDrop(const MigJob *job)
-{
-	return psprintf("dropping constraint %s", Check(job));
-}
-
 static bool
 DoneDrop(const MigJob *job)
 {
-	return CheckState(job) == 0;
+	return MigJobConstraintState(job) == MIG_CONSTRAINT_ABSENT;
 }
 
+/*
+ * RunDropCheck drops the check, then (on 18, see the file header) renames
+ * the column's NOT NULL constraint, made by set_not_null while the check
+ * held its name, to the check's name.  Run only while the check is there,
+ * so the NOT NULL is this job's (with the column NOT NULL before the job,
+ * add_check made no check).
+ */
 static void
-RunDrop(const MigJob *job)
+RunDropCheck(const MigJob *job)
 {
-	MigExecDDL(psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s",
-						MigJobRelationName(job), quote_identifier(Check(job))));
+	HeapTuple	tuple;
+
+	MigRunDropConstraint(job);
+	tuple = MigNotNullConstraintTuple(job->relid, Column(job));
+	if (HeapTupleIsValid(tuple))
+	{
+		const char *name = NameStr(((Form_pg_constraint) GETSTRUCT(tuple))->conname);
+
+		if (strcmp(name, Check(job)) != 0)
+			MigExecDDL(psprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s",
+								MigJobRelationName(job), quote_identifier(name),
+								quote_identifier(Check(job))));
+		heap_freetuple(tuple);
+	}
 }
 
 /*
@@ -191,13 +181,13 @@ ExplainFailure(const MigJob *job, const MigStepDef *step, ErrorData *edata)
 
 static const MigStepDef not_null_steps[] = {
 	{"add_check", DescribeAdd, DoneAdd, RunAdd, false, false},
-	{"validate", DescribeValidate, DoneValidate, RunValidate, false, false},
+	{"validate", MigDescribeValidateConstraint, DoneValidate, MigRunValidateConstraint, false, false},
 	{"set_not_null", DescribeSet, DoneSet, RunSet, false, false},
-	{"drop_check", DescribeDrop, DoneDrop, RunDrop, false, false},
+	{"drop_check", MigDescribeDropConstraint, DoneDrop, RunDropCheck, false, false},
 };
 
 static const MigStepDef not_null_undo =
-{"undo", DescribeDrop, DoneDrop, RunDrop, false, false};
+{"undo", MigDescribeDropConstraint, DoneDrop, MigRunDropConstraint, false, false};
 
 const MigKindDef mig_kind_not_null = {
 	MIG_KIND_NOT_NULL, not_null_steps, lengthof(not_null_steps),

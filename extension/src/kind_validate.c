@@ -21,22 +21,10 @@
 #include "pg_mig.h"
 #include "steps.h"
 
-static const char *
-ConstraintArg(const MigJob *job)
-{
-	return MigKindArg(job, "constraint");
-}
-
-static char *
-Describe(const MigJob *job)
-{
-	return psprintf("validating constraint %s", ConstraintArg(job));
-}
-
 static bool
 Done(const MigJob *job)
 {
-	Oid			conoid = get_relation_constraint_oid(job->relid, ConstraintArg(job), true);
+	Oid			conoid = get_relation_constraint_oid(job->relid, MigJobConstraint(job), true);
 	HeapTuple	tuple;
 	bool		valid;
 
@@ -44,7 +32,7 @@ Done(const MigJob *job)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("constraint \"%s\" of table %s was dropped while the job ran",
-						ConstraintArg(job), job->relation_name)));
+						MigJobConstraint(job), job->relation_name)));
 	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "cache lookup failed for constraint %u", conoid);
@@ -53,15 +41,8 @@ Done(const MigJob *job)
 	return valid;
 }
 
-static void
-Run(const MigJob *job)
-{
-	MigExecDDL(psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s",
-						MigJobRelationName(job), quote_identifier(ConstraintArg(job))));
-}
-
 static const MigStepDef validate_steps[] = {
-	{"validate", Describe, Done, Run, false, false},
+	{"validate", MigDescribeValidateConstraint, Done, MigRunValidateConstraint, false, false},
 };
 
 const MigKindDef mig_kind_validate = {

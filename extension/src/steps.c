@@ -29,8 +29,10 @@
 
 #include <math.h>
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_constraint.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -48,6 +50,7 @@
 #include "utils/memutils.h"
 #include "utils/portal.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timeout.h"
 #include "common/pg_prng.h"
 
@@ -178,6 +181,74 @@ MigJobRelationName(const MigJob *job)
 				 errmsg("table %s was dropped while the job ran", job->relation_name)));
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(job->relid)),
 									  relname);
+}
+
+/*
+ * MigJobConstraint returns the name of the constraint a job works on, its
+ * kind argument "constraint".
+ */
+const char *
+MigJobConstraint(const MigJob *job)
+{
+	return MigKindArg(job, "constraint");
+}
+
+/*
+ * MigJobConstraintState tells whether the job's constraint is on its table
+ * now, and whether it is valid.  Caller is in a transaction.
+ */
+MigConstraintState
+MigJobConstraintState(const MigJob *job)
+{
+	Oid			conoid = get_relation_constraint_oid(job->relid, MigJobConstraint(job), true);
+	HeapTuple	tuple;
+	MigConstraintState result;
+
+	if (!OidIsValid(conoid))
+		return MIG_CONSTRAINT_ABSENT;
+	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	if (!HeapTupleIsValid(tuple))
+		return MIG_CONSTRAINT_ABSENT;
+	result = ((Form_pg_constraint) GETSTRUCT(tuple))->convalidated ?
+		MIG_CONSTRAINT_VALID : MIG_CONSTRAINT_NOT_VALID;
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/*
+ * MigDescribeValidateConstraint and MigRunValidateConstraint are the
+ * describe and run of a step "ALTER TABLE t VALIDATE CONSTRAINT c" of the
+ * job's constraint; its done() is the kind's own.
+ */
+char *
+MigDescribeValidateConstraint(const MigJob *job)
+{
+	return psprintf("validating constraint %s", MigJobConstraint(job));
+}
+
+void
+MigRunValidateConstraint(const MigJob *job)
+{
+	MigExecDDL(psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s",
+						MigJobRelationName(job), quote_identifier(MigJobConstraint(job))));
+}
+
+/*
+ * MigDescribeDropConstraint and MigRunDropConstraint are the describe and
+ * run of a step "ALTER TABLE t DROP CONSTRAINT IF EXISTS c" of the job's
+ * constraint; its done() is the kind's own.
+ */
+char *
+MigDescribeDropConstraint(const MigJob *job)
+{
+	return psprintf("dropping constraint %s", MigJobConstraint(job));
+}
+
+void
+MigRunDropConstraint(const MigJob *job)
+{
+	MigExecDDL(psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s",
+						MigJobRelationName(job), quote_identifier(MigJobConstraint(job))));
 }
 
 /*

@@ -63,6 +63,7 @@
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
 
+#include "parse_check.h"
 #include "pg_mig.h"
 #include "version_compat.h"
 
@@ -84,7 +85,6 @@ static List *LeafTargets(Relation rel);
 static List *ParseSetClause(const char *qualname, const char *set_clause);
 static void ParseWhereClause(const char *qualname, const char *set_clause,
 							 const char *where_clause);
-static List *RawParseAs(const char *what, const char *sql, const char *hint);
 static void CheckColumns(Relation rel, List *set_columns);
 static void CheckNotKeyColumn(Relation rel, List *set_columns,
 							  const MigTarget *target);
@@ -373,46 +373,6 @@ LeafTargets(Relation rel)
 	return leaves;
 }
 
-/*
- * RawParseAs runs the raw parser on sql; a syntax error is reported as an
- * error in the clause the caller named, with the caller's hint.
- */
-static List *
-RawParseAs(const char *what, const char *sql, const char *hint)
-{
-	List	   *result = NIL;
-	MemoryContext ctx = CurrentMemoryContext;
-
-	PG_TRY();
-	{
-		result = raw_parser(sql, RAW_PARSE_DEFAULT);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(ctx);
-		edata = CopyErrorData();
-		FlushErrorState();
-		ereport(ERROR,
-				(errcode(edata->sqlerrcode),
-				 errmsg("invalid %s: %s", what, edata->message),
-				 errdetail("The clause was checked as: %s", sql),
-				 hint ? errhint("%s", hint) : 0));
-	}
-	PG_END_TRY();
-	return result;
-}
-
-static void
-RejectClause(const char *what, const char *message, const char *hint)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_SYNTAX_ERROR),
-			 errmsg("invalid %s: %s", what, message),
-			 errhint("%s", hint)));
-}
-
 #define SET_HINT "Pass only the assignments of one SET list, e.g. $$col = expr, other = expr$$; put the condition in where_clause."
 #define WHERE_HINT "Pass one boolean expression over the table's columns, e.g. 'col IS NULL'."
 
@@ -424,24 +384,20 @@ static List *
 ParseSetClause(const char *qualname, const char *set_clause)
 {
 	char	   *sql = psprintf("UPDATE ONLY %s SET %s\n", qualname, set_clause);
-	List	   *raw = RawParseAs("set_clause", sql, SET_HINT);
-	UpdateStmt *stmt;
+	UpdateStmt *stmt = (UpdateStmt *) MigParseOne("set_clause", sql, SET_HINT);
 	List	   *columns = NIL;
 	ListCell   *lc;
 
-	if (list_length(raw) != 1)
-		RejectClause("set_clause", "it must not contain more than one statement", SET_HINT);
-	stmt = (UpdateStmt *) linitial_node(RawStmt, raw)->stmt;
 	if (!IsA(stmt, UpdateStmt))
-		RejectClause("set_clause", "it is not a SET list", SET_HINT);
+		MigRejectPart("set_clause", "it is not a SET list", SET_HINT);
 	if (stmt->whereClause)
-		RejectClause("set_clause", "it must not contain a WHERE clause", SET_HINT);
+		MigRejectPart("set_clause", "it must not contain a WHERE clause", SET_HINT);
 	if (stmt->fromClause)
-		RejectClause("set_clause", "it must not contain a FROM clause", SET_HINT);
+		MigRejectPart("set_clause", "it must not contain a FROM clause", SET_HINT);
 	if (MigHasReturning(stmt))
-		RejectClause("set_clause", "it must not contain a RETURNING clause", SET_HINT);
+		MigRejectPart("set_clause", "it must not contain a RETURNING clause", SET_HINT);
 	if (stmt->withClause)
-		RejectClause("set_clause", "it must not contain a WITH clause", SET_HINT);
+		MigRejectPart("set_clause", "it must not contain a WITH clause", SET_HINT);
 
 	foreach(lc, stmt->targetList)
 	{
@@ -461,7 +417,6 @@ ParseWhereClause(const char *qualname, const char *set_clause,
 				 const char *where_clause)
 {
 	char	   *sql;
-	List	   *raw;
 	UpdateStmt *stmt;
 
 	if (set_clause == NULL)
@@ -470,30 +425,24 @@ ParseWhereClause(const char *qualname, const char *set_clause,
 		DeleteStmt *del;
 
 		sql = psprintf("DELETE FROM ONLY %s\nWHERE %s\n", qualname, where_clause);
-		raw = RawParseAs("where_clause", sql, WHERE_HINT);
-		if (list_length(raw) != 1)
-			RejectClause("where_clause", "it must not contain more than one statement", WHERE_HINT);
-		del = (DeleteStmt *) linitial_node(RawStmt, raw)->stmt;
+		del = (DeleteStmt *) MigParseOne("where_clause", sql, WHERE_HINT);
 		if (!IsA(del, DeleteStmt) || del->whereClause == NULL)
-			RejectClause("where_clause", "it is not a boolean expression", WHERE_HINT);
+			MigRejectPart("where_clause", "it is not a boolean expression", WHERE_HINT);
 		if (MigHasReturning(del))
-			RejectClause("where_clause", "it must not contain a RETURNING clause", WHERE_HINT);
+			MigRejectPart("where_clause", "it must not contain a RETURNING clause", WHERE_HINT);
 		if (del->usingClause)
-			RejectClause("where_clause", "it must not contain a USING clause", WHERE_HINT);
+			MigRejectPart("where_clause", "it must not contain a USING clause", WHERE_HINT);
 		return;
 	}
 	sql = psprintf("UPDATE ONLY %s SET %s\nWHERE %s\n", qualname,
 				   set_clause, where_clause);
-	raw = RawParseAs("where_clause", sql, WHERE_HINT);
-	if (list_length(raw) != 1)
-		RejectClause("where_clause", "it must not contain more than one statement", WHERE_HINT);
-	stmt = (UpdateStmt *) linitial_node(RawStmt, raw)->stmt;
+	stmt = (UpdateStmt *) MigParseOne("where_clause", sql, WHERE_HINT);
 	if (!IsA(stmt, UpdateStmt) || stmt->whereClause == NULL)
-		RejectClause("where_clause", "it is not a boolean expression", WHERE_HINT);
+		MigRejectPart("where_clause", "it is not a boolean expression", WHERE_HINT);
 	if (MigHasReturning(stmt))
-		RejectClause("where_clause", "it must not contain a RETURNING clause", WHERE_HINT);
+		MigRejectPart("where_clause", "it must not contain a RETURNING clause", WHERE_HINT);
 	if (stmt->fromClause)
-		RejectClause("where_clause", "it must not contain a FROM clause", WHERE_HINT);
+		MigRejectPart("where_clause", "it must not contain a FROM clause", WHERE_HINT);
 }
 
 /*

@@ -21,6 +21,7 @@ names the function, so the chain goes on and the gap shows in the summary.
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,20 @@ SRC = os.environ["PGMIG_SOURCE_DIR"]
 DB = os.environ["PGMIG_DB"]
 DRIVER = os.environ.get("PGMIG_DRIVER", "psycopg2")
 MIGCTL = os.environ.get("MIGCTL", "")
-PY = "/usr/bin/python3"
+# the python that runs manage.py: a command line (run.sh --trixie: the chroot's)
+PY = shlex.split(os.environ.get("PGMIG_DJANGO_PYTHON", "/usr/bin/python3"))
+# the database's OPTIONS in the settings (JSON): {"server_side_binding": true}
+# for psycopg 3's server-side parameters
+OPTIONS = json.loads(os.environ.get("PGMIG_DJANGO_OPTIONS") or "{}")
+# the Django version manage.py must run ("4.2"), when run.sh says
+EXPECT_DJANGO = os.environ.get("PGMIG_EXPECT_DJANGO")
+# Deprecation warnings are errors in manage.py (see MANAGE) when raised in
+# code of the modules this regular expression matches: the package's own
+# by default; run.sh --trixie says "" (all: Django 4.2 itself on Python
+# 3.13 has none, while Django 3.2 on Python 3.11 imports cgi).  What Django
+# 4.2 warns about (RemovedInDjango50Warning, RemovedInDjango51Warning) is
+# gone in 5.x, what 3.2 warns about is gone in 4.x.
+DEPRECATIONS_IN = os.environ.get("PGMIG_DEPRECATIONS_IN", r"django_pg_mig(\.|$)")
 
 ROWS = 20000
 
@@ -43,6 +57,7 @@ INSTALLED_APPS = ["django_pg_mig", "shop", "ledger", "undo", "purge"]
 DATABASES = {"default": {
     "ENGINE": "django.db.backends.postgresql",
     "NAME": %(db)r, "USER": "postgres", "HOST": %(host)r, "PORT": %(port)r,
+    "OPTIONS": %(options)r,
 }}
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -50,7 +65,9 @@ PG_MIG_PROGRESS_INTERVAL = 0.5
 """
 
 MANAGE = """
-import os, sys
+import os, sys, warnings
+for category in (DeprecationWarning, PendingDeprecationWarning):
+    warnings.filterwarnings("error", category=category, module=os.environ["PGMIG_DEPRECATIONS_IN"])
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
 from django.core.management import execute_from_command_line
 execute_from_command_line(sys.argv)
@@ -69,6 +86,11 @@ FILES = {
 
         class Coupon(models.Model):
             code = models.CharField(max_length=20)
+
+
+        class Shipment(models.Model):
+            # a foreign key Django makes itself: what AddForeignKey must end like
+            customer = models.ForeignKey(Customer, models.PROTECT)
 
 
         class Order(models.Model):
@@ -92,6 +114,7 @@ FILES = {
             operations = [
                 migrations.CreateModel(name='Customer', fields=[%(id)s, ('name', models.CharField(max_length=50))]),
                 migrations.CreateModel(name='Coupon', fields=[%(id)s, ('code', models.CharField(max_length=20))]),
+                migrations.CreateModel(name='Shipment', fields=[%(id)s, ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='shop.customer'))]),
                 migrations.CreateModel(name='Order', fields=[
                     %(id)s,
                     ('created_at', models.DateTimeField()),
@@ -155,7 +178,7 @@ FILES = {
         class Migration(migrations.Migration):
             atomic = False
             dependencies = [('shop', '0005_order_idx_created_at')]
-            operations = [AddForeignKey('order', 'customer', orphans='fail')]
+            operations = [AddForeignKey('order', 'customer', orphans='fail', lock_timeout='100ms', max_retries=1)]
         """,
     "shop/migrations/0007_order_coupon_fk.py": """
         from django.db import migrations
@@ -298,6 +321,30 @@ for op in [Backfill('order', set={'tracking_id': "'TRK-' || id"}, where='trackin
     print('%s | %s' % (op.describe(), m.suggest_name()))
 """
 
+DRIVER_PROBE = """
+import django
+from django.db import connection
+connection.ensure_connection()
+print("django", django.get_version())
+print("database", connection.Database.__name__)
+print("connection", type(connection.connection).__module__)
+try:
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+except ImportError:   # Django < 4.2: psycopg2 only
+    is_psycopg3 = False
+print("psycopg3", is_psycopg3)
+with connection.cursor() as cursor:   # psycopg 3: ClientCursor, or Cursor with server-side binding
+    print("cursor", ",".join(c.__module__.split(".")[0] + "." + c.__name__ for c in type(cursor.cursor).__mro__
+                             if c.__module__.split(".")[0] in ("psycopg", "psycopg2")))
+import warnings
+for module in ("django_pg_mig.operations", "django.db.models"):
+    try:
+        warnings.warn_explicit("probe", DeprecationWarning, "probe.py", 1, module=module)
+        print("deprecations_in_%s warnings" % module)
+    except DeprecationWarning:
+        print("deprecations_in_%s errors" % module)
+"""
+
 
 def psql(sql, standby=False):
     port = os.environ["STANDBY_PORT" if standby else "PRIMARY_PORT"]
@@ -317,6 +364,40 @@ def has_argument(function, argument):
     return psql("SELECT count(*) FROM pg_proc p JOIN pg_extension e ON e.extnamespace = p.pronamespace"
                 " WHERE e.extname = 'pg_mig' AND p.proname = '%s' AND '%s' = ANY (p.proargnames)"
                 % (function, argument)) != "0"
+
+
+def fk_attributes(table, ref):
+    """fk_attributes: what PostgreSQL says of the foreign keys of TABLE to REF."""
+    return psql("SELECT string_agg(format('deferrable=%%s deferred=%%s on_update=%%s on_delete=%%s match=%%s valid=%%s',"
+                " condeferrable, condeferred, confupdtype, confdeltype, confmatchtype, convalidated), '; ')"
+                " FROM pg_constraint WHERE contype = 'f' AND conrelid = '%s'::regclass"
+                " AND confrelid = '%s'::regclass" % (table, ref))
+
+
+class LockHolder:
+    """
+    LockHolder: a psql session that holds an ACCESS SHARE lock on TABLE in an
+    open transaction (as a long report would), until close().
+    """
+
+    def __init__(self, table):
+        env = dict(os.environ, PGAPPNAME="test_django lock holder")
+        self.proc = subprocess.Popen(["psql", "-XAtq", "-p", os.environ["PRIMARY_PORT"], "-d", DB],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True)
+        self.proc.stdin.write("BEGIN;\nSELECT count(*) FROM %s;\n" % table)
+        self.proc.stdin.flush()
+        for _ in range(600):
+            if psql("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+                    " WHERE a.application_name = 'test_django lock holder' AND l.granted"
+                    " AND l.relation = '%s'::regclass AND l.mode = 'AccessShareLock'" % table) == "1":
+                return
+            time.sleep(0.1)
+        raise AssertionError("the lock holder did not get its lock on %s" % table)
+
+    def close(self):
+        self.proc.stdin.write("COMMIT;\n")
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
 
 
 def job_count():
@@ -353,7 +434,8 @@ class DjangoPgMigTest(unittest.TestCase):
         files["manage.py"] = MANAGE
         files["proj/__init__.py"] = ""
         files["proj/settings.py"] = SETTINGS % {
-            "db": DB, "host": os.environ["PGHOST"], "port": os.environ["PRIMARY_PORT"]}
+            "db": DB, "host": os.environ["PGHOST"], "port": os.environ["PRIMARY_PORT"],
+            "options": OPTIONS}
         for app in ("shop", "ledger", "undo", "purge"):
             files["%s/__init__.py" % app] = ""
             files["%s/migrations/__init__.py" % app] = ""
@@ -370,7 +452,8 @@ class DjangoPgMigTest(unittest.TestCase):
             with open(os.path.join(hide, "psycopg.py"), "w") as f:
                 f.write("raise ImportError('hidden by test_django.py to test psycopg2')\n")
             paths.insert(0, hide)
-        cls.env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONDONTWRITEBYTECODE="1")
+        cls.env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONDONTWRITEBYTECODE="1",
+                       PGMIG_DEPRECATIONS_IN=DEPRECATIONS_IN)
         psql("CREATE EXTENSION IF NOT EXISTS pg_mig")
 
     @classmethod
@@ -378,7 +461,7 @@ class DjangoPgMigTest(unittest.TestCase):
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     def manage(self, *args, ok=True):
-        r = subprocess.run([PY, "manage.py"] + list(args), cwd=self.dir, env=self.env,
+        r = subprocess.run(PY + ["manage.py"] + list(args), cwd=self.dir, env=self.env,
                            capture_output=True, text=True, timeout=600)
         r.output = r.stdout + r.stderr
         if ok is True and r.returncode != 0:
@@ -398,9 +481,27 @@ class DjangoPgMigTest(unittest.TestCase):
     # -- shop: the recipe ------------------------------------------------
 
     def test_00_driver(self):
-        r = self.manage("shell", "-c",
-                        "from django.db import connection; print(connection.Database.__name__)")
-        self.assertEqual(r.stdout.strip(), DRIVER)
+        # what manage.py really runs: Django's version, the driver module of
+        # the backend, and the module of the connection object it opened
+        r = self.manage("shell", "-c", DRIVER_PROBE)
+        sys.stdout.write("\n" + r.stdout)
+        facts = dict(line.split(" ", 1) for line in r.stdout.splitlines())
+        self.assertEqual(facts["database"], DRIVER)
+        self.assertEqual(facts["connection"].split(".")[0], DRIVER)
+        if EXPECT_DJANGO is not None:
+            self.assertEqual(".".join(facts["django"].split(".")[:2]), EXPECT_DJANGO)
+        if DRIVER == "psycopg":
+            self.assertEqual(facts["psycopg3"], "True")
+            # parameters bound by the client (Django's default), or by the server
+            cursors = facts["cursor"].split(",")
+            if OPTIONS.get("server_side_binding"):
+                self.assertNotIn("psycopg.ClientCursor", cursors)
+                self.assertIn("psycopg.Cursor", cursors)
+            else:
+                self.assertIn("psycopg.ClientCursor", cursors)
+        self.assertEqual(facts["deprecations_in_django_pg_mig.operations"], "errors")
+        self.assertEqual(facts["deprecations_in_django.db.models"],
+                         "errors" if DEPRECATIONS_IN == "" else "warnings")
 
     def test_01_initial(self):
         self.manage("migrate", "shop", "0001")
@@ -464,9 +565,43 @@ class DjangoPgMigTest(unittest.TestCase):
         r = self.manage("mig_cancel", job)
         self.assertEqual(r.stdout.strip(), "job %s: cancelled" % job)
         psql("UPDATE shop_order SET customer_id = NULL WHERE customer_id > 50")
-        self.manage("migrate", "shop", "0006")
-        self.assertEqual(psql("SELECT convalidated FROM pg_constraint WHERE conrelid = 'shop_order'::regclass"
-                              " AND contype = 'f' AND confrelid = 'shop_customer'::regclass"), "t")
+        # A transaction that reads the table (ACCESS SHARE) does not hold the
+        # job up, but ALTER CONSTRAINT's ACCESS EXCLUSIVE lock waits for it:
+        # both attempts (lock_timeout 100ms, max_retries 1) time out, the
+        # migration fails and leaves the valid constraint, NOT DEFERRABLE.
+        before = job_count()
+        holder = LockHolder("shop_order")
+        try:
+            r = self.manage("migrate", "shop", "0006", ok=False)
+        finally:
+            holder.close()
+        sys.stdout.write("\n" + r.stdout + r.stderr)
+        self.assertEqual(job_count(), before + 1)
+        self.assertEqual(psql("SELECT state FROM mig_jobs ORDER BY job_id DESC LIMIT 1"), "succeeded")
+        self.assertEqual(fk_attributes("shop_order", "shop_customer"),
+                         "deferrable=f deferred=f on_update=a on_delete=a match=s valid=t")
+        name = psql("SELECT conname FROM pg_constraint WHERE conrelid = 'shop_order'::regclass"
+                    " AND contype = 'f' AND confrelid = 'shop_customer'::regclass")
+        self.assertRegex(r.stdout, r"ALTER CONSTRAINT %s DEFERRABLE INITIALLY DEFERRED: canceling statement "
+                                   r"due to lock timeout.*; attempt 1 of 1 in \d+\.\d s\n" % name)
+        self.assertIn("LockNotGranted: Adding foreign key shop_order.customer_id -> shop_customer: the constraint "
+                      "%s is valid but still NOT DEFERRABLE: ALTER CONSTRAINT ... DEFERRABLE INITIALLY DEFERRED "
+                      "did not get its lock on \"shop_order\" within lock_timeout 100ms in 2 attempts" % name,
+                      r.stderr)
+        self.assertEqual(psql("SELECT count(*) FROM django_migrations WHERE app = 'shop'"
+                              " AND name = '0006_order_customer_fk'"), "0")
+        # the lock gone, migrate again: no second job, only the ALTER
+        r = self.manage("migrate", "shop", "0006")
+        sys.stdout.write("\n" + r.stdout)
+        self.assertIn("the constraint %s is there and valid already, no job started" % name, r.stdout)
+        self.assertIn("constraint %s is DEFERRABLE INITIALLY DEFERRED, as Django makes its foreign keys" % name,
+                      r.stdout)
+        self.assertEqual(job_count(), before + 1)
+        # the same constraint Django's own migration made for Shipment.customer
+        self.assertEqual(fk_attributes("shop_order", "shop_customer"),
+                         fk_attributes("shop_shipment", "shop_customer"))
+        self.assertEqual(fk_attributes("shop_shipment", "shop_customer"),
+                         "deferrable=t deferred=t on_update=a on_delete=a match=s valid=t")
 
     def test_06_foreign_key_orphans_delete(self):
         self.fake_if_missing("mig_add_foreign_key", "0007", "AddForeignKey(orphans='delete')")
@@ -477,8 +612,8 @@ class DjangoPgMigTest(unittest.TestCase):
         sys.stdout.write("\n" + r.stdout)
         self.assertEqual(int(psql("SELECT count(*) FROM shop_order")), total - orphans)
         self.assertEqual(psql("SELECT count(*) FROM shop_order WHERE coupon_id > 10"), "0")
-        self.assertEqual(psql("SELECT convalidated FROM pg_constraint WHERE conrelid = 'shop_order'::regclass"
-                              " AND contype = 'f' AND confrelid = 'shop_coupon'::regclass"), "t")
+        self.assertEqual(fk_attributes("shop_order", "shop_coupon"),
+                         fk_attributes("shop_shipment", "shop_customer"))
 
     def test_07_standby(self):
         wait_standby()

@@ -1,5 +1,5 @@
 // test_migctl.cpp -- the real migctl binary against the sandbox.
-#include "harness.hpp"
+#include "fixture.hpp"
 
 #include <gtest/gtest.h>
 
@@ -8,27 +8,14 @@
 using namespace pgmig_test;
 
 namespace {
-std::map<std::string, std::string> Env()
-{
-    auto& sb = Sandbox::get();
-    return {{"PGHOST", sb.dir}, {"PGPORT", std::to_string(sb.primary_port)}, {"PGUSER", "postgres"},
-            {"PGDATABASE", "postgres"}};
-}
-
-CmdResult Migctl(std::vector<std::string> args, double timeout = 120)
-{
-    args.insert(args.begin(), migctl_path());
-    return run_command(args, Env(), timeout);
-}
-
 int Lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 }  // namespace
 
 TEST(Migctl, InstallTwiceIsIdempotent)
 {
-    auto r1 = Migctl({"install"});
+    auto r1 = migctl({"install"});
     EXPECT_EQ(0, r1.exit_code) << r1.out << r1.err;
-    auto r2 = Migctl({"install"});
+    auto r2 = migctl({"install"});
     EXPECT_EQ(0, r2.exit_code) << r2.out << r2.err;
     Conn c(Sandbox::get().conninfo());
     EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM pg_extension WHERE extname = 'pg_mig'"));
@@ -40,13 +27,13 @@ TEST(Migctl, StartWaitStatusJsonEvents)
     c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
     c.exec("CREATE TABLE mc_orders (id int PRIMARY KEY, tracking_id text)");
     c.exec("INSERT INTO mc_orders SELECT g FROM generate_series(1, 20000) g");
-    auto r = Migctl({"start", "--table", "mc_orders", "--set", "tracking_id = 'TRK-' || id", "--where",
+    auto r = migctl({"start", "--table", "mc_orders", "--set", "tracking_id = 'TRK-' || id", "--where",
                      "tracking_id IS NULL", "--batch-size", "1000", "--wait"});
     EXPECT_EQ(0, r.exit_code) << r.out << r.err;
     EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM mc_orders WHERE tracking_id IS NULL"));
     long long job = c.scalar_int("SELECT max(job_id) FROM mig_jobs WHERE relation = 'mc_orders'::regclass");
 
-    auto s = Migctl({"status", "--json"});
+    auto s = migctl({"status", "--json"});
     EXPECT_EQ(0, s.exit_code) << s.err;
     EXPECT_NE(std::string::npos, s.out.find("\"job_id\"")) << s.out;
     EXPECT_NE(std::string::npos, s.out.find("succeeded")) << s.out;
@@ -54,7 +41,7 @@ TEST(Migctl, StartWaitStatusJsonEvents)
     EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM (SELECT $1::jsonb AS j) s WHERE j::text LIKE '%mc_orders%'",
                               {s.out}));
 
-    auto t = Migctl({"status", std::to_string(job)});
+    auto t = migctl({"status", std::to_string(job)});
     EXPECT_EQ(0, t.exit_code) << t.err;
     EXPECT_EQ(0u, t.out.rfind("JOB", 0)) << t.out;
     for (const char* col : {"STATE", "PROGRESS", "ROWS/S", "ETA", "BATCH", "LAG", "THROTTLED"})
@@ -62,14 +49,14 @@ TEST(Migctl, StartWaitStatusJsonEvents)
     EXPECT_NE(std::string::npos, t.out.find("succeeded")) << t.out;
     EXPECT_NE(std::string::npos, t.out.find("100.0%")) << t.out;
 
-    auto e = Migctl({"events", std::to_string(job)});
+    auto e = migctl({"events", std::to_string(job)});
     EXPECT_EQ(0, e.exit_code) << e.err;
     EXPECT_NE(std::string::npos, e.out.find("succeeded")) << e.out;
 }
 
 TEST(Migctl, BadTableExitsTwoWithOneLine)
 {
-    auto r = Migctl({"start", "--table", "no_such_table", "--set", "a = 1"});
+    auto r = migctl({"start", "--table", "no_such_table", "--set", "a = 1"});
     EXPECT_EQ(2, r.exit_code) << r.out << r.err;
     EXPECT_GE(Lines(r.err), 1);
     EXPECT_LE(Lines(r.err), 2) << r.err;  // the message, and the server's hint if any
@@ -78,7 +65,7 @@ TEST(Migctl, BadTableExitsTwoWithOneLine)
 
 TEST(Migctl, WrongPortExitsThree)
 {
-    auto env = Env();
+    auto env = migctl_env();
     env["PGPORT"] = "1";
     auto r = run_command({migctl_path(), "status"}, env);
     EXPECT_EQ(3, r.exit_code) << r.out << r.err;
@@ -93,13 +80,13 @@ TEST(Migctl, WaitTimeoutOnPausedJobExitsFour)
     c.exec("INSERT INTO mc_paused (id) SELECT g FROM generate_series(1, 1000) g");
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('mc_paused', 'n = n + 1', batch_size => 10, chunk_time => NULL, sleep => '1s')");
-    auto p = Migctl({"pause", std::to_string(job)});
+    auto p = migctl({"pause", std::to_string(job)});
     EXPECT_EQ(0, p.exit_code) << p.err;
-    auto r = Migctl({"wait", std::to_string(job), "--timeout", "1s"});
+    auto r = migctl({"wait", std::to_string(job), "--timeout", "1s"});
     EXPECT_EQ(4, r.exit_code) << r.out << r.err;
-    auto x = Migctl({"cancel", std::to_string(job)});
+    auto x = migctl({"cancel", std::to_string(job)});
     EXPECT_EQ(0, x.exit_code) << x.err;
-    auto w = Migctl({"wait", std::to_string(job)});
+    auto w = migctl({"wait", std::to_string(job)});
     EXPECT_EQ(1, w.exit_code) << "a cancelled job";
 }
 
@@ -111,7 +98,7 @@ TEST(Migctl, WatchWithoutTerminalPrintsPlainLines)
     c.exec("INSERT INTO mc_watch (id) SELECT g FROM generate_series(1, 3000) g");
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('mc_watch', 'n = n + 1', batch_size => 500, chunk_time => NULL, sleep => '300ms')");
-    auto r = Migctl({"status", std::to_string(job), "--watch"}, 120);
+    auto r = migctl({"status", std::to_string(job), "--watch"}, 120);
     EXPECT_EQ(0, r.exit_code) << r.err;
     EXPECT_EQ(std::string::npos, r.out.find('\x1b')) << "no ANSI codes off a terminal";
     EXPECT_GE(Lines(r.out), 1);
@@ -126,13 +113,13 @@ TEST(Migctl, SetChangesKnobsOfAJob)
     c.exec("INSERT INTO mc_set (id) SELECT g FROM generate_series(1, 1000) g");
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('mc_set', 'n = n + 1', batch_size => 10, chunk_time => NULL, sleep => '1s')");
-    auto r = Migctl({"set", std::to_string(job), "--batch-size", "500", "--sleep", "0", "--max-lag-bytes", "16MB"});
+    auto r = migctl({"set", std::to_string(job), "--batch-size", "500", "--sleep", "0", "--max-lag-bytes", "16MB"});
     EXPECT_EQ(0, r.exit_code) << r.err;
     EXPECT_EQ(16LL * 1024 * 1024, c.scalar_int("SELECT max_lag_bytes FROM mig_jobs WHERE job_id = $1",
                                                {std::to_string(job)}));
     EXPECT_EQ("succeeded", wait_job(c, job, 60));
-    EXPECT_EQ(2, Migctl({"set", std::to_string(job), "--sleep", "5x"}).exit_code);
-    EXPECT_EQ(2, Migctl({"set", std::to_string(job)}).exit_code);
+    EXPECT_EQ(2, migctl({"set", std::to_string(job), "--sleep", "5x"}).exit_code);
+    EXPECT_EQ(2, migctl({"set", std::to_string(job)}).exit_code);
 }
 
 TEST(Migctl, PlanChecksMeasuresAndChangesNothing)
@@ -150,7 +137,7 @@ TEST(Migctl, PlanChecksMeasuresAndChangesNothing)
     c.exec("CREATE TRIGGER mc_plan_ins AFTER INSERT ON mc_plan FOR EACH ROW EXECUTE FUNCTION mc_plan_trg()");
     c.exec("VACUUM ANALYZE mc_plan");
 
-    auto r = Migctl({"plan", "--table", "mc_plan", "--set", "tracking_id = 'TRK-' || id", "--where",
+    auto r = migctl({"plan", "--table", "mc_plan", "--set", "tracking_id = 'TRK-' || id", "--where",
                      "tracking_id IS NULL", "--batch-size", "2000", "--samples", "3", "--json"});
     ASSERT_EQ(0, r.exit_code) << r.out << r.err;
     // nothing changed: the sample chunks were rolled back
@@ -175,7 +162,7 @@ TEST(Migctl, PlanChecksMeasuresAndChangesNothing)
     EXPECT_GT(std::stod(*j("{estimated_seconds}")), 0.0);
 
     // the human form says the same, with the warnings
-    auto h = Migctl({"plan", "--table", "mc_plan", "--set", "status = lower(status)", "--samples", "1"});
+    auto h = migctl({"plan", "--table", "mc_plan", "--set", "status = lower(status)", "--samples", "1"});
     ASSERT_EQ(0, h.exit_code) << h.out << h.err;
     EXPECT_NE(std::string::npos, h.out.find("mc_plan_lower")) << h.out;
     EXPECT_EQ(std::string::npos, h.out.find("mc_plan_tracking")) << h.out;
@@ -184,18 +171,18 @@ TEST(Migctl, PlanChecksMeasuresAndChangesNothing)
     EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM mc_plan WHERE status <> 'new'"));
 
     // bad input: the checks of mig_start_backfill, exit 2 with one line and a hint
-    auto bad = Migctl({"plan", "--table", "mc_plan", "--set", "nope = 1"});
+    auto bad = migctl({"plan", "--table", "mc_plan", "--set", "nope = 1"});
     EXPECT_EQ(2, bad.exit_code) << bad.out << bad.err;
     EXPECT_EQ(0u, bad.err.rfind("migctl: invalid set_clause", 0)) << bad.err;
     EXPECT_LE(Lines(bad.err), 2) << bad.err;
-    EXPECT_EQ(2, Migctl({"plan", "--table", "mc_plan"}).exit_code);
-    EXPECT_EQ(2, Migctl({"plan", "--table", "mc_plan", "--set", "status = 'x'", "--samples", "99"}).exit_code);
+    EXPECT_EQ(2, migctl({"plan", "--table", "mc_plan"}).exit_code);
+    EXPECT_EQ(2, migctl({"plan", "--table", "mc_plan", "--set", "status = 'x'", "--samples", "99"}).exit_code);
 
     // a row lock held by the application: the sample gives up after lock_timeout, nothing is left behind
     Conn app(Sandbox::get().conninfo());
     app.exec("BEGIN");
     app.exec("UPDATE mc_plan SET status = 'held' WHERE id = 10");
-    auto locked = Migctl({"plan", "--table", "mc_plan", "--set", "status = 'x'", "--samples", "1",
+    auto locked = migctl({"plan", "--table", "mc_plan", "--set", "status = 'x'", "--samples", "1",
                           "--lock-timeout", "200ms"});
     EXPECT_EQ(2, locked.exit_code) << locked.out << locked.err;
     EXPECT_NE(std::string::npos, locked.err.find("lock timeout")) << locked.err;
@@ -230,7 +217,7 @@ TEST(Migctl, InstallUpdatesAnOlderExtension)
     u.exec("UPDATE t SET n = 1 WHERE id <= 2500");
     long long job = u.scalar_int("SELECT job_id FROM mig_job");
 
-    auto env = Env();
+    auto env = migctl_env();
     env["PGDATABASE"] = "mc_upgrade";
     // the 0.3 library with the 0.1 SQL objects: every migctl command but
     // install refuses, naming both versions
@@ -265,12 +252,12 @@ TEST(Migctl, InstallConfigureAddsThePreloadKeepingOthers)
     }
     ASSERT_EQ(0, Sandbox::get().ctl("primary", "restart -m fast"));
 
-    auto plain = Migctl({"install"});
+    auto plain = migctl({"install"});
     EXPECT_EQ(3, plain.exit_code) << plain.out << plain.err;
     EXPECT_NE(std::string::npos, plain.out.find("pg_mig is NOT loaded")) << plain.out;
     EXPECT_NE(std::string::npos, plain.out.find("--configure")) << plain.out;
 
-    auto conf = Migctl({"install", "--configure"});
+    auto conf = migctl({"install", "--configure"});
     EXPECT_EQ(3, conf.exit_code) << "not ready until the restart: " << conf.out << conf.err;
     EXPECT_NE(std::string::npos, conf.out.find("restart")) << conf.out;
     ASSERT_EQ(0, Sandbox::get().ctl("primary", "restart -m fast"));
@@ -278,7 +265,7 @@ TEST(Migctl, InstallConfigureAddsThePreloadKeepingOthers)
         Conn c(Sandbox::get().conninfo());
         EXPECT_EQ("pg_stat_statements, pg_mig", *c.scalar("SELECT current_setting('shared_preload_libraries')"));
     }
-    auto done = Migctl({"install", "--configure"});
+    auto done = migctl({"install", "--configure"});
     EXPECT_EQ(0, done.exit_code) << done.out << done.err;
     EXPECT_NE(std::string::npos, done.out.find("pg_mig is loaded")) << done.out;
     {

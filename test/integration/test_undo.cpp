@@ -11,12 +11,12 @@
 // application's values and are counted in the event 'conflicts', the kept
 // rows were one per changed row, and the standby has the same table.
 
-#include "harness.hpp"
+#include "fixture.hpp"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <csignal>
+#include <cstdio>
 #include <thread>
 
 using namespace pgmig_test;
@@ -24,47 +24,6 @@ using namespace pgmig_test;
 namespace {
 
 std::string S(long long v) { return std::to_string(v); }
-
-std::optional<std::string> TryScalar(const std::string& sql, const Params& params = {})
-{
-    try {
-        Conn c(Sandbox::get().conninfo());
-        return c.scalar(sql, params);
-    } catch (const std::exception&) {
-        return std::nullopt;
-    }
-}
-
-std::string WaitScalar(const std::string& sql, const Params& params, const std::string& what)
-{
-    std::optional<std::string> v;
-    wait_for([&] { return (v = TryScalar(sql, params)).has_value(); }, 120, what);
-    return *v;
-}
-
-long long RowsDone(long long job)
-{
-    return std::stoll(WaitScalar("SELECT rows_done FROM mig_jobs WHERE job_id = $1", {S(job)}, "rows_done"));
-}
-
-const char* kCheckpointerPid = "SELECT pid::text FROM pg_stat_activity WHERE backend_type = 'checkpointer'";
-
-void WaitServerUp(const std::string& old_checkpointer)
-{
-    wait_for(
-        [&] {
-            auto v = TryScalar(kCheckpointerPid);
-            return v && *v != old_checkpointer;
-        },
-        120, "the primary to restart after the crash");
-}
-
-long long WorkerPid(long long job)
-{
-    return std::stoll(WaitScalar("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_mig worker'"
-                                 " AND application_name = $1",
-                                 {"pg_mig job " + S(job)}, "the job's worker to run"));
-}
 
 // Checksum of a table, in key order, the same on primary and standby.
 const char* kChecksum = "SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM %s t";
@@ -76,39 +35,16 @@ std::string Checksum(Conn& c, const std::string& table)
     return *c.scalar(sql);
 }
 
-void WaitStandby(Conn& primary)
-{
-    std::string lsn = *primary.scalar("SELECT pg_current_wal_insert_lsn()::text");
-    Conn s(Sandbox::get().conninfo("postgres", true));
-    wait_for([&] { return s.scalar_int("SELECT (pg_last_wal_replay_lsn() >= $1::pg_lsn)::int", {lsn}) == 1; },
-             120, "standby replay");
-}
-
-std::map<std::string, std::string> Env()
-{
-    auto& sb = Sandbox::get();
-    return {{"PGHOST", sb.dir}, {"PGPORT", S(sb.primary_port)}, {"PGUSER", "postgres"}, {"PGDATABASE", "postgres"}};
-}
-
-CmdResult Migctl(std::vector<std::string> args, double timeout = 120)
-{
-    args.insert(args.begin(), migctl_path());
-    return run_command(args, Env(), timeout);
-}
-
 }  // namespace
 
 TEST(Undo, RevertExactlyOnceAcrossKillAndCrash)
 {
     const int rows = 60000;
-    Conn c(Sandbox::get().conninfo());
-    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
-    c.exec("CREATE TABLE undo_t (id bigint PRIMARY KEY, price numeric(12,2), label text, flags int[],"
-           " doc jsonb, pad text)");
-    c.exec("INSERT INTO undo_t SELECT g, g * 0.25, 'l' || g, ARRAY[g % 7],"
-           " CASE WHEN g % 11 = 0 THEN NULL ELSE jsonb_build_object('g', g) END, repeat('p', 30)"
-           " FROM generate_series(1, $1) g",
-           {S(rows)});
+    Conn c = pg_mig_primary();
+    create_table(c, "undo_t", "id bigint PRIMARY KEY, price numeric(12,2), label text, flags int[], doc jsonb, pad text",
+                 "g, g * 0.25, 'l' || g, ARRAY[g % 7],"
+                 " CASE WHEN g % 11 = 0 THEN NULL ELSE jsonb_build_object('g', g) END, repeat('p', 30)",
+                 rows);
     c.exec("CREATE TABLE undo_before AS SELECT * FROM undo_t");
     c.exec("VACUUM ANALYZE undo_t");
     long long changing = c.scalar_int("SELECT count(*) FROM undo_t WHERE id % 10 <> 0");
@@ -119,12 +55,8 @@ TEST(Undo, RevertExactlyOnceAcrossKillAndCrash)
         "SELECT mig_start_backfill('undo_t', $$price = price * 3 + 1, label = upper(label) || '!',"
         " flags = flags || 99, doc = NULL$$, 'id % 10 <> 0', batch_size => 700, chunk_time => NULL,"
         " sleep => '10ms', keep_old_values => true)");
-    wait_for([&] { return RowsDone(job) >= 15000; }, 120, "backfill progress");
-    {
-        std::string checkpointer = WaitScalar(kCheckpointerPid, {}, "checkpointer");
-        ASSERT_EQ(0, ::kill(static_cast<pid_t>(WorkerPid(job)), SIGKILL));
-        WaitServerUp(checkpointer);
-    }
+    wait_for([&] { return job_rows_done(job) >= 15000; }, 120, "backfill progress");
+    kill_worker(job);
     Conn c2(Sandbox::get().conninfo());
     ASSERT_EQ("succeeded", wait_job(c2, job, 300));
     std::string kept = "mig_kept_" + S(job);
@@ -148,16 +80,11 @@ TEST(Undo, RevertExactlyOnceAcrossKillAndCrash)
     // the revert: its worker is terminated, then the primary crashes
     long long rev = c2.scalar_int(
         "SELECT mig_revert($1, batch_size => 600, chunk_time => NULL, sleep => '10ms')", {S(job)});
-    wait_for([&] { return RowsDone(rev) >= 10000; }, 120, "revert progress");
-    long long pid = WorkerPid(rev);
+    wait_for([&] { return job_rows_done(rev) >= 10000; }, 120, "revert progress");
+    long long pid = worker_pid(rev);
     c2.exec("SELECT pg_terminate_backend($1)", {S(pid)});
-    wait_for([&] { return RowsDone(rev) >= 25000; }, 120, "revert progress after the terminate");
-    {
-        std::string checkpointer = WaitScalar(kCheckpointerPid, {}, "checkpointer");
-        ASSERT_EQ(0, Sandbox::get().ctl("primary", "stop -m immediate"));
-        ASSERT_EQ(0, Sandbox::get().ctl("primary", "start"));
-        WaitServerUp(checkpointer);
-    }
+    wait_for([&] { return job_rows_done(rev) >= 25000; }, 120, "revert progress after the terminate");
+    crash_primary();
     Conn c3(Sandbox::get().conninfo());
     ASSERT_EQ("succeeded", wait_job(c3, rev, 300));
     EXPECT_GE(c3.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'started'",
@@ -185,7 +112,7 @@ TEST(Undo, RevertExactlyOnceAcrossKillAndCrash)
 
     // the standby ends identical
     c3.exec("CHECKPOINT");
-    WaitStandby(c3);
+    wait_standby();
     Conn s(Sandbox::get().conninfo("postgres", true));
     EXPECT_EQ(Checksum(c3, "undo_t"), Checksum(s, "undo_t"));
     EXPECT_FALSE(s.scalar("SELECT to_regclass($1)::text", {kept}).has_value());
@@ -195,14 +122,11 @@ TEST(Undo, RevertExactlyOnceAcrossKillAndCrash)
 // (one kept table for all partitions; its key is unique over them).
 TEST(Undo, EveryKeyKind)
 {
-    Conn c(Sandbox::get().conninfo());
-    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
-    c.exec("CREATE TABLE uk_text (code text PRIMARY KEY, v int, note text)");
-    c.exec("INSERT INTO uk_text SELECT 'code-' || g, g, 'n' || g FROM generate_series(1, 3000) g");
-    c.exec("CREATE TABLE uk_uuid (id uuid PRIMARY KEY, v int, note text)");
-    c.exec("INSERT INTO uk_uuid SELECT md5(g::text)::uuid, g, 'n' || g FROM generate_series(1, 3000) g");
-    c.exec("CREATE TABLE uk_comp (a int, b text, v int, note text, PRIMARY KEY (a, b))");
-    c.exec("INSERT INTO uk_comp SELECT g % 7, 'b' || g, g, 'n' || g FROM generate_series(1, 3000) g");
+    Conn c = pg_mig_primary();
+    create_table(c, "uk_text", "code text PRIMARY KEY, v int, note text", "'code-' || g, g, 'n' || g", 3000);
+    create_table(c, "uk_uuid", "id uuid PRIMARY KEY, v int, note text", "md5(g::text)::uuid, g, 'n' || g", 3000);
+    create_table(c, "uk_comp", "a int, b text, v int, note text, PRIMARY KEY (a, b)",
+                 "g % 7, 'b' || g, g, 'n' || g", 3000);
     c.exec("CREATE TABLE uk_part (region text, id int, v int, note text, PRIMARY KEY (region, id))"
            " PARTITION BY LIST (region)");
     c.exec("CREATE TABLE uk_part_eu PARTITION OF uk_part FOR VALUES IN ('eu')");
@@ -226,7 +150,7 @@ TEST(Undo, EveryKeyKind)
         c.exec("SELECT mig_forget($1)", {S(job)});
     }
     c.exec("CHECKPOINT");
-    WaitStandby(c);
+    wait_standby();
     Conn s(Sandbox::get().conninfo("postgres", true));
     for (const std::string t : {"uk_text", "uk_uuid", "uk_comp", "uk_part"})
         EXPECT_EQ(Checksum(c, t), Checksum(s, t)) << t;
@@ -235,18 +159,16 @@ TEST(Undo, EveryKeyKind)
 // migctl start --keep-old-values, revert --wait, forget, status: exit codes.
 TEST(Undo, Migctl)
 {
-    Conn c(Sandbox::get().conninfo());
-    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
-    c.exec("CREATE TABLE uc (id int PRIMARY KEY, v int)");
-    c.exec("INSERT INTO uc SELECT g, g FROM generate_series(1, 5000) g");
+    Conn c = pg_mig_primary();
+    create_table(c, "uc", "id int PRIMARY KEY, v int", "g, g", 5000);
 
-    auto start = Migctl({"start", "--table", "uc", "--set", "v = -v", "--batch-size", "500", "--chunk-time", "0",
+    auto start = migctl({"start", "--table", "uc", "--set", "v = -v", "--batch-size", "500", "--chunk-time", "0",
                          "--keep-old-values"});
     ASSERT_EQ(0, start.exit_code) << start.out << start.err;
     long long job = std::stoll(start.out);  // the bare id without --wait
-    auto waited_start = Migctl({"wait", S(job)});
+    auto waited_start = migctl({"wait", S(job)});
     ASSERT_EQ(0, waited_start.exit_code) << waited_start.out << waited_start.err;
-    auto status = Migctl({"status", S(job)});
+    auto status = migctl({"status", S(job)});
     EXPECT_EQ(0, status.exit_code) << status.err;
     EXPECT_NE(std::string::npos, status.out.find("KEPT")) << status.out;
     // the kept table's size, in whole kB (its pages are 8 kB each)
@@ -254,35 +176,35 @@ TEST(Undo, Migctl)
     ASSERT_GT(kept_kb, 10);
     ASSERT_LT(kept_kb, 1024);
     EXPECT_NE(std::string::npos, status.out.find(" " + S(kept_kb) + " kB\n")) << status.out;
-    auto json = Migctl({"status", S(job), "--json"});
+    auto json = migctl({"status", S(job), "--json"});
     EXPECT_NE(std::string::npos, json.out.find("\"kept_bytes\": ")) << json.out;
     EXPECT_EQ(std::string::npos, json.out.find("\"kept_bytes\": null")) << json.out;
 
     // usage errors: no job, a bad knob
-    EXPECT_EQ(2, Migctl({"revert"}).exit_code);
-    EXPECT_EQ(2, Migctl({"revert", S(job), "--sleep", "soon"}).exit_code);
+    EXPECT_EQ(2, migctl({"revert"}).exit_code);
+    EXPECT_EQ(2, migctl({"revert", S(job), "--sleep", "soon"}).exit_code);
     // a refused revert: a job without kept values
     long long plain = c.scalar_int("SELECT mig_start_backfill('uc', 'v = v', batch_size => 5000)");
     ASSERT_EQ("succeeded", wait_job(c, plain, 60));
     // KEPT and kept_bytes only for a backfill that kept its old values
-    auto plain_status = Migctl({"status", S(plain)});
+    auto plain_status = migctl({"status", S(plain)});
     EXPECT_EQ(std::string::npos, plain_status.out.find("KEPT")) << plain_status.out;
-    EXPECT_EQ(std::string::npos, Migctl({"status", S(plain), "--json"}).out.find("kept_bytes"));
-    auto refused = Migctl({"revert", S(plain)});
+    EXPECT_EQ(std::string::npos, migctl({"status", S(plain), "--json"}).out.find("kept_bytes"));
+    auto refused = migctl({"revert", S(plain)});
     EXPECT_EQ(2, refused.exit_code);
     EXPECT_NE(std::string::npos, refused.err.find("kept no old values")) << refused.err;
 
-    auto rev = Migctl({"revert", S(job), "--batch-size", "700", "--wait"});
+    auto rev = migctl({"revert", S(job), "--batch-size", "700", "--wait"});
     EXPECT_EQ(0, rev.exit_code) << rev.out << rev.err;
     EXPECT_EQ(0u, rev.out.find("started job ")) << rev.out;
     EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM uc WHERE v <> id"));
     // reverted once
-    EXPECT_EQ(2, Migctl({"revert", S(job)}).exit_code);
+    EXPECT_EQ(2, migctl({"revert", S(job)}).exit_code);
 
-    auto forget = Migctl({"forget", S(job)});
+    auto forget = migctl({"forget", S(job)});
     EXPECT_EQ(0, forget.exit_code) << forget.err;
     EXPECT_FALSE(c.scalar("SELECT to_regclass('mig_kept_' || $1)::text", {S(job)}).has_value());
-    auto again = Migctl({"forget", S(job)});
+    auto again = migctl({"forget", S(job)});
     EXPECT_EQ(2, again.exit_code);
     EXPECT_NE(std::string::npos, again.err.find("forgotten")) << again.err;
 
@@ -299,11 +221,11 @@ TEST(Undo, Migctl)
                  60, "revert progress");
         cc.exec("SELECT mig_cancel($1)", {S(rev2)});
     });
-    auto waited = Migctl({"wait", S(rev2)});
+    auto waited = migctl({"wait", S(rev2)});
     canceller.join();
     EXPECT_EQ(1, waited.exit_code) << waited.out << waited.err;
     // and the backfill can be reverted again: the rest is written back
-    auto rev3 = Migctl({"revert", S(job2), "--batch-size", "1000", "--wait"});
+    auto rev3 = migctl({"revert", S(job2), "--batch-size", "1000", "--wait"});
     EXPECT_EQ(0, rev3.exit_code) << rev3.out << rev3.err;
     EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM uc WHERE v <> id"));
 }
@@ -316,10 +238,8 @@ TEST(Undo, Migctl)
 // value, not the one from before it.
 TEST(Undo, KeepsTheValueItOverwrote)
 {
-    Conn c(Sandbox::get().conninfo());
-    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
-    c.exec("CREATE TABLE uo (id int PRIMARY KEY, v int)");
-    c.exec("INSERT INTO uo SELECT g, g FROM generate_series(1, 100) g");
+    Conn c = pg_mig_primary();
+    create_table(c, "uo", "id int PRIMARY KEY, v int", "g, g", 100);
 
     Conn app(Sandbox::get().conninfo());
     app.exec("BEGIN");
@@ -360,28 +280,26 @@ TEST(Undo, KeepsTheValueItOverwrote)
 // and goes on from its checkpoint when resumed, every row written back once.
 TEST(Undo, RevertPausesAndResumes)
 {
-    Conn c(Sandbox::get().conninfo());
-    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
-    c.exec("CREATE TABLE up (id int PRIMARY KEY, v int, w text)");
-    c.exec("INSERT INTO up SELECT g, g, 'w' || g FROM generate_series(1, 4000) g");
+    Conn c = pg_mig_primary();
+    create_table(c, "up", "id int PRIMARY KEY, v int, w text", "g, g, 'w' || g", 4000);
     long long job = c.scalar_int("SELECT mig_start_backfill('up', 'v = -v, w = w || w', batch_size => 1000,"
                                  " chunk_time => NULL, keep_old_values => true)");
     ASSERT_EQ("succeeded", wait_job(c, job, 60));
     long long rev = c.scalar_int(
         "SELECT mig_revert($1, batch_size => 100, chunk_time => NULL, sleep => '50ms')", {S(job)});
-    wait_for([&] { return RowsDone(rev) >= 300; }, 60, "revert progress");
+    wait_for([&] { return job_rows_done(rev) >= 300; }, 60, "revert progress");
     c.exec("SELECT mig_pause($1)", {S(rev)});
     wait_for([&] { return !c.scalar("SELECT worker_pid::text FROM mig_jobs WHERE job_id = $1", {S(rev)}); }, 60,
              "the paused revert's worker to end");
-    long long at_pause = RowsDone(rev);
+    long long at_pause = job_rows_done(rev);
     EXPECT_LT(at_pause, 4000);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     EXPECT_EQ("paused", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {S(rev)}));
-    EXPECT_EQ(at_pause, RowsDone(rev));
+    EXPECT_EQ(at_pause, job_rows_done(rev));
     EXPECT_EQ(at_pause, c.scalar_int("SELECT count(*) FROM up WHERE v = id"));
     c.exec("SELECT mig_resume($1)", {S(rev)});
     ASSERT_EQ("succeeded", wait_job(c, rev, 120));
-    EXPECT_EQ(4000, RowsDone(rev));
+    EXPECT_EQ(4000, job_rows_done(rev));
     EXPECT_EQ(4000, c.scalar_int("SELECT count(*) FROM up WHERE v = id AND w = 'w' || id"));
     EXPECT_GE(c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'started'", {S(rev)}),
               2);

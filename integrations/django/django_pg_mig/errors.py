@@ -39,3 +39,15 @@ class JobFailed(CommandError):
             message += "\n" + hint
         # exit codes as migctl's: 1 failed or cancelled, 4 a timeout
         super().__init__(message, returncode=1 if state in FINAL_STATES else 4)
+
+
+class LockNotGranted(CommandError):
+    """
+    A statement the package runs itself after a job (AddForeignKey's ALTER
+    CONSTRAINT ... DEFERRABLE) did not get its lock within lock_timeout in
+    any of its attempts.  What the job did stays; running migrate again
+    tries only that statement again.
+    """
+
+    def __init__(self, message):
+        super().__init__(message, returncode=1)

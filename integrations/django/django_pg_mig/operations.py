@@ -20,14 +20,17 @@ The state side reuses Django's own AlterField and AddIndex operations, so
 ``makemigrations`` sees exactly what it would after those.
 """
 
+import random
+import time
 import weakref
 
-from django.db import migrations, transaction
+from django.db import OperationalError, migrations, transaction
 from django.db.migrations.exceptions import IrreversibleError
 from django.db.migrations.operations import base as _base
 from django.db.migrations.operations.base import Operation
 
 from . import expressions, jobs, sql
+from .errors import LockNotGranted
 
 # Django 5.1+ marks each operation in makemigrations' output (+, -, ~, s);
 # older versions have no categories.
@@ -442,10 +445,25 @@ class AddForeignKey(PgMigOperation):
     walked in chunks, then VALIDATE).  orphans: 'fail', 'delete' or
     'set_null'.  The field gets db_constraint=True.  Reversed by dropping the
     constraint.
+
+    pg_mig adds the constraint NOT DEFERRABLE; Django makes its own foreign
+    keys with its backend's deferrable_sql() (DEFERRABLE INITIALLY DEFERRED
+    on PostgreSQL).  So once the job has succeeded, the operation alters the
+    constraint to that: ALTER CONSTRAINT takes an ACCESS EXCLUSIVE lock on
+    the table, only to update the catalog, so it runs with the job's
+    lock_timeout (pg_mig.default_lock_timeout unless given) and is retried
+    up to max_retries times with jittered exponential backoff, as pg_mig's
+    own steps are; waiting never holds the application up for longer than
+    lock_timeout.  If no attempt gets the lock, the migration fails with
+    LockNotGranted and the valid constraint stays; migrate run again finds
+    it, starts no job, and tries only the ALTER again.
     """
 
     verb = "Adding foreign key"
     category = _cat("ALTERATION")
+    # the backoff between attempts of the ALTER CONSTRAINT, as pg_mig's steps
+    retry_base_seconds = 0.2
+    retry_max_seconds = 30.0
 
     def __init__(self, model_name, field_name, orphans="fail", wait=True, timeout=None,
                  **knobs):
@@ -477,15 +495,76 @@ class AddForeignKey(PgMigOperation):
         model = self._model(app_label, schema_editor, to_state)
         if model is None:
             return
+        connection = schema_editor.connection
         field = model._meta.get_field(self.field_name)
         ref = field.related_model
-        qn = schema_editor.connection.ops.quote_name
-        job_id = sql.add_foreign_key(
-            schema_editor.connection, self._table(schema_editor, model), [field.column],
-            qn(ref._meta.db_table), [field.target_field.column], None, self.orphans,
-            self.knobs, "AddForeignKey")
-        self._follow(schema_editor, job_id, "%s %s.%s -> %s" % (
-            self.verb, model._meta.db_table, field.column, ref._meta.db_table))
+        qn = connection.ops.quote_name
+        table = self._table(schema_editor, model)
+        ref_table = qn(ref._meta.db_table)
+        doing = "%s %s.%s -> %s" % (self.verb, model._meta.db_table, field.column,
+                                    ref._meta.db_table)
+        valid = [fk[0] for fk in sql.foreign_keys(connection, table, field.column, ref_table)
+                 if fk[1]]
+        if valid:
+            # an earlier run's job succeeded, and the ALTER below did not
+            jobs.print_note("%s: the constraint %s is there and valid already, no job started"
+                            % (doing, ", ".join(valid)), new_line=_new_line(schema_editor))
+        else:
+            job_id = sql.add_foreign_key(
+                connection, table, [field.column], ref_table, [field.target_field.column],
+                None, self.orphans, self.knobs, "AddForeignKey")
+            self._follow(schema_editor, job_id, doing)
+            if not self.wait:
+                jobs.print_note(
+                    "%s: the constraint stays NOT DEFERRABLE (wait=False): once job %s has "
+                    "succeeded, ALTER TABLE %s ALTER CONSTRAINT <its name>%s makes it what "
+                    "Django makes" % (doing, job_id, table, connection.ops.deferrable_sql()))
+                return
+        self._make_deferrable(connection, table, field.column, ref_table, doing)
+
+    def _make_deferrable(self, connection, table, column, ref_table, doing):
+        """
+        _make_deferrable alters the field's foreign keys to what Django's
+        backend makes (connection.ops.deferrable_sql()), retrying a lock
+        timeout or a deadlock with backoff; those already so are left alone.
+        """
+        attributes = connection.ops.deferrable_sql().strip()
+        if not attributes:
+            return
+        deferred = "INITIALLY DEFERRED" in attributes.upper()
+        lock_timeout, max_retries = sql.step_settings(
+            connection, self.knobs.get("lock_timeout"), self.knobs.get("max_retries"))
+        for name, _, is_deferrable, is_deferred in sql.foreign_keys(
+                connection, table, column, ref_table):
+            if is_deferrable and is_deferred == deferred:
+                continue
+            attempt = 0
+            while True:
+                try:
+                    sql.alter_constraint(connection, table, name, attributes, lock_timeout)
+                    break
+                except OperationalError as e:
+                    if sql.sqlstate(e) not in ("55P03", "40P01"):   # lock_not_available, deadlock
+                        raise
+                    message = str(e).strip()
+                    if attempt >= max_retries:
+                        raise LockNotGranted(
+                            "%s: the constraint %s is valid but still NOT DEFERRABLE: ALTER "
+                            "CONSTRAINT ... %s did not get its lock on %s within lock_timeout "
+                            "%s in %d attempt%s (%s)\nRun migrate again when the table is less "
+                            "busy (or with a longer lock_timeout=... on the operation): the "
+                            "constraint is kept, and only the ALTER CONSTRAINT is tried again."
+                            % (doing, name, attributes, table, lock_timeout, attempt + 1,
+                               "" if attempt == 0 else "s", message))
+                    pause = min(self.retry_base_seconds * 2 ** attempt, self.retry_max_seconds)
+                    pause *= 0.5 + random.random()
+                    attempt += 1
+                    jobs.print_note("%s: ALTER CONSTRAINT %s %s: %s; attempt %d of %d in %.1f s"
+                                    % (doing, name, attributes, message, attempt, max_retries,
+                                       pause))
+                    time.sleep(pause)
+            jobs.print_note("%s: constraint %s is %s, as Django makes its foreign keys"
+                            % (doing, name, attributes))
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         self._refuse_in_transaction(schema_editor)

@@ -273,6 +273,68 @@ def foreign_key_names(connection, table, column, ref_table):
         return [r[0] for r in cursor.fetchall()]
 
 
+def foreign_keys(connection, table, column, ref_table):
+    """
+    foreign_keys lists the foreign keys of TABLE(COLUMN) to REF_TABLE as
+    (name, validated, deferrable, initially deferred) tuples.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.conname, c.convalidated, c.condeferrable, c.condeferred"
+            " FROM pg_catalog.pg_constraint c"
+            " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid"
+            "  AND a.attnum = c.conkey[1]"
+            " WHERE c.contype = 'f' AND c.conrelid = %s::pg_catalog.regclass"
+            "   AND c.confrelid = %s::pg_catalog.regclass"
+            "   AND pg_catalog.cardinality(c.conkey) = 1 AND a.attname = %s"
+            " ORDER BY c.conname", [table, ref_table, column])
+        return [tuple(r) for r in cursor.fetchall()]
+
+
+def step_settings(connection, lock_timeout, max_retries):
+    """
+    step_settings returns (lock_timeout, max_retries) for a statement the
+    package runs itself after a job: the values given (lock_timeout an
+    interval as text or timedelta), else pg_mig's defaults for its own
+    steps (pg_mig.default_lock_timeout, pg_mig.default_max_retries), else
+    1s and 10.  lock_timeout comes back in lock_timeout's own syntax
+    ('1500ms'), at least 1 ms (0 would mean no timeout).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(GREATEST(1, pg_catalog.ceil(pg_catalog.date_part("
+            "           'epoch', %s::pg_catalog.interval) * 1000)::pg_catalog.int8)::pg_catalog.text || 'ms',"
+            "         pg_catalog.current_setting('pg_mig.default_lock_timeout', true), '1s'),"
+            "       coalesce(%s::pg_catalog.int4,"
+            "         pg_catalog.current_setting('pg_mig.default_max_retries', true)::pg_catalog.int4, 10)",
+            [_adapt(lock_timeout), max_retries])
+        return cursor.fetchone()
+
+
+def alter_constraint(connection, table, name, attributes, lock_timeout):
+    """
+    alter_constraint runs ALTER TABLE TABLE ALTER CONSTRAINT NAME ATTRIBUTES
+    ('DEFERRABLE INITIALLY DEFERRED') in a transaction of its own with
+    lock_timeout LOCK_TIMEOUT.  The statement takes an ACCESS EXCLUSIVE lock
+    on TABLE for a catalog update only (no scan); the timeout keeps the
+    application from queueing behind a wait for it for longer than that.
+    A lock timeout raises Django's OperationalError (SQLSTATE 55P03).
+    """
+    from django.db import transaction
+    with transaction.atomic(using=connection.alias):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_catalog.set_config('lock_timeout', %s, true)",
+                           [lock_timeout])
+            cursor.execute("ALTER TABLE %s ALTER CONSTRAINT %s %s"
+                           % (table, connection.ops.quote_name(name), attributes))
+
+
+def sqlstate(error):
+    """sqlstate is the SQLSTATE of a database error Django raised, or None."""
+    cause = error.__cause__
+    return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+
+
 def drop_constraint(connection, table, name):
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s"
