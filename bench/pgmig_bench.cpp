@@ -212,10 +212,11 @@ public:
             auto it = procs_.find(pid);
             if (it == procs_.end()) {
                 Proc p;
-                p.kind = Kind(pid);
                 p.first = first ? cpu : 0;  // a process born during the run counts from zero
                 it = procs_.emplace(pid, p).first;
             }
+            // a new process has its title only once it runs: look until it is a known kind
+            if (it->second.kind.empty() || it->second.kind == "client backends") it->second.kind = Kind(pid);
             it->second.last = cpu;
         }
     }
@@ -1094,9 +1095,9 @@ int main(int argc, char** argv)
                << " replay, and work outside this benchmark's servers (other sessions on the machine)."
                << " Wait events: `pg_stat_activity` of the backfill's backends sampled every 20 ms"
                << " (CPU = active, no wait event).\n\n"
-               << "| method | rows/s | vs (a) | smallest / largest lane | machine busy | backfill backends"
-               << " | WAL + standby | outside | where the backfill's backends were |\n"
-               << "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n";
+               << "| method | rows/s | vs (a) | smallest / largest lane | longest transaction | machine busy"
+               << " | backfill backends | WAL + standby | outside | where the backfill's backends were |\n"
+               << "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n";
             std::vector<std::string> rows = {"a"};
             for (int n : o.lanes) rows.push_back(n == 1 ? "e" : "p" + std::to_string(n));
             for (const auto& m : rows) {
@@ -1106,7 +1107,7 @@ int main(int argc, char** argv)
                 std::string name = m == "e" ? "(e) pg_mig, parallel => 1" : Name(m);
                 md << "| " << name << " | " << Count(rate) << " | " << Fmt("%.2f×", rate / a_rate) << " | "
                    << (g.lane_max ? Count(g.lane_min) + " / " + Count(g.lane_max) : "—") << " | "
-                   << Fmt("%.2f", Median(g.busy)) << " | " << Fmt("%.2f", Median(g.backfill)) << " | "
+                   << Fmt("%.0f ms", Median(g.xact)) << " | " << Fmt("%.2f", Median(g.busy)) << " | " << Fmt("%.2f", Median(g.backfill)) << " | "
                    << Fmt("%.2f", Median(g.wal_side)) << " | " << Fmt("%.2f", Median(g.other)) << " | "
                    << WaitShares(g.waits) << " |\n";
             }
