@@ -746,7 +746,7 @@ std::string Name(const std::string& m)
 
 struct Agg {
     std::vector<double> rate, wal, xact, lag, size, before, index, tps, p99, gap;
-    std::vector<double> busy, ours, backfill, wal_side, other, avs;
+    std::vector<double> busy, ours, backfill, wal_side, other, avs, per_cpu;
     std::map<std::string, long> waits;
     long rows = 0, lane_min = 0, lane_max = 0;
 };
@@ -768,6 +768,10 @@ Agg Aggregate(const std::vector<Run>& runs)
         a.busy.push_back(u.cores(u.busy));
         a.ours.push_back(u.cores(u.ours()));
         a.backfill.push_back(u.cores(u.kind("pg_mig workers") + u.kind("client backends")));
+        // rows per cpu-second of the backends doing the backfill: what a run
+        // costs whatever share of a busy machine the scheduler gave it
+        double backfill_s = u.kind("pg_mig workers") + u.kind("client backends");
+        if (backfill_s > 0) a.per_cpu.push_back(r.rows / backfill_s);
         a.wal_side.push_back(u.cores(u.kind("WAL writer") + u.kind("WAL sender + receiver") + u.kind("standby replay")));
         a.other.push_back(u.cores(std::max(0.0, u.busy - u.ours())));
         for (const auto& [k, v] : r.waits) a.waits[k] += v;
@@ -958,7 +962,8 @@ int main(int argc, char** argv)
         std::vector<std::string> lane_methods;  // the pN runs beyond (e)
         for (int n : o.lanes)
             if (n > 1) lane_methods.push_back("p" + std::to_string(n));
-        for (int round = 1; round <= o.rounds; round++) {
+        bool per_round = o.has("methods") || o.has("lanes") || o.has("load") || o.has("bloat");
+        for (int round = 1; per_round && round <= o.rounds; round++) {
             std::fprintf(stderr, "round %d of %d, %s rows\n", round, o.rounds, Count(o.rows).c_str());
             // interleaved: each method once per round, in a rotated order
             std::vector<std::string> order;
@@ -1060,8 +1065,11 @@ int main(int argc, char** argv)
                << " before the backfill, autovacuum off on it except in the bloat and scaling runs), "
                << Count(o.rows) << " rows; every method sets the new nullable column"
                << " `tracking_id = 'TRK-' || id` where it is NULL\n";
-        md << "- " << o.rounds << " round(s), methods interleaved, a fresh identical table per run,"
-           << " `VACUUM (FREEZE, ANALYZE)` + `CHECKPOINT` before each; medians\n\n";
+        if (per_round)
+            md << "- " << o.rounds << " round(s), methods interleaved, a fresh identical table per run,"
+               << " `VACUUM (FREEZE, ANALYZE)` + `CHECKPOINT` before each; medians\n\n";
+        else
+            md << "- one run per size, a fresh table each, `VACUUM (FREEZE, ANALYZE)` + `CHECKPOINT` before it\n\n";
 
         if (o.has("methods")) {
             md << "## Throughput, lock hold, WAL and replica lag\n\n"
@@ -1091,13 +1099,15 @@ int main(int argc, char** argv)
                << "The same table and data as above, interleaved with the other methods in the same rounds;"
                << " `parallel => 1` is (e). CPU columns are cores (cpu-seconds per second of the run, from"
                << " `/proc`): the whole machine (" << Sh("nproc") << " cores), the backends doing the backfill"
-               << " (the `UPDATE`'s session or the pg_mig workers), the WAL writer + WAL sender + the standby's"
+               << " (the `UPDATE`'s session or the pg_mig workers, with the benchmark's own two sessions), the rows"
+               << " changed per cpu-second of those backends, the WAL writer + WAL sender + the standby's"
                << " replay, and work outside this benchmark's servers (other sessions on the machine)."
                << " Wait events: `pg_stat_activity` of the backfill's backends sampled every 20 ms"
                << " (CPU = active, no wait event).\n\n"
                << "| method | rows/s | vs (a) | smallest / largest lane | longest transaction | machine busy"
-               << " | backfill backends | WAL + standby | outside | where the backfill's backends were |\n"
-               << "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n";
+               << " | backfill backends | rows per backfill cpu-second | WAL + standby | outside"
+               << " | where the backfill's backends were |\n"
+               << "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n";
             std::vector<std::string> rows = {"a"};
             for (int n : o.lanes) rows.push_back(n == 1 ? "e" : "p" + std::to_string(n));
             for (const auto& m : rows) {
@@ -1108,7 +1118,7 @@ int main(int argc, char** argv)
                 md << "| " << name << " | " << Count(rate) << " | " << Fmt("%.2f×", rate / a_rate) << " | "
                    << (g.lane_max ? Count(g.lane_min) + " / " + Count(g.lane_max) : "—") << " | "
                    << Fmt("%.0f ms", Median(g.xact)) << " | " << Fmt("%.2f", Median(g.busy)) << " | " << Fmt("%.2f", Median(g.backfill)) << " | "
-                   << Fmt("%.2f", Median(g.wal_side)) << " | " << Fmt("%.2f", Median(g.other)) << " | "
+                   << Count(Median(g.per_cpu)) << " | " << Fmt("%.2f", Median(g.wal_side)) << " | " << Fmt("%.2f", Median(g.other)) << " | "
                    << WaitShares(g.waits) << " |\n";
             }
             md << "\nOn a bigger machine the same script shows the scaling further: `bench/run.sh --lanes 1,2,4,8`"
@@ -1171,13 +1181,17 @@ int main(int argc, char** argv)
             md << "\n";
         }
 
-        double first_rate = 0, last_rate = 0;
+        double first_rate = 0, last_rate = 0, first_cpu = 0, last_cpu = 0;
         long first_rss = 0, last_rss = 0;
         if (o.has("scale")) {
             md << "## Scaling (pg_mig, defaults, autovacuum on the table at its defaults)\n\n"
-               << "| rows | rows/s | vs smallest | longest chunk transaction | autovacuum runs |"
-                  " worker peak private memory (RssAnon) | table after / before |\n"
-               << "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+               << "Rows per cpu-second: of the backends doing the backfill (the worker, with the benchmark's"
+                  " two sessions), from `/proc`; on a shared machine the rows/s also depend on the share of the"
+                  " CPU the scheduler gave the worker, the rows per cpu-second do not.\n\n"
+               << "| rows | rows/s | vs smallest | rows per cpu-second | vs smallest | outside load (cores) |"
+                  " longest chunk transaction | autovacuum runs | worker peak private memory (RssAnon) |"
+                  " table after / before |\n"
+               << "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
             for (long n : o.scale) {
                 Agg g = Aggregate(scaling[std::to_string(n)]);
                 double rate = Median(g.rate);
@@ -1186,8 +1200,14 @@ int main(int argc, char** argv)
                 long rss = scaling[std::to_string(n)].back().peak_rss_kb;
                 if (!first_rss) first_rss = rss;
                 last_rss = rss;
+                double pc = Median(g.per_cpu);
+                if (first_cpu == 0) first_cpu = pc;
+                last_cpu = pc;
                 md << "| " << Count(n) << " | " << Count(rate) << " | " << Fmt("%.2f×", rate / first_rate) << " | "
-                   << Fmt("%.0f ms", Median(g.xact)) << " | " << Fmt("%.0f", Median(g.avs)) << " | "
+                   << (pc > 0 ? Count(pc) : "n/a") << " | "
+                   << (pc > 0 && first_cpu > 0 ? Fmt("%.2f×", pc / first_cpu) : "n/a") << " | "
+                   << Fmt("%.2f", Median(g.other))
+                   << " | " << Fmt("%.0f ms", Median(g.xact)) << " | " << Fmt("%.0f", Median(g.avs)) << " | "
                    << (rss ? Bytes(rss * 1024.0) : "n/a") << " | "
                    << Fmt("%.2f×", Median(g.size) / Median(g.before)) << " |\n";
             }
@@ -1216,7 +1236,9 @@ int main(int argc, char** argv)
         }
         if (o.has("lanes") && !solo["p2"].empty()) {
             double p2 = Median(Aggregate(solo["p2"]).rate);
-            md << "| (p2) parallel => 2 ≥ 1.3× (a) rows/s | " << Fmt("%.2f×", p2 / a_rate) << " | "
+            md << "| (p2) parallel => 2 ≥ 1.3× (a) rows/s | " << Fmt("%.2f×", p2 / a_rate)
+               << " (rows per backfill cpu-second: "
+               << Fmt("%.2f×", Median(Aggregate(solo["p2"]).per_cpu) / Median(A.per_cpu)) << ") | "
                << mark(p2 >= 1.3 * a_rate) << " |\n";
         }
         if (o.has("load")) {
@@ -1246,7 +1268,8 @@ int main(int argc, char** argv)
         }
         if (o.has("scale")) {
             md << "| rows/s at the largest size within 10 % of the smallest (autovacuum on) | "
-               << Fmt("%.2f×", last_rate / first_rate) << " | " << mark(last_rate >= 0.9 * first_rate) << " |\n"
+               << Fmt("%.2f×", last_rate / first_rate) << " (per worker cpu-second: "
+               << (first_cpu > 0 ? Fmt("%.2f×", last_cpu / first_cpu) : "n/a") << ") | " << mark(last_rate >= 0.9 * first_rate) << " |\n"
                << "| worker memory flat: peak RssAnon at the largest size ≤ 1.1× the smallest's | "
                << Bytes(last_rss * 1024.0) << " vs " << Bytes(first_rss * 1024.0) << " | "
                << mark(last_rss <= 1.1 * first_rss) << " |\n";
