@@ -135,11 +135,10 @@ struct Options {
     std::string work = "/tmp";
     std::vector<std::string> only;  // --methods: a subset of the solo runs, no report (for profiling)
     std::vector<int> lanes = {1, 2, 4};  // parallel => n of the lanes runs
-    long vacuum_every = 0;               // the bloat runs' vacuum_every; 0: a tenth of --rows
+    long vacuum_every = 0;               // the bloat runs' vacuum_every; 0: pg_mig's automatic default
     std::string short_naptime = "1s";    // the bloat runs' short autovacuum_naptime
     std::set<std::string> parts = {"methods", "lanes", "load", "bloat", "scale"};
     bool has(const char* part) const { return parts.count(part) > 0; }
-    long vacuum_rows() const { return vacuum_every > 0 ? vacuum_every : std::max(rows / 10, 1L); }
 };
 
 // ---------------------------------------------------------------- sampler
@@ -444,6 +443,7 @@ struct Run {
     double index_bytes = 0;   // after
     long peak_rss_kb = 0;
     int autovacuums = 0;      // autovacuum workers seen on the table during the run
+    long vacuum_every = 0;    // the pg_mig job's vacuum_every (as resolved at start)
     std::map<std::string, long> waits;  // wait-event samples of the backfill's backends
     CpuUse cpu;
     long lane_min = 0, lane_max = 0;    // rows of the smallest and largest lane
@@ -640,8 +640,10 @@ Run RunMethod(const Options& o, const std::string& m, long rows, double pgbench_
         job = PgMig(w, "");
     else if (m == "e_nice")
         job = PgMig(w, ", nice_ratio => " + std::to_string(o.nice_ratio));
+    else if (m == "e_novac")
+        job = PgMig(w, ", vacuum_every => 0");
     else if (m == "e_vac")
-        job = PgMig(w, ", vacuum_every => " + std::to_string(o.vacuum_rows()));
+        job = PgMig(w, o.vacuum_every > 0 ? ", vacuum_every => " + std::to_string(o.vacuum_every) : "");
     else if (m == "f")
         job = PgMig(w, ", max_lag_bytes => 2 * 1024 * 1024");
     else if (m == "g")
@@ -676,6 +678,7 @@ Run RunMethod(const Options& o, const std::string& m, long rows, double pgbench_
         std::fprintf(stderr, "method %s: %ld rows wrong, %ld rows outside the subset changed\n", m.c_str(), wrong,
                      extra);
     if (!job.empty()) {
+        run.vacuum_every = static_cast<long>(c.num("SELECT vacuum_every FROM mig_job WHERE job_id = $1", {job}));
         // the job's own count: every row changed once, by exactly one lane
         long done = static_cast<long>(c.num("SELECT rows_done FROM mig_jobs WHERE job_id = $1", {job}));
         if (done != rows) {
@@ -729,9 +732,10 @@ const std::map<std::string, std::string> kNames = {
     {"b", "(b) PL/pgSQL, 10k keyset chunks, COMMIT each"},
     {"c", "(c) client loop, 10k keyset chunks"},
     {"d", "(d) Django-style, per-row UPDATE + commit"},
-    {"e", "(e) pg_mig, defaults"},
+    {"e", "(e) pg_mig, defaults (automatic vacuum_every)"},
     {"e_nice", "(e') pg_mig, nice_ratio"},
-    {"e_vac", "pg_mig, vacuum_every"},
+    {"e_novac", "pg_mig, vacuum_every => 0"},
+    {"e_vac", "pg_mig, vacuum_every (the default, or --vacuum-every)"},
     {"f", "(f) pg_mig, max_lag_bytes 2 MB"},
     {"g", "(g) client loop, stop/go at 2 MB lag"},
     {"p2x", "pg_mig, parallel => 2, no where clause (exactly-once check)"},
@@ -906,10 +910,10 @@ int main(int argc, char** argv)
                    "                   [--parts methods,lanes,load,bloat,scale] [--nice-ratio R] [--out FILE]\n"
                    "                   [--methods a,b,...]\n"
                    "--lanes: the parallel => n runs (default 1,2,4; 1 is (e)); on a 16-core machine: 1,2,4,8\n"
-                   "--vacuum-every: the bloat runs' vacuum_every in rows (default: a tenth of --rows)\n"
+                   "--vacuum-every: the bloat runs' vacuum_every in rows (default: pg_mig's automatic one)\n"
                    "--short-naptime: the bloat runs' short autovacuum_naptime (default 1s)\n"
                    "--parts: which parts run and are reported (default all); e.g. --parts scale alone\n"
-                   "--methods runs only those methods (a..g, e_nice, e_vac, pN, p2x), once per round, solo,\n"
+                   "--methods runs only those methods (a..g, e_nice, e_novac, e_vac, pN, p2x), once per round, solo,\n"
                    "  and prints their lines with the CPU use and wait events (no report; for profiling).\n"
                    "Connects with the PG* variables to a primary with pg_mig preloaded and a streaming standby.\n";
             return 0;
@@ -1011,14 +1015,14 @@ int main(int argc, char** argv)
             }
             // bloat: autovacuum on the table, at its defaults and with a short naptime
             if (o.has("bloat")) {
-                std::vector<std::string> b = {"a", "e", "e_vac"};
+                std::vector<std::string> b = {"a", "e_novac", "e_vac"};
                 std::rotate(b.begin(), b.begin() + (round - 1) % b.size(), b.end());
                 for (const auto& m : b) {
                     bloat[m + "@default"].push_back(RunMethod(o, m, o.rows, 0, true));
                     note(bloat[m + "@default"].back(), "bloat");
                 }
                 SetNaptime(c, o.short_naptime);
-                std::vector<std::string> s = {"e", "e_vac"};
+                std::vector<std::string> s = {"e_novac", "e_vac"};
                 if (round % 2 == 0) std::swap(s[0], s[1]);
                 for (const auto& m : s) {
                     bloat[m + "@short"].push_back(RunMethod(o, m, o.rows, 0, true));
@@ -1145,7 +1149,14 @@ int main(int argc, char** argv)
             md << "\n";
         }
 
-        std::string vac = Count(o.vacuum_rows());
+        std::string vac;
+        {
+            std::vector<double> v;
+            for (const auto& [k, runs] : bloat)
+                if (k.rfind("e_vac@", 0) == 0)
+                    for (const auto& r : runs) v.push_back(r.vacuum_every);
+            vac = o.vacuum_every > 0 ? Count(o.vacuum_every) + " rows" : Count(Median(v)) + " rows, pg_mig's automatic default";
+        }
         if (o.has("bloat")) {
             md << "## Bloat (autovacuum on the table)\n\n"
                << "Table size (`pg_table_size`) before and right after a backfill of every row, on a table with"
@@ -1155,21 +1166,21 @@ int main(int argc, char** argv)
                << ", cost delay " << c.scalar("SELECT boot_val || coalesce(unit, '') FROM pg_settings WHERE name ="
                                               " 'autovacuum_vacuum_cost_delay'")
                << ") and with `autovacuum_naptime = " << o.short_naptime
-               << "`; pg_mig with `parallel => 1`, without and with `vacuum_every => " << vac
-               << "` (rows; a tenth of the table unless `--vacuum-every`). Autovacuum runs: autovacuum workers"
+               << "`; pg_mig with `parallel => 1`, without (`vacuum_every => 0`) and with its bloat control"
+               << " (`vacuum_every` " << vac << "). Autovacuum runs: autovacuum workers"
                << " seen working on the table during the backfill.\n\n"
                << "| run | autovacuum_naptime | table before | table after | after / before | indexes after"
                << " | autovacuum runs | rows/s | vs without vacuum_every |\n"
                << "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
             for (const char* nap : {"default", "short"}) {
-                double plain = Median(Aggregate(bloat[std::string("e@") + nap]).rate);
-                for (const char* m : {"a", "e", "e_vac"}) {
+                double plain = Median(Aggregate(bloat[std::string("e_novac@") + nap]).rate);
+                for (const char* m : {"a", "e_novac", "e_vac"}) {
                     auto& runs = bloat[std::string(m) + "@" + nap];
                     if (runs.empty()) continue;
                     Agg g = Aggregate(runs);
                     std::string name = std::string(m) == "a"       ? "(a) one UPDATE"
-                                       : std::string(m) == "e"     ? "(e) pg_mig"
-                                                                   : "pg_mig, vacuum_every => " + vac;
+                                       : std::string(m) == "e_novac" ? "pg_mig, `vacuum_every => 0`"
+                                                                   : "pg_mig, `vacuum_every` " + vac;
                     md << "| " << name << " | "
                        << (std::string(nap) == "default" ? naptime_default + " (default)" : o.short_naptime)
                        << " | " << Bytes(Median(g.before)) << " | " << Bytes(Median(g.size)) << " | "
@@ -1256,13 +1267,14 @@ int main(int argc, char** argv)
         }
         if (o.has("bloat")) {
             for (const char* nap : {"default", "short"}) {
-                Agg V = Aggregate(bloat[std::string("e_vac@") + nap]), P = Aggregate(bloat[std::string("e@") + nap]);
+                Agg V = Aggregate(bloat[std::string("e_vac@") + nap]),
+                    P = Aggregate(bloat[std::string("e_novac@") + nap]);
                 std::string when = std::string(nap) == "default" ? naptime_default : o.short_naptime;
                 double grow = Median(V.size) / Median(V.before), cost = Median(V.rate) / Median(P.rate);
                 md << "| vacuum_every (naptime " << when << "): table after ≤ 1.3× before | "
-                   << Fmt("%.2f×", grow) << " (without: " << Fmt("%.2f×", Median(P.size) / Median(P.before))
+                   << Fmt("%.2f×", grow) << " (vacuum_every => 0: " << Fmt("%.2f×", Median(P.size) / Median(P.before))
                    << ") | " << mark(grow <= 1.3) << " |\n"
-                   << "| vacuum_every (naptime " << when << "): rows/s ≥ 0.85× without | " << Fmt("%.2f×", cost)
+                   << "| vacuum_every (naptime " << when << "): rows/s ≥ 0.85× vacuum_every => 0 | " << Fmt("%.2f×", cost)
                    << " | " << mark(cost >= 0.85) << " |\n";
             }
         }
