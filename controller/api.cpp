@@ -190,7 +190,7 @@ std::vector<Job> Api::Jobs(std::optional<long long> job)
         " extract(epoch FROM eta)::bigint, batch_size, throttled, last_error, owner,"
         // kind and step are 0.3's: read them so that an older extension still shows
         " to_jsonb(mig_jobs) ->> 'kind', to_jsonb(mig_jobs) ->> 'step',"
-        " to_jsonb(mig_jobs) ->> 'kept_bytes'"
+        " to_jsonb(mig_jobs) ->> 'kept_bytes', to_jsonb(mig_jobs) ->> 'parallel'"
         " FROM mig_jobs";
     std::vector<Param> params;
     if (job) {
@@ -217,11 +217,45 @@ std::vector<Job> Api::Jobs(std::optional<long long> job)
         if (!r.null(i, 12)) j.kind = r.get(i, 12);
         j.step = r.get(i, 13);
         if (!r.null(i, 14)) j.kept_bytes = std::stoll(r.get(i, 14));
+        if (!r.null(i, 15)) j.parallel = std::stoi(r.get(i, 15));
         out.push_back(j);
     }
+    ReadLanes(out);
     if (job && out.empty())
         throw Error(kUsage, "job " + std::to_string(*job) + " does not exist", "See migctl status.");
     return out;
+}
+
+// ReadLanes: the lanes of the parallel jobs among jobs (mig_job_lanes is
+// 0.3's, and only a 0.3 job has parallel > 1)
+void Api::ReadLanes(std::vector<Job>& jobs)
+{
+    std::string ids;
+    for (const auto& j : jobs)
+        if (j.parallel > 1) ids += (ids.empty() ? "" : ",") + std::to_string(j.job_id);
+    if (ids.empty()) return;
+    auto r = c_.exec("SELECT job_id, lane, state, rows_done, keys_done, keys_estimate, batch_size,"
+                     " rows_per_sec, throttled, lower_key::text, upper_key::text, last_error, worker_pid"
+                     " FROM mig_job_lanes WHERE job_id = ANY ($1::bigint[]) ORDER BY job_id, lane",
+                     {"{" + ids + "}"});
+    for (int i = 0; i < r.rows(); i++) {
+        Lane l;
+        long long job_id = std::stoll(r.get(i, 0));
+        l.lane = std::stoi(r.get(i, 1));
+        l.state = r.get(i, 2);
+        l.rows_done = std::stoll(r.get(i, 3));
+        l.keys_done = std::stoll(r.get(i, 4));
+        l.keys_estimate = r.null(i, 5) ? 0 : std::stoll(r.get(i, 5));
+        l.batch_size = r.null(i, 6) ? 0 : std::stoll(r.get(i, 6));
+        l.rows_per_sec = r.null(i, 7) ? 0 : std::stod(r.get(i, 7));
+        l.throttled = r.get(i, 8);
+        l.lower_key = r.get(i, 9);
+        l.upper_key = r.get(i, 10);
+        l.last_error = r.get(i, 11);
+        l.worker_pid = r.null(i, 12) ? 0 : std::stoll(r.get(i, 12));
+        for (auto& j : jobs)
+            if (j.job_id == job_id) j.lanes.push_back(l);
+    }
 }
 
 std::string Api::State(long long job) { return Jobs(job).at(0).state; }
@@ -314,15 +348,18 @@ MetricsReport Api::Metrics(const std::string& finished_within)
 }
 
 PlanReport Api::Plan(const std::string& table, const std::string& set, const std::optional<std::string>& where,
-                      int batch_size, int samples, const std::string& lock_timeout)
+                      int batch_size, int samples, const std::string& lock_timeout, int parallel)
 {
     PlanReport rep;
     std::vector<Param> params{table, set, where, batch_size > 0 ? Param(std::to_string(batch_size)) : std::nullopt,
                               std::to_string(samples), lock_timeout};
+    // parallel (0.3's seventh argument) only when asked for, so that plan works on 0.2
+    if (parallel > 1) params.push_back(std::to_string(parallel));
     // the arrays come back one element per row, so that no name needs unquoting
     auto r = std::make_optional(c_.exec(
-        "WITH p AS MATERIALIZED (SELECT * FROM mig_plan($1::regclass, $2, $3, $4::integer,"
-        " $5::integer, $6::interval))"
+        std::string("WITH p AS MATERIALIZED (SELECT * FROM mig_plan($1::regclass, $2, $3, $4::integer,"
+                    " $5::integer, $6::interval") +
+            (parallel > 1 ? ", $7::integer" : "") + "))"
         " SELECT kind, target, NULL, keys, rows, ms, wal_bytes FROM p"
         " UNION ALL SELECT kind || ' column', target, unnest(columns), NULL, NULL, NULL, NULL"
         " FROM p WHERE columns IS NOT NULL",
@@ -347,6 +384,12 @@ PlanReport Api::Plan(const std::string& table, const std::string& set, const std
             s.ms = std::stod(r->get(i, 5));
             s.wal_bytes = std::stoll(r->get(i, 6));
             rep.samples.push_back(s);
+        } else if (kind == "lane") {
+            PlanSample s;
+            s.target = r->get(i, 1);
+            s.keys = r->null(i, 3) ? 0 : std::stoll(r->get(i, 3));
+            s.rows = r->null(i, 4) ? -1 : std::stoll(r->get(i, 4));
+            rep.lanes.push_back(s);
         }
     }
     auto t = c_.exec("SELECT $1::regclass::text, pg_total_relation_size($1::regclass)", {table});

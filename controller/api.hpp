@@ -11,6 +11,14 @@
 
 namespace migctl {
 
+// Lane: one lane of a parallel job (mig_job_lanes, 0.3)
+struct Lane {
+    int lane = 0;
+    std::string state, throttled, lower_key, upper_key, last_error;
+    long long rows_done = 0, keys_done = 0, keys_estimate = 0, batch_size = 0, worker_pid = 0;
+    double rows_per_sec = 0;
+};
+
 struct Job {
     long long job_id = 0;
     std::string relation, state, throttled, last_error, eta, owner;
@@ -18,6 +26,8 @@ struct Job {
     long long rows_done = 0, rows_total = -1, batch_size = 0;
     double progress = -1, rows_per_sec = 0;
     long long kept_bytes = -1;  // 0.3 undo: size of a backfill's kept values; -1 none
+    int parallel = 1;           // 0.3 parallel lanes: the job's number of lanes
+    std::vector<Lane> lanes;    // and each of them (mig_job_lanes), if parallel > 1
 };
 
 // Named SQL arguments: (name, (value as text, SQL type)).
@@ -40,6 +50,7 @@ struct PlanReport {
     long long keys_estimate = 0, rows_estimate = 0;
     std::vector<std::pair<std::string, std::string>> targets;  // (target, key columns)
     std::vector<PlanSample> samples;
+    std::vector<PlanSample> lanes;  // parallel => n (0.3): target = the lane's keys, in words
     std::vector<std::string> triggers;  // "name (BEFORE UPDATE, row)"
     std::vector<std::string> indexes;   // indexes on the changed columns
     std::vector<std::vector<std::string>> replicas;  // kind, name, active, lag_bytes, note
@@ -86,7 +97,7 @@ public:
     // Plan: mig_plan's checks, estimates and sample chunks, and the catalog
     // facts around them (triggers, indexes on the changed columns, replicas)
     PlanReport Plan(const std::string& table, const std::string& set, const std::optional<std::string>& where,
-                    int batch_size, int samples, const std::string& lock_timeout);
+                    int batch_size, int samples, const std::string& lock_timeout, int parallel = 1);
     std::vector<Job> Jobs(std::optional<long long> job);
     std::string State(long long job);
     void Control(const std::string& fn, long long job);  // mig_pause / mig_resume / mig_cancel
@@ -99,6 +110,7 @@ public:
     long long DefaultChunkTimeMs();
 
 private:
+    void ReadLanes(std::vector<Job>& jobs);
     Connection& c_;
 };
 

@@ -291,6 +291,53 @@ NamedArgs KnobArgs(const Knobs& k, const po::variables_map& vm)
     return out;
 }
 
+void AddWalkOptions(po::options_description& d, WalkOptions& w, bool with_parallel)
+{
+    if (with_parallel)
+        d.add_options()("parallel", po::value(&w.parallel),
+                        "walk the key range in this many lanes at once, one worker each (1-32)");
+    d.add_options()("vacuum-every", po::value(&w.vacuum_every),
+                    "VACUUM the table every this many rows changed; 0 = never");
+}
+
+NamedArgs WalkArgs(const WalkOptions& w, const po::variables_map& vm)
+{
+    NamedArgs out;
+    auto whole = [](const std::string& v) {
+        return !v.empty() && v.size() <= 18 && v.find_first_not_of("0123456789") == std::string::npos;
+    };
+    if (vm.count("parallel")) {
+        if (!whole(w.parallel) || std::stoll(w.parallel) < 1 || std::stoll(w.parallel) > 32)
+            throw Error(kUsage, "--parallel needs a number of lanes from 1 to 32, not \"" + w.parallel + "\"",
+                        "e.g. --parallel 4: each lane takes a pg_mig worker.");
+        out.push_back({"parallel", {w.parallel, "integer"}});
+    }
+    if (vm.count("vacuum-every")) {
+        if (!whole(w.vacuum_every))
+            throw Error(kUsage, "--vacuum-every needs a number of rows, not \"" + w.vacuum_every + "\"",
+                        "e.g. --vacuum-every 1000000; 0 turns it off.");
+        out.push_back({"vacuum_every", {w.vacuum_every, "bigint"}});
+    }
+    return out;
+}
+
+std::string LanesText(const Job& j)
+{
+    if (j.parallel <= 1 || j.lanes.empty()) return "";
+    int running = 0, waiting = 0, done = 0;
+    for (const auto& l : j.lanes) {
+        running += l.state == "running";
+        waiting += l.state == "waiting for a worker";
+        done += l.state == "done";
+    }
+    std::string n = std::to_string(j.lanes.size());
+    if (j.state != "running" && j.state != "queued") return std::to_string(done) + "/" + n + " done";
+    std::string out = std::to_string(running) + "/" + n + " running";
+    if (waiting) out += ", " + std::to_string(waiting) + " waiting";
+    if (done) out += ", " + std::to_string(done) + " done";
+    return out;
+}
+
 bool Finished(const std::string& s) { return s == "succeeded" || s == "failed" || s == "cancelled"; }
 
 std::string EtaText(const std::string& secs)
@@ -316,6 +363,7 @@ std::string WatchLine(const Job& j, long long lag_bytes, bool utf8)
                        " rows  " + FormatRate(j.rows_per_sec) + " rows/s  ETA " + EtaText(j.eta) + "  lag " +
                        FormatBytes(static_cast<double>(lag_bytes));
     if (!j.step.empty()) line += "  step: " + j.step;
+    if (!LanesText(j).empty()) line += "  lanes " + LanesText(j);
     if (!j.throttled.empty()) line += "  throttled: " + j.throttled;
     if (!j.last_error.empty() && j.state == "failed") line += "  error: " + j.last_error;
     for (auto& ch : line)

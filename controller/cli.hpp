@@ -75,6 +75,17 @@ void AddKnobOptions(po::options_description& d, Knobs& k);
 // KnobArgs: the named SQL arguments of the knobs that were given.
 NamedArgs KnobArgs(const Knobs& k, const po::variables_map& vm);
 
+// WalkOptions: --parallel N and --vacuum-every N of the kinds that walk rows
+// (start, delete; set takes --vacuum-every only)
+struct WalkOptions {
+    std::string parallel, vacuum_every;
+};
+void AddWalkOptions(po::options_description& d, WalkOptions& w, bool with_parallel);
+// WalkArgs: their named SQL arguments, checked (a whole number each)
+NamedArgs WalkArgs(const WalkOptions& w, const po::variables_map& vm);
+// LanesText: "3/4 running, 1 waiting" for a parallel job, "" for one walker
+std::string LanesText(const Job& j);
+
 // Follow: the live view until every job shown has ended or timeout_ms
 // passes (-1: no timeout); redraws in place on a terminal, prints plain
 // lines otherwise. Returns 0 all succeeded, 1 one failed or was cancelled,

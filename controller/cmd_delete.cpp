@@ -9,11 +9,13 @@ int CmdDelete(const std::string& cmd, const std::vector<std::string>& args)
 {
     std::string table, where;
     Knobs knobs;
+    WalkOptions walk;
     po::options_description d("delete options");
     d.add_options()("table", po::value(&table), "the table to delete from")(
         "where", po::value(&where), "the rows to delete, e.g. \"created_at < '2020-01-01'\"")(
         "wait", "follow the job to its end (exit codes of wait)");
     AddKnobOptions(d, knobs);
+    AddWalkOptions(d, walk, true);
     auto cl = Parse(cmd, args, d, "delete --table T --where EXPR [options] [--wait]");
     if (cl.help) return kOk;
     if (table.empty() || where.empty())
@@ -22,6 +24,7 @@ int CmdDelete(const std::string& cmd, const std::vector<std::string>& args)
     if (cl.vm.count("job")) throw Error(kUsage, "delete takes no job id", "Run migctl delete --help.");
     NamedArgs named{{"relation", {table, "regclass"}}, {"where_clause", {where, "text"}}};
     for (auto& a : KnobArgs(knobs, cl.vm)) named.push_back(a);  // checks durations and sizes first
+    for (auto& a : WalkArgs(walk, cl.vm)) named.push_back(a);
 
     Connection c(cl.conn);
     Api api(c);

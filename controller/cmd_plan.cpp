@@ -32,7 +32,12 @@ std::string JsonStrings(const std::vector<std::string>& v)
 
 std::string PlanJson(const PlanReport& r, const PlanEstimate& e, const std::vector<std::string>& warnings)
 {
-    std::string targets = "[", samples = "[", replicas = "[";
+    std::string targets = "[", samples = "[", replicas = "[", lanes = "[";
+    for (size_t i = 0; i < r.lanes.size(); i++)
+        lanes += (i ? ", " : "") + JsonObject({{"lane", r.lanes[i].target, false},
+                                               {"keys", std::to_string(r.lanes[i].keys), true},
+                                               {"rows", r.lanes[i].rows < 0 ? "null" : std::to_string(r.lanes[i].rows),
+                                                true}});
     for (size_t i = 0; i < r.targets.size(); i++)
         targets += (i ? ", " : "") + JsonObject({{"target", r.targets[i].first, false},
                                                  {"key", r.targets[i].second, false}});
@@ -51,7 +56,7 @@ std::string PlanJson(const PlanReport& r, const PlanEstimate& e, const std::vect
                                                   {"active", p[2] == "t" ? "true" : "false", true},
                                                   {"lag_bytes", p[3].empty() ? "null" : p[3], true}});
     }
-    return JsonObject({{"relation", r.relation, false},
+    std::vector<JsonField> fields{{"relation", r.relation, false},
                        {"table_bytes", std::to_string(r.table_bytes), true},
                        {"set_columns", JsonStrings(r.set_columns), true},
                        {"targets", targets + "]", true},
@@ -64,8 +69,10 @@ std::string PlanJson(const PlanReport& r, const PlanEstimate& e, const std::vect
                        {"samples", samples + "]", true},
                        {"estimated_seconds", e.measured ? Num(e.total_s) : "null", true},
                        {"estimated_wal_bytes", e.measured ? std::to_string(e.wal_bytes) : "null", true},
-                       {"warnings", JsonStrings(warnings), true}}) +
-           "\n";
+                       {"warnings", JsonStrings(warnings), true}};
+    // parallel => n (0.3): the lanes, only when asked for
+    if (!r.lanes.empty()) fields.push_back({"lanes", lanes + "]", true});
+    return JsonObject(fields) + "\n";
 }
 
 void PrintPlan(const PlanReport& r, const PlanEstimate& e, const PlanLimits& l,
@@ -92,6 +99,11 @@ void PrintPlan(const PlanReport& r, const PlanEstimate& e, const PlanLimits& l,
         replicas.push_back(p[0] + " " + p[1] + (p[2] == "t" ? " active" : " inactive") + ", lag " +
                            (p[3].empty() ? "unknown" : FormatBytes(std::stod(p[3]))) + (p[4].empty() ? "" : ", " + p[4]));
     list("replicas:  ", replicas, "none (no streaming standby, no slot)");
+    std::vector<std::string> lanes;
+    for (const auto& s : r.lanes)
+        lanes.push_back(s.target + ": about " + FormatCount(s.keys) + " keys" +
+                        (s.rows < 0 ? "" : ", " + FormatCount(s.rows) + " rows"));
+    if (!lanes.empty()) list("lanes:     ", lanes, "");
     if (!r.samples.empty()) {
         std::cout << "\nsample chunks (batch " << l.batch_size << ", rolled back):\n";
         std::vector<std::vector<std::string>> rows;
@@ -125,7 +137,7 @@ void PrintPlan(const PlanReport& r, const PlanEstimate& e, const PlanLimits& l,
 int CmdPlan(const std::string& cmd, const std::vector<std::string>& args)
 {
     std::string table, set, where, sleep, wal_rate, chunk_time, lock_timeout = "1s";
-    int batch = 10000, samples = 3;
+    int batch = 10000, samples = 3, parallel = 1;
     double nice = 0;
     po::options_description d("plan options");
     d.add_options()("table", po::value(&table), "the table to backfill")(
@@ -139,7 +151,9 @@ int CmdPlan(const std::string& cmd, const std::vector<std::string>& args)
         "chunk-time", po::value(&chunk_time), "the chunk duration to size batches for (default: the server's pg_mig.default_chunk_time)")(
         "sleep", po::value(&sleep), "pause after every chunk, for the estimate")(
         "nice-ratio", po::value(&nice), "sleep this many times each chunk's duration, for the estimate")(
-        "max-wal-rate", po::value(&wal_rate), "WAL bytes per second, for the estimate")("json", "JSON for scripts");
+        "max-wal-rate", po::value(&wal_rate), "WAL bytes per second, for the estimate")(
+        "parallel", po::value(&parallel)->default_value(parallel), "show the lanes parallel => N would walk (1-32)")(
+        "json", "JSON for scripts");
     auto cl = Parse(cmd, args, d, "plan --table T --set EXPR [--where EXPR] [options]");
     if (cl.help) return kOk;
     if (table.empty() || set.empty())
@@ -147,6 +161,7 @@ int CmdPlan(const std::string& cmd, const std::vector<std::string>& args)
     if (samples < 0 || samples > 20) throw Error(kUsage, "--samples must be between 0 and 20");
     if (batch < 1 || batch > 1000000) throw Error(kUsage, "--batch-size must be between 1 and 1000000");
     if (nice < 0) throw Error(kUsage, "--nice-ratio must not be negative");
+    if (parallel < 1 || parallel > 32) throw Error(kUsage, "--parallel must be between 1 and 32");
     PlanLimits limits;
     limits.batch_size = batch;
     limits.chunk_time_ms = chunk_time.empty() ? -1 : ParseDuration(chunk_time);
@@ -159,7 +174,7 @@ int CmdPlan(const std::string& cmd, const std::vector<std::string>& args)
     Api api(c);
     if (limits.chunk_time_ms < 0) limits.chunk_time_ms = api.DefaultChunkTimeMs();
     auto report = api.Plan(table, set, where.empty() ? std::nullopt : std::optional<std::string>(where), batch,
-                           samples, lock_interval);
+                           samples, lock_interval, parallel);
     auto estimate = EstimatePlan(report, limits);
     auto warnings = PlanWarnings(report, estimate, limits);
     if (cl.vm.count("json"))

@@ -33,6 +33,28 @@ std::string JsonJobs(const std::vector<Job>& jobs, long long lag)
                            {"max_lag_bytes", std::to_string(lag), true}};
         // undo (0.3): only a backfill that kept its old values has kept_bytes
         if (j.kept_bytes >= 0) fields.push_back({"kept_bytes", std::to_string(j.kept_bytes), true});
+        // parallel lanes (0.3): only a job of more than one lane has them
+        if (j.parallel > 1) {
+            std::string lanes = "[";
+            for (size_t k = 0; k < j.lanes.size(); k++) {
+                const auto& l = j.lanes[k];
+                lanes += (k ? ", " : "") +
+                         JsonObject({{"lane", std::to_string(l.lane), true},
+                                     {"state", l.state, false},
+                                     {"rows_done", std::to_string(l.rows_done), true},
+                                     {"keys_done", std::to_string(l.keys_done), true},
+                                     {"keys_estimate", std::to_string(l.keys_estimate), true},
+                                     {"batch_size", std::to_string(l.batch_size), true},
+                                     {"rows_per_sec", num(l.rows_per_sec, false), true},
+                                     {"throttled", str(l.throttled), true},
+                                     {"last_error", str(l.last_error), true},
+                                     {"lower_key", str(l.lower_key), true},
+                                     {"upper_key", str(l.upper_key), true},
+                                     {"worker_pid", l.worker_pid ? std::to_string(l.worker_pid) : "null", true}});
+            }
+            fields.push_back({"parallel", std::to_string(j.parallel), true});
+            fields.push_back({"lanes", lanes + "]", true});
+        }
         out += (i ? ",\n " : "") + JsonObject(fields);
     }
     return out + "]\n";
@@ -65,6 +87,9 @@ int CmdStatus(const std::string& cmd, const std::vector<std::string>& args)
     // undo (0.3): the KEPT column only when a job shown kept old values
     bool kept = false;
     for (const auto& j : jobs) kept = kept || j.kept_bytes >= 0;
+    // parallel lanes (0.3): the LANES column only when a job shown has lanes
+    bool lanes = false;
+    for (const auto& j : jobs) lanes = lanes || j.parallel > 1;
     for (const auto& j : jobs) {
         char pct[16];
         std::snprintf(pct, sizeof pct, "%.1f%%", j.progress < 0 ? 0.0 : j.progress * 100);
@@ -72,10 +97,12 @@ int CmdStatus(const std::string& cmd, const std::vector<std::string>& args)
                         FormatRate(j.rows_per_sec), EtaText(j.eta), std::to_string(j.batch_size), lag,
                         j.throttled.empty() ? "-" : j.throttled, j.step.empty() ? "-" : j.step});
         if (kept) rows.back().push_back(j.kept_bytes < 0 ? "-" : FormatBytes(static_cast<double>(j.kept_bytes)));
+        if (lanes) rows.back().push_back(LanesText(j).empty() ? "-" : LanesText(j));
     }
     std::vector<std::string> header{"JOB",   "TABLE", "KIND",      "STATE", "PROGRESS", "ROWS", "ROWS/S",
                                     "ETA",   "BATCH", "LAG",       "THROTTLED", "STEP"};
     if (kept) header.push_back("KEPT");
+    if (lanes) header.push_back("LANES");
     std::cout << FormatTable(header, rows);
     return kOk;
 }

@@ -29,5 +29,7 @@ expect "--version " --ver
 expect "--json " -d db status --js
 expect "install " help ins
 expect "--finished-within " metrics --fin
+expect "--parallel " delete --table t --par
+expect "--vacuum-every " set 3 --vac
 [ $fail -eq 0 ] && echo "completion: ok"
 exit $fail

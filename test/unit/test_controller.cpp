@@ -369,3 +369,61 @@ TEST(Help, EveryCommandHasUsageAndOptions)
     auto& opts = start.groups.front().second;
     EXPECT_TRUE(std::any_of(opts.begin(), opts.end(), [](const OptionHelp& o) { return o.long_name == "--table"; }));
 }
+
+TEST(Lanes, ParallelAndVacuumEveryOptions)
+{
+    auto parse = [](const std::vector<std::string>& args) {
+        WalkOptions w;
+        po::options_description d;
+        AddWalkOptions(d, w, true);
+        po::variables_map vm;
+        po::store(po::command_line_parser(args).options(d).run(), vm);
+        po::notify(vm);
+        return WalkArgs(w, vm);
+    };
+    auto a = parse({"--parallel", "4", "--vacuum-every", "100000"});
+    ASSERT_EQ(2u, a.size());
+    EXPECT_EQ("parallel", a[0].first);
+    EXPECT_EQ("4", a[0].second.first);
+    EXPECT_EQ("integer", a[0].second.second);
+    EXPECT_EQ("vacuum_every", a[1].first);
+    EXPECT_EQ("bigint", a[1].second.second);
+    EXPECT_TRUE(parse({}).empty());
+    for (auto bad : std::vector<std::vector<std::string>>{{"--parallel", "0"}, {"--parallel", "33"},
+                                                          {"--parallel", "2x"}, {"--parallel", "-1"},
+                                                          {"--vacuum-every", "-1"}, {"--vacuum-every", "1e6"}}) {
+        try {
+            parse(bad);
+            ADD_FAILURE() << bad[0] << " " << bad[1] << " was accepted";
+        } catch (const Error& e) {
+            EXPECT_EQ(kUsage, e.exit_code) << e.what();
+        }
+    }
+    // set takes --vacuum-every only
+    WalkOptions w;
+    po::options_description d;
+    AddWalkOptions(d, w, false);
+    EXPECT_EQ(nullptr, d.find_nothrow("parallel", false));
+    EXPECT_NE(nullptr, d.find_nothrow("vacuum-every", false));
+}
+
+TEST(Lanes, LanesTextAndWatchLine)
+{
+    Job j;
+    j.job_id = 7;
+    j.relation = "orders";
+    j.state = "running";
+    EXPECT_EQ("", LanesText(j));  // one walker: nothing new
+    EXPECT_EQ(std::string::npos, WatchLine(j, 0, false).find("lanes"));
+    j.parallel = 4;
+    for (const char* s : {"running", "running", "waiting for a worker", "done"}) {
+        Lane l;
+        l.state = s;
+        j.lanes.push_back(l);
+    }
+    EXPECT_EQ("2/4 running, 1 waiting, 1 done", LanesText(j));
+    EXPECT_NE(std::string::npos, WatchLine(j, 0, false).find("lanes 2/4 running, 1 waiting, 1 done"));
+    j.state = "succeeded";
+    for (auto& l : j.lanes) l.state = "done";
+    EXPECT_EQ("4/4 done", LanesText(j));
+}
