@@ -30,7 +30,8 @@ OBJS = \
 	extension/src/kept.o \
 	extension/src/kind_revert.o \
 	extension/src/sql_undo.o \
-	extension/src/lanes.o
+	extension/src/lanes.o \
+	extension/src/vacuum.o
 
 EXTENSION = pg_mig
 DATA = $(wildcard sql/pg_mig--*.sql)

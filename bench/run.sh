@@ -6,6 +6,7 @@
 #
 #   bench/run.sh                  full run (2,000,000 rows, 3 rounds, scaling 1M/5M/20M)
 #   bench/run.sh --quick          small sizes, one round: checks every method's result
+#   bench/run.sh --lanes 1,2,4,8  parallel lanes up to 8 (a machine with 16 cores)
 #   make bench [BENCH_ARGS=...]   the same through make
 #
 # PGMIG_BENCH_BIN=path skips the set-up and build (ctest's smoke test uses it).
@@ -41,7 +42,10 @@ shared_buffers = 6GB
 max_wal_size = 16GB
 checkpoint_timeout = 30min
 autovacuum = on
-max_connections = 50"
+max_connections = 50
+pg_mig.max_workers = 16
+pg_mig.max_workers_per_role = 16
+pg_mig.naptime = 3600"
 "$root/scripts/sandbox.sh" start "$dir/sb" >/dev/null
 # shellcheck disable=SC1091
 . "$dir/sb/env"

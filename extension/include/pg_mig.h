@@ -91,6 +91,7 @@ extern int	mig_default_lock_timeout_ms;
 extern int	mig_default_statement_timeout_ms;
 extern int	mig_default_max_retries;
 extern int	mig_max_events_per_job;
+extern int	mig_default_vacuum_every;
 
 /* job states, as stored in mig_job.state */
 typedef enum MigJobState
@@ -192,7 +193,8 @@ typedef struct MigJob
 
 	/* parallel lanes and bloat control (0.3, issue 15) */
 	int			parallel;		/* number of lanes, 1 = one walker */
-	int64		vacuum_every;	/* rows changed between VACUUMs; 0 = never */
+	int64		vacuum_every;	/* rows changed between VACUUMs; 0 = never,
+								 * -1 = automatic (at start, until stored) */
 	int			lane;			/* loaded for lane n (MigApplyLane), else 0 */
 	int			lane_retries;	/* the lane's own retry count */
 } MigJob;
@@ -442,6 +444,16 @@ extern int	MigNextBatchSize(const MigJob *job, int current, int64 chunk_ms,
 							 int64 keys, int64 wal_bytes, double *rate_ewma);
 extern bool MigRunWindowValid(const char *spec, char **errmsg);
 extern bool MigInRunWindow(const char *spec, TimestampTz now);
+
+/*
+ * vacuum.c: bloat control, a VACUUM behind the walk every vacuum_every
+ * rows.  pg_mig.default_vacuum_every = -1 (the default): automatic, a
+ * tenth of the target's estimated rows, at least 100,000.
+ */
+#define MIG_VACUUM_AUTO_DIVISOR		10
+#define MIG_VACUUM_AUTO_MIN_ROWS	100000
+extern int64 MigResolveVacuumEvery(const MigJob *job, List *targets);
+extern void MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms);
 
 /*
  * Undo (issue 14).  kept.c: the kept values of a backfill started with

@@ -122,4 +122,34 @@
 #define MigNotNullConstraintTuple(relid, colname) ((HeapTuple) NULL)
 #endif
 
+/*
+ * May role VACUUM the table (vacuum.c)?  As VACUUM itself decides: its
+ * owner or the database's owner (the table not shared), and from 17 on
+ * whoever holds MAINTAIN on it (pg_maintain included).
+ */
+#if PG_VERSION_NUM >= 170000
+#define MigMayVacuum(relid, roleid) \
+	(object_ownercheck(DatabaseRelationId, MyDatabaseId, (roleid)) || \
+	 pg_class_aclcheck((relid), (roleid), ACL_MAINTAIN) == ACLCHECK_OK)
+#elif PG_VERSION_NUM >= 160000
+#define MigMayVacuum(relid, roleid) \
+	(object_ownercheck(DatabaseRelationId, MyDatabaseId, (roleid)) || \
+	 object_ownercheck(RelationRelationId, (relid), (roleid)))
+#else
+#define MigMayVacuum(relid, roleid) \
+	(pg_database_ownercheck(MyDatabaseId, (roleid)) || \
+	 pg_class_ownercheck((relid), (roleid)))
+#endif
+
+/*
+ * VACUUM options beyond 15's: from 16 on, SKIP_DATABASE_STATS spares each
+ * of the worker's VACUUMs the scan of pg_class that updates datfrozenxid
+ * (the next VACUUM without it, autovacuum's, does that).
+ */
+#if PG_VERSION_NUM >= 160000
+#define MIG_VACUUM_EXTRA_OPTIONS ", SKIP_DATABASE_STATS"
+#else
+#define MIG_VACUUM_EXTRA_OPTIONS ""
+#endif
+
 #endif							/* PG_MIG_VERSION_COMPAT_H */

@@ -602,6 +602,7 @@ RunStep(long *delay_ms)
 {
 	volatile StepOutcome outcome = STEP_STOP;
 	volatile bool changed = false;
+	MigJob	   *volatile chunk_job = NULL;
 
 	PG_TRY();
 	{
@@ -684,6 +685,8 @@ RunStep(long *delay_ms)
 				}
 				outcome = RunChunk(job, delay_ms);
 				changed = changed || (outcome == STEP_STOP);
+				if (outcome == STEP_CHUNK)
+					chunk_job = job;
 			}
 		}
 		FinishStep();
@@ -696,6 +699,12 @@ RunStep(long *delay_ms)
 		changed = true;
 	}
 	PG_END_TRY();
+
+	/* bloat control: a VACUUM behind the walk, after the chunk committed */
+	if (chunk_job != NULL && outcome == STEP_CHUNK)
+		MigMaybeVacuum(chunk_job,
+					   ((MigTarget *) list_nth(targets, chunk_job->target_ord))->relid,
+					   delay_ms);
 
 	if (changed)
 		MigBroadcastJobChange();

@@ -565,7 +565,8 @@ MigInsertJob(const MigJob *job, List *targets)
 	ARG(INT8OID, Int64GetDatum(job->rows_total), job->rows_total < 0);
 	ARG(TEXTOID, CStringGetTextDatum(job->owner_name), false);
 	ARG(INT4OID, Int32GetDatum(Max(job->parallel, 1)), false);
-	ARG(INT8OID, Int64GetDatum(job->vacuum_every), job->vacuum_every <= 0);
+	values[n] = Int64GetDatum(MigResolveVacuumEvery(job, targets));
+	ARG(INT8OID, values[n], DatumGetInt64(values[n]) <= 0);
 #undef ARG
 
 	sql = psprintf("INSERT INTO %s (relid, relation_name, set_clause, where_clause,"

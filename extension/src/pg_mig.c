@@ -65,6 +65,7 @@ int			mig_default_lock_timeout_ms = 1000;
 int			mig_default_statement_timeout_ms = 60000;
 int			mig_default_max_retries = 10;
 int			mig_max_events_per_job = 1000;
+int			mig_default_vacuum_every = -1;
 
 MigSharedState *MigShared = NULL;
 
@@ -161,6 +162,11 @@ _PG_init(void)
 	DefineCustomIntVariable("pg_mig.default_max_retries",
 							"Default max_retries of mig_start_backfill.",
 							NULL, &mig_default_max_retries, 10, 0, MIG_MAX_RETRIES,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_mig.default_vacuum_every",
+							"Default vacuum_every of the jobs that walk rows: rows changed between the worker's VACUUMs of the table (0 = none, -1 = automatic).",
+							"Automatic: a tenth of the table's estimated rows, at least 100000. The VACUUMs behind the walk let the later chunks reuse the space of the old row versions, so a full backfill does not double the table.",
+							&mig_default_vacuum_every, -1, -1, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_mig.max_events_per_job",
 							"Number of events kept in the history of one job.",

@@ -373,7 +373,7 @@ ApplyKnob(MigJob *job, Knob k, const KnobValue *v)
 /*
  * DefaultKnob checks and returns the value a knob takes when its argument
  * is NULL: the pg_mig.default_* setting for batch_size, max_retries,
- * lock_timeout and statement_timeout, no pause and no autovacuum throttle,
+ * lock_timeout, statement_timeout and vacuum_every, no pause and no autovacuum throttle,
  * and "off" for every optional limit.  Values from a setting go through
  * CheckKnob like given ones.
  */
@@ -403,6 +403,17 @@ DefaultKnob(Knob k, KnobValue *v)
 			return;
 		case K_THROTTLE_ON_AUTOVACUUM:
 			CheckKnob(k, BoolGetDatum(false), NULL, v);
+			return;
+		case K_VACUUM_EVERY:
+			if (mig_default_vacuum_every < 0)
+			{
+				/* automatic: MigResolveVacuumEvery, when the job is stored */
+				memset(v, 0, sizeof(*v));
+				v->i = -1;
+				return;
+			}
+			CheckKnob(k, Int64GetDatum((int64) mig_default_vacuum_every),
+					  "pg_mig.default_vacuum_every", v);
 			return;
 		default:
 			memset(v, 0, sizeof(*v));

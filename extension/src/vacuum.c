@@ -1,0 +1,382 @@
+/*-------------------------------------------------------------------------
+ *
+ * vacuum.c
+ *	  Bloat control: the worker vacuums the table behind its walk.
+ *
+ * A chunk's UPDATE writes a new version of every row it changes.  In a
+ * table whose pages are full (every table after its load, fillfactor 100)
+ * no new version fits on its old page, so each goes where the free space
+ * map says there is room, and with no VACUUM during the walk there is none:
+ * every new version goes to a new page at the end, and after a full
+ * backfill the table is twice its size, like after one UPDATE.  Autovacuum
+ * comes too late for that, even with a short naptime (bench/bloat.sh).
+ *
+ * So the worker runs, every vacuum_every rows it changed,
+ *
+ *	  VACUUM (INDEX_CLEANUP OFF, TRUNCATE OFF) table
+ *
+ * between two chunks.  The old versions behind the walk are dead by then;
+ * the VACUUM frees their space and records it in the free space map, and
+ * the next chunks put their new versions there instead of at the end.  The
+ * table grows by about vacuum_every rows' worth and no more.
+ *
+ * INDEX_CLEANUP OFF: an index cleanup reads every index in full at every
+ * VACUUM (on 1 M rows, 10 VACUUMs with it took 17 % of the worker's CPU
+ * time, 10 % in the index scans; without it 10 %), and it would not make the
+ * indexes smaller either: a non-HOT update adds an entry to each index, and
+ * the space of an old entry is reused only by keys of its leaf page, which
+ * the walk has passed.  So the dead rows keep their 4-byte line pointers
+ * and their index entries until the next VACUUM with index cleanup; the
+ * ANALYZE after the job counts them as dead rows, and autovacuum's VACUUM
+ * after it cleans them up.  The price: those pages never become
+ * all-visible during the walk, so each VACUUM reads again every page the
+ * walk has passed; the automatic vacuum_every, a tenth of the table, keeps
+ * that to about five reads of the table in all (cheap ones: nothing left
+ * to prune), a cost linear in the table's size.
+ * TRUNCATE OFF: truncating the end of the table takes an ACCESS EXCLUSIVE
+ * lock, which also stops the queries on the standbys.
+ *
+ * The VACUUM runs as the job's owner, as everything the worker does: a
+ * role that may not vacuum the table (VACUUM would only warn "skipping")
+ * is found before, recorded once as a 'vacuum_skipped' event, and the job
+ * goes on without.  It waits for its lock no longer than the job's
+ * lock_timeout (then it is tried again after the next chunk), runs only
+ * when the job is not throttled, and its WAL and time count in the pacing
+ * like a chunk's.  A 'vacuumed' event records the first VACUUM and then at
+ * most one summary a minute.
+ *
+ * With parallel lanes, lane 1 alone vacuums, every vacuum_every / parallel
+ * rows of its own: the lanes walk equal parts at about the same rate, so
+ * that is about every vacuum_every rows of the job, and two VACUUMs of the
+ * table never wait for each other.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_database.h"
+#include "executor/instrument.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "pg_mig.h"
+#include "steps.h"
+#include "version_compat.h"
+
+/* at most one 'vacuumed' summary event per this many seconds */
+#define VACUUM_EVENT_INTERVAL_MS	60000
+
+/* what the worker knows of its VACUUMs, for the life of the process */
+static Oid	counted_relid = InvalidOid; /* the table the rows are counted on */
+static int64 rows_at_last;		/* rows_done at the last VACUUM (or start) */
+static bool skipped_recorded;	/* 'vacuum_skipped' recorded for the table */
+static bool may_not_vacuum;		/* the owner may not vacuum counted_relid */
+
+/* since the last 'vacuumed' event */
+static TimestampTz last_event_at;
+static int	vacuums_unreported;
+static int64 ms_unreported;
+static int64 wal_unreported;
+
+typedef enum VacuumCheck
+{
+	VACUUM_GO,					/* run it, *sql set */
+	VACUUM_WAIT,				/* throttled: after the next chunk */
+	VACUUM_NEVER				/* the owner may not vacuum the table */
+} VacuumCheck;
+
+static VacuumCheck CheckVacuum(const MigJob *job, Oid relid, char *volatile *sql);
+static void RecordVacuumed(const MigJob *job, Oid relid, int64 ms, int64 wal,
+						   int64 every);
+static void RecordVacuumFailed(const MigJob *job, ErrorData *edata);
+
+/*
+ * MigResolveVacuumEvery: the vacuum_every a new job is stored with.  A
+ * given value (0: off) is kept; the automatic one (-1, from
+ * pg_mig.default_vacuum_every) is a tenth of the rows of the job's
+ * average target as estimated at start, at least MIG_VACUUM_AUTO_MIN_ROWS.
+ */
+int64
+MigResolveVacuumEvery(const MigJob *job, List *targets)
+{
+	ListCell   *lc;
+	int64		keys = 0;
+
+	if (job->vacuum_every >= 0)
+		return job->vacuum_every;
+	foreach(lc, targets)
+		keys += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
+	if (targets != NIL)
+		keys /= list_length(targets);
+	return Max(keys / MIG_VACUUM_AUTO_DIVISOR, MIG_VACUUM_AUTO_MIN_ROWS);
+}
+
+/*
+ * MigMaybeVacuum runs a VACUUM of relid, the table the job's last chunk
+ * changed, if the job has changed vacuum_every rows (its share, for lane 1
+ * of a parallel job) since the last one, and adds the pause its WAL needs
+ * under max_wal_rate to *delay_ms.  job is the job as loaded for the
+ * chunk (job->rows_done: the rows done before it, the lane's for a lane).
+ * Caller is the job's worker, between transactions, after the chunk
+ * committed.  Never raises an error for the VACUUM: a failed one is
+ * recorded as an event and the job goes on.
+ */
+void
+MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	int64		every;
+	volatile VacuumCheck check = VACUUM_WAIT;
+	char	   *volatile sql = NULL;
+	TimestampTz start;
+	int64		wal_before;
+	int64		ms;
+	int64		wal;
+	ErrorData  *volatile edata = NULL;
+
+	if (job->vacuum_every <= 0 || (job->parallel > 1 && job->lane != 1))
+		return;
+	if (relid != counted_relid)
+	{
+		/* a new table (or the worker's first chunk): count from here */
+		counted_relid = relid;
+		rows_at_last = job->rows_done;
+		skipped_recorded = false;
+		may_not_vacuum = false;
+		return;
+	}
+	if (may_not_vacuum)
+		return;
+	every = job->parallel > 1 ? Max(job->vacuum_every / job->parallel, 1)
+		: job->vacuum_every;
+	if (job->rows_done - rows_at_last < every)
+		return;
+
+	PG_TRY();
+	{
+		check = CheckVacuum(job, relid, &sql);
+	}
+	PG_CATCH();
+	{
+		/* a throttle query that fails, ...: the next chunk meets it too */
+		MemoryContextSwitchTo(ctx);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		check = VACUUM_WAIT;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(ctx);
+	if (check == VACUUM_NEVER)
+		may_not_vacuum = true;
+	if (check != VACUUM_GO)
+		return;
+
+	start = GetCurrentTimestamp();
+	wal_before = pgWalUsage.wal_bytes;
+	PG_TRY();
+	{
+		MigRunTopLevel(sql, job->lock_timeout_ms);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(ctx);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
+		QueryCancelPending = false;
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(ctx);
+	ms = TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
+	wal = pgWalUsage.wal_bytes - wal_before;
+
+	/* the VACUUM's WAL and time count in the pacing like a chunk's */
+	{
+		MigJob		share = *job;
+
+		share.sleep_ms = 0;
+		if (job->parallel > 1 && job->max_wal_rate > 0)
+			share.max_wal_rate = Max(job->max_wal_rate / job->parallel, 1);
+		*delay_ms += (long) MigPacingDelayMs(&share, ms, wal);
+	}
+
+	if (edata == NULL)
+	{
+		elog(DEBUG1, "pg_mig job " INT64_FORMAT ": VACUUM in " INT64_FORMAT " ms, WAL " INT64_FORMAT " bytes",
+			 job->job_id, ms, wal);
+		rows_at_last = job->rows_done;
+		RecordVacuumed(job, relid, ms, wal, every);
+	}
+	else if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+	{
+		/* autovacuum or DDL holds the table: after the next chunk */
+		ereport(DEBUG1,
+				(errmsg("pg_mig job " INT64_FORMAT ": VACUUM waited too long for its lock",
+						job->job_id)));
+	}
+	else
+	{
+		/* recorded; tried again after another vacuum_every rows */
+		rows_at_last = job->rows_done;
+		RecordVacuumFailed(job, edata);
+	}
+	MemoryContextSwitchTo(ctx);
+}
+
+/*
+ * CheckVacuum decides, in a transaction of its own, whether the VACUUM may
+ * run now: not while a health signal says wait (the next chunk waits for
+ * it, then the VACUUM is tried again), never if the job's owner may not
+ * vacuum the table (recorded once).  Builds the statement.
+ */
+static VacuumCheck
+CheckVacuum(const MigJob *job, Oid relid, char *volatile *sql)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	VacuumCheck result = VACUUM_GO;
+	char	   *reason = NULL;
+	char	   *relname;
+	char	   *nspname;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(ctx);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "pg_mig: checking before VACUUM");
+
+	relname = get_rel_name(relid);
+	nspname = relname ? get_namespace_name(get_rel_namespace(relid)) : NULL;
+	if (relname == NULL || nspname == NULL)
+		result = VACUUM_WAIT;	/* dropped: the next chunk fails the job */
+	else if (!MigMayVacuum(relid, GetUserId()))
+	{
+		result = VACUUM_NEVER;
+		if (!skipped_recorded)
+		{
+			MigRecordEvent(job->job_id, "vacuum_skipped",
+						   psprintf("role \"%s\" may not vacuum table \"%s\", so the table is not vacuumed behind the walk (vacuum_every " INT64_FORMAT "); only autovacuum reclaims the space of the old row versions",
+									GetUserNameFromId(GetUserId(), false),
+									relname, job->vacuum_every));
+			skipped_recorded = true;
+		}
+	}
+	else if (MigThrottleCheck(job, false, &reason))
+		result = VACUUM_WAIT;
+	else
+		*sql = MemoryContextStrdup(ctx,
+								   psprintf("VACUUM (INDEX_CLEANUP OFF, TRUNCATE OFF%s) %s",
+											MIG_VACUUM_EXTRA_OPTIONS,
+											quote_qualified_identifier(nspname, relname)));
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(ctx);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return result;
+}
+
+/*
+ * RecordVacuumed records the VACUUM just done in a 'vacuumed' event: the
+ * first at once, then at most one summary a minute of those since.
+ * Caller is between transactions.
+ */
+static void
+RecordVacuumed(const MigJob *job, Oid relid, int64 ms, int64 wal, int64 every)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTimestamp();
+	Relation	rel;
+	BlockNumber pages;
+
+	vacuums_unreported++;
+	ms_unreported += ms;
+	wal_unreported += wal;
+	if (last_event_at != 0 &&
+		!TimestampDifferenceExceeds(last_event_at, now, VACUUM_EVENT_INTERVAL_MS))
+		return;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		MemoryContextSwitchTo(ctx);
+		PushActiveSnapshot(GetTransactionSnapshot());
+		rel = try_relation_open(relid, AccessShareLock);
+		pages = rel ? RelationGetNumberOfBlocks(rel) : 0;
+		if (rel)
+			relation_close(rel, AccessShareLock);
+		MigRecordEvent(job->job_id, "vacuumed",
+					   psprintf("%s%d VACUUM%s of %s in %.1f s, WAL %.1f MB, every " INT64_FORMAT " rows; the table has %u pages",
+								job->lane > 0 ? psprintf("lane %d: ", job->lane) : "",
+								vacuums_unreported, vacuums_unreported == 1 ? "" : "s",
+								get_rel_name(relid) ? get_rel_name(relid) : "?",
+								ms_unreported / 1000.0, wal_unreported / 1048576.0,
+								every, pages));
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		/* an event is not worth failing the job for: log it */
+		MemoryContextSwitchTo(ctx);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(ctx);
+	last_event_at = now;
+	vacuums_unreported = 0;
+	ms_unreported = 0;
+	wal_unreported = 0;
+}
+
+/* RecordVacuumFailed: a 'vacuum_failed' event (and the log) for a failed VACUUM */
+static void
+RecordVacuumFailed(const MigJob *job, ErrorData *edata)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+
+	ereport(LOG,
+			(errmsg("pg_mig job " INT64_FORMAT ": VACUUM failed: %s (SQLSTATE %s)",
+					job->job_id, edata->message, unpack_sql_state(edata->sqlerrcode))));
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		MemoryContextSwitchTo(ctx);
+		PushActiveSnapshot(GetTransactionSnapshot());
+		MigRecordEvent(job->job_id, "vacuum_failed",
+					   psprintf("%s (SQLSTATE %s); tried again after another vacuum_every rows",
+								edata->message, unpack_sql_state(edata->sqlerrcode)));
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(ctx);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(ctx);
+}
