@@ -264,6 +264,43 @@ TEST(Lanes, EveryLaneStartsAtOnce)
     EXPECT_EQ("cancelled", wait_job(c, job, 60));
 }
 
+// a lane (re)starts while the other lanes' chunks hold the job row FOR
+// SHARE, as they do back to back: a FOR UPDATE of the row, or an UPDATE, at
+// its start would wait behind them (new share lockers do not queue behind
+// it).  Here a session holds the row FOR SHARE the whole time.
+TEST(Lanes, ALaneStartsUnderTheOtherLanesShareLocks)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "ln_share", 40000);
+    long long job = c.scalar_int("SELECT mig_start_backfill('ln_share', 'n = n + 1', batch_size => 100,"
+                                 " chunk_time => NULL, sleep => '50ms', parallel => 2)");
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1"
+                                       " AND rows_done > 0 AND worker_pid IS NOT NULL", {S(job)}) == 2; },
+             60, "both lanes to run");
+    EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {S(job)}));
+    Conn holder(Sandbox::get().conninfo());
+    holder.exec("BEGIN");
+    holder.exec("SELECT FROM mig_job WHERE job_id = $1 FOR SHARE", {S(job)});
+    std::string pid = *c.scalar("SELECT worker_pid::text FROM mig_job_lanes WHERE job_id = $1 AND lane = 2",
+                                {S(job)});
+    long long before = c.scalar_int("SELECT rows_done FROM mig_job_lanes WHERE job_id = $1 AND lane = 2", {S(job)});
+    c.exec("SELECT pg_terminate_backend($1::int)", {pid});
+    // a new worker for lane 2 starts its walk and goes on, the share lock
+    // held all along
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1 AND lane = 2"
+                                       " AND worker_pid IS NOT NULL AND worker_pid <> $2::int"
+                                       " AND rows_done > $3::bigint", {S(job), pid, S(before)}) == 1; },
+             120, "lane 2 to go on under the other lanes' share locks");
+    EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'started'"
+                              " AND detail LIKE 'lane 2: resumed from the checkpoint%'", {S(job)}))
+        << *c.scalar("SELECT string_agg(event || ': ' || coalesce(detail, ''), E'\\n' ORDER BY event_id)"
+                     " FROM mig_job_events WHERE job_id = $1", {S(job)});
+    holder.exec("COMMIT");
+    EXPECT_EQ("succeeded", wait_job(c, job, 300));
+    ExpectLanesCover(c, job, 2, "ln_share", 40000);
+    ExpectExactlyOnce("ln_share", 40000);
+}
+
 TEST(Lanes, DeleteInFourLanes)
 {
     const int rows = 60000;
