@@ -373,7 +373,15 @@ StartJob(void)
 	MemoryContextSwitchTo(step_context);
 	StartStep();
 	pgstat_report_activity(STATE_RUNNING, "pg_mig: starting job");
-	job = LockJobRow(true);
+
+	/*
+	 * A lane starts under the job row FOR SHARE, like its chunks: the other
+	 * lanes' chunks hold it FOR SHARE back to back, and new share lockers
+	 * do not queue behind a waiting FOR UPDATE, so a lane that locked it FOR
+	 * UPDATE (or updated it) here could wait for as long as they run.  A
+	 * queued job is set running after the step (PromoteQueuedJob).
+	 */
+	job = LockJobRow(worker_args.lane == 0);
 	if (job != NULL && job->lane > 0 && job->target_ord > 0)
 	{
 		/* a lane that is done: only the job may be left to finish */
@@ -388,7 +396,10 @@ StartJob(void)
 
 		runnable = true;
 		ApplyJobSettings(job);
-		MigSetState(job_id, MIG_STATE_RUNNING, NULL);
+		if (worker_args.lane == 0)
+			MigSetState(job_id, MIG_STATE_RUNNING, NULL);
+		else if (job->state == MIG_STATE_QUEUED)
+			promote_queued = true;
 		if (job->lane > 0)
 		{
 			/* the lane's keys live as long as its target (below) */
