@@ -527,8 +527,23 @@ LockJobRow(bool exclusive)
 	/*
 	 * A lane: the job row FOR SHARE for a chunk (the lanes run side by side;
 	 * job control waits for them), FOR UPDATE to change the job; then the
-	 * lane's own row, whose checkpoint the lane uses.
+	 * lane's own row, whose checkpoint the lane uses.  A new share lock does
+	 * not queue behind a waiting FOR UPDATE, so while the lanes' chunks
+	 * overlap, job control (or a lane failing the job) could wait for ever:
+	 * whoever is about to lock the row FOR UPDATE says so (MigLoadJob), and a
+	 * lane takes no new share lock until it has had its turn.
 	 */
+	if (!exclusive)
+	{
+		pgstat_report_activity(STATE_RUNNING, "pg_mig: waiting for job control");
+		while (MigJobLockAnnounced(worker_args.dboid, job_id))
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 10L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
 	job = exclusive ? MigLoadJob(job_id, true) : MigLoadJobShared(job_id);
 	if (job == NULL)
 		return NULL;

@@ -401,6 +401,40 @@ TEST(Lanes, PauseSetResumeCancelReachEveryLane)
 }
 
 // (d) a lane that fails fails the job; resume goes on in every lane
+// (c') job control does not wait behind lanes whose chunks overlap: a
+// share lock does not queue behind a waiting FOR UPDATE, so with no pause
+// between chunks the lanes' share locks on the job row could keep mig_set
+// and mig_pause out for as long as the job runs.  Each call must return
+// within its statement_timeout (a generous bound: a failure is a wait
+// without end, not a slow call).
+TEST(Lanes, JobControlGetsThroughOverlappingChunks)
+{
+    const int rows = 200000;
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "ln_busy", rows);
+    // 0.2 ms a row: every chunk holds the job row for about 100 ms, and the
+    // job runs for about 10 s; without the turn-taking a mig_set waited
+    // until the job had ended
+    long long job = c.scalar_int(
+        "SELECT mig_start_backfill('ln_busy', 'n = n + 1 + 0 * length(pg_sleep(0.0002)::text)',"
+        " batch_size => 500, chunk_time => NULL, vacuum_every => 0, parallel => 4)");
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1"
+                                       " AND rows_done > 0 AND worker_pid IS NOT NULL", {S(job)}) == 4; },
+             120, "every lane to run");
+    c.exec("SET statement_timeout = '20s'");
+    for (int i = 1; i <= 10; i++)
+        c.exec("SELECT mig_set($1, batch_size => $2)", {S(job), S(500 + i)});
+    c.exec("SELECT mig_pause($1)", {S(job)});
+    c.exec("RESET statement_timeout");
+    EXPECT_EQ("paused", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {S(job)}));
+    wait_for([&] { return LaneWorkers(c, job) == 0; }, 120, "every lane's worker to stop");
+    EXPECT_EQ(10, c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'changed'",
+                               {S(job)}));
+    c.exec("SELECT mig_resume($1)", {S(job)});
+    EXPECT_EQ("succeeded", wait_job(c, job, 900));
+    ExpectExactlyOnce("ln_busy", rows);
+}
+
 TEST(Lanes, ALaneFailingFailsTheJobAndResumeGoesOn)
 {
     const int rows = 120000;
