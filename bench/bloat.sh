@@ -129,6 +129,7 @@ for round in $(seq 1 "$rounds"); do
             mig_nap1)
                 q -c "ALTER SYSTEM SET autovacuum_naptime = '1s'" -c "SELECT pg_reload_conf()" >/dev/null ;;
         esac
+        vac0=$(q -c "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = 'orders'::regclass")
         wal0=$(q -c "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
         t0=$(now)
         case "$v" in
@@ -157,9 +158,8 @@ for round in $(seq 1 "$rounds"); do
             mig_nap1)
                 q -c "ALTER SYSTEM RESET autovacuum_naptime" -c "SELECT pg_reload_conf()" >/dev/null ;;
         esac
-        if [ -z "$vacuums" ] && [ "$v" != update ]; then
-            vacuums=$(q -c "SELECT COALESCE(sum(substring(detail from '(\d+) VACUUM')::int), 0) FROM mig_job_events WHERE job_id = $job AND event = 'vacuumed'")
-        fi
+        # the worker's VACUUMs count as manual ones (not autovacuum's)
+        [ -n "$vacuums" ] || vacuums=$(( $(q -c "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = 'orders'::regclass") - vac0 ))
         throttled=-
         [ "$v" = update ] || throttled=$(q -c "SELECT count(*) FROM mig_job_events WHERE job_id = $job AND event = 'throttled'")
         autovacs=$(q -c "SELECT autovacuum_count FROM pg_stat_user_tables WHERE relid = 'orders'::regclass")
@@ -177,7 +177,7 @@ done
 python3 - "$out" "$variants" <<'PY'
 import sys, statistics
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-print("| variant | heap before → after (MB) | heap × | indexes × | total × | s | rows/s | WAL (MB) | VACUUMs by pg_mig | autovacuums | throttled |")
+print("| variant | heap before → after (MB) | heap × | indexes × | total × | s | rows/s | WAL (MB) | VACUUMs (pg_mig's or manual) | autovacuums | throttled |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for v in sys.argv[2].split():
     rs = [r for r in rows if r[0] == v]

@@ -9,11 +9,12 @@
 #                fresh machine); ends with ctest's summary
 #   --pg N       PostgreSQL N (15, 17 or 18; scripts/pgbuild.sh makes 17
 #                and 18 the first time); ends with ctest's summary
-#   --pg all     15, 17 and 18 one after the other (deb and
-#                django_psycopg3, which do not depend on the server's
-#                version, only with 15); ends with one line "N passed,
-#                M failed" over all three (a build that fails counts as one
-#                failed test); exits non-zero if any failed
+#   --pg all     15, 17 and 18 one after the other (the tests of the
+#                client side -- unit, deb, django, django_psycopg3,
+#                bench_quick, man_page, completion -- only with 15); ends
+#                with one line "N passed, M failed" over all three (a build
+#                that fails counts as one failed test); exits non-zero if
+#                any failed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd -P)
@@ -58,12 +59,13 @@ for v in $versions; do
     lines+=("PostgreSQL $v: the build failed")
     continue
   fi
-  # the tests of what does not depend on the server's version run once,
-  # with 15: the Debian packages (built for Debian 12's 15 whatever --pg
-  # says) and the Django 4.2 + psycopg 3 stack (its server side is the
-  # same pg_mig as the Django 3.2 test's, which runs on every version)
+  # the tests of the client side run once, with 15: the Debian packages
+  # (built for Debian 12's 15 whatever --pg says), the Django package on
+  # both stacks, the benchmark's smoke test, migctl's unit tests, man page
+  # and completion; what they use of the server is the same pg_mig the
+  # integration tests run on every version (--pg N alone runs them all)
   once=()
-  [ "$v" = 15 ] || once=(-E '^(deb|django_psycopg3)$')
+  [ "$v" = 15 ] || once=(-E '^(unit|deb|django|django_psycopg3|bench_quick|man_page|completion)$')
   PGMIG_PG=$v ctest --test-dir build --output-on-failure "${once[@]}" "$@" 2>&1 | tee "$log" || true
   summary=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1 || true)
   rm -f "$log"

@@ -322,7 +322,9 @@ IS 'drops the old values kept by a finished backfill job_id';
 -- job row stays the one row that job control acts on; the lanes' rows hold
 -- what each lane has done.  vacuum_every: the worker vacuums the table
 -- after about that many changed rows, so that later chunks reuse the space
--- freed behind the walk (NULL or 0: never).
+-- freed behind the walk (0: never; a start function's NULL takes
+-- pg_mig.default_vacuum_every, by default a tenth of the table, resolved
+-- and stored at start; see vacuum.c).
 ALTER TABLE @extschema@.mig_job ADD COLUMN vacuum_every bigint
     CHECK (vacuum_every >= 0);
 

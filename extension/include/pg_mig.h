@@ -278,6 +278,14 @@ typedef struct MigNote
 	char		text[MIG_NOTE_LEN];
 } MigNote;
 
+/* a session about to lock a job row FOR UPDATE (MigAnnounceJobLock) */
+typedef struct MigJobLocker
+{
+	Oid			dboid;
+	int64		job_id;
+	pid_t		pid;			/* 0 = free */
+} MigJobLocker;
+
 typedef struct MigSharedState
 {
 	LWLock	   *lock;			/* protects everything below */
@@ -294,6 +302,7 @@ typedef struct MigSharedState
 	int			nnotes;
 	MigNote		notes[MIG_MAX_REQUESTS];	/* why a queued job waits */
 	pid_t		waiters[MIG_MAX_WAITERS];	/* sessions in mig_wait; 0 = free */
+	MigJobLocker lockers[MIG_MAX_WAITERS];
 	int			nslots;
 	MigWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } MigSharedState;
@@ -319,6 +328,8 @@ extern bool MigStarvedTaken(void);
 extern int64 MigTakeStarved(Oid my_owner);
 extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
 extern void MigRegisterWaiter(bool on);
+extern void MigAnnounceJobLock(Oid dboid, int64 job_id);
+extern bool MigJobLockAnnounced(Oid dboid, int64 job_id);
 extern bool MigIsWaiter(pid_t pid);
 extern ErrorData *MigTrySubtransaction(void (*fn) (void *), void *arg);
 extern bool MigErrorIsTransient(int sqlerrcode);

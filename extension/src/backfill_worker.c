@@ -373,7 +373,15 @@ StartJob(void)
 	MemoryContextSwitchTo(step_context);
 	StartStep();
 	pgstat_report_activity(STATE_RUNNING, "pg_mig: starting job");
-	job = LockJobRow(true);
+
+	/*
+	 * A lane starts under the job row FOR SHARE, like its chunks: the other
+	 * lanes' chunks hold it FOR SHARE back to back, and new share lockers
+	 * do not queue behind a waiting FOR UPDATE, so a lane that locked it FOR
+	 * UPDATE (or updated it) here could wait for as long as they run.  A
+	 * queued job is set running after the step (PromoteQueuedJob).
+	 */
+	job = LockJobRow(worker_args.lane == 0);
 	if (job != NULL && job->lane > 0 && job->target_ord > 0)
 	{
 		/* a lane that is done: only the job may be left to finish */
@@ -388,7 +396,10 @@ StartJob(void)
 
 		runnable = true;
 		ApplyJobSettings(job);
-		MigSetState(job_id, MIG_STATE_RUNNING, NULL);
+		if (worker_args.lane == 0)
+			MigSetState(job_id, MIG_STATE_RUNNING, NULL);
+		else if (job->state == MIG_STATE_QUEUED)
+			promote_queued = true;
 		if (job->lane > 0)
 		{
 			/* the lane's keys live as long as its target (below) */
@@ -516,8 +527,23 @@ LockJobRow(bool exclusive)
 	/*
 	 * A lane: the job row FOR SHARE for a chunk (the lanes run side by side;
 	 * job control waits for them), FOR UPDATE to change the job; then the
-	 * lane's own row, whose checkpoint the lane uses.
+	 * lane's own row, whose checkpoint the lane uses.  A new share lock does
+	 * not queue behind a waiting FOR UPDATE, so while the lanes' chunks
+	 * overlap, job control (or a lane failing the job) could wait for ever:
+	 * whoever is about to lock the row FOR UPDATE says so (MigLoadJob), and a
+	 * lane takes no new share lock until it has had its turn.
 	 */
+	if (!exclusive)
+	{
+		pgstat_report_activity(STATE_RUNNING, "pg_mig: waiting for job control");
+		while (MigJobLockAnnounced(worker_args.dboid, job_id))
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 10L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
 	job = exclusive ? MigLoadJob(job_id, true) : MigLoadJobShared(job_id);
 	if (job == NULL)
 		return NULL;

@@ -279,6 +279,9 @@ static MigJob *LoadJob(int64 job_id, const char *lock_clause);
 MigJob *
 MigLoadJob(int64 job_id, bool for_update)
 {
+	/* the lanes of a parallel job let it through (see MigAnnounceJobLock) */
+	if (for_update)
+		MigAnnounceJobLock(MyDatabaseId, job_id);
 	return LoadJob(job_id, for_update ? " FOR UPDATE" : "");
 }
 

@@ -79,6 +79,8 @@ typedef struct PendingAction
 	MigRequest	request;
 } PendingAction;
 static List *pending_actions = NIL;
+static bool announced_lock = false;	/* this backend is in lockers[] */
+static void ForgetJobLocks(void);
 static bool slot_exit_registered = false;
 
 void		_PG_init(void);
@@ -315,6 +317,8 @@ MigXactCallback(XactEvent event, void *arg)
 {
 	ListCell   *lc;
 
+	if (announced_lock && (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT))
+		ForgetJobLocks();
 	if (pending_actions == NIL)
 		return;
 	if (event == XACT_EVENT_COMMIT)
@@ -591,6 +595,83 @@ MigSetNote(Oid dboid, int64 job_id, const char *text)
 			strlcpy(MigShared->notes[found].text, text, MIG_NOTE_LEN);
 		}
 	}
+	LWLockRelease(MigShared->lock);
+}
+
+/*
+ * MigAnnounceJobLock says that this session is about to lock the row of a
+ * job FOR UPDATE (job control, or a lane that changes the job), until its
+ * transaction ends.  The lanes of a parallel job hold the row FOR SHARE,
+ * each for one chunk at a time; a new share lock does not queue behind a
+ * waiting FOR UPDATE, so while their chunks overlap the lock would never
+ * come: a lane takes no new share lock while another session has announced
+ * one (MigJobLockAnnounced).  A full table only means no announcement.
+ */
+void
+MigAnnounceJobLock(Oid dboid, int64 job_id)
+{
+	int			free_entry = -1;
+
+	if (MigShared == NULL)
+		return;
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MIG_MAX_WAITERS; i++)
+	{
+		MigJobLocker *l = &MigShared->lockers[i];
+
+		if (l->pid == MyProcPid && l->dboid == dboid && l->job_id == job_id)
+		{
+			free_entry = -2;	/* already there */
+			break;
+		}
+		if (l->pid != 0 && l->pid != MyProcPid && BackendPidGetProc(l->pid) == NULL)
+			l->pid = 0;			/* its process is gone */
+		if (l->pid == 0 && free_entry == -1)
+			free_entry = i;
+	}
+	if (free_entry >= 0)
+	{
+		MigShared->lockers[free_entry].dboid = dboid;
+		MigShared->lockers[free_entry].job_id = job_id;
+		MigShared->lockers[free_entry].pid = MyProcPid;
+	}
+	LWLockRelease(MigShared->lock);
+	if (free_entry != -1)
+		announced_lock = true;
+}
+
+/* MigJobLockAnnounced: another live session is about to lock the job's row */
+bool
+MigJobLockAnnounced(Oid dboid, int64 job_id)
+{
+	bool		result = false;
+
+	if (MigShared == NULL)
+		return false;
+	LWLockAcquire(MigShared->lock, LW_SHARED);
+	for (int i = 0; i < MIG_MAX_WAITERS && !result; i++)
+	{
+		MigJobLocker *l = &MigShared->lockers[i];
+
+		if (l->pid != 0 && l->pid != MyProcPid && l->dboid == dboid &&
+			l->job_id == job_id && BackendPidGetProc(l->pid) != NULL)
+			result = true;
+	}
+	LWLockRelease(MigShared->lock);
+	return result;
+}
+
+/* ForgetJobLocks: this session's transaction ended, its announcements too */
+static void
+ForgetJobLocks(void)
+{
+	announced_lock = false;
+	if (MigShared == NULL)
+		return;
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MIG_MAX_WAITERS; i++)
+		if (MigShared->lockers[i].pid == MyProcPid)
+			MigShared->lockers[i].pid = 0;
 	LWLockRelease(MigShared->lock);
 }
 

@@ -264,6 +264,43 @@ TEST(Lanes, EveryLaneStartsAtOnce)
     EXPECT_EQ("cancelled", wait_job(c, job, 60));
 }
 
+// a lane (re)starts while the other lanes' chunks hold the job row FOR
+// SHARE, as they do back to back: a FOR UPDATE of the row, or an UPDATE, at
+// its start would wait behind them (new share lockers do not queue behind
+// it).  Here a session holds the row FOR SHARE the whole time.
+TEST(Lanes, ALaneStartsUnderTheOtherLanesShareLocks)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "ln_share", 40000);
+    long long job = c.scalar_int("SELECT mig_start_backfill('ln_share', 'n = n + 1', batch_size => 100,"
+                                 " chunk_time => NULL, sleep => '50ms', parallel => 2)");
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1"
+                                       " AND rows_done > 0 AND worker_pid IS NOT NULL", {S(job)}) == 2; },
+             60, "both lanes to run");
+    EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {S(job)}));
+    Conn holder(Sandbox::get().conninfo());
+    holder.exec("BEGIN");
+    holder.exec("SELECT FROM mig_job WHERE job_id = $1 FOR SHARE", {S(job)});
+    std::string pid = *c.scalar("SELECT worker_pid::text FROM mig_job_lanes WHERE job_id = $1 AND lane = 2",
+                                {S(job)});
+    long long before = c.scalar_int("SELECT rows_done FROM mig_job_lanes WHERE job_id = $1 AND lane = 2", {S(job)});
+    c.exec("SELECT pg_terminate_backend($1::int)", {pid});
+    // a new worker for lane 2 starts its walk and goes on, the share lock
+    // held all along
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1 AND lane = 2"
+                                       " AND worker_pid IS NOT NULL AND worker_pid <> $2::int"
+                                       " AND rows_done > $3::bigint", {S(job), pid, S(before)}) == 1; },
+             120, "lane 2 to go on under the other lanes' share locks");
+    EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'started'"
+                              " AND detail LIKE 'lane 2: resumed from the checkpoint%'", {S(job)}))
+        << *c.scalar("SELECT string_agg(event || ': ' || coalesce(detail, ''), E'\\n' ORDER BY event_id)"
+                     " FROM mig_job_events WHERE job_id = $1", {S(job)});
+    holder.exec("COMMIT");
+    EXPECT_EQ("succeeded", wait_job(c, job, 300));
+    ExpectLanesCover(c, job, 2, "ln_share", 40000);
+    ExpectExactlyOnce("ln_share", 40000);
+}
+
 TEST(Lanes, DeleteInFourLanes)
 {
     const int rows = 60000;
@@ -364,6 +401,40 @@ TEST(Lanes, PauseSetResumeCancelReachEveryLane)
 }
 
 // (d) a lane that fails fails the job; resume goes on in every lane
+// (c') job control does not wait behind lanes whose chunks overlap: a
+// share lock does not queue behind a waiting FOR UPDATE, so with no pause
+// between chunks the lanes' share locks on the job row could keep mig_set
+// and mig_pause out for as long as the job runs.  Each call must return
+// within its statement_timeout (a generous bound: a failure is a wait
+// without end, not a slow call).
+TEST(Lanes, JobControlGetsThroughOverlappingChunks)
+{
+    const int rows = 200000;
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "ln_busy", rows);
+    // 0.2 ms a row: every chunk holds the job row for about 100 ms, and the
+    // job runs for about 10 s; without the turn-taking a mig_set waited
+    // until the job had ended
+    long long job = c.scalar_int(
+        "SELECT mig_start_backfill('ln_busy', 'n = n + 1 + 0 * length(pg_sleep(0.0002)::text)',"
+        " batch_size => 500, chunk_time => NULL, vacuum_every => 0, parallel => 4)");
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1"
+                                       " AND rows_done > 0 AND worker_pid IS NOT NULL", {S(job)}) == 4; },
+             120, "every lane to run");
+    c.exec("SET statement_timeout = '20s'");
+    for (int i = 1; i <= 10; i++)
+        c.exec("SELECT mig_set($1, batch_size => $2)", {S(job), S(500 + i)});
+    c.exec("SELECT mig_pause($1)", {S(job)});
+    c.exec("RESET statement_timeout");
+    EXPECT_EQ("paused", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {S(job)}));
+    wait_for([&] { return LaneWorkers(c, job) == 0; }, 120, "every lane's worker to stop");
+    EXPECT_EQ(10, c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'changed'",
+                               {S(job)}));
+    c.exec("SELECT mig_resume($1)", {S(job)});
+    EXPECT_EQ("succeeded", wait_job(c, job, 900));
+    ExpectExactlyOnce("ln_busy", rows);
+}
+
 TEST(Lanes, ALaneFailingFailsTheJobAndResumeGoesOn)
 {
     const int rows = 120000;
@@ -461,13 +532,16 @@ TEST(Lanes, LanesShareTheLagBudget)
     Conn standby(Sandbox::get().conninfo("postgres", true));
     MakeTable(c, "ln_lag", rows);
     wait_standby();
+    // vacuum_every => 0: lane 1's VACUUMs (vacuum.c) would slow lane 1 alone
+    // and add WAL that no chunk cap bounds, both beside the point here
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('ln_lag', 'n = n + 1', batch_size => 2000, chunk_time => '30s',"
-        " max_lag_bytes => $1, parallel => 4)",
+        " max_lag_bytes => $1, parallel => 4, vacuum_every => 0)",
         {S(limit)});
-    // six chunks a lane: 2000 x 1.5^6 = 22,000 keys, past any cap here
+    // three chunks a lane: 2000 x 1.5^2 = 4,500 keys, about 1.1 MB, past a
+    // walker's cap here (1 MB), let alone a lane's share of it
     wait_for([&] { return c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1"
-                                       " AND chunks_done >= 6", {S(job)}) == 4; },
+                                       " AND chunks_done >= 3", {S(job)}) == 4; },
              300, "every lane's batch to reach its cap");
     standby.exec("SELECT pg_wal_replay_pause()");
     wait_for([&] { return *standby.scalar("SELECT pg_get_wal_replay_pause_state()") == "paused"; }, 60,
@@ -482,12 +556,9 @@ TEST(Lanes, LanesShareTheLagBudget)
         throw;
     }
     std::string reason = job_throttled(c, job).value_or("");
-    // (a lane that is done does not wait; with the lag budget shared, none
-    // gets that far: each walked less than half its range)
-    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1 AND state = 'done'",
-                              {S(job)}));
-    EXPECT_NE(std::string::npos, reason.find("lane 1: ")) << reason;
-    EXPECT_NE(std::string::npos, reason.find("lane 4: ")) << reason;
+    // (a lane that is done does not wait: lanes need not keep pace with
+    // each other, and one may be done before replay stops)
+    EXPECT_NE(std::string::npos, reason.find("lane ")) << reason;
     EXPECT_NE(std::string::npos, reason.find("max_lag_bytes 2 MB")) << reason;
     long long held = job_rows_done(c, job);
     long long written = c.scalar_int("SELECT pg_current_wal_lsn() - $1::pg_lsn", {paused_at});
