@@ -78,6 +78,7 @@
 
 /* at most one 'vacuumed' summary event per this many seconds */
 #define VACUUM_EVENT_INTERVAL_MS	60000
+#define VACUUM_WORK_MEM			"1MB"	/* maintenance_work_mem of its VACUUM */
 
 /* what the worker knows of its VACUUMs, for the life of the process */
 static Oid	counted_relid = InvalidOid; /* the table the rows are counted on */
@@ -146,6 +147,7 @@ MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms)
 	int64		ms;
 	int64		wal;
 	ErrorData  *volatile edata = NULL;
+	char	   *mwm;
 
 	if (job->vacuum_every <= 0 || (job->parallel > 1 && job->lane != 1))
 		return;
@@ -187,6 +189,15 @@ MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms)
 
 	start = GetCurrentTimestamp();
 	wal_before = pgWalUsage.wal_bytes;
+
+	/*
+	 * With INDEX_CLEANUP OFF the VACUUM's dead item store buys nothing (it
+	 * is emptied whenever it fills, with no index pass), but grows up to
+	 * maintenance_work_mem in the worker: keep it, and the worker's memory,
+	 * small.
+	 */
+	mwm = pstrdup(GetConfigOption("maintenance_work_mem", false, false));
+	SetConfigOption("maintenance_work_mem", VACUUM_WORK_MEM, PGC_USERSET, PGC_S_SESSION);
 	PG_TRY();
 	{
 		MigRunTopLevel(sql, job->lock_timeout_ms);
@@ -203,6 +214,7 @@ MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms)
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(ctx);
+	SetConfigOption("maintenance_work_mem", mwm, PGC_USERSET, PGC_S_SESSION);
 	ms = TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
 	wal = pgWalUsage.wal_bytes - wal_before;
 
