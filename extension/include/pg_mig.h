@@ -303,6 +303,8 @@ typedef struct MigSharedState
 	MigNote		notes[MIG_MAX_REQUESTS];	/* why a queued job waits */
 	pid_t		waiters[MIG_MAX_WAITERS];	/* sessions in mig_wait; 0 = free */
 	MigJobLocker lockers[MIG_MAX_WAITERS];
+	int			clean_exits;	/* job workers that ended by themselves,
+								 * not yet seen by the launcher */
 	int			nslots;
 	MigWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } MigSharedState;
@@ -329,6 +331,8 @@ extern int64 MigTakeStarved(Oid my_owner);
 extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
 extern void MigRegisterWaiter(bool on);
 extern void MigAnnounceJobLock(Oid dboid, int64 job_id);
+extern void MigNoteCleanExit(void);
+extern bool MigTakeCleanExit(void);
 extern bool MigJobLockAnnounced(Oid dboid, int64 job_id);
 extern bool MigIsWaiter(pid_t pid);
 extern ErrorData *MigTrySubtransaction(void (*fn) (void *), void *arg);

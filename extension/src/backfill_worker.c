@@ -151,6 +151,7 @@ mig_worker_main(Datum main_arg)
 	{
 		elog(DEBUG1, "pg_mig job " INT64_FORMAT " lane %d already has a worker, or no slot is free",
 			 job_id, worker_args.lane);
+		MigNoteCleanExit();
 		proc_exit(0);
 	}
 	/* the launcher forgets the note of a parallel job when every lane runs */
@@ -203,6 +204,7 @@ mig_worker_main(Datum main_arg)
 	if (job_begun && kind_dispatched)
 		(void) MigRunSchemaSteps(job_id, worker_args.owner);
 	MigBroadcastJobChange();
+	MigNoteCleanExit();
 	proc_exit(0);
 }
 

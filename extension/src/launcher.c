@@ -572,6 +572,7 @@ ReapStopped(void)
 	for (int i = 0; i < MAX_HANDLES; i++)
 	{
 		pid_t		pid;
+		bool		clean;
 
 		if (!launched[i].in_use)
 			continue;
@@ -597,7 +598,14 @@ ReapStopped(void)
 			}
 			continue;
 		}
-		if (TimestampDifferenceExceeds(launched[i].started, now, QUICK_DEATH_MS))
+		/*
+		 * A worker that ended by itself (its job or lane done, paused, ...)
+		 * did not die: only workers that die young back the scans off.  The
+		 * clean ends are counted, not matched to their worker; a crash at
+		 * the same moment as a clean end only misses one step of backoff.
+		 */
+		clean = MigTakeCleanExit();
+		if (clean || TimestampDifferenceExceeds(launched[i].started, now, QUICK_DEATH_MS))
 		{
 			quick_deaths = 0;
 			ScheduleScan(launched[i].dboid, now);

@@ -640,6 +640,40 @@ MigAnnounceJobLock(Oid dboid, int64 job_id)
 		announced_lock = true;
 }
 
+/*
+ * MigNoteCleanExit: a job worker ends by itself (its job or lane is done,
+ * paused, ...), so that the launcher does not count it among the workers
+ * that die young (MigTakeCleanExit).
+ */
+void
+MigNoteCleanExit(void)
+{
+	if (MigShared == NULL)
+		return;
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	if (MigShared->clean_exits < INT_MAX)
+		MigShared->clean_exits++;
+	LWLockRelease(MigShared->lock);
+}
+
+/* MigTakeCleanExit: the launcher consumes one clean end, if there is one */
+bool
+MigTakeCleanExit(void)
+{
+	bool		taken = false;
+
+	if (MigShared == NULL)
+		return false;
+	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
+	if (MigShared->clean_exits > 0)
+	{
+		MigShared->clean_exits--;
+		taken = true;
+	}
+	LWLockRelease(MigShared->lock);
+	return taken;
+}
+
 /* MigJobLockAnnounced: another live session is about to lock the job's row */
 bool
 MigJobLockAnnounced(Oid dboid, int64 job_id)
