@@ -386,6 +386,7 @@ extern List *MigLoadTargets(int64 job_id);
 extern int64 MigInsertJob(const MigJob *job, List *targets);
 extern int64 MigFindActiveJobOn(List *relids);
 extern void MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp);
+extern void MigCheckpointArgs(const MigCheckpoint *cp, Datum *values, char *nulls);
 extern void MigRecordEvent(int64 job_id, const char *event, const char *detail);
 extern void MigSetState(int64 job_id, MigJobState state, const char *last_error);
 extern void MigSetRetries(int64 job_id, int retries, const char *last_error);

@@ -632,6 +632,26 @@ MigInsertJob(const MigJob *job, List *targets)
 }
 
 /*
+ * MigCheckpointArgs fills arguments $3 to $9 of a checkpoint's UPDATE (of
+ * the job row, or of a lane's row in lanes.c): the last key, the chunk's
+ * rows, keys and WAL, the batch size and the rates.
+ */
+void
+MigCheckpointArgs(const MigCheckpoint *cp, Datum *values, char *nulls)
+{
+	if (cp->nlast_key > 0)
+		values[2] = MigCStringArrayDatum(cp->nlast_key, cp->last_key);
+	else
+		nulls[2] = 'n';
+	values[3] = Int64GetDatum(cp->rows);
+	values[4] = Int64GetDatum(cp->keys);
+	values[5] = Int64GetDatum(cp->wal_bytes);
+	values[6] = Int32GetDatum(cp->current_batch);
+	values[7] = Float8GetDatum(cp->rows_per_sec);
+	values[8] = Float8GetDatum(cp->keys_per_sec);
+}
+
+/*
  * MigSaveCheckpoint records one chunk: the new position, the counters and
  * the run-time figures.  It must run in the chunk's own transaction: that
  * is what makes each chunk happen exactly once.
@@ -648,16 +668,7 @@ MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp)
 
 	values[0] = Int64GetDatum(job_id);
 	values[1] = Int32GetDatum(cp->target_ord);
-	if (cp->nlast_key > 0)
-		values[2] = MigCStringArrayDatum(cp->nlast_key, cp->last_key);
-	else
-		nulls[2] = 'n';
-	values[3] = Int64GetDatum(cp->rows);
-	values[4] = Int64GetDatum(cp->keys);
-	values[5] = Int64GetDatum(cp->wal_bytes);
-	values[6] = Int32GetDatum(cp->current_batch);
-	values[7] = Float8GetDatum(cp->rows_per_sec);
-	values[8] = Float8GetDatum(cp->keys_per_sec);
+	MigCheckpointArgs(cp, values, nulls);
 
 	sql = psprintf("UPDATE %s SET target_ord = $2, last_key = $3,"
 				   " rows_done = rows_done + $4, keys_done = keys_done + $5,"

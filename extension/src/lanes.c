@@ -366,16 +366,7 @@ MigSaveLaneCheckpoint(int64 job_id, int lane, const MigCheckpoint *cp, bool done
 
 	values[0] = Int64GetDatum(job_id);
 	values[1] = Int32GetDatum(lane);
-	if (cp->nlast_key > 0)
-		values[2] = MigCStringArrayDatum(cp->nlast_key, cp->last_key);
-	else
-		nulls[2] = 'n';
-	values[3] = Int64GetDatum(cp->rows);
-	values[4] = Int64GetDatum(cp->keys);
-	values[5] = Int64GetDatum(cp->wal_bytes);
-	values[6] = Int32GetDatum(cp->current_batch);
-	values[7] = Float8GetDatum(cp->rows_per_sec);
-	values[8] = Float8GetDatum(cp->keys_per_sec);
+	MigCheckpointArgs(cp, values, nulls);
 	values[9] = BoolGetDatum(done);
 	sql = psprintf("UPDATE %s SET last_key = COALESCE($3, last_key),"
 				   " rows_done = rows_done + $4, keys_done = keys_done + $5,"
