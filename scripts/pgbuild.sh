@@ -4,7 +4,11 @@
 # /var/cache/pg_mig), and each checkout gets a private copy in build/pg/N
 # for its own `make install` (checkouts then never load each other's library).
 #
-#   pgbuild.sh 15    nothing to do: Debian 12's packages (scripts/deps.sh)
+#   pgbuild.sh 15    Debian 12's packages (scripts/deps.sh), copied to
+#                    build/pg/15/root/usr/... like 17's: `make install`
+#                    for 15 then never writes the system's directories,
+#                    and checkouts side by side never load each other's
+#                    library
 #   pgbuild.sh 18    builds Debian sid's source package postgresql-18 (with
 #                    all of contrib) into $PGMIG_CACHE/pg18 (about 4-7
 #                    minutes on 2 cores), then
@@ -148,9 +152,14 @@ django_17() {
 }
 
 # private_copy N: build/pg/N, this checkout's copy of the cached server
+# (for 15: of Debian 12's packages; the stamp names their version)
 private_copy() {
   local v=$1 dest=$src/build/pg/$1 from stamp
   if [ "$v" = 18 ]; then from=$CACHE/pg18; stamp=$CACHE/pg18/.pg_mig-built
+  elif [ "$v" = 15 ]; then
+    from=; stamp=$CACHE/pg15.stamp
+    dpkg-query -W -f='${Package} ${Version}\n' postgresql-15 postgresql-server-dev-15 > "$stamp.new"
+    if cmp -s "$stamp.new" "$stamp"; then rm -f "$stamp.new"; else mv "$stamp.new" "$stamp"; fi
   else from=$CACHE/trixie; stamp=$CACHE/trixie/.pg_mig-built; fi
   if [ -f "$dest/.pg_mig-copied" ] && cmp -s "$stamp" "$dest/.pg_mig-copied"; then return 0; fi
   rm -rf "$dest"
@@ -159,12 +168,16 @@ private_copy() {
   else
     # relocated like any PostgreSQL install: the programs find share/ and
     # lib/ relative to their own place
+    # (15: copies, not links, of the system's files: a link would be
+    # the system's own file, and make install would write through it)
     mkdir -p "$dest.tmp/root/usr/lib/postgresql" "$dest.tmp/root/usr/share/postgresql" "$dest.tmp/root/usr/include"
-    cp -al "$from/usr/lib/postgresql/17" "$dest.tmp/root/usr/lib/postgresql/" 2>/dev/null ||
-      cp -a "$from/usr/lib/postgresql/17" "$dest.tmp/root/usr/lib/postgresql/"
-    cp -al "$from/usr/share/postgresql/17" "$dest.tmp/root/usr/share/postgresql/" 2>/dev/null ||
-      cp -a "$from/usr/share/postgresql/17" "$dest.tmp/root/usr/share/postgresql/"
-    cp -al "$from/usr/include/postgresql" "$dest.tmp/root/usr/include/" 2>/dev/null ||
+    local link=-al
+    [ "$v" = 15 ] && link=-a
+    cp $link "$from/usr/lib/postgresql/$v" "$dest.tmp/root/usr/lib/postgresql/" 2>/dev/null ||
+      cp -a "$from/usr/lib/postgresql/$v" "$dest.tmp/root/usr/lib/postgresql/"
+    cp $link "$from/usr/share/postgresql/$v" "$dest.tmp/root/usr/share/postgresql/" 2>/dev/null ||
+      cp -a "$from/usr/share/postgresql/$v" "$dest.tmp/root/usr/share/postgresql/"
+    cp $link "$from/usr/include/postgresql" "$dest.tmp/root/usr/include/" 2>/dev/null ||
       cp -a "$from/usr/include/postgresql" "$dest.tmp/root/usr/include/"
   fi
   cp "$stamp" "$dest.tmp/.pg_mig-copied"
@@ -173,14 +186,14 @@ private_copy() {
 
 [ $# -eq 1 ] || die "usage: pgbuild.sh 15|17|18|django"
 case "$1" in
-  15) exit 0 ;;
-  17|18) v=$1 ;;
+  15|17|18) v=$1 ;;
   django) v=17 ;;
   *) die "usage: pgbuild.sh 15|17|18|django" ;;
 esac
 [ "$(id -u)" -eq 0 ] || die "run as root: $1 is built or installed into $CACHE"
 mkdir -p "$CACHE"
 bash "$src/scripts/deps.sh" "$v"
+[ "$v" = 15 ] && { bash "$src/scripts/deps.sh" 15; private_copy 15; exit 0; }
 (
   flock 9
   if [ "$v" = 18 ]; then build_18; else build_17; fi

@@ -1,9 +1,8 @@
 # scripts/pgenv.sh -- sourced by the scripts: which PostgreSQL server pg_mig
 # is built against and the sandbox runs. Say it with one of
 #
-#   PGMIG_PG=15|17|18  a version: 15 is the pg_config on PATH if that is 15,
-#                      else Debian's /usr/lib/postgresql/15; 17 and 18 are
-#                      this checkout's build/pg/N (scripts/pgbuild.sh N)
+#   PGMIG_PG=15|17|18  a version: this checkout's build/pg/N (scripts/pgbuild.sh
+#                      N makes it; for 15 a copy of Debian 12's packages)
 #   PG_CONFIG=PATH     a pg_config; its --bindir holds the server programs
 #   PG_BINDIR=DIR      a bin directory holding pg_config and the server programs
 #
@@ -29,11 +28,7 @@ pg_resolve() {
       PG_CONFIG=$(command -v "$PG_CONFIG") ||
         { echo "no pg_config; put one on PATH or set PGMIG_PG=15|17|18" >&2; return 1; } ;;
     15)
-      if [ "$(pg_config --version 2>/dev/null | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')" = 15 ]; then
-        PG_CONFIG=$(command -v pg_config)
-      else
-        PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-      fi ;;
+      PG_CONFIG=$pgmig_root/build/pg/15/root/usr/lib/postgresql/15/bin/pg_config ;;
     17)
       PG_CONFIG=$pgmig_root/build/pg/17/root/usr/lib/postgresql/17/bin/pg_config
       PG_CHROOT=1

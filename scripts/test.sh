@@ -5,8 +5,9 @@
 # pg_regress suite and the integration tests, each against a sandbox primary
 # + streaming standby of its own).
 #
-#   (no --pg)    the server of the pg_config on PATH (Debian 12's 15 on a
-#                fresh machine); ends with ctest's summary
+#   (no --pg)    15 (Debian 12's, as a copy in build/pg/15), or the server
+#                of PG_CONFIG or PG_BINDIR when one is set; ends with
+#                ctest's summary
 #   --pg N       PostgreSQL N (15, 17 or 18; scripts/pgbuild.sh makes 17
 #                and 18 the first time); ends with ctest's summary
 #   --pg all     15, 17 and 18 one after the other (the tests of the
@@ -29,6 +30,7 @@ if [ "${1:-}" = --pg ]; then
   shift 2
 fi
 
+[ -n "$versions" ] || [ -n "${PG_CONFIG:-}${PG_BINDIR:-}" ] || versions=15
 bash scripts/deps.sh ${versions:-15}
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j2 >/dev/null

@@ -38,7 +38,7 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 
-#define PG_MIG_VERSION			"0.3"
+#define PG_MIG_VERSION			"0.4"
 #define MIG_MAX_BATCH_SIZE		1000000 /* bound of batch_size everywhere */
 
 /* bounds of the knobs, shared by the knob checks and the default_* settings */

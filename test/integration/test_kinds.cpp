@@ -275,10 +275,10 @@ TEST(Kinds, UpdateFrom01Through03WithAJobInFlight)
            " VALUES ($1, 0, 't'::regclass, 'public.t', '{id}', '{20000}', 20000)",
            {Id(job)});
     u.exec("ALTER EXTENSION pg_mig UPDATE TO '0.2'");
-    u.exec("ALTER EXTENSION pg_mig UPDATE TO '0.3'");
+    u.exec("ALTER EXTENSION pg_mig UPDATE TO '0.4'");
     u.exec("COMMIT");
 
-    EXPECT_EQ("0.3", *u.scalar("SELECT extversion FROM pg_extension WHERE extname = 'pg_mig'"));
+    EXPECT_EQ("0.4", *u.scalar("SELECT extversion FROM pg_extension WHERE extname = 'pg_mig'"));
     EXPECT_EQ("succeeded", wait_job(u, job, 300));
     EXPECT_EQ(20000, u.scalar_int("SELECT count(*) FROM t WHERE n = 1"));  // none twice, none skipped
     EXPECT_EQ(20000, job_rows_done(u, job));

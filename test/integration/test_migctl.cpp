@@ -197,12 +197,12 @@ TEST(Migctl, InstallUpdatesAnOlderExtension)
     u.exec("CREATE EXTENSION pg_mig VERSION '0.1'");
     u.exec("CREATE TABLE t (id int PRIMARY KEY, n int DEFAULT 0)");
     u.exec("INSERT INTO t (id) SELECT g FROM generate_series(1, 5000) g");
-    // this library is 0.3: it refuses the 0.1 tables instead of misreading them
+    // this library is 0.4: it refuses the 0.1 tables instead of misreading them
     // (max_lag_bytes given: 0.1's default reads the setting as a plain
     // number, but 0.3 shows it with a unit)
     try {
         u.exec("SELECT mig_start_backfill('t', 'n = n + 1', batch_size => 500, max_lag_bytes => 1000000)");
-        ADD_FAILURE() << "a 0.3 library started a job on 0.1 tables";
+        ADD_FAILURE() << "a 0.4 library started a job on 0.1 tables";
     } catch (const PgError& e) {
         EXPECT_EQ("55000", e.sqlstate) << e.what();
         EXPECT_NE(std::string::npos, std::string(e.what()).find("is at version 0.1")) << e.what();
@@ -219,17 +219,17 @@ TEST(Migctl, InstallUpdatesAnOlderExtension)
 
     auto env = migctl_env();
     env["PGDATABASE"] = "mc_upgrade";
-    // the 0.3 library with the 0.1 SQL objects: every migctl command but
+    // the 0.4 library with the 0.1 SQL objects: every migctl command but
     // install refuses, naming both versions
     auto refused = run_command({migctl_path(), "status"}, env);
     EXPECT_EQ(3, refused.exit_code) << refused.out << refused.err;
-    EXPECT_NE(std::string::npos, refused.err.find("version 0.3 but the extension in database \"mc_upgrade\" is "
+    EXPECT_NE(std::string::npos, refused.err.find("version 0.4 but the extension in database \"mc_upgrade\" is "
                                                   "version 0.1"))
         << refused.err;
     auto r = run_command({migctl_path(), "install"}, env);
     EXPECT_EQ(0, r.exit_code) << r.out << r.err;
-    EXPECT_NE(std::string::npos, r.out.find("updated extension pg_mig from 0.1 to 0.3")) << r.out;
-    EXPECT_EQ("0.3", *u.scalar("SELECT extversion FROM pg_extension WHERE extname = 'pg_mig'"));
+    EXPECT_NE(std::string::npos, r.out.find("updated extension pg_mig from 0.1 to 0.4")) << r.out;
+    EXPECT_EQ("0.4", *u.scalar("SELECT extversion FROM pg_extension WHERE extname = 'pg_mig'"));
     // the job of 0.1 goes on from its checkpoint: every row once
     EXPECT_EQ("succeeded", wait_job(u, job, 60));
     EXPECT_EQ(5000, u.scalar_int("SELECT count(*) FROM t WHERE n = 1"));
@@ -240,7 +240,7 @@ TEST(Migctl, InstallUpdatesAnOlderExtension)
     EXPECT_EQ(5000, u.scalar_int("SELECT count(*) FROM t WHERE n = 2"));
     auto again = run_command({migctl_path(), "install"}, env);
     EXPECT_EQ(0, again.exit_code) << again.out << again.err;
-    EXPECT_NE(std::string::npos, again.out.find("extension pg_mig 0.3 is installed")) << again.out;
+    EXPECT_NE(std::string::npos, again.out.find("extension pg_mig 0.4 is installed")) << again.out;
 }
 
 // Runs last in this file: it restarts the primary twice.

@@ -100,18 +100,18 @@ TEST(Ops, VersionReportsTheThreeParts)
     EXPECT_EQ(0, r.exit_code) << r.out << r.err;
     EXPECT_TRUE(std::regex_search(r.out, std::regex("^migctl 0\\.3\nlibrary   0\\.3 \\(loaded by PostgreSQL [0-9]+")))
         << r.out;
-    EXPECT_TRUE(Has(r.out, "extension 0.3 in database \"postgres\"")) << r.out;
+    EXPECT_TRUE(Has(r.out, "extension 0.4 in database \"postgres\"")) << r.out;
     EXPECT_EQ("", r.err);
     // no server named anywhere: the client's version only, no connection
     auto alone = run_command({"env", "-i", "PATH=/usr/bin:/bin", migctl_path(), "--version"});
     EXPECT_EQ(0, alone.exit_code) << alone.err;
-    EXPECT_EQ("migctl 0.3\n", alone.out);
+    EXPECT_EQ("migctl 0.4\n", alone.out);
     // a server named but not there: the client's version, then exit 3
     auto env = Env();
     env["PGPORT"] = "1";
     auto down = run_command({migctl_path(), "--version"}, env);
     EXPECT_EQ(3, down.exit_code) << down.out << down.err;
-    EXPECT_EQ("migctl 0.3\n", down.out);
+    EXPECT_EQ("migctl 0.4\n", down.out);
 }
 
 // The handshake runs before every command: an extension whose SQL objects
@@ -130,8 +130,8 @@ TEST(Ops, EveryCommandRefusesAVersionMismatch)
                                           {"start", "--table", "t", "--set", "n = 1"}}) {
         auto r = Migctl(cmd, "ops_old");
         EXPECT_EQ(3, r.exit_code) << cmd[0] << ": " << r.out << r.err;
-        EXPECT_EQ("migctl: the pg_mig library loaded by the server is version 0.3 but the extension in database "
-                  "\"ops_old\" is version 0.2\nHINT: Run migctl install to update the extension to 0.3.\n",
+        EXPECT_EQ("migctl: the pg_mig library loaded by the server is version 0.4 but the extension in database "
+                  "\"ops_old\" is version 0.2\nHINT: Run migctl install to update the extension to 0.4.\n",
                   r.err)
             << cmd[0];
         EXPECT_EQ("", r.out) << cmd[0];
@@ -140,12 +140,12 @@ TEST(Ops, EveryCommandRefusesAVersionMismatch)
     EXPECT_EQ(0, old.scalar_int("SELECT count(*) FROM mig_jobs")) << "start made no job";
     auto v = Migctl({"--version"}, "ops_old");
     EXPECT_EQ(0, v.exit_code) << v.err;
-    EXPECT_TRUE(Has(v.out, "library   0.3")) << v.out;
+    EXPECT_TRUE(Has(v.out, "library   0.4")) << v.out;
     EXPECT_TRUE(Has(v.out, "extension 0.2 in database \"ops_old\"")) << v.out;
-    EXPECT_TRUE(Has(v.err, "WARNING: the pg_mig library loaded by the server is version 0.3 but the extension")) << v.err;
+    EXPECT_TRUE(Has(v.err, "WARNING: the pg_mig library loaded by the server is version 0.4 but the extension")) << v.err;
     auto i = Migctl({"install"}, "ops_old");
     EXPECT_EQ(0, i.exit_code) << i.out << i.err;
-    EXPECT_TRUE(Has(i.out, "updated extension pg_mig from 0.2 to 0.3")) << i.out;
+    EXPECT_TRUE(Has(i.out, "updated extension pg_mig from 0.2 to 0.4")) << i.out;
     EXPECT_EQ(0, Migctl({"status"}, "ops_old").exit_code);
 
     // a database without the extension: exit 3 and the way out

@@ -219,8 +219,9 @@ TEST(Version, OneNumberForTheProject)
     EXPECT_EQ(v, Match(ReadSource("extension/include/pg_mig.h"), R"re(#define\s+PG_MIG_VERSION\s+"([^"]+)")re"));
     EXPECT_EQ(v, Match(ReadSource("pg_mig.control"), R"(default_version\s*=\s*'([^']+)')"));
     EXPECT_EQ(v, Match(ReadSource("debian/changelog"), R"(^pg-mig \(([0-9.]+)-[^)]*\))"));
-    // and an upgrade script reaches it
-    EXPECT_NE("", ReadSource("sql/pg_mig--0.2--" + v + ".sql"));
+    // and an upgrade script reaches it from the version before
+    std::string previous = Match(ReadSource("debian/changelog"), R"(\n\npg-mig \(([0-9.]+)-[^)]*\))");
+    EXPECT_NE("", ReadSource("sql/pg_mig--" + previous + "--" + v + ".sql")) << previous;
 }
 
 TEST(Version, Handshake)

@@ -6,5 +6,5 @@ and control the jobs (mig_status, mig_wait, mig_pause, mig_resume,
 mig_cancel).
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 # Django 3.2+ finds the app's AppConfig (apps.PgMigConfig) by itself.
