@@ -344,8 +344,20 @@ extern Datum MigMsToInterval(int64 ms);
 extern void MigGuardOpen(void);
 extern void MigGuardClose(void);
 extern void MigPinSearchPath(void);
-extern bool MigCanControlJob(Oid owner, Oid relid);
-extern void MigCheckJobControl(const MigJob *job, const char *action);
+/*
+ * What a control action does to a job: MIG_CONTROL_STOP only holds or ends
+ * it (pause, cancel, forget); MIG_CONTROL_RUN makes its worker run, run
+ * again or run something else as the job's owner (resume, set, revert,
+ * getting it back by key).
+ */
+typedef enum MigControl
+{
+	MIG_CONTROL_STOP,
+	MIG_CONTROL_RUN
+} MigControl;
+
+extern bool MigCanControlJob(Oid owner, Oid relid, MigControl control);
+extern void MigCheckJobControl(const MigJob *job, const char *action, MigControl control);
 extern char *MigOwnerProblem(Oid owner, const char *owner_name);
 extern char *MigJobIdentityProblem(const MigJob *job);
 extern char *MigJobRunProblem(const MigJob *job);

@@ -139,7 +139,7 @@ MigPinSearchPath(void)
  * job's table (or a member that has her privileges).
  */
 bool
-MigCanControlJob(Oid owner, Oid relid)
+MigCanControlJob(Oid owner, Oid relid, MigControl control)
 {
 	Oid			userid = GetUserId();
 	HeapTuple	tuple;
@@ -165,11 +165,11 @@ MigCanControlJob(Oid owner, Oid relid)
  * the job (MigCanControlJob).  action is a verb: "pause", "cancel", ...
  */
 void
-MigCheckJobControl(const MigJob *job, const char *action)
+MigCheckJobControl(const MigJob *job, const char *action, MigControl control)
 {
 	const char *owner_name;
 
-	if (MigCanControlJob(job->owner, job->relid))
+	if (MigCanControlJob(job->owner, job->relid, control))
 		return;
 	owner_name = GetUserNameFromId(job->owner, true);
 	ereport(ERROR,

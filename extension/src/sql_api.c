@@ -633,7 +633,7 @@ mig_pause(PG_FUNCTION_ARGS)
 	int64		job_id = PG_GETARG_INT64(0);
 	MigJob	   *job = LoadJobOrError(job_id, true);
 
-	MigCheckJobControl(job, "pause");
+	MigCheckJobControl(job, "pause", MIG_CONTROL_STOP);
 	CheckNotFinished(job, "pause");
 	if (job->state == MIG_STATE_PAUSED)
 	{
@@ -657,7 +657,7 @@ mig_resume(PG_FUNCTION_ARGS)
 	int64		job_id = PG_GETARG_INT64(0);
 	MigJob	   *job = LoadJobOrError(job_id, true);
 
-	MigCheckJobControl(job, "resume");
+	MigCheckJobControl(job, "resume", MIG_CONTROL_RUN);
 	CheckNotFinished(job, "resume");
 	if (job->state == MIG_STATE_QUEUED || job->state == MIG_STATE_RUNNING)
 	{
@@ -702,7 +702,7 @@ mig_cancel(PG_FUNCTION_ARGS)
 	int64		job_id = PG_GETARG_INT64(0);
 	MigJob	   *job = LoadJobOrError(job_id, true);
 
-	MigCheckJobControl(job, "cancel");
+	MigCheckJobControl(job, "cancel", MIG_CONTROL_STOP);
 	if (job->state == MIG_STATE_CANCELLED)
 	{
 		ereport(NOTICE,
@@ -897,7 +897,7 @@ mig_set(PG_FUNCTION_ARGS)
 				 errmsg("job_id must not be NULL")));
 	job_id = PG_GETARG_INT64(0);
 	job = LoadJobOrError(job_id, true);
-	MigCheckJobControl(job, "change");
+	MigCheckJobControl(job, "change", MIG_CONTROL_RUN);
 	CheckNotFinished(job, "change");
 
 	initStringInfo(&detail);

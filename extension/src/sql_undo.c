@@ -43,7 +43,7 @@ PG_FUNCTION_INFO_V1(mig_forget);
  * its old values, they were not forgotten, and it is over.
  */
 static MigJob *
-LoadBackfill(int64 job_id, const char *action)
+LoadBackfill(int64 job_id, const char *action, MigControl control)
 {
 	MigJob	   *job;
 	const char *forgotten;
@@ -60,7 +60,7 @@ LoadBackfill(int64 job_id, const char *action)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("job " INT64_FORMAT " does not exist", job_id),
 				 errhint("See the jobs of this database in mig_jobs.")));
-	MigCheckJobControl(job, action);
+	MigCheckJobControl(job, action, control);
 	MigLoadJobKind(job);
 	if (job->kind != MIG_KIND_BACKFILL || !MigJobKeepsValues(job))
 		ereport(ERROR,
@@ -167,7 +167,7 @@ mig_revert(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("job_id must not be NULL")));
 	job_id = PG_GETARG_INT64(0);
-	job = LoadBackfill(job_id, "revert");
+	job = LoadBackfill(job_id, "revert", MIG_CONTROL_RUN);
 
 	busy = UnfinishedRevert(job, &done_by);
 	if (busy != 0)
@@ -274,7 +274,7 @@ mig_forget(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("job_id must not be NULL")));
 	job_id = PG_GETARG_INT64(0);
-	job = LoadBackfill(job_id, "forget");
+	job = LoadBackfill(job_id, "forget", MIG_CONTROL_STOP);
 	busy = UnfinishedRevert(job, &done_by);
 	if (busy != 0)
 		ereport(ERROR,
