@@ -244,7 +244,7 @@ SELECT count(*) AS calls FROM public.calls;
 \c :regress_db
 DROP DATABASE regress_mig_capture WITH (FORCE);
 
--- item 12 (replica names and positions only for pg_monitor): 11_replica_privileges
+-- item 12 (replica names and positions only for pg_monitor): 14_replica_privileges
 
 DROP TABLE hard, cap;
 DROP OWNED BY regress_mig_h_owner, regress_mig_h_writer, regress_mig_h_mallory,

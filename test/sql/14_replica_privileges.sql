@@ -1,38 +1,17 @@
 -- mig_replicas() names replicas and their positions only to superusers and
 -- pg_monitor (0.3 hardening, item 12).  A slot of the test's own makes at
 -- least one replica on any server (the sandbox also has its standby and
--- its slot standby1; a temporary instance has none: 11_replica_privileges_1.out).
+-- its slot standby1; a temporary instance has none: 14_replica_privileges_1.out).
 CREATE EXTENSION IF NOT EXISTS pg_mig;
-NOTICE:  extension "pg_mig" already exists, skipping
 SELECT 1 FROM pg_create_physical_replication_slot('regress_rp_slot', true);
- ?column? 
-----------
-        1
-(1 row)
-
 CREATE ROLE regress_mig_rp_owner LOGIN;
 SET ROLE regress_mig_rp_owner;
 SELECT kind, name, lag_bytes, replay_lag, note FROM mig_replicas() ORDER BY kind;
-     kind      | name | lag_bytes | replay_lag |          note          
----------------+------+-----------+------------+------------------------
- physical slot |      |           |            | insufficient privilege
-(1 row)
-
 RESET ROLE;
 GRANT pg_monitor TO regress_mig_rp_owner;
 SET ROLE regress_mig_rp_owner;
 SELECT kind, name IS NOT NULL AS named, lag_bytes IS NOT NULL AS positioned
   FROM mig_replicas() ORDER BY kind;
-     kind      | named | positioned 
----------------+-------+------------
- physical slot | t     | t
-(1 row)
-
 RESET ROLE;
 SELECT pg_drop_replication_slot('regress_rp_slot');
- pg_drop_replication_slot 
---------------------------
- 
-(1 row)
-
 DROP ROLE regress_mig_rp_owner;
