@@ -25,13 +25,14 @@ CREATE UNIQUE INDEX mig_job_job_key ON @extschema@.mig_job (job_key)
     WHERE job_key IS NOT NULL;
 
 -- A failed job no longer blocks its table by itself (a failed schema step
--- that left nothing behind, a forgotten job): the start functions decide,
--- under the table tree's start lock (MigFindActiveJobOn).  The index keeps
--- the wall for the jobs that run or may run.
+-- that left nothing behind, a forgotten job), and such a job may be paused
+-- or resumed while another job is on the table: the start functions and
+-- mig_resume decide, under the table tree's start lock
+-- (MigFindActiveJobOn).  The index keeps the wall for the jobs that run.
 DROP INDEX @extschema@.mig_job_one_active_per_table;
 CREATE UNIQUE INDEX mig_job_one_active_per_table
     ON @extschema@.mig_job (relid)
-    WHERE state IN ('queued', 'running', 'paused');
+    WHERE state IN ('queued', 'running');
 
 -- Every start function takes job_key as its last argument; the 0.3 calls
 -- (by name or by position) keep working.

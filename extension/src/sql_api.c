@@ -686,9 +686,9 @@ MigResumeJob(MigJob *job, const char *event, const char *detail)
 
 	/*
 	 * A failed job that blocked nothing (a schema step that left nothing
-	 * behind) may have another job on its table by now: one at a time.
+	 * behind, perhaps paused since) may have another job on its table by
+	 * now: one at a time.
 	 */
-	if (job->state == MIG_STATE_FAILED)
 	{
 		List	   *relids = list_make1_oid(job->relid);
 		ListCell   *lc;

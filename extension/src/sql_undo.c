@@ -359,6 +359,8 @@ mig_forget(PG_FUNCTION_ARGS)
 				 errmsg("cannot forget job " INT64_FORMAT " because it has not finished", job_id),
 				 errdetail("Job " INT64_FORMAT " is %s; a job is forgotten once it has succeeded, failed or was cancelled.",
 						   job_id, MigStateName(job->state)),
+				 job->state == MIG_STATE_PAUSED ?
+				 errhint("Cancel it with mig_cancel(" INT64_FORMAT "), then forget it.", job_id) :
 				 errhint("Wait for it with mig_wait(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ").",
 						 job_id, job_id)));
 	if (MigKindArg(job, "forgotten") != NULL)

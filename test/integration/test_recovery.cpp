@@ -58,7 +58,7 @@ TEST(Recovery, IndexWaitsOutALongRepeatableReadTransactionAndSaysForWhom)
 
     holder.exec("COMMIT");
     EXPECT_EQ("succeeded", wait_job(c, job, 120));
-    EXPECT_EQ("t", *c.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 'rix_v'::regclass"));
+    EXPECT_EQ("true", *c.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 'rix_v'::regclass"));
     EXPECT_EQ(0, job_events(c, job, "retried"));
 }
 
@@ -100,7 +100,7 @@ TEST(Recovery, IndexBuildsBesideAPgDumpOfTheDatabase)
     EXPECT_EQ(0, r.exit_code) << r.err;
     EXPECT_EQ("succeeded", wait_job(c, job, 120));
     EXPECT_EQ(0, job_events(c, job, "retried"));
-    EXPECT_EQ("t", *c.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 'rid_v'::regclass"));
+    EXPECT_EQ("true", *c.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 'rid_v'::regclass"));
 }
 
 // A lock that others would queue behind (the table's SHARE UPDATE
@@ -115,11 +115,24 @@ TEST(Recovery, IndexLockConflictIsStillBoundedByLockTimeoutAndRetried)
 
     for (const char* mode : {"SHARE ROW EXCLUSIVE", "ACCESS EXCLUSIVE"}) {
         std::string index = std::string("ril_v_") + (mode[0] == 'S' ? "sre" : "ae");
+        // the job is made in a transaction that holds the table (ACCESS
+        // SHARE); the holder's lock request queues behind it and is granted
+        // when that transaction commits, before the worker starts
+        Conn starter(Sandbox::get().conninfo());
+        starter.exec("BEGIN");
+        long long job = starter.scalar_int("SELECT mig_create_index('ril', 'v', index_name => $1,"
+                                           " lock_timeout => '1s', max_retries => 100)", {index});
         Conn holder(Sandbox::get().conninfo());
+        std::string holder_pid = *holder.scalar("SELECT pg_backend_pid()::text");
         holder.exec("BEGIN");
-        holder.exec(std::string("LOCK TABLE ril IN ") + mode + " MODE");
-        long long job = c.scalar_int("SELECT mig_create_index('ril', 'v', index_name => $1,"
-                                     " lock_timeout => '1s', max_retries => 100)", {index});
+        std::thread lock([&] { holder.exec(std::string("LOCK TABLE ril IN ") + mode + " MODE"); });
+        // granted at once (SHARE ROW EXCLUSIVE) or queued (ACCESS EXCLUSIVE)
+        wait_for([&] { return c.scalar_int("SELECT count(*) FROM pg_locks WHERE pid = $1"
+                                           " AND locktype = 'relation' AND relation = 'ril'::regclass",
+                                           {holder_pid}) == 1; },
+                 60, "the holder's lock request");
+        starter.exec("COMMIT");
+        lock.join();
         wait_for([&] { return job_events(c, job, "retried") >= 2; }, 120,
                  std::string("the build to time out twice behind ") + mode);
         std::string detail = *c.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1"
@@ -128,7 +141,7 @@ TEST(Recovery, IndexLockConflictIsStillBoundedByLockTimeoutAndRetried)
         EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
         holder.exec("COMMIT");
         EXPECT_EQ("succeeded", wait_job(c, job, 120)) << mode;
-        EXPECT_EQ("t", *c.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = $1::regclass", {index}));
+        EXPECT_EQ("true", *c.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = $1::regclass", {index}));
     }
 }
 

@@ -131,7 +131,7 @@ SELECT pg_get_indexdef(indexrelid) FROM pg_index
 SELECT mig_create_index('kd', 'v', "unique" => true, index_name => 'kd_v_unique') AS job \gset
 CALL kd_wait(:job);
 SELECT kind, state, step, split_part(last_error, ':', 1) AS error,
-       last_error LIKE '%is duplicated. (SQLSTATE 23505)' AS says_why
+       last_error LIKE '%is duplicated. (SQLSTATE 23505). Hint: %mig_create_index() again.' AS says_why
   FROM mig_jobs WHERE job_id = :job;
 SELECT count(*) AS kd_v_unique FROM pg_class WHERE relname = 'kd_v_unique';
 

@@ -15,7 +15,7 @@ EXCEPTION WHEN OTHERS THEN
   GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
                           det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
   RETURN regexp_replace(st || ': ' || msg || E'\nDETAIL: ' || coalesce(det, '')
-                        || E'\nHINT: ' || coalesce(hin, ''), '(job |\()[0-9]+', '\1N', 'g');
+                        || E'\nHINT: ' || coalesce(hin, ''), '(job |\()[0-9]+', '\1N', 'gi');
 END $$;
 
 CREATE TABLE rk (id bigint PRIMARY KEY, v int NOT NULL DEFAULT 0, note text, ref_id int);
@@ -109,6 +109,8 @@ CREATE TABLE rk_u (id int PRIMARY KEY, code int);
 INSERT INTO rk_u SELECT g, g % 500 FROM generate_series(1, 600) g;
 SELECT mig_create_index('rk_u', 'code', "unique" => true) AS ji \gset
 SELECT mig_wait(:ji, '60s');
+SELECT state, regexp_replace(last_error, '[0-9]+', 'N', 'g') AS last_error
+  FROM mig_jobs WHERE job_id = :ji;
 SELECT count(*) AS indexes FROM pg_index WHERE indrelid = 'rk_u'::regclass AND NOT indisprimary;
 SELECT mig_start_delete('rk_u', 'id > 500') AS jd \gset
 SELECT mig_wait(:jd, '60s');
@@ -117,7 +119,7 @@ SELECT mig_wait(:ji, '60s');
 SELECT indisvalid, indisunique FROM pg_index WHERE indrelid = 'rk_u'::regclass AND NOT indisprimary;
 
 -- a failed walk still blocks another walk of its rows, with a hint that works
-SELECT mig_start_backfill('rk', 'v = v + 100 / (id - 1500)', batch_size => 100) AS jx \gset
+SELECT mig_start_backfill('rk', 'v = v + 100 / (id - 1501)', batch_size => 100) AS jx \gset
 SELECT mig_wait(:jx, '60s');
 SELECT rk_try($$SELECT mig_start_delete('rk', 'id < 0')$$);
 -- forgotten, it blocks nothing and cannot be resumed
@@ -128,6 +130,7 @@ SELECT mig_start_delete('rk', 'id < 0') AS jd2 \gset
 SELECT mig_wait(:jd2, '60s');
 -- an unfinished job cannot be forgotten; forgetting twice is a notice
 SELECT mig_start_backfill('rk', 'v = v', batch_size => 10, sleep => '1s') AS jw \gset
+SELECT mig_pause(:jw);
 SELECT rk_try(format('SELECT mig_forget(%s)', :jw));
 SELECT mig_cancel(:jw);
 SELECT mig_forget(:jw);
