@@ -45,7 +45,7 @@
 #include "pg_mig.h"
 #include "version_compat.h"
 
-PG_MODULE_MAGIC;
+MIG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(mig_version);
 PG_FUNCTION_INFO_V1(mig_worker_status);
