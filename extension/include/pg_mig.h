@@ -122,7 +122,8 @@ typedef enum MigJobKind
 	MIG_KIND_FOREIGN_KEY,
 	MIG_KIND_VALIDATE,
 	MIG_KIND_INDEX,
-	MIG_KIND_REVERT				/* undo of a backfill (kind_revert.c) */
+	MIG_KIND_REVERT,			/* undo of a backfill (kind_revert.c) */
+	MIG_KIND_REPACK				/* REPACK (CONCURRENTLY), 19+ (kind_repack.c) */
 } MigJobKind;
 
 extern const char *MigKindName(MigJobKind kind);

@@ -141,6 +141,12 @@
 #define MIG_HAVE_NOT_NULL_NOT_VALID (PG_VERSION_NUM >= 180000)
 
 /*
+ * 19 has REPACK (CONCURRENTLY) (kind_repack.c); before, mig_repack refuses
+ * to start (sql_kinds.c)
+ */
+#define MIG_HAVE_REPACK (PG_VERSION_NUM >= 190000)
+
+/*
  * May role VACUUM the table (vacuum.c)?  As VACUUM itself decides: its
  * owner or the database's owner (the table not shared), and from 17 on
  * whoever holds MAINTAIN on it (pg_maintain included).

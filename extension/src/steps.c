@@ -74,6 +74,7 @@ static const MigKindDef *const step_kinds[] = {
 	&mig_kind_validate,
 	&mig_kind_index,
 	&mig_kind_foreign_key,
+	&mig_kind_repack,
 };
 
 static int64 steps_job_id;
@@ -118,6 +119,8 @@ MigKindName(MigJobKind kind)
 			return "index";
 		case MIG_KIND_REVERT:
 			return "revert";
+		case MIG_KIND_REPACK:
+			return "repack";
 	}
 	return "?";
 }
@@ -125,7 +128,7 @@ MigKindName(MigJobKind kind)
 MigJobKind
 MigKindFromName(const char *name)
 {
-	for (int k = MIG_KIND_BACKFILL; k <= MIG_KIND_REVERT; k++)
+	for (int k = MIG_KIND_BACKFILL; k <= MIG_KIND_REPACK; k++)
 		if (name && strcmp(name, MigKindName((MigJobKind) k)) == 0)
 			return (MigJobKind) k;
 	elog(ERROR, "unknown pg_mig job kind \"%s\"", name ? name : "(null)");
@@ -272,10 +275,12 @@ MigExecDDL(const char *sql)
  * MigRunTopLevel runs one utility statement the way a client's simple
  * query runs it: in a transaction started for it, through a portal with
  * isTopLevel = true, so that a statement that refuses to run inside a
- * transaction block (CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY)
- * runs, and may commit and start transactions of its own.  Caller is
- * between transactions.  lock_timeout holds for the whole statement (a
- * SET LOCAL would end at the statement's first internal commit).
+ * transaction block (CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY,
+ * REPACK (CONCURRENTLY)) runs, and may commit and start transactions of
+ * its own.  Caller is between transactions.  lock_timeout holds for the
+ * whole statement (a SET LOCAL would end at the statement's first internal
+ * commit); a negative lock_timeout_ms runs it without one (the caller
+ * bounds its lock waits itself, kind_repack.c).
  */
 void
 MigRunTopLevel(const char *sql, int64 lock_timeout_ms)
@@ -291,7 +296,10 @@ MigRunTopLevel(const char *sql, int64 lock_timeout_ms)
 	QueryCompletion qc;
 	char		buf[32];
 
-	snprintf(buf, sizeof(buf), INT64_FORMAT "ms", Max(lock_timeout_ms, 1));
+	if (lock_timeout_ms < 0)
+		snprintf(buf, sizeof(buf), "0");
+	else
+		snprintf(buf, sizeof(buf), INT64_FORMAT "ms", Max(lock_timeout_ms, 1));
 	SetConfigOption("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION);
 
 	SetCurrentStatementStartTimestamp();
