@@ -765,8 +765,7 @@ mig_repack(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("mig_repack needs PostgreSQL 19 or later"),
-				 errdetail("REPACK (CONCURRENTLY) is new in PostgreSQL 19; this server is PostgreSQL %s.",
-						   PG_MAJORVERSION),
+				 errdetail("REPACK (CONCURRENTLY) is new in PostgreSQL 19."),
 				 errhint("Use pg_repack, or VACUUM FULL in a maintenance window (it holds an ACCESS EXCLUSIVE lock while it rewrites the table).")));
 
 	memset(&job, 0, sizeof(job));
