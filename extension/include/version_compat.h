@@ -147,6 +147,27 @@
 #define MIG_HAVE_REPACK (PG_VERSION_NUM >= 190000)
 
 /*
+ * Is a replication slot in use by a process?  19 records the process
+ * number (active_proc) where earlier versions record its pid (throttle.c).
+ */
+#if PG_VERSION_NUM >= 190000
+#define MigSlotIsActive(slot) ((slot)->active_proc != INVALID_PROC_NUMBER)
+#else
+#define MigSlotIsActive(slot) ((slot)->active_pid != 0)
+#endif
+
+/*
+ * 19's REPACK (CONCURRENTLY) decodes the table's changes through a logical
+ * slot of its own, pg_repack_<pid>, which it consumes itself: not a replica,
+ * so the lag throttle leaves it out (throttle.c).  No such slot before 19.
+ */
+#if PG_VERSION_NUM >= 190000
+#define MigIsRepackSlot(name) (strncmp((name), "pg_repack_", 10) == 0)
+#else
+#define MigIsRepackSlot(name) false
+#endif
+
+/*
  * May role VACUUM the table (vacuum.c)?  As VACUUM itself decides: its
  * owner or the database's owner (the table not shared), and from 17 on
  * whoever holds MAINTAIN on it (pg_maintain included).

@@ -41,6 +41,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "pg_mig.h"
 #include "version_compat.h"
