@@ -118,12 +118,21 @@ build_chroot() {
   root=$CACHE/$suite stamp=$CACHE/$suite/.pg_mig-built log=$CACHE/$suite-build.log
   [ -f "$stamp" ] && return 0
   echo "pgbuild.sh: making a $suite chroot with PostgreSQL $v in $root (log: $log)" >&2
-  rm -rf "$root" "$root.tmp"
+  rm -rf "$root"
   : >"$log"
-  unshare --mount --propagation private -- \
-    nice debootstrap --variant=minbase --keyring="$KEYRING" "$suite" "$root.tmp" "$MIRROR" >>"$log" 2>&1 ||
-    { tail -20 "$log" >&2; die "debootstrap failed; see $log"; }
+  # a base system debootstrap finished is kept: a failed package install
+  # after it (the mirror, apt) starts again from there
+  if [ ! -f "$root.tmp/.pg_mig-debootstrapped" ]; then
+    rm -rf "$root.tmp"
+    unshare --mount --propagation private -- \
+      nice debootstrap --variant=minbase --keyring="$KEYRING" "$suite" "$root.tmp" "$MIRROR" >>"$log" 2>&1 ||
+      { tail -20 "$log" >&2; die "debootstrap failed; see $log"; }
+    touch "$root.tmp/.pg_mig-debootstrapped"
+  fi
   if [ "$v" = 19 ]; then
+    # sid's and experimental's Release files carry a Valid-Until; a mirror
+    # that is a snapshot (or a machine clock ahead of it) must not stop us
+    echo 'Acquire::Check-Valid-Until "false";' > "$root.tmp/etc/apt/apt.conf.d/99pg_mig-valid-until"
     echo "deb $MIRROR experimental main" > "$root.tmp/etc/apt/sources.list.d/experimental.list"
     cat > "$root.tmp/etc/apt/preferences.d/pg_mig-experimental" <<PIN
 Package: *
@@ -152,6 +161,7 @@ PIN
       apt-get clean" ||
     { tail -20 "$log" >&2; die "installing PostgreSQL $v in the chroot failed; see $log"; }
   [ -x "$root.tmp/usr/lib/postgresql/$v/bin/postgres" ] || die "no PostgreSQL $v in the chroot; see $log"
+  rm -f "$root.tmp/.pg_mig-debootstrapped"
   mv "$root.tmp" "$root"
   echo "$(chroot "$root" /usr/lib/postgresql/$v/bin/pg_config --version), built $(date -u +%FT%T.%NZ)" > "$stamp"
 }
