@@ -770,7 +770,7 @@ mig_repack(PG_FUNCTION_ARGS)
 
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a repack job");
-	CheckDDLTable(rel, "repack a table");
+	CheckDDLTable(rel, "repack");
 	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
