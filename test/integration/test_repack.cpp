@@ -93,7 +93,10 @@ TEST(Repack, ShrinksABloatedTableWhileTheAppWritesAndTheStandbyMatches)
     wait_standby();
     Conn s(Sandbox::get().conninfo("postgres", true));
     EXPECT_EQ(Checksum(c, "rbloat"), Checksum(s, "rbloat"));
-    EXPECT_EQ(after, s.scalar_int("SELECT pg_relation_size('rbloat')"));
+    // the standby's copy is the new, small file too (its size may differ
+    // from the primary's by pages the primary extended the file by and has
+    // not written yet: those are not WAL-logged)
+    EXPECT_LT(s.scalar_int("SELECT pg_relation_size('rbloat')"), bloated * 3 / 4);
 }
 
 // a session that holds the table (ACCESS SHARE, no xid) makes the final
