@@ -31,6 +31,7 @@ OBJS = \
 	extension/src/kind_not_null.o \
 	extension/src/kind_validate.o \
 	extension/src/kind_index.o \
+	extension/src/kind_repack.o \
 	extension/src/kind_foreign_key.o \
 	extension/src/kept.o \
 	extension/src/kind_revert.o \

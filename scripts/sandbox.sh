@@ -19,9 +19,9 @@
 # pg_ctl -D, never by process name. SANDBOX_CONF adds postgresql.conf lines;
 # SANDBOX_PRELOAD overrides shared_preload_libraries (default pg_mig).
 #
-# The server: PGMIG_PG=15|17|18, PG_CONFIG or PG_BINDIR, else the pg_config
+# The server: PGMIG_PG=15|17|18|19, PG_CONFIG or PG_BINDIR, else the pg_config
 # on PATH (scripts/pgenv.sh). start records it in DIR/env; the other commands
-# use the recorded one. 17 runs in its trixie chroot (scripts/pgchroot.sh);
+# use the recorded one. 17 and 19 run in their chroots (scripts/pgchroot.sh);
 # psql here is the host's, whatever the server's version.
 set -euo pipefail
 # shellcheck source=pgenv.sh

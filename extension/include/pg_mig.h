@@ -122,7 +122,8 @@ typedef enum MigJobKind
 	MIG_KIND_FOREIGN_KEY,
 	MIG_KIND_VALIDATE,
 	MIG_KIND_INDEX,
-	MIG_KIND_REVERT				/* undo of a backfill (kind_revert.c) */
+	MIG_KIND_REVERT,			/* undo of a backfill (kind_revert.c) */
+	MIG_KIND_REPACK				/* REPACK (CONCURRENTLY), 19+ (kind_repack.c) */
 } MigJobKind;
 
 extern const char *MigKindName(MigJobKind kind);
@@ -440,6 +441,7 @@ extern void MigSetJobKey(int64 job_id, const char *job_key, List *start_args);
 #define MIG_INDEX_JOB_KEY_ARGNO		11
 #define MIG_FOREIGN_KEY_JOB_KEY_ARGNO 24
 #define MIG_REVERT_JOB_KEY_ARGNO	19
+#define MIG_REPACK_JOB_KEY_ARGNO	5
 extern void MigReadJobKey(FunctionCallInfo fcinfo, int key_argno,
 						  const int *identity_argnos, int nidentity, MigJob *job);
 extern int64 MigStartAgain(const MigJob *job);

@@ -71,6 +71,8 @@ MigKindStartFunction(MigJobKind kind)
 			return "mig_create_index";
 		case MIG_KIND_REVERT:
 			return "mig_revert";
+		case MIG_KIND_REPACK:
+			return "mig_repack";
 	}
 	return "mig_start_backfill";
 }

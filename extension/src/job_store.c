@@ -485,7 +485,7 @@ MigFindOtherActiveJobOn(List *relids, int64 except)
 				   "  OR (j.state = 'failed'"
 				   "   AND NOT EXISTS (SELECT FROM unnest(j.kind_args) a"
 				   "                   WHERE a LIKE 'forgotten=%%')"
-				   "   AND NOT (j.kind IN ('not_null', 'validate', 'index')"
+				   "   AND NOT (j.kind IN ('not_null', 'validate', 'index', 'repack')"
 				   "            OR (j.kind = 'foreign_key'"
 				   "                AND 'orphans=fail' = ANY (j.kind_args)))))"
 				   " AND (t.relid = ANY ($1) OR j.relid = ANY ($1))"

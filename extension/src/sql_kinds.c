@@ -2,8 +2,8 @@
  *
  * sql_kinds.c
  *	  The SQL-callable start functions of the job kinds after the backfill:
- *	  mig_start_delete, mig_set_not_null, mig_validate_constraint and
- *	  mig_create_index.
+ *	  mig_start_delete, mig_set_not_null, mig_validate_constraint,
+ *	  mig_create_index, mig_add_foreign_key and mig_repack.
  *
  * Like mig_start_backfill (sql_api.c) each checks everything in the
  * caller's transaction, with the caller's rights, before a job is made: a
@@ -51,6 +51,7 @@ PG_FUNCTION_INFO_V1(mig_set_not_null);
 PG_FUNCTION_INFO_V1(mig_validate_constraint);
 PG_FUNCTION_INFO_V1(mig_create_index);
 PG_FUNCTION_INFO_V1(mig_add_foreign_key);
+PG_FUNCTION_INFO_V1(mig_repack);
 
 #define MAX_TEXT_ARG	65536
 #define COLUMNS_ARG_HINT "Pass the column list of CREATE INDEX, e.g. 'created_at', 'lower(email)' or 'customer_id, created_at DESC'."
@@ -780,4 +781,43 @@ mig_add_foreign_key(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(FinishStart(rel, &job, targets,
 								psprintf("add foreign key %s NOT VALID, walk about " INT64_FORMAT " rows for orphans (%s), validate",
 										 quote_identifier(constraint), Max(rows_total, 0), orphans)));
+}
+
+/*
+ * mig_repack(relation, lock_timeout, max_retries, max_lag, max_lag_bytes,
+ * job_key) starts a repack job (kind_repack.c): REPACK (CONCURRENTLY) of
+ * the table, on PostgreSQL 19 and later; refused before.
+ */
+Datum
+mig_repack(PG_FUNCTION_ARGS)
+{
+	MigJob		job;
+	Relation	rel;
+
+	if (!MIG_HAVE_REPACK)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("mig_repack needs PostgreSQL 19 or later"),
+				 errdetail("REPACK (CONCURRENTLY) is new in PostgreSQL 19."),
+				 errhint("Use pg_repack, or VACUUM FULL in a maintenance window (it holds an ACCESS EXCLUSIVE lock while it rewrites the table).")));
+
+	memset(&job, 0, sizeof(job));
+	rel = BeginStart(fcinfo, &job, "a repack job");
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_REPACK, MIG_REPACK_JOB_KEY_ARGNO, 0);
+	CheckDDLTable(rel, "repack");
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot repack partitioned table \"%s\" concurrently",
+						RelationGetRelationName(rel)),
+				 errhint("Repack each partition with mig_repack().")));
+
+	StepJobDefaults(fcinfo, &job, 1, 2);
+	MigReadKnobArg(fcinfo, 3, "max_lag", &job);
+	MigReadKnobArg(fcinfo, 4, "max_lag_bytes", &job);
+
+	job.kind = MIG_KIND_REPACK;
+	job.kind_args = list_make1(psprintf("relfilenode=%u", rel->rd_rel->relfilenode));
+	PG_RETURN_INT64(FinishStart(rel, &job, NIL,
+								psprintf("repack table %s concurrently", job.relation_name)));
 }

@@ -77,6 +77,7 @@ static const MigKindDef *const step_kinds[] = {
 	&mig_kind_validate,
 	&mig_kind_index,
 	&mig_kind_foreign_key,
+	&mig_kind_repack,
 };
 
 static int64 steps_job_id;
@@ -99,6 +100,7 @@ static int64 toplevel_bound_ms;	/* 0: no top-level statement runs */
 static volatile TimestampTz toplevel_wait_since;	/* 0: not waiting */
 static volatile sig_atomic_t toplevel_bound_hit;
 static volatile uint32 toplevel_hit_locktype;
+static volatile sig_atomic_t watch_locks_only;	/* a watch of MigRunTopLevel's own */
 
 static MigJob *CheckJob(bool set_running);
 static StepResult RunStep(const MigKindDef *def, const MigStepDef *step,
@@ -135,6 +137,8 @@ MigKindName(MigJobKind kind)
 			return "index";
 		case MIG_KIND_REVERT:
 			return "revert";
+		case MIG_KIND_REPACK:
+			return "repack";
 	}
 	return "?";
 }
@@ -142,7 +146,7 @@ MigKindName(MigJobKind kind)
 MigJobKind
 MigKindFromName(const char *name)
 {
-	for (int k = MIG_KIND_BACKFILL; k <= MIG_KIND_REVERT; k++)
+	for (int k = MIG_KIND_BACKFILL; k <= MIG_KIND_REPACK; k++)
 		if (name && strcmp(name, MigKindName((MigJobKind) k)) == 0)
 			return (MigJobKind) k;
 	elog(ERROR, "unknown pg_mig job kind \"%s\"", name ? name : "(null)");
@@ -289,9 +293,9 @@ MigExecDDL(const char *sql)
  * MigRunTopLevel runs one utility statement the way a client's simple
  * query runs it: in a transaction started for it, through a portal with
  * isTopLevel = true, so that a statement that refuses to run inside a
- * transaction block (CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY)
- * runs, and may commit and start transactions of its own.  Caller is
- * between transactions.
+ * transaction block (CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY,
+ * REPACK (CONCURRENTLY), VACUUM) runs, and may commit and start
+ * transactions of its own.  Caller is between transactions.
  *
  * lock_timeout would bound every lock wait of the statement, the waits of
  * CREATE INDEX CONCURRENTLY for older snapshots and for writers included,
@@ -300,7 +304,9 @@ MigExecDDL(const char *sql)
  * WatchJobControl) bounds only the waits for locks that others queue
  * behind (the table's SHARE UPDATE EXCLUSIVE lock, ...) by
  * lock_timeout_ms; such a wait ends the statement with a lock timeout,
- * which the step retries.  The watch must be running (StartWatch).
+ * which the step retries.  A caller outside the step runner (the VACUUM
+ * behind a walk) has no watch running: the statement then runs one of its
+ * own, so its lock waits are bounded the same way.
  */
 void
 MigRunTopLevel(const char *sql, int64 lock_timeout_ms)
@@ -314,6 +320,14 @@ MigRunTopLevel(const char *sql, int64 lock_timeout_ms)
 	Portal		portal;
 	DestReceiver *receiver;
 	QueryCompletion qc;
+	bool		own_watch = watch_timeout == MAX_TIMEOUTS || !get_timeout_active(watch_timeout);
+
+	if (own_watch)
+	{
+		/* the caller's loop takes job control's wakeups itself */
+		watch_locks_only = true;
+		StartWatch();
+	}
 	SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
 	toplevel_wait_since = 0;
 	toplevel_bound_hit = false;
@@ -358,6 +372,8 @@ MigRunTopLevel(const char *sql, int64 lock_timeout_ms)
 		bool		bounded = toplevel_bound_hit;
 
 		toplevel_bound_ms = 0;
+		if (own_watch)
+			StopWatch();
 		if (bounded)
 		{
 			ErrorData  *edata;
@@ -378,7 +394,10 @@ MigRunTopLevel(const char *sql, int64 lock_timeout_ms)
 	}
 	PG_END_TRY();
 	toplevel_bound_ms = 0;
-	StartWatchTick(1000);
+	if (own_watch)
+		StopWatch();
+	else
+		StartWatchTick(1000);
 
 	receiver->rDestroy(receiver);
 	PortalDrop(portal, false);
@@ -913,7 +932,7 @@ SleepOrStop(long ms)
 static void
 WatchJobControl(void)
 {
-	if (my_slot != NULL && my_slot->wakeup)
+	if (my_slot != NULL && my_slot->wakeup && !watch_locks_only)
 	{
 		QueryCancelPending = true;
 		InterruptPending = true;
@@ -977,6 +996,7 @@ static void
 StopWatch(void)
 {
 	toplevel_bound_ms = 0;
+	watch_locks_only = false;
 	if (watch_timeout != MAX_TIMEOUTS)
 		disable_timeout(watch_timeout, false);
 }

@@ -69,7 +69,12 @@ int Sandbox::ctl(const std::string& server, const std::string& args)
 std::vector<std::string> Sandbox::pg_program(const std::string& name) const
 {
     std::vector<std::string> argv;
-    if (!ReadEnv(dir, "SANDBOX_PG_CHROOT").empty()) argv.push_back(source_dir() + "/scripts/pgchroot.sh");
+    std::string chroot = ReadEnv(dir, "SANDBOX_PG_CHROOT");
+    if (!chroot.empty()) {
+        argv.push_back(source_dir() + "/scripts/pgchroot.sh");
+        argv.push_back("--chroot");
+        argv.push_back(chroot);
+    }
     argv.push_back(ReadEnv(dir, "SANDBOX_PG_BINDIR") + "/" + name);
     return argv;
 }
