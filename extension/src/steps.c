@@ -314,6 +314,7 @@ MigRunTopLevel(const char *sql, int64 lock_timeout_ms)
 	Portal		portal;
 	DestReceiver *receiver;
 	QueryCompletion qc;
+
 	SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
 	toplevel_wait_since = 0;
 	toplevel_bound_hit = false;
