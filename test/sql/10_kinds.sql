@@ -51,7 +51,7 @@ SELECT conname FROM pg_constraint WHERE conrelid = 'kd'::regclass AND contype <>
 SELECT attnotnull FROM pg_attribute WHERE attrelid = 'kd'::regclass AND attname = 'note';
 
 -- (0.4: the failed job left nothing behind and blocks no other job on the
--- table; starting it again resumes it: see 11_recovery)
+-- table; starting it again resumes it: see 15_recovery)
 
 -- backfilled, resumed: the column is NOT NULL and the check is gone
 UPDATE kd SET note = 'y' WHERE note IS NULL;
