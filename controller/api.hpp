@@ -23,6 +23,7 @@ struct Job {
     long long job_id = 0;
     std::string relation, state, throttled, last_error, eta, owner;
     std::string kind = "backfill", step;  // 0.3: the job's kind and, for schema steps, its step now
+    std::string job_key;                  // 0.4: the caller's name for the job; "" if none
     long long rows_done = 0, rows_total = -1, batch_size = 0;
     double progress = -1, rows_per_sec = 0;
     long long kept_bytes = -1;  // 0.3 undo: size of a backfill's kept values; -1 none
@@ -111,7 +112,12 @@ public:
 
 private:
     void ReadLanes(std::vector<Job>& jobs);
+    // Ext: the extension's schema, quoted by the server (read once per
+    // connection); Sql: text with each @extschema@ replaced by it
+    const std::string& Ext();
+    std::string Sql(const std::string& text);
     Connection& c_;
+    std::string ext_;
 };
 
 }  // namespace migctl

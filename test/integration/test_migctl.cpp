@@ -243,6 +243,132 @@ TEST(Migctl, InstallUpdatesAnOlderExtension)
     EXPECT_NE(std::string::npos, again.out.find("extension pg_mig 0.4 is installed")) << again.out;
 }
 
+// Issue 22 item 3: migctl names pg_mig's functions and views qualified with
+// the extension's schema and types its parameters, so objects a role plants
+// cannot capture what a superuser runs with migctl. The database owner (who
+// owns public, where the extension is) plants a mig_cancel(text), views
+// mig_jobs / mig_job_events, a function mig_replicas(), a mig_start_backfill
+// and operators = in a schema of hers that comes first in the database's
+// search_path (before pg_catalog), and a mig_resume(text) beside the real
+// one in public. Every planted object writes a row to evil.calls when it
+// runs; after every migctl command of the superuser there is none, and the
+// commands did what they say.
+TEST(Migctl, PlantedObjectsDoNotCaptureMigctl)
+{
+    Conn su(Sandbox::get().conninfo());
+    su.exec("CREATE ROLE mc_mallory LOGIN");
+    su.exec("CREATE DATABASE mc_trust OWNER mc_mallory");
+    {
+        Conn db(Sandbox::get().conninfo("mc_trust"));
+        db.exec("CREATE EXTENSION pg_mig");
+        db.exec("CREATE TABLE public.t (id int PRIMARY KEY, v text)");
+        db.exec("INSERT INTO public.t SELECT g FROM generate_series(1, 2000) g");
+    }
+    {
+        Conn m(Sandbox::get().conninfo("mc_trust", false, "mc_mallory"));
+        m.exec("CREATE SCHEMA evil");
+        m.exec("GRANT USAGE ON SCHEMA evil TO PUBLIC");
+        m.exec("CREATE TABLE evil.calls (who name, what text)");
+        m.exec("GRANT INSERT ON evil.calls TO PUBLIC");
+        m.exec("CREATE FUNCTION evil.log(what text) RETURNS boolean LANGUAGE plpgsql AS"
+               " $$ BEGIN INSERT INTO evil.calls SELECT current_user, what || ' in ' || a.backend_type || ' '"
+               " || a.application_name FROM pg_catalog.pg_stat_activity a"
+               " WHERE a.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid(); RETURN true; END $$");
+        for (const char* fn : {"mig_cancel", "mig_pause", "mig_wait"})
+            m.exec(std::string("CREATE FUNCTION evil.") + fn + "(job_id text) RETURNS void LANGUAGE sql AS"
+                   " $$ SELECT evil.log('" + fn + "') $$");
+        m.exec("CREATE FUNCTION public.mig_resume(job_id text) RETURNS void LANGUAGE sql AS"
+               " $$ SELECT evil.log('public.mig_resume') $$");
+        m.exec("CREATE FUNCTION evil.mig_set(job_id text, max_lag_bytes bigint) RETURNS void LANGUAGE sql AS"
+               " $$ SELECT evil.log('mig_set') $$");
+        m.exec("CREATE FUNCTION evil.mig_start_backfill(relation regclass, set_clause text, batch_size integer,"
+               " chunk_time interval, sleep interval) RETURNS bigint"
+               " LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.log('mig_start_backfill');"
+               " RETURN public.mig_start_backfill(relation, set_clause, batch_size => batch_size,"
+               " chunk_time => chunk_time, sleep => sleep); END $$");
+        for (const char* view : {"mig_jobs", "mig_job_events", "mig_job_lanes"}) {
+            std::string v = view;
+            m.exec("CREATE FUNCTION evil." + v + "() RETURNS SETOF public." + v + " LANGUAGE plpgsql AS"
+                   " $$ BEGIN PERFORM evil.log('" + v + "'); RETURN QUERY SELECT * FROM public." + v + "; END $$");
+            m.exec("CREATE VIEW evil." + v + " AS SELECT * FROM evil." + v + "()");
+        }
+        m.exec("CREATE FUNCTION evil.mig_replicas(OUT kind text, OUT name text, OUT active boolean,"
+               " OUT lag_bytes bigint, OUT replay_lag interval, OUT note text) RETURNS SETOF record"
+               " LANGUAGE sql AS $$ SELECT r.* FROM public.mig_replicas() r WHERE evil.log('mig_replicas') $$");
+        for (const char* type : {"bigint", "text", "oid", "name", "integer"}) {
+            std::string fn = std::string("evil.eq_") + (type[0] == 'b' ? "int8" : type);
+            m.exec("CREATE FUNCTION " + fn + "(" + type + ", " + type + ") RETURNS boolean LANGUAGE plpgsql AS"
+                   " $$ BEGIN PERFORM evil.log('= " + type + "'); RETURN $1 OPERATOR(pg_catalog.=) $2; END $$");
+            m.exec("CREATE OPERATOR evil.= (LEFTARG = " + std::string(type) + ", RIGHTARG = " + type +
+                   ", FUNCTION = " + fn + ")");
+        }
+        m.exec("ALTER DATABASE mc_trust SET search_path = evil, pg_catalog, public");
+        // the traps work: a session of the database that names them unqualified calls them
+        Conn probe(Sandbox::get().conninfo("mc_trust", false, "mc_mallory"));
+        probe.exec("SELECT count(*) FROM mig_jobs");
+        probe.exec("SELECT 1::bigint = 1::bigint");
+        ASSERT_EQ(2, probe.scalar_int("SELECT count(*) FROM evil.calls WHERE what LIKE 'mig_jobs %' OR what LIKE '= bigint %'"));
+        probe.exec("TRUNCATE evil.calls");
+    }
+    Conn db(Sandbox::get().conninfo("mc_trust"));
+    db.exec("SET search_path = pg_catalog, public");  // the test's own checks are not the subject
+    auto env = migctl_env();
+    env["PGDATABASE"] = "mc_trust";
+    auto run = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), migctl_path());
+        return run_command(args, env);
+    };
+    // what the planted objects caught since the last look (then forgotten)
+    auto calls = [&] {
+        auto out = db.scalar("SELECT string_agg(DISTINCT who || ' ran ' || what, '; ') FROM evil.calls");
+        db.exec("TRUNCATE evil.calls");
+        return out.value_or("");
+    };
+
+    // slow (a chunk of 10 rows a second), so that it is still there to pause
+    auto start = run({"start", "--table", "t", "--set", "v = 'x'", "--batch-size", "10", "--chunk-time", "0",
+                      "--sleep", "1s"});
+    ASSERT_EQ(0, start.exit_code) << start.out << start.err;
+    EXPECT_EQ("", calls()) << "migctl start";
+    std::string job = start.out.substr(0, start.out.find('\n'));
+    EXPECT_EQ(1, db.scalar_int("SELECT count(*) FROM public.mig_jobs WHERE job_id::text = $1", {job}));
+
+    auto pause = run({"pause", job});
+    EXPECT_EQ(0, pause.exit_code) << pause.out << pause.err;
+    EXPECT_EQ("", calls()) << "migctl pause";
+    EXPECT_EQ("paused", *db.scalar("SELECT state FROM public.mig_jobs WHERE job_id::text = $1", {job}));
+
+    auto set = run({"set", job, "--max-lag-bytes", "77kB"});
+    EXPECT_EQ(0, set.exit_code) << set.out << set.err;
+    EXPECT_EQ("", calls()) << "migctl set";
+    EXPECT_EQ(77 * 1024, db.scalar_int("SELECT max_lag_bytes FROM public.mig_jobs WHERE job_id::text = $1", {job}));
+
+    for (std::vector<std::string> args : {std::vector<std::string>{"status"}, {"status", "--json"}, {"status", job},
+                                          {"events", job}, {"metrics"}, {"version"},
+                                          {"plan", "--table", "t", "--set", "v = 'y'", "--samples", "1"}}) {
+        auto r = run(args);
+        EXPECT_EQ(0, r.exit_code) << args[0] << ": " << r.out << r.err;
+        EXPECT_EQ("", calls()) << "migctl " << args[0] << " " << (args.size() > 1 ? args[1] : "");
+    }
+    EXPECT_NE(std::string::npos, run({"status", job}).out.find("paused"));
+
+    auto resume = run({"resume", job});
+    EXPECT_EQ(0, resume.exit_code) << resume.out << resume.err;
+    EXPECT_EQ("", calls()) << "migctl resume (a mig_resume(text) in the extension's own schema)";
+    EXPECT_NE("paused", *db.scalar("SELECT state FROM public.mig_jobs WHERE job_id::text = $1", {job}));
+
+    auto cancel = run({"cancel", job});
+    EXPECT_EQ(0, cancel.exit_code) << cancel.out << cancel.err;
+    EXPECT_EQ("", calls()) << "migctl cancel";
+    auto wait = run({"wait", job});
+    EXPECT_EQ(1, wait.exit_code) << wait.out << wait.err;
+    EXPECT_NE(std::string::npos, wait.out.find("cancelled")) << wait.out;
+    EXPECT_EQ("", calls()) << "migctl wait";
+    auto install = run({"install"});
+    EXPECT_EQ(0, install.exit_code) << install.out << install.err;
+    EXPECT_EQ("", calls()) << "migctl install";
+}
+
 // Runs last in this file: it restarts the primary twice.
 TEST(Migctl, InstallConfigureAddsThePreloadKeepingOthers)
 {
