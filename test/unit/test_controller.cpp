@@ -428,3 +428,51 @@ TEST(Lanes, LanesTextAndWatchLine)
     for (auto& l : j.lanes) l.state = "done";
     EXPECT_EQ("4/4 done", LanesText(j));
 }
+
+// Issue 22 item 3: the SQL that migctl writes (all of it is in api.cpp and
+// pg.cpp) names pg_mig's objects with the extension's schema and every
+// operator with pg_catalog, so that objects other roles create cannot
+// capture it; the integration test Migctl.PlantedObjectsDoNotCaptureMigctl
+// proves it for the statements it runs, this guards every statement.
+TEST(Trust, EverySqlTextIsQualified)
+{
+    for (const char* file : {"controller/api.cpp", "controller/pg.cpp"}) {
+        std::string src = ReadSource(file);
+        // without character literals and comments, whose quotes are not strings
+        src = std::regex_replace(src, std::regex(R"re('(\\.|[^'\\])')re"), "' '");
+        src = std::regex_replace(src, std::regex(R"(//[^\n]*)"), "");
+        // the string literals, joined as the compiler joins adjacent ones;
+        // the SQL among them (messages and hints are not)
+        std::string sql, group;
+        size_t group_end = std::string::npos;
+        std::regex literal(R"re("((?:[^"\\\n]|\\.)*)")re");
+        auto flush = [&] {
+            if (std::regex_search(group, std::regex(R"(\b(SELECT|FROM|WHERE|JOIN|EXTENSION)\b)"))) sql += group + "\n";
+            group.clear();
+        };
+        for (auto it = std::sregex_iterator(src.begin(), src.end(), literal); it != std::sregex_iterator(); ++it) {
+            std::string s = (*it)[1].str();
+            auto at = static_cast<size_t>(it->position());
+            bool adjacent = group_end != std::string::npos &&
+                            src.substr(group_end, at - group_end).find_first_not_of(" \t\n") == std::string::npos;
+            if (!adjacent) flush();
+            group_end = at + static_cast<size_t>(it->length());
+            if (std::regex_match(s, std::regex(R"(mig_\w+)"))) continue;  // a function's name, checked by value
+            group += s;
+        }
+        flush();
+        std::smatch m;
+        // a pg_mig function or view only after @extschema@.
+        EXPECT_FALSE(std::regex_search(sql, m, std::regex(R"((^|[^.\w])mig_\w+)"))) << file << ": " << m[0];
+        // no operator looked up by name (=, <>, ||, ->>, IN (...), NULLIF):
+        // each is OPERATOR(pg_catalog.x); => names an argument, and SET x =
+        // assigns a setting
+        std::string ops = std::regex_replace(sql, std::regex(R"(OPERATOR\(pg_catalog\.[^)]+\))"), " ");
+        ops = std::regex_replace(ops, std::regex(R"(=>|SET \w+ =|'[^']*')"), " ");
+        EXPECT_FALSE(std::regex_search(ops, m, std::regex(R"([-=<>|&*/+]|\b(IN|NULLIF|nullif|in)\s*\()")))
+            << file << ": an operator looked up by name: \"" << m[0] << "\" in "
+            << ops.substr(static_cast<size_t>(std::max<long>(0, m.position(0) - 40)), 80);
+        // every cast names its type with its schema
+        EXPECT_FALSE(std::regex_search(sql, m, std::regex(R"(::(?!pg_catalog\.)\w+)"))) << file << ": " << m[0];
+    }
+}
