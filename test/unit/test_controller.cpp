@@ -1,6 +1,7 @@
 // Unit tests of migctl's parsing, rendering and exit-code mapping.
 #include "cli.hpp"
 #include "estimate.hpp"
+#include "hints.hpp"
 #include "metrics.hpp"
 #include "options.hpp"
 #include "pg.hpp"
@@ -475,4 +476,74 @@ TEST(Trust, EverySqlTextIsQualified)
         // every cast names its type with its schema
         EXPECT_FALSE(std::regex_search(sql, m, std::regex(R"(::(?!pg_catalog\.)\w+)"))) << file << ": " << m[0];
     }
+}
+
+// Issue 21 items 2 and 6: a hint names a path that works from where the
+// caller stands; in migctl that is a migctl command, not a SQL function.
+TEST(Hints, ServerHintsInMigctlWords)
+{
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"Resume it with mig_resume(7), or cancel it with mig_cancel(7) first.",
+         "Resume it with migctl resume 7, or cancel it with migctl cancel 7 first."},
+        {"Wait for job 12 with mig_wait(), or cancel it with mig_cancel(12).",
+         "Wait for job 12 with migctl wait 12, or cancel it with migctl cancel 12."},
+        {"Start a new job with mig_start_backfill().", "Start a new job with migctl start."},
+        {"Run ALTER EXTENSION pg_mig UPDATE (or migctl install).", "Run migctl install."},
+        {"Run ALTER EXTENSION pg_mig UPDATE.", "Run migctl install."},
+        {"Run CREATE EXTENSION pg_mig.", "Run migctl install."},
+        {"Add pg_mig to shared_preload_libraries in postgresql.conf and restart the server.",
+         "Run migctl install --configure, then restart the server."},
+        {"See the jobs of this database in mig_jobs.", "See the jobs with migctl status."},
+        {"Pass the knobs by name, e.g. mig_set(4, batch_size => 5000).",
+         "Pass the knobs as options, e.g. migctl set 4 --batch-size 5000."},
+        {"Pass set_clause NULL and a where_clause to plan a mig_start_delete().",
+         "Plan a delete with migctl plan --table T --delete --where EXPR."},
+        {"Use mig_revert to write the kept values back and mig_forget to drop them.",
+         "Use migctl revert to write the kept values back and migctl forget to drop them."},
+        {"Drop its kept values with mig_forget(3).", "Drop its kept values with migctl forget 3."},
+        // a failed not-null step's error (last_error)
+        {"column \"tracking_id\" of table orders has 5 NULL rows (SQLSTATE 23514). Hint: backfill them first, e.g. "
+         "with mig_start_backfill(), then run mig_set_not_null() again.",
+         "column \"tracking_id\" of table orders has 5 NULL rows (SQLSTATE 23514). Hint: backfill them first, e.g. "
+         "with migctl start, then run migctl not-null again."},
+        // a foreign key's orphans
+        {"Delete them or set them NULL first, or start mig_add_foreign_key() with orphans => 'delete' or 'set_null'.",
+         "Delete them or set them NULL first, or run migctl add-fk again with --orphans delete or --orphans "
+         "set_null."},
+        {"Start mig_add_foreign_key(..., orphans => 'delete').", "Start migctl add-fk ... --orphans delete."},
+        {"Run mig_set_not_null('orders', 'tracking_id') again.",
+         "Run migctl not-null --table orders --column tracking_id again."},
+        {"Start it again with mig_start_backfill(relation => 'public.orders', set_clause => 'n = n + 1', "
+         "job_key => 'deploy 7', keep_old_values => true).",
+         "Start it again with migctl start --table public.orders --set \"n = n + 1\" --key \"deploy 7\" "
+         "--keep-old-values."},
+        {"Create it with mig_create_index('t', 'lower(email)', \"unique\" => true).",
+         "Create it with migctl index --table t --columns \"lower(email)\" --unique."},
+        {"Start the job with parallel => 1, or start one job per partition.",
+         "Start the job with --parallel 1, or start one job per partition."},
+        {"Change the setting pg_mig.default_max_lag, or pass max_lag => ... explicitly.",
+         "Change the setting pg_mig.default_max_lag, or pass --max-lag ... explicitly."},
+        // nothing of pg_mig's SQL: as it is
+        {"Add a primary key, e.g. ALTER TABLE orders ADD PRIMARY KEY (id).",
+         "Add a primary key, e.g. ALTER TABLE orders ADD PRIMARY KEY (id)."},
+        {"", ""},
+        // names that have no migctl command stay
+        {"See mig_version().", "See mig_version()."},
+    };
+    for (const auto& [server, migctl] : cases) EXPECT_EQ(migctl, MigctlHint(server)) << server;
+}
+
+TEST(Hints, TheJobsKindChoosesTheCommand)
+{
+    // a cancel refused on a finished foreign-key job: the server may name
+    // any start function; the new job is one of the job's kind
+    EXPECT_EQ("Start a new job with migctl add-fk.",
+              MigctlHint("Start a new job with mig_start_backfill().", "foreign_key"));
+    EXPECT_EQ("Start a new job with migctl not-null.",
+              MigctlHint("Start a new job with mig_start_backfill().", "not_null"));
+    EXPECT_EQ("Start a new job with migctl start.", MigctlHint("Start a new job with mig_start_backfill().", "backfill"));
+    EXPECT_EQ("Start a new job with migctl index.", MigctlHint("Start a new job with mig_add_foreign_key().", "index"));
+    EXPECT_EQ("add-fk", KindCommand("foreign_key"));
+    EXPECT_EQ("start", KindCommand("backfill"));
+    EXPECT_EQ("", KindCommand("no such kind"));
 }
