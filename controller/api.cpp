@@ -13,6 +13,7 @@
 // caller's own (Connection::execAsCaller).
 #include "api.hpp"
 
+#include "hints.hpp"
 #include "version.hpp"
 
 #include <sstream>
@@ -279,6 +280,8 @@ std::vector<Job> Api::Jobs(std::optional<long long> job)
         if (!r.null(i, 14)) j.kept_bytes = std::stoll(r.get(i, 14));
         if (!r.null(i, 15)) j.parallel = std::stoi(r.get(i, 15));
         j.job_key = r.get(i, 16);
+        // a failed step's error says what to do next in SQL: say it in migctl's words
+        j.last_error = MigctlHint(j.last_error, j.kind);
         out.push_back(j);
     }
     ReadLanes(out);
@@ -315,7 +318,7 @@ void Api::ReadLanes(std::vector<Job>& jobs)
         l.throttled = r.get(i, 8);
         l.lower_key = r.get(i, 9);
         l.upper_key = r.get(i, 10);
-        l.last_error = r.get(i, 11);
+        l.last_error = MigctlHint(r.get(i, 11));
         l.worker_pid = r.null(i, 12) ? 0 : std::stoll(r.get(i, 12));
         for (auto& j : jobs)
             if (j.job_id == job_id) j.lanes.push_back(l);
@@ -342,7 +345,7 @@ std::vector<std::vector<std::string>> Api::Events(long long job)
                          " ORDER BY e.event_id"),
                      {std::to_string(job)});
     std::vector<std::vector<std::string>> out;
-    for (int i = 0; i < r.rows(); i++) out.push_back({r.get(i, 0), r.get(i, 1), r.get(i, 2)});
+    for (int i = 0; i < r.rows(); i++) out.push_back({r.get(i, 0), r.get(i, 1), MigctlHint(r.get(i, 2))});
     return out;
 }
 
@@ -416,10 +419,12 @@ MetricsReport Api::Metrics(const std::string& finished_within)
     return rep;
 }
 
-PlanReport Api::Plan(const std::string& table, const std::string& set, const std::optional<std::string>& where,
-                      int batch_size, int samples, const std::string& lock_timeout, int parallel)
+PlanReport Api::Plan(const std::string& table, const std::optional<std::string>& set,
+                     const std::optional<std::string>& where, int batch_size, int samples,
+                     const std::string& lock_timeout, int parallel)
 {
     PlanReport rep;
+    rep.is_delete = !set;
     std::vector<Param> params{table, set, where, batch_size > 0 ? Param(std::to_string(batch_size)) : std::nullopt,
                               std::to_string(samples), lock_timeout};
     // parallel (0.3's seventh argument) only when asked for, so that plan works on 0.2
@@ -472,22 +477,23 @@ PlanReport Api::Plan(const std::string& table, const std::string& set, const std
                              {table});
     rep.relation = t.get(0, 0);
     rep.table_bytes = std::stoll(t.get(0, 1));
-    // row triggers that fire on UPDATE (tgtype bits: 1 row, 2 before, 64 instead, 16 update)
+    // row triggers that fire on UPDATE, or on DELETE for a delete (tgtype
+    // bits: 1 row, 2 before, 64 instead, 16 update, 8 delete)
     auto trg = c_.execAsCaller(
         "SELECT pg_catalog.concat(g.tgname, ' (',"
         " CASE WHEN (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 2) OPERATOR(pg_catalog.<>) 0 THEN 'BEFORE'"
         "      WHEN (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 64) OPERATOR(pg_catalog.<>) 0 THEN 'INSTEAD OF'"
         "      ELSE 'AFTER' END,"
-        " ' UPDATE, ', g.tgrelid::pg_catalog.regclass::pg_catalog.text, ')')"
+        " ' ', $2::pg_catalog.text, ', ', g.tgrelid::pg_catalog.regclass::pg_catalog.text, ')')"
         " FROM pg_catalog.pg_trigger g"
         " WHERE g.tgrelid OPERATOR(pg_catalog.=) ANY (SELECT pt.relid::pg_catalog.oid"
         "   FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass) pt"
         "   UNION ALL SELECT $1::pg_catalog.regclass::pg_catalog.oid)"
         " AND NOT g.tgisinternal AND g.tgenabled OPERATOR(pg_catalog.<>) 'D'"
         " AND (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.<>) 0"
-        " AND (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 16) OPERATOR(pg_catalog.<>) 0"
+        " AND (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) $3::pg_catalog.int4) OPERATOR(pg_catalog.<>) 0"
         " ORDER BY 1",
-        {table});
+        {table, std::string(rep.is_delete ? "DELETE" : "UPDATE"), std::string(rep.is_delete ? "8" : "16")});
     for (int i = 0; i < trg.rows(); i++) rep.triggers.push_back(trg.get(i, 0));
     // indexes whose columns, expressions or predicate use a changed column
     auto idx = c_.execAsCaller(

@@ -57,6 +57,7 @@ struct PlanReport {
     std::vector<std::vector<std::string>> replicas;  // kind, name, active, lag_bytes, note
     long long table_bytes = 0;
     bool preloaded = false;
+    bool is_delete = false;  // the plan of a delete (no set clause): triggers on DELETE
 };
 
 // Versions: the three parts that must agree -- this migctl, the library the
@@ -97,8 +98,10 @@ public:
     void Set(long long job, const NamedArgs& args);
     // Plan: mig_plan's checks, estimates and sample chunks, and the catalog
     // facts around them (triggers, indexes on the changed columns, replicas)
-    PlanReport Plan(const std::string& table, const std::string& set, const std::optional<std::string>& where,
-                    int batch_size, int samples, const std::string& lock_timeout, int parallel = 1);
+    // set: nothing for the plan of a delete (where is then required)
+    PlanReport Plan(const std::string& table, const std::optional<std::string>& set,
+                    const std::optional<std::string>& where, int batch_size, int samples,
+                    const std::string& lock_timeout, int parallel = 1);
     std::vector<Job> Jobs(std::optional<long long> job);
     std::string State(long long job);
     void Control(const std::string& fn, long long job);  // mig_pause / mig_resume / mig_cancel

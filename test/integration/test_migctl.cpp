@@ -369,6 +369,93 @@ TEST(Migctl, PlantedObjectsDoNotCaptureMigctl)
     EXPECT_EQ("", calls()) << "migctl install";
 }
 
+// Issue 21 items 2 and 6: what migctl prints after a refusal or a failure
+// names migctl's commands, for the job's kind. A cancel of a finished
+// foreign-key job said "Start a new job with mig_start_backfill()"; a failed
+// not-null job's error said "then run mig_set_not_null() again".
+TEST(Migctl, HintsNameMigctlCommandsOfTheJobsKind)
+{
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    c.exec("CREATE TABLE mc_hint_parent (id int PRIMARY KEY)");
+    c.exec("INSERT INTO mc_hint_parent SELECT g FROM generate_series(1, 100) g");
+    c.exec("CREATE TABLE mc_hint_child (id int PRIMARY KEY, parent_id int, note text)");
+    c.exec("INSERT INTO mc_hint_child SELECT g, g, NULL FROM generate_series(1, 100) g");
+
+    auto fk = migctl({"add-fk", "--table", "mc_hint_child", "--columns", "parent_id", "--references",
+                      "mc_hint_parent", "--wait"});
+    ASSERT_EQ(0, fk.exit_code) << fk.out << fk.err;
+    std::string job = std::to_string(c.scalar_int("SELECT max(job_id) FROM mig_jobs WHERE kind = 'foreign_key'"));
+    auto cancel = migctl({"cancel", job});
+    EXPECT_EQ(2, cancel.exit_code) << cancel.out << cancel.err;
+    EXPECT_EQ(0u, cancel.err.rfind("migctl: cannot cancel job " + job, 0)) << cancel.err;
+    EXPECT_EQ(std::string::npos, cancel.err.find("mig_")) << cancel.err;
+    EXPECT_NE(std::string::npos, cancel.err.find("HINT: Start a new job with migctl add-fk")) << cancel.err;
+    EXPECT_EQ(2, Lines(cancel.err)) << cancel.err;
+
+    // a not-null step that fails on NULLs: its error, as status and events show it
+    auto nn = migctl({"not-null", "--table", "mc_hint_child", "--column", "note", "--wait"});
+    EXPECT_EQ(1, nn.exit_code) << nn.out << nn.err;
+    std::string nn_job = std::to_string(c.scalar_int("SELECT max(job_id) FROM mig_jobs WHERE kind = 'not_null'"));
+    auto st = migctl({"status", nn_job, "--json"});
+    ASSERT_EQ(0, st.exit_code) << st.err;
+    auto last_error = c.scalar("SELECT $1::jsonb -> 0 ->> 'last_error'", {st.out});
+    ASSERT_TRUE(last_error.has_value()) << st.out;
+    EXPECT_NE(std::string::npos, last_error->find("100 NULL rows")) << *last_error;
+    EXPECT_EQ(std::string::npos, last_error->find("mig_")) << *last_error;
+    EXPECT_NE(std::string::npos, last_error->find("then run migctl not-null again")) << *last_error;
+    auto ev = migctl({"events", nn_job});
+    EXPECT_EQ(0, ev.exit_code) << ev.err;
+    EXPECT_EQ(std::string::npos, ev.out.find("mig_set_not_null()")) << ev.out;
+}
+
+// Issue 21 item 6: migctl plan can plan a delete (mig_plan can: set_clause
+// NULL and a where clause): the rows it would delete, the row triggers that
+// fire on DELETE, sample chunks rolled back; nothing deleted, no job made.
+TEST(Migctl, PlanOfADelete)
+{
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    c.exec("CREATE TABLE mc_plan_del (id bigint PRIMARY KEY, created int)");
+    c.exec("INSERT INTO mc_plan_del SELECT g, g % 10 FROM generate_series(1, 20000) g");
+    c.exec("CREATE FUNCTION mc_plan_del_trg() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN OLD; END$$");
+    c.exec("CREATE TRIGGER mc_plan_del_audit BEFORE DELETE ON mc_plan_del FOR EACH ROW EXECUTE FUNCTION "
+           "mc_plan_del_trg()");
+    c.exec("CREATE TRIGGER mc_plan_del_upd BEFORE UPDATE ON mc_plan_del FOR EACH ROW EXECUTE FUNCTION "
+           "mc_plan_del_trg()");
+    c.exec("VACUUM ANALYZE mc_plan_del");
+
+    auto r = migctl({"plan", "--table", "mc_plan_del", "--delete", "--where", "created < 5", "--batch-size", "1000",
+                     "--samples", "2", "--json"});
+    ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+    EXPECT_EQ(20000, c.scalar_int("SELECT count(*) FROM mc_plan_del"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM mig_jobs WHERE relation = 'mc_plan_del'::regclass"));
+    auto j = [&](const std::string& path) { return c.scalar("SELECT $1::jsonb #>> $2::text[]", {r.out, path}); };
+    EXPECT_EQ("delete", j("{kind}"));
+    EXPECT_EQ("id", j("{targets,0,key}"));
+    EXPECT_EQ("[]", j("{set_columns}"));
+    EXPECT_EQ("1000", j("{samples,0,keys}"));
+    EXPECT_EQ("500", j("{samples,0,rows}")) << "half the keys of a chunk match created < 5";
+    EXPECT_EQ("[\"mc_plan_del_audit (BEFORE DELETE, mc_plan_del)\"]", j("{triggers}"));
+
+    auto h = migctl({"plan", "--table", "mc_plan_del", "--delete", "--where", "created < 5", "--samples", "1"});
+    ASSERT_EQ(0, h.exit_code) << h.out << h.err;
+    EXPECT_NE(std::string::npos, h.out.find("deletes:")) << h.out;
+    EXPECT_NE(std::string::npos, h.out.find("rows to delete")) << h.out;
+    EXPECT_NE(std::string::npos, h.out.find("WARNING: 1 row trigger(s) fire on DELETE")) << h.out;
+    EXPECT_EQ(20000, c.scalar_int("SELECT count(*) FROM mc_plan_del"));
+
+    // usage: --delete needs --where, and takes no --set (exit 2, one line and a hint)
+    for (std::vector<std::string> bad : {std::vector<std::string>{"plan", "--table", "mc_plan_del", "--delete"},
+                                         {"plan", "--table", "mc_plan_del", "--delete", "--where", "true", "--set",
+                                          "created = 1"}}) {
+        auto u = migctl(bad);
+        EXPECT_EQ(2, u.exit_code) << u.out << u.err;
+        EXPECT_EQ(0u, u.err.rfind("migctl: plan", 0)) << u.err;
+        EXPECT_EQ(2, Lines(u.err)) << u.err;
+    }
+}
+
 // Runs last in this file: it restarts the primary twice.
 TEST(Migctl, InstallConfigureAddsThePreloadKeepingOthers)
 {
@@ -381,11 +468,17 @@ TEST(Migctl, InstallConfigureAddsThePreloadKeepingOthers)
     auto plain = migctl({"install"});
     EXPECT_EQ(3, plain.exit_code) << plain.out << plain.err;
     EXPECT_NE(std::string::npos, plain.out.find("pg_mig is NOT loaded")) << plain.out;
-    EXPECT_NE(std::string::npos, plain.out.find("--configure")) << plain.out;
+    // not ready: an error on stderr, one line, then the hint
+    EXPECT_EQ(0u, plain.err.rfind("migctl: pg_mig is not loaded", 0)) << plain.err;
+    EXPECT_NE(std::string::npos, plain.err.find("HINT: Run migctl install --configure")) << plain.err;
+    EXPECT_EQ(2, Lines(plain.err)) << plain.err;
 
+    // issue 21 item 6: --configure that wrote the setting did its job: exit 0,
+    // and it says that the server must be restarted
     auto conf = migctl({"install", "--configure"});
-    EXPECT_EQ(3, conf.exit_code) << "not ready until the restart: " << conf.out << conf.err;
-    EXPECT_NE(std::string::npos, conf.out.find("restart")) << conf.out;
+    EXPECT_EQ(0, conf.exit_code) << conf.out << conf.err;
+    EXPECT_NE(std::string::npos, conf.out.find("restart the server")) << conf.out;
+    EXPECT_EQ("", conf.err);
     ASSERT_EQ(0, Sandbox::get().ctl("primary", "restart -m fast"));
     {
         Conn c(Sandbox::get().conninfo());
