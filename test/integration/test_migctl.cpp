@@ -456,6 +456,55 @@ TEST(Migctl, PlanOfADelete)
     }
 }
 
+// Issue 21: --key K on the commands that start jobs (job_key => K). The
+// same command run again with the key (a deploy that timed out and is run
+// again) starts nothing: it prints the same job id and exits 0 once that
+// job succeeded, and the non-idempotent set clause ran once; the key shows
+// in status. Other arguments with the same key: exit 2, one line, a hint.
+TEST(Migctl, KeyStartsAJobOnce)
+{
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    c.exec("CREATE TABLE mc_key (id int PRIMARY KEY, n int DEFAULT 0)");
+    c.exec("INSERT INTO mc_key (id) SELECT g FROM generate_series(1, 3000) g");
+    std::vector<std::string> start{"start", "--table", "mc_key", "--set", "n = n + 1", "--batch-size", "500",
+                                   "--key", "deploy-7 backfill"};
+    auto first = migctl(start);
+    ASSERT_EQ(0, first.exit_code) << first.out << first.err;
+    std::string job = first.out.substr(0, first.out.find('\n'));
+    EXPECT_EQ("succeeded", wait_job(c, std::stoll(job), 60));
+    auto again = migctl(start);
+    EXPECT_EQ(0, again.exit_code) << again.out << again.err;
+    EXPECT_EQ(job + "\n", again.out);
+    auto waited = migctl([&] { auto a = start; a.push_back("--wait"); return a; }());
+    EXPECT_EQ(0, waited.exit_code) << waited.out << waited.err;
+    EXPECT_NE(std::string::npos, waited.out.find("job " + job)) << waited.out;
+    EXPECT_EQ(3000, c.scalar_int("SELECT count(*) FROM mc_key WHERE n = 1")) << "the backfill ran once";
+    EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM mig_jobs WHERE relation = 'mc_key'::regclass"));
+
+    auto json = migctl({"status", job, "--json"});
+    ASSERT_EQ(0, json.exit_code) << json.err;
+    EXPECT_EQ("deploy-7 backfill", c.scalar("SELECT $1::jsonb -> 0 ->> 'job_key'", {json.out}));
+    auto table = migctl({"status", job});
+    EXPECT_NE(std::string::npos, table.out.find("KEY")) << table.out;
+    EXPECT_NE(std::string::npos, table.out.find("deploy-7 backfill")) << table.out;
+
+    // the same key for another step: refused, naming both
+    auto other = migctl({"delete", "--table", "mc_key", "--where", "id > 2900", "--key", "deploy-7 backfill"});
+    EXPECT_EQ(2, other.exit_code) << other.out << other.err;
+    EXPECT_EQ(0u, other.err.rfind("migctl: ", 0)) << other.err;
+    EXPECT_LE(Lines(other.err), 2) << other.err;
+    EXPECT_EQ(std::string::npos, other.err.find("mig_start")) << other.err;
+    EXPECT_EQ(3000, c.scalar_int("SELECT count(*) FROM mc_key"));
+    // a schema step with a key: run twice, one job
+    auto nn1 = migctl({"not-null", "--table", "mc_key", "--column", "n", "--key", "deploy-7 not-null", "--wait"});
+    EXPECT_EQ(0, nn1.exit_code) << nn1.out << nn1.err;
+    auto nn2 = migctl({"not-null", "--table", "mc_key", "--column", "n", "--key", "deploy-7 not-null"});
+    EXPECT_EQ(0, nn2.exit_code) << nn2.out << nn2.err;
+    EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM mig_jobs WHERE relation = 'mc_key'::regclass AND kind = 'not_null'"));
+    EXPECT_EQ(2, migctl({"start", "--table", "mc_key", "--set", "n = 1", "--key", ""}).exit_code);
+}
+
 // Runs last in this file: it restarts the primary twice.
 TEST(Migctl, InstallConfigureAddsThePreloadKeepingOthers)
 {
