@@ -1,6 +1,19 @@
 // api.cpp -- see api.hpp. Values always travel as $n parameters.
+//
+// Trust: migctl is often run by a superuser, in databases where other roles
+// may create objects (in a schema early in the search_path, or in the
+// extension's own schema). So every statement here names what it uses:
+// pg_mig's functions and views as @extschema@.name (the extension's schema,
+// read once per connection, quoted by the server), built-in functions,
+// types and operators with pg_catalog (OPERATOR(pg_catalog.=), never IN,
+// NULLIF or a bare =), and every parameter with its type ($1::pg_catalog.int8),
+// so that no function of the same name with other argument types is a
+// better match. The session's search_path is pinned (Connection); only the
+// statements that resolve or show names the user gave run with the
+// caller's own (Connection::execAsCaller).
 #include "api.hpp"
 
+#include "hints.hpp"
 #include "version.hpp"
 
 #include <sstream>
@@ -9,13 +22,39 @@ namespace migctl {
 
 namespace {
 
+// SqlType: a type of NamedArgs as migctl writes it in a cast, qualified
+std::string SqlType(const std::string& type)
+{
+    static const std::map<std::string, std::string> types = {
+        {"integer", "pg_catalog.int4"},   {"bigint", "pg_catalog.int8"},
+        {"interval", "pg_catalog.interval"}, {"boolean", "pg_catalog.bool"},
+        {"double precision", "pg_catalog.float8"}, {"text", "pg_catalog.text"},
+        {"text[]", "pg_catalog.text[]"},  {"regclass", "pg_catalog.regclass"},
+        {"name", "pg_catalog.name"},      {"name[]", "pg_catalog.name[]"},
+    };
+    auto it = types.find(type);
+    if (it == types.end()) throw Error(kUsage, "unknown SQL type " + type + " of an argument");
+    return it->second;
+}
+
+// AppendNamedArgs: ", name => $n::type" for each argument (a leading comma
+// unless it is the first argument of the call), the values into params
+void AppendNamedArgs(const NamedArgs& args, std::string& sql, std::vector<Param>& params)
+{
+    for (const auto& [name, v] : args) {
+        sql += (params.empty() ? "" : ", ") + name + " => $" + std::to_string(params.size() + 1) + "::" +
+               SqlType(v.second);
+        params.push_back(v.first);
+    }
+}
+
 // kPreloaded: whether the server preloaded pg_mig, for any role. Reading
 // shared_preload_libraries needs pg_read_all_settings (or superuser); a role
 // without it (a job owner, a monitoring role) sees pg_mig.max_workers, a
 // setting the library defines only while it is being preloaded.
 const char* const kPreloaded =
     "CASE WHEN pg_catalog.pg_has_role('pg_read_all_settings', 'USAGE')"
-    " THEN 'pg_mig' = ANY (pg_catalog.string_to_array(pg_catalog.replace("
+    " THEN 'pg_mig' OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array(pg_catalog.replace("
     "   pg_catalog.current_setting('shared_preload_libraries'), ' ', ''), ','))"
     " ELSE pg_catalog.current_setting('pg_mig.max_workers', true) IS NOT NULL END";
 
@@ -67,6 +106,24 @@ Api::Api(Connection& c) : c_(c)
     if (auto problem = VersionProblem(ReadVersions())) throw *problem;
 }
 
+const std::string& Api::Ext()
+{
+    if (ext_.empty()) {
+        auto v = ReadVersions();
+        if (!v.installed) throw *VersionProblem(v);
+    }
+    return ext_;
+}
+
+std::string Api::Sql(const std::string& text)
+{
+    static const std::string token = "@extschema@";
+    std::string out = text;
+    for (size_t at = out.find(token); at != std::string::npos; at = out.find(token, at + Ext().size()))
+        out.replace(at, token.size(), Ext());
+    return out;
+}
+
 Versions Api::ReadVersions()
 {
     Versions v;
@@ -77,32 +134,35 @@ Versions Api::ReadVersions()
         ","
         " pg_catalog.split_part(pg_catalog.current_setting('server_version'), ' ', 1)"
         " FROM (SELECT 1) one"
-        " LEFT JOIN pg_catalog.pg_extension e ON e.extname = 'pg_mig'"
-        " LEFT JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace");
+        " LEFT JOIN pg_catalog.pg_extension e ON e.extname OPERATOR(pg_catalog.=) 'pg_mig'"
+        " LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace");
     v.database = r.get(0, 0);
     v.installed = !r.null(0, 1);
     v.extension = r.get(0, 1);
     v.preloaded = r.get(0, 3) == "t";
     v.server = r.get(0, 4);
+    ext_ = v.installed ? r.get(0, 2) : "";  // quoted by the server
     // the library answers even when not preloaded (it is loaded on the call)
-    if (v.installed) v.library = c_.exec("SELECT " + r.get(0, 2) + ".mig_version()").get(0, 0);
+    if (v.installed) v.library = c_.exec(Sql("SELECT @extschema@.mig_version()")).get(0, 0);
     return v;
 }
 
 InstallReport Api::Install(bool configure)
 {
     InstallReport rep;
-    rep.server_version = c_.exec("SELECT current_setting('server_version')").get(0, 0);
-    if (std::stoi(c_.exec("SELECT current_setting('server_version_num')").get(0, 0)) < 130000)
+    rep.server_version = c_.exec("SELECT pg_catalog.current_setting('server_version')").get(0, 0);
+    if (std::stoi(c_.exec("SELECT pg_catalog.current_setting('server_version_num')").get(0, 0)) < 130000)
         throw Error(kNoConnection, "PostgreSQL " + rep.server_version + " is too old for pg_mig",
                     "pg_mig needs PostgreSQL 13 or later.");
-    auto avail = c_.exec("SELECT default_version, installed_version FROM pg_available_extensions WHERE name = 'pg_mig'");
+    auto avail = c_.exec("SELECT a.default_version, a.installed_version FROM pg_catalog.pg_available_extensions a"
+                         " WHERE a.name OPERATOR(pg_catalog.=) 'pg_mig'");
     if (avail.rows() == 0)
         throw Error(kNoConnection, "the pg_mig extension files are not installed on the server",
                     "Run make install in the pg_mig source tree on the database server.");
     rep.available = true;
     if (avail.null(0, 1)) {
-        c_.exec("CREATE EXTENSION pg_mig");
+        // in the caller's first schema, as CREATE EXTENSION in psql would
+        c_.execAsCaller("CREATE EXTENSION pg_mig");
         rep.action = "created extension pg_mig " + avail.get(0, 0);
     } else if (avail.get(0, 1) != avail.get(0, 0)) {
         c_.exec("ALTER EXTENSION pg_mig UPDATE");
@@ -110,13 +170,17 @@ InstallReport Api::Install(bool configure)
     } else {
         rep.action = "extension pg_mig " + avail.get(0, 0) + " is installed";
     }
-    std::string preload = c_.exec("SELECT current_setting('shared_preload_libraries')").get(0, 0);
-    rep.preloaded = c_.exec("SELECT 'pg_mig' = ANY (string_to_array(replace($1, ' ', ''), ','))", {preload}).get(0, 0) == "t";
+    std::string preload = c_.exec("SELECT pg_catalog.current_setting('shared_preload_libraries')").get(0, 0);
+    rep.preloaded = c_.exec("SELECT 'pg_mig' OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array("
+                            "pg_catalog.replace($1::pg_catalog.text, ' ', ''), ','))",
+                            {preload})
+                        .get(0, 0) == "t";
     if (!rep.preloaded && configure) {
         // the setting is a list: each library goes in as its own literal
         // (one literal 'a,b' would name a single library "a,b"); ALTER SYSTEM
         // takes no parameters, so each is escaped by libpq
-        auto libs = c_.exec("SELECT btrim(l) FROM unnest(string_to_array($1, ',')) l WHERE btrim(l) <> ''",
+        auto libs = c_.exec("SELECT pg_catalog.btrim(l) FROM pg_catalog.unnest(pg_catalog.string_to_array("
+                            "$1::pg_catalog.text, ',')) l WHERE pg_catalog.btrim(l) OPERATOR(pg_catalog.<>) ''",
                             {preload});
         std::string list;
         for (int i = 0; i <= libs.rows(); i++) {
@@ -142,64 +206,60 @@ long long Api::StartBackfill(const std::string& table, const std::string& set,
                              const std::optional<std::string>& where,
                              const NamedArgs& args)
 {
-    std::string sql = "SELECT mig_start_backfill(relation => $1::regclass, set_clause => $2";
-    std::vector<Param> params{table, set};
-    if (where) {
-        params.push_back(*where);
-        sql += ", where_clause => $3";
-    }
-    for (const auto& [name, v] : args) {
-        params.push_back(v.first);
-        sql += ", " + name + " => $" + std::to_string(params.size()) + "::" + v.second;
-    }
-    sql += ")";
-    return std::stoll(c_.exec(sql, params).get(0, 0));
+    NamedArgs all{{"relation", {table, "regclass"}}, {"set_clause", {set, "text"}}};
+    if (where) all.push_back({"where_clause", {*where, "text"}});
+    all.insert(all.end(), args.begin(), args.end());
+    return StartKind("mig_start_backfill", all);
 }
 
 long long Api::StartKind(const std::string& fn, const NamedArgs& args)
 {
-    static const char* allowed[] = {"mig_start_delete", "mig_set_not_null", "mig_validate_constraint",
-                                    "mig_create_index", "mig_add_foreign_key", "mig_revert",
-                                    "mig_repack"};
+    static const char* allowed[] = {"mig_start_backfill", "mig_start_delete", "mig_set_not_null",
+                                    "mig_validate_constraint", "mig_create_index", "mig_add_foreign_key",
+                                    "mig_revert", "mig_repack"};
     bool ok = false;
     for (const char* a : allowed) ok = ok || fn == a;
     if (!ok) throw Error(kUsage, "unknown start function " + fn);
-    std::string sql = "SELECT " + fn + "(";
+    std::string sql = Sql("SELECT @extschema@." + fn + "(");
     std::vector<Param> params;
-    for (const auto& [name, v] : args) {
-        params.push_back(v.first);
-        sql += (params.size() > 1 ? ", " : "") + name + " => $" + std::to_string(params.size()) + "::" + v.second;
-    }
-    return std::stoll(c_.exec(sql + ")", params).get(0, 0));
+    AppendNamedArgs(args, sql, params);
+    // the table and the clauses are the user's words: resolved as the user sees them
+    return std::stoll(c_.execAsCaller(sql + ")", params).get(0, 0));
 }
 
 void Api::Set(long long job, const NamedArgs& args)
 {
-    std::string sql = "SELECT mig_set($1";
-    std::vector<Param> params{std::to_string(job)};
-    for (const auto& [name, v] : args) {
-        params.push_back(v.first);
-        sql += ", " + name + " => $" + std::to_string(params.size()) + "::" + v.second;
-    }
-    c_.exec(sql + ")", params);
+    std::string sql = Sql("SELECT @extschema@.mig_set(");
+    std::vector<Param> params;
+    NamedArgs all{{"job_id", {std::to_string(job), "bigint"}}};
+    all.insert(all.end(), args.begin(), args.end());
+    AppendNamedArgs(all, sql, params);
+    // a throttle query is the user's SQL: checked as the user sees it
+    c_.execAsCaller(sql + ")", params);
 }
 
 std::vector<Job> Api::Jobs(std::optional<long long> job)
 {
-    std::string sql =
-        "SELECT job_id, relation::text, state, rows_done, rows_total, progress, rows_per_sec,"
-        " extract(epoch FROM eta)::bigint, batch_size, throttled, last_error, owner,"
-        // kind and step are 0.3's: read them so that an older extension still shows
-        " to_jsonb(mig_jobs) ->> 'kind', to_jsonb(mig_jobs) ->> 'step',"
-        " to_jsonb(mig_jobs) ->> 'kept_bytes', to_jsonb(mig_jobs) ->> 'parallel'"
-        " FROM mig_jobs";
+    std::string sql = Sql(
+        "SELECT j.job_id, j.relation::pg_catalog.text, j.state, j.rows_done, j.rows_total, j.progress,"
+        " j.rows_per_sec, extract(epoch FROM j.eta)::pg_catalog.int8, j.batch_size, j.throttled, j.last_error,"
+        " j.owner,"
+        // kind and step are 0.3's, job_key 0.4's: read so that an older extension still shows
+        " pg_catalog.to_jsonb(j) OPERATOR(pg_catalog.->>) 'kind',"
+        " pg_catalog.to_jsonb(j) OPERATOR(pg_catalog.->>) 'step',"
+        " pg_catalog.to_jsonb(j) OPERATOR(pg_catalog.->>) 'kept_bytes',"
+        " pg_catalog.to_jsonb(j) OPERATOR(pg_catalog.->>) 'parallel',"
+        " pg_catalog.to_jsonb(j) OPERATOR(pg_catalog.->>) 'job_key'"
+        " FROM @extschema@.mig_jobs j");
     std::vector<Param> params;
     if (job) {
-        sql += " WHERE job_id = $1";
+        sql += " WHERE j.job_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8";
         params.push_back(std::to_string(*job));
     }
-    sql += " ORDER BY job_id";
-    auto r = c_.exec(sql, params);
+    sql += " ORDER BY j.job_id";
+    // relation as the user would write it (regclass shows a name relative
+    // to the search_path)
+    auto r = c_.execAsCaller(sql, params);
     std::vector<Job> out;
     for (int i = 0; i < r.rows(); i++) {
         Job j;
@@ -219,6 +279,9 @@ std::vector<Job> Api::Jobs(std::optional<long long> job)
         j.step = r.get(i, 13);
         if (!r.null(i, 14)) j.kept_bytes = std::stoll(r.get(i, 14));
         if (!r.null(i, 15)) j.parallel = std::stoi(r.get(i, 15));
+        j.job_key = r.get(i, 16);
+        // a failed step's error says what to do next in SQL: say it in migctl's words
+        j.last_error = MigctlHint(j.last_error, j.kind);
         out.push_back(j);
     }
     ReadLanes(out);
@@ -235,9 +298,12 @@ void Api::ReadLanes(std::vector<Job>& jobs)
     for (const auto& j : jobs)
         if (j.parallel > 1) ids += (ids.empty() ? "" : ",") + std::to_string(j.job_id);
     if (ids.empty()) return;
-    auto r = c_.exec("SELECT job_id, lane, state, rows_done, keys_done, keys_estimate, batch_size,"
-                     " rows_per_sec, throttled, lower_key::text, upper_key::text, last_error, worker_pid"
-                     " FROM mig_job_lanes WHERE job_id = ANY ($1::bigint[]) ORDER BY job_id, lane",
+    auto r = c_.exec(Sql("SELECT l.job_id, l.lane, l.state, l.rows_done, l.keys_done, l.keys_estimate,"
+                         " l.batch_size, l.rows_per_sec, l.throttled, l.lower_key::pg_catalog.text,"
+                         " l.upper_key::pg_catalog.text, l.last_error, l.worker_pid"
+                         " FROM @extschema@.mig_job_lanes l"
+                         " WHERE l.job_id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[])"
+                         " ORDER BY l.job_id, l.lane"),
                      {"{" + ids + "}"});
     for (int i = 0; i < r.rows(); i++) {
         Lane l;
@@ -252,7 +318,7 @@ void Api::ReadLanes(std::vector<Job>& jobs)
         l.throttled = r.get(i, 8);
         l.lower_key = r.get(i, 9);
         l.upper_key = r.get(i, 10);
-        l.last_error = r.get(i, 11);
+        l.last_error = MigctlHint(r.get(i, 11));
         l.worker_pid = r.null(i, 12) ? 0 : std::stoll(r.get(i, 12));
         for (auto& j : jobs)
             if (j.job_id == job_id) j.lanes.push_back(l);
@@ -267,55 +333,60 @@ void Api::Control(const std::string& fn, long long job)
     bool ok = false;
     for (const char* a : allowed) ok = ok || fn == a;
     if (!ok) throw Error(kUsage, "unknown control function " + fn);
-    c_.exec("SELECT " + fn + "($1)", {std::to_string(job)});
+    c_.exec(Sql("SELECT @extschema@." + fn + "($1::pg_catalog.int8)"), {std::to_string(job)});
 }
 
 std::vector<std::vector<std::string>> Api::Events(long long job)
 {
     Jobs(job);  // the job exists
-    auto r = c_.exec("SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS.MS'), event, coalesce(detail, '')"
-                     " FROM mig_job_events WHERE job_id = $1 ORDER BY event_id",
+    auto r = c_.exec(Sql("SELECT pg_catalog.to_char(e.at, 'YYYY-MM-DD HH24:MI:SS.MS'), e.event,"
+                         " COALESCE(e.detail, '')"
+                         " FROM @extschema@.mig_job_events e WHERE e.job_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
+                         " ORDER BY e.event_id"),
                      {std::to_string(job)});
     std::vector<std::vector<std::string>> out;
-    for (int i = 0; i < r.rows(); i++) out.push_back({r.get(i, 0), r.get(i, 1), r.get(i, 2)});
+    for (int i = 0; i < r.rows(); i++) out.push_back({r.get(i, 0), r.get(i, 1), MigctlHint(r.get(i, 2))});
     return out;
 }
 
 long long Api::MaxLagBytes()
 {
-    auto r = c_.exec("SELECT coalesce(max(lag_bytes), 0) FROM mig_replicas()");
+    auto r = c_.exec(Sql("SELECT COALESCE(pg_catalog.max(r.lag_bytes), 0) FROM @extschema@.mig_replicas() r"));
     return std::stoll(r.get(0, 0));
 }
 
 MetricsReport Api::Metrics(const std::string& finished_within)
 {
     MetricsReport rep;
-    // kind arrives with the job kinds of 0.3; before that every job is a backfill
-    bool has_kind = c_.exec("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute"
-                            " WHERE attrelid = 'mig_jobs'::regclass AND attname = 'kind' AND NOT attisdropped)")
-                        .get(0, 0) == "t";
     // Seconds throttled, from the events (their times are visible to every
     // role): a throttled spell lasts until the job's next event that ends or
-    // restarts it, or until now if it goes on.
-    auto r = c_.exec(
+    // restarts it, or until now if it goes on. Run as the caller: the
+    // relation label is the name the user sees.
+    auto r = c_.execAsCaller(Sql(
         "WITH ev AS ("
-        "  SELECT job_id, event, at, lead(at) OVER (PARTITION BY job_id ORDER BY event_id) AS next_at"
-        "    FROM mig_job_events"
-        "   WHERE event IN ('throttled', 'unthrottled', 'started', 'paused', 'resumed',"
-        "                   'failed', 'cancelled', 'succeeded'))"
-        " SELECT j.job_id, j.relation::text, " + std::string(has_kind ? "j.kind::text" : "'backfill'") +
-        ", j.state, j.rows_done, j.rows_total, j.progress, coalesce(j.rows_per_sec, 0),"
-        " extract(epoch FROM j.eta)::float8, j.retries, j.wal_bytes,"
-        " coalesce((SELECT sum(extract(epoch FROM coalesce(ev.next_at,"
-        "     CASE WHEN j.state IN ('queued', 'running') THEN now() ELSE coalesce(j.finished_at, j.updated_at) END)"
-        "     - ev.at)) FROM ev WHERE ev.job_id = j.job_id AND ev.event = 'throttled'), 0)::float8,"
-        " CASE WHEN j.state IN ('queued', 'running') THEN coalesce((SELECT extract(epoch FROM now() - max(ev.at))"
-        "     FROM ev WHERE ev.job_id = j.job_id AND ev.event = 'throttled' AND ev.next_at IS NULL), 0)"
-        "     ELSE 0 END::float8,"
-        " current_database()"
-        " FROM mig_jobs j"
-        " WHERE j.state NOT IN ('succeeded', 'cancelled') OR j.finished_at > now() - $1::interval"
-        " ORDER BY j.job_id",
+        "  SELECT e.job_id, e.event, e.at,"
+        "         pg_catalog.lead(e.at) OVER (PARTITION BY e.job_id ORDER BY e.event_id) AS next_at"
+        "    FROM @extschema@.mig_job_events e"
+        "   WHERE e.event OPERATOR(pg_catalog.=) ANY ('{throttled,unthrottled,started,paused,resumed,"
+        "failed,cancelled,succeeded}'::pg_catalog.text[]))"
+        " SELECT j.job_id, j.relation::pg_catalog.text, j.kind::pg_catalog.text,"
+        " j.state, j.rows_done, j.rows_total, j.progress, COALESCE(j.rows_per_sec, 0),"
+        " extract(epoch FROM j.eta)::pg_catalog.float8, j.retries, j.wal_bytes,"
+        " COALESCE((SELECT pg_catalog.sum(extract(epoch FROM COALESCE(ev.next_at,"
+        "     CASE WHEN j.state OPERATOR(pg_catalog.=) ANY ('{queued,running}'::pg_catalog.text[])"
+        "          THEN pg_catalog.now() ELSE COALESCE(j.finished_at, j.updated_at) END)"
+        "     OPERATOR(pg_catalog.-) ev.at)) FROM ev WHERE ev.job_id OPERATOR(pg_catalog.=) j.job_id"
+        "     AND ev.event OPERATOR(pg_catalog.=) 'throttled'), 0)::pg_catalog.float8,"
+        " CASE WHEN j.state OPERATOR(pg_catalog.=) ANY ('{queued,running}'::pg_catalog.text[])"
+        "      THEN COALESCE((SELECT extract(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.max(ev.at))"
+        "     FROM ev WHERE ev.job_id OPERATOR(pg_catalog.=) j.job_id AND ev.event OPERATOR(pg_catalog.=) 'throttled'"
+        "     AND ev.next_at IS NULL), 0)"
+        "     ELSE 0 END::pg_catalog.float8,"
+        " pg_catalog.current_database()"
+        " FROM @extschema@.mig_jobs j"
+        " WHERE NOT (j.state OPERATOR(pg_catalog.=) ANY ('{succeeded,cancelled}'::pg_catalog.text[]))"
+        "    OR j.finished_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) $1::pg_catalog.interval)"
+        " ORDER BY j.job_id"),
         {finished_within});
     for (int i = 0; i < r.rows(); i++) {
         JobMetrics j;
@@ -334,9 +405,9 @@ MetricsReport Api::Metrics(const std::string& finished_within)
         j.throttled_for_seconds = std::stod(r.get(i, 12));
         rep.jobs.push_back(j);
     }
-    rep.database = c_.exec("SELECT current_database()").get(0, 0);
-    auto p = c_.exec("SELECT name, kind, lag_bytes, extract(epoch FROM replay_lag)::float8 FROM mig_replicas()"
-                     " ORDER BY kind, name");
+    rep.database = c_.exec("SELECT pg_catalog.current_database()").get(0, 0);
+    auto p = c_.exec(Sql("SELECT r.name, r.kind, r.lag_bytes, extract(epoch FROM r.replay_lag)::pg_catalog.float8"
+                         " FROM @extschema@.mig_replicas() r ORDER BY r.kind, r.name"));
     for (int i = 0; i < p.rows(); i++) {
         ReplicaMetrics m;
         m.name = p.get(i, 0);
@@ -348,35 +419,41 @@ MetricsReport Api::Metrics(const std::string& finished_within)
     return rep;
 }
 
-PlanReport Api::Plan(const std::string& table, const std::string& set, const std::optional<std::string>& where,
-                      int batch_size, int samples, const std::string& lock_timeout, int parallel)
+PlanReport Api::Plan(const std::string& table, const std::optional<std::string>& set,
+                     const std::optional<std::string>& where, int batch_size, int samples,
+                     const std::string& lock_timeout, int parallel)
 {
     PlanReport rep;
+    rep.is_delete = !set;
     std::vector<Param> params{table, set, where, batch_size > 0 ? Param(std::to_string(batch_size)) : std::nullopt,
                               std::to_string(samples), lock_timeout};
     // parallel (0.3's seventh argument) only when asked for, so that plan works on 0.2
     if (parallel > 1) params.push_back(std::to_string(parallel));
-    // the arrays come back one element per row, so that no name needs unquoting
-    auto r = std::make_optional(c_.exec(
-        std::string("WITH p AS MATERIALIZED (SELECT * FROM mig_plan($1::regclass, $2, $3, $4::integer,"
-                    " $5::integer, $6::interval") +
-            (parallel > 1 ? ", $7::integer" : "") + "))"
-        " SELECT kind, target, NULL, keys, rows, ms, wal_bytes FROM p"
-        " UNION ALL SELECT kind || ' column', target, unnest(columns), NULL, NULL, NULL, NULL"
-        " FROM p WHERE columns IS NOT NULL",
+    // the arrays come back one element per row (c.col, numbered c.n), so
+    // that no name needs unquoting; the table and clauses are the user's
+    // words, resolved as the user sees them
+    auto r = std::make_optional(c_.execAsCaller(
+        Sql("SELECT p.kind, p.target, c.col, p.keys, p.rows, p.ms, p.wal_bytes, c.n"
+            " FROM @extschema@.mig_plan($1::pg_catalog.regclass, $2::pg_catalog.text, $3::pg_catalog.text,"
+            " $4::pg_catalog.int4, $5::pg_catalog.int4, $6::pg_catalog.interval" +
+            std::string(parallel > 1 ? ", $7::pg_catalog.int4" : "") +
+            ") p LEFT JOIN LATERAL pg_catalog.unnest(p.columns) WITH ORDINALITY c(col, n) ON true"),
         params));
     for (int i = 0; i < r->rows(); i++) {
         std::string kind = r->get(i, 0);
+        bool first = r->null(i, 7) || r->get(i, 7) == "1";  // the first row of mig_plan's row
         if (kind == "change") {
-            rep.keys_estimate = r->null(i, 3) ? 0 : std::stoll(r->get(i, 3));
-            rep.rows_estimate = r->null(i, 4) ? 0 : std::stoll(r->get(i, 4));
-        } else if (kind == "change column") {
-            rep.set_columns.push_back(r->get(i, 2));
-        } else if (kind == "target column") {
-            for (auto& t : rep.targets)
-                if (t.first == r->get(i, 1)) t.second += (t.second.empty() ? "" : ", ") + r->get(i, 2);
+            if (first) {
+                rep.keys_estimate = r->null(i, 3) ? 0 : std::stoll(r->get(i, 3));
+                rep.rows_estimate = r->null(i, 4) ? 0 : std::stoll(r->get(i, 4));
+            }
+            if (!r->null(i, 2)) rep.set_columns.push_back(r->get(i, 2));
         } else if (kind == "target") {
-            rep.targets.push_back({r->get(i, 1), ""});
+            if (first) rep.targets.push_back({r->get(i, 1), ""});
+            auto& t = rep.targets.back();
+            if (!r->null(i, 2)) t.second += (t.second.empty() ? "" : ", ") + r->get(i, 2);
+        } else if (!first) {
+            continue;
         } else if (kind == "sample") {
             PlanSample s;
             s.target = r->get(i, 1);
@@ -393,35 +470,52 @@ PlanReport Api::Plan(const std::string& table, const std::string& set, const std
             rep.lanes.push_back(s);
         }
     }
-    auto t = c_.exec("SELECT $1::regclass::text, pg_total_relation_size($1::regclass)", {table});
+    // the catalog facts, named as the user sees them (regclass output
+    // depends on the search_path), so with the caller's search_path too
+    auto t = c_.execAsCaller("SELECT $1::pg_catalog.regclass::pg_catalog.text,"
+                             " pg_catalog.pg_total_relation_size($1::pg_catalog.regclass)",
+                             {table});
     rep.relation = t.get(0, 0);
     rep.table_bytes = std::stoll(t.get(0, 1));
-    // row triggers that fire on UPDATE (tgtype bits: 1 row, 2 before, 64 instead, 16 update)
-    auto trg = c_.exec("SELECT tgname || ' (' || CASE WHEN tgtype & 2 <> 0 THEN 'BEFORE'"
-                       " WHEN tgtype & 64 <> 0 THEN 'INSTEAD OF' ELSE 'AFTER' END || ' UPDATE, '"
-                       " || tgrelid::regclass::text || ')'"
-                       " FROM pg_trigger WHERE tgrelid IN (SELECT $1::regclass UNION"
-                       "   SELECT relid FROM pg_partition_tree($1::regclass))"
-                       " AND NOT tgisinternal AND tgenabled <> 'D' AND tgtype & 1 <> 0 AND tgtype & 16 <> 0"
-                       " ORDER BY 1",
-                       {table});
+    // row triggers that fire on UPDATE, or on DELETE for a delete (tgtype
+    // bits: 1 row, 2 before, 64 instead, 16 update, 8 delete)
+    auto trg = c_.execAsCaller(
+        "SELECT pg_catalog.concat(g.tgname, ' (',"
+        " CASE WHEN (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 2) OPERATOR(pg_catalog.<>) 0 THEN 'BEFORE'"
+        "      WHEN (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 64) OPERATOR(pg_catalog.<>) 0 THEN 'INSTEAD OF'"
+        "      ELSE 'AFTER' END,"
+        " ' ', $2::pg_catalog.text, ', ', g.tgrelid::pg_catalog.regclass::pg_catalog.text, ')')"
+        " FROM pg_catalog.pg_trigger g"
+        " WHERE g.tgrelid OPERATOR(pg_catalog.=) ANY (SELECT pt.relid::pg_catalog.oid"
+        "   FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass) pt"
+        "   UNION ALL SELECT $1::pg_catalog.regclass::pg_catalog.oid)"
+        " AND NOT g.tgisinternal AND g.tgenabled OPERATOR(pg_catalog.<>) 'D'"
+        " AND (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.<>) 0"
+        " AND (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) $3::pg_catalog.int4) OPERATOR(pg_catalog.<>) 0"
+        " ORDER BY 1",
+        {table, std::string(rep.is_delete ? "DELETE" : "UPDATE"), std::string(rep.is_delete ? "8" : "16")});
     for (int i = 0; i < trg.rows(); i++) rep.triggers.push_back(trg.get(i, 0));
     // indexes whose columns, expressions or predicate use a changed column
-    auto idx = c_.exec(
-        "SELECT i.indexrelid::regclass::text FROM pg_index i"
-        " WHERE i.indrelid = $1::regclass AND ("
-        "   EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indrelid"
-        "           AND a.attnum = ANY (i.indkey::int2[]) AND a.attname = ANY ($2::text[]))"
-        "   OR EXISTS (SELECT 1 FROM pg_depend d JOIN pg_attribute a"
-        "              ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid"
-        "              WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid"
-        "              AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid"
-        "              AND a.attname = ANY ($2::text[])))"
+    auto idx = c_.execAsCaller(
+        "SELECT i.indexrelid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_index i"
+        " WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass::pg_catalog.oid AND ("
+        "   EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) i.indrelid"
+        "           AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])"
+        "           AND a.attname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]))"
+        "   OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_attribute a"
+        "              ON a.attrelid OPERATOR(pg_catalog.=) d.refobjid"
+        "             AND a.attnum::pg_catalog.int4 OPERATOR(pg_catalog.=) d.refobjsubid"
+        "              WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid"
+        "              AND d.objid OPERATOR(pg_catalog.=) i.indexrelid"
+        "              AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid"
+        "              AND d.refobjid OPERATOR(pg_catalog.=) i.indrelid"
+        "              AND a.attname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])))"
         " ORDER BY 1",
         {table, TextArrayLiteral(rep.set_columns)});
     for (int i = 0; i < idx.rows(); i++) rep.indexes.push_back(idx.get(i, 0));
-    auto repl = c_.exec("SELECT kind, name, coalesce(active, false), coalesce(lag_bytes::text, ''), coalesce(note, '')"
-                        " FROM mig_replicas() ORDER BY kind, name");
+    auto repl = c_.exec(Sql("SELECT r.kind, r.name, COALESCE(r.active, false),"
+                            " COALESCE(r.lag_bytes::pg_catalog.text, ''), COALESCE(r.note, '')"
+                            " FROM @extschema@.mig_replicas() r ORDER BY r.kind, r.name"));
     for (int i = 0; i < repl.rows(); i++)
         rep.replicas.push_back({repl.get(i, 0), repl.get(i, 1), repl.get(i, 2), repl.get(i, 3), repl.get(i, 4)});
     rep.preloaded = c_.exec(std::string("SELECT ") + kPreloaded).get(0, 0) == "t";
@@ -430,8 +524,11 @@ PlanReport Api::Plan(const std::string& table, const std::string& set, const std
 
 long long Api::DefaultChunkTimeMs()
 {
-    auto r = c_.exec("SELECT round(extract(epoch FROM coalesce(nullif(current_setting("
-                     "'pg_mig.default_chunk_time', true), ''), '50ms')::interval) * 1000)::bigint");
+    std::string setting =
+        c_.exec("SELECT pg_catalog.current_setting('pg_mig.default_chunk_time', true)").get(0, 0);
+    auto r = c_.exec("SELECT pg_catalog.round(extract(epoch FROM $1::pg_catalog.interval)"
+                     " OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8",
+                     {setting.empty() ? "50ms" : setting});
     return std::stoll(r.get(0, 0));
 }
 

@@ -23,6 +23,7 @@ struct Job {
     long long job_id = 0;
     std::string relation, state, throttled, last_error, eta, owner;
     std::string kind = "backfill", step;  // 0.3: the job's kind and, for schema steps, its step now
+    std::string job_key;                  // 0.4: the caller's name for the job; "" if none
     long long rows_done = 0, rows_total = -1, batch_size = 0;
     double progress = -1, rows_per_sec = 0;
     long long kept_bytes = -1;  // 0.3 undo: size of a backfill's kept values; -1 none
@@ -56,6 +57,7 @@ struct PlanReport {
     std::vector<std::vector<std::string>> replicas;  // kind, name, active, lag_bytes, note
     long long table_bytes = 0;
     bool preloaded = false;
+    bool is_delete = false;  // the plan of a delete (no set clause): triggers on DELETE
 };
 
 // Versions: the three parts that must agree -- this migctl, the library the
@@ -96,8 +98,10 @@ public:
     void Set(long long job, const NamedArgs& args);
     // Plan: mig_plan's checks, estimates and sample chunks, and the catalog
     // facts around them (triggers, indexes on the changed columns, replicas)
-    PlanReport Plan(const std::string& table, const std::string& set, const std::optional<std::string>& where,
-                    int batch_size, int samples, const std::string& lock_timeout, int parallel = 1);
+    // set: nothing for the plan of a delete (where is then required)
+    PlanReport Plan(const std::string& table, const std::optional<std::string>& set,
+                    const std::optional<std::string>& where, int batch_size, int samples,
+                    const std::string& lock_timeout, int parallel = 1);
     std::vector<Job> Jobs(std::optional<long long> job);
     std::string State(long long job);
     void Control(const std::string& fn, long long job);  // mig_pause / mig_resume / mig_cancel
@@ -111,7 +115,12 @@ public:
 
 private:
     void ReadLanes(std::vector<Job>& jobs);
+    // Ext: the extension's schema, quoted by the server (read once per
+    // connection); Sql: text with each @extschema@ replaced by it
+    const std::string& Ext();
+    std::string Sql(const std::string& text);
     Connection& c_;
+    std::string ext_;
 };
 
 }  // namespace migctl

@@ -22,15 +22,17 @@ const std::vector<Command>& Commands()
          CmdInstall,
          "Checks the server, creates the extension in the database (or updates it to this version), and "
          "reports whether pg_mig is in shared_preload_libraries. With --configure it adds pg_mig there with "
-         "ALTER SYSTEM, keeping the libraries already listed; the server must then be restarted. Exits 3 "
-         "until the library is loaded."},
-        {"plan", "plan --table T --set EXPR [--where EXPR] [--samples N]\n"
+         "ALTER SYSTEM, keeping the libraries already listed; the server must then be restarted. Exits 0 "
+         "when the extension is there and the library loaded, and when --configure has written the setting "
+         "(the server must then be restarted); 3 when the library is not loaded and --configure was not given "
+         "(not ready), or the server cannot be reached."},
+        {"plan", "plan --table T (--set EXPR [--where EXPR] | --delete --where EXPR) [--samples N]\n"
                  "                            dry run: key, rows, triggers, indexes, replicas, sample chunks",
          CmdPlan,
-         "Runs every check of start without making a job, reports the table's size, the key it would walk, "
-         "the rows to change, the row triggers that fire on UPDATE, the indexes on the changed columns and "
-         "the replicas with their lag, and runs --samples chunks in subtransactions that are rolled back to "
-         "estimate the job's time and WAL."},
+         "Runs every check of start (or, with --delete, of delete) without making a job, reports the table's "
+         "size, the key it would walk, the rows to change or delete, the row triggers that fire on UPDATE (on "
+         "DELETE for --delete), the indexes on the changed columns and the replicas with their lag, and runs "
+         "--samples chunks in subtransactions that are rolled back to estimate the job's time and WAL."},
         {"start", "start --table T --set EXPR [--where EXPR] [options] [--wait]\n"
                   "                            start a backfill job and print its id",
          CmdStart,
@@ -52,7 +54,7 @@ const std::vector<Command>& Commands()
         {"add-fk", "add-fk --table T --columns C,... --references T2 [--orphans fail|delete|set_null] [...]\n"
                    "                            a foreign key: NOT VALID, orphans handled in chunks, VALIDATE",
          CmdAddFk},
-        {"repack", "repack --table T [--lock-timeout D] [--max-retries N] [--wait]\n"
+        {"repack", "repack --table T [--lock-timeout D] [--max-retries N] [--key K] [--wait]\n"
                    "                            REPACK (CONCURRENTLY) in the server (PostgreSQL 19+)",
          CmdRepack,
          "Starts a job that rewrites the table with REPACK (CONCURRENTLY), giving back the space a big "
@@ -327,6 +329,21 @@ NamedArgs WalkArgs(const WalkOptions& w, const po::variables_map& vm)
         out.push_back({"vacuum_every", {w.vacuum_every, "bigint"}});
     }
     return out;
+}
+
+void AddKeyOption(po::options_description& d, std::string& key)
+{
+    d.add_options()("key", po::value(&key),
+                    "a name for this step (e.g. deploy-42-backfill): run again with the same key, it starts "
+                    "nothing and returns that job");
+}
+
+NamedArgs KeyArgs(const std::string& key, const po::variables_map& vm)
+{
+    if (!vm.count("key")) return {};
+    if (key.empty())
+        throw Error(kUsage, "--key needs a name", "e.g. --key deploy-42-backfill: the same key names the same job.");
+    return {{"job_key", {key, "text"}}};
 }
 
 std::string LanesText(const Job& j)

@@ -83,6 +83,13 @@ struct WalkOptions {
 void AddWalkOptions(po::options_description& d, WalkOptions& w, bool with_parallel);
 // WalkArgs: their named SQL arguments, checked (a whole number each)
 NamedArgs WalkArgs(const WalkOptions& w, const po::variables_map& vm);
+// --key K of every command that starts a job (0.4): the caller's name for
+// "this step of this migration"; the same command run again with the same
+// key starts nothing and returns that job (job_key of the start functions)
+void AddKeyOption(po::options_description& d, std::string& key);
+// KeyArgs: job_key => K if --key was given (an empty key is bad usage)
+NamedArgs KeyArgs(const std::string& key, const po::variables_map& vm);
+
 // LanesText: "3/4 running, 1 waiting" for a parallel job, "" for one walker
 std::string LanesText(const Job& j);
 

@@ -1,5 +1,6 @@
 // cmd_control.cpp -- migctl pause|resume|cancel JOB, wait JOB, events JOB.
 #include "cli.hpp"
+#include "hints.hpp"
 #include "options.hpp"
 #include "render.hpp"
 
@@ -21,7 +22,18 @@ int CmdControl(const std::string& cmd, const std::vector<std::string>& args)
 
     Connection c(cl.conn);
     Api api(c);
-    api.Control("mig_" + cmd, job);
+    try {
+        api.Control("mig_" + cmd, job);
+    } catch (const SqlError& e) {
+        // the hint for this job's kind (a refused cancel of a foreign-key
+        // job names migctl add-fk, not start)
+        std::string kind;
+        try {
+            kind = api.Jobs(job).at(0).kind;
+        } catch (const std::exception&) {
+        }
+        throw SqlError(e.sqlstate, e.what(), MigctlHint(e.hint, kind));
+    }
     std::cout << "job " << job << ": " << api.State(job) << "\n";
     return kOk;
 }

@@ -7,16 +7,17 @@ namespace migctl {
 
 int CmdDelete(const std::string& cmd, const std::vector<std::string>& args)
 {
-    std::string table, where;
+    std::string table, where, key;
     Knobs knobs;
     WalkOptions walk;
     po::options_description d("delete options");
     d.add_options()("table", po::value(&table), "the table to delete from")(
         "where", po::value(&where), "the rows to delete, e.g. \"created_at < '2020-01-01'\"")(
         "wait", "follow the job to its end (exit codes of wait)");
+    AddKeyOption(d, key);
     AddKnobOptions(d, knobs);
     AddWalkOptions(d, walk, true);
-    auto cl = Parse(cmd, args, d, "delete --table T --where EXPR [options] [--wait]");
+    auto cl = Parse(cmd, args, d, "delete --table T --where EXPR [options] [--key K] [--wait]");
     if (cl.help) return kOk;
     if (table.empty() || where.empty())
         throw Error(kUsage, "delete needs --table and --where",
@@ -25,6 +26,7 @@ int CmdDelete(const std::string& cmd, const std::vector<std::string>& args)
     NamedArgs named{{"relation", {table, "regclass"}}, {"where_clause", {where, "text"}}};
     for (auto& a : KnobArgs(knobs, cl.vm)) named.push_back(a);  // checks durations and sizes first
     for (auto& a : WalkArgs(walk, cl.vm)) named.push_back(a);
+    for (auto& a : KeyArgs(key, cl.vm)) named.push_back(a);
 
     Connection c(cl.conn);
     Api api(c);

@@ -22,11 +22,13 @@ int CmdInstall(const std::string& cmd, const std::vector<std::string>& args)
         return kOk;
     }
     std::cout << "shared_preload_libraries: pg_mig is NOT loaded\n";
-    if (!configure)
-        std::cout << "HINT: run migctl install --configure (or add pg_mig to shared_preload_libraries in "
-                     "postgresql.conf), then restart the server.\n";
-    // not ready until the server restarts with the library
-    return kNoConnection;
+    // --configure wrote the setting: done, the restart is the user's to do
+    // (Install's action says so); without it the server is not ready
+    if (configure) return kOk;
+    std::cout << std::flush;
+    throw Error(kNoConnection, "pg_mig is not loaded: shared_preload_libraries does not include it",
+                "Run migctl install --configure (or add pg_mig to shared_preload_libraries in postgresql.conf), "
+                "then restart the server.");
 }
 
 }  // namespace migctl

@@ -57,6 +57,7 @@ std::string PlanJson(const PlanReport& r, const PlanEstimate& e, const std::vect
                                                   {"lag_bytes", p[3].empty() ? "null" : p[3], true}});
     }
     std::vector<JsonField> fields{{"relation", r.relation, false},
+                       {"kind", r.is_delete ? "delete" : "backfill", false},
                        {"table_bytes", std::to_string(r.table_bytes), true},
                        {"set_columns", JsonStrings(r.set_columns), true},
                        {"targets", targets + "]", true},
@@ -82,18 +83,21 @@ void PrintPlan(const PlanReport& r, const PlanEstimate& e, const PlanLimits& l,
               << " with indexes)\n";
     std::string cols;
     for (const auto& c : r.set_columns) cols += (cols.empty() ? "" : ", ") + c;
-    std::cout << "changes:   " << cols << "\n";
+    if (r.is_delete)
+        std::cout << "deletes:   the rows that match the where clause\n";
+    else
+        std::cout << "changes:   " << cols << "\n";
     for (const auto& t : r.targets) std::cout << "key:       " << t.first << " (" << t.second << ")\n";
     std::cout << "rows:      about " << FormatCount(r.keys_estimate) << " keys to walk, about "
-              << FormatCount(e.rows) << " rows to change"
+              << FormatCount(e.rows) << (r.is_delete ? " rows to delete" : " rows to change")
               << (e.measured ? " (from the samples)" : " (planner estimate)") << "\n";
     // a heading, then one item per line (or "none ..." on the heading's line)
     auto list = [](const char* heading, const std::vector<std::string>& items, const char* none) {
         std::cout << heading << (items.empty() ? none : "") << "\n";
         for (const auto& i : items) std::cout << "           " << i << "\n";
     };
-    list("triggers:  ", r.triggers, "none that fire per row on UPDATE");
-    list("indexes:   ", r.indexes, "none on the changed columns (updates can be HOT)");
+    list("triggers:  ", r.triggers, r.is_delete ? "none that fire per row on DELETE" : "none that fire per row on UPDATE");
+    if (!r.is_delete) list("indexes:   ", r.indexes, "none on the changed columns (updates can be HOT)");
     std::vector<std::string> replicas;
     for (const auto& p : r.replicas)
         replicas.push_back(p[0] + " " + p[1] + (p[2] == "t" ? " active" : " inactive") + ", lag " +
@@ -153,11 +157,22 @@ int CmdPlan(const std::string& cmd, const std::vector<std::string>& args)
         "nice-ratio", po::value(&nice), "sleep this many times each chunk's duration, for the estimate")(
         "max-wal-rate", po::value(&wal_rate), "WAL bytes per second, for the estimate")(
         "parallel", po::value(&parallel)->default_value(parallel), "show the lanes parallel => N would walk (1-32)")(
+        "delete", "plan a delete (migctl delete) of the rows --where selects, instead of a backfill")(
         "json", "JSON for scripts");
-    auto cl = Parse(cmd, args, d, "plan --table T --set EXPR [--where EXPR] [options]");
+    auto cl = Parse(cmd, args, d, "plan --table T (--set EXPR [--where EXPR] | --delete --where EXPR) [options]");
     if (cl.help) return kOk;
-    if (table.empty() || set.empty())
-        throw Error(kUsage, "plan needs --table and --set", "e.g. migctl plan --table orders --set \"col = expr\"");
+    bool is_delete = cl.vm.count("delete") > 0;
+    if (is_delete && !set.empty())
+        throw Error(kUsage, "plan takes --set or --delete, not both",
+                    "A delete changes no column: leave out --set, e.g. migctl plan --table events --delete "
+                    "--where \"created_at < '2020-01-01'\"");
+    if (is_delete && (table.empty() || where.empty()))
+        throw Error(kUsage, "plan --delete needs --table and --where",
+                    "e.g. migctl plan --table events --delete --where \"created_at < '2020-01-01'\"");
+    if (table.empty() || (set.empty() && !is_delete))
+        throw Error(kUsage, "plan needs --table and --set (or --delete and --where)",
+                    "e.g. migctl plan --table orders --set \"col = expr\"");
+    if (cl.vm.count("job")) throw Error(kUsage, "plan takes no job id", "Run migctl plan --help.");
     if (samples < 0 || samples > 20) throw Error(kUsage, "--samples must be between 0 and 20");
     if (batch < 1 || batch > 1000000) throw Error(kUsage, "--batch-size must be between 1 and 1000000");
     if (nice < 0) throw Error(kUsage, "--nice-ratio must not be negative");
@@ -173,8 +188,9 @@ int CmdPlan(const std::string& cmd, const std::vector<std::string>& args)
     Connection c(cl.conn);
     Api api(c);
     if (limits.chunk_time_ms < 0) limits.chunk_time_ms = api.DefaultChunkTimeMs();
-    auto report = api.Plan(table, set, where.empty() ? std::nullopt : std::optional<std::string>(where), batch,
-                           samples, lock_interval, parallel);
+    auto report = api.Plan(table, is_delete ? std::nullopt : std::optional<std::string>(set),
+                           where.empty() ? std::nullopt : std::optional<std::string>(where), batch, samples,
+                           lock_interval, parallel);
     auto estimate = EstimatePlan(report, limits);
     auto warnings = PlanWarnings(report, estimate, limits);
     if (cl.vm.count("json"))

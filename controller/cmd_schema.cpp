@@ -13,7 +13,7 @@ namespace {
 
 // StepKnobs: --lock-timeout and --max-retries, which every schema step has
 struct StepKnobs {
-    std::string lock_timeout, max_retries;
+    std::string lock_timeout, max_retries, key;
 };
 
 void AddStepOptions(po::options_description& d, StepKnobs& k)
@@ -21,10 +21,12 @@ void AddStepOptions(po::options_description& d, StepKnobs& k)
     d.add_options()("lock-timeout", po::value(&k.lock_timeout), "per DDL attempt; one waiting longer is retried")(
         "max-retries", po::value(&k.max_retries), "retries of a step before the job fails")(
         "wait", "follow the job to its end (exit codes of wait)");
+    AddKeyOption(d, k.key);
 }
 
-void AppendStepArgs(const StepKnobs& k, NamedArgs& named)
+void AppendStepArgs(const StepKnobs& k, const po::variables_map& vm, NamedArgs& named)
 {
+    for (auto& a : KeyArgs(k.key, vm)) named.push_back(a);
     if (!k.lock_timeout.empty())
         named.push_back({"lock_timeout", {DurationToInterval(ParseDuration(k.lock_timeout)), "interval"}});
     if (!k.max_retries.empty()) {
@@ -77,13 +79,13 @@ int CmdNotNull(const std::string& cmd, const std::vector<std::string>& args)
     d.add_options()("table", po::value(&table), "the table")("column", po::value(&column),
                                                               "the column to set NOT NULL");
     AddStepOptions(d, knobs);
-    auto cl = Parse(cmd, args, d, "not-null --table T --column C [--lock-timeout D] [--wait]");
+    auto cl = Parse(cmd, args, d, "not-null --table T --column C [--lock-timeout D] [--key K] [--wait]");
     if (cl.help) return kOk;
     if (table.empty() || column.empty())
         throw Error(kUsage, "not-null needs --table and --column", "e.g. migctl not-null --table orders --column tracking_id");
     NoJobArg(cl, cmd);
     NamedArgs named{{"relation", {table, "regclass"}}, {"column_name", {column, "name"}}};
-    AppendStepArgs(knobs, named);
+    AppendStepArgs(knobs, cl.vm, named);
     return StartAndFollow(cl, "mig_set_not_null", named);
 }
 
@@ -95,14 +97,14 @@ int CmdValidate(const std::string& cmd, const std::vector<std::string>& args)
     d.add_options()("table", po::value(&table), "the table")("constraint", po::value(&constraint),
                                                               "the NOT VALID check or foreign key");
     AddStepOptions(d, knobs);
-    auto cl = Parse(cmd, args, d, "validate --table T --constraint N [--lock-timeout D] [--wait]");
+    auto cl = Parse(cmd, args, d, "validate --table T --constraint N [--lock-timeout D] [--key K] [--wait]");
     if (cl.help) return kOk;
     if (table.empty() || constraint.empty())
         throw Error(kUsage, "validate needs --table and --constraint",
                     "e.g. migctl validate --table orders --constraint orders_customer_fk");
     NoJobArg(cl, cmd);
     NamedArgs named{{"relation", {table, "regclass"}}, {"constraint_name", {constraint, "name"}}};
-    AppendStepArgs(knobs, named);
+    AppendStepArgs(knobs, cl.vm, named);
     return StartAndFollow(cl, "mig_validate_constraint", named);
 }
 
@@ -115,13 +117,13 @@ int CmdRepack(const std::string& cmd, const std::vector<std::string>& args)
         "max-lag", po::value(&max_lag), "wait before the repack while a standby replays more than this behind")(
         "max-lag-bytes", po::value(&max_lag_bytes), "wait while a standby or slot is this far behind, e.g. 16MB");
     AddStepOptions(d, knobs);
-    auto cl = Parse(cmd, args, d, "repack --table T [--lock-timeout D] [--max-retries N] [--max-lag D] [--wait]");
+    auto cl = Parse(cmd, args, d, "repack --table T [--lock-timeout D] [--max-retries N] [--max-lag D] [--key K] [--wait]");
     if (cl.help) return kOk;
     if (table.empty())
         throw Error(kUsage, "repack needs --table", "e.g. migctl repack --table orders");
     NoJobArg(cl, cmd);
     NamedArgs named{{"relation", {table, "regclass"}}};
-    AppendStepArgs(knobs, named);
+    AppendStepArgs(knobs, cl.vm, named);
     if (!max_lag.empty()) named.push_back({"max_lag", {DurationToInterval(ParseDuration(max_lag)), "interval"}});
     if (!max_lag_bytes.empty()) named.push_back({"max_lag_bytes", {std::to_string(ParseSize(max_lag_bytes)), "bigint"}});
     return StartAndFollow(cl, "mig_repack", named);
@@ -143,7 +145,7 @@ int CmdIndex(const std::string& cmd, const std::vector<std::string>& args)
     AddStepOptions(d, knobs);
     auto cl = Parse(cmd, args, d,
                     "index --table T --columns EXPR [--name N] [--unique] [--method M] [--where EXPR]\n"
-                    "       [--include C,...] [--wait]");
+                    "       [--include C,...] [--key K] [--wait]");
     if (cl.help) return kOk;
     if (table.empty() || columns.empty())
         throw Error(kUsage, "index needs --table and --columns", "e.g. migctl index --table users --columns \"lower(email)\"");
@@ -157,13 +159,13 @@ int CmdIndex(const std::string& cmd, const std::vector<std::string>& args)
     if (!max_lag.empty()) named.push_back({"max_lag", {DurationToInterval(ParseDuration(max_lag)), "interval"}});
     if (!max_lag_bytes.empty())
         named.push_back({"max_lag_bytes", {std::to_string(ParseSize(max_lag_bytes)), "bigint"}});
-    AppendStepArgs(knobs, named);
+    AppendStepArgs(knobs, cl.vm, named);
     return StartAndFollow(cl, "mig_create_index", named);
 }
 
 int CmdAddFk(const std::string& cmd, const std::vector<std::string>& args)
 {
-    std::string table, columns, references, ref_columns, name, on_delete, orphans;
+    std::string table, columns, references, ref_columns, name, on_delete, orphans, key;
     Knobs knobs;
     po::options_description d("add-fk options (and the chunk and throttle options of start, for the orphan walk)");
     d.add_options()("table", po::value(&table), "the referencing table")(
@@ -174,10 +176,11 @@ int CmdAddFk(const std::string& cmd, const std::vector<std::string>& args)
         "on-delete", po::value(&on_delete), "no action | restrict | cascade | set null | set default")(
         "orphans", po::value(&orphans), "fail (default) | delete | set_null: what to do with rows without a match")(
         "wait", "follow the job to its end (exit codes of wait)");
+    AddKeyOption(d, key);
     AddKnobOptions(d, knobs);
     auto cl = Parse(cmd, args, d,
                     "add-fk --table T --columns C[,C...] --references T2 [--ref-columns C,...] [--name N]\n"
-                    "       [--on-delete ACTION] [--orphans fail|delete|set_null] [options] [--wait]");
+                    "       [--on-delete ACTION] [--orphans fail|delete|set_null] [options] [--key K] [--wait]");
     if (cl.help) return kOk;
     if (table.empty() || columns.empty() || references.empty())
         throw Error(kUsage, "add-fk needs --table, --columns and --references",
@@ -191,6 +194,7 @@ int CmdAddFk(const std::string& cmd, const std::vector<std::string>& args)
     if (!on_delete.empty()) named.push_back({"on_delete", {on_delete, "text"}});
     if (!orphans.empty()) named.push_back({"orphans", {orphans, "text"}});
     for (auto& a : KnobArgs(knobs, cl.vm)) named.push_back(a);
+    for (auto& a : KeyArgs(key, cl.vm)) named.push_back(a);
     return StartAndFollow(cl, "mig_add_foreign_key", named);
 }
 

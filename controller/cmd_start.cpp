@@ -7,7 +7,7 @@ namespace migctl {
 
 int CmdStart(const std::string& cmd, const std::vector<std::string>& args)
 {
-    std::string table, set, where;
+    std::string table, set, where, key;
     Knobs knobs;
     WalkOptions walk;
     po::options_description d("start options");
@@ -16,9 +16,11 @@ int CmdStart(const std::string& cmd, const std::vector<std::string>& args)
                                                                      "rows that still need work")(
         "wait", "follow the job to its end (exit codes of wait)")(
         "keep-old-values", "keep the old values of every changed row, for migctl revert");
+    AddKeyOption(d, key);
     AddKnobOptions(d, knobs);
     AddWalkOptions(d, walk, true);
-    auto cl = Parse(cmd, args, d, "start --table T --set EXPR [--where EXPR] [options] [--keep-old-values] [--wait]");
+    auto cl = Parse(cmd, args, d,
+                    "start --table T --set EXPR [--where EXPR] [options] [--keep-old-values] [--key K] [--wait]");
     if (cl.help) return kOk;
     if (table.empty() || set.empty())
         throw Error(kUsage, "start needs --table and --set", "e.g. migctl start --table orders --set \"col = expr\"");
@@ -26,6 +28,7 @@ int CmdStart(const std::string& cmd, const std::vector<std::string>& args)
     NamedArgs named = KnobArgs(knobs, cl.vm);  // checks durations and sizes before connecting
     for (auto& a : WalkArgs(walk, cl.vm)) named.push_back(a);
     if (cl.vm.count("keep-old-values")) named.push_back({"keep_old_values", {"true", "boolean"}});
+    for (auto& a : KeyArgs(key, cl.vm)) named.push_back(a);
 
     Connection c(cl.conn);
     Api api(c);

@@ -30,6 +30,7 @@ std::string JsonJobs(const std::vector<Job>& jobs, long long lag)
                            {"throttled", str(j.throttled), true},
                            {"last_error", str(j.last_error), true},
                            {"owner", j.owner, false},
+                           {"job_key", str(j.job_key), true},
                            {"max_lag_bytes", std::to_string(lag), true}};
         // undo (0.3): only a backfill that kept its old values has kept_bytes
         if (j.kept_bytes >= 0) fields.push_back({"kept_bytes", std::to_string(j.kept_bytes), true});
@@ -90,6 +91,9 @@ int CmdStatus(const std::string& cmd, const std::vector<std::string>& args)
     // parallel lanes (0.3): the LANES column only when a job shown has lanes
     bool lanes = false;
     for (const auto& j : jobs) lanes = lanes || j.parallel > 1;
+    // job keys (0.4): the KEY column only when a job shown has one
+    bool keys = false;
+    for (const auto& j : jobs) keys = keys || !j.job_key.empty();
     for (const auto& j : jobs) {
         char pct[16];
         std::snprintf(pct, sizeof pct, "%.1f%%", j.progress < 0 ? 0.0 : j.progress * 100);
@@ -98,11 +102,13 @@ int CmdStatus(const std::string& cmd, const std::vector<std::string>& args)
                         j.throttled.empty() ? "-" : j.throttled, j.step.empty() ? "-" : j.step});
         if (kept) rows.back().push_back(j.kept_bytes < 0 ? "-" : FormatBytes(static_cast<double>(j.kept_bytes)));
         if (lanes) rows.back().push_back(LanesText(j).empty() ? "-" : LanesText(j));
+        if (keys) rows.back().push_back(j.job_key.empty() ? "-" : j.job_key);
     }
     std::vector<std::string> header{"JOB",   "TABLE", "KIND",      "STATE", "PROGRESS", "ROWS", "ROWS/S",
                                     "ETA",   "BATCH", "LAG",       "THROTTLED", "STEP"};
     if (kept) header.push_back("KEPT");
     if (lanes) header.push_back("LANES");
+    if (keys) header.push_back("KEY");
     std::cout << FormatTable(header, rows);
     return kOk;
 }

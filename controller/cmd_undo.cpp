@@ -9,14 +9,17 @@ namespace migctl {
 int CmdRevert(const std::string& cmd, const std::vector<std::string>& args)
 {
     Knobs knobs;
+    std::string key;
     po::options_description d("revert options (the throttle options of start)");
     d.add_options()("wait", "follow the revert to its end (exit codes of wait)");
+    AddKeyOption(d, key);
     AddKnobOptions(d, knobs);
-    auto cl = Parse(cmd, args, d, "revert JOB [options] [--wait]");
+    auto cl = Parse(cmd, args, d, "revert JOB [options] [--key K] [--wait]");
     if (cl.help) return kOk;
     long long job = NeedJob(cl, cmd);
     NamedArgs named{{"job_id", {std::to_string(job), "bigint"}}};
     for (auto& a : KnobArgs(knobs, cl.vm)) named.push_back(a);  // checks durations and sizes first
+    for (auto& a : KeyArgs(key, cl.vm)) named.push_back(a);
 
     Connection c(cl.conn);
     Api api(c);

@@ -59,7 +59,9 @@ std::vector<std::string> PlanWarnings(const PlanReport& r, const PlanEstimate& e
                     "--configure, then restart)");
     if (!r.triggers.empty())
         w.push_back(std::to_string(r.triggers.size()) +
-                    " row trigger(s) fire on UPDATE: they run once per changed row and slow every chunk");
+                    (r.is_delete ? " row trigger(s) fire on DELETE: they run once per deleted row"
+                                 : " row trigger(s) fire on UPDATE: they run once per changed row") +
+                    " and slow every chunk");
     if (!r.indexes.empty())
         w.push_back(std::to_string(r.indexes.size()) +
                     " index(es) cover the changed columns: no HOT updates, every changed row adds index entries "
@@ -78,7 +80,8 @@ std::vector<std::string> PlanWarnings(const PlanReport& r, const PlanEstimate& e
                     FormatMillis(static_cast<double>(l.chunk_time_ms)) +
                     ": the job will shrink its batches (or pass a smaller --batch-size)");
     if (e.measured && e.rows == 0)
-        w.push_back("the sample chunks changed no row: the where clause selects nothing at the start of the table");
+        w.push_back(std::string("the sample chunks ") + (r.is_delete ? "deleted" : "changed") +
+                    " no row: the where clause selects nothing at the start of the table");
     return w;
 }
 

@@ -3,6 +3,7 @@
 // This is the only place that decides exit codes for errors: migctl's own
 // errors carry theirs, server errors are mapped from their SQLSTATE.
 #include "cli.hpp"
+#include "hints.hpp"
 
 #include <algorithm>
 #include <iostream>
@@ -50,7 +51,8 @@ int main(int argc, char** argv)
         if (!c) throw Error(kUsage, "unknown command \"" + cmd + "\"", "Run migctl --help.");
         return c->run(cmd == "log" ? "events" : cmd, args);
     } catch (const SqlError& e) {
-        PrintError(e.what(), e.hint);
+        // the server's hint names SQL; the user is in migctl
+        PrintError(e.what(), MigctlHint(e.hint));
         return ExitCodeForSqlState(e.sqlstate);
     } catch (const Error& e) {
         PrintError(e.what(), e.hint);

@@ -52,6 +52,25 @@ Connection::Connection(const ConnOptions& o)
         throw Error(kNoConnection, "cannot connect: " + msg,
                     "Check --dsn, -h/-p/-U/-d or the PG* environment variables.");
     }
+    caller_search_path_ = exec("SELECT pg_catalog.current_setting('search_path')").get(0, 0);
+    exec("SELECT pg_catalog.set_config('search_path', $1::pg_catalog.text, false)", {std::string(kPinnedSearchPath)});
+}
+
+Result Connection::execAsCaller(const std::string& sql, const std::vector<Param>& params)
+{
+    exec("BEGIN");
+    try {
+        exec("SELECT pg_catalog.set_config('search_path', $1::pg_catalog.text, true)", {caller_search_path_});
+        Result r = exec(sql, params);
+        exec("COMMIT");
+        return r;
+    } catch (...) {
+        // the transaction is aborted (or the connection is gone): end it,
+        // and report the statement's own error, not the rollback's
+        if (PQtransactionStatus(conn_.get()) == PQTRANS_INERROR || PQtransactionStatus(conn_.get()) == PQTRANS_INTRANS)
+            PQclear(PQexec(conn_.get(), "ROLLBACK"));
+        throw;
+    }
 }
 
 Result Connection::exec(const std::string& sql, const std::vector<Param>& params)

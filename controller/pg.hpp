@@ -71,14 +71,32 @@ struct ConnOptions {
     std::string dsn, host, port, user, dbname;
 };
 
+// kPinnedSearchPath: the search_path of migctl's session. What migctl
+// writes names every function, view, type and operator with its schema;
+// the pinned path is the second line of defence for anything that could
+// still be looked up by name (the implicit pg_catalog first, no user
+// schema, pg_temp last).
+constexpr const char* kPinnedSearchPath = "pg_catalog, pg_temp";
+
 class Connection {
 public:
+    // Connection: connects, reads the search_path the session started with
+    // (the caller's: from the role, the database, PGOPTIONS or the dsn) and
+    // pins the session's to kPinnedSearchPath
     explicit Connection(const ConnOptions& opts);
+    // exec: one statement with $n parameters, under the pinned search_path
     Result exec(const std::string& sql, const std::vector<Param>& params = {});
+    // execAsCaller: one statement that resolves or shows names the user
+    // gave (a table, the clauses of a job) as the user sees them: in a
+    // transaction of its own with the caller's search_path (SET LOCAL).
+    // The statement itself must still qualify everything it names.
+    Result execAsCaller(const std::string& sql, const std::vector<Param>& params = {});
+    const std::string& callerSearchPath() const { return caller_search_path_; }
     PGconn* raw() { return conn_.get(); }
 
 private:
     ConnPtr conn_;
+    std::string caller_search_path_;
 };
 
 }  // namespace migctl

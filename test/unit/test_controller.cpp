@@ -1,6 +1,7 @@
 // Unit tests of migctl's parsing, rendering and exit-code mapping.
 #include "cli.hpp"
 #include "estimate.hpp"
+#include "hints.hpp"
 #include "metrics.hpp"
 #include "options.hpp"
 #include "pg.hpp"
@@ -427,4 +428,122 @@ TEST(Lanes, LanesTextAndWatchLine)
     j.state = "succeeded";
     for (auto& l : j.lanes) l.state = "done";
     EXPECT_EQ("4/4 done", LanesText(j));
+}
+
+// Issue 22 item 3: the SQL that migctl writes (all of it is in api.cpp and
+// pg.cpp) names pg_mig's objects with the extension's schema and every
+// operator with pg_catalog, so that objects other roles create cannot
+// capture it; the integration test Migctl.PlantedObjectsDoNotCaptureMigctl
+// proves it for the statements it runs, this guards every statement.
+TEST(Trust, EverySqlTextIsQualified)
+{
+    for (const char* file : {"controller/api.cpp", "controller/pg.cpp"}) {
+        std::string src = ReadSource(file);
+        // without character literals and comments, whose quotes are not strings
+        src = std::regex_replace(src, std::regex(R"re('(\\.|[^'\\])')re"), "' '");
+        src = std::regex_replace(src, std::regex(R"(//[^\n]*)"), "");
+        // the string literals, joined as the compiler joins adjacent ones;
+        // the SQL among them (messages and hints are not)
+        std::string sql, group;
+        size_t group_end = std::string::npos;
+        std::regex literal(R"re("((?:[^"\\\n]|\\.)*)")re");
+        auto flush = [&] {
+            if (std::regex_search(group, std::regex(R"(\b(SELECT|FROM|WHERE|JOIN|EXTENSION)\b)"))) sql += group + "\n";
+            group.clear();
+        };
+        for (auto it = std::sregex_iterator(src.begin(), src.end(), literal); it != std::sregex_iterator(); ++it) {
+            std::string s = (*it)[1].str();
+            auto at = static_cast<size_t>(it->position());
+            bool adjacent = group_end != std::string::npos &&
+                            src.substr(group_end, at - group_end).find_first_not_of(" \t\n") == std::string::npos;
+            if (!adjacent) flush();
+            group_end = at + static_cast<size_t>(it->length());
+            if (std::regex_match(s, std::regex(R"(mig_\w+)"))) continue;  // a function's name, checked by value
+            group += s;
+        }
+        flush();
+        std::smatch m;
+        // a pg_mig function or view only after @extschema@.
+        EXPECT_FALSE(std::regex_search(sql, m, std::regex(R"((^|[^.\w])mig_\w+)"))) << file << ": " << m[0];
+        // no operator looked up by name (=, <>, ||, ->>, IN (...), NULLIF):
+        // each is OPERATOR(pg_catalog.x); => names an argument, and SET x =
+        // assigns a setting
+        std::string ops = std::regex_replace(sql, std::regex(R"(OPERATOR\(pg_catalog\.[^)]+\))"), " ");
+        ops = std::regex_replace(ops, std::regex(R"(=>|SET \w+ =|'[^']*')"), " ");
+        EXPECT_FALSE(std::regex_search(ops, m, std::regex(R"([-=<>|&*/+]|\b(IN|NULLIF|nullif|in)\s*\()")))
+            << file << ": an operator looked up by name: \"" << m[0] << "\" in "
+            << ops.substr(static_cast<size_t>(std::max<long>(0, m.position(0) - 40)), 80);
+        // every cast names its type with its schema
+        EXPECT_FALSE(std::regex_search(sql, m, std::regex(R"(::(?!pg_catalog\.)\w+)"))) << file << ": " << m[0];
+    }
+}
+
+// Issue 21 items 2 and 6: a hint names a path that works from where the
+// caller stands; in migctl that is a migctl command, not a SQL function.
+TEST(Hints, ServerHintsInMigctlWords)
+{
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"Resume it with mig_resume(7), or cancel it with mig_cancel(7) first.",
+         "Resume it with migctl resume 7, or cancel it with migctl cancel 7 first."},
+        {"Wait for job 12 with mig_wait(), or cancel it with mig_cancel(12).",
+         "Wait for job 12 with migctl wait 12, or cancel it with migctl cancel 12."},
+        {"Start a new job with mig_start_backfill().", "Start a new job with migctl start."},
+        {"Run ALTER EXTENSION pg_mig UPDATE (or migctl install).", "Run migctl install."},
+        {"Run ALTER EXTENSION pg_mig UPDATE.", "Run migctl install."},
+        {"Run CREATE EXTENSION pg_mig.", "Run migctl install."},
+        {"Add pg_mig to shared_preload_libraries in postgresql.conf and restart the server.",
+         "Run migctl install --configure, then restart the server."},
+        {"See the jobs of this database in mig_jobs.", "See the jobs with migctl status."},
+        {"Pass the knobs by name, e.g. mig_set(4, batch_size => 5000).",
+         "Pass the knobs as options, e.g. migctl set 4 --batch-size 5000."},
+        {"Pass set_clause NULL and a where_clause to plan a mig_start_delete().",
+         "Plan a delete with migctl plan --table T --delete --where EXPR."},
+        {"Use mig_revert to write the kept values back and mig_forget to drop them.",
+         "Use migctl revert to write the kept values back and migctl forget to drop them."},
+        {"Drop its kept values with mig_forget(3).", "Drop its kept values with migctl forget 3."},
+        // a failed not-null step's error (last_error)
+        {"column \"tracking_id\" of table orders has 5 NULL rows (SQLSTATE 23514). Hint: backfill them first, e.g. "
+         "with mig_start_backfill(), then run mig_set_not_null() again.",
+         "column \"tracking_id\" of table orders has 5 NULL rows (SQLSTATE 23514). Hint: backfill them first, e.g. "
+         "with migctl start, then run migctl not-null again."},
+        // a foreign key's orphans
+        {"Delete them or set them NULL first, or start mig_add_foreign_key() with orphans => 'delete' or 'set_null'.",
+         "Delete them or set them NULL first, or run migctl add-fk again with --orphans delete or --orphans "
+         "set_null."},
+        {"Start mig_add_foreign_key(..., orphans => 'delete').", "Start migctl add-fk ... --orphans delete."},
+        {"Run mig_set_not_null('orders', 'tracking_id') again.",
+         "Run migctl not-null --table orders --column tracking_id again."},
+        {"Start it again with mig_start_backfill(relation => 'public.orders', set_clause => 'n = n + 1', "
+         "job_key => 'deploy 7', keep_old_values => true).",
+         "Start it again with migctl start --table public.orders --set \"n = n + 1\" --key \"deploy 7\" "
+         "--keep-old-values."},
+        {"Create it with mig_create_index('t', 'lower(email)', \"unique\" => true).",
+         "Create it with migctl index --table t --columns \"lower(email)\" --unique."},
+        {"Start the job with parallel => 1, or start one job per partition.",
+         "Start the job with --parallel 1, or start one job per partition."},
+        {"Change the setting pg_mig.default_max_lag, or pass max_lag => ... explicitly.",
+         "Change the setting pg_mig.default_max_lag, or pass --max-lag ... explicitly."},
+        // nothing of pg_mig's SQL: as it is
+        {"Add a primary key, e.g. ALTER TABLE orders ADD PRIMARY KEY (id).",
+         "Add a primary key, e.g. ALTER TABLE orders ADD PRIMARY KEY (id)."},
+        {"", ""},
+        // names that have no migctl command stay
+        {"See mig_version().", "See mig_version()."},
+    };
+    for (const auto& [server, migctl] : cases) EXPECT_EQ(migctl, MigctlHint(server)) << server;
+}
+
+TEST(Hints, TheJobsKindChoosesTheCommand)
+{
+    // a cancel refused on a finished foreign-key job: the server may name
+    // any start function; the new job is one of the job's kind
+    EXPECT_EQ("Start a new job with migctl add-fk.",
+              MigctlHint("Start a new job with mig_start_backfill().", "foreign_key"));
+    EXPECT_EQ("Start a new job with migctl not-null.",
+              MigctlHint("Start a new job with mig_start_backfill().", "not_null"));
+    EXPECT_EQ("Start a new job with migctl start.", MigctlHint("Start a new job with mig_start_backfill().", "backfill"));
+    EXPECT_EQ("Start a new job with migctl index.", MigctlHint("Start a new job with mig_add_foreign_key().", "index"));
+    EXPECT_EQ("add-fk", KindCommand("foreign_key"));
+    EXPECT_EQ("start", KindCommand("backfill"));
+    EXPECT_EQ("", KindCommand("no such kind"));
 }
