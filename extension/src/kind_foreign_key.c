@@ -73,8 +73,9 @@
 
 PG_FUNCTION_INFO_V1(mig_ref_exists);
 
-/* the referenced table this backend (a foreign_key job's worker) walks for */
+/* the referenced table and columns this backend (a foreign_key job's worker) walks for */
 static Oid	orphan_walk_ref = InvalidOid;
+static List *orphan_walk_columns = NIL;	/* of char *, in TopMemoryContext */
 
 /*
  * MigAllowOrphanWalk lets this backend read the referenced table of the
@@ -86,9 +87,36 @@ void
 MigAllowOrphanWalk(const MigJob *job)
 {
 	const char *ref = MigKindArg(job, "ref_relid");
+	const char *cols = MigKindArg(job, "ref_columns");
+	MemoryContext old;
+	List	   *names = NIL;
 
-	if (job->kind == MIG_KIND_FOREIGN_KEY && ref != NULL)
-		orphan_walk_ref = (Oid) strtoul(ref, NULL, 10);
+	if (job->kind != MIG_KIND_FOREIGN_KEY || ref == NULL || cols == NULL)
+		return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	if (!SplitIdentifierString(pstrdup(cols), ',', &names))
+		elog(ERROR, "invalid name list in pg_mig job");
+	orphan_walk_columns = names;
+	orphan_walk_ref = (Oid) strtoul(ref, NULL, 10);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * OrphanWalkColumns: names are exactly the referenced columns of this
+ * worker's foreign key, in order (the look-up as the table's owner is for
+ * them only, not for any other unique key of the table).
+ */
+static bool
+OrphanWalkColumns(Datum *names, int n)
+{
+	ListCell   *lc;
+
+	if (list_length(orphan_walk_columns) != n)
+		return false;
+	foreach(lc, orphan_walk_columns)
+		if (strcmp(lfirst(lc), TextDatumGetCString(names[foreach_current_index(lc)])) != 0)
+			return false;
+	return true;
 }
 
 /*
@@ -228,7 +256,9 @@ mig_ref_exists(PG_FUNCTION_ARGS)
 	Oid			save_userid;
 	int			save_sec;
 	int			nest;
-	bool		as_owner = OidIsValid(orphan_walk_ref) && ref == orphan_walk_ref;
+	bool		as_owner;
+	Datum	   *given;
+	int			ngiven;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || n < 1)
 		ereport(ERROR,
@@ -237,6 +267,10 @@ mig_ref_exists(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 		if (PG_ARGISNULL(i + 2))
 			PG_RETURN_BOOL(true);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT,
+					  &given, NULL, &ngiven);
+	as_owner = OidIsValid(orphan_walk_ref) && ref == orphan_walk_ref &&
+		OrphanWalkColumns(given, ngiven);
 
 	/* as the referenced table's owner, RLS off (or as the current user) */
 	GetUserIdAndSecContext(&save_userid, &save_sec);
