@@ -132,7 +132,8 @@ KeptSchemaOid(void)
  * MigKeptTableOid returns the OID of the job's kept table (stored with the
  * job), or InvalidOid if it has none (no keep_old_values, forgotten, or
  * gone).  An OID that is not a plain table of the bootstrap superuser in
- * pg_mig's schema of kept tables is an error: it is not pg_mig's.
+ * pg_mig's schema of kept tables, named for this job, is an error: it is
+ * not this job's.
  */
 Oid
 MigKeptTableOid(const MigJob *job)
@@ -150,16 +151,19 @@ MigKeptTableOid(const MigJob *job)
 	if (!HeapTupleIsValid(tuple))
 		return InvalidOid;
 	form = (Form_pg_class) GETSTRUCT(tuple);
+	/* and of this job's name: an OID of another cluster (a restored dump) is not */
 	ours = form->relkind == RELKIND_RELATION &&
 		form->relowner == BOOTSTRAP_SUPERUSERID &&
-		form->relnamespace == KeptSchemaOid();
+		form->relnamespace == KeptSchemaOid() &&
+		strcmp(NameStr(form->relname),
+			   psprintf(MIG_KEPT_PREFIX INT64_FORMAT, job->job_id)) == 0;
 	ReleaseSysCache(tuple);
 	if (!ours)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("the kept table of job " INT64_FORMAT " is not pg_mig's", job->job_id),
-				 errdetail("Relation with OID %u is not a table of the bootstrap superuser in schema \"%s\".",
-						   relid, MIG_KEPT_SCHEMA),
+				 errdetail("Relation with OID %u is not table %s" INT64_FORMAT " of the bootstrap superuser in schema \"%s\".",
+						   relid, MIG_KEPT_PREFIX, job->job_id, MIG_KEPT_SCHEMA),
 				 errhint("Cancel the job; its kept values cannot be used.")));
 	return relid;
 }
