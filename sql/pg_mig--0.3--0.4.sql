@@ -224,6 +224,52 @@ IS 'forgets a finished job (succeeded, failed or cancelled): releases its job_ke
 -- Section 2: security, round two (issue 22)
 ------------------------------------------------------------------------
 
+-- Kept values (keep_old_values) live in a schema of pg_mig's own, a member
+-- of the extension: no role but its owner can create, drop or swap an
+-- object in it (0.3 made them in the install schema, which a database's
+-- owner owns on PostgreSQL 15+).  Roles may USE it: a job's owner writes
+-- her kept table from her worker and reads it for a revert.
+CREATE SCHEMA mig_kept;
+COMMENT ON SCHEMA mig_kept IS 'pg_mig''s tables of kept values (keep_old_values), one per backfill; see mig_revert, mig_forget';
+REVOKE ALL ON SCHEMA mig_kept FROM PUBLIC;
+GRANT USAGE ON SCHEMA mig_kept TO PUBLIC;
+
+-- 0.3's kept tables move there; the job stores its kept table's OID, which
+-- names it from now on.  Only a table of the bootstrap superuser (pg_mig
+-- made it) moves: anything else of that name is not pg_mig's.
+DO $mig$
+DECLARE
+    j record;
+BEGIN
+    FOR j IN
+        SELECT job.job_id, c.oid AS kept
+          FROM @extschema@.mig_job job
+          JOIN pg_catalog.pg_class c
+            ON c.relname OPERATOR(pg_catalog.=)
+               pg_catalog.concat('mig_kept_', job.job_id)::pg_catalog.name
+           AND c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('@extschema@')::pg_catalog.oid
+           AND c.relowner OPERATOR(pg_catalog.=) 10::pg_catalog.oid
+           AND c.relkind OPERATOR(pg_catalog.=) 'r'::pg_catalog."char"
+         WHERE 'keep_old_values=true'::pg_catalog.text OPERATOR(pg_catalog.=) ANY (job.kind_args)
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s SET SCHEMA mig_kept', j.kept::pg_catalog.regclass);
+        UPDATE @extschema@.mig_job
+           SET kind_args = pg_catalog.array_append(kind_args, pg_catalog.concat('kept_relid=', j.kept))
+         WHERE job_id OPERATOR(pg_catalog.=) j.job_id;
+    END LOOP;
+END
+$mig$;
+
+-- The orphan walk of mig_add_foreign_key reads the referenced table as the
+-- foreign key does: as its owner with row-level security off, by the
+-- foreign key's own equality operators (only in the worker of that job).
+CREATE FUNCTION @extschema@.mig_ref_exists(ref pg_catalog.oid, ref_columns pg_catalog.text[],
+                                           VARIADIC "any")
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mig_ref_exists' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_ref_exists(pg_catalog.oid, pg_catalog.text[], "any")
+IS 'whether table ref has a row whose ref_columns equal the values, by the foreign key''s equality operators (the orphan walk of mig_add_foreign_key; in its worker, read as the table''s owner with row-level security off)';
+
 ------------------------------------------------------------------------
 -- Section 3: PostgreSQL 19 (issue 24): mig_repack
 ------------------------------------------------------------------------
@@ -263,6 +309,9 @@ IS 'starts a job that rewrites a table with REPACK (CONCURRENTLY) in a backgroun
 -- schema step's statement waits for a lock (CREATE INDEX CONCURRENTLY
 -- waiting out older snapshots, or a lock held by another session), which
 -- pids it waits for and since when.
+-- (section 2, security) kept_bytes: the size of the kept table whose OID
+-- the job stores, in schema mig_kept (0.3 looked the table up by name in
+-- the install schema).
 CREATE OR REPLACE VIEW @extschema@.mig_jobs AS
 SELECT j.job_id,
        j.relid::pg_catalog.regclass AS relation,
@@ -346,9 +395,12 @@ SELECT j.job_id,
        j.parallel,
        (SELECT pg_catalog.pg_total_relation_size(c.oid)
           FROM pg_catalog.pg_class c
-         WHERE c.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
-           AND c.relname OPERATOR(pg_catalog.=)
-               pg_catalog.concat('mig_kept_'::pg_catalog.text, j.job_id)::pg_catalog.name
+         WHERE c.oid OPERATOR(pg_catalog.=)
+               (SELECT pg_catalog.substr(a, 12::pg_catalog.int4)::pg_catalog.oid
+                  FROM pg_catalog.unnest(j.kind_args) a
+                 WHERE pg_catalog.starts_with(a, 'kept_relid='::pg_catalog.text)
+                 LIMIT 1)
+           AND c.relnamespace OPERATOR(pg_catalog.=) 'mig_kept'::pg_catalog.regnamespace
        ) AS kept_bytes,
        j.job_key
   FROM @extschema@.mig_job j

@@ -73,7 +73,7 @@
 /* sizes of the shared request queue and note table */
 #define MIG_MAX_REQUESTS		64
 #define MIG_NOTE_LEN			160
-#define MIG_MAX_DATABASES		256
+#define MIG_MAX_DATABASES		256	/* the launcher's first room for scans; it grows */
 #define MIG_MAX_WAITERS			128 /* sessions in mig_wait that throttling
 									 * ignores */
 
@@ -288,7 +288,8 @@ typedef struct MigJobLocker
 {
 	Oid			dboid;
 	int64		job_id;
-	pid_t		pid;			/* 0 = free */
+	pid_t		pid;			/* 0 = free; one entry per session at most */
+	TimestampTz since;			/* when it was announced */
 } MigJobLocker;
 
 typedef struct MigSharedState
@@ -336,6 +337,7 @@ extern int64 MigTakeStarved(Oid my_owner);
 extern void MigSetNote(Oid dboid, int64 job_id, const char *text);
 extern void MigRegisterWaiter(bool on);
 extern void MigAnnounceJobLock(Oid dboid, int64 job_id);
+extern void MigJobLockTaken(void);
 extern void MigNoteCleanExit(void);
 extern bool MigTakeCleanExit(void);
 extern bool MigJobLockAnnounced(Oid dboid, int64 job_id);
@@ -530,13 +532,16 @@ extern void MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms);
  * revert; sql_undo.c: mig_revert, mig_forget.
  */
 #define MIG_KEPT_PREFIX			"mig_kept_"
+#define MIG_KEPT_SCHEMA			"mig_kept"	/* pg_mig's schema of kept tables */
 #define MIG_KEEP_OLD_VALUES_ARGNO 20	/* of mig_start_backfill, 0-based */
-extern char *MigKeptTableName(int64 job_id);	/* quoted, qualified */
-extern Oid	MigKeptTableOid(int64 job_id);	/* InvalidOid: none */
+extern int	mig_max_kept_tables_per_role;
+/* the job's kind must be loaded (MigLoadJobKind) for these */
+extern char *MigKeptTableName(const MigJob *job);	/* quoted, qualified */
+extern Oid	MigKeptTableOid(const MigJob *job); /* InvalidOid: none */
 extern void MigCreateKeptTable(const MigJob *job, Relation rel, List *targets,
 							   List *set_columns);
-extern void MigDropKeptTable(int64 job_id);
-extern char **MigKeptUpperKey(int64 job_id, int nkeys, char **key_columns,
+extern void MigDropKeptTable(const MigJob *job);
+extern char **MigKeptUpperKey(const MigJob *job, int nkeys, char **key_columns,
 							  int64 *rows);
 extern void MigAllowKeptWrites(Oid kept_relid);
 extern bool MigJobKeepsValues(const MigJob *job);

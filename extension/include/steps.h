@@ -69,6 +69,10 @@ extern const MigKindDef mig_kind_validate;
 extern const MigKindDef mig_kind_index;
 extern const MigKindDef mig_kind_foreign_key;
 extern const MigKindDef mig_kind_repack;
+/* kind_foreign_key.c: the orphan walk reads the referenced table as the FK does */
+extern void MigAllowOrphanWalk(const MigJob *job);
+extern void MigForeignKeyEqualityOps(Relation ref, int n, const AttrNumber *ref_attnums,
+									 const Oid *fk_types, Oid *eqops, Oid *casts);
 
 /* steps.c: helpers for the kinds */
 extern char *MigJobRelationName(const MigJob *job);

@@ -112,6 +112,14 @@
 #define MigDatabaseAclCheck(db, role, mode) pg_database_aclcheck((db), (role), (mode))
 #endif
 
+/* pg_namespace_aclcheck became object_aclcheck in 16 */
+#if PG_VERSION_NUM >= 160000
+#define MigNamespaceAclCheck(nsp, role, mode) \
+	object_aclcheck(NamespaceRelationId, (nsp), (role), (mode))
+#else
+#define MigNamespaceAclCheck(nsp, role, mode) pg_namespace_aclcheck((nsp), (role), (mode))
+#endif
+
 /*
  * 18 gave RelationGetPrimaryKeyIndex a deferrable_ok argument; false keeps
  * the earlier behaviour (a DEFERRABLE primary key is not reported)

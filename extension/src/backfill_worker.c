@@ -61,6 +61,7 @@
 #include "common/pg_prng.h"
 
 #include "pg_mig.h"
+#include "steps.h"
 #include "version_compat.h"
 
 #define THROTTLE_MIN_WAIT_MS	100
@@ -85,6 +86,8 @@ static MemoryContext step_context;
 static List *targets;			/* of MigTarget *, in job_context */
 static MigChunkPlan *chunk_plan;
 static int	chunk_plan_ord = -1;
+/* the table the chunks of chunk_plan write: the one bloat control vacuums */
+static Oid	chunk_plan_writes = InvalidOid;
 static bool kind_dispatched;	/* MigRunSchemaSteps had its look at the job */
 
 /* run-time state */
@@ -729,10 +732,8 @@ RunStep(long *delay_ms)
 	PG_END_TRY();
 
 	/* bloat control: a VACUUM behind the walk, after the chunk committed */
-	if (chunk_job != NULL && outcome == STEP_CHUNK)
-		MigMaybeVacuum(chunk_job,
-					   ((MigTarget *) list_nth(targets, chunk_job->target_ord))->relid,
-					   delay_ms);
+	if (chunk_job != NULL && outcome == STEP_CHUNK && OidIsValid(chunk_plan_writes))
+		MigMaybeVacuum(chunk_job, chunk_plan_writes, delay_ms);
 
 	if (changed)
 		MigBroadcastJobChange();
@@ -816,6 +817,10 @@ RunChunk(MigJob *job, long *delay_ms)
 												target->where_clause,
 												MigWalkCountsOnly(job));
 		chunk_plan_ord = target->ord;
+		/* a revert walks its kept table, but writes (and bloats) the job's table */
+		chunk_plan_writes = job->kind == MIG_KIND_REVERT ? job->relid : target->relid;
+		if (job->kind == MIG_KIND_FOREIGN_KEY)
+			MigAllowOrphanWalk(job);
 		MemoryContextSwitchTo(old);
 	}
 

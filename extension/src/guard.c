@@ -133,10 +133,13 @@ MigPinSearchPath(void)
 }
 
 /*
- * MigCanControlJob: the current user may control (pause, resume, cancel,
- * change...) a job of owner on relation relid.  Allowed are a superuser,
- * the owner, a role that can SET ROLE to the owner, and the owner of the
- * job's table (or a member that has her privileges).
+ * MigCanControlJob: the current user may control a job of owner on
+ * relation relid in the way control says.  A superuser, the owner and a
+ * role that can SET ROLE to the owner may do everything.  The owner of the
+ * job's table (or a member that has her privileges) may only hold or end
+ * the job (MIG_CONTROL_STOP: pause, cancel, forget): nothing that makes the
+ * worker run something, or run again, as the job's owner (MIG_CONTROL_RUN:
+ * resume, set, revert, getting the job back by key).
  */
 bool
 MigCanControlJob(Oid owner, Oid relid, MigControl control)
@@ -148,6 +151,8 @@ MigCanControlJob(Oid owner, Oid relid, MigControl control)
 		return true;
 	if (MigCanSetRole(userid, owner))
 		return true;
+	if (control != MIG_CONTROL_STOP)
+		return false;
 	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (HeapTupleIsValid(tuple))
 	{
@@ -172,12 +177,21 @@ MigCheckJobControl(const MigJob *job, const char *action, MigControl control)
 	if (MigCanControlJob(job->owner, job->relid, control))
 		return;
 	owner_name = GetUserNameFromId(job->owner, true);
+	if (control == MIG_CONTROL_RUN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s job " INT64_FORMAT, action, job->job_id),
+				 errdetail("Job " INT64_FORMAT " belongs to role \"%s\", and its worker runs as that role.",
+						   job->job_id, owner_name ? owner_name : "?"),
+				 errhint("Only the role that started the job, a role that can SET ROLE to it, or a superuser may %s it; the owner of the job's table may only pause, cancel or forget it (mig_pause, mig_cancel, mig_forget).",
+						 action)));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied to %s job " INT64_FORMAT, action, job->job_id),
 			 errdetail("Job " INT64_FORMAT " belongs to role \"%s\".", job->job_id,
 					   owner_name ? owner_name : "?"),
-			 errhint("Only the role that started a job, a role that can SET ROLE to it, the owner of the job's table, or a superuser may control it.")));
+			 errhint("Only the role that started a job, a role that can SET ROLE to it, the owner of the job's table, or a superuser may %s it.",
+					 action)));
 }
 
 /*

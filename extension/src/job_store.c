@@ -279,10 +279,27 @@ static MigJob *LoadJob(int64 job_id, const char *lock_clause);
 MigJob *
 MigLoadJob(int64 job_id, bool for_update)
 {
+	MigJob	   *job;
+
+	if (!for_update)
+		return LoadJob(job_id, "");
+
+	/*
+	 * In a session: who asks for a job that does not exist, or may not even
+	 * pause it, gets it unlocked and unannounced (the caller's control check
+	 * refuses it): no role can hold the lanes of another role's job back.
+	 */
+	if (!IsBackgroundWorker)
+	{
+		job = LoadJob(job_id, "");
+		if (job == NULL || !MigCanControlJob(job->owner, job->relid, MIG_CONTROL_STOP))
+			return job;
+	}
 	/* the lanes of a parallel job let it through (see MigAnnounceJobLock) */
-	if (for_update)
-		MigAnnounceJobLock(MyDatabaseId, job_id);
-	return LoadJob(job_id, for_update ? " FOR UPDATE" : "");
+	MigAnnounceJobLock(MyDatabaseId, job_id);
+	job = LoadJob(job_id, " FOR UPDATE");
+	MigJobLockTaken();
+	return job;
 }
 
 /*

@@ -5,7 +5,7 @@
  *	  per job in the extension's schema, its creation at start, its guard,
  *	  and its drop (mig_forget).
  *
- * The *kept table* of job J is <extension schema>.mig_kept_J: the key
+ * The *kept table* of job J is mig_kept.mig_kept_J: the key
  * columns of the job's table (their names, types and collations), then
  * mig_old_I and mig_new_I for the I-th column the set clause assigns (of
  * the column's own type), with the key as primary key.  Each chunk of the
@@ -13,6 +13,17 @@
  * (kind_revert.c), so the kept rows commit or roll back with the chunk and
  * its checkpoint: exactly once.  A partitioned table has one kept table
  * too, since its key is unique over all its partitions.
+ *
+ * The schema mig_kept is pg_mig's: created with the extension (a member
+ * of it), owned by the role that installed it, with USAGE and nothing else
+ * for PUBLIC, so no other role can create, drop or swap an object in it.
+ * A kept table is identified by its OID, stored with the job (kind_args
+ * "kept_relid=OID"), never looked up by name at run time; before every use
+ * its OID is checked to be a plain table of the bootstrap superuser in
+ * mig_kept (MigKeptTableOid), and its name for the SQL text is the name of
+ * that OID.  The kept table is read for a revert (MigKeptUpperKey) as the
+ * job's owner, never with more rights than hers; only its creation and
+ * drop, DDL that runs no user code, run as the bootstrap superuser.
  *
  * The kept table belongs to the bootstrap superuser, like the job tables.
  * The job's owner, as whom the worker runs, holds SELECT and INSERT on it
@@ -29,13 +40,18 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_namespace.h"
+#include "commands/extension.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -51,7 +67,7 @@ static Oid	kept_writable = InvalidOid;
 
 /*
  * KeptEnter switches to the bootstrap superuser, the owner of the kept
- * tables, in a security-restricted operation with a pinned search_path, and
+ * tables (KeptEnterAs: to role), in a security-restricted operation with a pinned search_path, and
  * connects SPI.  KeptLeave undoes it.  An error in between is cleaned up by
  * transaction abort.
  */
@@ -63,10 +79,10 @@ typedef struct KeptContext
 } KeptContext;
 
 static void
-KeptEnter(KeptContext *kc)
+KeptEnterAs(KeptContext *kc, Oid role)
 {
 	GetUserIdAndSecContext(&kc->save_userid, &kc->save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+	SetUserIdAndSecContext(role,
 						   kc->save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	kc->nest = NewGUCNestLevel();
@@ -78,6 +94,12 @@ KeptEnter(KeptContext *kc)
 }
 
 static void
+KeptEnter(KeptContext *kc)
+{
+	KeptEnterAs(kc, BOOTSTRAP_SUPERUSERID);
+}
+
+static void
 KeptLeave(KeptContext *kc)
 {
 	SPI_finish();
@@ -86,24 +108,118 @@ KeptLeave(KeptContext *kc)
 }
 
 /*
- * MigKeptTableName returns the quoted, qualified name of job_id's kept
- * table.
+ * KeptSchemaOid returns the OID of pg_mig's schema of kept tables, after
+ * checking that it is a member of the extension (so it was made by the
+ * extension's script, not by whoever could create a schema of that name).
  */
-char *
-MigKeptTableName(int64 job_id)
+static Oid
+KeptSchemaOid(void)
 {
-	return (char *) MigQualifiedTable(psprintf(MIG_KEPT_PREFIX INT64_FORMAT, job_id));
+	Oid			nsp = get_namespace_oid(MIG_KEPT_SCHEMA, true);
+
+	if (!OidIsValid(nsp) ||
+		getExtensionOfObject(NamespaceRelationId, nsp) !=
+		get_extension_oid(PG_MIG_EXTENSION_NAME, false))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("schema \"%s\" of pg_mig's kept values is missing", MIG_KEPT_SCHEMA),
+				 errdetail("pg_mig 0.4 keeps old values in a schema of its own, made by its install script."),
+				 errhint("Run ALTER EXTENSION pg_mig UPDATE.")));
+	return nsp;
 }
 
 /*
- * MigKeptTableOid returns the OID of job_id's kept table, or InvalidOid if
- * it has none (no keep_old_values, or forgotten).
+ * MigKeptTableOid returns the OID of the job's kept table (stored with the
+ * job), or InvalidOid if it has none (no keep_old_values, forgotten, or
+ * gone).  An OID that is not a plain table of the bootstrap superuser in
+ * pg_mig's schema of kept tables, named for this job, is an error: it is
+ * not this job's.
  */
 Oid
-MigKeptTableOid(int64 job_id)
+MigKeptTableOid(const MigJob *job)
 {
-	return get_relname_relid(psprintf(MIG_KEPT_PREFIX INT64_FORMAT, job_id),
-							 MigExtensionSchema());
+	const char *arg = MigKindArg(job, "kept_relid");
+	Oid			relid;
+	HeapTuple	tuple;
+	Form_pg_class form;
+	bool		ours;
+
+	if (arg == NULL)
+		return InvalidOid;
+	relid = (Oid) strtoul(arg, NULL, 10);
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		return InvalidOid;
+	form = (Form_pg_class) GETSTRUCT(tuple);
+	/* and of this job's name: an OID of another cluster (a restored dump) is not */
+	ours = form->relkind == RELKIND_RELATION &&
+		form->relowner == BOOTSTRAP_SUPERUSERID &&
+		form->relnamespace == KeptSchemaOid() &&
+		strcmp(NameStr(form->relname),
+			   psprintf(MIG_KEPT_PREFIX INT64_FORMAT, job->job_id)) == 0;
+	ReleaseSysCache(tuple);
+	if (!ours)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the kept table of job " INT64_FORMAT " is not pg_mig's", job->job_id),
+				 errdetail("Relation with OID %u is not table %s" INT64_FORMAT " of the bootstrap superuser in schema \"%s\".",
+						   relid, MIG_KEPT_PREFIX, job->job_id, MIG_KEPT_SCHEMA),
+				 errhint("Cancel the job; its kept values cannot be used.")));
+	return relid;
+}
+
+/*
+ * MigKeptTableName returns the quoted, qualified name of the job's kept
+ * table, the name of its stored OID (MigKeptTableOid); an error if it has
+ * none.
+ */
+char *
+MigKeptTableName(const MigJob *job)
+{
+	Oid			relid = MigKeptTableOid(job);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the kept table of job " INT64_FORMAT " is gone", job->job_id),
+				 errdetail("The job keeps the old values of every row it changes."),
+				 errhint("Cancel the job, or restore the table.")));
+	return (char *) quote_qualified_identifier(MIG_KEPT_SCHEMA, get_rel_name(relid));
+}
+
+/*
+ * CheckKeptTableCap refuses a new kept table for role owner when it has
+ * pg_mig.max_kept_tables_per_role of them in this database already: the
+ * kept tables of its jobs that were not forgotten.  Caller is in
+ * KeptEnter, the job row of the new one not yet counted.
+ */
+static void
+CheckKeptTableCap(Oid owner)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(owner)};
+	bool		isnull;
+	int64		n;
+	char	   *sql;
+
+	sql = psprintf("SELECT pg_catalog.count(*) FROM %s j"
+				   " WHERE j.owner OPERATOR(pg_catalog.=) $1"
+				   " AND EXISTS (SELECT FROM pg_catalog.unnest(j.kind_args) a"
+				   "             WHERE pg_catalog.starts_with(a, 'kept_relid='))"
+				   " AND NOT EXISTS (SELECT FROM pg_catalog.unnest(j.kind_args) a"
+				   "                 WHERE pg_catalog.starts_with(a, 'forgotten='))",
+				   MigQualifiedTable(MIG_JOB_TABLE));
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count the kept tables of role %u", owner);
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (n >= mig_max_kept_tables_per_role)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("role \"%s\" already has " INT64_FORMAT " tables of kept values",
+						GetUserNameFromId(owner, false), n),
+				 errdetail("pg_mig.max_kept_tables_per_role is %d; a backfill's kept values stay until mig_forget drops them.",
+						   mig_max_kept_tables_per_role),
+				 errhint("Drop the kept values of finished backfills with mig_forget(job_id), or start this backfill without keep_old_values.")));
 }
 
 /*
@@ -267,7 +383,26 @@ MigCreateKeptTable(const MigJob *job, Relation rel, List *targets,
 				 errdetail("The kept values are found again by a key that is unique over all partitions."),
 				 errhint("Add a primary key to the partitioned table.")));
 
-	kept = MigKeptTableName(job->job_id);
+	/* the chunk statement reads the old values as the owner: SELECT on them */
+	foreach(lc, set_columns)
+	{
+		AttrNumber	attnum = get_attnum(relid, (char *) lfirst(lc));
+
+		if (attnum != InvalidAttrNumber &&
+			pg_class_aclcheck(relid, job->owner, ACL_SELECT) != ACLCHECK_OK &&
+			pg_attribute_aclcheck(relid, attnum, job->owner, ACL_SELECT) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to keep the old values of column \"%s\" of table %s",
+							(char *) lfirst(lc), job->relation_name),
+					 errdetail("A backfill with keep_old_values reads the old value of every column it assigns, as role \"%s\".",
+							   GetUserNameFromId(job->owner, false)),
+					 errhint("Grant that role SELECT on the column, or start the backfill without keep_old_values.")));
+	}
+
+	kept = (char *) quote_qualified_identifier(MIG_KEPT_SCHEMA,
+											   psprintf(MIG_KEPT_PREFIX INT64_FORMAT, job->job_id));
+	(void) KeptSchemaOid();
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE TABLE %s (", kept);
 	for (i = 0; i < first->nkeys; i++)
@@ -316,48 +451,59 @@ MigCreateKeptTable(const MigJob *job, Relation rel, List *targets,
 
 	/* as the owner of pg_mig's tables, with no user object on the path */
 	KeptEnter(&kc);
+	CheckKeptTableCap(job->owner);
 	if (SPI_execute(sql.data, false, 0) < 0)
 		elog(ERROR, "could not create the kept table of pg_mig job " INT64_FORMAT,
 			 job->job_id);
 	KeptLeave(&kc);
 
 	kind_args = lappend(kind_args, pstrdup("keep_old_values=true"));
+	/* the OID, from the schema nobody else writes: it names the table from now on */
+	kind_args = lappend(kind_args,
+						psprintf("kept_relid=%u",
+								 get_relname_relid(psprintf(MIG_KEPT_PREFIX INT64_FORMAT, job->job_id),
+												   KeptSchemaOid())));
 	foreach(lc, set_columns)
 		kind_args = lappend(kind_args, psprintf("kept_column=%s", (char *) lfirst(lc)));
 	MigSetJobKind(job->job_id, MIG_KIND_BACKFILL, kind_args);
 }
 
 /*
- * MigDropKeptTable drops job_id's kept table, if it has one, in the
+ * MigDropKeptTable drops the job's kept table, if it has one, in the
  * caller's transaction.
  */
 void
-MigDropKeptTable(int64 job_id)
+MigDropKeptTable(const MigJob *job)
 {
 	KeptContext kc;
+	Oid			relid = MigKeptTableOid(job);
 
+	if (!OidIsValid(relid))
+		return;
 	KeptEnter(&kc);
-	if (SPI_execute(psprintf("DROP TABLE IF EXISTS %s", MigKeptTableName(job_id)),
+	if (SPI_execute(psprintf("DROP TABLE %s", MigKeptTableName(job)),
 					false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not drop the kept table of pg_mig job " INT64_FORMAT, job_id);
+		elog(ERROR, "could not drop the kept table of pg_mig job " INT64_FORMAT, job->job_id);
 	KeptLeave(&kc);
 }
 
 /*
- * MigKeptUpperKey returns the last key of job_id's kept table in text form
+ * MigKeptUpperKey returns the last key of the job's kept table in text form
  * (NULL if it is empty), and sets *rows to its count of rows.  The caller
- * (mig_revert) may not be able to read the table: this reads it as its
- * owner.  Caller is in a transaction.
+ * (mig_revert) may not be able to read the table: this reads it as the
+ * job's owner (who holds SELECT on it), never with more rights than hers.
+ * Caller is in a transaction.
  */
 char **
-MigKeptUpperKey(int64 job_id, int nkeys, char **key_columns, int64 *rows)
+MigKeptUpperKey(const MigJob *job, int nkeys, char **key_columns, int64 *rows)
 {
 	StringInfoData sql;
 	char	  **upper = NULL;
 	KeptContext kc;
 	int			keynest;
 	MemoryContext callerctx = CurrentMemoryContext;
-	const char *kept = MigKeptTableName(job_id);
+	const char *kept = MigKeptTableName(job);
+	int64		job_id = job->job_id;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
@@ -368,7 +514,7 @@ MigKeptUpperKey(int64 job_id, int nkeys, char **key_columns, int64 *rows)
 		appendStringInfo(&sql, "%s%s DESC", i ? ", " : "", quote_identifier(key_columns[i]));
 	appendStringInfoString(&sql, " LIMIT 1");
 
-	KeptEnter(&kc);
+	KeptEnterAs(&kc, job->owner);
 	keynest = MigEnterKeyFormat();
 	if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the kept table of pg_mig job " INT64_FORMAT, job_id);

@@ -25,11 +25,41 @@
  * checked column names (sql_kinds.c) and stored as the job's clauses, so
  * mig_jobs shows them and they are checked like a backfill's.
  *
+ * The orphan condition sees the referenced table as the foreign key will:
+ * a row has its referenced row if mig_ref_exists(ref, ref_columns, the
+ * row's key columns) finds it, and that reads the referenced table the way
+ * PostgreSQL's own foreign-key checks do (ri_triggers.c): as the table's
+ * owner with row-level security off (SECURITY_NOFORCE_RLS), so a policy
+ * neither hides referenced rows (rows that are no orphans would be
+ * deleted) nor runs its functions as the job's owner; and it compares with
+ * the foreign key's own equality operators, those of the referenced
+ * unique index's operator class (a citext key: 'CODE3' references
+ * 'code3').  Only the worker of a foreign_key job on that referenced table
+ * reads it so (MigAllowOrphanWalk); anywhere else mig_ref_exists reads as
+ * the current user, with her rights and her policies.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/nbtree.h"
+#include "access/table.h"
+#include "catalog/index.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_opclass.h"
+#include "catalog/pg_operator.h"
 #include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "parser/parse_coerce.h"
+#include "utils/array.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -40,6 +70,321 @@
 #include "steps.h"
 
 #define EXAMPLES	5
+
+PG_FUNCTION_INFO_V1(mig_ref_exists);
+
+/* the referenced table and columns this backend (a foreign_key job's worker) walks for */
+static Oid	orphan_walk_ref = InvalidOid;
+static List *orphan_walk_columns = NIL;	/* of char *, in TopMemoryContext */
+
+/*
+ * MigAllowOrphanWalk lets this backend read the referenced table of the
+ * foreign_key job as its owner with row-level security off, in
+ * mig_ref_exists (see the file header), for the rest of the process.
+ * job's kind is loaded.
+ */
+void
+MigAllowOrphanWalk(const MigJob *job)
+{
+	const char *ref = MigKindArg(job, "ref_relid");
+	const char *cols = MigKindArg(job, "ref_columns");
+	MemoryContext old;
+	List	   *names = NIL;
+
+	if (job->kind != MIG_KIND_FOREIGN_KEY || ref == NULL || cols == NULL)
+		return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	if (!SplitIdentifierString(pstrdup(cols), ',', &names))
+		elog(ERROR, "invalid name list in pg_mig job");
+	orphan_walk_columns = names;
+	orphan_walk_ref = (Oid) strtoul(ref, NULL, 10);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * OrphanWalkColumns: names are exactly the referenced columns of this
+ * worker's foreign key, in order (the look-up as the table's owner is for
+ * them only, not for any other unique key of the table).
+ */
+static bool
+OrphanWalkColumns(Datum *names, int n)
+{
+	ListCell   *lc;
+
+	if (list_length(orphan_walk_columns) != n)
+		return false;
+	foreach(lc, orphan_walk_columns)
+		if (strcmp(lfirst(lc), TextDatumGetCString(names[foreach_current_index(lc)])) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * MigForeignKeyEqualityOps finds the unique index of ref on exactly the
+ * columns ref_attnums (in any order; the index a foreign key on them
+ * uses), and sets eqops[i] to the equality operator the foreign key
+ * compares referenced column i with a referencing value of type
+ * fk_types[i] by, and casts[i] to the type the referencing value is cast
+ * to (InvalidOid: none), as ATAddForeignKeyConstraint chooses them (its
+ * pfeqop, else ppeqop).  Raises an error if there is no such index, or the
+ * types cannot be compared.
+ */
+void
+MigForeignKeyEqualityOps(Relation ref, int n, const AttrNumber *ref_attnums,
+						 const Oid *fk_types, Oid *eqops, Oid *casts)
+{
+	List	   *indexes = RelationGetIndexList(ref);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index form;
+		bool		isnull;
+		oidvector  *indclass;
+		int			pos[INDEX_MAX_KEYS];
+		bool		same;
+
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		form = (Form_pg_index) GETSTRUCT(tuple);
+		same = form->indisunique && form->indimmediate && form->indisvalid &&
+			form->indnkeyatts == n &&
+			heap_attisnull(tuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(tuple, Anum_pg_index_indexprs, NULL);
+		for (int i = 0; same && i < n; i++)
+		{
+			pos[i] = -1;
+			for (int j = 0; j < n; j++)
+				if (form->indkey.values[j] == ref_attnums[i])
+					pos[i] = j;
+			same = pos[i] >= 0;
+		}
+		if (!same)
+		{
+			ReleaseSysCache(tuple);
+			continue;
+		}
+		indclass = (oidvector *) DatumGetPointer(SysCacheGetAttr(INDEXRELID, tuple,
+																 Anum_pg_index_indclass,
+																 &isnull));
+		for (int i = 0; i < n; i++)
+		{
+			Oid			opclass = indclass->values[pos[i]];
+			Oid			family = get_opclass_family(opclass);
+			Oid			intype = get_opclass_input_type(opclass);
+			Oid			fk_base = getBaseType(fk_types[i]);
+
+			eqops[i] = get_opfamily_member(family, intype, fk_base, BTEqualStrategyNumber);
+			casts[i] = InvalidOid;
+			if (!OidIsValid(eqops[i]))
+			{
+				/* the referencing value cast to the index's type (ppeqop) */
+				eqops[i] = get_opfamily_member(family, intype, intype, BTEqualStrategyNumber);
+				casts[i] = intype;
+				if (!OidIsValid(eqops[i]) ||
+					!can_coerce_type(1, &fk_types[i], &intype, COERCION_IMPLICIT))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATATYPE_MISMATCH),
+							 errmsg("foreign key constraint cannot be implemented"),
+							 errdetail("Key columns of types %s and %s are of incompatible types.",
+									   format_type_be(fk_types[i]), format_type_be(intype))));
+			}
+		}
+		ReleaseSysCache(tuple);
+		found = true;
+		break;
+	}
+	list_free(indexes);
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FOREIGN_KEY),
+				 errmsg("there is no unique constraint matching given keys for referenced table \"%s\"",
+						RelationGetRelationName(ref)),
+				 errhint("Add a primary key or a unique constraint on the referenced columns.")));
+}
+
+/* AppendOperator: "OPERATOR(schema.op)" of operator oprid */
+static void
+AppendOperator(StringInfo buf, Oid oprid)
+{
+	HeapTuple	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(oprid));
+	Form_pg_operator form;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for operator %u", oprid);
+	form = (Form_pg_operator) GETSTRUCT(tuple);
+	appendStringInfo(buf, "OPERATOR(%s.%s)",
+					 quote_identifier(get_namespace_name(form->oprnamespace)),
+					 NameStr(form->oprname));
+	ReleaseSysCache(tuple);
+}
+
+/* the prepared lookup of one mig_ref_exists call site, kept for its query */
+typedef struct RefLookup
+{
+	Oid			ref;
+	SPIPlanPtr	plan;
+} RefLookup;
+
+static void
+FreeRefLookup(void *arg)
+{
+	RefLookup  *lookup = arg;
+
+	if (lookup->plan)
+		SPI_freeplan(lookup->plan);
+	lookup->plan = NULL;
+}
+
+/*
+ * mig_ref_exists(ref oid, ref_columns text[], VARIADIC "any") returns
+ * whether table ref has a row whose ref_columns equal the values given, by
+ * the foreign key's equality operators; true if a value is NULL (MATCH
+ * SIMPLE: no orphan).  In the worker of a foreign_key job on ref it reads
+ * ref as its owner with row-level security off (see the file header).
+ */
+Datum
+mig_ref_exists(PG_FUNCTION_ARGS)
+{
+	Oid			ref = PG_GETARG_OID(0);
+	int			n = PG_NARGS() - 2;
+	RefLookup  *lookup = fcinfo->flinfo->fn_extra;
+	Datum	   *values = NULL;
+	bool		found;
+	Oid			save_userid;
+	int			save_sec;
+	int			nest;
+	bool		as_owner;
+	Datum	   *given;
+	int			ngiven;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || n < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("mig_ref_exists needs a table, its columns and a value for each")));
+	for (int i = 0; i < n; i++)
+		if (PG_ARGISNULL(i + 2))
+			PG_RETURN_BOOL(true);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT,
+					  &given, NULL, &ngiven);
+	as_owner = OidIsValid(orphan_walk_ref) && ref == orphan_walk_ref &&
+		OrphanWalkColumns(given, ngiven);
+
+	/* as the referenced table's owner, RLS off (or as the current user) */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	if (as_owner)
+	{
+		Oid			owner = InvalidOid;
+		HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(ref));
+
+		if (HeapTupleIsValid(tuple))
+		{
+			owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+			ReleaseSysCache(tuple);
+		}
+		if (!OidIsValid(owner))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation with OID %u does not exist", ref)));
+		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_NOFORCE_RLS);
+	}
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (lookup == NULL || lookup->ref != ref || lookup->plan == NULL)
+	{
+		ArrayType  *cols = PG_GETARG_ARRAYTYPE_P(1);
+		Datum	   *names;
+		int			ncols;
+		Relation	rel;
+		AttrNumber	attnums[INDEX_MAX_KEYS];
+		Oid			fk_types[INDEX_MAX_KEYS];
+		Oid			eqops[INDEX_MAX_KEYS];
+		Oid			casts[INDEX_MAX_KEYS];
+		StringInfoData sql;
+		MemoryContext old;
+
+		deconstruct_array(cols, TEXTOID, -1, false, TYPALIGN_INT, &names, NULL, &ncols);
+		if (ncols != n || n > INDEX_MAX_KEYS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("mig_ref_exists needs one value for each of its %d columns", ncols)));
+		rel = table_open(ref, AccessShareLock);
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "SELECT 1 FROM %s%s AS pg_mig_ref WHERE ",
+						 rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
+						 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													RelationGetRelationName(rel)));
+		for (int i = 0; i < n; i++)
+		{
+			char	   *name = TextDatumGetCString(names[i]);
+
+			attnums[i] = get_attnum(ref, name);
+			if (attnums[i] == InvalidAttrNumber)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" of relation \"%s\" does not exist",
+								name, RelationGetRelationName(rel))));
+			fk_types[i] = get_fn_expr_argtype(fcinfo->flinfo, i + 2);
+		}
+		MigForeignKeyEqualityOps(rel, n, attnums, fk_types, eqops, casts);
+		for (int i = 0; i < n; i++)
+		{
+			appendStringInfo(&sql, "%spg_mig_ref.%s ", i ? " AND " : "",
+							 quote_identifier(TextDatumGetCString(names[i])));
+			AppendOperator(&sql, eqops[i]);
+			if (OidIsValid(casts[i]))
+				appendStringInfo(&sql, " $%d::%s", i + 1, format_type_be_qualified(casts[i]));
+			else
+				appendStringInfo(&sql, " $%d", i + 1);
+		}
+		appendStringInfoString(&sql, " LIMIT 1");
+		table_close(rel, AccessShareLock);
+
+		if (lookup == NULL)
+		{
+			lookup = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(RefLookup));
+			{
+				MemoryContextCallback *cb = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
+																   sizeof(MemoryContextCallback));
+
+				cb->func = FreeRefLookup;
+				cb->arg = lookup;
+				MemoryContextRegisterResetCallback(fcinfo->flinfo->fn_mcxt, cb);
+			}
+			fcinfo->flinfo->fn_extra = lookup;
+		}
+		else
+			FreeRefLookup(lookup);
+		lookup->ref = ref;
+		lookup->plan = SPI_prepare(sql.data, n, fk_types);
+		if (lookup->plan == NULL)
+			elog(ERROR, "could not prepare the lookup of table %u", ref);
+		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		if (SPI_keepplan(lookup->plan) != 0)
+			elog(ERROR, "could not keep the lookup of table %u", ref);
+		MemoryContextSwitchTo(old);
+	}
+
+	values = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+		values[i] = PG_GETARG_DATUM(i + 2);
+
+	if (SPI_execute_plan(lookup->plan, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up a row of table %u", ref);
+	found = SPI_processed > 0;
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	PG_RETURN_BOOL(found);
+}
 
 static const char *
 ConstraintName(const MigJob *job)
@@ -132,6 +477,7 @@ RunCheck(const MigJob *job)
 	StringInfoData examples;
 	char	   *sql;
 
+	MigAllowOrphanWalk(job);
 	sql = psprintf("SELECT ROW(%s)::text FROM ONLY %s WHERE (%s\n) LIMIT %d",
 				   QuotedList(NameList(job, "columns")), MigJobRelationName(job),
 				   job->where_clause, EXAMPLES);

@@ -217,7 +217,7 @@ KeepingChunkSql(const MigJob *job, const MigTarget *target, List *kept_cols,
 	for (int i = 0; i < m; i++)
 		appendStringInfo(&buf, "%s%s.%s AS mig_n%d", i ? ", " : "", t,
 						 quote_identifier(cols[i]), i + 1);
-	appendStringInfo(&buf, "),\nmig_kept AS (INSERT INTO %s (", MigKeptTableName(job->job_id));
+	appendStringInfo(&buf, "),\nmig_kept AS (INSERT INTO %s (", MigKeptTableName(job));
 	for (int i = 0; i < n; i++)
 		appendStringInfo(&buf, "%s, ", quote_identifier(target->key_columns[i]));
 	for (int i = 0; i < m; i++)
@@ -291,18 +291,9 @@ MigUndoChunkPlan(MigJob *job, const MigTarget *target)
 									   RevertChunkSql(job, target, cols, false), true);
 	if (!MigJobKeepsValues(job))
 		return NULL;
-	{
-		Oid			kept = MigKeptTableOid(job->job_id);
-
-		if (!OidIsValid(kept))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("the kept table %s of job " INT64_FORMAT " is gone",
-							MigKeptTableName(job->job_id), job->job_id),
-					 errdetail("The job keeps the old values of every row it changes."),
-					 errhint("Cancel the job, or restore the table.")));
-		MigAllowKeptWrites(kept);
-	}
+	/* an error if the kept table is gone or not pg_mig's */
+	(void) MigKeptTableName(job);
+	MigAllowKeptWrites(MigKeptTableOid(job));
 	if (target->set_clause == NULL)
 		elog(ERROR, "the clauses of target %d were not resolved", target->ord);
 	return MigPrepareChunkPlanWith(target, KeepingChunkSql(job, target, cols, true),

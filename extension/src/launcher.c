@@ -94,8 +94,10 @@ typedef struct ScanDue
 } ScanDue;
 
 static LaunchedWorker launched[MAX_HANDLES];
-static ScanDue scans[MIG_MAX_DATABASES];
+/* the scans due, one per database, as many as there are databases */
+static ScanDue *scans = NULL;
 static int	nscans = 0;
+static int	maxscans = 0;
 static MigRequest pending[MIG_MAX_REQUESTS * 2];
 static int	npending = 0;
 static int	quick_deaths = 0;
@@ -212,12 +214,18 @@ ScheduleScan(Oid dboid, TimestampTz not_before)
 			return;
 		}
 	}
-	if (nscans < MIG_MAX_DATABASES)
+	if (nscans >= maxscans)
 	{
-		scans[nscans].dboid = dboid;
-		scans[nscans].not_before = not_before;
-		nscans++;
+		int			grown = Max(maxscans * 2, MIG_MAX_DATABASES);
+
+		scans = scans == NULL ?
+			MemoryContextAlloc(TopMemoryContext, sizeof(ScanDue) * grown) :
+			repalloc(scans, sizeof(ScanDue) * grown);
+		maxscans = grown;
 	}
+	scans[nscans].dboid = dboid;
+	scans[nscans].not_before = not_before;
+	nscans++;
 }
 
 /* DatabaseAllowed: pg_mig.databases is empty or lists the database */

@@ -66,6 +66,7 @@ int			mig_default_lock_timeout_ms = 1000;
 int			mig_default_statement_timeout_ms = 60000;
 int			mig_default_max_retries = 10;
 int			mig_max_events_per_job = 1000;
+int			mig_max_kept_tables_per_role = 100;
 int			mig_default_vacuum_every = -1;
 
 MigSharedState *MigShared = NULL;
@@ -89,6 +90,8 @@ static void MigShmemRequest(void);
 static void MigShmemStartup(void);
 static Size MigShmemSize(void);
 static void MigXactCallback(XactEvent event, void *arg);
+static void MigSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+							   SubTransactionId parentSubid, void *arg);
 static void ReleaseWorkerSlot(int code, Datum arg);
 
 /*
@@ -176,8 +179,14 @@ _PG_init(void)
 							"Over it, the oldest throttled, unthrottled and changed events go first.",
 							&mig_max_events_per_job, 1000, 10, 1000000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_mig.max_kept_tables_per_role",
+							"Number of tables of kept values (keep_old_values) one role may have in a database.",
+							"A kept table stays until mig_forget drops it; a start with keep_old_values over the limit is refused.",
+							&mig_max_kept_tables_per_role, 100, 0, 1000000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_mig");
 	RegisterXactCallback(MigXactCallback, NULL);
+	RegisterSubXactCallback(MigSubXactCallback, NULL);
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
@@ -313,12 +322,27 @@ MigWakeWorkerAtCommit(Oid dboid, int64 job_id)
 	RememberAction(true, dboid, job_id, InvalidOid, 0);
 }
 
+/*
+ * MigSubXactCallback: a subtransaction that aborts while this session
+ * waits for a job row lock (an error, a lock_timeout, a statement
+ * cancelled, in a savepoint or a PL/pgSQL exception block) takes its
+ * announcement with it (MigAnnounceJobLock).
+ */
+static void
+MigSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+				   SubTransactionId parentSubid, void *arg)
+{
+	if (announced_lock && event == SUBXACT_EVENT_ABORT_SUB)
+		ForgetJobLocks();
+}
+
 static void
 MigXactCallback(XactEvent event, void *arg)
 {
 	ListCell   *lc;
 
-	if (announced_lock && (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT))
+	if (announced_lock && (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+						   event == XACT_EVENT_PARALLEL_ABORT))
 		ForgetJobLocks();
 	if (pending_actions == NIL)
 		return;
@@ -601,17 +625,20 @@ MigSetNote(Oid dboid, int64 job_id, const char *text)
 
 /*
  * MigAnnounceJobLock says that this session is about to lock the row of a
- * job FOR UPDATE (job control, or a lane that changes the job), until its
- * transaction ends.  The lanes of a parallel job hold the row FOR SHARE,
- * each for one chunk at a time; a new share lock does not queue behind a
- * waiting FOR UPDATE, so while their chunks overlap the lock would never
- * come: a lane takes no new share lock while another session has announced
- * one (MigJobLockAnnounced).  A full table only means no announcement.
+ * job FOR UPDATE (job control, or a lane that changes the job), until it
+ * holds the lock (MigJobLockTaken) or its (sub)transaction aborts.  The
+ * lanes of a parallel job hold the row FOR SHARE, each for one chunk at a
+ * time; a new share lock does not queue behind a waiting FOR UPDATE, so
+ * while their chunks overlap the lock would never come: a lane takes no new
+ * share lock while another session waits for it (MigJobLockAnnounced).  A
+ * session has one entry at most, reused; only a session that may control
+ * the job announces (MigLoadJob checks that first).  A full table only
+ * means no announcement.
  */
 void
 MigAnnounceJobLock(Oid dboid, int64 job_id)
 {
-	int			free_entry = -1;
+	int			entry = -1;
 
 	if (MigShared == NULL)
 		return;
@@ -620,25 +647,33 @@ MigAnnounceJobLock(Oid dboid, int64 job_id)
 	{
 		MigJobLocker *l = &MigShared->lockers[i];
 
-		if (l->pid == MyProcPid && l->dboid == dboid && l->job_id == job_id)
+		if (l->pid == MyProcPid)
 		{
-			free_entry = -2;	/* already there */
+			entry = i;			/* this session's own: reused */
 			break;
 		}
-		if (l->pid != 0 && l->pid != MyProcPid && BackendPidGetProc(l->pid) == NULL)
+		if (l->pid != 0 && BackendPidGetProc(l->pid) == NULL)
 			l->pid = 0;			/* its process is gone */
-		if (l->pid == 0 && free_entry == -1)
-			free_entry = i;
+		if (l->pid == 0 && entry == -1)
+			entry = i;
 	}
-	if (free_entry >= 0)
+	if (entry >= 0)
 	{
-		MigShared->lockers[free_entry].dboid = dboid;
-		MigShared->lockers[free_entry].job_id = job_id;
-		MigShared->lockers[free_entry].pid = MyProcPid;
+		MigShared->lockers[entry].dboid = dboid;
+		MigShared->lockers[entry].job_id = job_id;
+		MigShared->lockers[entry].since = GetCurrentTimestamp();
+		MigShared->lockers[entry].pid = MyProcPid;
+		announced_lock = true;
 	}
 	LWLockRelease(MigShared->lock);
-	if (free_entry != -1)
-		announced_lock = true;
+}
+
+/* MigJobLockTaken: this session holds the row lock it announced */
+void
+MigJobLockTaken(void)
+{
+	if (announced_lock)
+		ForgetJobLocks();
 }
 
 /*
@@ -675,11 +710,20 @@ MigTakeCleanExit(void)
 	return taken;
 }
 
-/* MigJobLockAnnounced: another live session is about to lock the job's row */
+/*
+ * MigJobLockAnnounced: another live session is about to lock the job's row.
+ * An announcement counts while its session waits for a lock, and for
+ * MIG_ANNOUNCE_GRACE_MS after it was made (the time to get from the
+ * announcement to the wait): a session that announced and then does
+ * something else (a stale entry) does not hold the lanes back.
+ */
+#define MIG_ANNOUNCE_GRACE_MS	1000
+
 bool
 MigJobLockAnnounced(Oid dboid, int64 job_id)
 {
 	bool		result = false;
+	TimestampTz now = GetCurrentTimestamp();
 
 	if (MigShared == NULL)
 		return false;
@@ -687,10 +731,16 @@ MigJobLockAnnounced(Oid dboid, int64 job_id)
 	for (int i = 0; i < MIG_MAX_WAITERS && !result; i++)
 	{
 		MigJobLocker *l = &MigShared->lockers[i];
+		PGPROC	   *proc;
 
-		if (l->pid != 0 && l->pid != MyProcPid && l->dboid == dboid &&
-			l->job_id == job_id && BackendPidGetProc(l->pid) != NULL)
-			result = true;
+		if (l->pid == 0 || l->pid == MyProcPid || l->dboid != dboid ||
+			l->job_id != job_id)
+			continue;
+		proc = BackendPidGetProc(l->pid);
+		if (proc == NULL)
+			continue;
+		result = proc->waitLock != NULL ||
+			!TimestampDifferenceExceeds(l->since, now, MIG_ANNOUNCE_GRACE_MS);
 	}
 	LWLockRelease(MigShared->lock);
 	return result;

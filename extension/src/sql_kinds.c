@@ -40,6 +40,7 @@
 #include "utils/relcache.h"
 #include "catalog/pg_index.h"
 #include "access/table.h"
+#include "catalog/pg_namespace.h"
 #include "utils/syscache.h"
 
 #include "pg_mig.h"
@@ -516,6 +517,31 @@ mig_create_index(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_TABLE),
 				 errmsg("relation \"%s\" already exists", index_name)));
+	/* a valid index of that name is someone's index, not a build to finish */
+	if (OidIsValid(existing))
+	{
+		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(existing));
+		bool		valid = HeapTupleIsValid(tuple) &&
+			((Form_pg_index) GETSTRUCT(tuple))->indisvalid;
+
+		if (HeapTupleIsValid(tuple))
+			ReleaseSysCache(tuple);
+		if (valid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_TABLE),
+					 errmsg("index \"%s\" already exists", index_name),
+					 errdetail("It is a valid index; mig_create_index builds a new one."),
+					 errhint("Pass another index_name, or drop the index first.")));
+	}
+	/* CREATE INDEX makes the index in the table's schema: CREATE on it */
+	if (MigNamespaceAclCheck(RelationGetNamespace(rel), GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for schema %s",
+						get_namespace_name(RelationGetNamespace(rel))),
+				 errdetail("The index is created in the schema of its table, as role \"%s\".",
+						   GetUserNameFromId(GetUserId(), false)),
+				 errhint("Grant that role CREATE on the schema, or have a role that has it start the job.")));
 
 	/* the meaning of the parts: columns, expressions and predicate resolve */
 	foreach(lc, stmt->indexParams)
@@ -752,14 +778,36 @@ mig_add_foreign_key(PG_FUNCTION_ARGS)
 						 quote_identifier(lfirst(lc)));
 		appendStringInfo(&set, "%s%s = NULL", set.len ? ", " : "", quote_identifier(lfirst(lc)));
 	}
-	appendStringInfo(&cond, "NOT EXISTS (SELECT FROM %s AS pg_mig_ref WHERE ",
-					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(ref)),
-												RelationGetRelationName(ref)));
-	forboth(lc, columns, rc, ref_columns)
-		appendStringInfo(&cond, "%spg_mig_ref.%s OPERATOR(pg_catalog.=) %s.%s",
-						 foreach_current_index(lc) ? " AND " : "",
-						 quote_identifier(lfirst(rc)), job.relation_name,
-						 quote_identifier(lfirst(lc)));
+	{
+		/* the foreign key's own equality operators must exist: refused now, not later */
+		AttrNumber	ref_attnums[INDEX_MAX_KEYS];
+		Oid			fk_types[INDEX_MAX_KEYS];
+		Oid			eqops[INDEX_MAX_KEYS];
+		Oid			casts[INDEX_MAX_KEYS];
+
+		if (list_length(columns) > INDEX_MAX_KEYS)
+			ereport(ERROR,
+					(errcode(ERRCODE_TOO_MANY_COLUMNS),
+					 errmsg("cannot use more than %d foreign keys in a foreign key constraint",
+							INDEX_MAX_KEYS)));
+		forboth(lc, columns, rc, ref_columns)
+		{
+			int			i = foreach_current_index(lc);
+
+			ref_attnums[i] = get_attnum(RelationGetRelid(ref), lfirst(rc));
+			fk_types[i] = get_atttype(job.relid, get_attnum(job.relid, lfirst(lc)));
+		}
+		MigForeignKeyEqualityOps(ref, list_length(columns), ref_attnums, fk_types, eqops, casts);
+	}
+	/* the referenced row, as the foreign key sees it (kind_foreign_key.c) */
+	appendStringInfo(&cond, "NOT %s(%u::pg_catalog.oid, ARRAY[",
+					 MigQualifiedTable("mig_ref_exists"), RelationGetRelid(ref));
+	foreach(rc, ref_columns)
+		appendStringInfo(&cond, "%s%s", foreach_current_index(rc) ? ", " : "",
+						 quote_literal_cstr(lfirst(rc)));
+	appendStringInfoString(&cond, "]::pg_catalog.text[]");
+	foreach(lc, columns)
+		appendStringInfo(&cond, ", %s.%s", job.relation_name, quote_identifier(lfirst(lc)));
 	appendStringInfoChar(&cond, ')');
 
 	MigReadKnobArgs(fcinfo, 7, &job);

@@ -78,7 +78,7 @@ LoadBackfill(int64 job_id, const char *action, MigControl control)
 						   job->kind == MIG_KIND_BACKFILL ? " started without keep_old_values" : ""),
 				 errhint("Only a backfill started with keep_old_values => true keeps old values to revert or forget.")));
 	forgotten = MigKindArg(job, "forgotten");
-	if (forgotten != NULL || !OidIsValid(MigKeptTableOid(job_id)))
+	if (forgotten != NULL || !OidIsValid(MigKeptTableOid(job)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot %s job " INT64_FORMAT " because its kept values were forgotten",
@@ -261,11 +261,11 @@ mig_revert(PG_FUNCTION_ARGS)
 
 	target = palloc0(sizeof(MigTarget));
 	target->ord = 0;
-	target->relid = MigKeptTableOid(job_id);
-	target->relation_name = MigKeptTableName(job_id);
+	target->relid = MigKeptTableOid(job);
+	target->relation_name = MigKeptTableName(job);
 	target->nkeys = first->nkeys;
 	target->key_columns = first->key_columns;
-	target->upper_key = MigKeptUpperKey(job_id, first->nkeys, first->key_columns, &rows);
+	target->upper_key = MigKeptUpperKey(job, first->nkeys, first->key_columns, &rows);
 	target->keys_estimate = rows;
 	target->set_clause = psprintf("the kept old values of job " INT64_FORMAT, job_id);
 	target->where_clause = NULL;
@@ -342,9 +342,9 @@ mig_forget(PG_FUNCTION_ARGS)
 							job_id, busy),
 					 errhint("Wait for job " INT64_FORMAT " with mig_wait(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ").",
 							 busy, busy, busy)));
-		kept = MigKeptTableOid(job_id);
+		kept = MigKeptTableOid(job);
 		bytes = DatumGetInt64(DirectFunctionCall1(pg_total_relation_size, ObjectIdGetDatum(kept)));
-		MigDropKeptTable(job_id);
+		MigDropKeptTable(job);
 		MigSetJobKind(job_id, MIG_KIND_BACKFILL, WithArg(job->kind_args, "forgotten", actor));
 		MigReleaseJobKey(job_id, "forgotten");
 		MigRecordEvent(job_id, "forgotten",

@@ -43,6 +43,8 @@
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_opclass.h"
+#include "nodes/value.h"
+#include "access/stratnum.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "executor/spi.h"
@@ -534,11 +536,40 @@ CheckNotKeyColumn(Relation rel, List *set_columns, const MigTarget *target)
 }
 
 /*
+ * KeyOperatorsAreCatalogs: the b-tree operators of operator class opclass
+ * (<, <=, =, >=, >) are the ones OPERATOR(pg_catalog.x) finds for its input
+ * type.  The chunk statements, the lanes' boundaries and the kept tables
+ * compare keys with OPERATOR(pg_catalog.x), while ORDER BY and the index
+ * use the operator class: for a type whose operators live elsewhere
+ * (citext: public.<), pg_catalog's would be text's, with another order, and
+ * the walk would skip rows or visit them twice.
+ */
+static bool
+KeyOperatorsAreCatalogs(Oid opclass)
+{
+	static const char *const names[] = {"<", "<=", "=", ">=", ">"};
+	Oid			family = get_opclass_family(opclass);
+	Oid			intype = get_opclass_input_type(opclass);
+
+	for (int s = BTLessStrategyNumber; s <= BTGreaterStrategyNumber; s++)
+	{
+		Oid			member = get_opfamily_member(family, intype, intype, s);
+		List	   *name = list_make2(makeString("pg_catalog"),
+									  makeString((char *) names[s - 1]));
+
+		if (!OidIsValid(member) || OpernameGetOprid(name, intype, intype) != member)
+			return false;
+	}
+	return true;
+}
+
+/*
  * ChooseKey picks the key to walk rel by: its primary key, or else the
  * unique index with the fewest columns among those that are b-tree,
  * immediate, valid, not partial, on plain NOT NULL columns with the
  * default operator class and the column's collation (so that the chunk
- * statements' range conditions and ORDER BY use it).
+ * statements' range conditions and ORDER BY use it), whose operators are
+ * pg_catalog's (KeyOperatorsAreCatalogs).
  */
 static void
 ChooseKey(Relation rel, MigTarget *target)
@@ -549,6 +580,8 @@ ChooseKey(Relation rel, MigTarget *target)
 	int			best_n = INT_MAX;
 	bool		best_primary = false;
 	TupleDesc	tupdesc = RelationGetDescr(rel);
+	char	   *refused_column = NULL;	/* of a key refused for its operators */
+	Oid			refused_type = InvalidOid;
 
 	foreach(lc, indexes)
 	{
@@ -580,6 +613,15 @@ ChooseKey(Relation rel, MigTarget *target)
 				idx->rd_indoption[i] == 0 &&
 				idx->rd_indcollation[i] == att->attcollation &&
 				GetDefaultOpClass(att->atttypid, BTREE_AM_OID) == indclass->values[i];
+			if (usable && !KeyOperatorsAreCatalogs(indclass->values[i]))
+			{
+				usable = false;
+				if (refused_column == NULL)
+				{
+					refused_column = pstrdup(NameStr(att->attname));
+					refused_type = att->atttypid;
+				}
+			}
 		}
 		if (usable && !best_primary &&
 			(form->indisprimary || n < best_n))
@@ -591,6 +633,15 @@ ChooseKey(Relation rel, MigTarget *target)
 		index_close(idx, AccessShareLock);
 	}
 
+	if (!OidIsValid(best) && refused_column != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot walk table \"%s\" by key column \"%s\" of type %s",
+						RelationGetRelationName(rel), refused_column,
+						format_type_be(refused_type)),
+				 errdetail("The operators of type %s's b-tree operator class are not pg_catalog's; pg_mig compares keys with pg_catalog's operators, which would order this key otherwise than its index.",
+						   format_type_be(refused_type)),
+				 errhint("Add a unique index on NOT NULL columns of a built-in type (e.g. an integer or text column), and start the job again.")));
 	if (!OidIsValid(best))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -59,7 +59,7 @@ TEST(Undo, RevertExactlyOnceAcrossKillAndCrash)
     kill_worker(job);
     Conn c2(Sandbox::get().conninfo());
     ASSERT_EQ("succeeded", wait_job(c2, job, 300));
-    std::string kept = "mig_kept_" + S(job);
+    std::string kept = "mig_kept.mig_kept_" + S(job);
     // one kept row per changed row (the primary key forbids two), exactly once
     EXPECT_EQ(changing, c2.scalar_int("SELECT rows_done FROM mig_jobs WHERE job_id = $1", {S(job)}));
     EXPECT_EQ(changing, c2.scalar_int("SELECT count(*) FROM " + kept));
@@ -141,7 +141,7 @@ TEST(Undo, EveryKeyKind)
                                      "', 'v = v * 100, note = NULL', 'v % 3 <> 0', batch_size => 250,"
                                      " chunk_time => NULL, keep_old_values => true)");
         ASSERT_EQ("succeeded", wait_job(c, job, 120));
-        EXPECT_EQ(2000, c.scalar_int("SELECT count(*) FROM mig_kept_" + S(job)));
+        EXPECT_EQ(2000, c.scalar_int("SELECT count(*) FROM mig_kept.mig_kept_" + S(job)));
         EXPECT_NE(before, Checksum(c, t));
         long long rev = c.scalar_int("SELECT mig_revert($1, batch_size => 300, chunk_time => NULL)", {S(job)});
         ASSERT_EQ("succeeded", wait_job(c, rev, 120));
@@ -203,7 +203,7 @@ TEST(Undo, Migctl)
 
     auto forget = migctl({"forget", S(job)});
     EXPECT_EQ(0, forget.exit_code) << forget.err;
-    EXPECT_FALSE(c.scalar("SELECT to_regclass('mig_kept_' || $1)::text", {S(job)}).has_value());
+    EXPECT_FALSE(c.scalar("SELECT to_regclass('mig_kept.mig_kept_' || $1)::text", {S(job)}).has_value());
     auto again = migctl({"forget", S(job)});
     EXPECT_EQ(2, again.exit_code);
     EXPECT_NE(std::string::npos, again.err.find("forgotten")) << again.err;
@@ -261,9 +261,9 @@ TEST(Undo, KeepsTheValueItOverwrote)
     app.exec("COMMIT");
     ASSERT_EQ("succeeded", wait_job(c, job, 60));
     EXPECT_EQ(7770, c.scalar_int("SELECT v FROM uo WHERE id = 5"));
-    EXPECT_EQ(777, c.scalar_int("SELECT mig_old_1 FROM mig_kept_" + S(job) + " WHERE id = 5"));
-    EXPECT_EQ(7770, c.scalar_int("SELECT mig_new_1 FROM mig_kept_" + S(job) + " WHERE id = 5"));
-    EXPECT_EQ(100, c.scalar_int("SELECT count(*) FROM mig_kept_" + S(job)));
+    EXPECT_EQ(777, c.scalar_int("SELECT mig_old_1 FROM mig_kept.mig_kept_" + S(job) + " WHERE id = 5"));
+    EXPECT_EQ(7770, c.scalar_int("SELECT mig_new_1 FROM mig_kept.mig_kept_" + S(job) + " WHERE id = 5"));
+    EXPECT_EQ(100, c.scalar_int("SELECT count(*) FROM mig_kept.mig_kept_" + S(job)));
     // the chunk found row 5 changed under it and was retried with a new snapshot
     EXPECT_GE(c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'retried'"
                            " AND detail LIKE '%changed while it ran%'",

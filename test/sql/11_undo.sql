@@ -52,7 +52,7 @@ SELECT mig_start_backfill('ud', $$price = price * 2, tags = tags || 'new'::text,
 SELECT mig_wait(:job, '60s');
 SELECT state, rows_done, kept_bytes > 0 AS kept_some FROM mig_jobs WHERE job_id = :job;
 RESET ROLE;
-SELECT 'mig_kept_' || :job AS kept \gset
+SELECT 'mig_kept.mig_kept_' || :job AS kept \gset
 
 -- the kept table: the key and the old and new values, of the table's own types
 SELECT attname, format_type(atttypid, atttypmod), collname
@@ -162,7 +162,7 @@ CREATE TABLE udh_before AS SELECT * FROM udh;
 SELECT mig_start_backfill('udh', 'v = -v, w = NULL', batch_size => 40, chunk_time => NULL,
                           keep_old_values => true) AS job2 \gset
 SELECT mig_wait(:job2, '60s');
-SELECT 'mig_kept_' || :job2 AS kept2 \gset
+SELECT 'mig_kept.mig_kept_' || :job2 AS kept2 \gset
 SELECT count(*) AS kept_rows FROM :kept2;
 BEGIN;
 SELECT mig_revert(:job2) AS rev2 \gset
