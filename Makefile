@@ -31,7 +31,8 @@ OBJS = \
 	extension/src/kind_revert.o \
 	extension/src/sql_undo.o \
 	extension/src/lanes.o \
-	extension/src/vacuum.o
+	extension/src/vacuum.o \
+	extension/src/timeline.o
 
 EXTENSION = pg_mig
 DATA = $(wildcard sql/pg_mig--*.sql)

@@ -60,6 +60,7 @@
 #define MIG_TARGET_TABLE		"mig_job_target"
 #define MIG_EVENT_TABLE			"mig_job_event"
 #define MIG_LANE_TABLE			"mig_job_lane"
+#define MIG_SAMPLE_TABLE		"mig_job_sample"
 
 /* parallel lanes: lane 0 is the one walker of a job with parallel = 1 */
 #define MIG_MAX_LANES			32
@@ -398,6 +399,35 @@ extern List *MigLoadTargets(int64 job_id);
 extern int64 MigInsertJob(const MigJob *job, List *targets);
 extern int64 MigFindActiveJobOn(List *relids);
 extern void MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp);
+
+/*
+ * timeline.c: the rate window, waits and samples (see its header).
+ * MIG_RATE_ANCHOR_SET is the SET list of a checkpoint's UPDATE (job or
+ * lane row) that moves the window's anchors; $4 and $5 are the chunk's
+ * rows and keys.  MIG_STALL_END_SET ends a wait (MigSetState, lanes).
+ */
+#define MIG_RATE_WINDOW_S		10
+#define MIG_RATE_ANCHOR_SET \
+	" rate_at0 = CASE WHEN rate_at1 IS NOT NULL AND clock_timestamp() - rate_at1 >= interval '10 s'" \
+	"  THEN rate_at1 ELSE COALESCE(rate_at0, clock_timestamp()) END," \
+	" rate_rows0 = CASE WHEN rate_at1 IS NOT NULL AND clock_timestamp() - rate_at1 >= interval '10 s'" \
+	"  THEN rate_rows1 ELSE COALESCE(rate_rows0, rows_done) END," \
+	" rate_keys0 = CASE WHEN rate_at1 IS NOT NULL AND clock_timestamp() - rate_at1 >= interval '10 s'" \
+	"  THEN rate_keys1 ELSE COALESCE(rate_keys0, keys_done) END," \
+	" rate_rows1 = CASE WHEN rate_at1 IS NULL OR clock_timestamp() - rate_at1 >= interval '10 s'" \
+	"  THEN rows_done + $4 ELSE rate_rows1 END," \
+	" rate_keys1 = CASE WHEN rate_at1 IS NULL OR clock_timestamp() - rate_at1 >= interval '10 s'" \
+	"  THEN keys_done + $5 ELSE rate_keys1 END," \
+	" rate_at1 = CASE WHEN rate_at1 IS NULL OR clock_timestamp() - rate_at1 >= interval '10 s'" \
+	"  THEN clock_timestamp() ELSE rate_at1 END,"
+#define MIG_STALL_END_SET \
+	"throttled_ms = throttled_ms + COALESCE((extract(epoch FROM clock_timestamp() - stalled_since)" \
+	" * 1000)::bigint, 0), stalled_since = NULL"
+extern int	mig_timeline_interval_ms;
+extern void MigResetRate(int64 job_id, int lane);
+extern void MigSetStalled(int64 job_id, int lane, bool stalled);
+extern void MigRecordSample(const MigJob *job, int lane, const char *throttled, bool force);
+extern void MigReadLag(const MigJob *job, int64 *lag_bytes, int64 *lag_ms);
 extern void MigCheckpointArgs(const MigCheckpoint *cp, Datum *values, char *nulls);
 extern void MigRecordEvent(int64 job_id, const char *event, const char *detail);
 extern void MigSetState(int64 job_id, MigJobState state, const char *last_error);

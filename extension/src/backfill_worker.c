@@ -436,6 +436,9 @@ StartJob(void)
 		current_batch = job->current_batch > 0 ? job->current_batch : job->batch_size;
 		last_seen_batch_size = job->batch_size;
 		lock_timeout_ms = job->lock_timeout_ms;
+		/* the rate counts from now; the history gets a point where it starts */
+		MigResetRate(job_id, worker_args.lane);
+		MigRecordSample(job, worker_args.lane, NULL, true);
 	}
 	FinishStep();
 	return runnable;
@@ -674,7 +677,9 @@ RunStep(long *delay_ms)
 					throttled_since = GetCurrentTimestamp();
 					throttle_wait_ms = THROTTLE_MIN_WAIT_MS;
 					MigRecordEvent(job_id, "throttled", LaneText(reason));
+					MigSetStalled(job_id, worker_args.lane, true);
 				}
+				MigRecordSample(job, worker_args.lane, reason, false);
 				if (job->throttled == NULL || strcmp(job->throttled, reason) != 0)
 				{
 					if (worker_args.lane > 0)
@@ -709,6 +714,7 @@ RunStep(long *delay_ms)
 					MigRecordEvent(job_id, "unthrottled",
 								   LaneText(psprintf("after %.1f s: %s", secs + usecs / 1e6,
 													 throttle_reason ? throttle_reason : "?")));
+					MigSetStalled(job_id, worker_args.lane, false);
 					throttled_now = false;
 				}
 				outcome = RunChunk(job, delay_ms);
@@ -868,6 +874,17 @@ RunChunk(MigJob *job, long *delay_ms)
 	cp.current_batch = current_batch;
 	cp.rows_per_sec = rows_rate;
 	cp.keys_per_sec = keys_rate;
+	{
+		/* the job's history: its counters after this chunk */
+		MigJob		after = *job;
+
+		after.rows_done += result.rows;
+		after.keys_done += result.keys;
+		after.wal_bytes += cp.wal_bytes;
+		after.current_batch = current_batch;
+		MigRecordSample(&after, worker_args.lane, NULL,
+						result.target_done && cp.target_ord >= list_length(targets));
+	}
 	if (worker_args.lane > 0)
 	{
 		MigSaveLaneCheckpoint(job_id, worker_args.lane, &cp,
