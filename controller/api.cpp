@@ -190,7 +190,10 @@ std::vector<Job> Api::Jobs(std::optional<long long> job)
         " extract(epoch FROM eta)::bigint, batch_size, throttled, last_error, owner,"
         // kind and step are 0.3's: read them so that an older extension still shows
         " to_jsonb(mig_jobs) ->> 'kind', to_jsonb(mig_jobs) ->> 'step',"
-        " to_jsonb(mig_jobs) ->> 'kept_bytes', to_jsonb(mig_jobs) ->> 'parallel'"
+        " to_jsonb(mig_jobs) ->> 'kept_bytes', to_jsonb(mig_jobs) ->> 'parallel',"
+        // 0.4 monitoring
+        " max_lag_bytes, to_jsonb(mig_jobs) ->> 'throttled_seconds',"
+        " finished_at IS NULL OR finished_at > now() - interval '5 min'"
         " FROM mig_jobs";
     std::vector<Param> params;
     if (job) {
@@ -218,6 +221,9 @@ std::vector<Job> Api::Jobs(std::optional<long long> job)
         j.step = r.get(i, 13);
         if (!r.null(i, 14)) j.kept_bytes = std::stoll(r.get(i, 14));
         if (!r.null(i, 15)) j.parallel = std::stoi(r.get(i, 15));
+        if (!r.null(i, 16)) j.max_lag_bytes = std::stoll(r.get(i, 16));
+        if (!r.null(i, 17)) j.throttled_seconds = std::stod(r.get(i, 17));
+        j.recent = r.get(i, 18) == "t";
         out.push_back(j);
     }
     ReadLanes(out);
@@ -286,6 +292,45 @@ long long Api::MaxLagBytes()
     return std::stoll(r.get(0, 0));
 }
 
+ReportData Api::Report(long long job)
+{
+    ReportData d;
+    d.job = Jobs(job).at(0);
+    auto r = c_.exec("SELECT extract(epoch FROM coalesce(started_at, created_at))::float8,"
+                     " coalesce(extract(epoch FROM finished_at)::float8, 0),"
+                     " coalesce(extract(epoch FROM max_lag)::float8, -1), coalesce(wal_bytes, 0),"
+                     " (SELECT count(*) FROM mig_job_events e WHERE e.job_id = j.job_id AND e.event = 'retried')"
+                     " FROM mig_jobs j WHERE job_id = $1",
+                     {std::to_string(job)});
+    d.started_at = std::stod(r.get(0, 0));
+    d.finished_at = std::stod(r.get(0, 1));
+    d.max_lag_seconds = std::stod(r.get(0, 2));
+    d.wal_bytes = std::stoll(r.get(0, 3));
+    d.retries = std::stoll(r.get(0, 4));
+    auto t = c_.exec("SELECT extract(epoch FROM at)::float8, rows_done, coalesce(wal_bytes, 0),"
+                     " coalesce(table_bytes, -1), coalesce(lag_bytes, -1), coalesce(rows_per_sec, -1),"
+                     " coalesce(extract(epoch FROM lag)::float8, -1), coalesce(throttled, '')"
+                     " FROM mig_job_timeline($1) ORDER BY at",
+                     {std::to_string(job)});
+    for (int i = 0; i < t.rows(); i++) {
+        Sample s;
+        s.at = std::stod(t.get(i, 0));
+        s.rows_done = std::stoll(t.get(i, 1));
+        s.wal_bytes = std::stoll(t.get(i, 2));
+        s.table_bytes = std::stoll(t.get(i, 3));
+        s.lag_bytes = std::stoll(t.get(i, 4));
+        s.rows_per_sec = std::stod(t.get(i, 5));
+        s.lag_seconds = std::stod(t.get(i, 6));
+        s.throttled = t.get(i, 7);
+        d.samples.push_back(s);
+    }
+    auto e = c_.exec("SELECT extract(epoch FROM at)::float8, event, coalesce(detail, '')"
+                     " FROM mig_job_events WHERE job_id = $1 ORDER BY event_id",
+                     {std::to_string(job)});
+    for (int i = 0; i < e.rows(); i++) d.events.push_back({std::stod(e.get(i, 0)), e.get(i, 1), e.get(i, 2)});
+    return d;
+}
+
 MetricsReport Api::Metrics(const std::string& finished_within)
 {
     MetricsReport rep;
@@ -305,9 +350,11 @@ MetricsReport Api::Metrics(const std::string& finished_within)
         " SELECT j.job_id, j.relation::text, " + std::string(has_kind ? "j.kind::text" : "'backfill'") +
         ", j.state, j.rows_done, j.rows_total, j.progress, coalesce(j.rows_per_sec, 0),"
         " extract(epoch FROM j.eta)::float8, j.retries, j.wal_bytes,"
-        " coalesce((SELECT sum(extract(epoch FROM coalesce(ev.next_at,"
+        // 0.4: counted by the worker; before, summed from the events
+        " coalesce((to_jsonb(j) ->> 'throttled_seconds')::float8,"
+        " (SELECT sum(extract(epoch FROM coalesce(ev.next_at,"
         "     CASE WHEN j.state IN ('queued', 'running') THEN now() ELSE coalesce(j.finished_at, j.updated_at) END)"
-        "     - ev.at)) FROM ev WHERE ev.job_id = j.job_id AND ev.event = 'throttled'), 0)::float8,"
+        "     - ev.at)) FROM ev WHERE ev.job_id = j.job_id AND ev.event = 'throttled'), 0))::float8,"
         " CASE WHEN j.state IN ('queued', 'running') THEN coalesce((SELECT extract(epoch FROM now() - max(ev.at))"
         "     FROM ev WHERE ev.job_id = j.job_id AND ev.event = 'throttled' AND ev.next_at IS NULL), 0)"
         "     ELSE 0 END::float8,"
