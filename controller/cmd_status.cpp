@@ -114,6 +114,10 @@ int CmdStatus(const std::string& cmd, const std::vector<std::string>& args)
         if (j.state == "failed" && !j.last_error.empty())
             std::cout << "error: " << j.last_error << "\nhint: see migctl events " << j.job_id
                       << " for the history; migctl resume " << j.job_id << " retries from the checkpoint\n";
+        std::string verified;
+        for (const auto& e : api.Events(j.job_id))
+            if (e.at(1) == "verified") verified = e.at(2);
+        if (!verified.empty()) std::cout << "verified: " << verified << "\n";
     }
     return kOk;
 }

@@ -411,9 +411,9 @@ extern void MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp);
 	" rate_at0 = CASE WHEN rate_at1 IS NOT NULL AND clock_timestamp() - rate_at1 >= interval '10 s'" \
 	"  THEN rate_at1 ELSE COALESCE(rate_at0, clock_timestamp()) END," \
 	" rate_rows0 = CASE WHEN rate_at1 IS NOT NULL AND clock_timestamp() - rate_at1 >= interval '10 s'" \
-	"  THEN rate_rows1 ELSE COALESCE(rate_rows0, rows_done) END," \
+	"  THEN rate_rows1 ELSE COALESCE(rate_rows0, rows_done + $4) END," \
 	" rate_keys0 = CASE WHEN rate_at1 IS NOT NULL AND clock_timestamp() - rate_at1 >= interval '10 s'" \
-	"  THEN rate_keys1 ELSE COALESCE(rate_keys0, keys_done) END," \
+	"  THEN rate_keys1 ELSE COALESCE(rate_keys0, keys_done + $5) END," \
 	" rate_rows1 = CASE WHEN rate_at1 IS NULL OR clock_timestamp() - rate_at1 >= interval '10 s'" \
 	"  THEN rows_done + $4 ELSE rate_rows1 END," \
 	" rate_keys1 = CASE WHEN rate_at1 IS NULL OR clock_timestamp() - rate_at1 >= interval '10 s'" \

@@ -19,6 +19,8 @@
 #include <sstream>
 #include <thread>
 
+#include <unistd.h>
+
 using namespace pgmig_test;
 
 namespace {
@@ -315,4 +317,79 @@ TEST(Monitor, DashboardAndRulesQueryMetricsThatExist)
     EXPECT_EQ(0, rc.exit_code) << rc.out << rc.err;
     c.exec("SELECT mig_cancel($1)", {S(job)});
     wait_job(c, job, 120);
+}
+
+// status --watch in a 100-column terminal: the job that ended an hour ago
+// is not listed, the throttled job's reason is on a line of its own, whole,
+// and no line is wider than the terminal.
+TEST(Monitor, WatchFitsA100ColumnTerminal)
+{
+    Conn c(Sandbox::get().conninfo());
+    Conn standby(Sandbox::get().conninfo("postgres", true));
+    MakeTable(c, "mo_watch_old", 100);
+    long long old = c.scalar_int("SELECT mig_start_backfill('mo_watch_old', 'n = n + 1')");
+    ASSERT_EQ("succeeded", wait_job(c, old, 120));
+    // as if it had ended an hour ago (a superuser may write the job table)
+    c.exec("UPDATE mig_job SET finished_at = now() - interval '1 hour' WHERE job_id = $1", {S(old)});
+    MakeTable(c, "mo_watch", 100000);
+    CatchUp(c, standby);
+    standby.exec("SELECT pg_wal_replay_pause()");
+    long long job = c.scalar_int("SELECT mig_start_backfill('mo_watch', 'n = n + 1', batch_size => 2000,"
+                                 " chunk_time => NULL, max_lag_bytes => 1048576)");
+    wait_for([&] { return job_throttled(c, job).has_value(); }, 60, "the job to throttle");
+    std::string reason = *job_throttled(c, job);
+
+    std::string sock = "pgmig-it-monitor-" + S(getpid());
+    std::string env;
+    for (const auto& [k, v] : migctl_env()) env += k + "=" + v + " ";
+    auto r = run_command({"tmux", "-L", sock, "new-session", "-d", "-x", "100", "-y", "24", "-s", "t",
+                          "env TERM=xterm " + env + migctl_path() + " status --watch; sleep 600"});
+    ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+    std::string screen;
+    wait_for([&] {
+        screen = run_command({"tmux", "-L", sock, "capture-pane", "-p", "-t", "t"}).out;
+        return Has(screen, "job " + S(job) + " ") && Has(screen, "throttled: ");
+    }, 60, "the live view");
+    run_command({"tmux", "-L", sock, "kill-server"});
+    standby.exec("SELECT pg_wal_replay_resume()");
+    EXPECT_FALSE(Has(screen, "job " + S(old) + " ")) << screen;
+    EXPECT_TRUE(Has(screen, "    throttled: standby1 is ")) << screen;
+    // the reason whole, up to "waiting until below": the part that says what to expect
+    EXPECT_TRUE(Has(screen, "; waiting until below 512 kB")) << screen;
+    std::istringstream in(screen);
+    for (std::string line; std::getline(in, line);) {
+        size_t columns = 0;
+        for (unsigned char ch : line) columns += (ch & 0xC0) != 0x80;
+        EXPECT_LE(columns, 100u) << line;
+    }
+    EXPECT_EQ("succeeded", wait_job(c, job, 300));
+}
+
+// After a walk with a where clause the worker counts what still matches up
+// to the fixed upper key: rows an application inserted behind the walk
+// with the column still NULL are counted ("verified", "50 rows left");
+// a walk nobody interfered with leaves 0; migctl status JOB shows it.
+TEST(Monitor, VerifiedCountsTheRowsThatStillMatch)
+{
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    c.exec("CREATE TABLE mo_verify (id int PRIMARY KEY, tracking text)");
+    c.exec("INSERT INTO mo_verify SELECT 2 * g FROM generate_series(1, 20000) g");
+    long long job = c.scalar_int("SELECT mig_start_backfill('mo_verify', $$tracking = 'T' || id$$,"
+                                 " where_clause => 'tracking IS NULL', batch_size => 500, chunk_time => NULL,"
+                                 " sleep => '50ms')");
+    wait_for([&] { return job_rows_done(c, job) >= 5000; }, 120, "the walk past id 10000");
+    // the application, behind the walk: odd ids 1 .. 99, tracking not written
+    c.exec("INSERT INTO mo_verify SELECT 2 * g - 1 FROM generate_series(1, 50) g");
+    ASSERT_EQ("succeeded", wait_job(c, job, 300));
+    EXPECT_EQ("50 rows left", *c.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1 AND event = 'verified'",
+                                        {S(job)}));
+    auto s = migctl({"status", S(job)});
+    EXPECT_TRUE(Has(s.out, "verified: 50 rows left")) << s.out;
+
+    long long clean = c.scalar_int("SELECT mig_start_backfill('mo_verify', $$tracking = 'T' || id$$,"
+                                   " where_clause => 'tracking IS NULL')");
+    ASSERT_EQ("succeeded", wait_job(c, clean, 120));
+    EXPECT_EQ("0 rows left", *c.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1 AND event = 'verified'",
+                                       {S(clean)}));
 }
