@@ -97,6 +97,88 @@ SELECT s.job_id, s.lane, s.at, s.rows_done, s.keys_done, s.wal_bytes,
 COMMENT ON VIEW @extschema@.mig_job_samples IS 'the samples of every pg_mig job''s history, per lane, as the workers recorded them (see mig_job_timeline)';
 GRANT SELECT ON @extschema@.mig_job_samples TO PUBLIC;
 
+-- monitoring: verify (last argument of mig_start_backfill and
+-- mig_start_delete; h-recovery's job_key, when it lands, goes after it):
+-- after a walk with a where clause, count the rows up to the fixed upper
+-- key that still match, into the event verified.
+DROP FUNCTION @extschema@.mig_start_backfill(regclass, text, text, integer,
+    interval, interval, bigint, interval, interval, integer, interval, bigint,
+    double precision, text[], text, text, integer, interval, integer, boolean, boolean,
+    integer, bigint);
+CREATE FUNCTION @extschema@.mig_start_backfill(
+    relation            regclass,
+    set_clause          text,
+    where_clause        text     DEFAULT NULL,
+    batch_size          integer  DEFAULT pg_catalog.current_setting('pg_mig.default_batch_size', true)::integer,
+    chunk_time          interval DEFAULT pg_catalog.current_setting('pg_mig.default_chunk_time', true)::interval,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.pg_size_bytes(pg_catalog.regexp_replace(
+                                     pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true),
+                                     '([0-9])B$', '\1')),
+    sleep               interval DEFAULT '0',
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    statement_timeout   interval DEFAULT pg_catalog.current_setting('pg_mig.default_statement_timeout', true)::interval,
+    max_wal_rate        bigint   DEFAULT NULL,
+    nice_ratio          double precision DEFAULT NULL,
+    ignore_slots        text[]   DEFAULT NULL,
+    run_window          text     DEFAULT NULL,
+    throttle_query      text     DEFAULT NULL,
+    max_active_sessions integer  DEFAULT NULL,
+    max_xact_age        interval DEFAULT NULL,
+    max_archive_backlog integer  DEFAULT NULL,
+    throttle_on_autovacuum boolean DEFAULT false,
+    keep_old_values     boolean  DEFAULT false,
+    parallel            integer  DEFAULT 1,
+    vacuum_every        bigint   DEFAULT NULL,
+    verify              boolean  DEFAULT true)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_start_backfill'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_start_backfill(regclass, text, text, integer,
+    interval, interval, bigint, interval, interval, integer, interval, bigint,
+    double precision, text[], text, text, integer, interval, integer, boolean, boolean,
+    integer, bigint, boolean)
+IS 'starts a chunked backfill (UPDATE) in background workers (parallel lanes), keeping the old values with keep_old_values, and verifies what still matches the where clause after the walk with verify; returns the job id';
+
+DROP FUNCTION @extschema@.mig_start_delete(regclass, text, integer,
+    interval, interval, bigint, interval, interval, integer, interval, bigint,
+    double precision, text[], text, text, integer, interval, integer, boolean,
+    integer, bigint);
+CREATE FUNCTION @extschema@.mig_start_delete(
+    relation            regclass,
+    where_clause        text,
+    batch_size          integer  DEFAULT pg_catalog.current_setting('pg_mig.default_batch_size', true)::integer,
+    chunk_time          interval DEFAULT pg_catalog.current_setting('pg_mig.default_chunk_time', true)::interval,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.pg_size_bytes(pg_catalog.regexp_replace(
+                                     pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true),
+                                     '([0-9])B$', '\1')),
+    sleep               interval DEFAULT '0',
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    statement_timeout   interval DEFAULT pg_catalog.current_setting('pg_mig.default_statement_timeout', true)::interval,
+    max_wal_rate        bigint   DEFAULT NULL,
+    nice_ratio          double precision DEFAULT NULL,
+    ignore_slots        text[]   DEFAULT NULL,
+    run_window          text     DEFAULT NULL,
+    throttle_query      text     DEFAULT NULL,
+    max_active_sessions integer  DEFAULT NULL,
+    max_xact_age        interval DEFAULT NULL,
+    max_archive_backlog integer  DEFAULT NULL,
+    throttle_on_autovacuum boolean DEFAULT false,
+    parallel            integer  DEFAULT 1,
+    vacuum_every        bigint   DEFAULT NULL,
+    verify              boolean  DEFAULT true)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_start_delete'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_start_delete(regclass, text, integer,
+    interval, interval, bigint, interval, interval, integer, interval, bigint,
+    double precision, text[], text, text, integer, interval, integer, boolean,
+    integer, bigint, boolean)
+IS 'starts a chunked DELETE of the rows matching where_clause in background workers (parallel lanes), and verifies what still matches after the walk with verify; returns the job id';
+
 -- mig_job_timeline: the job's history, one row per sample of any lane,
 -- with the job's rows summed over its lanes (each lane's latest sample at
 -- that time) and the rate over the interval since the row before.

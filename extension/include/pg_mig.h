@@ -539,6 +539,10 @@ extern bool MigRevertFinishWalk(MigJob *job, int64 rows_done, int64 chunks_done)
  */
 #define MIG_PARALLEL_ARGNO		21	/* of mig_start_backfill, 0-based */
 #define MIG_DELETE_PARALLEL_ARGNO 19	/* of mig_start_delete */
+/* verify (0.4): after vacuum_every, the argument after parallel */
+#define MIG_VERIFY_ARGNO		(MIG_PARALLEL_ARGNO + 2)
+#define MIG_DELETE_VERIFY_ARGNO (MIG_DELETE_PARALLEL_ARGNO + 2)
+#define MIG_VERIFY_OFF			"verify=false"
 typedef struct MigLane
 {
 	int			lane;

@@ -965,7 +965,7 @@ VerifyWanted(MigJob *job)
 		const char *knob;
 
 		MigLoadJobKind(job);
-		knob = MigKindArg(job, "verify");
+		knob = MigKindArg(job, "verify");	/* MIG_VERIFY_OFF: "verify=false" */
 		verify_wanted = worker_args.lane == 0 && job->parallel <= 1 &&
 			job->where_clause != NULL &&
 			(job->kind == MIG_KIND_BACKFILL || job->kind == MIG_KIND_DELETE) &&

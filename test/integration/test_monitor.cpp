@@ -392,4 +392,15 @@ TEST(Monitor, VerifiedCountsTheRowsThatStillMatch)
     ASSERT_EQ("succeeded", wait_job(c, clean, 120));
     EXPECT_EQ("0 rows left", *c.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1 AND event = 'verified'",
                                        {S(clean)}));
+    // the knob: verify => false, for a backfill and a delete
+    long long off = c.scalar_int("SELECT mig_start_backfill('mo_verify', $$tracking = 'T' || id$$,"
+                                 " where_clause => 'tracking IS NULL', verify => false)");
+    ASSERT_EQ("succeeded", wait_job(c, off, 120));
+    EXPECT_EQ(0, job_events(c, off, "verified"));
+    long long del = c.scalar_int("SELECT mig_start_delete('mo_verify', 'id > 39000', verify => false)");
+    ASSERT_EQ("succeeded", wait_job(c, del, 120));
+    EXPECT_EQ(0, job_events(c, del, "verified"));
+    long long del2 = c.scalar_int("SELECT mig_start_delete('mo_verify', 'id > 38000')");
+    ASSERT_EQ("succeeded", wait_job(c, del2, 120));
+    EXPECT_EQ(1, job_events(c, del2, "verified"));
 }
