@@ -80,7 +80,8 @@ const std::vector<Command>& Commands()
          "The job's history from mig_job_events: started, paused, resumed, throttled and unthrottled (with "
          "the reason and how long), retried, failed, cancelled, succeeded."},
         {"log", nullptr, CmdEvents},
-        {"report", "report JOB [--html FILE]  the job's history: duration, rates, throttling, lag, WAL, size",
+        {"report", "report JOB [--html FILE]    the job's history as a summary, or as a page of\n"
+                   "                            charts (--html)",
          CmdReport,
          "Summarises a job from its timeline (mig_job_timeline) and events: duration, mean and peak rate, "
          "time throttled by reason, peak replica lag, WAL written, retries and the table's size before and "
