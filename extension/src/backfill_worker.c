@@ -976,7 +976,8 @@ VerifyWanted(MigJob *job)
 
 /*
  * RunVerifyChunk counts, one chunk of keys at a time (the job's batch size,
- * and throttled like a chunk: it is a step of the same loop), the rows up
+ * and throttled like a chunk: it is a step of the same loop, under the same
+ * health signals; with no pause after it, for it writes nothing), the rows up
  * to the job's fixed upper key that still match its where clause: rows the
  * application wrote below the upper key during the walk that the set
  * clause does not fix (or that a delete left).  At the end it records the
@@ -1026,7 +1027,8 @@ RunVerifyChunk(MigJob *job, long *delay_ms)
 	}
 	if (verify_ord < list_length(targets))
 	{
-		*delay_ms = (long) job->sleep_ms;
+		/* the health signals hold it like a chunk; it writes nothing to pace */
+		*delay_ms = 0;
 		return STEP_CHUNK;
 	}
 	MigRecordEvent(job_id, "verified", psprintf(INT64_FORMAT " rows left", verify_rows));
