@@ -354,7 +354,7 @@ MetricsReport Api::Metrics(const std::string& finished_within)
         " coalesce((to_jsonb(j) ->> 'throttled_seconds')::float8,"
         " (SELECT sum(extract(epoch FROM coalesce(ev.next_at,"
         "     CASE WHEN j.state IN ('queued', 'running') THEN now() ELSE coalesce(j.finished_at, j.updated_at) END)"
-        "     - ev.at)) FROM ev WHERE ev.job_id = j.job_id AND ev.event = 'throttled'), 0))::float8,"
+        "     - ev.at)) FROM ev WHERE ev.job_id = j.job_id AND ev.event = 'throttled'), 0)::float8,"
         " CASE WHEN j.state IN ('queued', 'running') THEN coalesce((SELECT extract(epoch FROM now() - max(ev.at))"
         "     FROM ev WHERE ev.job_id = j.job_id AND ev.event = 'throttled' AND ev.next_at IS NULL), 0)"
         "     ELSE 0 END::float8,"

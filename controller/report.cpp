@@ -158,7 +158,7 @@ std::string ReportText(const ReportData& d)
 
 std::string ReportHtml(const ReportData& d)
 {
-    const int W = 900, H = 220, L = 70, R = 70, T = 20, B = 30;
+    const int W = 960, H = 220, L = 100, R = 150, T = 20, B = 30;
     double t0 = d.started_at;
     if (!d.samples.empty()) t0 = std::min(t0, d.samples.front().at);
     double t1 = std::max(EndOf(d), t0 + 1);
@@ -169,7 +169,10 @@ std::string ReportHtml(const ReportData& d)
         max_rate = std::max(max_rate, s.rows_per_sec);
         max_lag = std::max(max_lag, static_cast<double>(s.lag_bytes));
     }
-    if (d.job.max_lag_bytes > 0) max_lag = std::max(max_lag, d.job.max_lag_bytes * 1.1);
+    // the budget on the chart when the lag came near it; else named above it
+    bool budget_shown = d.job.max_lag_bytes > 0 && d.job.max_lag_bytes <= max_lag * 4;
+    if (budget_shown) max_lag = std::max(max_lag, d.job.max_lag_bytes * 1.1);
+    max_lag *= budget_shown ? 1.0 : 1.2;
     auto y = [&](double v, double max) { return T + (H - T - B) * (1 - v / max); };
 
     // throttled spans: a sample's reason holds until the next sample
@@ -229,7 +232,13 @@ std::string ReportHtml(const ReportData& d)
                            max_rows) +
                     series("pt-rate", "#ff7f0e", [](const Sample& s) { return s.rows_per_sec; }, max_rate));
     std::string budget;
-    if (d.job.max_lag_bytes > 0) {
+    if (d.job.max_lag_bytes > 0 && !budget_shown)
+        budget = "<text class=\"budget\" x=\"" + std::to_string(W - R + 6) + "\" y=\"" + std::to_string(T + 24) +
+                 "\" font-size=\"11\" fill=\"#c0392b\">max_lag_bytes " +
+                 Html(FormatBytes(static_cast<double>(d.job.max_lag_bytes))) + "</text><text x=\"" +
+                 std::to_string(W - R + 6) + "\" y=\"" + std::to_string(T + 38) +
+                 "\" font-size=\"11\" fill=\"#c0392b\">(above the chart)</text>";
+    else if (d.job.max_lag_bytes > 0) {
         std::string by = Fixed(y(static_cast<double>(d.job.max_lag_bytes), max_lag), 1);
         budget = "<line class=\"budget\" x1=\"" + std::to_string(L) + "\" x2=\"" + std::to_string(W - R) +
                  "\" y1=\"" + by + "\" y2=\"" + by + "\" stroke=\"#c0392b\" stroke-dasharray=\"6,4\"/>" +
@@ -252,7 +261,7 @@ std::string ReportHtml(const ReportData& d)
     }
     std::string event_rows;
     for (const auto& e : d.events)
-        event_rows += "<tr><td>" + Html(Duration(e.at - t0)) + "</td><td>" + Html(e.event) + "</td><td>" +
+        event_rows += "<tr><td>+" + Fixed(std::max(e.at - t0, 0.0), 1) + " s</td><td>" + Html(e.event) + "</td><td>" +
                       Html(e.detail) + "</td></tr>\n";
 
     std::string title = "pg_mig job " + std::to_string(d.job.job_id) + " on " + d.job.relation;

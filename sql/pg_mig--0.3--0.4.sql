@@ -357,7 +357,8 @@ SELECT j.job_id,
                    THEN pg_catalog.max(GREATEST(l.keys_estimate OPERATOR(pg_catalog.-) l.keys_done,
                                                 0::pg_catalog.int8)::pg_catalog.float8
                                        OPERATOR(pg_catalog./) lr.keys_per_sec)
-                            FILTER (WHERE NOT l.done)
+                            FILTER (WHERE NOT l.done
+                                      AND lr.keys_per_sec OPERATOR(pg_catalog.>) 0::pg_catalog.float8)
               END AS eta_secs,
               pg_catalog.sum(CASE WHEN l.done THEN l.rows_done
                                   WHEN l.keys_done OPERATOR(pg_catalog.>) 0::pg_catalog.int8
