@@ -38,7 +38,8 @@ OBJS = \
 	extension/src/sql_undo.o \
 	extension/src/lanes.o \
 	extension/src/vacuum.o \
-	extension/src/job_key.o
+	extension/src/job_key.o \
+	extension/src/timeline.o
 
 EXTENSION = pg_mig
 DATA = $(wildcard sql/pg_mig--*.sql)

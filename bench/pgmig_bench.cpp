@@ -137,7 +137,7 @@ struct Options {
     std::vector<int> lanes = {1, 2, 4};  // parallel => n of the lanes runs
     long vacuum_every = 0;               // the bloat runs' vacuum_every; 0: pg_mig's automatic default
     std::string short_naptime = "1s";    // the bloat runs' short autovacuum_naptime
-    std::set<std::string> parts = {"methods", "lanes", "load", "bloat", "scale"};
+    std::set<std::string> parts = {"methods", "lanes", "load", "bloat", "scale", "sampling"};
     bool has(const char* part) const { return parts.count(part) > 0; }
 };
 
@@ -837,6 +837,19 @@ std::string Sh(const std::string& cmd)
 }
 
 // autovacuum_naptime for the bloat runs: "" resets it to the default
+// SetTimeline: pg_mig.timeline_interval for the runs that follow ("": the
+// default), once the server has it
+void SetTimeline(Pg& c, const std::string& ms)
+{
+    c.exec(ms.empty() ? "ALTER SYSTEM RESET pg_mig.timeline_interval"
+                      : "ALTER SYSTEM SET pg_mig.timeline_interval = " + ms);
+    c.exec("SELECT pg_reload_conf()");
+    std::string want = ms.empty() ? "10000" : ms;
+    for (int i = 0; i < 100 && c.scalar("SELECT setting FROM pg_settings WHERE name = 'pg_mig.timeline_interval'") != want;
+         i++)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+}
+
 void SetNaptime(Pg& c, const std::string& naptime)
 {
     c.exec(naptime.empty() ? "ALTER SYSTEM RESET autovacuum_naptime"
@@ -902,8 +915,9 @@ int main(int argc, char** argv)
         else if (a == "--parts") {
             o.parts.clear();
             for (const auto& x : Split(next())) {
-                if (x != "methods" && x != "lanes" && x != "load" && x != "bloat" && x != "scale")
-                    throw std::runtime_error("--parts: methods, lanes, load, bloat, scale; not " + x);
+                if (x != "methods" && x != "lanes" && x != "load" && x != "bloat" && x != "scale" &&
+                    x != "sampling")
+                    throw std::runtime_error("--parts: methods, lanes, load, bloat, scale, sampling; not " + x);
                 o.parts.insert(x);
             }
         } else if (a == "--out")
@@ -946,7 +960,7 @@ int main(int argc, char** argv)
                                          " lanes: raise it in bench/run.sh");
         SetNaptime(c, "");
 
-        std::map<std::string, std::vector<Run>> solo, loaded, scaling, bloat;
+        std::map<std::string, std::vector<Run>> solo, loaded, scaling, bloat, sampling;
         std::vector<double> baseline_tps, baseline_p99, baseline_gap;
         int failures = 0;
         auto note = [&](const Run& r, const char* what) {
@@ -976,7 +990,7 @@ int main(int argc, char** argv)
         std::vector<std::string> lane_methods;  // the pN runs beyond (e)
         for (int n : o.lanes)
             if (n > 1) lane_methods.push_back("p" + std::to_string(n));
-        bool per_round = o.has("methods") || o.has("lanes") || o.has("load") || o.has("bloat");
+        bool per_round = o.has("methods") || o.has("lanes") || o.has("load") || o.has("bloat") || o.has("sampling");
         for (int round = 1; per_round && round <= o.rounds; round++) {
             std::fprintf(stderr, "round %d of %d, %s rows\n", round, o.rounds, Count(o.rows).c_str());
             // interleaved: each method once per round, in a rotated order
@@ -1023,6 +1037,19 @@ int main(int argc, char** argv)
                     note(loaded[m].back(), "loaded");
                 }
             }
+            // the cost of the timeline's samples (issue 27): (e) with sampling as
+            // good as off (one an hour), at the default 10 s, and 100 times as often
+            if (o.has("sampling")) {
+                std::vector<std::pair<std::string, std::string>> t = {
+                    {"off", "3600000"}, {"10 s", ""}, {"100 ms", "100"}};
+                std::rotate(t.begin(), t.begin() + (round - 1) % t.size(), t.end());
+                for (const auto& [label, ms] : t) {
+                    SetTimeline(c, ms);
+                    sampling[label].push_back(RunMethod(o, "e", o.rows));
+                    note(sampling[label].back(), "sample");
+                }
+                SetTimeline(c, "");
+            }
             // bloat: autovacuum on the table, at its defaults and with a short naptime
             if (o.has("bloat")) {
                 std::vector<std::string> b = {"a", "e_novac", "e_vac"};
@@ -1057,7 +1084,7 @@ int main(int argc, char** argv)
                                                " WHERE name = 'autovacuum_naptime'");
         md << "# pg_mig benchmark results\n\n"
            << "Written by `bench/run.sh` (" << (o.quick ? "--quick: sizes too small to mean anything" : "full run");
-        if (o.parts.size() < 5) {
+        if (o.parts.size() < 6) {
             md << "; parts:";
             for (const auto& p : o.parts) md << " " << p;
         }
@@ -1198,6 +1225,21 @@ int main(int argc, char** argv)
                        << " | " << Fmt("%.0f", Median(g.avs)) << " | " << Count(Median(g.rate)) << " | "
                        << (std::string(m) == "e_vac" ? Fmt("%.2f×", Median(g.rate) / plain) : "") << " |\n";
                 }
+            }
+            md << "\n";
+        }
+
+        if (o.has("sampling")) {
+            double off = Median(Aggregate(sampling["off"]).rate);
+            md << "## Cost of the timeline samples (pg_mig, defaults; `pg_mig.timeline_interval`)\n\n"
+               << "The same job, interleaved in each round, with samples as good as off (one an hour), at the"
+                  " default (one per 10 s) and a hundred times as often (one per 100 ms). Target: at most 2 %"
+                  " at the default.\n\n"
+               << "| samples | rows/s | vs off |\n| --- | ---: | ---: |\n";
+            for (const char* label : {"off", "10 s", "100 ms"}) {
+                double rate = Median(Aggregate(sampling[label]).rate);
+                md << "| " << label << " | " << Count(rate) << " | "
+                   << (off > 0 ? Fmt("%+.1f %%", 100 * (rate - off) / off) : "n/a") << " |\n";
             }
             md << "\n";
         }

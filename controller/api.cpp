@@ -249,7 +249,13 @@ std::vector<Job> Api::Jobs(std::optional<long long> job)
         " pg_catalog.to_jsonb(j) OPERATOR(pg_catalog.->>) 'step',"
         " pg_catalog.to_jsonb(j) OPERATOR(pg_catalog.->>) 'kept_bytes',"
         " pg_catalog.to_jsonb(j) OPERATOR(pg_catalog.->>) 'parallel',"
-        " pg_catalog.to_jsonb(j) OPERATOR(pg_catalog.->>) 'job_key'"
+        " pg_catalog.to_jsonb(j) OPERATOR(pg_catalog.->>) 'job_key',"
+        // 0.4 monitoring: the job's lag limit, throttled time counted by the
+        // worker, and whether it is live or ended in the last minutes
+        " pg_catalog.to_jsonb(j) OPERATOR(pg_catalog.->>) 'max_lag_bytes',"
+        " pg_catalog.to_jsonb(j) OPERATOR(pg_catalog.->>) 'throttled_seconds',"
+        " j.finished_at IS NULL OR j.finished_at OPERATOR(pg_catalog.>)"
+        "   (pg_catalog.now() OPERATOR(pg_catalog.-) '5 min'::pg_catalog.interval)"
         " FROM @extschema@.mig_jobs j");
     std::vector<Param> params;
     if (job) {
@@ -282,6 +288,9 @@ std::vector<Job> Api::Jobs(std::optional<long long> job)
         j.job_key = r.get(i, 16);
         // a failed step's error says what to do next in SQL: say it in migctl's words
         j.last_error = MigctlHint(j.last_error, j.kind);
+        if (!r.null(i, 17)) j.max_lag_bytes = std::stoll(r.get(i, 17));
+        if (!r.null(i, 18)) j.throttled_seconds = std::stod(r.get(i, 18));
+        j.recent = r.get(i, 19) == "t";
         out.push_back(j);
     }
     ReadLanes(out);
@@ -355,6 +364,50 @@ long long Api::MaxLagBytes()
     return std::stoll(r.get(0, 0));
 }
 
+ReportData Api::Report(long long job)
+{
+    ReportData d;
+    d.job = Jobs(job).at(0);
+    auto r = c_.exec(
+        Sql("SELECT extract(epoch FROM COALESCE(j.started_at, j.created_at))::pg_catalog.float8,"
+            " COALESCE(extract(epoch FROM j.finished_at)::pg_catalog.float8, 0),"
+            " COALESCE(extract(epoch FROM j.max_lag)::pg_catalog.float8, -1), COALESCE(j.wal_bytes, 0),"
+            " (SELECT pg_catalog.count(*) FROM @extschema@.mig_job_events e"
+            "   WHERE e.job_id OPERATOR(pg_catalog.=) j.job_id AND e.event OPERATOR(pg_catalog.=) 'retried')"
+            " FROM @extschema@.mig_jobs j WHERE j.job_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"),
+        {std::to_string(job)});
+    d.started_at = std::stod(r.get(0, 0));
+    d.finished_at = std::stod(r.get(0, 1));
+    d.max_lag_seconds = std::stod(r.get(0, 2));
+    d.wal_bytes = std::stoll(r.get(0, 3));
+    d.retries = std::stoll(r.get(0, 4));
+    auto t = c_.exec(
+        Sql("SELECT extract(epoch FROM t.at)::pg_catalog.float8, t.rows_done, COALESCE(t.wal_bytes, 0),"
+            " COALESCE(t.table_bytes, -1), COALESCE(t.lag_bytes, -1), COALESCE(t.rows_per_sec, -1),"
+            " COALESCE(extract(epoch FROM t.lag)::pg_catalog.float8, -1), COALESCE(t.throttled, '')"
+            " FROM @extschema@.mig_job_timeline($1::pg_catalog.int8) t ORDER BY t.at"),
+        {std::to_string(job)});
+    for (int i = 0; i < t.rows(); i++) {
+        Sample s;
+        s.at = std::stod(t.get(i, 0));
+        s.rows_done = std::stoll(t.get(i, 1));
+        s.wal_bytes = std::stoll(t.get(i, 2));
+        s.table_bytes = std::stoll(t.get(i, 3));
+        s.lag_bytes = std::stoll(t.get(i, 4));
+        s.rows_per_sec = std::stod(t.get(i, 5));
+        s.lag_seconds = std::stod(t.get(i, 6));
+        s.throttled = t.get(i, 7);
+        d.samples.push_back(s);
+    }
+    auto e = c_.exec(
+        Sql("SELECT extract(epoch FROM e.at)::pg_catalog.float8, e.event, COALESCE(e.detail, '')"
+            " FROM @extschema@.mig_job_events e WHERE e.job_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
+            " ORDER BY e.event_id"),
+        {std::to_string(job)});
+    for (int i = 0; i < e.rows(); i++) d.events.push_back({std::stod(e.get(i, 0)), e.get(i, 1), e.get(i, 2)});
+    return d;
+}
+
 MetricsReport Api::Metrics(const std::string& finished_within)
 {
     MetricsReport rep;
@@ -372,7 +425,9 @@ MetricsReport Api::Metrics(const std::string& finished_within)
         " SELECT j.job_id, j.relation::pg_catalog.text, j.kind::pg_catalog.text,"
         " j.state, j.rows_done, j.rows_total, j.progress, COALESCE(j.rows_per_sec, 0),"
         " extract(epoch FROM j.eta)::pg_catalog.float8, j.retries, j.wal_bytes,"
-        " COALESCE((SELECT pg_catalog.sum(extract(epoch FROM COALESCE(ev.next_at,"
+        // 0.4: counted by the worker; before, summed from the events
+        " COALESCE((pg_catalog.to_jsonb(j) OPERATOR(pg_catalog.->>) 'throttled_seconds')::pg_catalog.float8,"
+        " (SELECT pg_catalog.sum(extract(epoch FROM COALESCE(ev.next_at,"
         "     CASE WHEN j.state OPERATOR(pg_catalog.=) ANY ('{queued,running}'::pg_catalog.text[])"
         "          THEN pg_catalog.now() ELSE COALESCE(j.finished_at, j.updated_at) END)"
         "     OPERATOR(pg_catalog.-) ev.at)) FROM ev WHERE ev.job_id OPERATOR(pg_catalog.=) j.job_id"

@@ -29,6 +29,35 @@ struct Job {
     long long kept_bytes = -1;  // 0.3 undo: size of a backfill's kept values; -1 none
     int parallel = 1;           // 0.3 parallel lanes: the job's number of lanes
     std::vector<Lane> lanes;    // and each of them (mig_job_lanes), if parallel > 1
+    // 0.4 monitoring: the job's lag limit (-1 none), seconds throttled in all,
+    // and whether it is unfinished or ended in the last minutes (status --watch)
+    long long max_lag_bytes = -1;
+    double throttled_seconds = 0;
+    bool recent = true;
+};
+
+// Sample: one row of mig_job_timeline (0.4)
+struct Sample {
+    double at = 0;  // epoch seconds
+    long long rows_done = 0, wal_bytes = 0, table_bytes = -1, lag_bytes = -1;
+    double rows_per_sec = -1, lag_seconds = -1;  // -1: NULL
+    std::string throttled;
+};
+
+// JobEvent: one row of mig_job_events
+struct JobEvent {
+    double at = 0;
+    std::string event, detail;
+};
+
+// ReportData: what migctl report draws
+struct ReportData {
+    Job job;
+    double started_at = 0, finished_at = 0;  // epoch seconds, 0: not yet
+    double max_lag_seconds = -1;             // the job's max_lag, -1 none
+    long long wal_bytes = 0, retries = 0;
+    std::vector<Sample> samples;
+    std::vector<JobEvent> events;
 };
 
 // Named SQL arguments: (name, (value as text, SQL type)).
@@ -107,6 +136,8 @@ public:
     void Control(const std::string& fn, long long job);  // mig_pause / mig_resume / mig_cancel
     std::vector<std::vector<std::string>> Events(long long job);
     long long MaxLagBytes();
+    // Report: the job, its timeline (mig_job_timeline) and its events
+    ReportData Report(long long job);
     // Metrics: every job not finished, or finished within finished_within
     // (an interval; failed jobs always), and every replica
     MetricsReport Metrics(const std::string& finished_within);

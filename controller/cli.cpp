@@ -90,6 +90,14 @@ const std::vector<Command>& Commands()
          "The job's history from mig_job_events: started, paused, resumed, throttled and unthrottled (with "
          "the reason and how long), retried, failed, cancelled, succeeded."},
         {"log", nullptr, CmdEvents},
+        {"report", "report JOB [--html FILE]    the job's history as a summary, or as a page of\n"
+                   "                            charts (--html)",
+         CmdReport,
+         "Summarises a job from its timeline (mig_job_timeline) and events: duration, mean and peak rate, "
+         "time throttled by reason, peak replica lag, WAL written, retries and the table's size before and "
+         "after. With --html FILE it writes a self-contained HTML page instead, with SVG charts of the rows "
+         "and the rate, the replica lag against the job's budget, the throttled spans coloured by reason "
+         "and the events on the time axis."},
         {"metrics", "metrics [--finished-within D]\n"
                     "                            jobs and replica lag in Prometheus text format",
          CmdMetrics,
@@ -389,11 +397,38 @@ std::string WatchLine(const Job& j, long long lag_bytes, bool utf8)
                        FormatBytes(static_cast<double>(lag_bytes));
     if (!j.step.empty()) line += "  step: " + j.step;
     if (!LanesText(j).empty()) line += "  lanes " + LanesText(j);
-    if (!j.throttled.empty()) line += "  throttled: " + j.throttled;
-    if (!j.last_error.empty() && j.state == "failed") line += "  error: " + j.last_error;
+    line += WhyText(j).empty() ? "" : "  " + WhyText(j);
     for (auto& ch : line)
         if (ch == '\n' || ch == '\r' || ch == '\t') ch = ' ';
     return line;
+}
+
+std::string WhyText(const Job& j)
+{
+    std::string why;
+    if (!j.throttled.empty()) why = "throttled: " + j.throttled;
+    if (!j.last_error.empty() && j.state == "failed") why = "error: " + j.last_error;
+    for (auto& ch : why)
+        if (ch == '\n' || ch == '\r' || ch == '\t') ch = ' ';
+    return why;
+}
+
+std::vector<std::string> WatchLines(const Job& j, long long lag_bytes, bool utf8, int cols)
+{
+    std::string full = WatchLine(j, lag_bytes, utf8);
+    std::string why = WhyText(j);
+    if (static_cast<int>(full.size()) <= cols || why.empty()) return {FitToWidth(full, cols)};
+    // the reason on a line of its own, under the figures, rather than cut off
+    Job bare = j;
+    bare.throttled.clear();
+    bare.last_error.clear();
+    return {FitToWidth(WatchLine(bare, lag_bytes, utf8), cols), FitToWidth("    " + why, cols)};
+}
+
+std::vector<Job> WatchedJobs(std::vector<Job> jobs)
+{
+    jobs.erase(std::remove_if(jobs.begin(), jobs.end(), [](const Job& j) { return !j.recent; }), jobs.end());
+    return jobs;
 }
 
 namespace {
@@ -427,6 +462,7 @@ int Follow(Api& api, std::optional<long long> job, int64_t timeout_ms)
     auto last_print = start - std::chrono::hours(1);
     for (;;) {
         auto jobs = api.Jobs(job);
+        if (!job) jobs = WatchedJobs(jobs);  // not every old job: the live ones and the latest ended
         long long lag = api.MaxLagBytes();
         bool all_done = true;
         auto now = std::chrono::steady_clock::now();
@@ -436,14 +472,18 @@ int Follow(Api& api, std::optional<long long> job, int64_t timeout_ms)
             // frame in place and nothing scrolls
             int cols = TerminalColumns();
             std::string frame;
+            int lines = 0;
             for (int i = 0; i < drawn; i++) frame += "\x1b[1A";
             for (const auto& j : jobs) {
                 all_done = all_done && Finished(j.state);
-                frame += "\r\x1b[2K" + FitToWidth(WatchLine(j, lag, true), cols - 1) + "\n";
+                for (const auto& l : WatchLines(j, lag, true, cols - 1)) {
+                    frame += "\r\x1b[2K" + l + "\n";
+                    lines++;
+                }
             }
-            for (int i = static_cast<int>(jobs.size()); i < drawn; i++) frame += "\r\x1b[2K\n";  // fewer jobs now
+            for (int i = lines; i < drawn; i++) frame += "\r\x1b[2K\n";  // fewer lines now
             std::cout << frame << std::flush;
-            drawn = std::max(drawn, static_cast<int>(jobs.size()));
+            drawn = std::max(drawn, lines);
         } else {
             std::string frame;
             for (const auto& j : jobs) {

@@ -108,6 +108,14 @@ int Started(Api& api, long long job, bool wait);
 // and why it is throttled or failed
 std::string WatchLine(const Job& j, long long lag_bytes, bool utf8);
 std::string EtaText(const std::string& secs);
+// WhyText: "throttled: REASON" or, for a failed job, "error: LAST_ERROR"; "" if neither
+std::string WhyText(const Job& j);
+// WatchLines: WatchLine cut to cols; when it does not fit, the reason
+// (WhyText) goes on a second line of its own, indented
+std::vector<std::string> WatchLines(const Job& j, long long lag_bytes, bool utf8, int cols);
+// WatchedJobs: what status --watch shows of all jobs: the unfinished ones
+// and those that ended in the last minutes (Job::recent)
+std::vector<Job> WatchedJobs(std::vector<Job> jobs);
 
 // VersionReport: the lines of migctl --version for these versions
 std::string VersionReport(const Versions& v);
@@ -123,6 +131,7 @@ int CmdEvents(const std::string&, const std::vector<std::string>&);
 int CmdPlan(const std::string&, const std::vector<std::string>&);
 int CmdVersion(const std::string&, const std::vector<std::string>&);
 int CmdMetrics(const std::string&, const std::vector<std::string>&);
+int CmdReport(const std::string&, const std::vector<std::string>&);  // cmd_report.cpp (0.4)
 int CmdHelp(const std::string&, const std::vector<std::string>&);
 int CmdMan(const std::string&, const std::vector<std::string>&);           // __man TEMPLATE OUT
 int CmdCompleteJobs(const std::string&, const std::vector<std::string>&);  // __complete-jobs

@@ -54,9 +54,14 @@ int CmdWait(const std::string& cmd, const std::vector<std::string>& args)
     // not on a terminal (cron, scripts): one line at the end
     auto start = std::chrono::steady_clock::now();
     for (;;) {
-        std::string st = api.State(job);
+        auto j = api.Jobs(job).at(0);
+        const std::string& st = j.state;
         if (Finished(st)) {
             std::cout << "job " << job << ": " << st << "\n";
+            // a failed job says why, and what to do about it
+            if (st == "failed" && !j.last_error.empty())
+                std::cout << "error: " << j.last_error << "\nhint: see migctl events " << job
+                          << " for the history; migctl resume " << job << " retries from the checkpoint\n";
             return st == "succeeded" ? kOk : kJobFailed;
         }
         if (timeout_ms >= 0 &&

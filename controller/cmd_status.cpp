@@ -31,7 +31,10 @@ std::string JsonJobs(const std::vector<Job>& jobs, long long lag)
                            {"last_error", str(j.last_error), true},
                            {"owner", j.owner, false},
                            {"job_key", str(j.job_key), true},
-                           {"max_lag_bytes", std::to_string(lag), true}};
+                           // the replicas' lag now; the job's limit under its own name
+                           {"lag_bytes", std::to_string(lag), true},
+                           {"max_lag_bytes", j.max_lag_bytes < 0 ? "null" : std::to_string(j.max_lag_bytes), true},
+                           {"throttled_seconds", num(j.throttled_seconds, false), true}};
         // undo (0.3): only a backfill that kept its old values has kept_bytes
         if (j.kept_bytes >= 0) fields.push_back({"kept_bytes", std::to_string(j.kept_bytes), true});
         // parallel lanes (0.3): only a job of more than one lane has them
@@ -83,7 +86,8 @@ int CmdStatus(const std::string& cmd, const std::vector<std::string>& args)
         return kOk;
     }
     // replica lag is the server's, not a job's: the largest of every standby and slot
-    std::string lag = FormatCount(api.MaxLagBytes() / 1024) + " kB";
+    // in the unit style of the throttle reasons ("2.0 MB")
+    std::string lag = FormatBytes(static_cast<double>(api.MaxLagBytes()));
     std::vector<std::vector<std::string>> rows;
     // undo (0.3): the KEPT column only when a job shown kept old values
     bool kept = false;
@@ -110,6 +114,17 @@ int CmdStatus(const std::string& cmd, const std::vector<std::string>& args)
     if (lanes) header.push_back("LANES");
     if (keys) header.push_back("KEY");
     std::cout << FormatTable(header, rows);
+    // one job asked for: a failed one says why, a verified walk what is left
+    if (job && jobs.size() == 1) {
+        const auto& j = jobs[0];
+        if (j.state == "failed" && !j.last_error.empty())
+            std::cout << "error: " << j.last_error << "\nhint: see migctl events " << j.job_id
+                      << " for the history; migctl resume " << j.job_id << " retries from the checkpoint\n";
+        std::string verified;
+        for (const auto& e : api.Events(j.job_id))
+            if (e.at(1) == "verified") verified = e.at(2);
+        if (!verified.empty()) std::cout << "verified: " << verified << "\n";
+    }
     return kOk;
 }
 

@@ -12,7 +12,9 @@ PKGS=(postgresql-15 postgresql-client-15 postgresql-server-dev-15 libpq-dev
       # packaging tools for make deb and the deb test
       prometheus tmux man-db groff-base dpkg-dev debhelper postgresql-server-dev-all
       # the Django integration tests (issue 17): Debian's Django 3.2 and both drivers
-      python3-django python3-psycopg2 python3-psycopg)
+      python3-django python3-psycopg2 python3-psycopg
+      # monitoring (issue 27): headless Chromium renders migctl report --html
+      chromium)
 for v in "${@:-15}"; do
   case "$v" in
     15) ;;

@@ -60,6 +60,7 @@
 #define MIG_TARGET_TABLE		"mig_job_target"
 #define MIG_EVENT_TABLE			"mig_job_event"
 #define MIG_LANE_TABLE			"mig_job_lane"
+#define MIG_SAMPLE_TABLE		"mig_job_sample"
 
 /* parallel lanes: lane 0 is the one walker of a job with parallel = 1 */
 #define MIG_MAX_LANES			32
@@ -406,6 +407,35 @@ extern int64 MigInsertJob(const MigJob *job, List *targets);
 extern int64 MigFindActiveJobOn(List *relids);
 extern int64 MigFindOtherActiveJobOn(List *relids, int64 except);
 extern void MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp);
+
+/*
+ * timeline.c: the rate window, waits and samples (see its header).
+ * MIG_RATE_ANCHOR_SET is the SET list of a checkpoint's UPDATE (job or
+ * lane row) that moves the window's anchors; $4 and $5 are the chunk's
+ * rows and keys.  MIG_STALL_END_SET ends a wait (MigSetState, lanes).
+ */
+#define MIG_RATE_WINDOW_S		10
+#define MIG_RATE_ANCHOR_SET \
+	" rate_at0 = CASE WHEN rate_at1 IS NOT NULL AND clock_timestamp() - rate_at1 >= interval '10 s'" \
+	"  THEN rate_at1 ELSE COALESCE(rate_at0, clock_timestamp()) END," \
+	" rate_rows0 = CASE WHEN rate_at1 IS NOT NULL AND clock_timestamp() - rate_at1 >= interval '10 s'" \
+	"  THEN rate_rows1 ELSE COALESCE(rate_rows0, rows_done + $4) END," \
+	" rate_keys0 = CASE WHEN rate_at1 IS NOT NULL AND clock_timestamp() - rate_at1 >= interval '10 s'" \
+	"  THEN rate_keys1 ELSE COALESCE(rate_keys0, keys_done + $5) END," \
+	" rate_rows1 = CASE WHEN rate_at1 IS NULL OR clock_timestamp() - rate_at1 >= interval '10 s'" \
+	"  THEN rows_done + $4 ELSE rate_rows1 END," \
+	" rate_keys1 = CASE WHEN rate_at1 IS NULL OR clock_timestamp() - rate_at1 >= interval '10 s'" \
+	"  THEN keys_done + $5 ELSE rate_keys1 END," \
+	" rate_at1 = CASE WHEN rate_at1 IS NULL OR clock_timestamp() - rate_at1 >= interval '10 s'" \
+	"  THEN clock_timestamp() ELSE rate_at1 END,"
+#define MIG_STALL_END_SET \
+	"throttled_ms = throttled_ms + COALESCE((extract(epoch FROM clock_timestamp() - stalled_since)" \
+	" * 1000)::bigint, 0), stalled_since = NULL"
+extern int	mig_timeline_interval_ms;
+extern void MigResetRate(int64 job_id, int lane);
+extern void MigSetStalled(int64 job_id, int lane, bool stalled);
+extern void MigRecordSample(const MigJob *job, int lane, const char *throttled, bool force);
+extern void MigReadLag(const MigJob *job, int64 *lag_bytes, int64 *lag_ms);
 extern void MigCheckpointArgs(const MigCheckpoint *cp, Datum *values, char *nulls);
 extern void MigRecordEvent(int64 job_id, const char *event, const char *detail);
 extern void MigSetState(int64 job_id, MigJobState state, const char *last_error);
@@ -436,8 +466,8 @@ extern void MigSetJobKey(int64 job_id, const char *job_key, List *start_args);
  */
 #define MIG_MAX_JOB_KEY			1024	/* bytes */
 /* the job_key argument of each start function, 0-based */
-#define MIG_BACKFILL_JOB_KEY_ARGNO	23
-#define MIG_DELETE_JOB_KEY_ARGNO	21
+#define MIG_BACKFILL_JOB_KEY_ARGNO	24
+#define MIG_DELETE_JOB_KEY_ARGNO	22
 #define MIG_NOT_NULL_JOB_KEY_ARGNO	4
 #define MIG_VALIDATE_JOB_KEY_ARGNO	4
 #define MIG_INDEX_JOB_KEY_ARGNO		11
@@ -473,6 +503,8 @@ extern void MigSetTargetClauses(int64 job_id, const MigTarget *target);
 extern List *MigBuildTargets(Relation rel, const char *set_clause,
 							 const char *where_clause, int64 *rows_total,
 							 List **set_columns_out);
+extern List *MigBuildOrphanTargets(Relation rel, const char *set_clause,
+								   const char *where_clause, int64 *rows_total);
 extern char *MigResolveThrottleQuery(const char *query);
 extern void MigResolveClauses(MigTarget *target, const char *set_clause,
 							  const char *where_clause);
@@ -554,6 +586,10 @@ extern bool MigRevertFinishWalk(MigJob *job, int64 rows_done, int64 chunks_done)
  */
 #define MIG_PARALLEL_ARGNO		21	/* of mig_start_backfill, 0-based */
 #define MIG_DELETE_PARALLEL_ARGNO 19	/* of mig_start_delete */
+/* verify (0.4): after vacuum_every, the argument after parallel */
+#define MIG_VERIFY_ARGNO		(MIG_PARALLEL_ARGNO + 2)
+#define MIG_DELETE_VERIFY_ARGNO (MIG_DELETE_PARALLEL_ARGNO + 2)
+#define MIG_VERIFY_OFF			"verify=false"
 typedef struct MigLane
 {
 	int			lane;

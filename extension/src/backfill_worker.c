@@ -104,6 +104,18 @@ static double keys_rate;
 static double batch_rate_ewma;	/* keys per ms, for the adaptive batch size */
 static bool job_begun;			/* StartJob has committed */
 
+/*
+ * The verification after a walk with a where clause (see RunVerifyChunk):
+ * in memory only, for it changes nothing; a worker that starts again on a
+ * walked job counts again from the first key.
+ */
+static int	verify_wanted = -1;	/* -1: not looked at yet */
+static int	verify_ord;
+static int	verify_nkey;
+static char **verify_key;		/* in job_context */
+static int64 verify_rows;
+static MigChunkPlan *verify_plan;
+
 /* a lane of a parallel job (worker_args.lane > 0; see lanes.c) */
 static bool lane_finished;		/* the lane is done: finish the job if all are */
 static bool promote_queued;		/* resumed while alive: set running after the step */
@@ -117,6 +129,8 @@ static void FinishLaneJob(void);
 static void PromoteQueuedJob(void);
 static StepOutcome RecordStepError(ErrorData *edata, long *delay_ms);
 static StepOutcome RunChunk(MigJob *job, long *delay_ms);
+static bool VerifyWanted(MigJob *job);
+static StepOutcome RunVerifyChunk(MigJob *job, long *delay_ms);
 static bool MaybeGiveWorkerBack(const char *reason);
 static StepOutcome HandleStepError(ErrorData *edata, long *delay_ms);
 static void StartStep(void);
@@ -439,6 +453,9 @@ StartJob(void)
 		current_batch = job->current_batch > 0 ? job->current_batch : job->batch_size;
 		last_seen_batch_size = job->batch_size;
 		lock_timeout_ms = job->lock_timeout_ms;
+		/* the rate counts from now; the history gets a point where it starts */
+		MigResetRate(job_id, worker_args.lane);
+		MigRecordSample(job, worker_args.lane, NULL, true);
 	}
 	FinishStep();
 	return runnable;
@@ -677,7 +694,9 @@ RunStep(long *delay_ms)
 					throttled_since = GetCurrentTimestamp();
 					throttle_wait_ms = THROTTLE_MIN_WAIT_MS;
 					MigRecordEvent(job_id, "throttled", LaneText(reason));
+					MigSetStalled(job_id, worker_args.lane, true);
 				}
+				MigRecordSample(job, worker_args.lane, reason, false);
 				if (job->throttled == NULL || strcmp(job->throttled, reason) != 0)
 				{
 					if (worker_args.lane > 0)
@@ -712,11 +731,13 @@ RunStep(long *delay_ms)
 					MigRecordEvent(job_id, "unthrottled",
 								   LaneText(psprintf("after %.1f s: %s", secs + usecs / 1e6,
 													 throttle_reason ? throttle_reason : "?")));
+					MigSetStalled(job_id, worker_args.lane, false);
 					throttled_now = false;
 				}
 				outcome = RunChunk(job, delay_ms);
 				changed = changed || (outcome == STEP_STOP);
-				if (outcome == STEP_CHUNK)
+				/* (not the steps that verify a walked job: they change nothing) */
+				if (outcome == STEP_CHUNK && job->target_ord < list_length(targets))
 					chunk_job = job;
 			}
 		}
@@ -796,6 +817,8 @@ RunChunk(MigJob *job, long *delay_ms)
 	{
 		if (worker_args.lane > 0)
 			lane_finished = true;
+		else if (VerifyWanted(job))
+			return RunVerifyChunk(job, delay_ms);
 		else
 			MigFinishWalk(job_id, job->rows_done, job->chunks_done);
 		return STEP_STOP;
@@ -873,6 +896,17 @@ RunChunk(MigJob *job, long *delay_ms)
 	cp.current_batch = current_batch;
 	cp.rows_per_sec = rows_rate;
 	cp.keys_per_sec = keys_rate;
+	{
+		/* the job's history: its counters after this chunk */
+		MigJob		after = *job;
+
+		after.rows_done += result.rows;
+		after.keys_done += result.keys;
+		after.wal_bytes += cp.wal_bytes;
+		after.current_batch = current_batch;
+		MigRecordSample(&after, worker_args.lane, NULL,
+						result.target_done && cp.target_ord >= list_length(targets));
+	}
 	if (worker_args.lane > 0)
 	{
 		MigSaveLaneCheckpoint(job_id, worker_args.lane, &cp,
@@ -888,6 +922,12 @@ RunChunk(MigJob *job, long *delay_ms)
 		MigSaveCheckpoint(job_id, &cp);
 		if (result.target_done && cp.target_ord >= list_length(targets))
 		{
+			/* the walk is done; with a where clause, the next steps verify it */
+			if (VerifyWanted(job))
+			{
+				*delay_ms = 0;
+				return STEP_CHUNK;
+			}
 			MigFinishWalk(job_id, job->rows_done + result.rows, job->chunks_done + 1);
 			return STEP_STOP;
 		}
@@ -915,6 +955,90 @@ RunChunk(MigJob *job, long *delay_ms)
 		*delay_ms = (long) MigPacingDelayMs(&share, chunk_ms, cp.wal_bytes);
 	}
 	return STEP_CHUNK;
+}
+
+/*
+ * VerifyWanted: the job is verified after its walk: a backfill or a delete
+ * with a where clause, walked by one worker, with its knob verify on (the
+ * kind argument verify=false turns it off).  Caller is in a transaction.
+ */
+static bool
+VerifyWanted(MigJob *job)
+{
+	if (verify_wanted < 0)
+	{
+		const char *knob;
+
+		MigLoadJobKind(job);
+		knob = MigKindArg(job, "verify");	/* MIG_VERIFY_OFF: "verify=false" */
+		verify_wanted = worker_args.lane == 0 && job->parallel <= 1 &&
+			job->where_clause != NULL &&
+			(job->kind == MIG_KIND_BACKFILL || job->kind == MIG_KIND_DELETE) &&
+			!(knob && strcmp(knob, "false") == 0);
+	}
+	return verify_wanted > 0;
+}
+
+/*
+ * RunVerifyChunk counts, one chunk of keys at a time (the job's batch size,
+ * and throttled like a chunk: it is a step of the same loop, under the same
+ * health signals; with no pause after it, for it writes nothing), the rows up
+ * to the job's fixed upper key that still match its where clause: rows the
+ * application wrote below the upper key during the walk that the set
+ * clause does not fix (or that a delete left).  At the end it records the
+ * event verified ("0 rows left" or the count) and finishes the job.  It
+ * changes nothing and keeps no checkpoint.  Caller is in the step's
+ * transaction, with the job row locked.
+ */
+static StepOutcome
+RunVerifyChunk(MigJob *job, long *delay_ms)
+{
+	MigTarget  *target;
+	MigChunkResult result;
+
+	if (verify_ord < list_length(targets))
+	{
+		target = list_nth(targets, verify_ord);
+		if (verify_plan == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(job_context);
+
+			verify_plan = MigPrepareChunkPlanFor(target, NULL, target->where_clause, true);
+			MemoryContextSwitchTo(old);
+		}
+		pgstat_report_activity(STATE_RUNNING,
+							   psprintf("pg_mig job " INT64_FORMAT ": verifying %d keys of %s",
+										job_id, current_batch, target->relation_name));
+		MigRunChunk(verify_plan, verify_nkey, verify_key, current_batch, &result);
+		verify_rows += result.rows;
+		if (result.target_done)
+		{
+			verify_ord++;
+			verify_nkey = 0;
+			verify_key = NULL;
+			MigFreeChunkPlan(verify_plan);
+			verify_plan = NULL;
+		}
+		else
+		{
+			MemoryContext old = MemoryContextSwitchTo(job_context);
+
+			verify_key = palloc(sizeof(char *) * target->nkeys);
+			for (int i = 0; i < target->nkeys; i++)
+				verify_key[i] = pstrdup(result.end_key[i]);
+			verify_nkey = target->nkeys;
+			MemoryContextSwitchTo(old);
+		}
+	}
+	if (verify_ord < list_length(targets))
+	{
+		/* the health signals hold it like a chunk; it writes nothing to pace */
+		*delay_ms = 0;
+		return STEP_CHUNK;
+	}
+	MigRecordEvent(job_id, "verified", psprintf(INT64_FORMAT " rows left", verify_rows));
+	MigFinishWalk(job_id, job->rows_done, job->chunks_done);
+	return STEP_STOP;
 }
 
 /*

@@ -716,6 +716,7 @@ MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp)
 				   "  greatest(rows_done + $4, round((rows_done + $4)::numeric * keys_total"
 				   "  / greatest(keys_done + $5, 1))::bigint) ELSE rows_total END,"
 				   " current_batch = $7, rows_per_sec = $8, keys_per_sec = $9,"
+				   MIG_RATE_ANCHOR_SET
 				   " retries = 0, updated_at = now()"
 				   " WHERE job_id = $1",
 				   MigQualifiedTable(MIG_JOB_TABLE));
@@ -808,7 +809,7 @@ MigSetState(int64 job_id, MigJobState state, const char *last_error)
 				   "  ELSE started_at END,"
 				   " finished_at = %s,"
 				   " rows_total = CASE WHEN $2 = 'succeeded' THEN rows_done ELSE rows_total END,"
-				   " throttled = NULL, updated_at = now()"
+				   " throttled = NULL, " MIG_STALL_END_SET ", updated_at = now()"
 				   " WHERE job_id = $1",
 				   MigQualifiedTable(MIG_JOB_TABLE),
 				   finished ? "now()" : "NULL");

@@ -372,6 +372,7 @@ MigSaveLaneCheckpoint(int64 job_id, int lane, const MigCheckpoint *cp, bool done
 				   " rows_done = rows_done + $4, keys_done = keys_done + $5,"
 				   " chunks_done = chunks_done + 1, wal_bytes = wal_bytes + $6,"
 				   " current_batch = $7, rows_per_sec = $8, keys_per_sec = $9,"
+				   MIG_RATE_ANCHOR_SET
 				   " done = $10, retries = 0, throttled = NULL, updated_at = now()"
 				   " WHERE job_id = $1 AND lane = $2",
 				   MigQualifiedTable(MIG_LANE_TABLE));

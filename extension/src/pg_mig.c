@@ -184,6 +184,11 @@ _PG_init(void)
 							"A kept table stays until mig_forget drops it; a start with keep_old_values over the limit is refused.",
 							&mig_max_kept_tables_per_role, 100, 0, 1000000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_mig.timeline_interval",
+							"Time between two samples of a job's history (mig_job_timeline).",
+							"Samples get sparser as a job ages: at least a thousandth of its age apart.",
+							&mig_timeline_interval_ms, 10000, 100, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_mig");
 	RegisterXactCallback(MigXactCallback, NULL);
 	RegisterSubXactCallback(MigSubXactCallback, NULL);

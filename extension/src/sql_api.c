@@ -592,6 +592,18 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 		job.job_id = job_id;
 		MigCreateKeptTable(&job, rel, targets, set_columns);
 	}
+	/* monitoring: verify => false keeps the walk from being verified */
+	if (PG_NARGS() > MIG_VERIFY_ARGNO && !PG_ARGISNULL(MIG_VERIFY_ARGNO) &&
+		!PG_GETARG_BOOL(MIG_VERIFY_ARGNO))
+	{
+		MigJob		kind;
+
+		memset(&kind, 0, sizeof(kind));
+		kind.job_id = job_id;
+		MigLoadJobKind(&kind);
+		MigSetJobKind(job_id, MIG_KIND_BACKFILL,
+					  lappend(kind.kind_args, pstrdup(MIG_VERIFY_OFF)));
+	}
 	if (job.parallel > 1)
 		MigCreateLanes(job_id, linitial(targets), job.parallel);
 	MigRecordEvent(job_id, "queued",

@@ -240,6 +240,10 @@ mig_start_delete(PG_FUNCTION_ARGS)
 									"A delete needs the condition of the rows to delete, e.g. 'created_at < now() - interval ''1 year'''.");
 	MigReadKnobArgs(fcinfo, 2, &job);
 	MigReadKnobArg(fcinfo, MIG_DELETE_PARALLEL_ARGNO + 1, "vacuum_every", &job);
+	/* monitoring: verify => false keeps the walk from being verified */
+	if (PG_NARGS() > MIG_DELETE_VERIFY_ARGNO && !PG_ARGISNULL(MIG_DELETE_VERIFY_ARGNO) &&
+		!PG_GETARG_BOOL(MIG_DELETE_VERIFY_ARGNO))
+		job.kind_args = lappend(job.kind_args, pstrdup(MIG_VERIFY_OFF));
 	if (pg_class_aclcheck(job.relid, GetUserId(), ACL_DELETE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -814,7 +818,7 @@ mig_add_foreign_key(PG_FUNCTION_ARGS)
 	job.kind = MIG_KIND_FOREIGN_KEY;
 	job.where_clause = cond.data;
 	job.set_clause = strcmp(orphans, "set_null") == 0 ? set.data : NULL;
-	targets = MigBuildTargets(rel, job.set_clause, job.where_clause, &rows_total, NULL);
+	targets = MigBuildOrphanTargets(rel, job.set_clause, job.where_clause, &rows_total);
 	job.rows_total = rows_total;
 	foreach(lc, targets)
 		job.keys_total += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);

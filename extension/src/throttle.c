@@ -713,3 +713,29 @@ mig_replicas(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_VOID();
 }
+
+/*
+ * MigReadLag sets *lag_bytes to the largest lag in bytes of the replicas
+ * the job waits for (those of ignore_slots left out), and *lag_ms to the
+ * largest replay lag of a standby; -1 when there is none.  For the
+ * samples of a job's history (timeline.c).
+ */
+void
+MigReadLag(const MigJob *job, int64 *lag_bytes, int64 *lag_ms)
+{
+	Replica    *r;
+	int			n = ReadReplicas(&r);
+
+	*lag_bytes = -1;
+	*lag_ms = -1;
+	for (int i = 0; i < n; i++)
+	{
+		if (SlotIgnored(job, r[i].name) || !r[i].known)
+			continue;
+		*lag_bytes = Max(*lag_bytes, r[i].lag_bytes);
+		/* a standby that has caught up keeps its last replay lag: it is 0 */
+		if (r[i].replay_lag_us >= 0)
+			*lag_ms = Max(*lag_ms, r[i].lag_bytes > 0 ? r[i].replay_lag_us / 1000 : 0);
+	}
+	pfree(r);
+}

@@ -31,6 +31,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -54,6 +56,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -95,6 +98,7 @@ static void ExplainAs(const char *what, const char *sql, int nargs,
 					  Oid *argtypes, const char *hint);
 static Oid *KeyTypes(Relation rel, const MigTarget *target);
 static char **ReadUpperKey(Relation rel, const MigTarget *target);
+static int64 SampleRows(Relation leaf, const MigTarget *target, const char *where_clause);
 static int64 EstimateRows(const char *relation_name, const char *where_clause);
 
 /*
@@ -130,6 +134,39 @@ LockAncestors(Relation rel)
 		return;
 	foreach(lc, get_partition_ancestors(RelationGetRelid(rel)))
 		LockRelationOid(lfirst_oid(lc), AccessShareLock);
+}
+
+/*
+ * Whether *rows_total counts the rows that match the where clause from a
+ * sample (a caller's clause), or the rows of the key range (a where clause
+ * of pg_mig's own, such as the orphan condition of a foreign key's walk,
+ * which must not run in the caller's session: see MigBuildOrphanTargets).
+ */
+static bool sample_where = true;
+
+/*
+ * MigBuildOrphanTargets is MigBuildTargets for the walk of a foreign key's
+ * orphans: its where clause reads the referenced table as the foreign key
+ * does, which only the job's worker may (kind_foreign_key.c), so *rows_total
+ * is the rows of the key range, none of them sampled with the clause.
+ */
+List *
+MigBuildOrphanTargets(Relation rel, const char *set_clause, const char *where_clause,
+					  int64 *rows_total)
+{
+	List	   *volatile targets = NIL;
+
+	sample_where = false;
+	PG_TRY();
+	{
+		targets = MigBuildTargets(rel, set_clause, where_clause, rows_total, NULL);
+	}
+	PG_FINALLY();
+	{
+		sample_where = true;
+	}
+	PG_END_TRY();
+	return targets;
 }
 
 /*
@@ -237,7 +274,7 @@ MigBuildTargets(Relation rel, const char *set_clause, const char *where_clause,
 		MemoryContextSwitchTo(build_ctx);
 		target->keys_estimate = target->upper_key ? EstimateRows(target->relation_name, NULL) : 0;
 		if (target->upper_key)
-			*rows_total += where_clause ? EstimateRows(target->relation_name, where_clause)
+			*rows_total += where_clause && sample_where ? SampleRows(leaf, target, where_clause)
 				: target->keys_estimate;
 
 		MemoryContextSwitchTo(build_ctx);
@@ -761,6 +798,66 @@ ReadUpperKey(Relation rel, const MigTarget *target)
 		MigLeaveKeyFormat(nest);
 	}
 	return result;
+}
+
+/*
+ * SampleRows estimates the rows of the target that match where_clause
+ * from a sample of its blocks (TABLESAMPLE SYSTEM, about SAMPLE_BLOCKS of
+ * them, all of a small table), as mig_plan's samples do: the planner
+ * knows nothing useful about a column added a minute ago (its default
+ * selectivity made 1,000 rows of 200,000), nor about a table never
+ * analysed.  The share of sampled rows that match, times the target's
+ * estimated rows; the planner's estimate if the sample fails or finds no
+ * row.  The clause runs as the caller, in a subtransaction.  Caller has
+ * SPI connected.
+ */
+#define SAMPLE_BLOCKS	256
+
+typedef struct SampleCall
+{
+	const char *sql;
+	double		percent;
+	int64		seen;
+	int64		matched;
+} SampleCall;
+
+static void
+RunSample(void *arg)
+{
+	SampleCall *call = arg;
+	Oid			types[1] = {FLOAT4OID};
+	Datum		values[1] = {Float4GetDatum((float4) call->percent)};
+	bool		isnull;
+
+	if (SPI_execute_with_args(call->sql, 1, types, values, NULL, true, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not sample the table");
+	call->seen = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	call->matched = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+}
+
+static int64
+SampleRows(Relation leaf, const MigTarget *target, const char *where_clause)
+{
+	BlockNumber blocks = RelationGetNumberOfBlocks(leaf);
+	SampleCall	call;
+	ErrorData  *edata;
+	int64		keys = target->keys_estimate;
+
+	call.percent = blocks <= SAMPLE_BLOCKS ? 100.0 : 100.0 * SAMPLE_BLOCKS / blocks;
+	call.sql = psprintf("SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE (%s\n))"
+						" FROM ONLY %s TABLESAMPLE SYSTEM ($1) REPEATABLE (0)",
+						where_clause, target->relation_name);
+	call.seen = call.matched = 0;
+	edata = MigTrySubtransaction(RunSample, &call);
+	MemoryContextSwitchTo(build_ctx);
+	if (edata != NULL || call.seen <= 0)
+		return EstimateRows(target->relation_name, where_clause);
+	if (blocks <= SAMPLE_BLOCKS)
+		return call.matched;	/* the whole table was read */
+	if (keys <= 0)
+		keys = (int64) (call.seen * 100.0 / call.percent);
+	return (int64) rint((double) keys * call.matched / call.seen);
 }
 
 /*

@@ -269,13 +269,12 @@ TEST(Ops, MetricsForPrometheus)
     EXPECT_EQ(-1, Sample(recent.out, "pg_mig_job_state" + labels + ",state=\"succeeded\"}")) << recent.out;
     EXPECT_EQ(2, Migctl({"metrics", "--finished-within", "soon"}).exit_code);
 
-    // the alert rules the README gives, between its markers
-    std::string readme = ReadFile(source_dir() + "/README.md");
-    std::smatch rules;
-    ASSERT_TRUE(std::regex_search(readme, rules, std::regex("```yaml\n(# pg_mig alert rules[^`]*)```")));
-    auto rc = Promtool("rules", rules[1].str());
-    EXPECT_EQ(0, rc.exit_code) << rc.out << rc.err << rules[1].str();
-    EXPECT_TRUE(Has(rc.out, "SUCCESS: 3 rules found")) << rc.out;
+    // the alert rules the README points to (0.4: integrations/grafana/)
+    std::string rules = ReadFile(source_dir() + "/integrations/grafana/pg_mig-rules.yml");
+    ASSERT_FALSE(rules.empty());
+    auto rc = Promtool("rules", rules);
+    EXPECT_EQ(0, rc.exit_code) << rc.out << rc.err << rules;
+    EXPECT_TRUE(Has(rc.out, "SUCCESS: 4 rules found")) << rc.out;
 }
 
 // status --watch on a terminal redraws one line per job in place: two

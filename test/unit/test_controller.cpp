@@ -6,6 +6,7 @@
 #include "options.hpp"
 #include "pg.hpp"
 #include "render.hpp"
+#include "report.hpp"
 #include "version.hpp"
 
 #include <gtest/gtest.h>
@@ -546,4 +547,103 @@ TEST(Hints, TheJobsKindChoosesTheCommand)
     EXPECT_EQ("add-fk", KindCommand("foreign_key"));
     EXPECT_EQ("start", KindCommand("backfill"));
     EXPECT_EQ("", KindCommand("no such kind"));
+
+// 0.4 monitoring: the live view in a narrow terminal puts the reason on a
+// line of its own instead of cutting it off; only live and recent jobs.
+TEST(Monitor, WatchLinesPutTheReasonOnItsOwnLine)
+{
+    Job j;
+    j.job_id = 7;
+    j.relation = "public.orders";
+    j.state = "running";
+    j.progress = 0.5;
+    j.rows_done = 100000;
+    j.rows_total = 200000;
+    j.rows_per_sec = 9400;
+    j.throttled = "standby1 is 2.0 MB behind (max_lag_bytes 2 MB); waiting until below 1 MB";
+    auto wide = WatchLines(j, 2 << 20, false, 400);
+    ASSERT_EQ(1u, wide.size());
+    EXPECT_NE(std::string::npos, wide[0].find("throttled: standby1"));
+    auto narrow = WatchLines(j, 2 << 20, false, 100);
+    ASSERT_EQ(2u, narrow.size());
+    EXPECT_EQ(std::string::npos, narrow[0].find("throttled"));
+    EXPECT_EQ("    throttled: " + j.throttled, narrow[1]);
+    for (const auto& l : narrow) EXPECT_LE(l.size(), 100u) << l;
+    // a failed job: its error, in the same place
+    j.state = "failed";
+    j.last_error = "division by zero (SQLSTATE 22012)";
+    EXPECT_EQ("error: division by zero (SQLSTATE 22012)", WhyText(j));
+    // status --watch without a job: the old ones stay out
+    Job old = j;
+    old.recent = false;
+    auto shown = WatchedJobs({j, old});
+    ASSERT_EQ(1u, shown.size());
+    EXPECT_TRUE(shown[0].recent);
+}
+
+namespace {
+ReportData SampleReport()
+{
+    ReportData d;
+    d.job.job_id = 3;
+    d.job.relation = "public.orders";
+    d.job.state = "succeeded";
+    d.job.rows_done = 3000;
+    d.job.rows_total = 3000;
+    d.job.max_lag_bytes = 2 << 20;
+    d.job.throttled_seconds = 2;
+    d.started_at = 1000;
+    d.finished_at = 1010;
+    d.wal_bytes = 5 << 20;
+    d.retries = 1;
+    auto add = [&](double at, long long rows, double rate, long long lag, const std::string& why) {
+        Sample s;
+        s.at = at;
+        s.rows_done = rows;
+        s.rows_per_sec = rate;
+        s.lag_bytes = lag;
+        s.table_bytes = 1000000 + rows * 100;
+        s.throttled = why;
+        d.samples.push_back(s);
+    };
+    add(1000, 0, -1, 0, "");
+    add(1002, 1000, 500, 1 << 20, "");
+    add(1004, 1000, 0, 3 << 20, "standby1 is 3.0 MB behind (max_lag_bytes 2 MB); waiting until below 1 MB");
+    add(1006, 2000, 500, 1 << 19, "");
+    add(1010, 3000, 250, 0, "");
+    d.events = {{1000, "started", ""}, {1004, "throttled", "standby1 is 3.0 MB behind"}, {1010, "succeeded", ""}};
+    return d;
+}
+}  // namespace
+
+TEST(Monitor, ReportTextSummarisesTheTimeline)
+{
+    auto d = SampleReport();
+    std::string t = ReportText(d);
+    EXPECT_NE(std::string::npos, t.find("duration    10.0 s")) << t;
+    EXPECT_NE(std::string::npos, t.find("mean 300 rows/s, peak 500 rows/s")) << t;
+    EXPECT_NE(std::string::npos, t.find("throttled   2.0 s in all; replica lag 2.0 s")) << t;
+    EXPECT_NE(std::string::npos, t.find("peak lag    3.0 MB (max_lag_bytes 2.0 MB)")) << t;
+    EXPECT_NE(std::string::npos, t.find("retries     1")) << t;
+    EXPECT_NE(std::string::npos, t.find("table size  977 kB before, 1.2 MB after")) << t;
+    EXPECT_EQ("replica lag", ReasonClass("standby1 is 3.0 MB behind (max_lag_bytes 2 MB)"));
+    EXPECT_EQ("run window", ReasonClass("outside the run window mon-fri 22:00-06:00"));
+}
+
+TEST(Monitor, ReportHtmlHasAPointPerSample)
+{
+    auto d = SampleReport();
+    std::string h = ReportHtml(d);
+    auto count = [&](const std::string& part) {
+        size_t n = 0;
+        for (size_t p = h.find(part); p != std::string::npos; p = h.find(part, p + 1)) n++;
+        return n;
+    };
+    EXPECT_EQ(5u, count("class=\"pt-rows\""));
+    EXPECT_EQ(4u, count("class=\"pt-rate\""));
+    EXPECT_EQ(5u, count("class=\"pt-lag\""));
+    EXPECT_EQ(1u, count("class=\"budget\""));
+    EXPECT_EQ(2u, count("class=\"span\" data-reason=\"replica lag\"")) << "one span in each chart";
+    EXPECT_EQ(6u, count("class=\"ev\"")) << "three events in each chart";
+    EXPECT_EQ(std::string::npos, h.find("<script")) << "self-contained, no script";
 }

@@ -173,7 +173,7 @@ def status_table(jobs, lag_bytes):
     """
     header = ["JOB", "TABLE", "KIND", "STATE", "PROGRESS", "ROWS", "ROWS/S", "ETA", "BATCH",
               "LAG", "THROTTLED", "STEP", "KEPT"]
-    lag = format_count(lag_bytes // 1024) + " kB"
+    lag = format_bytes(lag_bytes)  # as the throttle reasons write sizes (0.4)
     rows = []
     for j in jobs:
         pct = "%.1f%%" % ((float(j["progress"]) if j["progress"] is not None else 0.0) * 100)
@@ -214,7 +214,10 @@ def status_json(jobs, lag_bytes):
             "last_error": j["last_error"],
             "owner": j["owner"],
             "kept_bytes": j["kept_bytes"],
-            "max_lag_bytes": lag_bytes,
+            # 0.4: the replicas' lag now, and the job's limit under its own name
+            "lag_bytes": lag_bytes,
+            "max_lag_bytes": j["max_lag_bytes"],
+            "throttled_seconds": float("%f" % (j["throttled_seconds"] or 0)),
         }))
     return "[" + ",\n ".join(out) + "]\n"
 

@@ -29,6 +29,8 @@ JOB_COLUMNS = (
     "job_id", "relation", "kind", "step", "state", "rows_done", "rows_total",
     "progress", "rows_per_sec", "eta_seconds", "batch_size", "throttled",
     "last_error", "owner", "kept_bytes",
+    # 0.4 monitoring: the job's lag limit and its throttled time
+    "max_lag_bytes", "throttled_seconds",
 )
 
 
