@@ -165,6 +165,7 @@ typedef struct MigJob
 	int64		max_xact_age_ms;
 	int			max_archive_backlog;
 	bool		throttle_on_autovacuum;
+	int64		max_app_latency_ms; /* 0 = off (0.4, pace.c) */
 
 	/* checkpoint */
 	int			target_ord;
@@ -416,6 +417,7 @@ extern void MigMarkStepDone(int64 job_id, const char *step_name);
 
 /* sql_api.c, for the start functions of the other kinds (sql_kinds.c) */
 extern void MigReadKnobArgs(FunctionCallInfo fcinfo, int first_argno, MigJob *job);
+extern void MigCheckAppLatencySignal(void);
 extern void MigReadKnobArg(FunctionCallInfo fcinfo, int argno, const char *name,
 						   MigJob *job);
 extern void MigCheckOwnerCanLogin(Oid owner);
@@ -466,7 +468,28 @@ extern int	MigEnterKeyFormat(void);
 extern void MigLeaveKeyFormat(int nestlevel);
 
 /* throttle.c: health signals.  See the function comments there. */
+typedef struct MigReplicaLag
+{
+	char		name[NAMEDATALEN + 32];	/* "standby1", "replication slot s" */
+	int64		lag_bytes;
+	int64		replay_lag_ms;	/* -1 = unknown */
+	double		fraction;		/* of the job's tightest lag limit */
+} MigReplicaLag;
+
+#define MIG_PACE_CHUNK_SHARE	8	/* a chunk writes <= 1/8 of max_lag_bytes */
+
+extern bool MigSlowestReplica(const MigJob *job, MigReplicaLag *out);
+extern double MigSampleAppLatency(const MigJob *job, int *active);
+extern char *MigFormatBytes(int64 b);
+extern char *MigFormatMs(double ms);
 extern bool MigThrottleCheck(const MigJob *job, bool was_throttled, char **reason);
+/* pace.c: the pacer under a lag budget and max_app_latency; event limits */
+extern void MigPaceChunkDone(TimestampTz start, int64 ms, int64 wal_bytes);
+extern bool MigPaceGate(const MigJob *job, long *wait_ms, char **reason);
+extern bool MigPaceThrottledWrite(const char *stored, const char *reason);
+extern bool MigThrottleEventStart(void);
+extern char *MigThrottleEventEnd(bool recorded, double secs, const char *reason);
+extern char *MigPaceSummary(const char *reason);
 extern int64 MigPacingDelayMs(const MigJob *job, int64 chunk_ms, int64 chunk_wal_bytes);
 extern int	MigNextBatchSize(const MigJob *job, int current, int64 chunk_ms,
 							 int64 keys, int64 wal_bytes, double *rate_ewma);
@@ -509,6 +532,7 @@ extern bool MigRevertFinishWalk(MigJob *job, int64 rows_done, int64 chunks_done)
  */
 #define MIG_PARALLEL_ARGNO		21	/* of mig_start_backfill, 0-based */
 #define MIG_DELETE_PARALLEL_ARGNO 19	/* of mig_start_delete */
+#define MIG_FK_APP_LATENCY_ARGNO	24	/* of mig_add_foreign_key */
 typedef struct MigLane
 {
 	int			lane;

@@ -92,6 +92,7 @@ static int	current_batch;
 static int	last_seen_batch_size;
 static int64 lock_timeout_ms = 1000;
 static bool throttled_now;
+static bool throttle_event_recorded;	/* the span's 'throttled' event is */
 static TimestampTz throttled_since;
 static char *throttle_reason;	/* in job_context */
 static long throttle_wait_ms = THROTTLE_MIN_WAIT_MS;
@@ -673,7 +674,10 @@ RunStep(long *delay_ms)
 					throttled_now = true;
 					throttled_since = GetCurrentTimestamp();
 					throttle_wait_ms = THROTTLE_MIN_WAIT_MS;
-					MigRecordEvent(job_id, "throttled", LaneText(reason));
+					/* one throttled / unthrottled pair per interval (pace.c) */
+					throttle_event_recorded = MigThrottleEventStart();
+					if (throttle_event_recorded)
+						MigRecordEvent(job_id, "throttled", LaneText(reason));
 				}
 				if (job->throttled == NULL || strcmp(job->throttled, reason) != 0)
 				{
@@ -696,6 +700,10 @@ RunStep(long *delay_ms)
 			}
 			else
 			{
+				long		pace_ms = 0;
+				char	   *pace_reason = NULL;
+				char	   *summary;
+
 				if (throttled_now)
 				{
 					long		secs;
@@ -706,12 +714,44 @@ RunStep(long *delay_ms)
 						MigSetLaneThrottled(job_id, worker_args.lane, NULL);
 					else
 						MigSetThrottled(job_id, NULL);
-					MigRecordEvent(job_id, "unthrottled",
-								   LaneText(psprintf("after %.1f s: %s", secs + usecs / 1e6,
-													 throttle_reason ? throttle_reason : "?")));
+					job->throttled = NULL;
+					if (throttle_event_recorded)
+						MigRecordEvent(job_id, "unthrottled",
+									   LaneText(psprintf("after %.1f s: %s", secs + usecs / 1e6,
+														 throttle_reason ? throttle_reason : "?")));
+					summary = MigThrottleEventEnd(throttle_event_recorded, secs + usecs / 1e6,
+												  throttle_reason);
+					if (summary)
+						MigRecordEvent(job_id, "throttled", LaneText(summary));
 					throttled_now = false;
 				}
-				outcome = RunChunk(job, delay_ms);
+
+				/*
+				 * The pacer (pace.c): under a lag budget or max_app_latency
+				 * the chunk may have to wait for its turn; throttled says so
+				 * while the job runs slower than its free pace.
+				 */
+				if (MigPaceGate(job, &pace_ms, &pace_reason) ||
+					pace_reason != NULL || job->throttled != NULL)
+				{
+					if (MigPaceThrottledWrite(job->throttled, pace_reason))
+					{
+						if (worker_args.lane > 0)
+							MigSetLaneThrottled(job_id, worker_args.lane, pace_reason);
+						else
+							MigSetThrottled(job_id, pace_reason);
+					}
+					summary = MigPaceSummary(pace_reason);
+					if (summary)
+						MigRecordEvent(job_id, "paced", LaneText(summary));
+				}
+				if (pace_ms > 0)
+				{
+					*delay_ms = pace_ms;
+					outcome = STEP_THROTTLED;
+				}
+				else
+					outcome = RunChunk(job, delay_ms);
 				changed = changed || (outcome == STEP_STOP);
 				if (outcome == STEP_CHUNK)
 					chunk_job = job;
@@ -865,6 +905,7 @@ RunChunk(MigJob *job, long *delay_ms)
 	cp.rows = result.rows;
 	cp.keys = result.keys;
 	cp.wal_bytes = pgWalUsage.wal_bytes - wal_before;
+	MigPaceChunkDone(start, chunk_ms, cp.wal_bytes);
 	cp.current_batch = current_batch;
 	cp.rows_per_sec = rows_rate;
 	cp.keys_per_sec = keys_rate;

@@ -209,6 +209,7 @@ mig_start_delete(PG_FUNCTION_ARGS)
 									"A delete needs the condition of the rows to delete, e.g. 'created_at < now() - interval ''1 year'''.");
 	MigReadKnobArgs(fcinfo, 2, &job);
 	MigReadKnobArg(fcinfo, MIG_DELETE_PARALLEL_ARGNO + 1, "vacuum_every", &job);
+	MigReadKnobArg(fcinfo, MIG_DELETE_PARALLEL_ARGNO + 2, "max_app_latency", &job);
 	if (pg_class_aclcheck(job.relid, GetUserId(), ACL_DELETE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -728,6 +729,7 @@ mig_add_foreign_key(PG_FUNCTION_ARGS)
 	appendStringInfoChar(&cond, ')');
 
 	MigReadKnobArgs(fcinfo, 7, &job);
+	MigReadKnobArg(fcinfo, MIG_FK_APP_LATENCY_ARGNO, "max_app_latency", &job);
 	job.kind = MIG_KIND_FOREIGN_KEY;
 	job.where_clause = cond.data;
 	job.set_clause = strcmp(orphans, "set_null") == 0 ? set.data : NULL;
