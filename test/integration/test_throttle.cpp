@@ -10,6 +10,7 @@
 #include <iostream>
 #include <regex>
 #include <thread>
+#include <vector>
 
 using namespace pgmig_test;
 
@@ -137,6 +138,88 @@ TEST(Throttle, PacedJobHoldsTheLagNearItsBudget)
     EXPECT_FALSE(paced_text.empty()) << "throttled never said that the job paces";
     std::cerr << "peak lag " << peak << " bytes (" << (double) peak / budget << " x the budget), "
               << samples << " samples; " << paced_text << "\n";
+}
+
+namespace {
+
+// ExpectRefused: sql fails with the errcode, a message containing message,
+// and a hint
+void ExpectRefused(Conn& c, const std::string& sql, const std::string& sqlstate, const std::string& message,
+                   const std::string& hint_part = "")
+{
+    try {
+        c.exec(sql);
+        ADD_FAILURE() << "not refused: " << sql;
+    } catch (const PgError& e) {
+        EXPECT_EQ(sqlstate, e.sqlstate) << e.what();
+        EXPECT_NE(std::string::npos, std::string(e.what()).find(message)) << e.what();
+        EXPECT_FALSE(e.hint.empty()) << e.what();
+        EXPECT_NE(std::string::npos, e.hint.find(hint_part)) << e.hint;
+    }
+}
+
+}  // namespace
+
+// max_app_latency: bad values are refused; with a synthetic slow
+// application (two clients whose statements wait on a lock the test holds)
+// the job slows down, then stops; once the lock is gone it speeds up again
+// by itself and finishes.
+TEST(Throttle, MaxAppLatencySlowsTheJobAndRecovers)
+{
+    Conn c(Sandbox::get().conninfo());
+    MakeTable(c, "th_app", 200000);
+    c.exec("CREATE TABLE th_app_lock (id int)");
+    ExpectRefused(c, "SELECT mig_start_backfill('th_app', 'n = n + 1', max_app_latency => '-1 s')", "22023",
+                  "max_app_latency must not be negative");
+    ExpectRefused(c, "SELECT mig_start_backfill('th_app', 'n = n + 1', max_app_latency => '0.5 ms')", "22023",
+                  "max_app_latency must be at least 1 millisecond");
+    ExpectRefused(c, "SELECT mig_start_delete('th_app', 'n < 0', max_app_latency => '2 days')", "22023",
+                  "max_app_latency must be at most");
+    // the signal is missing: refused, never silently off
+    c.exec("SET track_activities = off");
+    ExpectRefused(c, "SELECT mig_start_backfill('th_app', 'n = n + 1', max_app_latency => '100ms')", "55000",
+                  "max_app_latency needs track_activities", "track_activities = on");
+    c.exec("RESET track_activities");
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM mig_jobs WHERE relation = 'th_app'::regclass"));
+
+    long long job = c.scalar_int(
+        "SELECT mig_start_backfill('th_app', 'n = n + 1', batch_size => 500, chunk_time => NULL,"
+        " sleep => '25ms', max_lag_bytes => 0, vacuum_every => 0)");
+    c.exec("SELECT mig_set($1, max_app_latency => '100ms')", {S(job)});
+    ExpectRefused(c, "SELECT mig_set(" + S(job) + ", max_app_latency => '-5 ms')", "22023",
+                  "max_app_latency must not be negative");
+    wait_for([&] { return job_rows_done(c, job) > 0; }, 60, "the job to start");
+
+    Conn holder(Sandbox::get().conninfo());
+    holder.exec("BEGIN");
+    holder.exec("LOCK TABLE th_app_lock IN ACCESS EXCLUSIVE MODE");
+    std::vector<std::thread> clients;
+    for (int i = 0; i < 2; i++)
+        clients.emplace_back([] {
+            Conn app(Sandbox::get().conninfo());
+            app.exec("SELECT count(*) FROM th_app_lock");
+        });
+    const std::regex slowing(R"(pacing to max_app_latency 100 ms: application statements take [0-9.]+ (ms|s), [0-9]+% of the free pace)");
+    const std::regex stopped(R"(application statements take [0-9.]+ (ms|s|min) \(max_app_latency 100 ms\); waiting until below 80 ms)");
+    bool saw_slowing = false;
+    std::string text;
+    wait_for([&] {
+        text = job_throttled(c, job).value_or("");
+        saw_slowing = saw_slowing || std::regex_match(text, slowing);
+        return std::regex_match(text, stopped);
+    }, 120, "the job to stop for the application");
+    EXPECT_TRUE(saw_slowing) << "the job stopped without slowing down first";
+    long long held = job_rows_done(c, job);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    EXPECT_EQ(held, job_rows_done(c, job)) << "no chunk while the application is slow";
+    EXPECT_LT(held, 200000);
+
+    holder.exec("COMMIT");
+    for (auto& t : clients)
+        t.join();
+    EXPECT_EQ("succeeded", wait_job(c, job, 300));
+    EXPECT_EQ(200000, c.scalar_int("SELECT count(*) FROM th_app WHERE n = 1"));
+    EXPECT_FALSE(job_throttled(c, job).has_value());
 }
 
 TEST(Throttle, StoppedStandbyHoldsTheJobThroughItsSlot)
