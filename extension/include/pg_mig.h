@@ -83,6 +83,7 @@ extern int	mig_max_workers_per_role;
 extern int	mig_naptime_s;
 extern char *mig_databases;
 extern bool mig_hold;
+extern bool mig_lag_pacing;
 extern int	mig_default_batch_size;
 extern int	mig_default_chunk_time_ms;
 extern int	mig_default_max_lag_ms;

@@ -63,10 +63,10 @@
 #include "pg_mig.h"
 #include "version_compat.h"
 
-#define PACE_TARGET			0.8		/* of the budget: the lag the pacer holds */
+#define PACE_TARGET			0.85	/* of the budget: the lag the pacer holds */
 #define PACE_GATE			0.95	/* lag + a chunk's WAL must stay below this */
-#define PACE_TAU_S			1.0		/* the gap to the target closes in about this */
-#define REPLAY_EWMA_S		1.0		/* smoothing of the replica's replay rate */
+#define PACE_TAU_S			0.25	/* the gap to the target closes in about this */
+#define REPLAY_EWMA_S		2.0		/* smoothing of the replica's replay rate */
 #define PACE_MAX_WAIT_MS	200		/* look again at least this often */
 #define PACE_SHOWN_MS		1500	/* throttled says "pacing" this long after a wait */
 #define THROTTLED_WRITE_MS	1000	/* rewrite a changing pacing text at most this often */
@@ -139,7 +139,7 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	int			lanes = (job->parallel > 1 && job->lane > 0) ? job->parallel : 1;
 	long		wait = 0;
 
-	if (job->max_lag_bytes <= 0 && job->max_lag_ms <= 0)
+	if ((job->max_lag_bytes <= 0 && job->max_lag_ms <= 0) || !mig_lag_pacing)
 		return 0;
 	if (RecoveryInProgress() || !MigSlowestReplica(job, &r))
 	{

@@ -517,7 +517,7 @@ MigNextBatchSize(const MigJob *job, int current, int64 chunk_ms, int64 keys,
 	}
 	if (job->max_lag_bytes > 0 && wal_bytes > 0 && keys > 0)
 	{
-		double		cap = ((double) job->max_lag_bytes / MIG_PACE_CHUNK_SHARE) /
+		double		cap = ((double) job->max_lag_bytes / (mig_lag_pacing ? MIG_PACE_CHUNK_SHARE : 2)) /
 			((double) wal_bytes / keys);
 
 		if (next > cap)
