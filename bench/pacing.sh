@@ -160,7 +160,8 @@ for r in $rates; do
     n=$((r * 6))
     [ "$n" -gt "$rows" ] && n=$rows
     hi=$((n))
-    measure q -c "CALL fixed_rate($r, 1, $hi)"
+    # synchronous_commit off, like the chunks of pg_mig's worker
+    measure q -c "SET synchronous_commit = off" -c "CALL fixed_rate($r, 1, $hi)"
     achieved=$(echo "$n / $wall" | bc -l)
     echo "ceiling: target $r rows/s, achieved $(f0 "$achieved"), peak lag $(mb "$peak") MB, replay $(f2 "$replay")" >&2
     ceiling_rows+="| $r | $(f0 "$achieved") | $(mb "$peak") MB | $(f2 "$replay") |"$'\n'

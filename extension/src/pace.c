@@ -33,8 +33,8 @@
  * shared memory at every step, no extension needed: the running time of
  * the statements that client backends of the job's database are executing
  * right now (state active; pg_mig's workers, sessions in mig_wait and the
- * worker itself excluded), averaged over the active ones and smoothed over
- * about APP_EWMA_S.  It needs track_activities (on by default; a job with
+ * worker itself excluded), the longest of them, smoothed over about
+ * APP_EWMA_S.  It needs track_activities (on by default; a job with
  * max_app_latency is refused at start without it).  Above the target the
  * job's duty cycle (the share of wall-clock time it spends in chunks) is
  * cut by APP_DECREASE per second, down to a stop below APP_MIN_DUTY; below
