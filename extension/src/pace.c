@@ -137,6 +137,7 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	double		budget;			/* bytes, or the bytes max_lag stands for */
 	double		rate;
 	int			lanes = (job->parallel > 1 && job->lane > 0) ? job->parallel : 1;
+	double		next_wal;
 	long		wait = 0;
 
 	if ((job->max_lag_bytes <= 0 && job->max_lag_ms <= 0) || !mig_lag_pacing)
@@ -177,8 +178,20 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 		budget = job->max_lag_ms / 1000.0 * Max(replay_rate, 65536.0);
 	rate = replay_rate + (PACE_TARGET - r.fraction) * budget / PACE_TAU_S;
 
+	/*
+	 * The WAL the next chunks of every lane will write: as the last one,
+	 * or the chunk cap of MigNextBatchSize when chunk_time sizes the chunks
+	 * (the first chunk of a job, of batch_size, may have been bigger).  At
+	 * most half the budget counts, so that a fixed batch_size that writes
+	 * more than the budget in one chunk still makes progress (from a lag
+	 * below half the budget).
+	 */
+	next_wal = (double) chunk_wal;
+	if (job->max_lag_bytes > 0 && job->chunk_time_ms > 0)
+		next_wal = Min(next_wal, (double) job->max_lag_bytes / MIG_PACE_CHUNK_SHARE / lanes);
 	if (job->max_lag_bytes > 0 &&
-		(double) r.lag_bytes + (double) chunk_wal * lanes > PACE_GATE * job->max_lag_bytes)
+		(double) r.lag_bytes + Min(next_wal * lanes, job->max_lag_bytes / 2.0) >
+		PACE_GATE * job->max_lag_bytes)
 		wait = PACE_MAX_WAIT_MS;	/* the next chunk would take the lag over */
 	else if (chunk_start != 0 && rate <= 0)
 		wait = PACE_MAX_WAIT_MS;
