@@ -93,6 +93,9 @@ static int	last_seen_batch_size;
 static int64 lock_timeout_ms = 1000;
 static bool throttled_now;
 static bool throttle_event_recorded;	/* the span's 'throttled' event is */
+static bool paced_now;			/* the pacer holds the job below its free pace */
+static TimestampTz paced_since;
+static bool paced_event_recorded;
 static TimestampTz throttled_since;
 static char *throttle_reason;	/* in job_context */
 static long throttle_wait_ms = THROTTLE_MIN_WAIT_MS;
@@ -116,6 +119,7 @@ static void PromoteQueuedJob(void);
 static StepOutcome RecordStepError(ErrorData *edata, long *delay_ms);
 static StepOutcome RunChunk(MigJob *job, long *delay_ms);
 static bool MaybeGiveWorkerBack(const char *reason);
+static void EndPacedSpan(void);
 static StepOutcome HandleStepError(ErrorData *edata, long *delay_ms);
 static void StartStep(void);
 static ErrorData *AbortStep(void);
@@ -745,13 +749,33 @@ RunStep(long *delay_ms)
 					if (summary)
 						MigRecordEvent(job_id, "paced", LaneText(summary));
 				}
+
+				/*
+				 * A span of pacing is a throttled span (slower than the free
+				 * pace), with its events under the same limit as stops.
+				 */
+				if (pace_reason != NULL && !paced_now)
+				{
+					paced_now = true;
+					paced_since = GetCurrentTimestamp();
+					paced_event_recorded = MigThrottleEventStart();
+					if (paced_event_recorded)
+						MigRecordEvent(job_id, "throttled", LaneText(pace_reason));
+				}
+				else if (pace_reason == NULL && paced_now)
+					EndPacedSpan();
 				if (pace_ms > 0)
 				{
 					*delay_ms = pace_ms;
 					outcome = STEP_THROTTLED;
 				}
 				else
+				{
 					outcome = RunChunk(job, delay_ms);
+					/* the walk is done: a span of pacing ends with it */
+					if (outcome == STEP_STOP && paced_now)
+						EndPacedSpan();
+				}
 				changed = changed || (outcome == STEP_STOP);
 				if (outcome == STEP_CHUNK)
 					chunk_job = job;
@@ -777,6 +801,28 @@ RunStep(long *delay_ms)
 	if (changed)
 		MigBroadcastJobChange();
 	return outcome;
+}
+
+/*
+ * EndPacedSpan: the pacer no longer holds the job (or the walk is done):
+ * the span's 'unthrottled' event if its start was recorded, else it is
+ * counted for the summary (pace.c).  Caller is in the step's transaction.
+ */
+static void
+EndPacedSpan(void)
+{
+	long		secs;
+	int			usecs;
+	char	   *summary;
+
+	paced_now = false;
+	TimestampDifference(paced_since, GetCurrentTimestamp(), &secs, &usecs);
+	if (paced_event_recorded)
+		MigRecordEvent(job_id, "unthrottled",
+					   LaneText(psprintf("after %.1f s of pacing", secs + usecs / 1e6)));
+	summary = MigThrottleEventEnd(paced_event_recorded, secs + usecs / 1e6, "pacing");
+	if (summary)
+		MigRecordEvent(job_id, "throttled", LaneText(summary));
 }
 
 /*
