@@ -22,6 +22,7 @@ OBJS = \
 	extension/src/validate.o \
 	extension/src/parse_check.o \
 	extension/src/throttle.o \
+	extension/src/pace.o \
 	extension/src/job_store.o \
 	extension/src/sql_api.o \
 	extension/src/plan.o \

@@ -281,6 +281,8 @@ const KnobSpec kKnobs[] = {
     {"max-active-sessions", "max_active_sessions", "integer", 'i', "wait while more sessions are active"},
     {"max-xact-age", "max_xact_age", "interval", 'd', "wait while an older transaction is open"},
     {"max-archive-backlog", "max_archive_backlog", "integer", 'i', "wait while more WAL files await archiving"},
+    {"max-app-latency", "max_app_latency", "interval", 'd',
+     "slow down, down to a stop, while the application's running statements take longer, e.g. 20ms"},
 };
 
 }  // namespace

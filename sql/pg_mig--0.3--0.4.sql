@@ -64,12 +64,13 @@ CREATE FUNCTION @extschema@.mig_start_backfill(
     parallel            integer  DEFAULT 1,
     vacuum_every        bigint   DEFAULT NULL,
     verify              boolean  DEFAULT true,
+    max_app_latency     interval DEFAULT NULL,
     job_key             text     DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_start_backfill'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION @extschema@.mig_start_backfill(regclass, text, text, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, boolean, integer, bigint, boolean, text)
-IS 'starts a chunked backfill (UPDATE) in background workers (parallel lanes), keeping the old values with keep_old_values, and verifies what still matches the where clause after the walk with verify; returns the job id; a job_key names the step, so that starting it again returns the job that has the key';
+COMMENT ON FUNCTION @extschema@.mig_start_backfill(regclass, text, text, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, boolean, integer, bigint, boolean, interval, text)
+IS 'starts a chunked backfill (UPDATE) in background workers (parallel lanes), keeping the old values with keep_old_values, and verifies what still matches the where clause after the walk with verify, paced to the lag budget and max_app_latency; returns the job id; a job_key names the step, so that starting it again returns the job that has the key';
 
 DROP FUNCTION @extschema@.mig_start_delete(regclass, text, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, integer, bigint);
 CREATE FUNCTION @extschema@.mig_start_delete(
@@ -97,12 +98,13 @@ CREATE FUNCTION @extschema@.mig_start_delete(
     parallel            integer  DEFAULT 1,
     vacuum_every        bigint   DEFAULT NULL,
     verify              boolean  DEFAULT true,
+    max_app_latency     interval DEFAULT NULL,
     job_key             text     DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_start_delete'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION @extschema@.mig_start_delete(regclass, text, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, integer, bigint, boolean, text)
-IS 'starts a chunked DELETE of the rows matching where_clause in background workers (parallel lanes), and verifies what still matches after the walk with verify; returns the job id; a job_key names the step, so that starting it again returns the job that has the key';
+COMMENT ON FUNCTION @extschema@.mig_start_delete(regclass, text, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, integer, bigint, boolean, interval, text)
+IS 'starts a chunked DELETE of the rows matching where_clause in background workers (parallel lanes), and verifies what still matches after the walk with verify, paced to the lag budget and max_app_latency; returns the job id; a job_key names the step, so that starting it again returns the job that has the key';
 
 DROP FUNCTION @extschema@.mig_set_not_null(regclass, name, interval, integer);
 CREATE FUNCTION @extschema@.mig_set_not_null(
@@ -180,11 +182,12 @@ CREATE FUNCTION @extschema@.mig_add_foreign_key(
     max_xact_age        interval DEFAULT NULL,
     max_archive_backlog integer  DEFAULT NULL,
     throttle_on_autovacuum boolean DEFAULT false,
+    max_app_latency     interval DEFAULT NULL,
     job_key             text     DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_add_foreign_key'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION @extschema@.mig_add_foreign_key(regclass, name[], regclass, name[], name, text, text, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, text)
+COMMENT ON FUNCTION @extschema@.mig_add_foreign_key(regclass, name[], regclass, name[], name, text, text, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, interval, text)
 IS 'starts a job that adds a foreign key NOT VALID, handles the orphan rows chunk by chunk, then validates it; a job_key names the step, so that starting it again returns the job that has the key';
 
 DROP FUNCTION @extschema@.mig_revert(bigint, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, bigint);
@@ -210,12 +213,13 @@ CREATE FUNCTION @extschema@.mig_revert(
     max_archive_backlog integer  DEFAULT NULL,
     throttle_on_autovacuum boolean DEFAULT false,
     vacuum_every        bigint   DEFAULT NULL,
+    max_app_latency     interval DEFAULT NULL,
     job_key             text     DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_revert'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION @extschema@.mig_revert(bigint, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, bigint, text)
-IS 'starts a job (kind revert) that writes the old values kept by backfill job_id back, chunk by chunk; returns its id; a job_key names the step, so that starting it again returns the job that has the key';
+COMMENT ON FUNCTION @extschema@.mig_revert(bigint, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, bigint, interval, text)
+IS 'starts a job (kind revert) that writes the old values kept by backfill job_id back, chunk by chunk, paced to the lag budget and max_app_latency; returns its id; a job_key names the step, so that starting it again returns the job that has the key';
 
 COMMENT ON FUNCTION @extschema@.mig_forget(bigint)
 IS 'forgets a finished job (succeeded, failed or cancelled): releases its job_key, stops a failed job from blocking its table, and drops the old values kept by a backfill';
@@ -302,6 +306,46 @@ IS 'starts a job that rewrites a table with REPACK (CONCURRENTLY) in a backgroun
 ------------------------------------------------------------------------
 -- Section 4: monitoring (issue 27) and pacing (issue 28)
 ------------------------------------------------------------------------
+
+-- Pacing (issue 28).  max_app_latency: while the statements that client
+-- sessions of the job's database are running have been running longer
+-- than this (sampled from shared memory, see docs), the job slows down,
+-- down to a stop.  A knob of every walking kind and of mig_set, stored in
+-- mig_job.max_app_latency, the last knob argument, before job_key
+-- (Section 1; the start functions are defined there).
+ALTER TABLE @extschema@.mig_job ADD COLUMN max_app_latency interval;
+
+DROP FUNCTION @extschema@.mig_set(bigint, integer, interval, interval, bigint,
+    interval, interval, integer, interval, bigint, double precision, text[], text,
+    text, integer, interval, integer, boolean, bigint);
+CREATE FUNCTION @extschema@.mig_set(
+    job_id              bigint,
+    batch_size          integer  DEFAULT NULL,
+    chunk_time          interval DEFAULT NULL,
+    max_lag             interval DEFAULT NULL,
+    max_lag_bytes       bigint   DEFAULT NULL,
+    sleep               interval DEFAULT NULL,
+    lock_timeout        interval DEFAULT NULL,
+    max_retries         integer  DEFAULT NULL,
+    statement_timeout   interval DEFAULT NULL,
+    max_wal_rate        bigint   DEFAULT NULL,
+    nice_ratio          double precision DEFAULT NULL,
+    ignore_slots        text[]   DEFAULT NULL,
+    run_window          text     DEFAULT NULL,
+    throttle_query      text     DEFAULT NULL,
+    max_active_sessions integer  DEFAULT NULL,
+    max_xact_age        interval DEFAULT NULL,
+    max_archive_backlog integer  DEFAULT NULL,
+    throttle_on_autovacuum boolean DEFAULT NULL,
+    vacuum_every        bigint   DEFAULT NULL,
+    max_app_latency     interval DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'mig_set' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_set(bigint, integer, interval, interval, bigint,
+    interval, interval, integer, interval, bigint, double precision, text[], text,
+    text, integer, interval, integer, boolean, bigint,
+    interval)
+IS 'changes the knobs of a job (every lane of it) while it runs; NULL leaves a knob as it is, 0 (or an empty string) turns an optional limit off';
+
 
 -- monitoring: the rate over wall-clock time.  The worker keeps two anchors
 -- (time, rows, keys) in the checkpoint: anchor 0 is where the window

@@ -84,6 +84,7 @@ extern int	mig_max_workers_per_role;
 extern int	mig_naptime_s;
 extern char *mig_databases;
 extern bool mig_hold;
+extern bool mig_lag_pacing;
 extern int	mig_default_batch_size;
 extern int	mig_default_chunk_time_ms;
 extern int	mig_default_max_lag_ms;
@@ -167,6 +168,7 @@ typedef struct MigJob
 	int64		max_xact_age_ms;
 	int			max_archive_backlog;
 	bool		throttle_on_autovacuum;
+	int64		max_app_latency_ms; /* 0 = off (0.4, pace.c) */
 
 	/* checkpoint */
 	int			target_ord;
@@ -466,13 +468,13 @@ extern void MigSetJobKey(int64 job_id, const char *job_key, List *start_args);
  */
 #define MIG_MAX_JOB_KEY			1024	/* bytes */
 /* the job_key argument of each start function, 0-based */
-#define MIG_BACKFILL_JOB_KEY_ARGNO	24
-#define MIG_DELETE_JOB_KEY_ARGNO	22
+#define MIG_BACKFILL_JOB_KEY_ARGNO	25	/* after verify (23), max_app_latency (24) */
+#define MIG_DELETE_JOB_KEY_ARGNO	23	/* after verify (21), max_app_latency (22) */
 #define MIG_NOT_NULL_JOB_KEY_ARGNO	4
 #define MIG_VALIDATE_JOB_KEY_ARGNO	4
 #define MIG_INDEX_JOB_KEY_ARGNO		11
-#define MIG_FOREIGN_KEY_JOB_KEY_ARGNO 24
-#define MIG_REVERT_JOB_KEY_ARGNO	19
+#define MIG_FOREIGN_KEY_JOB_KEY_ARGNO 25	/* after max_app_latency (24) */
+#define MIG_REVERT_JOB_KEY_ARGNO	20	/* after max_app_latency (19) */
 #define MIG_REPACK_JOB_KEY_ARGNO	5
 extern void MigReadJobKey(FunctionCallInfo fcinfo, int key_argno,
 						  const int *identity_argnos, int nidentity, MigJob *job);
@@ -488,6 +490,7 @@ extern void MigResumeJob(MigJob *job, const char *event, const char *detail);
 
 /* sql_api.c, for the start functions of the other kinds (sql_kinds.c) */
 extern void MigReadKnobArgs(FunctionCallInfo fcinfo, int first_argno, MigJob *job);
+extern void MigCheckAppLatencySignal(void);
 extern void MigReadKnobArg(FunctionCallInfo fcinfo, int argno, const char *name,
 						   MigJob *job);
 extern void MigCheckOwnerCanLogin(Oid owner);
@@ -540,7 +543,28 @@ extern int	MigEnterKeyFormat(void);
 extern void MigLeaveKeyFormat(int nestlevel);
 
 /* throttle.c: health signals.  See the function comments there. */
+typedef struct MigReplicaLag
+{
+	char		name[NAMEDATALEN + 32];	/* "standby1", "replication slot s" */
+	int64		lag_bytes;
+	int64		replay_lag_ms;	/* -1 = unknown */
+	double		fraction;		/* of the job's tightest lag limit */
+} MigReplicaLag;
+
+#define MIG_PACE_CHUNK_SHARE	8	/* a chunk writes <= 1/8 of max_lag_bytes */
+
+extern bool MigSlowestReplica(const MigJob *job, MigReplicaLag *out);
+extern double MigSampleAppLatency(const MigJob *job, int *active);
+extern char *MigFormatBytes(int64 b);
+extern char *MigFormatMs(double ms);
 extern bool MigThrottleCheck(const MigJob *job, bool was_throttled, char **reason);
+/* pace.c: the pacer under a lag budget and max_app_latency; event limits */
+extern void MigPaceChunkDone(TimestampTz start, int64 ms, int64 wal_bytes);
+extern bool MigPaceGate(const MigJob *job, long *wait_ms, char **reason);
+extern bool MigPaceThrottledWrite(const char *stored, const char *reason);
+extern bool MigThrottleEventStart(void);
+extern char *MigThrottleEventEnd(bool recorded, double secs, const char *reason);
+extern char *MigPaceSummary(const char *reason);
 extern int64 MigPacingDelayMs(const MigJob *job, int64 chunk_ms, int64 chunk_wal_bytes);
 extern int	MigNextBatchSize(const MigJob *job, int current, int64 chunk_ms,
 							 int64 keys, int64 wal_bytes, double *rate_ewma);
@@ -590,6 +614,10 @@ extern bool MigRevertFinishWalk(MigJob *job, int64 rows_done, int64 chunks_done)
 #define MIG_VERIFY_ARGNO		(MIG_PARALLEL_ARGNO + 2)
 #define MIG_DELETE_VERIFY_ARGNO (MIG_DELETE_PARALLEL_ARGNO + 2)
 #define MIG_VERIFY_OFF			"verify=false"
+/* max_app_latency (0.4, pace.c): after verify; in mig_add_foreign_key last but job_key */
+#define MIG_APP_LATENCY_ARGNO	(MIG_PARALLEL_ARGNO + 3)
+#define MIG_DELETE_APP_LATENCY_ARGNO (MIG_DELETE_PARALLEL_ARGNO + 3)
+#define MIG_FK_APP_LATENCY_ARGNO	24	/* of mig_add_foreign_key */
 typedef struct MigLane
 {
 	int			lane;

@@ -95,6 +95,10 @@ static int	current_batch;
 static int	last_seen_batch_size;
 static int64 lock_timeout_ms = 1000;
 static bool throttled_now;
+static bool throttle_event_recorded;	/* the span's 'throttled' event is */
+static bool paced_now;			/* the pacer holds the job below its free pace */
+static TimestampTz paced_since;
+static bool paced_event_recorded;
 static TimestampTz throttled_since;
 static char *throttle_reason;	/* in job_context */
 static long throttle_wait_ms = THROTTLE_MIN_WAIT_MS;
@@ -132,6 +136,7 @@ static StepOutcome RunChunk(MigJob *job, long *delay_ms);
 static bool VerifyWanted(MigJob *job);
 static StepOutcome RunVerifyChunk(MigJob *job, long *delay_ms);
 static bool MaybeGiveWorkerBack(const char *reason);
+static void EndPacedSpan(void);
 static StepOutcome HandleStepError(ErrorData *edata, long *delay_ms);
 static void StartStep(void);
 static ErrorData *AbortStep(void);
@@ -693,7 +698,10 @@ RunStep(long *delay_ms)
 					throttled_now = true;
 					throttled_since = GetCurrentTimestamp();
 					throttle_wait_ms = THROTTLE_MIN_WAIT_MS;
-					MigRecordEvent(job_id, "throttled", LaneText(reason));
+					/* one throttled / unthrottled pair per interval (pace.c) */
+					throttle_event_recorded = MigThrottleEventStart();
+					if (throttle_event_recorded)
+						MigRecordEvent(job_id, "throttled", LaneText(reason));
 					MigSetStalled(job_id, worker_args.lane, true);
 				}
 				MigRecordSample(job, worker_args.lane, reason, false);
@@ -718,6 +726,10 @@ RunStep(long *delay_ms)
 			}
 			else
 			{
+				long		pace_ms = 0;
+				char	   *pace_reason = NULL;
+				char	   *summary;
+
 				if (throttled_now)
 				{
 					long		secs;
@@ -728,13 +740,65 @@ RunStep(long *delay_ms)
 						MigSetLaneThrottled(job_id, worker_args.lane, NULL);
 					else
 						MigSetThrottled(job_id, NULL);
-					MigRecordEvent(job_id, "unthrottled",
-								   LaneText(psprintf("after %.1f s: %s", secs + usecs / 1e6,
-													 throttle_reason ? throttle_reason : "?")));
+					job->throttled = NULL;
+					if (throttle_event_recorded)
+						MigRecordEvent(job_id, "unthrottled",
+									   LaneText(psprintf("after %.1f s: %s", secs + usecs / 1e6,
+														 throttle_reason ? throttle_reason : "?")));
+					summary = MigThrottleEventEnd(throttle_event_recorded, secs + usecs / 1e6,
+												  throttle_reason);
+					if (summary)
+						MigRecordEvent(job_id, "throttled", LaneText(summary));
 					MigSetStalled(job_id, worker_args.lane, false);
 					throttled_now = false;
 				}
-				outcome = RunChunk(job, delay_ms);
+
+				/*
+				 * The pacer (pace.c): under a lag budget or max_app_latency
+				 * the chunk may have to wait for its turn; throttled says so
+				 * while the job runs slower than its free pace.
+				 */
+				if (MigPaceGate(job, &pace_ms, &pace_reason) ||
+					pace_reason != NULL || job->throttled != NULL)
+				{
+					if (MigPaceThrottledWrite(job->throttled, pace_reason))
+					{
+						if (worker_args.lane > 0)
+							MigSetLaneThrottled(job_id, worker_args.lane, pace_reason);
+						else
+							MigSetThrottled(job_id, pace_reason);
+					}
+					summary = MigPaceSummary(pace_reason);
+					if (summary)
+						MigRecordEvent(job_id, "paced", LaneText(summary));
+				}
+
+				/*
+				 * A span of pacing is a throttled span (slower than the free
+				 * pace), with its events under the same limit as stops.
+				 */
+				if (pace_reason != NULL && !paced_now)
+				{
+					paced_now = true;
+					paced_since = GetCurrentTimestamp();
+					paced_event_recorded = MigThrottleEventStart();
+					if (paced_event_recorded)
+						MigRecordEvent(job_id, "throttled", LaneText(pace_reason));
+				}
+				else if (pace_reason == NULL && paced_now)
+					EndPacedSpan();
+				if (pace_ms > 0)
+				{
+					*delay_ms = pace_ms;
+					outcome = STEP_THROTTLED;
+				}
+				else
+				{
+					outcome = RunChunk(job, delay_ms);
+					/* the walk is done: a span of pacing ends with it */
+					if (outcome == STEP_STOP && paced_now)
+						EndPacedSpan();
+				}
 				changed = changed || (outcome == STEP_STOP);
 				/* (not the steps that verify a walked job: they change nothing) */
 				if (outcome == STEP_CHUNK && job->target_ord < list_length(targets))
@@ -759,6 +823,28 @@ RunStep(long *delay_ms)
 	if (changed)
 		MigBroadcastJobChange();
 	return outcome;
+}
+
+/*
+ * EndPacedSpan: the pacer no longer holds the job (or the walk is done):
+ * the span's 'unthrottled' event if its start was recorded, else it is
+ * counted for the summary (pace.c).  Caller is in the step's transaction.
+ */
+static void
+EndPacedSpan(void)
+{
+	long		secs;
+	int			usecs;
+	char	   *summary;
+
+	paced_now = false;
+	TimestampDifference(paced_since, GetCurrentTimestamp(), &secs, &usecs);
+	if (paced_event_recorded)
+		MigRecordEvent(job_id, "unthrottled",
+					   LaneText(psprintf("after %.1f s of pacing", secs + usecs / 1e6)));
+	summary = MigThrottleEventEnd(paced_event_recorded, secs + usecs / 1e6, "pacing");
+	if (summary)
+		MigRecordEvent(job_id, "throttled", LaneText(summary));
 }
 
 /*
@@ -893,6 +979,7 @@ RunChunk(MigJob *job, long *delay_ms)
 	cp.rows = result.rows;
 	cp.keys = result.keys;
 	cp.wal_bytes = pgWalUsage.wal_bytes - wal_before;
+	MigPaceChunkDone(start, chunk_ms, cp.wal_bytes);
 	cp.current_batch = current_batch;
 	cp.rows_per_sec = rows_rate;
 	cp.keys_per_sec = keys_rate;

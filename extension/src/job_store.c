@@ -266,7 +266,7 @@ MigInt64Column(HeapTuple tuple, TupleDesc desc, int col, Oid type)
 	"max_xact_age, max_archive_backlog, throttle_on_autovacuum, target_ord, " \
 	"last_key, rows_done, keys_done, chunks_done, wal_bytes, retries, " \
 	"current_batch, throttled, settings, started_at, rows_per_sec, keys_per_sec, " \
-	"owner_name::pg_catalog.text, parallel, vacuum_every"
+	"owner_name::pg_catalog.text, parallel, vacuum_every, max_app_latency"
 
 /*
  * MigLoadJob reads one job; with for_update, it also locks the job row
@@ -400,6 +400,7 @@ LoadJob(int64 job_id, const char *lock_clause)
 		job->owner_name = MigTextColumn(t, d, 39);
 		job->parallel = Max((int) MigInt64Column(t, d, 40, INT4OID), 1);
 		job->vacuum_every = MigInt64Column(t, d, 41, INT8OID);
+		job->max_app_latency_ms = IntervalColumnMs(t, d, 42);
 	}
 	MigStoreLeave(&sc);
 	return job;
@@ -549,9 +550,9 @@ MigInsertJob(const MigJob *job, List *targets)
 {
 	MigStoreContext sc;
 	char	   *sql;
-	Oid			types[29];
-	Datum		values[29];
-	char		nulls[29];
+	Oid			types[30];
+	Datum		values[30];
+	char		nulls[30];
 	int			n = 0;
 	int64		job_id;
 	ListCell   *lc;
@@ -608,6 +609,8 @@ MigInsertJob(const MigJob *job, List *targets)
 	ARG(INT4OID, Int32GetDatum(Max(job->parallel, 1)), false);
 	values[n] = Int64GetDatum(MigResolveVacuumEvery(job, targets));
 	ARG(INT8OID, values[n], DatumGetInt64(values[n]) <= 0);
+	values[n] = IntervalOrNull(job->max_app_latency_ms, &isnull);
+	ARG(INTERVALOID, values[n], isnull);	/* $30 */
 #undef ARG
 
 	sql = psprintf("INSERT INTO %s (relid, relation_name, set_clause, where_clause,"
@@ -616,10 +619,10 @@ MigInsertJob(const MigJob *job, List *targets)
 				   " max_wal_rate, nice_ratio, ignore_slots, run_window, throttle_query,"
 				   " max_active_sessions, max_xact_age, max_archive_backlog,"
 				   " throttle_on_autovacuum, keys_total, rows_total, owner_name,"
-				   " parallel, vacuum_every)"
+				   " parallel, vacuum_every, max_app_latency)"
 				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
 				   " $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26,"
-				   " $27, $28, $29)"
+				   " $27, $28, $29, $30)"
 				   " RETURNING job_id",
 				   MigQualifiedTable(MIG_JOB_TABLE));
 
@@ -766,7 +769,7 @@ MigRecordEvent(int64 job_id, const char *event, const char *detail)
 					   "  WHERE e.job_id OPERATOR(pg_catalog.=) $1"
 					   "    AND e.event_id OPERATOR(pg_catalog.<) (SELECT pg_catalog.max(m.event_id) FROM %s m"
 					   "                          WHERE m.job_id OPERATOR(pg_catalog.=) $1)"
-					   "  ORDER BY e.event OPERATOR(pg_catalog.=) ANY ('{throttled,unthrottled,changed}'::pg_catalog.text[]) DESC,"
+					   "  ORDER BY e.event OPERATOR(pg_catalog.=) ANY ('{throttled,unthrottled,changed,paced}'::pg_catalog.text[]) DESC,"
 					   "           e.event_id"
 					   "  LIMIT pg_catalog.int8larger((SELECT pg_catalog.count(*) FROM %s c"
 					   "                               WHERE c.job_id OPERATOR(pg_catalog.=) $1)"

@@ -58,6 +58,7 @@ int			mig_max_workers_per_role = 2;
 int			mig_naptime_s = 30;
 char	   *mig_databases = NULL;
 bool		mig_hold = false;
+bool		mig_lag_pacing = true;
 int			mig_default_batch_size = 1000;
 int			mig_default_chunk_time_ms = 50;
 int			mig_default_max_lag_ms = 10000;
@@ -189,6 +190,11 @@ _PG_init(void)
 							"Samples get sparser as a job ages: at least a thousandth of its age apart.",
 							&mig_timeline_interval_ms, 10000, 100, 3600000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_mig.lag_pacing",
+							 "Whether jobs under a lag budget set their pace to hold the lag near it.",
+							 "Off: the stop/go of pg_mig 0.3 (stop over the budget, go below half of it, chunks of up to half the budget's WAL), for comparison.",
+							 &mig_lag_pacing, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_mig");
 	RegisterXactCallback(MigXactCallback, NULL);
 	RegisterSubXactCallback(MigSubXactCallback, NULL);

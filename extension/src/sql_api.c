@@ -85,6 +85,7 @@ typedef enum Knob
 	K_MAX_ARCHIVE_BACKLOG,
 	K_THROTTLE_ON_AUTOVACUUM,
 	K_VACUUM_EVERY,				/* not in the start functions' run of knobs */
+	K_MAX_APP_LATENCY,			/* 0.4: the last knob of every walking kind */
 	K_COUNT
 } Knob;
 
@@ -129,6 +130,7 @@ static const KnobSpec knobs[K_COUNT] = {
 	[K_MAX_ARCHIVE_BACKLOG] = {"max_archive_backlog", KK_INT, true, 0},
 	[K_THROTTLE_ON_AUTOVACUUM] = {"throttle_on_autovacuum", KK_BOOL, false, 0},
 	[K_VACUUM_EVERY] = {"vacuum_every", KK_BIGINT, true, 0},
+	[K_MAX_APP_LATENCY] = {"max_app_latency", KK_INTERVAL, true, MIG_MAX_LAG_MS},
 };
 
 /* a checked knob value: off, or a number, text or list */
@@ -235,6 +237,10 @@ CheckKnob(Knob k, Datum arg, const char *setting, KnobValue *v)
 																			 MigMsToInterval(spec->max)))));
 				if (v->i == 0 && (k == K_LOCK_TIMEOUT || k == K_STATEMENT_TIMEOUT))
 					InvalidKnob(spec->name, setting, "must be positive");
+				if (k == K_MAX_APP_LATENCY && v->i == 0 && iv->time > 0)
+					InvalidKnob(spec->name, setting, "must be at least 1 millisecond, or 0 to turn it off");
+				if (k == K_MAX_APP_LATENCY && v->i > 0)
+					MigCheckAppLatencySignal();
 				v->off = spec->optional && v->i == 0;
 			}
 			break;
@@ -364,6 +370,9 @@ ApplyKnob(MigJob *job, Knob k, const KnobValue *v)
 			break;
 		case K_VACUUM_EVERY:
 			job->vacuum_every = v->off ? 0 : v->i;
+			break;
+		case K_MAX_APP_LATENCY:
+			job->max_app_latency_ms = v->off ? 0 : v->i;
 			break;
 		case K_COUNT:
 			break;
@@ -525,6 +534,7 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 
 	MigReadKnobArgs(fcinfo, 3, &job);
 	MigReadKnobArg(fcinfo, MIG_PARALLEL_ARGNO + 1, "vacuum_every", &job);
+	MigReadKnobArg(fcinfo, MIG_APP_LATENCY_ARGNO, "max_app_latency", &job);
 
 	rel = try_relation_open(relid, AccessShareLock);
 	if (rel == NULL)
@@ -1071,4 +1081,23 @@ void
 MigCheckOwnerCanLogin(Oid owner)
 {
 	CheckOwnerCanRun(owner);
+}
+
+/*
+ * MigCheckAppLatencySignal refuses max_app_latency where its signal is
+ * missing: the pacer (pace.c) reads the running time of other sessions'
+ * statements from their activity in shared memory, which is there only
+ * with track_activities on.
+ */
+void
+MigCheckAppLatencySignal(void)
+{
+	const char *reset = GetConfigOptionResetString("track_activities");
+
+	if (!pgstat_track_activities || reset == NULL || strcmp(reset, "on") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("max_app_latency needs track_activities"),
+				 errdetail("pg_mig measures the application's latency from the running time of the statements of other sessions, which the server records only with track_activities on."),
+				 errhint("Set track_activities = on in postgresql.conf and reload, or start the job without max_app_latency.")));
 }

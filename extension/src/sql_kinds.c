@@ -244,6 +244,7 @@ mig_start_delete(PG_FUNCTION_ARGS)
 	if (PG_NARGS() > MIG_DELETE_VERIFY_ARGNO && !PG_ARGISNULL(MIG_DELETE_VERIFY_ARGNO) &&
 		!PG_GETARG_BOOL(MIG_DELETE_VERIFY_ARGNO))
 		job.kind_args = lappend(job.kind_args, pstrdup(MIG_VERIFY_OFF));
+	MigReadKnobArg(fcinfo, MIG_DELETE_APP_LATENCY_ARGNO, "max_app_latency", &job);
 	if (pg_class_aclcheck(job.relid, GetUserId(), ACL_DELETE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -815,6 +816,7 @@ mig_add_foreign_key(PG_FUNCTION_ARGS)
 	appendStringInfoChar(&cond, ')');
 
 	MigReadKnobArgs(fcinfo, 7, &job);
+	MigReadKnobArg(fcinfo, MIG_FK_APP_LATENCY_ARGNO, "max_app_latency", &job);
 	job.kind = MIG_KIND_FOREIGN_KEY;
 	job.where_clause = cond.data;
 	job.set_clause = strcmp(orphans, "set_null") == 0 ? set.data : NULL;

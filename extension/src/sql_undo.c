@@ -228,6 +228,7 @@ mig_revert(PG_FUNCTION_ARGS)
 
 	MigReadKnobArgs(fcinfo, 1, &revert);
 	MigReadKnobArg(fcinfo, 18, "vacuum_every", &revert);
+	MigReadKnobArg(fcinfo, 19, "max_app_latency", &revert);
 	revert.owner = job->owner;
 	MigCheckOwnerCanLogin(revert.owner);
 	revert.owner_name = GetUserNameFromId(revert.owner, false);

@@ -13,7 +13,9 @@
  * never reserved) holds the job: pg_mig fails closed and says so.
  *
  * Lag limits have hysteresis: once throttled, a job resumes only below half
- * of each limit, so it does not flap at the limit.
+ * of each limit, so it does not flap at the limit.  Below the limits the
+ * pacer (pace.c) sets the job's pace so that it gets there rarely: over a
+ * limit means a replica that stopped or something else that writes WAL.
  *
  * Run windows: one or more windows separated by ";", each
  * "[DAYS ]HH:MM-HH:MM", DAYS a day or a day range (mon, tue, ... sun) or
@@ -149,8 +151,8 @@ ReadReplicas(Replica **out)
  * FormatBytes: a size as a DBA writes it: "2 MB" for an exact 2 MB limit,
  * "2.0 MB" for a lag of 2076 kB, "870 kB", "512 bytes"
  */
-static char *
-FormatBytes(int64 b)
+char *
+MigFormatBytes(int64 b)
 {
 	static const char *const units[] = {"bytes", "kB", "MB", "GB", "TB"};
 	int64		unit = 1;
@@ -168,8 +170,8 @@ FormatBytes(int64 b)
 	return psprintf("%.0f %s", (double) b / unit, units[u]);
 }
 
-static char *
-FormatMs(double ms)
+char *
+MigFormatMs(double ms)
 {
 	if (ms >= 120000)
 		return psprintf("%.0f min", ms / 60000);
@@ -220,9 +222,9 @@ CheckReplicas(const MigJob *job, bool was_throttled)
 		if (job->max_lag_bytes > 0 && r[i].lag_bytes > job->max_lag_bytes * scale)
 			return psprintf("%s%s is %s behind (max_lag_bytes %s); waiting until below %s%s",
 							strcmp(r[i].kind, "standby") == 0 ? "" : "replication ",
-							r[i].name, FormatBytes(r[i].lag_bytes),
-							FormatBytes(job->max_lag_bytes),
-							FormatBytes(job->max_lag_bytes / 2),
+							r[i].name, MigFormatBytes(r[i].lag_bytes),
+							MigFormatBytes(job->max_lag_bytes),
+							MigFormatBytes(job->max_lag_bytes / 2),
 							strcmp(r[i].kind, "standby") != 0 && !r[i].active ?
 							"; the slot is inactive: start its standby, or drop the slot or add it to ignore_slots" :
 							"");
@@ -230,11 +232,88 @@ CheckReplicas(const MigJob *job, bool was_throttled)
 			r[i].replay_lag_us / 1000.0 > job->max_lag_ms * scale)
 			return psprintf("%s replays %s behind (max_lag %s); waiting until below %s",
 							r[i].name,
-							FormatMs(r[i].replay_lag_us / 1000.0),
-							FormatMs(job->max_lag_ms),
-							FormatMs(job->max_lag_ms / 2.0));
+							MigFormatMs(r[i].replay_lag_us / 1000.0),
+							MigFormatMs(job->max_lag_ms),
+							MigFormatMs(job->max_lag_ms / 2.0));
 	}
 	return NULL;
+}
+
+/*
+ * MigSlowestReplica: the active replica (a streaming standby, or a slot in
+ * use) that is furthest behind relative to the job's lag limits, for the
+ * pacer (pace.c).  Inactive slots, ignored slots and positions that cannot
+ * be read are left to CheckReplicas, which stops the job for them.
+ * Returns false if there is none.
+ */
+bool
+MigSlowestReplica(const MigJob *job, MigReplicaLag *out)
+{
+	Replica    *r;
+	int			n = ReadReplicas(&r);
+	bool		found = false;
+
+	for (int i = 0; i < n; i++)
+	{
+		double		f = 0;
+
+		if (!r[i].active || !r[i].known || SlotIgnored(job, r[i].name))
+			continue;
+		if (job->max_lag_bytes > 0)
+			f = (double) r[i].lag_bytes / job->max_lag_bytes;
+		if (job->max_lag_ms > 0 && r[i].lag_bytes > 0 && r[i].replay_lag_us >= 0)
+			f = Max(f, r[i].replay_lag_us / 1000.0 / job->max_lag_ms);
+		if (!found || f > out->fraction)
+		{
+			found = true;
+			out->fraction = f;
+			out->lag_bytes = r[i].lag_bytes;
+			out->replay_lag_ms = r[i].replay_lag_us >= 0 ? r[i].replay_lag_us / 1000 : -1;
+			if (strncmp(r[i].name, "slot ", 5) == 0)
+				snprintf(out->name, sizeof(out->name), "replication slot %s", r[i].name + 5);
+			else
+				snprintf(out->name, sizeof(out->name), "%s", r[i].name);
+		}
+	}
+	return found;
+}
+
+/*
+ * MigSampleAppLatency: the application's latency now, for max_app_latency
+ * (pace.c): the longest running time, in ms, of the statements that client
+ * backends of the job's database are executing (state active), leaving out
+ * this worker, pg_mig's other workers (background workers, not client
+ * backends) and sessions waiting in mig_wait.  *active is how many there
+ * were; with none the result is 0.  The longest, not the mean: the limit is
+ * one on the application's slow statements, and the mean hides them (a
+ * bench/pacing.sh run at 8 clients had a p99 twice a limit that the mean
+ * stayed under).  Needs track_activities.
+ */
+double
+MigSampleAppLatency(const MigJob *job, int *active)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	double		longest = 0;
+
+	*active = 0;
+	pgstat_clear_backend_activity_snapshot();
+	for (int b = 1; b <= pgstat_fetch_stat_numbackends(); b++)
+	{
+		LocalPgBackendStatus *ls = MigLocalBackendStatus(b);
+		PgBackendStatus *st;
+
+		if (ls == NULL)
+			continue;
+		st = &ls->backendStatus;
+		if (st->st_procpid == MyProcPid || st->st_backendType != B_BACKEND ||
+			st->st_databaseid != MyDatabaseId || st->st_state != STATE_RUNNING ||
+			st->st_activity_start_timestamp == 0 || MigIsWaiter(st->st_procpid))
+			continue;
+		(*active)++;
+		longest = Max(longest, Max(now - st->st_activity_start_timestamp, 0) / 1000.0);
+	}
+	pgstat_clear_backend_activity_snapshot();
+	return longest;
 }
 
 /* CheckSessions: active sessions, oldest transaction, autovacuum on the table */
@@ -278,7 +357,7 @@ CheckSessions(const MigJob *job)
 	if (job->max_xact_age_ms > 0 && oldest != 0 &&
 		(now - oldest) / 1000 > job->max_xact_age_ms)
 		return psprintf("a transaction has been open for %s (max_xact_age %s); waiting until it ends",
-						FormatMs((now - oldest) / 1000.0), FormatMs(job->max_xact_age_ms));
+						MigFormatMs((now - oldest) / 1000.0), MigFormatMs(job->max_xact_age_ms));
 	if (job->throttle_on_autovacuum && autovacuum)
 		return psprintf("autovacuum running on %s", job->relation_name);
 	return NULL;
@@ -411,8 +490,9 @@ MigPacingDelayMs(const MigJob *job, int64 chunk_ms, int64 chunk_wal_bytes)
  * change's --chunk-time, kept in *rate_ewma between calls (0 = none yet).
  * The size grows at most GROWTH_CAP times per chunk and at least halves
  * after an overrun of 1.5 times (the average restarts from that chunk).
- * With max_lag_bytes set, a chunk writes at most half that much WAL, so a
- * standby that stops replaying falls behind by the limit plus half of it at
+ * With max_lag_bytes set, a chunk writes at most 1/MIG_PACE_CHUNK_SHARE of
+ * that much WAL, so the pacer (pace.c) can hold the lag near the limit and
+ * a standby that stops replaying falls behind by the limit plus that at
  * most.  Within [MIN_BATCH, MAX_BATCH].  Without chunk_time, the fixed
  * batch_size.
  */
@@ -443,7 +523,8 @@ MigNextBatchSize(const MigJob *job, int current, int64 chunk_ms, int64 keys,
 	}
 	if (job->max_lag_bytes > 0 && wal_bytes > 0 && keys > 0)
 	{
-		double		cap = (job->max_lag_bytes / 2.0) / ((double) wal_bytes / keys);
+		double		cap = ((double) job->max_lag_bytes / (mig_lag_pacing ? MIG_PACE_CHUNK_SHARE : 2)) /
+			((double) wal_bytes / keys);
 
 		if (next > cap)
 			next = cap;

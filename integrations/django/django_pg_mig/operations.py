@@ -146,7 +146,7 @@ class Backfill(ReverseSqlMixin, PgMigOperation):
     SET list ("tracking_id = 'TRK-' || id") or a dict {field or column: SQL
     text or Django expression}; where is SQL text or a Q.  The knobs are
     mig_start_backfill's (batch_size=..., chunk_time='50ms', max_lag='10s',
-    ...).  Run again after a failure, it goes on with the same unfinished
+    max_app_latency='20ms', ...).  Run again after a failure, it goes on with the same unfinished
     job from its checkpoint.
     """
 

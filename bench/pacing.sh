@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# bench/pacing.sh -- pacing near the physical limit (issue 28), every
+# figure from one run on the same data.  Starts a throwaway sandbox
+# primary + streaming standby (fsync on; autovacuum off, so that the lag
+# is the job's WAL and nobody else's), then:
+#
+#   ceiling  a fixed-rate loop in the server (2,000-row chunks, COMMIT per
+#            chunk, paced to R rows/s) stepped over rates: the highest rate
+#            whose peak standby lag stays within 2 MB, and within 16 MB
+#   lag      pg_mig with max_lag_bytes 2 MB and 16 MB: rows/s and peak lag,
+#            paced (0.4) and stop/go (pg_mig.lag_pacing = off, as 0.3)
+#   latency  pgbench (one UPDATE per transaction) at 4 clients: baseline
+#            p99; pg_mig with max_app_latency at 1.5x that; pg_mig with
+#            fixed nice_ratio 0, 1, 2, 4, 8 (the fastest that keeps the
+#            p99 of the max_app_latency run); pgbench 2 -> 8 clients
+#            half-way with max_app_latency
+#
+# The peak lag is sampled every 10 ms in the server (pg_stat_replication,
+# insert position minus replay position).  The standby's replay share is
+# the CPU time of its startup process over the wall-clock time of a run.
+#
+#   bench/pacing.sh [--rows N] [--seconds S] [--rates "R ..."] [--quick] [--out FILE]
+#
+#   --rows N      rows of the table (default 1000000)
+#   --seconds S   length of each pgbench window (default 20)
+#   --rates       the ceiling's rates in rows/s (default 5000 ... 120000)
+#   --quick       300000 rows, 8 s windows, 5 rates: a smoke test
+#   --out FILE    the report (default bench/RESULTS-pacing.md)
+#
+# Needs pg_mig built and installed for the pg_config on PATH, pgbench and
+# psql (PGMIG_PG=15 . scripts/pgenv.sh; pg_resolve; pg_install_extension).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+rows=1000000
+secs=20
+rates="5000 10000 20000 30000 40000 60000 80000 120000"
+out=$root/bench/RESULTS-pacing.md
+mode="full run"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --rows) rows=$2; shift 2 ;;
+        --seconds) secs=$2; shift 2 ;;
+        --rates) rates=$2; shift 2 ;;
+        --quick) rows=300000; secs=8; rates="5000 10000 20000 40000 80000"; mode="--quick"; shift ;;
+        --out) out=$2; shift 2 ;;
+        --help|-h) sed -n '2,31p' "$0"; exit 0 ;;
+        *) echo "pacing.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+dir=$(mktemp -d /tmp/pgmig-pacing.XXXXXX)
+chmod 755 "$dir"
+trap '"$root/scripts/sandbox.sh" stop "$dir/sb" --remove >/dev/null 2>&1; rm -rf "$dir"' EXIT INT TERM
+export SANDBOX_CONF="fsync = on
+synchronous_commit = on
+shared_buffers = 1GB
+max_wal_size = 16GB
+checkpoint_timeout = 30min
+autovacuum = off
+max_connections = 50
+track_activities = on"
+"$root/scripts/sandbox.sh" start "$dir/sb" >/dev/null
+# shellcheck disable=SC1091
+. "$dir/sb/env"
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+echo "sandbox: primary port $PRIMARY_PORT, standby port $STANDBY_PORT; $rows rows, windows of $secs s" >&2
+
+q() { psql -XAtq -v ON_ERROR_STOP=1 "$@"; }
+qs() { psql -XAtq -v ON_ERROR_STOP=1 -p "$STANDBY_PORT" "$@"; }
+
+q <<SQL >/dev/null
+SET client_min_messages = warning;
+CREATE EXTENSION pg_mig;
+CREATE TABLE t (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0, pad text);
+INSERT INTO t (id, pad) SELECT g, repeat('p', 100) FROM generate_series(1, $rows) g;
+CREATE TABLE app (id int PRIMARY KEY, v int NOT NULL DEFAULT 0);
+INSERT INTO app (id) SELECT generate_series(1, 100000);
+VACUUM ANALYZE t;
+VACUUM ANALYZE app;
+CREATE UNLOGGED TABLE bench_ctl (running bool);
+INSERT INTO bench_ctl VALUES (false);
+-- peak_lag: the largest lag of any standby, sampled every 10 ms while
+-- bench_ctl.running (no WAL of its own)
+CREATE FUNCTION peak_lag() RETURNS bigint LANGUAGE plpgsql AS \$\$
+DECLARE peak bigint := 0; l bigint;
+BEGIN
+  WHILE NOT (SELECT running FROM bench_ctl) LOOP PERFORM pg_sleep(0.005); END LOOP;
+  LOOP
+    EXIT WHEN NOT (SELECT running FROM bench_ctl);
+    SELECT coalesce(max(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), replay_lsn)), 0)::bigint
+      INTO l FROM pg_stat_replication;
+    peak := greatest(peak, l);
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+  RETURN peak;
+END \$\$;
+-- fixed_rate: n = n + 1 over keys lo..hi in chunks of 2,000, COMMIT per
+-- chunk, paced to rate rows/s
+CREATE PROCEDURE fixed_rate(rate int, lo bigint, hi bigint) LANGUAGE plpgsql AS \$\$
+DECLARE s bigint := lo; t0 timestamptz := clock_timestamp(); done bigint := 0; ahead float8;
+BEGIN
+  WHILE s <= hi LOOP
+    UPDATE t SET n = n + 1 WHERE id >= s AND id < s + 2000 AND id <= hi;
+    COMMIT;
+    done := done + 2000; s := s + 2000;
+    ahead := done::float8 / rate - extract(epoch FROM clock_timestamp() - t0);
+    IF ahead > 0 THEN PERFORM pg_sleep(ahead); END IF;
+  END LOOP;
+END \$\$;
+SQL
+
+startup_pid=$(qs -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'startup'")
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+catch_up() {
+    local lsn
+    lsn=$(q -c "SELECT pg_current_wal_insert_lsn()")
+    for _ in $(seq 1 1200); do
+        [ "$(qs -c "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn")" = t ] && return 0
+        sleep 0.1
+    done
+    echo "pacing.sh: the standby did not catch up" >&2
+    return 1
+}
+
+# measure CMD...: runs CMD with the lag sampler around it; sets peak (bytes),
+# wall (s) and replay (the startup process's CPU share)
+measure() {
+    q -c "CHECKPOINT" >/dev/null
+    catch_up
+    q -c "UPDATE bench_ctl SET running = false" >/dev/null
+    q -c "SELECT peak_lag()" >"$dir/peak" &
+    local sampler=$! t0 t1 c0 c1
+    q -c "UPDATE bench_ctl SET running = true" >/dev/null
+    c0=$(cpu_ticks "$startup_pid")
+    t0=$(date +%s.%N)
+    "$@"
+    t1=$(date +%s.%N)
+    catch_up
+    c1=$(cpu_ticks "$startup_pid")
+    q -c "UPDATE bench_ctl SET running = false" >/dev/null
+    wait "$sampler"
+    peak=$(cat "$dir/peak")
+    wall=$(echo "$t1 - $t0" | bc -l)
+    replay=$(echo "($c1 - $c0) / $hz / $wall" | bc -l)
+}
+
+mb() { echo "scale=2; $1 / 1048576" | bc -l; }
+f0() { printf '%.0f' "$1"; }
+f2() { printf '%.2f' "$1"; }
+
+# ---- ceiling ----
+declare -A ceil_rate
+ceiling_rows=""
+lo=1
+for r in $rates; do
+    n=$((r * 6))
+    [ "$n" -gt "$rows" ] && n=$rows
+    hi=$((n))
+    # synchronous_commit off, like the chunks of pg_mig's worker
+    measure q -c "SET synchronous_commit = off" -c "CALL fixed_rate($r, 1, $hi)"
+    achieved=$(echo "$n / $wall" | bc -l)
+    echo "ceiling: target $r rows/s, achieved $(f0 "$achieved"), peak lag $(mb "$peak") MB, replay $(f2 "$replay")" >&2
+    ceiling_rows+="| $r | $(f0 "$achieved") | $(mb "$peak") MB | $(f2 "$replay") |"$'\n'
+    for b in 2 16; do
+        if [ "$peak" -le $((b * 1048576)) ]; then
+            prev=${ceil_rate[$b]:-0}
+            [ "$(echo "$achieved > $prev" | bc -l)" = 1 ] && ceil_rate[$b]=$achieved
+        fi
+    done
+done
+lo=$lo
+
+# ---- pg_mig under a lag budget, paced and stop/go ----
+run_job() {  # run_job ARGS: a backfill of every row, to its end
+    local job
+    job=$(q -c "SELECT mig_start_backfill('t', 'n = n + 1', vacuum_every => 0 $1)")
+    q -c "SELECT mig_wait($job)" >/dev/null
+    job_rate=$(q -c "SELECT rows_done / extract(epoch FROM finished_at - started_at) FROM mig_jobs WHERE job_id = $job")
+    job_events=$(q -c "SELECT count(*) FROM mig_job_events WHERE job_id = $job AND event IN ('throttled', 'unthrottled', 'paced')")
+}
+lag_rows=""
+for b in 2 16; do
+    for pacing in on off; do
+        q -c "ALTER SYSTEM SET pg_mig.lag_pacing = $pacing" -c "SELECT pg_reload_conf()" >/dev/null
+        sleep 1
+        measure run_job ", max_lag_bytes => $b * 1048576"
+        c=${ceil_rate[$b]:-0}
+        ratio=$( [ "$(f0 "$c")" -gt 0 ] && echo "$job_rate / $c" | bc -l || echo 0)
+        name=$([ $pacing = on ] && echo "paced (0.4)" || echo "stop/go (0.3)")
+        echo "lag $b MB $name: $(f0 "$job_rate") rows/s ($(f2 "$ratio") x ceiling), peak $(mb "$peak") MB ($(f2 "$(echo "$peak / ($b * 1048576)" | bc -l)") x), replay $(f2 "$replay"), $job_events events" >&2
+        lag_rows+="| $b MB | $name | $(f0 "$job_rate") | $(f2 "$ratio")x | $(mb "$peak") MB | $(f2 "$(echo "$peak / ($b * 1048576)" | bc -l)")x | $(f2 "$replay") | $job_events |"$'\n'
+    done
+done
+q -c "ALTER SYSTEM RESET pg_mig.lag_pacing" -c "SELECT pg_reload_conf()" >/dev/null
+
+# ---- latency under pgbench ----
+cat >"$dir/app.sql" <<'EOF'
+\set id random(1, 100000)
+UPDATE app SET v = v + 1 WHERE id = :id;
+EOF
+# pgbench_run CLIENTS SECONDS TAG: sets tps and p99 (ms)
+pgbench_run() {
+    rm -f "$dir"/log.*
+    local o
+    o=$(pgbench -n -c "$1" -j 2 -T "$2" -f "$dir/app.sql" -l --log-prefix="$dir/log" 2>&1)
+    tps=$(echo "$o" | awk '/^tps = / { print $3 }' | head -1)
+    p99=$(cat "$dir"/log.* | awk '{ print $3 }' | sort -n | awk '{ a[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.2f", a[i] / 1000 }')
+}
+# job_during CLIENTS ARGS: a backfill running through one pgbench window;
+# sets job_rate (rows/s over the window), tps, p99
+job_during() {
+    local job r0 r1
+    job=$(q -c "SELECT mig_start_backfill('t', 'n = n + 1', vacuum_every => 0, max_lag_bytes => 0 $2)")
+    sleep 1
+    r0=$(q -c "SELECT rows_done FROM mig_jobs WHERE job_id = $job")
+    pgbench_run "$1" "$secs"
+    r1=$(q -c "SELECT rows_done FROM mig_jobs WHERE job_id = $job")
+    cancel "$job"
+    job_rate=$(echo "($r1 - $r0) / $secs" | bc -l)
+}
+cancel() {
+    q -c "SELECT mig_cancel(job_id) FROM mig_jobs WHERE job_id = $1 AND state IN ('queued', 'running', 'paused')" >/dev/null
+    q -c "SELECT mig_wait($1, '60s')" >/dev/null
+}
+catch_up
+pgbench_run 4 "$secs"
+base_tps=$tps base_p99=$p99
+target_ms=$(echo "$base_p99 * 1.5" | bc -l)
+target=$(printf '%.1f' "$target_ms")
+echo "latency: baseline $(f0 "$base_tps") TPS, p99 $base_p99 ms; max_app_latency $target ms" >&2
+job_during 4 ", max_app_latency => '$target ms'"
+lat_p99=$p99 lat_tps=$tps lat_rate=$job_rate
+echo "latency: max_app_latency: $(f0 "$job_rate") rows/s, $(f0 "$tps") TPS, p99 $p99 ms" >&2
+lat_rows="| none (baseline) | - | $(f0 "$base_tps") | $base_p99 ms |"$'\n'
+lat_rows+="| max_app_latency $target ms | $(f0 "$lat_rate") | $(f0 "$lat_tps") | $lat_p99 ms |"$'\n'
+best_nice="" best_rate=0
+for r in 0 1 2 4 8; do
+    job_during 4 ", nice_ratio => $r"
+    echo "latency: nice_ratio $r: $(f0 "$job_rate") rows/s, $(f0 "$tps") TPS, p99 $p99 ms" >&2
+    lat_rows+="| nice_ratio $r | $(f0 "$job_rate") | $(f0 "$tps") | $p99 ms |"$'\n'
+    if [ "$(echo "$p99 <= $lat_p99" | bc -l)" = 1 ] && [ "$(echo "$job_rate > $best_rate" | bc -l)" = 1 ]; then
+        best_nice=$r best_rate=$job_rate
+    fi
+done
+# the load changes half-way: 2 clients, then 8
+half=$((secs / 2))
+job=$(q -c "SELECT mig_start_backfill('t', 'n = n + 1', vacuum_every => 0, max_lag_bytes => 0, max_app_latency => '$target ms')")
+sleep 1
+r0=$(q -c "SELECT rows_done FROM mig_jobs WHERE job_id = $job")
+pgbench_run 2 "$half"; p99_2=$p99 tps_2=$tps
+r1=$(q -c "SELECT rows_done FROM mig_jobs WHERE job_id = $job")
+pgbench_run 8 "$half"; p99_8=$p99 tps_8=$tps
+r2=$(q -c "SELECT rows_done FROM mig_jobs WHERE job_id = $job")
+cancel "$job"
+rate_2=$(echo "($r1 - $r0) / $half" | bc -l) rate_8=$(echo "($r2 - $r1) / $half" | bc -l)
+echo "latency: 2 clients $(f0 "$rate_2") rows/s p99 $p99_2 ms; 8 clients $(f0 "$rate_8") rows/s p99 $p99_8 ms" >&2
+
+cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
+{
+    echo "# Pacing benchmark (issue 28)"
+    echo
+    echo "Written by \`bench/pacing.sh\` ($mode: $rows rows, pgbench windows of $secs s), started $started,"
+    echo "every figure from this one run. Machine: $(nproc) cores ($cpu), shared with other work"
+    echo "while it ran; primary and standby on the same machine; fsync on, autovacuum off."
+    echo "Peak lag: sampled every 10 ms in the server (insert position minus the standby's"
+    echo "replay position). Replay share: the standby's startup process CPU time over the run's"
+    echo "wall-clock time."
+    echo
+    echo "## The ceiling: a fixed-rate loop in the server (2,000-row chunks)"
+    echo
+    echo "| target rows/s | achieved rows/s | peak lag | replay share |"
+    echo "| --- | --- | --- | --- |"
+    printf '%s' "$ceiling_rows"
+    echo
+    echo "Ceiling within 2 MB: $(f0 "${ceil_rate[2]:-0}") rows/s; within 16 MB: $(f0 "${ceil_rate[16]:-0}") rows/s."
+    echo
+    echo "## pg_mig under max_lag_bytes"
+    echo
+    echo "| budget | pacing | rows/s | vs ceiling | peak lag | vs budget | replay share | throttled/unthrottled/paced events |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+    printf '%s' "$lag_rows"
+    echo
+    echo "## Application latency (pgbench, one UPDATE per transaction, 4 clients)"
+    echo
+    echo "| job | job rows/s | TPS | p99 |"
+    echo "| --- | --- | --- | --- |"
+    printf '%s' "$lat_rows"
+    echo
+    echo "Target $target ms (1.5 x the baseline p99); the run's p99 with max_app_latency: $lat_p99 ms"
+    echo "($(f2 "$(echo "$lat_p99 / $target_ms" | bc -l)") x the target). Fastest fixed nice_ratio whose p99 is at most that:"
+    if [ -n "$best_nice" ]; then
+        echo "$best_nice, at $(f0 "$best_rate") rows/s; max_app_latency's rows/s are $(f2 "$(echo "$lat_rate / $best_rate" | bc -l)") x that."
+    else
+        echo "none of 0, 1, 2, 4, 8."
+    fi
+    echo
+    echo "Load changing half-way, max_app_latency $target ms: 2 clients $(f0 "$rate_2") rows/s (p99 $p99_2 ms,"
+    echo "$(f0 "$tps_2") TPS), then 8 clients $(f0 "$rate_8") rows/s (p99 $p99_8 ms, $(f0 "$tps_8") TPS)."
+} >"$out"
+echo "wrote $out" >&2

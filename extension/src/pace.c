@@ -1,0 +1,395 @@
+/*-------------------------------------------------------------------------
+ *
+ * pace.c
+ *	  The pacer: how fast a job walks under a lag budget (max_lag_bytes,
+ *	  max_lag) and under max_app_latency, and how often the worker records
+ *	  throttled / unthrottled events.
+ *
+ * Lag.  Stop/go (stop over the budget, go again below half of it) makes
+ * every restart overshoot: the chunk that starts just under the limit
+ * lands on top of it.  The pacer instead sets the job's WAL rate so that
+ * the lag of the slowest active replica (a connected standby, or a slot in
+ * use) stays near PACE_TARGET of the budget:
+ *
+ *	  rate = replay + (PACE_TARGET - lag / budget) * budget / PACE_TAU_S
+ *
+ * replay is the rate at which that replica is seen to catch up (the WAL
+ * written since the last look minus the growth of its lag, smoothed over
+ * about a second), so the rate matches what the replica replays, plus a
+ * proportional term that closes the gap to the target in about PACE_TAU_S.
+ * While the replica replays nothing the rate falls to what the gap allows,
+ * and to nothing at the target.  A chunk starts only when the chunk before
+ * it has been given its time at that rate (chunk start + its WAL / rate),
+ * and only if the lag plus the WAL one chunk writes stays under PACE_GATE
+ * of the budget; a chunk writes at most 1/PACE_CHUNK_SHARE of the budget
+ * (MigNextBatchSize).  The lanes of a job share one pace: each lane takes
+ * 1/parallel of the rate and counts every lane's chunk at the gate.
+ *
+ * Over the budget the job still stops outright (throttle.c: a standby that
+ * stopped, a frozen slot, WAL of others), with today's reasons; inactive
+ * slots are not paced to, they only stop the job.
+ *
+ * Application latency (max_app_latency).  The signal is sampled from
+ * shared memory at every step, no extension needed: the running time of
+ * the statements that client backends of the job's database are executing
+ * right now (state active; pg_mig's workers, sessions in mig_wait and the
+ * worker itself excluded), the longest of them, smoothed over about
+ * APP_EWMA_S.  It needs track_activities (on by default; a job with
+ * max_app_latency is refused at start without it).  Above the target the
+ * job's duty cycle (the share of wall-clock time it spends in chunks) is
+ * cut by APP_DECREASE per second, down to a stop below APP_MIN_DUTY; below
+ * APP_RECOVER of the target it grows back by APP_INCREASE per second up to
+ * 1 (the free pace).
+ *
+ * Events.  A throttled / unthrottled pair is recorded at most once per
+ * EVENT_PAIR_INTERVAL_S; the spans in between are counted and recorded as
+ * one 'throttled' event with their number and total time once a span ends
+ * after the interval.  Pacing itself writes an event 'paced' at most every
+ * PACE_SUMMARY_S, with the time spent pacing and the last reason.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/backend_status.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "pg_mig.h"
+#include "version_compat.h"
+
+#define PACE_TARGET			0.85	/* of the budget: the lag the pacer holds */
+#define PACE_GATE			0.95	/* lag + a chunk's WAL must stay below this */
+#define PACE_TAU_S			0.25	/* the gap to the target closes in about this */
+#define REPLAY_EWMA_S		2.0		/* smoothing of the replica's replay rate */
+#define PACE_MAX_WAIT_MS	200		/* look again at least this often */
+#define PACE_SHOWN_MS		1500	/* throttled says "pacing" this long after a wait */
+#define THROTTLED_WRITE_MS	1000	/* rewrite a changing pacing text at most this often */
+
+#define APP_EWMA_S			1.0
+#define APP_DECREASE		0.5		/* duty cycle factor per second over the target */
+#define APP_INCREASE		1.5		/* per second below APP_RECOVER of the target */
+#define APP_RECOVER			0.8
+#define APP_MIN_DUTY		0.02	/* below this the job stops */
+
+#define EVENT_PAIR_INTERVAL_S	30
+#define PACE_SUMMARY_S			60
+
+/* the lag pacer's state, for the life of the worker */
+static bool have_sample;
+static TimestampTz sample_at;
+static XLogRecPtr sample_insert;
+static int64 sample_lag;
+static double replay_rate;		/* bytes per second */
+static TimestampTz chunk_start;
+static int64 chunk_wal;
+static int64 chunk_ms;
+static TimestampTz paced_at;	/* the last time the pacer made the job wait */
+static char *paced_reason;		/* in TopMemoryContext */
+
+/* the application latency pacer */
+static bool app_have;
+static TimestampTz app_at;
+static double app_latency_ms;	/* smoothed */
+static double app_duty = 1.0;
+
+/* the event limiter */
+static TimestampTz pair_at;
+static int	spans_unrecorded;
+static double secs_unrecorded;
+static TimestampTz summary_at;
+static double paced_secs;		/* pacing waits since the last 'paced' event */
+
+static void
+SetPacedReason(const char *reason)
+{
+	if (paced_reason)
+		pfree(paced_reason);
+	paced_reason = MemoryContextStrdup(TopMemoryContext, reason);
+}
+
+/*
+ * MigPaceChunkDone tells the pacer about a chunk that committed: when it
+ * started, how long it took and how much WAL it wrote.
+ */
+void
+MigPaceChunkDone(TimestampTz start, int64 ms, int64 wal_bytes)
+{
+	chunk_start = start;
+	chunk_ms = ms;
+	chunk_wal = wal_bytes;
+}
+
+/*
+ * LagGate: the lag pacer's answer for the next chunk.  Returns the time to
+ * wait in ms (0: the chunk may start) and sets *reason while pacing.
+ */
+static long
+LagGate(const MigJob *job, TimestampTz now, char **reason)
+{
+	MigReplicaLag r;
+	XLogRecPtr	insert;
+	double		budget;			/* bytes, or the bytes max_lag stands for */
+	double		rate;
+	int			lanes = (job->parallel > 1 && job->lane > 0) ? job->parallel : 1;
+	double		next_wal;
+	long		wait = 0;
+
+	if ((job->max_lag_bytes <= 0 && job->max_lag_ms <= 0) || !mig_lag_pacing)
+		return 0;
+	if (RecoveryInProgress() || !MigSlowestReplica(job, &r))
+	{
+		have_sample = false;
+		return 0;
+	}
+	insert = GetXLogInsertRecPtr();
+	if (have_sample)
+	{
+		double		dt = (now - sample_at) / 1e6;
+
+		if (dt >= 0.02)
+		{
+			double		caught = (double) (insert - sample_insert) - (double) (r.lag_bytes - sample_lag);
+			double		sample = Max(caught, 0.0) / dt;
+
+			replay_rate += (1.0 - exp(-dt / REPLAY_EWMA_S)) * (sample - replay_rate);
+			sample_at = now;
+			sample_insert = insert;
+			sample_lag = r.lag_bytes;
+		}
+	}
+	else
+	{
+		have_sample = true;
+		sample_at = now;
+		sample_insert = insert;
+		sample_lag = r.lag_bytes;
+		replay_rate = 0;
+	}
+
+	if (job->max_lag_bytes > 0)
+		budget = (double) job->max_lag_bytes;
+	else
+		budget = job->max_lag_ms / 1000.0 * Max(replay_rate, 65536.0);
+	rate = replay_rate + (PACE_TARGET - r.fraction) * budget / PACE_TAU_S;
+
+	/*
+	 * The WAL the next chunks of every lane will write: as the last one,
+	 * or the chunk cap of MigNextBatchSize when chunk_time sizes the chunks
+	 * (the first chunk of a job, of batch_size, may have been bigger).  At
+	 * most half the budget counts, so that a fixed batch_size that writes
+	 * more than the budget in one chunk still makes progress (from a lag
+	 * below half the budget).
+	 */
+	next_wal = (double) chunk_wal;
+	if (job->max_lag_bytes > 0 && job->chunk_time_ms > 0)
+		next_wal = Min(next_wal, (double) job->max_lag_bytes / MIG_PACE_CHUNK_SHARE / lanes);
+	if (job->max_lag_bytes > 0 &&
+		(double) r.lag_bytes + Min(next_wal * lanes, job->max_lag_bytes / 2.0) >
+		PACE_GATE * job->max_lag_bytes)
+		wait = PACE_MAX_WAIT_MS;	/* the next chunk would take the lag over */
+	else if (chunk_start != 0 && rate <= 0)
+		wait = PACE_MAX_WAIT_MS;
+	else if (chunk_start != 0)
+	{
+		/* the last chunk's WAL at this lane's share of the rate */
+		double		due_ms = (double) chunk_wal * lanes / rate * 1000.0;
+		long		since = (long) ((now - chunk_start) / 1000);
+
+		if (due_ms > since)
+			wait = (long) Min(due_ms - since, (double) PACE_MAX_WAIT_MS);
+	}
+
+	if (wait > 0)
+	{
+		char	   *where = r.name;
+
+		if (job->max_lag_bytes > 0)
+			SetPacedReason(psprintf("pacing to replica lag budget %s: %s on %s",
+									MigFormatBytes(job->max_lag_bytes),
+									MigFormatBytes(r.lag_bytes), where));
+		else
+			SetPacedReason(psprintf("pacing to replica lag budget %s: %s on %s",
+									MigFormatMs(job->max_lag_ms),
+									MigFormatMs(Max(r.replay_lag_ms, 0)), where));
+		paced_at = now;
+	}
+	if (paced_reason && paced_at != 0 &&
+		!TimestampDifferenceExceeds(paced_at, now, PACE_SHOWN_MS))
+		*reason = paced_reason;
+	return wait;
+}
+
+/*
+ * AppGate: the application latency pacer.  Returns the time to wait in ms
+ * and sets *reason while the job runs slower for the application.
+ */
+static long
+AppGate(const MigJob *job, TimestampTz now, char **reason)
+{
+	double		sample;
+	int			active = 0;
+	double		dt;
+
+	if (job->max_app_latency_ms <= 0)
+	{
+		app_duty = 1.0;
+		return 0;
+	}
+	sample = MigSampleAppLatency(job, &active);
+	dt = app_have ? (now - app_at) / 1e6 : 0;
+	if (!app_have)
+	{
+		app_have = true;
+		app_latency_ms = active > 0 ? sample : 0;
+	}
+	else if (dt > 0)
+	{
+		/* no statement running now: the application waits for nothing */
+		app_latency_ms += (1.0 - exp(-dt / APP_EWMA_S)) *
+			((active > 0 ? sample : 0) - app_latency_ms);
+		if (app_latency_ms > job->max_app_latency_ms)
+			app_duty *= pow(APP_DECREASE, Min(dt, 1.0));
+		else if (app_latency_ms < APP_RECOVER * job->max_app_latency_ms)
+			app_duty = Min(1.0, Max(app_duty, APP_MIN_DUTY) * pow(APP_INCREASE, Min(dt, 1.0)));
+	}
+	app_at = now;
+	if (app_duty >= 1.0)
+		return 0;
+	if (app_duty < APP_MIN_DUTY)
+	{
+		*reason = psprintf("application statements take %s (max_app_latency %s); waiting until below %s",
+						   MigFormatMs(app_latency_ms), MigFormatMs(job->max_app_latency_ms),
+						   MigFormatMs(APP_RECOVER * job->max_app_latency_ms));
+		return PACE_MAX_WAIT_MS;
+	}
+	*reason = psprintf("pacing to max_app_latency %s: application statements take %s, %.0f%% of the free pace",
+					   MigFormatMs(job->max_app_latency_ms), MigFormatMs(app_latency_ms),
+					   app_duty * 100.0);
+	if (chunk_start != 0)
+	{
+		/* the chunk's time is app_duty of the time from its start to the next */
+		double		due_ms = chunk_ms / app_duty;
+		long		since = (long) ((now - chunk_start) / 1000);
+
+		if (due_ms > since)
+			return (long) Min(due_ms - since, (double) PACE_MAX_WAIT_MS);
+	}
+	return 0;
+}
+
+/*
+ * MigPaceGate: whether the next chunk must wait for the pacer, and how
+ * long (*wait_ms) before the worker looks again.  *reason is the pacing
+ * text for throttled while the pacer holds the job below its free pace
+ * (also when the chunk may start now), else NULL.  Caller is in the step's
+ * transaction; the job's health signals (MigThrottleCheck) let it run.
+ */
+bool
+MigPaceGate(const MigJob *job, long *wait_ms, char **reason)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	char	   *lag_reason = NULL;
+	char	   *app_reason = NULL;
+	long		lag_wait = LagGate(job, now, &lag_reason);
+	long		app_wait = AppGate(job, now, &app_reason);
+
+	*wait_ms = Max(lag_wait, app_wait);
+	*reason = app_wait > lag_wait && app_reason ? app_reason :
+		(lag_reason ? lag_reason : app_reason);
+	if (*wait_ms > 0)
+		paced_secs += *wait_ms / 1000.0;
+	return *wait_ms > 0;
+}
+
+/*
+ * MigPaceThrottledWrite: whether to write a pacing text into throttled now:
+ * always when it starts or ends, else at most every THROTTLED_WRITE_MS
+ * (the lag in it changes at every step).
+ */
+bool
+MigPaceThrottledWrite(const char *stored, const char *reason)
+{
+	static TimestampTz written_at;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if ((stored == NULL) != (reason == NULL) ||
+		(stored && reason && strncmp(stored, reason, 10) != 0) ||
+		(stored && reason && strcmp(stored, reason) != 0 &&
+		 TimestampDifferenceExceeds(written_at, now, THROTTLED_WRITE_MS)))
+	{
+		written_at = now;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * MigThrottleEventStart: a throttled span begins; returns whether to record
+ * its 'throttled' event (at most one pair per EVENT_PAIR_INTERVAL_S).
+ */
+bool
+MigThrottleEventStart(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (pair_at == 0 || TimestampDifferenceExceeds(pair_at, now, EVENT_PAIR_INTERVAL_S * 1000))
+	{
+		pair_at = now;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * MigThrottleEventEnd: a throttled span of secs ended; recorded says
+ * whether its start was.  Returns the detail of a summary event to record
+ * now (the spans not recorded one by one since the last summary), or NULL.
+ */
+char *
+MigThrottleEventEnd(bool recorded, double secs, const char *reason)
+{
+	char	   *summary = NULL;
+
+	if (!recorded)
+	{
+		spans_unrecorded++;
+		secs_unrecorded += secs;
+	}
+	if (spans_unrecorded > 0 &&
+		TimestampDifferenceExceeds(pair_at, GetCurrentTimestamp(), EVENT_PAIR_INTERVAL_S * 1000))
+	{
+		summary = psprintf("%d more throttled spans, %.1f s in all, since the last throttled event; the last: %s",
+						   spans_unrecorded, secs_unrecorded, reason ? reason : "?");
+		spans_unrecorded = 0;
+		secs_unrecorded = 0;
+	}
+	return summary;
+}
+
+/*
+ * MigPaceSummary: the detail of a 'paced' event to record now (at most one
+ * per PACE_SUMMARY_S, while the pacer made the job wait), or NULL.
+ */
+char *
+MigPaceSummary(const char *reason)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	char	   *s;
+
+	if (summary_at == 0)
+		summary_at = now;
+	if (paced_secs <= 0 || reason == NULL ||
+		!TimestampDifferenceExceeds(summary_at, now, PACE_SUMMARY_S * 1000))
+		return NULL;
+	s = psprintf("%.1f s of pauses in the last %ld s; now %s", paced_secs,
+				 (long) ((now - summary_at) / 1000000), reason);
+	summary_at = now;
+	paced_secs = 0;
+	return s;
+}
