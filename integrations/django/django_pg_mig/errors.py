@@ -18,6 +18,14 @@ FINAL_STATES = ("succeeded", "failed", "cancelled")
 # what a Django user does instead.  Applied in order; {job} is the job the
 # message is about, when known.
 _DJANGO_TERMS = (
+    # the step's job key held by a job started with other arguments (the
+    # migration was edited since)
+    (r"Pass another job_key, or forget job (\d+) with mig_forget\(\d+\) once it is finished "
+     r"to release its key\.",
+     'The migration changed since job \\1 was started for this step: once it has ended '
+     '("manage.py mig_cancel \\1" if it has not), forget it with "manage.py mig_forget \\1" '
+     'and run migrate again.'),
+    (r"; pass another job_key\.", "."),
     # a finished job given to job control
     (r"Start a new job with mig_start_\w+\(\)\.",
      "It has ended; \"manage.py mig_status {job}\" shows how."),
