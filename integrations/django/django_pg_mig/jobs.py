@@ -160,8 +160,8 @@ def wait_for_job(connection, job_id, doing, timeout=None, hint=None, out=None,
 def interrupted_message(job_id, doing, hint=None):
     """interrupted_message is the one line Ctrl-C prints while job JOB_ID is followed."""
     if job_id is None:
-        return "%s: interrupted before a pg_mig job was started; %s" % (
-            doing, hint or "run migrate again")
+        return "%s: interrupted; a pg_mig job it started goes on in the server; %s" % (
+            doing, hint or "run migrate again to follow it")
     return "%s: pg_mig job %s goes on in the server; %s" % (
         doing, job_id, hint or "run migrate again to follow it (or stop it with "
         "\"manage.py mig_cancel %s\")" % job_id)
