@@ -543,12 +543,12 @@ class AdvisoryLock:
 
 
 def wait_until(what, check):
-    """wait_until polls CHECK() until it is true (at most a minute)."""
-    for _ in range(1200):
-        if check():
-            return
+    """wait_until polls CHECK() until it is true (giving up after five minutes)."""
+    deadline = time.monotonic() + 300
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("waited five minutes for: %s" % what)
         time.sleep(0.05)
-    raise AssertionError("waited a minute for: %s" % what)
 
 
 def key_job(key, column="state"):
