@@ -1147,6 +1147,12 @@ class DjangoPgMigTest(unittest.TestCase):
         self.assertEqual(key_job(key), "succeeded")
         self.assertEqual(fk_attributes("rerun_item", "rerun_owner"),
                          "deferrable=t deferred=t on_update=a on_delete=a match=s valid=t")
+        # job control on the finished foreign-key job: the hint in Django's terms
+        r = self.manage("mig_pause", job, ok=False)
+        self.assertIn("already", r.stderr)
+        self.assertNotIn("mig_add_foreign_key", r.stderr)
+        self.assertNotIn("mig_start_backfill", r.stderr)
+        self.assertIn("\"manage.py mig_status %s\" shows how" % job, r.stderr)
 
     def test_27_foreign_key_touches_only_its_own_constraint(self):
         # back (the job's constraint dropped, its key forgotten), then a

@@ -27,8 +27,11 @@ _DJANGO_TERMS = (
      'and run migrate again.'),
     (r"; pass another job_key\.", "."),
     # a finished job given to job control
-    (r"Start a new job with mig_start_\w+\(\)\.",
+    (r"Start a new job with mig_\w+\(\)\.",
      "It has ended; \"manage.py mig_status {job}\" shows how."),
+    (r"Start it again with mig_\w+\(\)", "Run migrate again"),
+    (r"start it again with mig_\w+\(\)", "run migrate again"),
+    (r"and start it again\.", "and run migrate again."),
     (r"Start a new job on the table(?: under its new name)?\.",
      "Fix the cause and run migrate again."),
     (r"Cancel the job and start a new one\.",
