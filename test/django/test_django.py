@@ -236,7 +236,7 @@ FILES = {
             atomic = False
             dependencies = [('ledger', '0002_backfill_entry_ratio')]
             operations = [Backfill('entry', set='ratio = ratio + 1', wait=False, batch_size=10,
-                                   chunk_time=None, sleep=datetime.timedelta(milliseconds=200),
+                                   chunk_time=None, sleep=datetime.timedelta(milliseconds=500),
                                    elidable=True)]
         """,
     "ledger/migrations/0004_entry_extra.py": """
@@ -871,8 +871,8 @@ class DjangoPgMigTest(unittest.TestCase):
         self.assertTrue(m, r.stdout)
         job = m.group(1)
         self.assertIn(psql("SELECT state FROM mig_jobs WHERE job_id = %s" % job), ("queued", "running"))
-        self.assertEqual(psql("SELECT sleep FROM mig_jobs WHERE job_id = %s" % job), "00:00:00.2")
-        # 100 chunks 200 ms apart cannot be done in half a second: exit 4 as migctl wait
+        self.assertEqual(psql("SELECT sleep FROM mig_jobs WHERE job_id = %s" % job), "00:00:00.5")
+        # 100 chunks 500 ms apart cannot be done in half a second: exit 4 as migctl wait
         r = self.manage("mig_wait", job, "--timeout", "0.5", ok=False)
         self.assertEqual(r.returncode, 4, r.output)
         # a timeout, said as one, the job's id once
@@ -1163,10 +1163,11 @@ class DjangoPgMigTest(unittest.TestCase):
         self.assertEqual(psql("SELECT count(*) FROM pg_constraint WHERE conrelid = 'rerun_item'::regclass"
                               " AND contype = 'f'"), "0")
         evil = 'a";CREATE ROLE mig_pwned SUPERUSER;--'
-        psql("DROP ROLE IF EXISTS mig_tab_owner; CREATE ROLE mig_tab_owner;"
-             "ALTER TABLE rerun_item OWNER TO mig_tab_owner;"
-             "GRANT REFERENCES ON rerun_owner TO mig_tab_owner;"
-             "SET ROLE mig_tab_owner;"
+        owner = DB + "_owner"   # roles are the cluster's: one per database of run.sh
+        psql("CREATE ROLE %s;"
+             "ALTER TABLE rerun_item OWNER TO %s;"
+             "GRANT REFERENCES ON rerun_owner TO %s;"
+             "SET ROLE %s;" % (owner, owner, owner, owner) +
              "ALTER TABLE rerun_item ADD CONSTRAINT a FOREIGN KEY (owner_id) REFERENCES rerun_owner (id);"
              "ALTER TABLE rerun_item ADD CONSTRAINT \"%s\" FOREIGN KEY (owner_id) REFERENCES rerun_owner (id);"
              "RESET ROLE" % evil.replace('"', '""'))
