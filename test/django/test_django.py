@@ -23,6 +23,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -53,7 +54,7 @@ ROWS = 20000
 
 SETTINGS = """
 SECRET_KEY = "test"
-INSTALLED_APPS = ["django_pg_mig", "shop", "ledger", "undo", "purge"]
+INSTALLED_APPS = ["django_pg_mig", "shop", "ledger", "undo", "purge", "rerun"]
 DATABASES = {"default": {
     "ENGINE": "django.db.backends.postgresql",
     "NAME": %(db)r, "USER": "postgres", "HOST": %(host)r, "PORT": %(port)r,
@@ -235,7 +236,7 @@ FILES = {
             atomic = False
             dependencies = [('ledger', '0002_backfill_entry_ratio')]
             operations = [Backfill('entry', set='ratio = ratio + 1', wait=False, batch_size=10,
-                                   chunk_time=None, sleep=datetime.timedelta(milliseconds=200),
+                                   chunk_time=None, sleep=datetime.timedelta(milliseconds=500),
                                    elidable=True)]
         """,
     "ledger/migrations/0004_entry_extra.py": """
@@ -303,6 +304,118 @@ FILES = {
             dependencies = [('purge', '0001_initial')]
             operations = [DeleteRows('event', where=Q(kind='debug') | Q(kind__startswith="it's 100%"),
                                      batch_size=50)]
+        """,
+    "rerun/models.py": """
+        from django.db import models
+
+
+        class Account(models.Model):
+            amount = models.IntegerField()
+
+
+        class Legacy(models.Model):
+            # a big legacy table Django does not manage
+            n = models.IntegerField()
+
+            class Meta:
+                managed = False
+                db_table = 'rerun_legacy'
+
+
+        class Owner(models.Model):
+            name = models.CharField(max_length=20)
+
+
+        class Item(models.Model):
+            code = models.CharField(max_length=20)
+            owner = models.ForeignKey(Owner, models.PROTECT, null=True)
+
+            class Meta:
+                indexes = [models.Index(fields=['code'], name='rerun_item_code')]
+        """,
+    "rerun/migrations/0001_initial.py": """
+        from django.db import migrations, models
+        import django.db.models.deletion
+
+
+        class Migration(migrations.Migration):
+            initial = True
+            dependencies = []
+            operations = [
+                migrations.CreateModel(name='Account', fields=[%(id)s, ('amount', models.IntegerField())]),
+                migrations.CreateModel(name='Legacy', fields=[%(id)s, ('n', models.IntegerField())],
+                                       options={'managed': False, 'db_table': 'rerun_legacy'}),
+                migrations.RunSQL('CREATE TABLE rerun_legacy (id bigint PRIMARY KEY, n integer NOT NULL)',
+                                  'DROP TABLE rerun_legacy'),
+                migrations.CreateModel(name='Owner', fields=[%(id)s, ('name', models.CharField(max_length=20))]),
+                migrations.CreateModel(name='Item', fields=[
+                    %(id)s,
+                    ('code', models.CharField(max_length=20, null=True)),
+                    ('owner', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.PROTECT, to='rerun.owner')),
+                ]),
+            ]
+        """ % {"id": ID},
+    # Not idempotent: every row exactly +1, however often migrate is
+    # interrupted.  The RunSQLs wait while the test holds advisory lock
+    # 4201 (before the job) or 4202 (after it), so that Ctrl-C can hit
+    # exactly there.
+    "rerun/migrations/0002_bump.py": """
+        from django.db import migrations
+        from django_pg_mig.operations import Backfill
+
+
+        class Migration(migrations.Migration):
+            atomic = False
+            dependencies = [('rerun', '0001_initial')]
+            operations = [
+                migrations.RunSQL('SELECT pg_advisory_xact_lock_shared(4201)', migrations.RunSQL.noop),
+                Backfill('account', set='amount = amount + 1', keep_old_values=True,
+                         batch_size=50, chunk_time=None, sleep='100ms'),
+                migrations.RunSQL('SELECT pg_advisory_xact_lock_shared(4202)', migrations.RunSQL.noop),
+            ]
+        """,
+    "rerun/migrations/0003_legacy.py": """
+        from django.db import migrations
+        from django_pg_mig.operations import Backfill, DeleteRows
+
+
+        class Migration(migrations.Migration):
+            atomic = False
+            dependencies = [('rerun', '0002_bump')]
+            operations = [
+                Backfill('legacy', set='n = n * 2', elidable=True),
+                DeleteRows('legacy', where='n > 150', elidable=True),
+            ]
+        """,
+    "rerun/migrations/0004_item_code_not_null.py": """
+        from django.db import migrations
+        from django_pg_mig.operations import SetNotNull
+
+
+        class Migration(migrations.Migration):
+            atomic = False
+            dependencies = [('rerun', '0003_legacy')]
+            operations = [SetNotNull('item', 'code')]
+        """,
+    "rerun/migrations/0005_item_code_index.py": """
+        from django.db import migrations, models
+        from django_pg_mig.operations import AddIndex
+
+
+        class Migration(migrations.Migration):
+            atomic = False
+            dependencies = [('rerun', '0004_item_code_not_null')]
+            operations = [AddIndex('item', models.Index(fields=['code'], name='rerun_item_code'))]
+        """,
+    "rerun/migrations/0006_item_owner_fk.py": """
+        from django.db import migrations
+        from django_pg_mig.operations import AddForeignKey
+
+
+        class Migration(migrations.Migration):
+            atomic = False
+            dependencies = [('rerun', '0005_item_code_index')]
+            operations = [AddForeignKey('item', 'owner', orphans='fail')]
         """,
 }
 
@@ -404,6 +517,51 @@ def job_count():
     return int(psql("SELECT count(*) FROM mig_jobs"))
 
 
+class AdvisoryLock:
+    """AdvisoryLock: a psql session that holds advisory lock KEY until release()."""
+
+    def __init__(self, key):
+        self.key = key
+        self.proc = subprocess.Popen(["psql", "-XAtq", "-p", os.environ["PRIMARY_PORT"], "-d", DB],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc.stdin.write("SELECT pg_advisory_lock(%d);\nSELECT 'locked';\n" % key)
+        self.proc.stdin.flush()
+        self.proc.stdout.readline()    # the void of pg_advisory_lock
+        assert self.proc.stdout.readline().strip() == "locked"
+
+    def waiting(self):
+        """waiting says whether another session waits for the lock."""
+        return psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    " AND objid = %d" % self.key) != "0"
+
+    def release(self):
+        if self.proc is not None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+            self.proc.stdout.close()
+            self.proc = None
+
+
+def wait_until(what, check):
+    """wait_until polls CHECK() until it is true (giving up after five minutes)."""
+    deadline = time.monotonic() + 300
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("waited five minutes for: %s" % what)
+        time.sleep(0.05)
+
+
+def key_job(key, column="state"):
+    """key_job: COLUMN of the job that holds JOB_KEY KEY, '' if none."""
+    return psql("SELECT %s FROM mig_jobs WHERE job_key = '%s'" % (column, key))
+
+
+def key_jobs(prefix):
+    """key_jobs: how many jobs have a job_key starting with PREFIX."""
+    return int(psql("SELECT count(*) FROM mig_jobs WHERE left(job_key, length('%s')) = '%s'"
+                    % (prefix, prefix)))
+
+
 def table_cells(text):
     """table_cells splits a table of columns two spaces apart (migctl's layout) into cells."""
     lines = text.splitlines()
@@ -436,7 +594,7 @@ class DjangoPgMigTest(unittest.TestCase):
         files["proj/settings.py"] = SETTINGS % {
             "db": DB, "host": os.environ["PGHOST"], "port": os.environ["PRIMARY_PORT"],
             "options": OPTIONS}
-        for app in ("shop", "ledger", "undo", "purge"):
+        for app in ("shop", "ledger", "undo", "purge", "rerun"):
             files["%s/__init__.py" % app] = ""
             files["%s/migrations/__init__.py" % app] = ""
         for path, text in files.items():
@@ -469,6 +627,32 @@ class DjangoPgMigTest(unittest.TestCase):
         if ok is False and r.returncode == 0:
             self.fail("manage.py %s succeeded but should not have:\n%s" % (" ".join(args), r.output))
         return r
+
+    def background(self, *args):
+        """
+        background starts manage.py ARGS in a process group of its own and
+        returns the process (see interrupt).  SIGINT is set to its default
+        first: a shell that starts a command in the background (ctest or
+        run.sh under '&') leaves it ignored, and Python then installs no
+        KeyboardInterrupt.
+        """
+        return subprocess.Popen(PY + ["manage.py"] + list(args), cwd=self.dir, env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+    def interrupt(self, proc, then=None):
+        """
+        interrupt sends Ctrl-C (SIGINT, to the process group, as a terminal
+        does: run.sh --trixie's manage.py runs under pgchroot.sh) to PROC,
+        runs THEN(), and returns (rc, out, err).
+        """
+        os.killpg(proc.pid, signal.SIGINT)
+        if then is not None:
+            then()
+        out, err = proc.communicate(timeout=600)
+        sys.stdout.write("\n" + out + err)
+        return proc.returncode, out, err
 
     def fake_if_missing(self, function, target, what):
         """fake_if_missing fakes migration TARGET and skips when FUNCTION is not there."""
@@ -557,13 +741,14 @@ class DjangoPgMigTest(unittest.TestCase):
         self.assertEqual(job_count(), before + 1)
         error = psql("SELECT last_error FROM mig_jobs WHERE job_id = %s" % job)
         self.assertTrue(error)
+        # pg_mig's text, with its way out in Django's terms
         self.assertIn("pg_mig job %s (Adding foreign key shop_order.customer_id -> shop_customer) ended failed: %s"
-                      % (job, error), r.stderr)
+                      % (job, error.split(":")[0]), r.stderr)
+        self.assertNotIn("mig_add_foreign_key()", r.stderr)
+        self.assertIn('AddForeignKey(..., orphans="delete")', r.stderr)
         self.assertEqual(psql("SELECT count(*) FROM pg_constraint WHERE conrelid = 'shop_order'::regclass"
                               " AND contype = 'f'"), "0")
-        # the way out: cancel the failed job, fix the orphans, migrate again
-        r = self.manage("mig_cancel", job)
-        self.assertEqual(r.stdout.strip(), "job %s: cancelled" % job)
+        # the way out: fix the orphans, migrate again (the failed job goes on)
         psql("UPDATE shop_order SET customer_id = NULL WHERE customer_id > 50")
         # A transaction that reads the table (ACCESS SHARE) does not hold the
         # job up, but ALTER CONSTRAINT's ACCESS EXCLUSIVE lock waits for it:
@@ -576,8 +761,9 @@ class DjangoPgMigTest(unittest.TestCase):
         finally:
             holder.close()
         sys.stdout.write("\n" + r.stdout + r.stderr)
-        self.assertEqual(job_count(), before + 1)
-        self.assertEqual(psql("SELECT state FROM mig_jobs ORDER BY job_id DESC LIMIT 1"), "succeeded")
+        self.assertIn("going on with pg_mig job %s (was failed)" % job, r.stdout)
+        self.assertEqual(job_count(), before)
+        self.assertEqual(psql("SELECT state FROM mig_jobs WHERE job_id = %s" % job), "succeeded")
         self.assertEqual(fk_attributes("shop_order", "shop_customer"),
                          "deferrable=f deferred=f on_update=a on_delete=a match=s valid=t")
         name = psql("SELECT conname FROM pg_constraint WHERE conrelid = 'shop_order'::regclass"
@@ -593,10 +779,10 @@ class DjangoPgMigTest(unittest.TestCase):
         # the lock gone, migrate again: no second job, only the ALTER
         r = self.manage("migrate", "shop", "0006")
         sys.stdout.write("\n" + r.stdout)
-        self.assertIn("the constraint %s is there and valid already, no job started" % name, r.stdout)
+        self.assertIn("done already by pg_mig job %s" % job, r.stdout)
         self.assertIn("constraint %s is DEFERRABLE INITIALLY DEFERRED, as Django makes its foreign keys" % name,
                       r.stdout)
-        self.assertEqual(job_count(), before + 1)
+        self.assertEqual(job_count(), before)
         # the same constraint Django's own migration made for Shipment.customer
         self.assertEqual(fk_attributes("shop_order", "shop_customer"),
                          fk_attributes("shop_shipment", "shop_customer"))
@@ -673,7 +859,7 @@ class DjangoPgMigTest(unittest.TestCase):
         # fix the row and migrate again: the same job goes on from its checkpoint
         psql("UPDATE ledger_entry SET n = 2000 WHERE n = 500")
         r = self.manage("migrate", "ledger", "0002")
-        self.assertIn("going on with unfinished pg_mig job %s (was failed)" % job, r.stdout)
+        self.assertIn("going on with pg_mig job %s (was failed)" % job, r.stdout)
         self.assertEqual(job_count(), before + 1)
         self.assertEqual(psql("SELECT state FROM mig_jobs WHERE job_id = %s" % job), "succeeded")
         self.assertEqual(psql("SELECT count(*) FROM ledger_entry WHERE ratio IS DISTINCT FROM 100000 / (n - 500)"), "0")
@@ -685,12 +871,15 @@ class DjangoPgMigTest(unittest.TestCase):
         self.assertTrue(m, r.stdout)
         job = m.group(1)
         self.assertIn(psql("SELECT state FROM mig_jobs WHERE job_id = %s" % job), ("queued", "running"))
-        self.assertEqual(psql("SELECT sleep FROM mig_jobs WHERE job_id = %s" % job), "00:00:00.2")
-        # 100 chunks 200 ms apart cannot be done in half a second: exit 4 as migctl wait
+        self.assertEqual(psql("SELECT sleep FROM mig_jobs WHERE job_id = %s" % job), "00:00:00.5")
+        # 100 chunks 500 ms apart cannot be done in half a second: exit 4 as migctl wait
         r = self.manage("mig_wait", job, "--timeout", "0.5", ok=False)
         self.assertEqual(r.returncode, 4, r.output)
-        self.assertRegex(r.stderr, r"pg_mig job %s \(.*\) is still (queued|running)\n"
-                                   r"The job goes on in the server" % job)
+        # a timeout, said as one, the job's id once
+        self.assertRegex(r.stderr, r"JobTimeout: pg_mig job %s \(backfill of ledger_entry\) is still (queued|running)"
+                                   r" after 0\.5 s\nThe job goes on in the server: wait for it again with "
+                                   r"\"manage.py mig_wait %s\"" % (job, job))
+        self.assertNotIn("JobFailed", r.stderr)
         self.assertEqual(self.manage("mig_pause", job).stdout.strip(), "job %s: paused" % job)
         self.assertEqual(psql("SELECT state FROM mig_jobs WHERE job_id = %s" % job), "paused")
         table = self.manage("mig_status", job).stdout.splitlines()
@@ -702,14 +891,16 @@ class DjangoPgMigTest(unittest.TestCase):
         self.assertEqual(self.manage("mig_cancel", job).stdout.strip(), "job %s: cancelled" % job)
         r = self.manage("mig_wait", job, ok=False)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("pg_mig job %s (job %s (" % (job, job), r.stderr)
-        self.assertIn("ended cancelled", r.stderr)
+        self.assertIn("pg_mig job %s (backfill of ledger_entry) ended cancelled" % job, r.stderr)
         r = self.manage("mig_wait", self.succeeded_job)
         self.assertEqual(r.stdout.strip().splitlines()[-1], "succeeded")
         r = self.manage("mig_status", "999999", ok=False)
         self.assertIn("pg_mig job 999999 does not exist", r.stderr)
         r = self.manage("mig_pause", self.succeeded_job, ok=False)
         self.assertIn("already", r.stderr)
+        # the hint in Django's terms, not "Start a new job with mig_start_backfill()"
+        self.assertNotIn("mig_start_backfill", r.stderr)
+        self.assertIn("\"manage.py mig_status %s\" shows how" % self.succeeded_job, r.stderr)
 
     def test_12_status_matches_migctl(self):
         if not os.access(MIGCTL, os.X_OK):
@@ -803,6 +994,197 @@ class DjangoPgMigTest(unittest.TestCase):
         # Django's LIKE pattern, its parameter quoted by the server into the clause
         self.assertIn("LIKE E'it''s 100\\\\%%'",
                       psql("SELECT where_clause FROM mig_jobs ORDER BY job_id DESC LIMIT 1"))
+
+    # -- rerun: every step exactly once, however migrate is interrupted ---
+
+    BUMP_KEY = "django:default:rerun:0002_bump:1"
+    ACCOUNTS = 3000
+
+    def amounts(self):
+        """amounts: 'rows whose amount is id + 0 | + 1 | + other'."""
+        return psql("SELECT count(*) FILTER (WHERE amount = id) || '|' || count(*) FILTER (WHERE amount = id + 1)"
+                    " || '|' || count(*) FILTER (WHERE amount NOT IN (id, id + 1)) FROM rerun_account")
+
+    def test_20_interrupted_before_the_job(self):
+        self.manage("migrate", "rerun", "0001")
+        psql("INSERT INTO rerun_account (id, amount) SELECT i, i FROM generate_series(1, %d) i" % self.ACCOUNTS)
+        before = job_count()
+        lock = AdvisoryLock(4201)
+        try:
+            proc = self.background("migrate", "rerun", "0002")
+            wait_until("migrate waits before the Backfill", lock.waiting)
+            rc, out, err = self.interrupt(proc, then=lock.release)
+        finally:
+            lock.release()
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(job_count(), before)
+        self.assertEqual(self.amounts(), "%d|0|0" % self.ACCOUNTS)
+
+    def test_21_interrupted_during_the_walk_and_after_it(self):
+        before = job_count()
+        after = AdvisoryLock(4202)
+        try:
+            proc = self.background("migrate", "rerun", "0002")
+            wait_until("the backfill has done a chunk",
+                       lambda: (key_job(self.BUMP_KEY, "rows_done") or "0") != "0")
+            job = key_job(self.BUMP_KEY, "job_id")
+            # paused in the middle, then Ctrl-C: one line, exit 130, no traceback
+            psql("SELECT mig_pause(%s)" % job)
+            wait_until("the job is paused", lambda: key_job(self.BUMP_KEY) == "paused")
+            rc, out, err = self.interrupt(proc)
+            self.assertEqual(rc, 130, out + err)
+            self.assertIn("pg_mig job %s goes on in the server; run migrate again to follow it" % job, err)
+            self.assertNotIn("Traceback", err)
+            self.assertNotIn("KeyboardInterrupt", err)
+            # again: the paused job is resumed and followed to its end, then
+            # Ctrl-C while migrate waits after it
+            proc = self.background("migrate", "rerun", "0002")
+            wait_until("migrate waits after the Backfill", after.waiting)
+            self.assertEqual(key_job(self.BUMP_KEY), "succeeded")
+            rc, out, err = self.interrupt(proc, then=after.release)
+            self.assertIn("Backfilling rerun_account: going on with pg_mig job %s (was paused)" % job, out)
+            self.assertNotEqual(rc, 0)
+        finally:
+            after.release()
+        self.assertEqual(psql("SELECT count(*) FROM django_migrations WHERE app = 'rerun' AND name = '0002_bump'"),
+                         "0")
+        # and again: the step is done, no second job
+        r = self.manage("migrate", "rerun", "0002")
+        sys.stdout.write("\n" + r.stdout)
+        self.assertIn("Backfilling rerun_account: done already by pg_mig job %s" % job, r.stdout)
+        self.assertEqual(job_count(), before + 1)
+        self.assertEqual(self.amounts(), "0|%d|0" % self.ACCOUNTS)
+
+    def test_22_interrupted_during_the_reverse(self):
+        job = key_job(self.BUMP_KEY, "job_id")
+        prefix = self.BUMP_KEY + ":revert:"
+        proc = self.background("migrate", "rerun", "0001")
+        wait_until("the revert has done a chunk",
+                   lambda: psql("SELECT coalesce(max(rows_done), 0) FROM mig_jobs WHERE job_key = '%s%s'"
+                                % (prefix, job)) != "0")
+        revert = key_job(prefix + job, "job_id")
+        psql("SELECT mig_pause(%s)" % revert)
+        wait_until("the revert is paused", lambda: key_job(prefix + job) == "paused")
+        rc, out, err = self.interrupt(proc)
+        self.assertEqual(rc, 130, out + err)
+        self.assertIn("pg_mig job %s goes on in the server" % revert, err)
+        self.assertNotIn("Traceback", err)
+        # migrate back again: the same revert goes on; the key is released
+        r = self.manage("migrate", "rerun", "0001")
+        sys.stdout.write("\n" + r.stdout)
+        self.assertIn("going on with pg_mig job %s (was paused)" % revert, r.stdout)
+        self.assertEqual(key_jobs(prefix), 1)
+        self.assertEqual(key_job(self.BUMP_KEY), "")
+        self.assertEqual(self.amounts(), "%d|0|0" % self.ACCOUNTS)
+        # forwards again: the step is done again, exactly once
+        before = job_count()
+        self.manage("migrate", "rerun", "0002")
+        self.assertEqual(job_count(), before + 1)
+        self.assertNotEqual(key_job(self.BUMP_KEY, "job_id"), job)
+        self.assertEqual(self.amounts(), "0|%d|0" % self.ACCOUNTS)
+
+    def test_23_unmanaged_model(self):
+        psql("INSERT INTO rerun_legacy (id, n) SELECT i, i FROM generate_series(1, 100) i")
+        r = self.manage("migrate", "rerun", "0003")
+        sys.stdout.write("\n" + r.stdout)
+        # n * 2 on every row, then the rows above 150 deleted: the table really changed
+        self.assertEqual(psql("SELECT count(*) || ' ' || sum(n) FROM rerun_legacy"),
+                         "75 %d" % sum(2 * i for i in range(1, 76)))
+        self.assertEqual(key_job("django:default:rerun:0003_legacy:0"), "succeeded")
+        self.assertEqual(key_job("django:default:rerun:0003_legacy:1"), "succeeded")
+
+    def test_24_set_not_null_again_after_failure(self):
+        psql("INSERT INTO rerun_owner (id, name) SELECT i, 'o' || i FROM generate_series(1, 10) i;"
+             "INSERT INTO rerun_item (id, code, owner_id) SELECT i, CASE WHEN i % 50 <> 0 THEN 'c' || i END,"
+             " i % 12 FROM generate_series(1, 1000) i")
+        key = "django:default:rerun:0004_item_code_not_null:0"
+        r = self.manage("migrate", "rerun", "0004", ok=False)
+        sys.stdout.write("\n" + r.stdout + r.stderr)
+        job = key_job(key, "job_id")
+        self.assertEqual(key_job(key), "failed")
+        self.assertNotIn("Traceback", r.stderr)
+        self.assertNotIn("mig_start_backfill", r.stderr)
+        self.assertIn("run migrate again: it resumes job %s" % job, r.stderr)
+        psql("UPDATE rerun_item SET code = 'none' WHERE code IS NULL")
+        r = self.manage("migrate", "rerun", "0004")
+        sys.stdout.write("\n" + r.stdout)
+        self.assertIn("going on with pg_mig job %s (was failed)" % job, r.stdout)
+        self.assertEqual(key_job(key, "job_id"), job)
+        self.assertEqual(key_job(key), "succeeded")
+        self.assertEqual(psql("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'rerun_item'::regclass"
+                              " AND attname = 'code'"), "t")
+
+    def test_25_add_index_again_after_interrupt(self):
+        key = "django:default:rerun:0005_item_code_index:0"
+        before = job_count()
+        proc = self.background("migrate", "rerun", "0005")
+        wait_until("the index job is there", lambda: key_job(key) != "")
+        rc, out, err = self.interrupt(proc)
+        self.assertNotIn("Traceback", err)
+        r = self.manage("migrate", "rerun", "0005")
+        sys.stdout.write("\n" + r.stdout + r.stderr)
+        self.assertEqual(job_count(), before + 1)
+        self.assertEqual(key_job(key), "succeeded")
+        self.assertEqual(psql("SELECT indisvalid FROM pg_index WHERE indexrelid = 'rerun_item_code'::regclass"), "t")
+
+    def test_26_add_foreign_key_again_after_failure(self):
+        key = "django:default:rerun:0006_item_owner_fk:0"
+        before = job_count()
+        r = self.manage("migrate", "rerun", "0006", ok=False)
+        sys.stdout.write("\n" + r.stdout + r.stderr)
+        job = key_job(key, "job_id")
+        self.assertEqual(key_job(key), "failed")
+        self.assertNotIn("Traceback", r.stderr)
+        # the way out in Django's words, not SQL's
+        self.assertNotIn("mig_add_foreign_key()", r.stderr)
+        self.assertIn('AddForeignKey(..., orphans="delete")', r.stderr)
+        self.assertIn("run migrate again: it resumes job %s" % job, r.stderr)
+        psql("UPDATE rerun_item SET owner_id = NULL WHERE owner_id NOT IN (SELECT id FROM rerun_owner)")
+        r = self.manage("migrate", "rerun", "0006")
+        sys.stdout.write("\n" + r.stdout)
+        self.assertIn("going on with pg_mig job %s (was failed)" % job, r.stdout)
+        self.assertEqual(job_count(), before + 1)
+        self.assertEqual(key_job(key), "succeeded")
+        self.assertEqual(fk_attributes("rerun_item", "rerun_owner"),
+                         "deferrable=t deferred=t on_update=a on_delete=a match=s valid=t")
+        # job control on the finished foreign-key job: the hint in Django's terms
+        r = self.manage("mig_pause", job, ok=False)
+        self.assertIn("already", r.stderr)
+        self.assertNotIn("mig_add_foreign_key", r.stderr)
+        self.assertNotIn("mig_start_backfill", r.stderr)
+        self.assertIn("\"manage.py mig_status %s\" shows how" % job, r.stderr)
+
+    def test_27_foreign_key_touches_only_its_own_constraint(self):
+        # back (the job's constraint dropped, its key forgotten), then a
+        # table owner's constraints on the column, one named to break out
+        # of a quoted identifier pasted by the client
+        self.manage("migrate", "rerun", "0005")
+        self.assertEqual(key_job("django:default:rerun:0006_item_owner_fk:0"), "")
+        self.assertEqual(psql("SELECT count(*) FROM pg_constraint WHERE conrelid = 'rerun_item'::regclass"
+                              " AND contype = 'f'"), "0")
+        evil = 'a";CREATE ROLE mig_pwned SUPERUSER;--'
+        owner = DB + "_owner"   # roles are the cluster's: one per database of run.sh
+        psql("CREATE ROLE %s;"
+             "ALTER TABLE rerun_item OWNER TO %s;"
+             "GRANT REFERENCES ON rerun_owner TO %s;"
+             "SET ROLE %s;" % (owner, owner, owner, owner) +
+             "ALTER TABLE rerun_item ADD CONSTRAINT a FOREIGN KEY (owner_id) REFERENCES rerun_owner (id);"
+             "ALTER TABLE rerun_item ADD CONSTRAINT \"%s\" FOREIGN KEY (owner_id) REFERENCES rerun_owner (id);"
+             "RESET ROLE" % evil.replace('"', '""'))
+        theirs = ("SELECT string_agg(conname || ' ' || condeferrable, ', ' ORDER BY conname) FROM pg_constraint"
+                  " WHERE conrelid = 'rerun_item'::regclass AND conname IN ('a', '%s')" % evil.replace("'", "''"))
+        self.assertEqual(psql(theirs), "a false, %s false" % evil)
+        r = self.manage("migrate", "rerun", "0006")
+        sys.stdout.write("\n" + r.stdout)
+        self.assertEqual(psql(theirs), "a false, %s false" % evil)
+        self.assertEqual(psql("SELECT count(*) FROM pg_constraint WHERE conrelid = 'rerun_item'::regclass"
+                              " AND contype = 'f' AND condeferrable"), "1")
+        self.manage("migrate", "rerun", "0005")
+        self.assertEqual(psql(theirs), "a false, %s false" % evil)
+        self.assertEqual(psql("SELECT count(*) FROM pg_roles WHERE rolname = 'mig_pwned'"), "0")
+        self.manage("migrate", "rerun", "0006")
+        self.assertEqual(psql("SELECT count(*) FROM pg_roles WHERE rolname = 'mig_pwned'"), "0")
+
 
 
 if __name__ == "__main__":

@@ -62,11 +62,10 @@ def set_sql(connection, model, set_):
     if not isinstance(set_, dict) or not set_:
         raise TypeError("set must be SQL text (a SET list) or a non-empty dict "
                         "of column -> value, not %r" % (set_,))
-    qn = connection.ops.quote_name
+    columns = sql.quote_identifiers(connection, [column_of(model, key) for key in set_])
     parts = []
-    for key, value in set_.items():
-        parts.append("%s = %s" % (qn(column_of(model, key)),
-                                  value_sql(connection, model, value)))
+    for column, value in zip(columns, set_.values()):
+        parts.append("%s = %s" % (column, value_sql(connection, model, value)))
     return ", ".join(parts)
 
 

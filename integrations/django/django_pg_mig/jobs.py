@@ -16,7 +16,8 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from . import sql
-from .errors import FINAL_STATES, JobFailed, NotSupported  # noqa: F401 (re-exported)
+from .errors import (FINAL_STATES, Interrupted, JobFailed, JobTimeout,  # noqa: F401 (re-exported)
+                     NotSupported)  # noqa: F401
 
 
 def format_count(n):
@@ -93,15 +94,17 @@ POLL_SECONDS = 0.5
 
 
 def wait_for_job(connection, job_id, doing, timeout=None, hint=None, out=None,
-                 new_line=False):
+                 new_line=False, timeout_hint=None, interrupt_hint=None):
     """
     wait_for_job follows job JOB_ID until it ends, printing a progress line
     at most every PG_MIG_PROGRESS_INTERVAL seconds (default 5), and raises
-    JobFailed unless it ends succeeded (or when TIMEOUT seconds pass first).
-    DOING names the work ('Backfilling shop_order').  NEW_LINE: the first
-    line must end the line migrate has begun ("  Applying app.0003_x...").
-    The caller must not be in a transaction block: each look at the job is
-    a statement of its own, in autocommit, and none stays open in between.
+    JobFailed (with HINT) unless it ends succeeded, JobTimeout (with
+    TIMEOUT_HINT) when TIMEOUT seconds pass first, and Interrupted (with
+    INTERRUPT_HINT) on Ctrl-C.  DOING names the work ('Backfilling
+    shop_order').  NEW_LINE: the first line must end the line migrate has
+    begun ("  Applying app.0003_x...").  The caller must not be in a
+    transaction block: each look at the job is a statement of its own, in
+    autocommit, and none stays open in between.
     """
     if connection.in_atomic_block:
         raise CommandError("cannot wait for pg_mig job %s inside a transaction "
@@ -130,17 +133,18 @@ def wait_for_job(connection, job_id, doing, timeout=None, hint=None, out=None,
                 pause = min(pause, max(timeout - (now - start), 0.01))
             time.sleep(pause)
     except KeyboardInterrupt:
-        out.write("\n  pg_mig job %s goes on in the server; follow it with "
-                  "\"manage.py mig_status %s\" or stop it with \"manage.py "
-                  "mig_cancel %s\"\n" % (job_id, job_id, job_id))
-        raise
+        if first:
+            out.write("\n")
+            out.flush()
+        raise Interrupted(interrupted_message(job_id, doing, interrupt_hint)) from None
     if job["state"] != "succeeded":
         if first:
             out.write("\n")   # the error (on stderr) starts a line of its own
             out.flush()
         if job["state"] not in FINAL_STATES:
-            hint = ("The job goes on in the server: follow it with \"manage.py "
-                    "mig_wait %s\", then run migrate again." % job_id)
+            raise JobTimeout(job_id, job["state"], doing, timeout, timeout_hint or (
+                "The job goes on in the server: wait for it again with \"manage.py "
+                "mig_wait %s\"." % job_id))
         raise JobFailed(job_id, job["state"], job["last_error"], doing, hint)
     if show:
         took = format_eta(time.monotonic() - start)
@@ -151,6 +155,16 @@ def wait_for_job(connection, job_id, doing, timeout=None, hint=None, out=None,
                   "  %s: done, %sin %s\n" % (doing, done, took))
         out.flush()
     return job
+
+
+def interrupted_message(job_id, doing, hint=None):
+    """interrupted_message is the one line Ctrl-C prints while job JOB_ID is followed."""
+    if job_id is None:
+        return "%s: interrupted; a pg_mig job it started goes on in the server; %s" % (
+            doing, hint or "run migrate again to follow it")
+    return "%s: pg_mig job %s goes on in the server; %s" % (
+        doing, job_id, hint or "run migrate again to follow it (or stop it with "
+        "\"manage.py mig_cancel %s\")" % job_id)
 
 
 def format_bytes(n):

@@ -61,11 +61,13 @@ def table_rows(connection, table):
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint"
+            "SELECT CASE WHEN c.reltuples OPERATOR(pg_catalog.>=) 0 THEN c.reltuples::pg_catalog.int8"
             " ELSE (pg_catalog.pg_relation_size(c.oid)"
-            "       / pg_catalog.current_setting('block_size')::bigint) * 100 END"
+            "       OPERATOR(pg_catalog./) pg_catalog.current_setting('block_size')::pg_catalog.int8)"
+            "      OPERATOR(pg_catalog.*) 100 END"
             " FROM pg_catalog.pg_class c"
-            " WHERE c.oid = pg_catalog.to_regclass(pg_catalog.quote_ident(%s))",
+            " WHERE c.oid OPERATOR(pg_catalog.=)"
+            "       pg_catalog.to_regclass(pg_catalog.quote_ident(%s::pg_catalog.text))",
             [table])
         row = cursor.fetchone()
     return None if row is None else int(row[0])

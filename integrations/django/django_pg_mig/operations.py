@@ -21,16 +21,17 @@ The state side reuses Django's own AlterField and AddIndex operations, so
 """
 
 import random
+import sys
 import time
 import weakref
 
-from django.db import OperationalError, migrations, transaction
+from django.db import OperationalError, migrations, router, transaction
 from django.db.migrations.exceptions import IrreversibleError
 from django.db.migrations.operations import base as _base
 from django.db.migrations.operations.base import Operation
 
 from . import expressions, jobs, sql
-from .errors import LockNotGranted
+from .errors import FINAL_STATES, Interrupted, JobFailed, LockNotGranted, Refused
 
 # Django 5.1+ marks each operation in makemigrations' output (+, -, ~, s);
 # older versions have no categories.
@@ -54,15 +55,30 @@ def _new_line(schema_editor):
     return True
 
 
+def job_key(alias, app_label, migration_name, index):
+    """
+    job_key is the key of the pg_mig job of one operation:
+    'django:ALIAS:APP_LABEL:MIGRATION_NAME:INDEX' (INDEX: the operation's
+    place in the migration's operations, 0 for the first).  Stable across
+    runs of migrate, unique per database alias and step.
+    """
+    return "django:%s:%s:%s:%d" % (alias, app_label, migration_name, index)
+
+
 class PgMigOperation(Operation):
     """
     The part every operation shares: refusing an atomic migration, finding
-    the model and its table, starting a job and following it.
+    the model and its table, the job key, starting a job or going on with
+    the one the key names, following it, and releasing the key on the way
+    back.
     """
 
     reduces_to_sql = False   # sqlmigrate lists it as an operation, runs nothing
     atomic = False
     verb = "Running pg_mig job on"
+    # Backfill and DeleteRows change data: like RunSQL, they run on
+    # unmanaged models too (only a router may say no)
+    data_operation = False
 
     def __init__(self, model_name, wait=True, timeout=None, **knobs):
         self.model_name = model_name
@@ -87,29 +103,149 @@ class PgMigOperation(Operation):
 
     def _model(self, app_label, schema_editor, state):
         """_model returns the model from STATE, or None when it is not migrated here."""
-        if schema_editor.connection.vendor != "postgresql":
+        connection = schema_editor.connection
+        if connection.vendor != "postgresql":
             raise jobs.NotSupported("%s needs PostgreSQL with the pg_mig extension"
                                     % self.__class__.__name__)
         model = state.apps.get_model(app_label, self.model_name)
-        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+        if self.data_operation:
+            # managed = False does not matter to data, as for RunSQL
+            if model._meta.swapped or not router.allow_migrate_model(connection.alias, model):
+                return None
+            return model
+        if not self.allow_migrate_model(connection.alias, model):
             return None
         return model
 
     @staticmethod
     def _table(schema_editor, model):
+        # text for a regclass parameter, never pasted into SQL
         return schema_editor.connection.ops.quote_name(model._meta.db_table)
 
+    # -- the job key ------------------------------------------------------
+
+    def _place(self, app_label):
+        """
+        _place returns (app label, migration name, index) of this operation:
+        what migrate's pre_migrate hook (apps.py) marked, else found in the
+        loaded migration modules (a Migration's operations hold this very
+        object), else None.
+        """
+        place = getattr(self, "_pg_mig_place", None)
+        if place is not None and place[0] == app_label:
+            return place
+        for name, module in list(sys.modules.items()):
+            try:
+                cls = getattr(module, "Migration", None)
+            except Exception:   # a module with lazy attributes that fail
+                continue
+            if not isinstance(cls, type) or not issubclass(cls, migrations.Migration):
+                continue
+            for index, operation in enumerate(cls.__dict__.get("operations") or ()):
+                if operation is self:
+                    return (app_label, name.rsplit(".", 1)[-1], index)
+        return None
+
+    def _job_key(self, app_label, connection, function):
+        """
+        _job_key is this step's job key (see job_key), or None when this
+        database's pg_mig has no job keys (before 0.4) or the operation runs
+        outside a migration.
+        """
+        if not (sql.has_argument(connection, function, "job_key") and sql.has_job_keys(connection)):
+            return None
+        place = self._place(app_label)
+        if place is None:
+            return None
+        return job_key(connection.alias, *place)
+
+    # -- forwards ---------------------------------------------------------
+
+    def _run(self, schema_editor, app_label, function, doing, start, hint=None, skip=None):
+        """
+        _run does this step's job: START(job_key) starts it and returns its id
+        (with a key that a job holds already, pg_mig returns that job,
+        resumed if it failed or was paused).  A succeeded job with the key
+        means the step is done; a cancelled one stops the migration with a
+        hint.  SKIP (without a job with the key): a callable that returns a
+        note when the step's effect is there already.  Then the job is
+        followed (wait=True).  Ctrl-C raises Interrupted.
+        """
+        connection = schema_editor.connection
+        job_id = None
+        try:
+            key = self._job_key(app_label, connection, function)
+            existing = sql.job_with_key(connection, key) if key is not None else None
+            if existing is not None:
+                job_id = existing["job_id"]
+                if existing["state"] == "succeeded":
+                    jobs.print_note("%s: done already by pg_mig job %s" % (doing, job_id),
+                                    new_line=_new_line(schema_editor))
+                    return job_id
+                if existing["state"] == "cancelled":
+                    raise JobFailed(job_id, "cancelled", None, doing, (
+                        "To do this step anew, forget the job with \"manage.py mig_forget %s\" "
+                        "and run migrate again." % job_id))
+            elif skip is not None:
+                note = skip()
+                if note:
+                    jobs.print_note("%s: %s" % (doing, note), new_line=_new_line(schema_editor))
+                    return None
+            job_id = start(key)
+            if existing is not None:
+                jobs.print_note("%s: going on with pg_mig job %s (was %s)"
+                                % (doing, job_id, existing["state"]),
+                                new_line=_new_line(schema_editor))
+            self._follow(schema_editor, job_id, doing, hint)
+        except KeyboardInterrupt:
+            raise Interrupted(jobs.interrupted_message(job_id, doing)) from None
+        return job_id
+
     def _follow(self, schema_editor, job_id, doing, hint=None):
+        if callable(hint):
+            hint = hint(job_id)
         if hint is None:
-            # pg_mig keeps a failed job, and starts no other on the table while it is there
-            hint = ("Cancel it with \"manage.py mig_cancel %s\", fix the cause, and run "
-                    "migrate again." % job_id)
+            hint = ("Fix the cause and run migrate again: it resumes job %s. Or give up on it "
+                    "with \"manage.py mig_cancel %s\"." % (job_id, job_id))
         if not self.wait:
             jobs.print_started(job_id, doing, new_line=_new_line(schema_editor))
             return
         jobs.wait_for_job(schema_editor.connection, job_id, doing,
                           timeout=self.timeout, hint=hint,
-                          new_line=_new_line(schema_editor))
+                          new_line=_new_line(schema_editor),
+                          timeout_hint=("The job goes on in the server: run migrate again to "
+                                        "follow it (it goes on with job %s)." % job_id))
+
+    # -- backwards --------------------------------------------------------
+
+    def _release(self, schema_editor, app_label, function, doing):
+        """
+        _release forgets (mig_forget) the job that holds this step's key, so
+        that migrating forwards again does the step again.  An unfinished
+        job is refused with a hint: it would go on doing the step.
+        """
+        connection = schema_editor.connection
+        key = self._job_key(app_label, connection, function)
+        if key is None:
+            return
+        job = sql.job_with_key(connection, key)
+        if job is None:
+            return
+        if job["state"] not in FINAL_STATES:
+            raise Refused(
+                "%s: pg_mig job %s of this step is still %s\nWait for it with \"manage.py "
+                "mig_wait %s\" or stop it with \"manage.py mig_cancel %s\", then migrate back "
+                "again." % (doing, job["job_id"], job["state"], job["job_id"], job["job_id"]),
+                returncode=1)
+        sql.control(connection, "mig_forget", job["job_id"], what=doing)
+
+    def _backwards(self, schema_editor, doing, run):
+        """_backwards runs RUN() with Ctrl-C turned into Interrupted."""
+        try:
+            run()
+        except KeyboardInterrupt:
+            raise Interrupted("%s: interrupted; run migrate back again to finish the way back"
+                              % doing) from None
 
     def state_forwards(self, app_label, state):
         pass
@@ -151,6 +287,7 @@ class Backfill(ReverseSqlMixin, PgMigOperation):
     """
 
     verb = "Backfilling"
+    data_operation = True
     category = _cat("SQL")
 
     def __init__(self, model_name, set, where=None, wait=True, timeout=None,
@@ -193,28 +330,48 @@ class Backfill(ReverseSqlMixin, PgMigOperation):
         table = self._table(schema_editor, model)
         set_clause, where_clause = self._clauses(connection, model)
         doing = "%s %s" % (self.verb, model._meta.db_table)
-        job_id = sql.unfinished_backfill(connection, table, set_clause, where_clause)
-        if job_id is not None:
-            state = sql.job_rows(connection, job_id)[0]["state"]
-            if state in ("paused", "failed"):
-                sql.control(connection, "mig_resume", job_id)
-            jobs.print_note("%s: going on with unfinished pg_mig job %s (was %s)"
-                            % (doing, job_id, state), new_line=_new_line(schema_editor))
-        else:
-            job_id = sql.start_backfill(connection, table, set_clause, where_clause,
-                                        self.keep_old_values, self.knobs, "Backfill")
-        self._follow(schema_editor, job_id, doing, hint=(
-            "Fix the cause and run migrate again: it resumes job %s from its "
-            "last committed chunk. Or give up on it with \"manage.py mig_cancel %s\"."
-            % (job_id, job_id)))
+        hint = ("Fix the cause and run migrate again: it resumes job %s from its last "
+                "committed chunk. Or give up on it with \"manage.py mig_cancel %s\".")
+        if self._job_key(app_label, connection, "mig_start_backfill") is None:
+            self._forwards_without_key(schema_editor, table, set_clause, where_clause, doing, hint)
+            return
+
+        def start(key):
+            return sql.start_backfill(connection, table, set_clause, where_clause,
+                                      self.keep_old_values, self.knobs, "Backfill", job_key=key)
+        self._run(schema_editor, app_label, "mig_start_backfill", doing, start,
+                  hint=lambda job_id: hint % (job_id, job_id))
+
+    def _forwards_without_key(self, schema_editor, table, set_clause, where_clause, doing, hint):
+        """A pg_mig without job keys (before 0.4): go on with an unfinished job of these clauses."""
+        connection = schema_editor.connection
+        job_id = None
+        try:
+            job_id = sql.unfinished_backfill(connection, table, set_clause, where_clause)
+            if job_id is not None:
+                state = sql.job_rows(connection, job_id)[0]["state"]
+                if state in ("paused", "failed"):
+                    sql.control(connection, "mig_resume", job_id)
+                jobs.print_note("%s: going on with pg_mig job %s (was %s)"
+                                % (doing, job_id, state), new_line=_new_line(schema_editor))
+            else:
+                job_id = sql.start_backfill(connection, table, set_clause, where_clause,
+                                            self.keep_old_values, self.knobs, "Backfill")
+            self._follow(schema_editor, job_id, doing, hint=hint % (job_id, job_id))
+        except KeyboardInterrupt:
+            raise Interrupted(jobs.interrupted_message(job_id, doing)) from None
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         self._refuse_in_transaction(schema_editor)
         model = self._model(app_label, schema_editor, from_state)
         if model is None:
             return
+        doing = "Reverting %s of %s" % (self.verb.lower(), model._meta.db_table)
         if not self.keep_old_values:
-            self._reverse_data(schema_editor)
+            def run():
+                self._release(schema_editor, app_label, "mig_start_backfill", doing)
+                self._reverse_data(schema_editor)
+            self._backwards(schema_editor, doing, run)
             return
         connection = schema_editor.connection
         if not sql.function_exists(connection, "mig_revert"):
@@ -223,14 +380,48 @@ class Backfill(ReverseSqlMixin, PgMigOperation):
                 "update the extension to a version with undo" % self.describe())
         table = self._table(schema_editor, model)
         set_clause, where_clause = self._clauses(connection, model)
-        job_id = sql.last_backfill(connection, table, set_clause, where_clause)
-        if job_id is None:
-            raise IrreversibleError(
-                "%s cannot be reversed: pg_mig has no succeeded backfill of %s "
-                "with these clauses to revert" % (self.describe(), model._meta.db_table))
-        revert_id = sql.revert(connection, job_id, self.knobs, "Backfill (reverse)")
-        self._follow(schema_editor, revert_id,
-                     "Reverting backfill %s of %s" % (job_id, model._meta.db_table))
+        revert_id = None
+        try:
+            # the backfill that holds the step's key; once its revert has
+            # succeeded, the key is released and the revert job (key
+            # KEY:revert:BACKFILL) says the way back is done
+            key = self._job_key(app_label, connection, "mig_start_backfill")
+            job_id = revert_key = None
+            if key is not None:
+                job = sql.job_with_key(connection, key)
+                if job is not None:
+                    job_id = job["job_id"]
+                    revert_key = "%s:revert:%s" % (key, job_id)
+                else:
+                    done = sql.last_job_with_key_prefix(connection, key + ":revert:")
+                    if done is not None and done["state"] == "succeeded":
+                        jobs.print_note("%s: done already by pg_mig job %s" % (doing, done["job_id"]),
+                                        new_line=_new_line(schema_editor))
+                        return
+            if job_id is None:
+                job_id = sql.last_backfill(connection, table, set_clause, where_clause)
+            if job_id is None:
+                raise IrreversibleError(
+                    "%s cannot be reversed: pg_mig has no succeeded backfill of %s "
+                    "with these clauses to revert" % (self.describe(), model._meta.db_table))
+            doing = "Reverting backfill %s of %s" % (job_id, model._meta.db_table)
+            if not sql.has_argument(connection, "mig_revert", "job_key"):
+                revert_key = None
+            existing = sql.job_with_key(connection, revert_key) if revert_key else None
+            revert_id = sql.revert(connection, job_id, self.knobs, "Backfill (reverse)",
+                                   job_key=revert_key)
+            if existing is not None:
+                jobs.print_note("%s: going on with pg_mig job %s (was %s)"
+                                % (doing, revert_id, existing["state"]),
+                                new_line=_new_line(schema_editor))
+            self._follow(schema_editor, revert_id, doing, hint=(
+                "Fix the cause and migrate back again: it resumes job %s. Or give up on it "
+                "with \"manage.py mig_cancel %s\"." % (revert_id, revert_id)))
+        except KeyboardInterrupt:
+            raise Interrupted(jobs.interrupted_message(revert_id, doing, (
+                "migrate back again to follow it" if revert_id is None else
+                "migrate back again to follow it (or stop it with \"manage.py mig_cancel %s\")"
+                % revert_id))) from None
 
 
 class DeleteRows(ReverseSqlMixin, PgMigOperation):
@@ -243,6 +434,7 @@ class DeleteRows(ReverseSqlMixin, PgMigOperation):
     """
 
     verb = "Deleting from"
+    data_operation = True
     category = _cat("SQL")
 
     def __init__(self, model_name, where, wait=True, timeout=None,
@@ -273,14 +465,24 @@ class DeleteRows(ReverseSqlMixin, PgMigOperation):
         if model is None:
             return
         connection = schema_editor.connection
-        job_id = sql.start_delete(connection, self._table(schema_editor, model),
-                                  expressions.where_sql(connection, model, self.where),
-                                  self.knobs, "DeleteRows")
-        self._follow(schema_editor, job_id, "%s %s" % (self.verb, model._meta.db_table))
+        table = self._table(schema_editor, model)
+        where_clause = expressions.where_sql(connection, model, self.where)
+        self._run(schema_editor, app_label, "mig_start_delete",
+                  "%s %s" % (self.verb, model._meta.db_table),
+                  lambda key: sql.start_delete(connection, table, where_clause, self.knobs,
+                                               "DeleteRows", job_key=key))
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         self._refuse_in_transaction(schema_editor)
-        self._reverse_data(schema_editor)
+        model = self._model(app_label, schema_editor, from_state)
+        doing = "Reverting the delete from %s" % (
+            model._meta.db_table if model is not None else self.model_name)
+
+        def run():
+            if model is not None:
+                self._release(schema_editor, app_label, "mig_start_delete", doing)
+            self._reverse_data(schema_editor)
+        self._backwards(schema_editor, doing, run)
 
 
 def _altered_field(state, app_label, model_name, field_name, **changes):
@@ -341,10 +543,16 @@ class SetNotNull(PgMigOperation):
         model = self._model(app_label, schema_editor, to_state)
         if model is None:
             return
+        connection = schema_editor.connection
+        table = self._table(schema_editor, model)
         column = model._meta.get_field(self.field_name).column
-        job_id = sql.set_not_null(schema_editor.connection, self._table(schema_editor, model),
-                                  column, self.knobs, "SetNotNull")
-        self._follow(schema_editor, job_id, "%s %s.%s" % (self.verb, model._meta.db_table, column))
+        self._run(schema_editor, app_label, "mig_set_not_null",
+                  "%s %s.%s" % (self.verb, model._meta.db_table, column),
+                  lambda key: sql.set_not_null(connection, table, column, self.knobs,
+                                               "SetNotNull", job_key=key),
+                  hint=lambda job_id: (
+                      "Fix the cause (e.g. a Backfill of the NULL rows in an earlier "
+                      "migration) and run migrate again: it resumes job %s." % job_id))
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         self._refuse_in_transaction(schema_editor)
@@ -353,8 +561,13 @@ class SetNotNull(PgMigOperation):
             return
         table = self._table(schema_editor, model)
         column = model._meta.get_field(self.field_name).column
-        _short_lock_statement(schema_editor.connection,
-                              lambda c: sql.drop_not_null(c, table, column))
+        doing = "Dropping NOT NULL of %s.%s" % (model._meta.db_table, column)
+
+        def run():
+            self._release(schema_editor, app_label, "mig_set_not_null", doing)
+            _short_lock_statement(schema_editor.connection,
+                                  lambda c: sql.drop_not_null(c, table, column))
+        self._backwards(schema_editor, doing, run)
 
 
 class AddIndex(PgMigOperation):
@@ -408,31 +621,37 @@ class AddIndex(PgMigOperation):
         if model is None:
             return
         connection = schema_editor.connection
-        qn = connection.ops.quote_name
         opclasses = list(getattr(self.index, "opclasses", ()) or ())
+        names = [model._meta.get_field(name.lstrip("-")).column for name in self.index.fields]
+        quoted = sql.quote_identifiers(connection, names + opclasses[:len(names)])
         columns = []
         for i, name in enumerate(self.index.fields):
-            desc = name.startswith("-")
-            column = model._meta.get_field(name.lstrip("-")).column
-            part = qn(column)
+            part = quoted[i]
             if i < len(opclasses):
-                part += " " + qn(opclasses[i])
-            columns.append(part + (" DESC" if desc else ""))
+                part += " " + quoted[len(names) + i]
+            columns.append(part + (" DESC" if name.startswith("-") else ""))
         include = [model._meta.get_field(f).column for f in (self.index.include or ())]
         condition = expressions.where_sql(connection, model, self.index.condition)
-        job_id = sql.create_index(connection, self._table(schema_editor, model),
-                                  ", ".join(columns), self.index.name, False,
-                                  self._method(), condition, include, self.knobs, "AddIndex")
-        self._follow(schema_editor, job_id, "%s %s on %s" % (
-            self.verb, self.index.name, model._meta.db_table))
+        table = self._table(schema_editor, model)
+        self._run(schema_editor, app_label, "mig_create_index",
+                  "%s %s on %s" % (self.verb, self.index.name, model._meta.db_table),
+                  lambda key: sql.create_index(connection, table, ", ".join(columns),
+                                               self.index.name, False, self._method(),
+                                               condition, include, self.knobs, "AddIndex",
+                                               job_key=key))
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         self._refuse_in_transaction(schema_editor)
         model = self._model(app_label, schema_editor, from_state)
         if model is None:
             return
-        sql.drop_index_concurrently(schema_editor.connection,
-                                    self._table(schema_editor, model), self.index.name)
+        doing = "Dropping index %s of %s" % (self.index.name, model._meta.db_table)
+
+        def run():
+            self._release(schema_editor, app_label, "mig_create_index", doing)
+            sql.drop_index_concurrently(schema_editor.connection,
+                                        self._table(schema_editor, model), self.index.name)
+        self._backwards(schema_editor, doing, run)
 
 
 class AddForeignKey(PgMigOperation):
@@ -490,6 +709,19 @@ class AddForeignKey(PgMigOperation):
     def migration_name_fragment(self):
         return "%s_%s_fk" % (self.model_name_lower, self.field_name.lower())
 
+    def _constraint_name(self, schema_editor, model, field):
+        """
+        _constraint_name is the name the job gives the constraint: the one
+        Django's schema editor gives a foreign key (TABLE_COLUMN_HASH_fk_
+        REFTABLE_REFCOLUMN), so the operation knows the one constraint that
+        is its own.
+        """
+        target = field.target_field
+        to_table = target.model._meta.db_table.split(".")[-1].strip('"')
+        return schema_editor._create_index_name(
+            model._meta.db_table, [field.column],
+            suffix="_fk_%s_%s" % (to_table, target.column))
+
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         self._refuse_in_transaction(schema_editor)
         model = self._model(app_label, schema_editor, to_state)
@@ -498,35 +730,47 @@ class AddForeignKey(PgMigOperation):
         connection = schema_editor.connection
         field = model._meta.get_field(self.field_name)
         ref = field.related_model
-        qn = connection.ops.quote_name
         table = self._table(schema_editor, model)
-        ref_table = qn(ref._meta.db_table)
+        ref_table = connection.ops.quote_name(ref._meta.db_table)
+        name = self._constraint_name(schema_editor, model, field)
         doing = "%s %s.%s -> %s" % (self.verb, model._meta.db_table, field.column,
                                     ref._meta.db_table)
-        valid = [fk[0] for fk in sql.foreign_keys(connection, table, field.column, ref_table)
-                 if fk[1]]
-        if valid:
-            # an earlier run's job succeeded, and the ALTER below did not
-            jobs.print_note("%s: the constraint %s is there and valid already, no job started"
-                            % (doing, ", ".join(valid)), new_line=_new_line(schema_editor))
-        else:
-            job_id = sql.add_foreign_key(
-                connection, table, [field.column], ref_table, [field.target_field.column],
-                None, self.orphans, self.knobs, "AddForeignKey")
-            self._follow(schema_editor, job_id, doing)
-            if not self.wait:
-                jobs.print_note(
-                    "%s: the constraint stays NOT DEFERRABLE (wait=False): once job %s has "
-                    "succeeded, ALTER TABLE %s ALTER CONSTRAINT <its name>%s makes it what "
-                    "Django makes" % (doing, job_id, table, connection.ops.deferrable_sql()))
-                return
-        self._make_deferrable(connection, table, field.column, ref_table, doing)
 
-    def _make_deferrable(self, connection, table, column, ref_table, doing):
+        def there_already():
+            # an earlier run's job succeeded (and its key was forgotten, or
+            # pg_mig has no keys), and the ALTER below did not
+            state = sql.constraint(connection, table, name)
+            if state is not None and state[0]:
+                return "the constraint %s is there and valid already, no job started" % name
+            return None
+
+        job_id = self._run(
+            schema_editor, app_label, "mig_add_foreign_key", doing,
+            lambda key: sql.add_foreign_key(
+                connection, table, [field.column], ref_table, [field.target_field.column],
+                name, self.orphans, self.knobs, "AddForeignKey", job_key=key),
+            hint=lambda job_id: (
+                "Fix the cause (e.g. the orphan rows) and run migrate again: it resumes job %s."
+                % job_id),
+            skip=there_already)
+        if not self.wait and job_id is not None:
+            jobs.print_note(
+                "%s: the constraint %s stays NOT DEFERRABLE (wait=False): once job %s has "
+                "succeeded, run migrate again (or ALTER CONSTRAINT it%s) to make it what "
+                "Django makes" % (doing, name, job_id, connection.ops.deferrable_sql()))
+            return
+        try:
+            self._make_deferrable(connection, table, name, doing)
+        except KeyboardInterrupt:
+            raise Interrupted("%s: interrupted; the constraint %s is there, run migrate again "
+                              "to finish" % (doing, name)) from None
+
+    def _make_deferrable(self, connection, table, name, doing):
         """
-        _make_deferrable alters the field's foreign keys to what Django's
+        _make_deferrable alters the job's constraint NAME to what Django's
         backend makes (connection.ops.deferrable_sql()), retrying a lock
-        timeout or a deadlock with backoff; those already so are left alone.
+        timeout or a deadlock with backoff, unless it is so already.  No
+        other constraint of the table is touched.
         """
         attributes = connection.ops.deferrable_sql().strip()
         if not attributes:
@@ -534,46 +778,50 @@ class AddForeignKey(PgMigOperation):
         deferred = "INITIALLY DEFERRED" in attributes.upper()
         lock_timeout, max_retries = sql.step_settings(
             connection, self.knobs.get("lock_timeout"), self.knobs.get("max_retries"))
-        for name, _, is_deferrable, is_deferred in sql.foreign_keys(
-                connection, table, column, ref_table):
-            if is_deferrable and is_deferred == deferred:
-                continue
-            attempt = 0
-            while True:
-                try:
-                    sql.alter_constraint(connection, table, name, attributes, lock_timeout)
-                    break
-                except OperationalError as e:
-                    if sql.sqlstate(e) not in ("55P03", "40P01"):   # lock_not_available, deadlock
-                        raise
-                    message = str(e).strip()
-                    if attempt >= max_retries:
-                        raise LockNotGranted(
-                            "%s: the constraint %s is valid but still NOT DEFERRABLE: ALTER "
-                            "CONSTRAINT ... %s did not get its lock on %s within lock_timeout "
-                            "%s in %d attempt%s (%s)\nRun migrate again when the table is less "
-                            "busy (or with a longer lock_timeout=... on the operation): the "
-                            "constraint is kept, and only the ALTER CONSTRAINT is tried again."
-                            % (doing, name, attributes, table, lock_timeout, attempt + 1,
-                               "" if attempt == 0 else "s", message))
-                    pause = min(self.retry_base_seconds * 2 ** attempt, self.retry_max_seconds)
-                    pause *= 0.5 + random.random()
-                    attempt += 1
-                    jobs.print_note("%s: ALTER CONSTRAINT %s %s: %s; attempt %d of %d in %.1f s"
-                                    % (doing, name, attributes, message, attempt, max_retries,
-                                       pause))
-                    time.sleep(pause)
-            jobs.print_note("%s: constraint %s is %s, as Django makes its foreign keys"
-                            % (doing, name, attributes))
+        state = sql.constraint(connection, table, name)
+        if state is None or (state[1] and state[2] == deferred):
+            return
+        attempt = 0
+        while True:
+            try:
+                sql.alter_constraint(connection, table, name, attributes, lock_timeout)
+                break
+            except OperationalError as e:
+                if sql.sqlstate(e) not in ("55P03", "40P01"):   # lock_not_available, deadlock
+                    raise
+                message = str(e).strip()
+                if attempt >= max_retries:
+                    raise LockNotGranted(
+                        "%s: the constraint %s is valid but still NOT DEFERRABLE: ALTER "
+                        "CONSTRAINT ... %s did not get its lock on %s within lock_timeout "
+                        "%s in %d attempt%s (%s)\nRun migrate again when the table is less "
+                        "busy (or with a longer lock_timeout=... on the operation): the "
+                        "constraint is kept, and only the ALTER CONSTRAINT is tried again."
+                        % (doing, name, attributes, table, lock_timeout, attempt + 1,
+                           "" if attempt == 0 else "s", message))
+                pause = min(self.retry_base_seconds * 2 ** attempt, self.retry_max_seconds)
+                pause *= 0.5 + random.random()
+                attempt += 1
+                jobs.print_note("%s: ALTER CONSTRAINT %s %s: %s; attempt %d of %d in %.1f s"
+                                % (doing, name, attributes, message, attempt, max_retries,
+                                   pause))
+                time.sleep(pause)
+        jobs.print_note("%s: constraint %s is %s, as Django makes its foreign keys"
+                        % (doing, name, attributes))
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         self._refuse_in_transaction(schema_editor)
         model = self._model(app_label, schema_editor, to_state)
         if model is None:
             return
+        connection = schema_editor.connection
         field = model._meta.get_field(self.field_name)
         table = self._table(schema_editor, model)
-        ref = schema_editor.connection.ops.quote_name(field.related_model._meta.db_table)
-        for name in sql.foreign_key_names(schema_editor.connection, table, field.column, ref):
-            _short_lock_statement(schema_editor.connection,
-                                  lambda c, n=name: sql.drop_constraint(c, table, n))
+        name = self._constraint_name(schema_editor, model, field)
+        doing = "Dropping foreign key %s of %s" % (name, model._meta.db_table)
+
+        def run():
+            self._release(schema_editor, app_label, "mig_add_foreign_key", doing)
+            # the job's own constraint, by its name (the server quotes it)
+            _short_lock_statement(connection, lambda c: sql.drop_constraint(c, table, name))
+        self._backwards(schema_editor, doing, run)

@@ -15,7 +15,9 @@ the session's search_path can capture them.
 
 import datetime
 
-from .errors import NotSupported
+from django.db import DatabaseError
+
+from .errors import NotSupported, Refused
 
 
 class MissingFunction(NotSupported):
@@ -28,60 +30,108 @@ class MissingFunction(NotSupported):
 JOB_COLUMNS = (
     "job_id", "relation", "kind", "step", "state", "rows_done", "rows_total",
     "progress", "rows_per_sec", "eta_seconds", "batch_size", "throttled",
-    "last_error", "owner", "kept_bytes",
+    "last_error", "owner", "kept_bytes", "job_key",
     # 0.4 monitoring: the job's lag limit and its throttled time
     "max_lag_bytes", "throttled_seconds",
 )
 
 
+def _cached(connection, name, compute):
+    """
+    _cached returns compute() once per database session: the value is kept
+    on the Django connection for as long as its driver connection is the same
+    one (a reconnect looks again).
+    """
+    raw = id(connection.connection) if connection.connection is not None else None
+    cache = getattr(connection, "_pg_mig_cache", None)
+    if cache is None or cache[0] != raw:
+        cache = (raw, {})
+        connection._pg_mig_cache = cache
+    if name not in cache[1]:
+        value = compute()
+        if value is None:
+            return None     # not there (yet): look again next time
+        cache[1][name] = value
+    return cache[1][name]
+
+
 def extension_schema(connection):
-    """extension_schema returns the quoted schema pg_mig is installed in."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e"
-            " JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
-            " WHERE e.extname = 'pg_mig'")
-        row = cursor.fetchone()
-    if row is None:
+    """
+    extension_schema returns the schema pg_mig is installed in, quoted by the
+    server (quote_ident), looked up once per session in pg_extension.
+    """
+    def lookup():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e"
+                " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
+                " WHERE e.extname OPERATOR(pg_catalog.=) 'pg_mig'")
+            row = cursor.fetchone()
+        return row[0] if row else None
+    connection.ensure_connection()
+    schema = _cached(connection, "schema", lookup)
+    if schema is None:
         raise NotSupported(
             "the pg_mig extension is not installed in database %r; run "
             "\"migctl install\" or CREATE EXTENSION pg_mig first"
             % connection.settings_dict.get("NAME"))
-    return row[0]
+    return schema
 
 
 def function_exists(connection, name):
     """function_exists says whether pg_mig's schema has a function NAME."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p"
-            " JOIN pg_catalog.pg_extension e ON e.extnamespace = p.pronamespace"
-            " WHERE e.extname = 'pg_mig' AND p.proname = %s)", [name])
-        return cursor.fetchone()[0]
+    return _function(connection, name) is not None
+
+
+def _function(connection, name):
+    """
+    _function returns (qualified name, {argument: (quoted name, qualified
+    type)}) of pg_mig's function NAME (the one with the most arguments), or
+    None if it does not exist.  Every name in it is quoted by the server
+    (quote_ident) and qualified with its schema, the types too (pg_catalog.int4,
+    pg_catalog._name for name[]), so that nothing earlier in search_path can
+    capture the call or a cast.
+    """
+    def lookup():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'"
+                "       OPERATOR(pg_catalog.||) pg_catalog.quote_ident(p.proname),"
+                "       a.name, pg_catalog.quote_ident(a.name),"
+                "       pg_catalog.quote_ident(tn.nspname) OPERATOR(pg_catalog.||) '.'"
+                "       OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t.typname)"
+                "  FROM (SELECT p.oid FROM pg_catalog.pg_proc p"
+                "          JOIN pg_catalog.pg_extension e"
+                "            ON e.extnamespace OPERATOR(pg_catalog.=) p.pronamespace"
+                "         WHERE e.extname OPERATOR(pg_catalog.=) 'pg_mig'"
+                "           AND p.proname OPERATOR(pg_catalog.=) %s::pg_catalog.name"
+                "         ORDER BY p.pronargs DESC LIMIT 1) f"
+                "  JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) f.oid"
+                "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace"
+                "  CROSS JOIN LATERAL ROWS FROM ("
+                "       pg_catalog.unnest(p.proargnames[1:p.pronargs]),"
+                "       pg_catalog.unnest(p.proargtypes::pg_catalog.oid[])) AS a(name, type)"
+                "  JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.type"
+                "  JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.typnamespace",
+                [name])
+            rows = cursor.fetchall()
+        if not rows:
+            return None
+        return rows[0][0], {r[1]: (r[2], r[3]) for r in rows}
+    connection.ensure_connection()
+    return _cached(connection, "function " + name, lookup)
 
 
 def function_arguments(connection, name):
-    """
-    function_arguments returns {argument name: SQL type} of pg_mig's
-    function NAME (the one with the most arguments), or None if it does not
-    exist.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT a.name, pg_catalog.format_type(a.type, NULL)"
-            "  FROM (SELECT p.oid FROM pg_catalog.pg_proc p"
-            "          JOIN pg_catalog.pg_extension e ON e.extnamespace = p.pronamespace"
-            "         WHERE e.extname = 'pg_mig' AND p.proname = %s"
-            "         ORDER BY p.pronargs DESC LIMIT 1) f"
-            "  JOIN pg_catalog.pg_proc p ON p.oid = f.oid"
-            "  CROSS JOIN LATERAL ROWS FROM ("
-            "       pg_catalog.unnest(p.proargnames[1:p.pronargs]),"
-            "       pg_catalog.unnest(p.proargtypes::pg_catalog.oid[])) AS a(name, type)",
-            [name])
-        rows = cursor.fetchall()
-    if not rows:
-        return None
-    return dict(rows)
+    """function_arguments returns the argument names of pg_mig's function NAME, or None."""
+    f = _function(connection, name)
+    return None if f is None else list(f[1])
+
+
+def has_argument(connection, function, argument):
+    """has_argument says whether pg_mig's FUNCTION takes ARGUMENT (e.g. job_key)."""
+    f = _function(connection, function)
+    return f is not None and argument in f[1]
 
 
 def _missing(name, what):
@@ -91,17 +141,20 @@ def _missing(name, what):
         "version that has it" % (name if "(" in name else name + "()", what))
 
 
-def _call(connection, function, fixed, knobs, what):
+def _call(connection, function, fixed, knobs, what, job_id=None):
     """
-    _call runs SELECT schema.function(arg => %s::type, ...) with the fixed
-    arguments (a list of (name, value) pairs, None values left out) and the
-    knobs (a dict), and returns the single value it returns.  Argument types
-    come from pg_proc, so every value is cast to exactly what the function
-    takes, whatever the driver sends.
+    _call runs SELECT schema.function(arg => %s::schema.type, ...) with the
+    fixed arguments (a list of (name, value) pairs, None values left out) and
+    the knobs (a dict), and returns the single value it returns.  Names and
+    types come from pg_proc, quoted by the server, so every value is cast to
+    exactly what the function takes, whatever the driver sends.  A refusal
+    of the server raises errors.Refused, its hint in Django's terms (JOB_ID:
+    the job the call is about, for the hint).
     """
-    args = function_arguments(connection, function)
-    if args is None:
+    f = _function(connection, function)
+    if f is None:
         raise _missing(function, what)
+    qualified, args = f
     fixed_names = {name for name, _ in fixed}
     fixed = [(name, value) for name, value in fixed if value is not None]
     unknown = sorted(k for k in knobs if k not in args or k in fixed_names)
@@ -110,19 +163,20 @@ def _call(connection, function, fixed, knobs, what):
             "%s: unknown option%s %s; %s() takes %s"
             % (what, "s" if len(unknown) > 1 else "", ", ".join(unknown),
                function, ", ".join(a for a in args if a not in fixed_names)))
-    qn = connection.ops.quote_name
     parts = []
     params = []
     for name, value in fixed + sorted(knobs.items()):
         if name not in args:
             raise _missing(function + "(" + name + " => ...)", what)
-        parts.append("%s => %%s::%s" % (qn(name), args[name]))
+        parts.append("%s => %%s::%s" % args[name])
         params.append(_adapt(value))
-    sql = "SELECT %s.%s(%s)" % (extension_schema(connection), qn(function),
-                                ", ".join(parts))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
+    statement = "SELECT %s(%s)" % (qualified, ", ".join(parts))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            return cursor.fetchone()[0]
+    except DatabaseError as e:
+        raise Refused.from_database_error(e, what=what, job_id=job_id) from e
 
 
 def _adapt(value):
@@ -133,54 +187,92 @@ def _adapt(value):
 
 
 def start_backfill(connection, table, set_clause, where_clause, keep_old_values,
-                   knobs, what):
+                   knobs, what, job_key=None):
     return _call(connection, "mig_start_backfill",
                  [("relation", table), ("set_clause", set_clause),
                   ("where_clause", where_clause),
-                  ("keep_old_values", True if keep_old_values else None)], knobs, what)
+                  ("keep_old_values", True if keep_old_values else None),
+                  ("job_key", job_key)], knobs, what)
 
 
-def start_delete(connection, table, where_clause, knobs, what):
+def start_delete(connection, table, where_clause, knobs, what, job_key=None):
     return _call(connection, "mig_start_delete",
-                 [("relation", table), ("where_clause", where_clause)],
+                 [("relation", table), ("where_clause", where_clause),
+                  ("job_key", job_key)], knobs, what)
+
+
+def set_not_null(connection, table, column, knobs, what, job_key=None):
+    return _call(connection, "mig_set_not_null",
+                 [("relation", table), ("column_name", column), ("job_key", job_key)],
                  knobs, what)
 
 
-def set_not_null(connection, table, column, knobs, what):
-    return _call(connection, "mig_set_not_null",
-                 [("relation", table), ("column_name", column)], knobs, what)
-
-
 def create_index(connection, table, columns, name, unique, method,
-                 where_clause, include, knobs, what):
+                 where_clause, include, knobs, what, job_key=None):
     return _call(connection, "mig_create_index",
                  [("relation", table), ("columns", columns),
                   ("index_name", name), ("unique", unique or None),
                   ("method", method), ("where_clause", where_clause),
-                  ("include", include or None)], knobs, what)
+                  ("include", include or None), ("job_key", job_key)], knobs, what)
 
 
 def add_foreign_key(connection, table, columns, ref_table, ref_columns,
-                    constraint_name, orphans, knobs, what):
+                    constraint_name, orphans, knobs, what, job_key=None):
     return _call(connection, "mig_add_foreign_key",
                  [("relation", table), ("columns", columns),
                   ("ref_relation", ref_table), ("ref_columns", ref_columns),
                   ("constraint_name", constraint_name),
-                  ("orphans", orphans)], knobs, what)
+                  ("orphans", orphans), ("job_key", job_key)], knobs, what)
 
 
-def revert(connection, job_id, knobs, what):
-    return _call(connection, "mig_revert", [("job_id", job_id)], knobs, what)
+def revert(connection, job_id, knobs, what, job_key=None):
+    return _call(connection, "mig_revert", [("job_id", job_id), ("job_key", job_key)],
+                 knobs, what, job_id=job_id)
 
 
-def control(connection, function, job_id):
-    """control runs mig_pause, mig_resume or mig_cancel on a job."""
-    if function not in ("mig_pause", "mig_resume", "mig_cancel"):
+CONTROL_FUNCTIONS = ("mig_pause", "mig_resume", "mig_cancel", "mig_forget")
+
+
+def control(connection, function, job_id, what=None):
+    """control runs mig_pause, mig_resume, mig_cancel or mig_forget on a job."""
+    if function not in CONTROL_FUNCTIONS:
         raise ValueError("unknown job control function %r" % function)
+    _call(connection, function, [("job_id", job_id)], {},
+          what or "manage.py " + function, job_id=job_id)
+
+
+def _job_columns(connection):
+    """_job_columns: the columns of this pg_mig's mig_jobs view."""
+    def lookup():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT a.attname FROM pg_catalog.pg_attribute a"
+                " WHERE a.attrelid OPERATOR(pg_catalog.=)"
+                "       (%s OPERATOR(pg_catalog.||) '.mig_jobs')::pg_catalog.regclass"
+                "   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped",
+                [extension_schema(connection)])
+            return frozenset(r[0] for r in cursor.fetchall())
+    return _cached(connection, "mig_jobs columns", lookup)
+
+
+def _select_jobs(connection, where, params):
+    """_select_jobs: the rows of mig_jobs matching WHERE, as dicts of JOB_COLUMNS, in job order."""
+    have = _job_columns(connection)
+    exprs = {
+        "relation": "j.relation::pg_catalog.text",
+        "eta_seconds": "pg_catalog.date_part('epoch', j.eta)::pg_catalog.int8",
+    }
+    select = []
+    for col in JOB_COLUMNS:
+        src = "eta" if col == "eta_seconds" else col
+        # the names are this module's constants, every one a plain lower-case identifier
+        select.append(exprs.get(col, "j." + col) if src in have else "NULL")
+    statement = "SELECT %s FROM %s.mig_jobs j" % (", ".join(select), extension_schema(connection))
+    if where:
+        statement += " WHERE " + where
     with connection.cursor() as cursor:
-        cursor.execute("SELECT %s.%s(%%s::pg_catalog.int8)"
-                       % (extension_schema(connection),
-                          connection.ops.quote_name(function)), [job_id])
+        cursor.execute(statement + " ORDER BY j.job_id", params)
+        return [dict(zip(JOB_COLUMNS, r)) for r in cursor.fetchall()]
 
 
 def job_rows(connection, job_id=None):
@@ -188,29 +280,31 @@ def job_rows(connection, job_id=None):
     job_rows returns the jobs of mig_jobs (one, or all in job order) as
     dicts with the keys of JOB_COLUMNS.
     """
-    schema = extension_schema(connection)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT a.attname FROM pg_catalog.pg_attribute a"
-            " WHERE a.attrelid = (%s || '.mig_jobs')::pg_catalog.regclass"
-            " AND a.attnum > 0 AND NOT a.attisdropped", [schema])
-        have = {r[0] for r in cursor.fetchall()}
-        exprs = {
-            "relation": "j.relation::pg_catalog.text",
-            "eta_seconds": "extract(epoch FROM j.eta)::pg_catalog.int8",
-        }
-        select = []
-        for col in JOB_COLUMNS:
-            src = "eta" if col == "eta_seconds" else col
-            select.append(exprs.get(col, "j." + connection.ops.quote_name(col))
-                          if src in have else "NULL")
-        sql = "SELECT %s FROM %s.mig_jobs j" % (", ".join(select), schema)
-        params = []
-        if job_id is not None:
-            sql += " WHERE j.job_id = %s::pg_catalog.int8"
-            params.append(job_id)
-        cursor.execute(sql + " ORDER BY j.job_id", params)
-        return [dict(zip(JOB_COLUMNS, r)) for r in cursor.fetchall()]
+    if job_id is None:
+        return _select_jobs(connection, None, [])
+    return _select_jobs(connection, "j.job_id OPERATOR(pg_catalog.=) %s::pg_catalog.int8",
+                        [job_id])
+
+
+def has_job_keys(connection):
+    """has_job_keys says whether this pg_mig knows job keys (0.4: mig_jobs.job_key)."""
+    return "job_key" in _job_columns(connection)
+
+
+def job_with_key(connection, job_key):
+    """job_with_key returns the job that holds JOB_KEY now (a dict of JOB_COLUMNS), or None."""
+    rows = _select_jobs(connection, "j.job_key OPERATOR(pg_catalog.=) %s::pg_catalog.text",
+                        [job_key])
+    return rows[-1] if rows else None
+
+
+def last_job_with_key_prefix(connection, prefix):
+    """last_job_with_key_prefix returns the newest job whose key starts with PREFIX, or None."""
+    rows = _select_jobs(
+        connection,
+        "pg_catalog.left(j.job_key, pg_catalog.length(%s::pg_catalog.text))"
+        " OPERATOR(pg_catalog.=) %s::pg_catalog.text", [prefix, prefix])
+    return rows[-1] if rows else None
 
 
 def max_lag_bytes(connection):
@@ -225,25 +319,35 @@ def unfinished_backfill(connection, table, set_clause, where_clause):
     """
     unfinished_backfill returns the id of an unfinished (queued, running,
     paused or failed) backfill of TABLE with exactly these clauses, or None:
-    a migration run again after a failure goes on with that job.
+    a migration run again after a failure goes on with that job (pg_mig
+    without job keys, before 0.4).
     """
-    schema = extension_schema(connection)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT a.attname FROM pg_catalog.pg_attribute a"
-            " WHERE a.attrelid = (%s || '.mig_jobs')::pg_catalog.regclass"
-            " AND a.attname = 'kind' AND NOT a.attisdropped", [schema])
-        has_kind = cursor.fetchone() is not None
-        cursor.execute(
-            "SELECT j.job_id FROM %s.mig_jobs j"
-            " WHERE j.relation = %%s::pg_catalog.regclass"
-            "   AND j.state IN ('queued', 'running', 'paused', 'failed')"
-            "   AND j.set_clause = %%s AND j.where_clause IS NOT DISTINCT FROM %%s"
-            "%s ORDER BY j.job_id DESC LIMIT 1"
-            % (schema, " AND j.kind = 'backfill'" if has_kind else ""),
-            [table, set_clause, where_clause])
-        row = cursor.fetchone()
-    return row[0] if row else None
+    rows = _select_jobs(
+        connection,
+        "j.relation OPERATOR(pg_catalog.=) %s::pg_catalog.regclass"
+        " AND j.state OPERATOR(pg_catalog.=) ANY ('{queued,running,paused,failed}'::pg_catalog.text[])"
+        " AND j.set_clause OPERATOR(pg_catalog.=) %s::pg_catalog.text"
+        " AND j.where_clause IS NOT DISTINCT FROM %s::pg_catalog.text"
+        + (" AND j.kind OPERATOR(pg_catalog.=) 'backfill'"
+           if "kind" in _job_columns(connection) else ""),
+        [table, set_clause, where_clause])
+    return rows[-1]["job_id"] if rows else None
+
+
+def last_backfill(connection, table, set_clause, where_clause):
+    """
+    last_backfill returns the id of the latest succeeded backfill of TABLE
+    with exactly these clauses (the one a reversed Backfill reverts when
+    pg_mig has no job keys, or the backfill was started without one), or None.
+    """
+    rows = _select_jobs(
+        connection,
+        "j.relation OPERATOR(pg_catalog.=) %s::pg_catalog.regclass"
+        " AND j.state OPERATOR(pg_catalog.=) 'succeeded' AND j.kind OPERATOR(pg_catalog.=) 'backfill'"
+        " AND j.set_clause OPERATOR(pg_catalog.=) %s::pg_catalog.text"
+        " AND j.where_clause IS NOT DISTINCT FROM %s::pg_catalog.text",
+        [table, set_clause, where_clause])
+    return rows[-1]["job_id"] if rows else None
 
 
 def quote_literals(connection, values):
@@ -261,36 +365,55 @@ def quote_literals(connection, values):
         return list(cursor.fetchone())
 
 
-def foreign_key_names(connection, table, column, ref_table):
-    """foreign_key_names lists the foreign keys of TABLE(COLUMN) to REF_TABLE."""
+def quote_identifiers(connection, names):
+    """
+    quote_identifiers returns each name as a quoted identifier made by the
+    server ("name", an embedded " doubled): always quoted, as Django writes
+    names, so that clause texts pg_mig keeps read as Django's own.
+    """
+    if not names:
+        return []
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT c.conname FROM pg_catalog.pg_constraint c"
-            " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid"
-            "  AND a.attnum = c.conkey[1]"
-            " WHERE c.contype = 'f' AND c.conrelid = %s::pg_catalog.regclass"
-            "   AND c.confrelid = %s::pg_catalog.regclass"
-            "   AND pg_catalog.cardinality(c.conkey) = 1 AND a.attname = %s"
-            " ORDER BY c.conname", [table, ref_table, column])
-        return [r[0] for r in cursor.fetchall()]
+        cursor.execute("SELECT %s" % ", ".join(
+            ["'\"' OPERATOR(pg_catalog.||) pg_catalog.replace(%s::pg_catalog.text, '\"', '\"\"')"
+             " OPERATOR(pg_catalog.||) '\"'"] * len(names)), list(names))
+        return list(cursor.fetchone())
 
 
-def foreign_keys(connection, table, column, ref_table):
+def constraint(connection, table, name):
     """
-    foreign_keys lists the foreign keys of TABLE(COLUMN) to REF_TABLE as
-    (name, validated, deferrable, initially deferred) tuples.
+    constraint returns (validated, deferrable, initially deferred) of the
+    foreign key NAME of TABLE (text for regclass), or None if there is none.
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT c.conname, c.convalidated, c.condeferrable, c.condeferred"
-            " FROM pg_catalog.pg_constraint c"
-            " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid"
-            "  AND a.attnum = c.conkey[1]"
-            " WHERE c.contype = 'f' AND c.conrelid = %s::pg_catalog.regclass"
-            "   AND c.confrelid = %s::pg_catalog.regclass"
-            "   AND pg_catalog.cardinality(c.conkey) = 1 AND a.attname = %s"
-            " ORDER BY c.conname", [table, ref_table, column])
-        return [tuple(r) for r in cursor.fetchall()]
+            "SELECT c.convalidated, c.condeferrable, c.condeferred"
+            "  FROM pg_catalog.pg_constraint c"
+            " WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
+            "   AND c.conrelid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass"
+            "   AND c.conname OPERATOR(pg_catalog.=) %s::pg_catalog.name", [table, name])
+        row = cursor.fetchone()
+    return tuple(row) if row else None
+
+
+def _server_statement(cursor, template, *args):
+    """
+    _server_statement runs the statement that the server's format(TEMPLATE,
+    ARGS...) builds: every name in it is quoted by the server (%I, or a
+    regclass through %s), nothing is pasted by the client.  TEMPLATE is a
+    constant of this module.
+    """
+    cursor.execute("SELECT pg_catalog.format(%%s::pg_catalog.text, %s)"
+                   % ", ".join(a[1] for a in args), [template] + [a[0] for a in args])
+    cursor.execute(cursor.fetchone()[0])
+
+
+def _regclass(table):
+    return (table, "%s::pg_catalog.regclass")
+
+
+def _text(value):
+    return (value, "%s::pg_catalog.text")
 
 
 def step_settings(connection, lock_timeout, max_retries):
@@ -313,22 +436,30 @@ def step_settings(connection, lock_timeout, max_retries):
         return cursor.fetchone()
 
 
+# What ALTER CONSTRAINT may be given: the deferrable_sql() of Django's backends.
+CONSTRAINT_ATTRIBUTES = ("DEFERRABLE INITIALLY DEFERRED", "DEFERRABLE INITIALLY IMMEDIATE",
+                         "DEFERRABLE", "NOT DEFERRABLE")
+
+
 def alter_constraint(connection, table, name, attributes, lock_timeout):
     """
     alter_constraint runs ALTER TABLE TABLE ALTER CONSTRAINT NAME ATTRIBUTES
     ('DEFERRABLE INITIALLY DEFERRED') in a transaction of its own with
-    lock_timeout LOCK_TIMEOUT.  The statement takes an ACCESS EXCLUSIVE lock
-    on TABLE for a catalog update only (no scan); the timeout keeps the
-    application from queueing behind a wait for it for longer than that.
-    A lock timeout raises Django's OperationalError (SQLSTATE 55P03).
+    lock_timeout LOCK_TIMEOUT, the names quoted by the server.  The statement
+    takes an ACCESS EXCLUSIVE lock on TABLE for a catalog update only (no
+    scan); the timeout keeps the application from queueing behind a wait for
+    it for longer than that.  A lock timeout raises Django's OperationalError
+    (SQLSTATE 55P03).
     """
     from django.db import transaction
+    if attributes not in CONSTRAINT_ATTRIBUTES:
+        raise ValueError("unexpected constraint attributes %r" % (attributes,))
     with transaction.atomic(using=connection.alias):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_catalog.set_config('lock_timeout', %s, true)",
                            [lock_timeout])
-            cursor.execute("ALTER TABLE %s ALTER CONSTRAINT %s %s"
-                           % (table, connection.ops.quote_name(name), attributes))
+            _server_statement(cursor, "ALTER TABLE %s ALTER CONSTRAINT %I " + attributes,
+                              _regclass(table), _text(name))
 
 
 def sqlstate(error):
@@ -338,43 +469,25 @@ def sqlstate(error):
 
 
 def drop_constraint(connection, table, name):
+    """drop_constraint drops the constraint NAME of TABLE, if it is there."""
     with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s"
-                       % (table, connection.ops.quote_name(name)))
+        _server_statement(cursor, "ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I",
+                          _regclass(table), _text(name))
 
 
 def drop_not_null(connection, table, column):
     with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE %s ALTER COLUMN %s DROP NOT NULL"
-                       % (table, connection.ops.quote_name(column)))
+        _server_statement(cursor, "ALTER TABLE %s ALTER COLUMN %I DROP NOT NULL",
+                          _regclass(table), _text(column))
 
 
 def drop_index_concurrently(connection, table, name):
     """drop_index_concurrently drops the index NAME in TABLE's schema."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_catalog.quote_ident(n.nspname)"
-            " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
-            "   ON n.oid = c.relnamespace WHERE c.oid = %s::pg_catalog.regclass",
-            [table])
+            "SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+            "   ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+            " WHERE c.oid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass", [table])
         schema = cursor.fetchone()[0]
-        cursor.execute("DROP INDEX CONCURRENTLY IF EXISTS %s.%s"
-                       % (schema, connection.ops.quote_name(name)))
-
-
-def last_backfill(connection, table, set_clause, where_clause):
-    """
-    last_backfill returns the id of the latest succeeded backfill of TABLE
-    with exactly these clauses (the one a reversed Backfill reverts), or None.
-    """
-    schema = extension_schema(connection)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT j.job_id FROM %s.mig_jobs j"
-            " WHERE j.relation = %%s::pg_catalog.regclass AND j.state = 'succeeded'"
-            "   AND j.kind = 'backfill'"
-            "   AND j.set_clause = %%s AND j.where_clause IS NOT DISTINCT FROM %%s"
-            " ORDER BY j.job_id DESC LIMIT 1" % schema,
-            [table, set_clause, where_clause])
-        row = cursor.fetchone()
-    return row[0] if row else None
+        _server_statement(cursor, "DROP INDEX CONCURRENTLY IF EXISTS %I.%I",
+                          _text(schema), _text(name))

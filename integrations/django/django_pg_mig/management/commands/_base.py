@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 from django_pg_mig import sql
+from django_pg_mig.errors import Interrupted, Refused
 
 
 class JobCommand(BaseCommand):
@@ -37,7 +38,18 @@ class JobCommand(BaseCommand):
         try:
             return self.run(self.connection(options), options)
         except DatabaseError as e:
-            raise CommandError(str(e).strip())
+            # the server's hint in Django's terms (errors.in_django_terms)
+            raise Refused.from_database_error(e, job_id=options.get("job")) from e
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted; pg_mig jobs go on in the server") from None
+
+    def control(self, connection, function, options):
+        """control runs FUNCTION (mig_pause, ...) on the job and prints its state then."""
+        job_id = options["job"]
+        self.existing_job(connection, job_id)
+        sql.control(connection, function, job_id)
+        rows = sql.job_rows(connection, job_id)
+        self.stdout.write("job %s: %s" % (job_id, rows[0]["state"] if rows else "forgotten"))
 
     def run(self, connection, options):
         raise NotImplementedError

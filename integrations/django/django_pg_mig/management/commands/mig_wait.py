@@ -16,8 +16,9 @@ class Command(JobCommand):
 
     def run(self, connection, options):
         job = self.existing_job(connection, options["job"])
-        doing = "job %s (%s%s)" % (job["job_id"], job["kind"] + " of " if job["kind"] else "",
-                                   job["relation"])
-        job = jobs.wait_for_job(connection, job["job_id"], doing,
-                                timeout=options["timeout"], out=self.stdout)
+        doing = "%s%s" % (job["kind"] + " of " if job["kind"] else "", job["relation"])
+        job = jobs.wait_for_job(
+            connection, job["job_id"], doing, timeout=options["timeout"], out=self.stdout,
+            hint=None,
+            interrupt_hint="wait for it again with \"manage.py mig_wait %s\"" % job["job_id"])
         self.stdout.write(job["state"])
