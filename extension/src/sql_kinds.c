@@ -201,6 +201,7 @@ mig_start_delete(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	int64		rows_total;
 
+	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a delete");
 	job.kind = MIG_KIND_DELETE;
@@ -257,6 +258,7 @@ mig_set_not_null(PG_FUNCTION_ARGS)
 	AttrNumber	attnum;
 	char	   *check;
 
+	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a not_null job");
 	CheckDDLTable(rel, "set a column NOT NULL");
@@ -294,6 +296,7 @@ mig_validate_constraint(PG_FUNCTION_ARGS)
 	HeapTuple	tuple;
 	char		contype;
 
+	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a validate job");
 	CheckDDLTable(rel, "validate a constraint");
@@ -399,6 +402,7 @@ mig_create_index(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	Oid			existing;
 
+	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "an index job");
 	CheckDDLTable(rel, "create an index");
@@ -590,6 +594,7 @@ mig_add_foreign_key(PG_FUNCTION_ARGS)
 	char	   *columns_arg;
 	char	   *ref_columns_arg;
 
+	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a foreign_key job");
 	CheckDDLTable(rel, "add a foreign key");

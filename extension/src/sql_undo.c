@@ -162,6 +162,7 @@ mig_revert(PG_FUNCTION_ARGS)
 	int64		rows;
 	int64		revert_id;
 
+	MigRequireSchemaVersion();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -269,6 +270,7 @@ mig_forget(PG_FUNCTION_ARGS)
 	Oid			kept;
 	int64		bytes;
 
+	MigRequireSchemaVersion();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
