@@ -3,7 +3,7 @@
 # (test/integration/test_upgrade.cpp): built once, swapped into a server.
 #
 #   release.sh build TAG        builds the library and SQL scripts of TAG
-#                               (v0.2, v0.3: sql/RELEASES) against this
+#                               (v0.2, v0.3: sql/RELEASES; or any commit) against this
 #                               checkout's server, into build/releases/TAG,
 #                               once (a stamp names the commit and the
 #                               server); prints the directory
@@ -45,8 +45,11 @@ build() {
   mkdir -p "$out"
   git -C "$src" archive "$commit" | tar -x -C "$out"
   # shellcheck disable=SC2086
-  pg_exec nice make -C "$out" -j2 PG_CONFIG="$PG_CONFIG" $PG_MAKE >"$out/build.log" 2>&1 ||
+  # "all" by name: 0.2's Makefile has a rule before PGXS's include, which
+  # makes its first object the default goal
+  pg_exec nice make -C "$out" -j2 PG_CONFIG="$PG_CONFIG" $PG_MAKE all >"$out/build.log" 2>&1 ||
     { tail -20 "$out/build.log" >&2; die "building $tag failed; see $out/build.log"; }
+  [ -f "$out/pg_mig.so" ] || die "building $tag made no pg_mig.so; see $out/build.log"
   echo "$want" > "$stamp"
   echo "$out"
 }

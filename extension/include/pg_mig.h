@@ -396,6 +396,7 @@ extern bool MigVersionOlder(const char *a, const char *b);
 /* upgrade.c */
 extern void MigInstallUpgradeHook(void);
 extern void MigNoteJobsAwaitUpdate(const char *installed);
+extern void MigClearUpdateNotes(void);
 extern const char *MigQualifiedTable(const char *table);
 extern MigJob *MigLoadJob(int64 job_id, bool for_update);
 extern MigJob *MigLoadJobShared(int64 job_id);

@@ -727,6 +727,7 @@ mig_scan_main(Datum main_arg)
 		uint64	   *lanes;
 		uint64		n;
 
+		MigClearUpdateNotes();
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		/* the lanes of a parallel job not done yet, as a bit mask */
