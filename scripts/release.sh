@@ -4,7 +4,7 @@
 #
 #   release.sh build TAG        builds the library and SQL scripts of TAG
 #                               (v0.2, v0.3: sql/RELEASES; or any commit) against this
-#                               checkout's server, into build/releases/TAG,
+#                               checkout's server, into build/releases/TAG-pgN,
 #                               once (a stamp names the commit and the
 #                               server); prints the directory
 #   release.sh server DEST      copies this checkout's server (build/pg/N,
@@ -37,7 +37,7 @@ build() {
   mkdir -p "$src/build/releases"
   exec 9>"$src/build/releases/.lock"
   flock 9
-  out=$src/build/releases/$tag
+  out=$src/build/releases/$tag-pg$PG_MAJOR
   stamp=$out/.release-built
   want="$commit $PG_CONFIG"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then echo "$out"; return 0; fi

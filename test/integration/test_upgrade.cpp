@@ -13,7 +13,7 @@
 // restart) and every row is changed exactly once, on the primary and the
 // standby; the kept values still revert.
 //
-// The released versions are built once per version (build/releases/TAG);
+// The released versions are built once per version (build/releases/TAG-pgN);
 // PostgreSQL 17 runs in a chroot whose server is not copied: skipped there.
 #include "fixture.hpp"
 
@@ -31,7 +31,7 @@ namespace {
 
 std::string g_tmp;        // holds the server copy
 std::string g_pg_config;  // the copy's pg_config
-std::string g_release[2]; // build/releases/v0.2 and v0.3
+std::string g_release[2]; // build/releases/v0.2-pgN and v0.3-pgN
 std::string g_setup_error;
 
 // Output of a shell command, or an error in g_setup_error
