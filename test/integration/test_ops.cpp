@@ -98,7 +98,7 @@ TEST(Ops, VersionReportsTheThreeParts)
     c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
     auto r = Migctl({"--version"});
     EXPECT_EQ(0, r.exit_code) << r.out << r.err;
-    EXPECT_TRUE(std::regex_search(r.out, std::regex("^migctl 0\\.3\nlibrary   0\\.3 \\(loaded by PostgreSQL [0-9]+")))
+    EXPECT_TRUE(std::regex_search(r.out, std::regex("^migctl 0\\.4\nlibrary   0\\.4 \\(loaded by PostgreSQL [0-9]+")))
         << r.out;
     EXPECT_TRUE(Has(r.out, "extension 0.4 in database \"postgres\"")) << r.out;
     EXPECT_EQ("", r.err);
