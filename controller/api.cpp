@@ -159,7 +159,8 @@ long long Api::StartBackfill(const std::string& table, const std::string& set,
 long long Api::StartKind(const std::string& fn, const NamedArgs& args)
 {
     static const char* allowed[] = {"mig_start_delete", "mig_set_not_null", "mig_validate_constraint",
-                                    "mig_create_index", "mig_add_foreign_key", "mig_revert"};
+                                    "mig_create_index", "mig_add_foreign_key", "mig_revert",
+                                    "mig_repack"};
     bool ok = false;
     for (const char* a : allowed) ok = ok || fn == a;
     if (!ok) throw Error(kUsage, "unknown start function " + fn);

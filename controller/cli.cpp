@@ -41,7 +41,7 @@ const std::vector<Command>& Commands()
                    "                            a chunked DELETE of the matching rows",
          CmdDelete},
         {"not-null", "not-null --table T --column C [--wait]\n"
-                     "                            SET NOT NULL through a validated check, no long lock",
+                     "                            SET NOT NULL with no long lock (NOT VALID, then VALIDATE)",
          CmdNotNull},
         {"validate", "validate --table T --constraint N [--wait]\n"
                      "                            VALIDATE a NOT VALID check or foreign key",
@@ -52,6 +52,14 @@ const std::vector<Command>& Commands()
         {"add-fk", "add-fk --table T --columns C,... --references T2 [--orphans fail|delete|set_null] [...]\n"
                    "                            a foreign key: NOT VALID, orphans handled in chunks, VALIDATE",
          CmdAddFk},
+        {"repack", "repack --table T [--lock-timeout D] [--max-retries N] [--wait]\n"
+                   "                            REPACK (CONCURRENTLY) in the server (PostgreSQL 19+)",
+         CmdRepack,
+         "Starts a job that rewrites the table with REPACK (CONCURRENTLY), giving back the space a big "
+         "backfill or delete left, while the application writes. It waits while replicas lag before it "
+         "starts; the final short ACCESS EXCLUSIVE lock waits at most --lock-timeout, and a retry copies the "
+         "table again. Before PostgreSQL 19 the server refuses it (use pg_repack, or VACUUM FULL in a "
+         "maintenance window)."},
         {"revert", "revert JOB [options] [--wait]\n"
                    "                            write back the old values a backfill kept (keep-old-values)",
          CmdRevert},

@@ -126,6 +126,7 @@ int CmdRevert(const std::string&, const std::vector<std::string>&);  // undo: cm
 int CmdForget(const std::string&, const std::vector<std::string>&);
 int CmdNotNull(const std::string&, const std::vector<std::string>&);
 int CmdValidate(const std::string&, const std::vector<std::string>&);
+int CmdRepack(const std::string&, const std::vector<std::string>&);
 int CmdIndex(const std::string&, const std::vector<std::string>&);
 int CmdAddFk(const std::string&, const std::vector<std::string>&);
 

@@ -1,5 +1,5 @@
 // cmd_schema.cpp -- the subcommands of the job kinds made of schema steps:
-// migctl not-null, validate, index and add-fk. Each parses its options
+// migctl not-null, validate, index, add-fk and repack. Each parses its options
 // (no I/O), starts the job and prints its id; --wait follows it.
 #include "cli.hpp"
 #include "options.hpp"
@@ -104,6 +104,27 @@ int CmdValidate(const std::string& cmd, const std::vector<std::string>& args)
     NamedArgs named{{"relation", {table, "regclass"}}, {"constraint_name", {constraint, "name"}}};
     AppendStepArgs(knobs, named);
     return StartAndFollow(cl, "mig_validate_constraint", named);
+}
+
+int CmdRepack(const std::string& cmd, const std::vector<std::string>& args)
+{
+    std::string table, max_lag, max_lag_bytes;
+    StepKnobs knobs;
+    po::options_description d("repack options");
+    d.add_options()("table", po::value(&table), "the table to rewrite")(
+        "max-lag", po::value(&max_lag), "wait before the repack while a standby replays more than this behind")(
+        "max-lag-bytes", po::value(&max_lag_bytes), "wait while a standby or slot is this far behind, e.g. 16MB");
+    AddStepOptions(d, knobs);
+    auto cl = Parse(cmd, args, d, "repack --table T [--lock-timeout D] [--max-retries N] [--max-lag D] [--wait]");
+    if (cl.help) return kOk;
+    if (table.empty())
+        throw Error(kUsage, "repack needs --table", "e.g. migctl repack --table orders");
+    NoJobArg(cl, cmd);
+    NamedArgs named{{"relation", {table, "regclass"}}};
+    AppendStepArgs(knobs, named);
+    if (!max_lag.empty()) named.push_back({"max_lag", {DurationToInterval(ParseDuration(max_lag)), "interval"}});
+    if (!max_lag_bytes.empty()) named.push_back({"max_lag_bytes", {std::to_string(ParseSize(max_lag_bytes)), "bigint"}});
+    return StartAndFollow(cl, "mig_repack", named);
 }
 
 int CmdIndex(const std::string& cmd, const std::vector<std::string>& args)

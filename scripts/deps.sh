@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# scripts/deps.sh [15|17|18|all] -- installs the Debian packages pg_mig needs
+# scripts/deps.sh [15|17|18|19|all] -- installs the Debian packages pg_mig needs
 # to build, test and run its demo, only those missing. Idempotent; run as
 # root. 15 (the default) is Debian 12's server; 18 adds what building
-# PostgreSQL 18 from source needs, 17 what making its trixie chroot needs
-# (scripts/pgbuild.sh).
+# PostgreSQL 18 from source needs, 17 and 19 what making their trixie and
+# sid chroots needs (scripts/pgbuild.sh).
 set -euo pipefail
 PKGS=(postgresql-15 postgresql-client-15 postgresql-server-dev-15 libpq-dev
       libboost-program-options-dev libgtest-dev cmake g++ gcc make pkg-config
@@ -16,10 +16,10 @@ PKGS=(postgresql-15 postgresql-client-15 postgresql-server-dev-15 libpq-dev
 for v in "${@:-15}"; do
   case "$v" in
     15) ;;
-    17) PKGS+=(debootstrap util-linux) ;;
+    17|19) PKGS+=(debootstrap util-linux) ;;
     18) PKGS+=(bison flex libicu-dev zlib1g-dev) ;;
     all) PKGS+=(debootstrap util-linux bison flex libicu-dev zlib1g-dev) ;;
-    *) echo "deps.sh: unknown version $v (15, 17, 18 or all)" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown version $v (15, 17, 18, 19 or all)" >&2; exit 2 ;;
   esac
 done
 missing=()

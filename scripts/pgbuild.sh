@@ -17,6 +17,10 @@
 #                    --variant=minbase) with trixie's postgresql-17 packages
 #                    (about 2 minutes), then copies its PostgreSQL 17 to
 #                    build/pg/17/root/usr/...; scripts/pgchroot.sh runs it
+#   pgbuild.sh 19    the same with a sid chroot $PGMIG_CACHE/sid and
+#                    experimental's postgresql-19 packages (the newest
+#                    there; they need sid's glibc); pgchroot.sh --chroot sid
+#                    runs it
 #   pgbuild.sh django
 #                    the same trixie chroot (made as for 17 if missing) with
 #                    trixie's python3-django (4.2) and python3-psycopg (3)
@@ -87,43 +91,79 @@ build_18() {
   rm -rf "$prefix.old" "$stage" "$tmp" "$apt"
 }
 
-# build_17: a trixie chroot with PostgreSQL 17's binary packages. The server
-# dev package is unpacked, not installed: installed, it pulls clang and llvm
-# (the extension is built with with_llvm=no).
-build_17() {
-  local root=$CACHE/trixie stamp=$CACHE/trixie/.pg_mig-built log=$CACHE/trixie-build.log
-  [ -f "$stamp" ] && return 0
-  echo "pgbuild.sh: making a trixie chroot with PostgreSQL 17 in $root (log: $log)" >&2
-  rm -rf "$root" "$root.tmp"
-  # debootstrap mounts /proc and /sys in the target: in a mount namespace of
-  # its own they vanish with it, whatever happens
-  unshare --mount --propagation private -- \
-    nice debootstrap --variant=minbase --keyring="$KEYRING" trixie "$root.tmp" "$MIRROR" >"$log" 2>&1 ||
-    { tail -20 "$log" >&2; die "debootstrap failed; see $log"; }
+# chroot_of V: the Debian suite whose chroot holds PostgreSQL V's binary
+# packages (17: trixie's own; 19: experimental's, which need sid's glibc)
+chroot_of() { case "$1" in 17) echo trixie ;; 19) echo sid ;; *) die "no chroot for $1" ;; esac; }
+
+# in_chroot ROOT LOG SCRIPT: runs the shell SCRIPT as root in the chroot ROOT
+# (with a /proc, in a mount namespace of its own: it vanishes with it,
+# whatever happens), its output appended to LOG
+in_chroot() {
   unshare --mount --propagation private -- bash -c '
     set -e
-    r=$1
-    mount -t proc proc "$r/proc"
-    exec chroot "$r" /bin/sh -c "
-      set -e
-      export DEBIAN_FRONTEND=noninteractive
-      printf \"#!/bin/sh\nexit 101\n\" > /usr/sbin/policy-rc.d
+    mount -t proc proc "$1/proc"
+    exec chroot "$1" /bin/sh -c "set -e; export DEBIAN_FRONTEND=noninteractive; $2"
+  ' bash "$1" "$3" >>"$2" 2>&1
+}
+
+# build_chroot V: a chroot ($CACHE/SUITE, debootstrap --variant=minbase) with
+# PostgreSQL V's binary packages. The server dev package is unpacked, not
+# installed: installed, it pulls clang and llvm (the extension is built with
+# with_llvm=no). For 19 the chroot is sid's with experimental as a second
+# source, pinned so that only PostgreSQL 19 and its libpq come from there
+# (contrib is in postgresql-19 itself; apt takes experimental's newest).
+build_chroot() {
+  local v=$1 suite root stamp log setup=
+  suite=$(chroot_of "$v")
+  root=$CACHE/$suite stamp=$CACHE/$suite/.pg_mig-built log=$CACHE/$suite-build.log
+  [ -f "$stamp" ] && return 0
+  echo "pgbuild.sh: making a $suite chroot with PostgreSQL $v in $root (log: $log)" >&2
+  rm -rf "$root"
+  : >"$log"
+  # a base system debootstrap finished is kept: a failed package install
+  # after it (the mirror, apt) starts again from there
+  if [ ! -f "$root.tmp/.pg_mig-debootstrapped" ]; then
+    rm -rf "$root.tmp"
+    unshare --mount --propagation private -- \
+      nice debootstrap --variant=minbase --keyring="$KEYRING" "$suite" "$root.tmp" "$MIRROR" >>"$log" 2>&1 ||
+      { tail -20 "$log" >&2; die "debootstrap failed; see $log"; }
+    touch "$root.tmp/.pg_mig-debootstrapped"
+  fi
+  if [ "$v" = 19 ]; then
+    # sid's and experimental's Release files carry a Valid-Until; a mirror
+    # that is a snapshot (or a machine clock ahead of it) must not stop us
+    echo 'Acquire::Check-Valid-Until "false";' > "$root.tmp/etc/apt/apt.conf.d/99pg_mig-valid-until"
+    echo "deb $MIRROR experimental main" > "$root.tmp/etc/apt/sources.list.d/experimental.list"
+    cat > "$root.tmp/etc/apt/preferences.d/pg_mig-experimental" <<PIN
+Package: *
+Pin: release a=experimental
+Pin-Priority: 1
+
+Package: postgresql-19 postgresql-client-19 postgresql-server-dev-19 libpq5 libpq-dev
+Pin: release a=experimental
+Pin-Priority: 990
+PIN
+  fi
+  in_chroot "$root.tmp" "$log" "
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
       chmod +x /usr/sbin/policy-rc.d
       mkdir -p /etc/postgresql-common
-      echo \"create_main_cluster = false\" > /etc/postgresql-common/createcluster.conf
+      echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
       apt-get -o DPkg::Lock::Timeout=600 update -qq
+      apt-cache policy postgresql-$v postgresql-server-dev-$v libpq5
       apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
         -o Dpkg::Options::=--force-confold \
-        postgresql-17 postgresql-client-17 libpq-dev make gcc libc6-dev
+        postgresql-$v postgresql-client-$v libpq-dev make gcc libc6-dev
       cd /tmp
-      apt-get download postgresql-server-dev-17
-      dpkg -x postgresql-server-dev-17_*.deb /
-      rm -f postgresql-server-dev-17_*.deb
-      apt-get clean
-    "' bash "$root.tmp" >>"$log" 2>&1 || { tail -20 "$log" >&2; die "installing PostgreSQL 17 in the chroot failed; see $log"; }
-  [ -x "$root.tmp/usr/lib/postgresql/17/bin/postgres" ] || die "no PostgreSQL 17 in the chroot; see $log"
+      apt-get download postgresql-server-dev-$v
+      dpkg -x postgresql-server-dev-${v}_*.deb /
+      rm -f postgresql-server-dev-${v}_*.deb
+      apt-get clean" ||
+    { tail -20 "$log" >&2; die "installing PostgreSQL $v in the chroot failed; see $log"; }
+  [ -x "$root.tmp/usr/lib/postgresql/$v/bin/postgres" ] || die "no PostgreSQL $v in the chroot; see $log"
+  rm -f "$root.tmp/.pg_mig-debootstrapped"
   mv "$root.tmp" "$root"
-  echo "$(chroot "$root" /usr/lib/postgresql/17/bin/pg_config --version), built $(date -u +%FT%T.%NZ)" > "$stamp"
+  echo "$(chroot "$root" /usr/lib/postgresql/$v/bin/pg_config --version), built $(date -u +%FT%T.%NZ)" > "$stamp"
 }
 
 # django_17: Django 4.2 and psycopg 3 from trixie in the chroot of 17. The
@@ -133,18 +173,12 @@ django_17() {
   local root=$CACHE/trixie stamp=$CACHE/trixie/.pg_mig-django log=$CACHE/trixie-django.log
   [ -f "$stamp" ] && return 0
   echo "pgbuild.sh: adding trixie's Django 4.2 and psycopg 3 to $root (log: $log)" >&2
-  unshare --mount --propagation private -- bash -c '
-    set -e
-    r=$1
-    mount -t proc proc "$r/proc"
-    exec chroot "$r" /bin/sh -c "
-      set -e
-      export DEBIAN_FRONTEND=noninteractive
+  : >"$log"
+  in_chroot "$root" "$log" "
       apt-get -o DPkg::Lock::Timeout=600 update -qq
       apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
         python3-django python3-psycopg
-      apt-get clean
-    "' bash "$root" >"$log" 2>&1 || { tail -20 "$log" >&2; die "installing Django in the chroot failed; see $log"; }
+      apt-get clean" || { tail -20 "$log" >&2; die "installing Django in the chroot failed; see $log"; }
   local versions
   versions=$(chroot "$root" /usr/bin/python3 -c 'import django, psycopg; print("Django %s, psycopg %s" % (django.get_version(), psycopg.__version__))') ||
     die "no Django or psycopg in the chroot; see $log"
@@ -160,7 +194,7 @@ private_copy() {
     from=; stamp=$CACHE/pg15.stamp
     dpkg-query -W -f='${Package} ${Version}\n' postgresql-15 postgresql-server-dev-15 > "$stamp.new"
     if cmp -s "$stamp.new" "$stamp"; then rm -f "$stamp.new"; else mv "$stamp.new" "$stamp"; fi
-  else from=$CACHE/trixie; stamp=$CACHE/trixie/.pg_mig-built; fi
+  else from=$CACHE/$(chroot_of "$v"); stamp=$from/.pg_mig-built; fi
   if [ -f "$dest/.pg_mig-copied" ] && cmp -s "$stamp" "$dest/.pg_mig-copied"; then return 0; fi
   rm -rf "$dest"
   if [ "$v" = 18 ]; then
@@ -184,11 +218,11 @@ private_copy() {
   mv "$dest.tmp" "$dest"
 }
 
-[ $# -eq 1 ] || die "usage: pgbuild.sh 15|17|18|django"
+[ $# -eq 1 ] || die "usage: pgbuild.sh 15|17|18|19|django"
 case "$1" in
-  15|17|18) v=$1 ;;
+  15|17|18|19) v=$1 ;;
   django) v=17 ;;
-  *) die "usage: pgbuild.sh 15|17|18|django" ;;
+  *) die "usage: pgbuild.sh 15|17|18|19|django" ;;
 esac
 [ "$(id -u)" -eq 0 ] || die "run as root: $1 is built or installed into $CACHE"
 mkdir -p "$CACHE"
@@ -196,7 +230,7 @@ bash "$src/scripts/deps.sh" "$v"
 [ "$v" = 15 ] && { bash "$src/scripts/deps.sh" 15; private_copy 15; exit 0; }
 (
   flock 9
-  if [ "$v" = 18 ]; then build_18; else build_17; fi
+  if [ "$v" = 18 ]; then build_18; else build_chroot "$v"; fi
   if [ "$1" = django ]; then django_17; fi
 ) 9>"$CACHE/pg$v.lock"
 [ "$1" = django ] || private_copy "$1"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# scripts/pgchroot.sh [--user NAME] CMD [ARGS...] -- runs CMD in the trixie
-# chroot that holds PostgreSQL 17 (scripts/pgbuild.sh 17 makes it), in the
-# current directory, as root or as NAME (an OS user of the host: the chroot
-# gets the same name, uid and gid, so files and sockets mean the same on
-# both sides).
+# scripts/pgchroot.sh [--chroot trixie|sid] [--user NAME] CMD [ARGS...] --
+# runs CMD in a chroot that holds a PostgreSQL: trixie's (17; the default)
+# or sid's (19; scripts/pgbuild.sh 17 or 19 makes it), in the current
+# directory, as root or as NAME (an OS user of the host: the chroot gets the
+# same name, uid and gid, so files and sockets mean the same on both sides).
 #
 # The chroot sees the host's /tmp, /dev/shm and this checkout at their own
 # paths, and a /proc: the mounts are made in a private mount namespace, so
@@ -14,14 +14,21 @@
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd -P)
 CACHE=${PGMIG_CACHE:-/var/cache/pg_mig}
-root=$CACHE/trixie
+name=trixie
 
 die() { echo "pgchroot.sh: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root"
-[ -f "$root/.pg_mig-built" ] || die "no chroot in $root; scripts/pgbuild.sh 17 makes it"
+if [ "${1:-}" = --chroot ]; then name=$2; shift 2; fi
+case "$name" in
+  trixie) made_by=17 ;;
+  sid) made_by=19 ;;
+  *) die "--chroot $name: say trixie or sid" ;;
+esac
+root=$CACHE/$name
+[ -f "$root/.pg_mig-built" ] || die "no chroot in $root; scripts/pgbuild.sh $made_by makes it"
 user=
 if [ "${1:-}" = --user ]; then user=$2; shift 2; fi
-[ $# -ge 1 ] || die "usage: pgchroot.sh [--user NAME] CMD [ARGS...]"
+[ $# -ge 1 ] || die "usage: pgchroot.sh [--chroot trixie|sid] [--user NAME] CMD [ARGS...]"
 
 if [ -n "$user" ]; then
   uid=$(id -u "$user") gid=$(id -g "$user")
@@ -33,7 +40,7 @@ if [ -n "$user" ]; then
       [ "$(chroot "$root" getent passwd "$user" | cut -d: -f3,4)" = "$uid:$gid" ] ||
         die "could not make the user $user ($uid:$gid) in $root"
     fi
-  ) 9>"$CACHE/trixie-users.lock"
+  ) 9>"$CACHE/$name-users.lock"
 fi
 
 exec unshare --mount --propagation private -- bash -c '

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/test.sh [--pg 15|17|18|all] [ctest args] -- THE test command:
+# scripts/test.sh [--pg 15|17|18|19|all] [ctest args] -- THE test command:
 # installs what is missing, builds the extension (warnings are errors) and
 # migctl, and runs every test through ctest (GoogleTest unit tests, the
 # pg_regress suite and the integration tests, each against a sandbox primary
@@ -8,12 +8,12 @@
 #   (no --pg)    15 (Debian 12's, as a copy in build/pg/15), or the server
 #                of PG_CONFIG or PG_BINDIR when one is set; ends with
 #                ctest's summary
-#   --pg N       PostgreSQL N (15, 17 or 18; scripts/pgbuild.sh makes 17
-#                and 18 the first time); ends with ctest's summary
-#   --pg all     15, 17 and 18 one after the other (the tests of the
+#   --pg N       PostgreSQL N (15, 17, 18 or 19; scripts/pgbuild.sh makes
+#                17, 18 and 19 the first time); ends with ctest's summary
+#   --pg all     15, 17, 18 and 19 one after the other (the tests of the
 #                client side -- unit, deb, django, django_psycopg3,
 #                bench_quick, man_page, completion -- only with 15); ends
-#                with one line "N passed, M failed" over all three (a build
+#                with one line "N passed, M failed" over all four (a build
 #                that fails counts as one failed test); exits non-zero if
 #                any failed
 set -euo pipefail
@@ -21,11 +21,11 @@ cd "$(dirname "$0")/.."
 root=$(pwd -P)
 versions=
 if [ "${1:-}" = --pg ]; then
-  [ $# -ge 2 ] || { echo "test.sh: --pg needs 15, 17, 18 or all" >&2; exit 2; }
+  [ $# -ge 2 ] || { echo "test.sh: --pg needs 15, 17, 18, 19 or all" >&2; exit 2; }
   case "$2" in
-    15|17|18) versions=$2 ;;
-    all) versions="15 17 18" ;;
-    *) echo "test.sh: --pg $2: say 15, 17, 18 or all" >&2; exit 2 ;;
+    15|17|18|19) versions=$2 ;;
+    all) versions="15 17 18 19" ;;
+    *) echo "test.sh: --pg $2: say 15, 17, 18, 19 or all" >&2; exit 2 ;;
   esac
   shift 2
 fi
@@ -46,7 +46,7 @@ build_for() {
   pg_resolve && pg_install_extension -Werror
 }
 
-if [ "$versions" != "15 17 18" ]; then
+if [ "$versions" = "${versions% *}" ]; then   # one version (or none)
   build_for "$versions"
   exec ctest --test-dir build --output-on-failure "$@"
 fi

@@ -91,20 +91,36 @@ CREATE TABLE @extschema@.mig_job (
     -- job does now, in words.
     kind                text NOT NULL DEFAULT 'backfill'
         CHECK (kind IN ('backfill', 'delete', 'not_null', 'foreign_key',
-                        'validate', 'index', 'revert')),
+                        'validate', 'index', 'revert', 'repack')),
     step                text,
     parallel            integer NOT NULL DEFAULT 1 CHECK (parallel >= 1),
     kind_args           text[] NOT NULL DEFAULT '{}',
     steps_done          text[] NOT NULL DEFAULT '{}',
     -- 0.3: the worker vacuums the table after about this many changed
     -- rows (0: never; resolved and stored at start, see vacuum.c)
-    vacuum_every        bigint CHECK (vacuum_every >= 0)
+    vacuum_every        bigint CHECK (vacuum_every >= 0),
+    -- 0.4: starting again is safe.  job_key is the caller's name for "this
+    -- step of this migration": a start with a key that a job of this
+    -- database already holds starts nothing and returns that job, after
+    -- checking that the kind, the table and the arguments that change what
+    -- runs (start_args: "name=value" items, a bare "name" for NULL) are the
+    -- same.  A job releases its key (job_key NULL) when it is forgotten or
+    -- reverted.  start_args also lets a start without a key resume a failed
+    -- job of the same kind and arguments on the table.
+    job_key             text CHECK (pg_catalog.octet_length(job_key) OPERATOR(pg_catalog.<=) 1024),
+    start_args          text[]
 );
 
-/* At most one unfinished job per table: a second start is refused. */
+/*
+ * At most one running or queued job per table; a paused or failed one
+ * blocks a start as the start functions and mig_resume decide, under the
+ * table tree's start lock (MigFindActiveJobOn).
+ */
 CREATE UNIQUE INDEX mig_job_one_active_per_table
     ON @extschema@.mig_job (relid)
-    WHERE state IN ('queued', 'running', 'paused', 'failed');
+    WHERE state IN ('queued', 'running');
+CREATE UNIQUE INDEX mig_job_job_key ON @extschema@.mig_job (job_key)
+    WHERE job_key IS NOT NULL;
 
 /*
  * A job's targets: the table itself, or for a partitioned table each leaf
@@ -247,15 +263,13 @@ CREATE FUNCTION @extschema@.mig_start_backfill(
     throttle_on_autovacuum boolean DEFAULT false,
     keep_old_values     boolean  DEFAULT false,
     parallel            integer  DEFAULT 1,
-    vacuum_every        bigint   DEFAULT NULL)
+    vacuum_every        bigint   DEFAULT NULL,
+    job_key             text     DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_start_backfill'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION @extschema@.mig_start_backfill(regclass, text, text, integer,
-    interval, interval, bigint, interval, interval, integer, interval, bigint,
-    double precision, text[], text, text, integer, interval, integer, boolean, boolean,
-    integer, bigint)
-IS 'starts a chunked backfill (UPDATE) in background workers (parallel lanes), keeping the old values with keep_old_values; returns the job id';
+COMMENT ON FUNCTION @extschema@.mig_start_backfill(regclass, text, text, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, boolean, integer, bigint, text)
+IS 'starts a chunked backfill (UPDATE) in background workers (parallel lanes), keeping the old values with keep_old_values; returns the job id; a job_key names the step, so that starting it again returns the job that has the key';
 
 CREATE FUNCTION @extschema@.mig_pause(job_id bigint)
 RETURNS void AS 'MODULE_PATHNAME', 'mig_pause' LANGUAGE C STRICT VOLATILE;
@@ -366,37 +380,37 @@ CREATE FUNCTION @extschema@.mig_start_delete(
     max_archive_backlog integer  DEFAULT NULL,
     throttle_on_autovacuum boolean DEFAULT false,
     parallel            integer  DEFAULT 1,
-    vacuum_every        bigint   DEFAULT NULL)
+    vacuum_every        bigint   DEFAULT NULL,
+    job_key             text     DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_start_delete'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION @extschema@.mig_start_delete(regclass, text, integer,
-    interval, interval, bigint, interval, interval, integer, interval, bigint,
-    double precision, text[], text, text, integer, interval, integer, boolean,
-    integer, bigint)
-IS 'starts a chunked DELETE of the rows matching where_clause in background workers (parallel lanes); returns the job id';
+COMMENT ON FUNCTION @extschema@.mig_start_delete(regclass, text, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, integer, bigint, text)
+IS 'starts a chunked DELETE of the rows matching where_clause in background workers (parallel lanes); returns the job id; a job_key names the step, so that starting it again returns the job that has the key';
 
 CREATE FUNCTION @extschema@.mig_set_not_null(
     relation            regclass,
     column_name         name,
     lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
-    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer)
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    job_key             text     DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_set_not_null'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION @extschema@.mig_set_not_null(regclass, name, interval, integer)
-IS 'starts a job that sets a column NOT NULL without a long lock: a NOT VALID check, VALIDATE, SET NOT NULL, drop the check';
+COMMENT ON FUNCTION @extschema@.mig_set_not_null(regclass, name, interval, integer, text)
+IS 'starts a job that sets a column NOT NULL without a long lock: a NOT VALID check, VALIDATE, SET NOT NULL, drop the check; a job_key names the step, so that starting it again returns the job that has the key';
 
 CREATE FUNCTION @extschema@.mig_validate_constraint(
     relation            regclass,
     constraint_name     name,
     lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
-    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer)
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    job_key             text     DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_validate_constraint'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION @extschema@.mig_validate_constraint(regclass, name, interval, integer)
-IS 'starts a job that validates a NOT VALID check or foreign key constraint';
+COMMENT ON FUNCTION @extschema@.mig_validate_constraint(regclass, name, interval, integer, text)
+IS 'starts a job that validates a NOT VALID check or foreign key constraint; a job_key names the step, so that starting it again returns the job that has the key';
 
 CREATE FUNCTION @extschema@.mig_create_index(
     relation            regclass,
@@ -411,13 +425,13 @@ CREATE FUNCTION @extschema@.mig_create_index(
                                      pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true),
                                      '([0-9])B$', '\1')),
     lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
-    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer)
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    job_key             text     DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_create_index'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION @extschema@.mig_create_index(regclass, text, name, boolean, text,
-    text, name[], interval, bigint, interval, integer)
-IS 'starts a job that builds an index with CREATE INDEX CONCURRENTLY in a background worker';
+COMMENT ON FUNCTION @extschema@.mig_create_index(regclass, text, name, boolean, text, text, name[], interval, bigint, interval, integer, text)
+IS 'starts a job that builds an index with CREATE INDEX CONCURRENTLY in a background worker; a job_key names the step, so that starting it again returns the job that has the key';
 
 CREATE FUNCTION @extschema@.mig_add_foreign_key(
     relation            regclass,
@@ -445,14 +459,13 @@ CREATE FUNCTION @extschema@.mig_add_foreign_key(
     max_active_sessions integer  DEFAULT NULL,
     max_xact_age        interval DEFAULT NULL,
     max_archive_backlog integer  DEFAULT NULL,
-    throttle_on_autovacuum boolean DEFAULT false)
+    throttle_on_autovacuum boolean DEFAULT false,
+    job_key             text     DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_add_foreign_key'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION @extschema@.mig_add_foreign_key(regclass, name[], regclass, name[],
-    name, text, text, integer, interval, interval, bigint, interval, interval, integer,
-    interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean)
-IS 'starts a job that adds a foreign key NOT VALID, handles the orphan rows chunk by chunk, then validates it';
+COMMENT ON FUNCTION @extschema@.mig_add_foreign_key(regclass, name[], regclass, name[], name, text, text, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, text)
+IS 'starts a job that adds a foreign key NOT VALID, handles the orphan rows chunk by chunk, then validates it; a job_key names the step, so that starting it again returns the job that has the key';
 
 -- Undo.  A backfill started with keep_old_values keeps, in the
 -- transaction of each chunk, the key and the old and new values of the
@@ -495,21 +508,20 @@ CREATE FUNCTION @extschema@.mig_revert(
     max_xact_age        interval DEFAULT NULL,
     max_archive_backlog integer  DEFAULT NULL,
     throttle_on_autovacuum boolean DEFAULT false,
-    vacuum_every        bigint   DEFAULT NULL)
+    vacuum_every        bigint   DEFAULT NULL,
+    job_key             text     DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_revert'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION @extschema@.mig_revert(bigint, integer,
-    interval, interval, bigint, interval, interval, integer, interval, bigint,
-    double precision, text[], text, text, integer, interval, integer, boolean, bigint)
-IS 'starts a job (kind revert) that writes the old values kept by backfill job_id back, chunk by chunk; returns its id';
+COMMENT ON FUNCTION @extschema@.mig_revert(bigint, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, bigint, text)
+IS 'starts a job (kind revert) that writes the old values kept by backfill job_id back, chunk by chunk; returns its id; a job_key names the step, so that starting it again returns the job that has the key';
 
 CREATE FUNCTION @extschema@.mig_forget(job_id bigint)
 RETURNS void
 AS 'MODULE_PATHNAME', 'mig_forget'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION @extschema@.mig_forget(bigint)
-IS 'drops the old values kept by a finished backfill job_id';
+IS 'forgets a finished job (succeeded, failed or cancelled): releases its job_key, stops a failed job from blocking its table, and drops the old values kept by a backfill';
 
 CREATE FUNCTION @extschema@.mig_worker_lanes(
     OUT job_id bigint, OUT lane integer, OUT pid integer)
@@ -605,6 +617,14 @@ SELECT j.job_id,
        CASE WHEN p.pid IS NOT NULL
             THEN pg_catalog.concat(j.step, ': '::pg_catalog.text, p.phase)
             ELSE j.step
+       END
+       OPERATOR(pg_catalog.||) CASE WHEN j.step IS NOT NULL
+                 AND pg_catalog.cardinality(lw.blockers) OPERATOR(pg_catalog.>) 0::pg_catalog.int4
+            THEN pg_catalog.concat('; waits for pid '::pg_catalog.text,
+                                   pg_catalog.array_to_string(lw.blockers, ', '::pg_catalog.text),
+                                   ' ('::pg_catalog.text, lw.locktype, ' lock) since '::pg_catalog.text,
+                                   lw.waitstart)
+            ELSE ''::pg_catalog.text
        END AS step,
        j.parallel,
        (SELECT pg_catalog.pg_total_relation_size(c.oid)
@@ -612,7 +632,8 @@ SELECT j.job_id,
          WHERE c.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
            AND c.relname OPERATOR(pg_catalog.=)
                pg_catalog.concat('mig_kept_'::pg_catalog.text, j.job_id)::pg_catalog.name
-       ) AS kept_bytes
+       ) AS kept_bytes,
+       j.job_key
   FROM @extschema@.mig_job j
   CROSS JOIN LATERAL (
        SELECT pg_catalog.pg_has_role(j.owner, 'USAGE'::pg_catalog.text)
@@ -647,12 +668,20 @@ SELECT j.job_id,
        HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0::pg_catalog.int8) ln ON true
   LEFT JOIN @extschema@.mig_worker_status() w
          ON w.job_id OPERATOR(pg_catalog.=) j.job_id
+  -- a schema step's statement waiting for a lock: for whom, since when
+  LEFT JOIN LATERAL (
+       SELECT l.locktype, l.waitstart,
+              pg_catalog.pg_blocking_pids(w.pid) AS blockers
+         FROM pg_catalog.pg_locks l
+        WHERE l.pid OPERATOR(pg_catalog.=) w.pid
+          AND NOT l.granted
+        LIMIT 1) lw ON j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
   LEFT JOIN pg_catalog.pg_stat_progress_create_index p
          ON j.kind OPERATOR(pg_catalog.=) 'index'::pg_catalog.text
         AND j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
         AND p.pid OPERATOR(pg_catalog.=) w.pid;
 
-COMMENT ON VIEW @extschema@.mig_jobs IS 'one row per pg_mig job, with its kind, step, progress, rate, ETA and throttle reason';
+COMMENT ON VIEW @extschema@.mig_jobs IS 'one row per pg_mig job, with its kind, step, progress, rate, ETA, throttle reason and job_key';
 
 CREATE VIEW @extschema@.mig_job_events AS
 SELECT e.event_id, e.job_id, e.at, e.event,
@@ -729,6 +758,23 @@ GRANT SELECT ON @extschema@.mig_job_lanes TO PUBLIC;
 ------------------------------------------------------------------------
 -- Section 3: PostgreSQL 19 (issue 24): mig_repack
 ------------------------------------------------------------------------
+
+-- The kind repack: REPACK (CONCURRENTLY) of a table, run by the worker
+-- (PostgreSQL 19 and later; before, mig_repack refuses to start).
+CREATE FUNCTION @extschema@.mig_repack(
+    relation            regclass,
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.pg_size_bytes(pg_catalog.regexp_replace(
+                                     pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true),
+                                     '([0-9])B$', '\1')),
+    job_key             text     DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_repack'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_repack(regclass, interval, integer, interval, bigint, text)
+IS 'starts a job that rewrites a table with REPACK (CONCURRENTLY) in a background worker (PostgreSQL 19 and later); its final lock under lock_timeout, retried';
 
 ------------------------------------------------------------------------
 -- Section 4: monitoring (issue 27) and pacing (issue 28)

@@ -2,7 +2,8 @@
  *
  * steps.h
  *	  The schema steps of a job (steps.c) and the kinds made of them
- *	  (kind_not_null.c, kind_validate.c, kind_index.c, kind_foreign_key.c).
+ *	  (kind_not_null.c, kind_validate.c, kind_index.c, kind_foreign_key.c,
+ *	  kind_repack.c).
  *
  * A *schema step* is one DDL statement of a job, with a name (recorded in
  * mig_job.steps_done when it is done), a description for mig_jobs.step,
@@ -67,6 +68,7 @@ extern const MigKindDef mig_kind_not_null;
 extern const MigKindDef mig_kind_validate;
 extern const MigKindDef mig_kind_index;
 extern const MigKindDef mig_kind_foreign_key;
+extern const MigKindDef mig_kind_repack;
 
 /* steps.c: helpers for the kinds */
 extern char *MigJobRelationName(const MigJob *job);

@@ -3,8 +3,8 @@
  * version_compat.h
  *	  The one place for differences between PostgreSQL major versions.
  *
- *	  pg_mig is built and tested against PostgreSQL 15, 17 and 18
- *	  (scripts/test.sh --pg 15|17|18|all). 16 compiles through the same
+ *	  pg_mig is built and tested against PostgreSQL 15, 17, 18 and 19
+ *	  (scripts/test.sh --pg 15|17|18|19|all). 16 compiles through the same
  *	  code paths as 17 where the APIs changed in 16, but no test runs on
  *	  it. Older releases are refused below: the code relies on 15's
  *	  shmem_request_hook, InitMaterializedSRF, pg_prng and
@@ -20,6 +20,17 @@
 
 #if PG_VERSION_NUM < 150000
 #error "pg_mig needs PostgreSQL 15 or later"
+#endif
+
+/*
+ * The library's magic block (pg_mig.c): from 18 on it also carries pg_mig's
+ * name and version, which pg_get_loaded_modules() shows.  Needs pg_mig.h.
+ */
+#if PG_VERSION_NUM >= 180000
+#define MIG_MODULE_MAGIC \
+	PG_MODULE_MAGIC_EXT(.name = PG_MIG_EXTENSION_NAME, .version = PG_MIG_VERSION)
+#else
+#define MIG_MODULE_MAGIC PG_MODULE_MAGIC
 #endif
 
 /*
@@ -120,6 +131,40 @@
 #define MigNotNullConstraintTuple(relid, colname) findNotNullConstraint((relid), (colname))
 #else
 #define MigNotNullConstraintTuple(relid, colname) ((HeapTuple) NULL)
+#endif
+
+/*
+ * 18 can add a column's NOT NULL constraint NOT VALID and validate it later
+ * under SHARE UPDATE EXCLUSIVE (kind_not_null.c takes that path: two
+ * statements); before, a NOT VALID check stands in for it (four).
+ */
+#define MIG_HAVE_NOT_NULL_NOT_VALID (PG_VERSION_NUM >= 180000)
+
+/*
+ * 19 has REPACK (CONCURRENTLY) (kind_repack.c); before, mig_repack refuses
+ * to start (sql_kinds.c)
+ */
+#define MIG_HAVE_REPACK (PG_VERSION_NUM >= 190000)
+
+/*
+ * Is a replication slot in use by a process?  19 records the process
+ * number (active_proc) where earlier versions record its pid (throttle.c).
+ */
+#if PG_VERSION_NUM >= 190000
+#define MigSlotIsActive(slot) ((slot)->active_proc != INVALID_PROC_NUMBER)
+#else
+#define MigSlotIsActive(slot) ((slot)->active_pid != 0)
+#endif
+
+/*
+ * 19's REPACK (CONCURRENTLY) decodes the table's changes through a logical
+ * slot of its own, pg_repack_<pid>, which it consumes itself: not a replica,
+ * so the lag throttle leaves it out (throttle.c).  No such slot before 19.
+ */
+#if PG_VERSION_NUM >= 190000
+#define MigIsRepackSlot(name) (strncmp((name), "pg_repack_", 10) == 0)
+#else
+#define MigIsRepackSlot(name) false
 #endif
 
 /*

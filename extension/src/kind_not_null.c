@@ -4,7 +4,15 @@
  *	  The not_null kind (mig_set_not_null): SET NOT NULL without holding
  *	  ACCESS EXCLUSIVE for a scan of the table.
  *
- * The recipe, one schema step each (see steps.c):
+ * On PostgreSQL 18 and later, which can add a NOT NULL constraint itself
+ * NOT VALID, the recipe is two schema steps (see steps.c):
+ *
+ *	  add_not_null	ALTER TABLE t ADD CONSTRAINT c NOT NULL col NOT VALID
+ *					-- a short ACCESS EXCLUSIVE lock, no scan
+ *	  validate		ALTER TABLE t VALIDATE CONSTRAINT c
+ *					-- the scan, under SHARE UPDATE EXCLUSIVE: writes go on
+ *
+ * Before 18 it is four, around a check that stands in for the NOT NULL:
  *
  *	  add_check		ALTER TABLE t ADD CONSTRAINT c CHECK (col IS NOT NULL)
  *					NOT VALID	-- a short ACCESS EXCLUSIVE lock, no scan
@@ -22,8 +30,8 @@
  * check's drop gives the NOT NULL the usual name back.
  *
  * If rows are still NULL the validate step fails; the job then fails with
- * their count and a hint, and the undo step drops the check again, so no
- * constraint is left behind.  The kind's arguments are the column and the
+ * their count and a hint, and the undo step drops the check (or the NOT
+ * VALID NOT NULL) again, so no constraint is left behind.  The kind's arguments are the column and the
  * check's name (chosen when the job starts, so that it cannot clash).
  *
  *-------------------------------------------------------------------------
@@ -69,6 +77,49 @@ ColumnIsNotNull(const MigJob *job)
 	result = ((Form_pg_attribute) GETSTRUCT(tuple))->attnotnull;
 	ReleaseSysCache(tuple);
 	return result;
+}
+
+/*
+ * ColumnNotNullValid: the column has a valid NOT NULL.  Before 18 that is
+ * attnotnull; from 18 on attnotnull is also set by a NOT VALID NOT NULL
+ * constraint, whose convalidated tells.
+ */
+static bool
+ColumnNotNullValid(const MigJob *job)
+{
+	HeapTuple	tuple;
+	bool		result;
+
+	if (!MIG_HAVE_NOT_NULL_NOT_VALID)
+		return ColumnIsNotNull(job);
+	tuple = MigNotNullConstraintTuple(job->relid, Column(job));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	result = ((Form_pg_constraint) GETSTRUCT(tuple))->convalidated;
+	heap_freetuple(tuple);
+	return result;
+}
+
+/* add_not_null (18 and later) */
+static char *
+DescribeAddNotNull(const MigJob *job)
+{
+	return psprintf("adding constraint %s NOT NULL %s NOT VALID", Check(job), Column(job));
+}
+
+static void
+RunAddNotNull(const MigJob *job)
+{
+	MigExecDDL(psprintf("ALTER TABLE %s ADD CONSTRAINT %s NOT NULL %s NOT VALID",
+						MigJobRelationName(job), quote_identifier(Check(job)),
+						quote_identifier(Column(job))));
+}
+
+/* validate (18 and later) */
+static bool
+DoneValidateNotNull(const MigJob *job)
+{
+	return ColumnNotNullValid(job) || MigJobConstraintState(job) == MIG_CONSTRAINT_VALID;
 }
 
 /* add_check */
@@ -165,7 +216,9 @@ ExplainFailure(const MigJob *job, const MigStepDef *step, ErrorData *edata)
 	bool		isnull;
 	int64		count;
 
-	if (strcmp(step->name, "validate") != 0 || edata->sqlerrcode != ERRCODE_CHECK_VIOLATION)
+	if (strcmp(step->name, "validate") != 0 ||
+		(edata->sqlerrcode != ERRCODE_CHECK_VIOLATION &&
+		 edata->sqlerrcode != ERRCODE_NOT_NULL_VIOLATION))
 		return NULL;
 	sql = psprintf("SELECT count(*) FROM %s WHERE %s IS NULL",
 				   MigJobRelationName(job), quote_identifier(Column(job)));
@@ -186,10 +239,21 @@ static const MigStepDef not_null_steps[] = {
 	{"drop_check", MigDescribeDropConstraint, DoneDrop, RunDropCheck, false, false},
 };
 
+/*
+ * From 18 on: the add's done() is DoneAdd (attnotnull is set by a NOT VALID
+ * NOT NULL too), and the undo drops the NOT VALID NOT NULL like the check.
+ */
+static const MigStepDef not_null_steps_18[] = {
+	{"add_not_null", DescribeAddNotNull, DoneAdd, RunAddNotNull, false, false},
+	{"validate", MigDescribeValidateConstraint, DoneValidateNotNull, MigRunValidateConstraint, false, false},
+};
+
 static const MigStepDef not_null_undo =
 {"undo", MigDescribeDropConstraint, DoneDrop, MigRunDropConstraint, false, false};
 
 const MigKindDef mig_kind_not_null = {
-	MIG_KIND_NOT_NULL, not_null_steps, lengthof(not_null_steps),
+	MIG_KIND_NOT_NULL,
+	MIG_HAVE_NOT_NULL_NOT_VALID ? not_null_steps_18 : not_null_steps,
+	MIG_HAVE_NOT_NULL_NOT_VALID ? lengthof(not_null_steps_18) : lengthof(not_null_steps),
 	ExplainFailure, &not_null_undo
 };

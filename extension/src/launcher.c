@@ -49,6 +49,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 #include "utils/timeout.h"
 #include "utils/varlena.h"

@@ -41,11 +41,12 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "pg_mig.h"
 #include "version_compat.h"
 
-PG_MODULE_MAGIC;
+MIG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(mig_version);
 PG_FUNCTION_INFO_V1(mig_worker_status);

@@ -2,8 +2,8 @@
  *
  * sql_kinds.c
  *	  The SQL-callable start functions of the job kinds after the backfill:
- *	  mig_start_delete, mig_set_not_null, mig_validate_constraint and
- *	  mig_create_index.
+ *	  mig_start_delete, mig_set_not_null, mig_validate_constraint,
+ *	  mig_create_index, mig_add_foreign_key and mig_repack.
  *
  * Like mig_start_backfill (sql_api.c) each checks everything in the
  * caller's transaction, with the caller's rights, before a job is made: a
@@ -51,6 +51,7 @@ PG_FUNCTION_INFO_V1(mig_set_not_null);
 PG_FUNCTION_INFO_V1(mig_validate_constraint);
 PG_FUNCTION_INFO_V1(mig_create_index);
 PG_FUNCTION_INFO_V1(mig_add_foreign_key);
+PG_FUNCTION_INFO_V1(mig_repack);
 
 #define MAX_TEXT_ARG	65536
 #define COLUMNS_ARG_HINT "Pass the column list of CREATE INDEX, e.g. 'created_at', 'lower(email)' or 'customer_id, created_at DESC'."
@@ -166,18 +167,19 @@ FinishStart(Relation rel, MigJob *job, List *targets, const char *queued_detail)
 	foreach(lc, targets)
 		relids = lappend_oid(relids, ((MigTarget *) lfirst(lc))->relid);
 	(void) MigLockTreeForStart(job->relid);
+	job_id = MigRetryFailedTwin(job);
+	if (job_id != 0)
+	{
+		relation_close(rel, NoLock);
+		return job_id;
+	}
 	active = MigFindActiveJobOn(relids);
 	if (active != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("table \"%s\" already has an unfinished job " INT64_FORMAT,
-						RelationGetRelationName(rel), active),
-				 errdetail("pg_mig runs one job at a time on a table; a failed job counts as unfinished until it is resumed or cancelled."),
-				 errhint("Wait for job " INT64_FORMAT " with mig_wait(), or cancel it with mig_cancel(" INT64_FORMAT ").",
-						 active, active)));
+		MigRefuseBusyTable(RelationGetRelationName(rel), active);
 
 	job_id = MigInsertJob(job, targets);
 	MigSetJobKind(job_id, job->kind, job->kind_args);
+	MigKeepJobKey(job_id, job);
 	if (job->parallel > 1)
 		MigCreateLanes(job_id, linitial(targets), job->parallel);
 	MigRecordEvent(job_id, "queued", queued_detail);
@@ -186,6 +188,33 @@ FinishStart(Relation rel, MigJob *job, List *targets, const char *queued_detail)
 	relation_close(rel, NoLock);
 	return job_id;
 }
+
+/*
+ * StartAgain reads the job_key and the start arguments of a start function
+ * (job_key.c) and returns the id of the job that holds the key, or 0.
+ */
+static int64
+StartAgain(FunctionCallInfo fcinfo, Relation rel, MigJob *job, MigJobKind kind,
+		   int key_argno, const int *identity, int nidentity)
+{
+	int64		job_id;
+
+	job->kind = kind;
+	MigReadJobKey(fcinfo, key_argno, identity, nidentity, job);
+	job_id = MigStartAgain(job);
+	if (job_id != 0)
+		relation_close(rel, NoLock);
+	return job_id;
+}
+
+#define START_AGAIN(fcinfo, rel, job, kind, key_argno, ...) \
+	do { \
+		static const int identity_[] = {__VA_ARGS__}; \
+		int64		again_ = StartAgain((fcinfo), (rel), (job), (kind), (key_argno), \
+										identity_, lengthof(identity_)); \
+		if (again_ != 0) \
+			PG_RETURN_INT64(again_); \
+	} while (0)
 
 /*
  * mig_start_delete(relation, where_clause, <knobs of mig_start_backfill>)
@@ -204,6 +233,7 @@ mig_start_delete(PG_FUNCTION_ARGS)
 	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a delete");
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_DELETE, MIG_DELETE_JOB_KEY_ARGNO, 1);
 	job.kind = MIG_KIND_DELETE;
 	job.set_clause = NULL;
 	job.where_clause = TextArgument(fcinfo, 1, "where_clause",
@@ -261,6 +291,7 @@ mig_set_not_null(PG_FUNCTION_ARGS)
 	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a not_null job");
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_NOT_NULL, MIG_NOT_NULL_JOB_KEY_ARGNO, 1);
 	CheckDDLTable(rel, "set a column NOT NULL");
 	RequireArg(fcinfo, 1, "column_name");
 	column = pstrdup(NameStr(*PG_GETARG_NAME(1)));
@@ -299,6 +330,7 @@ mig_validate_constraint(PG_FUNCTION_ARGS)
 	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a validate job");
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_VALIDATE, MIG_VALIDATE_JOB_KEY_ARGNO, 1);
 	CheckDDLTable(rel, "validate a constraint");
 	RequireArg(fcinfo, 1, "constraint_name");
 	name = pstrdup(NameStr(*PG_GETARG_NAME(1)));
@@ -405,6 +437,7 @@ mig_create_index(PG_FUNCTION_ARGS)
 	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "an index job");
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_INDEX, MIG_INDEX_JOB_KEY_ARGNO, 1, 2, 3, 4, 5, 6);
 	CheckDDLTable(rel, "create an index");
 	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -597,6 +630,8 @@ mig_add_foreign_key(PG_FUNCTION_ARGS)
 	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a foreign_key job");
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_FOREIGN_KEY, MIG_FOREIGN_KEY_JOB_KEY_ARGNO,
+				1, 2, 3, 4, 5, 6);
 	CheckDDLTable(rel, "add a foreign key");
 	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -751,4 +786,43 @@ mig_add_foreign_key(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(FinishStart(rel, &job, targets,
 								psprintf("add foreign key %s NOT VALID, walk about " INT64_FORMAT " rows for orphans (%s), validate",
 										 quote_identifier(constraint), Max(rows_total, 0), orphans)));
+}
+
+/*
+ * mig_repack(relation, lock_timeout, max_retries, max_lag, max_lag_bytes,
+ * job_key) starts a repack job (kind_repack.c): REPACK (CONCURRENTLY) of
+ * the table, on PostgreSQL 19 and later; refused before.
+ */
+Datum
+mig_repack(PG_FUNCTION_ARGS)
+{
+	MigJob		job;
+	Relation	rel;
+
+	if (!MIG_HAVE_REPACK)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("mig_repack needs PostgreSQL 19 or later"),
+				 errdetail("REPACK (CONCURRENTLY) is new in PostgreSQL 19."),
+				 errhint("Use pg_repack, or VACUUM FULL in a maintenance window (it holds an ACCESS EXCLUSIVE lock while it rewrites the table).")));
+
+	memset(&job, 0, sizeof(job));
+	rel = BeginStart(fcinfo, &job, "a repack job");
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_REPACK, MIG_REPACK_JOB_KEY_ARGNO, 0);
+	CheckDDLTable(rel, "repack");
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot repack partitioned table \"%s\" concurrently",
+						RelationGetRelationName(rel)),
+				 errhint("Repack each partition with mig_repack().")));
+
+	StepJobDefaults(fcinfo, &job, 1, 2);
+	MigReadKnobArg(fcinfo, 3, "max_lag", &job);
+	MigReadKnobArg(fcinfo, 4, "max_lag_bytes", &job);
+
+	job.kind = MIG_KIND_REPACK;
+	job.kind_args = list_make1(psprintf("relfilenode=%u", rel->rd_rel->relfilenode));
+	PG_RETURN_INT64(FinishStart(rel, &job, NIL,
+								psprintf("repack table %s concurrently", job.relation_name)));
 }

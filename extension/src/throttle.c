@@ -125,10 +125,13 @@ ReadReplicas(Replica **out)
 
 		if (!s->in_use)
 			continue;
+		/* REPACK (CONCURRENTLY)'s own slot is no replica (see version_compat.h) */
+		if (MigIsRepackSlot(NameStr(s->data.name)))
+			continue;
 		SpinLockAcquire(&s->mutex);
 		logical = OidIsValid(s->data.database);
 		pos = logical ? s->data.confirmed_flush : s->data.restart_lsn;
-		r[n].active = (s->active_pid != 0);
+		r[n].active = MigSlotIsActive(s);
 		snprintf(r[n].name, sizeof(r[n].name), "slot %s", NameStr(s->data.name));
 		SpinLockRelease(&s->mutex);
 		r[n].kind = logical ? "logical slot" : "physical slot";

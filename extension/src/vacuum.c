@@ -139,7 +139,7 @@ void
 MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms)
 {
 	MemoryContext ctx = CurrentMemoryContext;
-	int64		every;
+	volatile int64 every;		/* volatile: gcc 15 -Wclobbered (PG_TRY below) */
 	volatile VacuumCheck check = VACUUM_WAIT;
 	char	   *volatile sql = NULL;
 	TimestampTz start;

@@ -69,14 +69,27 @@ int Sandbox::ctl(const std::string& server, const std::string& args)
 std::vector<std::string> Sandbox::pg_program(const std::string& name) const
 {
     std::vector<std::string> argv;
-    if (!ReadEnv(dir, "SANDBOX_PG_CHROOT").empty()) argv.push_back(source_dir() + "/scripts/pgchroot.sh");
+    std::string chroot = ReadEnv(dir, "SANDBOX_PG_CHROOT");
+    if (!chroot.empty()) {
+        argv.push_back(source_dir() + "/scripts/pgchroot.sh");
+        argv.push_back("--chroot");
+        argv.push_back(chroot);
+    }
     argv.push_back(ReadEnv(dir, "SANDBOX_PG_BINDIR") + "/" + name);
     return argv;
 }
 
+int Sandbox::failover()
+{
+    int rc = Shell(source_dir() + "/scripts/sandbox.sh failover " + dir);
+    primary_port = ReadEnvInt(dir, "PRIMARY_PORT");
+    standby_port = ReadEnvInt(dir, "STANDBY_PORT");
+    return rc;
+}
+
 std::string Sandbox::primary_log() const
 {
-    std::ifstream f(dir + "/primary.log");
+    std::ifstream f(ReadEnv(dir, "PRIMARY_DATA") + ".log");
     std::stringstream s;
     s << f.rdbuf();
     return s.str();

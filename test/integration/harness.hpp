@@ -22,16 +22,20 @@ struct Sandbox {
     int primary_port = 0;
     int standby_port = 0;
     // the servers' major version: the one scripts/sandbox.sh was given
-    // (PGMIG_PG=15|17|18, PG_CONFIG, or the pg_config on PATH; it checks
+    // (PGMIG_PG=15|17|18|19, PG_CONFIG, or the pg_config on PATH; it checks
     // that the primary runs it), for tests whose expectation depends on it
     int pg_major = 0;
     // the argv prefix that runs a client program of the server's own version
     // (pg_dump, pg_restore, ... refuse a newer server than theirs): the
-    // server's bin directory, through scripts/pgchroot.sh for 17's chroot
+    // server's bin directory, through scripts/pgchroot.sh for 17's and 19's chroots
     std::vector<std::string> pg_program(const std::string& name) const;
     std::string conninfo(const std::string& db = "postgres", bool standby = false,
                          const std::string& user = "postgres") const;
     int ctl(const std::string& server, const std::string& pg_ctl_args);  // exit code
+    // failover: the primary dies (immediate stop), the standby is promoted
+    // and is the primary from then on (conninfo() follows); a new standby is
+    // made from it. Exit code of sandbox.sh failover.
+    int failover();
     std::string primary_log() const;
 };
 

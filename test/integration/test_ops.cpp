@@ -117,6 +117,19 @@ TEST(Ops, VersionReportsTheThreeParts)
 // The handshake runs before every command: an extension whose SQL objects
 // are older than the loaded library (ALTER EXTENSION not run) is refused
 // with both versions and what to do; --version warns; install fixes it.
+// 18 and later: the library's magic block carries pg_mig's name and
+// version (PG_MODULE_MAGIC_EXT), which pg_get_loaded_modules() shows; the
+// version is the one mig_version() reports
+TEST(Ops, LoadedModuleShowsNameAndVersion)
+{
+    if (Sandbox::get().pg_major < 18) GTEST_SKIP() << "pg_get_loaded_modules() is 18's";
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    EXPECT_EQ("pg_mig " + *c.scalar("SELECT mig_version()"),
+              *c.scalar("SELECT string_agg(module_name || ' ' || version, ', ')"
+                        " FROM pg_get_loaded_modules() WHERE file_name LIKE 'pg_mig%'"));
+}
+
 TEST(Ops, EveryCommandRefusesAVersionMismatch)
 {
     Conn c(Sandbox::get().conninfo());

@@ -1,0 +1,103 @@
+/*-------------------------------------------------------------------------
+ *
+ * kind_repack.c
+ *	  The repack kind (mig_repack, PostgreSQL 19 and later): REPACK
+ *	  (CONCURRENTLY) of a table run by the worker, so that the client may
+ *	  go away and the table is still rewritten, without the space a big
+ *	  backfill or delete left behind.
+ *
+ * The recipe is one schema step (see steps.c):
+ *
+ *	  repack		wait while replicas lag; REPACK (CONCURRENTLY) t
+ *
+ * REPACK (CONCURRENTLY) copies the table under SHARE UPDATE EXCLUSIVE
+ * (writes go on; the changes made meanwhile are decoded from the WAL
+ * through a replication slot of its own), then takes ACCESS EXCLUSIVE for
+ * a moment to apply the last changes and swap the files.  That upgrade is
+ * a lock wait that makes everyone queue behind it: it is bounded by the
+ * job's lock_timeout, and an attempt that times out is rolled back and
+ * retried -- and a retry copies the table again (the step says so).  Waits
+ * that block nobody are not bounded: REPACK waiting for older
+ * transactions to end before its slot has a snapshot never fails the job.
+ * MigRunTopLevel (steps.c) bounds exactly those waits: it runs the
+ * statement with lock_timeout off and cancels it when it has waited longer
+ * than lock_timeout for a lock that others queue behind, and only then.
+ *
+ * The step is done when the table's relfilenode is no longer the one it
+ * had when the job started (kind argument relfilenode): after a crash the
+ * job tells a finished REPACK from one that was rolled back.  Before 19
+ * mig_repack refuses to start (sql_kinds.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#include "pg_mig.h"
+#include "steps.h"
+#include "version_compat.h"
+
+/* RelFileNumberNow: the table's relfilenode now; caller is in a transaction */
+static Oid
+RelFileNumberNow(const MigJob *job)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(job->relid));
+	Oid			result;
+
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table %s was dropped while the job ran", job->relation_name)));
+	result = ((Form_pg_class) GETSTRUCT(tuple))->relfilenode;
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/* repack */
+static char *
+DescribeRepack(const MigJob *job)
+{
+	if (job->retries > 0)
+		return psprintf("repacking table %s concurrently, attempt %d (a retry copies the table again)",
+						job->relation_name, job->retries + 1);
+	return psprintf("repacking table %s concurrently (copying it; a lock timeout at the end would copy it again)",
+					job->relation_name);
+}
+
+static bool
+DoneRepack(const MigJob *job)
+{
+	const char *before = MigKindArg(job, "relfilenode");
+
+	return before != NULL && RelFileNumberNow(job) != (Oid) strtoul(before, NULL, 10);
+}
+
+static void
+RunRepack(const MigJob *job)
+{
+	char	   *sql;
+
+	StartTransactionCommand();
+	sql = MemoryContextStrdup(TopMemoryContext,
+							  psprintf("REPACK (CONCURRENTLY) %s", MigJobRelationName(job)));
+	CommitTransactionCommand();
+	/* lock waits others queue behind are bounded by lock_timeout, no others */
+	MigRunTopLevel(sql, job->lock_timeout_ms);
+	pfree(sql);
+}
+
+static const MigStepDef repack_steps[] = {
+	{"repack", DescribeRepack, DoneRepack, RunRepack, true, true},
+};
+
+const MigKindDef mig_kind_repack = {
+	MIG_KIND_REPACK, repack_steps, lengthof(repack_steps), NULL, NULL
+};
