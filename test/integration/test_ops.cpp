@@ -270,8 +270,8 @@ TEST(Ops, MetricsForPrometheus)
     EXPECT_EQ(-1, Sample(recent.out, "pg_mig_job_state" + labels + ",state=\"succeeded\"}")) << recent.out;
     EXPECT_EQ(2, Migctl({"metrics", "--finished-within", "soon"}).exit_code);
 
-    // the alert rules the README gives, between its markers
-    std::string readme = ReadFile(source_dir() + "/README.md");
+    // the alert rules docs/monitoring.md gives, between its markers
+    std::string readme = ReadFile(source_dir() + "/docs/monitoring.md");  // the alert rules moved there
     std::smatch rules;
     ASSERT_TRUE(std::regex_search(readme, rules, std::regex("```yaml\n(# pg_mig alert rules[^`]*)```")));
     auto rc = Promtool("rules", rules[1].str());
