@@ -40,10 +40,16 @@ OBJS = \
 	extension/src/lanes.o \
 	extension/src/vacuum.o \
 	extension/src/job_key.o \
-	extension/src/timeline.o
+	extension/src/timeline.o \
+	extension/src/upgrade.o
 
 EXTENSION = pg_mig
-DATA = $(wildcard sql/pg_mig--*.sql)
+# The install script of the current version is made from the one maintained
+# full script, sql/pg_mig.sql (as pgvector does); the released scripts
+# (0.1's full script and the upgrade scripts) are installed as they are.
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pg_mig.control)
+DATA_built = sql/pg_mig--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built),$(wildcard sql/pg_mig--*.sql))
 PGFILEDESC = "pg_mig - safe chunked backfills"
 
 PG_CPPFLAGS = -I$(srcdir)/extension/include
@@ -79,6 +85,11 @@ $(shell echo '$(VERSION) $(includedir_server)' | cmp -s - $(BUILT_FOR) || \
 $(OBJS) $(OBJS:.o=.bc): extension/include/pg_mig.h extension/include/version_compat.h \
 	extension/include/steps.h extension/include/parse_check.h $(BUILT_FOR)
 EXTRA_CLEAN += $(BUILT_FOR)
+
+# sql/pg_mig--$(EXTVERSION).sql: a copy of sql/pg_mig.sql (see its header)
+sql/pg_mig--$(EXTVERSION).sql: sql/pg_mig.sql
+	@mkdir -p sql
+	cp $< $@
 
 # make bench [BENCH_ARGS=--quick]: the benchmark (bench/run.sh), results in bench/RESULTS.md
 .PHONY: bench

@@ -4,6 +4,10 @@
 
 -- Every object below is schema-qualified with @extschema@ or pg_catalog;
 -- operators in views and functions are written OPERATOR(pg_catalog.x).
+-- Whatever this script adds or changes goes into sql/pg_mig.sql too (the
+-- full install script of 0.4), in its final form and in the section of the
+-- same name; it_ops (Ops.FreshInstallEqualsTheUpgradePath) shows every
+-- difference between the two.
 
 ------------------------------------------------------------------------
 -- Section 1: recovery (issue 21): job keys, retries of failed jobs

@@ -401,6 +401,12 @@ extern int64 MigInt64Column(HeapTuple tuple, TupleDesc desc, int col, Oid type);
 extern Oid	MigExtensionSchema(void);
 extern char *MigInstalledVersion(void);
 extern void MigRequireSchemaVersion(void);
+extern bool MigVersionOlder(const char *a, const char *b);
+
+/* upgrade.c */
+extern void MigInstallUpgradeHook(void);
+extern void MigNoteJobsAwaitUpdate(const char *installed);
+extern void MigClearUpdateNotes(void);
 extern const char *MigQualifiedTable(const char *table);
 extern MigJob *MigLoadJob(int64 job_id, bool for_update);
 extern MigJob *MigLoadJobShared(int64 job_id);

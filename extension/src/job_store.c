@@ -70,8 +70,11 @@ MigExtensionSchema(void)
 /*
  * MigRequireSchemaVersion raises an error unless the SQL objects of pg_mig
  * in this database are of the library's version: a library newer than its
- * tables (the package was upgraded, ALTER EXTENSION UPDATE not yet run)
- * must not read or write them.  Caller is in a transaction.
+ * tables (the package was upgraded and the server restarted, ALTER
+ * EXTENSION UPDATE not yet run) must not read or write them, nor read the
+ * arguments of an older SQL signature.  Every SQL-callable function that
+ * reads the job tables or version-dependent arguments calls it first.
+ * Caller is in a transaction.
  */
 void
 MigRequireSchemaVersion(void)
@@ -81,11 +84,44 @@ MigRequireSchemaVersion(void)
 	(void) MigExtensionSchema();	/* the error for a missing extension */
 	version = MigInstalledVersion();
 	if (version == NULL || strcmp(version, PG_MIG_VERSION) != 0)
+	{
+		bool		older = version != NULL && MigVersionOlder(version, PG_MIG_VERSION);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"%s\" is at version %s in this database, but its library is version %s",
 						PG_MIG_EXTENSION_NAME, version ? version : "?", PG_MIG_VERSION),
-				 errhint("Run ALTER EXTENSION pg_mig UPDATE (or migctl install).")));
+				 older ?
+				 errdetail("The jobs of this database wait until the extension is updated.") : 0,
+				 older ?
+				 errhint("Run ALTER EXTENSION pg_mig UPDATE.") :
+				 errhint("Install the pg_mig %s library on the server and restart it.",
+						 version ? version : "?")));
+	}
+}
+
+/*
+ * MigVersionOlder: version a ("0.3") is older than version b ("0.4"),
+ * comparing the dot-separated numbers one by one.
+ */
+bool
+MigVersionOlder(const char *a, const char *b)
+{
+	while (*a || *b)
+	{
+		long		x = strtol(a, (char **) &a, 10);
+		long		y = strtol(b, (char **) &b, 10);
+
+		if (x != y)
+			return x < y;
+		if (*a == '.')
+			a++;
+		if (*b == '.')
+			b++;
+		if ((*a && !isdigit((unsigned char) *a)) || (*b && !isdigit((unsigned char) *b)))
+			return strcmp(a, b) < 0;
+	}
+	return false;
 }
 
 /* ExtensionSchema: pg_extension.extnamespace of an extension */

@@ -715,7 +715,11 @@ mig_scan_main(Datum main_arg)
 	if (OidIsValid(extoid) &&
 		strcmp(MigInstalledVersion(), PG_MIG_VERSION) != 0)
 	{
-		/* its jobs wait for ALTER EXTENSION UPDATE (the tables lack columns) */
+		/*
+		 * its jobs wait for ALTER EXTENSION UPDATE (the tables lack
+		 * columns), and say so in mig_jobs.throttled
+		 */
+		MigNoteJobsAwaitUpdate(MigInstalledVersion());
 		ereport(LOG,
 				(errmsg("pg_mig: not running the jobs of database \"%s\": extension pg_mig is at version %s, the library at %s",
 						get_database_name(MyDatabaseId), MigInstalledVersion(),
@@ -732,6 +736,7 @@ mig_scan_main(Datum main_arg)
 		uint64	   *lanes;
 		uint64		n;
 
+		MigClearUpdateNotes();
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		/* the lanes of a parallel job not done yet, as a bit mask */
@@ -780,6 +785,7 @@ mig_scan_main(Datum main_arg)
 			{
 				MigSetState(jobs[i], MIG_STATE_FAILED, problem);
 				MigRecordEvent(jobs[i], "failed", problem);
+				MigSetNote(MyDatabaseId, jobs[i], NULL);
 			}
 			else
 				MigPostRequest(MyDatabaseId, jobs[i], owners[i], lanes[i]);

@@ -94,6 +94,7 @@ static void MigXactCallback(XactEvent event, void *arg);
 static void MigSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 							   SubTransactionId parentSubid, void *arg);
 static void ReleaseWorkerSlot(int code, Datum arg);
+static const char *ShowPlainBytes(void);
 
 /*
  * _PG_init defines the settings and, when preloaded, asks for shared memory
@@ -140,9 +141,10 @@ _PG_init(void)
 							PGC_USERSET, 0, NULL, NULL, NULL);
 
 	/*
-	 * Durations and sizes are integer settings with units, so SHOW,
-	 * ALTER SYSTEM and postgresql.conf take '2s' or '64MB' as for any
-	 * setting of PostgreSQL's; their bounds are the bounds of the knobs.
+	 * Durations and sizes are integer settings with units, so ALTER SYSTEM
+	 * and postgresql.conf take '2s' or '64MB' as for any setting of
+	 * PostgreSQL's; their bounds are the bounds of the knobs.  SHOW prints
+	 * durations with a unit, but the size in plain bytes (ShowPlainBytes).
 	 */
 	DefineCustomIntVariable("pg_mig.default_chunk_time",
 							"Default chunk_time of mig_start_backfill (0 = fixed batch_size).",
@@ -156,7 +158,7 @@ _PG_init(void)
 							"Default max_lag_bytes of mig_start_backfill (0 = off).",
 							"A number without a unit is bytes.",
 							&mig_default_max_lag_bytes, 64 * 1024 * 1024, 0, INT_MAX,
-							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, ShowPlainBytes);
 	DefineCustomIntVariable("pg_mig.default_lock_timeout",
 							"Default lock_timeout of mig_start_backfill.",
 							NULL, &mig_default_lock_timeout_ms, 1000, 1, MIG_MAX_LOCK_TIMEOUT_MS,
@@ -198,6 +200,7 @@ _PG_init(void)
 	MarkGUCPrefixReserved("pg_mig");
 	RegisterXactCallback(MigXactCallback, NULL);
 	RegisterSubXactCallback(MigSubXactCallback, NULL);
+	MigInstallUpgradeHook();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
@@ -207,6 +210,23 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = MigShmemStartup;
 	MigRegisterLauncher();
+}
+
+/*
+ * ShowPlainBytes: SHOW and current_setting() of pg_mig.default_max_lag_bytes
+ * print the number of bytes without a unit.  The defaults of the SQL
+ * functions of 0.1 and 0.2 read it with current_setting(...)::bigint,
+ * before any C code runs; with the unit ('64MB') every call of theirs
+ * failed between a package upgrade and ALTER EXTENSION UPDATE.  0.3's
+ * defaults parse a unit and take the plain number as well.
+ */
+static const char *
+ShowPlainBytes(void)
+{
+	static char buf[32];
+
+	snprintf(buf, sizeof(buf), "%d", mig_default_max_lag_bytes);
+	return buf;
 }
 
 static Size

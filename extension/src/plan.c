@@ -214,6 +214,7 @@ mig_plan(PG_FUNCTION_ARGS)
 	int64		keys_total = 0;
 	ListCell   *lc;
 
+	MigRequireSchemaVersion();
 	if (RecoveryInProgress())
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),

@@ -516,6 +516,7 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 	int64		rows_total;
 	List	   *set_columns = NIL;
 
+	MigRequireSchemaVersion();
 	MigRequireShared();
 	if (RecoveryInProgress())
 		ereport(ERROR,
@@ -909,6 +910,7 @@ mig_wait(PG_FUNCTION_ARGS)
 	char	   *state;
 	bool		release_xmin;
 
+	MigRequireSchemaVersion();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -967,6 +969,7 @@ mig_set(PG_FUNCTION_ARGS)
 	int			n = 0;
 	StringInfoData detail;
 
+	MigRequireSchemaVersion();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -231,6 +231,7 @@ mig_start_delete(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	int64		rows_total;
 
+	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a delete");
 	START_AGAIN(fcinfo, rel, &job, MIG_KIND_DELETE, MIG_DELETE_JOB_KEY_ARGNO, 1);
@@ -293,6 +294,7 @@ mig_set_not_null(PG_FUNCTION_ARGS)
 	AttrNumber	attnum;
 	char	   *check;
 
+	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a not_null job");
 	START_AGAIN(fcinfo, rel, &job, MIG_KIND_NOT_NULL, MIG_NOT_NULL_JOB_KEY_ARGNO, 1);
@@ -331,6 +333,7 @@ mig_validate_constraint(PG_FUNCTION_ARGS)
 	HeapTuple	tuple;
 	char		contype;
 
+	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a validate job");
 	START_AGAIN(fcinfo, rel, &job, MIG_KIND_VALIDATE, MIG_VALIDATE_JOB_KEY_ARGNO, 1);
@@ -437,6 +440,7 @@ mig_create_index(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	Oid			existing;
 
+	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "an index job");
 	START_AGAIN(fcinfo, rel, &job, MIG_KIND_INDEX, MIG_INDEX_JOB_KEY_ARGNO, 1, 2, 3, 4, 5, 6);
@@ -654,6 +658,7 @@ mig_add_foreign_key(PG_FUNCTION_ARGS)
 	char	   *columns_arg;
 	char	   *ref_columns_arg;
 
+	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a foreign_key job");
 	START_AGAIN(fcinfo, rel, &job, MIG_KIND_FOREIGN_KEY, MIG_FOREIGN_KEY_JOB_KEY_ARGNO,

@@ -169,6 +169,7 @@ mig_revert(PG_FUNCTION_ARGS)
 	int64		rows;
 	int64		revert_id;
 
+	MigRequireSchemaVersion();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -306,6 +307,7 @@ mig_forget(PG_FUNCTION_ARGS)
 	MigJob	   *job;
 	char	   *actor;
 
+	MigRequireSchemaVersion();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -140,7 +140,8 @@ TEST(Ops, EveryCommandRefusesAVersionMismatch)
         old.exec("CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)");
     }
     for (std::vector<std::string> cmd : {std::vector<std::string>{"status"}, {"metrics"}, {"events", "1"},
-                                          {"start", "--table", "t", "--set", "n = 1"}}) {
+                                          {"start", "--table", "t", "--set", "n = 1"}, {"status", "1"},
+                                          {"pause", "1"}, {"resume", "1"}, {"cancel", "1"}, {"wait", "1"}}) {
         auto r = Migctl(cmd, "ops_old");
         EXPECT_EQ(3, r.exit_code) << cmd[0] << ": " << r.out << r.err;
         EXPECT_EQ("migctl: the pg_mig library loaded by the server is version 0.4 but the extension in database "
@@ -350,4 +351,194 @@ TEST(Ops, StartWaitOnATerminalNamesTheJobOnce)
     EXPECT_EQ(1u, LinesWith(screen, "job " + S(job) + " ops_startwait").size()) << screen;
     EXPECT_FALSE(std::regex_search(screen, std::regex("(^|\n) *[0-9]+ *(\n|$)"))) << screen;
     EXPECT_EQ(2000, c.scalar_int("SELECT count(*) FROM ops_startwait WHERE n = 1"));
+}
+
+// Between a package upgrade and ALTER EXTENSION pg_mig UPDATE the library
+// is newer than the SQL objects: every function of the old SQL, called with
+// its defaults, works or fails with SQLSTATE 55000 and the hint to update;
+// never a cast error from an old default (0.1's and 0.2's read
+// pg_mig.default_max_lag_bytes with ::bigint; 0.3 made it a size setting).
+// The views of the old SQL work. After the update a job with every default
+// runs.
+TEST(Ops, OldSqlWorksOrSaysToUpdate)
+{
+    Conn c(Sandbox::get().conninfo());
+    EXPECT_EQ("67108864", *c.scalar("SHOW pg_mig.default_max_lag_bytes"));
+    EXPECT_EQ("67108864", *c.scalar("SELECT current_setting('pg_mig.default_max_lag_bytes')"));
+    EXPECT_EQ("B", *c.scalar("SELECT unit FROM pg_settings WHERE name = 'pg_mig.default_max_lag_bytes'"));
+    c.exec("SET pg_mig.default_max_lag_bytes = '16MB'");
+    EXPECT_EQ("16777216", *c.scalar("SHOW pg_mig.default_max_lag_bytes"));
+    c.exec("RESET pg_mig.default_max_lag_bytes");
+    for (std::string version : {"0.1", "0.2", "0.3"}) {
+        std::string db = "ops_sql_" + version.substr(2);
+        c.exec("CREATE DATABASE " + db);
+        Conn old(Sandbox::get().conninfo(db));
+        old.exec("CREATE EXTENSION pg_mig VERSION '" + version + "'");
+        old.exec("CREATE TABLE t (id int PRIMARY KEY, n int)");
+        old.exec("INSERT INTO t SELECT g, 0 FROM generate_series(1, 100) g");
+        // every function of the extension but the triggers, with its
+        // arguments that have no default
+        auto funcs = old.rows(
+            "SELECT p.oid::regprocedure::text, p.proname,"
+            " (SELECT string_agg(format_type(u.t, NULL), ',' ORDER BY u.i)"
+            "    FROM unnest(p.proargtypes) WITH ORDINALITY u(t, i)"
+            "   WHERE u.i <= p.pronargs - p.pronargdefaults)"
+            " FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid"
+            " JOIN pg_extension e ON e.oid = d.refobjid AND d.deptype = 'e'"
+            " WHERE e.extname = 'pg_mig' AND p.prorettype <> 'trigger'::regtype ORDER BY 1");
+        EXPECT_GE(funcs.size(), 9u) << version;
+        int refused = 0, worked = 0;
+        for (const auto& f : funcs) {
+            std::string sig = *f[0], name = *f[1], types = f[2].value_or("");
+            std::vector<std::string> args;
+            std::stringstream in(types);
+            for (std::string t; std::getline(in, t, ',');) {
+                std::string v = t == "regclass" ? "'t'"
+                                : t == "text" ? "'n = 1'"
+                                : t == "name" ? "'n'"
+                                : t == "name[]" ? "'{n}'"
+                                : t == "interval" ? "'1s'"
+                                : t == "boolean" ? "false"
+                                                 : "1";
+                args.push_back(v + "::" + t);
+            }
+            std::string call = "SELECT * FROM " + name + "(";
+            for (size_t i = 0; i < args.size(); i++) call += (i ? ", " : "") + args[i];
+            call += ")";
+            try {
+                old.exec(call);
+                worked++;
+            } catch (const PgError& e) {
+                refused++;
+                EXPECT_EQ("55000", e.sqlstate) << version << " " << sig << ": " << e.what();
+                EXPECT_EQ("Run ALTER EXTENSION pg_mig UPDATE.", e.hint) << version << " " << sig;
+                EXPECT_TRUE(Has(e.what(), "extension \"pg_mig\" is at version " + version +
+                                              " in this database, but its library is version 0.4"))
+                    << version << " " << sig << ": " << e.what();
+            }
+        }
+        EXPECT_GE(refused, 6) << version;  // start, pause, resume, cancel, wait, set
+        EXPECT_GE(worked, 3) << version;   // mig_version, mig_worker_status, mig_replicas
+        EXPECT_EQ("0.4", *old.scalar("SELECT mig_version()"));
+        for (const auto& v : old.rows("SELECT c.oid::regclass::text FROM pg_class c"
+                                      " JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid"
+                                      " JOIN pg_extension e ON e.oid = d.refobjid AND d.deptype = 'e'"
+                                      " WHERE e.extname = 'pg_mig' AND c.relkind = 'v'"))
+            EXPECT_NO_THROW(old.exec("SELECT * FROM " + *v[0])) << version << " " << *v[0];
+        EXPECT_EQ(0, old.scalar_int("SELECT count(*) FROM mig_jobs")) << version << ": no job was made";
+        // updated: a backfill with every default runs
+        old.exec("ALTER EXTENSION pg_mig UPDATE");
+        long long job = old.scalar_int("SELECT mig_start_backfill('t', 'n = n + 1')");
+        EXPECT_EQ("succeeded", wait_job(old, job, 60)) << version;
+        EXPECT_EQ(100, old.scalar_int("SELECT count(*) FROM t WHERE n = 1")) << version;
+    }
+}
+
+namespace {
+// The extension's objects in the catalog of the connected database, one
+// line each, sorted: functions (arguments, defaults, result, language,
+// volatility, strictness, security, settings, body, privileges, comment),
+// relations (kind, privileges, row security, options, comment) with their
+// columns (position among the live ones, type, not null, default,
+// identity, comment, privileges), constraints, indexes, triggers, policies
+// and view definitions, sequences, types, every member of the extension
+// and its configuration tables.
+std::vector<std::string> ExtensionCatalog(Conn& c)
+{
+    const char* q = R"SQL(
+WITH m AS (
+  SELECT d.classid, d.objid FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+   WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' AND e.extname = 'pg_mig'),
+rels AS (SELECT c.* FROM pg_class c JOIN m ON m.classid = 'pg_class'::regclass AND m.objid = c.oid)
+SELECT 'member ' || pg_describe_object(m.classid, m.objid, 0) FROM m
+UNION ALL
+SELECT concat_ws(' | ', 'function', p.oid::regprocedure, pg_get_function_arguments(p.oid),
+       pg_get_function_result(p.oid), l.lanname, p.provolatile, p.proisstrict, p.prosecdef,
+       p.proleakproof, p.proparallel, p.procost, p.prorows, p.proconfig::text, p.probin,
+       md5(p.prosrc), p.proacl::text, obj_description(p.oid, 'pg_proc'))
+  FROM pg_proc p JOIN m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
+  JOIN pg_language l ON l.oid = p.prolang
+UNION ALL
+SELECT concat_ws(' | ', 'relation', r.oid::regclass, r.relkind, r.relpersistence, r.relacl::text,
+       r.relrowsecurity, r.relforcerowsecurity, r.reloptions::text, r.relhasindex, r.relreplident,
+       obj_description(r.oid, 'pg_class'))
+  FROM rels r
+UNION ALL
+SELECT concat_ws(' | ', 'column', r.oid::regclass,
+       row_number() OVER (PARTITION BY r.oid ORDER BY a.attnum), a.attname,
+       format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(ad.adbin, ad.adrelid),
+       a.attidentity, a.attgenerated, a.attcollation::regcollation, a.attacl::text,
+       col_description(r.oid, a.attnum))
+  FROM rels r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN pg_attrdef ad ON ad.adrelid = r.oid AND ad.adnum = a.attnum
+UNION ALL
+SELECT concat_ws(' | ', 'constraint', r.oid::regclass, co.conname, pg_get_constraintdef(co.oid),
+       co.condeferrable, co.condeferred, co.convalidated, obj_description(co.oid, 'pg_constraint'))
+  FROM rels r JOIN pg_constraint co ON co.conrelid = r.oid
+UNION ALL
+SELECT concat_ws(' | ', 'index', r.oid::regclass, pg_get_indexdef(i.indexrelid),
+       i.indisprimary, i.indisunique, i.indisclustered, i.indisreplident)
+  FROM rels r JOIN pg_index i ON i.indrelid = r.oid
+UNION ALL
+SELECT concat_ws(' | ', 'trigger', r.oid::regclass, pg_get_triggerdef(t.oid), t.tgenabled)
+  FROM rels r JOIN pg_trigger t ON t.tgrelid = r.oid AND NOT t.tgisinternal
+UNION ALL
+SELECT concat_ws(' | ', 'policy', r.oid::regclass, po.polname, po.polcmd, po.polpermissive,
+       po.polroles::regrole[]::text, pg_get_expr(po.polqual, po.polrelid), pg_get_expr(po.polwithcheck, po.polrelid))
+  FROM rels r JOIN pg_policy po ON po.polrelid = r.oid
+UNION ALL
+SELECT concat_ws(' | ', 'view', r.oid::regclass, pg_get_viewdef(r.oid))
+  FROM rels r WHERE r.relkind IN ('v', 'm')
+UNION ALL
+SELECT concat_ws(' | ', 'sequence', s.seqrelid::regclass, format_type(s.seqtypid, NULL), s.seqstart,
+       s.seqincrement, s.seqmax, s.seqmin, s.seqcache, s.seqcycle,
+       (SELECT pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid) FROM pg_depend d
+         WHERE d.classid = 'pg_class'::regclass AND d.objid = s.seqrelid AND d.deptype IN ('a', 'i')))
+  FROM pg_sequence s
+ WHERE s.seqrelid IN (SELECT oid FROM rels)
+    OR s.seqrelid IN (SELECT d.objid FROM pg_depend d JOIN rels r ON d.refobjid = r.oid
+                       WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass)
+UNION ALL
+SELECT concat_ws(' | ', 'type', t.oid::regtype, t.typtype, t.typacl::text, obj_description(t.oid, 'pg_type'))
+  FROM pg_type t JOIN m ON m.classid = 'pg_type'::regclass AND m.objid = t.oid
+UNION ALL
+SELECT concat_ws(' | ', 'config', u.c::regclass, u.cond)
+  FROM pg_extension e, unnest(e.extconfig, e.extcondition) u(c, cond) WHERE e.extname = 'pg_mig'
+UNION ALL
+SELECT concat_ws(' | ', 'extension', e.extversion, e.extrelocatable, e.extnamespace::regnamespace,
+       obj_description(e.oid, 'pg_extension'))
+  FROM pg_extension e WHERE e.extname = 'pg_mig'
+ORDER BY 1
+)SQL";
+    std::vector<std::string> out;
+    for (const auto& r : c.rows(q)) out.push_back(r[0].value_or("(null)"));
+    return out;
+}
+}  // namespace
+
+// Issue 23 item 6: CREATE EXTENSION pg_mig runs the full install script of
+// the current version (sql/pg_mig.sql, installed as pg_mig--0.4.sql); its
+// catalog equals the one of 0.1's script plus every upgrade script.
+TEST(Ops, FreshInstallEqualsTheUpgradePath)
+{
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE DATABASE ops_fresh");
+    c.exec("CREATE DATABASE ops_upgraded");
+    Conn fresh(Sandbox::get().conninfo("ops_fresh"));
+    Conn upgraded(Sandbox::get().conninfo("ops_upgraded"));
+    fresh.exec("CREATE EXTENSION pg_mig");
+    upgraded.exec("CREATE EXTENSION pg_mig VERSION '0.1'");
+    upgraded.exec("ALTER EXTENSION pg_mig UPDATE");
+    // not a replay: the default version has an install script of its own
+    EXPECT_EQ("t", *fresh.scalar("SELECT (pg_stat_file((SELECT setting FROM pg_config WHERE name = 'SHAREDIR')"
+                                 " || '/extension/pg_mig--0.4.sql')).size > 0"));
+    auto a = ExtensionCatalog(fresh), b = ExtensionCatalog(upgraded);
+    EXPECT_GT(a.size(), 100u);
+    std::string only_fresh, only_upgraded;
+    for (const auto& l : a)
+        if (std::find(b.begin(), b.end(), l) == b.end()) only_fresh += "  " + l + "\n";
+    for (const auto& l : b)
+        if (std::find(a.begin(), a.end(), l) == a.end()) only_upgraded += "  " + l + "\n";
+    EXPECT_EQ("", only_fresh) << "only after CREATE EXTENSION pg_mig:\n" << only_fresh;
+    EXPECT_EQ("", only_upgraded) << "only after VERSION '0.1' + UPDATE:\n" << only_upgraded;
 }

@@ -24,7 +24,9 @@ DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y --r
   --no-install-recommends "$ext" "$client" > "$tmp/apt.log" 2>&1 || { cat "$tmp/apt.log"; exit 1; }
 for f in /usr/bin/migctl /usr/share/man/man1/migctl.1.gz /usr/share/bash-completion/completions/migctl \
          /usr/lib/postgresql/15/lib/pg_mig.so /usr/share/postgresql/15/extension/pg_mig.control \
-         "/usr/share/postgresql/15/extension/pg_mig--0.2--${version%-*}.sql"; do
+         "/usr/share/postgresql/15/extension/pg_mig--${version%-*}.sql" \
+         /usr/share/postgresql/15/extension/pg_mig--0.1.sql \
+         "/usr/share/postgresql/15/extension/pg_mig--0.3--${version%-*}.sql"; do
   dpkg -S "$f" > /dev/null || { echo "FAIL: $f is not from a package"; exit 1; }
 done
 
