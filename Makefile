@@ -4,6 +4,11 @@
 #   make installcheck             pg_regress (test/sql) and the isolation
 #                                 specs (test/specs) against a running server
 #                                 that preloads pg_mig (PGHOST/PGPORT/PGUSER)
+#   make installcheck TEMP_INSTANCE=1
+#                                 the same against a temporary instance that
+#                                 pg_regress makes (initdb) in test/tmp_check
+#                                 with test/temp.conf; as a user that is not
+#                                 root (PostgreSQL refuses to run as root)
 #   make bench                    the benchmark on a throwaway sandbox (bench/run.sh)
 #
 # migctl and the C++ tests are built by CMake (see CMakeLists.txt).
@@ -32,7 +37,8 @@ OBJS = \
 	extension/src/kind_revert.o \
 	extension/src/sql_undo.o \
 	extension/src/lanes.o \
-	extension/src/vacuum.o
+	extension/src/vacuum.o \
+	extension/src/job_key.o
 
 EXTENSION = pg_mig
 DATA = $(wildcard sql/pg_mig--*.sql)
@@ -49,6 +55,12 @@ REGRESS_OPTS = --inputdir=test --outputdir=test/out --dbname=pg_mig_regress
 # races: specs in test/specs, expected output in test/expected (iso_*.out)
 ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test --outputdir=test/out/isolation --dbname=pg_mig_isolation
+
+# TEMP_INSTANCE=1: pg_regress starts a server of its own, preloading pg_mig
+ifdef TEMP_INSTANCE
+REGRESS_OPTS += --temp-instance=test/tmp_check --temp-config=test/temp.conf
+ISOLATION_OPTS += --temp-instance=test/tmp_check_iso --temp-config=test/temp.conf
+endif
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

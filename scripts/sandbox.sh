@@ -6,6 +6,10 @@
 #                               (pg_basebackup -R, slot standby1), start both, wait
 #                               until the standby streams, write DIR/env
 #   sandbox.sh stop DIR [--remove]
+#   sandbox.sh failover DIR     the primary dies (immediate stop), the standby is
+#                               promoted and becomes the primary; a new standby
+#                               is made from it (pg_basebackup, slot standby1)
+#                               in the old primary's place; DIR/env is rewritten
 #   sandbox.sh ctl DIR primary|standby <pg_ctl args>   e.g. "restart -m fast"
 #   sandbox.sh env DIR
 #   sandbox.sh psql DIR [primary|standby] [psql args]
@@ -59,9 +63,11 @@ ctl() {
   local dir=$1 which=$2; shift 2
   use_recorded "$dir"
   local data log
-  if [ "$which" = primary ]; then data=$PRIMARY_DATA; log=$dir/primary.log
-  elif [ "$which" = standby ]; then data=$STANDBY_DATA; log=$dir/standby.log
+  # a server's log is its data directory's name + .log (the roles swap at a failover)
+  if [ "$which" = primary ]; then data=$PRIMARY_DATA
+  elif [ "$which" = standby ]; then data=$STANDBY_DATA
   else die "ctl: say primary or standby"; fi
+  log=$data.log
   as_user pg_ctl -D "$data" -l "$log" -w -t 120 "$@" >/dev/null
 }
 
@@ -130,12 +136,7 @@ ENV
     stop "$dir"
     die "the primary runs PostgreSQL $running, not $PG_MAJOR from $PG_CONFIG"
   fi
-  psql -XAtq -h "$dir" -p "$pport" -U postgres -d postgres \
-       -c "SELECT pg_create_physical_replication_slot('standby1')" >/dev/null
-  as_user pg_basebackup -h "$dir" -p "$pport" -U postgres -D "$dir/standby" -R -S standby1 -X stream >/dev/null
-  sed -i "s/^port = .*/port = $sport/" "$dir/standby/postgresql.conf"
-  # name the standby in pg_stat_replication
-  sed -i "s/^primary_conninfo = '/primary_conninfo = 'application_name=standby1 /" "$dir/standby/postgresql.auto.conf"
+  make_standby "$dir" "$pport" "$dir/standby" "$sport"
   as_user pg_ctl -D "$dir/standby" -l "$dir/standby.log" -w -t 120 start >/dev/null
   wait_streaming "$dir"
   trap - ERR
@@ -143,6 +144,45 @@ ENV
   echo "  psql -h $dir -p $pport -U postgres      # primary"
   echo "  psql -h $dir -p $sport -U postgres      # standby"
   echo "  . $dir/env                              # PGHOST/PGPORT/... for the primary"
+}
+
+# make_standby DIR FROM_PORT DATA PORT: a streaming standby of the server on
+# FROM_PORT, in DATA, on PORT, with slot standby1 (created if missing)
+make_standby() {
+  local dir=$1 from=$2 data=$3 port=$4
+  psql -XAtq -h "$dir" -p "$from" -U postgres -d postgres \
+       -c "SELECT pg_create_physical_replication_slot('standby1') WHERE NOT EXISTS
+             (SELECT FROM pg_replication_slots WHERE slot_name = 'standby1')" >/dev/null
+  as_user pg_basebackup -h "$dir" -p "$from" -U postgres -D "$data" -R -S standby1 -X stream >/dev/null
+  sed -i "s/^port = .*/port = $port/" "$data/postgresql.conf"
+  # name the standby in pg_stat_replication
+  sed -i "s/^primary_conninfo = '/primary_conninfo = 'application_name=standby1 /" "$data/postgresql.auto.conf"
+}
+
+# failover DIR: promote the standby after the primary's crash; a new standby
+# in the old primary's directory and port
+failover() {
+  local dir=$1
+  use_recorded "$dir"
+  local old_data=$PRIMARY_DATA old_port=$PRIMARY_PORT new_data=$STANDBY_DATA new_port=$STANDBY_PORT
+  as_user pg_ctl -D "$old_data" -m immediate -w -t 120 stop >/dev/null 2>&1 || true
+  as_user pg_ctl -D "$new_data" -w -t 120 promote >/dev/null
+  for _ in $(seq 1 600); do
+    [ "$(psql -XAtq -h "$dir" -p "$new_port" -U postgres -d postgres -c "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ] && break
+    sleep 0.1
+  done
+  rm -rf "$old_data"
+  make_standby "$dir" "$new_port" "$old_data" "$old_port"
+  cat "$old_data.log" >> "$old_data.log.before-failover" 2>/dev/null || true
+  rm -f "$old_data.log"
+  as_user pg_ctl -D "$old_data" -l "$old_data.log" -w -t 120 start >/dev/null
+  sed -i -e "s|^export PGPORT=.*|export PGPORT=$new_port|" \
+         -e "s|^export PRIMARY_PORT=.*|export PRIMARY_PORT=$new_port|" \
+         -e "s|^export STANDBY_PORT=.*|export STANDBY_PORT=$old_port|" \
+         -e "s|^export PRIMARY_DATA=.*|export PRIMARY_DATA=$new_data|" \
+         -e "s|^export STANDBY_DATA=.*|export STANDBY_DATA=$old_data|" "$dir/env"
+  wait_streaming "$dir"
+  echo "sandbox: failed over; primary on port $new_port ($new_data), standby on port $old_port ($old_data)"
 }
 
 stop() {
@@ -161,10 +201,11 @@ case "$cmd" in
   start) [ $# -ge 1 ] || die "usage: sandbox.sh start DIR"; start "$1" ;;
   stop)  [ $# -ge 1 ] || die "usage: sandbox.sh stop DIR [--remove]"; stop "$1"
          if [ "${2:-}" = "--remove" ]; then rm -rf "$1"; fi ;;
+  failover) [ $# -ge 1 ] || die "usage: sandbox.sh failover DIR"; failover "$1" ;;
   ctl)   [ $# -ge 3 ] || die "usage: sandbox.sh ctl DIR primary|standby ARGS"; d=$1; w=$2; shift 2; ctl "$d" "$w" "$@" ;;
   env)   cat "$1/env" ;;
   psql)  d=$1; shift; w=primary; if [ "${1:-}" = primary ] || [ "${1:-}" = standby ]; then w=$1; shift; fi
          load_env "$d"; p=$PRIMARY_PORT; [ "$w" = standby ] && p=$STANDBY_PORT
          exec psql -h "$d" -p "$p" -U postgres "$@" ;;
-  *) die "usage: sandbox.sh start|stop|ctl|env|psql DIR ..." ;;
+  *) die "usage: sandbox.sh start|stop|failover|ctl|env|psql DIR ..." ;;
 esac

@@ -198,6 +198,10 @@ typedef struct MigJob
 								 * -1 = automatic (at start, until stored) */
 	int			lane;			/* loaded for lane n (MigApplyLane), else 0 */
 	int			lane_retries;	/* the lane's own retry count */
+
+	/* starting again (0.4, job_key.c): loaded by MigLoadJobKey */
+	char	   *job_key;		/* NULL: none, or released */
+	List	   *start_args;		/* of char *: "name=value", "name" for NULL */
 } MigJob;
 
 /*
@@ -398,6 +402,7 @@ extern MigJob *MigLoadJobShared(int64 job_id);
 extern List *MigLoadTargets(int64 job_id);
 extern int64 MigInsertJob(const MigJob *job, List *targets);
 extern int64 MigFindActiveJobOn(List *relids);
+extern int64 MigFindOtherActiveJobOn(List *relids, int64 except);
 extern void MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp);
 extern void MigCheckpointArgs(const MigCheckpoint *cp, Datum *values, char *nulls);
 extern void MigRecordEvent(int64 job_id, const char *event, const char *detail);
@@ -414,6 +419,40 @@ extern void MigLoadJobKind(MigJob *job);
 extern void MigSetJobKind(int64 job_id, MigJobKind kind, List *kind_args);
 extern void MigSetStep(int64 job_id, const char *step);
 extern void MigMarkStepDone(int64 job_id, const char *step_name);
+extern int64 MigFindJobByKey(const char *job_key);
+extern int64 MigFindFailedTwin(MigJobKind kind, Oid relid, List *start_args);
+extern void MigLoadJobKey(MigJob *job);
+extern void MigSetJobKey(int64 job_id, const char *job_key, List *start_args);
+
+/*
+ * job_key.c: starting again is safe (contract 0.4).  A start function
+ * reads its job_key and start_args (MigReadJobKey), asks MigStartAgain
+ * whether a job holds the key (then it returns that job's id and starts
+ * nothing), and just before it would be refused by a job on the table asks
+ * MigRetryFailedTwin whether that is a failed job of the same kind and
+ * arguments to resume; a job it makes gets the key with MigKeepJobKey.
+ */
+#define MIG_MAX_JOB_KEY			1024	/* bytes */
+/* the job_key argument of each start function, 0-based */
+#define MIG_BACKFILL_JOB_KEY_ARGNO	23
+#define MIG_DELETE_JOB_KEY_ARGNO	21
+#define MIG_NOT_NULL_JOB_KEY_ARGNO	4
+#define MIG_VALIDATE_JOB_KEY_ARGNO	4
+#define MIG_INDEX_JOB_KEY_ARGNO		11
+#define MIG_FOREIGN_KEY_JOB_KEY_ARGNO 24
+#define MIG_REVERT_JOB_KEY_ARGNO	19
+#define MIG_REPACK_JOB_KEY_ARGNO	5
+extern void MigReadJobKey(FunctionCallInfo fcinfo, int key_argno,
+						  const int *identity_argnos, int nidentity, MigJob *job);
+extern int64 MigStartAgain(const MigJob *job);
+extern int64 MigRetryFailedTwin(const MigJob *job);
+extern void MigKeepJobKey(int64 job_id, const MigJob *job);
+extern void MigReleaseJobKey(int64 job_id, const char *why);
+extern const char *MigKindStartFunction(MigJobKind kind);
+extern void MigRefuseBusyTable(const char *relation, int64 busy);
+
+/* sql_api.c: resume a paused or failed job (mig_resume, job_key.c) */
+extern void MigResumeJob(MigJob *job, const char *event, const char *detail);
 
 /* sql_api.c, for the start functions of the other kinds (sql_kinds.c) */
 extern void MigReadKnobArgs(FunctionCallInfo fcinfo, int first_argno, MigJob *job);

@@ -278,7 +278,7 @@ RecordKeyShape(MigChunkPlan *plan, const MigTarget *target)
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("key column \"%s\" of %s no longer exists",
 							target->key_columns[i], target->relation_name),
-					 errhint("Start a new job on the table.")));
+					 errhint("Cancel the job with mig_cancel(), then start it again on the table.")));
 		plan->key_names[i] = pstrdup(target->key_columns[i]);
 		plan->key_attnums[i] = attnum;
 		get_atttypetypmodcoll(target->relid, attnum, &plan->key_types[i],
@@ -290,7 +290,7 @@ RecordKeyShape(MigChunkPlan *plan, const MigTarget *target)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table %s no longer has a unique index on the key the job walks",
 						target->relation_name),
-				 errhint("Start a new job on the table.")));
+				 errhint("Cancel the job with mig_cancel(), then start it again on the table.")));
 }
 
 /*
@@ -372,14 +372,14 @@ CheckKeyShape(MigChunkPlan *plan)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("key column \"%s\" of table %s was dropped while the job ran",
 							plan->key_names[i], plan->relation_name),
-					 errhint("Start a new job on the table.")));
+					 errhint("Cancel the job with mig_cancel(), then start it again on the table.")));
 		if (!same)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("key column \"%s\" of table %s changed its type or collation while the job ran",
 							plan->key_names[i], plan->relation_name),
 					 errdetail("The job's chunk statements were prepared for the key as it was when the job started."),
-					 errhint("Start a new job on the table.")));
+					 errhint("Cancel the job with mig_cancel(), then start it again on the table.")));
 	}
 
 	if (!HasKeyIndex(plan))
@@ -387,7 +387,7 @@ CheckKeyShape(MigChunkPlan *plan)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the unique index on the key of table %s was dropped while the job ran",
 						plan->relation_name),
-				 errhint("Start a new job on the table.")));
+				 errhint("Cancel the job with mig_cancel(), then start it again on the table.")));
 }
 
 /*
@@ -525,7 +525,7 @@ CheckTargetIdentity(MigChunkPlan *plan)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("table %s was dropped or renamed while the job ran",
 						plan->relation_name),
-				 errhint("Start a new job on the table under its new name.")));
+				 errhint("Cancel the job with mig_cancel(), then start it again on the table under its new name.")));
 	CheckKeyShape(plan);
 }
 

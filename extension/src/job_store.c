@@ -444,22 +444,36 @@ MigLoadTargets(int64 job_id)
 }
 
 /*
- * MigFindActiveJobOn returns the id of an unfinished job (queued, running,
- * paused or failed) that has one of the given relations as a target, or 0.
+ * MigFindActiveJobOn returns the id of a job that blocks a new one on one
+ * of the given relations (as its table or a target), or 0: a queued,
+ * running or paused job, and a failed one that could not be exactly once
+ * beside another walk of the same rows (contract 0.4).  A failed job does
+ * not block once it was forgotten (mig_forget), nor when it is a schema
+ * step that left nothing behind: a not_null, validate or index job (its
+ * undo step dropped what it made), or a foreign_key job whose orphan walk
+ * only counts (orphans => 'fail').
  */
 int64
 MigFindActiveJobOn(List *relids)
+{
+	return MigFindOtherActiveJobOn(relids, 0);
+}
+
+/* MigFindOtherActiveJobOn: MigFindActiveJobOn, job except left out */
+int64
+MigFindOtherActiveJobOn(List *relids, int64 except)
 {
 	MigStoreContext sc;
 	char	   *sql;
 	Datum	   *elems;
 	ListCell   *lc;
 	int			n = 0;
-	Oid			argtypes[1] = {OIDARRAYOID};
-	Datum		args[1];
+	Oid			argtypes[2] = {OIDARRAYOID, INT8OID};
+	Datum		args[2];
 	int64		result = 0;
 	SPIPlanPtr	plan;
 
+	args[1] = Int64GetDatum(except);
 	elems = palloc(sizeof(Datum) * Max(list_length(relids), 1));
 	foreach(lc, relids)
 		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
@@ -467,8 +481,15 @@ MigFindActiveJobOn(List *relids)
 											  true, TYPALIGN_INT));
 	/* a job of schema steps has no targets: LEFT JOIN */
 	sql = psprintf("SELECT j.job_id FROM %s j LEFT JOIN %s t USING (job_id)"
-				   " WHERE j.state IN ('queued', 'running', 'paused', 'failed')"
+				   " WHERE (j.state IN ('queued', 'running', 'paused')"
+				   "  OR (j.state = 'failed'"
+				   "   AND NOT EXISTS (SELECT FROM unnest(j.kind_args) a"
+				   "                   WHERE a LIKE 'forgotten=%%')"
+				   "   AND NOT (j.kind IN ('not_null', 'validate', 'index', 'repack')"
+				   "            OR (j.kind = 'foreign_key'"
+				   "                AND 'orphans=fail' = ANY (j.kind_args)))))"
 				   " AND (t.relid = ANY ($1) OR j.relid = ANY ($1))"
+				   " AND j.job_id <> $2"
 				   " ORDER BY j.job_id LIMIT 1",
 				   MigQualifiedTable(MIG_JOB_TABLE),
 				   MigQualifiedTable(MIG_TARGET_TABLE));
@@ -478,7 +499,7 @@ MigFindActiveJobOn(List *relids)
 	 * job committed on the same tree while the caller waited for the start
 	 * lock must be seen.
 	 */
-	plan = SPI_prepare(sql, 1, argtypes);
+	plan = SPI_prepare(sql, 2, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the look for active pg_mig jobs");
 	if (SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(),
@@ -1054,4 +1075,142 @@ MigSetTargetClauses(int64 job_id, const MigTarget *target)
 	if (SPI_execute_with_args(sql, 4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record the clauses of pg_mig job " INT64_FORMAT, job_id);
 	MigStoreLeave(&sc);
+}
+
+/*
+ * MigFindJobByKey returns the id of the job that holds job_key, or 0.  It
+ * reads the latest committed state (like MigFindActiveJobOn): the caller
+ * holds the key's lock (MigLockJobKey), so a job that got the key while it
+ * waited is seen.
+ */
+int64
+MigFindJobByKey(const char *job_key)
+{
+	MigStoreContext sc;
+	char	   *sql;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(job_key)};
+	SPIPlanPtr	plan;
+	int64		result = 0;
+
+	sql = psprintf("SELECT job_id FROM %s WHERE job_key = $1",
+				   MigQualifiedTable(MIG_JOB_TABLE));
+	MigStoreEnter(&sc);
+	plan = SPI_prepare(sql, 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the look for a pg_mig job key");
+	if (SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(),
+							 InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for a pg_mig job key");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	MigStoreLeave(&sc);
+	return result;
+}
+
+/*
+ * MigFindFailedTwin returns the id of a failed job of the same kind, on the
+ * same table, started with the same start_args, that holds no key and was
+ * not forgotten (the newest, if several), or 0.
+ */
+int64
+MigFindFailedTwin(MigJobKind kind, Oid relid, List *start_args)
+{
+	MigStoreContext sc;
+	char	   *sql;
+	Oid			argtypes[3] = {TEXTOID, OIDOID, TEXTARRAYOID};
+	Datum		args[3];
+	char	  **items = palloc(sizeof(char *) * Max(list_length(start_args), 1));
+	int			n = 0;
+	ListCell   *lc;
+	SPIPlanPtr	plan;
+	int64		result = 0;
+
+	foreach(lc, start_args)
+		items[n++] = lfirst(lc);
+	args[0] = CStringGetTextDatum(MigKindName(kind));
+	args[1] = ObjectIdGetDatum(relid);
+	args[2] = MigCStringArrayDatum(n, items);
+	sql = psprintf("SELECT job_id FROM %s j WHERE state = 'failed' AND kind = $1"
+				   " AND relid = $2 AND start_args = $3 AND job_key IS NULL"
+				   " AND NOT EXISTS (SELECT FROM unnest(j.kind_args) a"
+				   " WHERE a LIKE 'forgotten=%%')"
+				   " ORDER BY job_id DESC LIMIT 1",
+				   MigQualifiedTable(MIG_JOB_TABLE));
+	MigStoreEnter(&sc);
+	plan = SPI_prepare(sql, 3, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the look for a failed pg_mig job");
+	if (SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(),
+							 InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for a failed pg_mig job");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	MigStoreLeave(&sc);
+	return result;
+}
+
+/* MigLoadJobKey fills in the job's job_key and start_args */
+void
+MigLoadJobKey(MigJob *job)
+{
+	MigStoreContext sc;
+	char	   *sql;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job->job_id)};
+
+	/* under the SQL of 0.3 (an update in flight) no job has a key */
+	{
+		Oid			jobrel = get_relname_relid(MIG_JOB_TABLE, MigExtensionSchema());
+
+		job->job_key = NULL;
+		job->start_args = NIL;
+		if (!OidIsValid(jobrel) || get_attnum(jobrel, "job_key") == InvalidAttrNumber)
+			return;
+	}
+	sql = psprintf("SELECT job_key, start_args FROM %s WHERE job_id = $1",
+				   MigQualifiedTable(MIG_JOB_TABLE));
+	MigStoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_mig job " INT64_FORMAT, job->job_id);
+	if (SPI_processed == 1)
+	{
+		job->job_key = MigTextColumn(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		job->start_args = MigTextArrayColumn(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	}
+	MigStoreLeave(&sc);
+}
+
+/*
+ * MigSetJobKey records a job's key (NULL: none, or released) and, unless
+ * NIL, the arguments it was started with.
+ */
+void
+MigSetJobKey(int64 job_id, const char *job_key, List *start_args)
+{
+	const char *cols[2] = {"job_key", "start_args"};
+	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
+	Datum		values[2];
+	bool		nulls[2];
+	char	  **items = palloc(sizeof(char *) * Max(list_length(start_args), 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, start_args)
+		items[n++] = lfirst(lc);
+	values[0] = job_key ? CStringGetTextDatum(job_key) : (Datum) 0;
+	nulls[0] = (job_key == NULL);
+	values[1] = MigCStringArrayDatum(n, items);
+	nulls[1] = false;
+	MigSetJobColumns(job_id, start_args != NIL ? 2 : 1, cols, types, values, nulls);
 }

@@ -243,6 +243,22 @@ RunBuild(const MigJob *job)
 	pfree(sql);
 }
 
+/*
+ * ExplainFailure: a unique build over duplicate keys fails the job; say
+ * what to do, in SQL.
+ */
+static char *
+ExplainFailure(const MigJob *job, const MigStepDef *step, ErrorData *edata)
+{
+	if (strcmp(step->name, "build") != 0 || edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+		return NULL;
+	return psprintf("%s%s%s (SQLSTATE %s). "
+					"Hint: delete or change the duplicate rows first, e.g. with mig_start_delete(), then run mig_create_index() again.",
+					edata->message, edata->detail ? ": " : "",
+					edata->detail ? edata->detail : "",
+					unpack_sql_state(edata->sqlerrcode));
+}
+
 static const MigStepDef index_steps[] = {
 	{"drop_invalid", DescribeDrop, DoneDrop, RunDrop, true, false},
 	{"build", DescribeBuild, DoneBuild, RunBuild, true, true},
@@ -252,5 +268,5 @@ static const MigStepDef index_undo =
 {"undo", DescribeDrop, DoneDrop, RunDrop, true, false};
 
 const MigKindDef mig_kind_index = {
-	MIG_KIND_INDEX, index_steps, lengthof(index_steps), NULL, &index_undo
+	MIG_KIND_INDEX, index_steps, lengthof(index_steps), ExplainFailure, &index_undo
 };

@@ -19,9 +19,9 @@
  * retried -- and a retry copies the table again (the step says so).  Waits
  * that block nobody are not bounded: REPACK waiting for older
  * transactions to end before its slot has a snapshot never fails the job.
- * So lock_timeout is not armed for the statement; a watch (WatchLockWait)
- * cancels it when it has waited longer than lock_timeout for a lock on a
- * relation, and only then.
+ * MigRunTopLevel (steps.c) bounds exactly those waits: it runs the
+ * statement with lock_timeout off and cancels it when it has waited longer
+ * than lock_timeout for a lock that others queue behind, and only then.
  *
  * The step is done when the table's relfilenode is no longer the one it
  * had when the job started (kind argument relfilenode): after a crash the
@@ -36,55 +36,14 @@
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
-#include "port/atomics.h"
-#include "storage/latch.h"
-#include "storage/lock.h"
-#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
-#include "utils/timeout.h"
-#include "utils/timestamp.h"
 
 #include "pg_mig.h"
 #include "steps.h"
 #include "version_compat.h"
-
-#define LOCK_WATCH_MS			100
-
-static TimeoutId lock_watch = MAX_TIMEOUTS;
-static int64 lock_watch_limit_ms;
-static volatile sig_atomic_t lock_watch_fired = false;
-
-/*
- * WatchLockWait, a timeout handler armed while REPACK runs: a wait for a
- * lock on a relation (the upgrade to ACCESS EXCLUSIVE at the end, or the
- * SHARE UPDATE EXCLUSIVE at the start, which makes DDL and autovacuum
- * queue) that has lasted longer than lock_timeout cancels the statement.
- * A wait for another transaction or virtual transaction (for older
- * snapshots) is left alone.  Reads only this backend's own PGPROC and sets
- * flags, which is all a signal handler may do.
- */
-static void
-WatchLockWait(void)
-{
-	LOCK	   *lock = MyProc->waitLock;
-
-	if (lock != NULL && lock->tag.locktag_type == LOCKTAG_RELATION)
-	{
-		TimestampTz since = (TimestampTz) pg_atomic_read_u64(&MyProc->waitStart);
-
-		if (since != 0 &&
-			TimestampDifferenceExceeds(since, GetCurrentTimestamp(), (int) lock_watch_limit_ms))
-		{
-			lock_watch_fired = true;
-			QueryCancelPending = true;
-			InterruptPending = true;
-		}
-	}
-	SetLatch(MyLatch);
-}
 
 /* RelFileNumberNow: the table's relfilenode now; caller is in a transaction */
 static Oid
@@ -130,39 +89,8 @@ RunRepack(const MigJob *job)
 	sql = MemoryContextStrdup(TopMemoryContext,
 							  psprintf("REPACK (CONCURRENTLY) %s", MigJobRelationName(job)));
 	CommitTransactionCommand();
-
-	if (lock_watch == MAX_TIMEOUTS)
-		lock_watch = RegisterTimeout(USER_TIMEOUT, WatchLockWait);
-	lock_watch_limit_ms = Max(job->lock_timeout_ms, 1);
-	lock_watch_fired = false;
-	enable_timeout_every(lock_watch,
-						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), LOCK_WATCH_MS),
-						 LOCK_WATCH_MS);
-	PG_TRY();
-	{
-		MigRunTopLevel(sql, -1);	/* no lock_timeout: the watch bounds the lock waits */
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		disable_timeout(lock_watch, false);
-		MemoryContextSwitchTo(TopMemoryContext);
-		edata = CopyErrorData();
-		if (lock_watch_fired && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-		{
-			FlushErrorState();
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("canceling REPACK of table %s: it waited longer than lock_timeout (" INT64_FORMAT " ms) for a lock on the table",
-							job->relation_name, job->lock_timeout_ms),
-					 errdetail("The attempt is rolled back; a retry copies the table again.")));
-		}
-		FreeErrorData(edata);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	disable_timeout(lock_watch, false);
+	/* lock waits others queue behind are bounded by lock_timeout, no others */
+	MigRunTopLevel(sql, job->lock_timeout_ms);
 	pfree(sql);
 }
 

@@ -383,6 +383,10 @@ MigRevertFinishWalk(MigJob *job, int64 rows_done, int64 chunks_done)
 							conflicts == 1 ? "it is" : "they are",
 							keys.data, conflicts > CONFLICT_KEYS_SHOWN ? ", ..." : ""));
 	MigSetState(job->job_id, MIG_STATE_SUCCEEDED, NULL);
+	/* a reverted backfill no longer holds its job_key (contract 0.4) */
+	if (of_job)
+		MigReleaseJobKey(strtoi64(of_job, NULL, 10),
+						 psprintf("reverted by job " INT64_FORMAT, job->job_id));
 	MigRecordEvent(job->job_id, "succeeded",
 				   psprintf(INT64_FORMAT " rows reverted in " INT64_FORMAT " chunks, "
 							INT64_FORMAT " left alone", rows_done, chunks_done, conflicts));

@@ -542,6 +542,21 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 	job.search_path = pstrdup(namespace_search_path);
 	job.settings = MigKeySettings();
 
+	/* starting again (job_key.c): the job that holds the key, if any */
+	{
+		static const int identity[] = {1, 2, MIG_KEEP_OLD_VALUES_ARGNO};
+
+		job.kind = MIG_KIND_BACKFILL;
+		MigReadJobKey(fcinfo, MIG_BACKFILL_JOB_KEY_ARGNO, identity,
+					  lengthof(identity), &job);
+		job_id = MigStartAgain(&job);
+		if (job_id != 0)
+		{
+			relation_close(rel, NoLock);
+			PG_RETURN_INT64(job_id);
+		}
+	}
+
 	targets = MigBuildTargets(rel, job.set_clause, job.where_clause, &rows_total,
 							  &set_columns);
 	job.parallel = MigReadParallelArg(fcinfo, MIG_PARALLEL_ARGNO, targets);
@@ -557,17 +572,18 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 	}
 
 	(void) MigLockTreeForStart(relid);
+	job_id = MigRetryFailedTwin(&job);
+	if (job_id != 0)
+	{
+		relation_close(rel, NoLock);
+		PG_RETURN_INT64(job_id);
+	}
 	active = MigFindActiveJobOn(relids);
 	if (active != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("table \"%s\" already has an unfinished job " INT64_FORMAT,
-						RelationGetRelationName(rel), active),
-				 errdetail("pg_mig runs one job at a time on a table; a failed job counts as unfinished until it is resumed or cancelled."),
-				 errhint("Wait for job " INT64_FORMAT " with mig_wait(), or cancel it with mig_cancel(" INT64_FORMAT ").",
-						 active, active)));
+		MigRefuseBusyTable(RelationGetRelationName(rel), active);
 
 	job_id = MigInsertJob(&job, targets);
+	MigKeepJobKey(job_id, &job);
 	/* undo (kept.c): keep_old_values, after the knobs */
 	if (PG_NARGS() > MIG_KEEP_OLD_VALUES_ARGNO &&
 		!PG_ARGISNULL(MIG_KEEP_OLD_VALUES_ARGNO) &&
@@ -603,6 +619,7 @@ LoadJobOrError(int64 job_id, bool for_update)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("job " INT64_FORMAT " does not exist", job_id),
 				 errhint("See the jobs of this database in mig_jobs.")));
+	MigLoadJobKind(job);
 	return job;
 }
 
@@ -614,7 +631,7 @@ CheckNotFinished(const MigJob *job, const char *action)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot %s job " INT64_FORMAT " because it is already %s",
 						action, job->job_id, MigStateName(job->state)),
-				 errhint("Start a new job with mig_start_backfill().")));
+				 errhint("Start a new job with %s().", MigKindStartFunction(job->kind))));
 }
 
 static char *
@@ -648,8 +665,62 @@ mig_pause(PG_FUNCTION_ARGS)
 }
 
 /*
+ * MigResumeJob queues a paused or failed job again (job locked FOR
+ * UPDATE, the caller's right to it checked): its retries start from 0,
+ * event (resumed, retried) is recorded with detail, and its workers are
+ * asked for at commit.  It goes on from its checkpoint.
+ */
+void
+MigResumeJob(MigJob *job, const char *event, const char *detail)
+{
+	int64		job_id = job->job_id;
+	char	   *problem = MigJobIdentityProblem(job);
+
+	if (problem)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot resume job " INT64_FORMAT ": %s", job_id, problem),
+				 errdetail("A job runs as the role that started it, on the table it was started on."),
+				 errhint("Cancel it with mig_cancel(" INT64_FORMAT "), then start it again with %s().",
+						 job_id, MigKindStartFunction(job->kind))));
+
+	/*
+	 * A failed job that blocked nothing (a schema step that left nothing
+	 * behind, perhaps paused since) may have another job on its table by
+	 * now: one at a time.
+	 */
+	{
+		List	   *relids = list_make1_oid(job->relid);
+		ListCell   *lc;
+		int64		busy;
+
+		foreach(lc, MigLoadTargets(job_id))
+			relids = lappend_oid(relids, ((MigTarget *) lfirst(lc))->relid);
+		(void) MigLockTreeForStart(job->relid);
+		busy = MigFindOtherActiveJobOn(relids, job_id);
+		if (busy != 0)
+			MigRefuseBusyTable(get_rel_name(job->relid) ? get_rel_name(job->relid) : job->relation_name,
+							   busy);
+	}
+	{
+		const char *cols[1] = {"retries"};
+		Oid			types[1] = {INT4OID};
+		Datum		values[1] = {Int32GetDatum(0)};
+		bool		nulls[1] = {false};
+
+		MigSetJobColumns(job_id, 1, cols, types, values, nulls);
+		if (job->parallel > 1)
+			MigResetLaneRetries(job_id);
+	}
+	MigSetState(job_id, MIG_STATE_QUEUED, NULL);
+	MigRecordEvent(job_id, event, detail);
+	MigRequestJobWorkers(job, job_id);
+	MigWakeWorkerAtCommit(MyDatabaseId, job_id);
+}
+
+/*
  * mig_resume queues a paused or failed job again; it goes on from its
- * checkpoint.
+ * checkpoint.  A forgotten job stays as it is.
  */
 Datum
 mig_resume(PG_FUNCTION_ARGS)
@@ -666,30 +737,13 @@ mig_resume(PG_FUNCTION_ARGS)
 						MigStateName(job->state))));
 		PG_RETURN_VOID();
 	}
-	{
-		char	   *problem = MigJobIdentityProblem(job);
-
-		if (problem)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("cannot resume job " INT64_FORMAT ": %s", job_id, problem),
-					 errdetail("A job runs as the role that started it, on the table it was started on."),
-					 errhint("Cancel the job and start a new one.")));
-	}
-	{
-		const char *cols[1] = {"retries"};
-		Oid			types[1] = {INT4OID};
-		Datum		values[1] = {Int32GetDatum(0)};
-		bool		nulls[1] = {false};
-
-		MigSetJobColumns(job_id, 1, cols, types, values, nulls);
-		if (job->parallel > 1)
-			MigResetLaneRetries(job_id);
-	}
-	MigSetState(job_id, MIG_STATE_QUEUED, NULL);
-	MigRecordEvent(job_id, "resumed", ActorDetail());
-	MigRequestJobWorkers(job, job_id);
-	MigWakeWorkerAtCommit(MyDatabaseId, job_id);
+	if (MigKindArg(job, "forgotten") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot resume job " INT64_FORMAT " because it was forgotten", job_id),
+				 errdetail("mig_forget(" INT64_FORMAT ") ended it for good.", job_id),
+				 errhint("Start it again with %s().", MigKindStartFunction(job->kind))));
+	MigResumeJob(job, "resumed", ActorDetail());
 	PG_RETURN_VOID();
 }
 

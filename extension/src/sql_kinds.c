@@ -167,18 +167,19 @@ FinishStart(Relation rel, MigJob *job, List *targets, const char *queued_detail)
 	foreach(lc, targets)
 		relids = lappend_oid(relids, ((MigTarget *) lfirst(lc))->relid);
 	(void) MigLockTreeForStart(job->relid);
+	job_id = MigRetryFailedTwin(job);
+	if (job_id != 0)
+	{
+		relation_close(rel, NoLock);
+		return job_id;
+	}
 	active = MigFindActiveJobOn(relids);
 	if (active != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("table \"%s\" already has an unfinished job " INT64_FORMAT,
-						RelationGetRelationName(rel), active),
-				 errdetail("pg_mig runs one job at a time on a table; a failed job counts as unfinished until it is resumed or cancelled."),
-				 errhint("Wait for job " INT64_FORMAT " with mig_wait(), or cancel it with mig_cancel(" INT64_FORMAT ").",
-						 active, active)));
+		MigRefuseBusyTable(RelationGetRelationName(rel), active);
 
 	job_id = MigInsertJob(job, targets);
 	MigSetJobKind(job_id, job->kind, job->kind_args);
+	MigKeepJobKey(job_id, job);
 	if (job->parallel > 1)
 		MigCreateLanes(job_id, linitial(targets), job->parallel);
 	MigRecordEvent(job_id, "queued", queued_detail);
@@ -187,6 +188,33 @@ FinishStart(Relation rel, MigJob *job, List *targets, const char *queued_detail)
 	relation_close(rel, NoLock);
 	return job_id;
 }
+
+/*
+ * StartAgain reads the job_key and the start arguments of a start function
+ * (job_key.c) and returns the id of the job that holds the key, or 0.
+ */
+static int64
+StartAgain(FunctionCallInfo fcinfo, Relation rel, MigJob *job, MigJobKind kind,
+		   int key_argno, const int *identity, int nidentity)
+{
+	int64		job_id;
+
+	job->kind = kind;
+	MigReadJobKey(fcinfo, key_argno, identity, nidentity, job);
+	job_id = MigStartAgain(job);
+	if (job_id != 0)
+		relation_close(rel, NoLock);
+	return job_id;
+}
+
+#define START_AGAIN(fcinfo, rel, job, kind, key_argno, ...) \
+	do { \
+		static const int identity_[] = {__VA_ARGS__}; \
+		int64		again_ = StartAgain((fcinfo), (rel), (job), (kind), (key_argno), \
+										identity_, lengthof(identity_)); \
+		if (again_ != 0) \
+			PG_RETURN_INT64(again_); \
+	} while (0)
 
 /*
  * mig_start_delete(relation, where_clause, <knobs of mig_start_backfill>)
@@ -204,6 +232,7 @@ mig_start_delete(PG_FUNCTION_ARGS)
 
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a delete");
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_DELETE, MIG_DELETE_JOB_KEY_ARGNO, 1);
 	job.kind = MIG_KIND_DELETE;
 	job.set_clause = NULL;
 	job.where_clause = TextArgument(fcinfo, 1, "where_clause",
@@ -260,6 +289,7 @@ mig_set_not_null(PG_FUNCTION_ARGS)
 
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a not_null job");
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_NOT_NULL, MIG_NOT_NULL_JOB_KEY_ARGNO, 1);
 	CheckDDLTable(rel, "set a column NOT NULL");
 	RequireArg(fcinfo, 1, "column_name");
 	column = pstrdup(NameStr(*PG_GETARG_NAME(1)));
@@ -297,6 +327,7 @@ mig_validate_constraint(PG_FUNCTION_ARGS)
 
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a validate job");
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_VALIDATE, MIG_VALIDATE_JOB_KEY_ARGNO, 1);
 	CheckDDLTable(rel, "validate a constraint");
 	RequireArg(fcinfo, 1, "constraint_name");
 	name = pstrdup(NameStr(*PG_GETARG_NAME(1)));
@@ -402,6 +433,7 @@ mig_create_index(PG_FUNCTION_ARGS)
 
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "an index job");
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_INDEX, MIG_INDEX_JOB_KEY_ARGNO, 1, 2, 3, 4, 5, 6);
 	CheckDDLTable(rel, "create an index");
 	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -593,6 +625,8 @@ mig_add_foreign_key(PG_FUNCTION_ARGS)
 
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a foreign_key job");
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_FOREIGN_KEY, MIG_FOREIGN_KEY_JOB_KEY_ARGNO,
+				1, 2, 3, 4, 5, 6);
 	CheckDDLTable(rel, "add a foreign key");
 	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -752,8 +786,7 @@ mig_add_foreign_key(PG_FUNCTION_ARGS)
 /*
  * mig_repack(relation, lock_timeout, max_retries, max_lag, max_lag_bytes,
  * job_key) starts a repack job (kind_repack.c): REPACK (CONCURRENTLY) of
- * the table, on PostgreSQL 19 and later; refused before.  job_key is kept
- * in the job's kind arguments until job keys (issue 21) give it a column.
+ * the table, on PostgreSQL 19 and later; refused before.
  */
 Datum
 mig_repack(PG_FUNCTION_ARGS)
@@ -770,6 +803,7 @@ mig_repack(PG_FUNCTION_ARGS)
 
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a repack job");
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_REPACK, MIG_REPACK_JOB_KEY_ARGNO, 0);
 	CheckDDLTable(rel, "repack");
 	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -784,9 +818,6 @@ mig_repack(PG_FUNCTION_ARGS)
 
 	job.kind = MIG_KIND_REPACK;
 	job.kind_args = list_make1(psprintf("relfilenode=%u", rel->rd_rel->relfilenode));
-	if (!PG_ARGISNULL(5))
-		job.kind_args = lappend(job.kind_args,
-								psprintf("job_key=%s", TextDatumGetCString(PG_GETARG_DATUM(5))));
 	PG_RETURN_INT64(FinishStart(rel, &job, NIL,
 								psprintf("repack table %s concurrently", job.relation_name)));
 }

@@ -13,6 +13,13 @@
  * written back by the next one.  mig_forget drops the kept values once the
  * backfill is over and no revert of it is unfinished.
  *
+ * Since 0.4 mig_forget works on every finished job (succeeded, failed or
+ * cancelled): a forgotten job releases its job_key (job_key.c), and a
+ * forgotten failed job no longer blocks its table.  It stays in mig_jobs
+ * as it ended, with job_key NULL and the events 'forgotten' and 'key
+ * released'; it cannot be resumed.  A succeeded revert releases the key of
+ * the backfill it reverted.
+ *
  * A revert checks at start (MigJobRunProblem) that the table's name still
  * names the backfill's table; its chunks check the kept table's identity
  * (chunk.c), not the table's: a rename and a new table of the old name
@@ -167,16 +174,50 @@ mig_revert(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("job_id must not be NULL")));
 	job_id = PG_GETARG_INT64(0);
+
+	/* starting again (job_key.c): the revert that holds the key, if any */
+	memset(&revert, 0, sizeof(revert));
+	job = MigLoadJob(job_id, false);
+	if (job != NULL)
+	{
+		static const int identity[] = {0};
+		int64		again;
+
+		revert.kind = MIG_KIND_REVERT;
+		revert.relid = job->relid;
+		revert.relation_name = job->relation_name;
+		MigReadJobKey(fcinfo, MIG_REVERT_JOB_KEY_ARGNO, identity, lengthof(identity),
+					  &revert);
+		again = MigStartAgain(&revert);
+		if (again != 0)
+			PG_RETURN_INT64(again);
+	}
 	job = LoadBackfill(job_id, "revert", MIG_CONTROL_RUN);
 
 	busy = UnfinishedRevert(job, &done_by);
 	if (busy != 0)
+	{
+		/* a failed revert of it: starting it again resumes that one */
+		MigJob	   *failed = MigLoadJob(busy, true);
+
+		if (failed != NULL && failed->state == MIG_STATE_FAILED &&
+			MigCanControlJob(failed->owner, failed->relid, MIG_CONTROL_RUN))
+		{
+			MigLoadJobKind(failed);
+			if (revert.job_key)
+				MigSetJobKey(busy, revert.job_key, NIL);
+			MigResumeJob(failed, "retried",
+						 psprintf("by %s, mig_revert(" INT64_FORMAT ") again",
+								  GetUserNameFromId(GetUserId(), false), job_id));
+			PG_RETURN_INT64(busy);
+		}
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("job " INT64_FORMAT " is already being reverted by job " INT64_FORMAT,
 						job_id, busy),
-				 errhint("Wait for job " INT64_FORMAT " with mig_wait(), or cancel it with mig_cancel(" INT64_FORMAT ").",
-						 busy, busy)));
+				 errhint("Wait for job " INT64_FORMAT " with mig_wait(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ").",
+						 busy, busy, busy)));
+	}
 	if (done_by != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -185,7 +226,6 @@ mig_revert(PG_FUNCTION_ARGS)
 				 errdetail("A backfill is reverted once."),
 				 errhint("Drop its kept values with mig_forget(" INT64_FORMAT ").", job_id)));
 
-	memset(&revert, 0, sizeof(revert));
 	MigReadKnobArgs(fcinfo, 1, &revert);
 	MigReadKnobArg(fcinfo, 18, "vacuum_every", &revert);
 	revert.owner = job->owner;
@@ -213,15 +253,11 @@ mig_revert(PG_FUNCTION_ARGS)
 	relids = list_make1_oid(job->relid);
 	foreach(lc, targets)
 		relids = lappend_oid(relids, ((MigTarget *) lfirst(lc))->relid);
+	(void) MigLockTreeForStart(job->relid);
 	busy = MigFindActiveJobOn(relids);
 	if (busy != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("table %s already has an unfinished job " INT64_FORMAT,
-						job->relation_name, busy),
-				 errdetail("pg_mig runs one job at a time on a table; a failed job counts as unfinished until it is resumed or cancelled."),
-				 errhint("Wait for job " INT64_FORMAT " with mig_wait(), or cancel it with mig_cancel(" INT64_FORMAT ").",
-						 busy, busy)));
+		MigRefuseBusyTable(get_rel_name(job->relid) ? get_rel_name(job->relid) : job->relation_name,
+						   busy);
 
 	target = palloc0(sizeof(MigTarget));
 	target->ord = 0;
@@ -237,6 +273,7 @@ mig_revert(PG_FUNCTION_ARGS)
 	revert.keys_total = rows;
 
 	revert_id = MigInsertJob(&revert, list_make1(target));
+	MigKeepJobKey(revert_id, &revert);
 	kind_args = list_make1(psprintf("of_job=" INT64_FORMAT, job_id));
 	foreach(lc, job->kind_args)
 		if (strncmp((char *) lfirst(lc), "kept_column=", 12) == 0)
@@ -256,41 +293,85 @@ mig_revert(PG_FUNCTION_ARGS)
 }
 
 /*
- * mig_forget(job_id) drops the kept values of backfill job_id (see the
- * file header); the space is back at commit.
+ * mig_forget(job_id) forgets a finished job (see the file header): drops
+ * the kept values of a backfill that has some (the space is back at
+ * commit), releases its job_key, and a failed job no longer blocks its
+ * table.
  */
 Datum
 mig_forget(PG_FUNCTION_ARGS)
 {
 	int64		job_id;
 	MigJob	   *job;
-	int64		busy;
-	int64		done_by;
-	Oid			kept;
-	int64		bytes;
+	char	   *actor;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("job_id must not be NULL")));
 	job_id = PG_GETARG_INT64(0);
-	job = LoadBackfill(job_id, "forget", MIG_CONTROL_STOP);
-	busy = UnfinishedRevert(job, &done_by);
-	if (busy != 0)
+	MigRequireShared();
+	job = MigLoadJob(job_id, true);
+	if (job == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("cannot forget job " INT64_FORMAT " because job " INT64_FORMAT " is reverting it",
-						job_id, busy),
-				 errhint("Wait for job " INT64_FORMAT " with mig_wait(), or cancel it with mig_cancel(" INT64_FORMAT ").",
-						 busy, busy)));
-	kept = MigKeptTableOid(job_id);
-	bytes = DatumGetInt64(DirectFunctionCall1(pg_total_relation_size, ObjectIdGetDatum(kept)));
-	MigDropKeptTable(job_id);
-	MigSetJobKind(job_id, MIG_KIND_BACKFILL,
-				  WithArg(job->kind_args, "forgotten",
-						  psprintf("by %s", GetUserNameFromId(GetUserId(), false))));
-	MigRecordEvent(job_id, "forgotten",
-				   psprintf("kept values dropped (" INT64_FORMAT " bytes) by %s", bytes,
-							GetUserNameFromId(GetUserId(), false)));
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("job " INT64_FORMAT " does not exist", job_id),
+				 errhint("See the jobs of this database in mig_jobs.")));
+	MigCheckJobControl(job, "forget", MIG_CONTROL_STOP);
+	MigLoadJobKind(job);
+	actor = psprintf("by %s", GetUserNameFromId(GetUserId(), false));
+
+	if (MigJobKeepsValues(job))
+	{
+		int64		busy;
+		int64		done_by;
+		Oid			kept;
+		int64		bytes;
+
+		/*
+		 * 0.3's rules for kept values: a failed backfill may still be
+		 * resumed and then reverted, so it is cancelled before its kept
+		 * values are forgotten.
+		 */
+		job = LoadBackfill(job_id, "forget", MIG_CONTROL_STOP);
+		busy = UnfinishedRevert(job, &done_by);
+		if (busy != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("cannot forget job " INT64_FORMAT " because job " INT64_FORMAT " is reverting it",
+							job_id, busy),
+					 errhint("Wait for job " INT64_FORMAT " with mig_wait(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ").",
+							 busy, busy, busy)));
+		kept = MigKeptTableOid(job_id);
+		bytes = DatumGetInt64(DirectFunctionCall1(pg_total_relation_size, ObjectIdGetDatum(kept)));
+		MigDropKeptTable(job_id);
+		MigSetJobKind(job_id, MIG_KIND_BACKFILL, WithArg(job->kind_args, "forgotten", actor));
+		MigReleaseJobKey(job_id, "forgotten");
+		MigRecordEvent(job_id, "forgotten",
+					   psprintf("kept values dropped (" INT64_FORMAT " bytes) %s", bytes, actor));
+		PG_RETURN_VOID();
+	}
+
+	if (job->state != MIG_STATE_SUCCEEDED && job->state != MIG_STATE_FAILED &&
+		job->state != MIG_STATE_CANCELLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot forget job " INT64_FORMAT " because it has not finished", job_id),
+				 errdetail("Job " INT64_FORMAT " is %s; a job is forgotten once it has succeeded, failed or was cancelled.",
+						   job_id, MigStateName(job->state)),
+				 job->state == MIG_STATE_PAUSED ?
+				 errhint("Cancel it with mig_cancel(" INT64_FORMAT "), then forget it.", job_id) :
+				 errhint("Wait for it with mig_wait(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ").",
+						 job_id, job_id)));
+	if (MigKindArg(job, "forgotten") != NULL)
+	{
+		ereport(NOTICE,
+				(errmsg("job " INT64_FORMAT " is already forgotten", job_id)));
+		PG_RETURN_VOID();
+	}
+	MigSetJobKind(job_id, job->kind, WithArg(job->kind_args, "forgotten", actor));
+	MigReleaseJobKey(job_id, "forgotten");
+	MigRecordEvent(job_id, "forgotten", psprintf("%s job forgotten %s",
+												 MigStateName(job->state), actor));
 	PG_RETURN_VOID();
 }

@@ -39,6 +39,9 @@
 #include "parser/analyze.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
 #include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
@@ -52,7 +55,6 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timeout.h"
-#include "utils/timestamp.h"
 #include "common/pg_prng.h"
 
 #include "pg_mig.h"
@@ -86,6 +88,20 @@ static bool any_state;			/* CheckJob: run the undo of a cancelled job */
 static MemoryContext steps_context;
 static MemoryContext toplevel_context;
 
+/*
+ * The lock bound of a top-level statement (MigRunTopLevel): while it runs,
+ * the watch measures how long the worker waits for a lock that others
+ * queue behind (any heavyweight lock but a transaction's or a virtual
+ * transaction's, which CREATE INDEX CONCURRENTLY waits on for older
+ * snapshots and writers) and cancels the statement once that wait passes
+ * lock_timeout.
+ */
+static int64 toplevel_bound_ms;	/* 0: no top-level statement runs */
+static volatile TimestampTz toplevel_wait_since;	/* 0: not waiting */
+static volatile sig_atomic_t toplevel_bound_hit;
+static volatile uint32 toplevel_hit_locktype;
+static volatile sig_atomic_t watch_locks_only;	/* a watch of MigRunTopLevel's own */
+
 static MigJob *CheckJob(bool set_running);
 static StepResult RunStep(const MigKindDef *def, const MigStepDef *step,
 						  bool record, char **failure);
@@ -97,6 +113,7 @@ static void ForgetSteps(void);
 static void WatchJobControl(void);
 static void StartWatch(void);
 static void StopWatch(void);
+static void StartWatchTick(int tick_ms);
 static const MigKindDef *KindDef(MigJobKind kind);
 static void BeginStepTransaction(void);
 static void EndStepTransaction(bool commit);
@@ -277,11 +294,19 @@ MigExecDDL(const char *sql)
  * query runs it: in a transaction started for it, through a portal with
  * isTopLevel = true, so that a statement that refuses to run inside a
  * transaction block (CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY,
- * REPACK (CONCURRENTLY)) runs, and may commit and start transactions of
- * its own.  Caller is between transactions.  lock_timeout holds for the
- * whole statement (a SET LOCAL would end at the statement's first internal
- * commit); a negative lock_timeout_ms runs it without one (the caller
- * bounds its lock waits itself, kind_repack.c).
+ * REPACK (CONCURRENTLY), VACUUM) runs, and may commit and start
+ * transactions of its own.  Caller is between transactions.
+ *
+ * lock_timeout would bound every lock wait of the statement, the waits of
+ * CREATE INDEX CONCURRENTLY for older snapshots and for writers included,
+ * which block nobody: a long transaction anywhere would fail every build.
+ * So the statement runs with lock_timeout off, and the watch (see
+ * WatchJobControl) bounds only the waits for locks that others queue
+ * behind (the table's SHARE UPDATE EXCLUSIVE lock, ...) by
+ * lock_timeout_ms; such a wait ends the statement with a lock timeout,
+ * which the step retries.  A caller outside the step runner (the VACUUM
+ * behind a walk) has no watch running: the statement then runs one of its
+ * own, so its lock waits are bounded the same way.
  */
 void
 MigRunTopLevel(const char *sql, int64 lock_timeout_ms)
@@ -295,13 +320,19 @@ MigRunTopLevel(const char *sql, int64 lock_timeout_ms)
 	Portal		portal;
 	DestReceiver *receiver;
 	QueryCompletion qc;
-	char		buf[32];
+	bool		own_watch = watch_timeout == MAX_TIMEOUTS || !get_timeout_active(watch_timeout);
 
-	if (lock_timeout_ms < 0)
-		snprintf(buf, sizeof(buf), "0");
-	else
-		snprintf(buf, sizeof(buf), INT64_FORMAT "ms", Max(lock_timeout_ms, 1));
-	SetConfigOption("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION);
+	if (own_watch)
+	{
+		/* the caller's loop takes job control's wakeups itself */
+		watch_locks_only = true;
+		StartWatch();
+	}
+	SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
+	toplevel_wait_since = 0;
+	toplevel_bound_hit = false;
+	toplevel_bound_ms = Max(lock_timeout_ms, 1);
+	StartWatchTick((int) Min(Max(toplevel_bound_ms / 4, 50), 1000));
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -332,7 +363,41 @@ MigRunTopLevel(const char *sql, int64 lock_timeout_ms)
 	receiver = CreateDestReceiver(DestNone);
 	MemoryContextSwitchTo(old);
 
-	(void) MigPortalRun(portal, receiver, &qc);
+	PG_TRY();
+	{
+		(void) MigPortalRun(portal, receiver, &qc);
+	}
+	PG_CATCH();
+	{
+		bool		bounded = toplevel_bound_hit;
+
+		toplevel_bound_ms = 0;
+		if (own_watch)
+			StopWatch();
+		if (bounded)
+		{
+			ErrorData  *edata;
+
+			/* the watch cancelled a wait others queue behind: a lock timeout */
+			MemoryContextSwitchTo(steps_context ? steps_context : TopMemoryContext);
+			edata = CopyErrorData();
+			FlushErrorState();
+			edata->sqlerrcode = ERRCODE_LOCK_NOT_AVAILABLE;
+			edata->message = psprintf("canceling statement due to lock timeout");
+			edata->detail = psprintf("It waited longer than lock_timeout (" INT64_FORMAT " ms) for a %s lock that other sessions would queue behind.",
+									 lock_timeout_ms,
+									 GetLockNameFromTagType((uint16) toplevel_hit_locktype));
+			edata->hint = NULL;
+			ReThrowError(edata);
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	toplevel_bound_ms = 0;
+	if (own_watch)
+		StopWatch();
+	else
+		StartWatchTick(1000);
 
 	receiver->rDestroy(receiver);
 	PortalDrop(portal, false);
@@ -867,10 +932,35 @@ SleepOrStop(long ms)
 static void
 WatchJobControl(void)
 {
-	if (my_slot != NULL && my_slot->wakeup)
+	if (my_slot != NULL && my_slot->wakeup && !watch_locks_only)
 	{
 		QueryCancelPending = true;
 		InterruptPending = true;
+	}
+	if (toplevel_bound_ms > 0 && !toplevel_bound_hit && MyProc != NULL)
+	{
+		/* what the worker waits for now: class and, for a lock, its type */
+		uint32		wait = MyProc->wait_event_info;
+		uint32		locktype = wait & 0xFFFF;
+
+		if ((wait & 0xFF000000) == PG_WAIT_LOCK &&
+			locktype != LOCKTAG_VIRTUALTRANSACTION && locktype != LOCKTAG_TRANSACTION)
+		{
+			TimestampTz now = GetCurrentTimestamp();
+
+			if (toplevel_wait_since == 0)
+				toplevel_wait_since = now;
+			else if (TimestampDifferenceExceeds(toplevel_wait_since, now,
+												(int) toplevel_bound_ms))
+			{
+				toplevel_bound_hit = true;
+				toplevel_hit_locktype = locktype;
+				QueryCancelPending = true;
+				InterruptPending = true;
+			}
+		}
+		else
+			toplevel_wait_since = 0;
 	}
 	SetLatch(MyLatch);
 }
@@ -892,9 +982,21 @@ StartWatch(void)
 						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000), 1000);
 }
 
+/* StartWatchTick: a running watch fires every tick_ms from now on */
+static void
+StartWatchTick(int tick_ms)
+{
+	if (watch_timeout != MAX_TIMEOUTS && get_timeout_active(watch_timeout))
+		enable_timeout_every(watch_timeout,
+							 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), tick_ms),
+							 tick_ms);
+}
+
 static void
 StopWatch(void)
 {
+	toplevel_bound_ms = 0;
+	watch_locks_only = false;
 	if (watch_timeout != MAX_TIMEOUTS)
 		disable_timeout(watch_timeout, false);
 }

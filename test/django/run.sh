@@ -91,7 +91,7 @@ for v in $drivers; do
   db="shop_${v/:/_}"
   psql -XAtq -d postgres -c "CREATE DATABASE $db" || exit 2
   (cd "$src/test/django" && PYTHONDONTWRITEBYTECODE=1 PGMIG_DRIVER=$d PGMIG_DB=$db PGMIG_DJANGO_OPTIONS=$options \
-     $PY -m unittest -v test_django 2>&1) || rc=1
+     $PY -m unittest -v test_django test_lint 2>&1) || rc=1
   if [ "$rc" -ne 0 ]; then
     echo "--- primary log (tail)"; tail -n 40 "$dir/sb/primary.log"
   fi

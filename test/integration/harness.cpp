@@ -79,9 +79,17 @@ std::vector<std::string> Sandbox::pg_program(const std::string& name) const
     return argv;
 }
 
+int Sandbox::failover()
+{
+    int rc = Shell(source_dir() + "/scripts/sandbox.sh failover " + dir);
+    primary_port = ReadEnvInt(dir, "PRIMARY_PORT");
+    standby_port = ReadEnvInt(dir, "STANDBY_PORT");
+    return rc;
+}
+
 std::string Sandbox::primary_log() const
 {
-    std::ifstream f(dir + "/primary.log");
+    std::ifstream f(ReadEnv(dir, "PRIMARY_DATA") + ".log");
     std::stringstream s;
     s << f.rdbuf();
     return s.str();

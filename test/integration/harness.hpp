@@ -32,6 +32,10 @@ struct Sandbox {
     std::string conninfo(const std::string& db = "postgres", bool standby = false,
                          const std::string& user = "postgres") const;
     int ctl(const std::string& server, const std::string& pg_ctl_args);  // exit code
+    // failover: the primary dies (immediate stop), the standby is promoted
+    // and is the primary from then on (conninfo() follows); a new standby is
+    // made from it. Exit code of sandbox.sh failover.
+    int failover();
     std::string primary_log() const;
 };
 

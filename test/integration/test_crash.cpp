@@ -104,3 +104,36 @@ TEST(Crash, PausedJobStaysPausedAndQueuedJobRunsAfterRestart)
     EXPECT_EQ("succeeded", wait_job(c2, paused, 120));
     EXPECT_EQ(20000, c2.scalar_int("SELECT count(*) FROM crash_p WHERE n = 1"));
 }
+
+// A failover to the standby in the middle of a walk: the primary dies, the
+// standby is promoted, and the job goes on there by itself (its launcher
+// starts once recovery ends), from the checkpoint that reached the standby:
+// every row changed exactly once, also on the new standby made afterwards.
+// Last in this file: from here on the sandbox's primary is the promoted one.
+TEST(Crash, JobFinishesOnThePromotedStandby)
+{
+    const int rows = 120000;
+    long long job;
+    {
+        Conn c = pg_mig_primary();
+        create_table(c, "crash_fo", "id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0", "g, 0", rows);
+        job = c.scalar_int(
+            "SELECT mig_start_backfill('crash_fo', 'n = n + 1', batch_size => 1000,"
+            " chunk_time => NULL, sleep => '10ms')");
+    }
+    wait_for([&] { return job_rows_done(job) >= 20000; }, 180, "job progress before the failover");
+    wait_standby();
+    ASSERT_EQ(0, Sandbox::get().failover());
+
+    Conn c(Sandbox::get().conninfo());
+    EXPECT_EQ("t", *c.scalar("SELECT NOT pg_is_in_recovery()"));
+    EXPECT_EQ("succeeded", wait_job(c, job, 300));
+    EXPECT_EQ(rows, c.scalar_int("SELECT count(*) FROM crash_fo WHERE n = 1"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM crash_fo WHERE n <> 1"));
+    EXPECT_EQ(rows, c.scalar_int("SELECT rows_done FROM mig_jobs WHERE job_id = $1",
+                                 {std::to_string(job)}));
+    c.exec("CHECKPOINT");
+    wait_standby();
+    Conn s(Sandbox::get().conninfo("postgres", true));
+    EXPECT_EQ(rows, s.scalar_int("SELECT count(*) FROM crash_fo WHERE n = 1"));
+}

@@ -244,15 +244,7 @@ SELECT count(*) AS calls FROM public.calls;
 \c :regress_db
 DROP DATABASE regress_mig_capture WITH (FORCE);
 
--- item 12: replica names and positions only for pg_monitor
-SET ROLE regress_mig_h_owner;
-SELECT kind, name, lag_bytes, replay_lag, note FROM mig_replicas() ORDER BY kind;
-RESET ROLE;
-GRANT pg_monitor TO regress_mig_h_owner;
-SET ROLE regress_mig_h_owner;
-SELECT kind, name IS NOT NULL AS named, lag_bytes IS NOT NULL AS positioned
-  FROM mig_replicas() ORDER BY kind;
-RESET ROLE;
+-- item 12 (replica names and positions only for pg_monitor): 14_replica_privileges
 
 DROP TABLE hard, cap;
 DROP OWNED BY regress_mig_h_owner, regress_mig_h_writer, regress_mig_h_mallory,

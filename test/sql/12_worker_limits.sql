@@ -1,4 +1,4 @@
--- 09_worker_limits: the per-role worker limit (issue 11, item 8).
+-- 12_worker_limits: the per-role worker limit (issue 11, item 8).
 -- Default: half of pg_mig.max_workers (4 here), at least 1; a SIGHUP
 -- setting, so a session cannot raise it for its own jobs.
 SHOW pg_mig.max_workers;

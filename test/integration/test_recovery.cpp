@@ -1,0 +1,166 @@
+// test_recovery.cpp -- issue 21, the extension's side, against the sandbox
+// primary + standby: an index build waits out an old snapshot (a long
+// REPEATABLE READ transaction, a pg_dump of the database) without failing,
+// and mig_jobs.step names the pid it waits for; a real lock conflict on
+// the table is still bounded by lock_timeout and retried; a key started
+// again from a new session follows the job.
+
+#include "fixture.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+using namespace pgmig_test;
+
+namespace {
+
+std::string Id(long long v) { return std::to_string(v); }
+
+std::string JobStep(Conn& c, long long job)
+{
+    return c.scalar("SELECT step FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
+}
+
+}  // namespace
+
+// Today's 0.3 fails this: CREATE INDEX CONCURRENTLY waits for the old
+// snapshot through a lock wait, which lock_timeout (1s) cancels; after
+// three retries the job fails.  In 0.4 the wait blocks nobody and is waited
+// out, and step says for whom.
+TEST(Recovery, IndexWaitsOutALongRepeatableReadTransactionAndSaysForWhom)
+{
+    Conn c = pg_mig_primary();
+    create_table(c, "rix", "id int PRIMARY KEY, v int NOT NULL", "g, g % 1000", 20000);
+    create_table(c, "rix_other", "id int PRIMARY KEY", "g", 10);
+
+    Conn holder(Sandbox::get().conninfo());
+    holder.exec("BEGIN ISOLATION LEVEL REPEATABLE READ");
+    holder.exec("SELECT count(*) FROM rix_other");  // a snapshot, on an unrelated table
+    std::string holder_pid = *holder.scalar("SELECT pg_backend_pid()::text");
+
+    long long job = c.scalar_int("SELECT mig_create_index('rix', 'v', index_name => 'rix_v',"
+                                 " lock_timeout => '1s', max_retries => 3)");
+    wait_for([&] { return JobStep(c, job).find("waits for pid " + holder_pid) != std::string::npos; },
+             120, "step to name the pid of the old snapshot");
+    std::string step = JobStep(c, job);
+    EXPECT_NE(std::string::npos, step.find("building index rix_v")) << step;
+    EXPECT_NE(std::string::npos, step.find(" since ")) << step;
+
+    // the old snapshot stays for 25 s: far longer than lock_timeout and its
+    // three retries together; the build goes on waiting, nothing is retried
+    std::this_thread::sleep_for(std::chrono::seconds(25));
+    EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
+    EXPECT_EQ(0, job_events(c, job, "retried"));
+    EXPECT_NE(std::string::npos, JobStep(c, job).find("waits for pid " + holder_pid));
+
+    holder.exec("COMMIT");
+    EXPECT_EQ("succeeded", wait_job(c, job, 120));
+    EXPECT_EQ("true", *c.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 'rix_v'::regclass"));
+    EXPECT_EQ(0, job_events(c, job, "retried"));
+}
+
+// A pg_dump of the database holds its snapshot from its start to its end;
+// here it is held up on purpose (another session holds an ACCESS EXCLUSIVE
+// lock on a table the dump must lock, after pg_dump took its snapshot), so
+// the build runs while the dump does.  Both succeed.
+TEST(Recovery, IndexBuildsBesideAPgDumpOfTheDatabase)
+{
+    Conn c = pg_mig_primary();
+    create_table(c, "rid", "id int PRIMARY KEY, v int NOT NULL", "g, g % 100", 20000);
+    create_table(c, "rid_held", "id int PRIMARY KEY", "g", 10);
+
+    Conn locker(Sandbox::get().conninfo());
+    locker.exec("BEGIN");
+    locker.exec("LOCK TABLE rid_held IN ACCESS EXCLUSIVE MODE");
+
+    std::string out = Sandbox::get().base + "/recovery_dump.sql";
+    std::vector<std::string> argv = Sandbox::get().pg_program("pg_dump");
+    argv.insert(argv.end(), {"-d", Sandbox::get().conninfo(), "-f", out});
+    auto dump = std::async(std::launch::async, [argv] { return run_command(argv, {}, 300); });
+
+    // pg_dump has its snapshot and waits for the lock
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM pg_stat_activity"
+                                       " WHERE application_name = 'pg_dump' AND wait_event_type = 'Lock'") == 1; },
+             60, "pg_dump to wait for its lock");
+    std::string dump_pid = *c.scalar("SELECT pid::text FROM pg_stat_activity WHERE application_name = 'pg_dump'");
+
+    long long job = c.scalar_int("SELECT mig_create_index('rid', 'v', index_name => 'rid_v',"
+                                 " lock_timeout => '1s', max_retries => 3)");
+    wait_for([&] { return JobStep(c, job).find("waits for pid " + dump_pid) != std::string::npos; },
+             120, "step to name pg_dump's pid");
+    // longer than lock_timeout and its retries: nothing is retried
+    std::this_thread::sleep_for(std::chrono::seconds(10));
+    EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
+
+    locker.exec("COMMIT");
+    CmdResult r = dump.get();
+    EXPECT_EQ(0, r.exit_code) << r.err;
+    EXPECT_EQ("succeeded", wait_job(c, job, 120));
+    EXPECT_EQ(0, job_events(c, job, "retried"));
+    EXPECT_EQ("true", *c.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 'rid_v'::regclass"));
+}
+
+// A lock that others would queue behind (the table's SHARE UPDATE
+// EXCLUSIVE lock that CREATE INDEX CONCURRENTLY takes first, against a
+// session holding SHARE ROW EXCLUSIVE or ACCESS EXCLUSIVE) is still waited
+// for at most lock_timeout, then retried; and the application is not held
+// up behind the waiting build.
+TEST(Recovery, IndexLockConflictIsStillBoundedByLockTimeoutAndRetried)
+{
+    Conn c = pg_mig_primary();
+    create_table(c, "ril", "id int PRIMARY KEY, v int NOT NULL", "g, g % 100", 5000);
+
+    for (const char* mode : {"SHARE ROW EXCLUSIVE", "ACCESS EXCLUSIVE"}) {
+        std::string index = std::string("ril_v_") + (mode[0] == 'S' ? "sre" : "ae");
+        // the job is made in a transaction that holds the table (ACCESS
+        // SHARE); the holder's lock request queues behind it and is granted
+        // when that transaction commits, before the worker starts
+        Conn starter(Sandbox::get().conninfo());
+        starter.exec("BEGIN");
+        long long job = starter.scalar_int("SELECT mig_create_index('ril', 'v', index_name => $1,"
+                                           " lock_timeout => '1s', max_retries => 100)", {index});
+        Conn holder(Sandbox::get().conninfo());
+        std::string holder_pid = *holder.scalar("SELECT pg_backend_pid()::text");
+        holder.exec("BEGIN");
+        std::thread lock([&] { holder.exec(std::string("LOCK TABLE ril IN ") + mode + " MODE"); });
+        // granted at once (SHARE ROW EXCLUSIVE) or queued (ACCESS EXCLUSIVE)
+        wait_for([&] { return c.scalar_int("SELECT count(*) FROM pg_locks WHERE pid = $1"
+                                           " AND locktype = 'relation' AND relation = 'ril'::regclass",
+                                           {holder_pid}) == 1; },
+                 60, "the holder's lock request");
+        starter.exec("COMMIT");
+        lock.join();
+        wait_for([&] { return job_events(c, job, "retried") >= 2; }, 120,
+                 std::string("the build to time out twice behind ") + mode);
+        std::string detail = *c.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1"
+                                       " AND event = 'retried' ORDER BY event_id DESC LIMIT 1", {Id(job)});
+        EXPECT_NE(std::string::npos, detail.find("lock timeout")) << detail;
+        EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
+        holder.exec("COMMIT");
+        EXPECT_EQ("succeeded", wait_job(c, job, 120)) << mode;
+        EXPECT_EQ("true", *c.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = $1::regclass", {index}));
+    }
+}
+
+// A deploy that timed out runs the same step again from a new session: the
+// key follows the running job, then returns the succeeded one; the
+// non-idempotent backfill changes every row once.
+TEST(Recovery, AKeyStartedAgainFromAnotherSessionFollowsTheJob)
+{
+    Conn c = pg_mig_primary();
+    create_table(c, "rkb", "id int PRIMARY KEY, n int NOT NULL DEFAULT 0", "g, 0", 30000);
+    const char* start = "SELECT mig_start_backfill('rkb', 'n = n + 1', batch_size => 500,"
+                        " chunk_time => NULL, sleep => '10ms', job_key => 'deploy-42/rkb')";
+    long long job = c.scalar_int(start);
+    wait_for([&] { return job_rows_done(c, job) >= 1000; }, 120, "the backfill to be under way");
+    kill_worker(job);  // the server restarts: the deploy's connection is gone too
+    Conn again(Sandbox::get().conninfo());
+    EXPECT_EQ(job, again.scalar_int(start));
+    EXPECT_EQ("succeeded", wait_job(again, job, 300));
+    EXPECT_EQ(job, again.scalar_int(start));
+    EXPECT_EQ(30000, again.scalar_int("SELECT count(*) FROM rkb WHERE n = 1"));
+    EXPECT_EQ(1, again.scalar_int("SELECT count(*) FROM mig_jobs WHERE relation = 'rkb'::regclass"));
+}
