@@ -83,14 +83,38 @@ DoneRepack(const MigJob *job)
 static void
 RunRepack(const MigJob *job)
 {
+	MemoryContext ctx = CurrentMemoryContext;
 	char	   *sql;
 
 	StartTransactionCommand();
 	sql = MemoryContextStrdup(TopMemoryContext,
 							  psprintf("REPACK (CONCURRENTLY) %s", MigJobRelationName(job)));
 	CommitTransactionCommand();
-	/* lock waits others queue behind are bounded by lock_timeout, no others */
-	MigRunTopLevel(sql, job->lock_timeout_ms);
+	/*
+	 * lock waits others queue behind are bounded by lock_timeout, no others;
+	 * an attempt that times out says that its retry copies the table again
+	 * (the retried event shows it)
+	 */
+	PG_TRY();
+	{
+		MigRunTopLevel(sql, job->lock_timeout_ms);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(ctx);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("REPACK of table %s: %s", job->relation_name, edata->message),
+				 errdetail("%s%sThe attempt is rolled back; a retry copies the table again.",
+						   edata->detail ? edata->detail : "", edata->detail ? " " : "")));
+	}
+	PG_END_TRY();
 	pfree(sql);
 }
 

@@ -184,6 +184,27 @@ TEST(Repack, AKillDuringTheCopyLeavesTheTableIntactAndTheJobGoesOn)
     EXPECT_EQ(sum, Checksum(s, "rkill"));
 }
 
+// mig_cancel while REPACK copies: the statement is interrupted (within
+// about a second), the job ends cancelled, the table is the one it was
+TEST(Repack, CancelInterruptsTheCopyAndLeavesTheTableAsItWas)
+{
+    if (!HasRepack()) GTEST_SKIP() << "REPACK (CONCURRENTLY) is PostgreSQL 19's";
+    Conn c = pg_mig_primary();
+    BloatedTable(c, "rcancel", 200000);
+    std::string sum = Checksum(c, "rcancel");
+    long long relfilenode = c.scalar_int("SELECT relfilenode FROM pg_class WHERE relname = 'rcancel'");
+    long long job = c.scalar_int("SELECT mig_repack('rcancel')");
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM pg_stat_progress_repack") > 0; }, 120,
+             "the repack to be under way");
+    c.exec("SELECT mig_cancel($1)", {Id(job)});
+    EXPECT_EQ("cancelled", wait_job(c, job, 120));
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM pg_stat_progress_repack") == 0; }, 60,
+             "the REPACK to stop");
+    EXPECT_EQ(sum, Checksum(c, "rcancel"));
+    EXPECT_EQ(relfilenode, c.scalar_int("SELECT relfilenode FROM pg_class WHERE relname = 'rcancel'"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical'"));
+}
+
 TEST(Repack, MigctlRepackStartsItOrSaysWhyNot)
 {
     Conn c = pg_mig_primary();
