@@ -108,7 +108,16 @@ CREATE TABLE @extschema@.mig_job (
     -- reverted.  start_args also lets a start without a key resume a failed
     -- job of the same kind and arguments on the table.
     job_key             text CHECK (pg_catalog.octet_length(job_key) OPERATOR(pg_catalog.<=) 1024),
-    start_args          text[]
+    start_args          text[],
+    max_app_latency     interval,
+    throttled_ms        bigint NOT NULL DEFAULT 0,
+    stalled_since       timestamptz,
+    rate_at0            timestamptz,
+    rate_rows0          bigint,
+    rate_keys0          bigint,
+    rate_at1            timestamptz,
+    rate_rows1          bigint,
+    rate_keys1          bigint
 );
 
 /*
@@ -181,6 +190,14 @@ CREATE TABLE @extschema@.mig_job_lane (
     throttled       text,
     last_error      text,
     updated_at      timestamptz,
+    throttled_ms    bigint NOT NULL DEFAULT 0,
+    stalled_since   timestamptz,
+    rate_at0        timestamptz,
+    rate_rows0      bigint,
+    rate_keys0      bigint,
+    rate_at1        timestamptz,
+    rate_rows1      bigint,
+    rate_keys1      bigint,
     PRIMARY KEY (job_id, lane)
 );
 
@@ -264,12 +281,14 @@ CREATE FUNCTION @extschema@.mig_start_backfill(
     keep_old_values     boolean  DEFAULT false,
     parallel            integer  DEFAULT 1,
     vacuum_every        bigint   DEFAULT NULL,
+    verify              boolean  DEFAULT true,
+    max_app_latency     interval DEFAULT NULL,
     job_key             text     DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_start_backfill'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION @extschema@.mig_start_backfill(regclass, text, text, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, boolean, integer, bigint, text)
-IS 'starts a chunked backfill (UPDATE) in background workers (parallel lanes), keeping the old values with keep_old_values; returns the job id; a job_key names the step, so that starting it again returns the job that has the key';
+COMMENT ON FUNCTION @extschema@.mig_start_backfill(regclass, text, text, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, boolean, integer, bigint, boolean, interval, text)
+IS 'starts a chunked backfill (UPDATE) in background workers (parallel lanes), keeping the old values with keep_old_values, and verifies what still matches the where clause after the walk with verify, paced to the lag budget and max_app_latency; returns the job id; a job_key names the step, so that starting it again returns the job that has the key';
 
 CREATE FUNCTION @extschema@.mig_pause(job_id bigint)
 RETURNS void AS 'MODULE_PATHNAME', 'mig_pause' LANGUAGE C STRICT VOLATILE;
@@ -310,11 +329,13 @@ CREATE FUNCTION @extschema@.mig_set(
     max_xact_age        interval DEFAULT NULL,
     max_archive_backlog integer  DEFAULT NULL,
     throttle_on_autovacuum boolean DEFAULT NULL,
-    vacuum_every        bigint   DEFAULT NULL)
+    vacuum_every        bigint   DEFAULT NULL,
+    max_app_latency     interval DEFAULT NULL)
 RETURNS void AS 'MODULE_PATHNAME', 'mig_set' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION @extschema@.mig_set(bigint, integer, interval, interval, bigint,
     interval, interval, integer, interval, bigint, double precision, text[], text,
-    text, integer, interval, integer, boolean, bigint)
+    text, integer, interval, integer, boolean, bigint,
+    interval)
 IS 'changes the knobs of a job (every lane of it) while it runs; NULL leaves a knob as it is, 0 (or an empty string) turns an optional limit off';
 
 CREATE FUNCTION @extschema@.mig_version()
@@ -381,12 +402,14 @@ CREATE FUNCTION @extschema@.mig_start_delete(
     throttle_on_autovacuum boolean DEFAULT false,
     parallel            integer  DEFAULT 1,
     vacuum_every        bigint   DEFAULT NULL,
+    verify              boolean  DEFAULT true,
+    max_app_latency     interval DEFAULT NULL,
     job_key             text     DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_start_delete'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION @extschema@.mig_start_delete(regclass, text, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, integer, bigint, text)
-IS 'starts a chunked DELETE of the rows matching where_clause in background workers (parallel lanes); returns the job id; a job_key names the step, so that starting it again returns the job that has the key';
+COMMENT ON FUNCTION @extschema@.mig_start_delete(regclass, text, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, integer, bigint, boolean, interval, text)
+IS 'starts a chunked DELETE of the rows matching where_clause in background workers (parallel lanes), and verifies what still matches after the walk with verify, paced to the lag budget and max_app_latency; returns the job id; a job_key names the step, so that starting it again returns the job that has the key';
 
 CREATE FUNCTION @extschema@.mig_set_not_null(
     relation            regclass,
@@ -460,11 +483,12 @@ CREATE FUNCTION @extschema@.mig_add_foreign_key(
     max_xact_age        interval DEFAULT NULL,
     max_archive_backlog integer  DEFAULT NULL,
     throttle_on_autovacuum boolean DEFAULT false,
+    max_app_latency     interval DEFAULT NULL,
     job_key             text     DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_add_foreign_key'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION @extschema@.mig_add_foreign_key(regclass, name[], regclass, name[], name, text, text, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, text)
+COMMENT ON FUNCTION @extschema@.mig_add_foreign_key(regclass, name[], regclass, name[], name, text, text, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, interval, text)
 IS 'starts a job that adds a foreign key NOT VALID, handles the orphan rows chunk by chunk, then validates it; a job_key names the step, so that starting it again returns the job that has the key';
 
 -- Undo.  A backfill started with keep_old_values keeps, in the
@@ -509,12 +533,13 @@ CREATE FUNCTION @extschema@.mig_revert(
     max_archive_backlog integer  DEFAULT NULL,
     throttle_on_autovacuum boolean DEFAULT false,
     vacuum_every        bigint   DEFAULT NULL,
+    max_app_latency     interval DEFAULT NULL,
     job_key             text     DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_revert'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION @extschema@.mig_revert(bigint, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, bigint, text)
-IS 'starts a job (kind revert) that writes the old values kept by backfill job_id back, chunk by chunk; returns its id; a job_key names the step, so that starting it again returns the job that has the key';
+COMMENT ON FUNCTION @extschema@.mig_revert(bigint, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, bigint, interval, text)
+IS 'starts a job (kind revert) that writes the old values kept by backfill job_id back, chunk by chunk, paced to the lag budget and max_app_latency; returns its id; a job_key names the step, so that starting it again returns the job that has the key';
 
 CREATE FUNCTION @extschema@.mig_forget(job_id bigint)
 RETURNS void
@@ -546,12 +571,19 @@ IS 'the lanes of this database''s parallel jobs that have a worker, with its pid
 -- kept_bytes (section 3: the size of a backfill's kept values, NULL if none); an
 -- index build's progress and phase come from pg_stat_progress_create_index.
 
+-- Kept values live in a schema of pg_mig's own; a job finds its kept table
+-- by the OID it stores (kind argument kept_relid), never by name.
+CREATE SCHEMA mig_kept;
+COMMENT ON SCHEMA mig_kept IS 'pg_mig''s tables of kept values (keep_old_values), one per backfill; see mig_revert, mig_forget';
+REVOKE ALL ON SCHEMA mig_kept FROM PUBLIC;
+GRANT USAGE ON SCHEMA mig_kept TO PUBLIC;
+
 CREATE VIEW @extschema@.mig_jobs AS
 SELECT j.job_id,
        j.relid::pg_catalog.regclass AS relation,
        j.state,
        COALESCE(ln.rows_done, j.rows_done) AS rows_done,
-       j.rows_total,
+       COALESCE(ln.rows_total, j.rows_total) AS rows_total,
        CASE WHEN j.state OPERATOR(pg_catalog.=) 'succeeded'::pg_catalog.text
             THEN 1.0::pg_catalog.float8
             WHEN p.pid IS NOT NULL THEN
@@ -571,19 +603,20 @@ SELECT j.job_id,
                        1.0::pg_catalog.float8)
        END AS progress,
        CASE WHEN j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
-            THEN COALESCE(ln.rows_per_sec, j.rows_per_sec) END AS rows_per_sec,
+            THEN COALESCE(ln.rows_per_sec, jr.rows_per_sec, j.rows_per_sec) END AS rows_per_sec,
        CASE WHEN j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
              AND ln.eta_secs IS NOT NULL
             THEN pg_catalog.make_interval(secs => pg_catalog.round(
                  ln.eta_secs::pg_catalog.numeric, 1::pg_catalog.int4)::pg_catalog.float8)
             WHEN j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
              AND j.parallel OPERATOR(pg_catalog.=) 1::pg_catalog.int4
-             AND j.keys_per_sec OPERATOR(pg_catalog.>) 0::pg_catalog.float8
+             AND j.stalled_since IS NULL
+             AND jr.keys_per_sec OPERATOR(pg_catalog.>) 0::pg_catalog.float8
              AND j.keys_total IS NOT NULL
             THEN pg_catalog.make_interval(secs => pg_catalog.round(
                  (GREATEST(j.keys_total OPERATOR(pg_catalog.-) j.keys_done,
                            0::pg_catalog.int8)::pg_catalog.float8
-                  OPERATOR(pg_catalog./) j.keys_per_sec)::pg_catalog.numeric,
+                  OPERATOR(pg_catalog./) jr.keys_per_sec)::pg_catalog.numeric,
                  1::pg_catalog.int4)::pg_catalog.float8)
        END AS eta,
        COALESCE(j.current_batch, j.batch_size) AS batch_size,
@@ -629,11 +662,23 @@ SELECT j.job_id,
        j.parallel,
        (SELECT pg_catalog.pg_total_relation_size(c.oid)
           FROM pg_catalog.pg_class c
-         WHERE c.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
-           AND c.relname OPERATOR(pg_catalog.=)
-               pg_catalog.concat('mig_kept_'::pg_catalog.text, j.job_id)::pg_catalog.name
+         WHERE c.oid OPERATOR(pg_catalog.=)
+               (SELECT pg_catalog.substr(a, 12::pg_catalog.int4)::pg_catalog.oid
+                  FROM pg_catalog.unnest(j.kind_args) a
+                 WHERE pg_catalog.starts_with(a, 'kept_relid='::pg_catalog.text)
+                 LIMIT 1)
+           AND c.relnamespace OPERATOR(pg_catalog.=) 'mig_kept'::pg_catalog.regnamespace
        ) AS kept_bytes,
-       j.job_key
+       j.job_key,
+       COALESCE(ln.throttled_secs,
+                j.throttled_ms::pg_catalog.float8 OPERATOR(pg_catalog./) 1000::pg_catalog.float8
+                OPERATOR(pg_catalog.+)
+                CASE WHEN j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
+                      AND j.stalled_since IS NOT NULL
+                     THEN GREATEST(pg_catalog.date_part('epoch'::pg_catalog.text,
+                              pg_catalog.statement_timestamp() OPERATOR(pg_catalog.-) j.stalled_since),
+                              0::pg_catalog.float8)
+                     ELSE 0::pg_catalog.float8 END) AS throttled_seconds
   FROM @extschema@.mig_job j
   CROSS JOIN LATERAL (
        SELECT pg_catalog.pg_has_role(j.owner, 'USAGE'::pg_catalog.text)
@@ -643,26 +688,75 @@ SELECT j.job_id,
                           FROM pg_catalog.pg_class c
                          WHERE c.oid OPERATOR(pg_catalog.=) j.relid), false)
            AS visible) d
-  -- a parallel job: its lanes' sums; the slowest lane's ETA; which lanes wait
+  -- the rate since the window's anchor, at the moment the view is read
+  CROSS JOIN LATERAL (
+       SELECT CASE WHEN j.rate_at0 IS NOT NULL THEN
+                   (j.rows_done OPERATOR(pg_catalog.-) j.rate_rows0)::pg_catalog.float8
+                   OPERATOR(pg_catalog./) GREATEST(pg_catalog.date_part('epoch'::pg_catalog.text,
+                       pg_catalog.statement_timestamp() OPERATOR(pg_catalog.-) j.rate_at0),
+                       0.001::pg_catalog.float8) END AS rows_per_sec,
+              CASE WHEN j.rate_at0 IS NOT NULL THEN
+                   (j.keys_done OPERATOR(pg_catalog.-) j.rate_keys0)::pg_catalog.float8
+                   OPERATOR(pg_catalog./) GREATEST(pg_catalog.date_part('epoch'::pg_catalog.text,
+                       pg_catalog.statement_timestamp() OPERATOR(pg_catalog.-) j.rate_at0),
+                       0.001::pg_catalog.float8) END AS keys_per_sec) jr
+  -- a parallel job: its lanes' sums; the slowest lane's ETA (none while a
+  -- lane cannot move: throttled, or waiting for a worker); which lanes wait
   LEFT JOIN LATERAL (
        SELECT pg_catalog.sum(l.rows_done)::pg_catalog.int8 AS rows_done,
               pg_catalog.sum(l.keys_done)::pg_catalog.int8 AS keys_done,
               pg_catalog.sum(l.chunks_done)::pg_catalog.int8 AS chunks_done,
               pg_catalog.sum(l.wal_bytes)::pg_catalog.int8 AS wal_bytes,
               pg_catalog.sum(l.retries)::pg_catalog.int4 AS retries,
-              COALESCE(pg_catalog.sum(l.rows_per_sec) FILTER (WHERE NOT l.done),
+              COALESCE(pg_catalog.sum(lr.rows_per_sec) FILTER (WHERE NOT l.done),
                        0::pg_catalog.float8) AS rows_per_sec,
-              pg_catalog.max(GREATEST(l.keys_estimate OPERATOR(pg_catalog.-) l.keys_done,
-                                      0::pg_catalog.int8)::pg_catalog.float8
-                             OPERATOR(pg_catalog./) l.keys_per_sec)
-                  FILTER (WHERE NOT l.done
-                            AND l.keys_per_sec OPERATOR(pg_catalog.>) 0::pg_catalog.float8)
-                  AS eta_secs,
+              CASE WHEN NOT COALESCE(pg_catalog.bool_or(l.stalled_since IS NOT NULL
+                                         OR lr.keys_per_sec IS NULL
+                                         OR lr.keys_per_sec OPERATOR(pg_catalog.<=) 0::pg_catalog.float8)
+                                     FILTER (WHERE NOT l.done), false)
+                   THEN pg_catalog.max(GREATEST(l.keys_estimate OPERATOR(pg_catalog.-) l.keys_done,
+                                                0::pg_catalog.int8)::pg_catalog.float8
+                                       OPERATOR(pg_catalog./) lr.keys_per_sec)
+                            FILTER (WHERE NOT l.done
+                                      AND lr.keys_per_sec OPERATOR(pg_catalog.>) 0::pg_catalog.float8)
+              END AS eta_secs,
+              pg_catalog.sum(CASE WHEN l.done THEN l.rows_done
+                                  WHEN l.keys_done OPERATOR(pg_catalog.>) 0::pg_catalog.int8
+                                   AND l.keys_estimate OPERATOR(pg_catalog.>) 0::pg_catalog.int8
+                                  THEN GREATEST(l.rows_done, pg_catalog.round(
+                                       l.rows_done::pg_catalog.numeric
+                                       OPERATOR(pg_catalog.*) l.keys_estimate::pg_catalog.numeric
+                                       OPERATOR(pg_catalog./) l.keys_done::pg_catalog.numeric)::pg_catalog.int8)
+                                  WHEN j.keys_total OPERATOR(pg_catalog.>) 0::pg_catalog.int8
+                                   AND j.rows_total OPERATOR(pg_catalog.>=) 0::pg_catalog.int8
+                                  THEN pg_catalog.round(j.rows_total::pg_catalog.numeric
+                                       OPERATOR(pg_catalog.*) COALESCE(l.keys_estimate, 0::pg_catalog.int8)::pg_catalog.numeric
+                                       OPERATOR(pg_catalog./) j.keys_total::pg_catalog.numeric)::pg_catalog.int8
+                                  ELSE l.rows_done END)::pg_catalog.int8 AS rows_total,
+              pg_catalog.max(l.throttled_ms::pg_catalog.float8 OPERATOR(pg_catalog./) 1000::pg_catalog.float8
+                             OPERATOR(pg_catalog.+)
+                             CASE WHEN j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
+                                   AND l.stalled_since IS NOT NULL
+                                  THEN GREATEST(pg_catalog.date_part('epoch'::pg_catalog.text,
+                                           pg_catalog.statement_timestamp() OPERATOR(pg_catalog.-) l.stalled_since),
+                                           0::pg_catalog.float8)
+                                  ELSE 0::pg_catalog.float8 END) AS throttled_secs,
               pg_catalog.string_agg(pg_catalog.concat('lane '::pg_catalog.text, l.lane,
                                                       ': '::pg_catalog.text, l.throttled),
                                     '; '::pg_catalog.text ORDER BY l.lane)
                   FILTER (WHERE l.throttled IS NOT NULL AND NOT l.done) AS throttled
          FROM @extschema@.mig_job_lane l
+         CROSS JOIN LATERAL (
+              SELECT CASE WHEN l.rate_at0 IS NOT NULL THEN
+                          (l.rows_done OPERATOR(pg_catalog.-) l.rate_rows0)::pg_catalog.float8
+                          OPERATOR(pg_catalog./) GREATEST(pg_catalog.date_part('epoch'::pg_catalog.text,
+                              pg_catalog.statement_timestamp() OPERATOR(pg_catalog.-) l.rate_at0),
+                              0.001::pg_catalog.float8) END AS rows_per_sec,
+                     CASE WHEN l.rate_at0 IS NOT NULL THEN
+                          (l.keys_done OPERATOR(pg_catalog.-) l.rate_keys0)::pg_catalog.float8
+                          OPERATOR(pg_catalog./) GREATEST(pg_catalog.date_part('epoch'::pg_catalog.text,
+                              pg_catalog.statement_timestamp() OPERATOR(pg_catalog.-) l.rate_at0),
+                              0.001::pg_catalog.float8) END AS keys_per_sec) lr
         WHERE l.job_id OPERATOR(pg_catalog.=) j.job_id
           AND j.parallel OPERATOR(pg_catalog.>) 1::pg_catalog.int4
        HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0::pg_catalog.int8) ln ON true
@@ -715,7 +809,11 @@ SELECT l.job_id,
        l.wal_bytes,
        l.current_batch AS batch_size,
        CASE WHEN NOT l.done AND j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
-            THEN l.rows_per_sec END AS rows_per_sec,
+            THEN COALESCE((l.rows_done OPERATOR(pg_catalog.-) l.rate_rows0)::pg_catalog.float8
+                          OPERATOR(pg_catalog./) GREATEST(pg_catalog.date_part('epoch'::pg_catalog.text,
+                              pg_catalog.statement_timestamp() OPERATOR(pg_catalog.-) l.rate_at0),
+                              0.001::pg_catalog.float8),
+                          l.rows_per_sec) END AS rows_per_sec,
        CASE WHEN d.visible THEN l.throttled END AS throttled,
        l.retries,
        CASE WHEN d.visible THEN l.last_error END AS last_error,
@@ -723,7 +821,27 @@ SELECT l.job_id,
        CASE WHEN d.visible THEN l.upper_key END AS upper_key,
        CASE WHEN d.visible THEN l.last_key END AS last_key,
        w.pid AS worker_pid,
-       l.updated_at
+       l.updated_at,
+       CASE WHEN l.done THEN l.rows_done
+            WHEN l.keys_done OPERATOR(pg_catalog.>) 0::pg_catalog.int8
+             AND l.keys_estimate OPERATOR(pg_catalog.>) 0::pg_catalog.int8
+            THEN GREATEST(l.rows_done, pg_catalog.round(
+                 l.rows_done::pg_catalog.numeric OPERATOR(pg_catalog.*) l.keys_estimate::pg_catalog.numeric
+                 OPERATOR(pg_catalog./) l.keys_done::pg_catalog.numeric)::pg_catalog.int8)
+            WHEN j.keys_total OPERATOR(pg_catalog.>) 0::pg_catalog.int8
+             AND j.rows_total OPERATOR(pg_catalog.>=) 0::pg_catalog.int8
+            THEN pg_catalog.round(j.rows_total::pg_catalog.numeric
+                 OPERATOR(pg_catalog.*) COALESCE(l.keys_estimate, 0::pg_catalog.int8)::pg_catalog.numeric
+                 OPERATOR(pg_catalog./) j.keys_total::pg_catalog.numeric)::pg_catalog.int8
+       END AS rows_total,
+       l.throttled_ms::pg_catalog.float8 OPERATOR(pg_catalog./) 1000::pg_catalog.float8
+       OPERATOR(pg_catalog.+)
+       CASE WHEN NOT l.done AND j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
+             AND l.stalled_since IS NOT NULL
+            THEN GREATEST(pg_catalog.date_part('epoch'::pg_catalog.text,
+                     pg_catalog.statement_timestamp() OPERATOR(pg_catalog.-) l.stalled_since),
+                     0::pg_catalog.float8)
+            ELSE 0::pg_catalog.float8 END AS throttled_seconds
   FROM @extschema@.mig_job_lane l
   JOIN @extschema@.mig_job j ON j.job_id OPERATOR(pg_catalog.=) l.job_id
   CROSS JOIN LATERAL (
@@ -755,6 +873,14 @@ GRANT SELECT ON @extschema@.mig_job_lanes TO PUBLIC;
 -- Section 2: security, round two (issue 22)
 ------------------------------------------------------------------------
 
+
+CREATE FUNCTION @extschema@.mig_ref_exists(ref pg_catalog.oid, ref_columns pg_catalog.text[],
+                                           VARIADIC "any")
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mig_ref_exists' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_ref_exists(pg_catalog.oid, pg_catalog.text[], "any")
+IS 'whether table ref has a row whose ref_columns equal the values, by the foreign key''s equality operators (the orphan walk of mig_add_foreign_key; in its worker, read as the table''s owner with row-level security off)';
+
 ------------------------------------------------------------------------
 -- Section 3: PostgreSQL 19 (issue 24): mig_repack
 ------------------------------------------------------------------------
@@ -778,4 +904,119 @@ IS 'starts a job that rewrites a table with REPACK (CONCURRENTLY) in a backgroun
 
 ------------------------------------------------------------------------
 -- Section 4: monitoring (issue 27) and pacing (issue 28)
+------------------------------------------------------------------------
+
+-- Pacing (issue 28).  max_app_latency: while the statements that client
+-- sessions of the job's database are running have been running longer
+-- than this (sampled from shared memory, see docs), the job slows down,
+-- down to a stop.  A knob of every walking kind and of mig_set, stored in
+-- mig_job.max_app_latency, the last knob argument, before job_key
+-- (Section 1; the start functions are defined there).
+
+
+
+-- monitoring: the rate over wall-clock time.  The worker keeps two anchors
+-- (time, rows, keys) in the checkpoint: anchor 0 is where the window
+-- begins, anchor 1 where the next window will begin; every checkpoint at
+-- least RATE_WINDOW (10 s) after anchor 1 moves anchor 1 to anchor 0 and
+-- itself to now.  The views divide what was done since anchor 0 by the
+-- time since anchor 0 at the moment they are read, so sleeps, throttled
+-- and waiting time are in the rate, and a job that cannot move shows a
+-- falling rate.  stalled_since: since when the worker waits on a health
+-- signal without running a chunk (NULL while it runs); throttled_ms: the
+-- time it waited so, counted by the worker.
+
+-- monitoring: a job's history, one sample per pg_mig.timeline_interval
+-- (coarser as the job ages, at most 1000 per lane: see timeline.c),
+-- written by the worker in the checkpoint's transaction (or the
+-- throttled step's), so it is WAL-logged and survives restarts and
+-- failover.  lane 0 is a job without lanes.  Guarded like the job tables.
+CREATE TABLE @extschema@.mig_job_sample (
+    job_id          bigint NOT NULL
+        REFERENCES @extschema@.mig_job ON DELETE CASCADE,
+    lane            integer NOT NULL DEFAULT 0,
+    at              timestamptz NOT NULL,
+    rows_done       bigint NOT NULL,
+    keys_done       bigint NOT NULL,
+    wal_bytes       bigint NOT NULL,
+    batch_size      integer,
+    lag_bytes       bigint,         -- the largest replica lag in bytes, NULL: no replica
+    lag             interval,       -- the largest replay lag of a standby
+    throttled       text,           -- why the job waited, NULL: it ran
+    table_bytes     bigint,         -- pg_total_relation_size of the job's table
+    PRIMARY KEY (job_id, lane, at)
+);
+CREATE TRIGGER mig_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON @extschema@.mig_job_sample
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.mig_guard();
+ALTER TABLE @extschema@.mig_job_sample ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON @extschema@.mig_job_sample FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.mig_job_sample', '');
+
+-- The samples, readable as mig_jobs is: the figures by everyone, the
+-- throttle reason by the roles that see a job's details.
+CREATE VIEW @extschema@.mig_job_samples AS
+SELECT s.job_id, s.lane, s.at, s.rows_done, s.keys_done, s.wal_bytes,
+       s.batch_size, s.lag_bytes, s.lag,
+       CASE WHEN pg_catalog.pg_has_role(j.owner, 'USAGE'::pg_catalog.text)
+              OR pg_catalog.pg_has_role('pg_read_all_stats'::pg_catalog.name,
+                                        'USAGE'::pg_catalog.text)
+              OR COALESCE((SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE'::pg_catalog.text)
+                             FROM pg_catalog.pg_class c
+                            WHERE c.oid OPERATOR(pg_catalog.=) j.relid), false)
+            THEN s.throttled
+            WHEN s.throttled IS NOT NULL THEN 'throttled'::pg_catalog.text
+       END AS throttled,
+       s.table_bytes
+  FROM @extschema@.mig_job_sample s
+  JOIN @extschema@.mig_job j ON j.job_id OPERATOR(pg_catalog.=) s.job_id;
+COMMENT ON VIEW @extschema@.mig_job_samples IS 'the samples of every pg_mig job''s history, per lane, as the workers recorded them (see mig_job_timeline)';
+GRANT SELECT ON @extschema@.mig_job_samples TO PUBLIC;
+
+-- monitoring: verify (mig_start_backfill and mig_start_delete, Section 1):
+-- after a walk with a where clause, count the rows up to the fixed upper
+-- key that still match, into the event verified.
+
+-- mig_job_timeline: the job's history, one row per sample of any lane,
+-- with the job's rows summed over its lanes (each lane's latest sample at
+-- that time) and the rate over the interval since the row before.
+CREATE FUNCTION @extschema@.mig_job_timeline(job_id bigint)
+RETURNS TABLE(at timestamptz, rows_done bigint, rows_per_sec double precision,
+              lag_bytes bigint, lag interval, throttled text,
+              keys_done bigint, wal_bytes bigint, batch_size integer,
+              table_bytes bigint)
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+SELECT t.at, t.rows_done,
+       CASE WHEN pg_catalog.lag(t.at) OVER w IS NULL THEN NULL
+            ELSE GREATEST(t.rows_done OPERATOR(pg_catalog.-) pg_catalog.lag(t.rows_done) OVER w,
+                          0::pg_catalog.int8)::pg_catalog.float8
+                 OPERATOR(pg_catalog./)
+                 GREATEST(pg_catalog.date_part('epoch'::pg_catalog.text,
+                              t.at OPERATOR(pg_catalog.-) pg_catalog.lag(t.at) OVER w),
+                          0.001::pg_catalog.float8)
+       END,
+       t.lag_bytes, t.lag, t.throttled, t.keys_done, t.wal_bytes, t.batch_size,
+       t.table_bytes
+  FROM (SELECT s.at, a.rows_done, a.keys_done, a.wal_bytes,
+               s.lag_bytes, s.lag, s.throttled, s.batch_size, s.table_bytes
+          FROM @extschema@.mig_job_samples s
+          CROSS JOIN LATERAL (
+               SELECT pg_catalog.sum(x.rows_done)::pg_catalog.int8 AS rows_done,
+                      pg_catalog.sum(x.keys_done)::pg_catalog.int8 AS keys_done,
+                      pg_catalog.sum(x.wal_bytes)::pg_catalog.int8 AS wal_bytes
+                 FROM (SELECT DISTINCT ON (p.lane) p.rows_done, p.keys_done, p.wal_bytes
+                         FROM @extschema@.mig_job_samples p
+                        WHERE p.job_id OPERATOR(pg_catalog.=) $1
+                          AND p.at OPERATOR(pg_catalog.<=) s.at
+                        ORDER BY p.lane, p.at DESC) x) a
+         WHERE s.job_id OPERATOR(pg_catalog.=) $1) t
+WINDOW w AS (ORDER BY t.at)
+ORDER BY t.at
+$fn$;
+COMMENT ON FUNCTION @extschema@.mig_job_timeline(bigint)
+IS 'the history of a pg_mig job at the resolution of its samples: time, rows done (over all lanes), rate since the sample before, replica lag, throttle reason, WAL, batch size and table size';
+GRANT EXECUTE ON FUNCTION @extschema@.mig_job_timeline(bigint) TO PUBLIC;
+
 ------------------------------------------------------------------------

@@ -547,6 +547,7 @@ TEST(Hints, TheJobsKindChoosesTheCommand)
     EXPECT_EQ("add-fk", KindCommand("foreign_key"));
     EXPECT_EQ("start", KindCommand("backfill"));
     EXPECT_EQ("", KindCommand("no such kind"));
+}
 
 // 0.4 monitoring: the live view in a narrow terminal puts the reason on a
 // line of its own instead of cutting it off; only live and recent jobs.
