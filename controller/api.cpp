@@ -371,8 +371,8 @@ ReportData Api::Report(long long job)
     auto r = c_.exec(
         Sql("SELECT extract(epoch FROM COALESCE(j.started_at, j.created_at))::pg_catalog.float8,"
             " COALESCE(extract(epoch FROM j.finished_at)::pg_catalog.float8, 0),"
-            " COALESCE(extract(epoch FROM j.max_lag)::pg_catalog.float8, -1), COALESCE(j.wal_bytes, 0),"
-            " (SELECT pg_catalog.count(*) FROM @extschema@.mig_job_events e"
+            " COALESCE(extract(epoch FROM j.max_lag)::pg_catalog.float8, '-1'::pg_catalog.float8), COALESCE(j.wal_bytes, 0),"
+            " (SELECT pg_catalog.count(e.event_id) FROM @extschema@.mig_job_events e"
             "   WHERE e.job_id OPERATOR(pg_catalog.=) j.job_id AND e.event OPERATOR(pg_catalog.=) 'retried')"
             " FROM @extschema@.mig_jobs j WHERE j.job_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"),
         {std::to_string(job)});
@@ -383,8 +383,9 @@ ReportData Api::Report(long long job)
     d.retries = std::stoll(r.get(0, 4));
     auto t = c_.exec(
         Sql("SELECT extract(epoch FROM t.at)::pg_catalog.float8, t.rows_done, COALESCE(t.wal_bytes, 0),"
-            " COALESCE(t.table_bytes, -1), COALESCE(t.lag_bytes, -1), COALESCE(t.rows_per_sec, -1),"
-            " COALESCE(extract(epoch FROM t.lag)::pg_catalog.float8, -1), COALESCE(t.throttled, '')"
+            " COALESCE(t.table_bytes, '-1'::pg_catalog.int8), COALESCE(t.lag_bytes, '-1'::pg_catalog.int8),"
+            " COALESCE(t.rows_per_sec, '-1'::pg_catalog.float8),"
+            " COALESCE(extract(epoch FROM t.lag)::pg_catalog.float8, '-1'::pg_catalog.float8), COALESCE(t.throttled, '')"
             " FROM @extschema@.mig_job_timeline($1::pg_catalog.int8) t ORDER BY t.at"),
         {std::to_string(job)});
     for (int i = 0; i < t.rows(); i++) {
