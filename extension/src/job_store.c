@@ -1135,30 +1135,26 @@ MigSetTargetClauses(int64 job_id, const MigTarget *target)
 }
 
 /*
- * MigFindJobByKey returns the id of the job that holds job_key, or 0.  It
- * reads the latest committed state (like MigFindActiveJobOn): the caller
- * holds the key's lock (MigLockJobKey), so a job that got the key while it
- * waited is seen.
+ * LatestJobId runs sql (one job_id column; nargs parameters) against the
+ * latest committed state, whatever the caller's isolation level (a job
+ * committed while the caller waited for a start lock must be seen), and
+ * returns the job_id of its first row, or 0.  what names the look in an
+ * error.
  */
-int64
-MigFindJobByKey(const char *job_key)
+static int64
+LatestJobId(const char *sql, int nargs, Oid *argtypes, Datum *args, const char *what)
 {
 	MigStoreContext sc;
-	char	   *sql;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(job_key)};
 	SPIPlanPtr	plan;
 	int64		result = 0;
 
-	sql = psprintf("SELECT job_id FROM %s WHERE job_key = $1",
-				   MigQualifiedTable(MIG_JOB_TABLE));
 	MigStoreEnter(&sc);
-	plan = SPI_prepare(sql, 1, argtypes);
+	plan = SPI_prepare(sql, nargs, argtypes);
 	if (plan == NULL)
-		elog(ERROR, "could not prepare the look for a pg_mig job key");
+		elog(ERROR, "could not prepare the look for %s", what);
 	if (SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(),
 							 InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look for a pg_mig job key");
+		elog(ERROR, "could not look for %s", what);
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
@@ -1171,6 +1167,24 @@ MigFindJobByKey(const char *job_key)
 }
 
 /*
+ * MigFindJobByKey returns the id of the job that holds job_key, or 0.  It
+ * reads the latest committed state (like MigFindActiveJobOn): the caller
+ * holds the key's lock (MigLockJobKey), so a job that got the key while it
+ * waited is seen.
+ */
+int64
+MigFindJobByKey(const char *job_key)
+{
+	char	   *sql;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(job_key)};
+
+	sql = psprintf("SELECT job_id FROM %s WHERE job_key = $1",
+				   MigQualifiedTable(MIG_JOB_TABLE));
+	return LatestJobId(sql, 1, argtypes, args, "a pg_mig job key");
+}
+
+/*
  * MigFindFailedTwin returns the id of a failed job of the same kind, on the
  * same table, started with the same start_args, that holds no key and was
  * not forgotten (the newest, if several), or 0.
@@ -1178,15 +1192,12 @@ MigFindJobByKey(const char *job_key)
 int64
 MigFindFailedTwin(MigJobKind kind, Oid relid, List *start_args)
 {
-	MigStoreContext sc;
 	char	   *sql;
 	Oid			argtypes[3] = {TEXTOID, OIDOID, TEXTARRAYOID};
 	Datum		args[3];
 	char	  **items = palloc(sizeof(char *) * Max(list_length(start_args), 1));
 	int			n = 0;
 	ListCell   *lc;
-	SPIPlanPtr	plan;
-	int64		result = 0;
 
 	foreach(lc, start_args)
 		items[n++] = lfirst(lc);
@@ -1199,22 +1210,7 @@ MigFindFailedTwin(MigJobKind kind, Oid relid, List *start_args)
 				   " WHERE a LIKE 'forgotten=%%')"
 				   " ORDER BY job_id DESC LIMIT 1",
 				   MigQualifiedTable(MIG_JOB_TABLE));
-	MigStoreEnter(&sc);
-	plan = SPI_prepare(sql, 3, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the look for a failed pg_mig job");
-	if (SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(),
-							 InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look for a failed pg_mig job");
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-
-		result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	MigStoreLeave(&sc);
-	return result;
+	return LatestJobId(sql, 3, argtypes, args, "a failed pg_mig job");
 }
 
 /* MigLoadJobKey fills in the job's job_key and start_args */

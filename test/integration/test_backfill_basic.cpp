@@ -38,12 +38,15 @@ TEST(BackfillBasic, EveryRowOnPrimaryAndStandby)
             ADD_FAILURE() << "event " << *r[0] << " " << *r[1] << " at " << *r[2];
     }
     EXPECT_EQ(100000, c.scalar_int("SELECT rows_done FROM mig_jobs WHERE job_id = $1", {std::to_string(job)}));
-    auto events = c.rows("SELECT event FROM mig_job_events WHERE job_id = $1 ORDER BY event_id",
-                         {std::to_string(job)});
-    ASSERT_EQ(3u, events.size());
+    auto events = c.rows("SELECT event, coalesce(detail, '') FROM mig_job_events WHERE job_id = $1"
+                         " ORDER BY event_id", {std::to_string(job)});
+    // 0.4: a walk with a where clause is verified before it succeeds
+    ASSERT_EQ(4u, events.size());
     EXPECT_EQ("queued", *events[0][0]);
     EXPECT_EQ("started", *events[1][0]);
-    EXPECT_EQ("succeeded", *events[2][0]);
+    EXPECT_EQ("verified", *events[2][0]);
+    EXPECT_EQ("0 rows left", *events[2][1]);
+    EXPECT_EQ("succeeded", *events[3][0]);
 
     // the insert position, not pg_current_wal_lsn (the write position): the
     // worker commits with synchronous_commit = off, so its last commits may
