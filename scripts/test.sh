@@ -12,7 +12,8 @@
 #                17, 18 and 19 the first time); ends with ctest's summary
 #   --pg all     15, 17, 18 and 19 one after the other (the tests of the
 #                client side -- unit, deb, django, django_psycopg3,
-#                bench_quick, man_page, completion -- only with 15); ends
+#                bench_quick, man_page, completion -- and it_upgrade only
+#                with 15); ends
 #                with one line "N passed, M failed" over all four (a build
 #                that fails counts as one failed test); exits non-zero if
 #                any failed
@@ -65,9 +66,12 @@ for v in $versions; do
   # (built for Debian 12's 15 whatever --pg says), the Django package on
   # both stacks, the benchmark's smoke test, migctl's unit tests, man page
   # and completion; what they use of the server is the same pg_mig the
-  # integration tests run on every version (--pg N alone runs them all)
+  # integration tests run on every version (--pg N alone runs them all);
+  # and the package upgrade from the released versions (it_upgrade), which
+  # builds 0.2 and 0.3 for the server it runs on: that path is the
+  # library's and the scripts', the same on every version
   once=()
-  [ "$v" = 15 ] || once=(-E '^(unit|deb|django|django_psycopg3|bench_quick|man_page|completion)$')
+  [ "$v" = 15 ] || once=(-E '^(unit|deb|django|django_psycopg3|bench_quick|man_page|completion|it_upgrade)$')
   PGMIG_PG=$v ctest --test-dir build --output-on-failure "${once[@]}" "$@" 2>&1 | tee "$log" || true
   summary=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1 || true)
   rm -f "$log"
