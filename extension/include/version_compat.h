@@ -45,6 +45,15 @@
 #endif
 
 /*
+ * Is this process a background worker?  PostgreSQL 17 asks
+ * AmBackgroundWorkerProcess() (and 18 has no IsBackgroundWorker any more);
+ * before 17, the flag IsBackgroundWorker.
+ */
+#if PG_VERSION_NUM < 170000
+#define AmBackgroundWorkerProcess() (IsBackgroundWorker)
+#endif
+
+/*
  * May member SET ROLE to role?  PostgreSQL 16 made that a property of the
  * grant (GRANT ... WITH SET FALSE); before, every member may.
  */

@@ -42,6 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "pg_mig.h"
+#include "version_compat.h"
 
 
 /* the memory context of the caller of the current store function */
@@ -325,7 +326,7 @@ MigLoadJob(int64 job_id, bool for_update)
 	 * pause it, gets it unlocked and unannounced (the caller's control check
 	 * refuses it): no role can hold the lanes of another role's job back.
 	 */
-	if (!IsBackgroundWorker)
+	if (!AmBackgroundWorkerProcess())
 	{
 		job = LoadJob(job_id, "");
 		if (job == NULL || !MigCanControlJob(job->owner, job->relid, MIG_CONTROL_STOP))
