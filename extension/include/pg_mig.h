@@ -442,6 +442,7 @@ extern void MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp);
 extern int	mig_timeline_interval_ms;
 extern void MigResetRate(int64 job_id, int lane);
 extern void MigSetStalled(int64 job_id, int lane, bool stalled);
+extern void MigAddThrottledMs(int64 job_id, int lane, int64 ms);
 extern void MigRecordSample(const MigJob *job, int lane, const char *throttled, bool force);
 extern void MigReadLag(const MigJob *job, int64 *lag_bytes, int64 *lag_ms);
 extern void MigCheckpointArgs(const MigCheckpoint *cp, Datum *values, char *nulls);

@@ -99,6 +99,12 @@ static bool throttle_event_recorded;	/* the span's 'throttled' event is */
 static bool paced_now;			/* the pacer holds the job below its free pace */
 static TimestampTz paced_since;
 static bool paced_event_recorded;
+/* within a span of pacing: whether the pacer holds the next chunk now (the
+ * job cannot move: stalled, see MigSetStalled), since when, and for how long
+ * it did so before in this span */
+static bool pace_stalled;
+static TimestampTz pace_stalled_since;
+static int64 paced_stall_ms;
 static TimestampTz throttled_since;
 static char *throttle_reason;	/* in job_context */
 static long throttle_wait_ms = THROTTLE_MIN_WAIT_MS;
@@ -137,6 +143,7 @@ static bool VerifyWanted(MigJob *job);
 static StepOutcome RunVerifyChunk(MigJob *job, long *delay_ms);
 static bool MaybeGiveWorkerBack(const char *reason);
 static void EndPacedSpan(void);
+static void EndPaceStall(void);
 static StepOutcome HandleStepError(ErrorData *edata, long *delay_ms);
 static void StartStep(void);
 static ErrorData *AbortStep(void);
@@ -695,6 +702,9 @@ RunStep(long *delay_ms)
 			{
 				if (!throttled_now)
 				{
+					/* a stop ends a span of pacing: its time is the stop's */
+					if (paced_now)
+						EndPacedSpan();
 					throttled_now = true;
 					throttled_since = GetCurrentTimestamp();
 					throttle_wait_ms = THROTTLE_MIN_WAIT_MS;
@@ -781,6 +791,7 @@ RunStep(long *delay_ms)
 				{
 					paced_now = true;
 					paced_since = GetCurrentTimestamp();
+					paced_stall_ms = 0;
 					paced_event_recorded = MigThrottleEventStart();
 					if (paced_event_recorded)
 						MigRecordEvent(job_id, "throttled", LaneText(pace_reason));
@@ -789,11 +800,19 @@ RunStep(long *delay_ms)
 					EndPacedSpan();
 				if (pace_ms > 0)
 				{
+					/* held by the pacer in a span of pacing: it cannot move */
+					if (paced_now && !pace_stalled)
+					{
+						MigSetStalled(job_id, worker_args.lane, true);
+						pace_stalled = true;
+						pace_stalled_since = GetCurrentTimestamp();
+					}
 					*delay_ms = pace_ms;
 					outcome = STEP_THROTTLED;
 				}
 				else
 				{
+					EndPaceStall();
 					outcome = RunChunk(job, delay_ms);
 					/* the walk is done: a span of pacing ends with it */
 					if (outcome == STEP_STOP && paced_now)
@@ -838,13 +857,36 @@ EndPacedSpan(void)
 	char	   *summary;
 
 	paced_now = false;
+	EndPaceStall();
 	TimestampDifference(paced_since, GetCurrentTimestamp(), &secs, &usecs);
+	/*
+	 * Throttled time is the time slower than the free pace: the whole span;
+	 * its stalls were counted as they ended (MigSetStalled), the rest here.
+	 */
+	MigAddThrottledMs(job_id, worker_args.lane,
+					  Max((int64) secs * 1000 + usecs / 1000 - paced_stall_ms, 0));
+	paced_stall_ms = 0;
 	if (paced_event_recorded)
 		MigRecordEvent(job_id, "unthrottled",
 					   LaneText(psprintf("after %.1f s of pacing", secs + usecs / 1e6)));
 	summary = MigThrottleEventEnd(paced_event_recorded, secs + usecs / 1e6, "pacing");
 	if (summary)
 		MigRecordEvent(job_id, "throttled", LaneText(summary));
+}
+
+/*
+ * EndPaceStall: the pacer no longer holds the next chunk (it runs, or the
+ * span of pacing ends); the stall's time goes to throttled_ms.  Caller is in
+ * the step's transaction.
+ */
+static void
+EndPaceStall(void)
+{
+	if (!pace_stalled)
+		return;
+	pace_stalled = false;
+	MigSetStalled(job_id, worker_args.lane, false);
+	paced_stall_ms += TimestampDifferenceMilliseconds(pace_stalled_since, GetCurrentTimestamp());
 }
 
 /*

@@ -101,6 +101,29 @@ MigSetStalled(int64 job_id, int lane, bool stalled)
 }
 
 /*
+ * MigAddThrottledMs adds ms to the job's (lane's) throttled time: a span in
+ * which it ran slower than its free pace without stopping (pacing).
+ * Caller is in a transaction.
+ */
+void
+MigAddThrottledMs(int64 job_id, int lane, int64 ms)
+{
+	MigStoreContext sc;
+	char	   *sql;
+	Oid			types[3] = {INT8OID, INT8OID, INT4OID};
+	Datum		values[3] = {Int64GetDatum(job_id), Int64GetDatum(ms), Int32GetDatum(lane)};
+
+	sql = psprintf("UPDATE %s SET throttled_ms = throttled_ms + $2 WHERE job_id = $1%s",
+				   MigQualifiedTable(lane > 0 ? MIG_LANE_TABLE : MIG_JOB_TABLE),
+				   lane > 0 ? " AND lane = $3" : "");
+	MigStoreEnter(&sc);
+	if (SPI_execute_with_args(sql, lane > 0 ? 3 : 2, types, values, NULL, false, 0)
+		!= SPI_OK_UPDATE)
+		elog(ERROR, "could not record the pacing of pg_mig job " INT64_FORMAT, job_id);
+	MigStoreLeave(&sc);
+}
+
+/*
  * MigRecordSample adds a sample of the job (lane) to its history if one
  * is due, or always with force (the first and the last of a walk).  job
  * holds the counters after the step (a lane's, see MigApplyLane);
