@@ -80,7 +80,10 @@ struct ServerCopy {
         // half of it); every version knows the setting
         setenv("SANDBOX_CONF", "fsync = off\npg_mig.max_workers = 12", 1);
         setenv("PG_CONFIG", g_pg_config.c_str(), 1);
+        // scripts/test.sh exports the server it resolved (PG_BINDIR comes
+        // before PG_CONFIG in scripts/pgenv.sh): the copy only
         unsetenv("PGMIG_PG");
+        unsetenv("PG_BINDIR");
     }
     ~ServerCopy()  // after main() stopped the sandbox
     {

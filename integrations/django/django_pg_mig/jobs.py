@@ -187,6 +187,10 @@ def status_table(jobs, lag_bytes):
     """
     header = ["JOB", "TABLE", "KIND", "STATE", "PROGRESS", "ROWS", "ROWS/S", "ETA", "BATCH",
               "LAG", "THROTTLED", "STEP", "KEPT"]
+    # job keys (0.4): a KEY column only when a job shown has one, as migctl
+    keys = any(j.get("job_key") for j in jobs)
+    if keys:
+        header.append("KEY")
     lag = format_bytes(lag_bytes)  # as the throttle reasons write sizes (0.4)
     rows = []
     for j in jobs:
@@ -196,7 +200,8 @@ def status_table(jobs, lag_bytes):
             format_count(j["rows_done"]), format_rate(j["rows_per_sec"]),
             format_eta(j["eta_seconds"]), str(j["batch_size"]), lag, j["throttled"] or "-",
             j["step"] or "-",
-            "-" if j["kept_bytes"] is None else format_bytes(j["kept_bytes"])])
+            "-" if j["kept_bytes"] is None else format_bytes(j["kept_bytes"])]
+            + ([j.get("job_key") or "-"] if keys else []))
     widths = [len(h) for h in header]
     for r in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, r)]
@@ -228,6 +233,7 @@ def status_json(jobs, lag_bytes):
             "last_error": j["last_error"],
             "owner": j["owner"],
             "kept_bytes": j["kept_bytes"],
+            "job_key": j.get("job_key"),
             # 0.4: the replicas' lag now, and the job's limit under its own name
             "lag_bytes": lag_bytes,
             "max_lag_bytes": j["max_lag_bytes"],
