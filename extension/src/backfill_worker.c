@@ -807,6 +807,8 @@ RunStep(long *delay_ms)
 						pace_stalled = true;
 						pace_stalled_since = GetCurrentTimestamp();
 					}
+					if (pace_reason != NULL)
+						MigRecordSample(job, worker_args.lane, pace_reason, false);
 					*delay_ms = pace_ms;
 					outcome = STEP_THROTTLED;
 				}

@@ -30,6 +30,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -169,6 +170,13 @@ MigRecordSample(const MigJob *job, int lane, const char *throttled, bool force)
 	else
 		nulls[8] = 'n';
 	values[9] = ObjectIdGetDatum(job->relid);
+	/*
+	 * The table's size needs its ACCESS SHARE lock: taken only if no one
+	 * holds it against us (a sample never waits behind an ALTER TABLE, nor
+	 * makes a job wait at its start), else the size is left out.
+	 */
+	if (!ConditionalLockRelationOid(job->relid, AccessShareLock))
+		nulls[9] = 'n';
 	values[10] = Int64GetDatum(0);
 
 	MigStoreEnter(&sc);
