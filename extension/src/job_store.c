@@ -1006,6 +1006,19 @@ MigNotify(int64 job_id, const char *state)
  */
 
 /*
+ * JobTableHasColumn: whether the job table has the column (an older
+ * version's SQL objects may not, while an update is in flight).  Caller is
+ * in a transaction.
+ */
+static bool
+JobTableHasColumn(const char *attname)
+{
+	Oid			jobrel = get_relname_relid(MIG_JOB_TABLE, MigExtensionSchema());
+
+	return OidIsValid(jobrel) && get_attnum(jobrel, attname) != InvalidAttrNumber;
+}
+
+/*
  * MigLoadJobKind fills in the kind fields of a job read by MigLoadJob.
  */
 void
@@ -1017,13 +1030,9 @@ MigLoadJobKind(MigJob *job)
 	Datum		args[1] = {Int64GetDatum(job->job_id)};
 
 	/* under the SQL of 0.1 or 0.2 (an update in flight) every job is a backfill */
-	{
-		Oid			jobrel = get_relname_relid(MIG_JOB_TABLE, MigExtensionSchema());
-
-		job->kind = MIG_KIND_BACKFILL;
-		if (!OidIsValid(jobrel) || get_attnum(jobrel, "kind") == InvalidAttrNumber)
-			return;
-	}
+	job->kind = MIG_KIND_BACKFILL;
+	if (!JobTableHasColumn("kind"))
+		return;
 	sql = psprintf("SELECT kind, kind_args, steps_done, step FROM %s WHERE job_id = $1",
 				   MigQualifiedTable(MIG_JOB_TABLE));
 	MigStoreEnter(&sc);
@@ -1224,14 +1233,10 @@ MigLoadJobKey(MigJob *job)
 	Datum		args[1] = {Int64GetDatum(job->job_id)};
 
 	/* under the SQL of 0.3 (an update in flight) no job has a key */
-	{
-		Oid			jobrel = get_relname_relid(MIG_JOB_TABLE, MigExtensionSchema());
-
-		job->job_key = NULL;
-		job->start_args = NIL;
-		if (!OidIsValid(jobrel) || get_attnum(jobrel, "job_key") == InvalidAttrNumber)
-			return;
-	}
+	job->job_key = NULL;
+	job->start_args = NIL;
+	if (!JobTableHasColumn("job_key"))
+		return;
 	sql = psprintf("SELECT job_key, start_args FROM %s WHERE job_id = $1",
 				   MigQualifiedTable(MIG_JOB_TABLE));
 	MigStoreEnter(&sc);

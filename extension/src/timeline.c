@@ -77,6 +77,28 @@ MigResetRate(int64 job_id, int lane)
 }
 
 /*
+ * UpdateJobOrLane runs "UPDATE <job or lane table> SET set" on the job's
+ * row (lane 0) or its lane's; set may use $3, the bigint arg.  what names
+ * the update in an error.  Caller is in a transaction.
+ */
+static void
+UpdateJobOrLane(int64 job_id, int lane, const char *set, int64 arg, const char *what)
+{
+	MigStoreContext sc;
+	char	   *sql;
+	Oid			types[3] = {INT8OID, INT4OID, INT8OID};
+	Datum		values[3] = {Int64GetDatum(job_id), Int32GetDatum(lane), Int64GetDatum(arg)};
+
+	sql = psprintf("UPDATE %s SET %s WHERE job_id = $1 AND (%s)",
+				   MigQualifiedTable(lane > 0 ? MIG_LANE_TABLE : MIG_JOB_TABLE), set,
+				   lane > 0 ? "lane = $2" : "$2 = 0");
+	MigStoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 3, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the %s of pg_mig job " INT64_FORMAT, what, job_id);
+	MigStoreLeave(&sc);
+}
+
+/*
  * MigSetStalled records that the job (lane) began to wait on a health
  * signal (stalled true) or ended its wait: then the wait's length is added
  * to throttled_ms.  Caller is in a transaction.
@@ -84,21 +106,9 @@ MigResetRate(int64 job_id, int lane)
 void
 MigSetStalled(int64 job_id, int lane, bool stalled)
 {
-	MigStoreContext sc;
-	char	   *sql;
-	Oid			types[2] = {INT8OID, INT4OID};
-	Datum		values[2] = {Int64GetDatum(job_id), Int32GetDatum(lane)};
-
-	sql = psprintf("UPDATE %s SET %s WHERE job_id = $1%s",
-				   MigQualifiedTable(lane > 0 ? MIG_LANE_TABLE : MIG_JOB_TABLE),
-				   stalled ? "stalled_since = COALESCE(stalled_since, clock_timestamp())"
-				   : MIG_STALL_END_SET,
-				   lane > 0 ? " AND lane = $2" : "");
-	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, lane > 0 ? 2 : 1, types, values, NULL, false, 0)
-		!= SPI_OK_UPDATE)
-		elog(ERROR, "could not record the wait of pg_mig job " INT64_FORMAT, job_id);
-	MigStoreLeave(&sc);
+	UpdateJobOrLane(job_id, lane,
+					stalled ? "stalled_since = COALESCE(stalled_since, clock_timestamp())"
+					: MIG_STALL_END_SET, 0, "wait");
 }
 
 /*
@@ -109,19 +119,7 @@ MigSetStalled(int64 job_id, int lane, bool stalled)
 void
 MigAddThrottledMs(int64 job_id, int lane, int64 ms)
 {
-	MigStoreContext sc;
-	char	   *sql;
-	Oid			types[3] = {INT8OID, INT8OID, INT4OID};
-	Datum		values[3] = {Int64GetDatum(job_id), Int64GetDatum(ms), Int32GetDatum(lane)};
-
-	sql = psprintf("UPDATE %s SET throttled_ms = throttled_ms + $2 WHERE job_id = $1%s",
-				   MigQualifiedTable(lane > 0 ? MIG_LANE_TABLE : MIG_JOB_TABLE),
-				   lane > 0 ? " AND lane = $3" : "");
-	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, lane > 0 ? 3 : 2, types, values, NULL, false, 0)
-		!= SPI_OK_UPDATE)
-		elog(ERROR, "could not record the pacing of pg_mig job " INT64_FORMAT, job_id);
-	MigStoreLeave(&sc);
+	UpdateJobOrLane(job_id, lane, "throttled_ms = throttled_ms + $3", ms, "pacing");
 }
 
 /*
