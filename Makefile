@@ -16,8 +16,13 @@
 MODULE_big = pg_mig
 OBJS = \
 	extension/src/pg_mig.o \
+	extension/src/shared.o \
 	extension/src/launcher.o \
-	extension/src/backfill_worker.o \
+	extension/src/worker.o \
+	extension/src/walk.o \
+	extension/src/kinds.o \
+	extension/src/kind_backfill.o \
+	extension/src/wait_events.o \
 	extension/src/chunk.o \
 	extension/src/validate.o \
 	extension/src/parse_check.o \

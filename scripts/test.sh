@@ -61,7 +61,7 @@ fi
 # the package upgrade from the released versions (it_upgrade), which builds
 # 0.2 and 0.3 for the server it runs on: that path is the library's and the
 # scripts', the same on every version
-client='^(unit|deb|django|django_psycopg3|bench_quick|man_page|completion|it_upgrade)$'
+client='^(unit|callgraph|deb|django|django_psycopg3|bench_quick|man_page|completion|it_upgrade)$'
 passed=0 failed=0 lines=()
 
 # count LOG LABEL SECONDS: adds the ctest summary in LOG to the totals

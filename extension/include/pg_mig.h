@@ -29,6 +29,7 @@
 #include "postgres.h"
 
 #include "access/htup.h"
+#include "access/xact.h"
 #include "access/tupdesc.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
@@ -112,24 +113,9 @@ extern MigJobState MigStateFromName(const char *name);
 	((s) == MIG_STATE_SUCCEEDED || (s) == MIG_STATE_CANCELLED)
 
 /*
- * Job kinds (0.3), as stored in mig_job.kind.  A backfill and a delete are
- * a *walk*: chunks in key order (backfill_worker.c, chunk.c).  The others
- * are a list of *schema steps* (steps.c), one file per kind.
+ * Job kinds: the registry (kinds.h, kinds.c), one recipe per file.
  */
-typedef enum MigJobKind
-{
-	MIG_KIND_BACKFILL,
-	MIG_KIND_DELETE,
-	MIG_KIND_NOT_NULL,
-	MIG_KIND_FOREIGN_KEY,
-	MIG_KIND_VALIDATE,
-	MIG_KIND_INDEX,
-	MIG_KIND_REVERT,			/* undo of a backfill (kind_revert.c) */
-	MIG_KIND_REPACK				/* REPACK (CONCURRENTLY), 19+ (kind_repack.c) */
-} MigJobKind;
-
-extern const char *MigKindName(MigJobKind kind);
-extern MigJobKind MigKindFromName(const char *name);
+#include "kinds.h"
 
 /*
  * MigJob: the in-memory form of one mig_job row.  Durations are in
@@ -320,7 +306,7 @@ typedef struct MigSharedState
 
 extern MigSharedState *MigShared;	/* NULL unless preloaded */
 
-/* pg_mig.c */
+/* shared.c (on the shared memory pg_mig.c makes) */
 extern void MigRequireShared(void);	/* ERROR with a hint unless preloaded */
 extern void MigPostRequest(Oid dboid, int64 job_id, Oid owner, uint64 lanes);
 extern void MigRequestAtCommit(Oid dboid, int64 job_id, Oid owner);
@@ -374,8 +360,27 @@ extern char *MigJobRunProblem(const MigJob *job);
 
 /* sql_api.c */
 extern void MigCheckTextLength(const char *name, const char *s);
-extern Oid	MigLockTreeForStart(Oid relid);	/* every start, before
-											 * MigFindActiveJobOn */
+
+/*
+ * wait_events.c: the names of pg_mig's waits in pg_stat_activity.wait_event
+ * (17 and later; "Extension" before)
+ */
+typedef enum MigWait
+{
+	MIG_WAIT_LAUNCHER,			/* PgMigLauncherMain: the launcher between rounds */
+	MIG_WAIT_THROTTLED,			/* PgMigThrottled: a health signal holds the job */
+	MIG_WAIT_PACE,				/* PgMigPace: the pause between chunks */
+	MIG_WAIT_BACKOFF,			/* PgMigBackoff: before a retry */
+	MIG_WAIT_JOB_CONTROL,		/* PgMigJobControl: a lane lets job control go first */
+	MIG_WAIT_JOB_CHANGE,		/* PgMigWaitForJob: mig_wait */
+	MIG_WAIT_COUNT
+} MigWait;
+extern uint32 MigWaitEvent(MigWait which);
+
+/* shared.c: the end of a transaction sends what waits for its commit */
+extern void MigXactCallback(XactEvent event, void *arg);
+extern void MigSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+							   SubTransactionId parentSubid, void *arg);
 
 /* launcher.c */
 extern PGDLLEXPORT void mig_launcher_main(Datum main_arg);
@@ -489,10 +494,10 @@ extern int64 MigStartAgain(const MigJob *job);
 extern int64 MigRetryFailedTwin(const MigJob *job);
 extern void MigKeepJobKey(int64 job_id, const MigJob *job);
 extern void MigReleaseJobKey(int64 job_id, const char *why);
-extern const char *MigKindStartFunction(MigJobKind kind);
 extern void MigRefuseBusyTable(const char *relation, int64 busy);
-
-/* sql_api.c: resume a paused or failed job (mig_resume, job_key.c) */
+extern Oid	MigLockTreeForStart(Oid relid);	/* every start, before
+											 * MigFindActiveJobOn */
+/* job_key.c: resume a paused or failed job (mig_resume, a retry) */
 extern void MigResumeJob(MigJob *job, const char *event, const char *detail);
 
 /* sql_api.c, for the start functions of the other kinds (sql_kinds.c) */
@@ -502,10 +507,7 @@ extern void MigReadKnobArg(FunctionCallInfo fcinfo, int argno, const char *name,
 						   MigJob *job);
 extern void MigCheckOwnerCanLogin(Oid owner);
 
-/* steps.c: the schema steps of a job, run by its worker */
-extern bool MigRunSchemaSteps(int64 job_id, Oid owner);
-extern bool MigWalkCountsOnly(MigJob *job);
-extern void MigFinishWalk(int64 job_id, int64 rows_done, int64 chunks_done);
+/* steps.c: a kind argument of a job */
 extern const char *MigKindArg(const MigJob *job, const char *name);
 extern void MigSetTargetClauses(int64 job_id, const MigTarget *target);
 
@@ -585,7 +587,6 @@ extern bool MigInRunWindow(const char *spec, TimestampTz now);
  */
 #define MIG_VACUUM_AUTO_DIVISOR		10
 #define MIG_VACUUM_AUTO_MIN_ROWS	100000
-extern int64 MigResolveVacuumEvery(const MigJob *job, List *targets);
 extern void MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms);
 
 /*
@@ -608,8 +609,7 @@ extern char **MigKeptUpperKey(const MigJob *job, int nkeys, char **key_columns,
 							  int64 *rows);
 extern void MigAllowKeptWrites(Oid kept_relid);
 extern bool MigJobKeepsValues(const MigJob *job);
-extern MigChunkPlan *MigUndoChunkPlan(MigJob *job, const MigTarget *target);
-extern bool MigRevertFinishWalk(MigJob *job, int64 rows_done, int64 chunks_done);
+extern MigChunkPlan *MigKeepingChunkPlan(MigJob *job, const MigTarget *target);
 
 /*
  * Parallel lanes (issue 15), lanes.c: the split of a job's key range into
@@ -656,7 +656,7 @@ extern void MigSetLaneRetries(int64 job_id, int lane, int retries,
 							  const char *last_error);
 extern void MigResetLaneRetries(int64 job_id);
 extern uint64 MigLanesToRun(int64 job_id, int parallel);
-extern bool MigFinishLanes(int64 job_id);
+extern bool MigFinishLanes(int64 job_id, int64 *rows_done, int64 *chunks_done);
 extern void MigRequestJobWorkers(const MigJob *job, int64 job_id);
 
 #endif							/* PG_MIG_H */

@@ -1,17 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * steps.h
- *	  The schema steps of a job (steps.c) and the kinds made of them
- *	  (kind_not_null.c, kind_validate.c, kind_index.c, kind_foreign_key.c,
- *	  kind_repack.c).
- *
- * A *schema step* is one DDL statement of a job, with a name (recorded in
- * mig_job.steps_done when it is done), a description for mig_jobs.step,
- * a test whether its effect is already there, and the statement itself.
- * The runner in steps.c runs each step in its own transaction with the
- * job's lock_timeout, retries a lock timeout or deadlock with jittered
- * backoff, records the step in the same transaction, and skips a step
- * that is recorded or whose effect is there already.
+ *	  What the schema steps of the kinds share (steps.c): their statements
+ *	  (in the step's transaction, or top-level), the job's table and
+ *	  constraint, the watch over a running statement.  The steps themselves
+ *	  (MigStepDef, kinds.h) are run by worker.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,57 +13,7 @@
 
 #include "pg_mig.h"
 
-typedef struct MigStepDef
-{
-	const char *name;			/* as recorded in steps_done */
-	/* what the step does, in words, for mig_jobs.step */
-	char	   *(*describe) (const MigJob *job);
-	/* is the effect there already?  In a transaction, as the job owner */
-	bool		(*done) (const MigJob *job);
-	/* the statement; in the step's transaction unless top_level */
-	void		(*run) (const MigJob *job);
-	/*
-	 * A top-level step (CREATE INDEX CONCURRENTLY) runs outside any
-	 * transaction block: run is called between transactions and starts
-	 * its own (see MigRunTopLevel); it is recorded in a transaction of
-	 * its own after it, and done() must tell it from a half-done one.
-	 */
-	bool		top_level;
-	bool		wait_for_lag;	/* wait while replicas lag before each attempt */
-} MigStepDef;
-
-typedef struct MigKindDef
-{
-	MigJobKind	kind;
-	const MigStepDef *steps;
-	int			nsteps;
-	/*
-	 * Optional: the message a failed step leaves in last_error instead of
-	 * the error itself (e.g. the count of NULL rows); in a transaction.
-	 */
-	char	   *(*explain_failure) (const MigJob *job, const MigStepDef *step,
-									ErrorData *edata);
-	/*
-	 * Optional: the step that takes back what the done steps did when the
-	 * job fails (e.g. drop the NOT VALID check), run with the same retries.
-	 */
-	const MigStepDef *undo;
-	/*
-	 * A kind that also walks rows (foreign_key: the orphan walk) does so
-	 * before its step walk_at, with the engine of a backfill; the walk is
-	 * recorded as the step "walk" in the transaction of its last chunk.
-	 */
-	bool		has_walk;
-	int			walk_at;
-} MigKindDef;
-
-extern const MigKindDef mig_kind_not_null;
-extern const MigKindDef mig_kind_validate;
-extern const MigKindDef mig_kind_index;
-extern const MigKindDef mig_kind_foreign_key;
-extern const MigKindDef mig_kind_repack;
-/* kind_foreign_key.c: the orphan walk reads the referenced table as the FK does */
-extern void MigAllowOrphanWalk(const MigJob *job);
+/* kind_foreign_key.c */
 extern void MigForeignKeyEqualityOps(Relation ref, int n, const AttrNumber *ref_attnums,
 									 const Oid *fk_types, Oid *eqops, Oid *casts);
 
@@ -79,6 +22,14 @@ extern char *MigJobRelationName(const MigJob *job);
 extern void MigExecDDL(const char *sql);
 extern void MigRunTopLevel(const char *sql, int64 lock_timeout_ms);
 extern bool MigStepWasDone(const MigJob *job, const char *name);
+
+/*
+ * steps.c: the watch over a running statement (worker.c starts it around
+ * each attempt of a step): job control's wakeups cancel the statement, and
+ * a top-level statement's waits for locks others queue behind are bounded
+ */
+extern void MigStartWatch(void);
+extern void MigStopWatch(void);
 
 /*
  * steps.c: the steps a kind shares on the constraint named by its kind

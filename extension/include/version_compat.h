@@ -214,4 +214,16 @@
 #define MIG_VACUUM_EXTRA_OPTIONS ""
 #endif
 
+/*
+ * A wait with a name of its own in pg_stat_activity.wait_event (17's
+ * WaitEventExtensionNew, wait_events.c); before 17 every wait of an
+ * extension is PG_WAIT_EXTENSION ("Extension").
+ */
+#if PG_VERSION_NUM >= 170000
+#include "utils/wait_event.h"
+#define MigWaitEventNew(name) WaitEventExtensionNew(name)
+#else
+#define MigWaitEventNew(name) ((void) (name), (uint32) PG_WAIT_EXTENSION)
+#endif
+
 #endif							/* PG_MIG_VERSION_COMPAT_H */

@@ -258,7 +258,8 @@ MigJobIdentityProblem(const MigJob *job)
  * MigJobRunProblem says why the current user (in a worker: the role it
  * connected as) may not run the job now, or returns NULL: the checks of
  * MigJobIdentityProblem, it is not the job's owner, or the owner no longer
- * has UPDATE privilege on the table.  Caller is in a transaction.
+ * has UPDATE privilege on the table.  Caller is in a transaction, and has
+ * loaded the job's kind (MigLoadJobKind).
  */
 char *
 MigJobRunProblem(const MigJob *job)
@@ -272,9 +273,8 @@ MigJobRunProblem(const MigJob *job)
 						GetUserId(), job->owner);
 	/* 0.3's kinds: a delete needs DELETE, a kind of schema steps the table */
 	{
-		MigJob		kind = *job;
+		const MigJob kind = *job;
 
-		MigLoadJobKind(&kind);
 		if (kind.kind == MIG_KIND_DELETE)
 			return pg_class_aclcheck(job->relid, job->owner, ACL_DELETE) == ACLCHECK_OK ? NULL :
 				psprintf("role \"%s\" no longer has DELETE privilege on table %s",

@@ -30,6 +30,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/partition.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -47,35 +48,6 @@
 
 /* field4 of the advisory lock tag of a key (3: a table tree's start lock) */
 #define MIG_KEY_LOCK_FIELD4		4
-
-/*
- * MigKindStartFunction: the SQL function that starts a job of the kind,
- * for hints.
- */
-const char *
-MigKindStartFunction(MigJobKind kind)
-{
-	switch (kind)
-	{
-		case MIG_KIND_BACKFILL:
-			return "mig_start_backfill";
-		case MIG_KIND_DELETE:
-			return "mig_start_delete";
-		case MIG_KIND_NOT_NULL:
-			return "mig_set_not_null";
-		case MIG_KIND_FOREIGN_KEY:
-			return "mig_add_foreign_key";
-		case MIG_KIND_VALIDATE:
-			return "mig_validate_constraint";
-		case MIG_KIND_INDEX:
-			return "mig_create_index";
-		case MIG_KIND_REVERT:
-			return "mig_revert";
-		case MIG_KIND_REPACK:
-			return "mig_repack";
-	}
-	return "mig_start_backfill";
-}
 
 /* ArgText: argument argno as text (a regclass or oid as its number), NULL if NULL */
 static char *
@@ -167,8 +139,8 @@ DescribeStart(MigJobKind kind, Oid relid, const char *relation_name, List *start
 	char	   *relname = get_rel_name(relid);
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "a%s %s of table \"%s\"",
-					 kind == MIG_KIND_INDEX ? "n" : "", MigKindName(kind),
+	appendStringInfo(&buf, "%s of table \"%s\"",
+					 MigKindWithArticle(kind),
 					 relname ? relname : relation_name ? relation_name : "?");
 	foreach(lc, start_args)
 	{
@@ -365,9 +337,9 @@ MigRefuseBusyTable(const char *relation, int64 busy)
 			(errcode(ERRCODE_OBJECT_IN_USE),
 			 errmsg("table \"%s\" already has an unfinished job " INT64_FORMAT,
 					relation, busy),
-			 errdetail("pg_mig runs one job at a time on a table; job " INT64_FORMAT " is a%s %s and is %s.",
-					   busy, job && job->kind == MIG_KIND_INDEX ? "n" : "",
-					   job ? MigKindName(job->kind) : "job", MigStateName(state)),
+			 errdetail("pg_mig runs one job at a time on a table; job " INT64_FORMAT " is %s and is %s.",
+					   busy, job ? MigKindWithArticle(job->kind) : "a job",
+					   MigStateName(state)),
 			 state == MIG_STATE_FAILED ?
 			 errhint("Resume job " INT64_FORMAT " with mig_resume(" INT64_FORMAT ") once the cause of its failure is fixed, or cancel it with mig_cancel(" INT64_FORMAT ").",
 					 busy, busy, busy) :
@@ -376,4 +348,83 @@ MigRefuseBusyTable(const char *relation, int64 busy)
 					 busy, busy, busy) :
 			 errhint("Wait for job " INT64_FORMAT " with mig_wait(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ").",
 					 busy, busy, busy)));
+}
+
+/* field4 of pg_mig's advisory lock tag; SQL's advisory locks use 1 and 2 */
+#define MIG_START_LOCK_FIELD4	3
+
+/*
+ * MigLockTreeForStart serialises the starts of jobs on one table tree (a
+ * table, or a partitioned table with all its partitions): it takes an
+ * exclusive advisory lock, held to the end of the transaction, on the
+ * tree's root.  A start on a parent and one on its leaf thus never both
+ * miss each other's uncommitted job; the second waits for the first to
+ * commit and then finds its job (MigFindActiveJobOn reads the latest
+ * committed state).  Returns the root.
+ */
+Oid
+MigLockTreeForStart(Oid relid)
+{
+	List	   *ancestors = get_rel_relispartition(relid) ?
+		get_partition_ancestors(relid) : NIL;
+	Oid			root = ancestors != NIL ? llast_oid(ancestors) : relid;
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, root, MIG_START_LOCK_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	return root;
+}
+
+/*
+ * MigResumeJob queues a paused or failed job again (job locked FOR
+ * UPDATE, the caller's right to it checked): its retries start from 0,
+ * event (resumed, retried) is recorded with detail, and its workers are
+ * asked for at commit.  It goes on from its checkpoint.
+ */
+void
+MigResumeJob(MigJob *job, const char *event, const char *detail)
+{
+	int64		job_id = job->job_id;
+	char	   *problem = MigJobIdentityProblem(job);
+
+	if (problem)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot resume job " INT64_FORMAT ": %s", job_id, problem),
+				 errdetail("A job runs as the role that started it, on the table it was started on."),
+				 errhint("Cancel it with mig_cancel(" INT64_FORMAT "), then start it again with %s().",
+						 job_id, MigKindStartFunction(job->kind))));
+
+	/*
+	 * A failed job that blocked nothing (a schema step that left nothing
+	 * behind, perhaps paused since) may have another job on its table by
+	 * now: one at a time.
+	 */
+	{
+		List	   *relids = list_make1_oid(job->relid);
+		ListCell   *lc;
+		int64		busy;
+
+		foreach(lc, MigLoadTargets(job_id))
+			relids = lappend_oid(relids, ((MigTarget *) lfirst(lc))->relid);
+		(void) MigLockTreeForStart(job->relid);
+		busy = MigFindOtherActiveJobOn(relids, job_id);
+		if (busy != 0)
+			MigRefuseBusyTable(get_rel_name(job->relid) ? get_rel_name(job->relid) : job->relation_name,
+							   busy);
+	}
+	{
+		const char *cols[1] = {"retries"};
+		Oid			types[1] = {INT4OID};
+		Datum		values[1] = {Int32GetDatum(0)};
+		bool		nulls[1] = {false};
+
+		MigSetJobColumns(job_id, 1, cols, types, values, nulls);
+		if (job->parallel > 1)
+			MigResetLaneRetries(job_id);
+	}
+	MigSetState(job_id, MIG_STATE_QUEUED, NULL);
+	MigRecordEvent(job_id, event, detail);
+	MigRequestJobWorkers(job, job_id);
+	MigWakeWorkerAtCommit(MyDatabaseId, job_id);
 }

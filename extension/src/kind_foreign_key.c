@@ -35,7 +35,7 @@
  * the foreign key's own equality operators, those of the referenced
  * unique index's operator class (a citext key: 'CODE3' references
  * 'code3').  Only the worker of a foreign_key job on that referenced table
- * reads it so (MigAllowOrphanWalk); anywhere else mig_ref_exists reads as
+ * reads it so (AllowOrphanWalk); anywhere else mig_ref_exists reads as
  * the current user, with her rights and her policies.
  *
  *-------------------------------------------------------------------------
@@ -77,14 +77,16 @@ PG_FUNCTION_INFO_V1(mig_ref_exists);
 static Oid	orphan_walk_ref = InvalidOid;
 static List *orphan_walk_columns = NIL;	/* of char *, in TopMemoryContext */
 
+static void AllowOrphanWalk(const MigJob *job);
+
 /*
- * MigAllowOrphanWalk lets this backend read the referenced table of the
+ * AllowOrphanWalk lets this backend read the referenced table of the
  * foreign_key job as its owner with row-level security off, in
  * mig_ref_exists (see the file header), for the rest of the process.
  * job's kind is loaded.
  */
-void
-MigAllowOrphanWalk(const MigJob *job)
+static void
+AllowOrphanWalk(const MigJob *job)
 {
 	const char *ref = MigKindArg(job, "ref_relid");
 	const char *cols = MigKindArg(job, "ref_columns");
@@ -477,7 +479,7 @@ RunCheck(const MigJob *job)
 	StringInfoData examples;
 	char	   *sql;
 
-	MigAllowOrphanWalk(job);
+	AllowOrphanWalk(job);
 	sql = psprintf("SELECT ROW(%s)::text FROM ONLY %s WHERE (%s\n) LIMIT %d",
 				   QuotedList(NameList(job, "columns")), MigJobRelationName(job),
 				   job->where_clause, EXAMPLES);
@@ -490,9 +492,11 @@ RunCheck(const MigJob *job)
 						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 	ereport(ERROR,
 			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-			 errmsg("table %s has " INT64_FORMAT " orphan row%s whose (%s) has no row in %s, e.g. %s",
-					job->relation_name, job->rows_done, job->rows_done == 1 ? "" : "s",
-					QuotedList(NameList(job, "columns")), RefRelationName(job),
+			 errmsg_plural("table %s has " INT64_FORMAT " orphan row whose (%s) has no row in %s, e.g. %s",
+						   "table %s has " INT64_FORMAT " orphan rows whose (%s) has no row in %s, e.g. %s",
+						   (unsigned long) job->rows_done,
+						   job->relation_name, job->rows_done,
+						   QuotedList(NameList(job, "columns")), RefRelationName(job),
 					examples.len ? examples.data : "(gone since)"),
 			 errdetail("Delete them or set them NULL first, or start mig_add_foreign_key() with orphans => 'delete' or 'set_null'.")));
 }
@@ -522,7 +526,30 @@ static const MigStepDef foreign_key_steps[] = {
 static const MigStepDef foreign_key_undo =
 {"undo", MigDescribeDropConstraint, DoneDrop, MigRunDropConstraint, false, false};
 
+/*
+ * CountsOnly: the orphan walk counts rows and changes none (orphans =>
+ * 'fail'; 'delete' and 'nullify' change them).
+ */
+static bool
+CountsOnly(const MigJob *job)
+{
+	const char *orphans = MigKindArg(job, "orphans");
+
+	return orphans && strcmp(orphans, "fail") == 0;
+}
+
 const MigKindDef mig_kind_foreign_key = {
-	MIG_KIND_FOREIGN_KEY, foreign_key_steps, lengthof(foreign_key_steps),
-	NULL, &foreign_key_undo, true, 1
+	.kind = MIG_KIND_FOREIGN_KEY,
+	.name = "foreign_key",
+	.start_function = "mig_add_foreign_key",
+	.with_article = "a foreign_key",
+	.steps = foreign_key_steps,
+	.nsteps = lengthof(foreign_key_steps),
+	.undo = &foreign_key_undo,
+	/* the orphan walk, between add_not_valid and check_orphans */
+	.walks = true,
+	.walk_at = 1,
+	.counts_only = CountsOnly,
+	.walk_begin = AllowOrphanWalk,
+	.walk_verb = "changed",
 };

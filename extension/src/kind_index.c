@@ -268,5 +268,12 @@ static const MigStepDef index_undo =
 {"undo", DescribeDrop, DoneDrop, RunDrop, true, false};
 
 const MigKindDef mig_kind_index = {
-	MIG_KIND_INDEX, index_steps, lengthof(index_steps), ExplainFailure, &index_undo
+	.kind = MIG_KIND_INDEX,
+	.name = "index",
+	.start_function = "mig_create_index",
+	.with_article = "an index",
+	.steps = index_steps,
+	.nsteps = lengthof(index_steps),
+	.explain_failure = ExplainFailure,
+	.undo = &index_undo,
 };

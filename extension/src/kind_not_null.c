@@ -226,9 +226,12 @@ ExplainFailure(const MigJob *job, const MigStepDef *step, ErrorData *edata)
 		return NULL;
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	MemoryContextSwitchTo(ctx); /* SPI calls return in SPI's own context */
-	return psprintf("column \"%s\" of table %s has " INT64_FORMAT " NULL row%s (SQLSTATE %s). "
-					"Hint: backfill them first, e.g. with mig_start_backfill(), then run mig_set_not_null() again.",
-					Column(job), job->relation_name, count, count == 1 ? "" : "s",
+	return psprintf(ngettext("column \"%s\" of table %s has " INT64_FORMAT " NULL row (SQLSTATE %s). "
+							 "Hint: backfill it first, e.g. with mig_start_backfill(), then run mig_set_not_null() again.",
+							 "column \"%s\" of table %s has " INT64_FORMAT " NULL rows (SQLSTATE %s). "
+							 "Hint: backfill them first, e.g. with mig_start_backfill(), then run mig_set_not_null() again.",
+							 (unsigned long) count),
+					Column(job), job->relation_name, count,
 					unpack_sql_state(edata->sqlerrcode));
 }
 
@@ -252,8 +255,12 @@ static const MigStepDef not_null_undo =
 {"undo", MigDescribeDropConstraint, DoneDrop, MigRunDropConstraint, false, false};
 
 const MigKindDef mig_kind_not_null = {
-	MIG_KIND_NOT_NULL,
-	MIG_HAVE_NOT_NULL_NOT_VALID ? not_null_steps_18 : not_null_steps,
-	MIG_HAVE_NOT_NULL_NOT_VALID ? lengthof(not_null_steps_18) : lengthof(not_null_steps),
-	ExplainFailure, &not_null_undo
+	.kind = MIG_KIND_NOT_NULL,
+	.name = "not_null",
+	.start_function = "mig_set_not_null",
+	.with_article = "a not_null",
+	.steps = MIG_HAVE_NOT_NULL_NOT_VALID ? not_null_steps_18 : not_null_steps,
+	.nsteps = MIG_HAVE_NOT_NULL_NOT_VALID ? lengthof(not_null_steps_18) : lengthof(not_null_steps),
+	.explain_failure = ExplainFailure,
+	.undo = &not_null_undo,
 };

@@ -110,9 +110,12 @@ RunRepack(const MigJob *job)
 		FlushErrorState();
 		ereport(ERROR,
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("REPACK of table %s: %s", job->relation_name, edata->message),
-				 errdetail("%s%sThe attempt is rolled back; a retry copies the table again.",
-						   edata->detail ? edata->detail : "", edata->detail ? " " : "")));
+				 errmsg("REPACK of table %s was canceled due to lock timeout",
+						job->relation_name),
+				 edata->detail ?
+				 errdetail("%s The attempt is rolled back; a retry copies the table again.",
+						   edata->detail) :
+				 errdetail("The attempt is rolled back; a retry copies the table again.")));
 	}
 	PG_END_TRY();
 	pfree(sql);
@@ -123,5 +126,10 @@ static const MigStepDef repack_steps[] = {
 };
 
 const MigKindDef mig_kind_repack = {
-	MIG_KIND_REPACK, repack_steps, lengthof(repack_steps), NULL, NULL
+	.kind = MIG_KIND_REPACK,
+	.name = "repack",
+	.start_function = "mig_repack",
+	.with_article = "a repack",
+	.steps = repack_steps,
+	.nsteps = lengthof(repack_steps),
 };

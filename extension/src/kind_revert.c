@@ -274,23 +274,21 @@ RevertChunkSql(const MigJob *job, const MigTarget *target, List *kept_cols,
 }
 
 /*
- * MigUndoChunkPlan returns the chunk plan of target for a backfill with
- * keep_old_values or a revert, or NULL for every other job (chunk.c's
- * statements then).  Caller is in the step's transaction as the job's
- * owner (backfill_worker.c) and keeps the plan like MigPrepareChunkPlan's.
+ * MigKeepingChunkPlan returns the chunk plan of target for a backfill with
+ * keep_old_values, or NULL for a backfill without (chunk.c's statements
+ * then): the chunk_plan of the kind backfill.  Caller is in the step's
+ * transaction as the job's owner (walk.c) and keeps the plan like
+ * MigPrepareChunkPlan's.
  */
 MigChunkPlan *
-MigUndoChunkPlan(MigJob *job, const MigTarget *target)
+MigKeepingChunkPlan(MigJob *job, const MigTarget *target)
 {
 	List	   *cols;
 
-	MigLoadJobKind(job);
-	cols = KeptColumns(job);
-	if (job->kind == MIG_KIND_REVERT)
-		return MigPrepareChunkPlanWith(target, RevertChunkSql(job, target, cols, true),
-									   RevertChunkSql(job, target, cols, false), true);
 	if (!MigJobKeepsValues(job))
 		return NULL;
+	MigLoadJobKind(job);
+	cols = KeptColumns(job);
 	/* an error if the kept table is gone or not pg_mig's */
 	(void) MigKeptTableName(job);
 	MigAllowKeptWrites(MigKeptTableOid(job));
@@ -300,14 +298,24 @@ MigUndoChunkPlan(MigJob *job, const MigTarget *target)
 								   KeepingChunkSql(job, target, cols, false), true);
 }
 
+/* RevertChunkPlan: the chunk plan of a revert's target, its kept table */
+static MigChunkPlan *
+RevertChunkPlan(MigJob *job, const MigTarget *target)
+{
+	List	   *cols = KeptColumns(job);
+
+	return MigPrepareChunkPlanWith(target, RevertChunkSql(job, target, cols, true),
+								   RevertChunkSql(job, target, cols, false), true);
+}
+
 /*
- * MigRevertFinishWalk ends a revert (returns false for any other job), in
- * the transaction of its last chunk: records the event 'conflicts' with the
- * count of rows left alone and a few of their keys, then 'succeeded'.
- * Caller has SPI connected, as the job's owner.
+ * FinishRevert ends a revert, in the transaction of its last chunk:
+ * records the event 'conflicts' with the count of rows left alone and a
+ * few of their keys, then 'succeeded'.  Caller has SPI connected, as the
+ * job's owner.
  */
-bool
-MigRevertFinishWalk(MigJob *job, int64 rows_done, int64 chunks_done)
+static void
+FinishRevert(MigJob *job, int64 rows_done, int64 chunks_done)
 {
 	MigJob	   *now;
 	List	   *targets;
@@ -319,8 +327,6 @@ MigRevertFinishWalk(MigJob *job, int64 rows_done, int64 chunks_done)
 	const char *of_job;
 	int			nest;
 
-	if (job->kind != MIG_KIND_REVERT)
-		return false;
 	now = MigLoadJob(job->job_id, false);
 	targets = MigLoadTargets(job->job_id);
 	target = linitial(targets);
@@ -369,9 +375,10 @@ MigRevertFinishWalk(MigJob *job, int64 rows_done, int64 chunks_done)
 				   conflicts == 0 ?
 				   psprintf("0 rows were changed since job %s, every kept row was written back",
 							of_job ? of_job : "?") :
-				   psprintf(INT64_FORMAT " row%s changed since job %s left as %s (keys %s%s)",
-							conflicts, conflicts == 1 ? "" : "s", of_job ? of_job : "?",
-							conflicts == 1 ? "it is" : "they are",
+				   psprintf(ngettext(INT64_FORMAT " row changed since job %s left as it is (keys %s%s)",
+									 INT64_FORMAT " rows changed since job %s left as they are (keys %s%s)",
+									 (unsigned long) conflicts),
+							conflicts, of_job ? of_job : "?",
 							keys.data, conflicts > CONFLICT_KEYS_SHOWN ? ", ..." : ""));
 	MigSetState(job->job_id, MIG_STATE_SUCCEEDED, NULL);
 	/* a reverted backfill no longer holds its job_key (contract 0.4) */
@@ -381,5 +388,17 @@ MigRevertFinishWalk(MigJob *job, int64 rows_done, int64 chunks_done)
 	MigRecordEvent(job->job_id, "succeeded",
 				   psprintf(INT64_FORMAT " rows reverted in " INT64_FORMAT " chunks, "
 							INT64_FORMAT " left alone", rows_done, chunks_done, conflicts));
-	return true;
 }
+
+const MigKindDef mig_kind_revert = {
+	.kind = MIG_KIND_REVERT,
+	.name = "revert",
+	.start_function = "mig_revert",
+	.with_article = "a revert",
+	/* walks the kept table of the backfill, writes the backfill's table */
+	.walks = true,
+	.walk_at = 0,
+	.chunk_plan = RevertChunkPlan,
+	.writes_job_table = true,
+	.finish_walk = FinishRevert,
+};

@@ -46,5 +46,10 @@ static const MigStepDef validate_steps[] = {
 };
 
 const MigKindDef mig_kind_validate = {
-	MIG_KIND_VALIDATE, validate_steps, lengthof(validate_steps), NULL, NULL
+	.kind = MIG_KIND_VALIDATE,
+	.name = "validate",
+	.start_function = "mig_validate_constraint",
+	.with_article = "a validate",
+	.steps = validate_steps,
+	.nsteps = lengthof(validate_steps),
 };

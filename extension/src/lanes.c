@@ -474,14 +474,15 @@ MigRequestJobWorkers(const MigJob *job, int64 job_id)
 }
 
 /*
- * MigFinishLanes finishes a parallel job whose lanes are all done: the
- * lanes' sums go into the job row, and the walk is finished.  Locks the
- * job row, so two lanes that end at once finish it once.  Returns true if
- * it finished the job.  Caller is in a transaction of its own, with no
- * lock on the job row yet.
+ * MigFinishLanes sums up a parallel job whose lanes are all done: the
+ * lanes' sums go into the job row, and the caller (walk.c) finishes the
+ * walk with *rows_done in *chunks_done.  Locks the job row, so two lanes
+ * that end at once finish it once.  Returns true if the job is to be
+ * finished.  Caller is in a transaction of its own, with no lock on the
+ * job row yet.
  */
 bool
-MigFinishLanes(int64 job_id)
+MigFinishLanes(int64 job_id, int64 *rows_done, int64 *chunks_done)
 {
 	MigJob	   *job = MigLoadJob(job_id, true);
 	MigStoreContext sc;
@@ -520,6 +521,7 @@ MigFinishLanes(int64 job_id)
 
 		MigSetJobColumns(job_id, 5, cols, ctypes, cvalues, cnulls);
 	}
-	MigFinishWalk(job_id, sums[0], sums[2]);
+	*rows_done = sums[0];
+	*chunks_done = sums[2];
 	return true;
 }

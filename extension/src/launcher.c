@@ -197,7 +197,7 @@ mig_launcher_main(Datum main_arg)
 		StartDueScan();
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 500L, PG_WAIT_EXTENSION);
+						 500L, MigWaitEvent(MIG_WAIT_LAUNCHER));
 		ResetLatch(MyLatch);
 	}
 }

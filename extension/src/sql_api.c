@@ -416,7 +416,7 @@ DefaultKnob(Knob k, KnobValue *v)
 		case K_VACUUM_EVERY:
 			if (mig_default_vacuum_every < 0)
 			{
-				/* automatic: MigResolveVacuumEvery, when the job is stored */
+				/* automatic: resolved when the job is stored (job_store.c) */
 				memset(v, 0, sizeof(*v));
 				v->i = -1;
 				return;
@@ -471,31 +471,6 @@ CheckOwnerCanRun(Oid owner)
 				 errmsg("%s", problem),
 				 errdetail("A job runs in a background worker as the role that starts it."),
 				 errhint("Start the job as a role that may log in.")));
-}
-
-/* field4 of pg_mig's advisory lock tag; SQL's advisory locks use 1 and 2 */
-#define MIG_START_LOCK_FIELD4	3
-
-/*
- * MigLockTreeForStart serialises the starts of jobs on one table tree (a
- * table, or a partitioned table with all its partitions): it takes an
- * exclusive advisory lock, held to the end of the transaction, on the
- * tree's root.  A start on a parent and one on its leaf thus never both
- * miss each other's uncommitted job; the second waits for the first to
- * commit and then finds its job (MigFindActiveJobOn reads the latest
- * committed state).  Returns the root.
- */
-Oid
-MigLockTreeForStart(Oid relid)
-{
-	List	   *ancestors = get_rel_relispartition(relid) ?
-		get_partition_ancestors(relid) : NIL;
-	Oid			root = ancestors != NIL ? llast_oid(ancestors) : relid;
-	LOCKTAG		tag;
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, root, MIG_START_LOCK_FIELD4);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-	return root;
 }
 
 /*
@@ -646,15 +621,38 @@ LoadJobOrError(int64 job_id, bool for_update)
 	return job;
 }
 
+/*
+ * CheckNotFinished: job control (action: "pause", "resume", "cancel",
+ * "change") refuses a job that succeeded or was cancelled; each message is
+ * a sentence of its own (for translation).
+ */
 static void
 CheckNotFinished(const MigJob *job, const char *action)
 {
-	if (MigStateIsFinal(job->state))
+	const char *state = MigStateName(job->state);
+	int64		id = job->job_id;
+
+	if (!MigStateIsFinal(job->state))
+		return;
+	if (strcmp(action, "pause") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot %s job " INT64_FORMAT " because it is already %s",
-						action, job->job_id, MigStateName(job->state)),
+				 errmsg("cannot pause job " INT64_FORMAT " because it is already %s", id, state),
 				 errhint("Start a new job with %s().", MigKindStartFunction(job->kind))));
+	if (strcmp(action, "resume") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot resume job " INT64_FORMAT " because it is already %s", id, state),
+				 errhint("Start a new job with %s().", MigKindStartFunction(job->kind))));
+	if (strcmp(action, "cancel") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot cancel job " INT64_FORMAT " because it is already %s", id, state),
+				 errhint("Start a new job with %s().", MigKindStartFunction(job->kind))));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot change job " INT64_FORMAT " because it is already %s", id, state),
+			 errhint("Start a new job with %s().", MigKindStartFunction(job->kind))));
 }
 
 static char *
@@ -685,60 +683,6 @@ mig_pause(PG_FUNCTION_ARGS)
 	MigRecordEvent(job_id, "paused", ActorDetail());
 	MigWakeWorkerAtCommit(MyDatabaseId, job_id);
 	PG_RETURN_VOID();
-}
-
-/*
- * MigResumeJob queues a paused or failed job again (job locked FOR
- * UPDATE, the caller's right to it checked): its retries start from 0,
- * event (resumed, retried) is recorded with detail, and its workers are
- * asked for at commit.  It goes on from its checkpoint.
- */
-void
-MigResumeJob(MigJob *job, const char *event, const char *detail)
-{
-	int64		job_id = job->job_id;
-	char	   *problem = MigJobIdentityProblem(job);
-
-	if (problem)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot resume job " INT64_FORMAT ": %s", job_id, problem),
-				 errdetail("A job runs as the role that started it, on the table it was started on."),
-				 errhint("Cancel it with mig_cancel(" INT64_FORMAT "), then start it again with %s().",
-						 job_id, MigKindStartFunction(job->kind))));
-
-	/*
-	 * A failed job that blocked nothing (a schema step that left nothing
-	 * behind, perhaps paused since) may have another job on its table by
-	 * now: one at a time.
-	 */
-	{
-		List	   *relids = list_make1_oid(job->relid);
-		ListCell   *lc;
-		int64		busy;
-
-		foreach(lc, MigLoadTargets(job_id))
-			relids = lappend_oid(relids, ((MigTarget *) lfirst(lc))->relid);
-		(void) MigLockTreeForStart(job->relid);
-		busy = MigFindOtherActiveJobOn(relids, job_id);
-		if (busy != 0)
-			MigRefuseBusyTable(get_rel_name(job->relid) ? get_rel_name(job->relid) : job->relation_name,
-							   busy);
-	}
-	{
-		const char *cols[1] = {"retries"};
-		Oid			types[1] = {INT4OID};
-		Datum		values[1] = {Int32GetDatum(0)};
-		bool		nulls[1] = {false};
-
-		MigSetJobColumns(job_id, 1, cols, types, values, nulls);
-		if (job->parallel > 1)
-			MigResetLaneRetries(job_id);
-	}
-	MigSetState(job_id, MIG_STATE_QUEUED, NULL);
-	MigRecordEvent(job_id, event, detail);
-	MigRequestJobWorkers(job, job_id);
-	MigWakeWorkerAtCommit(MyDatabaseId, job_id);
 }
 
 /*
@@ -871,7 +815,7 @@ WaitForJob(int64 job_id, int64 timeout_ms, bool release_xmin)
 		if (release_xmin)
 			MyProc->xmin = InvalidTransactionId;
 		(void) ConditionVariableTimedSleep(&MigShared->job_cv, Max(sleep_ms, 1),
-										   PG_WAIT_EXTENSION);
+										   MigWaitEvent(MIG_WAIT_JOB_CHANGE));
 	}
 	ConditionVariableCancelSleep();
 	state = MemoryContextStrdup(callerctx, state);

@@ -105,27 +105,6 @@ static void RecordVacuumed(const MigJob *job, Oid relid, int64 ms, int64 wal,
 static void RecordVacuumFailed(const MigJob *job, ErrorData *edata);
 
 /*
- * MigResolveVacuumEvery: the vacuum_every a new job is stored with.  A
- * given value (0: off) is kept; the automatic one (-1, from
- * pg_mig.default_vacuum_every) is a tenth of the rows of the job's
- * average target as estimated at start, at least MIG_VACUUM_AUTO_MIN_ROWS.
- */
-int64
-MigResolveVacuumEvery(const MigJob *job, List *targets)
-{
-	ListCell   *lc;
-	int64		keys = 0;
-
-	if (job->vacuum_every >= 0)
-		return job->vacuum_every;
-	foreach(lc, targets)
-		keys += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
-	if (targets != NIL)
-		keys /= list_length(targets);
-	return Max(keys / MIG_VACUUM_AUTO_DIVISOR, MIG_VACUUM_AUTO_MIN_ROWS);
-}
-
-/*
  * MigMaybeVacuum runs a VACUUM of relid, the table the job's last chunk
  * changed, if the job has changed vacuum_every rows (its share, for lane 1
  * of a parallel job) since the last one, and adds the pause its WAL needs

@@ -368,3 +368,36 @@ TEST(Engine, WorkerMemoryDoesNotGrowWithTableSize)
     // RssAnon: the worker's private memory, not the shared buffers it touches
     EXPECT_LT(last, first + 8 * 1024) << "worker memory grows with the table";
 }
+
+// pg_stat_activity names what pg_mig waits for (17 and later, through
+// WaitEventExtensionNew): a worker held by its run window waits in
+// PgMigThrottled, the launcher between its rounds in PgMigLauncherMain.
+// Before 17 every wait of an extension shows as "Extension".
+TEST(Engine, WaitEventsNameTheWorkersAndTheLaunchersWaits)
+{
+    Conn c = Primary();
+    MakeTable(c, "e_wait_event", 1000);
+    auto window = *c.scalar(
+        "SELECT to_char(now() + interval '12 hours', 'HH24:MI') || '-' ||"
+        " to_char(now() + interval '12 hours 1 minute', 'HH24:MI')");
+    long long job = c.scalar_int("SELECT mig_start_backfill('e_wait_event', 'n = n + 1', run_window => $1)",
+                                 {window});
+    wait_for([&] { return job_throttled(c, job).has_value(); }, 60, "the job to wait for its window");
+
+    bool named = Sandbox::get().pg_major >= 17;
+    std::string worker_wait = named ? "PgMigThrottled" : "Extension";
+    std::string launcher_wait = named ? "PgMigLauncherMain" : "Extension";
+    wait_for([&] {
+        auto w = c.scalar("SELECT wait_event_type || '/' || wait_event FROM pg_stat_activity"
+                          " WHERE application_name = $1", {"pg_mig job " + S(job)});
+        return w && *w == "Extension/" + worker_wait;
+    }, 60, "the worker to wait in " + worker_wait);
+    wait_for([&] {
+        auto w = c.scalar("SELECT wait_event_type || '/' || wait_event FROM pg_stat_activity"
+                          " WHERE backend_type = 'pg_mig launcher'");
+        return w && *w == "Extension/" + launcher_wait;
+    }, 60, "the launcher to wait in " + launcher_wait);
+
+    c.exec("SELECT mig_cancel($1)", {S(job)});
+    EXPECT_EQ("cancelled", wait_job(c, job, 60));
+}

@@ -1,15 +1,10 @@
 /*-------------------------------------------------------------------------
  *
- * backfill_worker.c
- *	  The worker: runs one job, chunk after chunk, as the job's owner.
+ * walk.c
+ *	  The walk: a job's rows, chunk after chunk in key order, as the job's
+ *	  owner; one kind of step of the worker (worker.c).
  *
- * The launcher starts a worker with the job id and the owner's role; the
- * worker connects as that role, so everything the job does (the chunk
- * statements, the throttle query) runs with the owner's rights and nothing
- * more.  Only the bookkeeping on pg_mig's own tables runs as the table
- * owner, in job_store.c.
- *
- * Each step of the loop is one transaction:
+ * Each step of a walk is one transaction, opened by worker.c:
  *
  *	  lock the job row (orders the step against mig_pause/cancel/set)
  *	  -> the job is no longer running: stop
@@ -23,17 +18,17 @@
  * it loses each chunk together with its checkpoint, so the lost chunks are
  * simply done again.  A chunk that fails with a transient error (deadlock,
  * serialization failure, lock or statement timeout, cancel) is retried
- * with jittered exponential backoff, at half the size after a timeout;
- * after max_retries, or on any other error, the job fails and keeps its
- * checkpoint, and mig_resume() retries it.  Every error of a step (the
- * job's start included) ends in one of those recorded states, never in an
- * exit of the worker; a wait for the job row (job control in an open
- * transaction) is a wait, not an error.
+ * with jittered exponential backoff, at half the size after a timeout
+ * (MigWalkRecordError); after max_retries, or on any other error, the job
+ * fails and keeps its checkpoint, and mig_resume() retries it.  A wait for
+ * the job row (job control in an open transaction) is a wait, not an
+ * error.
  *
- * After every step the worker reports its table statistics, so that
- * autovacuum sees a running job's dead rows.  A job throttled for longer
- * than pg_mig.naptime gives its worker to a queued job of another role
- * that waits for one (see MaybeGiveWorkerBack).
+ * How a kind's walk differs from a backfill's (its chunk statements, a
+ * walk that only counts, its end) are callbacks of its entry in the
+ * registry (kinds.h); nothing here names a kind.  A job throttled for
+ * longer than pg_mig.naptime gives its worker to a queued job of another
+ * role that waits for one (see MaybeGiveWorkerBack).
  *
  *-------------------------------------------------------------------------
  */
@@ -58,37 +53,31 @@
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
-#include "common/pg_prng.h"
 
 #include "pg_mig.h"
 #include "steps.h"
+#include "worker.h"
 #include "version_compat.h"
 
 #define THROTTLE_MIN_WAIT_MS	100
 #define THROTTLE_MAX_WAIT_MS	2000
-#define RETRY_BASE_MS			200
-#define RETRY_MAX_MS			30000
 #define RATE_WINDOW_S			10.0
 
-typedef enum StepOutcome
-{
-	STEP_CHUNK,					/* a chunk was done */
-	STEP_THROTTLED,				/* waiting for a health signal */
-	STEP_RETRY,					/* a chunk failed and will be retried */
-	STEP_STOP					/* the job is no longer running */
-} StepOutcome;
+typedef MigStepOutcome StepOutcome;
+#define STEP_CHUNK		MIG_STEP_CHUNK
+#define STEP_THROTTLED	MIG_STEP_THROTTLED
+#define STEP_RETRY		MIG_STEP_RETRY
+#define STEP_STOP		MIG_STEP_STOP
 
 /* the worker's job, for the whole life of the process */
 static int64 job_id;
 static MigWorkerArgs worker_args;
 static MemoryContext job_context;
-static MemoryContext step_context;
 static List *targets;			/* of MigTarget *, in job_context */
 static MigChunkPlan *chunk_plan;
 static int	chunk_plan_ord = -1;
 /* the table the chunks of chunk_plan write: the one bloat control vacuums */
 static Oid	chunk_plan_writes = InvalidOid;
-static bool kind_dispatched;	/* MigRunSchemaSteps had its look at the job */
 
 /* run-time state */
 static int	current_batch;
@@ -112,7 +101,7 @@ static TimestampTz last_chunk_end;
 static double rows_rate;
 static double keys_rate;
 static double batch_rate_ewma;	/* keys per ms, for the adaptive batch size */
-static bool job_begun;			/* StartJob has committed */
+static MigJob *chunk_job;		/* in the step's memory: valid until the next step */
 
 /*
  * The verification after a walk with a where clause (see RunVerifyChunk):
@@ -130,185 +119,32 @@ static MigChunkPlan *verify_plan;
 static bool lane_finished;		/* the lane is done: finish the job if all are */
 static bool promote_queued;		/* resumed while alive: set running after the step */
 
-static StepOutcome BeginJob(long *delay_ms);
-static bool StartJob(void);
-static StepOutcome RunStep(long *delay_ms);
 static MigJob *LockJobRow(bool exclusive);
 static const char *LaneText(const char *detail);
-static void FinishLaneJob(void);
-static void PromoteQueuedJob(void);
-static StepOutcome RecordStepError(ErrorData *edata, long *delay_ms);
 static StepOutcome RunChunk(MigJob *job, long *delay_ms);
 static bool VerifyWanted(MigJob *job);
 static StepOutcome RunVerifyChunk(MigJob *job, long *delay_ms);
 static bool MaybeGiveWorkerBack(const char *reason);
 static void EndPacedSpan(void);
 static void EndPaceStall(void);
-static StepOutcome HandleStepError(ErrorData *edata, long *delay_ms);
-static void StartStep(void);
-static ErrorData *AbortStep(void);
-static void FinishStep(void);
-static void ReportTableStats(bool force);
 static void ArmTimeouts(int64 lock_ms, int64 statement_ms);
-static void DisarmTimeouts(void);
+static void FinishWalk(MigJob *job, int64 rows_done, int64 chunks_done);
 static void ApplyJobSettings(const MigJob *job);
 static bool JobMayRun(MigJob *job);
 static void ResolveOldTargets(const MigJob *job);
-static void SleepOnLatch(long ms);
 static char *FormatKey(int n, char **key);
 
 /*
- * mig_worker_main is the entry point of a worker.  bgw_main_arg is the job
- * id, bgw_extra a MigWorkerArgs.
+ * MigWalkInit: the job (and lane) this worker walks, for the life of the
+ * process.  Caller is the worker (worker.c), before its first step.
  */
 void
-mig_worker_main(Datum main_arg)
+MigWalkInit(int64 the_job_id, const MigWorkerArgs *args)
 {
-	job_id = DatumGetInt64(main_arg);
-	memcpy(&worker_args, MyBgworkerEntry->bgw_extra, sizeof(MigWorkerArgs));
-
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	BackgroundWorkerInitializeConnectionByOid(worker_args.dboid, worker_args.owner,
-											  MIG_BGWORKER_CONNECT_FLAGS);
-	MigPinSearchPath();
-
-	/* a job (a lane of a job) never has two workers */
-	if (!MigClaimWorkerSlot(worker_args.dboid, job_id, worker_args.lane))
-	{
-		elog(DEBUG1, "pg_mig job " INT64_FORMAT " lane %d already has a worker, or no slot is free",
-			 job_id, worker_args.lane);
-		MigNoteCleanExit();
-		proc_exit(0);
-	}
-	/* the launcher forgets the note of a parallel job when every lane runs */
-	if (worker_args.lane == 0)
-		MigSetNote(worker_args.dboid, job_id, NULL);
-
+	job_id = the_job_id;
+	worker_args = *args;
 	job_context = AllocSetContextCreate(TopMemoryContext, "pg_mig job",
 										ALLOCSET_DEFAULT_SIZES);
-	step_context = AllocSetContextCreate(TopMemoryContext, "pg_mig step",
-										 ALLOCSET_DEFAULT_SIZES);
-
-	for (;;)
-	{
-		long		delay_ms = 0;
-		StepOutcome outcome;
-
-		/* nothing of one step survives into the next: memory stays flat */
-		MemoryContextSwitchTo(step_context);
-		MemoryContextReset(step_context);
-
-		QueryCancelPending = false;
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-
-		/* a job of schema steps (not_null, validate, index, ...) runs in steps.c */
-		if (job_begun && !kind_dispatched)
-		{
-			kind_dispatched = true;
-			if (MigRunSchemaSteps(job_id, worker_args.owner))
-				break;
-		}
-		outcome = job_begun ? RunStep(&delay_ms) : BeginJob(&delay_ms);
-		if (promote_queued)
-			PromoteQueuedJob();
-		if (outcome == STEP_STOP)
-			break;
-		if (delay_ms > 0)
-			SleepOnLatch(delay_ms);
-	}
-
-	/* the last lane of a parallel job to end finishes it */
-	if (lane_finished)
-		FinishLaneJob();
-
-	/* a walk that is one step of its kind (foreign_key): the steps after it */
-	if (job_begun && kind_dispatched)
-		(void) MigRunSchemaSteps(job_id, worker_args.owner);
-	MigBroadcastJobChange();
-	MigNoteCleanExit();
-	proc_exit(0);
-}
-
-/*
- * StartStep opens a step's transaction with SPI connected and a snapshot,
- * and stays in step_context.  FinishStep commits it.
- */
-static void
-StartStep(void)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	MemoryContextSwitchTo(step_context);
-	PushActiveSnapshot(GetTransactionSnapshot());
-}
-
-static void
-FinishStep(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	/* CommitTransactionCommand leaves us in TopMemoryContext */
-	MemoryContextSwitchTo(step_context);
-	DisarmTimeouts();
-	pgstat_report_activity(STATE_IDLE, NULL);
-	ReportTableStats(false);
-}
-
-/*
- * AbortStep ends a step that raised an error: the error is copied (into
- * step_context) and returned, and the step's transaction rolled back.
- * Called in PG_CATCH.
- */
-static ErrorData *
-AbortStep(void)
-{
-	ErrorData  *edata;
-
-	MemoryContextSwitchTo(step_context);
-	edata = CopyErrorData();
-	FlushErrorState();
-	AbortCurrentTransaction();
-	DisarmTimeouts();
-	MemoryContextSwitchTo(step_context);
-	return edata;
-}
-
-/*
- * ReportTableStats sends the table statistics of the steps so far (rows
- * updated, dead rows, ...) to the cumulative statistics system, so that
- * autovacuum sees a running job's dead rows.  Not forced, it reports at
- * most once a second (PGSTAT_MIN_INTERVAL), as a regular backend does when
- * idle; forced, before a long sleep, at once.  Caller is outside a
- * transaction.
- */
-static void
-ReportTableStats(bool force)
-{
-	(void) pgstat_report_stat(force);
-}
-
-/*
- * DisarmTimeouts stops the statement timeout between steps, and forgets a
- * cancel that arrived after the step ended (a timeout firing at commit, or
- * pg_cancel_backend while the worker sleeps): between steps there is no
- * statement to cancel, and an ERROR there would end the worker.
- */
-static void
-DisarmTimeouts(void)
-{
-	disable_timeout(STATEMENT_TIMEOUT, false);
-	QueryCancelPending = false;
 }
 
 /*
@@ -360,49 +196,19 @@ ApplyJobSettings(const MigJob *job)
 }
 
 /*
- * BeginJob runs StartJob as the first step of the worker.  An error in it
- * (a stored setting that no longer applies, ...) is recorded like an error
- * of any other step: a counted retry or a failed job, never an exit that
- * leaves the job running with no error.
+ * MigWalkStartJob marks the job running, records that it started (or
+ * restarted from its checkpoint) and loads its targets: the first step of
+ * every job's worker, of whatever kind.  Returns false if the job is not
+ * runnable (paused, finished, gone), belongs to another role, or may not
+ * run as its owner (JobMayRun, which fails it).  Caller is in the step's
+ * transaction (worker.c).
  */
-static StepOutcome
-BeginJob(long *delay_ms)
-{
-	volatile StepOutcome outcome = STEP_STOP;
-
-	PG_TRY();
-	{
-		if (StartJob())
-		{
-			job_begun = true;
-			outcome = STEP_CHUNK;
-		}
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata = AbortStep();
-
-		outcome = HandleStepError(edata, delay_ms);
-	}
-	PG_END_TRY();
-	MigBroadcastJobChange();
-	return outcome;
-}
-
-/*
- * StartJob marks the job running, records that it started (or restarted
- * from its checkpoint) and loads its targets.  Returns false if the job is
- * not runnable (paused, finished, gone), belongs to another role, or may
- * not run as its owner (JobMayRun, which fails it).
- */
-static bool
-StartJob(void)
+bool
+MigWalkStartJob(void)
 {
 	MigJob	   *job;
 	bool		runnable = false;
 
-	MemoryContextSwitchTo(step_context);
-	StartStep();
 	pgstat_report_activity(STATE_RUNNING, "pg_mig: starting job");
 
 	/*
@@ -469,7 +275,6 @@ StartJob(void)
 		MigResetRate(job_id, worker_args.lane);
 		MigRecordSample(job, worker_args.lane, NULL, true);
 	}
-	FinishStep();
 	return runnable;
 }
 
@@ -484,7 +289,10 @@ StartJob(void)
 static bool
 JobMayRun(MigJob *job)
 {
-	char	   *problem = MigJobRunProblem(job);
+	char	   *problem;
+
+	MigLoadJobKind(job);
+	problem = MigJobRunProblem(job);
 
 	if (problem == NULL)
 		return true;
@@ -573,7 +381,7 @@ LockJobRow(bool exclusive)
 		while (MigJobLockAnnounced(worker_args.dboid, job_id))
 		{
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 10L, PG_WAIT_EXTENSION);
+							 10L, MigWaitEvent(MIG_WAIT_JOB_CONTROL));
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
@@ -597,78 +405,72 @@ LaneText(const char *detail)
 	return psprintf("lane %d: %s", worker_args.lane, detail);
 }
 
-/*
- * FinishLaneJob: a lane is done; if every lane of the job is, the job is
- * finished (lanes.c), in a transaction of its own.  An error here is only
- * logged: the lane's worker ends, the launcher starts a worker for the
- * lanes again (lane 1 if all are done), and that one finishes the job.
- */
-static void
-FinishLaneJob(void)
+/* MigWalkLaneFinished: this worker's lane is done */
+bool
+MigWalkLaneFinished(void)
 {
-	PG_TRY();
-	{
-		StartStep();
-		pgstat_report_activity(STATE_RUNNING, "pg_mig: finishing job");
-		(void) set_config_option("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_LOCAL, true, 0, false);
-		(void) MigFinishLanes(job_id);
-		FinishStep();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata = AbortStep();
-
-		ereport(LOG,
-				(errmsg("pg_mig job " INT64_FORMAT ": lane %d could not finish the job: %s",
-						job_id, worker_args.lane, edata->message)));
-	}
-	PG_END_TRY();
+	return lane_finished;
 }
 
 /*
- * PromoteQueuedJob: a lane found its job queued (resumed while the lane's
- * worker was still there); it sets it running in a transaction of its own,
- * holding no share lock on the job row that the other lanes could hold too.
+ * MigWalkFinishLanes: a lane is done; if every lane of the job is, the job
+ * is finished (lanes.c).  Caller is in a transaction of its own (worker.c),
+ * which only logs an error here: the lane's worker ends, the launcher
+ * starts a worker for the lanes again (lane 1 if all are done), and that
+ * one finishes the job.
  */
-static void
-PromoteQueuedJob(void)
+void
+MigWalkFinishLanes(void)
 {
+	int64		rows_done;
+	int64		chunks_done;
+
+	pgstat_report_activity(STATE_RUNNING, "pg_mig: finishing job");
+	(void) set_config_option("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	if (MigFinishLanes(job_id, &rows_done, &chunks_done))
+		FinishWalk(MigLoadJob(job_id, false), rows_done, chunks_done);
+}
+
+/*
+ * MigWalkPromotePending: a lane found its job queued (resumed while the
+ * lane's worker was still there); MigWalkPromote sets it running, in a
+ * transaction of its own after the step, holding no share lock on the job
+ * row that the other lanes could hold too.
+ */
+bool
+MigWalkPromotePending(void)
+{
+	return promote_queued;
+}
+
+void
+MigWalkPromote(void)
+{
+	MigJob	   *job;
+
 	promote_queued = false;
-	PG_TRY();
-	{
-		MigJob	   *job;
-
-		StartStep();
-		job = LockJobRow(true);
-		if (job != NULL && job->state == MIG_STATE_QUEUED)
-			MigSetState(job_id, MIG_STATE_RUNNING, NULL);
-		FinishStep();
-	}
-	PG_CATCH();
-	{
-		(void) AbortStep();
-	}
-	PG_END_TRY();
-	MigBroadcastJobChange();
+	job = LockJobRow(true);
+	if (job != NULL && job->state == MIG_STATE_QUEUED)
+		MigSetState(job_id, MIG_STATE_RUNNING, NULL);
 }
 
 /*
- * RunStep runs one step (see the file header) and says how it went and how
- * long to wait before the next one.
+ * MigWalkStep runs one step of the walk (see the file header) and says how
+ * it went and how long to wait before the next one; *changed: the job's
+ * row changed in a way others are told of.  Caller is in the step's
+ * transaction (worker.c).
  */
-static StepOutcome
-RunStep(long *delay_ms)
+StepOutcome
+MigWalkStep(long *delay_ms, bool *changed_out)
 {
-	volatile StepOutcome outcome = STEP_STOP;
-	volatile bool changed = false;
-	MigJob	   *volatile chunk_job = NULL;
+	StepOutcome outcome = STEP_STOP;
+	bool		changed = false;
 
-	PG_TRY();
+	chunk_job = NULL;
 	{
 		MigJob	   *job;
 
-		StartStep();
 		pgstat_report_activity(STATE_RUNNING, "pg_mig: checking job");
 		job = LockJobRow(false);
 
@@ -826,24 +628,21 @@ RunStep(long *delay_ms)
 					chunk_job = job;
 			}
 		}
-		FinishStep();
 	}
-	PG_CATCH();
-	{
-		ErrorData  *edata = AbortStep();
+	*changed_out = changed;
+	return outcome;
+}
 
-		outcome = HandleStepError(edata, delay_ms);
-		changed = true;
-	}
-	PG_END_TRY();
-
-	/* bloat control: a VACUUM behind the walk, after the chunk committed */
+/*
+ * MigWalkAfterStep: bloat control, a VACUUM behind the walk, after the
+ * step's chunk committed.  Caller is between transactions (worker.c).
+ */
+void
+MigWalkAfterStep(StepOutcome outcome, long *delay_ms)
+{
 	if (chunk_job != NULL && outcome == STEP_CHUNK && OidIsValid(chunk_plan_writes))
 		MigMaybeVacuum(chunk_job, chunk_plan_writes, delay_ms);
-
-	if (changed)
-		MigBroadcastJobChange();
-	return outcome;
+	chunk_job = NULL;
 }
 
 /*
@@ -950,7 +749,7 @@ RunChunk(MigJob *job, long *delay_ms)
 		else if (VerifyWanted(job))
 			return RunVerifyChunk(job, delay_ms);
 		else
-			MigFinishWalk(job_id, job->rows_done, job->chunks_done);
+			FinishWalk(job, job->rows_done, job->chunks_done);
 		return STEP_STOP;
 	}
 
@@ -958,22 +757,26 @@ RunChunk(MigJob *job, long *delay_ms)
 	if (chunk_plan_ord != target->ord)
 	{
 		MemoryContext old = MemoryContextSwitchTo(job_context);
+		const MigKindDef *def;
 
 		if (chunk_plan)
 			MigFreeChunkPlan(chunk_plan);
 		chunk_plan = NULL;
 		chunk_plan_ord = -1;
-		/* undo (kind_revert.c): a backfill that keeps its old values, a revert */
-		chunk_plan = MigUndoChunkPlan(job, target);
+		MigLoadJobKind(job);
+		def = MigKindDefOf(job->kind);
+		/* the kind's own statements (kind_revert.c: keeping old values, a revert) */
+		if (def->chunk_plan)
+			chunk_plan = def->chunk_plan(job, target);
 		if (chunk_plan == NULL)
 			chunk_plan = MigPrepareChunkPlanFor(target, target->set_clause,
 												target->where_clause,
-												MigWalkCountsOnly(job));
+												def->counts_only && def->counts_only(job));
 		chunk_plan_ord = target->ord;
 		/* a revert walks its kept table, but writes (and bloats) the job's table */
-		chunk_plan_writes = job->kind == MIG_KIND_REVERT ? job->relid : target->relid;
-		if (job->kind == MIG_KIND_FOREIGN_KEY)
-			MigAllowOrphanWalk(job);
+		chunk_plan_writes = def->writes_job_table ? job->relid : target->relid;
+		if (def->walk_begin)
+			def->walk_begin(job);
 		MemoryContextSwitchTo(old);
 	}
 
@@ -1059,7 +862,7 @@ RunChunk(MigJob *job, long *delay_ms)
 				*delay_ms = 0;
 				return STEP_CHUNK;
 			}
-			MigFinishWalk(job_id, job->rows_done + result.rows, job->chunks_done + 1);
+			FinishWalk(job, job->rows_done + result.rows, job->chunks_done + 1);
 			return STEP_STOP;
 		}
 	}
@@ -1104,7 +907,7 @@ VerifyWanted(MigJob *job)
 		knob = MigKindArg(job, "verify");	/* MIG_VERIFY_OFF: "verify=false" */
 		verify_wanted = worker_args.lane == 0 && job->parallel <= 1 &&
 			job->where_clause != NULL &&
-			(job->kind == MIG_KIND_BACKFILL || job->kind == MIG_KIND_DELETE) &&
+			MigKindDefOf(job->kind)->verify &&
 			!(knob && strcmp(knob, "false") == 0);
 	}
 	return verify_wanted > 0;
@@ -1168,75 +971,50 @@ RunVerifyChunk(MigJob *job, long *delay_ms)
 		return STEP_CHUNK;
 	}
 	MigRecordEvent(job_id, "verified", psprintf(INT64_FORMAT " rows left", verify_rows));
-	MigFinishWalk(job_id, job->rows_done, job->chunks_done);
+	FinishWalk(job, job->rows_done, job->chunks_done);
 	return STEP_STOP;
 }
 
 /*
- * HandleStepError records a failed step in a fresh transaction: a retry
- * while retries last for a transient error, else the job fails.  The
- * failed step's transaction is already rolled back.  Recording must not
- * fail in turn (an error here would end the worker and leave the job
- * running with no error): an error while recording is logged, and the
- * recording is tried again after a backoff; if it keeps failing, the job
- * is failed with both errors.
+ * FinishWalk ends the walk of a job, in the transaction of its last chunk:
+ * a walk before a step of its kind is recorded as the step "walk" done; a
+ * walk that ends its kind's steps ends the job (succeeded, or the kind's
+ * own end).
  */
-static StepOutcome
-HandleStepError(ErrorData *step_error, long *delay_ms)
+static void
+FinishWalk(MigJob *job, int64 rows_done, int64 chunks_done)
 {
-	ErrorData  *volatile edata = step_error;
+	const MigKindDef *def;
 
-	ereport(LOG,
-			(errmsg("pg_mig job " INT64_FORMAT ": step failed: %s (SQLSTATE %s)", job_id,
-					edata->message, unpack_sql_state(edata->sqlerrcode))));
-
-	for (int attempt = 1;; attempt++)
+	MigLoadJobKind(job);
+	def = MigKindDefOf(job->kind);
+	if (def->walk_at < def->nsteps)
 	{
-		volatile StepOutcome outcome = STEP_STOP;
-		ErrorData  *volatile record_error = NULL;
-
-		PG_TRY();
-		{
-			outcome = RecordStepError(edata, delay_ms);
-		}
-		PG_CATCH();
-		{
-			record_error = AbortStep();
-		}
-		PG_END_TRY();
-		if (record_error == NULL)
-			return outcome;
-
-		ereport(LOG,
-				(errmsg("pg_mig job " INT64_FORMAT ": could not record the error of a step: %s (SQLSTATE %s)",
-						job_id, record_error->message,
-						unpack_sql_state(record_error->sqlerrcode))));
-		if (attempt == 3)
-		{
-			/* fail the job, naming both errors; the next rounds record that */
-			ErrorData  *both = palloc0(sizeof(ErrorData));
-
-			both->sqlerrcode = ERRCODE_INTERNAL_ERROR;
-			both->message = psprintf("%s (SQLSTATE %s); recording it failed: %s",
-									 edata->message, unpack_sql_state(edata->sqlerrcode),
-									 record_error->message);
-			edata = both;
-		}
-		if (attempt >= 6)
-			ereport(ERROR,
-					(errcode(record_error->sqlerrcode),
-					 errmsg("pg_mig job " INT64_FORMAT ": could not record the error of a step: %s",
-							job_id, record_error->message)));
-		SleepOnLatch(Min((long) RETRY_BASE_MS << attempt, (long) RETRY_MAX_MS));
+		MigMarkStepDone(job_id, "walk");
+		MigRecordEvent(job_id, "step",
+					   psprintf("walk: done, " INT64_FORMAT " rows in " INT64_FORMAT " chunks",
+								rows_done, chunks_done));
+		return;
 	}
+	if (def->finish_walk)
+	{
+		def->finish_walk(job, rows_done, chunks_done);
+		return;
+	}
+	MigSetState(job_id, MIG_STATE_SUCCEEDED, NULL);
+	MigRecordEvent(job_id, "succeeded",
+				   psprintf(INT64_FORMAT " rows %s in " INT64_FORMAT " chunks", rows_done,
+							def->walk_verb ? def->walk_verb : "changed", chunks_done));
 }
 
 /*
- * RecordStepError does the recording of HandleStepError in a transaction
- * of its own.
+ * MigWalkRecordError records a failed step of the walk: a retry while
+ * retries last for a transient error (after backoff(retries) ms, at half
+ * the batch after a timeout), else the job fails.  Caller is in a fresh
+ * transaction (worker.c's MigRecordStepError), the failed one rolled back.
  */
-static StepOutcome
-RecordStepError(ErrorData *edata, long *delay_ms)
+StepOutcome
+MigWalkRecordError(ErrorData *edata, long *delay_ms, MigBackoffFunc backoff_ms)
 {
 	StepOutcome outcome = STEP_RETRY;
 	char	   *message = psprintf("%s (SQLSTATE %s)", edata->message,
@@ -1244,21 +1022,18 @@ RecordStepError(ErrorData *edata, long *delay_ms)
 	MigJob	   *job;
 	int			batch = current_batch;
 
-	StartStep();
 	job = LockJobRow(true);
 	if (job == NULL || (job->state != MIG_STATE_RUNNING && job->state != MIG_STATE_QUEUED))
 		outcome = STEP_STOP;
 	else if (MigErrorIsTransient(edata->sqlerrcode) && job->retries < job->max_retries)
 	{
 		int			retries = job->retries + 1;
-		double		backoff = Min((double) RETRY_BASE_MS * pow(2.0, retries - 1),
-								  (double) RETRY_MAX_MS);
+		double		backoff = backoff_ms(retries);
 
 		/* a chunk that timed out is retried at half the size */
 		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
 			edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			batch = Max(current_batch / 2, 1);
-		backoff *= 0.5 + pg_prng_double(&pg_global_prng_state);
 		if (worker_args.lane > 0)
 			MigSetLaneRetries(job_id, worker_args.lane, retries, message);
 		else
@@ -1277,38 +1052,8 @@ RecordStepError(ErrorData *edata, long *delay_ms)
 		MigRecordEvent(job_id, "failed", LaneText(message));
 		outcome = STEP_STOP;
 	}
-	FinishStep();
-	current_batch = batch;		/* only once the retry is recorded */
+	current_batch = batch;		/* only once the retry is recorded; see worker.c */
 	return outcome;
-}
-
-/*
- * SleepOnLatch waits ms milliseconds on the latch.  It ends early only when
- * job control (mig_pause, mig_cancel, mig_set, mig_resume) asked the worker
- * to look, on SIGTERM, or on a configuration reload; other latch wake-ups
- * (timer signals, ...) do not cut a pacing pause short.
- */
-static void
-SleepOnLatch(long ms)
-{
-	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
-
-	if (ms >= 1000)
-		ReportTableStats(true);
-	for (;;)
-	{
-		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-
-		if (left <= 0)
-			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 left, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		QueryCancelPending = false;
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending || MigTakeWakeup())
-			break;
-	}
 }
 
 /* FormatKey: "key (a, b)" for messages */
