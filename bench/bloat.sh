@@ -21,6 +21,17 @@
 #                      runs VACUUM (OPTS) of the table each time the job has
 #                      changed N more rows; + stands for a space in OPTS,
 #                      e.g. manual=100000:INDEX_CLEANUP+OFF,TRUNCATE+OFF
+#       repack         PostgreSQL 19: pg_mig backfill with its default
+#                      vacuum_every, then mig_repack of the table while
+#                      pgbench writes to it (2 clients, one UPDATE of a
+#                      random row per transaction, from 2 s before the
+#                      repack to 1 s after); repack=N: the backfill with
+#                      vacuum_every => N (0: off, the most bloat)
+#
+# A repack variant adds a second table: heap and index sizes before the
+# backfill, after it and after the repack, the repack's wall time, and the
+# writers' longest wait while it ran (the longest gap between two commits,
+# bench/app_gaps.sh; with the longest gap of the 2 s before as baseline).
 #
 # Sizes are pg_relation_size (heap), pg_indexes_size and
 # pg_total_relation_size, after the job ended (and autovacuum had its
@@ -39,7 +50,7 @@ while [ $# -gt 0 ]; do
         --rows) rows=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --variants) variants=$2; shift 2 ;;
-        --help|-h) sed -n '2,28p' "$0"; exit 0 ;;
+        --help|-h) sed -n '2,40p' "$0"; exit 0 ;;
         *) echo "bloat.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -117,8 +128,48 @@ manual_vacuum() {
     echo "$n" > "$dir/manual.count"
 }
 
+# repack_job: mig_repack of orders while pgbench writes to it; appends
+#   heap idx wall_s longest_gap_ms baseline_gap_ms retries
+# (sizes after the repack) to $dir/repack.line
+repack_job() {
+    local pgb t0 t1 job st op base
+    printf '\\set id random(1, %d)\nUPDATE orders SET customer_id = customer_id + 1 WHERE id = :id;\n' \
+        "$rows" > "$dir/write.sql"
+    rm -f "$dir"/pgb.*
+    pgbench -n -c 2 -T 36000 -f "$dir/write.sql" -l --log-prefix="$dir/pgb" > "$dir/pgbench.out" 2>&1 &
+    pgb=$!
+    sleep 2
+    t0=$(date +%s%6N)
+    job=$(q -c "SELECT mig_repack('orders')")
+    while :; do
+        st=$(q -c "SELECT state FROM mig_jobs WHERE job_id = $job")
+        case "$st" in
+            queued|running) sleep 0.2 ;;
+            succeeded) break ;;
+            *) kill "$pgb" 2>/dev/null || true
+               echo "bloat.sh: repack job $job $st: $(q -c "SELECT last_error FROM mig_jobs WHERE job_id = $job")" >&2
+               return 1 ;;
+        esac
+    done
+    t1=$(date +%s%6N)
+    sleep 1
+    kill "$pgb" 2>/dev/null || true
+    wait "$pgb" 2>/dev/null || true
+    sleep 0.3
+    if ! read -r op base < <("$root/bench/app_gaps.sh" "$dir/pgb" "$t0" "$t1"); then
+        echo "bloat.sh: pgbench committed nothing while the repack ran: $(cat "$dir/pgbench.out")" >&2
+        return 1
+    fi
+    read -r heap idx _ < <(sizes)
+    printf '%s %s %.1f %.0f %.0f %s\n' "$heap" "$idx" "$(echo "($t1 - $t0) / 1000000" | bc -l)" \
+        "$(( op / 1000 ))" "$(( base / 1000 ))" \
+        "$(q -c "SELECT retries FROM mig_jobs WHERE job_id = $job")" > "$dir/repack.line"
+}
+
 out=/tmp/pgmig-bloat.tsv
+rout=/tmp/pgmig-bloat-repack.tsv
 : > "$out"
+: > "$rout"
 for round in $(seq 1 "$rounds"); do
     for v in $variants; do
         make_table
@@ -143,6 +194,10 @@ for round in $(seq 1 "$rounds"); do
                 job=$(run_job "") ;;
             mig_vac=*)
                 job=$(run_job ", vacuum_every => ${v#mig_vac=}") ;;
+            repack)
+                job=$(run_job "") ;;
+            repack=*)
+                job=$(run_job ", vacuum_every => ${v#repack=}") ;;
             manual=*)
                 spec=${v#manual=}
                 manual_vacuum "${spec%%:*}" "${spec#*:}" &
@@ -170,6 +225,14 @@ for round in $(seq 1 "$rounds"); do
             "$heap0" "$heap1" "$idx0" "$idx1" "$total0" "$total1" "$secs" "$rate" \
             "${vacuums:--}" "$autovacs" "$wal" "$throttled" >> "$out"
         tail -1 "$out" >&2
+        case "$v" in
+            repack|repack=*)
+                repack_job
+                read -r heap2 idx2 rsecs gap basegap retries < "$dir/repack.line"
+                printf '%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$v" "$round" \
+                    "$heap0" "$heap1" "$heap2" "$idx0" "$idx1" "$idx2" "$rsecs" "$gap" "$basegap" "$retries" >> "$rout"
+                tail -1 "$rout" >&2 ;;
+        esac
     done
 done
 
@@ -189,3 +252,23 @@ for v in sys.argv[2].split():
         v, mb(med(2)), mb(med(3)), med(3) / med(2), med(5) / med(4), med(7) / med(6),
         med(8), med(9), mb(med(12)), "/".join(r[10] for r in rs), "/".join(r[11] for r in rs), "/".join(r[13] for r in rs)))
 PY
+
+# the repack variants: sizes before the backfill, after it, after the repack
+if [ -s "$rout" ]; then
+    echo
+    python3 - "$rout" "$variants" <<'PY'
+import sys, statistics
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+print("| variant | heap before → backfilled → repacked (MB) | heap × after the repack | indexes before → backfilled → repacked (MB) | repack s | writers' longest wait (ms) | baseline wait (ms) | retries |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+for v in sys.argv[2].split():
+    rs = [r for r in rows if r[0] == v]
+    if not rs:
+        continue
+    med = lambda i: statistics.median(float(r[i]) for r in rs)
+    mb = lambda x: x / 1048576
+    print("| %s | %.0f → %.0f → %.0f | %.2f | %.0f → %.0f → %.0f | %.1f | %s | %s | %s |" % (
+        v, mb(med(2)), mb(med(3)), mb(med(4)), med(4) / med(2), mb(med(5)), mb(med(6)), mb(med(7)),
+        med(8), "/".join(r[9] for r in rs), "/".join(r[10] for r in rs), "/".join(r[11] for r in rs)))
+PY
+fi

@@ -136,22 +136,15 @@ measure() {
     sleep 0.3   # the log files are complete once pgbench has gone
     ! grep -q 'aborted in command' "$dir/pgbench_$name.out" ||
         die "$name: a pgbench client failed: $(grep -m1 ERROR "$dir/pgbench_$name.out")"
-    # commit times (µs) of every client, merged and sorted; the last line of
-    # a log may be cut short by the kill
-    for f in "$dir/pgb_$name".*; do sed '$d' "$f"; done |
-        awk 'NF >= 6 { printf "%.0f\n", $5 * 1000000 + $6 }' | sort -n > "$dir/commits_$name"
-    [ -s "$dir/commits_$name" ] || die "$name: pgbench committed nothing; see $dir/pgbench_$name.out"
-    awk -v t0="$t0" -v t1="$t1" -v name="$name" -v lagf="$dir/lag_$name" '
-        NR > 1 {
-            gap = $1 - prev
-            if ($1 >= t0 && prev <= t1) { if (gap > op) op = gap }
-            else if ($1 < t0 && gap > base) base = gap
-        }
-        { prev = $1 }
-        END {
-            while ((getline l < lagf) > 0) if (l + 0 > lag) lag = l + 0
-            printf "%s %.0f %.0f %.0f %.0f\n", name, (t1 - t0) / 1000, op / 1000, lag, base / 1000
-        }' "$dir/commits_$name" >> "$dir/results"
+    # the longest gap between commits (µs) during the operation, and before it
+    local op base lag=0 l
+    read -r op base < <("$root/bench/app_gaps.sh" "$dir/pgb_$name" "$t0" "$t1" ||
+        echo "none") || true
+    [ "$op" != none ] && [ -n "${base:-}" ] ||
+        die "$name: pgbench committed nothing; see $dir/pgbench_$name.out"
+    while read -r l; do [ "${l:-0}" -le "$lag" ] || lag=$l; done < "$dir/lag_$name"
+    printf '%s %.0f %.0f %.0f %.0f\n' "$name" $(( (t1 - t0) / 1000 )) $(( op / 1000 )) "$lag" $(( base / 1000 )) \
+        >> "$dir/results"
     tail -n 1 "$dir/results" >&2
 }
 

@@ -569,7 +569,8 @@ IS 'the lanes of this database''s parallel jobs that have a worker, with its pid
 -- privileges of its owner or of its table's owner, and to members of
 -- pg_read_all_stats.  kind, step and parallel (section 2) come last, then
 -- kept_bytes (section 3: the size of a backfill's kept values, NULL if none); an
--- index build's progress and phase come from pg_stat_progress_create_index.
+-- index build's progress and phase come from pg_stat_progress_create_index,
+-- a repack's from PostgreSQL 19's pg_stat_progress_repack.
 
 -- Kept values live in a schema of pg_mig's own; a job finds its kept table
 -- by the OID it stores (kind argument kept_relid), never by name.
@@ -594,6 +595,12 @@ SELECT j.job_id,
                       WHEN p.tuples_total OPERATOR(pg_catalog.>) 0::pg_catalog.int8
                       THEN LEAST(p.tuples_done::pg_catalog.float8
                                  OPERATOR(pg_catalog./) p.tuples_total::pg_catalog.float8,
+                                 1.0::pg_catalog.float8)
+                 END
+            WHEN r.pid IS NOT NULL THEN
+                 CASE WHEN r.param8 OPERATOR(pg_catalog.>) 0::pg_catalog.int8
+                      THEN LEAST(r.param9::pg_catalog.float8
+                                 OPERATOR(pg_catalog./) r.param8::pg_catalog.float8,
                                  1.0::pg_catalog.float8)
                  END
             WHEN j.keys_total IS NULL
@@ -649,6 +656,29 @@ SELECT j.job_id,
        j.kind,
        CASE WHEN p.pid IS NOT NULL
             THEN pg_catalog.concat(j.step, ': '::pg_catalog.text, p.phase)
+            WHEN r.param2 IS NOT NULL
+            THEN pg_catalog.concat(j.step, ': '::pg_catalog.text,
+                 CASE r.param2
+                      WHEN 0::pg_catalog.int8 THEN 'starting'::pg_catalog.text
+                      WHEN 1::pg_catalog.int8
+                      THEN pg_catalog.concat('copying the table, '::pg_catalog.text, r.param9,
+                                             ' of '::pg_catalog.text, r.param8, ' pages'::pg_catalog.text)
+                      WHEN 2::pg_catalog.int8
+                      THEN pg_catalog.concat('copying the table in index order, '::pg_catalog.text,
+                                             r.param4, ' rows read'::pg_catalog.text)
+                      WHEN 3::pg_catalog.int8 THEN 'sorting the copied rows'::pg_catalog.text
+                      WHEN 4::pg_catalog.int8
+                      THEN pg_catalog.concat('writing the new table, '::pg_catalog.text,
+                                             r.param5, ' rows written'::pg_catalog.text)
+                      WHEN 5::pg_catalog.int8
+                      THEN 'applying the changes made meanwhile'::pg_catalog.text
+                      WHEN 6::pg_catalog.int8
+                      THEN 'swapping in the new files (ACCESS EXCLUSIVE)'::pg_catalog.text
+                      WHEN 7::pg_catalog.int8
+                      THEN pg_catalog.concat('building the indexes of the new table, '::pg_catalog.text,
+                                             r.param10, ' done'::pg_catalog.text)
+                      WHEN 8::pg_catalog.int8 THEN 'cleaning up'::pg_catalog.text
+                 END)
             ELSE j.step
        END
        OPERATOR(pg_catalog.||) CASE WHEN j.step IS NOT NULL
@@ -773,7 +803,21 @@ SELECT j.job_id,
   LEFT JOIN pg_catalog.pg_stat_progress_create_index p
          ON j.kind OPERATOR(pg_catalog.=) 'index'::pg_catalog.text
         AND j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
-        AND p.pid OPERATOR(pg_catalog.=) w.pid;
+        AND p.pid OPERATOR(pg_catalog.=) w.pid
+  -- a repack's progress: PostgreSQL 19's pg_stat_progress_repack, read
+  -- through the function under it (param2 the phase, param4 the rows read,
+  -- param5 the rows written, param8 and param9 the pages to copy and copied,
+  -- param10 the indexes built), since the view is not there before 19,
+  -- where no repack job runs (the function is asked for VACUUM there)
+  LEFT JOIN pg_catalog.pg_stat_get_progress_info(
+            CASE WHEN pg_catalog.current_setting('server_version_num'::pg_catalog.text)::pg_catalog.int4
+                      OPERATOR(pg_catalog.>=) 190000::pg_catalog.int4
+                 THEN 'REPACK'::pg_catalog.text
+                 ELSE 'VACUUM'::pg_catalog.text
+            END) r
+         ON j.kind OPERATOR(pg_catalog.=) 'repack'::pg_catalog.text
+        AND j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
+        AND r.pid OPERATOR(pg_catalog.=) w.pid;
 
 COMMENT ON VIEW @extschema@.mig_jobs IS 'one row per pg_mig job, with its kind, step, progress, rate, ETA, throttle reason and job_key';
 

@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include <regex>
+
 using namespace pgmig_test;
 
 namespace {
@@ -131,6 +133,78 @@ TEST(Repack, TheFinalLockWaitsAtMostLockTimeoutAndIsRetried)
     EXPECT_EQ("succeeded", wait_job(c, job, 300));
     app.stop();
     EXPECT_EQ(20000, c.scalar_int("SELECT count(*) FROM rlock"));
+}
+
+// while REPACK waits for its final lock (a session holds the table), the
+// job's step says in words which phase it is in (pg_stat_progress_repack)
+// and for whom it waits, progress says how much of the table it copied, and
+// REPACK's own replication slot is there but is no replica pg_mig waits for
+// (mig_replicas leaves it out: a job's lag wait does not count it)
+TEST(Repack, ProgressAndStepInWordsAndItsOwnSlotIsNoReplica)
+{
+    if (!HasRepack()) GTEST_SKIP() << "REPACK (CONCURRENTLY) is PostgreSQL 19's";
+    Conn c = pg_mig_primary();
+    create_table(c, "rprog", "id int PRIMARY KEY, note text NOT NULL, w int NOT NULL DEFAULT 0", "g, md5(g::text), 0",
+                 20000);
+    Conn holder(Sandbox::get().conninfo());
+    holder.exec("BEGIN");
+    holder.exec("SELECT count(*) FROM rprog");
+    long long job = c.scalar_int("SELECT mig_repack('rprog', lock_timeout => '10min')");
+    std::string step;
+    wait_for([&] {
+        step = c.scalar("SELECT step FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
+        return step.find("; waits for pid") != std::string::npos;
+    }, 300, "the repack to wait for its final lock");
+    // e.g. "repacking table rprog concurrently (...): applying the changes
+    // made meanwhile; waits for pid 123 (relation lock) since ..."
+    EXPECT_TRUE(std::regex_search(step, std::regex(R"(^repacking table rprog concurrently \(.*\): )"
+                                                   R"((applying the changes made meanwhile|swapping in the new files)"
+                                                   R"( \(ACCESS EXCLUSIVE\)); waits for pid [0-9]+ \(relation lock\))")))
+        << step;
+    // the whole table was copied
+    EXPECT_EQ("1", *c.scalar("SELECT progress FROM mig_jobs WHERE job_id = $1", {Id(job)}));
+    // REPACK's slot is there, and pg_mig does not take it for a replica
+    EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pg\\_repack\\_%'"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM mig_replicas() WHERE name LIKE '%pg\\_repack\\_%'"));
+    holder.exec("COMMIT");
+    EXPECT_EQ("succeeded", wait_job(c, job, 300));
+    EXPECT_EQ("1", *c.scalar("SELECT progress FROM mig_jobs WHERE job_id = $1", {Id(job)}));
+}
+
+// before it starts, the repack waits while a replica lags more than
+// max_lag_bytes (throttled says who), and a pause there holds it: nothing
+// is copied until it is resumed
+TEST(Repack, WaitsWhileAReplicaLagsAndAPauseBeforeItStartsHoldsIt)
+{
+    if (!HasRepack()) GTEST_SKIP() << "REPACK (CONCURRENTLY) is PostgreSQL 19's";
+    Conn c = pg_mig_primary();
+    Conn standby(Sandbox::get().conninfo("postgres", true));
+    create_table(c, "rlag", "id int PRIMARY KEY, note text NOT NULL", "g, md5(g::text)", 5000);
+    long long relfilenode = c.scalar_int("SELECT relfilenode FROM pg_class WHERE relname = 'rlag'");
+    wait_standby();
+    standby.exec("SELECT pg_wal_replay_pause()");
+    create_table(c, "rlag_filler", "id int, note text", "g, md5(g::text)", 100000);
+    long long job = c.scalar_int("SELECT mig_repack('rlag', max_lag_bytes => 1048576)");
+    wait_for([&] {
+        return c.scalar("SELECT throttled FROM mig_jobs WHERE job_id = $1", {Id(job)})
+                   .value_or("")
+                   .find("standby1") != std::string::npos;
+    }, 120, "the repack to wait for the standby");
+    EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM pg_stat_progress_repack"));
+    c.exec("SELECT mig_pause($1)", {Id(job)});
+    EXPECT_EQ("paused", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
+    standby.exec("SELECT pg_wal_replay_resume()");
+    wait_standby();
+    // the lag is gone, the job stays paused and copies nothing
+    Conn sleeper(Sandbox::get().conninfo());
+    sleeper.exec("SELECT pg_sleep(1)");
+    EXPECT_EQ("paused", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
+    EXPECT_EQ(relfilenode, c.scalar_int("SELECT relfilenode FROM pg_class WHERE relname = 'rlag'"));
+    c.exec("SELECT mig_resume($1)", {Id(job)});
+    EXPECT_EQ("succeeded", wait_job(c, job, 300));
+    EXPECT_NE(relfilenode, c.scalar_int("SELECT relfilenode FROM pg_class WHERE relname = 'rlag'"));
+    EXPECT_EQ(5000, c.scalar_int("SELECT count(*) FROM rlag"));
 }
 
 // a transaction with an xid open when the repack starts: REPACK waits for

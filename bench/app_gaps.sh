@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# bench/app_gaps.sh PREFIX T0 T1 -- how long the application waited, from
+# pgbench's per-transaction logs PREFIX.* (pgbench -l --log-prefix=PREFIX,
+# ended by a kill: the last line of each log may be cut short and is left
+# out).  The commit times of every client are merged and sorted; prints
+#
+#   LONGEST_GAP_US BASELINE_GAP_US
+#
+# the largest difference between two consecutive commits that overlaps
+# [T0, T1] (µs since the epoch: the operation), and the largest one before
+# T0 (the machine's own noise).  Exits 1 when pgbench committed nothing.
+# Used by bench/kinds.sh and bench/bloat.sh.
+set -euo pipefail
+prefix=$1 t0=$2 t1=$3
+commits=$(mktemp /tmp/pgmig-commits.XXXXXX)
+trap 'rm -f "$commits"' EXIT
+for f in "$prefix".*; do [ -e "$f" ] && sed '$d' "$f"; done |
+    awk 'NF >= 6 { printf "%.0f\n", $5 * 1000000 + $6 }' | sort -n > "$commits"
+[ -s "$commits" ] || exit 1
+awk -v t0="$t0" -v t1="$t1" '
+    NR > 1 {
+        gap = $1 - prev
+        if ($1 >= t0 && prev <= t1) { if (gap > op) op = gap }
+        else if ($1 < t0 && gap > base) base = gap
+    }
+    { prev = $1 }
+    END { printf "%.0f %.0f\n", op, base }' "$commits"
