@@ -22,6 +22,7 @@ extern char *MigJobRelationName(const MigJob *job);
 extern void MigExecDDL(const char *sql);
 extern void MigRunTopLevel(const char *sql, int64 lock_timeout_ms);
 extern bool MigStepWasDone(const MigJob *job, const char *name);
+extern char *MigDescribeResume(const MigJob *job);
 
 /*
  * steps.c: the watch over a running statement (worker.c starts it around

@@ -99,6 +99,36 @@ MigStepWasDone(const MigJob *job, const char *name)
 }
 
 /*
+ * MigDescribeResume: the detail of the 'started' event of a job of steps
+ * that starts again before a chunk of its walk (after a restart, a crash
+ * of its worker, or a pause): the step it takes up, in words; a step that
+ * was under way starts over (a REPACK copies the table again).  NULL for a
+ * kind that only walks, or once a walk has a checkpoint: that says where
+ * it goes on.  Caller is in a transaction.
+ */
+char *
+MigDescribeResume(const MigJob *job)
+{
+	const MigKindDef *def = KindDef(job->kind);
+	int			done = 0;
+
+	if (def == NULL || job->rows_done > 0 || job->chunks_done > 0)
+		return NULL;
+	for (int i = 0; i < def->nsteps; i++)
+	{
+		if (MigStepWasDone(job, def->steps[i].name))
+		{
+			done++;
+			continue;
+		}
+		return psprintf("resumed at step %s, %d of %d done: %s",
+						def->steps[i].name, done, def->nsteps,
+						def->steps[i].describe(job));
+	}
+	return psprintf("resumed after its last step, %d of %d done", done, def->nsteps);
+}
+
+/*
  * MigJobRelationName returns the quoted, qualified name the job's table has
  * now (the statements name it by its OID's current name, so a rename does
  * not redirect them), or raises an error if it was dropped.

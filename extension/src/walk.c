@@ -230,6 +230,7 @@ MigWalkStartJob(void)
 	{
 		MemoryContext old;
 		MigLane    *lane = NULL;
+		char	   *resumed;
 
 		runnable = true;
 		ApplyJobSettings(job);
@@ -248,6 +249,8 @@ MigWalkStartJob(void)
 			(lane != NULL || !job->ever_started))
 			MigRecordEvent(job_id, "started",
 						   lane ? MigDescribeLane(lane) : NULL);
+		else if (lane == NULL && (resumed = MigDescribeResume(job)) != NULL)
+			MigRecordEvent(job_id, "started", resumed);
 		else
 			MigRecordEvent(job_id, "started",
 						   LaneText(psprintf("resumed from the checkpoint after " INT64_FORMAT " rows (target %d, %s)",

@@ -233,7 +233,7 @@ TEST(Repack, AWaitForAnOlderTransactionNeverFailsIt)
 
 // SIGKILL of the worker while it copies: the server restarts, the table is
 // intact (the copy was not committed), and the job starts the repack again
-// and succeeds, with a second 'started' event
+// and succeeds, with a second 'started' event that says so
 TEST(Repack, AKillDuringTheCopyLeavesTheTableIntactAndTheJobGoesOn)
 {
     if (!HasRepack()) GTEST_SKIP() << "REPACK (CONCURRENTLY) is PostgreSQL 19's";
@@ -250,6 +250,12 @@ TEST(Repack, AKillDuringTheCopyLeavesTheTableIntactAndTheJobGoesOn)
     EXPECT_EQ(sum, Checksum(c2, "rkill"));
     EXPECT_EQ("succeeded", wait_job(c2, job, 600));
     EXPECT_GE(job_events(c2, job, "started"), 2);
+    // the event of the second start says what it takes up: the repack again
+    std::string resumed = c2.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1 AND event = 'started'"
+                                    " ORDER BY event_id DESC LIMIT 1",
+                                    {Id(job)})
+                              .value_or("");
+    EXPECT_EQ(0u, resumed.find("resumed at step repack, 0 of 1 done: repacking table rkill concurrently")) << resumed;
     EXPECT_EQ(sum, Checksum(c2, "rkill"));
     EXPECT_NE(relfilenode, c2.scalar_int("SELECT relfilenode FROM pg_class WHERE relname = 'rkill'"));
     EXPECT_EQ(0, c2.scalar_int("SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical'"));
