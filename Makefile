@@ -14,14 +14,15 @@
 # migctl and the C++ tests are built by CMake (see CMakeLists.txt).
 
 MODULE_big = pg_mig
-OBJS = \
+# every kind's recipe, extension/src/kind_*.c, is in (a kind is added by
+# its file and its entry in kinds.c; sort: each object once)
+OBJS = $(sort $(patsubst %.c,%.o,$(wildcard extension/src/kind_*.c)) \
 	extension/src/pg_mig.o \
 	extension/src/shared.o \
 	extension/src/launcher.o \
 	extension/src/worker.o \
 	extension/src/walk.o \
 	extension/src/kinds.o \
-	extension/src/kind_backfill.o \
 	extension/src/wait_events.o \
 	extension/src/chunk.o \
 	extension/src/validate.o \
@@ -34,19 +35,13 @@ OBJS = \
 	extension/src/guard.o \
 	extension/src/sql_kinds.o \
 	extension/src/steps.o \
-	extension/src/kind_not_null.o \
-	extension/src/kind_validate.o \
-	extension/src/kind_index.o \
-	extension/src/kind_repack.o \
-	extension/src/kind_foreign_key.o \
 	extension/src/kept.o \
-	extension/src/kind_revert.o \
 	extension/src/sql_undo.o \
 	extension/src/lanes.o \
 	extension/src/vacuum.o \
 	extension/src/job_key.o \
 	extension/src/timeline.o \
-	extension/src/upgrade.o
+	extension/src/upgrade.o)
 
 EXTENSION = pg_mig
 # The install script of the current version is made from the one maintained
@@ -88,7 +83,8 @@ BUILT_FOR := .pg_mig_built_for
 $(shell echo '$(VERSION) $(includedir_server)' | cmp -s - $(BUILT_FOR) || \
 	echo '$(VERSION) $(includedir_server)' > $(BUILT_FOR))
 $(OBJS) $(OBJS:.o=.bc): extension/include/pg_mig.h extension/include/version_compat.h \
-	extension/include/steps.h extension/include/parse_check.h $(BUILT_FOR)
+	extension/include/steps.h extension/include/parse_check.h \
+	extension/include/kinds.h extension/include/worker.h $(BUILT_FOR)
 EXTRA_CLEAN += $(BUILT_FOR)
 
 # sql/pg_mig--$(EXTVERSION).sql: a copy of sql/pg_mig.sql (see its header)

@@ -354,6 +354,25 @@ typedef enum MigControl
 
 extern bool MigCanControlJob(Oid owner, Oid relid, MigControl control);
 extern void MigCheckJobControl(const MigJob *job, const char *action, MigControl control);
+
+/*
+ * guard.c: the messages of job control that name its action ("pause",
+ * "resume", "cancel", "change", "revert", "forget"), one whole sentence per
+ * action, so that none is assembled from a verb and a fragment
+ */
+typedef enum MigActionMessage
+{
+	MIG_MSG_DENIED,				/* errmsg: permission denied to <act> job N */
+	MIG_MSG_DENIED_OWNER_HINT,	/* errhint: who may <act> a job of a role */
+	MIG_MSG_DENIED_HINT,		/* errhint: who may <act> a job */
+	MIG_MSG_FINISHED,			/* errmsg: cannot <act> job N because it is already S */
+	MIG_MSG_RECOVERY,			/* errmsg: cannot <act> a job during recovery */
+	MIG_MSG_NO_KEPT_VALUES,		/* errmsg: ... because it kept no old values */
+	MIG_MSG_FORGOTTEN,			/* errmsg: ... because its kept values were forgotten */
+	MIG_MSG_NOT_FINISHED,		/* errmsg: ... because it has not finished */
+	MIG_MSG_COUNT
+} MigActionMessage;
+extern const char *MigActionFormat(const char *action, MigActionMessage which);
 extern char *MigOwnerProblem(Oid owner, const char *owner_name);
 extern char *MigJobIdentityProblem(const MigJob *job);
 extern char *MigJobRunProblem(const MigJob *job);
@@ -587,6 +606,27 @@ extern bool MigInRunWindow(const char *spec, TimestampTz now);
  */
 #define MIG_VACUUM_AUTO_DIVISOR		10
 #define MIG_VACUUM_AUTO_MIN_ROWS	100000
+/*
+ * MigResolveVacuumEvery: the vacuum_every a new job is stored with (the
+ * store resolves it; a computation on the values above, calling nothing).
+ * A given value (0: off) is kept; the automatic one (-1, from
+ * pg_mig.default_vacuum_every) is a tenth of the rows of the job's average
+ * target as estimated at start, at least MIG_VACUUM_AUTO_MIN_ROWS.
+ */
+static inline int64
+MigResolveVacuumEvery(const MigJob *job, List *targets)
+{
+	ListCell   *lc;
+	int64		keys = 0;
+
+	if (job->vacuum_every >= 0)
+		return job->vacuum_every;
+	foreach(lc, targets)
+		keys += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
+	if (targets != NIL)
+		keys /= list_length(targets);
+	return Max(keys / MIG_VACUUM_AUTO_DIVISOR, MIG_VACUUM_AUTO_MIN_ROWS);
+}
 extern void MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms);
 
 /*

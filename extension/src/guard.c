@@ -166,6 +166,74 @@ MigCanControlJob(Oid owner, Oid relid, MigControl control)
 }
 
 /*
+ * The formats of the messages of job control, per action (see pg_mig.h);
+ * NULL where an action has no such message.  errmsg() and errhint()
+ * translate them; gettext_noop marks them for the catalog.
+ */
+static const struct
+{
+	const char *action;
+	const char *formats[MIG_MSG_COUNT];
+}			action_messages[] = {
+	{"pause", {
+			gettext_noop("permission denied to pause job " INT64_FORMAT),
+			gettext_noop("Only the role that started the job, a role that can SET ROLE to it, or a superuser may pause it; the owner of the job's table may only pause, cancel or forget it (mig_pause, mig_cancel, mig_forget)."),
+			gettext_noop("Only the role that started a job, a role that can SET ROLE to it, the owner of the job's table, or a superuser may pause it."),
+			gettext_noop("cannot pause job " INT64_FORMAT " because it is already %s"),
+	}},
+	{"resume", {
+			gettext_noop("permission denied to resume job " INT64_FORMAT),
+			gettext_noop("Only the role that started the job, a role that can SET ROLE to it, or a superuser may resume it; the owner of the job's table may only pause, cancel or forget it (mig_pause, mig_cancel, mig_forget)."),
+			gettext_noop("Only the role that started a job, a role that can SET ROLE to it, the owner of the job's table, or a superuser may resume it."),
+			gettext_noop("cannot resume job " INT64_FORMAT " because it is already %s"),
+	}},
+	{"cancel", {
+			gettext_noop("permission denied to cancel job " INT64_FORMAT),
+			gettext_noop("Only the role that started the job, a role that can SET ROLE to it, or a superuser may cancel it; the owner of the job's table may only pause, cancel or forget it (mig_pause, mig_cancel, mig_forget)."),
+			gettext_noop("Only the role that started a job, a role that can SET ROLE to it, the owner of the job's table, or a superuser may cancel it."),
+			gettext_noop("cannot cancel job " INT64_FORMAT " because it is already %s"),
+	}},
+	{"change", {
+			gettext_noop("permission denied to change job " INT64_FORMAT),
+			gettext_noop("Only the role that started the job, a role that can SET ROLE to it, or a superuser may change it; the owner of the job's table may only pause, cancel or forget it (mig_pause, mig_cancel, mig_forget)."),
+			gettext_noop("Only the role that started a job, a role that can SET ROLE to it, the owner of the job's table, or a superuser may change it."),
+			gettext_noop("cannot change job " INT64_FORMAT " because it is already %s"),
+	}},
+	{"revert", {
+			gettext_noop("permission denied to revert job " INT64_FORMAT),
+			gettext_noop("Only the role that started the job, a role that can SET ROLE to it, or a superuser may revert it; the owner of the job's table may only pause, cancel or forget it (mig_pause, mig_cancel, mig_forget)."),
+			gettext_noop("Only the role that started a job, a role that can SET ROLE to it, the owner of the job's table, or a superuser may revert it."),
+			NULL,
+			gettext_noop("cannot revert a job during recovery"),
+			gettext_noop("cannot revert job " INT64_FORMAT " because it kept no old values"),
+			gettext_noop("cannot revert job " INT64_FORMAT " because its kept values were forgotten"),
+			gettext_noop("cannot revert job " INT64_FORMAT " because it has not finished"),
+	}},
+	{"forget", {
+			gettext_noop("permission denied to forget job " INT64_FORMAT),
+			gettext_noop("Only the role that started the job, a role that can SET ROLE to it, or a superuser may forget it; the owner of the job's table may only pause, cancel or forget it (mig_pause, mig_cancel, mig_forget)."),
+			gettext_noop("Only the role that started a job, a role that can SET ROLE to it, the owner of the job's table, or a superuser may forget it."),
+			NULL,
+			gettext_noop("cannot forget a job during recovery"),
+			gettext_noop("cannot forget job " INT64_FORMAT " because it kept no old values"),
+			gettext_noop("cannot forget job " INT64_FORMAT " because its kept values were forgotten"),
+			gettext_noop("cannot forget job " INT64_FORMAT " because it has not finished"),
+	}},
+};
+
+/* MigActionFormat: the format of message which of action (see pg_mig.h) */
+const char *
+MigActionFormat(const char *action, MigActionMessage which)
+{
+	for (int i = 0; i < lengthof(action_messages); i++)
+		if (strcmp(action_messages[i].action, action) == 0 &&
+			action_messages[i].formats[which] != NULL)
+			return action_messages[i].formats[which];
+	elog(ERROR, "pg_mig has no message %d for action \"%s\"", (int) which, action);
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
  * MigCheckJobControl raises an error unless the current user may control
  * the job (MigCanControlJob).  action is a verb: "pause", "cancel", ...
  */
@@ -180,18 +248,16 @@ MigCheckJobControl(const MigJob *job, const char *action, MigControl control)
 	if (control == MIG_CONTROL_RUN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to %s job " INT64_FORMAT, action, job->job_id),
+				 errmsg(MigActionFormat(action, MIG_MSG_DENIED), job->job_id),
 				 errdetail("Job " INT64_FORMAT " belongs to role \"%s\", and its worker runs as that role.",
 						   job->job_id, owner_name ? owner_name : "?"),
-				 errhint("Only the role that started the job, a role that can SET ROLE to it, or a superuser may %s it; the owner of the job's table may only pause, cancel or forget it (mig_pause, mig_cancel, mig_forget).",
-						 action)));
+				 errhint("%s", _(MigActionFormat(action, MIG_MSG_DENIED_OWNER_HINT)))));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied to %s job " INT64_FORMAT, action, job->job_id),
+			 errmsg(MigActionFormat(action, MIG_MSG_DENIED), job->job_id),
 			 errdetail("Job " INT64_FORMAT " belongs to role \"%s\".", job->job_id,
 					   owner_name ? owner_name : "?"),
-			 errhint("Only the role that started a job, a role that can SET ROLE to it, the owner of the job's table, or a superuser may %s it.",
-					 action)));
+			 errhint("%s", _(MigActionFormat(action, MIG_MSG_DENIED_HINT)))));
 }
 
 /*

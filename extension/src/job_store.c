@@ -579,28 +579,6 @@ IntervalOrNull(int64 ms, bool *isnull)
 }
 
 /*
- * ResolveVacuumEvery: the vacuum_every a new job is stored with.  A
- * given value (0: off) is kept; the automatic one (-1, from
- * pg_mig.default_vacuum_every) is a tenth of the rows of the job's
- * average target as estimated at start, at least MIG_VACUUM_AUTO_MIN_ROWS
- * (the policy is vacuum.c's; the store resolves it once, here).
- */
-static int64
-ResolveVacuumEvery(const MigJob *job, List *targets)
-{
-	ListCell   *lc;
-	int64		keys = 0;
-
-	if (job->vacuum_every >= 0)
-		return job->vacuum_every;
-	foreach(lc, targets)
-		keys += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
-	if (targets != NIL)
-		keys /= list_length(targets);
-	return Max(keys / MIG_VACUUM_AUTO_DIVISOR, MIG_VACUUM_AUTO_MIN_ROWS);
-}
-
-/*
  * MigInsertJob records a new job, in state queued, with its targets, and
  * returns its id.
  */
@@ -666,7 +644,7 @@ MigInsertJob(const MigJob *job, List *targets)
 	ARG(INT8OID, Int64GetDatum(job->rows_total), job->rows_total < 0);
 	ARG(TEXTOID, CStringGetTextDatum(job->owner_name), false);
 	ARG(INT4OID, Int32GetDatum(Max(job->parallel, 1)), false);
-	values[n] = Int64GetDatum(ResolveVacuumEvery(job, targets));
+	values[n] = Int64GetDatum(MigResolveVacuumEvery(job, targets));
 	ARG(INT8OID, values[n], DatumGetInt64(values[n]) <= 0);
 	values[n] = IntervalOrNull(job->max_app_latency_ms, &isnull);
 	ARG(INTERVALOID, values[n], isnull);	/* $30 */

@@ -23,24 +23,33 @@ static const MigKindDef *const mig_kinds[] = {
 	&mig_kind_repack,
 };
 
-/* MigKindDefOf: the registry's entry of kind */
-const MigKindDef *
-MigKindDefOf(MigJobKind kind)
+/* Find: the registry's entry of kind, or NULL */
+static const MigKindDef *
+Find(MigJobKind kind)
 {
 	for (int i = 0; i < lengthof(mig_kinds); i++)
 		if (mig_kinds[i]->kind == kind)
 			return mig_kinds[i];
-	elog(ERROR, "pg_mig job kind %d is not in the registry", (int) kind);
-	return NULL;				/* keep compiler quiet */
+	return NULL;
+}
+
+/* MigKindDefOf: the registry's entry of kind */
+const MigKindDef *
+MigKindDefOf(MigJobKind kind)
+{
+	const MigKindDef *def = Find(kind);
+
+	if (def == NULL)
+		elog(ERROR, "pg_mig job kind %d is not in the registry", (int) kind);
+	return def;
 }
 
 const char *
 MigKindName(MigJobKind kind)
 {
-	for (int i = 0; i < lengthof(mig_kinds); i++)
-		if (mig_kinds[i]->kind == kind)
-			return mig_kinds[i]->name;
-	return "?";
+	const MigKindDef *def = Find(kind);
+
+	return def ? def->name : "?";
 }
 
 MigJobKind
@@ -60,10 +69,9 @@ MigKindFromName(const char *name)
 const char *
 MigKindStartFunction(MigJobKind kind)
 {
-	for (int i = 0; i < lengthof(mig_kinds); i++)
-		if (mig_kinds[i]->kind == kind)
-			return mig_kinds[i]->start_function;
-	return "mig_start_backfill";
+	const MigKindDef *def = Find(kind);
+
+	return def ? def->start_function : "mig_start_backfill";
 }
 
 /*
@@ -73,5 +81,7 @@ MigKindStartFunction(MigJobKind kind)
 const char *
 MigKindWithArticle(MigJobKind kind)
 {
-	return MigKindDefOf(kind)->with_article;
+	const MigKindDef *def = Find(kind);
+
+	return def ? def->with_article : "a job";
 }

@@ -416,7 +416,7 @@ DefaultKnob(Knob k, KnobValue *v)
 		case K_VACUUM_EVERY:
 			if (mig_default_vacuum_every < 0)
 			{
-				/* automatic: resolved when the job is stored (job_store.c) */
+				/* automatic: MigResolveVacuumEvery, when the job is stored */
 				memset(v, 0, sizeof(*v));
 				v->i = -1;
 				return;
@@ -621,38 +621,15 @@ LoadJobOrError(int64 job_id, bool for_update)
 	return job;
 }
 
-/*
- * CheckNotFinished: job control (action: "pause", "resume", "cancel",
- * "change") refuses a job that succeeded or was cancelled; each message is
- * a sentence of its own (for translation).
- */
 static void
 CheckNotFinished(const MigJob *job, const char *action)
 {
-	const char *state = MigStateName(job->state);
-	int64		id = job->job_id;
-
-	if (!MigStateIsFinal(job->state))
-		return;
-	if (strcmp(action, "pause") == 0)
+	if (MigStateIsFinal(job->state))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot pause job " INT64_FORMAT " because it is already %s", id, state),
+				 errmsg(MigActionFormat(action, MIG_MSG_FINISHED),
+						job->job_id, MigStateName(job->state)),
 				 errhint("Start a new job with %s().", MigKindStartFunction(job->kind))));
-	if (strcmp(action, "resume") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot resume job " INT64_FORMAT " because it is already %s", id, state),
-				 errhint("Start a new job with %s().", MigKindStartFunction(job->kind))));
-	if (strcmp(action, "cancel") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot cancel job " INT64_FORMAT " because it is already %s", id, state),
-				 errhint("Start a new job with %s().", MigKindStartFunction(job->kind))));
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("cannot change job " INT64_FORMAT " because it is already %s", id, state),
-			 errhint("Start a new job with %s().", MigKindStartFunction(job->kind))));
 }
 
 static char *

@@ -59,7 +59,7 @@ LoadBackfill(int64 job_id, const char *action, MigControl control)
 	if (RecoveryInProgress())
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("cannot %s a job during recovery", action),
+				 errmsg("%s", _(MigActionFormat(action, MIG_MSG_RECOVERY))),
 				 errhint("Connect to the primary server.")));
 	job = MigLoadJob(job_id, true);
 	if (job == NULL)
@@ -72,31 +72,32 @@ LoadBackfill(int64 job_id, const char *action, MigControl control)
 	if (job->kind != MIG_KIND_BACKFILL || !MigJobKeepsValues(job))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot %s job " INT64_FORMAT " because it kept no old values",
-						action, job_id),
-				 errdetail("Job " INT64_FORMAT " is a %s%s.", job_id, MigKindName(job->kind),
-						   job->kind == MIG_KIND_BACKFILL ? " started without keep_old_values" : ""),
+				 errmsg(MigActionFormat(action, MIG_MSG_NO_KEPT_VALUES), job_id),
+				 job->kind == MIG_KIND_BACKFILL ?
+				 errdetail("Job " INT64_FORMAT " is a backfill started without keep_old_values.", job_id) :
+				 errdetail("Job " INT64_FORMAT " is %s.", job_id, MigKindWithArticle(job->kind)),
 				 errhint("Only a backfill started with keep_old_values => true keeps old values to revert or forget.")));
 	forgotten = MigKindArg(job, "forgotten");
 	if (forgotten != NULL || !OidIsValid(MigKeptTableOid(job)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot %s job " INT64_FORMAT " because its kept values were forgotten",
-						action, job_id),
-				 errdetail("mig_forget dropped them%s%s.", forgotten ? " " : "",
-						   forgotten ? forgotten : ""),
+				 errmsg(MigActionFormat(action, MIG_MSG_FORGOTTEN), job_id),
+				 forgotten ?
+				 errdetail("mig_forget dropped them %s.", forgotten) :
+				 errdetail("mig_forget dropped them."),
 				 errhint("A forgotten backfill can no longer be reverted.")));
 	if (job->state != MIG_STATE_SUCCEEDED && job->state != MIG_STATE_CANCELLED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot %s job " INT64_FORMAT " because it has not finished",
-						action, job_id),
+				 errmsg(MigActionFormat(action, MIG_MSG_NOT_FINISHED), job_id),
 				 errdetail("Job " INT64_FORMAT " is %s; a backfill's kept values are complete once it has succeeded or was cancelled.",
 						   job_id, MigStateName(job->state)),
 				 job->state == MIG_STATE_FAILED ?
-				 errhint("Resume it with mig_resume(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ")%s.",
-						 job_id, job_id,
-						 strcmp(action, "revert") == 0 ? " to revert the chunks it committed" : " first") :
+				 (strcmp(action, "revert") == 0 ?
+				  errhint("Resume it with mig_resume(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ") to revert the chunks it committed.",
+						  job_id, job_id) :
+				  errhint("Resume it with mig_resume(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ") first.",
+						  job_id, job_id)) :
 				 errhint("Wait for it with mig_wait(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ").",
 						 job_id, job_id)));
 	return job;
