@@ -109,10 +109,10 @@ MigStepWasDone(const MigJob *job, const char *name)
 char *
 MigDescribeResume(const MigJob *job)
 {
-	const MigKindDef *def = KindDef(job->kind);
+	const MigKindDef *def = MigKindDefOf(job->kind);
 	int			done = 0;
 
-	if (def == NULL || job->rows_done > 0 || job->chunks_done > 0)
+	if (def->nsteps == 0 || job->rows_done > 0 || job->chunks_done > 0)
 		return NULL;
 	for (int i = 0; i < def->nsteps; i++)
 	{
