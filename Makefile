@@ -30,6 +30,8 @@ OBJS = $(sort $(patsubst %.c,%.o,$(wildcard extension/src/kind_*.c)) \
 	extension/src/throttle.o \
 	extension/src/pace.o \
 	extension/src/job_store.o \
+	extension/src/knobs.o \
+	extension/src/args.o \
 	extension/src/sql_api.o \
 	extension/src/plan.o \
 	extension/src/guard.o \
@@ -84,7 +86,8 @@ $(shell echo '$(VERSION) $(includedir_server)' | cmp -s - $(BUILT_FOR) || \
 	echo '$(VERSION) $(includedir_server)' > $(BUILT_FOR))
 $(OBJS) $(OBJS:.o=.bc): extension/include/pg_mig.h extension/include/version_compat.h \
 	extension/include/steps.h extension/include/parse_check.h \
-	extension/include/kinds.h extension/include/worker.h $(BUILT_FOR)
+	extension/include/kinds.h extension/include/worker.h \
+	extension/include/knobs.h extension/include/knobs.def $(BUILT_FOR)
 EXTRA_CLEAN += $(BUILT_FOR)
 
 # sql/pg_mig--$(EXTVERSION).sql: a copy of sql/pg_mig.sql (see its header)

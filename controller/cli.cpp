@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <stdexcept>
 #include <thread>
 
 namespace migctl {
@@ -259,40 +260,38 @@ std::optional<long long> OptionalJob(const CommandLine& cl)
 
 namespace {
 
-// option name, SQL argument, SQL type, kind (i integer, d duration, s size, f float, t text), help
+// the knobs, from the one table (extension/include/knobs.def, made into
+// knobs.inc by scripts/knobs.py at build time); kind: i integer, d duration,
+// s size, f float, t text, a list (a repeatable option), b a switch;
+// walk_only: an option of the kinds that walk a table's keys (AddWalkOptions)
 struct KnobSpec {
     const char *opt, *arg, *type;
     char kind;
+    bool walk_only;
     const char* help;
 };
 const KnobSpec kKnobs[] = {
-    {"batch-size", "batch_size", "integer", 'i', "rows per chunk (the first size if chunk-time is set)"},
-    {"chunk-time", "chunk_time", "interval", 'd', "target duration of a chunk, e.g. 50ms; 0 = fixed size"},
-    {"max-lag", "max_lag", "interval", 'd', "pause while a standby replays more than this behind"},
-    {"max-lag-bytes", "max_lag_bytes", "bigint", 's', "pause while a standby or slot is this far behind, e.g. 16MB"},
-    {"sleep", "sleep", "interval", 'd', "pause after every chunk"},
-    {"lock-timeout", "lock_timeout", "interval", 'd', "per chunk; a chunk waiting longer is retried"},
-    {"max-retries", "max_retries", "integer", 'i', "retries of one chunk before the job fails"},
-    {"statement-timeout", "statement_timeout", "interval", 'd', "per chunk"},
-    {"max-wal-rate", "max_wal_rate", "bigint", 's', "WAL bytes per second, e.g. 8MB"},
-    {"nice-ratio", "nice_ratio", "double precision", 'f', "sleep this many times each chunk's duration"},
-    {"run-window", "run_window", "text", 't', "when the job may run, e.g. '01:00-05:00'"},
-    {"throttle-query", "throttle_query", "text", 't', "SELECT returning true while the job must wait"},
-    {"max-active-sessions", "max_active_sessions", "integer", 'i', "wait while more sessions are active"},
-    {"max-xact-age", "max_xact_age", "interval", 'd', "wait while an older transaction is open"},
-    {"max-archive-backlog", "max_archive_backlog", "integer", 'i', "wait while more WAL files await archiving"},
-    {"max-app-latency", "max_app_latency", "interval", 'd',
-     "slow down, down to a stop, while the application's running statements take longer, e.g. 20ms"},
+#include "knobs.inc"
 };
+
+const KnobSpec& Knob(const std::string& arg)
+{
+    for (const auto& s : kKnobs)
+        if (arg == s.arg) return s;
+    throw std::logic_error("no knob " + arg);
+}
 
 }  // namespace
 
 void AddKnobOptions(po::options_description& d, Knobs& k)
 {
-    d.add_options()("ignore-slot", po::value(&k.ignore_slots), "a replication slot not to wait for (repeatable)")(
-        "throttle-on-autovacuum", po::bool_switch(&k.throttle_on_autovacuum),
-        "wait while autovacuum works on the table");
-    for (const auto& s : kKnobs) d.add_options()(s.opt, po::value(&k.values[s.opt]), s.help);
+    // the list and the switch first, then the others in the table's order
+    for (const auto& s : kKnobs) {
+        if (s.kind == 'a') d.add_options()(s.opt, po::value(&k.ignore_slots), s.help);
+        if (s.kind == 'b') d.add_options()(s.opt, po::bool_switch(&k.throttle_on_autovacuum), s.help);
+    }
+    for (const auto& s : kKnobs)
+        if (!s.walk_only && s.kind != 'a' && s.kind != 'b') d.add_options()(s.opt, po::value(&k.values[s.opt]), s.help);
 }
 
 NamedArgs KnobArgs(const Knobs& k, const po::variables_map& vm)
@@ -300,14 +299,16 @@ NamedArgs KnobArgs(const Knobs& k, const po::variables_map& vm)
     NamedArgs out;
     for (const auto& s : kKnobs) {
         auto it = k.values.find(s.opt);
-        if (it == k.values.end() || !vm.count(s.opt) || it->second.empty()) continue;
+        if (s.walk_only || it == k.values.end() || !vm.count(s.opt) || it->second.empty()) continue;
         std::string value = it->second;
         if (s.kind == 'd') value = DurationToInterval(ParseDuration(value));
         if (s.kind == 's') value = std::to_string(ParseSize(value));
         out.push_back({s.arg, {value, s.type}});
     }
-    if (!k.ignore_slots.empty()) out.push_back({"ignore_slots", {TextArrayLiteral(k.ignore_slots), "text[]"}});
-    if (k.throttle_on_autovacuum) out.push_back({"throttle_on_autovacuum", {"true", "boolean"}});
+    const KnobSpec& slots = Knob("ignore_slots");
+    const KnobSpec& autovacuum = Knob("throttle_on_autovacuum");
+    if (!k.ignore_slots.empty()) out.push_back({slots.arg, {TextArrayLiteral(k.ignore_slots), slots.type}});
+    if (k.throttle_on_autovacuum) out.push_back({autovacuum.arg, {"true", autovacuum.type}});
     return out;
 }
 
@@ -316,8 +317,8 @@ void AddWalkOptions(po::options_description& d, WalkOptions& w, bool with_parall
     if (with_parallel)
         d.add_options()("parallel", po::value(&w.parallel),
                         "walk the key range in this many lanes at once, one worker each (1-32)");
-    d.add_options()("vacuum-every", po::value(&w.vacuum_every),
-                    "VACUUM the table every this many rows changed; 0 = never");
+    const KnobSpec& vacuum = Knob("vacuum_every");
+    d.add_options()(vacuum.opt, po::value(&w.vacuum_every), vacuum.help);
 }
 
 NamedArgs WalkArgs(const WalkOptions& w, const po::variables_map& vm)
@@ -332,13 +333,21 @@ NamedArgs WalkArgs(const WalkOptions& w, const po::variables_map& vm)
                         "e.g. --parallel 4: each lane takes a pg_mig worker.");
         out.push_back({"parallel", {w.parallel, "integer"}});
     }
-    if (vm.count("vacuum-every")) {
+    const KnobSpec& vacuum = Knob("vacuum_every");
+    if (vm.count(vacuum.opt)) {
         if (!whole(w.vacuum_every))
             throw Error(kUsage, "--vacuum-every needs a number of rows, not \"" + w.vacuum_every + "\"",
                         "e.g. --vacuum-every 1000000; 0 turns it off.");
-        out.push_back({"vacuum_every", {w.vacuum_every, "bigint"}});
+        out.push_back({vacuum.arg, {w.vacuum_every, vacuum.type}});
     }
     return out;
+}
+
+std::string KnobOption(const std::string& arg)
+{
+    for (const auto& s : kKnobs)
+        if (arg == s.arg) return std::string("--") + s.opt;
+    return "";
 }
 
 void AddKeyOption(po::options_description& d, std::string& key)

@@ -74,6 +74,9 @@ struct Knobs {
 void AddKnobOptions(po::options_description& d, Knobs& k);
 // KnobArgs: the named SQL arguments of the knobs that were given.
 NamedArgs KnobArgs(const Knobs& k, const po::variables_map& vm);
+// KnobOption: the option of a knob's SQL argument ("ignore_slots" ->
+// "--ignore-slot"), or "" if arg is no knob
+std::string KnobOption(const std::string& arg);
 
 // WalkOptions: --parallel N and --vacuum-every N of the kinds that walk rows
 // (start, delete; set takes --vacuum-every only)

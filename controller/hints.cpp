@@ -3,6 +3,8 @@
 // whole sentences that need more than a name changed (kSentences).
 #include "hints.hpp"
 
+#include "cli.hpp"
+
 #include <cctype>
 #include <functional>
 #include <regex>
@@ -71,6 +73,7 @@ std::string OptionOf(const std::string& fn, const std::string& arg)
     if (a == "job_key") return "--key";
     if (a == "job_id") return "JOB";
     if (a == "constraint_name") return fn == "mig_add_foreign_key" ? "--name" : "--constraint";
+    if (!KnobOption(a).empty()) return KnobOption(a);
     for (auto& ch : a)
         if (ch == '_') ch = '-';
     return "--" + a;
@@ -199,9 +202,9 @@ const std::vector<Sentence>& Sentences()
     return sentences;
 }
 
-// Knobs: a knob named outside a call ("pass max_lag => ... explicitly",
+// KnobSentence: a knob named outside a call ("pass max_lag => ... explicitly",
 // "parallel => 1"), after the calls are done
-const Sentence& Knobs()
+const Sentence& KnobSentence()
 {
     static const Sentence knobs = {std::regex(R"(\b([a-z][a-z_]*) => ('[^']*'|\.\.\.|[A-Za-z0-9_.]+))"),
                                    [](const std::smatch& m) {
@@ -298,7 +301,7 @@ std::string MigctlHint(const std::string& text, const std::string& kind)
             }
     }
     for (const auto& s : Sentences()) out = ReplaceAll(out, s);
-    return ReplaceAll(Names(out), Knobs());
+    return ReplaceAll(Names(out), KnobSentence());
 }
 
 }  // namespace migctl

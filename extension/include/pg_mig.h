@@ -39,6 +39,8 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 
+#include "knobs.h"
+
 #define PG_MIG_VERSION			"0.4"
 #define MIG_MAX_BATCH_SIZE		1000000 /* bound of batch_size everywhere */
 
@@ -136,25 +138,15 @@ typedef struct MigJob
 								 * dump); NULL for jobs of 0.2 */
 	MigJobState state;
 
-	/* knobs */
-	int			batch_size;		/* starting (or fixed) rows per chunk */
-	int64		chunk_time_ms;	/* target chunk duration; 0 = fixed size */
-	int64		max_lag_ms;
-	int64		max_lag_bytes;
-	int64		sleep_ms;
-	int64		lock_timeout_ms;
-	int64		statement_timeout_ms;
-	int			max_retries;
-	int64		max_wal_rate;	/* bytes per second */
-	double		nice_ratio;		/* sleep this many times a chunk's time */
-	List	   *ignore_slots;	/* of char *: slot names not to wait for */
-	char	   *run_window;		/* NULL = any time */
-	char	   *throttle_query; /* NULL = none */
-	int			max_active_sessions;
-	int64		max_xact_age_ms;
-	int			max_archive_backlog;
-	bool		throttle_on_autovacuum;
-	int64		max_app_latency_ms; /* 0 = off (0.4, pace.c) */
+	/*
+	 * knobs (knobs.def): batch_size, chunk_time_ms, ..., max_app_latency_ms;
+	 * 0 (NULL, NIL) is off.  vacuum_every: rows changed between VACUUMs, 0 =
+	 * never, -1 = automatic (at start, until stored).
+	 */
+#define MIG_KNOB(name, kind, ctype, field, sqltype, unit, max, flags, setting, setting_var, sql_default, option, help) \
+	ctype		field;
+#include "knobs.def"
+#undef MIG_KNOB
 
 	/* checkpoint */
 	int			target_ord;
@@ -183,8 +175,6 @@ typedef struct MigJob
 
 	/* parallel lanes and bloat control (0.3, issue 15) */
 	int			parallel;		/* number of lanes, 1 = one walker */
-	int64		vacuum_every;	/* rows changed between VACUUMs; 0 = never,
-								 * -1 = automatic (at start, until stored) */
 	int			lane;			/* loaded for lane n (MigApplyLane), else 0 */
 	int			lane_retries;	/* the lane's own retry count */
 
@@ -498,17 +488,8 @@ extern void MigSetJobKey(int64 job_id, const char *job_key, List *start_args);
  * arguments to resume; a job it makes gets the key with MigKeepJobKey.
  */
 #define MIG_MAX_JOB_KEY			1024	/* bytes */
-/* the job_key argument of each start function, 0-based */
-#define MIG_BACKFILL_JOB_KEY_ARGNO	25	/* after verify (23), max_app_latency (24) */
-#define MIG_DELETE_JOB_KEY_ARGNO	23	/* after verify (21), max_app_latency (22) */
-#define MIG_NOT_NULL_JOB_KEY_ARGNO	4
-#define MIG_VALIDATE_JOB_KEY_ARGNO	4
-#define MIG_INDEX_JOB_KEY_ARGNO		11
-#define MIG_FOREIGN_KEY_JOB_KEY_ARGNO 25	/* after max_app_latency (24) */
-#define MIG_REVERT_JOB_KEY_ARGNO	20	/* after max_app_latency (19) */
-#define MIG_REPACK_JOB_KEY_ARGNO	5
-extern void MigReadJobKey(FunctionCallInfo fcinfo, int key_argno,
-						  const int *identity_argnos, int nidentity, MigJob *job);
+extern void MigReadJobKey(FunctionCallInfo fcinfo, const char *const *identity,
+						  int nidentity, MigJob *job);
 extern int64 MigStartAgain(const MigJob *job);
 extern int64 MigRetryFailedTwin(const MigJob *job);
 extern void MigKeepJobKey(int64 job_id, const MigJob *job);
@@ -519,11 +500,19 @@ extern Oid	MigLockTreeForStart(Oid relid);	/* every start, before
 /* job_key.c: resume a paused or failed job (mig_resume, a retry) */
 extern void MigResumeJob(MigJob *job, const char *event, const char *detail);
 
-/* sql_api.c, for the start functions of the other kinds (sql_kinds.c) */
-extern void MigReadKnobArgs(FunctionCallInfo fcinfo, int first_argno, MigJob *job);
+/* args.c: the arguments of the SQL function being called, by name */
+extern int	MigArgNo(FunctionCallInfo fcinfo, const char *name);	/* -1: none */
+extern Oid	MigArgType(FunctionCallInfo fcinfo, int argno);
+extern bool MigArgBool(FunctionCallInfo fcinfo, const char *name, bool dflt);
+
+/*
+ * sql_api.c, for the start functions of the other kinds (sql_kinds.c):
+ * the knobs (knobs.def), found by their names
+ */
+extern void MigReadKnobArgs(FunctionCallInfo fcinfo, MigJob *job);
+extern void MigDefaultKnobs(MigJob *job);
+extern void MigReadKnobArg(FunctionCallInfo fcinfo, const char *name, MigJob *job);
 extern void MigCheckAppLatencySignal(void);
-extern void MigReadKnobArg(FunctionCallInfo fcinfo, int argno, const char *name,
-						   MigJob *job);
 extern void MigCheckOwnerCanLogin(Oid owner);
 
 /* steps.c: a kind argument of a job */
@@ -637,7 +626,6 @@ extern void MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms);
  */
 #define MIG_KEPT_PREFIX			"mig_kept_"
 #define MIG_KEPT_SCHEMA			"mig_kept"	/* pg_mig's schema of kept tables */
-#define MIG_KEEP_OLD_VALUES_ARGNO 20	/* of mig_start_backfill, 0-based */
 extern int	mig_max_kept_tables_per_role;
 /* the job's kind must be loaded (MigLoadJobKind) for these */
 extern char *MigKeptTableName(const MigJob *job);	/* quoted, qualified */
@@ -655,16 +643,7 @@ extern MigChunkPlan *MigKeepingChunkPlan(MigJob *job, const MigTarget *target);
  * Parallel lanes (issue 15), lanes.c: the split of a job's key range into
  * lanes at start, and the lanes' rows in mig_job_lane.
  */
-#define MIG_PARALLEL_ARGNO		21	/* of mig_start_backfill, 0-based */
-#define MIG_DELETE_PARALLEL_ARGNO 19	/* of mig_start_delete */
-/* verify (0.4): after vacuum_every, the argument after parallel */
-#define MIG_VERIFY_ARGNO		(MIG_PARALLEL_ARGNO + 2)
-#define MIG_DELETE_VERIFY_ARGNO (MIG_DELETE_PARALLEL_ARGNO + 2)
 #define MIG_VERIFY_OFF			"verify=false"
-/* max_app_latency (0.4, pace.c): after verify; in mig_add_foreign_key last but job_key */
-#define MIG_APP_LATENCY_ARGNO	(MIG_PARALLEL_ARGNO + 3)
-#define MIG_DELETE_APP_LATENCY_ARGNO (MIG_DELETE_PARALLEL_ARGNO + 3)
-#define MIG_FK_APP_LATENCY_ARGNO	24	/* of mig_add_foreign_key */
 typedef struct MigLane
 {
 	int			lane;
@@ -682,7 +661,7 @@ typedef struct MigLane
 	char	   *throttled;
 	int64		keys_estimate;
 } MigLane;
-extern int	MigReadParallelArg(FunctionCallInfo fcinfo, int argno, List *targets);
+extern int	MigReadParallelArg(FunctionCallInfo fcinfo, List *targets);
 extern void MigCreateLanes(int64 job_id, const MigTarget *target, int parallel);
 extern List *MigPlanLanes(const MigTarget *target, int parallel);
 extern MigLane *MigLoadLane(int64 job_id, int lane, bool for_update);

@@ -65,25 +65,21 @@ ArgText(FunctionCallInfo fcinfo, int argno, Oid type)
 }
 
 /*
- * MigReadJobKey reads the job_key argument (key_argno; absent under the
- * SQL of 0.3) into job->job_key, taking the key's lock, and the start
- * arguments (the arguments identity_argnos, by their names in pg_proc)
- * into job->start_args.  job->kind and job->relid must be set.  Under the
- * SQL of 0.3 both stay NULL: no key, and no failed twin to resume.
+ * MigReadJobKey reads the job_key argument (absent under the SQL of 0.3)
+ * into job->job_key, taking the key's lock, and the start arguments (the
+ * arguments named identity, as "name=value", a bare "name" for NULL) into
+ * job->start_args.  job->kind and job->relid must be set.  Under the SQL
+ * of 0.3 both stay NULL: no key, and no failed twin to resume.
  */
 void
-MigReadJobKey(FunctionCallInfo fcinfo, int key_argno, const int *identity_argnos,
-			  int nidentity, MigJob *job)
+MigReadJobKey(FunctionCallInfo fcinfo, const char *const *identity, int nidentity,
+			  MigJob *job)
 {
-	HeapTuple	proc;
-	Oid		   *types;
-	char	  **names;
-	char	   *modes;
-	int			nargs;
+	int			key_argno = MigArgNo(fcinfo, "job_key");
 
 	job->job_key = NULL;
 	job->start_args = NIL;
-	if (PG_NARGS() <= key_argno)
+	if (key_argno < 0)
 		return;
 
 	if (!PG_ARGISNULL(key_argno))
@@ -110,23 +106,17 @@ MigReadJobKey(FunctionCallInfo fcinfo, int key_argno, const int *identity_argnos
 		(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	}
 
-	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
-	if (!HeapTupleIsValid(proc))
-		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
-	nargs = get_func_arg_info(proc, &types, &names, &modes);
-	ReleaseSysCache(proc);
 	for (int i = 0; i < nidentity; i++)
 	{
-		int			argno = identity_argnos[i];
-		const char *name;
+		int			argno = MigArgNo(fcinfo, identity[i]);
 		char	   *value;
 
-		if (argno >= nargs || argno >= PG_NARGS())
+		if (argno < 0)
 			continue;
-		name = names && names[argno] && names[argno][0] ? names[argno] : psprintf("$%d", argno + 1);
-		value = ArgText(fcinfo, argno, types[argno]);
+		value = ArgText(fcinfo, argno, MigArgType(fcinfo, argno));
 		job->start_args = lappend(job->start_args,
-								  value ? psprintf("%s=%s", name, value) : pstrdup(name));
+								  value ? psprintf("%s=%s", identity[i], value) :
+								  pstrdup(identity[i]));
 	}
 }
 

@@ -48,6 +48,278 @@
 /* the memory context of the caller of the current store function */
 static MemoryContext store_callerctx = NULL;
 
+/*
+ * The columns LoadJob reads, and their numbers in its result (as pg_cron's
+ * Anum_cron_job_*): the job's identity, its knobs in knobs.def's order,
+ * then its checkpoint and run-time figures.  No column is read by a bare
+ * number.
+ */
+static const char job_columns[] =
+	"job_id, relid, relation_name, set_clause, where_clause, search_path, owner, state, "
+#define MIG_KNOB(name, kind, ctype, field, sqltype, unit, max, flags, setting, setting_var, sql_default, option, help) \
+	#name ", "
+#include "knobs.def"
+#undef MIG_KNOB
+	"target_ord, last_key, rows_done, keys_done, chunks_done, wal_bytes, retries, "
+	"current_batch, throttled, settings, started_at, rows_per_sec, keys_per_sec, "
+	"owner_name::pg_catalog.text, parallel";
+
+enum
+{
+	Anum_mig_job_job_id = 1,
+	Anum_mig_job_relid,
+	Anum_mig_job_relation_name,
+	Anum_mig_job_set_clause,
+	Anum_mig_job_where_clause,
+	Anum_mig_job_search_path,
+	Anum_mig_job_owner,
+	Anum_mig_job_state,
+	Anum_mig_job_first_knob,	/* KNOB_COUNT knobs from here on */
+	Anum_mig_job_target_ord = Anum_mig_job_first_knob + KNOB_COUNT,
+	Anum_mig_job_last_key,
+	Anum_mig_job_rows_done,
+	Anum_mig_job_keys_done,
+	Anum_mig_job_chunks_done,
+	Anum_mig_job_wal_bytes,
+	Anum_mig_job_retries,
+	Anum_mig_job_current_batch,
+	Anum_mig_job_throttled,
+	Anum_mig_job_settings,
+	Anum_mig_job_started_at,
+	Anum_mig_job_rows_per_sec,
+	Anum_mig_job_keys_per_sec,
+	Anum_mig_job_owner_name,
+	Anum_mig_job_parallel
+};
+
+/* the columns MigLoadTargets reads (of mig_job_target), and their numbers */
+#define TARGET_COLUMNS \
+	"ord, relid, relation_name, key_columns, upper_key, keys_estimate, " \
+	"resolved_set_clause, resolved_where_clause"
+enum
+{
+	Anum_mig_target_ord = 1,
+	Anum_mig_target_relid,
+	Anum_mig_target_relation_name,
+	Anum_mig_target_key_columns,
+	Anum_mig_target_upper_key,
+	Anum_mig_target_keys_estimate,
+	Anum_mig_target_resolved_set_clause,
+	Anum_mig_target_resolved_where_clause
+};
+
+/* the columns MigInsertJob writes before the knobs ($1 to $11) */
+#define INSERT_JOB_COLUMNS \
+	"relid, relation_name, set_clause, where_clause, search_path, settings, owner, " \
+	"keys_total, rows_total, owner_name, parallel"
+#define INSERT_JOB_NARGS_BEFORE_KNOBS 11
+
+/*
+ * The statements the store runs on every chunk or job change, prepared
+ * once per backend (SPI_prepare, SPI_keepplan) rather than planned again
+ * each time; they are made again when the extension's schema is another
+ * one (or renamed), since their text names it.
+ */
+typedef enum StoreStatement
+{
+	STMT_LOAD_JOB,
+	STMT_LOAD_JOB_FOR_UPDATE,
+	STMT_LOAD_JOB_FOR_SHARE,
+	STMT_LOAD_TARGETS,
+	STMT_INSERT_JOB,
+	STMT_INSERT_TARGET,
+	STMT_SAVE_CHECKPOINT,
+	STMT_INSERT_EVENT,
+	STMT_TRIM_EVENTS,
+	STMT_SET_STATE,
+	STMT_GET_STATE,
+	STMT_CREATED_HERE,
+	STMT_NOTIFY,
+	STMT_LOAD_KIND,
+	STMT_MARK_STEP_DONE,
+	STMT_SET_TARGET_CLAUSES,
+	STMT_LOAD_KEY,
+	STMT_COUNT
+} StoreStatement;
+
+static SPIPlanPtr store_plans[STMT_COUNT];
+static Oid	store_plans_schema = InvalidOid;
+static char store_plans_schema_name[NAMEDATALEN];
+
+/* StatementSql: the text of a store statement, the tables named as given */
+static char *
+StatementSql(StoreStatement which, const char *job, const char *target,
+			 const char *event, int *nargs, Oid *types)
+{
+#define ARGS(...) \
+	do { \
+		Oid			t_[] = {__VA_ARGS__}; \
+		*nargs = lengthof(t_); \
+		memcpy(types, t_, sizeof(t_)); \
+	} while (0)
+
+	switch (which)
+	{
+		case STMT_LOAD_JOB:
+		case STMT_LOAD_JOB_FOR_UPDATE:
+		case STMT_LOAD_JOB_FOR_SHARE:
+			ARGS(INT8OID);
+			return psprintf("SELECT %s FROM %s WHERE job_id = $1%s", job_columns, job,
+							which == STMT_LOAD_JOB_FOR_UPDATE ? " FOR UPDATE" :
+							which == STMT_LOAD_JOB_FOR_SHARE ? " FOR SHARE" : "");
+		case STMT_LOAD_TARGETS:
+			ARGS(INT8OID);
+			return psprintf("SELECT " TARGET_COLUMNS " FROM %s WHERE job_id = $1 ORDER BY ord",
+							target);
+		case STMT_INSERT_JOB:
+			{
+				StringInfoData sql;
+				StringInfoData params;
+
+				ARGS(OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, OIDOID,
+					 INT8OID, INT8OID, TEXTOID, INT4OID);
+				Assert(*nargs == INSERT_JOB_NARGS_BEFORE_KNOBS);
+				initStringInfo(&sql);
+				initStringInfo(&params);
+				appendStringInfo(&sql, "INSERT INTO %s (" INSERT_JOB_COLUMNS, job);
+				for (int i = 1; i <= *nargs; i++)
+					appendStringInfo(&params, "%s$%d", i > 1 ? ", " : "", i);
+				for (int k = 0; k < KNOB_COUNT; k++)
+				{
+					appendStringInfo(&sql, ", %s", MigKnobs[k].name);
+					types[*nargs] = MigKnobs[k].type;
+					appendStringInfo(&params, ", $%d", ++(*nargs));
+				}
+				appendStringInfo(&sql, ") VALUES (%s) RETURNING job_id", params.data);
+				return sql.data;
+			}
+		case STMT_INSERT_TARGET:
+			ARGS(INT8OID, INT4OID, OIDOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID,
+				 TEXTOID, TEXTOID);
+			return psprintf("INSERT INTO %s (job_id, " TARGET_COLUMNS ")"
+							" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", target);
+		case STMT_SAVE_CHECKPOINT:
+			ARGS(INT8OID, INT4OID, TEXTARRAYOID, INT8OID, INT8OID, INT8OID, INT4OID,
+				 FLOAT8OID, FLOAT8OID);
+			return psprintf("UPDATE %s SET target_ord = $2, last_key = $3,"
+							" rows_done = rows_done + $4, keys_done = keys_done + $5,"
+							" chunks_done = chunks_done + 1, wal_bytes = wal_bytes + $6,"
+			/* refine the estimate from what the walk has found so far */
+							" rows_total = CASE WHEN keys_total > 0 AND keys_done + $5 > 0 THEN"
+							"  greatest(rows_done + $4, round((rows_done + $4)::numeric * keys_total"
+							"  / greatest(keys_done + $5, 1))::bigint) ELSE rows_total END,"
+							" current_batch = $7, rows_per_sec = $8, keys_per_sec = $9,"
+							MIG_RATE_ANCHOR_SET
+							" retries = 0, updated_at = now()"
+							" WHERE job_id = $1", job);
+		case STMT_INSERT_EVENT:
+			ARGS(INT8OID, TEXTOID, TEXTOID);
+			return psprintf("INSERT INTO %s (job_id, event, detail) VALUES ($1, $2, $3)",
+							event);
+		case STMT_TRIM_EVENTS:
+			/* the index on (job_id, event_id) serves it */
+			ARGS(INT8OID, INT4OID);
+			return psprintf("DELETE FROM %1$s WHERE event_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+							" SELECT e.event_id FROM %1$s e"
+							"  WHERE e.job_id OPERATOR(pg_catalog.=) $1"
+							"    AND e.event_id OPERATOR(pg_catalog.<) (SELECT pg_catalog.max(m.event_id) FROM %1$s m"
+							"                          WHERE m.job_id OPERATOR(pg_catalog.=) $1)"
+							"  ORDER BY e.event OPERATOR(pg_catalog.=) ANY ('{throttled,unthrottled,changed,paced}'::pg_catalog.text[]) DESC,"
+							"           e.event_id"
+							"  LIMIT pg_catalog.int8larger((SELECT pg_catalog.count(*) FROM %1$s c"
+							"                               WHERE c.job_id OPERATOR(pg_catalog.=) $1)"
+							"                              OPERATOR(pg_catalog.-) $2, 0)))",
+							event);
+		case STMT_SET_STATE:
+			/* $4: the state is final */
+			ARGS(INT8OID, TEXTOID, TEXTOID, BOOLOID);
+			return psprintf("UPDATE %s SET state = $2,"
+							" last_error = COALESCE($3, last_error),"
+							" started_at = CASE WHEN $2 = 'running' THEN COALESCE(started_at, now())"
+							"  ELSE started_at END,"
+							" finished_at = CASE WHEN $4 THEN now() END,"
+							" rows_total = CASE WHEN $2 = 'succeeded' THEN rows_done ELSE rows_total END,"
+							" throttled = NULL, " MIG_STALL_END_SET ", updated_at = now()"
+							" WHERE job_id = $1", job);
+		case STMT_GET_STATE:
+			ARGS(INT8OID);
+			return psprintf("SELECT state FROM %s WHERE job_id = $1", job);
+		case STMT_CREATED_HERE:
+			ARGS(INT8OID);
+			return psprintf("SELECT xmin::text FROM %s WHERE job_id = $1", job);
+		case STMT_NOTIFY:
+			ARGS(TEXTOID, TEXTOID);
+			return pstrdup("SELECT pg_notify($1, $2)");
+		case STMT_LOAD_KIND:
+			ARGS(INT8OID);
+			return psprintf("SELECT kind, kind_args, steps_done, step FROM %s WHERE job_id = $1",
+							job);
+		case STMT_MARK_STEP_DONE:
+			ARGS(INT8OID, TEXTOID);
+			return psprintf("UPDATE %s SET steps_done = steps_done || $2, retries = 0,"
+							" updated_at = now() WHERE job_id = $1", job);
+		case STMT_SET_TARGET_CLAUSES:
+			ARGS(INT8OID, INT4OID, TEXTOID, TEXTOID);
+			return psprintf("UPDATE %s SET resolved_set_clause = $3, resolved_where_clause = $4"
+							" WHERE job_id = $1 AND ord = $2", target);
+		case STMT_LOAD_KEY:
+			ARGS(INT8OID);
+			return psprintf("SELECT job_key, start_args FROM %s WHERE job_id = $1", job);
+		case STMT_COUNT:
+			break;
+	}
+#undef ARGS
+	elog(ERROR, "unknown pg_mig store statement %d", (int) which);
+	return NULL;
+}
+
+/*
+ * StorePlan returns the prepared statement, preparing and keeping it the
+ * first time.  Caller is between MigStoreEnter and MigStoreLeave.
+ */
+static SPIPlanPtr
+StorePlan(StoreStatement which)
+{
+	Oid			schema = MigExtensionSchema();
+	char	   *schema_name = get_namespace_name(schema);
+
+	if (schema != store_plans_schema || schema_name == NULL ||
+		strcmp(schema_name, store_plans_schema_name) != 0)
+	{
+		/* another schema, or renamed: every plan names the old one */
+		for (int i = 0; i < STMT_COUNT; i++)
+		{
+			if (store_plans[i] != NULL)
+				SPI_freeplan(store_plans[i]);
+			store_plans[i] = NULL;
+		}
+		store_plans_schema = schema;
+		strlcpy(store_plans_schema_name, schema_name ? schema_name : "",
+				sizeof(store_plans_schema_name));
+	}
+	if (store_plans[which] == NULL)
+	{
+		Oid			types[INSERT_JOB_NARGS_BEFORE_KNOBS + KNOB_COUNT];
+		int			nargs = 0;
+		char	   *sql;
+		SPIPlanPtr	plan;
+
+		sql = StatementSql(which,
+						   quote_qualified_identifier(schema_name, MIG_JOB_TABLE),
+						   quote_qualified_identifier(schema_name, MIG_TARGET_TABLE),
+						   quote_qualified_identifier(schema_name, MIG_EVENT_TABLE),
+						   &nargs, types);
+		plan = SPI_prepare(sql, nargs, types);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare a pg_mig statement: %s",
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not keep a pg_mig statement");
+		store_plans[which] = plan;
+	}
+	return store_plans[which];
+}
+
 static Oid	ExtensionSchema(Oid extoid);
 
 /*
@@ -273,15 +545,6 @@ MigCStringArrayDatum(int n, char **items)
 										   TYPALIGN_INT));
 }
 
-static int64
-IntervalColumnMs(HeapTuple tuple, TupleDesc desc, int col)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
-
-	return isnull ? 0 : MigIntervalToMs(d);
-}
-
 int64
 MigInt64Column(HeapTuple tuple, TupleDesc desc, int col, Oid type)
 {
@@ -295,15 +558,125 @@ MigInt64Column(HeapTuple tuple, TupleDesc desc, int col, Oid type)
 	return DatumGetInt64(d);
 }
 
-#define JOB_COLUMNS \
-	"job_id, relid, relation_name, set_clause, where_clause, search_path, " \
-	"owner, state, batch_size, chunk_time, max_lag, max_lag_bytes, sleep, " \
-	"lock_timeout, statement_timeout, max_retries, max_wal_rate, nice_ratio, " \
-	"ignore_slots, run_window, throttle_query, max_active_sessions, " \
-	"max_xact_age, max_archive_backlog, throttle_on_autovacuum, target_ord, " \
-	"last_key, rows_done, keys_done, chunks_done, wal_bytes, retries, " \
-	"current_batch, throttled, settings, started_at, rows_per_sec, keys_per_sec, " \
-	"owner_name::pg_catalog.text, parallel, vacuum_every, max_app_latency"
+/*
+ * KnobColumnValue returns the value of knob k of the job for its column
+ * of mig_job; *isnull says it is NULL, which an optional knob that is off
+ * is (vacuum_every must be resolved first, see MigResolveVacuumEvery).
+ */
+static Datum
+KnobColumnValue(const MigJob *job, MigKnob k, bool *isnull)
+{
+	bool		optional = (MigKnobs[k].flags & MIG_KNOB_OPTIONAL) != 0;
+
+	*isnull = false;
+	switch (MigKnobs[k].kind)
+	{
+		case MIG_KNOB_KIND_INT:
+			{
+				int			v = *MIG_KNOB_MEMBER(job, k, int);
+
+				*isnull = optional && v <= 0;
+				return Int32GetDatum(v);
+			}
+		case MIG_KNOB_KIND_BIGINT:
+			{
+				int64		v = *MIG_KNOB_MEMBER(job, k, int64);
+
+				*isnull = optional && v <= 0;
+				return Int64GetDatum(v);
+			}
+		case MIG_KNOB_KIND_INTERVAL:
+			{
+				int64		ms = *MIG_KNOB_MEMBER(job, k, int64);
+
+				*isnull = optional && ms <= 0;
+				return *isnull ? (Datum) 0 : MigMsToInterval(ms);
+			}
+		case MIG_KNOB_KIND_FLOAT:
+			{
+				double		v = *MIG_KNOB_MEMBER(job, k, double);
+
+				*isnull = optional && v <= 0;
+				return Float8GetDatum(v);
+			}
+		case MIG_KNOB_KIND_TEXT:
+			{
+				char	   *s = *MIG_KNOB_MEMBER(job, k, char *);
+
+				*isnull = (s == NULL);
+				return s ? CStringGetTextDatum(s) : (Datum) 0;
+			}
+		case MIG_KNOB_KIND_TEXT_ARRAY:
+			{
+				List	   *list = *MIG_KNOB_MEMBER(job, k, List *);
+				char	  **items;
+				int			n = 0;
+				ListCell   *lc;
+
+				*isnull = (list == NIL);
+				if (list == NIL)
+					return (Datum) 0;
+				items = palloc(sizeof(char *) * list_length(list));
+				foreach(lc, list)
+					items[n++] = lfirst(lc);
+				return MigCStringArrayDatum(n, items);
+			}
+		case MIG_KNOB_KIND_BOOL:
+			return BoolGetDatum(*MIG_KNOB_MEMBER(job, k, bool));
+	}
+	return (Datum) 0;
+}
+
+/*
+ * KnobFromColumn sets knob k of the job from its column of mig_job
+ * (NULL: off, 0), allocating in cxt.
+ */
+static void
+KnobFromColumn(MigJob *job, MigKnob k, Datum value, bool isnull, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	switch (MigKnobs[k].kind)
+	{
+		case MIG_KNOB_KIND_INT:
+			*MIG_KNOB_MEMBER(job, k, int) = isnull ? 0 : DatumGetInt32(value);
+			break;
+		case MIG_KNOB_KIND_BIGINT:
+			*MIG_KNOB_MEMBER(job, k, int64) = isnull ? 0 : DatumGetInt64(value);
+			break;
+		case MIG_KNOB_KIND_INTERVAL:
+			*MIG_KNOB_MEMBER(job, k, int64) = isnull ? 0 : MigIntervalToMs(value);
+			break;
+		case MIG_KNOB_KIND_FLOAT:
+			*MIG_KNOB_MEMBER(job, k, double) = isnull ? 0 : DatumGetFloat8(value);
+			break;
+		case MIG_KNOB_KIND_TEXT:
+			*MIG_KNOB_MEMBER(job, k, char *) = isnull ? NULL : TextDatumGetCString(value);
+			break;
+		case MIG_KNOB_KIND_TEXT_ARRAY:
+			{
+				List	   *list = NIL;
+
+				if (!isnull)
+				{
+					Datum	   *elems;
+					bool	   *nulls;
+					int			n;
+
+					deconstruct_array(DatumGetArrayTypeP(value), TEXTOID, -1, false,
+									  TYPALIGN_INT, &elems, &nulls, &n);
+					for (int i = 0; i < n; i++)
+						list = lappend(list, nulls[i] ? NULL : TextDatumGetCString(elems[i]));
+				}
+				*MIG_KNOB_MEMBER(job, k, List *) = list;
+			}
+			break;
+		case MIG_KNOB_KIND_BOOL:
+			*MIG_KNOB_MEMBER(job, k, bool) = !isnull && DatumGetBool(value);
+			break;
+	}
+	MemoryContextSwitchTo(old);
+}
 
 /*
  * MigLoadJob reads one job; with for_update, it also locks the job row
@@ -311,7 +684,7 @@ MigInt64Column(HeapTuple tuple, TupleDesc desc, int col, Oid type)
  * job control: a pause committed before the lock is seen, one after it
  * waits for the chunk).  Returns NULL if there is no such job.
  */
-static MigJob *LoadJob(int64 job_id, const char *lock_clause);
+static MigJob *LoadJob(int64 job_id, StoreStatement which);
 
 MigJob *
 MigLoadJob(int64 job_id, bool for_update)
@@ -319,7 +692,7 @@ MigLoadJob(int64 job_id, bool for_update)
 	MigJob	   *job;
 
 	if (!for_update)
-		return LoadJob(job_id, "");
+		return LoadJob(job_id, STMT_LOAD_JOB);
 
 	/*
 	 * In a session: who asks for a job that does not exist, or may not even
@@ -328,13 +701,13 @@ MigLoadJob(int64 job_id, bool for_update)
 	 */
 	if (!AmBackgroundWorkerProcess())
 	{
-		job = LoadJob(job_id, "");
+		job = LoadJob(job_id, STMT_LOAD_JOB);
 		if (job == NULL || !MigCanControlJob(job->owner, job->relid, MIG_CONTROL_STOP))
 			return job;
 	}
 	/* the lanes of a parallel job let it through (see MigAnnounceJobLock) */
 	MigAnnounceJobLock(MyDatabaseId, job_id);
-	job = LoadJob(job_id, " FOR UPDATE");
+	job = LoadJob(job_id, STMT_LOAD_JOB_FOR_UPDATE);
 	MigJobLockTaken();
 	return job;
 }
@@ -348,24 +721,19 @@ MigLoadJob(int64 job_id, bool for_update)
 MigJob *
 MigLoadJobShared(int64 job_id)
 {
-	return LoadJob(job_id, " FOR SHARE");
+	return LoadJob(job_id, STMT_LOAD_JOB_FOR_SHARE);
 }
 
 static MigJob *
-LoadJob(int64 job_id, const char *lock_clause)
+LoadJob(int64 job_id, StoreStatement which)
 {
 	MigStoreContext sc;
-	char	   *sql;
-	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job_id)};
 	MigJob	   *job = NULL;
 	MemoryContext callerctx = CurrentMemoryContext;
 
-	sql = psprintf("SELECT " JOB_COLUMNS " FROM %s WHERE job_id = $1%s",
-				   MigQualifiedTable(MIG_JOB_TABLE), lock_clause);
-
 	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(StorePlan(which), args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_mig job " INT64_FORMAT, job_id);
 	if (SPI_processed == 1)
 	{
@@ -376,36 +744,21 @@ LoadJob(int64 job_id, const char *lock_clause)
 
 		job = MemoryContextAllocZero(callerctx, sizeof(MigJob));
 		job->job_id = job_id;
-		job->relid = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
-		job->relation_name = MigTextColumn(t, d, 3);
-		job->set_clause = MigTextColumn(t, d, 4);
-		job->where_clause = MigTextColumn(t, d, 5);
-		job->search_path = MigTextColumn(t, d, 6);
-		job->owner = DatumGetObjectId(SPI_getbinval(t, d, 7, &isnull));
-		job->state = MigStateFromName(MigTextColumn(t, d, 8));
-		job->batch_size = (int) MigInt64Column(t, d, 9, INT4OID);
-		job->chunk_time_ms = IntervalColumnMs(t, d, 10);
-		job->max_lag_ms = IntervalColumnMs(t, d, 11);
-		job->max_lag_bytes = MigInt64Column(t, d, 12, INT8OID);
-		job->sleep_ms = IntervalColumnMs(t, d, 13);
-		job->lock_timeout_ms = IntervalColumnMs(t, d, 14);
-		job->statement_timeout_ms = IntervalColumnMs(t, d, 15);
-		job->max_retries = (int) MigInt64Column(t, d, 16, INT4OID);
-		job->max_wal_rate = MigInt64Column(t, d, 17, INT8OID);
+		job->relid = DatumGetObjectId(SPI_getbinval(t, d, Anum_mig_job_relid, &isnull));
+		job->relation_name = MigTextColumn(t, d, Anum_mig_job_relation_name);
+		job->set_clause = MigTextColumn(t, d, Anum_mig_job_set_clause);
+		job->where_clause = MigTextColumn(t, d, Anum_mig_job_where_clause);
+		job->search_path = MigTextColumn(t, d, Anum_mig_job_search_path);
+		job->owner = DatumGetObjectId(SPI_getbinval(t, d, Anum_mig_job_owner, &isnull));
+		job->state = MigStateFromName(MigTextColumn(t, d, Anum_mig_job_state));
+		for (int k = 0; k < KNOB_COUNT; k++)
 		{
-			Datum		v = SPI_getbinval(t, d, 18, &isnull);
+			Datum		v = SPI_getbinval(t, d, Anum_mig_job_first_knob + k, &isnull);
 
-			job->nice_ratio = isnull ? 0 : DatumGetFloat8(v);
+			KnobFromColumn(job, k, v, isnull, callerctx);
 		}
-		job->ignore_slots = MigTextArrayColumn(t, d, 19);
-		job->run_window = MigTextColumn(t, d, 20);
-		job->throttle_query = MigTextColumn(t, d, 21);
-		job->max_active_sessions = (int) MigInt64Column(t, d, 22, INT4OID);
-		job->max_xact_age_ms = IntervalColumnMs(t, d, 23);
-		job->max_archive_backlog = (int) MigInt64Column(t, d, 24, INT4OID);
-		job->throttle_on_autovacuum = DatumGetBool(SPI_getbinval(t, d, 25, &isnull));
-		job->target_ord = (int) MigInt64Column(t, d, 26, INT4OID);
-		lastkey = MigTextArrayColumn(t, d, 27);
+		job->target_ord = (int) MigInt64Column(t, d, Anum_mig_job_target_ord, INT4OID);
+		lastkey = MigTextArrayColumn(t, d, Anum_mig_job_last_key);
 		job->nlast_key = list_length(lastkey);
 		if (job->nlast_key > 0)
 		{
@@ -417,27 +770,25 @@ LoadJob(int64 job_id, const char *lock_clause)
 			foreach(lc, lastkey)
 				job->last_key[i++] = lfirst(lc);
 		}
-		job->rows_done = MigInt64Column(t, d, 28, INT8OID);
-		job->keys_done = MigInt64Column(t, d, 29, INT8OID);
-		job->chunks_done = MigInt64Column(t, d, 30, INT8OID);
-		job->wal_bytes = MigInt64Column(t, d, 31, INT8OID);
-		job->retries = (int) MigInt64Column(t, d, 32, INT4OID);
-		job->current_batch = (int) MigInt64Column(t, d, 33, INT4OID);
-		job->throttled = MigTextColumn(t, d, 34);
-		job->settings = MigTextArrayColumn(t, d, 35);
-		(void) SPI_getbinval(t, d, 36, &isnull);
+		job->rows_done = MigInt64Column(t, d, Anum_mig_job_rows_done, INT8OID);
+		job->keys_done = MigInt64Column(t, d, Anum_mig_job_keys_done, INT8OID);
+		job->chunks_done = MigInt64Column(t, d, Anum_mig_job_chunks_done, INT8OID);
+		job->wal_bytes = MigInt64Column(t, d, Anum_mig_job_wal_bytes, INT8OID);
+		job->retries = (int) MigInt64Column(t, d, Anum_mig_job_retries, INT4OID);
+		job->current_batch = (int) MigInt64Column(t, d, Anum_mig_job_current_batch, INT4OID);
+		job->throttled = MigTextColumn(t, d, Anum_mig_job_throttled);
+		job->settings = MigTextArrayColumn(t, d, Anum_mig_job_settings);
+		(void) SPI_getbinval(t, d, Anum_mig_job_started_at, &isnull);
 		job->ever_started = !isnull;
 		{
-			Datum		v = SPI_getbinval(t, d, 37, &isnull);
+			Datum		v = SPI_getbinval(t, d, Anum_mig_job_rows_per_sec, &isnull);
 
 			job->rows_per_sec = isnull ? 0 : DatumGetFloat8(v);
-			v = SPI_getbinval(t, d, 38, &isnull);
+			v = SPI_getbinval(t, d, Anum_mig_job_keys_per_sec, &isnull);
 			job->keys_per_sec = isnull ? 0 : DatumGetFloat8(v);
 		}
-		job->owner_name = MigTextColumn(t, d, 39);
-		job->parallel = Max((int) MigInt64Column(t, d, 40, INT4OID), 1);
-		job->vacuum_every = MigInt64Column(t, d, 41, INT8OID);
-		job->max_app_latency_ms = IntervalColumnMs(t, d, 42);
+		job->owner_name = MigTextColumn(t, d, Anum_mig_job_owner_name);
+		job->parallel = Max((int) MigInt64Column(t, d, Anum_mig_job_parallel, INT4OID), 1);
 	}
 	MigStoreLeave(&sc);
 	return job;
@@ -450,17 +801,12 @@ List *
 MigLoadTargets(int64 job_id)
 {
 	MigStoreContext sc;
-	char	   *sql;
-	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job_id)};
 	List	   *result = NIL;
 	MemoryContext callerctx = CurrentMemoryContext;
 
-	sql = psprintf("SELECT ord, relid, relation_name, key_columns, upper_key, keys_estimate,"
-				   " resolved_set_clause, resolved_where_clause FROM %s WHERE job_id = $1 ORDER BY ord",
-				   MigQualifiedTable(MIG_TARGET_TABLE));
 	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(StorePlan(STMT_LOAD_TARGETS), args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the targets of pg_mig job " INT64_FORMAT, job_id);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -472,14 +818,14 @@ MigLoadTargets(int64 job_id)
 		List	   *upper;
 		MemoryContext old;
 
-		target->ord = (int) MigInt64Column(t, d, 1, INT4OID);
-		target->relid = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
-		target->relation_name = MigTextColumn(t, d, 3);
-		keys = MigTextArrayColumn(t, d, 4);
-		upper = MigTextArrayColumn(t, d, 5);
-		target->keys_estimate = MigInt64Column(t, d, 6, INT8OID);
-		target->set_clause = MigTextColumn(t, d, 7);
-		target->where_clause = MigTextColumn(t, d, 8);
+		target->ord = (int) MigInt64Column(t, d, Anum_mig_target_ord, INT4OID);
+		target->relid = DatumGetObjectId(SPI_getbinval(t, d, Anum_mig_target_relid, &isnull));
+		target->relation_name = MigTextColumn(t, d, Anum_mig_target_relation_name);
+		keys = MigTextArrayColumn(t, d, Anum_mig_target_key_columns);
+		upper = MigTextArrayColumn(t, d, Anum_mig_target_upper_key);
+		target->keys_estimate = MigInt64Column(t, d, Anum_mig_target_keys_estimate, INT8OID);
+		target->set_clause = MigTextColumn(t, d, Anum_mig_target_resolved_set_clause);
+		target->where_clause = MigTextColumn(t, d, Anum_mig_target_resolved_where_clause);
 		target->nkeys = list_length(keys);
 		old = MemoryContextSwitchTo(callerctx);
 		target->key_columns = palloc(sizeof(char *) * target->nkeys);
@@ -571,138 +917,97 @@ MigFindOtherActiveJobOn(List *relids, int64 except)
 	return result;
 }
 
-static Datum
-IntervalOrNull(int64 ms, bool *isnull)
-{
-	*isnull = (ms <= 0);
-	return *isnull ? (Datum) 0 : MigMsToInterval(ms);
-}
-
 /*
  * MigInsertJob records a new job, in state queued, with its targets, and
- * returns its id.
+ * returns its id.  Its knobs are stored as knobs.def says (an optional
+ * limit that is off as NULL), vacuum_every resolved (MigResolveVacuumEvery).
  */
 int64
 MigInsertJob(const MigJob *job, List *targets)
 {
 	MigStoreContext sc;
-	char	   *sql;
-	Oid			types[30];
-	Datum		values[30];
-	char		nulls[30];
+	MigJob		stored = *job;
+	Datum		values[INSERT_JOB_NARGS_BEFORE_KNOBS + KNOB_COUNT];
+	char		nulls[INSERT_JOB_NARGS_BEFORE_KNOBS + KNOB_COUNT];
 	int			n = 0;
 	int64		job_id;
 	ListCell   *lc;
 	bool		isnull;
 	char	  **settings;
 	int			nsettings = 0;
-	char	  **slots;
-	int			nslots = 0;
 
-#define ARG(type, value, null) \
-	do { types[n] = (type); values[n] = (value); nulls[n] = (null) ? 'n' : ' '; n++; } while (0)
+#define ARG(value, null) \
+	do { values[n] = (value); nulls[n] = (null) ? 'n' : ' '; n++; } while (0)
 
 	settings = palloc(sizeof(char *) * Max(list_length(job->settings), 1));
 	foreach(lc, job->settings)
 		settings[nsettings++] = lfirst(lc);
-	slots = palloc(sizeof(char *) * Max(list_length(job->ignore_slots), 1));
-	foreach(lc, job->ignore_slots)
-		slots[nslots++] = lfirst(lc);
 
-	ARG(OIDOID, ObjectIdGetDatum(job->relid), false);	/* $1 */
-	ARG(TEXTOID, CStringGetTextDatum(job->relation_name), false);
-	ARG(TEXTOID, job->set_clause ? CStringGetTextDatum(job->set_clause) : 0,
+	/* INSERT_JOB_COLUMNS */
+	ARG(ObjectIdGetDatum(job->relid), false);
+	ARG(CStringGetTextDatum(job->relation_name), false);
+	ARG(job->set_clause ? CStringGetTextDatum(job->set_clause) : 0,
 		job->set_clause == NULL);	/* NULL: a delete or schema-step job */
-	ARG(TEXTOID, job->where_clause ? CStringGetTextDatum(job->where_clause) : 0,
+	ARG(job->where_clause ? CStringGetTextDatum(job->where_clause) : 0,
 		job->where_clause == NULL);
-	ARG(TEXTOID, CStringGetTextDatum(job->search_path), false);	/* $5 */
-	ARG(TEXTARRAYOID, MigCStringArrayDatum(nsettings, settings), false);
-	ARG(OIDOID, ObjectIdGetDatum(job->owner), false);
-	ARG(INT4OID, Int32GetDatum(job->batch_size), false);
-	values[n] = IntervalOrNull(job->chunk_time_ms, &isnull);
-	ARG(INTERVALOID, values[n], isnull);
-	values[n] = IntervalOrNull(job->max_lag_ms, &isnull);	/* $10 */
-	ARG(INTERVALOID, values[n], isnull);
-	ARG(INT8OID, Int64GetDatum(job->max_lag_bytes), job->max_lag_bytes <= 0);
-	ARG(INTERVALOID, MigMsToInterval(job->sleep_ms), false);
-	ARG(INTERVALOID, MigMsToInterval(job->lock_timeout_ms), false);
-	ARG(INTERVALOID, MigMsToInterval(job->statement_timeout_ms), false);
-	ARG(INT4OID, Int32GetDatum(job->max_retries), false);	/* $15 */
-	ARG(INT8OID, Int64GetDatum(job->max_wal_rate), job->max_wal_rate <= 0);
-	ARG(FLOAT8OID, Float8GetDatum(job->nice_ratio), job->nice_ratio <= 0);
-	ARG(TEXTARRAYOID, nslots > 0 ? MigCStringArrayDatum(nslots, slots) : 0, nslots == 0);
-	ARG(TEXTOID, job->run_window ? CStringGetTextDatum(job->run_window) : 0,
-		job->run_window == NULL);
-	ARG(TEXTOID, job->throttle_query ? CStringGetTextDatum(job->throttle_query) : 0,
-		job->throttle_query == NULL);	/* $20 */
-	ARG(INT4OID, Int32GetDatum(job->max_active_sessions), job->max_active_sessions <= 0);
-	values[n] = IntervalOrNull(job->max_xact_age_ms, &isnull);
-	ARG(INTERVALOID, values[n], isnull);
-	ARG(INT4OID, Int32GetDatum(job->max_archive_backlog), job->max_archive_backlog <= 0);
-	ARG(BOOLOID, BoolGetDatum(job->throttle_on_autovacuum), false);
-	ARG(INT8OID, Int64GetDatum(job->keys_total), job->keys_total < 0);	/* $25 */
-	ARG(INT8OID, Int64GetDatum(job->rows_total), job->rows_total < 0);
-	ARG(TEXTOID, CStringGetTextDatum(job->owner_name), false);
-	ARG(INT4OID, Int32GetDatum(Max(job->parallel, 1)), false);
-	values[n] = Int64GetDatum(MigResolveVacuumEvery(job, targets));
-	ARG(INT8OID, values[n], DatumGetInt64(values[n]) <= 0);
-	values[n] = IntervalOrNull(job->max_app_latency_ms, &isnull);
-	ARG(INTERVALOID, values[n], isnull);	/* $30 */
-#undef ARG
+	ARG(CStringGetTextDatum(job->search_path), false);
+	ARG(MigCStringArrayDatum(nsettings, settings), false);
+	ARG(ObjectIdGetDatum(job->owner), false);
+	ARG(Int64GetDatum(job->keys_total), job->keys_total < 0);
+	ARG(Int64GetDatum(job->rows_total), job->rows_total < 0);
+	ARG(CStringGetTextDatum(job->owner_name), false);
+	ARG(Int32GetDatum(Max(job->parallel, 1)), false);
+	Assert(n == INSERT_JOB_NARGS_BEFORE_KNOBS);
+	/* then the knobs */
+	stored.vacuum_every = MigResolveVacuumEvery(job, targets);
+	for (int k = 0; k < KNOB_COUNT; k++)
+	{
+		Datum		v = KnobColumnValue(&stored, k, &isnull);
 
-	sql = psprintf("INSERT INTO %s (relid, relation_name, set_clause, where_clause,"
-				   " search_path, settings, owner, batch_size, chunk_time, max_lag,"
-				   " max_lag_bytes, sleep, lock_timeout, statement_timeout, max_retries,"
-				   " max_wal_rate, nice_ratio, ignore_slots, run_window, throttle_query,"
-				   " max_active_sessions, max_xact_age, max_archive_backlog,"
-				   " throttle_on_autovacuum, keys_total, rows_total, owner_name,"
-				   " parallel, vacuum_every, max_app_latency)"
-				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-				   " $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26,"
-				   " $27, $28, $29, $30)"
-				   " RETURNING job_id",
-				   MigQualifiedTable(MIG_JOB_TABLE));
+		ARG(v, isnull);
+	}
+#undef ARG
+	Assert(n == lengthof(values));
 
 	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, n, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING
-		|| SPI_processed != 1)
+	if (SPI_execute_plan(StorePlan(STMT_INSERT_JOB), values, nulls, false, 1)
+		!= SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not record the pg_mig job");
 	job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
 
-	sql = psprintf("INSERT INTO %s (job_id, ord, relid, relation_name, key_columns,"
-				   " upper_key, keys_estimate, resolved_set_clause, resolved_where_clause)"
-				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-				   MigQualifiedTable(MIG_TARGET_TABLE));
 	foreach(lc, targets)
 	{
 		MigTarget  *target = lfirst(lc);
-		Oid			ttypes[9] = {INT8OID, INT4OID, OIDOID, TEXTOID, TEXTARRAYOID,
-		TEXTARRAYOID, INT8OID, TEXTOID, TEXTOID};
 		Datum		tvalues[9];
 		char		tnulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 		tvalues[0] = Int64GetDatum(job_id);
-		tvalues[1] = Int32GetDatum(target->ord);
-		tvalues[2] = ObjectIdGetDatum(target->relid);
-		tvalues[3] = CStringGetTextDatum(target->relation_name);
-		tvalues[4] = MigCStringArrayDatum(target->nkeys, target->key_columns);
+		tvalues[Anum_mig_target_ord] = Int32GetDatum(target->ord);
+		tvalues[Anum_mig_target_relid] = ObjectIdGetDatum(target->relid);
+		tvalues[Anum_mig_target_relation_name] = CStringGetTextDatum(target->relation_name);
+		tvalues[Anum_mig_target_key_columns] =
+			MigCStringArrayDatum(target->nkeys, target->key_columns);
 		if (target->upper_key)
-			tvalues[5] = MigCStringArrayDatum(target->nkeys, target->upper_key);
+			tvalues[Anum_mig_target_upper_key] =
+				MigCStringArrayDatum(target->nkeys, target->upper_key);
 		else
-			tnulls[5] = 'n';
-		tvalues[6] = Int64GetDatum(target->keys_estimate);
+			tnulls[Anum_mig_target_upper_key] = 'n';
+		tvalues[Anum_mig_target_keys_estimate] = Int64GetDatum(target->keys_estimate);
 		if (target->set_clause == NULL && job->set_clause != NULL)
 			elog(ERROR, "the clauses of target %d were not resolved", target->ord);
 		if (target->set_clause)
-			tvalues[7] = CStringGetTextDatum(target->set_clause);
+			tvalues[Anum_mig_target_resolved_set_clause] =
+				CStringGetTextDatum(target->set_clause);
 		else
-			tnulls[7] = 'n';
+			tnulls[Anum_mig_target_resolved_set_clause] = 'n';
 		if (target->where_clause)
-			tvalues[8] = CStringGetTextDatum(target->where_clause);
+			tvalues[Anum_mig_target_resolved_where_clause] =
+				CStringGetTextDatum(target->where_clause);
 		else
-			tnulls[8] = 'n';
-		if (SPI_execute_with_args(sql, 9, ttypes, tvalues, tnulls, false, 0) != SPI_OK_INSERT)
+			tnulls[Anum_mig_target_resolved_where_clause] = 'n';
+		if (SPI_execute_plan(StorePlan(STMT_INSERT_TARGET), tvalues, tnulls, false, 0)
+			!= SPI_OK_INSERT)
 			elog(ERROR, "could not record a target of the pg_mig job");
 	}
 	MigStoreLeave(&sc);
@@ -738,9 +1043,6 @@ void
 MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp)
 {
 	MigStoreContext sc;
-	char	   *sql;
-	Oid			types[9] = {INT8OID, INT4OID, TEXTARRAYOID, INT8OID, INT8OID,
-	INT8OID, INT4OID, FLOAT8OID, FLOAT8OID};
 	Datum		values[9];
 	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
@@ -748,21 +1050,9 @@ MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp)
 	values[1] = Int32GetDatum(cp->target_ord);
 	MigCheckpointArgs(cp, values, nulls);
 
-	sql = psprintf("UPDATE %s SET target_ord = $2, last_key = $3,"
-				   " rows_done = rows_done + $4, keys_done = keys_done + $5,"
-				   " chunks_done = chunks_done + 1, wal_bytes = wal_bytes + $6,"
-				   /* refine the estimate from what the walk has found so far */
-				   " rows_total = CASE WHEN keys_total > 0 AND keys_done + $5 > 0 THEN"
-				   "  greatest(rows_done + $4, round((rows_done + $4)::numeric * keys_total"
-				   "  / greatest(keys_done + $5, 1))::bigint) ELSE rows_total END,"
-				   " current_batch = $7, rows_per_sec = $8, keys_per_sec = $9,"
-				   MIG_RATE_ANCHOR_SET
-				   " retries = 0, updated_at = now()"
-				   " WHERE job_id = $1",
-				   MigQualifiedTable(MIG_JOB_TABLE));
 	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 9, types, values, nulls, false, 0) != SPI_OK_UPDATE
-		|| SPI_processed != 1)
+	if (SPI_execute_plan(StorePlan(STMT_SAVE_CHECKPOINT), values, nulls, false, 0)
+		!= SPI_OK_UPDATE || SPI_processed != 1)
 		elog(ERROR, "could not record the checkpoint of pg_mig job " INT64_FORMAT, job_id);
 	MigStoreLeave(&sc);
 }
@@ -777,11 +1067,9 @@ void
 MigRecordEvent(int64 job_id, const char *event, const char *detail)
 {
 	MigStoreContext sc;
-	char	   *sql;
-	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
-	const char *table = MigQualifiedTable(MIG_EVENT_TABLE);
+	Datum		rvalues[2] = {Int64GetDatum(job_id), Int32GetDatum(mig_max_events_per_job)};
 
 	values[0] = Int64GetDatum(job_id);
 	values[1] = CStringGetTextDatum(event);
@@ -789,32 +1077,12 @@ MigRecordEvent(int64 job_id, const char *event, const char *detail)
 		values[2] = CStringGetTextDatum(detail);
 	else
 		nulls[2] = 'n';
-	sql = psprintf("INSERT INTO %s (job_id, event, detail) VALUES ($1, $2, $3)",
-				   table);
 	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(StorePlan(STMT_INSERT_EVENT), values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record an event of pg_mig job " INT64_FORMAT, job_id);
-
-	/* retention: the index on (job_id, event_id) serves both statements */
-	{
-		Oid			rtypes[2] = {INT8OID, INT4OID};
-		Datum		rvalues[2] = {Int64GetDatum(job_id),
-		Int32GetDatum(mig_max_events_per_job)};
-
-		sql = psprintf("DELETE FROM %s WHERE event_id OPERATOR(pg_catalog.=) ANY (ARRAY("
-					   " SELECT e.event_id FROM %s e"
-					   "  WHERE e.job_id OPERATOR(pg_catalog.=) $1"
-					   "    AND e.event_id OPERATOR(pg_catalog.<) (SELECT pg_catalog.max(m.event_id) FROM %s m"
-					   "                          WHERE m.job_id OPERATOR(pg_catalog.=) $1)"
-					   "  ORDER BY e.event OPERATOR(pg_catalog.=) ANY ('{throttled,unthrottled,changed,paced}'::pg_catalog.text[]) DESC,"
-					   "           e.event_id"
-					   "  LIMIT pg_catalog.int8larger((SELECT pg_catalog.count(*) FROM %s c"
-					   "                               WHERE c.job_id OPERATOR(pg_catalog.=) $1)"
-					   "                              OPERATOR(pg_catalog.-) $2, 0)))",
-					   table, table, table, table);
-		if (SPI_execute_with_args(sql, 2, rtypes, rvalues, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not trim the events of pg_mig job " INT64_FORMAT, job_id);
-	}
+	/* retention */
+	if (SPI_execute_plan(StorePlan(STMT_TRIM_EVENTS), rvalues, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not trim the events of pg_mig job " INT64_FORMAT, job_id);
 	MigStoreLeave(&sc);
 }
 
@@ -829,10 +1097,8 @@ void
 MigSetState(int64 job_id, MigJobState state, const char *last_error)
 {
 	MigStoreContext sc;
-	char	   *sql;
-	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	bool		finished = (state == MIG_STATE_SUCCEEDED ||
 							state == MIG_STATE_FAILED ||
 							state == MIG_STATE_CANCELLED);
@@ -843,18 +1109,9 @@ MigSetState(int64 job_id, MigJobState state, const char *last_error)
 		values[2] = CStringGetTextDatum(last_error);
 	else
 		nulls[2] = 'n';
-	sql = psprintf("UPDATE %s SET state = $2,"
-				   " last_error = COALESCE($3, last_error),"
-				   " started_at = CASE WHEN $2 = 'running' THEN COALESCE(started_at, now())"
-				   "  ELSE started_at END,"
-				   " finished_at = %s,"
-				   " rows_total = CASE WHEN $2 = 'succeeded' THEN rows_done ELSE rows_total END,"
-				   " throttled = NULL, " MIG_STALL_END_SET ", updated_at = now()"
-				   " WHERE job_id = $1",
-				   MigQualifiedTable(MIG_JOB_TABLE),
-				   finished ? "now()" : "NULL");
+	values[3] = BoolGetDatum(finished);
 	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+	if (SPI_execute_plan(StorePlan(STMT_SET_STATE), values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not change the state of pg_mig job " INT64_FORMAT, job_id);
 	MigStoreLeave(&sc);
 	MigNotify(job_id, MigStateName(state));
@@ -936,15 +1193,11 @@ char *
 MigGetState(int64 job_id)
 {
 	MigStoreContext sc;
-	char	   *sql;
-	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job_id)};
 	char	   *result = NULL;
 
-	sql = psprintf("SELECT state FROM %s WHERE job_id = $1",
-				   MigQualifiedTable(MIG_JOB_TABLE));
 	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(StorePlan(STMT_GET_STATE), args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_mig job " INT64_FORMAT, job_id);
 	if (SPI_processed == 1)
 		result = MigTextColumn(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -960,15 +1213,11 @@ bool
 MigJobCreatedHere(int64 job_id)
 {
 	MigStoreContext sc;
-	char	   *sql;
-	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job_id)};
 	bool		result = false;
 
-	sql = psprintf("SELECT xmin::text FROM %s WHERE job_id = $1",
-				   MigQualifiedTable(MIG_JOB_TABLE));
 	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(StorePlan(STMT_CREATED_HERE), args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_mig job " INT64_FORMAT, job_id);
 	if (SPI_processed == 1)
 	{
@@ -988,14 +1237,12 @@ void
 MigNotify(int64 job_id, const char *state)
 {
 	MigStoreContext sc;
-	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 
 	values[0] = CStringGetTextDatum(PG_MIG_NOTIFY_CHANNEL);
 	values[1] = CStringGetTextDatum(psprintf(INT64_FORMAT " %s", job_id, state));
 	MigStoreEnter(&sc);
-	if (SPI_execute_with_args("SELECT pg_notify($1, $2)", 2, types, values, NULL,
-							  false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(StorePlan(STMT_NOTIFY), values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not notify about pg_mig job " INT64_FORMAT, job_id);
 	MigStoreLeave(&sc);
 }
@@ -1025,18 +1272,14 @@ void
 MigLoadJobKind(MigJob *job)
 {
 	MigStoreContext sc;
-	char	   *sql;
-	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job->job_id)};
 
 	/* under the SQL of 0.1 or 0.2 (an update in flight) every job is a backfill */
 	job->kind = MIG_KIND_BACKFILL;
 	if (!JobTableHasColumn("kind"))
 		return;
-	sql = psprintf("SELECT kind, kind_args, steps_done, step FROM %s WHERE job_id = $1",
-				   MigQualifiedTable(MIG_JOB_TABLE));
 	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(StorePlan(STMT_LOAD_KIND), args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_mig job " INT64_FORMAT, job->job_id);
 	if (SPI_processed == 1)
 	{
@@ -1096,17 +1339,12 @@ void
 MigMarkStepDone(int64 job_id, const char *step_name)
 {
 	MigStoreContext sc;
-	char	   *sql;
-	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
 
 	values[0] = Int64GetDatum(job_id);
 	values[1] = CStringGetTextDatum(step_name);
-	sql = psprintf("UPDATE %s SET steps_done = steps_done || $2, retries = 0,"
-				   " updated_at = now() WHERE job_id = $1",
-				   MigQualifiedTable(MIG_JOB_TABLE));
 	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 2, types, values, NULL, false, 0) != SPI_OK_UPDATE
+	if (SPI_execute_plan(StorePlan(STMT_MARK_STEP_DONE), values, NULL, false, 0) != SPI_OK_UPDATE
 		|| SPI_processed != 1)
 		elog(ERROR, "could not record a step of pg_mig job " INT64_FORMAT, job_id);
 	MigStoreLeave(&sc);
@@ -1120,8 +1358,6 @@ void
 MigSetTargetClauses(int64 job_id, const MigTarget *target)
 {
 	MigStoreContext sc;
-	char	   *sql;
-	Oid			types[4] = {INT8OID, INT4OID, TEXTOID, TEXTOID};
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 
@@ -1135,11 +1371,9 @@ MigSetTargetClauses(int64 job_id, const MigTarget *target)
 		values[3] = CStringGetTextDatum(target->where_clause);
 	else
 		nulls[3] = 'n';
-	sql = psprintf("UPDATE %s SET resolved_set_clause = $3, resolved_where_clause = $4"
-				   " WHERE job_id = $1 AND ord = $2",
-				   MigQualifiedTable(MIG_TARGET_TABLE));
 	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+	if (SPI_execute_plan(StorePlan(STMT_SET_TARGET_CLAUSES), values, nulls, false, 0)
+		!= SPI_OK_UPDATE)
 		elog(ERROR, "could not record the clauses of pg_mig job " INT64_FORMAT, job_id);
 	MigStoreLeave(&sc);
 }
@@ -1228,8 +1462,6 @@ void
 MigLoadJobKey(MigJob *job)
 {
 	MigStoreContext sc;
-	char	   *sql;
-	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job->job_id)};
 
 	/* under the SQL of 0.3 (an update in flight) no job has a key */
@@ -1237,10 +1469,8 @@ MigLoadJobKey(MigJob *job)
 	job->start_args = NIL;
 	if (!JobTableHasColumn("job_key"))
 		return;
-	sql = psprintf("SELECT job_key, start_args FROM %s WHERE job_id = $1",
-				   MigQualifiedTable(MIG_JOB_TABLE));
 	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(StorePlan(STMT_LOAD_KEY), args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_mig job " INT64_FORMAT, job->job_id);
 	if (SPI_processed == 1)
 	{

@@ -44,16 +44,18 @@ static char **KeyFromArray(MemoryContext ctx, List *items);
 static char *KeyText(int n, char **key);
 
 /*
- * MigReadParallelArg checks the parallel argument of a start function:
+ * MigReadParallelArg checks the parallel argument of a start function
+ * (absent: 1):
  * 1 (the default, NULL) to MIG_MAX_LANES, and more than one lane only for
  * a job of one target (lanes split one key range).
  */
 int
-MigReadParallelArg(FunctionCallInfo fcinfo, int argno, List *targets)
+MigReadParallelArg(FunctionCallInfo fcinfo, List *targets)
 {
 	int			n = 1;
+	int			argno = MigArgNo(fcinfo, "parallel");
 
-	if (argno < PG_NARGS() && !PG_ARGISNULL(argno))
+	if (argno >= 0 && !PG_ARGISNULL(argno))
 		n = PG_GETARG_INT32(argno);
 	if (n < 1 || n > MIG_MAX_LANES)
 		ereport(ERROR,

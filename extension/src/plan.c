@@ -259,7 +259,7 @@ mig_plan(PG_FUNCTION_ARGS)
 				 errmsg("relation with OID %u does not exist", relid)));
 	/* the same checks as mig_start_backfill, with the caller's rights */
 	targets = MigBuildTargets(rel, set_clause, where_clause, &rows_total, &set_columns);
-	parallel = MigReadParallelArg(fcinfo, 6, targets);
+	parallel = MigReadParallelArg(fcinfo, targets);
 	foreach(lc, targets)
 		keys_total += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
 

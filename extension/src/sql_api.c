@@ -57,95 +57,7 @@ PG_FUNCTION_INFO_V1(mig_cancel);
 PG_FUNCTION_INFO_V1(mig_wait);
 PG_FUNCTION_INFO_V1(mig_set);
 
-/* limits of the knobs */
-/* limits of the knobs (the others are in pg_mig.h) */
-#define MAX_NICE_RATIO			100.0
-
-/*
- * The knobs, in the argument order shared by mig_start_backfill (from
- * argument 3 on) and mig_set (from argument 1 on).
- */
-typedef enum Knob
-{
-	K_BATCH_SIZE,
-	K_CHUNK_TIME,
-	K_MAX_LAG,
-	K_MAX_LAG_BYTES,
-	K_SLEEP,
-	K_LOCK_TIMEOUT,
-	K_MAX_RETRIES,
-	K_STATEMENT_TIMEOUT,
-	K_MAX_WAL_RATE,
-	K_NICE_RATIO,
-	K_IGNORE_SLOTS,
-	K_RUN_WINDOW,
-	K_THROTTLE_QUERY,
-	K_MAX_ACTIVE_SESSIONS,
-	K_MAX_XACT_AGE,
-	K_MAX_ARCHIVE_BACKLOG,
-	K_THROTTLE_ON_AUTOVACUUM,
-	K_VACUUM_EVERY,				/* not in the start functions' run of knobs */
-	K_MAX_APP_LATENCY,			/* 0.4: the last knob of every walking kind */
-	K_COUNT
-} Knob;
-
-/* the knobs the start functions take in order, from their first knob on */
-#define K_START_RUN		K_VACUUM_EVERY
-
-typedef enum KnobKind
-{
-	KK_INT,						/* int4 */
-	KK_BIGINT,					/* int8 */
-	KK_INTERVAL,
-	KK_FLOAT,
-	KK_TEXT,
-	KK_TEXT_ARRAY,
-	KK_BOOL
-} KnobKind;
-
-typedef struct KnobSpec
-{
-	const char *name;			/* argument and column name */
-	KnobKind	kind;
-	bool		optional;		/* 0 or NULL turns it off */
-	int64		max;			/* upper bound (ms for intervals), 0 = none */
-} KnobSpec;
-
-static const KnobSpec knobs[K_COUNT] = {
-	[K_BATCH_SIZE] = {"batch_size", KK_INT, false, MIG_MAX_BATCH_SIZE},
-	[K_CHUNK_TIME] = {"chunk_time", KK_INTERVAL, true, MIG_MAX_CHUNK_TIME_MS},
-	[K_MAX_LAG] = {"max_lag", KK_INTERVAL, true, MIG_MAX_LAG_MS},
-	[K_MAX_LAG_BYTES] = {"max_lag_bytes", KK_BIGINT, true, 0},
-	[K_SLEEP] = {"sleep", KK_INTERVAL, false, MIG_MAX_SLEEP_MS},
-	[K_LOCK_TIMEOUT] = {"lock_timeout", KK_INTERVAL, false, MIG_MAX_LOCK_TIMEOUT_MS},
-	[K_MAX_RETRIES] = {"max_retries", KK_INT, false, MIG_MAX_RETRIES},
-	[K_STATEMENT_TIMEOUT] = {"statement_timeout", KK_INTERVAL, false, MIG_MAX_STATEMENT_TIMEOUT_MS},
-	[K_MAX_WAL_RATE] = {"max_wal_rate", KK_BIGINT, true, 0},
-	[K_NICE_RATIO] = {"nice_ratio", KK_FLOAT, true, 0},
-	[K_IGNORE_SLOTS] = {"ignore_slots", KK_TEXT_ARRAY, true, 0},
-	[K_RUN_WINDOW] = {"run_window", KK_TEXT, true, 0},
-	[K_THROTTLE_QUERY] = {"throttle_query", KK_TEXT, true, 0},
-	[K_MAX_ACTIVE_SESSIONS] = {"max_active_sessions", KK_INT, true, 0},
-	[K_MAX_XACT_AGE] = {"max_xact_age", KK_INTERVAL, true, MIG_MAX_LAG_MS},
-	[K_MAX_ARCHIVE_BACKLOG] = {"max_archive_backlog", KK_INT, true, 0},
-	[K_THROTTLE_ON_AUTOVACUUM] = {"throttle_on_autovacuum", KK_BOOL, false, 0},
-	[K_VACUUM_EVERY] = {"vacuum_every", KK_BIGINT, true, 0},
-	[K_MAX_APP_LATENCY] = {"max_app_latency", KK_INTERVAL, true, MIG_MAX_LAG_MS},
-};
-
-/* a checked knob value: off, or a number, text or list */
-typedef struct KnobValue
-{
-	bool		off;			/* 0 or empty: the limit is off */
-	int64		i;				/* integers; milliseconds for intervals */
-	double		f;
-	char	   *s;
-	List	   *list;
-	Datum		datum;			/* the argument as passed */
-} KnobValue;
-
-static void CheckKnob(Knob k, Datum arg, const char *setting, KnobValue *v);
-static void ApplyKnob(MigJob *job, Knob k, const KnobValue *v);
+static void CheckKnob(MigKnob k, Datum arg, const char *setting, MigKnobValue *v);
 static char *TextArg(FunctionCallInfo fcinfo, int argno, const char *name,
 					 bool allow_null);
 static MigJob *LoadJobOrError(int64 job_id, bool for_update);
@@ -201,27 +113,28 @@ MigCheckTextLength(const char *name, const char *s)
  * taken from a pg_mig.default_* setting (setting is then its name).
  */
 static void
-CheckKnob(Knob k, Datum arg, const char *setting, KnobValue *v)
+CheckKnob(MigKnob k, Datum arg, const char *setting, MigKnobValue *v)
 {
-	const KnobSpec *spec = &knobs[k];
+	const MigKnobSpec *spec = &MigKnobs[k];
+	bool		optional = (spec->flags & MIG_KNOB_OPTIONAL) != 0;
 
 	memset(v, 0, sizeof(*v));
 	v->datum = arg;
 	switch (spec->kind)
 	{
-		case KK_INT:
-		case KK_BIGINT:
-			v->i = spec->kind == KK_INT ? DatumGetInt32(arg) : DatumGetInt64(arg);
+		case MIG_KNOB_KIND_INT:
+		case MIG_KNOB_KIND_BIGINT:
+			v->i = spec->kind == MIG_KNOB_KIND_INT ? DatumGetInt32(arg) : DatumGetInt64(arg);
 			if (v->i < 0)
 				InvalidKnob(spec->name, setting, "must not be negative");
-			if (v->i == 0 && !spec->optional && k == K_BATCH_SIZE)
+			if (v->i == 0 && (spec->flags & MIG_KNOB_POSITIVE))
 				InvalidKnob(spec->name, setting, "must be a positive integer");
 			if (spec->max > 0 && v->i > spec->max)
 				InvalidKnob(spec->name, setting,
 							psprintf("must be at most " INT64_FORMAT, spec->max));
-			v->off = spec->optional && v->i == 0;
+			v->off = optional && v->i == 0;
 			break;
-		case KK_INTERVAL:
+		case MIG_KNOB_KIND_INTERVAL:
 			{
 				Interval   *iv = DatumGetIntervalP(arg);
 
@@ -235,27 +148,27 @@ CheckKnob(Knob k, Datum arg, const char *setting, KnobValue *v)
 								psprintf("must be at most %s",
 										 DatumGetCString(DirectFunctionCall1(interval_out,
 																			 MigMsToInterval(spec->max)))));
-				if (v->i == 0 && (k == K_LOCK_TIMEOUT || k == K_STATEMENT_TIMEOUT))
+				if (v->i == 0 && (spec->flags & MIG_KNOB_POSITIVE))
 					InvalidKnob(spec->name, setting, "must be positive");
-				if (k == K_MAX_APP_LATENCY && v->i == 0 && iv->time > 0)
+				if (k == KNOB_max_app_latency && v->i == 0 && iv->time > 0)
 					InvalidKnob(spec->name, setting, "must be at least 1 millisecond, or 0 to turn it off");
-				if (k == K_MAX_APP_LATENCY && v->i > 0)
+				if (k == KNOB_max_app_latency && v->i > 0)
 					MigCheckAppLatencySignal();
-				v->off = spec->optional && v->i == 0;
+				v->off = optional && v->i == 0;
 			}
 			break;
-		case KK_FLOAT:
+		case MIG_KNOB_KIND_FLOAT:
 			v->f = DatumGetFloat8(arg);
-			if (isnan(v->f) || isinf(v->f) || v->f < 0 || v->f > MAX_NICE_RATIO)
+			if (isnan(v->f) || isinf(v->f) || v->f < 0 || v->f > (double) spec->max)
 				InvalidKnob(spec->name, setting,
-							psprintf("must be between 0 and %g", MAX_NICE_RATIO));
+							psprintf("must be between 0 and %g", (double) spec->max));
 			v->off = (v->f == 0);
 			break;
-		case KK_TEXT:
+		case MIG_KNOB_KIND_TEXT:
 			v->s = TextDatumGetCString(arg);
 			MigCheckTextLength(spec->name, v->s);
 			v->off = (v->s[strspn(v->s, " \t\r\n")] == '\0');
-			if (!v->off && k == K_RUN_WINDOW)
+			if (!v->off && k == KNOB_run_window)
 			{
 				char	   *msg = NULL;
 
@@ -265,14 +178,14 @@ CheckKnob(Knob k, Datum arg, const char *setting, KnobValue *v)
 							 errmsg("%s", msg ? msg : "invalid run_window"),
 							 errhint("Write run windows like '01:00-05:00', 'mon-fri 22:00-06:00; sat-sun 00:00-24:00' or '22:00-06:00 Europe/Berlin'.")));
 			}
-			if (!v->off && k == K_THROTTLE_QUERY)
+			if (!v->off && k == KNOB_throttle_query)
 			{
 				/* stored (also by mig_set, from datum) and run as resolved */
 				v->s = MigResolveThrottleQuery(v->s);
 				v->datum = CStringGetTextDatum(v->s);
 			}
 			break;
-		case KK_TEXT_ARRAY:
+		case MIG_KNOB_KIND_TEXT_ARRAY:
 			{
 				ArrayType  *arr = DatumGetArrayTypeP(arg);
 				Datum	   *elems;
@@ -305,130 +218,64 @@ CheckKnob(Knob k, Datum arg, const char *setting, KnobValue *v)
 				v->off = (n == 0);
 			}
 			break;
-		case KK_BOOL:
+		case MIG_KNOB_KIND_BOOL:
 			v->i = DatumGetBool(arg);
-			break;
-	}
-}
-
-/* ApplyKnob stores a checked knob value in the in-memory job */
-static void
-ApplyKnob(MigJob *job, Knob k, const KnobValue *v)
-{
-	switch (k)
-	{
-		case K_BATCH_SIZE:
-			job->batch_size = (int) v->i;
-			break;
-		case K_CHUNK_TIME:
-			job->chunk_time_ms = v->i;
-			break;
-		case K_MAX_LAG:
-			job->max_lag_ms = v->i;
-			break;
-		case K_MAX_LAG_BYTES:
-			job->max_lag_bytes = v->i;
-			break;
-		case K_SLEEP:
-			job->sleep_ms = v->i;
-			break;
-		case K_LOCK_TIMEOUT:
-			job->lock_timeout_ms = v->i;
-			break;
-		case K_MAX_RETRIES:
-			job->max_retries = (int) v->i;
-			break;
-		case K_STATEMENT_TIMEOUT:
-			job->statement_timeout_ms = v->i;
-			break;
-		case K_MAX_WAL_RATE:
-			job->max_wal_rate = v->i;
-			break;
-		case K_NICE_RATIO:
-			job->nice_ratio = v->f;
-			break;
-		case K_IGNORE_SLOTS:
-			job->ignore_slots = v->list;
-			break;
-		case K_RUN_WINDOW:
-			job->run_window = v->off ? NULL : v->s;
-			break;
-		case K_THROTTLE_QUERY:
-			job->throttle_query = v->off ? NULL : v->s;
-			break;
-		case K_MAX_ACTIVE_SESSIONS:
-			job->max_active_sessions = (int) v->i;
-			break;
-		case K_MAX_XACT_AGE:
-			job->max_xact_age_ms = v->i;
-			break;
-		case K_MAX_ARCHIVE_BACKLOG:
-			job->max_archive_backlog = (int) v->i;
-			break;
-		case K_THROTTLE_ON_AUTOVACUUM:
-			job->throttle_on_autovacuum = (v->i != 0);
-			break;
-		case K_VACUUM_EVERY:
-			job->vacuum_every = v->off ? 0 : v->i;
-			break;
-		case K_MAX_APP_LATENCY:
-			job->max_app_latency_ms = v->off ? 0 : v->i;
-			break;
-		case K_COUNT:
 			break;
 	}
 }
 
 /*
  * DefaultKnob checks and returns the value a knob takes when its argument
- * is NULL: the pg_mig.default_* setting for batch_size, max_retries,
- * lock_timeout, statement_timeout and vacuum_every, no pause and no autovacuum throttle,
- * and "off" for every optional limit.  Values from a setting go through
- * CheckKnob like given ones.
+ * is NULL or absent: its pg_mig.default_* setting where knobs.def says so
+ * (MIG_KNOB_NULL_TAKES_SETTING; vacuum_every's -1 is "automatic", resolved
+ * by MigResolveVacuumEvery when the job is stored), else 0, which is off
+ * for every optional limit, no sleep and no autovacuum throttle.  Values
+ * from a setting go through CheckKnob like given ones.
  */
 static void
-DefaultKnob(Knob k, KnobValue *v)
+DefaultKnob(MigKnob k, MigKnobValue *v)
 {
+	const MigKnobSpec *spec = &MigKnobs[k];
+	int64		setting = 0;
+	Datum		arg = (Datum) 0;
+
+	memset(v, 0, sizeof(*v));
+	v->off = true;
+	if (!(spec->flags & MIG_KNOB_NULL_TAKES_SETTING))
+		return;
 	switch (k)
 	{
-		case K_BATCH_SIZE:
-			CheckKnob(k, Int32GetDatum(mig_default_batch_size),
-					  "pg_mig.default_batch_size", v);
-			return;
-		case K_MAX_RETRIES:
-			CheckKnob(k, Int32GetDatum(mig_default_max_retries),
-					  "pg_mig.default_max_retries", v);
-			return;
-		case K_LOCK_TIMEOUT:
-			CheckKnob(k, MigMsToInterval(mig_default_lock_timeout_ms),
-					  "pg_mig.default_lock_timeout", v);
-			return;
-		case K_STATEMENT_TIMEOUT:
-			CheckKnob(k, MigMsToInterval(mig_default_statement_timeout_ms),
-					  "pg_mig.default_statement_timeout", v);
-			return;
-		case K_SLEEP:
-			CheckKnob(k, MigMsToInterval(0), NULL, v);
-			return;
-		case K_THROTTLE_ON_AUTOVACUUM:
-			CheckKnob(k, BoolGetDatum(false), NULL, v);
-			return;
-		case K_VACUUM_EVERY:
-			if (mig_default_vacuum_every < 0)
-			{
-				/* automatic: MigResolveVacuumEvery, when the job is stored */
-				memset(v, 0, sizeof(*v));
-				v->i = -1;
-				return;
-			}
-			CheckKnob(k, Int64GetDatum((int64) mig_default_vacuum_every),
-					  "pg_mig.default_vacuum_every", v);
-			return;
-		default:
-			memset(v, 0, sizeof(*v));
-			v->off = true;
-			return;
+#define MIG_KNOB(name, kind, ctype, field, sqltype, unit, max, flags, setting_name, setting_var, sql_default, option, help) \
+		case KNOB_##name: \
+			setting = (int64) (setting_var); \
+			break;
+#include "knobs.def"
+#undef MIG_KNOB
+		case KNOB_COUNT:
+			break;
 	}
+	if (setting < 0)
+	{
+		/* automatic (vacuum_every): MigResolveVacuumEvery, when stored */
+		v->off = false;
+		v->i = -1;
+		return;
+	}
+	switch (spec->kind)
+	{
+		case MIG_KNOB_KIND_INT:
+			arg = Int32GetDatum((int32) setting);
+			break;
+		case MIG_KNOB_KIND_BIGINT:
+			arg = Int64GetDatum(setting);
+			break;
+		case MIG_KNOB_KIND_INTERVAL:
+			arg = MigMsToInterval(setting);
+			break;
+		default:
+			elog(ERROR, "pg_mig knob \"%s\" cannot take a setting", spec->name);
+	}
+	CheckKnob(k, arg, spec->setting, v);
 }
 
 /* TextArg: a text argument, which must not be NULL or blank unless allowed */
@@ -508,9 +355,7 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 	job.set_clause = TextArg(fcinfo, 1, "set_clause", false);
 	job.where_clause = TextArg(fcinfo, 2, "where_clause", true);
 
-	MigReadKnobArgs(fcinfo, 3, &job);
-	MigReadKnobArg(fcinfo, MIG_PARALLEL_ARGNO + 1, "vacuum_every", &job);
-	MigReadKnobArg(fcinfo, MIG_APP_LATENCY_ARGNO, "max_app_latency", &job);
+	MigReadKnobArgs(fcinfo, &job);
 
 	rel = try_relation_open(relid, AccessShareLock);
 	if (rel == NULL)
@@ -530,11 +375,10 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 
 	/* starting again (job_key.c): the job that holds the key, if any */
 	{
-		static const int identity[] = {1, 2, MIG_KEEP_OLD_VALUES_ARGNO};
+		static const char *const identity[] = {"set_clause", "where_clause", "keep_old_values"};
 
 		job.kind = MIG_KIND_BACKFILL;
-		MigReadJobKey(fcinfo, MIG_BACKFILL_JOB_KEY_ARGNO, identity,
-					  lengthof(identity), &job);
+		MigReadJobKey(fcinfo, identity, lengthof(identity), &job);
 		job_id = MigStartAgain(&job);
 		if (job_id != 0)
 		{
@@ -545,7 +389,7 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 
 	targets = MigBuildTargets(rel, job.set_clause, job.where_clause, &rows_total,
 							  &set_columns);
-	job.parallel = MigReadParallelArg(fcinfo, MIG_PARALLEL_ARGNO, targets);
+	job.parallel = MigReadParallelArg(fcinfo, targets);
 	job.rows_total = rows_total;
 	job.keys_total = 0;
 	relids = list_make1_oid(relid);
@@ -571,16 +415,13 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 	job_id = MigInsertJob(&job, targets);
 	MigKeepJobKey(job_id, &job);
 	/* undo (kept.c): keep_old_values, after the knobs */
-	if (PG_NARGS() > MIG_KEEP_OLD_VALUES_ARGNO &&
-		!PG_ARGISNULL(MIG_KEEP_OLD_VALUES_ARGNO) &&
-		PG_GETARG_BOOL(MIG_KEEP_OLD_VALUES_ARGNO))
+	if (MigArgBool(fcinfo, "keep_old_values", false))
 	{
 		job.job_id = job_id;
 		MigCreateKeptTable(&job, rel, targets, set_columns);
 	}
 	/* monitoring: verify => false keeps the walk from being verified */
-	if (PG_NARGS() > MIG_VERIFY_ARGNO && !PG_ARGISNULL(MIG_VERIFY_ARGNO) &&
-		!PG_GETARG_BOOL(MIG_VERIFY_ARGNO))
+	if (!MigArgBool(fcinfo, "verify", true))
 	{
 		MigJob		kind;
 
@@ -883,10 +724,10 @@ mig_set(PG_FUNCTION_ARGS)
 {
 	int64		job_id;
 	MigJob	   *job;
-	const char *cols[K_COUNT];
-	Oid			types[K_COUNT];
-	Datum		values[K_COUNT];
-	bool		nulls[K_COUNT];
+	const char *cols[KNOB_COUNT];
+	Oid			types[KNOB_COUNT];
+	Datum		values[KNOB_COUNT];
+	bool		nulls[KNOB_COUNT];
 	int			n = 0;
 	StringInfoData detail;
 
@@ -902,42 +743,19 @@ mig_set(PG_FUNCTION_ARGS)
 
 	initStringInfo(&detail);
 	appendStringInfoString(&detail, ActorDetail());
-	for (int k = 0; k < K_COUNT; k++)
+	for (int k = 0; k < KNOB_COUNT; k++)
 	{
-		KnobValue	v;
-		int			argno = 1 + k;
-		const KnobSpec *spec = &knobs[k];
+		MigKnobValue v;
+		int			argno = MigArgNo(fcinfo, MigKnobs[k].name);
+		const MigKnobSpec *spec = &MigKnobs[k];
 
-		if (argno >= PG_NARGS() || PG_ARGISNULL(argno))
+		if (argno < 0 || PG_ARGISNULL(argno))
 			continue;
 		CheckKnob(k, PG_GETARG_DATUM(argno), NULL, &v);
 		cols[n] = spec->name;
 		nulls[n] = v.off;
 		values[n] = v.datum;
-		switch (spec->kind)
-		{
-			case KK_INT:
-				types[n] = INT4OID;
-				break;
-			case KK_BIGINT:
-				types[n] = INT8OID;
-				break;
-			case KK_INTERVAL:
-				types[n] = INTERVALOID;
-				break;
-			case KK_FLOAT:
-				types[n] = FLOAT8OID;
-				break;
-			case KK_TEXT:
-				types[n] = TEXTOID;
-				break;
-			case KK_TEXT_ARRAY:
-				types[n] = TEXTARRAYOID;
-				break;
-			case KK_BOOL:
-				types[n] = BOOLOID;
-				break;
-		}
+		types[n] = spec->type;
 		appendStringInfo(&detail, "%s %s %s", n == 0 ? ":" : ",", spec->name,
 						 v.off ? "off" : "changed");
 		n++;
@@ -955,49 +773,63 @@ mig_set(PG_FUNCTION_ARGS)
 }
 
 /*
- * MigReadKnobArgs checks the knob arguments of a start function, which come
- * in the order of mig_start_backfill from argument first_argno on, and
- * stores them (or their defaults) in job.  mig_start_backfill and
- * mig_start_delete share it; the schema-step kinds pass PG_NARGS() to get
- * every default, then MigReadKnobArg for the few knobs they take.
+ * MigReadKnobArgs checks the knob arguments of a start function, found by
+ * their names (knobs.def), and stores them in job; a knob the function
+ * does not take, or whose argument is NULL, takes its default
+ * (DefaultKnob).
  */
 void
-MigReadKnobArgs(FunctionCallInfo fcinfo, int first_argno, MigJob *job)
+MigReadKnobArgs(FunctionCallInfo fcinfo, MigJob *job)
 {
-	for (int k = 0; k < K_COUNT; k++)
+	for (int k = 0; k < KNOB_COUNT; k++)
 	{
-		KnobValue	v;
-		int			argno = first_argno + k;
+		MigKnobValue v;
+		int			argno = MigArgNo(fcinfo, MigKnobs[k].name);
 
-		if (k < K_START_RUN && argno < PG_NARGS() && !PG_ARGISNULL(argno))
+		if (argno >= 0 && !PG_ARGISNULL(argno))
 			CheckKnob(k, PG_GETARG_DATUM(argno), NULL, &v);
 		else
 			DefaultKnob(k, &v);
-		ApplyKnob(job, k, &v);
+		MigKnobApply(job, k, &v);
 	}
 }
 
 /*
- * MigReadKnobArg checks argument argno as the knob of that name and stores
- * it in job; a NULL argument leaves the job's value alone.
+ * MigDefaultKnobs stores the default of every knob in job: what a job of
+ * schema steps starts from, before MigReadKnobArg reads the few knobs it
+ * takes.
  */
 void
-MigReadKnobArg(FunctionCallInfo fcinfo, int argno, const char *name, MigJob *job)
+MigDefaultKnobs(MigJob *job)
 {
-	for (int k = 0; k < K_COUNT; k++)
+	for (int k = 0; k < KNOB_COUNT; k++)
 	{
-		KnobValue	v;
+		MigKnobValue v;
 
-		if (strcmp(knobs[k].name, name) != 0)
-			continue;
-		if (argno < PG_NARGS() && !PG_ARGISNULL(argno))
-		{
-			CheckKnob(k, PG_GETARG_DATUM(argno), NULL, &v);
-			ApplyKnob(job, k, &v);
-		}
-		return;
+		DefaultKnob(k, &v);
+		MigKnobApply(job, k, &v);
 	}
-	elog(ERROR, "unknown pg_mig knob \"%s\"", name);
+}
+
+/*
+ * MigReadKnobArg checks the argument of the knob name (if the function
+ * takes it and it is not NULL) and stores it in job; else the job's value
+ * stays.
+ */
+void
+MigReadKnobArg(FunctionCallInfo fcinfo, const char *name, MigJob *job)
+{
+	MigKnob		k = MigKnobByName(name);
+	int			argno;
+	MigKnobValue v;
+
+	if (k == KNOB_COUNT)
+		elog(ERROR, "unknown pg_mig knob \"%s\"", name);
+	argno = MigArgNo(fcinfo, name);
+	if (argno < 0 || PG_ARGISNULL(argno))
+		return;
+	CheckKnob(k, PG_GETARG_DATUM(argno), NULL, &v);
+	MigKnobApply(job, k, &v);
 }
 
 /* MigCheckOwnerCanLogin: CheckOwnerCanRun for the other start functions */

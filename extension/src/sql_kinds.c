@@ -196,22 +196,23 @@ FinishStart(Relation rel, MigJob *job, List *targets, const char *queued_detail)
  */
 static int64
 StartAgain(FunctionCallInfo fcinfo, Relation rel, MigJob *job, MigJobKind kind,
-		   int key_argno, const int *identity, int nidentity)
+		   const char *const *identity, int nidentity)
 {
 	int64		job_id;
 
 	job->kind = kind;
-	MigReadJobKey(fcinfo, key_argno, identity, nidentity, job);
+	MigReadJobKey(fcinfo, identity, nidentity, job);
 	job_id = MigStartAgain(job);
 	if (job_id != 0)
 		relation_close(rel, NoLock);
 	return job_id;
 }
 
-#define START_AGAIN(fcinfo, rel, job, kind, key_argno, ...) \
+/* START_AGAIN(fcinfo, rel, job, kind, start argument names...) */
+#define START_AGAIN(fcinfo, rel, job, kind, ...) \
 	do { \
-		static const int identity_[] = {__VA_ARGS__}; \
-		int64		again_ = StartAgain((fcinfo), (rel), (job), (kind), (key_argno), \
+		static const char *const identity_[] = {__VA_ARGS__}; \
+		int64		again_ = StartAgain((fcinfo), (rel), (job), (kind), \
 										identity_, lengthof(identity_)); \
 		if (again_ != 0) \
 			PG_RETURN_INT64(again_); \
@@ -234,18 +235,15 @@ mig_start_delete(PG_FUNCTION_ARGS)
 	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a delete");
-	START_AGAIN(fcinfo, rel, &job, MIG_KIND_DELETE, MIG_DELETE_JOB_KEY_ARGNO, 1);
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_DELETE, "where_clause");
 	job.kind = MIG_KIND_DELETE;
 	job.set_clause = NULL;
 	job.where_clause = TextArgument(fcinfo, 1, "where_clause",
 									"A delete needs the condition of the rows to delete, e.g. 'created_at < now() - interval ''1 year'''.");
-	MigReadKnobArgs(fcinfo, 2, &job);
-	MigReadKnobArg(fcinfo, MIG_DELETE_PARALLEL_ARGNO + 1, "vacuum_every", &job);
+	MigReadKnobArgs(fcinfo, &job);
 	/* monitoring: verify => false keeps the walk from being verified */
-	if (PG_NARGS() > MIG_DELETE_VERIFY_ARGNO && !PG_ARGISNULL(MIG_DELETE_VERIFY_ARGNO) &&
-		!PG_GETARG_BOOL(MIG_DELETE_VERIFY_ARGNO))
+	if (!MigArgBool(fcinfo, "verify", true))
 		job.kind_args = lappend(job.kind_args, pstrdup(MIG_VERIFY_OFF));
-	MigReadKnobArg(fcinfo, MIG_DELETE_APP_LATENCY_ARGNO, "max_app_latency", &job);
 	if (pg_class_aclcheck(job.relid, GetUserId(), ACL_DELETE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -254,7 +252,7 @@ mig_start_delete(PG_FUNCTION_ARGS)
 				 errhint("A delete runs with the rights of the role that starts it; that role needs DELETE on the table.")));
 
 	targets = MigBuildTargets(rel, NULL, job.where_clause, &rows_total, NULL);
-	job.parallel = MigReadParallelArg(fcinfo, MIG_DELETE_PARALLEL_ARGNO, targets);
+	job.parallel = MigReadParallelArg(fcinfo, targets);
 	job.rows_total = rows_total;
 	foreach(lc, targets)
 		job.keys_total += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
@@ -271,12 +269,11 @@ mig_start_delete(PG_FUNCTION_ARGS)
  * then its lock_timeout and max_retries arguments.
  */
 static void
-StepJobDefaults(FunctionCallInfo fcinfo, MigJob *job, int lock_timeout_arg,
-				int max_retries_arg)
+StepJobDefaults(FunctionCallInfo fcinfo, MigJob *job)
 {
-	MigReadKnobArgs(fcinfo, PG_NARGS(), job);
-	MigReadKnobArg(fcinfo, lock_timeout_arg, "lock_timeout", job);
-	MigReadKnobArg(fcinfo, max_retries_arg, "max_retries", job);
+	MigDefaultKnobs(job);
+	MigReadKnobArg(fcinfo, "lock_timeout", job);
+	MigReadKnobArg(fcinfo, "max_retries", job);
 	job->rows_total = -1;
 	job->keys_total = -1;
 }
@@ -297,7 +294,7 @@ mig_set_not_null(PG_FUNCTION_ARGS)
 	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a not_null job");
-	START_AGAIN(fcinfo, rel, &job, MIG_KIND_NOT_NULL, MIG_NOT_NULL_JOB_KEY_ARGNO, 1);
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_NOT_NULL, "column_name");
 	CheckDDLTable(rel, "set a column NOT NULL");
 	RequireArg(fcinfo, 1, "column_name");
 	column = pstrdup(NameStr(*PG_GETARG_NAME(1)));
@@ -307,7 +304,7 @@ mig_set_not_null(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of relation \"%s\" does not exist",
 						column, RelationGetRelationName(rel))));
-	StepJobDefaults(fcinfo, &job, 2, 3);
+	StepJobDefaults(fcinfo, &job);
 
 	job.kind = MIG_KIND_NOT_NULL;
 	check = ChooseConstraintName(RelationGetRelationName(rel), column, "not_null",
@@ -336,7 +333,7 @@ mig_validate_constraint(PG_FUNCTION_ARGS)
 	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a validate job");
-	START_AGAIN(fcinfo, rel, &job, MIG_KIND_VALIDATE, MIG_VALIDATE_JOB_KEY_ARGNO, 1);
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_VALIDATE, "constraint_name");
 	CheckDDLTable(rel, "validate a constraint");
 	RequireArg(fcinfo, 1, "constraint_name");
 	name = pstrdup(NameStr(*PG_GETARG_NAME(1)));
@@ -358,7 +355,7 @@ mig_validate_constraint(PG_FUNCTION_ARGS)
 				 errmsg("constraint \"%s\" of relation \"%s\" is not a check or foreign key constraint",
 						name, RelationGetRelationName(rel)),
 				 errdetail("Only check and foreign key constraints can be NOT VALID.")));
-	StepJobDefaults(fcinfo, &job, 2, 3);
+	StepJobDefaults(fcinfo, &job);
 
 	job.kind = MIG_KIND_VALIDATE;
 	job.kind_args = list_make1(psprintf("constraint=%s", name));
@@ -443,7 +440,8 @@ mig_create_index(PG_FUNCTION_ARGS)
 	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "an index job");
-	START_AGAIN(fcinfo, rel, &job, MIG_KIND_INDEX, MIG_INDEX_JOB_KEY_ARGNO, 1, 2, 3, 4, 5, 6);
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_INDEX, "columns", "index_name", "unique", "method",
+				"where_clause", "include");
 	CheckDDLTable(rel, "create an index");
 	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -569,9 +567,9 @@ mig_create_index(PG_FUNCTION_ARGS)
 	(void) MigIndexSql(job.relation_name, index_name, columns, unique, method,
 					   where_clause, include, NULL);
 
-	StepJobDefaults(fcinfo, &job, 9, 10);
-	MigReadKnobArg(fcinfo, 7, "max_lag", &job);
-	MigReadKnobArg(fcinfo, 8, "max_lag_bytes", &job);
+	StepJobDefaults(fcinfo, &job);
+	MigReadKnobArg(fcinfo, "max_lag", &job);
+	MigReadKnobArg(fcinfo, "max_lag_bytes", &job);
 
 	job.kind = MIG_KIND_INDEX;
 	job.kind_args = list_make5(psprintf("index=%s", index_name),
@@ -661,8 +659,8 @@ mig_add_foreign_key(PG_FUNCTION_ARGS)
 	MigRequireSchemaVersion();
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a foreign_key job");
-	START_AGAIN(fcinfo, rel, &job, MIG_KIND_FOREIGN_KEY, MIG_FOREIGN_KEY_JOB_KEY_ARGNO,
-				1, 2, 3, 4, 5, 6);
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_FOREIGN_KEY, "columns", "ref_relation",
+				"ref_columns", "constraint_name", "on_delete", "orphans");
 	CheckDDLTable(rel, "add a foreign key");
 	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -820,8 +818,7 @@ mig_add_foreign_key(PG_FUNCTION_ARGS)
 		appendStringInfo(&cond, ", %s.%s", job.relation_name, quote_identifier(lfirst(lc)));
 	appendStringInfoChar(&cond, ')');
 
-	MigReadKnobArgs(fcinfo, 7, &job);
-	MigReadKnobArg(fcinfo, MIG_FK_APP_LATENCY_ARGNO, "max_app_latency", &job);
+	MigReadKnobArgs(fcinfo, &job);
 	job.kind = MIG_KIND_FOREIGN_KEY;
 	job.where_clause = cond.data;
 	job.set_clause = strcmp(orphans, "set_null") == 0 ? set.data : NULL;
@@ -862,7 +859,7 @@ mig_repack(PG_FUNCTION_ARGS)
 
 	memset(&job, 0, sizeof(job));
 	rel = BeginStart(fcinfo, &job, "a repack job");
-	START_AGAIN(fcinfo, rel, &job, MIG_KIND_REPACK, MIG_REPACK_JOB_KEY_ARGNO, 0);
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_REPACK, "relation");
 	CheckDDLTable(rel, "repack");
 	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -871,9 +868,9 @@ mig_repack(PG_FUNCTION_ARGS)
 						RelationGetRelationName(rel)),
 				 errhint("Repack each partition with mig_repack().")));
 
-	StepJobDefaults(fcinfo, &job, 1, 2);
-	MigReadKnobArg(fcinfo, 3, "max_lag", &job);
-	MigReadKnobArg(fcinfo, 4, "max_lag_bytes", &job);
+	StepJobDefaults(fcinfo, &job);
+	MigReadKnobArg(fcinfo, "max_lag", &job);
+	MigReadKnobArg(fcinfo, "max_lag_bytes", &job);
 
 	job.kind = MIG_KIND_REPACK;
 	job.kind_args = list_make1(psprintf("relfilenode=%u", rel->rd_rel->relfilenode));

@@ -182,14 +182,13 @@ mig_revert(PG_FUNCTION_ARGS)
 	job = MigLoadJob(job_id, false);
 	if (job != NULL)
 	{
-		static const int identity[] = {0};
+		static const char *const identity[] = {"job_id"};
 		int64		again;
 
 		revert.kind = MIG_KIND_REVERT;
 		revert.relid = job->relid;
 		revert.relation_name = job->relation_name;
-		MigReadJobKey(fcinfo, MIG_REVERT_JOB_KEY_ARGNO, identity, lengthof(identity),
-					  &revert);
+		MigReadJobKey(fcinfo, identity, lengthof(identity), &revert);
 		again = MigStartAgain(&revert);
 		if (again != 0)
 			PG_RETURN_INT64(again);
@@ -228,9 +227,7 @@ mig_revert(PG_FUNCTION_ARGS)
 				 errdetail("A backfill is reverted once."),
 				 errhint("Drop its kept values with mig_forget(" INT64_FORMAT ").", job_id)));
 
-	MigReadKnobArgs(fcinfo, 1, &revert);
-	MigReadKnobArg(fcinfo, 18, "vacuum_every", &revert);
-	MigReadKnobArg(fcinfo, 19, "max_app_latency", &revert);
+	MigReadKnobArgs(fcinfo, &revert);
 	revert.owner = job->owner;
 	MigCheckOwnerCanLogin(revert.owner);
 	revert.owner_name = GetUserNameFromId(revert.owner, false);
