@@ -38,6 +38,17 @@ typedef enum MigJobKind
 	MIG_KIND_REPACK				/* REPACK (CONCURRENTLY), 19+ (kind_repack.c) */
 } MigJobKind;
 
+/*
+ * What the job's owner must still hold on the table when its worker starts
+ * (guard.c, MigJobRunProblem); a kind of schema steps runs DDL: the owner's
+ */
+typedef enum MigKindRight
+{
+	MIG_RIGHT_OWNER = 0,		/* own the table (the default) */
+	MIG_RIGHT_UPDATE,			/* UPDATE on the table or on a column of it */
+	MIG_RIGHT_DELETE			/* DELETE on the table */
+} MigKindRight;
+
 struct MigJob;
 struct MigTarget;
 struct MigChunkPlan;
@@ -73,6 +84,7 @@ typedef struct MigKindDef
 	const char *name;			/* mig_job.kind */
 	const char *start_function; /* the SQL function that starts one (hints) */
 	const char *with_article;	/* the name with its article: "an index" */
+	MigKindRight right;			/* what its worker needs on the table */
 
 	/* the schema steps, in order (none for a kind that only walks) */
 	const MigStepDef *steps;

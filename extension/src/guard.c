@@ -337,19 +337,19 @@ MigJobRunProblem(const MigJob *job)
 	if (job->owner != GetUserId())
 		return psprintf("the worker runs as role with OID %u, not as the job's owner (OID %u)",
 						GetUserId(), job->owner);
-	/* 0.3's kinds: a delete needs DELETE, a kind of schema steps the table */
+	/* what the kind needs (kinds.h): DELETE, the table, or UPDATE (below) */
+	switch (MigKindDefOf(job->kind)->right)
 	{
-		const MigJob kind = *job;
-
-		if (kind.kind == MIG_KIND_DELETE)
+		case MIG_RIGHT_DELETE:
 			return pg_class_aclcheck(job->relid, job->owner, ACL_DELETE) == ACLCHECK_OK ? NULL :
 				psprintf("role \"%s\" no longer has DELETE privilege on table %s",
 						 GetUserNameFromId(job->owner, false), job->relation_name);
-		/* a revert (undo) writes the kept old values back: UPDATE, as a backfill */
-		if (kind.kind != MIG_KIND_BACKFILL && kind.kind != MIG_KIND_REVERT)
+		case MIG_RIGHT_OWNER:
 			return MigOwnsTable(job->relid, job->owner) ? NULL :
 				psprintf("role \"%s\" no longer owns table %s",
 						 GetUserNameFromId(job->owner, false), job->relation_name);
+		case MIG_RIGHT_UPDATE:
+			break;
 	}
 	if (pg_class_aclcheck(job->relid, job->owner, ACL_UPDATE) != ACLCHECK_OK &&
 		pg_attribute_aclcheck_all(job->relid, job->owner, ACL_UPDATE,

@@ -395,6 +395,8 @@ const MigKindDef mig_kind_revert = {
 	.name = "revert",
 	.start_function = "mig_revert",
 	.with_article = "a revert",
+	/* writes the kept old values back: UPDATE, as a backfill */
+	.right = MIG_RIGHT_UPDATE,
 	/* walks the kept table of the backfill, writes the backfill's table */
 	.walks = true,
 	.walk_at = 0,
