@@ -394,10 +394,10 @@ extern void MigSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 /* launcher.c */
 extern PGDLLEXPORT void mig_launcher_main(Datum main_arg);
 extern void MigRegisterLauncher(void);
-
-/* backfill_worker.c */
-extern PGDLLEXPORT void mig_worker_main(Datum main_arg);
 extern PGDLLEXPORT void mig_scan_main(Datum main_arg);
+
+/* worker.c: a job's worker (see worker.h) */
+extern PGDLLEXPORT void mig_worker_main(Datum main_arg);
 
 /* job_store.c: all SPI on the job tables.  Callers are in a transaction. */
 typedef struct MigStoreContext

@@ -10,7 +10,7 @@
  *					 REFERENCES r (...) NOT VALID -- from now on every new
  *					 or changed row is checked, so no new orphan appears
  *	  walk			 the rows already there, in chunks, by the engine of a
- *					 backfill (backfill_worker.c): the chunk statement's
+ *					 backfill (walk.c): the chunk statement's
  *					 where clause is the orphan condition (every key column
  *					 non-NULL and no referenced row), and it counts
  *					 (orphans => 'fail'), deletes ('delete') or sets the

@@ -5,7 +5,7 @@
  *	  run by the worker, so that the client may go away and the build
  *	  still finishes.
  *
- * The recipe, one schema step each (see steps.c):
+ * The recipe, one schema step each (run by worker.c; see kinds.h):
  *
  *	  drop_invalid	DROP INDEX CONCURRENTLY of an INVALID index of the same
  *					name, left by an earlier failed build
@@ -14,7 +14,7 @@
  *					dropped before the retry)
  *
  * Both are top-level statements: they cannot run in a transaction block,
- * so steps.c runs them the way a client's simple query runs (see
+ * so they run the way a client's simple query runs (see
  * MigRunTopLevel).  A valid index of the name is a build already done.  A
  * build that fails for good (a duplicate key of a unique index, ...)
  * fails the job, and the undo step drops the INVALID index it left.

@@ -5,7 +5,7 @@
  *	  ACCESS EXCLUSIVE for a scan of the table.
  *
  * On PostgreSQL 18 and later, which can add a NOT NULL constraint itself
- * NOT VALID, the recipe is two schema steps (see steps.c):
+ * NOT VALID, the recipe is two schema steps (run by worker.c):
  *
  *	  add_not_null	ALTER TABLE t ADD CONSTRAINT c NOT NULL col NOT VALID
  *					-- a short ACCESS EXCLUSIVE lock, no scan

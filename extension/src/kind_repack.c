@@ -6,7 +6,7 @@
  *	  go away and the table is still rewritten, without the space a big
  *	  backfill or delete left behind.
  *
- * The recipe is one schema step (see steps.c):
+ * The recipe is one schema step (run by worker.c):
  *
  *	  repack		wait while replicas lag; REPACK (CONCURRENTLY) t
  *

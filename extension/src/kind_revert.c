@@ -5,7 +5,7 @@
  *	  and of the revert job that writes them back.
  *
  * A backfill with keep_old_values walks its targets like any backfill
- * (backfill_worker.c, chunk.c), but each chunk is one statement that also
+ * (walk.c, chunk.c), but each chunk is one statement that also
  * keeps what it changes in the job's kept table (kept.c):
  *
  *	  WITH mig_old AS (SELECT key AS mig_k1.., c AS mig_o1.. FROM ONLY t

@@ -5,7 +5,7 @@
  *	  an existing NOT VALID check or foreign key, as one schema step.
  *
  * VALIDATE CONSTRAINT takes SHARE UPDATE EXCLUSIVE (writes go on) for the
- * scan; the runner in steps.c gives it the job's lock_timeout and retries
+ * scan; the step runner (worker.c) gives it the job's lock_timeout and retries
  * a timeout, so even waiting for that lock never holds up the application
  * for long.  A constraint that is valid already is not validated again.
  *
