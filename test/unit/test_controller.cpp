@@ -524,6 +524,8 @@ TEST(Hints, ServerHintsInMigctlWords)
          "Start the job with --parallel 1, or start one job per partition."},
         {"Change the setting pg_mig.default_max_lag, or pass max_lag => ... explicitly.",
          "Change the setting pg_mig.default_max_lag, or pass --max-lag ... explicitly."},
+        // a knob whose option is not its name with dashes (knobs.def)
+        {"Pass ignore_slots => ... to leave that slot out.", "Pass --ignore-slot ... to leave that slot out."},
         // nothing of pg_mig's SQL: as it is
         {"Add a primary key, e.g. ALTER TABLE orders ADD PRIMARY KEY (id).",
          "Add a primary key, e.g. ALTER TABLE orders ADD PRIMARY KEY (id)."},
