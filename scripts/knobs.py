@@ -216,10 +216,9 @@ def check():
 def main(argv):
     if len(argv) == 3 and argv[1] in ("--cpp", "--python"):
         text = cpp() if argv[1] == "--cpp" else python()
-        old = open(argv[2], encoding="utf-8").read() if os.path.exists(argv[2]) else None
-        if old != text:
-            with open(argv[2], "w", encoding="utf-8") as f:
-                f.write(text)
+        # written even when the same, so that the build sees it newer than knobs.def
+        with open(argv[2], "w", encoding="utf-8") as f:
+            f.write(text)
         return 0
     if len(argv) == 2 and argv[1] == "--check":
         return check()
