@@ -155,9 +155,9 @@ TEST(Repack, ProgressAndStepInWordsAndItsOwnSlotIsNoReplica)
         step = c.scalar("SELECT step FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
         return step.find("; waits for pid") != std::string::npos;
     }, 300, "the repack to wait for its final lock");
-    // e.g. "repacking table rprog concurrently (...): applying the changes
+    // e.g. "repacking table public.rprog concurrently (...): applying the changes
     // made meanwhile; waits for pid 123 (relation lock) since ..."
-    EXPECT_TRUE(std::regex_search(step, std::regex(R"(^repacking table rprog concurrently \(.*\): )"
+    EXPECT_TRUE(std::regex_search(step, std::regex(R"(^repacking table public\.rprog concurrently \(.*\): )"
                                                    R"((applying the changes made meanwhile|swapping in the new files)"
                                                    R"( \(ACCESS EXCLUSIVE\)); waits for pid [0-9]+ \(relation lock\))")))
         << step;
@@ -255,7 +255,7 @@ TEST(Repack, AKillDuringTheCopyLeavesTheTableIntactAndTheJobGoesOn)
                                     " ORDER BY event_id DESC LIMIT 1",
                                     {Id(job)})
                               .value_or("");
-    EXPECT_EQ(0u, resumed.find("resumed at step repack, 0 of 1 done: repacking table rkill concurrently")) << resumed;
+    EXPECT_EQ(0u, resumed.find("resumed at step repack, 0 of 1 done: repacking table public.rkill concurrently")) << resumed;
     EXPECT_EQ(sum, Checksum(c2, "rkill"));
     EXPECT_NE(relfilenode, c2.scalar_int("SELECT relfilenode FROM pg_class WHERE relname = 'rkill'"));
     EXPECT_EQ(0, c2.scalar_int("SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical'"));
