@@ -675,7 +675,9 @@ extern void MigSetLaneRetries(int64 job_id, int lane, int retries,
 							  const char *last_error);
 extern void MigResetLaneRetries(int64 job_id);
 extern uint64 MigLanesToRun(int64 job_id, int parallel);
-extern bool MigFinishLanes(int64 job_id, int64 *rows_done, int64 *chunks_done);
+extern int64 MigLanesLeft(int64 job_id);
+extern bool MigFinishLanes(int64 job_id, bool verify, const char *verified,
+						   int64 *rows_done, int64 *chunks_done);
 extern void MigRequestJobWorkers(const MigJob *job, int64 job_id);
 
 #endif							/* PG_MIG_H */

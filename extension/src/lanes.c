@@ -476,15 +476,45 @@ MigRequestJobWorkers(const MigJob *job, int64 job_id)
 }
 
 /*
+ * MigLanesLeft: how many lanes of the job are not done yet.  Caller is in
+ * a transaction.
+ */
+int64
+MigLanesLeft(int64 job_id)
+{
+	MigStoreContext sc;
+	char	   *sql;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+	int64		left;
+
+	sql = psprintf("SELECT pg_catalog.count(*) FROM %s WHERE job_id = $1 AND NOT done",
+				   MigQualifiedTable(MIG_LANE_TABLE));
+	MigStoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 1, types, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read the lanes of pg_mig job " INT64_FORMAT, job_id);
+	left = MigInt64Column(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, INT8OID);
+	MigStoreLeave(&sc);
+	return left;
+}
+
+/*
  * MigFinishLanes sums up a parallel job whose lanes are all done: the
  * lanes' sums go into the job row, and the caller (walk.c) finishes the
- * walk with *rows_done in *chunks_done.  Locks the job row, so two lanes
- * that end at once finish it once.  Returns true if the job is to be
- * finished.  Caller is in a transaction of its own, with no lock on the
- * job row yet.
+ * walk with *rows_done in *chunks_done.  A job to be
+ * verified (verify) is finished only with the count of its verification
+ * (verified, the detail of the event 'verified', recorded before the job
+ * succeeds): without it the job is left running for lane 1's worker,
+ * which verifies the whole key range once every lane is done (the
+ * launcher starts it for a job whose lanes are all done).  Locks the job
+ * row, so two lanes that end at once finish it once.  Returns true if the
+ * job is to be finished.  Caller is in a transaction of its own, with no
+ * lock on the job row yet.
  */
 bool
-MigFinishLanes(int64 job_id, int64 *rows_done, int64 *chunks_done)
+MigFinishLanes(int64 job_id, bool verify, const char *verified,
+			   int64 *rows_done, int64 *chunks_done)
 {
 	MigJob	   *job = MigLoadJob(job_id, true);
 	MigStoreContext sc;
@@ -511,8 +541,10 @@ MigFinishLanes(int64 job_id, int64 *rows_done, int64 *chunks_done)
 	for (int i = 0; i < 4; i++)
 		sums[i] = MigInt64Column(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 2, INT8OID);
 	MigStoreLeave(&sc);
-	if (left > 0)
+	if (left > 0 || (verify && verified == NULL))
 		return false;
+	if (verify)
+		MigRecordEvent(job_id, "verified", verified);
 	{
 		const char *cols[5] = {"rows_done", "keys_done", "chunks_done", "wal_bytes",
 		"target_ord"};

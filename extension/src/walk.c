@@ -114,6 +114,13 @@ static int	verify_nkey;
 static char **verify_key;		/* in job_context */
 static int64 verify_rows;
 static MigChunkPlan *verify_plan;
+/*
+ * A parallel job is verified once every lane is done, by lane 1's worker,
+ * over the whole key range (LaneVerifies); verified_text is the count it
+ * found, for FinishLaneJob (in job_context).
+ */
+static bool lane_verifies;
+static char *verified_text;
 
 /* a lane of a parallel job (worker_args.lane > 0; see lanes.c) */
 static bool lane_finished;		/* the lane is done: finish the job if all are */
@@ -123,6 +130,7 @@ static MigJob *LockJobRow(bool exclusive);
 static const char *LaneText(const char *detail);
 static StepOutcome RunChunk(MigJob *job, long *delay_ms);
 static bool VerifyWanted(MigJob *job);
+static bool LaneVerifies(MigJob *job);
 static StepOutcome RunVerifyChunk(MigJob *job, long *delay_ms);
 static bool MaybeGiveWorkerBack(const char *reason);
 static void EndPacedSpan(void);
@@ -219,7 +227,10 @@ MigWalkStartJob(void)
 	 * queued job is set running after the step (PromoteQueuedJob).
 	 */
 	job = LockJobRow(worker_args.lane == 0);
-	if (job != NULL && job->lane > 0 && job->target_ord > 0)
+	if (job != NULL && job->lane > 0 && job->target_ord > 0 &&
+		!(job->owner == worker_args.owner &&
+		  (job->state == MIG_STATE_QUEUED || job->state == MIG_STATE_RUNNING) &&
+		  LaneVerifies(job)))
 	{
 		/* a lane that is done: only the job may be left to finish */
 		lane_finished = true;
@@ -245,8 +256,11 @@ MigWalkStartJob(void)
 			lane = MigLoadLane(job_id, job->lane, false);
 			MemoryContextSwitchTo(old);
 		}
-		if (job->rows_done == 0 && job->chunks_done == 0 &&
-			(lane != NULL || !job->ever_started))
+		if (lane != NULL && lane->done)
+			MigRecordEvent(job_id, "started",
+						   LaneText("every lane is done: verifying the whole key range"));
+		else if (job->rows_done == 0 && job->chunks_done == 0 &&
+				 (lane != NULL || !job->ever_started))
 			MigRecordEvent(job_id, "started",
 						   lane ? MigDescribeLane(lane) : NULL);
 		else if (lane == NULL && (resumed = MigDescribeResume(job)) != NULL)
@@ -262,7 +276,7 @@ MigWalkStartJob(void)
 			list_free_deep(targets);
 		targets = MigLoadTargets(job_id);
 		ResolveOldTargets(job);
-		if (lane != NULL)
+		if (lane != NULL && !lane->done)
 		{
 			/* the lane walks its part of the one target */
 			if (list_length(targets) != 1)
@@ -417,21 +431,25 @@ MigWalkLaneFinished(void)
 
 /*
  * MigWalkFinishLanes: a lane is done; if every lane of the job is, the job
- * is finished (lanes.c).  Caller is in a transaction of its own (worker.c),
- * which only logs an error here: the lane's worker ends, the launcher
- * starts a worker for the lanes again (lane 1 if all are done), and that
- * one finishes the job.
+ * is finished (lanes.c); a job to be verified only by lane 1's worker,
+ * with its count (RunVerifyChunk).  Caller is in a transaction of its own
+ * (worker.c), which only logs an error here: the lane's worker ends, the
+ * launcher starts a worker for the lanes again (lane 1 if all are done),
+ * and that one finishes the job.
  */
 void
 MigWalkFinishLanes(void)
 {
 	int64		rows_done;
 	int64		chunks_done;
+	MigJob	   *job;
 
 	pgstat_report_activity(STATE_RUNNING, "pg_mig: finishing job");
 	(void) set_config_option("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
-	if (MigFinishLanes(job_id, &rows_done, &chunks_done))
+	job = MigLoadJob(job_id, false);
+	if (job != NULL &&
+		MigFinishLanes(job_id, VerifyWanted(job), verified_text, &rows_done, &chunks_done))
 		FinishWalk(MigLoadJob(job_id, false), rows_done, chunks_done);
 }
 
@@ -747,7 +765,9 @@ RunChunk(MigJob *job, long *delay_ms)
 
 	if (job->target_ord >= list_length(targets))
 	{
-		if (worker_args.lane > 0)
+		if (worker_args.lane > 0 && LaneVerifies(job))
+			return RunVerifyChunk(job, delay_ms);
+		else if (worker_args.lane > 0)
 			lane_finished = true;
 		else if (VerifyWanted(job))
 			return RunVerifyChunk(job, delay_ms);
@@ -850,6 +870,12 @@ RunChunk(MigJob *job, long *delay_ms)
 							  result.target_done && cp.target_ord >= list_length(targets));
 		if (result.target_done && cp.target_ord >= list_length(targets))
 		{
+			/* lane 1 verifies the job if every lane is done (next step) */
+			if (worker_args.lane == 1 && VerifyWanted(job))
+			{
+				*delay_ms = 0;
+				return STEP_CHUNK;
+			}
 			lane_finished = true;
 			return STEP_STOP;
 		}
@@ -896,8 +922,8 @@ RunChunk(MigJob *job, long *delay_ms)
 
 /*
  * VerifyWanted: the job is verified after its walk: a backfill or a delete
- * with a where clause, walked by one worker, with its knob verify on (the
- * kind argument verify=false turns it off).  Caller is in a transaction.
+ * with a where clause, with its knob verify on (the kind argument
+ * verify=false turns it off).  Caller is in a transaction.
  */
 static bool
 VerifyWanted(MigJob *job)
@@ -908,12 +934,34 @@ VerifyWanted(MigJob *job)
 
 		MigLoadJobKind(job);
 		knob = MigKindArg(job, "verify");	/* MIG_VERIFY_OFF: "verify=false" */
-		verify_wanted = worker_args.lane == 0 && job->parallel <= 1 &&
-			job->where_clause != NULL &&
+		verify_wanted = job->where_clause != NULL &&
 			MigKindDefOf(job->kind)->verify &&
 			!(knob && strcmp(knob, "false") == 0);
 	}
 	return verify_wanted > 0;
+}
+
+/*
+ * LaneVerifies: this worker verifies its parallel job now: it is lane 1's,
+ * the job is to be verified and every lane is done.  The lanes walked
+ * parts of the key range, the verification counts the whole of it (the
+ * job's one target, loaded again), in steps of this worker.  Caller is in
+ * the step's transaction, with the job row locked.
+ */
+static bool
+LaneVerifies(MigJob *job)
+{
+	if (!lane_verifies && worker_args.lane == 1 && VerifyWanted(job) &&
+		MigLanesLeft(job_id) == 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(job_context);
+
+		/* (the lane's target stays allocated: its chunk plan may use it) */
+		targets = MigLoadTargets(job_id);
+		MemoryContextSwitchTo(old);
+		lane_verifies = true;
+	}
+	return lane_verifies;
 }
 
 /*
@@ -972,6 +1020,14 @@ RunVerifyChunk(MigJob *job, long *delay_ms)
 		/* the health signals hold it like a chunk; it writes nothing to pace */
 		*delay_ms = 0;
 		return STEP_CHUNK;
+	}
+	if (worker_args.lane > 0)
+	{
+		/* the job is finished with the lanes' sums (FinishLaneJob) */
+		verified_text = MemoryContextStrdup(job_context,
+											psprintf(INT64_FORMAT " rows left", verify_rows));
+		lane_finished = true;
+		return STEP_STOP;
 	}
 	MigRecordEvent(job_id, "verified", psprintf(INT64_FORMAT " rows left", verify_rows));
 	FinishWalk(job, job->rows_done, job->chunks_done);

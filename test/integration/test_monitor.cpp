@@ -411,3 +411,45 @@ TEST(Monitor, VerifiedCountsTheRowsThatStillMatch)
     ASSERT_EQ("succeeded", wait_job(c, del2, 120));
     EXPECT_EQ(1, job_events(c, del2, "verified"));
 }
+
+// A parallel job is verified too, once, over its whole key range: rows an
+// application inserted behind lane 1 with the column still NULL are
+// counted ("50 rows left"); a parallel delete nobody interfered with
+// leaves 0.  Every lane's rows stay done exactly once.
+TEST(Monitor, VerifiedCountsTheRowsThatStillMatchInLanes)
+{
+    Conn c(Sandbox::get().conninfo());
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    c.exec("CREATE TABLE mo_verify_lanes (id int PRIMARY KEY, tracking text)");
+    c.exec("INSERT INTO mo_verify_lanes SELECT 2 * g FROM generate_series(1, 20000) g");
+    c.exec("ANALYZE mo_verify_lanes");
+    long long job = c.scalar_int("SELECT mig_start_backfill('mo_verify_lanes', $$tracking = 'T' || id$$,"
+                                 " where_clause => 'tracking IS NULL', batch_size => 250, chunk_time => NULL,"
+                                 " sleep => '50ms', parallel => 4)");
+    wait_for([&] {
+        return c.scalar_int("SELECT coalesce(max(rows_done), 0) FROM mig_job_lanes"
+                            " WHERE job_id = $1 AND lane = 1", {S(job)}) >= 1000;
+    }, 120, "lane 1 past id 2000");
+    // the application, behind lane 1: odd ids 1 .. 99, tracking not written
+    c.exec("INSERT INTO mo_verify_lanes SELECT 2 * g - 1 FROM generate_series(1, 50) g");
+    ASSERT_EQ("succeeded", wait_job(c, job, 300));
+    EXPECT_EQ(20000, c.scalar_int("SELECT rows_done FROM mig_jobs WHERE job_id = $1", {S(job)}));
+    EXPECT_EQ(1, job_events(c, job, "verified"));
+    EXPECT_EQ("50 rows left", c.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1 AND event = 'verified'",
+                                       {S(job)}).value_or("(none)"));
+    auto s = migctl({"status", S(job)});
+    EXPECT_TRUE(Has(s.out, "verified: 50 rows left")) << s.out;
+
+    long long del = c.scalar_int("SELECT mig_start_delete('mo_verify_lanes', 'id > 30000', batch_size => 500,"
+                                 " parallel => 2)");
+    ASSERT_EQ("succeeded", wait_job(c, del, 120));
+    EXPECT_EQ(1, job_events(c, del, "verified"));
+    EXPECT_EQ("0 rows left", c.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1 AND event = 'verified'",
+                                      {S(del)}).value_or("(none)"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM mo_verify_lanes WHERE id > 30000"));
+    // verify => false: no event
+    long long off = c.scalar_int("SELECT mig_start_delete('mo_verify_lanes', 'id > 20000', parallel => 2,"
+                                 " verify => false)");
+    ASSERT_EQ("succeeded", wait_job(c, off, 120));
+    EXPECT_EQ(0, job_events(c, off, "verified"));
+}
