@@ -109,25 +109,60 @@ TEST(Crash, PausedJobStaysPausedAndQueuedJobRunsAfterRestart)
 // standby is promoted, and the job goes on there by itself (its launcher
 // starts once recovery ends), from the checkpoint that reached the standby:
 // every row changed exactly once, also on the new standby made afterwards.
+// The job's history (mig_job_timeline) has its samples from before the
+// failover and from after it, its rows growing to the total.
 // Last in this file: from here on the sandbox's primary is the promoted one.
 TEST(Crash, JobFinishesOnThePromotedStandby)
 {
     const int rows = 120000;
     long long job;
+    long long samples_before;
     {
         Conn c = pg_mig_primary();
+        // a sample every 200 ms on the primary (the promoted standby keeps
+        // its default: there the forced samples, where the worker starts
+        // and where the walk ends)
+        c.exec("ALTER SYSTEM SET pg_mig.timeline_interval = '200ms'");
+        c.exec("SELECT pg_reload_conf()");
         create_table(c, "crash_fo", "id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0", "g, 0", rows);
         job = c.scalar_int(
             "SELECT mig_start_backfill('crash_fo', 'n = n + 1', batch_size => 1000,"
             " chunk_time => NULL, sleep => '10ms')");
     }
     wait_for([&] { return job_rows_done(job) >= 20000; }, 180, "job progress before the failover");
+    {
+        Conn c = pg_mig_primary();
+        samples_before = c.scalar_int("SELECT count(*) FROM mig_job_timeline($1)", {std::to_string(job)});
+        c.exec("ALTER SYSTEM RESET pg_mig.timeline_interval");
+        c.exec("SELECT pg_reload_conf()");
+    }
+    EXPECT_GE(samples_before, 3);
     wait_standby();
     ASSERT_EQ(0, Sandbox::get().failover());
 
     Conn c(Sandbox::get().conninfo());
     EXPECT_EQ("t", *c.scalar("SELECT NOT pg_is_in_recovery()"));
     EXPECT_EQ("succeeded", wait_job(c, job, 300));
+    {
+        // the history across the failover: the samples that reached the
+        // standby before it, and at least the two the promoted standby's
+        // worker forces (where it starts, where the walk ends)
+        auto t = c.rows("SELECT rows_done, (at < (SELECT max(at) FROM mig_job_events"
+                        "                     WHERE job_id = $1 AND event = 'started'))::int"
+                        " FROM mig_job_timeline($1)",
+                        {std::to_string(job)});
+        long long before = 0, after = 0;
+        for (size_t i = 0; i < t.size(); i++) {
+            (*t[i][1] == "1" ? before : after)++;
+            if (i > 0) {
+                EXPECT_GE(std::stoll(*t[i][0]), std::stoll(*t[i - 1][0])) << i;
+            }
+        }
+        EXPECT_GE(before, samples_before) << "the samples from before the failover";
+        EXPECT_GE(after, 2) << "the samples of the promoted standby's worker";
+        ASSERT_FALSE(t.empty());
+        EXPECT_EQ(rows, std::stoll(*t.back()[0]));
+    }
     EXPECT_EQ(rows, c.scalar_int("SELECT count(*) FROM crash_fo WHERE n = 1"));
     EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM crash_fo WHERE n <> 1"));
     EXPECT_EQ(rows, c.scalar_int("SELECT rows_done FROM mig_jobs WHERE job_id = $1",
