@@ -565,6 +565,7 @@ typedef struct MigReplicaLag
 	char		name[NAMEDATALEN + 32];	/* "standby1", "replication slot s" */
 	int64		lag_bytes;
 	int64		replay_lag_ms;	/* -1 = unknown */
+	TimestampTz reply_at;		/* a standby's last report, 0 for a slot */
 	double		fraction;		/* of the job's tightest lag limit */
 } MigReplicaLag;
 

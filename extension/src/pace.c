@@ -25,6 +25,13 @@
  * (MigNextBatchSize).  The lanes of a job share one pace: each lane takes
  * 1/parallel of the rate and counts every lane's chunk at the gate.
  *
+ * Under max_lag the lag is in time: the age of the oldest WAL the replica
+ * has not replayed (WrittenAgoMs, from the insert positions noted at each
+ * look), or its replay_lag if longer, against what remains of max_lag
+ * after the longest replay stall seen lately (a stall adds its length to
+ * the lag whatever the job does); the tighter of the two limits sets the
+ * pace.
+ *
  * Over the budget the job still stops outright (throttle.c: a standby that
  * stopped, a frozen slot, WAL of others), with today's reasons; inactive
  * slots are not paced to, they only stop the job.
@@ -51,6 +58,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "access/xlog.h"
@@ -68,6 +76,9 @@
 #define PACE_TAU_S			0.25	/* the gap to the target closes in about this */
 #define REPLAY_EWMA_S		2.0		/* smoothing of the replica's replay rate */
 #define PACE_MAX_WAIT_MS	200		/* look again at least this often */
+#define WAL_NOTES			1024	/* the insert positions kept, one per look */
+#define STALL_DECAY_S		60.0	/* a replay stall seen is forgotten over this */
+#define STALL_ROOM_MIN		0.25	/* of max_lag: the least room a stall leaves */
 #define PACE_SHOWN_MS		1500	/* throttled says "pacing" this long after a wait */
 #define THROTTLED_WRITE_MS	1000	/* rewrite a changing pacing text at most this often */
 
@@ -90,6 +101,16 @@ static TimestampTz chunk_start;
 static int64 chunk_wal;
 static int64 chunk_ms;
 static TimestampTz paced_at;	/* the last time the pacer made the job wait */
+/* the WAL insert position at each look, oldest first (a ring) */
+static TimestampTz note_at[WAL_NOTES];
+static XLogRecPtr note_lsn[WAL_NOTES];
+static int	note_first;
+static int	notes;
+/* replay stalls: where and since when the replica's position stands */
+static XLogRecPtr replay_seen;
+static TimestampTz replay_moved_at;
+static TimestampTz stall_at;
+static double stall_ms;			/* the longest seen, decaying */
 static char *paced_reason;		/* in TopMemoryContext */
 
 /* the application latency pacer */
@@ -125,6 +146,55 @@ MigPaceChunkDone(TimestampTz start, int64 ms, int64 wal_bytes)
 	chunk_wal = wal_bytes;
 }
 
+/* NoteInsert keeps the insert position at a look, if it moved */
+static void
+NoteInsert(TimestampTz now, XLogRecPtr insert)
+{
+	int			last = (note_first + notes - 1) % WAL_NOTES;
+	int			slot;
+
+	if (notes > 0 && note_lsn[last] >= insert)
+		return;
+	if (notes < WAL_NOTES)
+		slot = (note_first + notes++) % WAL_NOTES;
+	else
+	{
+		slot = note_first;
+		note_first = (note_first + 1) % WAL_NOTES;
+	}
+	note_at[slot] = now;
+	note_lsn[slot] = insert;
+}
+
+/*
+ * WrittenAgoMs: how long ago the WAL after pos (a replica's replay
+ * position) was written, from the insert positions noted at the looks
+ * before, interpolated between the two around it; 0 if it is newer than
+ * the last look, and at least the age of the oldest note if it is older.
+ * This is the replica's lag in time as it grows while the replica replays
+ * nothing: its own report (pg_stat_replication.replay_lag) moves only when
+ * its replay does, and stays at its last value through a pause.
+ */
+static double
+WrittenAgoMs(TimestampTz now, XLogRecPtr pos)
+{
+	for (int i = notes - 1; i >= 0; i--)
+	{
+		int			k = (note_first + i) % WAL_NOTES;
+		int			next = (k + 1) % WAL_NOTES;
+		double		at;
+
+		if (note_lsn[k] > pos)
+			continue;
+		if (i == notes - 1)
+			return 0;
+		at = note_at[k] + (double) (note_at[next] - note_at[k]) *
+			(double) (pos - note_lsn[k]) / (double) (note_lsn[next] - note_lsn[k]);
+		return Max((now - at) / 1000.0, 0.0);
+	}
+	return notes > 0 ? Max((now - note_at[note_first]) / 1000.0, 0.0) : 0;
+}
+
 /*
  * LagGate: the lag pacer's answer for the next chunk.  Returns the time to
  * wait in ms (0: the chunk may start) and sets *reason while pacing.
@@ -138,6 +208,8 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	double		rate;
 	int			lanes = (job->parallel > 1 && job->lane > 0) ? job->parallel : 1;
 	double		next_wal;
+	double		lag_ms;
+	double		room_ms = job->max_lag_ms;
 	long		wait = 0;
 
 	if ((job->max_lag_bytes <= 0 && job->max_lag_ms <= 0) || !mig_lag_pacing)
@@ -148,6 +220,47 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 		return 0;
 	}
 	insert = GetXLogInsertRecPtr();
+
+	/*
+	 * The lag in time: the replica's report, or how long ago the WAL at its
+	 * replay position was written, if longer (a replica that stopped
+	 * replaying reports the lag it had when it stopped).
+	 */
+	NoteInsert(now, insert);
+	lag_ms = Max(r.replay_lag_ms, 0);
+	if (job->max_lag_ms > 0 && r.lag_bytes > 0 && insert > (XLogRecPtr) r.lag_bytes)
+		lag_ms = Max(lag_ms, WrittenAgoMs(now, insert - r.lag_bytes));
+
+	/*
+	 * A replica that stops replaying for a while (a pause, a conflict, a
+	 * burst of others' WAL) adds that while to the lag in time of all it has
+	 * not replayed, whatever the job does: the pacer keeps room for the
+	 * longest such stall it has seen lately, and holds the lag it leaves
+	 * near its share of what remains of max_lag.  A stall is what the
+	 * standby's reports say: its replay position standing from one report
+	 * to the next (a standby reports when it receives WAL, so a job that
+	 * writes nothing for a while hears nothing, which is no stall).
+	 */
+	if (job->max_lag_ms > 0)
+	{
+		XLogRecPtr	replay_pos = insert - Min((XLogRecPtr) Max(r.lag_bytes, 0), insert);
+		double		stalled = 0;
+
+		if (r.reply_at == 0 || r.lag_bytes <= 0 || replay_moved_at == 0 ||
+			replay_pos > replay_seen)
+		{
+			replay_seen = replay_pos;
+			replay_moved_at = r.reply_at;
+		}
+		else
+			stalled = Max(r.reply_at - replay_moved_at, 0) / 1000.0;
+		if (stall_at != 0)
+			stall_ms *= exp(-((now - stall_at) / 1e6) / STALL_DECAY_S);
+		stall_at = now;
+		stall_ms = Max(stall_ms, stalled);
+		room_ms = Max(job->max_lag_ms - stall_ms, job->max_lag_ms * STALL_ROOM_MIN);
+		r.fraction = Max(r.fraction, lag_ms / room_ms);
+	}
 	if (have_sample)
 	{
 		double		dt = (now - sample_at) / 1e6;
@@ -172,10 +285,10 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 		replay_rate = 0;
 	}
 
-	if (job->max_lag_bytes > 0)
-		budget = (double) job->max_lag_bytes;
-	else
-		budget = job->max_lag_ms / 1000.0 * Max(replay_rate, 65536.0);
+	/* the tighter of the limits, in bytes (max_lag: at the replay rate) */
+	budget = job->max_lag_bytes > 0 ? (double) job->max_lag_bytes : DBL_MAX;
+	if (job->max_lag_ms > 0)
+		budget = Min(budget, room_ms / 1000.0 * Max(replay_rate, 65536.0));
 	rate = replay_rate + (PACE_TARGET - r.fraction) * budget / PACE_TAU_S;
 
 	/*
@@ -193,6 +306,8 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 		(double) r.lag_bytes + Min(next_wal * lanes, job->max_lag_bytes / 2.0) >
 		PACE_GATE * job->max_lag_bytes)
 		wait = PACE_MAX_WAIT_MS;	/* the next chunk would take the lag over */
+	else if (job->max_lag_ms > 0 && lag_ms > PACE_GATE * room_ms)
+		wait = PACE_MAX_WAIT_MS;	/* the WAL written now would replay too late */
 	else if (chunk_start != 0 && rate <= 0)
 		wait = PACE_MAX_WAIT_MS;
 	else if (chunk_start != 0)
@@ -209,14 +324,17 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	{
 		char	   *where = r.name;
 
-		if (job->max_lag_bytes > 0)
+		/* the limit the lag is nearer to */
+		if (job->max_lag_bytes > 0 &&
+			(job->max_lag_ms <= 0 ||
+			 (double) r.lag_bytes / job->max_lag_bytes >= lag_ms / room_ms))
 			SetPacedReason(psprintf("pacing to replica lag budget %s: %s on %s",
 									MigFormatBytes(job->max_lag_bytes),
 									MigFormatBytes(r.lag_bytes), where));
 		else
 			SetPacedReason(psprintf("pacing to replica lag budget %s: %s on %s",
 									MigFormatMs(job->max_lag_ms),
-									MigFormatMs(Max(r.replay_lag_ms, 0)), where));
+									MigFormatMs(lag_ms), where));
 		paced_at = now;
 	}
 	if (paced_reason && paced_at != 0 &&

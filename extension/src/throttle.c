@@ -71,6 +71,7 @@ typedef struct Replica
 	bool		known;			/* lag_bytes could be read */
 	int64		lag_bytes;
 	int64		replay_lag_us;	/* -1 = unknown */
+	TimestampTz reply_at;		/* a standby's last report, 0 for a slot */
 } Replica;
 
 /* ReadReplicas fills out[] with every walsender and slot; returns how many */
@@ -90,6 +91,7 @@ ReadReplicas(Replica **out)
 		XLogRecPtr	apply,
 					flush;
 		TimeOffset	applyLag;
+		TimestampTz replyTime;
 
 		SpinLockAcquire(&w->mutex);
 		pid = w->pid;
@@ -97,6 +99,7 @@ ReadReplicas(Replica **out)
 		apply = w->apply;
 		flush = w->flush;
 		applyLag = w->applyLag;
+		replyTime = w->replyTime;
 		SpinLockRelease(&w->mutex);
 		if (pid == 0 || (state != WALSNDSTATE_STREAMING && state != WALSNDSTATE_CATCHUP))
 			continue;
@@ -115,6 +118,7 @@ ReadReplicas(Replica **out)
 		r[n].known = !XLogRecPtrIsInvalid(apply);
 		r[n].lag_bytes = (r[n].known && now > apply) ? (int64) (now - apply) : 0;
 		r[n].replay_lag_us = applyLag;
+		r[n].reply_at = replyTime;
 		n++;
 	}
 
@@ -269,6 +273,7 @@ MigSlowestReplica(const MigJob *job, MigReplicaLag *out)
 			out->fraction = f;
 			out->lag_bytes = r[i].lag_bytes;
 			out->replay_lag_ms = r[i].replay_lag_us >= 0 ? r[i].replay_lag_us / 1000 : -1;
+			out->reply_at = r[i].reply_at;
 			if (strncmp(r[i].name, "slot ", 5) == 0)
 				snprintf(out->name, sizeof(out->name), "replication slot %s", r[i].name + 5);
 			else
