@@ -19,12 +19,17 @@
 # insert position minus replay position).  The standby's replay share is
 # the CPU time of its startup process over the wall-clock time of a run.
 #
-#   bench/pacing.sh [--rows N] [--seconds S] [--rates "R ..."] [--quick] [--out FILE]
+#   bench/pacing.sh [--rows N] [--seconds S] [--rates "R ..."] [--quick]
+#                   [--parts "ceiling lag latency"] [--rounds N] [--budgets "2 16"] [--out FILE]
 #
 #   --rows N      rows of the table (default 1000000)
 #   --seconds S   length of each pgbench window (default 20)
 #   --rates       the ceiling's rates in rows/s (default 5000 ... 120000)
 #   --quick       300000 rows, 8 s windows, 5 rates: a smoke test
+#   --parts       which parts to run (default all three)
+#   --rounds N    lag: N rounds, paced and stop/go in turn first, the table
+#                 vacuumed before each run; the medians (default 1)
+#   --budgets     lag: the budgets in MB (default "2 16")
 #   --out FILE    the report (default bench/RESULTS-pacing.md)
 #
 # Needs pg_mig built and installed for the pg_config on PATH, pgbench and
@@ -38,14 +43,20 @@ secs=20
 rates="5000 10000 20000 30000 40000 60000 80000 120000"
 out=$root/bench/RESULTS-pacing.md
 mode="full run"
+parts="ceiling lag latency"
+rounds=1
+budgets="2 16"
 while [ $# -gt 0 ]; do
     case "$1" in
+        --parts) parts=$2; shift 2 ;;
+        --rounds) rounds=$2; shift 2 ;;
+        --budgets) budgets=$2; shift 2 ;;
         --rows) rows=$2; shift 2 ;;
         --seconds) secs=$2; shift 2 ;;
         --rates) rates=$2; shift 2 ;;
         --quick) rows=300000; secs=8; rates="5000 10000 20000 40000 80000"; mode="--quick"; shift ;;
         --out) out=$2; shift 2 ;;
-        --help|-h) sed -n '2,31p' "$0"; exit 0 ;;
+        --help|-h) sed -n '2,36p' "$0"; exit 0 ;;
         *) echo "pacing.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -67,6 +78,7 @@ track_activities = on"
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 echo "sandbox: primary port $PRIMARY_PORT, standby port $STANDBY_PORT; $rows rows, windows of $secs s" >&2
 
+has() { case " $parts " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 q() { psql -XAtq -v ON_ERROR_STOP=1 "$@"; }
 qs() { psql -XAtq -v ON_ERROR_STOP=1 -p "$STANDBY_PORT" "$@"; }
 
@@ -156,6 +168,7 @@ f2() { printf '%.2f' "$1"; }
 declare -A ceil_rate
 ceiling_rows=""
 lo=1
+has ceiling || rates=""
 for r in $rates; do
     n=$((r * 6))
     [ "$n" -gt "$rows" ] && n=$rows
@@ -165,7 +178,7 @@ for r in $rates; do
     achieved=$(echo "$n / $wall" | bc -l)
     echo "ceiling: target $r rows/s, achieved $(f0 "$achieved"), peak lag $(mb "$peak") MB, replay $(f2 "$replay")" >&2
     ceiling_rows+="| $r | $(f0 "$achieved") | $(mb "$peak") MB | $(f2 "$replay") |"$'\n'
-    for b in 2 16; do
+    for b in $budgets; do
         if [ "$peak" -le $((b * 1048576)) ]; then
             prev=${ceil_rate[$b]:-0}
             [ "$(echo "$achieved > $prev" | bc -l)" = 1 ] && ceil_rate[$b]=$achieved
@@ -181,21 +194,43 @@ run_job() {  # run_job ARGS: a backfill of every row, to its end
     q -c "SELECT mig_wait($job)" >/dev/null
     job_rate=$(q -c "SELECT rows_done / extract(epoch FROM finished_at - started_at) FROM mig_jobs WHERE job_id = $job")
     job_events=$(q -c "SELECT count(*) FROM mig_job_events WHERE job_id = $job AND event IN ('throttled', 'unthrottled', 'paced')")
+    job_chunk=$(q -c "SELECT (keys_done / greatest(chunks_done, 1))::bigint FROM mig_jobs WHERE job_id = $job")
+    job_throttled=$(q -c "SELECT round(throttled_seconds::numeric, 1) FROM mig_jobs WHERE job_id = $job")
 }
+# median of the numbers on stdin
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+declare -A runs  # "budget pacing" -> lines "rate peak replay events chunk throttled"
 lag_rows=""
-for b in 2 16; do
-    for pacing in on off; do
-        q -c "ALTER SYSTEM SET pg_mig.lag_pacing = $pacing" -c "SELECT pg_reload_conf()" >/dev/null
-        sleep 1
-        measure run_job ", max_lag_bytes => $b * 1048576"
-        c=${ceil_rate[$b]:-0}
-        ratio=$( [ "$(f0 "$c")" -gt 0 ] && echo "$job_rate / $c" | bc -l || echo 0)
-        name=$([ $pacing = on ] && echo "paced (0.4)" || echo "stop/go (0.3)")
-        echo "lag $b MB $name: $(f0 "$job_rate") rows/s ($(f2 "$ratio") x ceiling), peak $(mb "$peak") MB ($(f2 "$(echo "$peak / ($b * 1048576)" | bc -l)") x), replay $(f2 "$replay"), $job_events events" >&2
-        lag_rows+="| $b MB | $name | $(f0 "$job_rate") | $(f2 "$ratio")x | $(mb "$peak") MB | $(f2 "$(echo "$peak / ($b * 1048576)" | bc -l)")x | $(f2 "$replay") | $job_events |"$'\n'
+if has lag; then
+    for round in $(seq 1 "$rounds"); do
+        order="on off"
+        [ $((round % 2)) = 0 ] && order="off on"
+        for b in $budgets; do
+            for pacing in $order; do
+                q -c "ALTER SYSTEM SET pg_mig.lag_pacing = $pacing" -c "SELECT pg_reload_conf()" >/dev/null
+                # every run starts from the same table: the dead rows of the
+                # runs before pruned away (else the later runs find room for
+                # HOT updates that the first did not)
+                [ "$rounds" -gt 1 ] && q -c "VACUUM t" >/dev/null
+                sleep 1
+                measure run_job ", max_lag_bytes => $b * 1048576"
+                echo "lag round $round, $b MB, pacing $pacing: $(f0 "$job_rate") rows/s, peak $(mb "$peak") MB, $job_events events, $job_chunk keys per chunk, throttled $job_throttled s" >&2
+                runs["$b $pacing"]+="$job_rate $peak $replay $job_events $job_chunk $job_throttled"$'\n'
+            done
+        done
     done
-done
-q -c "ALTER SYSTEM RESET pg_mig.lag_pacing" -c "SELECT pg_reload_conf()" >/dev/null
+    q -c "ALTER SYSTEM RESET pg_mig.lag_pacing" -c "SELECT pg_reload_conf()" >/dev/null
+    for b in $budgets; do
+        for pacing in on off; do
+            col() { printf '%s' "${runs["$b $pacing"]}" | awk -v c="$1" 'NF { print $c }' | median; }
+            job_rate=$(col 1) peak=$(col 2) replay=$(col 3) job_events=$(col 4) job_chunk=$(col 5) job_throttled=$(col 6)
+            c=${ceil_rate[$b]:-0}
+            ratio=$( [ "$(f0 "$c")" -gt 0 ] && f2 "$(echo "$job_rate / $c" | bc -l)" || echo "n/a")
+            name=$([ $pacing = on ] && echo "paced (0.4)" || echo "stop/go (0.3)")
+            lag_rows+="| $b MB | $name | $(f0 "$job_rate") | ${ratio}x | $(mb "$peak") MB | $(f2 "$(echo "$peak / ($b * 1048576)" | bc -l)")x | $(f2 "$replay") | $(f0 "$job_events") | $(f0 "$job_chunk") | $job_throttled s |"$'\n'
+        done
+    done
+fi
 
 # ---- latency under pgbench ----
 cat >"$dir/app.sql" <<'EOF'
@@ -226,6 +261,7 @@ cancel() {
     q -c "SELECT mig_cancel(job_id) FROM mig_jobs WHERE job_id = $1 AND state IN ('queued', 'running', 'paused')" >/dev/null
     q -c "SELECT mig_wait($1, '60s')" >/dev/null
 }
+if has latency; then
 catch_up
 pgbench_run 4 "$secs"
 base_tps=$tps base_p99=$p99
@@ -258,17 +294,19 @@ r2=$(q -c "SELECT rows_done FROM mig_jobs WHERE job_id = $job")
 cancel "$job"
 rate_2=$(echo "($r1 - $r0) / $half" | bc -l) rate_8=$(echo "($r2 - $r1) / $half" | bc -l)
 echo "latency: 2 clients $(f0 "$rate_2") rows/s p99 $p99_2 ms; 8 clients $(f0 "$rate_8") rows/s p99 $p99_8 ms" >&2
+fi
 
 cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
 {
     echo "# Pacing benchmark (issue 28)"
     echo
-    echo "Written by \`bench/pacing.sh\` ($mode: $rows rows, pgbench windows of $secs s), started $started,"
+    echo "Written by \`bench/pacing.sh\` ($mode: $rows rows, pgbench windows of $secs s; parts: $parts; $rounds round(s)), started $started,"
     echo "every figure from this one run. Machine: $(nproc) cores ($cpu), shared with other work"
     echo "while it ran; primary and standby on the same machine; fsync on, autovacuum off."
     echo "Peak lag: sampled every 10 ms in the server (insert position minus the standby's"
     echo "replay position). Replay share: the standby's startup process CPU time over the run's"
     echo "wall-clock time."
+    if has ceiling; then
     echo
     echo "## The ceiling: a fixed-rate loop in the server (2,000-row chunks)"
     echo
@@ -276,13 +314,19 @@ cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
     echo "| --- | --- | --- | --- |"
     printf '%s' "$ceiling_rows"
     echo
-    echo "Ceiling within 2 MB: $(f0 "${ceil_rate[2]:-0}") rows/s; within 16 MB: $(f0 "${ceil_rate[16]:-0}") rows/s."
+    for b in $budgets; do printf 'Ceiling within %s MB: %s rows/s. ' "$b" "$(f0 "${ceil_rate[$b]:-0}")"; done
+    echo
+    fi
+    if has lag; then
     echo
     echo "## pg_mig under max_lag_bytes"
     echo
-    echo "| budget | pacing | rows/s | vs ceiling | peak lag | vs budget | replay share | throttled/unthrottled/paced events |"
-    echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+    [ "$rounds" -gt 1 ] && echo "Medians of $rounds rounds (paced and stop/go first in turn; \`VACUUM t\` before each run)." && echo
+    echo "| budget | pacing | rows/s | vs ceiling | peak lag | vs budget | replay share | throttled/unthrottled/paced events | keys per chunk | throttled |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     printf '%s' "$lag_rows"
+    fi
+    if has latency; then
     echo
     echo "## Application latency (pgbench, one UPDATE per transaction, 4 clients)"
     echo
@@ -300,5 +344,6 @@ cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
     echo
     echo "Load changing half-way, max_app_latency $target ms: 2 clients $(f0 "$rate_2") rows/s (p99 $p99_2 ms,"
     echo "$(f0 "$tps_2") TPS), then 8 clients $(f0 "$rate_8") rows/s (p99 $p99_8 ms, $(f0 "$tps_8") TPS)."
+    fi
 } >"$out"
 echo "wrote $out" >&2
