@@ -64,25 +64,22 @@ static MigJob *LoadJobOrError(int64 job_id, bool for_update);
 static void CheckNotFinished(const MigJob *job, const char *action);
 
 /*
- * InvalidKnob raises the error for a bad knob value.  setting is the
- * pg_mig.default_* setting the value came from, or NULL if it was given.
+ * InvalidKnob raises the error for a bad knob value: fmt is the whole
+ * message, its first %s the knob's name (or the setting's), then the
+ * values of its other conversions.  setting is the pg_mig.default_*
+ * setting the value came from, or NULL if it was given.
  */
-static void
-InvalidKnob(const char *name, const char *setting, const char *problem)
-{
-	if (setting)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s %s", setting, problem),
-				 errdetail("%s was not given, so it takes the value of setting %s.",
-						   name, setting),
-				 errhint("Change the setting %s, or pass %s => ... explicitly.",
-						 setting, name)));
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s %s", name, problem),
-			 errhint("See the pg_mig README for the meaning and range of each argument.")));
-}
+#define InvalidKnob(name, setting, fmt, ...) \
+	ereport(ERROR, \
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE), \
+			 errmsg(fmt, (setting) ? (setting) : (name), ##__VA_ARGS__), \
+			 (setting) ? \
+			 errdetail("%s was not given, so it takes the value of setting %s.", \
+					   (name), (setting)) : 0, \
+			 (setting) ? \
+			 errhint("Change the setting %s, or pass %s => ... explicitly.", \
+					 (setting), (name)) : \
+			 errhint("See the pg_mig README for the meaning and range of each argument.")))
 
 /*
  * MigCheckTextLength raises an error if a clause or text knob is longer than
@@ -126,12 +123,11 @@ CheckKnob(MigKnob k, Datum arg, const char *setting, MigKnobValue *v)
 		case MIG_KNOB_KIND_BIGINT:
 			v->i = spec->kind == MIG_KNOB_KIND_INT ? DatumGetInt32(arg) : DatumGetInt64(arg);
 			if (v->i < 0)
-				InvalidKnob(spec->name, setting, "must not be negative");
+				InvalidKnob(spec->name, setting, "%s must not be negative");
 			if (v->i == 0 && (spec->flags & MIG_KNOB_POSITIVE))
-				InvalidKnob(spec->name, setting, "must be a positive integer");
+				InvalidKnob(spec->name, setting, "%s must be a positive integer");
 			if (spec->max > 0 && v->i > spec->max)
-				InvalidKnob(spec->name, setting,
-							psprintf("must be at most " INT64_FORMAT, spec->max));
+				InvalidKnob(spec->name, setting, "%s must be at most " INT64_FORMAT, spec->max);
 			v->off = optional && v->i == 0;
 			break;
 		case MIG_KNOB_KIND_INTERVAL:
@@ -139,19 +135,18 @@ CheckKnob(MigKnob k, Datum arg, const char *setting, MigKnobValue *v)
 				Interval   *iv = DatumGetIntervalP(arg);
 
 				if (iv->month < 0 || iv->day < 0 || iv->time < 0)
-					InvalidKnob(spec->name, setting, "must not be negative");
+					InvalidKnob(spec->name, setting, "%s must not be negative");
 				if (iv->month > 1200 || iv->day > 36500)
-					InvalidKnob(spec->name, setting, "is too large");
+					InvalidKnob(spec->name, setting, "%s is too large");
 				v->i = MigIntervalToMs(arg);
 				if (spec->max > 0 && v->i > spec->max)
-					InvalidKnob(spec->name, setting,
-								psprintf("must be at most %s",
-										 DatumGetCString(DirectFunctionCall1(interval_out,
-																			 MigMsToInterval(spec->max)))));
+					InvalidKnob(spec->name, setting, "%s must be at most %s",
+								DatumGetCString(DirectFunctionCall1(interval_out,
+																	MigMsToInterval(spec->max))));
 				if (v->i == 0 && (spec->flags & MIG_KNOB_POSITIVE))
-					InvalidKnob(spec->name, setting, "must be positive");
+					InvalidKnob(spec->name, setting, "%s must be positive");
 				if (k == KNOB_max_app_latency && v->i == 0 && iv->time > 0)
-					InvalidKnob(spec->name, setting, "must be at least 1 millisecond, or 0 to turn it off");
+					InvalidKnob(spec->name, setting, "%s must be at least 1 millisecond, or 0 to turn it off");
 				if (k == KNOB_max_app_latency && v->i > 0)
 					MigCheckAppLatencySignal();
 				v->off = optional && v->i == 0;
@@ -160,8 +155,7 @@ CheckKnob(MigKnob k, Datum arg, const char *setting, MigKnobValue *v)
 		case MIG_KNOB_KIND_FLOAT:
 			v->f = DatumGetFloat8(arg);
 			if (isnan(v->f) || isinf(v->f) || v->f < 0 || v->f > (double) spec->max)
-				InvalidKnob(spec->name, setting,
-							psprintf("must be between 0 and %g", (double) spec->max));
+				InvalidKnob(spec->name, setting, "%s must be between 0 and %g", (double) spec->max);
 			v->off = (v->f == 0);
 			break;
 		case MIG_KNOB_KIND_TEXT:
@@ -194,7 +188,7 @@ CheckKnob(MigKnob k, Datum arg, const char *setting, MigKnobValue *v)
 				size_t		total = 0;
 
 				if (ARR_NDIM(arr) > 1)
-					InvalidKnob(spec->name, setting, "must be a one-dimensional array");
+					InvalidKnob(spec->name, setting, "%s must be a one-dimensional array");
 				deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
 								  &elems, &nulls, &n);
 				for (int i = 0; i < n; i++)
@@ -202,7 +196,7 @@ CheckKnob(MigKnob k, Datum arg, const char *setting, MigKnobValue *v)
 					char	   *item;
 
 					if (nulls[i])
-						InvalidKnob(spec->name, setting, "must not contain NULL");
+						InvalidKnob(spec->name, setting, "%s must not contain NULL");
 					item = TextDatumGetCString(elems[i]);
 					MigCheckTextLength(psprintf("%s entry", spec->name), item);
 					total += strlen(item) + 1;
