@@ -7,4 +7,17 @@ mig_cancel).
 """
 
 __version__ = "0.4.0"
+
+
+def plain(operation):
+    """
+    plain(operation) marks one operation of a migration to run as Django's
+    plain DDL under the django_pg_mig.backends.postgresql backend, whatever
+    the size of its table; it returns the operation:
+
+        operations = [django_pg_mig.plain(migrations.AddIndex(...))]
+    """
+    operation.pg_mig = False
+    return operation
+
 # Django 3.2+ finds the app's AppConfig (apps.PgMigConfig) by itself.

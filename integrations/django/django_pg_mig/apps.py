@@ -1,24 +1,77 @@
 """
 django_pg_mig.apps -- the Django app: its management commands, and the
-pre_migrate hook that tells each pg_mig operation in migrate's plan where it
-stands (app, migration, index in operations), for its job key.
+pre_migrate hook that tells each operation in migrate's plan where it
+stands (app, migration, index in operations), for its job key; with the
+django_pg_mig.backends.postgresql backend, it also makes the operations of a
+non-atomic migration run once (see _run_once).
 """
 
 from django.apps import AppConfig
 from django.db.models.signals import pre_migrate
 
 
-def _place_operations(sender, plan=None, **kwargs):
+def _place_operations(sender, plan=None, using=None, **kwargs):
     """
     _place_operations marks every pg_mig operation of the migrations in
     migrate's PLAN with (app label, migration name, index): the operation
-    object is the one Migration.apply() and unapply() then run.
+    object is the one Migration.apply() and unapply() then run.  Under the
+    package's backend every operation of the plan also runs through
+    _run_once.
     """
+    from django.db import connections
     from .operations import PgMigOperation
+    backend = None
+    if using is not None:
+        from .backends.postgresql.schema import DatabaseSchemaEditor
+        if issubclass(connections[using].SchemaEditorClass, DatabaseSchemaEditor):
+            backend = using
     for migration, _backwards in plan or ():
         for index, operation in enumerate(migration.operations):
             if isinstance(operation, PgMigOperation):
                 operation._pg_mig_place = (migration.app_label, migration.name, index)
+            elif backend is not None:
+                _run_once(migration, index, operation)
+
+
+def _run_once(migration, index, operation):
+    """
+    _run_once wraps OPERATION's database_forwards and database_backwards (on
+    the object, once): while it runs, the schema editor knows the step (for
+    the job keys of the backend); in a migration that is not atomic, a step
+    that ended is written to the table django_pg_mig_done, and migrate run
+    again after an interruption skips it (its DDL committed already, and
+    would fail a second time); reversing it removes the row.
+    """
+    if getattr(operation, "_pg_mig_once", False):
+        return
+    from . import jobs, sql
+    forwards, backwards = operation.database_forwards, operation.database_backwards
+    step = (migration, index, operation)
+    place = (migration.app_label, migration.name, index)
+
+    def run(schema_editor, method, is_forwards, args):
+        track = not schema_editor.collect_sql and not schema_editor.connection.in_atomic_block
+        if track and is_forwards and sql.step_done(schema_editor.connection, place):
+            jobs.print_note("%s: done already (django_pg_mig_done)" % operation.describe(),
+                            new_line=True)
+            return
+        schema_editor._pg_mig_step = step
+        try:
+            method(*args)
+        finally:
+            schema_editor._pg_mig_step = None
+        if track:
+            sql.mark_step_done(schema_editor.connection, place, is_forwards)
+
+    def database_forwards(app_label, schema_editor, from_state, to_state):
+        run(schema_editor, forwards, True, (app_label, schema_editor, from_state, to_state))
+
+    def database_backwards(app_label, schema_editor, from_state, to_state):
+        run(schema_editor, backwards, False, (app_label, schema_editor, from_state, to_state))
+
+    operation.database_forwards = database_forwards
+    operation.database_backwards = database_backwards
+    operation._pg_mig_once = True
 
 
 class PgMigConfig(AppConfig):

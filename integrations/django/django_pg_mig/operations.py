@@ -65,6 +65,128 @@ def job_key(alias, app_label, migration_name, index):
     return "django:%s:%s:%s:%d" % (alias, app_label, migration_name, index)
 
 
+def run_job(schema_editor, key, doing, start, hint=None, skip=None, wait=True, timeout=None):
+    """
+    run_job does one step's job: START(KEY) starts it and returns its id
+    (with a key that a job holds already, pg_mig returns that job, resumed
+    if it failed or was paused).  A succeeded job with the key means the
+    step is done; a cancelled one stops the migration with a hint.  SKIP
+    (without a job with the key): a callable that returns a note when the
+    step's effect is there already.  Then the job is followed (WAIT) for at
+    most TIMEOUT seconds.  Ctrl-C raises Interrupted.  KEY may be None (no
+    job keys in this pg_mig, or no migration to name the step).
+    """
+    connection = schema_editor.connection
+    job_id = None
+    try:
+        existing = sql.job_with_key(connection, key) if key is not None else None
+        if existing is not None:
+            job_id = existing["job_id"]
+            if existing["state"] == "succeeded":
+                jobs.print_note("%s: done already by pg_mig job %s" % (doing, job_id),
+                                new_line=_new_line(schema_editor))
+                return job_id
+            if existing["state"] == "cancelled":
+                raise JobFailed(job_id, "cancelled", None, doing, (
+                    "To do this step anew, forget the job with \"manage.py mig_forget %s\" "
+                    "and run migrate again." % job_id))
+        elif skip is not None:
+            note = skip()
+            if note:
+                jobs.print_note("%s: %s" % (doing, note), new_line=_new_line(schema_editor))
+                return None
+        job_id = start(key)
+        if existing is not None:
+            jobs.print_note("%s: going on with pg_mig job %s (was %s)"
+                            % (doing, job_id, existing["state"]),
+                            new_line=_new_line(schema_editor))
+        follow_job(schema_editor, job_id, doing, hint, wait=wait, timeout=timeout)
+    except KeyboardInterrupt:
+        raise Interrupted(jobs.interrupted_message(job_id, doing)) from None
+    return job_id
+
+
+def follow_job(schema_editor, job_id, doing, hint=None, wait=True, timeout=None):
+    """follow_job waits for job JOB_ID (unless not WAIT), raising JobFailed with HINT."""
+    if callable(hint):
+        hint = hint(job_id)
+    if hint is None:
+        hint = ("Fix the cause and run migrate again: it resumes job %s. Or give up on it "
+                "with \"manage.py mig_cancel %s\"." % (job_id, job_id))
+    if not wait:
+        jobs.print_started(job_id, doing, new_line=_new_line(schema_editor))
+        return
+    jobs.wait_for_job(schema_editor.connection, job_id, doing,
+                      timeout=timeout, hint=hint,
+                      new_line=_new_line(schema_editor),
+                      timeout_hint=("The job goes on in the server: run migrate again to "
+                                    "follow it (it goes on with job %s)." % job_id))
+
+
+# the backoff between attempts of a statement the package runs itself under
+# lock_timeout, as pg_mig's steps
+RETRY_BASE_SECONDS = 0.2
+RETRY_MAX_SECONDS = 30.0
+
+
+def retry_on_lock(connection, attempt, doing, lock_timeout, max_retries, gave_up):
+    """
+    retry_on_lock runs ATTEMPT() (which runs its statement under
+    LOCK_TIMEOUT) again after a lock timeout or a deadlock, up to MAX_RETRIES
+    times with jittered exponential backoff, as pg_mig's own steps are
+    retried.  When no attempt gets the lock it raises LockNotGranted with
+    GAVE_UP(attempts, message) as its text.
+    """
+    tries = 0
+    while True:
+        try:
+            return attempt()
+        except OperationalError as e:
+            if sql.sqlstate(e) not in ("55P03", "40P01"):   # lock_not_available, deadlock
+                raise
+            message = str(e).strip()
+            if tries >= max_retries:
+                raise LockNotGranted(gave_up(tries + 1, message))
+            pause = min(RETRY_BASE_SECONDS * 2 ** tries, RETRY_MAX_SECONDS)
+            pause *= 0.5 + random.random()
+            tries += 1
+            jobs.print_note("%s: %s; attempt %d of %d in %.1f s"
+                            % (doing, message, tries, max_retries, pause))
+            time.sleep(pause)
+
+
+def make_deferrable(connection, table, name, doing, knobs):
+    """
+    make_deferrable alters the foreign key NAME of TABLE (made by a job) to
+    what Django's backend makes (connection.ops.deferrable_sql()), under the
+    job's lock_timeout and retried (retry_on_lock), unless it is so already.
+    No other constraint of the table is touched.
+    """
+    attributes = connection.ops.deferrable_sql().strip()
+    if not attributes:
+        return
+    deferred = "INITIALLY DEFERRED" in attributes.upper()
+    lock_timeout, max_retries = sql.step_settings(
+        connection, knobs.get("lock_timeout"), knobs.get("max_retries"))
+    state = sql.constraint(connection, table, name)
+    if state is None or (state[1] and state[2] == deferred):
+        return
+    retry_on_lock(
+        connection,
+        lambda: sql.alter_constraint(connection, table, name, attributes, lock_timeout),
+        "%s: ALTER CONSTRAINT %s %s" % (doing, name, attributes), lock_timeout, max_retries,
+        lambda attempts, message: (
+            "%s: the constraint %s is valid but still NOT DEFERRABLE: ALTER "
+            "CONSTRAINT ... %s did not get its lock on %s within lock_timeout "
+            "%s in %d attempt%s (%s)\nRun migrate again when the table is less "
+            "busy (or with a longer lock_timeout=... on the operation): the "
+            "constraint is kept, and only the ALTER CONSTRAINT is tried again."
+            % (doing, name, attributes, table, lock_timeout, attempts,
+               "" if attempts == 1 else "s", message)))
+    jobs.print_note("%s: constraint %s is %s, as Django makes its foreign keys"
+                    % (doing, name, attributes))
+
+
 class PgMigOperation(Operation):
     """
     The part every operation shares: refusing an atomic migration, finding
@@ -161,60 +283,17 @@ class PgMigOperation(Operation):
 
     # -- forwards ---------------------------------------------------------
 
+    def _follow(self, schema_editor, job_id, doing, hint=None):
+        follow_job(schema_editor, job_id, doing, hint, wait=self.wait, timeout=self.timeout)
+
     def _run(self, schema_editor, app_label, function, doing, start, hint=None, skip=None):
         """
-        _run does this step's job: START(job_key) starts it and returns its id
-        (with a key that a job holds already, pg_mig returns that job,
-        resumed if it failed or was paused).  A succeeded job with the key
-        means the step is done; a cancelled one stops the migration with a
-        hint.  SKIP (without a job with the key): a callable that returns a
-        note when the step's effect is there already.  Then the job is
-        followed (wait=True).  Ctrl-C raises Interrupted.
+        _run does this step's job with run_job, under the key of this
+        operation (see _job_key).
         """
-        connection = schema_editor.connection
-        job_id = None
-        try:
-            key = self._job_key(app_label, connection, function)
-            existing = sql.job_with_key(connection, key) if key is not None else None
-            if existing is not None:
-                job_id = existing["job_id"]
-                if existing["state"] == "succeeded":
-                    jobs.print_note("%s: done already by pg_mig job %s" % (doing, job_id),
-                                    new_line=_new_line(schema_editor))
-                    return job_id
-                if existing["state"] == "cancelled":
-                    raise JobFailed(job_id, "cancelled", None, doing, (
-                        "To do this step anew, forget the job with \"manage.py mig_forget %s\" "
-                        "and run migrate again." % job_id))
-            elif skip is not None:
-                note = skip()
-                if note:
-                    jobs.print_note("%s: %s" % (doing, note), new_line=_new_line(schema_editor))
-                    return None
-            job_id = start(key)
-            if existing is not None:
-                jobs.print_note("%s: going on with pg_mig job %s (was %s)"
-                                % (doing, job_id, existing["state"]),
-                                new_line=_new_line(schema_editor))
-            self._follow(schema_editor, job_id, doing, hint)
-        except KeyboardInterrupt:
-            raise Interrupted(jobs.interrupted_message(job_id, doing)) from None
-        return job_id
-
-    def _follow(self, schema_editor, job_id, doing, hint=None):
-        if callable(hint):
-            hint = hint(job_id)
-        if hint is None:
-            hint = ("Fix the cause and run migrate again: it resumes job %s. Or give up on it "
-                    "with \"manage.py mig_cancel %s\"." % (job_id, job_id))
-        if not self.wait:
-            jobs.print_started(job_id, doing, new_line=_new_line(schema_editor))
-            return
-        jobs.wait_for_job(schema_editor.connection, job_id, doing,
-                          timeout=self.timeout, hint=hint,
-                          new_line=_new_line(schema_editor),
-                          timeout_hint=("The job goes on in the server: run migrate again to "
-                                        "follow it (it goes on with job %s)." % job_id))
+        key = self._job_key(app_label, schema_editor.connection, function)
+        return run_job(schema_editor, key, doing, start, hint=hint, skip=skip,
+                       wait=self.wait, timeout=self.timeout)
 
     # -- backwards --------------------------------------------------------
 
@@ -680,9 +759,6 @@ class AddForeignKey(PgMigOperation):
 
     verb = "Adding foreign key"
     category = _cat("ALTERATION")
-    # the backoff between attempts of the ALTER CONSTRAINT, as pg_mig's steps
-    retry_base_seconds = 0.2
-    retry_max_seconds = 30.0
 
     def __init__(self, model_name, field_name, orphans="fail", wait=True, timeout=None,
                  **knobs):
@@ -766,48 +842,7 @@ class AddForeignKey(PgMigOperation):
                               "to finish" % (doing, name)) from None
 
     def _make_deferrable(self, connection, table, name, doing):
-        """
-        _make_deferrable alters the job's constraint NAME to what Django's
-        backend makes (connection.ops.deferrable_sql()), retrying a lock
-        timeout or a deadlock with backoff, unless it is so already.  No
-        other constraint of the table is touched.
-        """
-        attributes = connection.ops.deferrable_sql().strip()
-        if not attributes:
-            return
-        deferred = "INITIALLY DEFERRED" in attributes.upper()
-        lock_timeout, max_retries = sql.step_settings(
-            connection, self.knobs.get("lock_timeout"), self.knobs.get("max_retries"))
-        state = sql.constraint(connection, table, name)
-        if state is None or (state[1] and state[2] == deferred):
-            return
-        attempt = 0
-        while True:
-            try:
-                sql.alter_constraint(connection, table, name, attributes, lock_timeout)
-                break
-            except OperationalError as e:
-                if sql.sqlstate(e) not in ("55P03", "40P01"):   # lock_not_available, deadlock
-                    raise
-                message = str(e).strip()
-                if attempt >= max_retries:
-                    raise LockNotGranted(
-                        "%s: the constraint %s is valid but still NOT DEFERRABLE: ALTER "
-                        "CONSTRAINT ... %s did not get its lock on %s within lock_timeout "
-                        "%s in %d attempt%s (%s)\nRun migrate again when the table is less "
-                        "busy (or with a longer lock_timeout=... on the operation): the "
-                        "constraint is kept, and only the ALTER CONSTRAINT is tried again."
-                        % (doing, name, attributes, table, lock_timeout, attempt + 1,
-                           "" if attempt == 0 else "s", message))
-                pause = min(self.retry_base_seconds * 2 ** attempt, self.retry_max_seconds)
-                pause *= 0.5 + random.random()
-                attempt += 1
-                jobs.print_note("%s: ALTER CONSTRAINT %s %s: %s; attempt %d of %d in %.1f s"
-                                % (doing, name, attributes, message, attempt, max_retries,
-                                   pause))
-                time.sleep(pause)
-        jobs.print_note("%s: constraint %s is %s, as Django makes its foreign keys"
-                        % (doing, name, attributes))
+        make_deferrable(connection, table, name, doing, self.knobs)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         self._refuse_in_transaction(schema_editor)

@@ -225,6 +225,12 @@ def add_foreign_key(connection, table, columns, ref_table, ref_columns,
                   ("orphans", orphans), ("job_key", job_key)], knobs, what)
 
 
+def validate_constraint(connection, table, name, knobs, what, job_key=None):
+    return _call(connection, "mig_validate_constraint",
+                 [("relation", table), ("constraint_name", name), ("job_key", job_key)],
+                 knobs, what)
+
+
 def revert(connection, job_id, knobs, what, job_key=None):
     return _call(connection, "mig_revert", [("job_id", job_id), ("job_key", job_key)],
                  knobs, what, job_id=job_id)
@@ -394,6 +400,60 @@ def constraint(connection, table, name):
             "   AND c.conname OPERATOR(pg_catalog.=) %s::pg_catalog.name", [table, name])
         row = cursor.fetchone()
     return tuple(row) if row else None
+
+
+# The operations of non-atomic migrations that ended (django_pg_mig.apps):
+# a table of the project's, next to django_migrations, made on first use.
+DONE_TABLE = "django_pg_mig_done"
+
+
+def _done_table(connection):
+    def create():
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE IF NOT EXISTS %s (app text NOT NULL, migration text NOT NULL,"
+                           " operation integer NOT NULL, done timestamptz NOT NULL DEFAULT now(),"
+                           " PRIMARY KEY (app, migration, operation))"
+                           % connection.ops.quote_name(DONE_TABLE))
+        return True
+    _cached(connection, "done table", create)
+    return connection.ops.quote_name(DONE_TABLE)
+
+
+def step_done(connection, place):
+    """step_done says whether operation PLACE (app, migration, index) ended already."""
+    table = _done_table(connection)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM %s WHERE app OPERATOR(pg_catalog.=) %%s"
+                       " AND migration OPERATOR(pg_catalog.=) %%s"
+                       " AND operation OPERATOR(pg_catalog.=) %%s" % table, list(place))
+        return cursor.fetchone() is not None
+
+
+def mark_step_done(connection, place, done):
+    """mark_step_done records (DONE) or removes that operation PLACE ended."""
+    table = _done_table(connection)
+    with connection.cursor() as cursor:
+        if done:
+            cursor.execute("INSERT INTO %s (app, migration, operation) VALUES (%%s, %%s, %%s)"
+                           " ON CONFLICT DO NOTHING" % table, list(place))
+        else:
+            cursor.execute("DELETE FROM %s WHERE app OPERATOR(pg_catalog.=) %%s"
+                           " AND migration OPERATOR(pg_catalog.=) %%s"
+                           " AND operation OPERATOR(pg_catalog.=) %%s" % table, list(place))
+
+
+def constraint_validated(connection, table, name):
+    """
+    constraint_validated returns None when TABLE (text for regclass) has no
+    constraint NAME, else whether it is validated.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.convalidated FROM pg_catalog.pg_constraint c"
+            " WHERE c.conrelid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass"
+            "   AND c.conname OPERATOR(pg_catalog.=) %s::pg_catalog.name", [table, name])
+        row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 def _server_statement(cursor, template, *args):

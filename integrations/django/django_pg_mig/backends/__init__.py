@@ -1,0 +1,1 @@
+"""django_pg_mig.backends -- database backends (see backends.postgresql)."""
