@@ -19,6 +19,8 @@
 #               manage.py really ran Django 4.2 on psycopg 3 with that
 #               cursor.  Needs root.
 #
+# PGMIG_DJANGO_TESTS="test_backend" runs only those test modules (default: all).
+#
 # manage.py turns DeprecationWarning and PendingDeprecationWarning into
 # errors (Django's RemovedInDjangoNNWarning: what the next versions no longer
 # have): those raised in the package's code, and with --trixie all of them.
@@ -91,7 +93,7 @@ for v in $drivers; do
   db="shop_${v/:/_}"
   psql -XAtq -d postgres -c "CREATE DATABASE $db" || exit 2
   (cd "$src/test/django" && PYTHONDONTWRITEBYTECODE=1 PGMIG_DRIVER=$d PGMIG_DB=$db PGMIG_DJANGO_OPTIONS=$options \
-     $PY -m unittest -v test_django test_lint 2>&1) || rc=1
+     $PY -m unittest -v ${PGMIG_DJANGO_TESTS:-test_django test_lint test_backend} 2>&1) || rc=1
   if [ "$rc" -ne 0 ]; then
     echo "--- primary log (tail)"; tail -n 40 "$dir/sb/primary.log"
   fi

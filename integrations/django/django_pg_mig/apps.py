@@ -37,10 +37,13 @@ def _run_once(migration, index, operation):
     """
     _run_once wraps OPERATION's database_forwards and database_backwards (on
     the object, once): while it runs, the schema editor knows the step (for
-    the job keys of the backend); in a migration that is not atomic, a step
-    that ended is written to the table django_pg_mig_done, and migrate run
-    again after an interruption skips it (its DDL committed already, and
-    would fail a second time); reversing it removes the row.
+    the job keys of the backend).  In a migration that is not atomic, the
+    table django_pg_mig_done keeps, for each operation, how many of its
+    statements committed (written in each statement's transaction by the
+    schema editor) and whether it ended: migrate run again after an
+    interruption skips what committed already (it would fail a second time,
+    e.g. ADD COLUMN) and goes on with the rest, the jobs by their keys.
+    Reversing an operation removes its row.
     """
     if getattr(operation, "_pg_mig_once", False):
         return
@@ -50,18 +53,24 @@ def _run_once(migration, index, operation):
     place = (migration.app_label, migration.name, index)
 
     def run(schema_editor, method, is_forwards, args):
-        track = not schema_editor.collect_sql and not schema_editor.connection.in_atomic_block
-        if track and is_forwards and sql.step_done(schema_editor.connection, place):
-            jobs.print_note("%s: done already (django_pg_mig_done)" % operation.describe(),
-                            new_line=True)
-            return
+        connection = schema_editor.connection
+        track = not schema_editor.collect_sql and not connection.in_atomic_block
+        schema_editor._pg_mig_track = None
+        if track and is_forwards:
+            statements, done = sql.step_state(connection, place)
+            if done:
+                jobs.print_note("%s: done already by an earlier migrate" % operation.describe(),
+                                new_line=True)
+                return
+            schema_editor._pg_mig_track = {"place": place, "done": statements, "n": 0}
         schema_editor._pg_mig_step = step
         try:
             method(*args)
         finally:
             schema_editor._pg_mig_step = None
+            schema_editor._pg_mig_track = None
         if track:
-            sql.mark_step_done(schema_editor.connection, place, is_forwards)
+            sql.mark_step_done(connection, place, is_forwards)
 
     def database_forwards(app_label, schema_editor, from_state, to_state):
         run(schema_editor, forwards, True, (app_label, schema_editor, from_state, to_state))

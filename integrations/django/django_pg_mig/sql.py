@@ -411,7 +411,9 @@ def _done_table(connection):
     def create():
         with connection.cursor() as cursor:
             cursor.execute("CREATE TABLE IF NOT EXISTS %s (app text NOT NULL, migration text NOT NULL,"
-                           " operation integer NOT NULL, done timestamptz NOT NULL DEFAULT now(),"
+                           " operation integer NOT NULL, statements integer NOT NULL DEFAULT 0,"
+                           " done boolean NOT NULL DEFAULT false,"
+                           " at timestamptz NOT NULL DEFAULT pg_catalog.now(),"
                            " PRIMARY KEY (app, migration, operation))"
                            % connection.ops.quote_name(DONE_TABLE))
         return True
@@ -419,27 +421,42 @@ def _done_table(connection):
     return connection.ops.quote_name(DONE_TABLE)
 
 
-def step_done(connection, place):
-    """step_done says whether operation PLACE (app, migration, index) ended already."""
+_PLACE = (" WHERE app OPERATOR(pg_catalog.=) %s AND migration OPERATOR(pg_catalog.=) %s"
+          " AND operation OPERATOR(pg_catalog.=) %s")
+
+
+def step_state(connection, place):
+    """
+    step_state returns (statements run, ended) of the operation PLACE (app,
+    migration, index) of a non-atomic migration: (0, False) when it never ran.
+    """
     table = _done_table(connection)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM %s WHERE app OPERATOR(pg_catalog.=) %%s"
-                       " AND migration OPERATOR(pg_catalog.=) %%s"
-                       " AND operation OPERATOR(pg_catalog.=) %%s" % table, list(place))
-        return cursor.fetchone() is not None
+        cursor.execute("SELECT statements, done FROM " + table + _PLACE, list(place))
+        row = cursor.fetchone()
+    return (0, False) if row is None else (row[0], row[1])
+
+
+def _upsert_step(connection, place, column, value):
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO %s AS d (app, migration, operation, %s) VALUES (%%s, %%s, %%s, %%s)"
+                       " ON CONFLICT (app, migration, operation) DO UPDATE SET %s = excluded.%s,"
+                       " at = pg_catalog.now()" % (_done_table(connection), column, column, column),
+                       list(place) + [value])
+
+
+def record_statement(connection, place, n):
+    """record_statement writes that operation PLACE ran its first N statements."""
+    _upsert_step(connection, place, "statements", n)
 
 
 def mark_step_done(connection, place, done):
-    """mark_step_done records (DONE) or removes that operation PLACE ended."""
-    table = _done_table(connection)
+    """mark_step_done records (DONE) that operation PLACE ended, or forgets it."""
+    if done:
+        _upsert_step(connection, place, "done", True)
+        return
     with connection.cursor() as cursor:
-        if done:
-            cursor.execute("INSERT INTO %s (app, migration, operation) VALUES (%%s, %%s, %%s)"
-                           " ON CONFLICT DO NOTHING" % table, list(place))
-        else:
-            cursor.execute("DELETE FROM %s WHERE app OPERATOR(pg_catalog.=) %%s"
-                           " AND migration OPERATOR(pg_catalog.=) %%s"
-                           " AND operation OPERATOR(pg_catalog.=) %%s" % table, list(place))
+        cursor.execute("DELETE FROM " + _done_table(connection) + _PLACE, list(place))
 
 
 def constraint_validated(connection, table, name):

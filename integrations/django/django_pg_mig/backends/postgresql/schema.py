@@ -45,7 +45,6 @@ from django.db.backends.postgresql import schema
 from ... import jobs, lint, sql
 from ... import operations as pg_ops
 
-DONE_TABLE = "django_pg_mig_done"
 
 
 def _unquote(name):
@@ -69,6 +68,11 @@ def _statement_table(statement):
         return None
     m = _TABLE_IN_TEXT.match(str(statement))
     return m.group(1).replace('""', '"') if m else None
+
+
+def _first_line(statement):
+    text = " ".join(str(statement).split())
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 def current_step(schema_editor):
@@ -146,14 +150,13 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
     def execute(self, sql_, params=()):
         table = _statement_table(sql_)
         rows = self._pg_mig_size(table) if self._pg_mig_on() else None
-        if rows is None:
-            return super().execute(sql_, params)
-        job = self._pg_mig_job(sql_)
-        if job is not None:
-            if self._pg_mig_jobs_possible():
-                return job(table, rows)
-            self._pg_mig_warn(table, rows, job.what)
-        return self._pg_mig_execute_with_lock_timeout(sql_, params, table, rows)
+        if rows is not None:
+            job = self._pg_mig_job(sql_)
+            if job is not None:
+                if self._pg_mig_jobs_possible():
+                    return job(table, rows)
+                self._pg_mig_warn(table, rows, job.what)
+        return self._pg_mig_statement(sql_, params, table, rows)
 
     def _pg_mig_job(self, statement):
         """_pg_mig_job: the job that does STATEMENT on a big table (a callable), or None."""
@@ -169,15 +172,36 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
             job = None
         return job
 
-    def _pg_mig_execute_with_lock_timeout(self, statement, params, table, rows):
+    def _pg_mig_statement(self, statement, params, table, rows):
         """
-        Django's STATEMENT under pg_mig's lock_timeout for its steps, in a
-        transaction (a savepoint in an atomic migration) of its own, retried
-        on a lock timeout; the lock_timeout the session had is restored.
+        _pg_mig_statement runs Django's STATEMENT: on a big table (ROWS not
+        None) under pg_mig's lock_timeout for its steps, in a transaction (a
+        savepoint in an atomic migration) of its own, retried on a lock
+        timeout, the session's lock_timeout restored after it.  In an
+        operation of a non-atomic migration (self._pg_mig_track, see
+        apps._run_once) the statement's number is written to
+        django_pg_mig_done in its transaction, and a statement that a run
+        before did already is not run again.
         """
+        track = None if self.collect_sql else getattr(self, "_pg_mig_track", None)
+        if track is not None:
+            track["n"] += 1
+            if track["n"] <= track["done"]:
+                jobs.print_note("%s: done already by an earlier migrate, not run again"
+                                % _first_line(statement), new_line=True)
+                return None
         text = str(statement)
-        if "CONCURRENTLY" in text.upper():
-            return super().execute(statement, params)   # its waits block nobody
+        concurrently = "CONCURRENTLY" in text.upper()   # waits that block nobody
+        if rows is None or concurrently:
+            if track is None or concurrently:
+                result = super().execute(statement, params)
+                if track is not None:
+                    sql.record_statement(self.connection, track["place"], track["n"])
+                return result
+            with transaction.atomic(using=self.connection.alias):
+                super().execute(statement, params)
+                sql.record_statement(self.connection, track["place"], track["n"])
+            return None
         lock_timeout, max_retries = sql.step_settings(self.connection, None, None)
         if self.collect_sql:
             self.collected_sql.append(
@@ -198,6 +222,8 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
                 with self.connection.cursor() as cursor:
                     cursor.execute("SELECT pg_catalog.set_config('lock_timeout', %s, true)",
                                    [before])
+                if track is not None:
+                    sql.record_statement(self.connection, track["place"], track["n"])
         doing = "DDL on %s" % table
         pg_ops.retry_on_lock(
             self.connection, attempt, doing, lock_timeout, max_retries,
@@ -311,12 +337,12 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
             quoted = self.quote_name(table)
             add = str(statement) + " NOT VALID"
             if self.collect_sql:
-                self._pg_mig_execute_with_lock_timeout(add, None, table, rows)
+                self._pg_mig_statement(add, None, table, rows)
                 return self._pg_mig_show("validate", table, rows, self._pg_mig_call_text(
                     "mig_validate_constraint", [("relation", quoted), ("constraint_name", name)]))
             connection = self.connection
             if sql.constraint_validated(connection, quoted, name) is None:
-                self._pg_mig_execute_with_lock_timeout(add, None, table, rows)
+                self._pg_mig_statement(add, None, table, rows)
             pg_ops.run_job(
                 self, self._pg_mig_key("validate:" + name),
                 "Validating constraint %s of %s" % (name, table),

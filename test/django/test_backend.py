@@ -1,0 +1,312 @@
+"""
+test/django/test_backend.py -- the django_pg_mig.backends.postgresql backend
+("safe by default") against a real sandbox (run by run.sh, with the
+environment of test_django).  The project's migrations are written by
+makemigrations, not by hand: models v1 are migrated, the orders table is
+filled (20,000 rows; "big" is PG_MIG_BIG_TABLE_ROWS = 5000 here) with
+orders whose customer is not there, then the models change the way a team
+changes them (a nullable field, null=False, db_index, Meta.indexes, a
+ForeignKey that gets its constraint over orphans, a new ForeignKey, a
+CheckConstraint, an index on a small table) and makemigrations writes 0002.
+
+migrate is killed (SIGKILL) while a job waits, run again (it stops at the
+orphans, with a hint), and once more after the orphans are fixed: every
+step ran once, each unsafe one as a pg_mig job of its kind, and the schema
+is what plain Django makes of the same migrations (pg_catalog compared with
+a database migrated by Django's own backend).
+"""
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import textwrap
+import time
+import unittest
+
+SRC = os.environ["PGMIG_SOURCE_DIR"]
+DB = os.environ["PGMIG_DB"]
+PLAIN_DB = DB + "_plain"
+DRIVER = os.environ.get("PGMIG_DRIVER", "psycopg2")
+PY = shlex.split(os.environ.get("PGMIG_DJANGO_PYTHON", "/usr/bin/python3"))
+OPTIONS = json.loads(os.environ.get("PGMIG_DJANGO_OPTIONS") or "{}")
+DEPRECATIONS_IN = os.environ.get("PGMIG_DEPRECATIONS_IN", r"django_pg_mig(\.|$)")
+
+SETTINGS = """
+SECRET_KEY = "test"
+INSTALLED_APPS = ["django_pg_mig", "bigapp"]
+DATABASES = {"default": {
+    "ENGINE": "django_pg_mig.backends.postgresql",
+    "NAME": %(db)r, "USER": "postgres", "HOST": %(host)r, "PORT": %(port)r,
+    "OPTIONS": %(options)r,
+}}
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+PG_MIG_BIG_TABLE_ROWS = 5000
+PG_MIG_PROGRESS_INTERVAL = 0.5
+"""
+
+# the same project on Django's own backend, in another database
+PLAIN_SETTINGS = """
+from proj.settings import *  # noqa
+DATABASES = {"default": dict(DATABASES["default"], ENGINE="django.db.backends.postgresql",
+                             NAME=%(db)r)}
+"""
+
+MANAGE = """
+import os, sys, warnings
+for category in (DeprecationWarning, PendingDeprecationWarning):
+    warnings.filterwarnings("error", category=category, module=os.environ["PGMIG_DEPRECATIONS_IN"])
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
+from django.core.management import execute_from_command_line
+execute_from_command_line(sys.argv)
+"""
+
+MODELS_V1 = """
+from django.db import models
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=50)
+
+
+class Coupon(models.Model):
+    code = models.CharField(max_length=20)
+
+
+class Order(models.Model):
+    amount = models.IntegerField(null=True)
+    code = models.CharField(max_length=20, null=True)
+    qty = models.IntegerField(default=1)
+    customer = models.ForeignKey(Customer, models.DO_NOTHING, null=True, db_constraint=False,
+                                 db_index=False)
+"""
+
+MODELS_V2 = """
+from django.db import models
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=50)
+
+    class Meta:
+        indexes = [models.Index(fields=["name"], name="big_customer_name")]
+
+
+class Coupon(models.Model):
+    code = models.CharField(max_length=20)
+
+
+class Order(models.Model):
+    amount = models.IntegerField()
+    code = models.CharField(max_length=20, null=True)
+    qty = models.IntegerField(default=1, db_index=True)
+    customer = models.ForeignKey(Customer, models.DO_NOTHING, null=True, db_index=False)
+    coupon = models.ForeignKey(Coupon, models.CASCADE, null=True)
+    note = models.TextField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["code"], name="big_order_code")]
+        constraints = [models.CheckConstraint(check=models.Q(qty__gte=0), name="big_order_qty")]
+"""
+
+KEY = "django:default:bigapp:0002_changes:"
+
+
+def psql(sql, db=DB):
+    r = subprocess.run(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-p", os.environ["PRIMARY_PORT"],
+                        "-d", db, "-c", sql], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError("psql failed: %s\n%s" % (sql, r.stderr))
+    return r.stdout.strip()
+
+
+def schema(db):
+    """schema: what pg_catalog says of the tables of bigapp in DB (text to compare)."""
+    return psql("""
+        SELECT string_agg(x, E'\\n' ORDER BY x) FROM (
+          SELECT format('column %s.%s %s notnull=%s default=%s', c.relname, a.attname,
+                        format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                        pg_get_expr(d.adbin, d.adrelid))
+            FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+           WHERE c.relname LIKE 'bigapp\\_%' AND c.relkind = 'r' AND a.attnum > 0
+             AND NOT a.attisdropped
+          UNION ALL
+          SELECT format('index %s %s valid=%s', i.indexname, i.indexdef, x.indisvalid)
+            FROM pg_indexes i JOIN pg_class ic ON ic.relname = i.indexname
+            JOIN pg_index x ON x.indexrelid = ic.oid
+           WHERE i.tablename LIKE 'bigapp\\_%'
+          UNION ALL
+          SELECT format('constraint %s.%s %s %s deferrable=%s deferred=%s valid=%s', c.relname,
+                        k.conname, k.contype, pg_get_constraintdef(k.oid), k.condeferrable,
+                        k.condeferred, k.convalidated)
+            FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+           WHERE c.relname LIKE 'bigapp\\_%') s(x)""", db)
+
+
+class BackendTest(unittest.TestCase):
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="pgmig-django-backend.")
+        conn = {"host": os.environ["PGHOST"], "port": os.environ["PRIMARY_PORT"],
+                "options": OPTIONS}
+        files = {
+            "manage.py": MANAGE,
+            "proj/__init__.py": "",
+            "proj/settings.py": SETTINGS % dict(conn, db=DB),
+            "proj/plain_settings.py": PLAIN_SETTINGS % {"db": PLAIN_DB},
+            "bigapp/__init__.py": "",
+            "bigapp/migrations/__init__.py": "",
+            "bigapp/models.py": MODELS_V1,
+        }
+        for path, text in files.items():
+            full = os.path.join(cls.dir, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "w") as f:
+                f.write(textwrap.dedent(text).lstrip())
+        paths = [cls.dir, os.path.join(SRC, "integrations", "django")]
+        if DRIVER == "psycopg2":
+            hide = os.path.join(cls.dir, "_hide_psycopg")
+            os.makedirs(hide)
+            with open(os.path.join(hide, "psycopg.py"), "w") as f:
+                f.write("raise ImportError('hidden by test_backend.py to test psycopg2')\n")
+            paths.insert(0, hide)
+        cls.env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONDONTWRITEBYTECODE="1",
+                       PGMIG_DEPRECATIONS_IN=DEPRECATIONS_IN)
+        psql("CREATE EXTENSION IF NOT EXISTS pg_mig")
+        psql("DROP DATABASE IF EXISTS %s" % PLAIN_DB, db="postgres")
+        psql("CREATE DATABASE %s" % PLAIN_DB, db="postgres")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        psql("DROP DATABASE IF EXISTS %s" % PLAIN_DB, db="postgres")
+
+    def manage(self, *args, ok=True, settings=None):
+        env = self.env if settings is None else dict(self.env, DJANGO_SETTINGS_MODULE=settings)
+        r = subprocess.run(PY + ["manage.py"] + list(args), cwd=self.dir, env=env,
+                           capture_output=True, text=True, timeout=600)
+        r.output = r.stdout + r.stderr
+        if ok is True and r.returncode != 0:
+            self.fail("manage.py %s exited %d:\n%s" % (" ".join(args), r.returncode, r.output))
+        if ok is False and r.returncode == 0:
+            self.fail("manage.py %s succeeded but should not have:\n%s" % (" ".join(args), r.output))
+        return r
+
+    def jobs(self):
+        """jobs: {job key (after KEY): (kind, state, job id)} of 0002's jobs."""
+        rows = psql("SELECT substr(job_key, %d), kind, state, job_id FROM mig_jobs"
+                    " WHERE left(job_key, %d) = '%s' ORDER BY job_id"
+                    % (len(KEY) + 1, len(KEY), KEY))
+        out = {}
+        for line in rows.splitlines():
+            key, kind, state, job_id = line.split("|")
+            self.assertNotIn(key, out, "two jobs with the key %s%s:\n%s" % (KEY, key, rows))
+            out[key] = (kind, state, int(job_id))
+        return out
+
+    def test_01_initial(self):
+        self.manage("makemigrations", "bigapp")
+        self.manage("migrate", "bigapp")
+        psql("INSERT INTO bigapp_customer (name) SELECT 'c' || g FROM generate_series(1, 10) g;"
+             "INSERT INTO bigapp_coupon (code) SELECT 'k' || g FROM generate_series(1, 5) g;"
+             # customers 11 and 12 are not there: orphans for the foreign key
+             "INSERT INTO bigapp_order (amount, code, qty, customer_id)"
+             " SELECT g, 'C' || g, 1, g %% 12 + 1 FROM generate_series(1, 20000) g;"
+             "ANALYZE bigapp_order; ANALYZE bigapp_customer; ANALYZE bigapp_coupon")
+        self.manage("migrate", "bigapp", settings="proj.plain_settings")
+
+    def test_02_makemigrations_writes_atomic_false(self):
+        with open(os.path.join(self.dir, "bigapp", "models.py"), "w") as f:
+            f.write(textwrap.dedent(MODELS_V2).lstrip())
+        self.manage("makemigrations", "bigapp", "--name", "changes")
+        with open(os.path.join(self.dir, "bigapp", "migrations", "0002_changes.py")) as f:
+            text = f.read()
+        self.assertIn("class Migration(migrations.Migration):\n    atomic = False\n", text)
+        with open(os.path.join(self.dir, "bigapp", "migrations", "0001_initial.py")) as f:
+            self.assertNotIn("atomic", f.read())
+        self.manage("makemigrations", "--check", "--dry-run")
+
+    def test_03_sqlmigrate_shows_the_jobs(self):
+        before = psql("SELECT count(*) FROM mig_jobs")
+        out = self.manage("sqlmigrate", "bigapp", "0002").stdout
+        for call in ("mig_create_index(", "mig_set_not_null(", "mig_add_foreign_key(",
+                     "mig_validate_constraint(", "NOT VALID", "lock_timeout"):
+            self.assertIn(call, out)
+        self.assertIn("index_name => 'big_order_code'", out)
+        # the small table's index: Django's own statement
+        self.assertIn('CREATE INDEX "big_customer_name" ON "bigapp_customer"', out)
+        self.assertEqual(before, psql("SELECT count(*) FROM mig_jobs"))
+
+    def test_04_killed_while_a_job_waits(self):
+        # a transaction with a snapshot: CREATE INDEX CONCURRENTLY waits for it
+        holder = subprocess.Popen(["psql", "-XAtq", "-p", os.environ["PRIMARY_PORT"], "-d", DB],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        holder.stdin.write("BEGIN ISOLATION LEVEL REPEATABLE READ;\nSELECT 'held';\n")
+        holder.stdin.flush()
+        self.assertEqual("held", holder.stdout.readline().strip())
+        proc = subprocess.Popen(PY + ["manage.py", "migrate", "bigapp"], cwd=self.dir, env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        try:
+            deadline = time.monotonic() + 300
+            while not any(kind == "index" and state == "running"
+                          for kind, state, _ in self.jobs().values()):
+                self.assertIsNone(proc.poll(), "migrate ended before a job ran:\n%s"
+                                  % proc.communicate()[0])
+                self.assertLess(time.monotonic(), deadline, "no index job ran")
+                time.sleep(0.1)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=60)
+        finally:
+            holder.stdin.write("COMMIT;\n")
+            holder.stdin.close()
+            holder.wait(timeout=60)
+        self.assertNotEqual(0, proc.returncode)
+        self.__class__.killed = self.jobs()
+
+    def test_05_rerun_stops_at_the_orphans(self):
+        r = self.manage("migrate", "bigapp", ok=False)
+        self.assertIn("orphan", r.output.lower())
+        self.assertIn("run migrate again", r.output)
+        fk = self.jobs()["foreign_key:bigapp_order_customer_id_%s" % self.fk_suffix()]
+        self.assertEqual(("foreign_key", "failed"), fk[:2])
+
+    def fk_suffix(self):
+        name = psql("SELECT job_key FROM mig_jobs WHERE job_key LIKE '%sforeign_key:bigapp_order_customer%%'"
+                    % KEY)
+        return name.rsplit("bigapp_order_customer_id_", 1)[1]
+
+    def test_06_rerun_after_the_fix(self):
+        psql("UPDATE bigapp_order SET customer_id = NULL WHERE customer_id > 10")
+        before = self.jobs()
+        r = self.manage("migrate", "bigapp")
+        self.assertIn("done already", r.output)
+        after = self.jobs()
+        # every job of the runs before goes on with its id, none is started twice
+        for key, (_kind, _state, job_id) in before.items():
+            self.assertEqual(job_id, after[key][2], key)
+        for key, (_kind, _state, job_id) in self.killed.items():
+            self.assertEqual(job_id, after[key][2], key)
+        kinds = sorted(kind for kind, state, _ in after.values())
+        self.assertTrue(all(state == "succeeded" for _, state, _ in after.values()), after)
+        # qty's index, code's index, coupon's index; amount; customer, coupon; the check
+        self.assertEqual(["foreign_key", "foreign_key", "index", "index", "index", "not_null",
+                          "validate"], kinds, after)
+        self.assertFalse(any("big_customer_name" in key for key in after), after)
+        self.assertEqual("", psql("SELECT * FROM django_pg_mig_done WHERE NOT done"))
+
+    def test_07_schema_as_plain_django(self):
+        self.manage("migrate", "bigapp", settings="proj.plain_settings")
+        self.assertEqual(schema(PLAIN_DB), schema(DB))
+        self.manage("makemigrations", "--check", "--dry-run")
+
+
+if __name__ == "__main__":
+    unittest.main()
