@@ -5,6 +5,7 @@ safe recipe as a pg_mig job.
     Backfill       mig_start_backfill   (state: none)
     DeleteRows     mig_start_delete     (state: none)
     SetNotNull     mig_set_not_null     (state: the field becomes null=False)
+    ChangeType     mig_change_type      (state: as AlterField)
     AddIndex       mig_create_index     (state: the index is added)
     AddForeignKey  mig_add_foreign_key  (state: the field gets db_constraint=True)
 
@@ -860,3 +861,139 @@ class AddForeignKey(PgMigOperation):
             # the job's own constraint, by its name (the server quotes it)
             _short_lock_statement(connection, lambda c: sql.drop_constraint(c, table, name))
         self._backwards(schema_editor, doing, run)
+
+
+# the types a column of Django's auto fields has: a serial is its integer type
+# with a sequence (Django < 4.1), an identity column the integer type itself
+_SERIAL_TYPES = {"smallserial": "smallint", "serial": "integer", "bigserial": "bigint"}
+
+
+def column_type(connection, field):
+    """column_type: the SQL type of FIELD's column (a serial's integer type)."""
+    db_type = field.db_parameters(connection=connection)["type"]
+    return _SERIAL_TYPES.get(db_type.lower(), db_type)
+
+
+class ChangeType(PgMigOperation):
+    """
+    ChangeType(model_name, field_name, field, using=None,
+               convert_referencing=None, cleanup=False, wait=True, timeout=None,
+               **knobs)
+
+    Changes the type of a field's column online with pg_mig's change_type
+    job (mig_change_type: a new column kept equal by a trigger, the rows
+    walked, indexes and constraints copied, then swapped under short locks);
+    the state changes as with AlterField(model_name, field_name, field).
+    using: the SQL expression of the new value (default: the column cast).
+    convert_referencing: also change the columns of other tables that
+    reference it (default: when the field is the primary key, as Django's
+    AlterField does).  The knobs are mig_change_type's (batch_size=...,
+    max_lag=..., ...).  A serial's or identity's sequence becomes the new
+    type too, as with AlterField.  Reversed by mig_revert of the job.
+    """
+
+    verb = "Changing the type of"
+    category = _cat("ALTERATION")
+
+    def __init__(self, model_name, field_name, field, using=None, convert_referencing=None,
+                 cleanup=False, wait=True, timeout=None, **knobs):
+        super().__init__(model_name, wait=wait, timeout=timeout, **knobs)
+        self.field_name = field_name
+        self.field = field
+        self.using = using
+        self.convert_referencing = convert_referencing
+        self.cleanup = cleanup
+
+    def deconstruct(self):
+        kwargs = {"model_name": self.model_name, "field_name": self.field_name,
+                  "field": self.field}
+        for name in ("using", "convert_referencing"):
+            if getattr(self, name) is not None:
+                kwargs[name] = getattr(self, name)
+        if self.cleanup:
+            kwargs["cleanup"] = True
+        if not self.wait:
+            kwargs["wait"] = False
+        if self.timeout is not None:
+            kwargs["timeout"] = self.timeout
+        kwargs.update(self.knobs)
+        return (self.__class__.__name__, [], kwargs)
+
+    def state_forwards(self, app_label, state):
+        migrations.AlterField(self.model_name, self.field_name, self.field).state_forwards(
+            app_label, state)
+
+    def describe(self):
+        return "Change the type of field %s of %s with pg_mig" % (self.field_name, self.model_name)
+
+    @property
+    def migration_name_fragment(self):
+        return "%s_%s_type" % (self.model_name_lower, self.field_name.lower())
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        self._refuse_in_transaction(schema_editor)
+        model = self._model(app_label, schema_editor, to_state)
+        if model is None:
+            return
+        field = model._meta.get_field(self.field_name)
+        convert = self.convert_referencing
+        if convert is None:
+            convert = field.primary_key
+        key = self._job_key(app_label, schema_editor.connection, "mig_change_type")
+        run_change_type(schema_editor, model._meta.db_table, field.column,
+                        column_type(schema_editor.connection, field), self.using, convert,
+                        self.knobs, key, wait=self.wait, timeout=self.timeout,
+                        cleanup=self.cleanup)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        self._refuse_in_transaction(schema_editor)
+        model = self._model(app_label, schema_editor, from_state)
+        if model is None:
+            return
+        connection = schema_editor.connection
+        doing = "Changing back the type of %s.%s" % (
+            model._meta.db_table, model._meta.get_field(self.field_name).column)
+
+        def run():
+            key = self._job_key(app_label, connection, "mig_change_type")
+            job = sql.job_with_key(connection, key) if key is not None else None
+            if job is None:
+                raise IrreversibleError(
+                    "%s cannot be reversed: no pg_mig change_type job holds its key %s"
+                    % (self.describe(), key))
+            revert_key = "%s:revert:%s" % (key, job["job_id"])
+            run_job(schema_editor, revert_key, doing,
+                    lambda k: sql.revert(connection, job["job_id"], {}, "ChangeType (reverse)",
+                                         job_key=k),
+                    wait=True, timeout=self.timeout)
+            sql.control(connection, "mig_forget", job["job_id"], what=doing)
+        self._backwards(schema_editor, doing, run)
+
+
+def run_change_type(schema_editor, table, column, new_type, using, convert_referencing, knobs,
+                    key, wait=True, timeout=None, cleanup=False):
+    """
+    run_change_type runs the change_type job of TABLE.COLUMN to NEW_TYPE
+    under KEY (see run_job), then widens the column's sequence, if it has
+    one, to the new type (what Django's AlterField to BigAutoField does).
+    """
+    connection = schema_editor.connection
+    quoted = connection.ops.quote_name(table)
+    doing = "Changing %s.%s to %s" % (table, column, new_type)
+    run_job(schema_editor, key, doing,
+            lambda k: sql.change_type(connection, quoted, column, new_type, using,
+                                      convert_referencing,
+                                      dict(knobs, **({"cleanup": True} if cleanup else {})),
+                                      "ChangeType", job_key=k),
+            wait=wait, timeout=timeout)
+    if wait:
+        lock_timeout, max_retries = sql.step_settings(connection, knobs.get("lock_timeout"),
+                                                      knobs.get("max_retries"))
+        retry_on_lock(
+            connection,
+            lambda: sql.widen_serial_sequence(connection, quoted, column, new_type, lock_timeout),
+            "%s: ALTER SEQUENCE" % doing, lock_timeout, max_retries,
+            lambda attempts, message: (
+                "%s: the column is %s, but its sequence did not get its lock within "
+                "lock_timeout %s in %d attempts (%s)\nRun migrate again when the table is "
+                "less busy." % (doing, new_type, lock_timeout, attempts, message)))

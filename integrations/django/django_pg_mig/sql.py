@@ -225,6 +225,41 @@ def add_foreign_key(connection, table, columns, ref_table, ref_columns,
                   ("orphans", orphans), ("job_key", job_key)], knobs, what)
 
 
+def change_type(connection, table, column, new_type, using_expr, convert_referencing,
+                knobs, what, job_key=None):
+    return _call(connection, "mig_change_type",
+                 [("relation", table), ("column_name", column), ("new_type", new_type),
+                  ("using_expr", using_expr),
+                  ("convert_referencing", True if convert_referencing else None),
+                  ("job_key", job_key)], knobs, what)
+
+
+def widen_serial_sequence(connection, table, column, new_type, lock_timeout):
+    """
+    widen_serial_sequence makes the sequence behind TABLE.COLUMN (a serial's
+    or an identity's, pg_get_serial_sequence) of NEW_TYPE (bigint, smallint,
+    integer) where it is narrower, as Django's AlterField to BigAutoField
+    does, in a transaction of its own under LOCK_TIMEOUT; nothing without a
+    sequence.  Names are quoted by the server.
+    """
+    from django.db import transaction
+    if new_type not in ("smallint", "integer", "bigint"):
+        return
+    with transaction.atomic(using=connection.alias):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_catalog.set_config('lock_timeout', %s, true)", [lock_timeout])
+            cursor.execute(
+                "SELECT s.seqrelid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_sequence s"
+                " WHERE s.seqrelid OPERATOR(pg_catalog.=) pg_catalog.pg_get_serial_sequence("
+                "   %s::pg_catalog.regclass::pg_catalog.text, %s::pg_catalog.text)::pg_catalog.regclass"
+                "   AND s.seqtypid OPERATOR(pg_catalog.<>) %s::pg_catalog.regtype",
+                [table, column, new_type])
+            row = cursor.fetchone()
+            if row is not None:
+                _server_statement(cursor, "ALTER SEQUENCE %s AS " + new_type,
+                                  _regclass(row[0]))
+
+
 def validate_constraint(connection, table, name, knobs, what, job_key=None):
     return _call(connection, "mig_validate_constraint",
                  [("relation", table), ("constraint_name", name), ("job_key", job_key)],

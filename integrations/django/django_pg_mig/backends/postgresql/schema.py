@@ -13,6 +13,9 @@ the planner's estimate, pg_class.reltuples; default 1,000,000):
                           INITIALLY DEFERRED as Django makes it
     a CheckConstraint  -> ADD CONSTRAINT ... NOT VALID, then a validate job
                           (mig_validate_constraint)
+    a column's type (AlterField changing only the type, e.g. AutoField ->
+    BigAutoField)      -> a change_type job (mig_change_type, the columns
+                          that reference a primary key included)
     any other DDL      -> Django's statement under lock_timeout (pg_mig's
                           default for its steps), retried with backoff
 
@@ -370,6 +373,8 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
         return super()._alter_column_null_sql(model, old_field, new_field)
 
     def alter_field(self, model, old_field, new_field, strict=False):
+        if self._pg_mig_change_type(model, old_field, new_field):
+            return
         self._pg_mig_pending = []
         super().alter_field(model, old_field, new_field, strict)
         pending, self._pg_mig_pending = self._pg_mig_pending, []
@@ -390,6 +395,49 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
             hint=lambda job_id: (
                 "Fix the cause (e.g. give the NULL rows a value in an earlier migration) and "
                 "run migrate again: it resumes job %s." % job_id))
+
+    # -- type change ------------------------------------------------------
+
+    def _pg_mig_change_type(self, model, old_field, new_field):
+        """
+        _pg_mig_change_type runs an AlterField that changes only the type of
+        a column of a big table (AutoField -> BigAutoField, the change of
+        DEFAULT_AUTO_FIELD, is one) as a change_type job, the columns that
+        reference a primary key included (convert_referencing), and says
+        whether it did.  A change PostgreSQL makes without a rewrite
+        (varchar to a longer one or text), one with other changes, or a
+        pg_mig without mig_change_type: Django's statements.
+        """
+        if not self._pg_mig_on() or old_field.column != new_field.column:
+            return False
+        old_type = pg_ops.column_type(self.connection, old_field)
+        new_type = pg_ops.column_type(self.connection, new_field)
+        if old_type == new_type or lint._catalog_only_type_change(old_type, new_type):
+            return False
+        for attr in ("null", "unique", "db_index", "primary_key"):
+            if getattr(old_field, attr) != getattr(new_field, attr):
+                return False
+        if (old_field.remote_field is None) != (new_field.remote_field is None):
+            return False
+        table = model._meta.db_table
+        rows = self._pg_mig_size(table)
+        if rows is None:
+            return False
+        if not self._pg_mig_jobs_possible():
+            self._pg_mig_warn(table, rows, "the type change of %s" % new_field.column)
+            return False
+        if not sql.function_exists(self.connection, "mig_change_type"):
+            return False
+        convert = new_field.primary_key
+        if self.collect_sql:
+            self._pg_mig_show("change_type", table, rows, self._pg_mig_call_text(
+                "mig_change_type", [("relation", self.quote_name(table)),
+                                    ("column_name", new_field.column), ("new_type", new_type),
+                                    ("convert_referencing", True if convert else None)]))
+            return True
+        pg_ops.run_change_type(self, table, new_field.column, new_type, None, convert, {},
+                               self._pg_mig_key("change_type:" + new_field.column))
+        return True
 
     # -- new fields: their index and foreign key now, as jobs --------------
 
