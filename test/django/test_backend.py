@@ -211,6 +211,27 @@ class BackendTest(unittest.TestCase):
             out[key] = (kind, state, int(job_id))
         return out
 
+    def test_00_pip_install_without_network(self):
+        # as a Python user installs it: a virtualenv over Debian's Django,
+        # no package index (--no-index: nothing may be fetched), bytecode
+        # written as usual; the source tree gains nothing untracked
+        venv = os.path.join(self.dir, "venv")
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
+        src = os.path.join(SRC, "integrations", "django")
+        for cmd in (["/usr/bin/python3", "-m", "venv", "--system-site-packages", venv],
+                    [os.path.join(venv, "bin", "pip"), "install", "--no-index", src],
+                    [os.path.join(venv, "bin", "python"), "-c",
+                     "import django_pg_mig, django_pg_mig.backends.postgresql.base,"
+                     " django_pg_mig.management.commands.makemigrations as m;"
+                     " print(django_pg_mig.__file__)"]):
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=self.dir)
+            self.assertEqual(0, r.returncode, "%s:\n%s%s" % (" ".join(cmd), r.stdout, r.stderr))
+        self.assertTrue(r.stdout.startswith(venv), r.stdout)
+        r = subprocess.run(["git", "-C", SRC, "status", "--porcelain", "--untracked-files=all",
+                            "--", "integrations/django"], capture_output=True, text=True)
+        if r.returncode == 0:   # a source tree without git: nothing to compare
+            self.assertEqual("", r.stdout)
+
     def test_01_initial(self):
         self.manage("makemigrations", "bigapp")
         self.manage("migrate", "bigapp")
