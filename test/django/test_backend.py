@@ -265,6 +265,17 @@ class BackendTest(unittest.TestCase):
         self.assertIn('CREATE INDEX "big_customer_name" ON "bigapp_customer"', out)
         self.assertEqual(before, psql("SELECT count(*) FROM mig_jobs"))
 
+    def test_03_lint_names_what_the_backend_does(self):
+        found = json.loads(self.manage("mig_lint", "--json").stdout)
+        ops = sorted(f["operation"] for f in found)
+        self.assertTrue(all(f["table"] == "bigapp_order" for f in found), found)
+        for word in ("field amount", "field qty", "field customer", "field coupon",
+                     "index big_order_code", "constraint big_order_qty"):
+            self.assertEqual(1, sum(word in op for op in ops), "%s in %s" % (word, ops))
+        self.assertEqual(6, len(found), ops)
+        for f in found:
+            self.assertIn("the django_pg_mig backend runs it as a pg_mig", f["instead"], f)
+
     def test_04_killed_while_a_job_waits(self):
         # a transaction with a snapshot: CREATE INDEX CONCURRENTLY waits for it
         holder = subprocess.Popen(["psql", "-XAtq", "-p", os.environ["PRIMARY_PORT"], "-d", DB],

@@ -89,25 +89,25 @@ def _index_finding(name, model):
 
 def _judge(connection, operation, app_label, state):
     """
-    _judge: (table, lock, instead) when operation, run as plain DDL on the
+    _judge: (table, lock, instead, kind) when operation, run as plain DDL on the
     project state it gets, would hold a lock for a time that grows with its
     table; else None.
     """
     if isinstance(operation, ops.AddIndex):
         model = _model(state, app_label, operation.model_name)
         lock, instead = _index_finding(operation.index.name, model)
-        return model._meta.db_table, lock, instead
+        return model._meta.db_table, lock, instead, "index"
     if isinstance(operation, ops.AddConstraint):
         model = _model(state, app_label, operation.model_name)
         constraint = operation.constraint
         if isinstance(constraint, models.CheckConstraint):
             return (model._meta.db_table, "ACCESS EXCLUSIVE (the table is scanned to validate)",
                     "add it NOT VALID, then validate it as a pg_mig job"
-                    " (mig_validate_constraint), in a migration with atomic = False")
+                    " (mig_validate_constraint), in a migration with atomic = False", "validate")
         if isinstance(constraint, models.UniqueConstraint):
             return (model._meta.db_table, "SHARE (writes wait for the unique index build)",
                     "build the unique index with django_pg_mig.operations.AddIndex"
-                    " (CONCURRENTLY, a pg_mig job), then add the constraint USING INDEX")
+                    " (CONCURRENTLY, a pg_mig job), then add the constraint USING INDEX", None)
         return None
     if isinstance(operation, ops.AddField):
         model = _model(state, app_label, operation.model_name)
@@ -119,11 +119,13 @@ def _judge(connection, operation, app_label, state):
             return (table, "SHARE ROW EXCLUSIVE on both tables (the foreign key is validated by a scan)",
                     "add the field with db_constraint=False, then"
                     " django_pg_mig.operations.AddForeignKey(%r, %r) (NOT VALID, orphans walked,"
-                    " validated as a pg_mig job)" % (model._meta.model_name, field.name))
+                    " validated as a pg_mig job)" % (model._meta.model_name, field.name),
+                    "foreign_key")
         if field.db_index or field.unique:
             return (table, "SHARE (writes wait for the index build)",
                     "add the field with db_index=False (unique=False), then"
-                    " django_pg_mig.operations.AddIndex (CONCURRENTLY, a pg_mig job)")
+                    " django_pg_mig.operations.AddIndex (CONCURRENTLY, a pg_mig job)",
+                    None if field.unique else "index")
         return None
     if isinstance(operation, ops.AlterField):
         model = _model(state, app_label, operation.model_name)
@@ -135,20 +137,23 @@ def _judge(connection, operation, app_label, state):
             if _catalog_only_type_change(old_type, new_type):
                 return None
             return (table, "ACCESS EXCLUSIVE (%s -> %s rewrites the table)" % (old_type, new_type),
-                    "no online path in this version of django_pg_mig: change the type in a"
-                    " maintenance window, or add a new column, backfill it and swap")
+                    "django_pg_mig.operations.ChangeType(%r, %r, field) (a pg_mig change_type"
+                    " job), in a migration with atomic = False"
+                    % (model._meta.model_name, operation.name), "change_type")
         if old.null and not new.null:
             return (table, "ACCESS EXCLUSIVE (SET NOT NULL scans the table)",
                     "django_pg_mig.operations.SetNotNull(%r, %r) (a validated check, then SET NOT NULL"
-                    " without a scan, as a pg_mig job)" % (model._meta.model_name, operation.name))
+                    " without a scan, as a pg_mig job)" % (model._meta.model_name, operation.name),
+                    "not_null")
         if (new.db_index and not old.db_index) or (new.unique and not old.unique):
             return (table, "SHARE (writes wait for the index build)",
-                    "django_pg_mig.operations.AddIndex (CONCURRENTLY, a pg_mig job)")
+                    "django_pg_mig.operations.AddIndex (CONCURRENTLY, a pg_mig job)",
+                    None if new.unique and not old.unique else "index")
         if (getattr(new, "db_constraint", False) and new.remote_field is not None
                 and not getattr(old, "db_constraint", False)):
             return (table, "SHARE ROW EXCLUSIVE on both tables (the foreign key is validated by a scan)",
                     "django_pg_mig.operations.AddForeignKey(%r, %r)"
-                    % (model._meta.model_name, operation.name))
+                    % (model._meta.model_name, operation.name), "foreign_key")
         return None
     return None
 
@@ -172,6 +177,28 @@ def _catalog_only_type_change(old_type, new_type):
     return False
 
 
+def _backend_in_use(connection):
+    """_backend_in_use says whether CONNECTION's schema editor is django_pg_mig's backend's."""
+    from .backends.postgresql.schema import DatabaseSchemaEditor
+    return issubclass(connection.SchemaEditorClass, DatabaseSchemaEditor)
+
+
+def _backend_instead(migration, operation, kind, instead):
+    """
+    _backend_instead: what the django_pg_mig backend does with the operation
+    (KIND: the pg_mig job it runs, None: none), else INSTEAD.
+    """
+    if getattr(migration, "pg_mig", True) is False or getattr(operation, "pg_mig", True) is False:
+        return instead + " (this operation opts out of the django_pg_mig backend: pg_mig = False)"
+    if kind is None:
+        return instead
+    if migration.atomic:
+        return ("the django_pg_mig backend runs Django's DDL under lock_timeout with retries, "
+                "as the migration is atomic; set atomic = False on it to run a pg_mig %s job"
+                % kind)
+    return "the django_pg_mig backend runs it as a pg_mig %s job" % kind
+
+
 def lint(connection, app_label=None):
     """
     lint: the Findings of every operation in the migrations that migrate
@@ -184,6 +211,7 @@ def lint(connection, app_label=None):
         targets = [key for key in targets if key[0] == app_label]
     plan = executor.migration_plan(targets)
     threshold = big_table_rows()
+    backend = _backend_in_use(connection)
     findings = []
     for migration, backwards in plan:
         if backwards:
@@ -192,7 +220,9 @@ def lint(connection, app_label=None):
         for index, operation in enumerate(migration.operations):
             judged = _judge(connection, operation, migration.app_label, state)
             if judged is not None:
-                table, lock, instead = judged
+                table, lock, instead, kind = judged
+                if backend:
+                    instead = _backend_instead(migration, operation, kind, instead)
                 rows = table_rows(connection, table)
                 if rows is not None and rows >= threshold:
                     findings.append(Finding(migration, index, operation.describe(), table, rows,
