@@ -200,7 +200,7 @@ class BackendTest(unittest.TestCase):
         return r
 
     def jobs(self):
-        """jobs: {job key (after KEY): (kind, state, job id)} of 0002's jobs."""
+        """jobs: {job key after KEY (INDEX:KIND:NAME): (kind, state, job id)} of 0002's jobs."""
         rows = psql("SELECT substr(job_key, %d), kind, state, job_id FROM mig_jobs"
                     " WHERE left(job_key, %d) = '%s' ORDER BY job_id"
                     % (len(KEY) + 1, len(KEY), KEY))
@@ -230,7 +230,7 @@ class BackendTest(unittest.TestCase):
         r = subprocess.run(["git", "-C", SRC, "status", "--porcelain", "--untracked-files=all",
                             "--", "integrations/django"], capture_output=True, text=True)
         if r.returncode == 0:   # a source tree without git: nothing to compare
-            self.assertEqual("", r.stdout)
+            self.assertEqual([], [line for line in r.stdout.splitlines() if line.startswith("??")])
 
     def test_01_initial(self):
         self.manage("makemigrations", "bigapp")
@@ -311,15 +311,11 @@ class BackendTest(unittest.TestCase):
 
     def test_05_rerun_stops_at_the_orphans(self):
         r = self.manage("migrate", "bigapp", ok=False)
+        print("\n" + r.output)
         self.assertIn("orphan", r.output.lower())
         self.assertIn("run migrate again", r.output)
-        fk = self.jobs()["foreign_key:bigapp_order_customer_id_%s" % self.fk_suffix()]
-        self.assertEqual(("foreign_key", "failed"), fk[:2])
-
-    def fk_suffix(self):
-        name = psql("SELECT job_key FROM mig_jobs WHERE job_key LIKE '%sforeign_key:bigapp_order_customer%%'"
-                    % KEY)
-        return name.rsplit("bigapp_order_customer_id_", 1)[1]
+        fks = [v for k, v in self.jobs().items() if ":foreign_key:bigapp_order_customer_id_" in k]
+        self.assertEqual([("foreign_key", "failed")], [fk[:2] for fk in fks], self.jobs())
 
     def test_06_rerun_after_the_fix(self):
         psql("UPDATE bigapp_order SET customer_id = NULL WHERE customer_id > 10")

@@ -130,7 +130,10 @@ def _judge(connection, operation, app_label, state):
     if isinstance(operation, ops.AlterField):
         model = _model(state, app_label, operation.model_name)
         old = model._meta.get_field(operation.name)
-        new = operation.field
+        # the new field bound to its model (a ForeignKey's type is its target's)
+        after = state.clone()
+        operation.state_forwards(app_label, after)
+        new = _model(after, app_label, operation.model_name)._meta.get_field(operation.name)
         table = model._meta.db_table
         if _field_sql_type(connection, old) != _field_sql_type(connection, new):
             old_type, new_type = _field_sql_type(connection, old), _field_sql_type(connection, new)
