@@ -48,6 +48,7 @@ def _run_once(migration, index, operation):
     if getattr(operation, "_pg_mig_once", False):
         return
     from . import jobs, sql
+    from .operations import _new_line
     forwards, backwards = operation.database_forwards, operation.database_backwards
     step = (migration, index, operation)
     place = (migration.app_label, migration.name, index)
@@ -60,7 +61,7 @@ def _run_once(migration, index, operation):
             statements, done = sql.step_state(connection, place)
             if done:
                 jobs.print_note("%s: done already by an earlier migrate" % operation.describe(),
-                                new_line=True)
+                                new_line=_new_line(schema_editor))
                 return
             schema_editor._pg_mig_track = {"place": place, "done": statements, "n": 0}
         schema_editor._pg_mig_step = step

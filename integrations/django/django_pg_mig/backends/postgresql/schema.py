@@ -191,7 +191,7 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
             track["n"] += 1
             if track["n"] <= track["done"]:
                 jobs.print_note("%s: done already by an earlier migrate, not run again"
-                                % _first_line(statement), new_line=True)
+                                % _first_line(statement), new_line=pg_ops._new_line(self))
                 return None
         text = str(statement)
         concurrently = "CONCURRENTLY" in text.upper()   # waits that block nobody
