@@ -37,7 +37,7 @@ DEPRECATIONS_IN = os.environ.get("PGMIG_DEPRECATIONS_IN", r"django_pg_mig(\.|$)"
 
 SETTINGS = """
 SECRET_KEY = "test"
-INSTALLED_APPS = ["django_pg_mig", "bigapp"]
+INSTALLED_APPS = ["django_pg_mig", "bigapp", "autoapp"]
 DATABASES = {"default": {
     "ENGINE": "django_pg_mig.backends.postgresql",
     "NAME": %(db)r, "USER": "postgres", "HOST": %(host)r, "PORT": %(port)r,
@@ -113,6 +113,34 @@ class Order(models.Model):
         constraints = [models.CheckConstraint(check=models.Q(qty__gte=0), name="big_order_qty")]
 """
 
+# DEFAULT_AUTO_FIELD was AutoField: the key and a column that references it
+AUTO_V1 = """
+from django.db import models
+
+
+class Account(models.Model):
+    id = models.AutoField(primary_key=True)
+    name = models.CharField(max_length=20)
+
+
+class Entry(models.Model):
+    id = models.AutoField(primary_key=True)
+    account = models.ForeignKey(Account, models.CASCADE)
+"""
+
+AUTO_V2 = AUTO_V1.replace("models.AutoField", "models.BigAutoField")
+
+# a third app's index that makemigrations writes, in a migration that stays
+# atomic (as one that cannot be edited), and one that opts out
+MODELS_V3 = MODELS_V2.replace(
+    'indexes = [models.Index(fields=["code"], name="big_order_code")]',
+    'indexes = [models.Index(fields=["code"], name="big_order_code"),'
+    ' models.Index(fields=["amount"], name="big_order_amount")]')
+MODELS_V4 = MODELS_V3.replace(
+    ' models.Index(fields=["amount"], name="big_order_amount")]',
+    ' models.Index(fields=["amount"], name="big_order_amount"),'
+    ' models.Index(fields=["note"], name="big_order_note")]')
+
 KEY = "django:default:bigapp:0002_changes:"
 
 
@@ -164,6 +192,9 @@ class BackendTest(unittest.TestCase):
             "bigapp/__init__.py": "",
             "bigapp/migrations/__init__.py": "",
             "bigapp/models.py": MODELS_V1,
+            "autoapp/__init__.py": "",
+            "autoapp/migrations/__init__.py": "",
+            "autoapp/models.py": AUTO_V1,
         }
         for path, text in files.items():
             full = os.path.join(cls.dir, path)
@@ -233,15 +264,18 @@ class BackendTest(unittest.TestCase):
             self.assertEqual([], [line for line in r.stdout.splitlines() if line.startswith("??")])
 
     def test_01_initial(self):
-        self.manage("makemigrations", "bigapp")
-        self.manage("migrate", "bigapp")
+        self.manage("makemigrations", "bigapp", "autoapp")
+        self.manage("migrate")
         psql("INSERT INTO bigapp_customer (name) SELECT 'c' || g FROM generate_series(1, 10) g;"
              "INSERT INTO bigapp_coupon (code) SELECT 'k' || g FROM generate_series(1, 5) g;"
              # customers 11 and 12 are not there: orphans for the foreign key
              "INSERT INTO bigapp_order (amount, code, qty, customer_id)"
              " SELECT g, 'C' || g, 1, g % 12 + 1 FROM generate_series(1, 20000) g;"
              "ANALYZE bigapp_order; ANALYZE bigapp_customer; ANALYZE bigapp_coupon")
-        self.manage("migrate", "bigapp", settings="proj.plain_settings")
+        psql("INSERT INTO autoapp_account (name) SELECT 'a' || g FROM generate_series(1, 8000) g;"
+             "INSERT INTO autoapp_entry (account_id) SELECT g %% 8000 + 1 FROM generate_series(1, 8000) g;"
+             "ANALYZE autoapp_account; ANALYZE autoapp_entry".replace("%%", "%"))
+        self.manage("migrate", settings="proj.plain_settings")
 
     def test_02_makemigrations_writes_atomic_false(self):
         with open(os.path.join(self.dir, "bigapp", "models.py"), "w") as f:
@@ -339,6 +373,65 @@ class BackendTest(unittest.TestCase):
     def test_07_schema_as_plain_django(self):
         self.manage("migrate", "bigapp", settings="proj.plain_settings")
         self.assertEqual(schema(PLAIN_DB), schema(DB))
+        self.manage("makemigrations", "--check", "--dry-run")
+
+    def write_models(self, app, text):
+        with open(os.path.join(self.dir, app, "models.py"), "w") as f:
+            f.write(textwrap.dedent(text).lstrip())
+
+    def test_08_atomic_migration_falls_back_with_a_warning(self):
+        self.write_models("bigapp", MODELS_V3)
+        self.manage("makemigrations", "bigapp", "--name", "amount_index")
+        path = os.path.join(self.dir, "bigapp", "migrations", "0003_amount_index.py")
+        with open(path) as f:
+            text = f.read()
+        self.assertIn("    atomic = False\n", text)
+        with open(path, "w") as f:   # as a migration that cannot be edited: atomic
+            f.write(text.replace("    atomic = False\n", ""))
+        jobs = psql("SELECT count(*) FROM mig_jobs")
+        r = self.manage("migrate", "bigapp")
+        self.assertIn("Warning: CREATE INDEX big_order_amount on bigapp_order (about 20,000 rows) "
+                      "runs as plain DDL under lock_timeout with retries", r.stderr)
+        self.assertEqual(jobs, psql("SELECT count(*) FROM mig_jobs"))
+        self.assertEqual("1", psql("SELECT count(*) FROM pg_indexes WHERE indexname = 'big_order_amount'"))
+
+    def test_09_opt_out(self):
+        self.write_models("bigapp", MODELS_V4)
+        self.manage("makemigrations", "bigapp", "--name", "note_index")
+        path = os.path.join(self.dir, "bigapp", "migrations", "0004_note_index.py")
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("    atomic = False\n", "    atomic = False\n    pg_mig = False\n"))
+        self.assertIn("-- pg_mig: bigapp_order has about 20,000 rows: the next statement runs under"
+                      " lock_timeout", self.manage("sqlmigrate", "bigapp", "0003").stdout)
+        self.assertNotIn("pg_mig", self.manage("sqlmigrate", "bigapp", "0004").stdout)
+        jobs = psql("SELECT count(*) FROM mig_jobs")
+        r = self.manage("migrate", "bigapp")
+        self.assertNotIn("Warning", r.output)
+        self.assertEqual(jobs, psql("SELECT count(*) FROM mig_jobs"))
+        self.assertEqual("1", psql("SELECT count(*) FROM pg_indexes WHERE indexname = 'big_order_note'"))
+
+    def test_10_big_auto_field(self):
+        if psql("SELECT count(*) FROM pg_proc WHERE proname = 'mig_change_type'") == "0":
+            self.skipTest("mig_change_type() is not in this database's pg_mig: the AutoField ->"
+                          " BigAutoField change as a change_type job not tested")
+        self.write_models("autoapp", AUTO_V2)
+        self.manage("makemigrations", "autoapp", "--name", "big_ids")
+        out = self.manage("sqlmigrate", "autoapp", "0002").stdout
+        self.assertIn("mig_change_type(", out)
+        self.assertIn("convert_referencing => 'true'", out)
+        self.manage("migrate", "autoapp")
+        kinds = psql("SELECT string_agg(kind || ' ' || state, ',' ORDER BY job_id) FROM mig_jobs"
+                     " WHERE job_key LIKE 'django:default:autoapp:0002_big_ids:%'")
+        self.assertEqual("change_type succeeded", kinds)
+        self.manage("migrate", "autoapp", settings="proj.plain_settings")
+        auto = ("SELECT string_agg(format('%s.%s %s', attrelid::regclass, attname,"
+                " format_type(atttypid, atttypmod)), ',' ORDER BY 1) FROM pg_attribute"
+                " WHERE attrelid IN ('autoapp_account'::regclass, 'autoapp_entry'::regclass)"
+                " AND attnum > 0 AND NOT attisdropped")
+        self.assertEqual(psql(auto, PLAIN_DB), psql(auto))
+        self.assertIn("autoapp_entry.account_id bigint", psql(auto))
         self.manage("makemigrations", "--check", "--dry-run")
 
 
