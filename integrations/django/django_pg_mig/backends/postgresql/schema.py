@@ -129,8 +129,8 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
         return rows if rows is not None and rows >= lint.big_table_rows() else None
 
     def _pg_mig_jobs_possible(self):
-        """_pg_mig_jobs_possible: outside a transaction (or only collecting SQL)."""
-        return self.collect_sql or not self.connection.in_atomic_block
+        """_pg_mig_jobs_possible: outside a transaction (an atomic migration's is one)."""
+        return not self.connection.in_atomic_block
 
     def _pg_mig_key(self, what):
         """_pg_mig_key: the job key of WHAT (e.g. 'index:NAME') of the operation that runs now."""
@@ -142,10 +142,13 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
                                          migration.name, index), what)
 
     def _pg_mig_warn(self, table, rows, what):
-        sys.stderr.write(
-            "\nWarning: %s on %s (about %s rows) runs as plain DDL under lock_timeout with "
-            "retries, not as a pg_mig job: its migration is atomic. Set atomic = False on the "
-            "migration to run it as a pg_mig job.\n" % (what, table, jobs.format_count(rows)))
+        text = ("%s on %s (about %s rows) runs as plain DDL under lock_timeout with retries, "
+                "not as a pg_mig job: its migration is atomic. Set atomic = False on the "
+                "migration to run it as a pg_mig job." % (what, table, jobs.format_count(rows)))
+        if self.collect_sql:   # sqlmigrate
+            self.collected_sql.append("-- pg_mig: Warning: " + text)
+            return
+        sys.stderr.write("\nWarning: " + text + "\n")
         sys.stderr.flush()
 
     # -- the statements ---------------------------------------------------
