@@ -101,7 +101,11 @@ class Refused(CommandError):
             text = getattr(diag, part, None)
             if text:
                 message += "\n" + in_django_terms(text, job_id)
-        return cls(message, returncode=1)
+        refused = cls(message, returncode=1)
+        # the server's SQLSTATE (0A000: pg_mig cannot do this case)
+        refused.sqlstate = (getattr(diag, "sqlstate", None)
+                            or getattr(error.__cause__, "pgcode", None))
+        return refused
 
 
 class JobFailed(CommandError):

@@ -46,6 +46,7 @@ from django.db.backends.ddl_references import Columns, Statement, Table
 from django.db.backends.postgresql import schema
 
 from ... import jobs, lint, sql
+from ...errors import Refused
 from ... import operations as pg_ops
 
 
@@ -438,8 +439,20 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
                                     ("column_name", new_field.column), ("new_type", new_type),
                                     ("convert_referencing", True if convert else None)]))
             return True
-        pg_ops.run_change_type(self, table, new_field.column, new_type, None, convert, {},
-                               self._pg_mig_key("change_type:" + new_field.column))
+        try:
+            pg_ops.run_change_type(self, table, new_field.column, new_type, None, convert, {},
+                                   self._pg_mig_key("change_type:" + new_field.column))
+        except Refused as e:
+            if getattr(e, "sqlstate", None) != "0A000":   # feature_not_supported
+                raise
+            # a case this pg_mig cannot change online (an identity column,
+            # columns that reference the key, ...): Django's DDL
+            sys.stderr.write(
+                "\nWarning: the type change of %s.%s (about %s rows) runs as Django's DDL under "
+                "lock_timeout with retries, not as a pg_mig job: pg_mig refused it: %s\n"
+                % (table, new_field.column, jobs.format_count(rows), str(e).splitlines()[0]))
+            sys.stderr.flush()
+            return False
         return True
 
     # -- new fields: their index and foreign key now, as jobs --------------
