@@ -152,8 +152,8 @@ def psql(sql, db=DB):
     return r.stdout.strip()
 
 
-def schema(db):
-    """schema: what pg_catalog says of the tables of bigapp in DB (text to compare)."""
+def schema(db, app="bigapp"):
+    """schema: what pg_catalog says of the tables of APP in DB (text to compare)."""
     return psql("""
         SELECT string_agg(x, E'\\n' ORDER BY x) FROM (
           SELECT format('column %s.%s %s notnull=%s default=%s', c.relname, a.attname,
@@ -161,19 +161,23 @@ def schema(db):
                         pg_get_expr(d.adbin, d.adrelid))
             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-           WHERE c.relname LIKE 'bigapp\\_%' AND c.relkind = 'r' AND a.attnum > 0
+           WHERE c.relname LIKE 'APP\\_%' AND c.relkind = 'r' AND a.attnum > 0
              AND NOT a.attisdropped
           UNION ALL
           SELECT format('index %s %s valid=%s', i.indexname, i.indexdef, x.indisvalid)
             FROM pg_indexes i JOIN pg_class ic ON ic.relname = i.indexname
             JOIN pg_index x ON x.indexrelid = ic.oid
-           WHERE i.tablename LIKE 'bigapp\\_%'
+           WHERE i.tablename LIKE 'APP\\_%'
           UNION ALL
           SELECT format('constraint %s.%s %s %s deferrable=%s deferred=%s valid=%s', c.relname,
                         k.conname, k.contype, pg_get_constraintdef(k.oid), k.condeferrable,
                         k.condeferred, k.convalidated)
             FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-           WHERE c.relname LIKE 'bigapp\\_%') s(x)""", db)
+           WHERE c.relname LIKE 'APP\\_%'
+          UNION ALL
+          SELECT format('sequence %s %s', s.seqrelid::regclass, format_type(s.seqtypid, NULL))
+            FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
+           WHERE c.relname LIKE 'APP\\_%') s(x)""".replace("APP", app), db)
 
 
 class BackendTest(unittest.TestCase):
@@ -423,25 +427,26 @@ class BackendTest(unittest.TestCase):
         out = self.manage("sqlmigrate", "autoapp", "0002").stdout
         self.assertIn("mig_change_type(", out)
         self.assertIn("convert_referencing => 'true'", out)
+        self.assertIn("convert_referencing => 'true'", out.split("autoapp_entry")[0])
         r = self.manage("migrate", "autoapp")
-        kinds = psql("SELECT string_agg(kind || ' ' || state, ',' ORDER BY job_id) FROM mig_jobs"
-                     " WHERE job_key LIKE 'django:default:autoapp:0002_big_ids:%'")
-        if kinds == "":
-            # what this pg_mig's mig_change_type cannot do yet (columns that
-            # reference the key, identity columns) is refused at its start:
-            # Django's DDL, with a warning that says why
+        jobs = dict(line.split("|", 1) for line in psql(
+            "SELECT relation::text, state FROM mig_jobs WHERE kind = 'change_type'"
+            " AND job_key LIKE 'django:default:autoapp:0002_big_ids:%'").splitlines())
+        # entry's key: nothing references it
+        self.assertEqual("succeeded", jobs.get("autoapp_entry"), jobs)
+        if "autoapp_account" not in jobs:
+            # what this pg_mig's mig_change_type cannot do yet (the columns
+            # that reference the key) is refused at its start: Django's DDL,
+            # with a warning that says why
             self.assertIn("Warning: the type change of autoapp_account.id (about 8,000 rows) runs"
                           " as Django's DDL under lock_timeout with retries, not as a pg_mig job:"
                           " pg_mig refused it", r.stderr)
         else:
-            self.assertEqual("change_type succeeded", kinds)
+            self.assertEqual("succeeded", jobs["autoapp_account"])
         self.manage("migrate", "autoapp", settings="proj.plain_settings")
-        auto = ("SELECT string_agg(format('%s.%s %s', attrelid::regclass, attname,"
-                " format_type(atttypid, atttypmod)), ',' ORDER BY 1) FROM pg_attribute"
-                " WHERE attrelid IN ('autoapp_account'::regclass, 'autoapp_entry'::regclass)"
-                " AND attnum > 0 AND NOT attisdropped")
-        self.assertEqual(psql(auto, PLAIN_DB), psql(auto))
-        self.assertIn("autoapp_entry.account_id bigint", psql(auto))
+        self.assertEqual(schema(PLAIN_DB, "autoapp"), schema(DB, "autoapp"))
+        self.assertEqual("8000", psql("SELECT count(*) FROM autoapp_entry e JOIN autoapp_account a"
+                                      " ON a.id = e.account_id"))
         self.manage("makemigrations", "--check", "--dry-run")
 
 

@@ -432,7 +432,10 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
             return False
         if not sql.function_exists(self.connection, "mig_change_type"):
             return False
-        convert = new_field.primary_key
+        # the columns of other tables that reference this one change with it
+        # (as Django's AlterField changes them)
+        convert = any(not rel.many_to_many and getattr(rel, "field_name", None) == old_field.name
+                      for rel in model._meta.related_objects)
         if self.collect_sql:
             self._pg_mig_show("change_type", table, rows, self._pg_mig_call_text(
                 "mig_change_type", [("relation", self.quote_name(table)),
