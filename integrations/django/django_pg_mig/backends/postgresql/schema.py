@@ -440,11 +440,15 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
             self._pg_mig_show("change_type", table, rows, self._pg_mig_call_text(
                 "mig_change_type", [("relation", self.quote_name(table)),
                                     ("column_name", new_field.column), ("new_type", new_type),
+                                    ("cleanup", True),
                                     ("convert_referencing", True if convert else None)]))
             return True
         try:
+            # cleanup: the old column dropped at the end, so the table ends as
+            # Django's ALTER COLUMN TYPE leaves it
             pg_ops.run_change_type(self, table, new_field.column, new_type, None, convert, {},
-                                   self._pg_mig_key("change_type:" + new_field.column))
+                                   self._pg_mig_key("change_type:" + new_field.column),
+                                   cleanup=True)
         except Refused as e:
             if getattr(e, "sqlstate", None) != "0A000":   # feature_not_supported
                 raise
