@@ -141,6 +141,20 @@ MODELS_V4 = MODELS_V3.replace(
     ' models.Index(fields=["amount"], name="big_order_amount"),'
     ' models.Index(fields=["note"], name="big_order_note")]')
 
+MODELS_V5 = MODELS_V4.replace("amount = models.IntegerField()", "amount = models.BigIntegerField()")
+
+# ChangeType written by hand (the operation, not the backend)
+CHANGE_TYPE_MIGRATION = """
+from django.db import migrations, models
+from django_pg_mig.operations import ChangeType
+
+
+class Migration(migrations.Migration):
+    atomic = False
+    dependencies = [("bigapp", "0004_note_index")]
+    operations = [ChangeType("order", "amount", models.BigIntegerField(), batch_size=5000)]
+"""
+
 KEY = "django:default:bigapp:0002_changes:"
 
 
@@ -417,6 +431,27 @@ class BackendTest(unittest.TestCase):
         self.assertNotIn("Warning", r.output)
         self.assertEqual(jobs, psql("SELECT count(*) FROM mig_jobs"))
         self.assertEqual("1", psql("SELECT count(*) FROM pg_indexes WHERE indexname = 'big_order_note'"))
+
+    def test_11_change_type_operation(self):
+        if psql("SELECT count(*) FROM pg_proc WHERE proname = 'mig_change_type'") == "0":
+            self.skipTest("mig_change_type() is not in this database's pg_mig: ChangeType not tested")
+        self.write_models("bigapp", MODELS_V5)
+        with open(os.path.join(self.dir, "bigapp", "migrations", "0005_amount_bigint.py"), "w") as f:
+            f.write(textwrap.dedent(CHANGE_TYPE_MIGRATION).lstrip())
+        self.manage("makemigrations", "--check", "--dry-run")
+        total = psql("SELECT sum(amount) FROM bigapp_order")
+        self.manage("migrate", "bigapp")
+        self.assertEqual("change_type|succeeded", psql(
+            "SELECT kind, state FROM mig_jobs WHERE job_key = 'django:default:bigapp:0005_amount_bigint:0'"))
+        self.assertEqual("bigint", psql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                        " WHERE attrelid = 'bigapp_order'::regclass AND attname = 'amount'"))
+        self.assertEqual(total, psql("SELECT sum(amount) FROM bigapp_order"))
+        self.assertIn("bigint", psql("SELECT indexdef FROM pg_indexes WHERE indexname = 'big_order_amount'")
+                      + psql("SELECT format_type(a.atttypid, a.atttypmod) FROM pg_index x"
+                             " JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_attribute a"
+                             " ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]"
+                             " WHERE c.relname = 'big_order_amount'"))
+        self.manage("makemigrations", "--check", "--dry-run")
 
     def test_10_big_auto_field(self):
         if psql("SELECT count(*) FROM pg_proc WHERE proname = 'mig_change_type'") == "0":
