@@ -21,7 +21,8 @@ def _place_operations(sender, plan=None, using=None, **kwargs):
     from django.db import connections
     from .operations import PgMigOperation
     backend = None
-    if using is not None:
+    if using is not None and connections[using].vendor == "postgresql":
+        # (Django's PostgreSQL backend imports a driver: only for PostgreSQL)
         from .backends.postgresql.schema import DatabaseSchemaEditor
         if issubclass(connections[using].SchemaEditorClass, DatabaseSchemaEditor):
             backend = using

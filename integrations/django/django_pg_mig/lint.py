@@ -182,6 +182,8 @@ def _catalog_only_type_change(old_type, new_type):
 
 def _backend_in_use(connection):
     """_backend_in_use says whether CONNECTION's schema editor is django_pg_mig's backend's."""
+    if connection.vendor != "postgresql":
+        return False
     from .backends.postgresql.schema import DatabaseSchemaEditor
     return issubclass(connection.SchemaEditorClass, DatabaseSchemaEditor)
 
