@@ -29,8 +29,8 @@
  * has not replayed (WrittenAgoMs, from the insert positions noted at each
  * look), or its replay_lag if longer, against what remains of max_lag
  * after the longest replay stall seen lately (a stall adds its length to
- * the lag whatever the job does); the tighter of the two limits sets the
- * pace.
+ * the lag whatever the job does); the limit the lag is nearer to sets
+ * the fraction, max_lag_bytes (when set) the budget in bytes.
  *
  * Over the budget the job still stops outright (throttle.c: a standby that
  * stopped, a frozen slot, WAL of others), with today's reasons; inactive
@@ -58,7 +58,6 @@
  */
 #include "postgres.h"
 
-#include <float.h>
 #include <math.h>
 
 #include "access/xlog.h"
@@ -285,10 +284,16 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 		replay_rate = 0;
 	}
 
-	/* the tighter of the limits, in bytes (max_lag: at the replay rate) */
-	budget = job->max_lag_bytes > 0 ? (double) job->max_lag_bytes : DBL_MAX;
-	if (job->max_lag_ms > 0)
-		budget = Min(budget, room_ms / 1000.0 * Max(replay_rate, 65536.0));
+	/*
+	 * The budget in bytes: max_lag_bytes, or what max_lag stands for at the
+	 * replay rate (not the smaller of the two: at a job's start the replay
+	 * rate is not known yet, and the default max_lag would pace every job
+	 * from a 640 kB budget until it is).  Either limit sets the fraction.
+	 */
+	if (job->max_lag_bytes > 0)
+		budget = (double) job->max_lag_bytes;
+	else
+		budget = room_ms / 1000.0 * Max(replay_rate, 65536.0);
 	rate = replay_rate + (PACE_TARGET - r.fraction) * budget / PACE_TAU_S;
 
 	/*
