@@ -216,7 +216,7 @@ long long Api::StartKind(const std::string& fn, const NamedArgs& args)
 {
     static const char* allowed[] = {"mig_start_backfill", "mig_start_delete", "mig_set_not_null",
                                     "mig_validate_constraint", "mig_create_index", "mig_add_foreign_key",
-                                    "mig_revert", "mig_repack"};
+                                    "mig_revert", "mig_repack", "mig_change_type"};
     bool ok = false;
     for (const char* a : allowed) ok = ok || fn == a;
     if (!ok) throw Error(kUsage, "unknown start function " + fn);

@@ -146,6 +146,7 @@ int CmdForget(const std::string&, const std::vector<std::string>&);
 int CmdNotNull(const std::string&, const std::vector<std::string>&);
 int CmdValidate(const std::string&, const std::vector<std::string>&);
 int CmdRepack(const std::string&, const std::vector<std::string>&);
+int CmdChangeType(const std::string&, const std::vector<std::string>&);
 int CmdIndex(const std::string&, const std::vector<std::string>&);
 int CmdAddFk(const std::string&, const std::vector<std::string>&);
 

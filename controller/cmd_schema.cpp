@@ -1,5 +1,5 @@
 // cmd_schema.cpp -- the subcommands of the job kinds made of schema steps:
-// migctl not-null, validate, index, add-fk and repack. Each parses its options
+// migctl not-null, validate, index, add-fk, repack and change-type. Each parses its options
 // (no I/O), starts the job and prints its id; --wait follows it.
 #include "cli.hpp"
 #include "options.hpp"
@@ -127,6 +127,43 @@ int CmdRepack(const std::string& cmd, const std::vector<std::string>& args)
     if (!max_lag.empty()) named.push_back({"max_lag", {DurationToInterval(ParseDuration(max_lag)), "interval"}});
     if (!max_lag_bytes.empty()) named.push_back({"max_lag_bytes", {std::to_string(ParseSize(max_lag_bytes)), "bigint"}});
     return StartAndFollow(cl, "mig_repack", named);
+}
+
+int CmdChangeType(const std::string& cmd, const std::vector<std::string>& args)
+{
+    std::string table, column, type, using_expr, batch_size;
+    StepKnobs knobs;
+    po::options_description d("change-type options");
+    d.add_options()("table", po::value(&table), "the table")("column", po::value(&column), "the column")(
+        "type", po::value(&type), "the new type, as ALTER COLUMN TYPE takes it, e.g. bigint")(
+        "using", po::value(&using_expr), "the new value, an expression over the table's columns (default: column::type)")(
+        "cleanup", "drop the old column at the end")(
+        "batch-size", po::value(&batch_size), "keys per chunk of the walk");
+    AddStepOptions(d, knobs);
+    auto cl = Parse(cmd, args, d,
+                    "change-type --table T --column C --type TYPE [--using EXPR] [--cleanup] [--lock-timeout D] "
+                    "[--max-retries N] [--key K] [--wait]");
+    if (cl.help) return kOk;
+    if (table.empty() || column.empty() || type.empty())
+        throw Error(kUsage, "change-type needs --table, --column and --type",
+                    "e.g. migctl change-type --table orders --column id --type bigint --cleanup");
+    NoJobArg(cl, cmd);
+    NamedArgs named{{"relation", {table, "regclass"}}, {"column_name", {column, "name"}}, {"new_type", {type, "text"}}};
+    if (!using_expr.empty()) named.push_back({"using_expr", {using_expr, "text"}});
+    if (cl.vm.count("cleanup")) named.push_back({"cleanup", {"true", "boolean"}});
+    if (!batch_size.empty()) {
+        size_t pos = 0;
+        int n = 0;
+        try {
+            n = std::stoi(batch_size, &pos);
+        } catch (const std::exception&) {
+        }
+        if (n <= 0 || pos != batch_size.size())
+            throw Error(kUsage, "invalid --batch-size \"" + batch_size + "\"", "Pass a number, e.g. 5000.");
+        named.push_back({"batch_size", {std::to_string(n), "integer"}});
+    }
+    AppendStepArgs(knobs, cl.vm, named);
+    return StartAndFollow(cl, "mig_change_type", named);
 }
 
 int CmdIndex(const std::string& cmd, const std::vector<std::string>& args)

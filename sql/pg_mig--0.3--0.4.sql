@@ -790,3 +790,53 @@ SELECT l.job_id,
         AND w.lane OPERATOR(pg_catalog.=) l.lane;
 
 COMMENT ON VIEW @extschema@.mig_job_lanes IS 'one row per lane of a parallel pg_mig job: its state, progress, throttle reason and key range';
+
+------------------------------------------------------------------------
+-- Section 5: online column type change (issue 25): mig_change_type
+------------------------------------------------------------------------
+
+-- The kind change_type: a new column kept equal to using_expr by a
+-- trigger, the rows walked, NOT NULL through a check, the indexes copied
+-- concurrently, one short swap, the old column dropped with cleanup.
+ALTER TABLE @extschema@.mig_job
+    DROP CONSTRAINT mig_job_kind_check,
+    ADD CONSTRAINT mig_job_kind_check
+        CHECK (kind IN ('backfill', 'delete', 'not_null', 'foreign_key',
+                        'validate', 'index', 'revert', 'repack',
+                        'change_type'));
+
+CREATE FUNCTION @extschema@.mig_change_type(
+    relation            regclass,
+    column_name         name,
+    new_type            text,
+    using_expr          text     DEFAULT NULL,
+    cleanup             boolean  DEFAULT false,
+    convert_referencing boolean  DEFAULT false,
+    batch_size          integer  DEFAULT pg_catalog.current_setting('pg_mig.default_batch_size', true)::integer,
+    chunk_time          interval DEFAULT pg_catalog.current_setting('pg_mig.default_chunk_time', true)::interval,
+    max_lag             interval DEFAULT pg_catalog.current_setting('pg_mig.default_max_lag', true)::interval,
+    max_lag_bytes       bigint   DEFAULT pg_catalog.pg_size_bytes(pg_catalog.regexp_replace(
+                                     pg_catalog.current_setting('pg_mig.default_max_lag_bytes', true),
+                                     '([0-9])B$', '\1')),
+    sleep               interval DEFAULT '0',
+    lock_timeout        interval DEFAULT pg_catalog.current_setting('pg_mig.default_lock_timeout', true)::interval,
+    max_retries         integer  DEFAULT pg_catalog.current_setting('pg_mig.default_max_retries', true)::integer,
+    statement_timeout   interval DEFAULT pg_catalog.current_setting('pg_mig.default_statement_timeout', true)::interval,
+    max_wal_rate        bigint   DEFAULT NULL,
+    nice_ratio          double precision DEFAULT NULL,
+    ignore_slots        text[]   DEFAULT NULL,
+    run_window          text     DEFAULT NULL,
+    throttle_query      text     DEFAULT NULL,
+    max_active_sessions integer  DEFAULT NULL,
+    max_xact_age        interval DEFAULT NULL,
+    max_archive_backlog integer  DEFAULT NULL,
+    throttle_on_autovacuum boolean DEFAULT false,
+    parallel            integer  DEFAULT 1,
+    vacuum_every        bigint   DEFAULT NULL,
+    max_app_latency     interval DEFAULT NULL,
+    job_key             text     DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mig_change_type'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION @extschema@.mig_change_type(regclass, name, text, text, boolean, boolean, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, integer, bigint, interval, text)
+IS 'starts a job that changes the type of a column without a rewrite under lock: a new column kept by a trigger, a chunked walk, NOT NULL through a check, the indexes copied concurrently, one short swap under lock_timeout, the old column dropped with cleanup; a job_key names the step, so that starting it again returns the job that has the key';

@@ -35,7 +35,8 @@ typedef enum MigJobKind
 	MIG_KIND_VALIDATE,
 	MIG_KIND_INDEX,
 	MIG_KIND_REVERT,			/* undo of a backfill (kind_revert.c) */
-	MIG_KIND_REPACK				/* REPACK (CONCURRENTLY), 19+ (kind_repack.c) */
+	MIG_KIND_REPACK,			/* REPACK (CONCURRENTLY), 19+ (kind_repack.c) */
+	MIG_KIND_CHANGE_TYPE		/* online column type change (kind_change_type.c) */
 } MigJobKind;
 
 /*
@@ -144,5 +145,6 @@ extern const MigKindDef mig_kind_index;
 extern const MigKindDef mig_kind_foreign_key;
 extern const MigKindDef mig_kind_revert;
 extern const MigKindDef mig_kind_repack;
+extern const MigKindDef mig_kind_change_type;
 
 #endif							/* PG_MIG_KINDS_H */

@@ -21,6 +21,7 @@ static const MigKindDef *const mig_kinds[] = {
 	&mig_kind_index,
 	&mig_kind_revert,
 	&mig_kind_repack,
+	&mig_kind_change_type,
 };
 
 /* Find: the registry's entry of kind, or NULL */

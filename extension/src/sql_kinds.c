@@ -42,6 +42,7 @@
 #include "access/table.h"
 #include "catalog/pg_namespace.h"
 #include "utils/syscache.h"
+#include "utils/snapmgr.h"
 
 #include "pg_mig.h"
 #include "steps.h"
@@ -53,6 +54,7 @@ PG_FUNCTION_INFO_V1(mig_validate_constraint);
 PG_FUNCTION_INFO_V1(mig_create_index);
 PG_FUNCTION_INFO_V1(mig_add_foreign_key);
 PG_FUNCTION_INFO_V1(mig_repack);
+PG_FUNCTION_INFO_V1(mig_change_type);
 
 #define MAX_TEXT_ARG	65536
 #define COLUMNS_ARG_HINT "Pass the column list of CREATE INDEX, e.g. 'created_at', 'lower(email)' or 'customer_id, created_at DESC'."
@@ -876,4 +878,87 @@ mig_repack(PG_FUNCTION_ARGS)
 	job.kind_args = list_make1(psprintf("relfilenode=%u", rel->rd_rel->relfilenode));
 	PG_RETURN_INT64(FinishStart(rel, &job, NIL,
 								psprintf("repack table %s concurrently", job.relation_name)));
+}
+
+/*
+ * mig_change_type(relation, column_name, new_type, using_expr, cleanup,
+ * convert_referencing, <walk knobs of mig_start_delete, parallel
+ * included>, max_app_latency, job_key) starts a change_type job
+ * (kind_change_type.c).  Unless the change is catalog-only, the new column
+ * and its trigger are added here, in the caller's transaction, and the
+ * walk's targets are fixed after them.
+ */
+Datum
+mig_change_type(PG_FUNCTION_ARGS)
+{
+	MigJob		job;
+	Relation	rel;
+	char	   *column;
+	char	   *new_type;
+	char	   *using_expr = NULL;
+	char	   *detail;
+	List	   *targets = NIL;
+	List	   *set_columns = NIL;
+	int64		rows_total = 0;
+	int64		job_id;
+	ListCell   *lc;
+
+	MigRequireSchemaVersion();
+	memset(&job, 0, sizeof(job));
+	rel = BeginStart(fcinfo, &job, "a change_type job");
+	START_AGAIN(fcinfo, rel, &job, MIG_KIND_CHANGE_TYPE, "column_name", "new_type", "using_expr",
+				"cleanup", "convert_referencing");
+	CheckDDLTable(rel, "change the type of a column");
+	RequireArg(fcinfo, 1, "column_name");
+	column = pstrdup(NameStr(*PG_GETARG_NAME(1)));
+	new_type = TextArgument(fcinfo, 2, "new_type", "Pass the new type as ALTER COLUMN TYPE takes it, e.g. 'bigint' or 'varchar(100)'.");
+	if (!PG_ARGISNULL(3))
+		using_expr = TextArgument(fcinfo, 3, "using_expr", NULL);
+	MigReadKnobArgs(fcinfo, &job);
+	{
+		int			argno = MigArgNo(fcinfo, "parallel");
+
+		if (argno >= 0 && !PG_ARGISNULL(argno) && PG_GETARG_INT32(argno) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("mig_change_type walks with one worker"),
+					 errhint("Pass parallel => 1; lanes for the walk of a type change are not built yet.")));
+	}
+
+	if (MigChangeTypeStart(&rel, &job, column, new_type, using_expr,
+						   MigArgBool(fcinfo, "cleanup", false),
+						   MigArgBool(fcinfo, "convert_referencing", false), &detail))
+	{
+		/*
+		 * the upper key as it is now, under the lock: the statement's
+		 * snapshot is older than the lock, and a row committed between the
+		 * two would be neither walked nor written through the trigger
+		 */
+		PushActiveSnapshot(GetLatestSnapshot());
+		targets = MigBuildTargets(rel, job.set_clause, NULL, &rows_total, &set_columns);
+		PopActiveSnapshot();
+		if (list_length(set_columns) != 1 ||
+			strcmp(linitial(set_columns), MigKindArg(&job, "new_column")) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("invalid using_expr: it is not one expression")));
+		if (list_length(targets) != 1)
+			elog(ERROR, "a change_type job has one target");
+		MigChangeTypeAddTrigger(rel, &job, linitial(targets));
+		job.rows_total = rows_total;
+		foreach(lc, targets)
+			job.keys_total += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
+	}
+	else
+	{
+		/* catalog-only: the steps alone (the walk is marked done below) */
+		job.set_clause = NULL;
+		job.rows_total = -1;
+		job.keys_total = -1;
+	}
+	job.parallel = 1;
+	job_id = FinishStart(rel, &job, targets, detail);
+	if (targets == NIL)
+		MigMarkStepDone(job_id, "walk");
+	PG_RETURN_INT64(job_id);
 }

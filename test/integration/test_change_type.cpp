@@ -1,0 +1,262 @@
+// test_change_type.cpp -- mig_change_type (kind_change_type.c, issue 25)
+// against the sandbox primary + standby: int -> bigint of a serial primary
+// key with an index on (customer_id, id) and a partial index on the key,
+// while an application inserts (through the sequence default), updates and
+// deletes; a kill -9 of the worker during the walk, and a crash of the
+// primary while the swap waits for its lock (a session holds the table's
+// ACCESS SHARE lock from after the walk's kill on: the index copies go on
+// beside it, the swap is retried).  Afterwards the schema is what ALTER COLUMN TYPE
+// makes of the same table (index and constraint names and definitions, the
+// default, the sequence's ownership) except that the sequence is AS bigint,
+// every row's values are unchanged, no row is lost or doubled, the standby
+// has the same, and with the sequence at 2^31 - 5 twenty more inserts
+// succeed.
+#include "fixture.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <random>
+
+using namespace pgmig_test;
+
+namespace {
+
+std::string Id(long long v) { return std::to_string(v); }
+
+// one statement a line
+const char* kTableDdl =
+    "CREATE TABLE %s.ct (id serial PRIMARY KEY, customer_id int NOT NULL, id_copy bigint, note text)\n"
+    "CREATE INDEX ct_customer_id_id_idx ON %s.ct (customer_id, id)\n"
+    "CREATE INDEX ct_recent_idx ON %s.ct (id) WHERE id > 1000\n"
+    // the application's row copies its id: the values must survive the change
+    "CREATE FUNCTION %s.ct_copy() RETURNS trigger LANGUAGE plpgsql AS"
+    " $f$BEGIN NEW.id_copy := NEW.id; RETURN NEW; END$f$\n"
+    "CREATE TRIGGER a_copy BEFORE INSERT ON %s.ct FOR EACH ROW EXECUTE FUNCTION %s.ct_copy()";
+
+void CreateTable(Conn& c, const std::string& schema)
+{
+    std::string ddl = kTableDdl, key = "%s";
+    for (size_t p; (p = ddl.find(key)) != std::string::npos;) ddl.replace(p, key.size(), schema);
+    size_t start = 0;
+    while (start < ddl.size()) {
+        size_t end = ddl.find('\n', start);
+        if (end == std::string::npos) end = ddl.size();
+        c.exec(ddl.substr(start, end - start));
+        start = end + 1;
+    }
+}
+
+// the schema of table schema.ct as ALTER COLUMN TYPE would compare it:
+// columns by name, indexes, constraints and the default, with the schema's
+// name taken out
+std::string Shape(Conn& c, const std::string& schema)
+{
+    std::string rel = "'" + schema + ".ct'::regclass";
+    std::string strip = "'\\m" + schema + "\\.', '', 'g'";
+    return *c.scalar(
+        "SELECT (SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || ' ' || attnotnull, ', '"
+        "                          ORDER BY attname) FROM pg_attribute"
+        "         WHERE attrelid = " + rel + " AND attnum > 0 AND NOT attisdropped)"
+        " || ' | ' || (SELECT string_agg(c.relname || ': ' || regexp_replace(pg_get_indexdef(i.indexrelid), " +
+        strip + "), ', ' ORDER BY c.relname)"
+        "         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = " + rel + ")"
+        " || ' | ' || (SELECT string_agg(conname || ': ' || pg_get_constraintdef(oid), ', ' ORDER BY conname)"
+        "         FROM pg_constraint WHERE conrelid = " + rel + " AND contype <> 'n')"
+        " || ' | ' || (SELECT regexp_replace(pg_get_expr(adbin, adrelid), " + strip + ") FROM pg_attrdef"
+        "         WHERE adrelid = " + rel + ")"
+        " || ' | ' || regexp_replace(pg_get_serial_sequence('" + schema + ".ct', 'id'), " + strip + ")"
+        " || ' | ' || (SELECT count(*) FROM pg_trigger WHERE tgrelid = " + rel + " AND NOT tgisinternal)");
+}
+
+// the application: inserts through the default, updates and deletes, each
+// insert and delete logged in ct_log in its own transaction
+class App {
+public:
+    explicit App(int rows) : rows_(rows), thread_([this] { run(); }) {}
+    ~App() { stop(); }
+    void stop()
+    {
+        stop_ = true;
+        if (thread_.joinable()) thread_.join();
+    }
+    long long done() const { return done_; }
+    long long failed() const { return failed_; }
+
+private:
+    void run()
+    {
+        std::mt19937 rng(7);
+        std::uniform_int_distribution<int> pick(1, rows_);
+        std::optional<Conn> c;
+        while (!stop_) {
+            try {
+                if (!c) c.emplace(Sandbox::get().conninfo());
+                int op = done_ % 3;
+                std::string id = std::to_string(pick(rng));
+                if (op == 0)
+                    c->exec("WITH i AS (INSERT INTO ct (customer_id, note) VALUES ($1, 'app') RETURNING id)"
+                            " INSERT INTO ct_log SELECT 'i', id FROM i",
+                            {id});
+                else if (op == 1)
+                    c->exec("UPDATE ct SET customer_id = customer_id + 1, note = 'upd' WHERE id = $1", {id});
+                else
+                    c->exec("WITH d AS (DELETE FROM ct WHERE id = $1 RETURNING id)"
+                            " INSERT INTO ct_log SELECT 'd', id FROM d",
+                            {id});
+                done_++;
+            } catch (const PgError& e) {
+                // a crash or restart ends connections; a write the job makes fail is a bug
+                if (e.sqlstate.rfind("22", 0) == 0 || e.sqlstate.rfind("23", 0) == 0) {
+                    failed_++;
+                    std::cerr << "application write failed: " << e.what() << "\n";
+                }
+                c.reset();
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            } catch (const std::exception&) {
+                c.reset();
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+        }
+    }
+    int rows_;
+    std::atomic<bool> stop_{false};
+    std::atomic<long long> done_{0};
+    std::atomic<long long> failed_{0};
+    std::thread thread_;
+};
+
+std::string Step(long long job)
+{
+    return try_scalar("SELECT coalesce(step, '') FROM mig_job WHERE job_id = $1", {Id(job)}).value_or("");
+}
+
+std::string StepsDone(long long job)
+{
+    return try_scalar("SELECT array_to_string(steps_done, ',') FROM mig_job WHERE job_id = $1", {Id(job)})
+        .value_or("");
+}
+
+long long SwapRetries(long long job)
+{
+    return std::stoll(try_scalar("SELECT count(*) FROM mig_job_events WHERE job_id = $1"
+                                 " AND event = 'retried' AND detail LIKE 'step swap,%'",
+                                 {Id(job)})
+                          .value_or("0"));
+}
+
+}  // namespace
+
+TEST(ChangeType, IntToBigintOfASerialKeyWhileTheAppWritesThroughKillAndCrashes)
+{
+    const int rows = 60000;
+    Conn c = pg_mig_primary();
+    CreateTable(c, "public");
+    c.exec("CREATE TABLE ct_log (op text NOT NULL, id bigint NOT NULL)");
+    c.exec("INSERT INTO ct (customer_id, note) SELECT g % 100, 'row ' || g FROM generate_series(1, " +
+           Id(rows) + ") g");
+    // the same table changed by ALTER COLUMN TYPE, for the comparison
+    c.exec("CREATE SCHEMA twin");
+    CreateTable(c, "twin");
+    c.exec("ALTER TABLE twin.ct ALTER COLUMN id TYPE bigint");
+
+    App app(rows);
+    wait_for([&] { return app.done() > 30; }, 60, "the application to write");
+    long long job = c.scalar_int(
+        "SELECT mig_change_type('ct', 'id', 'bigint', cleanup => true, batch_size => 500,"
+        " chunk_time => NULL, sleep => '40ms', lock_timeout => '300ms', max_retries => 1000)");
+
+    // kill -9 of the worker during the walk
+    wait_for([&] { return job_rows_done(job) > 2000; }, 120, "the walk to begin");
+    ASSERT_EQ(std::string::npos, StepsDone(job).find("walk")) << StepsDone(job);
+    kill_worker(job);
+
+    // a session that holds the table's ACCESS SHARE lock: the copies need no
+    // lock it holds, the swap waits for it (lock_timeout, retried)
+    std::optional<Conn> blocker;
+    auto block = [&] {
+        blocker.emplace(Sandbox::get().conninfo());
+        blocker->exec("BEGIN");
+        blocker->exec("LOCK TABLE ct IN ACCESS SHARE MODE");
+    };
+    block();
+
+    // the copies need no lock the blocker holds; the swap waits for it
+    wait_for([&] { return Step(job).find("swapping") != std::string::npos; }, 300,
+             "the job to reach its swap");
+    // the swap waits for the blocker and is retried: crash just before it
+    wait_for([&] { return SwapRetries(job) > 0; }, 60, "the swap to be retried");
+    EXPECT_NE(std::string::npos, Step(job).find("swapping")) << Step(job);
+    EXPECT_EQ(std::string::npos, StepsDone(job).find("swap")) << StepsDone(job);
+    blocker.reset();
+    crash_primary();
+
+    c = pg_mig_primary();
+    EXPECT_EQ("succeeded", wait_job(c, job, 300)) << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = "
+                                                              + Id(job)).value_or("");
+    app.stop();
+    EXPECT_GT(app.done(), 100);
+    // no application write failed because of the job (data or constraint errors)
+    EXPECT_EQ(0, app.failed());
+
+    // the schema ALTER COLUMN TYPE makes, the sequence AS bigint
+    EXPECT_EQ(Shape(c, "twin"), Shape(c, "public"));
+    EXPECT_EQ("bigint", *c.scalar("SELECT format_type(seqtypid, NULL) FROM pg_sequence"
+                                  " WHERE seqrelid = 'ct_id_seq'::regclass"));
+    EXPECT_EQ("integer", *c.scalar("SELECT format_type(seqtypid, NULL) FROM pg_sequence"
+                                   " WHERE seqrelid = 'twin.ct_id_seq'::regclass"));
+    // every row's value unchanged, none lost or doubled
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM ct WHERE id IS DISTINCT FROM id_copy"));
+    EXPECT_EQ(0, c.scalar_int(
+                     "SELECT count(*) FROM (SELECT id FROM ct) a FULL JOIN"
+                     " (SELECT g::bigint AS id FROM generate_series(1, " + Id(rows) + ") g"
+                     "  UNION ALL SELECT id FROM ct_log WHERE op = 'i'"
+                     "  EXCEPT ALL SELECT id FROM ct_log WHERE op = 'd') b USING (id)"
+                     " WHERE a.id IS NULL OR b.id IS NULL"));
+    EXPECT_GT(c.scalar_int("SELECT count(*) FROM ct_log WHERE op = 'i'"), 0);
+    EXPECT_GT(c.scalar_int("SELECT count(*) FROM ct_log WHERE op = 'd'"), 0);
+    // the standby has the same
+    std::string sum = "SELECT count(*) || ':' || sum(hashtext(id::text || customer_id || note)) FROM ct";
+    std::string primary_sum = *c.scalar(sum);
+    std::string primary_shape = Shape(c, "public");
+    wait_standby();
+    Conn s(Sandbox::get().conninfo("postgres", true));
+    EXPECT_EQ(primary_sum, *s.scalar(sum));
+    EXPECT_EQ(primary_shape, Shape(s, "public"));
+
+    // past 2^31 - 1
+    c.exec("SELECT setval('ct_id_seq', 2147483643)");
+    for (int i = 0; i < 20; i++) c.exec("INSERT INTO ct (customer_id, note) VALUES (1, 'big')");
+    EXPECT_EQ("2147483663", *c.scalar("SELECT max(id) FROM ct"));
+}
+
+// migctl change-type starts the job, --wait follows it (exit 0 when it
+// succeeds); a start the server refuses is one line on stderr with migctl's
+// hint and exit status 1 or 2, and no job
+TEST(ChangeType, MigctlChangeTypeWaitsForTheJob)
+{
+    Conn c = pg_mig_primary();
+    c.exec("CREATE TABLE mct (id serial PRIMARY KEY, name varchar(20) NOT NULL, n int)");
+    c.exec("INSERT INTO mct (name, n) SELECT 'n' || g, g FROM generate_series(1, 2000) g");
+    auto r = migctl({"change-type", "--table", "mct", "--column", "n", "--type", "bigint", "--using", "n * 10",
+                     "--cleanup", "--batch-size", "300", "--lock-timeout", "1s", "--wait"},
+                    300);
+    EXPECT_EQ(0, r.exit_code) << r.out << r.err;
+    EXPECT_EQ("bigint", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                  " WHERE attrelid = 'mct'::regclass AND attname = 'n'"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM mct WHERE n <> id * 10"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM pg_attribute WHERE attrelid = 'mct'::regclass"
+                              " AND attname LIKE 'mig_%' AND NOT attisdropped"));
+    // a catalog-only change
+    r = migctl({"change-type", "--table", "mct", "--column", "name", "--type", "varchar(40)", "--wait"}, 120);
+    EXPECT_EQ(0, r.exit_code) << r.out << r.err;
+    EXPECT_EQ("character varying(40)", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                                 " WHERE attrelid = 'mct'::regclass AND attname = 'name'"));
+    // refused: a dependent view
+    c.exec("CREATE VIEW mct_v AS SELECT id FROM mct");
+    long long jobs = c.scalar_int("SELECT count(*) FROM mig_jobs");
+    r = migctl({"change-type", "--table", "mct", "--column", "id", "--type", "bigint"}, 60);
+    EXPECT_NE(0, r.exit_code);
+    EXPECT_NE(std::string::npos, r.err.find("view mct_v")) << r.err;
+    EXPECT_EQ(jobs, c.scalar_int("SELECT count(*) FROM mig_jobs"));
+}

@@ -1,0 +1,88 @@
+-- mig_change_type (0.4, issue 25): the refusals at start (each with its
+-- errcode, message and hint, and nothing left behind), a small int ->
+-- bigint conversion end to end, and a catalog-only change.
+\set VERBOSITY default
+CREATE TABLE ct (id serial PRIMARY KEY, customer_id int NOT NULL, v text);
+CREATE INDEX ct_customer_id_idx ON ct (customer_id, id);
+CREATE INDEX ct_recent_idx ON ct (id) WHERE id > 100;
+CREATE INDEX ct_mod_idx ON ct ((id % 7));
+INSERT INTO ct (customer_id, v) SELECT g % 13, 'v' || g FROM generate_series(1, 500) g;
+
+-- refusals: arguments
+SELECT mig_change_type('ct', 'nope', 'bigint');
+SELECT mig_change_type('ct', 'id', NULL);
+SELECT mig_change_type('ct', 'id', 'no_such_type');
+SELECT mig_change_type('ct', 'id', 'integer');
+SELECT mig_change_type('ct', 'id', 'bigint', using_expr => 'id +');
+SELECT mig_change_type('ct', 'id', 'bigint', using_expr => 'nope * 2');
+SELECT mig_change_type('ct', 'id', 'bigint', using_expr => 'id) FROM ct; DROP TABLE ct; SELECT (1');
+SELECT mig_change_type('ct', 'id', 'bigint', using_expr => 'id, 1');
+SELECT mig_change_type('ct', 'id', 'bigint', parallel => 2);
+-- refusals: what depends on the column
+CREATE VIEW ct_view AS SELECT id FROM ct;
+SELECT mig_change_type('ct', 'id', 'bigint');
+DROP VIEW ct_view;
+CREATE TABLE ct_ref (id int PRIMARY KEY, ct_id int REFERENCES ct);
+SELECT mig_change_type('ct', 'id', 'bigint');
+DROP TABLE ct_ref;
+CREATE TABLE ct_p (id int, PRIMARY KEY (id)) PARTITION BY RANGE (id);
+SELECT mig_change_type('ct_p', 'id', 'bigint');
+DROP TABLE ct_p;
+-- refusal: a table the caller does not own
+CREATE ROLE regress_mig_ct LOGIN;
+GRANT ALL ON ct TO regress_mig_ct;
+SET ROLE regress_mig_ct;
+SELECT mig_change_type('ct', 'id', 'bigint');
+RESET ROLE;
+REVOKE ALL ON ct FROM regress_mig_ct;
+DROP ROLE regress_mig_ct;
+-- nothing left behind by the refusals
+SELECT count(*) AS jobs FROM mig_jobs WHERE kind = 'change_type';
+SELECT attname FROM pg_attribute WHERE attrelid = 'ct'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum;
+
+-- int -> bigint end to end, with cleanup
+SELECT mig_change_type('ct', 'id', 'bigint', cleanup => true, batch_size => 100,
+                       chunk_time => NULL, lock_timeout => '2s') AS job \gset
+-- rows written after the start get the new column from the trigger
+INSERT INTO ct (customer_id, v) VALUES (1, 'after start');
+UPDATE ct SET id = id + 10000 WHERE id = 3;
+SELECT mig_wait(:job, '120s');
+SELECT kind, state, step, rows_done, last_error FROM mig_jobs WHERE job_id = :job;
+SELECT detail FROM mig_job_events WHERE job_id = :job AND event = 'step' ORDER BY event_id;
+SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute
+ WHERE attrelid = 'ct'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attname;
+SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'ct'::regclass;
+SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+ WHERE i.indrelid = 'ct'::regclass ORDER BY 1;
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'ct'::regclass AND contype <> 'n' ORDER BY 1;
+SELECT format_type(seqtypid, NULL), seqmax FROM pg_sequence WHERE seqrelid = 'ct_id_seq'::regclass;
+SELECT pg_get_serial_sequence('ct', 'id');
+SELECT count(*), count(DISTINCT id), min(id), max(id), sum(id) FROM ct;
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'ct'::regclass AND NOT tgisinternal;
+-- the sequence goes past 2^31 - 1
+SELECT setval('ct_id_seq', 2147483645);
+INSERT INTO ct (customer_id, v) SELECT 1, 'big' FROM generate_series(1, 5);
+SELECT max(id) FROM ct;
+
+-- without cleanup: the old column stays and follows the new one
+CREATE TABLE ct2 (id int PRIMARY KEY, n numeric(10,2));
+INSERT INTO ct2 SELECT g, g / 3.0 FROM generate_series(1, 50) g;
+SELECT mig_change_type('ct2', 'n', 'bigint', using_expr => 'round(n * 100)',
+                       lock_timeout => '2s') AS job \gset
+SELECT mig_wait(:job, '120s');
+SELECT state, last_error FROM mig_jobs WHERE job_id = :job;
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'ct2'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attname;
+SELECT * FROM ct2 WHERE id IN (1, 2, 3) ORDER BY id;
+INSERT INTO ct2 (id, n) VALUES (51, 12345);
+SELECT * FROM ct2 WHERE id = 51;
+
+-- a catalog-only change: one ALTER, no walk
+CREATE TABLE ct3 (id int PRIMARY KEY, name varchar(50));
+INSERT INTO ct3 VALUES (1, 'a');
+SELECT mig_change_type('ct3', 'name', 'varchar(100)', lock_timeout => '2s') AS job \gset
+SELECT mig_wait(:job, '120s');
+SELECT state, rows_done FROM mig_jobs WHERE job_id = :job;
+SELECT detail FROM mig_job_events WHERE job_id = :job AND event = 'step' ORDER BY event_id;
+SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'ct3'::regclass AND attname = 'name';
+DROP TABLE ct, ct2, ct3;
