@@ -4,7 +4,10 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 
 namespace pgmig_test {
@@ -17,6 +20,32 @@ void Ctl(const std::string& args)
     if (Sandbox::get().ctl("primary", args) != 0) throw std::runtime_error("pg_ctl " + args + " failed");
 }
 }  // namespace
+
+bool sandbox_conf(const std::string& lines)
+{
+    setenv("SANDBOX_CONF", lines.c_str(), 1);
+    return true;
+}
+
+const char* const kWorkersConf =
+    "fsync = off\n"
+    "pg_mig.max_workers = 8\n"
+    "pg_mig.naptime = 1\n";
+
+std::string S(long long v) { return std::to_string(v); }
+
+Conn primary_as(const std::string& db, const std::string& user)
+{
+    return Conn(Sandbox::get().conninfo(db, false, user));
+}
+
+std::string read_file(const std::string& path)
+{
+    std::ifstream f(path);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
 
 Conn pg_mig_primary()
 {
@@ -115,6 +144,14 @@ void wait_standby()
              "the standby to replay");
 }
 
+void failover_to_standby()
+{
+    wait_standby();
+    int rc = Sandbox::get().failover();
+    if (rc != 0) throw std::runtime_error("sandbox.sh failover exited with " + std::to_string(rc));
+    wait_scalar("SELECT 1", {}, "the promoted standby to accept connections");
+}
+
 AppWriter::AppWriter(const std::string& table, int rows) : table_(table), rows_(rows)
 {
     thread_ = std::thread([this] { run(); });
@@ -147,19 +184,24 @@ void AppWriter::run()
     }
 }
 
-std::map<std::string, std::string> migctl_env()
+std::map<std::string, std::string> migctl_env(const std::string& db)
 {
     auto& sb = Sandbox::get();
     return {{"PGHOST", sb.dir},
             {"PGPORT", std::to_string(sb.primary_port)},
             {"PGUSER", "postgres"},
-            {"PGDATABASE", "postgres"}};
+            {"PGDATABASE", db}};
 }
 
 CmdResult migctl(std::vector<std::string> args, double timeout_s)
 {
+    return migctl_in("postgres", std::move(args), timeout_s);
+}
+
+CmdResult migctl_in(const std::string& db, std::vector<std::string> args, double timeout_s)
+{
     args.insert(args.begin(), migctl_path());
-    return run_command(args, migctl_env(), timeout_s);
+    return run_command(args, migctl_env(db), timeout_s);
 }
 
 }  // namespace pgmig_test

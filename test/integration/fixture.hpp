@@ -18,6 +18,22 @@
 
 namespace pgmig_test {
 
+// Sets the postgresql.conf lines of this binary's sandbox (SANDBOX_CONF);
+// call it before main, where the sandbox starts:
+//   const bool kConf = sandbox_conf("fsync = off\n");
+// kWorkersConf: eight workers, the launcher looking every second.
+bool sandbox_conf(const std::string& lines);
+extern const char* const kWorkersConf;
+
+// A number as a query parameter.
+std::string S(long long v);
+
+// A connection to the primary's database db as user.
+Conn primary_as(const std::string& db = "postgres", const std::string& user = "postgres");
+
+// The contents of a file (empty if there is none).
+std::string read_file(const std::string& path);
+
 // A connection to the primary's database postgres, with pg_mig created there.
 Conn pg_mig_primary();
 
@@ -63,6 +79,13 @@ void restart_primary();
 // Waits until the standby has replayed everything the primary wrote so far.
 void wait_standby();
 
+// Failover: waits until the standby has replayed everything, then the
+// primary dies (immediate stop) and the standby is promoted; the fixture
+// (Sandbox::get().conninfo(), pg_mig_primary(), ...) points at the promoted
+// server from then on, and a new standby streams from it.  Returns once the
+// promoted server accepts connections.
+void failover_to_standby();
+
 // An application that updates random rows of table (id 1 .. rows, a column
 // w int), one short transaction at a time, from a thread of its own until
 // stopped; it counts the updates it got done and reconnects after errors.
@@ -85,7 +108,9 @@ private:
 };
 
 // The environment that points migctl at the primary, and migctl run with it.
-std::map<std::string, std::string> migctl_env();
+// migctl_in runs it against the primary's database db.
+std::map<std::string, std::string> migctl_env(const std::string& db = "postgres");
 CmdResult migctl(std::vector<std::string> args, double timeout_s = 120);
+CmdResult migctl_in(const std::string& db, std::vector<std::string> args, double timeout_s = 120);
 
 }  // namespace pgmig_test

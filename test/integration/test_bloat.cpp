@@ -5,6 +5,7 @@
 // event and the job succeeds; with lanes only lane 1 vacuums; the default
 // comes from pg_mig.default_vacuum_every.  The tables have autovacuum off,
 // so every VACUUM of them is the worker's.
+#include "fixture.hpp"
 #include "harness.hpp"
 
 #include <gtest/gtest.h>
@@ -52,12 +53,6 @@ long long Vacuums(Conn& c, const std::string& table)
     return c.scalar_int("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = $1", {table});
 }
 
-long long Events(Conn& c, long long job, const std::string& event)
-{
-    return c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = $2",
-                        {std::to_string(job), event});
-}
-
 void ExpectAllDone(Conn& c, const std::string& table)
 {
     EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM " + table + " WHERE tracking_id IS DISTINCT FROM 'TRK-' || id"));
@@ -91,13 +86,13 @@ TEST(Bloat, VacuumEveryKeepsTheTableSmall)
     EXPECT_LT(after_on, after_off);
 
     // the VACUUMs are the worker's, recorded (the first at once), and none without
-    EXPECT_GE(Events(c, on, "vacuumed"), 1);
+    EXPECT_GE(job_events(c, on, "vacuumed"), 1);
     EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'vacuumed'"
                               " AND detail LIKE '1 VACUUM of bloat_on in % s, WAL % MB, every 10000 rows;"
                               " the table has % pages'",
                               {std::to_string(on)}));
     EXPECT_GE(Vacuums(c, "bloat_on"), 2);
-    EXPECT_EQ(0, Events(c, off, "vacuumed"));
+    EXPECT_EQ(0, job_events(c, off, "vacuumed"));
     EXPECT_EQ(1, Vacuums(c, "bloat_off"));
     EXPECT_EQ(10000, c.scalar_int("SELECT vacuum_every FROM mig_job WHERE job_id = $1", {std::to_string(on)}));
     // how much it grew, for the log
@@ -117,7 +112,7 @@ TEST(Bloat, MigSetTurnsItOn)
     ASSERT_EQ("paused", c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {id}).value_or("?"));
     long long done = job_rows_done(c, job);
     ASSERT_LT(done, kRows - 40000) << "the job went too far before the pause";
-    EXPECT_EQ(0, Events(c, job, "vacuumed"));
+    EXPECT_EQ(0, job_events(c, job, "vacuumed"));
     EXPECT_EQ(1, Vacuums(c, "bloat_set"));
 
     c.exec("SELECT mig_set($1, vacuum_every => 10000)", {id});
@@ -125,7 +120,7 @@ TEST(Bloat, MigSetTurnsItOn)
     c.exec("SELECT mig_resume($1)", {id});
     ASSERT_EQ("succeeded", wait_job(c, job, 300));
     ExpectAllDone(c, "bloat_set");
-    EXPECT_GE(Events(c, job, "vacuumed"), 1);
+    EXPECT_GE(job_events(c, job, "vacuumed"), 1);
     EXPECT_GE(Vacuums(c, "bloat_set"), 2);
 }
 
@@ -144,12 +139,12 @@ TEST(Bloat, OwnerWhoMayNotVacuumGetsOneEventAndTheJobSucceeds)
     }
     ASSERT_EQ("succeeded", wait_job(c, job, 300));
     ExpectAllDone(c, "bloat_notmine");
-    EXPECT_EQ(1, Events(c, job, "vacuum_skipped"));
+    EXPECT_EQ(1, job_events(c, job, "vacuum_skipped"));
     EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'vacuum_skipped'"
                               " AND detail LIKE 'role \"bloat_writer\" may not vacuum table \"bloat_notmine\", %'",
                               {std::to_string(job)}));
-    EXPECT_EQ(0, Events(c, job, "vacuumed"));
-    EXPECT_EQ(0, Events(c, job, "vacuum_failed"));
+    EXPECT_EQ(0, job_events(c, job, "vacuumed"));
+    EXPECT_EQ(0, job_events(c, job, "vacuum_failed"));
     EXPECT_EQ(1, Vacuums(c, "bloat_notmine"));
     // so nothing reclaimed the space behind the walk
     EXPECT_GE(c.scalar_int("SELECT pg_relation_size('bloat_notmine')") * 10, before * 18);
@@ -172,15 +167,15 @@ TEST(Bloat, VacuumThatCannotLockIsTriedAgainAndNeverFailsTheJob)
     long long job = Backfill(c, "bloat_locked", ", vacuum_every => 20000, lock_timeout => '100ms', sleep => '50ms'");
     const std::string id = std::to_string(job);
     wait_for([&] { return job_rows_done(c, job) >= 60000; }, 120, "60,000 rows while the lock is held");
-    EXPECT_EQ(0, Events(c, job, "vacuumed"));
+    EXPECT_EQ(0, job_events(c, job, "vacuumed"));
     EXPECT_EQ(1, Vacuums(c, "bloat_locked"));
     EXPECT_EQ("running", c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {id}).value_or("?"));
     holder.exec("COMMIT");
     ASSERT_EQ("succeeded", wait_job(c, job, 300));
     ExpectAllDone(c, "bloat_locked");
-    EXPECT_EQ(0, Events(c, job, "vacuum_failed"));
-    EXPECT_EQ(0, Events(c, job, "retried"));
-    EXPECT_GE(Events(c, job, "vacuumed"), 1);
+    EXPECT_EQ(0, job_events(c, job, "vacuum_failed"));
+    EXPECT_EQ(0, job_events(c, job, "retried"));
+    EXPECT_GE(job_events(c, job, "vacuumed"), 1);
     EXPECT_GE(Vacuums(c, "bloat_locked"), 2);
 }
 

@@ -137,8 +137,7 @@ TEST(Crash, JobFinishesOnThePromotedStandby)
         c.exec("SELECT pg_reload_conf()");
     }
     EXPECT_GE(samples_before, 3);
-    wait_standby();
-    ASSERT_EQ(0, Sandbox::get().failover());
+    failover_to_standby();
 
     Conn c(Sandbox::get().conninfo());
     EXPECT_EQ("t", *c.scalar("SELECT NOT pg_is_in_recovery()"));

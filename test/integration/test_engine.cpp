@@ -2,6 +2,7 @@
 // job control, retries and failures, several jobs and databases, DDL while
 // a job runs, notifications, observability and bounded memory.
 
+#include "fixture.hpp"
 #include "harness.hpp"
 
 #include <gtest/gtest.h>
@@ -18,10 +19,6 @@
 using namespace pgmig_test;
 
 namespace {
-
-std::string S(long long v) { return std::to_string(v); }
-
-Conn Primary(const std::string& db = "postgres") { return Conn(Sandbox::get().conninfo(db)); }
 
 void MakeTable(Conn& c, const std::string& name, int rows)
 {
@@ -43,17 +40,11 @@ std::string State(Conn& c, long long job)
     return c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {S(job)}).value_or("?");
 }
 
-long long Events(Conn& c, long long job, const std::string& event)
-{
-    return c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = $2",
-                        {S(job), event});
-}
-
 }  // namespace
 
 TEST(Engine, PauseStopsWithinOneChunkAndResumeFinishes)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     MakeTable(c, "e_pause", 50000);
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('e_pause', 'n = n + 1', batch_size => 200,"
@@ -71,14 +62,14 @@ TEST(Engine, PauseStopsWithinOneChunkAndResumeFinishes)
     c.exec("SELECT mig_resume($1)", {S(job)});
     EXPECT_EQ("succeeded", wait_job(c, job, 120));
     EXPECT_EQ(50000, c.scalar_int("SELECT count(*) FROM e_pause WHERE n = 1"));
-    EXPECT_EQ(1, Events(c, job, "paused"));
-    EXPECT_EQ(1, Events(c, job, "resumed"));
-    EXPECT_EQ(1, Events(c, job, "changed"));
+    EXPECT_EQ(1, job_events(c, job, "paused"));
+    EXPECT_EQ(1, job_events(c, job, "resumed"));
+    EXPECT_EQ(1, job_events(c, job, "changed"));
 }
 
 TEST(Engine, MigSetChangesBatchSizeOfRunningJob)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     MakeTable(c, "e_set", 40000);
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('e_set', 'n = n + 1', batch_size => 100,"
@@ -94,7 +85,7 @@ TEST(Engine, MigSetChangesBatchSizeOfRunningJob)
 
 TEST(Engine, CancelKeepsCommittedChunks)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     MakeTable(c, "e_cancel", 30000);
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('e_cancel', 'n = n + 1', batch_size => 100,"
@@ -110,15 +101,15 @@ TEST(Engine, CancelKeepsCommittedChunks)
 
 TEST(Engine, LockedRowIsRetriedAndJobFinishesAfterLockGoes)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     MakeTable(c, "e_lock", 20000);
-    Conn holder = Primary();
+    Conn holder = primary_as();
     holder.exec("BEGIN");
     holder.exec("SELECT * FROM e_lock WHERE id = 10000 FOR UPDATE");
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('e_lock', 'n = n + 1', batch_size => 1000,"
         " chunk_time => NULL, lock_timeout => '100ms', max_retries => 100)");
-    wait_for([&] { return Events(c, job, "retried") >= 2; }, 60, "retries on the locked row");
+    wait_for([&] { return job_events(c, job, "retried") >= 2; }, 60, "retries on the locked row");
     EXPECT_EQ("running", State(c, job));
     auto err = c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {S(job)});
     ASSERT_TRUE(err.has_value());
@@ -132,7 +123,7 @@ TEST(Engine, LockedRowIsRetriedAndJobFinishesAfterLockGoes)
 
 TEST(Engine, PermanentErrorFailsJobAndResumeRetriesIt)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     MakeTable(c, "e_fail", 10000);
     c.exec("CREATE TABLE e_fail_gate (open bool)");
     long long job = c.scalar_int(
@@ -148,7 +139,7 @@ TEST(Engine, PermanentErrorFailsJobAndResumeRetriesIt)
     EXPECT_EQ(5500, done);
     EXPECT_EQ(done, c.scalar_int("SELECT count(*) FROM e_fail WHERE n = 1"));
     EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM e_fail WHERE n = 1 AND id > 5500"));
-    EXPECT_EQ(1, Events(c, job, "failed"));
+    EXPECT_EQ(1, job_events(c, job, "failed"));
 
     c.exec("INSERT INTO e_fail_gate VALUES (true)");
     c.exec("SELECT mig_resume($1)", {S(job)});
@@ -158,7 +149,7 @@ TEST(Engine, PermanentErrorFailsJobAndResumeRetriesIt)
 
 TEST(Engine, SeveralJobsAreBoundedByMaxWorkers)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     int max_workers = static_cast<int>(c.scalar_int("SELECT current_setting('pg_mig.max_workers')::int"));
     int njobs = max_workers + 2;
     // one role starts every job here: lift the per-role limit to the
@@ -200,10 +191,10 @@ TEST(Engine, SeveralJobsAreBoundedByMaxWorkers)
 
 TEST(Engine, JobsInTwoDatabasesWithoutConfiguration)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     c.exec("DROP DATABASE IF EXISTS e_db2");
     c.exec("CREATE DATABASE e_db2");
-    Conn c2 = Primary("e_db2");
+    Conn c2 = primary_as("e_db2");
     MakeTable(c, "e_db1t", 10000);
     MakeTable(c2, "e_db2t", 10000);
     long long j1 = c.scalar_int("SELECT mig_start_backfill('e_db1t', 'n = n + 1', batch_size => 500)");
@@ -213,7 +204,7 @@ TEST(Engine, JobsInTwoDatabasesWithoutConfiguration)
     EXPECT_EQ(10000, c2.scalar_int("SELECT count(*) FROM e_db2t WHERE n = 1"));
 
     // a dropped database does not wedge the launcher
-    c2 = Primary();  // leave e_db2
+    c2 = primary_as();  // leave e_db2
     c.exec("DROP DATABASE e_db2");
     MakeTable(c, "e_after_drop", 1000);
     long long j3 = c.scalar_int("SELECT mig_start_backfill('e_after_drop', 'n = n + 1')");
@@ -222,7 +213,7 @@ TEST(Engine, JobsInTwoDatabasesWithoutConfiguration)
 
 TEST(Engine, DropOrRenameOfTheTableFailsTheJobCleanly)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     MakeTable(c, "e_drop", 20000);
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('e_drop', 'n = n + 1', batch_size => 100,"
@@ -260,9 +251,9 @@ TEST(Engine, DropOrRenameOfTheTableFailsTheJobCleanly)
 
 TEST(Engine, NotifiesStateChangesAndShowsInPgStatActivity)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     MakeTable(c, "e_notify", 20000);
-    Conn listener = Primary();
+    Conn listener = primary_as();
     listener.exec("LISTEN pg_mig");
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('e_notify', 'n = n + 1', batch_size => 200,"
@@ -303,7 +294,7 @@ TEST(Engine, NotifiesStateChangesAndShowsInPgStatActivity)
 
 TEST(Engine, ProgressRateAndEtaWhileRunning)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     MakeTable(c, "e_progress", 100000);
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('e_progress', 'n = n + 1', batch_size => 1000,"
@@ -331,7 +322,7 @@ TEST(Engine, ProgressRateAndEtaWhileRunning)
 // memory of a chunk is freed after it, so there must be no growth trend.
 TEST(Engine, WorkerMemoryDoesNotGrowWithTableSize)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     MakeTable(c, "e_mem", 1000000);
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('e_mem', 'n = n + 1', batch_size => 5000, chunk_time => NULL)");
@@ -375,7 +366,7 @@ TEST(Engine, WorkerMemoryDoesNotGrowWithTableSize)
 // Before 17 every wait of an extension shows as "Extension".
 TEST(Engine, WaitEventsNameTheWorkersAndTheLaunchersWaits)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     MakeTable(c, "e_wait_event", 1000);
     auto window = *c.scalar(
         "SELECT to_char(now() + interval '12 hours', 'HH24:MI') || '-' ||"

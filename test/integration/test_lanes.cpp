@@ -25,16 +25,7 @@ namespace {
 
 // eight workers, so that four lanes of a job (and the per-role limit, half
 // of it) leave room; the launcher looks for jobs to restart every second
-const bool kConf = [] {
-    setenv("SANDBOX_CONF",
-           "fsync = off\n"
-           "pg_mig.max_workers = 8\n"
-           "pg_mig.naptime = 1\n",
-           1);
-    return true;
-}();
-
-std::string S(long long v) { return std::to_string(v); }
+const bool kConf = sandbox_conf(kWorkersConf);
 
 void MakeTable(Conn& c, const std::string& name, int rows)
 {

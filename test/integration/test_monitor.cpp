@@ -26,7 +26,6 @@ using namespace pgmig_test;
 namespace {
 using Clock = std::chrono::steady_clock;
 
-std::string S(long long v) { return std::to_string(v); }
 double Secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 bool Has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
@@ -75,14 +74,6 @@ Figures ReadAt(Conn& c, long long job, Clock::time_point t0, long long rows)
         return f.rows_done >= rows;
     }, 300, "the job to reach " + S(rows) + " rows");
     return f;
-}
-
-std::string ReadFile(const std::string& path)
-{
-    std::ifstream f(path);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
 }
 
 size_t Count(const std::string& s, const std::string& part)
@@ -258,7 +249,7 @@ TEST(Monitor, TimelineSurvivesACrashAndTheReportDrawsIt)
     auto shot = run_command({"chromium", "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars",
                              "--window-size=1000,900", "--screenshot=" + png, "file://" + html}, {}, 120);
     ASSERT_EQ(0, shot.exit_code) << shot.err;
-    EXPECT_GT(ReadFile(png).size(), 10000u) << "a picture, not a blank page";
+    EXPECT_GT(read_file(png).size(), 10000u) << "a picture, not a blank page";
     if (const char* keep = std::getenv("PGMIG_KEEP_REPORT"))
         run_command({"cp", png, html, keep});
 }
@@ -307,7 +298,7 @@ TEST(Monitor, DashboardAndRulesQueryMetricsThatExist)
     EXPECT_TRUE(Has(m.out, "pg_mig_job_eta_seconds{job_id=\"" + S(job) + "\"")) << m.out;
     std::string dir = source_dir() + "/integrations/grafana/";
     for (const std::string file : {"pg_mig-dashboard.json", "pg_mig-rules.yml"}) {
-        std::string text = ReadFile(dir + file);
+        std::string text = read_file(dir + file);
         ASSERT_FALSE(text.empty()) << file;
         std::regex metric("pg_mig_[a-z_]+");
         size_t used = 0;

@@ -2,6 +2,7 @@
 // the version handshake on every command, exit codes from SQLSTATEs,
 // metrics checked by promtool (and the README's alert rules by promtool
 // check rules), and the live views on a real terminal (tmux).
+#include "fixture.hpp"
 #include "harness.hpp"
 
 #include <gtest/gtest.h>
@@ -18,20 +19,6 @@
 using namespace pgmig_test;
 
 namespace {
-std::string S(long long v) { return std::to_string(v); }
-
-std::map<std::string, std::string> Env(const std::string& db = "postgres")
-{
-    auto& sb = Sandbox::get();
-    return {{"PGHOST", sb.dir}, {"PGPORT", S(sb.primary_port)}, {"PGUSER", "postgres"}, {"PGDATABASE", db}};
-}
-
-CmdResult Migctl(std::vector<std::string> args, const std::string& db = "postgres")
-{
-    args.insert(args.begin(), migctl_path());
-    return run_command(args, Env(db));
-}
-
 bool Has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 void MakeTable(Conn& c, const std::string& name, int rows)
@@ -58,14 +45,6 @@ CmdResult Promtool(const std::string& what, const std::string& text)
     return run_command({"sh", "-c", "promtool check " + what + (what == "metrics" ? " < " : " ") + file});
 }
 
-std::string ReadFile(const std::string& path)
-{
-    std::ifstream f(path);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-}
-
 // A tmux server of this test's own (by socket name), running one command
 // in an 80x24 terminal.
 struct Tmux {
@@ -73,7 +52,7 @@ struct Tmux {
     explicit Tmux(const std::string& command)
     {
         std::string env;
-        for (const auto& [k, v] : Env()) env += k + "=" + v + " ";
+        for (const auto& [k, v] : migctl_env()) env += k + "=" + v + " ";
         auto r = run_command({"tmux", "-L", sock, "new-session", "-d", "-x", "80", "-y", "24", "-s", "t",
                               "env TERM=xterm " + env + command + "; sleep 600"});
         EXPECT_EQ(0, r.exit_code) << r.out << r.err;
@@ -96,7 +75,7 @@ TEST(Ops, VersionReportsTheThreeParts)
 {
     Conn c(Sandbox::get().conninfo());
     c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
-    auto r = Migctl({"--version"});
+    auto r = migctl({"--version"});
     EXPECT_EQ(0, r.exit_code) << r.out << r.err;
     EXPECT_TRUE(std::regex_search(r.out, std::regex("^migctl 0\\.4\nlibrary   0\\.4 \\(loaded by PostgreSQL [0-9]+")))
         << r.out;
@@ -107,7 +86,7 @@ TEST(Ops, VersionReportsTheThreeParts)
     EXPECT_EQ(0, alone.exit_code) << alone.err;
     EXPECT_EQ("migctl 0.4\n", alone.out);
     // a server named but not there: the client's version, then exit 3
-    auto env = Env();
+    auto env = migctl_env();
     env["PGPORT"] = "1";
     auto down = run_command({migctl_path(), "--version"}, env);
     EXPECT_EQ(3, down.exit_code) << down.out << down.err;
@@ -142,7 +121,7 @@ TEST(Ops, EveryCommandRefusesAVersionMismatch)
     for (std::vector<std::string> cmd : {std::vector<std::string>{"status"}, {"metrics"}, {"events", "1"},
                                           {"start", "--table", "t", "--set", "n = 1"}, {"status", "1"},
                                           {"pause", "1"}, {"resume", "1"}, {"cancel", "1"}, {"wait", "1"}}) {
-        auto r = Migctl(cmd, "ops_old");
+        auto r = migctl_in("ops_old", cmd);
         EXPECT_EQ(3, r.exit_code) << cmd[0] << ": " << r.out << r.err;
         EXPECT_EQ("migctl: the pg_mig library loaded by the server is version 0.4 but the extension in database "
                   "\"ops_old\" is version 0.2\nHINT: Run migctl install to update the extension to 0.4.\n",
@@ -152,19 +131,19 @@ TEST(Ops, EveryCommandRefusesAVersionMismatch)
     }
     Conn old(Sandbox::get().conninfo("ops_old"));
     EXPECT_EQ(0, old.scalar_int("SELECT count(*) FROM mig_jobs")) << "start made no job";
-    auto v = Migctl({"--version"}, "ops_old");
+    auto v = migctl_in("ops_old", {"--version"});
     EXPECT_EQ(0, v.exit_code) << v.err;
     EXPECT_TRUE(Has(v.out, "library   0.4")) << v.out;
     EXPECT_TRUE(Has(v.out, "extension 0.2 in database \"ops_old\"")) << v.out;
     EXPECT_TRUE(Has(v.err, "WARNING: the pg_mig library loaded by the server is version 0.4 but the extension")) << v.err;
-    auto i = Migctl({"install"}, "ops_old");
+    auto i = migctl_in("ops_old", {"install"});
     EXPECT_EQ(0, i.exit_code) << i.out << i.err;
     EXPECT_TRUE(Has(i.out, "updated extension pg_mig from 0.2 to 0.4")) << i.out;
-    EXPECT_EQ(0, Migctl({"status"}, "ops_old").exit_code);
+    EXPECT_EQ(0, migctl_in("ops_old", {"status"}).exit_code);
 
     // a database without the extension: exit 3 and the way out
     c.exec("CREATE DATABASE ops_none");
-    auto none = Migctl({"status"}, "ops_none");
+    auto none = migctl_in("ops_none", {"status"});
     EXPECT_EQ(3, none.exit_code) << none.out << none.err;
     EXPECT_EQ("migctl: the pg_mig extension is not installed in database \"ops_none\"\nHINT: Run migctl install to "
               "create it, or connect to the database that has it (-d).\n",
@@ -180,7 +159,7 @@ TEST(Ops, HandshakeAsAnUnprivilegedRole)
     MakeTable(c, "ops_app", 1000);
     c.exec("CREATE ROLE ops_app LOGIN");
     c.exec("GRANT SELECT, UPDATE ON ops_app TO ops_app");
-    auto env = Env();
+    auto env = migctl_env();
     env["PGUSER"] = "ops_app";
     auto run = [&](std::vector<std::string> args) {
         args.insert(args.begin(), migctl_path());
@@ -204,16 +183,16 @@ TEST(Ops, ExitCodesFromSqlState)
 {
     Conn c(Sandbox::get().conninfo());
     MakeTable(c, "ops_codes", 100);
-    auto bad = Migctl({"start", "--table", "ops_codes", "--set", "n = mig_no_such_function(1)"});
+    auto bad = migctl({"start", "--table", "ops_codes", "--set", "n = mig_no_such_function(1)"});
     EXPECT_EQ(2, bad.exit_code) << bad.out << bad.err;
     EXPECT_TRUE(Has(bad.err, "mig_no_such_function")) << bad.err;
-    auto nojobs = Migctl({"start", "--table", "ops_codes", "--set", "n = 1", "--where", "mig_jobs.x = 1"});
+    auto nojobs = migctl({"start", "--table", "ops_codes", "--set", "n = 1", "--where", "mig_jobs.x = 1"});
     EXPECT_EQ(2, nojobs.exit_code) << nojobs.out << nojobs.err;
     long long job = c.scalar_int("SELECT mig_start_backfill('ops_codes', 'n = n + 1')");
     EXPECT_EQ("succeeded", wait_job(c, job, 60));
-    auto pause = Migctl({"pause", S(job)});
+    auto pause = migctl({"pause", S(job)});
     EXPECT_EQ(2, pause.exit_code) << pause.out << pause.err;
-    auto nodb = Migctl({"status"}, "ops_no_such_database");
+    auto nodb = migctl_in("ops_no_such_database", {"status"});
     EXPECT_EQ(3, nodb.exit_code) << nodb.out << nodb.err;
 }
 
@@ -234,7 +213,7 @@ TEST(Ops, MetricsForPrometheus)
     wait_for([&] { return job_throttled(c, job).has_value(); }, 60, "the job to throttle");
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
 
-    auto m = Migctl({"metrics"});
+    auto m = migctl({"metrics"});
     ASSERT_EQ(0, m.exit_code) << m.err;
     auto check = Promtool("metrics", m.out);
     EXPECT_EQ(0, check.exit_code) << check.out << check.err << m.out;
@@ -250,7 +229,7 @@ TEST(Ops, MetricsForPrometheus)
 
     standby.exec("SELECT pg_wal_replay_resume()");
     EXPECT_EQ("succeeded", wait_job(c, job, 300));
-    auto done = Migctl({"metrics"});
+    auto done = migctl({"metrics"});
     ASSERT_EQ(0, done.exit_code) << done.err;
     EXPECT_EQ(0, Promtool("metrics", done.out).exit_code) << done.out;
     EXPECT_EQ(1, Sample(done.out, "pg_mig_job_state" + labels + ",state=\"succeeded\"}")) << done.out;
@@ -266,12 +245,12 @@ TEST(Ops, MetricsForPrometheus)
         {S(job)}));
     EXPECT_NEAR(measured, total, 0.5) << done.out;
     // a finished job drops out after --finished-within
-    auto recent = Migctl({"metrics", "--finished-within", "0"});
+    auto recent = migctl({"metrics", "--finished-within", "0"});
     EXPECT_EQ(-1, Sample(recent.out, "pg_mig_job_state" + labels + ",state=\"succeeded\"}")) << recent.out;
-    EXPECT_EQ(2, Migctl({"metrics", "--finished-within", "soon"}).exit_code);
+    EXPECT_EQ(2, migctl({"metrics", "--finished-within", "soon"}).exit_code);
 
     // the alert rules the README points to (0.4: integrations/grafana/)
-    std::string rules = ReadFile(source_dir() + "/integrations/grafana/pg_mig-rules.yml");
+    std::string rules = read_file(source_dir() + "/integrations/grafana/pg_mig-rules.yml");
     ASSERT_FALSE(rules.empty());
     auto rc = Promtool("rules", rules);
     EXPECT_EQ(0, rc.exit_code) << rc.out << rc.err << rules;

@@ -7,6 +7,7 @@
 // This binary's sandbox runs 3 workers (so the per-role limit defaults to
 // 1) and a 1 s naptime (so scans are frequent and a throttled job gives its
 // worker back after 1 s).
+#include "fixture.hpp"
 #include "harness.hpp"
 
 #include <gtest/gtest.h>
@@ -22,21 +23,9 @@ using namespace pgmig_test;
 
 namespace {
 
-const bool kConf = [] {
-    setenv("SANDBOX_CONF",
-           "fsync = off\n"
-           "pg_mig.max_workers = 3\n"
-           "pg_mig.naptime = 1\n",
-           1);
-    return true;
-}();
-
-std::string S(long long v) { return std::to_string(v); }
-
-Conn Primary(const std::string& db = "postgres", const std::string& user = "postgres")
-{
-    return Conn(Sandbox::get().conninfo(db, false, user));
-}
+const bool kConf = sandbox_conf("fsync = off\n"
+                                "pg_mig.max_workers = 3\n"
+                                "pg_mig.naptime = 1\n");
 
 void MakeTable(Conn& c, const std::string& name, int rows, const std::string& key_type = "int")
 {
@@ -60,12 +49,6 @@ long long ColInt(Conn& c, const std::string& col, long long job)
 }
 
 std::string State(Conn& c, long long job) { return Col(c, "state", job).value_or("?"); }
-
-long long Events(Conn& c, long long job, const std::string& event)
-{
-    return c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = $2",
-                        {S(job), event});
-}
 
 std::string PostmasterStart(Conn& c) { return *c.scalar("SELECT pg_postmaster_start_time()::text"); }
 
@@ -102,7 +85,7 @@ void CancelUnfinished(Conn& c)
 // after ALTER TABLE ... TYPE must fail the job, not crash the server.
 TEST(Robust, KeyTypeChangeFailsTheJobWithoutACrash)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     std::string started = PostmasterStart(c);
     MakeTable(c, "r_nk", 20000, "numeric");
     long long job = c.scalar_int(
@@ -116,7 +99,7 @@ TEST(Robust, KeyTypeChangeFailsTheJobWithoutACrash)
     ASSERT_TRUE(err.has_value());
     EXPECT_NE(std::string::npos, err->find("key column \"id\"")) << *err;
     EXPECT_NE(std::string::npos, err->find("type")) << *err;
-    Conn fresh = Primary();
+    Conn fresh = primary_as();
     EXPECT_EQ(started, PostmasterStart(fresh)) << "the server restarted";
     // consistent up to the last committed chunk, nothing done twice
     EXPECT_EQ(ColInt(fresh, "rows_done", job), fresh.scalar_int("SELECT count(*) FROM r_nk WHERE n = 1"));
@@ -144,7 +127,7 @@ TEST(Robust, KeyTypeChangeFailsTheJobWithoutACrash)
 // table; a REINDEX CONCURRENTLY of the key's index does not.
 TEST(Robust, DroppedIndexOrColumnAndRenamedTableFailCleanly)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     std::string started = PostmasterStart(c);
     c.exec("SET lock_timeout = '20s'");
 
@@ -197,7 +180,7 @@ TEST(Robust, DroppedIndexOrColumnAndRenamedTableFailCleanly)
 // autovacuum sees the job's dead rows.
 TEST(Robust, RunningJobReportsTableStatistics)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     MakeTable(c, "r_stats", 20000);
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('r_stats', 'n = n + 1', batch_size => 100,"
@@ -221,7 +204,7 @@ TEST(Robust, RunningJobReportsTableStatistics)
 // batch, no new worker.
 TEST(Robust, LockedJobRowIsWaitedForNotRetried)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     MakeTable(c, "r_rowlock", 20000);
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('r_rowlock', 'n = n + 1', batch_size => 200,"
@@ -229,7 +212,7 @@ TEST(Robust, LockedJobRowIsWaitedForNotRetried)
     wait_for([&] { return ColInt(c, "rows_done", job) > 0; }, 60, "progress");
     long long pid = ColInt(c, "worker_pid", job);
     ASSERT_GT(pid, 0);
-    Conn holder = Primary();
+    Conn holder = primary_as();
     holder.exec("BEGIN");
     holder.exec("SELECT mig_pause($1)", {S(job)});
     // the worker waits for the job row ...
@@ -244,8 +227,8 @@ TEST(Robust, LockedJobRowIsWaitedForNotRetried)
     holder.exec("ROLLBACK");
     EXPECT_EQ("succeeded", wait_job(c, job, 120));
     EXPECT_EQ(20000, c.scalar_int("SELECT count(*) FROM r_rowlock WHERE n = 1"));
-    EXPECT_EQ(0, Events(c, job, "retried")) << "a wait for the job row is not a chunk failure";
-    EXPECT_EQ(1, Events(c, job, "started")) << "the worker was restarted";
+    EXPECT_EQ(0, job_events(c, job, "retried")) << "a wait for the job row is not a chunk failure";
+    EXPECT_EQ(1, job_events(c, job, "started")) << "the worker was restarted";
     EXPECT_EQ(200, ColInt(c, "batch_size", job)) << "the batch was halved";
     EXPECT_EQ(0, ColInt(c, "retries", job));
 
@@ -260,7 +243,7 @@ TEST(Robust, LockedJobRowIsWaitedForNotRetried)
     holder.exec("COMMIT");
     wait_for([&] { return ColInt(c, "worker_pid", job) < 0; }, 30, "the paused worker to exit");
     EXPECT_EQ("paused", State(c, job));
-    EXPECT_EQ(0, Events(c, job, "retried"));
+    EXPECT_EQ(0, job_events(c, job, "retried"));
     c.exec("SELECT mig_cancel($1)", {S(job)});
 }
 
@@ -268,15 +251,15 @@ TEST(Robust, LockedJobRowIsWaitedForNotRetried)
 // fails with a reason instead of a worker that dies at connect forever.
 TEST(Robust, RevokedConnectFailsTheJob)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     c.exec("DROP DATABASE IF EXISTS r_conn");
     c.exec("CREATE DATABASE r_conn");
     c.exec("DROP ROLE IF EXISTS r_carol");
     c.exec("CREATE ROLE r_carol LOGIN");
-    Conn d = Primary("r_conn");
+    Conn d = primary_as("r_conn");
     MakeTable(d, "r_conn_t", 20000);
     d.exec("GRANT SELECT, UPDATE ON r_conn_t TO r_carol");
-    Conn carol = Primary("r_conn", "r_carol");
+    Conn carol = primary_as("r_conn", "r_carol");
     long long job = carol.scalar_int(
         "SELECT mig_start_backfill('r_conn_t', 'n = n + 1', batch_size => 100,"
         " chunk_time => NULL, sleep => '20ms')");
@@ -295,8 +278,8 @@ TEST(Robust, RevokedConnectFailsTheJob)
     EXPECT_EQ(denied, LogCount("permission denied for database \"r_conn\""));
     EXPECT_LE(denied, 3);
     EXPECT_EQ("failed", State(carol, job));
-    carol = Primary();
-    d = Primary();
+    carol = primary_as();
+    d = primary_as();
     c.exec("DROP DATABASE r_conn WITH (FORCE)");
     c.exec("DROP ROLE r_carol");
 }
@@ -306,7 +289,7 @@ TEST(Robust, RevokedConnectFailsTheJob)
 // can, to get a setting no caller could store).
 TEST(Robust, BadStoredSettingFailsTheJob)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     MakeTable(c, "r_setting", 20000);
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('r_setting', 'n = n + 1', batch_size => 100,"
@@ -324,7 +307,7 @@ TEST(Robust, BadStoredSettingFailsTheJob)
     auto err = Col(c, "last_error", job);
     ASSERT_TRUE(err.has_value());
     EXPECT_NE(std::string::npos, err->find("TimeZone")) << *err;
-    EXPECT_EQ(1, Events(c, job, "failed"));
+    EXPECT_EQ(1, job_events(c, job, "failed"));
 }
 
 // Item 9: a lock held on one database (an open ALTER DATABASE ... RENAME)
@@ -332,7 +315,7 @@ TEST(Robust, BadStoredSettingFailsTheJob)
 // whose worker died is started again.
 TEST(Robust, LockedDatabaseDoesNotHoldUpTheScans)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     c.exec("DROP DATABASE IF EXISTS r_locked");
     c.exec("DROP DATABASE IF EXISTS r_locked2");
     c.exec("CREATE DATABASE r_locked");
@@ -342,7 +325,7 @@ TEST(Robust, LockedDatabaseDoesNotHoldUpTheScans)
         " chunk_time => NULL, sleep => '50ms')");
     wait_for([&] { return ColInt(c, "rows_done", job) > 0; }, 60, "progress");
 
-    Conn locker = Primary();
+    Conn locker = primary_as();
     locker.exec("BEGIN");
     locker.exec("ALTER DATABASE r_locked RENAME TO r_locked2");
     // a scan of r_locked waits for its lock while connecting (naptime is 1 s;
@@ -376,7 +359,7 @@ TEST(Robust, LockedDatabaseDoesNotHoldUpTheScans)
 // here 1) keeps one role from taking every worker.
 TEST(Robust, MaxWorkersPerRole)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     EXPECT_EQ("1", *c.scalar("SHOW pg_mig.max_workers_per_role"));
     c.exec("DROP ROLE IF EXISTS r_alice");
     c.exec("CREATE ROLE r_alice LOGIN");
@@ -385,7 +368,7 @@ TEST(Robust, MaxWorkersPerRole)
         c.exec("GRANT SELECT, UPDATE ON r_role" + S(i) + " TO r_alice");
     }
     MakeTable(c, "r_role_pg", 5000);
-    Conn alice = Primary("postgres", "r_alice");
+    Conn alice = primary_as("postgres", "r_alice");
     std::vector<long long> jobs;
     for (int i = 0; i < 2; i++)
         jobs.push_back(alice.scalar_int("SELECT mig_start_backfill('r_role" + S(i) +
@@ -419,7 +402,7 @@ TEST(Robust, MaxWorkersPerRole)
 // gives its worker to a queued job of another role that waits for one.
 TEST(Robust, ThrottledJobGivesItsWorkerBack)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     Reload(c, "pg_mig.max_workers_per_role", "2");
     c.exec("DROP ROLE IF EXISTS r_dave");
     c.exec("DROP ROLE IF EXISTS r_erin");
@@ -432,8 +415,8 @@ TEST(Robust, ThrottledJobGivesItsWorkerBack)
     }
     MakeTable(c, "r_give_erin", 5000);
     c.exec("GRANT SELECT, UPDATE ON r_give_erin TO r_erin");
-    Conn dave = Primary("postgres", "r_dave");
-    Conn erin = Primary("postgres", "r_erin");
+    Conn dave = primary_as("postgres", "r_dave");
+    Conn erin = primary_as("postgres", "r_erin");
     // every worker: two throttled jobs of dave's, one of postgres's
     for (int i = 0; i < 3; i++) {
         Conn& who = i < 2 ? dave : c;
@@ -467,10 +450,10 @@ TEST(Robust, ThrottledJobGivesItsWorkerBack)
 // jobs: 1,200 notes, about 150 kB if each were kept.
 TEST(Robust, LauncherMemoryStaysFlat)
 {
-    Conn c = Primary();
+    Conn c = primary_as();
     c.exec("DROP ROLE IF EXISTS r_frank");
     c.exec("CREATE ROLE r_frank LOGIN");
-    Conn frank = Primary("postgres", "r_frank");
+    Conn frank = primary_as("postgres", "r_frank");
     std::vector<long long> jobs;
     for (int i = 0; i < 31; i++) {
         MakeTable(c, "r_mem" + S(i), 10);

@@ -3,6 +3,7 @@
 // workers, and jobs restored from a dump into another database must not run
 // under OIDs that mean something else there.  This binary's sandbox scans
 // every second (pg_mig.naptime = 1), so a scan is never far off.
+#include "fixture.hpp"
 #include "harness.hpp"
 
 #include <gtest/gtest.h>
@@ -14,17 +15,7 @@ using namespace pgmig_test;
 
 namespace {
 
-const bool kConf = [] {
-    setenv("SANDBOX_CONF", "fsync = off\npg_mig.naptime = 1\n", 1);
-    return true;
-}();
-
-std::string S(long long v) { return std::to_string(v); }
-
-Conn As(const std::string& db, const std::string& user = "postgres")
-{
-    return Conn(Sandbox::get().conninfo(db, false, user));
-}
+const bool kConf = sandbox_conf("fsync = off\npg_mig.naptime = 1\n");
 
 std::string Finished(Conn& c, long long job)
 {
@@ -40,17 +31,17 @@ std::string Finished(Conn& c, long long job)
 // state with text literals) and the workers must never call it.
 TEST(Security, DatabaseSearchPathDoesNotReachTheScanOrTheWorker)
 {
-    Conn su = As("postgres");
+    Conn su = primary_as("postgres");
     su.exec("CREATE ROLE sec_dbowner LOGIN");
     su.exec("CREATE DATABASE sec_evil OWNER sec_dbowner");
     {
-        Conn db = As("sec_evil");
+        Conn db = primary_as("sec_evil");
         db.exec("CREATE EXTENSION pg_mig");
         db.exec("CREATE TABLE public.t (id int PRIMARY KEY, v text)");
         db.exec("INSERT INTO public.t SELECT g FROM generate_series(1, 500) g");
     }
     {
-        Conn owner = As("sec_evil", "sec_dbowner");
+        Conn owner = primary_as("sec_evil", "sec_dbowner");
         owner.exec("CREATE SCHEMA evil");
         owner.exec("GRANT USAGE ON SCHEMA evil TO PUBLIC");
         owner.exec("CREATE TABLE evil.calls (who name)");
@@ -64,14 +55,14 @@ TEST(Security, DatabaseSearchPathDoesNotReachTheScanOrTheWorker)
             " COMMUTATOR = OPERATOR(evil.=))");
         owner.exec("ALTER DATABASE sec_evil SET search_path = evil, pg_catalog");
         // the trap works: a new session of the database calls it
-        Conn probe = As("sec_evil", "sec_dbowner");
+        Conn probe = primary_as("sec_evil", "sec_dbowner");
         probe.exec("SELECT 'a'::text = 'a'::text");
         ASSERT_EQ(1, probe.scalar_int("SELECT count(*) FROM evil.calls"));
         probe.exec("TRUNCATE evil.calls");
     }
 
     // a careful superuser starts a job (its own session's path is its own)
-    Conn db = As("sec_evil");
+    Conn db = primary_as("sec_evil");
     db.exec("SET search_path = pg_catalog, public");
     long long job = db.scalar_int(
         "SELECT mig_start_backfill('public.t', 'v = id::text', batch_size => 100,"
@@ -98,11 +89,11 @@ TEST(Security, DatabaseSearchPathDoesNotReachTheScanOrTheWorker)
 // be resumed, and neither touches a row.
 TEST(Security, RestoredJobsDoNotRunUnderOidsOfAnotherDatabase)
 {
-    Conn su = As("postgres");
+    Conn su = primary_as("postgres");
     su.exec("CREATE DATABASE sec_dump");
     long long running, paused;
     {
-        Conn db = As("sec_dump");
+        Conn db = primary_as("sec_dump");
         db.exec("CREATE EXTENSION pg_mig");
         db.exec("CREATE TABLE public.d1 (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)");
         db.exec("CREATE TABLE public.d2 (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)");
@@ -127,7 +118,7 @@ TEST(Security, RestoredJobsDoNotRunUnderOidsOfAnotherDatabase)
     auto dump = run_command(pg("pg_dump", {"-Fc", "-f", file, "-d", Sandbox::get().conninfo("sec_dump")}));
     ASSERT_EQ(0, dump.exit_code) << dump.err;
     {
-        Conn db = As("sec_dump");
+        Conn db = primary_as("sec_dump");
         db.exec("SELECT mig_cancel($1)", {S(running)});
         db.exec("SELECT mig_cancel($1)", {S(paused)});
     }
@@ -135,7 +126,7 @@ TEST(Security, RestoredJobsDoNotRunUnderOidsOfAnotherDatabase)
     auto restore = run_command(pg("pg_restore", {"-d", Sandbox::get().conninfo("sec_restored"), file}));
     ASSERT_EQ(0, restore.exit_code) << restore.err;
 
-    Conn db = As("sec_restored");
+    Conn db = primary_as("sec_restored");
     EXPECT_NE(db.scalar("SELECT relid::text FROM mig_job WHERE job_id = $1", {S(running)}),
               db.scalar("SELECT 'public.d1'::regclass::oid::text"));
     EXPECT_EQ("failed", wait_job(db, running, 60));

@@ -15,21 +15,7 @@ using namespace pgmig_test;
 
 namespace {
 
-const bool kConf = [] {
-    setenv("SANDBOX_CONF",
-           "fsync = off\n"
-           "pg_mig.max_workers = 8\n"
-           "pg_mig.naptime = 1\n",
-           1);
-    return true;
-}();
-
-std::string S(long long v) { return std::to_string(v); }
-
-Conn As(const std::string& db, const std::string& user = "postgres")
-{
-    return Conn(Sandbox::get().conninfo(db, false, user));
-}
+const bool kConf = sandbox_conf(kWorkersConf);
 
 // a parallel job whose chunks overlap all the time (about 0.2 ms a row)
 long long StartBusyParallelJob(Conn& c, const std::string& table, int rows)
@@ -55,11 +41,11 @@ long long StartBusyParallelJob(Conn& c, const std::string& table, int rows)
 // the session's transaction ended.)
 TEST(Security2, RefusedPauseInASavepointDoesNotStallTheLanes)
 {
-    Conn su = As("postgres");
+    Conn su = primary_as("postgres");
     su.exec("CREATE ROLE sec2_mallory LOGIN");
     long long job = StartBusyParallelJob(su, "s2_stall", 30000);
 
-    Conn mallory = As("postgres", "sec2_mallory");
+    Conn mallory = primary_as("postgres", "sec2_mallory");
     mallory.exec("BEGIN");
     mallory.exec("SAVEPOINT s");
     EXPECT_THROW(mallory.exec("SELECT mig_pause($1)", {S(job)}), PgError);
@@ -78,11 +64,11 @@ TEST(Security2, RefusedPauseInASavepointDoesNotStallTheLanes)
 // lanes overlapped.)
 TEST(Security2, RefusedCallsForMissingJobsDoNotStarveJobControl)
 {
-    Conn su = As("postgres");
+    Conn su = primary_as("postgres");
     su.exec("CREATE ROLE sec2_spammer LOGIN");
     long long job = StartBusyParallelJob(su, "s2_spam", 60000);
 
-    Conn spam = As("postgres", "sec2_spammer");
+    Conn spam = primary_as("postgres", "sec2_spammer");
     spam.exec("BEGIN");
     spam.exec(
         "DO $$ BEGIN FOR i IN 1..300 LOOP"
@@ -111,14 +97,14 @@ TEST(Security2, RefusedCallsForMissingJobsDoNotStarveJobControl)
 // off), so making 300 of them takes seconds.
 TEST(Security2, AJobInDatabaseThreeHundredRestartsAfterACrash)
 {
-    Conn su = As("postgres");
+    Conn su = primary_as("postgres");
     for (int i = 1; i <= 299; i++)
         su.exec("CREATE DATABASE s2_many_" + S(i) + " TEMPLATE template0 STRATEGY FILE_COPY");
     su.exec("CREATE DATABASE s2_last TEMPLATE template0 STRATEGY FILE_COPY");
     EXPECT_LE(300, su.scalar_int("SELECT count(*) FROM pg_database WHERE datallowconn"));
     long long job;
     {
-        Conn db = As("s2_last");
+        Conn db = primary_as("s2_last");
         db.exec("CREATE EXTENSION pg_mig");
         db.exec("CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)");
         db.exec("INSERT INTO t (id) SELECT g FROM generate_series(1, 20000) g");
@@ -128,7 +114,7 @@ TEST(Security2, AJobInDatabaseThreeHundredRestartsAfterACrash)
     }
     // a crash: every process ends at once, the job row says running
     ASSERT_EQ(0, Sandbox::get().ctl("primary", "restart -m immediate -w"));
-    Conn db = As("s2_last");
+    Conn db = primary_as("s2_last");
     EXPECT_EQ("succeeded", wait_job(db, job, 180));
     EXPECT_EQ(0, db.scalar_int("SELECT count(*) FROM t WHERE n <> 1"));
 }

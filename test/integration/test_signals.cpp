@@ -2,6 +2,7 @@
 // set up for them: autovacuum running on the target table, and a WAL
 // archiving backlog.  This binary's sandbox archives through a command that
 // fails until the test creates a file, and runs autovacuum every second.
+#include "fixture.hpp"
 #include "harness.hpp"
 
 #include <gtest/gtest.h>
@@ -16,17 +17,10 @@ using namespace pgmig_test;
 namespace {
 
 // Before main: the harness replaces @BASE@ with this binary's temp directory.
-const bool kConf = [] {
-    setenv("SANDBOX_CONF",
-           "fsync = off\n"
-           "autovacuum_naptime = 1s\n"
-           "archive_mode = on\n"
-           "archive_command = 'test -f @BASE@/archive_ok'\n",
-           1);
-    return true;
-}();
-
-std::string S(long long v) { return std::to_string(v); }
+const bool kConf = sandbox_conf("fsync = off\n"
+                                "autovacuum_naptime = 1s\n"
+                                "archive_mode = on\n"
+                                "archive_command = 'test -f @BASE@/archive_ok'\n");
 
 long long ReadyFiles(Conn& c)
 {

@@ -1,6 +1,7 @@
 // test_throttle.cpp -- throttling on the sandbox's real standby: replay
 // paused, standby stopped (its slot stays), run windows, a non-superuser's
 // job, and the lock of an application session.
+#include "fixture.hpp"
 #include "harness.hpp"
 
 #include <gtest/gtest.h>
@@ -15,8 +16,6 @@
 using namespace pgmig_test;
 
 namespace {
-std::string S(long long v) { return std::to_string(v); }
-
 void MakeTable(Conn& c, const std::string& name, int rows)
 {
     c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");

@@ -23,8 +23,6 @@ using namespace pgmig_test;
 
 namespace {
 
-std::string S(long long v) { return std::to_string(v); }
-
 // Checksum of a table, in key order, the same on primary and standby.
 const char* kChecksum = "SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM %s t";
 

@@ -92,8 +92,6 @@ struct ServerCopy {
 };
 ServerCopy g_server_copy;
 
-std::string S(long long v) { return std::to_string(v); }
-
 // stop both servers, install the pg_mig of dir, start both
 void SwapLibrary(const std::string& dir)
 {
