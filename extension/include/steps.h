@@ -59,6 +59,7 @@ extern void MigRunDropConstraint(const MigJob *job);
 
 /* kind_index.c: the checked statement of an index job */
 struct IndexStmt;
+extern int MigIndexState(Oid relid, const char *name);
 extern char *MigIndexSql(const char *relation_name, const char *index_name,
 						 const char *columns, bool unique, const char *method,
 						 const char *where_clause, List *include,

@@ -446,36 +446,6 @@ CopyIndexSql(Oid relid, Oid indexoid, AttrNumber from, AttrNumber to, const char
 }
 
 /*
- * IndexState: 0 = no relation of the name in the table's schema, 1 = an
- * INVALID index, 2 = a valid one.
- */
-static int
-IndexState(Oid relid, const char *name)
-{
-	Oid			indexoid = get_relname_relid(name, get_rel_namespace(relid));
-	HeapTuple	tuple;
-	int			result;
-
-	if (!OidIsValid(indexoid))
-		return 0;
-	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
-	if (!HeapTupleIsValid(tuple))
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("relation \"%s\" already exists and is not an index", name)));
-	if (((Form_pg_index) GETSTRUCT(tuple))->indrelid != relid)
-	{
-		ReleaseSysCache(tuple);
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("index \"%s\" already exists on another table", name)));
-	}
-	result = ((Form_pg_index) GETSTRUCT(tuple))->indisvalid ? 2 : 1;
-	ReleaseSysCache(tuple);
-	return result;
-}
-
-/*
  * The trigger function's body.  forward: the new column = the resolved
  * expression over the row; else the old column follows the new one, NULL
  * where its type cannot hold the value.
@@ -761,45 +731,39 @@ CheckUsingExpr(const MigJob *job, const char *using_expr, const char *type_name)
 	SPI_finish();
 }
 
+typedef struct LockAttempt
+{
+	Oid			relid;
+	int64		lock_timeout_ms;
+} LockAttempt;
+
+/* LockOnce: one attempt, under lock_timeout (run by MigTrySubtransaction) */
+static void
+LockOnce(void *arg)
+{
+	LockAttempt *attempt = (LockAttempt *) arg;
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), INT64_FORMAT "ms", Max(attempt->lock_timeout_ms, 1));
+	(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	LockRelationOid(attempt->relid, AccessExclusiveLock);
+}
+
+static ErrorData *
+TryLock(Oid relid, const MigJob *job)
+{
+	LockAttempt attempt = {relid, job->lock_timeout_ms};
+
+	return MigTrySubtransaction(LockOnce, &attempt);
+}
+
 /*
  * LockForStart takes the table's ACCESS EXCLUSIVE lock in the caller's
  * transaction, each attempt under lock_timeout, retried with backoff up
  * to max_retries times, so the application never waits behind the
  * request longer than lock_timeout.
  */
-static ErrorData *
-TryLock(Oid relid, const MigJob *job)
-{
-	MemoryContext ctx = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData  *volatile edata = NULL;
-	char		buf[32];
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(ctx);
-	PG_TRY();
-	{
-		snprintf(buf, sizeof(buf), INT64_FORMAT "ms", Max(job->lock_timeout_ms, 1));
-		(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_LOCAL, true, 0, false);
-		LockRelationOid(relid, AccessExclusiveLock);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(ctx);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(ctx);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(ctx);
-		CurrentResourceOwner = owner;
-	}
-	PG_END_TRY();
-	return edata;
-}
-
 static void
 LockForStart(Oid relid, const MigJob *job)
 {
@@ -1133,7 +1097,7 @@ DoneCopy(const MigJob *job)
 	if (!Walks(job) || Swapped(job))
 		return true;
 	foreach(lc, ColumnIndexes(job->relid, AttArg(job, "attnum"), AttArg(job, "new_attnum")))
-		if (IndexState(job->relid, CopyIndexName(lfirst_oid(lc))) != 2)
+		if (MigIndexState(job->relid, CopyIndexName(lfirst_oid(lc))) != 2)
 			return false;
 	return true;
 }
@@ -1159,7 +1123,7 @@ RunCopy(const MigJob *job)
 	{
 		Oid			indexoid = lfirst_oid(lc);
 		char	   *name = CopyIndexName(indexoid);
-		int			state = IndexState(job->relid, name);
+		int			state = MigIndexState(job->relid, name);
 		char	   *sql;
 
 		if (state == 2)
@@ -1298,7 +1262,7 @@ RunSwap(const MigJob *job)
 		Oid			con = get_index_constraint(indexoid);
 		char	   *copy = CopyIndexName(indexoid);
 
-		if (IndexState(job->relid, copy) != 2)
+		if (MigIndexState(job->relid, copy) != 2)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("the copy %s of index %s is missing or invalid", copy, name)));

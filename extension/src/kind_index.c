@@ -150,14 +150,15 @@ QualifiedIndexName(const MigJob *job)
 }
 
 /*
- * IndexState: 0 = no relation of the name in the table's schema, 1 = an
- * INVALID index of the job's table, 2 = a valid index of the job's table;
- * anything else of the name is an error.
+ * MigIndexState: 0 = no relation named name in the schema of table relid,
+ * 1 = an INVALID index of that table, 2 = a valid index of that table;
+ * anything else of the name is an error.  The index kind asks it of the
+ * index it builds, the type change of each index it copies.
  */
-static int
-IndexState(const MigJob *job)
+int
+MigIndexState(Oid relid, const char *name)
 {
-	Oid			indexoid = get_relname_relid(IndexName(job), get_rel_namespace(job->relid));
+	Oid			indexoid = get_relname_relid(name, get_rel_namespace(relid));
 	HeapTuple	tuple;
 	int			result;
 	Form_pg_index form;
@@ -168,18 +169,25 @@ IndexState(const MigJob *job)
 	if (!HeapTupleIsValid(tuple))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("relation \"%s\" already exists and is not an index", IndexName(job))));
+				 errmsg("relation \"%s\" already exists and is not an index", name)));
 	form = (Form_pg_index) GETSTRUCT(tuple);
-	if (form->indrelid != job->relid)
+	if (form->indrelid != relid)
 	{
 		ReleaseSysCache(tuple);
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("index \"%s\" already exists on another table", IndexName(job))));
+				 errmsg("index \"%s\" already exists on another table", name)));
 	}
 	result = form->indisvalid ? 2 : 1;
 	ReleaseSysCache(tuple);
 	return result;
+}
+
+/* IndexState: MigIndexState of the job's index */
+static int
+IndexState(const MigJob *job)
+{
+	return MigIndexState(job->relid, IndexName(job));
 }
 
 /* drop_invalid, also the undo step */
