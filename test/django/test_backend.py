@@ -27,6 +27,8 @@ import textwrap
 import time
 import unittest
 
+from project import write_project
+
 SRC = os.environ["PGMIG_SOURCE_DIR"]
 DB = os.environ["PGMIG_DB"]
 PLAIN_DB = DB + "_plain"
@@ -214,20 +216,7 @@ class BackendTest(unittest.TestCase):
             "autoapp/migrations/__init__.py": "",
             "autoapp/models.py": AUTO_V1,
         }
-        for path, text in files.items():
-            full = os.path.join(cls.dir, path)
-            os.makedirs(os.path.dirname(full), exist_ok=True)
-            with open(full, "w") as f:
-                f.write(textwrap.dedent(text).lstrip())
-        paths = [cls.dir, os.path.join(SRC, "integrations", "django")]
-        if DRIVER == "psycopg2":
-            hide = os.path.join(cls.dir, "_hide_psycopg")
-            os.makedirs(hide)
-            with open(os.path.join(hide, "psycopg.py"), "w") as f:
-                f.write("raise ImportError('hidden by test_backend.py to test psycopg2')\n")
-            paths.insert(0, hide)
-        cls.env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONDONTWRITEBYTECODE="1",
-                       PGMIG_DEPRECATIONS_IN=DEPRECATIONS_IN)
+        cls.env = write_project(cls.dir, files, 'test_backend.py', PGMIG_DEPRECATIONS_IN=DEPRECATIONS_IN)
         psql("CREATE EXTENSION IF NOT EXISTS pg_mig")
         psql("DROP DATABASE IF EXISTS %s" % PLAIN_DB, db="postgres")
         psql("CREATE DATABASE %s" % PLAIN_DB, db="postgres")

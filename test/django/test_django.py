@@ -31,6 +31,8 @@ import textwrap
 import time
 import unittest
 
+from project import write_project
+
 SRC = os.environ["PGMIG_SOURCE_DIR"]
 DB = os.environ["PGMIG_DB"]
 DRIVER = os.environ.get("PGMIG_DRIVER", "psycopg2")
@@ -597,21 +599,7 @@ class DjangoPgMigTest(unittest.TestCase):
         for app in ("shop", "ledger", "undo", "purge", "rerun"):
             files["%s/__init__.py" % app] = ""
             files["%s/migrations/__init__.py" % app] = ""
-        for path, text in files.items():
-            full = os.path.join(cls.dir, path)
-            os.makedirs(os.path.dirname(full), exist_ok=True)
-            with open(full, "w") as f:
-                f.write(textwrap.dedent(text).lstrip())
-        paths = [cls.dir, os.path.join(SRC, "integrations", "django")]
-        if DRIVER == "psycopg2":
-            # Django >= 4.2 takes psycopg 3 when it can import it: hide it
-            hide = os.path.join(cls.dir, "_hide_psycopg")
-            os.makedirs(hide)
-            with open(os.path.join(hide, "psycopg.py"), "w") as f:
-                f.write("raise ImportError('hidden by test_django.py to test psycopg2')\n")
-            paths.insert(0, hide)
-        cls.env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONDONTWRITEBYTECODE="1",
-                       PGMIG_DEPRECATIONS_IN=DEPRECATIONS_IN)
+        cls.env = write_project(cls.dir, files, 'test_django.py', PGMIG_DEPRECATIONS_IN=DEPRECATIONS_IN)
         psql("CREATE EXTENSION IF NOT EXISTS pg_mig")
 
     @classmethod

@@ -19,6 +19,8 @@ import tempfile
 import textwrap
 import unittest
 
+from project import write_project
+
 SRC = os.environ["PGMIG_SOURCE_DIR"]
 DB = os.environ["PGMIG_DB"]
 DRIVER = os.environ.get("PGMIG_DRIVER", "psycopg2")
@@ -97,19 +99,7 @@ class MigLintTest(unittest.TestCase):
             "lintapp/migrations/__init__.py": "",
             "lintapp/models.py": MODELS_V1,
         }
-        for path, text in files.items():
-            full = os.path.join(cls.dir, path)
-            os.makedirs(os.path.dirname(full), exist_ok=True)
-            with open(full, "w") as f:
-                f.write(textwrap.dedent(text).lstrip())
-        paths = [cls.dir, os.path.join(SRC, "integrations", "django")]
-        if DRIVER == "psycopg2":
-            hide = os.path.join(cls.dir, "_hide_psycopg")
-            os.makedirs(hide)
-            with open(os.path.join(hide, "psycopg.py"), "w") as f:
-                f.write("raise ImportError('hidden by test_lint.py to test psycopg2')\n")
-            paths.insert(0, hide)
-        cls.env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONDONTWRITEBYTECODE="1")
+        cls.env = write_project(cls.dir, files, 'test_lint.py')
 
     @classmethod
     def tearDownClass(cls):
