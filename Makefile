@@ -35,7 +35,7 @@ OBJS = $(sort $(patsubst %.c,%.o,$(wildcard extension/src/kind_*.c)) \
 	extension/src/sql_api.o \
 	extension/src/plan.o \
 	extension/src/guard.o \
-	extension/src/sql_kinds.o \
+	extension/src/start.o \
 	extension/src/steps.o \
 	extension/src/kept.o \
 	extension/src/sql_undo.o \
@@ -86,7 +86,7 @@ $(shell echo '$(VERSION) $(includedir_server)' | cmp -s - $(BUILT_FOR) || \
 	echo '$(VERSION) $(includedir_server)' > $(BUILT_FOR))
 $(OBJS) $(OBJS:.o=.bc): extension/include/pg_mig.h extension/include/version_compat.h \
 	extension/include/steps.h extension/include/parse_check.h \
-	extension/include/kinds.h extension/include/worker.h \
+	extension/include/kinds.h extension/include/worker.h extension/include/start.h \
 	extension/include/knobs.h extension/include/knobs.def $(BUILT_FOR)
 EXTRA_CLEAN += $(BUILT_FOR)
 

@@ -12,10 +12,16 @@
  * walk comes among them, its undo, and the callbacks by which its walk
  * differs from a plain backfill.
  *
- * Adding a kind: a value in MigJobKind below and its entry in kinds.c's
- * table (the registry), and its recipe (a const MigKindDef with its steps
- * and callbacks) in a file kind_<name>.c of its own.  Nothing in worker.c
- * or walk.c names a kind.
+ * Adding a kind touches the registry and the kind's own file, nothing
+ * else in C: a value in MigJobKind below and its entry in kinds.c's table
+ * (the registry), and a file kind_<name>.c of its own (the Makefile takes
+ * every kind_*.c) with its recipe (a const MigKindDef with its steps and
+ * callbacks) and its SQL start function (PG_FUNCTION_INFO_V1, on the
+ * plumbing every start shares: start.h, whose refusals name the kind's
+ * action in whole sentences of the kind's file).  Nothing in worker.c,
+ * walk.c, start.c or the store names a kind.  (The SQL side: the start
+ * function's definition in sql/pg_mig.sql and the upgrade script; a kind
+ * that walks takes every knob, checked by ctest knobs.)
  *
  *-------------------------------------------------------------------------
  */

@@ -506,8 +506,8 @@ extern Oid	MigArgType(FunctionCallInfo fcinfo, int argno);
 extern bool MigArgBool(FunctionCallInfo fcinfo, const char *name, bool dflt);
 
 /*
- * sql_api.c, for the start functions of the other kinds (sql_kinds.c):
- * the knobs (knobs.def), found by their names
+ * sql_api.c, for the start functions of the kinds (kind_*.c): the knobs
+ * (knobs.def), found by their names
  */
 extern void MigReadKnobArgs(FunctionCallInfo fcinfo, MigJob *job);
 extern void MigDefaultKnobs(MigJob *job);

@@ -159,7 +159,7 @@
 
 /*
  * 19 has REPACK (CONCURRENTLY) (kind_repack.c); before, mig_repack refuses
- * to start (sql_kinds.c)
+ * to start (kind_repack.c)
  */
 #define MIG_HAVE_REPACK (PG_VERSION_NUM >= 190000)
 

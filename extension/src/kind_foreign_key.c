@@ -22,7 +22,7 @@
  *					 EXCLUSIVE: writes go on)
  *
  * The orphan condition and the set clause are built at start from the
- * checked column names (sql_kinds.c) and stored as the job's clauses, so
+ * checked column names (mig_add_foreign_key, below) and stored as the job's clauses, so
  * mig_jobs shows them and they are checked like a backfill's.
  *
  * The orphan condition sees the referenced table as the foreign key will:
@@ -45,29 +45,36 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/nbtree.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "catalog/index.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_opclass.h"
 #include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "parser/parse_coerce.h"
+#include "utils/acl.h"
 #include "utils/array.h"
-#include "utils/guc.h"
-#include "utils/rel.h"
-#include "utils/syscache.h"
-#include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/varlena.h"
 
 #include "pg_mig.h"
+#include "start.h"
 #include "steps.h"
+#include "version_compat.h"
 
 #define EXAMPLES	5
 
@@ -553,3 +560,265 @@ const MigKindDef mig_kind_foreign_key = {
 	.walk_begin = AllowOrphanWalk,
 	.walk_verb = "changed",
 };
+
+PG_FUNCTION_INFO_V1(mig_add_foreign_key);
+
+/* the refusals of a start that name what it does (start.h) */
+static const MigStartText foreign_key_text = {
+	.recovery = gettext_noop("cannot start a foreign_key job during recovery"),
+	.temp_table = gettext_noop("cannot add a foreign key to temporary table \"%s\""),
+	.not_owner = gettext_noop("permission denied to add a foreign key to table \"%s\""),
+};
+
+/* NameArray: the names of a name[] argument (NULL: NIL) */
+static List *
+NameArray(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *result = NIL;
+
+	if (PG_ARGISNULL(argno))
+		return NIL;
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(argno), NAMEOID, NAMEDATALEN, false,
+					  TYPALIGN_CHAR, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain NULL", what)));
+		result = lappend(result, pstrdup(NameStr(*DatumGetName(elems[i]))));
+	}
+	return result;
+}
+
+/* CheckColumnsExist: every name is a column of rel; returns them quoted, comma-separated */
+static char *
+CheckColumnsExist(Relation rel, List *names, const char *what)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, names)
+	{
+		if (get_attnum(RelationGetRelid(rel), lfirst(lc)) <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("invalid %s: column \"%s\" of relation \"%s\" does not exist",
+							what, (char *) lfirst(lc), RelationGetRelationName(rel))));
+		appendStringInfo(&buf, "%s%s", buf.len ? "," : "", quote_identifier(lfirst(lc)));
+	}
+	return buf.data;
+}
+
+/*
+ * mig_add_foreign_key(relation, columns, ref_relation, ref_columns,
+ * constraint_name, on_delete, orphans, <knobs of mig_start_backfill>)
+ * starts a foreign_key job (kind_foreign_key.c).
+ */
+Datum
+mig_add_foreign_key(PG_FUNCTION_ARGS)
+{
+	static const char *const on_delete_actions[] = {
+		"no action", "restrict", "cascade", "set null", "set default"
+	};
+	MigJob		job;
+	Relation	rel;
+	Relation	ref;
+	List	   *columns;
+	List	   *ref_columns;
+	char	   *constraint;
+	const char *on_delete = NULL;
+	char	   *orphans;
+	StringInfoData cond;
+	StringInfoData set;
+	List	   *targets;
+	ListCell   *lc;
+	ListCell   *rc;
+	int64		rows_total;
+	char	   *columns_arg;
+	char	   *ref_columns_arg;
+
+	rel = MigBeginStart(fcinfo, &job, &foreign_key_text);
+	MIG_START_AGAIN(fcinfo, rel, &job, MIG_KIND_FOREIGN_KEY, "columns", "ref_relation",
+				"ref_columns", "constraint_name", "on_delete", "orphans");
+	MigCheckDDLTable(rel, &foreign_key_text);
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot add a NOT VALID foreign key to partitioned table \"%s\"",
+						RelationGetRelationName(rel)),
+				 errhint("Add it to each partition with mig_add_foreign_key().")));
+
+	columns = NameArray(fcinfo, 1, "columns");
+	if (columns == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("columns must name at least one column")));
+	columns_arg = CheckColumnsExist(rel, columns, "columns");
+
+	MigRequireArg(fcinfo, 2, "ref_relation");
+	ref = try_relation_open(PG_GETARG_OID(2), AccessShareLock);
+	if (ref == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", PG_GETARG_OID(2))));
+	if (ref->rd_rel->relkind != RELKIND_RELATION &&
+		ref->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("referenced relation \"%s\" is not a table",
+						RelationGetRelationName(ref))));
+	ref_columns = NameArray(fcinfo, 3, "ref_columns");
+	if (ref_columns == NIL)
+	{
+		Oid			pk = MigRelationGetPrimaryKeyIndex(ref);
+		HeapTuple	tuple;
+		Form_pg_index form;
+
+		if (!OidIsValid(pk))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_FOREIGN_KEY),
+					 errmsg("there is no primary key for referenced table \"%s\"",
+							RelationGetRelationName(ref)),
+					 errhint("Name the referenced columns with ref_columns.")));
+		tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(pk));
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for index %u", pk);
+		form = (Form_pg_index) GETSTRUCT(tuple);
+		for (int i = 0; i < form->indnkeyatts; i++)
+			ref_columns = lappend(ref_columns,
+								  get_attname(RelationGetRelid(ref), form->indkey.values[i], false));
+		ReleaseSysCache(tuple);
+	}
+	if (list_length(ref_columns) != list_length(columns))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FOREIGN_KEY),
+				 errmsg("number of referencing and referenced columns for foreign key disagree"),
+				 errdetail("columns has %d, the referenced key %d.", list_length(columns),
+						   list_length(ref_columns))));
+	ref_columns_arg = CheckColumnsExist(ref, ref_columns, "ref_columns");
+	foreach(lc, ref_columns)
+	{
+		AttrNumber	attnum = get_attnum(RelationGetRelid(ref), lfirst(lc));
+
+		if (pg_attribute_aclcheck(RelationGetRelid(ref), attnum, GetUserId(), ACL_REFERENCES) != ACLCHECK_OK &&
+			pg_class_aclcheck(RelationGetRelid(ref), GetUserId(), ACL_REFERENCES) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to reference column \"%s\" of table \"%s\"",
+							(char *) lfirst(lc), RelationGetRelationName(ref)),
+					 errhint("The job adds the foreign key as the role that starts it; that role needs REFERENCES on the referenced columns.")));
+	}
+
+	if (PG_ARGISNULL(5))
+		on_delete = "no action";
+	else
+	{
+		char	   *given = TextDatumGetCString(PG_GETARG_DATUM(5));
+
+		for (int i = 0; i < lengthof(on_delete_actions); i++)
+			if (pg_strcasecmp(given, on_delete_actions[i]) == 0)
+				on_delete = on_delete_actions[i];
+		if (on_delete == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid on_delete \"%s\"", given),
+					 errhint("Pass one of 'no action', 'restrict', 'cascade', 'set null', 'set default'.")));
+	}
+	orphans = PG_ARGISNULL(6) ? "fail" : TextDatumGetCString(PG_GETARG_DATUM(6));
+	if (strcmp(orphans, "fail") != 0 && strcmp(orphans, "delete") != 0 &&
+		strcmp(orphans, "set_null") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid orphans \"%s\"", orphans),
+				 errhint("Pass 'fail' (the job fails if there are any), 'delete' or 'set_null'.")));
+
+	if (!PG_ARGISNULL(4))
+		constraint = pstrdup(NameStr(*PG_GETARG_NAME(4)));
+	else
+	{
+		StringInfoData name2;
+
+		initStringInfo(&name2);
+		foreach(lc, columns)
+			appendStringInfo(&name2, "%s%s", name2.len ? "_" : "", (char *) lfirst(lc));
+		constraint = ChooseConstraintName(RelationGetRelationName(rel), name2.data, "fkey",
+										  RelationGetNamespace(rel), NIL);
+	}
+	if (OidIsValid(get_relation_constraint_oid(job.relid, constraint, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("constraint \"%s\" of relation \"%s\" already exists",
+						constraint, RelationGetRelationName(rel)),
+				 errhint("Validate a NOT VALID one with mig_validate_constraint(), or pass another constraint_name.")));
+
+	/*
+	 * The orphan condition: every key column non-NULL and no referenced
+	 * row.  The table's columns are qualified with its name (the chunk
+	 * statement names it without an alias), the referenced table's with
+	 * an alias of its own.
+	 */
+	initStringInfo(&cond);
+	initStringInfo(&set);
+	foreach(lc, columns)
+	{
+		appendStringInfo(&cond, "%s.%s IS NOT NULL AND ", job.relation_name,
+						 quote_identifier(lfirst(lc)));
+		appendStringInfo(&set, "%s%s = NULL", set.len ? ", " : "", quote_identifier(lfirst(lc)));
+	}
+	{
+		/* the foreign key's own equality operators must exist: refused now, not later */
+		AttrNumber	ref_attnums[INDEX_MAX_KEYS];
+		Oid			fk_types[INDEX_MAX_KEYS];
+		Oid			eqops[INDEX_MAX_KEYS];
+		Oid			casts[INDEX_MAX_KEYS];
+
+		if (list_length(columns) > INDEX_MAX_KEYS)
+			ereport(ERROR,
+					(errcode(ERRCODE_TOO_MANY_COLUMNS),
+					 errmsg("cannot use more than %d foreign keys in a foreign key constraint",
+							INDEX_MAX_KEYS)));
+		forboth(lc, columns, rc, ref_columns)
+		{
+			int			i = foreach_current_index(lc);
+
+			ref_attnums[i] = get_attnum(RelationGetRelid(ref), lfirst(rc));
+			fk_types[i] = get_atttype(job.relid, get_attnum(job.relid, lfirst(lc)));
+		}
+		MigForeignKeyEqualityOps(ref, list_length(columns), ref_attnums, fk_types, eqops, casts);
+	}
+	/* the referenced row, as the foreign key sees it (kind_foreign_key.c) */
+	appendStringInfo(&cond, "NOT %s(%u::pg_catalog.oid, ARRAY[",
+					 MigQualifiedTable("mig_ref_exists"), RelationGetRelid(ref));
+	foreach(rc, ref_columns)
+		appendStringInfo(&cond, "%s%s", foreach_current_index(rc) ? ", " : "",
+						 quote_literal_cstr(lfirst(rc)));
+	appendStringInfoString(&cond, "]::pg_catalog.text[]");
+	foreach(lc, columns)
+		appendStringInfo(&cond, ", %s.%s", job.relation_name, quote_identifier(lfirst(lc)));
+	appendStringInfoChar(&cond, ')');
+
+	MigReadKnobArgs(fcinfo, &job);
+	job.kind = MIG_KIND_FOREIGN_KEY;
+	job.where_clause = cond.data;
+	job.set_clause = strcmp(orphans, "set_null") == 0 ? set.data : NULL;
+	targets = MigBuildOrphanTargets(rel, job.set_clause, job.where_clause, &rows_total);
+	job.rows_total = rows_total;
+	foreach(lc, targets)
+		job.keys_total += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
+
+	job.kind_args = list_make5(psprintf("constraint=%s", constraint),
+							   psprintf("columns=%s", columns_arg),
+							   psprintf("ref_relid=%u", RelationGetRelid(ref)),
+							   psprintf("ref_columns=%s", ref_columns_arg),
+							   psprintf("on_delete=%s", on_delete));
+	job.kind_args = lappend(job.kind_args, psprintf("orphans=%s", orphans));
+	relation_close(ref, NoLock);
+	PG_RETURN_INT64(MigFinishStart(rel, &job, targets,
+								psprintf("add foreign key %s NOT VALID, walk about " INT64_FORMAT " rows for orphans (%s), validate",
+										 quote_identifier(constraint), Max(rows_total, 0), orphans), NULL, NULL));
+}

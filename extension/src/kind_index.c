@@ -32,23 +32,33 @@
 
 #include "access/amapi.h"
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
 #include "commands/defrem.h"
+#include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "parse_check.h"
 #include "parser/parse_utilcmd.h"
+#include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/varlena.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "access/xact.h"
 #include "utils/rel.h"
+#include "utils/ruleutils.h"
 #include "utils/syscache.h"
+#include "utils/varlena.h"
 
-#include "parse_check.h"
 #include "pg_mig.h"
+#include "start.h"
 #include "steps.h"
+#include "version_compat.h"
 
 #define COLUMNS_HINT "Pass the column list of CREATE INDEX, e.g. 'created_at', 'lower(email)' or 'customer_id, created_at DESC'."
 #define WHERE_HINT "Pass the predicate of a partial index as one boolean expression, e.g. 'deleted_at IS NULL'."
@@ -285,3 +295,233 @@ const MigKindDef mig_kind_index = {
 	.explain_failure = ExplainFailure,
 	.undo = &index_undo,
 };
+
+PG_FUNCTION_INFO_V1(mig_create_index);
+
+#define COLUMNS_ARG_HINT "Pass the column list of CREATE INDEX, e.g. 'created_at', 'lower(email)' or 'customer_id, created_at DESC'."
+
+/* the refusals of a start that name what it does (start.h) */
+static const MigStartText index_text = {
+	.recovery = gettext_noop("cannot start an index job during recovery"),
+	.temp_table = gettext_noop("cannot create an index on temporary table \"%s\""),
+	.not_owner = gettext_noop("permission denied to create an index on table \"%s\""),
+};
+
+/*
+ * ResolveIndexParts rewrites the column list and the predicate of an index
+ * job from their parse analysis (transformIndexStmt), deparsed with the
+ * search_path pinned: every name in them is then qualified, resolved once
+ * as the caller sees it now, and the worker (whose search_path is pinned
+ * too) builds exactly that index.
+ */
+static void
+ResolveIndexParts(Relation rel, IndexStmt *stmt, char **columns, char **where_clause)
+{
+	List	   *context = deparse_context_for(RelationGetRelationName(rel), RelationGetRelid(rel));
+	StringInfoData buf;
+	ListCell   *lc;
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	initStringInfo(&buf);
+	foreach(lc, stmt->indexParams)
+	{
+		IndexElem  *elem = lfirst_node(IndexElem, lc);
+
+		if (buf.len)
+			appendStringInfoString(&buf, ", ");
+		if (elem->name)
+			appendStringInfoString(&buf, quote_identifier(elem->name));
+		else
+			appendStringInfo(&buf, "(%s)",
+							 deparse_expression(elem->expr, context, false, false));
+		if (elem->collation)
+			appendStringInfo(&buf, " COLLATE %s", NameListToQuotedString(elem->collation));
+		if (elem->opclass)
+		{
+			if (elem->opclassopts)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("invalid columns: operator class options are not supported")));
+			appendStringInfo(&buf, " %s", NameListToQuotedString(elem->opclass));
+		}
+		if (elem->ordering == SORTBY_DESC)
+			appendStringInfoString(&buf, " DESC");
+		if (elem->nulls_ordering == SORTBY_NULLS_FIRST)
+			appendStringInfoString(&buf, " NULLS FIRST");
+		else if (elem->nulls_ordering == SORTBY_NULLS_LAST)
+			appendStringInfoString(&buf, " NULLS LAST");
+	}
+	*columns = buf.data;
+	if (stmt->whereClause)
+		*where_clause = deparse_expression(stmt->whereClause, context, false, false);
+	AtEOXact_GUC(true, nest);
+}
+
+/*
+ * mig_create_index(relation, columns, index_name, unique, method,
+ * where_clause, include, max_lag, max_lag_bytes, lock_timeout,
+ * max_retries) starts an index job (kind_index.c).
+ */
+Datum
+mig_create_index(PG_FUNCTION_ARGS)
+{
+	MigJob		job;
+	Relation	rel;
+	char	   *columns;
+	char	   *index_name = NULL;
+	bool		unique;
+	char	   *method;
+	char	   *where_clause = NULL;
+	List	   *include = NIL;
+	StringInfoData include_arg;
+	Oid			amoid;
+	IndexStmt  *stmt;
+	ListCell   *lc;
+	Oid			existing;
+
+	rel = MigBeginStart(fcinfo, &job, &index_text);
+	MIG_START_AGAIN(fcinfo, rel, &job, MIG_KIND_INDEX, "columns", "index_name", "unique", "method",
+				"where_clause", "include");
+	MigCheckDDLTable(rel, &index_text);
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot create an index concurrently on partitioned table \"%s\"",
+						RelationGetRelationName(rel)),
+				 errhint("Create the index on each partition with mig_create_index(), then attach them to an index created ON ONLY the partitioned table.")));
+	columns = MigTextArgument(fcinfo, 1, "columns", COLUMNS_ARG_HINT);
+	unique = PG_ARGISNULL(3) ? false : PG_GETARG_BOOL(3);
+	method = PG_ARGISNULL(4) ? pstrdup("btree") : MigTextArgument(fcinfo, 4, "method", NULL);
+	if (!PG_ARGISNULL(5))
+		where_clause = MigTextArgument(fcinfo, 5, "where_clause",
+									"Pass NULL for an index of every row.");
+
+	/* the method: an index access method in pg_am */
+	amoid = get_index_am_oid(method, true);
+	if (!OidIsValid(amoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("index access method \"%s\" does not exist", method),
+				 errhint("See the index access methods in pg_am, e.g. btree, hash, gin, gist, brin.")));
+	if (unique && !GetIndexAmRoutineByAmId(amoid, false)->amcanunique)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("access method \"%s\" does not support unique indexes", method)));
+
+	/* include: columns of the table */
+	initStringInfo(&include_arg);
+	if (!PG_ARGISNULL(6))
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(6), NAMEOID, NAMEDATALEN, false,
+						  TYPALIGN_CHAR, &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+		{
+			char	   *name;
+
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("include must not contain NULL")));
+			name = pstrdup(NameStr(*DatumGetName(elems[i])));
+			if (get_attnum(job.relid, name) <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" of relation \"%s\" does not exist",
+								name, RelationGetRelationName(rel)),
+						 errhint("include names columns to store in the index.")));
+			include = lappend(include, name);
+			appendStringInfo(&include_arg, "%s%s", i ? "," : "", quote_identifier(name));
+		}
+	}
+
+	/* the name: given, or PostgreSQL's usual one */
+	if (!PG_ARGISNULL(2))
+		index_name = pstrdup(NameStr(*PG_GETARG_NAME(2)));
+	(void) MigIndexSql(job.relation_name, index_name ? index_name : "pg_mig_index_name",
+					   columns, unique, method, where_clause, include, &stmt);
+	if (index_name == NULL)
+	{
+		StringInfoData name2;
+
+		initStringInfo(&name2);
+		foreach(lc, stmt->indexParams)
+		{
+			IndexElem  *elem = lfirst_node(IndexElem, lc);
+
+			appendStringInfo(&name2, "%s%s", name2.len ? "_" : "",
+							 elem->name ? elem->name : "expr");
+		}
+		index_name = ChooseRelationName(RelationGetRelationName(rel), name2.data,
+										unique ? "key" : "idx",
+										RelationGetNamespace(rel), false);
+	}
+	existing = get_relname_relid(index_name, RelationGetNamespace(rel));
+	if (OidIsValid(existing) && get_rel_relkind(existing) != RELKIND_INDEX)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" already exists", index_name)));
+	/* a valid index of that name is someone's index, not a build to finish */
+	if (OidIsValid(existing))
+	{
+		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(existing));
+		bool		valid = HeapTupleIsValid(tuple) &&
+			((Form_pg_index) GETSTRUCT(tuple))->indisvalid;
+
+		if (HeapTupleIsValid(tuple))
+			ReleaseSysCache(tuple);
+		if (valid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_TABLE),
+					 errmsg("index \"%s\" already exists", index_name),
+					 errdetail("It is a valid index; mig_create_index builds a new one."),
+					 errhint("Pass another index_name, or drop the index first.")));
+	}
+	/* CREATE INDEX makes the index in the table's schema: CREATE on it */
+	if (MigNamespaceAclCheck(RelationGetNamespace(rel), GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for schema %s",
+						get_namespace_name(RelationGetNamespace(rel))),
+				 errdetail("The index is created in the schema of its table, as role \"%s\".",
+						   GetUserNameFromId(GetUserId(), false)),
+				 errhint("Grant that role CREATE on the schema, or have a role that has it start the job.")));
+
+	/* the meaning of the parts: columns, expressions and predicate resolve */
+	foreach(lc, stmt->indexParams)
+	{
+		IndexElem  *elem = lfirst_node(IndexElem, lc);
+
+		if (elem->name && get_attnum(job.relid, elem->name) <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("invalid columns: column \"%s\" of relation \"%s\" does not exist",
+							elem->name, RelationGetRelationName(rel)),
+					 errhint("%s", COLUMNS_ARG_HINT)));
+	}
+	stmt = transformIndexStmt(job.relid, stmt, "mig_create_index");
+	ResolveIndexParts(rel, stmt, &columns, &where_clause);
+	(void) MigIndexSql(job.relation_name, index_name, columns, unique, method,
+					   where_clause, include, NULL);
+
+	MigStepJobDefaults(fcinfo, &job);
+	MigReadKnobArg(fcinfo, "max_lag", &job);
+	MigReadKnobArg(fcinfo, "max_lag_bytes", &job);
+
+	job.kind = MIG_KIND_INDEX;
+	job.kind_args = list_make5(psprintf("index=%s", index_name),
+							   psprintf("columns=%s", columns),
+							   psprintf("unique=%s", unique ? "true" : "false"),
+							   psprintf("method=%s", method),
+							   psprintf("include=%s", include_arg.data));
+	if (where_clause)
+		job.kind_args = lappend(job.kind_args, psprintf("where=%s", where_clause));
+	PG_RETURN_INT64(MigFinishStart(rel, &job, NIL,
+								psprintf("create %sindex %s concurrently", unique ? "unique " : "",
+										 quote_identifier(index_name)), NULL, NULL));
+}

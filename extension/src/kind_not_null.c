@@ -42,11 +42,15 @@
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_constraint.h"
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 
 #include "pg_mig.h"
+#include "start.h"
 #include "steps.h"
 #include "version_compat.h"
 
@@ -264,3 +268,48 @@ const MigKindDef mig_kind_not_null = {
 	.explain_failure = ExplainFailure,
 	.undo = &not_null_undo,
 };
+
+PG_FUNCTION_INFO_V1(mig_set_not_null);
+
+/* the refusals of a start that name what it does (start.h) */
+static const MigStartText not_null_text = {
+	.recovery = gettext_noop("cannot start a not_null job during recovery"),
+	.temp_table = gettext_noop("cannot set a column NOT NULL on temporary table \"%s\""),
+	.not_owner = gettext_noop("permission denied to set a column NOT NULL on table \"%s\""),
+};
+
+/*
+ * mig_set_not_null(relation, column_name, lock_timeout, max_retries)
+ * starts a not_null job (kind_not_null.c).
+ */
+Datum
+mig_set_not_null(PG_FUNCTION_ARGS)
+{
+	MigJob		job;
+	Relation	rel;
+	char	   *column;
+	AttrNumber	attnum;
+	char	   *check;
+
+	rel = MigBeginStart(fcinfo, &job, &not_null_text);
+	MIG_START_AGAIN(fcinfo, rel, &job, MIG_KIND_NOT_NULL, "column_name");
+	MigCheckDDLTable(rel, &not_null_text);
+	MigRequireArg(fcinfo, 1, "column_name");
+	column = pstrdup(NameStr(*PG_GETARG_NAME(1)));
+	attnum = get_attnum(job.relid, column);
+	if (attnum == InvalidAttrNumber || attnum < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						column, RelationGetRelationName(rel))));
+	MigStepJobDefaults(fcinfo, &job);
+
+	job.kind = MIG_KIND_NOT_NULL;
+	check = ChooseConstraintName(RelationGetRelationName(rel), column, "not_null",
+								 RelationGetNamespace(rel), NIL);
+	job.kind_args = list_make2(psprintf("column=%s", column),
+							   psprintf("constraint=%s", check));
+	PG_RETURN_INT64(MigFinishStart(rel, &job, NIL,
+								psprintf("set column %s NOT NULL through constraint %s",
+										 quote_identifier(column), quote_identifier(check)), NULL, NULL));
+}

@@ -26,7 +26,7 @@
  * The step is done when the table's relfilenode is no longer the one it
  * had when the job started (kind argument relfilenode): after a crash the
  * job tells a finished REPACK from one that was rolled back.  Before 19
- * mig_repack refuses to start (sql_kinds.c).
+ * mig_repack refuses to start (below).
  *
  *-------------------------------------------------------------------------
  */
@@ -35,13 +35,16 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 
 #include "pg_mig.h"
+#include "start.h"
 #include "steps.h"
 #include "version_compat.h"
 
@@ -133,3 +136,50 @@ const MigKindDef mig_kind_repack = {
 	.steps = repack_steps,
 	.nsteps = lengthof(repack_steps),
 };
+
+PG_FUNCTION_INFO_V1(mig_repack);
+
+/* the refusals of a start that name what it does (start.h) */
+static const MigStartText repack_text = {
+	.recovery = gettext_noop("cannot start a repack job during recovery"),
+	.temp_table = gettext_noop("cannot repack temporary table \"%s\""),
+	.not_owner = gettext_noop("permission denied to repack table \"%s\""),
+};
+
+/*
+ * mig_repack(relation, lock_timeout, max_retries, max_lag, max_lag_bytes,
+ * job_key) starts a repack job (kind_repack.c): REPACK (CONCURRENTLY) of
+ * the table, on PostgreSQL 19 and later; refused before.
+ */
+Datum
+mig_repack(PG_FUNCTION_ARGS)
+{
+	MigJob		job;
+	Relation	rel;
+
+	if (!MIG_HAVE_REPACK)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("mig_repack needs PostgreSQL 19 or later"),
+				 errdetail("REPACK (CONCURRENTLY) is new in PostgreSQL 19."),
+				 errhint("Use pg_repack, or VACUUM FULL in a maintenance window (it holds an ACCESS EXCLUSIVE lock while it rewrites the table).")));
+
+	rel = MigBeginStart(fcinfo, &job, &repack_text);
+	MIG_START_AGAIN(fcinfo, rel, &job, MIG_KIND_REPACK, "relation");
+	MigCheckDDLTable(rel, &repack_text);
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot repack partitioned table \"%s\" concurrently",
+						RelationGetRelationName(rel)),
+				 errhint("Repack each partition with mig_repack().")));
+
+	MigStepJobDefaults(fcinfo, &job);
+	MigReadKnobArg(fcinfo, "max_lag", &job);
+	MigReadKnobArg(fcinfo, "max_lag_bytes", &job);
+
+	job.kind = MIG_KIND_REPACK;
+	job.kind_args = list_make1(psprintf("relfilenode=%u", rel->rd_rel->relfilenode));
+	PG_RETURN_INT64(MigFinishStart(rel, &job, NIL,
+								psprintf("repack table %s concurrently", job.relation_name), NULL, NULL));
+}

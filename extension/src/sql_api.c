@@ -1,8 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * sql_api.c
- *	  The SQL-callable functions of pg_mig: mig_start_backfill, mig_pause,
- *	  mig_resume, mig_cancel, mig_wait and mig_set.
+ *	  The SQL-callable functions of job control: mig_pause, mig_resume,
+ *	  mig_cancel, mig_wait and mig_set, and the knobs' one check for every
+ *	  start function (the start functions are in the kinds' files,
+ *	  kind_*.c, on start.c's plumbing).
  *
  * Every argument is checked here, in the caller's transaction, before a job
  * is made or changed; a bad one is an ERROR and nothing is written.  Who
@@ -50,7 +52,6 @@
 #include "pg_mig.h"
 #include "version_compat.h"
 
-PG_FUNCTION_INFO_V1(mig_start_backfill);
 PG_FUNCTION_INFO_V1(mig_pause);
 PG_FUNCTION_INFO_V1(mig_resume);
 PG_FUNCTION_INFO_V1(mig_cancel);
@@ -58,8 +59,6 @@ PG_FUNCTION_INFO_V1(mig_wait);
 PG_FUNCTION_INFO_V1(mig_set);
 
 static void CheckKnob(MigKnob k, Datum arg, const char *setting, MigKnobValue *v);
-static char *TextArg(FunctionCallInfo fcinfo, int argno, const char *name,
-					 bool allow_null);
 static MigJob *LoadJobOrError(int64 job_id, bool for_update);
 static void CheckNotFinished(const MigJob *job, const char *action);
 
@@ -272,30 +271,6 @@ DefaultKnob(MigKnob k, MigKnobValue *v)
 	CheckKnob(k, arg, spec->setting, v);
 }
 
-/* TextArg: a text argument, which must not be NULL or blank unless allowed */
-static char *
-TextArg(FunctionCallInfo fcinfo, int argno, const char *name, bool allow_null)
-{
-	char	   *s;
-
-	if (PG_ARGISNULL(argno))
-	{
-		if (allow_null)
-			return NULL;
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", name)));
-	}
-	s = TextDatumGetCString(PG_GETARG_DATUM(argno));
-	if (s[strspn(s, " \t\r\n\f")] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be empty", name),
-				 allow_null ? errhint("Pass NULL to change every row.") : 0));
-	MigCheckTextLength(name, s);
-	return s;
-}
-
 /*
  * CheckOwnerCanRun checks that a worker may run a job as the role (see
  * MigOwnerProblem): it exists, may log in, and its password has not
@@ -312,131 +287,6 @@ CheckOwnerCanRun(Oid owner)
 				 errmsg("%s", problem),
 				 errdetail("A job runs in a background worker as the role that starts it."),
 				 errhint("Start the job as a role that may log in.")));
-}
-
-/*
- * mig_start_backfill checks everything, records a queued job and asks the
- * launcher, at commit, to start its worker.  Returns the job id.
- */
-Datum
-mig_start_backfill(PG_FUNCTION_ARGS)
-{
-	MigJob		job;
-	Oid			relid;
-	Relation	rel;
-	List	   *targets;
-	List	   *relids = NIL;
-	ListCell   *lc;
-	int64		job_id;
-	int64		active;
-	int64		rows_total;
-	List	   *set_columns = NIL;
-
-	MigRequireSchemaVersion();
-	MigRequireShared();
-	if (RecoveryInProgress())
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("cannot start a backfill during recovery"),
-				 errhint("Connect to the primary server.")));
-
-	memset(&job, 0, sizeof(job));
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("relation must not be NULL")));
-	relid = PG_GETARG_OID(0);
-	job.set_clause = TextArg(fcinfo, 1, "set_clause", false);
-	job.where_clause = TextArg(fcinfo, 2, "where_clause", true);
-
-	MigReadKnobArgs(fcinfo, &job);
-
-	rel = try_relation_open(relid, AccessShareLock);
-	if (rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-
-	job.owner = GetUserId();
-	CheckOwnerCanRun(job.owner);
-	job.owner_name = GetUserNameFromId(job.owner, false);
-	job.relid = relid;
-	job.relation_name =
-		quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-								   RelationGetRelationName(rel));
-	job.search_path = pstrdup(namespace_search_path);
-	job.settings = MigKeySettings();
-
-	/* starting again (job_key.c): the job that holds the key, if any */
-	{
-		static const char *const identity[] = {"set_clause", "where_clause", "keep_old_values"};
-
-		job.kind = MIG_KIND_BACKFILL;
-		MigReadJobKey(fcinfo, identity, lengthof(identity), &job);
-		job_id = MigStartAgain(&job);
-		if (job_id != 0)
-		{
-			relation_close(rel, NoLock);
-			PG_RETURN_INT64(job_id);
-		}
-	}
-
-	targets = MigBuildTargets(rel, job.set_clause, job.where_clause, &rows_total,
-							  &set_columns);
-	job.parallel = MigReadParallelArg(fcinfo, targets);
-	job.rows_total = rows_total;
-	job.keys_total = 0;
-	relids = list_make1_oid(relid);
-	foreach(lc, targets)
-	{
-		MigTarget  *target = lfirst(lc);
-
-		job.keys_total += Max(target->keys_estimate, 0);
-		relids = lappend_oid(relids, target->relid);
-	}
-
-	(void) MigLockTreeForStart(relid);
-	job_id = MigRetryFailedTwin(&job);
-	if (job_id != 0)
-	{
-		relation_close(rel, NoLock);
-		PG_RETURN_INT64(job_id);
-	}
-	active = MigFindActiveJobOn(relids);
-	if (active != 0)
-		MigRefuseBusyTable(RelationGetRelationName(rel), active);
-
-	job_id = MigInsertJob(&job, targets);
-	MigKeepJobKey(job_id, &job);
-	/* undo (kept.c): keep_old_values, after the knobs */
-	if (MigArgBool(fcinfo, "keep_old_values", false))
-	{
-		job.job_id = job_id;
-		MigCreateKeptTable(&job, rel, targets, set_columns);
-	}
-	/* monitoring: verify => false keeps the walk from being verified */
-	if (!MigArgBool(fcinfo, "verify", true))
-	{
-		MigJob		kind;
-
-		memset(&kind, 0, sizeof(kind));
-		kind.job_id = job_id;
-		MigLoadJobKind(&kind);
-		MigSetJobKind(job_id, MIG_KIND_BACKFILL,
-					  lappend(kind.kind_args, pstrdup(MIG_VERIFY_OFF)));
-	}
-	if (job.parallel > 1)
-		MigCreateLanes(job_id, linitial(targets), job.parallel);
-	MigRecordEvent(job_id, "queued",
-				   psprintf("%d target%s, about " INT64_FORMAT " rows to change, batch_size %d%s",
-							list_length(targets), list_length(targets) == 1 ? "" : "s",
-							Max(rows_total, 0), job.batch_size,
-							job.parallel > 1 ? psprintf(", %d lanes", job.parallel) : ""));
-	MigNotify(job_id, "queued");
-	MigRequestJobWorkers(&job, job_id);
-
-	relation_close(rel, NoLock);
-	PG_RETURN_INT64(job_id);
 }
 
 /* LoadJobOrError: the job, or an ERROR that says there is no such job */

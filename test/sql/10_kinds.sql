@@ -41,6 +41,11 @@ SELECT mig_set_not_null('kd', NULL);
 SELECT mig_set_not_null('kd', 'note', lock_timeout => '-1s');
 CREATE TEMP TABLE kd_temp (id int PRIMARY KEY, a int);
 SELECT mig_set_not_null('kd_temp', 'a');
+-- each kind's refusal names what it would do, in a sentence of its own
+SELECT mig_validate_constraint('kd_temp', 'kd_temp_pkey');
+SELECT mig_create_index('kd_temp', 'a');
+SELECT mig_add_foreign_key('kd_temp', '{a}', 'kd');
+SELECT mig_change_type('kd_temp', 'a', 'bigint');
 
 -- rows still NULL: the job fails with their count and leaves no constraint
 SELECT mig_set_not_null('kd', 'note', lock_timeout => '2s') AS job \gset
