@@ -6,9 +6,14 @@
 #                                 that preloads pg_mig (PGHOST/PGPORT/PGUSER)
 #   make installcheck TEMP_INSTANCE=1
 #                                 the same against a temporary instance that
-#                                 pg_regress makes (initdb) in test/tmp_check
-#                                 with test/temp.conf; as a user that is not
-#                                 root (PostgreSQL refuses to run as root)
+#                                 pg_regress makes (initdb) in test/out with
+#                                 test/temp.conf (pg_mig preloaded); as a
+#                                 user that is not root (PostgreSQL refuses
+#                                 to run as root), after make install
+#   make installcheck TEST_OUT=DIR
+#                                 results, diffs (and the temporary instance)
+#                                 in DIR instead of test/out; REGRESS=... and
+#                                 ISOLATION=... pick tests
 #   make bench                    the benchmark on a throwaway sandbox (bench/run.sh)
 #
 # migctl and the C++ tests are built by CMake (see CMakeLists.txt).
@@ -61,15 +66,18 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 	-Werror=implicit-function-declaration
 
 REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
-REGRESS_OPTS = --inputdir=test --outputdir=test/out --dbname=pg_mig_regress
+# where pg_regress writes its results and diffs (and makes the temporary
+# instance): a directory the user who runs the tests may write
+TEST_OUT ?= test/out
+REGRESS_OPTS = --inputdir=test --outputdir=$(TEST_OUT) --dbname=pg_mig_regress
 # races: specs in test/specs, expected output in test/expected (iso_*.out)
 ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
-ISOLATION_OPTS = --inputdir=test --outputdir=test/out/isolation --dbname=pg_mig_isolation
+ISOLATION_OPTS = --inputdir=test --outputdir=$(TEST_OUT)/isolation --dbname=pg_mig_isolation
 
 # TEMP_INSTANCE=1: pg_regress starts a server of its own, preloading pg_mig
 ifdef TEMP_INSTANCE
-REGRESS_OPTS += --temp-instance=test/tmp_check --temp-config=test/temp.conf
-ISOLATION_OPTS += --temp-instance=test/tmp_check_iso --temp-config=test/temp.conf
+REGRESS_OPTS += --temp-instance=$(TEST_OUT)/tmp_check --temp-config=test/temp.conf
+ISOLATION_OPTS += --temp-instance=$(TEST_OUT)/tmp_check_iso --temp-config=test/temp.conf
 endif
 
 PG_CONFIG ?= pg_config
@@ -102,7 +110,7 @@ bench:
 
 installcheck: test-out-dir
 test-out-dir:
-	@mkdir -p test/out test/out/isolation
+	@mkdir -p $(TEST_OUT) $(TEST_OUT)/isolation
 .PHONY: test-out-dir
 
 # make deb [DEB_OUT=dir]: the Debian packages postgresql-NN-pg-mig and
