@@ -52,6 +52,37 @@ const MigKindDef mig_kind_delete = {
 PG_FUNCTION_INFO_V1(mig_start_backfill);
 PG_FUNCTION_INFO_V1(mig_start_delete);
 
+/*
+ * WalkTargets: the targets of a backfill's or a delete's walk (validate.c),
+ * its lanes (parallel) and its totals, in job
+ */
+static List *
+WalkTargets(FunctionCallInfo fcinfo, Relation rel, MigJob *job, List **set_columns)
+{
+	List	   *targets;
+	ListCell   *lc;
+	int64		rows_total;
+
+	targets = MigBuildTargets(rel, job->set_clause, job->where_clause, &rows_total,
+							  set_columns);
+	job->parallel = MigReadParallelArg(fcinfo, targets);
+	job->rows_total = rows_total;
+	job->keys_total = 0;
+	foreach(lc, targets)
+		job->keys_total += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
+	return targets;
+}
+
+/* QueuedDetail: the detail of the 'queued' event; what: "change", "delete" */
+static char *
+QueuedDetail(const MigJob *job, List *targets, const char *what)
+{
+	return psprintf("%d target%s, about " INT64_FORMAT " rows to %s, batch_size %d%s",
+					list_length(targets), list_length(targets) == 1 ? "" : "s",
+					Max(job->rows_total, 0), what, job->batch_size,
+					job->parallel > 1 ? psprintf(", %d lanes", job->parallel) : "");
+}
+
 /* the refusals of a start that name what it does (start.h) */
 static const MigStartText backfill_text = {
 	.recovery = gettext_noop("cannot start a backfill during recovery"),
@@ -100,8 +131,6 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 	MigJob		job;
 	Relation	rel;
 	List	   *targets;
-	ListCell   *lc;
-	int64		rows_total;
 	BackfillExtras extras;
 
 	memset(&extras, 0, sizeof(extras));
@@ -115,21 +144,11 @@ mig_start_backfill(PG_FUNCTION_ARGS)
 					"keep_old_values");
 	job.kind = MIG_KIND_BACKFILL;
 
-	targets = MigBuildTargets(rel, job.set_clause, job.where_clause, &rows_total,
-							  &extras.set_columns);
-	job.parallel = MigReadParallelArg(fcinfo, targets);
-	job.rows_total = rows_total;
-	job.keys_total = 0;
-	foreach(lc, targets)
-		job.keys_total += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
+	targets = WalkTargets(fcinfo, rel, &job, &extras.set_columns);
 	extras.keep_old_values = MigArgBool(fcinfo, "keep_old_values", false);
 	extras.verify = MigArgBool(fcinfo, "verify", true);
 
-	PG_RETURN_INT64(MigFinishStart(rel, &job, targets,
-								   psprintf("%d target%s, about " INT64_FORMAT " rows to change, batch_size %d%s",
-											list_length(targets), list_length(targets) == 1 ? "" : "s",
-											Max(rows_total, 0), job.batch_size,
-											job.parallel > 1 ? psprintf(", %d lanes", job.parallel) : ""),
+	PG_RETURN_INT64(MigFinishStart(rel, &job, targets, QueuedDetail(&job, targets, "change"),
 								   BackfillAfterInsert, &extras));
 }
 
@@ -149,8 +168,6 @@ mig_start_delete(PG_FUNCTION_ARGS)
 	MigJob		job;
 	Relation	rel;
 	List	   *targets;
-	ListCell   *lc;
-	int64		rows_total;
 
 	rel = MigBeginStart(fcinfo, &job, &delete_text);
 	MIG_START_AGAIN(fcinfo, rel, &job, MIG_KIND_DELETE, "where_clause");
@@ -169,15 +186,8 @@ mig_start_delete(PG_FUNCTION_ARGS)
 						RelationGetRelationName(rel)),
 				 errhint("A delete runs with the rights of the role that starts it; that role needs DELETE on the table.")));
 
-	targets = MigBuildTargets(rel, NULL, job.where_clause, &rows_total, NULL);
-	job.parallel = MigReadParallelArg(fcinfo, targets);
-	job.rows_total = rows_total;
-	foreach(lc, targets)
-		job.keys_total += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
+	targets = WalkTargets(fcinfo, rel, &job, NULL);
 
-	PG_RETURN_INT64(MigFinishStart(rel, &job, targets,
-								psprintf("%d target%s, about " INT64_FORMAT " rows to delete, batch_size %d%s",
-										 list_length(targets), list_length(targets) == 1 ? "" : "s",
-										 Max(rows_total, 0), job.batch_size,
-										 job.parallel > 1 ? psprintf(", %d lanes", job.parallel) : ""), NULL, NULL));
+	PG_RETURN_INT64(MigFinishStart(rel, &job, targets, QueuedDetail(&job, targets, "delete"),
+								   NULL, NULL));
 }
