@@ -19,9 +19,10 @@
  * callbacks) and its SQL start function (PG_FUNCTION_INFO_V1, on the
  * plumbing every start shares: start.h, whose refusals name the kind's
  * action in whole sentences of the kind's file).  Nothing in worker.c,
- * walk.c, start.c or the store names a kind.  (The SQL side: the start
- * function's definition in sql/pg_mig.sql and the upgrade script; a kind
- * that walks takes every knob, checked by ctest knobs.)
+ * walk.c, start.c or the store names a kind.  (The SQL side, in
+ * sql/pg_mig.sql and the upgrade script: the start function's definition
+ * and the kind's name in mig_job's CHECK (kind IN ...); a kind that walks
+ * takes every knob, checked by ctest knobs.)
  *
  *-------------------------------------------------------------------------
  */
