@@ -129,6 +129,21 @@
 #define MigNamespaceAclCheck(nsp, role, mode) pg_namespace_aclcheck((nsp), (role), (mode))
 #endif
 
+/* pg_type_aclcheck became object_aclcheck in 16 (mig_change_type's type) */
+#if PG_VERSION_NUM >= 160000
+#define MigTypeAclCheck(type, role, mode) \
+	object_aclcheck(TypeRelationId, (type), (role), (mode))
+#else
+#define MigTypeAclCheck(type, role, mode) pg_type_aclcheck((type), (role), (mode))
+#endif
+
+/* typeStringToTypeName takes an escontext from 16 on (errors are thrown here) */
+#if PG_VERSION_NUM >= 160000
+#define MigTypeStringToTypeName(str) typeStringToTypeName((str), NULL)
+#else
+#define MigTypeStringToTypeName(str) typeStringToTypeName(str)
+#endif
+
 /*
  * 18 gave RelationGetPrimaryKeyIndex a deferrable_ok argument; false keeps
  * the earlier behaviour (a DEFERRABLE primary key is not reported)

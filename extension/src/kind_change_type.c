@@ -67,6 +67,7 @@
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_opclass.h"
 #include "catalog/pg_rewrite.h"
 #include "catalog/pg_sequence.h"
@@ -402,10 +403,8 @@ CopyIndexSql(Oid relid, Oid indexoid, AttrNumber from, AttrNumber to, const char
 		}
 		appendStringInfoChar(&buf, ')');
 	}
-#if PG_VERSION_NUM >= 150000
 	if (form->indnullsnotdistinct)
 		appendStringInfoString(&buf, " NULLS NOT DISTINCT");
-#endif
 	{
 		HeapTuple	ct = SearchSysCache1(RELOID, ObjectIdGetDatum(indexoid));
 
@@ -852,16 +851,12 @@ MigChangeTypeStart(Relation *relp, MigJob *job, const char *column, const char *
 				 errhint("Use ALTER TABLE in a maintenance window.")));
 
 	/* the type: resolved once, stored by OID and qualified name */
-	typenameTypeIdAndMod(NULL, typeStringToTypeName(new_type_text
-#if PG_VERSION_NUM >= 160000
-													, NULL
-#endif
-													), &new_type, &new_typmod);
+	typenameTypeIdAndMod(NULL, MigTypeStringToTypeName(new_type_text), &new_type, &new_typmod);
 	new_type_name = format_type_extended(new_type, new_typmod,
 										 FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 	old_type_name = format_type_extended(att->atttypid, att->atttypmod,
 										 FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
-	if (pg_type_aclcheck(new_type, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+	if (MigTypeAclCheck(new_type, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for type %s", new_type_name)));
@@ -904,7 +899,7 @@ MigChangeTypeStart(Relation *relp, MigJob *job, const char *column, const char *
 				 errmsg("column \"%s\" or \"%s\" of table \"%s\" already exists", new_column,
 						old_column, relname),
 				 errhint("A column change of an earlier job left it: drop it (or finish that job with mig_resume()) first.")));
-	if (pg_namespace_aclcheck(RelationGetNamespace(rel), GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+	if (MigNamespaceAclCheck(RelationGetNamespace(rel), GetUserId(), ACL_CREATE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to create the trigger function of the job in schema %s", schema),
