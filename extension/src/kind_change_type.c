@@ -60,6 +60,7 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
+#include "catalog/partition.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_attrdef.h"
 #include "catalog/pg_class.h"
@@ -557,6 +558,297 @@ ConstraintType(Oid conoid, Oid *relid)
 }
 
 /*
+ * The constraints carried over: the foreign keys of other tables (or of
+ * the table itself, on other columns) that reference the column, and the
+ * column's own check constraints and foreign keys.  Each gets a twin on
+ * the new column, mig_ct_con_<oid of the original>, added NOT VALID after
+ * the index copies (the copy of a referenced unique index is there, and
+ * every row has its new value), then validated; the swap drops the
+ * original and gives the twin its name.
+ */
+static char *
+TwinName(Oid conoid)
+{
+	return psprintf("mig_ct_con_%u", conoid);
+}
+
+/* ConstraintColumns: the int2[] column of constraint tuple tuple, as a List of int */
+static List *
+ConstraintColumns(HeapTuple tuple, AttrNumber column)
+{
+	bool		isnull;
+	Datum		d = SysCacheGetAttr(CONSTROID, tuple, column, &isnull);
+	Datum	   *elems;
+	int			n;
+	List	   *result = NIL;
+
+	if (isnull)
+		return NIL;
+	deconstruct_array(DatumGetArrayTypeP(d), INT2OID, 2, true, TYPALIGN_SHORT, &elems, NULL, &n);
+	for (int i = 0; i < n; i++)
+		result = lappend_int(result, DatumGetInt16(elems[i]));
+	return result;
+}
+
+/*
+ * IsReferencingFk: constraint conoid is a foreign key (top_level: not the
+ * clone of a partitioned table's) that references column attnum of table
+ * relid from columns other than attnum of relid (a key of the table that
+ * references itself, on another column, counts).
+ */
+static bool
+IsReferencingFk(Oid conoid, Oid relid, AttrNumber attnum, bool top_level)
+{
+	HeapTuple	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	Form_pg_constraint form;
+	bool		result;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	form = (Form_pg_constraint) GETSTRUCT(tuple);
+	result = form->contype == CONSTRAINT_FOREIGN && form->confrelid == relid &&
+		(!top_level || !OidIsValid(form->conparentid)) &&
+		list_member_int(ConstraintColumns(tuple, Anum_pg_constraint_confkey), attnum) &&
+		!(form->conrelid == relid &&
+		  list_member_int(ConstraintColumns(tuple, Anum_pg_constraint_conkey), attnum));
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/*
+ * IsOwnConstraint: constraint conoid is a check constraint or foreign key
+ * of table relid on column attnum (and, for a foreign key, not referencing
+ * attnum itself).
+ */
+static bool
+IsOwnConstraint(Oid conoid, Oid relid, AttrNumber attnum)
+{
+	HeapTuple	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	Form_pg_constraint form;
+	bool		result;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	form = (Form_pg_constraint) GETSTRUCT(tuple);
+	result = form->conrelid == relid && !OidIsValid(form->conparentid) &&
+		(form->contype == CONSTRAINT_CHECK ||
+		 (form->contype == CONSTRAINT_FOREIGN &&
+		  !(form->confrelid == relid &&
+			list_member_int(ConstraintColumns(tuple, Anum_pg_constraint_confkey), attnum)))) &&
+		list_member_int(ConstraintColumns(tuple, Anum_pg_constraint_conkey), attnum);
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/*
+ * CarriedConstraints: the foreign keys that reference column attnum of
+ * table relid and the column's own checks and foreign keys (through
+ * pg_depend, as CheckDependents finds them), in OID order.
+ */
+static List *
+CarriedConstraints(Oid relid, AttrNumber attnum)
+{
+	Relation	depRel = table_open(DependRelationId, AccessShareLock);
+	ScanKeyData key[3];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *result = NIL;
+
+	ScanKeyInit(&key[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	ScanKeyInit(&key[2], Anum_pg_depend_refobjsubid, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum((int32) attnum));
+	scan = systable_beginscan(depRel, DependReferenceIndexId, true, NULL, 3, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tup);
+
+		if (dep->classid == ConstraintRelationId &&
+			(IsReferencingFk(dep->objid, relid, attnum, true) ||
+			 IsOwnConstraint(dep->objid, relid, attnum)))
+			result = list_append_unique_oid(result, dep->objid);
+	}
+	systable_endscan(scan);
+	table_close(depRel, AccessShareLock);
+	list_sort(result, list_oid_cmp);
+	return result;
+}
+
+/* ReferencingTables: the tables of the constraints cons other than relid, in OID order */
+static List *
+ReferencingTables(Oid relid, List *cons)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, cons)
+	{
+		Oid			conrelid;
+
+		(void) ConstraintType(lfirst_oid(lc), &conrelid);
+		if (conrelid != relid)
+			result = list_append_unique_oid(result, conrelid);
+	}
+	list_sort(result, list_oid_cmp);
+	return result;
+}
+
+static char *
+QualifiedRelationName(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+/* AppendColumns: "(a, b)", the columns attnums of table relid, from replaced by to */
+static void
+AppendColumns(StringInfo buf, Oid relid, List *attnums, AttrNumber from, AttrNumber to)
+{
+	ListCell   *lc;
+
+	appendStringInfoChar(buf, '(');
+	foreach(lc, attnums)
+	{
+		AttrNumber	a = (AttrNumber) lfirst_int(lc);
+
+		appendStringInfo(buf, "%s%s", foreach_current_index(lc) ? ", " : "",
+						 quote_identifier(get_attname(relid, a == from ? to : a, false)));
+	}
+	appendStringInfoChar(buf, ')');
+}
+
+static const char *
+FkAction(char action)
+{
+	switch (action)
+	{
+		case FKCONSTR_ACTION_RESTRICT:
+			return "RESTRICT";
+		case FKCONSTR_ACTION_CASCADE:
+			return "CASCADE";
+		case FKCONSTR_ACTION_SETNULL:
+			return "SET NULL";
+		case FKCONSTR_ACTION_SETDEFAULT:
+			return "SET DEFAULT";
+		default:
+			return "NO ACTION";
+	}
+}
+
+/*
+ * TwinSql: ALTER TABLE ... ADD CONSTRAINT name ... NOT VALID, constraint
+ * conoid built again from the catalog with column from of table relid
+ * replaced by to: a foreign key from its columns, a check from its
+ * expression tree with the column's Var changed (deparsed with every name
+ * qualified).
+ */
+static char *
+TwinSql(Oid conoid, Oid relid, AttrNumber from, AttrNumber to, const char *name)
+{
+	HeapTuple	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	Form_pg_constraint form;
+	StringInfoData buf;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for constraint %u", conoid);
+	form = (Form_pg_constraint) GETSTRUCT(tuple);
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "ALTER TABLE %s ADD CONSTRAINT %s ",
+					 QualifiedRelationName(form->conrelid), quote_identifier(name));
+	if (form->contype == CONSTRAINT_CHECK)
+	{
+		bool		isnull;
+		Datum		d = SysCacheGetAttr(CONSTROID, tuple, Anum_pg_constraint_conbin, &isnull);
+		SwapVarContext swap = {from, to};
+		Node	   *expr;
+		int			nest;
+
+		if (isnull)
+			elog(ERROR, "null conbin for constraint %u", conoid);
+		expr = SwapVarMutator(stringToNode(TextDatumGetCString(d)), &swap);
+		nest = NewGUCNestLevel();
+		(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		appendStringInfo(&buf, "CHECK (%s)",
+						 deparse_expression(expr, deparse_context_for(get_rel_name(relid), relid),
+											false, false));
+		AtEOXact_GUC(true, nest);
+		if (form->connoinherit)
+			appendStringInfoString(&buf, " NO INHERIT");
+	}
+	else
+	{
+		appendStringInfoString(&buf, "FOREIGN KEY ");
+		AppendColumns(&buf, form->conrelid, ConstraintColumns(tuple, Anum_pg_constraint_conkey),
+					  form->conrelid == relid ? from : InvalidAttrNumber, to);
+		appendStringInfo(&buf, " REFERENCES %s ", QualifiedRelationName(form->confrelid));
+		AppendColumns(&buf, form->confrelid, ConstraintColumns(tuple, Anum_pg_constraint_confkey),
+					  form->confrelid == relid ? from : InvalidAttrNumber, to);
+		if (form->confmatchtype == FKCONSTR_MATCH_FULL)
+			appendStringInfoString(&buf, " MATCH FULL");
+		appendStringInfo(&buf, " ON UPDATE %s ON DELETE %s", FkAction(form->confupdtype),
+						 FkAction(form->confdeltype));
+#if PG_VERSION_NUM >= 150000
+		{
+			List	   *setcols = ConstraintColumns(tuple, Anum_pg_constraint_confdelsetcols);
+
+			if (setcols != NIL)
+			{
+				appendStringInfoChar(&buf, ' ');
+				AppendColumns(&buf, form->conrelid, setcols,
+							  form->conrelid == relid ? from : InvalidAttrNumber, to);
+			}
+		}
+#endif
+		if (form->condeferrable)
+			appendStringInfoString(&buf, form->condeferred ?
+								   " DEFERRABLE INITIALLY DEFERRED" : " DEFERRABLE");
+	}
+	appendStringInfoString(&buf, " NOT VALID");
+	ReleaseSysCache(tuple);
+	return buf.data;
+}
+
+/* ConstraintState: 0 = no constraint name on table relid, 1 = NOT VALID, 2 = valid */
+static int
+ConstraintState(Oid relid, const char *name)
+{
+	Oid			conoid = get_relation_constraint_oid(relid, name, true);
+	HeapTuple	tuple;
+	int			result;
+
+	if (!OidIsValid(conoid))
+		return 0;
+	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	if (!HeapTupleIsValid(tuple))
+		return 0;
+	result = ((Form_pg_constraint) GETSTRUCT(tuple))->convalidated ? 2 : 1;
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/* TwinsState: the least ConstraintState of the twins of the carried constraints */
+static int
+TwinsState(const MigJob *job)
+{
+	List	   *cons = CarriedConstraints(job->relid, AttArg(job, "attnum"));
+	ListCell   *lc;
+	int			state = 2;
+
+	foreach(lc, cons)
+	{
+		Oid			conrelid;
+
+		(void) ConstraintType(lfirst_oid(lc), &conrelid);
+		state = Min(state, ConstraintState(conrelid, TwinName(lfirst_oid(lc))));
+	}
+	return state;
+}
+
+/*
  * CheckDependents refuses a column that other objects depend on in ways
  * the job does not carry over (views, rules, policies, generated columns,
  * functions, publications, triggers, statistics, constraints the job does
@@ -612,6 +904,22 @@ CheckDependents(Relation rel, AttrNumber attnum, const char *column)
 
 			carried = (contype == CONSTRAINT_PRIMARY || contype == CONSTRAINT_UNIQUE) &&
 				conrelid == relid;
+			/* a foreign key that references the column: its twin is added and switched */
+			if (contype == CONSTRAINT_FOREIGN && IsReferencingFk(dep->objid, relid, attnum, false))
+			{
+				if (get_rel_relkind(conrelid) == RELKIND_PARTITIONED_TABLE ||
+					get_rel_relispartition(conrelid))
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("cannot change the type of column \"%s\" of table \"%s\" online: partitioned table \"%s\" references it",
+									column, RelationGetRelationName(rel),
+									get_rel_name(get_rel_relispartition(conrelid) ?
+												 get_partition_parent(conrelid, true) : conrelid)),
+							 errhint("Drop that foreign key, run mig_change_type() and add it again with mig_add_foreign_key() after the swap; or change the type with ALTER TABLE in a maintenance window.")));
+				carried = true;
+			}
+			/* the column's own checks and foreign keys: the same */
+			carried = carried || IsOwnConstraint(dep->objid, relid, attnum);
 #ifdef CONSTRAINT_NOTNULL
 			carried = carried || contype == CONSTRAINT_NOTNULL;
 #endif
@@ -1171,6 +1479,85 @@ OwnedSequence(Oid relid, AttrNumber attnum)
 	return InvalidOid;
 }
 
+/* add_constraints */
+static char *
+DescribeAddTwins(const MigJob *job)
+{
+	return psprintf("adding the foreign keys and checks of column %s on the new column NOT VALID",
+					ColumnName(job, AttArg(job, "attnum")));
+}
+
+static bool
+DoneAddTwins(const MigJob *job)
+{
+	return !Walks(job) || Swapped(job) || TwinsState(job) >= 1;
+}
+
+static void
+RunAddTwins(const MigJob *job)
+{
+	AttrNumber	attnum = AttArg(job, "attnum");
+	ListCell   *lc;
+
+	foreach(lc, CarriedConstraints(job->relid, attnum))
+	{
+		Oid			conoid = lfirst_oid(lc);
+		Oid			conrelid;
+
+		(void) ConstraintType(conoid, &conrelid);
+		if (ConstraintState(conrelid, TwinName(conoid)) == 0)
+			MigExecDDL(TwinSql(conoid, job->relid, attnum, AttArg(job, "new_attnum"),
+								 TwinName(conoid)));
+	}
+}
+
+/* validate_constraints */
+static char *
+DescribeValidateTwins(const MigJob *job)
+{
+	return psprintf("validating the foreign keys and checks of the new column of %s",
+					ColumnName(job, AttArg(job, "attnum")));
+}
+
+static bool
+DoneValidateTwins(const MigJob *job)
+{
+	return !Walks(job) || Swapped(job) || TwinsState(job) == 2;
+}
+
+/*
+ * RunValidateTwins validates each twin not valid yet, each in a transaction
+ * of its own (SHARE UPDATE EXCLUSIVE on the referencing table, writes go
+ * on), so a job stopped half-way keeps the twins it validated.
+ */
+static void
+RunValidateTwins(const MigJob *job)
+{
+	List	   *work = NIL;
+	ListCell   *lc;
+	MemoryContext old;
+
+	StartTransactionCommand();
+	foreach(lc, CarriedConstraints(job->relid, AttArg(job, "attnum")))
+	{
+		Oid			conoid = lfirst_oid(lc);
+		Oid			conrelid;
+
+		(void) ConstraintType(conoid, &conrelid);
+		if (ConstraintState(conrelid, TwinName(conoid)) == 2)
+			continue;
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		work = lappend(work, psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s",
+									  QualifiedRelationName(conrelid),
+									  quote_identifier(TwinName(conoid))));
+		MemoryContextSwitchTo(old);
+	}
+	CommitTransactionCommand();
+	foreach(lc, work)
+		MigRunTopLevel(lfirst(lc), job->lock_timeout_ms);
+	list_free_deep(work);
+}
+
 static void
 RunSwap(const MigJob *job)
 {
@@ -1187,9 +1574,39 @@ RunSwap(const MigJob *job)
 	HeapTuple	atttup;
 	bool		has_default;
 	int			nest;
+	List	   *cons;
+	List	   *renames = NIL;
 
-	/* the strongest lock first: no upgrade half-way */
+	/* the strongest locks first, the table's then the referencing tables': no upgrade half-way */
 	MigExecDDL(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", rel));
+	cons = CarriedConstraints(job->relid, attnum);
+	foreach(lc, ReferencingTables(job->relid, cons))
+		MigExecDDL(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
+							QualifiedRelationName(lfirst_oid(lc))));
+
+	/*
+	 * the constraints carried over: the originals dropped (a foreign key
+	 * before the unique index it needs goes), the twins renamed below
+	 */
+	foreach(lc, cons)
+	{
+		Oid			conoid = lfirst_oid(lc);
+		Oid			conrelid;
+		char	   *twin = TwinName(conoid);
+
+		(void) ConstraintType(conoid, &conrelid);
+		if (ConstraintState(conrelid, twin) != 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the copy %s of constraint %s is missing or not validated", twin,
+							get_constraint_name(conoid))));
+		renames = lappend(renames, psprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s",
+											QualifiedRelationName(conrelid),
+											quote_identifier(twin),
+											quote_identifier(get_constraint_name(conoid))));
+		MigExecDDL(psprintf("ALTER TABLE %s DROP CONSTRAINT %s", QualifiedRelationName(conrelid),
+							quote_identifier(get_constraint_name(conoid))));
+	}
 
 	if (ArgIsTrue(job, "not_null"))
 	{
@@ -1292,6 +1709,10 @@ RunSwap(const MigJob *job)
 		}
 	}
 
+	/* the twins under the originals' names */
+	foreach(lc, renames)
+		MigExecDDL(lfirst(lc));
+
 	/* the names, and the old column free to hold NULL */
 	MigExecDDL(psprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", rel, column, old_column));
 	MigExecDDL(psprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", rel, new_column, column));
@@ -1336,6 +1757,8 @@ static const MigStepDef change_type_steps[] = {
 	{"check_not_null", DescribeCheck, DoneCheck, RunCheck, false, false},
 	{"validate_not_null", DescribeValidate, DoneValidate, RunValidate, false, false},
 	{"copy_indexes", DescribeCopy, DoneCopy, RunCopy, true, true},
+	{"add_constraints", DescribeAddTwins, DoneAddTwins, RunAddTwins, false, false},
+	{"validate_constraints", DescribeValidateTwins, DoneValidateTwins, RunValidateTwins, true, true},
 	{"swap", DescribeSwap, DoneSwap, RunSwap, false, false},
 	{"cleanup", DescribeCleanup, DoneCleanup, RunCleanup, false, false},
 };

@@ -260,3 +260,169 @@ TEST(ChangeType, MigctlChangeTypeWaitsForTheJob)
     EXPECT_NE(std::string::npos, r.err.find("view mct_v")) << r.err;
     EXPECT_EQ(jobs, c.scalar_int("SELECT count(*) FROM mig_jobs"));
 }
+
+namespace {
+
+// the tables of the foreign-key test, in schema %s: customers' serial key,
+// referenced by orders (ON DELETE CASCADE) and by notes (nullable,
+// ON UPDATE CASCADE ON DELETE SET NULL, DEFERRABLE INITIALLY DEFERRED)
+const char* kFkDdl =
+    "CREATE TABLE %s.customers (id serial PRIMARY KEY, name text NOT NULL)\n"
+    "CREATE TABLE %s.orders (id bigserial PRIMARY KEY, customer_id int NOT NULL"
+    " REFERENCES %s.customers ON DELETE CASCADE, amount int NOT NULL)\n"
+    "CREATE INDEX orders_customer_id_idx ON %s.orders (customer_id)\n"
+    "CREATE TABLE %s.notes (id bigserial PRIMARY KEY, customer_id int"
+    " CONSTRAINT notes_customer_fk REFERENCES %s.customers (id) ON UPDATE CASCADE ON DELETE SET NULL"
+    " DEFERRABLE INITIALLY DEFERRED, body text)";
+
+void CreateFkTables(Conn& c, const std::string& schema)
+{
+    std::string ddl = kFkDdl, key = "%s";
+    for (size_t p; (p = ddl.find(key)) != std::string::npos;) ddl.replace(p, key.size(), schema);
+    for (size_t start = 0, end; start < ddl.size(); start = end + 1) {
+        end = ddl.find('\n', start);
+        if (end == std::string::npos) end = ddl.size();
+        c.exec(ddl.substr(start, end - start));
+    }
+}
+
+// the shape of table schema.name: columns, indexes, constraints (the foreign
+// keys by pg_get_constraintdef, with their validation), defaults; the
+// schema's name taken out
+std::string TableShape(Conn& c, const std::string& schema, const std::string& name)
+{
+    std::string rel = "'" + schema + "." + name + "'::regclass";
+    std::string strip = "'\\m" + schema + "\\.', '', 'g'";
+    return *c.scalar(
+        "SELECT coalesce((SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || ' ' || attnotnull,"
+        "                          ', ' ORDER BY attname) FROM pg_attribute"
+        "         WHERE attrelid = " + rel + " AND attnum > 0 AND NOT attisdropped), '')"
+        " || ' | ' || coalesce((SELECT string_agg(c.relname || ': ' || regexp_replace(pg_get_indexdef(i.indexrelid), " +
+        strip + "), ', ' ORDER BY c.relname)"
+        "         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = " + rel + "), '')"
+        " || ' | ' || coalesce((SELECT string_agg(conname || ': ' || regexp_replace(pg_get_constraintdef(oid), " +
+        strip + ") || ' ' || convalidated, ', ' ORDER BY conname)"
+        "         FROM pg_constraint WHERE conrelid = " + rel + " AND contype <> 'n'), '')"
+        " || ' | ' || coalesce((SELECT string_agg(regexp_replace(pg_get_expr(adbin, adrelid), " + strip + "), ', ')"
+        "         FROM pg_attrdef WHERE adrelid = " + rel + "), '')"
+        " || ' | ' || (SELECT count(*) FROM pg_trigger WHERE tgrelid = " + rel + " AND NOT tgisinternal)");
+}
+
+// the application of the foreign-key test: new customers with orders and
+// notes, updates of amounts, deletes of customers (their orders cascade)
+class FkApp {
+public:
+    FkApp() : thread_([this] { run(); }) {}
+    ~FkApp() { stop(); }
+    void stop()
+    {
+        stop_ = true;
+        if (thread_.joinable()) thread_.join();
+    }
+    long long done() const { return done_; }
+    long long failed() const { return failed_; }
+
+private:
+    void run()
+    {
+        std::mt19937 rng(11);
+        std::uniform_int_distribution<int> pick(1, 2000);
+        std::optional<Conn> c;
+        while (!stop_) {
+            try {
+                if (!c) c.emplace(Sandbox::get().conninfo());
+                std::string id = std::to_string(pick(rng));
+                switch (done_ % 4) {
+                case 0:
+                    c->exec("WITH n AS (INSERT INTO customers (name) VALUES ('app') RETURNING id),"
+                            " o AS (INSERT INTO orders (customer_id, amount) SELECT id, 1 FROM n)"
+                            " INSERT INTO notes (customer_id, body) SELECT id, 'app' FROM n");
+                    break;
+                case 1: c->exec("UPDATE orders SET amount = amount + 1 WHERE customer_id = $1", {id}); break;
+                case 2:
+                    c->exec("INSERT INTO orders (customer_id, amount) SELECT id, 2 FROM customers WHERE id = $1",
+                            {id});
+                    break;
+                default: c->exec("DELETE FROM customers WHERE id = $1", {id}); break;
+                }
+                done_++;
+            } catch (const PgError& e) {
+                if (e.sqlstate.rfind("22", 0) == 0 || e.sqlstate.rfind("23", 0) == 0) {
+                    failed_++;
+                    std::cerr << "application write failed: " << e.what() << "\n";
+                }
+                c.reset();
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            } catch (const std::exception&) {
+                c.reset();
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+        }
+    }
+    std::atomic<bool> stop_{false};
+    std::atomic<long long> done_{0};
+    std::atomic<long long> failed_{0};
+    std::thread thread_;
+};
+
+}  // namespace
+
+// int -> bigint of a key that two other tables reference: the foreign keys
+// are added again against the new column NOT VALID, validated, and switched
+// by name in the swap, while the application writes in all three tables,
+// with a kill of the worker during the validation; afterwards the three
+// tables look as ALTER COLUMN TYPE makes them (pg_get_constraintdef of every
+// foreign key, validated), every reference still holds, the standby has the
+// same, and the key goes past 2^31 - 1
+TEST(ChangeType, ForeignKeysOfTwoReferencingTablesFollowTheKey)
+{
+    Conn c = pg_mig_primary();
+    CreateFkTables(c, "public");
+    c.exec("INSERT INTO customers (name) SELECT 'c' || g FROM generate_series(1, 2000) g");
+    c.exec("INSERT INTO orders (customer_id, amount) SELECT 1 + g % 2000, g FROM generate_series(1, 20000) g");
+    c.exec("INSERT INTO notes (customer_id, body) SELECT 1 + g % 2000, 'n' FROM generate_series(1, 4000) g");
+    c.exec("CREATE SCHEMA fk_twin");
+    CreateFkTables(c, "fk_twin");
+    c.exec("ALTER TABLE fk_twin.customers ALTER COLUMN id TYPE bigint");
+
+    FkApp app;
+    wait_for([&] { return app.done() > 30; }, 60, "the application to write");
+    long long job = c.scalar_int(
+        "SELECT mig_change_type('customers', 'id', 'bigint', cleanup => true, batch_size => 200,"
+        " chunk_time => NULL, sleep => '20ms', lock_timeout => '300ms', max_retries => 1000)");
+    wait_for([&] { return StepsDone(job).find("add_constraints") != std::string::npos; }, 300,
+             "the foreign keys' twins");
+    kill_worker(job);
+    EXPECT_EQ("succeeded", wait_job(c, job, 300))
+        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = " + Id(job)).value_or("");
+    app.stop();
+    EXPECT_GT(app.done(), 50);
+    EXPECT_EQ(0, app.failed());
+
+    for (const char* t : {"customers", "orders", "notes"})
+        EXPECT_EQ(TableShape(c, "fk_twin", t), TableShape(c, "public", t)) << t;
+    EXPECT_EQ("bigint", *c.scalar("SELECT format_type(seqtypid, NULL) FROM pg_sequence"
+                                  " WHERE seqrelid = 'customers_id_seq'::regclass"));
+    // every reference holds
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM orders o WHERE NOT EXISTS"
+                              " (SELECT FROM customers c WHERE c.id = o.customer_id)"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM notes n WHERE customer_id IS NOT NULL AND NOT EXISTS"
+                              " (SELECT FROM customers c WHERE c.id = n.customer_id)"));
+    // the foreign keys act: a delete cascades to orders, sets notes' key NULL
+    c.exec("DELETE FROM customers WHERE id = (SELECT min(customer_id) FROM notes)");
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM orders o WHERE NOT EXISTS"
+                              " (SELECT FROM customers c WHERE c.id = o.customer_id)"));
+    EXPECT_THROW(c.exec("INSERT INTO orders (customer_id, amount) VALUES (-1, 0)"), PgError);
+
+    std::string sum = "SELECT (SELECT count(*) || ':' || sum(id) FROM customers) || '/' ||"
+                      " (SELECT count(*) || ':' || sum(customer_id) FROM orders)";
+    std::string primary_sum = *c.scalar(sum);
+    wait_standby();
+    Conn s(Sandbox::get().conninfo("postgres", true));
+    EXPECT_EQ(primary_sum, *s.scalar(sum));
+    EXPECT_EQ(TableShape(c, "public", "orders"), TableShape(s, "public", "orders"));
+
+    c.exec("SELECT setval('customers_id_seq', 2147483645)");
+    for (int i = 0; i < 5; i++) c.exec("INSERT INTO customers (name) VALUES ('big')");
+    EXPECT_EQ("2147483650", *c.scalar("SELECT max(id) FROM customers"));
+}
