@@ -63,14 +63,17 @@ const std::vector<Command>& Commands()
          "starts; the final short ACCESS EXCLUSIVE lock waits at most --lock-timeout, and a retry copies the "
          "table again. Before PostgreSQL 19 the server refuses it (use pg_repack, or VACUUM FULL in a "
          "maintenance window)."},
-        {"change-type", "change-type --table T --column C --type TYPE [--using EXPR] [--cleanup] [--wait]\n"
+        {"change-type", "change-type --table T --column C --type TYPE [--using EXPR] [--cleanup]\n"
+                        "                            [--convert-referencing] [--wait]\n"
                         "                            ALTER COLUMN TYPE without the rewrite under lock",
          CmdChangeType,
          "Starts a job that changes the type of a column (e.g. an integer key to bigint) without rewriting "
          "the table under ACCESS EXCLUSIVE: a new column kept equal to the new value by a trigger, the rows "
          "walked in chunks, NOT NULL through a validated check, every index on the column copied "
          "concurrently, then one short swap under --lock-timeout (names, default, sequence made AS bigint, "
-         "primary key); --cleanup drops the old column at the end. Views and other objects that depend on "
+         "primary key, the foreign keys that reference the column and its own checks and foreign keys); "
+         "--cleanup drops the old column at the end; --convert-referencing changes the referencing columns "
+         "of other tables in the same job. Views and other objects that depend on "
          "the column are refused at start. A catalog-only change (varchar(50) to varchar(100)) is one ALTER."},
         {"revert", "revert JOB [options] [--wait]\n"
                    "                            write back the old values a backfill kept (keep-old-values)",

@@ -138,10 +138,12 @@ int CmdChangeType(const std::string& cmd, const std::vector<std::string>& args)
         "type", po::value(&type), "the new type, as ALTER COLUMN TYPE takes it, e.g. bigint")(
         "using", po::value(&using_expr), "the new value, an expression over the table's columns (default: column::type)")(
         "cleanup", "drop the old column at the end")(
+        "convert-referencing", "change the columns of other tables that reference it through a foreign key too")(
         "batch-size", po::value(&batch_size), "keys per chunk of the walk");
     AddStepOptions(d, knobs);
     auto cl = Parse(cmd, args, d,
-                    "change-type --table T --column C --type TYPE [--using EXPR] [--cleanup] [--lock-timeout D] "
+                    "change-type --table T --column C --type TYPE [--using EXPR] [--cleanup] [--convert-referencing] "
+                    "[--lock-timeout D] "
                     "[--max-retries N] [--key K] [--wait]");
     if (cl.help) return kOk;
     if (table.empty() || column.empty() || type.empty())
@@ -151,6 +153,7 @@ int CmdChangeType(const std::string& cmd, const std::vector<std::string>& args)
     NamedArgs named{{"relation", {table, "regclass"}}, {"column_name", {column, "name"}}, {"new_type", {type, "text"}}};
     if (!using_expr.empty()) named.push_back({"using_expr", {using_expr, "text"}});
     if (cl.vm.count("cleanup")) named.push_back({"cleanup", {"true", "boolean"}});
+    if (cl.vm.count("convert-referencing")) named.push_back({"convert_referencing", {"true", "boolean"}});
     if (!batch_size.empty()) {
         size_t pos = 0;
         int n = 0;

@@ -37,7 +37,7 @@ const std::vector<SqlPath>& Paths()
          {"--table", "--columns", "--name", "--unique", "--method", "--where", "--include"}},
         {"mig_revert", "revert", "revert", {"JOB"}},
         {"mig_repack", "repack", "repack", {"--table"}},
-        {"mig_change_type", "change_type", "change-type", {"--table", "--column", "--type", "--using", "--cleanup"}},
+        {"mig_change_type", "change_type", "change-type", {"--table", "--column", "--type", "--using", "--cleanup", "--convert-referencing"}},
         {"mig_forget", nullptr, "forget", {"JOB"}},
         {"mig_pause", nullptr, "pause", {"JOB"}},
         {"mig_resume", nullptr, "resume", {"JOB"}},

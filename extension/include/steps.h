@@ -22,6 +22,7 @@ extern bool MigChangeTypeStart(Relation *rel, MigJob *job, const char *column,
 							   const char *new_type, const char *using_expr, bool cleanup,
 							   bool convert_referencing, char **detail);
 extern void MigChangeTypeAddTrigger(Relation rel, MigJob *job, const MigTarget *target);
+extern List *MigChangeTypeReferencingTargets(MigJob *job, int first_ord, int64 *rows_total);
 
 /* steps.c: helpers for the kinds */
 extern char *MigJobRelationName(const MigJob *job);

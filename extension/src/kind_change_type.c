@@ -27,7 +27,15 @@
  *					 too) built again on the new column CONCURRENTLY, as
  *					 mig_ct_<oid of the index>; an INVALID leftover of an
  *					 interrupted build is dropped first
- *	  swap			 one transaction under lock_timeout: SET NOT NULL (the
+ *	  add_constraints the foreign keys that reference the column (from
+ *					 other tables, or from another column of the table) and
+ *					 the column's own checks and foreign keys added again
+ *					 on the new column NOT VALID, as mig_ct_con_<oid>
+ *	  validate_constraints  each twin validated, in a transaction of its own
+ *	  swap			 one transaction under lock_timeout, the table and then
+ *					 the referencing tables locked: the original
+ *					 constraints dropped and their twins given their
+ *					 names, SET NOT NULL (the
  *					 valid check proves it, no scan), the default, the
  *					 sequence's ownership (an integer sequence made AS the
  *					 new type), the primary key and unique constraints
@@ -94,6 +102,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "parse_check.h"
@@ -460,12 +469,9 @@ ForwardBody(const char *new_column, const char *expr, const char *relname)
 }
 
 static char *
-ReverseBody(const MigJob *job, const char *old_column, const char *column)
+ReverseBody(Oid old_type, const char *old_name, Oid new_type, const char *old_column,
+			const char *column)
 {
-	Oid			old_type = (Oid) strtoul(Arg(job, "old_typid"), NULL, 10);
-	Oid			new_type = (Oid) strtoul(Arg(job, "new_typid"), NULL, 10);
-	const char *old_name = Arg(job, "old_type");
-
 	if ((old_type == INT4OID || old_type == INT2OID) &&
 		(new_type == INT8OID || new_type == INT4OID || new_type == NUMERICOID))
 	{
@@ -502,13 +508,13 @@ FunctionSql(const char *qualified_name, const char *body)
  * BEFORE triggers (they fire in name order), so it sees their changes
  */
 static char *
-TriggerName(const MigJob *job)
+TriggerName(AttrNumber attnum)
 {
-	return psprintf("zz_pg_mig_change_type_%s", Arg(job, "attnum"));
+	return psprintf("zz_pg_mig_change_type_%d", attnum);
 }
 
 static char *
-TriggerSql(const MigJob *job, const char *relation, const char *column)
+TriggerSql(AttrNumber attnum, const char *function, const char *relation)
 {
 	/*
 	 * every insert and update, not only those of the column: the new
@@ -517,7 +523,106 @@ TriggerSql(const MigJob *job, const char *relation, const char *column)
 	 */
 	return psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
 					" FOR EACH ROW EXECUTE FUNCTION %s()",
-					quote_identifier(TriggerName(job)), relation, Arg(job, "function"));
+					quote_identifier(TriggerName(attnum)), relation, function);
+}
+
+/*
+ * CtColumn: a column the job changes: the job's own, and with
+ * convert_referencing each column of another table (or of the table) that
+ * references it through a foreign key.  The job's column is in the job's
+ * arguments (column, attnum, new_attnum, ...), each referencing column in
+ * one argument ref<i> = relid:attnum:new_attnum:old_typid:old_typmod:
+ * not_null:name, the names the job adds derived from it.
+ */
+typedef struct CtColumn
+{
+	Oid			relid;
+	AttrNumber	attnum;
+	AttrNumber	new_attnum;
+	Oid			old_typid;
+	int32		old_typmod;
+	const char *old_type;		/* qualified, with its modifier */
+	const char *new_column;		/* plain names */
+	const char *old_column;
+	const char *check;
+	const char *function;		/* qualified, quoted */
+	bool		not_null;
+} CtColumn;
+
+static char *
+FunctionName(Oid relid, AttrNumber attnum)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  psprintf("pg_mig_change_type_%u_%d", relid, attnum));
+}
+
+/* RefColumn: the CtColumn of a value of ref<i> */
+static CtColumn *
+RefColumn(const char *value)
+{
+	CtColumn   *c = palloc0(sizeof(CtColumn));
+	unsigned int relid;
+	int			attnum,
+				new_attnum,
+				typmod,
+				not_null,
+				consumed = 0;
+	unsigned int typid;
+
+	if (sscanf(value, "%u:%d:%d:%u:%d:%d:%n", &relid, &attnum, &new_attnum, &typid, &typmod,
+			   &not_null, &consumed) < 6 || consumed == 0)
+		elog(ERROR, "invalid referencing column of a change_type job: %s", value);
+	c->relid = relid;
+	c->attnum = attnum;
+	c->new_attnum = new_attnum;
+	c->old_typid = typid;
+	c->old_typmod = typmod;
+	c->old_type = format_type_extended(typid, typmod,
+									   FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+	c->not_null = not_null != 0;
+	c->new_column = TruncatedName("mig_new_", value + consumed);
+	c->old_column = TruncatedName("mig_old_", value + consumed);
+	c->check = TruncatedName("mig_not_null_", c->new_column);
+	c->function = FunctionName(relid, attnum);
+	return c;
+}
+
+/* JobColumns: the columns of a job that walks, its own first (List of CtColumn *) */
+static List *
+JobColumns(const MigJob *job)
+{
+	CtColumn   *c = palloc0(sizeof(CtColumn));
+	List	   *result;
+	int			nrefs = atoi(ArgOr(job, "refs", "0"));
+
+	c->relid = job->relid;
+	c->attnum = AttArg(job, "attnum");
+	c->new_attnum = AttArg(job, "new_attnum");
+	c->old_typid = (Oid) strtoul(Arg(job, "old_typid"), NULL, 10);
+	c->old_type = Arg(job, "old_type");
+	c->new_column = Arg(job, "new_column");
+	c->old_column = Arg(job, "old_column");
+	c->check = Arg(job, "check");
+	c->function = Arg(job, "function");
+	c->not_null = ArgIsTrue(job, "not_null");
+	result = list_make1(c);
+	for (int i = 1; i <= nrefs; i++)
+		result = lappend(result, RefColumn(Arg(job, psprintf("ref%d", i))));
+	return result;
+}
+
+/* ColumnNameOf: the current name of column attnum of table relid, quoted */
+static const char *
+ColumnNameOf(Oid relid, AttrNumber attnum)
+{
+	char	   *name = get_attname(relid, attnum, true);
+
+	if (name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column %d of table %s was dropped while the job ran",
+						attnum, get_rel_name(relid))));
+	return quote_identifier(name);
 }
 
 /* RuleOwner: the relation of rewrite rule ruleoid, or InvalidOid */
@@ -702,20 +807,34 @@ QualifiedRelationName(Oid relid)
 									  get_rel_name(relid));
 }
 
-/* AppendColumns: "(a, b)", the columns attnums of table relid, from replaced by to */
+/* NewAttnum: column attnum of table relid, or the new one of a job's column */
+static AttrNumber
+NewAttnum(List *columns, Oid relid, AttrNumber attnum)
+{
+	ListCell   *lc;
+
+	foreach(lc, columns)
+	{
+		CtColumn   *c = lfirst(lc);
+
+		if (c->relid == relid && c->attnum == attnum)
+			return c->new_attnum;
+	}
+	return attnum;
+}
+
+/* AppendColumns: "(a, b)", the columns attnums of table relid, the job's columns replaced */
 static void
-AppendColumns(StringInfo buf, Oid relid, List *attnums, AttrNumber from, AttrNumber to)
+AppendColumns(StringInfo buf, Oid relid, List *attnums, List *columns)
 {
 	ListCell   *lc;
 
 	appendStringInfoChar(buf, '(');
 	foreach(lc, attnums)
-	{
-		AttrNumber	a = (AttrNumber) lfirst_int(lc);
-
 		appendStringInfo(buf, "%s%s", foreach_current_index(lc) ? ", " : "",
-						 quote_identifier(get_attname(relid, a == from ? to : a, false)));
-	}
+						 quote_identifier(get_attname(relid,
+													  NewAttnum(columns, relid, lfirst_int(lc)),
+													  false)));
 	appendStringInfoChar(buf, ')');
 }
 
@@ -739,13 +858,13 @@ FkAction(char action)
 
 /*
  * TwinSql: ALTER TABLE ... ADD CONSTRAINT name ... NOT VALID, constraint
- * conoid built again from the catalog with column from of table relid
- * replaced by to: a foreign key from its columns, a check from its
- * expression tree with the column's Var changed (deparsed with every name
+ * conoid built again from the catalog with the job's columns replaced by
+ * their new ones: a foreign key from its columns, a check from its
+ * expression tree with the columns' Vars changed (deparsed with every name
  * qualified).
  */
 static char *
-TwinSql(Oid conoid, Oid relid, AttrNumber from, AttrNumber to, const char *name)
+TwinSql(Oid conoid, List *columns, const char *name)
 {
 	HeapTuple	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
 	Form_pg_constraint form;
@@ -761,19 +880,28 @@ TwinSql(Oid conoid, Oid relid, AttrNumber from, AttrNumber to, const char *name)
 	{
 		bool		isnull;
 		Datum		d = SysCacheGetAttr(CONSTROID, tuple, Anum_pg_constraint_conbin, &isnull);
-		SwapVarContext swap = {from, to};
 		Node	   *expr;
+		ListCell   *lc;
 		int			nest;
 
 		if (isnull)
 			elog(ERROR, "null conbin for constraint %u", conoid);
-		expr = SwapVarMutator(stringToNode(TextDatumGetCString(d)), &swap);
+		expr = stringToNode(TextDatumGetCString(d));
+		foreach(lc, columns)
+		{
+			CtColumn   *c = lfirst(lc);
+			SwapVarContext swap = {c->attnum, c->new_attnum};
+
+			if (c->relid == form->conrelid)
+				expr = SwapVarMutator(expr, &swap);
+		}
 		nest = NewGUCNestLevel();
 		(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
 								 PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 		appendStringInfo(&buf, "CHECK (%s)",
-						 deparse_expression(expr, deparse_context_for(get_rel_name(relid), relid),
+						 deparse_expression(expr, deparse_context_for(get_rel_name(form->conrelid),
+																 form->conrelid),
 											false, false));
 		AtEOXact_GUC(true, nest);
 		if (form->connoinherit)
@@ -783,10 +911,10 @@ TwinSql(Oid conoid, Oid relid, AttrNumber from, AttrNumber to, const char *name)
 	{
 		appendStringInfoString(&buf, "FOREIGN KEY ");
 		AppendColumns(&buf, form->conrelid, ConstraintColumns(tuple, Anum_pg_constraint_conkey),
-					  form->conrelid == relid ? from : InvalidAttrNumber, to);
+					  columns);
 		appendStringInfo(&buf, " REFERENCES %s ", QualifiedRelationName(form->confrelid));
 		AppendColumns(&buf, form->confrelid, ConstraintColumns(tuple, Anum_pg_constraint_confkey),
-					  form->confrelid == relid ? from : InvalidAttrNumber, to);
+					  columns);
 		if (form->confmatchtype == FKCONSTR_MATCH_FULL)
 			appendStringInfoString(&buf, " MATCH FULL");
 		appendStringInfo(&buf, " ON UPDATE %s ON DELETE %s", FkAction(form->confupdtype),
@@ -798,8 +926,7 @@ TwinSql(Oid conoid, Oid relid, AttrNumber from, AttrNumber to, const char *name)
 			if (setcols != NIL)
 			{
 				appendStringInfoChar(&buf, ' ');
-				AppendColumns(&buf, form->conrelid, setcols,
-							  form->conrelid == relid ? from : InvalidAttrNumber, to);
+				AppendColumns(&buf, form->conrelid, setcols, columns);
 			}
 		}
 #endif
@@ -830,11 +957,28 @@ ConstraintState(Oid relid, const char *name)
 	return result;
 }
 
+/* JobConstraints: the constraints carried over for the job's columns, in OID order */
+static List *
+JobConstraints(List *columns)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, columns)
+	{
+		CtColumn   *c = lfirst(lc);
+
+		result = list_concat_unique_oid(result, CarriedConstraints(c->relid, c->attnum));
+	}
+	list_sort(result, list_oid_cmp);
+	return result;
+}
+
 /* TwinsState: the least ConstraintState of the twins of the carried constraints */
 static int
 TwinsState(const MigJob *job)
 {
-	List	   *cons = CarriedConstraints(job->relid, AttArg(job, "attnum"));
+	List	   *cons = JobConstraints(JobColumns(job));
 	ListCell   *lc;
 	int			state = 2;
 
@@ -916,6 +1060,14 @@ CheckDependents(Relation rel, AttrNumber attnum, const char *column)
 									get_rel_name(get_rel_relispartition(conrelid) ?
 												 get_partition_parent(conrelid, true) : conrelid)),
 							 errhint("Drop that foreign key, run mig_change_type() and add it again with mig_add_foreign_key() after the swap; or change the type with ALTER TABLE in a maintenance window.")));
+				if (!MigOwnsTable(conrelid, GetUserId()))
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("permission denied to change the type of column \"%s\" of table \"%s\": table \"%s\" references it",
+									column, RelationGetRelationName(rel), get_rel_name(conrelid)),
+							 errdetail("The job adds the foreign key of table \"%s\" again on the new column, and only the table's owner may."
+									   , get_rel_name(conrelid)),
+							 errhint("Start the job as a role that owns both tables, or as a member of the owning roles.")));
 				carried = true;
 			}
 			/* the column's own checks and foreign keys: the same */
@@ -1040,43 +1192,49 @@ CheckUsingExpr(const MigJob *job, const char *using_expr, const char *type_name)
 
 typedef struct LockAttempt
 {
-	Oid			relid;
+	List	   *relids;
 	int64		lock_timeout_ms;
 } LockAttempt;
 
-/* LockOnce: one attempt, under lock_timeout (run by MigTrySubtransaction) */
+/*
+ * LockOnce: one attempt, every table in turn, under lock_timeout (run by
+ * MigTrySubtransaction: a failed attempt releases the locks it took)
+ */
 static void
 LockOnce(void *arg)
 {
 	LockAttempt *attempt = (LockAttempt *) arg;
 	char		buf[32];
+	ListCell   *lc;
 
 	snprintf(buf, sizeof(buf), INT64_FORMAT "ms", Max(attempt->lock_timeout_ms, 1));
 	(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
-	LockRelationOid(attempt->relid, AccessExclusiveLock);
+	foreach(lc, attempt->relids)
+		LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
 }
 
 static ErrorData *
-TryLock(Oid relid, const MigJob *job)
+TryLock(List *relids, const MigJob *job)
 {
-	LockAttempt attempt = {relid, job->lock_timeout_ms};
+	LockAttempt attempt = {relids, job->lock_timeout_ms};
 
 	return MigTrySubtransaction(LockOnce, &attempt);
 }
 
 /*
- * LockForStart takes the table's ACCESS EXCLUSIVE lock in the caller's
- * transaction, each attempt under lock_timeout, retried with backoff up
- * to max_retries times, so the application never waits behind the
- * request longer than lock_timeout.
+ * LockForStart takes the ACCESS EXCLUSIVE locks of the tables relids (the
+ * job's table first) in the caller's transaction, each attempt under
+ * lock_timeout, retried with backoff up to max_retries times, so the
+ * application never waits behind the request longer than lock_timeout:
+ * an attempt that times out on one table lets go of the others too.
  */
 static void
-LockForStart(Oid relid, const MigJob *job)
+LockForStart(List *relids, const MigJob *job)
 {
 	for (int attempt = 0;; attempt++)
 	{
-		ErrorData  *edata = TryLock(relid, job);
+		ErrorData  *edata = TryLock(relids, job);
 
 		if (edata == NULL)
 			return;
@@ -1090,6 +1248,160 @@ LockForStart(Oid relid, const MigJob *job)
 		pg_usleep(Min(START_RETRY_BASE_MS << Min(attempt, 10), START_RETRY_MAX_MS) * 1000L);
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/*
+ * CheckTableAndColumn refuses a table or column whose type the job cannot
+ * change: partitioned, with inheritance, an inherited, identity or
+ * generated column.
+ */
+static void
+CheckTableAndColumn(Relation rel, AttrNumber attnum, const char *column)
+{
+	Oid			relid = RelationGetRelid(rel);
+	char	   *relname = RelationGetRelationName(rel);
+	HeapTuple	atttup;
+	Form_pg_attribute att;
+
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot change the type of a column of partitioned table \"%s\" online", relname),
+				 errhint("Change it with ALTER TABLE in a maintenance window; online changes of partitioned tables are not built yet.")));
+	if (rel->rd_rel->relhassubclass || rel->rd_rel->relispartition)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot change the type of a column of table \"%s\" online: it has inheritance children or is a partition", relname),
+				 errhint("Change it with ALTER TABLE on the parent in a maintenance window.")));
+	if (attnum == InvalidAttrNumber || attnum < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist", column, relname)));
+	atttup = SearchSysCacheAttNum(relid, attnum);
+	if (!HeapTupleIsValid(atttup))
+		elog(ERROR, "cache lookup failed for column %d of relation %u", attnum, relid);
+	att = (Form_pg_attribute) GETSTRUCT(atttup);
+	if (att->attinhcount > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot change the type of inherited column \"%s\"", column)));
+	if (att->attidentity)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot change the type of identity column \"%s\" online", column),
+				 errhint("Identity columns are not built yet: make it a serial column first (DROP IDENTITY, a sequence and a default), or use ALTER TABLE in a maintenance window.")));
+	if (att->attgenerated)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot change the type of generated column \"%s\" online", column),
+				 errhint("Use ALTER TABLE in a maintenance window.")));
+	ReleaseSysCache(atttup);
+}
+
+/*
+ * CheckReferencingColumns: for convert_referencing, the columns that
+ * reference column attnum of table relid through a foreign key (of other
+ * tables, or of the table itself) and are not of the new type yet, each
+ * checked as the job's own column is (List of CtColumn *, in the order of
+ * their tables' OIDs; new_attnum not set yet).
+ */
+static List *
+CheckReferencingColumns(Oid relid, AttrNumber attnum, Oid new_type, int32 new_typmod)
+{
+	List	   *pairs = NIL;	/* relid, attnum, relid, attnum, ... */
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, CarriedConstraints(relid, attnum))
+	{
+		Oid			conoid = lfirst_oid(lc);
+		HeapTuple	tuple;
+		Form_pg_constraint form;
+		ListCell   *kc;
+		ListCell   *fc;
+		List	   *conkey;
+		List	   *confkey;
+
+		if (!IsReferencingFk(conoid, relid, attnum, true))
+			continue;
+		tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		form = (Form_pg_constraint) GETSTRUCT(tuple);
+		conkey = ConstraintColumns(tuple, Anum_pg_constraint_conkey);
+		confkey = ConstraintColumns(tuple, Anum_pg_constraint_confkey);
+		forboth(kc, conkey, fc, confkey)
+		{
+			bool		seen = false;
+
+			if (lfirst_int(fc) != attnum)
+				continue;
+			for (int i = 0; i + 1 < list_length(pairs); i += 2)
+				if (list_nth_oid(pairs, i) == form->conrelid &&
+					list_nth_oid(pairs, i + 1) == (Oid) lfirst_int(kc))
+					seen = true;
+			if (!seen)
+				pairs = lappend_oid(lappend_oid(pairs, form->conrelid), (Oid) lfirst_int(kc));
+		}
+		ReleaseSysCache(tuple);
+	}
+
+	for (int i = 0; i + 1 < list_length(pairs); i += 2)
+	{
+		CtColumn   *c = palloc0(sizeof(CtColumn));
+		Relation	rel = table_open(list_nth_oid(pairs, i), AccessShareLock);
+		HeapTuple	atttup;
+		Form_pg_attribute att;
+		char	   *name;
+
+		c->relid = RelationGetRelid(rel);
+		c->attnum = (AttrNumber) list_nth_oid(pairs, i + 1);
+		name = get_attname(c->relid, c->attnum, false);
+		CheckTableAndColumn(rel, c->attnum, name);
+		atttup = SearchSysCacheAttNum(c->relid, c->attnum);
+		if (!HeapTupleIsValid(atttup))
+			elog(ERROR, "cache lookup failed for column %d of relation %u", c->attnum, c->relid);
+		att = (Form_pg_attribute) GETSTRUCT(atttup);
+		c->old_typid = att->atttypid;
+		c->old_typmod = att->atttypmod;
+		c->not_null = att->attnotnull;
+		ReleaseSysCache(atttup);
+		if (c->old_typid == new_type && c->old_typmod == new_typmod)
+		{
+			table_close(rel, NoLock);
+			continue;
+		}
+		if (!can_coerce_type(1, &c->old_typid, &new_type, COERCION_EXPLICIT))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("cannot convert referencing column \"%s\" of table \"%s\" from %s to %s",
+							name, RelationGetRelationName(rel), format_type_be(c->old_typid),
+							format_type_be(new_type)),
+					 errhint("Change it with its own mig_change_type() job and a using_expr, then this one without convert_referencing.")));
+		CheckDependents(rel, c->attnum, name);
+		c->old_type = format_type_extended(c->old_typid, c->old_typmod,
+										   FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+		c->new_column = TruncatedName("mig_new_", name);
+		c->old_column = TruncatedName("mig_old_", name);
+		c->check = TruncatedName("mig_not_null_", c->new_column);
+		c->function = FunctionName(c->relid, c->attnum);
+		if (get_attnum(c->relid, c->new_column) != InvalidAttrNumber ||
+			get_attnum(c->relid, c->old_column) != InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_COLUMN),
+					 errmsg("column \"%s\" or \"%s\" of table \"%s\" already exists", c->new_column,
+							c->old_column, RelationGetRelationName(rel)),
+					 errhint("A column change of an earlier job left it: drop it (or finish that job with mig_resume()) first.")));
+		if (pg_namespace_aclcheck(RelationGetNamespace(rel), GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to create the trigger function of the job in schema %s",
+							get_namespace_name(RelationGetNamespace(rel))),
+					 errhint("The job keeps the new column up to date with a trigger function in the table's schema; grant CREATE on the schema to the role that starts it.")));
+		table_close(rel, NoLock);
+		result = lappend(result, c);
+	}
+	return result;
 }
 
 /*
@@ -1118,62 +1430,36 @@ MigChangeTypeStart(Relation *relp, MigJob *job, const char *column, const char *
 	char	   *function;
 	char	   *schema = get_namespace_name(RelationGetNamespace(rel));
 	char	   *relname = RelationGetRelationName(rel);
+	Oid			old_typid;
+	int32		old_typmod;
+	List	   *refs = NIL;
+	ListCell   *lc;
 
-	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot change the type of a column of partitioned table \"%s\" online", relname),
-				 errhint("Change it with ALTER TABLE in a maintenance window; online changes of partitioned tables are not built yet.")));
-	if (rel->rd_rel->relhassubclass || rel->rd_rel->relispartition)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot change the type of a column of table \"%s\" online: it has inheritance children or is a partition", relname),
-				 errhint("Change it with ALTER TABLE on the parent in a maintenance window.")));
-	if (convert_referencing)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("convert_referencing is not built yet"),
-				 errhint("Change the type of each referencing column with its own mig_change_type() job.")));
-	if (attnum == InvalidAttrNumber || attnum < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of relation \"%s\" does not exist", column, relname)));
+	CheckTableAndColumn(rel, attnum, column);
 	atttup = SearchSysCacheAttNum(relid, attnum);
 	if (!HeapTupleIsValid(atttup))
 		elog(ERROR, "cache lookup failed for column %d of relation %u", attnum, relid);
 	att = (Form_pg_attribute) GETSTRUCT(atttup);
 	not_null = att->attnotnull;
-	if (att->attinhcount > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot change the type of inherited column \"%s\"", column)));
-	if (att->attidentity)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot change the type of identity column \"%s\" online", column),
-				 errhint("Identity columns are not built yet: make it a serial column first (DROP IDENTITY, a sequence and a default), or use ALTER TABLE in a maintenance window.")));
-	if (att->attgenerated)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot change the type of generated column \"%s\" online", column),
-				 errhint("Use ALTER TABLE in a maintenance window.")));
+	old_typid = att->atttypid;
+	old_typmod = att->atttypmod;
+	ReleaseSysCache(atttup);
 
 	/* the type: resolved once, stored by OID and qualified name */
 	typenameTypeIdAndMod(NULL, MigTypeStringToTypeName(new_type_text), &new_type, &new_typmod);
 	new_type_name = format_type_extended(new_type, new_typmod,
 										 FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
-	old_type_name = format_type_extended(att->atttypid, att->atttypmod,
+	old_type_name = format_type_extended(old_typid, old_typmod,
 										 FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 	if (MigTypeAclCheck(new_type, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for type %s", new_type_name)));
-	if (new_type == att->atttypid && new_typmod == att->atttypmod && using_expr == NULL)
+	if (new_type == old_typid && new_typmod == old_typmod && using_expr == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("column \"%s\" of table \"%s\" is already of type %s", column, relname,
 						new_type_name)));
-	ReleaseSysCache(atttup);
 
 	CheckDependents(rel, attnum, column);
 	CheckUsingExpr(job, using_expr ? using_expr : quote_identifier(column), new_type_name);
@@ -1186,10 +1472,10 @@ MigChangeTypeStart(Relation *relp, MigJob *job, const char *column, const char *
 								psprintf("cleanup=%s", cleanup ? "true" : "false"));
 	job->kind_args = lappend(job->kind_args, psprintf("new_typid=%u", new_type));
 	job->kind_args = lappend(job->kind_args, psprintf("new_typmod=%d", new_typmod));
-	job->kind_args = lappend(job->kind_args, psprintf("old_typid=%u", att->atttypid));
+	job->kind_args = lappend(job->kind_args, psprintf("old_typid=%u", old_typid));
 
 	if (using_expr == NULL &&
-		IsCatalogOnly(att->atttypid, att->atttypmod, new_type, new_typmod))
+		IsCatalogOnly(old_typid, old_typmod, new_type, new_typmod))
 	{
 		job->kind_args = lappend(job->kind_args, pstrdup("catalog_only=true"));
 		*detail = psprintf("change column %s to %s: a catalog change, one ALTER TABLE",
@@ -1212,10 +1498,18 @@ MigChangeTypeStart(Relation *relp, MigJob *job, const char *column, const char *
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to create the trigger function of the job in schema %s", schema),
 				 errhint("The job keeps the new column up to date with a trigger function in the table's schema; grant CREATE on the schema to the role that starts it.")));
-	function = quote_qualified_identifier(schema, psprintf("pg_mig_change_type_%u_%d", relid, attnum));
+	function = FunctionName(relid, attnum);
+	if (convert_referencing)
+		refs = CheckReferencingColumns(relid, attnum, new_type, new_typmod);
 
-	/* the new column and its trigger, under lock_timeout with retries */
-	LockForStart(relid, job);
+	/* the new columns and their triggers, under lock_timeout with retries: the job's table first */
+	{
+		List	   *relids = list_make1_oid(relid);
+
+		foreach(lc, refs)
+			relids = list_append_unique_oid(relids, ((CtColumn *) lfirst(lc))->relid);
+		LockForStart(relids, job);
+	}
 	/* ALTER TABLE wants no other reference to the table open in this session */
 	relation_close(rel, NoLock);
 	*relp = rel = NULL;
@@ -1229,9 +1523,33 @@ MigChangeTypeStart(Relation *relp, MigJob *job, const char *column, const char *
 							job->relation_name,
 							quote_identifier(TruncatedName("mig_not_null_", new_column)),
 							quote_identifier(new_column)));
+	/* the referencing columns' new columns and checks */
+	foreach(lc, refs)
+	{
+		CtColumn   *c = lfirst(lc);
+
+		MigExecDDL(psprintf("ALTER TABLE %s ADD COLUMN %s %s", QualifiedRelationName(c->relid),
+							quote_identifier(c->new_column), new_type_name));
+		if (c->not_null)
+			MigExecDDL(psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
+								QualifiedRelationName(c->relid), quote_identifier(c->check),
+								quote_identifier(c->new_column)));
+	}
 	SPI_finish();
 	CommandCounterIncrement();
 	*relp = relation_open(relid, NoLock);
+	job->kind_args = lappend(job->kind_args, psprintf("refs=%d", list_length(refs)));
+	foreach(lc, refs)
+	{
+		CtColumn   *c = lfirst(lc);
+
+		job->kind_args = lappend(job->kind_args,
+								 psprintf("ref%d=%u:%d:%d:%u:%d:%d:%s", foreach_current_index(lc) + 1,
+										  c->relid, c->attnum,
+										  get_attnum(c->relid, c->new_column), c->old_typid,
+										  c->old_typmod, c->not_null ? 1 : 0,
+										  get_attname(c->relid, c->attnum, false)));
+	}
 
 	job->set_clause = psprintf("%s = (%s\n)", quote_identifier(new_column),
 							   using_expr ? using_expr : psprintf("%s::%s", quote_identifier(column),
@@ -1245,8 +1563,11 @@ MigChangeTypeStart(Relation *relp, MigJob *job, const char *column, const char *
 	job->kind_args = lappend(job->kind_args, psprintf("not_null=%s", not_null ? "true" : "false"));
 	job->kind_args = lappend(job->kind_args,
 							 psprintf("check=%s", TruncatedName("mig_not_null_", new_column)));
-	*detail = psprintf("change column %s to %s: new column %s kept by a trigger, walk, %scopy %d index%s, swap%s",
-					   quote_identifier(column), new_type_name, quote_identifier(new_column),
+	*detail = psprintf("change column %s%s to %s: new column %s kept by a trigger, walk, %scopy %d index%s, swap%s",
+					   quote_identifier(column),
+					   refs == NIL ? "" : psprintf(" and %d referencing column%s", list_length(refs),
+												   list_length(refs) == 1 ? "" : "s"),
+					   new_type_name, quote_identifier(new_column),
 					   not_null ? "NOT NULL check, " : "",
 					   list_length(ColumnIndexes(relid, attnum, InvalidAttrNumber)),
 					   list_length(ColumnIndexes(relid, attnum, InvalidAttrNumber)) == 1 ? "" : "es",
@@ -1255,16 +1576,17 @@ MigChangeTypeStart(Relation *relp, MigJob *job, const char *column, const char *
 }
 
 /*
- * MigChangeTypeAddTrigger creates the trigger function (its expression
- * from the walk's resolved set clause, every name qualified) and the
- * trigger, in the caller's transaction that holds the table's lock.
+ * AddTrigger creates the trigger function of column attnum of table rel
+ * (new_column = the resolved set clause's expression, every name
+ * qualified, or the plain cast of column to new_type) and the trigger, in
+ * the caller's transaction that holds the table's lock.
  */
-void
-MigChangeTypeAddTrigger(Relation rel, MigJob *job, const MigTarget *target)
+static void
+AddTrigger(Relation rel, AttrNumber attnum, const char *column, const char *new_column,
+		   const char *function, const char *set_clause, const char *plain_cast_type)
 {
-	const char *new_column = quote_identifier(MigKindArg(job, "new_column"));
-	char	   *prefix = psprintf("%s = ", new_column);
-	const char *expr = target->set_clause;
+	char	   *prefix = psprintf("%s = ", quote_identifier(new_column));
+	const char *expr = set_clause;
 
 	if (expr == NULL || strncmp(expr, prefix, strlen(prefix)) != 0)
 		elog(ERROR, "unexpected resolved set clause of a change_type job: %s",
@@ -1273,17 +1595,77 @@ MigChangeTypeAddTrigger(Relation rel, MigJob *job, const MigTarget *target)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* the default using_expr, column::new_type: the cast alone, no query per row */
-	if (MigKindArg(job, "plain_cast") != NULL)
-		MigExecDDL(FunctionSql(MigKindArg(job, "function"),
+	if (plain_cast_type != NULL)
+		MigExecDDL(FunctionSql(function,
 							   psprintf("BEGIN\n  NEW.%s := NEW.%s::%s;\n  RETURN NEW;\nEND",
-										new_column, quote_identifier(MigKindArg(job, "column")),
-										MigKindArg(job, "new_type"))));
+										quote_identifier(new_column), quote_identifier(column),
+										plain_cast_type)));
 	else
-		MigExecDDL(FunctionSql(MigKindArg(job, "function"),
-							   ForwardBody(new_column, expr, RelationGetRelationName(rel))));
-	MigExecDDL(TriggerSql(job, job->relation_name, quote_identifier(MigKindArg(job, "column"))));
+		MigExecDDL(FunctionSql(function, ForwardBody(quote_identifier(new_column), expr,
+													 RelationGetRelationName(rel))));
+	MigExecDDL(TriggerSql(attnum, function, QualifiedRelationName(RelationGetRelid(rel))));
 	SPI_finish();
 	CommandCounterIncrement();
+}
+
+/*
+ * MigChangeTypeAddTrigger creates the trigger of the job's own column, its
+ * expression from the walk's resolved set clause.
+ */
+void
+MigChangeTypeAddTrigger(Relation rel, MigJob *job, const MigTarget *target)
+{
+	AddTrigger(rel, AttArg(job, "attnum"), Arg(job, "column"), Arg(job, "new_column"),
+			   Arg(job, "function"), target->set_clause,
+			   MigKindArg(job, "plain_cast") != NULL ? Arg(job, "new_type") : NULL);
+}
+
+/*
+ * MigChangeTypeReferencingTargets: with convert_referencing, the walk's
+ * targets of the referencing columns (numbered from first_ord on), each
+ * table's upper key read under the lock the start holds, and their
+ * triggers.  Adds the planner's estimates to *rows_total.  Caller is in
+ * the start's transaction; SPI not connected.
+ */
+List *
+MigChangeTypeReferencingTargets(MigJob *job, int first_ord, int64 *rows_total)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+	int			ord = first_ord;
+
+	if (ArgIsTrue(job, "catalog_only"))
+		return NIL;
+	foreach(lc, JobColumns(job))
+	{
+		CtColumn   *c = lfirst(lc);
+		Relation	rel;
+		List	   *targets;
+		List	   *set_columns = NIL;
+		int64		rows = 0;
+		const char *column;
+		MigTarget  *target;
+
+		if (foreach_current_index(lc) == 0)
+			continue;
+		rel = relation_open(c->relid, NoLock);
+		column = get_attname(c->relid, c->attnum, false);
+		PushActiveSnapshot(GetLatestSnapshot());
+		targets = MigBuildTargets(rel, psprintf("%s = (%s::%s\n)", quote_identifier(c->new_column),
+												quote_identifier(column), Arg(job, "new_type")),
+								  NULL, &rows, &set_columns);
+		PopActiveSnapshot();
+		if (list_length(targets) != 1)
+			elog(ERROR, "a referencing column of a change_type job has one target");
+		target = linitial(targets);
+		target->ord = ord++;
+		AddTrigger(rel, c->attnum, column, c->new_column, c->function, target->set_clause,
+				   Arg(job, "new_type"));
+		relation_close(rel, NoLock);
+		*rows_total += rows;
+		result = lappend(result, target);
+	}
+	return result;
 }
 
 /* alter: the catalog-only change */
@@ -1328,21 +1710,11 @@ DescribeCheck(const MigJob *job)
 	return psprintf("adding check %s NOT VALID", ArgOr(job, "check", "(none)"));
 }
 
+/* CheckState: ConstraintState of the NOT NULL check of column c */
 static int
-CheckState(const MigJob *job)
+CheckState(const CtColumn *c)
 {
-	Oid			conoid = get_relation_constraint_oid(job->relid, Arg(job, "check"), true);
-	HeapTuple	tuple;
-	int			result;
-
-	if (!OidIsValid(conoid))
-		return 0;
-	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
-	if (!HeapTupleIsValid(tuple))
-		return 0;
-	result = ((Form_pg_constraint) GETSTRUCT(tuple))->convalidated ? 2 : 1;
-	ReleaseSysCache(tuple);
-	return result;
+	return ConstraintState(c->relid, c->check);
 }
 
 static bool
@@ -1351,18 +1723,43 @@ Swapped(const MigJob *job)
 	return MigStepWasDone(job, "swap");
 }
 
+/* LeastCheckState: the least CheckState of the job's NOT NULL columns (2: none) */
+static int
+LeastCheckState(const MigJob *job)
+{
+	ListCell   *lc;
+	int			state = 2;
+
+	foreach(lc, JobColumns(job))
+	{
+		CtColumn   *c = lfirst(lc);
+
+		if (c->not_null)
+			state = Min(state, CheckState(c));
+	}
+	return state;
+}
+
 static bool
 DoneCheck(const MigJob *job)
 {
-	return !Walks(job) || !ArgIsTrue(job, "not_null") || Swapped(job) || CheckState(job) > 0;
+	return !Walks(job) || Swapped(job) || LeastCheckState(job) > 0;
 }
 
 static void
 RunCheck(const MigJob *job)
 {
-	MigExecDDL(psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
-						MigJobRelationName(job), quote_identifier(Arg(job, "check")),
-						ColumnName(job, AttArg(job, "new_attnum"))));
+	ListCell   *lc;
+
+	foreach(lc, JobColumns(job))
+	{
+		CtColumn   *c = lfirst(lc);
+
+		if (c->not_null && CheckState(c) == 0)
+			MigExecDDL(psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
+								QualifiedRelationName(c->relid), quote_identifier(c->check),
+								ColumnNameOf(c->relid, c->new_attnum)));
+	}
 }
 
 static char *
@@ -1374,14 +1771,22 @@ DescribeValidate(const MigJob *job)
 static bool
 DoneValidate(const MigJob *job)
 {
-	return !Walks(job) || !ArgIsTrue(job, "not_null") || Swapped(job) || CheckState(job) == 2;
+	return !Walks(job) || Swapped(job) || LeastCheckState(job) == 2;
 }
 
 static void
 RunValidate(const MigJob *job)
 {
-	MigExecDDL(psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", MigJobRelationName(job),
-						quote_identifier(Arg(job, "check"))));
+	ListCell   *lc;
+
+	foreach(lc, JobColumns(job))
+	{
+		CtColumn   *c = lfirst(lc);
+
+		if (c->not_null && CheckState(c) == 1)
+			MigExecDDL(psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s",
+								QualifiedRelationName(c->relid), quote_identifier(c->check)));
+	}
 }
 
 /* copy_indexes */
@@ -1396,12 +1801,18 @@ static bool
 DoneCopy(const MigJob *job)
 {
 	ListCell   *lc;
+	ListCell   *ic;
 
 	if (!Walks(job) || Swapped(job))
 		return true;
-	foreach(lc, ColumnIndexes(job->relid, AttArg(job, "attnum"), AttArg(job, "new_attnum")))
-		if (MigIndexState(job->relid, CopyIndexName(lfirst_oid(lc))) != 2)
-			return false;
+	foreach(lc, JobColumns(job))
+	{
+		CtColumn   *c = lfirst(lc);
+
+		foreach(ic, ColumnIndexes(c->relid, c->attnum, c->new_attnum))
+			if (MigIndexState(c->relid, CopyIndexName(lfirst_oid(ic))) != 2)
+				return false;
+	}
 	return true;
 }
 
@@ -1413,31 +1824,111 @@ DoneCopy(const MigJob *job)
 static void
 RunCopy(const MigJob *job)
 {
-	List	   *originals;
+	List	   *work = NIL;
+	ListCell   *lc;
+	ListCell   *ic;
+	MemoryContext old;
+
+	StartTransactionCommand();
+	foreach(lc, JobColumns(job))
+	{
+		CtColumn   *c = lfirst(lc);
+		char	   *schema = get_namespace_name(get_rel_namespace(c->relid));
+
+		foreach(ic, ColumnIndexes(c->relid, c->attnum, c->new_attnum))
+		{
+			Oid			indexoid = lfirst_oid(ic);
+			char	   *name = CopyIndexName(indexoid);
+			int			state = MigIndexState(c->relid, name);
+			char	   *sql;
+
+			if (state == 2)
+				continue;
+			sql = CopyIndexSql(c->relid, indexoid, c->attnum, c->new_attnum, name);
+			old = MemoryContextSwitchTo(TopMemoryContext);
+			if (state == 1)
+				work = lappend(work, psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s",
+											  quote_qualified_identifier(schema, name)));
+			work = lappend(work, pstrdup(sql));
+			MemoryContextSwitchTo(old);
+		}
+	}
+	CommitTransactionCommand();
+	foreach(lc, work)
+		MigRunTopLevel(lfirst(lc), job->lock_timeout_ms);
+	list_free_deep(work);
+}
+
+/* add_constraints */
+static char *
+DescribeAddTwins(const MigJob *job)
+{
+	return psprintf("adding the foreign keys and checks of column %s on the new column NOT VALID",
+					ColumnName(job, AttArg(job, "attnum")));
+}
+
+static bool
+DoneAddTwins(const MigJob *job)
+{
+	return !Walks(job) || Swapped(job) || TwinsState(job) >= 1;
+}
+
+static void
+RunAddTwins(const MigJob *job)
+{
+	List	   *columns = JobColumns(job);
+	ListCell   *lc;
+
+	foreach(lc, JobConstraints(columns))
+	{
+		Oid			conoid = lfirst_oid(lc);
+		Oid			conrelid;
+
+		(void) ConstraintType(conoid, &conrelid);
+		if (ConstraintState(conrelid, TwinName(conoid)) == 0)
+			MigExecDDL(TwinSql(conoid, columns, TwinName(conoid)));
+	}
+}
+
+/* validate_constraints */
+static char *
+DescribeValidateTwins(const MigJob *job)
+{
+	return psprintf("validating the foreign keys and checks of the new column of %s",
+					ColumnName(job, AttArg(job, "attnum")));
+}
+
+static bool
+DoneValidateTwins(const MigJob *job)
+{
+	return !Walks(job) || Swapped(job) || TwinsState(job) == 2;
+}
+
+/*
+ * RunValidateTwins validates each twin not valid yet, each in a
+ * transaction of its own (SHARE UPDATE EXCLUSIVE on the table, writes go
+ * on), so a job stopped half-way keeps the twins it validated.
+ */
+static void
+RunValidateTwins(const MigJob *job)
+{
 	List	   *work = NIL;
 	ListCell   *lc;
 	MemoryContext old;
-	char	   *schema;
 
 	StartTransactionCommand();
-	originals = ColumnIndexes(job->relid, AttArg(job, "attnum"), AttArg(job, "new_attnum"));
-	schema = get_namespace_name(get_rel_namespace(job->relid));
-	foreach(lc, originals)
+	foreach(lc, JobConstraints(JobColumns(job)))
 	{
-		Oid			indexoid = lfirst_oid(lc);
-		char	   *name = CopyIndexName(indexoid);
-		int			state = MigIndexState(job->relid, name);
-		char	   *sql;
+		Oid			conoid = lfirst_oid(lc);
+		Oid			conrelid;
 
-		if (state == 2)
+		(void) ConstraintType(conoid, &conrelid);
+		if (ConstraintState(conrelid, TwinName(conoid)) == 2)
 			continue;
-		sql = CopyIndexSql(job->relid, indexoid, AttArg(job, "attnum"),
-						   AttArg(job, "new_attnum"), name);
 		old = MemoryContextSwitchTo(TopMemoryContext);
-		if (state == 1)
-			work = lappend(work, psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s",
-										  quote_qualified_identifier(schema, name)));
-		work = lappend(work, pstrdup(sql));
+		work = lappend(work, psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s",
+									  QualifiedRelationName(conrelid),
+									  quote_identifier(TwinName(conoid))));
 		MemoryContextSwitchTo(old);
 	}
 	CommitTransactionCommand();
@@ -1479,145 +1970,37 @@ OwnedSequence(Oid relid, AttrNumber attnum)
 	return InvalidOid;
 }
 
-/* add_constraints */
-static char *
-DescribeAddTwins(const MigJob *job)
-{
-	return psprintf("adding the foreign keys and checks of column %s on the new column NOT VALID",
-					ColumnName(job, AttArg(job, "attnum")));
-}
-
-static bool
-DoneAddTwins(const MigJob *job)
-{
-	return !Walks(job) || Swapped(job) || TwinsState(job) >= 1;
-}
-
-static void
-RunAddTwins(const MigJob *job)
-{
-	AttrNumber	attnum = AttArg(job, "attnum");
-	ListCell   *lc;
-
-	foreach(lc, CarriedConstraints(job->relid, attnum))
-	{
-		Oid			conoid = lfirst_oid(lc);
-		Oid			conrelid;
-
-		(void) ConstraintType(conoid, &conrelid);
-		if (ConstraintState(conrelid, TwinName(conoid)) == 0)
-			MigExecDDL(TwinSql(conoid, job->relid, attnum, AttArg(job, "new_attnum"),
-								 TwinName(conoid)));
-	}
-}
-
-/* validate_constraints */
-static char *
-DescribeValidateTwins(const MigJob *job)
-{
-	return psprintf("validating the foreign keys and checks of the new column of %s",
-					ColumnName(job, AttArg(job, "attnum")));
-}
-
-static bool
-DoneValidateTwins(const MigJob *job)
-{
-	return !Walks(job) || Swapped(job) || TwinsState(job) == 2;
-}
-
 /*
- * RunValidateTwins validates each twin not valid yet, each in a transaction
- * of its own (SHARE UPDATE EXCLUSIVE on the referencing table, writes go
- * on), so a job stopped half-way keeps the twins it validated.
+ * SwapColumn: the swap of one of the job's columns, its table locked, the
+ * constraints carried over already dropped: NOT NULL, the default, the
+ * sequence, the indexes and the constraints on them, the names, and the
+ * trigger turned around.
  */
 static void
-RunValidateTwins(const MigJob *job)
+SwapColumn(const MigJob *job, const CtColumn *c)
 {
-	List	   *work = NIL;
-	ListCell   *lc;
-	MemoryContext old;
-
-	StartTransactionCommand();
-	foreach(lc, CarriedConstraints(job->relid, AttArg(job, "attnum")))
-	{
-		Oid			conoid = lfirst_oid(lc);
-		Oid			conrelid;
-
-		(void) ConstraintType(conoid, &conrelid);
-		if (ConstraintState(conrelid, TwinName(conoid)) == 2)
-			continue;
-		old = MemoryContextSwitchTo(TopMemoryContext);
-		work = lappend(work, psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s",
-									  QualifiedRelationName(conrelid),
-									  quote_identifier(TwinName(conoid))));
-		MemoryContextSwitchTo(old);
-	}
-	CommitTransactionCommand();
-	foreach(lc, work)
-		MigRunTopLevel(lfirst(lc), job->lock_timeout_ms);
-	list_free_deep(work);
-}
-
-static void
-RunSwap(const MigJob *job)
-{
-	char	   *rel = MigJobRelationName(job);
-	AttrNumber	attnum = AttArg(job, "attnum");
-	AttrNumber	new_attnum = AttArg(job, "new_attnum");
-	const char *column = ColumnName(job, attnum);
-	const char *new_column = ColumnName(job, new_attnum);
-	const char *old_column = quote_identifier(Arg(job, "old_column"));
-	char	   *schema = get_namespace_name(get_rel_namespace(job->relid));
+	char	   *rel = QualifiedRelationName(c->relid);
+	const char *column = ColumnNameOf(c->relid, c->attnum);
+	const char *new_column = ColumnNameOf(c->relid, c->new_attnum);
+	const char *old_column = quote_identifier(c->old_column);
+	char	   *schema = get_namespace_name(get_rel_namespace(c->relid));
+	Oid			new_typid = (Oid) strtoul(Arg(job, "new_typid"), NULL, 10);
 	Oid			seq;
-	List	   *originals;
 	ListCell   *lc;
 	HeapTuple	atttup;
 	bool		has_default;
 	int			nest;
-	List	   *cons;
-	List	   *renames = NIL;
 
-	/* the strongest locks first, the table's then the referencing tables': no upgrade half-way */
-	MigExecDDL(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", rel));
-	cons = CarriedConstraints(job->relid, attnum);
-	foreach(lc, ReferencingTables(job->relid, cons))
-		MigExecDDL(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
-							QualifiedRelationName(lfirst_oid(lc))));
-
-	/*
-	 * the constraints carried over: the originals dropped (a foreign key
-	 * before the unique index it needs goes), the twins renamed below
-	 */
-	foreach(lc, cons)
-	{
-		Oid			conoid = lfirst_oid(lc);
-		Oid			conrelid;
-		char	   *twin = TwinName(conoid);
-
-		(void) ConstraintType(conoid, &conrelid);
-		if (ConstraintState(conrelid, twin) != 2)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the copy %s of constraint %s is missing or not validated", twin,
-							get_constraint_name(conoid))));
-		renames = lappend(renames, psprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s",
-											QualifiedRelationName(conrelid),
-											quote_identifier(twin),
-											quote_identifier(get_constraint_name(conoid))));
-		MigExecDDL(psprintf("ALTER TABLE %s DROP CONSTRAINT %s", QualifiedRelationName(conrelid),
-							quote_identifier(get_constraint_name(conoid))));
-	}
-
-	if (ArgIsTrue(job, "not_null"))
+	if (c->not_null)
 	{
 		/* the valid check proves it: no scan */
 		MigExecDDL(psprintf("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL", rel, new_column));
 		MigExecDDL(psprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", rel,
-							quote_identifier(Arg(job, "check"))));
+							quote_identifier(c->check)));
 	}
 
 	/* the default, deparsed with every name qualified */
-	atttup = SearchSysCacheAttNum(job->relid, attnum);
+	atttup = SearchSysCacheAttNum(c->relid, c->attnum);
 	has_default = HeapTupleIsValid(atttup) && ((Form_pg_attribute) GETSTRUCT(atttup))->atthasdef;
 	if (HeapTupleIsValid(atttup))
 		ReleaseSysCache(atttup);
@@ -1631,9 +2014,9 @@ RunSwap(const MigJob *job)
 								 PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 		{
-			Relation	r = table_open(job->relid, AccessExclusiveLock);
+			Relation	r = table_open(c->relid, AccessExclusiveLock);
 
-			expr = build_column_default(r, attnum);
+			expr = build_column_default(r, c->attnum);
 			table_close(r, NoLock);
 		}
 		/* the default as it is stored, without the coercion to the old type */
@@ -1645,12 +2028,11 @@ RunSwap(const MigJob *job)
 	}
 
 	/* the sequence: owned by the new column, and as wide as it */
-	seq = OwnedSequence(job->relid, attnum);
+	seq = OwnedSequence(c->relid, c->attnum);
 	if (OidIsValid(seq))
 	{
 		char	   *seqname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(seq)),
 														 get_rel_name(seq));
-		Oid			new_typid = (Oid) strtoul(Arg(job, "new_typid"), NULL, 10);
 		HeapTuple	st = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seq));
 
 		MigExecDDL(psprintf("ALTER SEQUENCE %s OWNED BY %s.%s", seqname, rel, new_column));
@@ -1666,15 +2048,14 @@ RunSwap(const MigJob *job)
 	}
 
 	/* the indexes and the constraints on them, under their names */
-	originals = ColumnIndexes(job->relid, attnum, new_attnum);
-	foreach(lc, originals)
+	foreach(lc, ColumnIndexes(c->relid, c->attnum, c->new_attnum))
 	{
 		Oid			indexoid = lfirst_oid(lc);
 		char	   *name = get_rel_name(indexoid);
 		Oid			con = get_index_constraint(indexoid);
 		char	   *copy = CopyIndexName(indexoid);
 
-		if (MigIndexState(job->relid, copy) != 2)
+		if (MigIndexState(c->relid, copy) != 2)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("the copy %s of index %s is missing or invalid", copy, name)));
@@ -1709,20 +2090,67 @@ RunSwap(const MigJob *job)
 		}
 	}
 
-	/* the twins under the originals' names */
-	foreach(lc, renames)
-		MigExecDDL(lfirst(lc));
-
 	/* the names, and the old column free to hold NULL */
 	MigExecDDL(psprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", rel, column, old_column));
 	MigExecDDL(psprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", rel, new_column, column));
-	if (ArgIsTrue(job, "not_null"))
+	if (c->not_null)
 		MigExecDDL(psprintf("ALTER TABLE %s ALTER COLUMN %s DROP NOT NULL", rel, old_column));
 
 	/* the trigger turned around: the old column follows the new one */
-	MigExecDDL(psprintf("DROP TRIGGER %s ON %s", quote_identifier(TriggerName(job)), rel));
-	MigExecDDL(FunctionSql(Arg(job, "function"), ReverseBody(job, old_column, column)));
-	MigExecDDL(TriggerSql(job, rel, column));
+	MigExecDDL(psprintf("DROP TRIGGER %s ON %s", quote_identifier(TriggerName(c->attnum)), rel));
+	MigExecDDL(FunctionSql(c->function, ReverseBody(c->old_typid, c->old_type, new_typid,
+												  old_column, column)));
+	MigExecDDL(TriggerSql(c->attnum, c->function, rel));
+}
+
+/*
+ * RunSwap: one transaction.  The job's table locked first, then the other
+ * tables (of the carried constraints and the referencing columns) in OID
+ * order; the original constraints dropped (a foreign key before the
+ * unique index it needs goes), each column swapped, and the twins given
+ * the originals' names.
+ */
+static void
+RunSwap(const MigJob *job)
+{
+	List	   *columns = JobColumns(job);
+	List	   *cons = JobConstraints(columns);
+	List	   *tables = ReferencingTables(job->relid, cons);
+	List	   *renames = NIL;
+	ListCell   *lc;
+
+	MigExecDDL(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", MigJobRelationName(job)));
+	foreach(lc, columns)
+		if (((CtColumn *) lfirst(lc))->relid != job->relid)
+			tables = list_append_unique_oid(tables, ((CtColumn *) lfirst(lc))->relid);
+	list_sort(tables, list_oid_cmp);
+	foreach(lc, tables)
+		MigExecDDL(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
+							QualifiedRelationName(lfirst_oid(lc))));
+
+	foreach(lc, cons)
+	{
+		Oid			conoid = lfirst_oid(lc);
+		Oid			conrelid;
+		char	   *twin = TwinName(conoid);
+
+		(void) ConstraintType(conoid, &conrelid);
+		if (ConstraintState(conrelid, twin) != 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the copy %s of constraint %s is missing or not validated", twin,
+							get_constraint_name(conoid))));
+		renames = lappend(renames, psprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s",
+											QualifiedRelationName(conrelid),
+											quote_identifier(twin),
+											quote_identifier(get_constraint_name(conoid))));
+		MigExecDDL(psprintf("ALTER TABLE %s DROP CONSTRAINT %s", QualifiedRelationName(conrelid),
+							quote_identifier(get_constraint_name(conoid))));
+	}
+	foreach(lc, columns)
+		SwapColumn(job, lfirst(lc));
+	foreach(lc, renames)
+		MigExecDDL(lfirst(lc));
 }
 
 /* cleanup */
@@ -1735,20 +2163,42 @@ DescribeCleanup(const MigJob *job)
 static bool
 DoneCleanup(const MigJob *job)
 {
-	return !Walks(job) || !ArgIsTrue(job, "cleanup") ||
-		get_attnum(job->relid, Arg(job, "old_column")) == InvalidAttrNumber;
+	ListCell   *lc;
+
+	if (!Walks(job) || !ArgIsTrue(job, "cleanup"))
+		return true;
+	foreach(lc, JobColumns(job))
+	{
+		CtColumn   *c = lfirst(lc);
+
+		if (get_attnum(c->relid, c->old_column) != InvalidAttrNumber)
+			return false;
+	}
+	return true;
 }
 
 static void
 RunCleanup(const MigJob *job)
 {
-	char	   *rel = MigJobRelationName(job);
+	List	   *columns = JobColumns(job);
+	ListCell   *lc;
 
-	MigExecDDL(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", rel));
-	MigExecDDL(psprintf("DROP TRIGGER IF EXISTS %s ON %s", quote_identifier(TriggerName(job)), rel));
-	MigExecDDL(psprintf("DROP FUNCTION IF EXISTS %s()", Arg(job, "function")));
-	MigExecDDL(psprintf("ALTER TABLE %s DROP COLUMN %s", rel,
-						quote_identifier(Arg(job, "old_column"))));
+	/* the job's table first, as the swap */
+	foreach(lc, columns)
+		MigExecDDL(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
+							QualifiedRelationName(((CtColumn *) lfirst(lc))->relid)));
+	foreach(lc, columns)
+	{
+		CtColumn   *c = lfirst(lc);
+		char	   *rel = QualifiedRelationName(c->relid);
+
+		if (get_attnum(c->relid, c->old_column) == InvalidAttrNumber)
+			continue;
+		MigExecDDL(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+							quote_identifier(TriggerName(c->attnum)), rel));
+		MigExecDDL(psprintf("DROP FUNCTION IF EXISTS %s()", c->function));
+		MigExecDDL(psprintf("ALTER TABLE %s DROP COLUMN %s", rel, quote_identifier(c->old_column)));
+	}
 }
 
 static const MigStepDef change_type_steps[] = {

@@ -93,6 +93,9 @@ mig_change_type(PG_FUNCTION_ARGS)
 		if (list_length(targets) != 1)
 			elog(ERROR, "a change_type job has one target");
 		MigChangeTypeAddTrigger(rel, &job, linitial(targets));
+		/* convert_referencing: the walks of the referencing columns after it */
+		targets = list_concat(targets, MigChangeTypeReferencingTargets(&job, list_length(targets),
+																	   &rows_total));
 		job.rows_total = rows_total;
 		foreach(lc, targets)
 			job.keys_total += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);

@@ -326,7 +326,7 @@ private:
     void run()
     {
         std::mt19937 rng(11);
-        std::uniform_int_distribution<int> pick(1, 2000);
+        std::uniform_int_distribution<int> pick(1, 20000);
         std::optional<Conn> c;
         while (!stop_) {
             try {
@@ -370,29 +370,40 @@ private:
 // int -> bigint of a key that two other tables reference: the foreign keys
 // are added again against the new column NOT VALID, validated, and switched
 // by name in the swap, while the application writes in all three tables,
-// with a kill of the worker during the validation; afterwards the three
+// with a kill of the worker during the walk; afterwards the three
 // tables look as ALTER COLUMN TYPE makes them (pg_get_constraintdef of every
 // foreign key, validated), every reference still holds, the standby has the
-// same, and the key goes past 2^31 - 1
-TEST(ChangeType, ForeignKeysOfTwoReferencingTablesFollowTheKey)
+// same, and the key goes past 2^31 - 1.  With convert_referencing the
+// referencing columns become bigint too, in the same job, as ALTER COLUMN
+// TYPE of all three columns makes them.
+static void ForeignKeyJob(bool convert_referencing)
 {
     Conn c = pg_mig_primary();
+    c.exec("DROP SCHEMA IF EXISTS fk_twin CASCADE");
+    c.exec("DROP TABLE IF EXISTS notes, orders, customers");
     CreateFkTables(c, "public");
-    c.exec("INSERT INTO customers (name) SELECT 'c' || g FROM generate_series(1, 2000) g");
-    c.exec("INSERT INTO orders (customer_id, amount) SELECT 1 + g % 2000, g FROM generate_series(1, 20000) g");
-    c.exec("INSERT INTO notes (customer_id, body) SELECT 1 + g % 2000, 'n' FROM generate_series(1, 4000) g");
+    c.exec("INSERT INTO customers (name) SELECT 'c' || g FROM generate_series(1, 20000) g");
+    c.exec("INSERT INTO orders (customer_id, amount) SELECT 1 + g % 20000, g FROM generate_series(1, 40000) g");
+    c.exec("INSERT INTO notes (customer_id, body) SELECT 1 + g % 20000, 'n' FROM generate_series(1, 8000) g");
     c.exec("CREATE SCHEMA fk_twin");
     CreateFkTables(c, "fk_twin");
     c.exec("ALTER TABLE fk_twin.customers ALTER COLUMN id TYPE bigint");
+    if (convert_referencing) {
+        c.exec("ALTER TABLE fk_twin.orders ALTER COLUMN customer_id TYPE bigint");
+        c.exec("ALTER TABLE fk_twin.notes ALTER COLUMN customer_id TYPE bigint");
+    }
 
     FkApp app;
     wait_for([&] { return app.done() > 30; }, 60, "the application to write");
     long long job = c.scalar_int(
         "SELECT mig_change_type('customers', 'id', 'bigint', cleanup => true, batch_size => 200,"
-        " chunk_time => NULL, sleep => '20ms', lock_timeout => '300ms', max_retries => 1000)");
-    wait_for([&] { return StepsDone(job).find("add_constraints") != std::string::npos; }, 300,
-             "the foreign keys' twins");
+        " convert_referencing => " + std::string(convert_referencing ? "true" : "false") +
+        ", chunk_time => NULL, sleep => '20ms', lock_timeout => '300ms', max_retries => 1000)");
+    // kill -9 of the worker during the walk
+    wait_for([&] { return job_rows_done(job) > 2000; }, 120, "the walk to begin");
+    ASSERT_EQ(std::string::npos, StepsDone(job).find("walk")) << StepsDone(job);
     kill_worker(job);
+    c = pg_mig_primary();
     EXPECT_EQ("succeeded", wait_job(c, job, 300))
         << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = " + Id(job)).value_or("");
     app.stop();
@@ -425,4 +436,15 @@ TEST(ChangeType, ForeignKeysOfTwoReferencingTablesFollowTheKey)
     c.exec("SELECT setval('customers_id_seq', 2147483645)");
     for (int i = 0; i < 5; i++) c.exec("INSERT INTO customers (name) VALUES ('big')");
     EXPECT_EQ("2147483650", *c.scalar("SELECT max(id) FROM customers"));
+    if (convert_referencing) {
+        // the referencing columns take the keys past 2^31 - 1
+        c.exec("INSERT INTO orders (customer_id, amount) SELECT max(id), 1 FROM customers");
+        EXPECT_EQ("2147483650", *c.scalar("SELECT max(customer_id) FROM orders"));
+    }
+    c.exec("DROP SCHEMA fk_twin CASCADE");
+    c.exec("DROP TABLE notes, orders, customers");
 }
+
+TEST(ChangeType, ForeignKeysOfTwoReferencingTablesFollowTheKey) { ForeignKeyJob(false); }
+
+TEST(ChangeType, ConvertReferencingChangesTheReferencingColumnsInTheSameJob) { ForeignKeyJob(true); }

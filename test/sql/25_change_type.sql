@@ -22,7 +22,9 @@ SELECT mig_change_type('ct', 'id', 'bigint', parallel => 2);
 CREATE VIEW ct_view AS SELECT id FROM ct;
 SELECT mig_change_type('ct', 'id', 'bigint');
 DROP VIEW ct_view;
-CREATE TABLE ct_ref (id int PRIMARY KEY, ct_id int REFERENCES ct);
+-- a partitioned table that references the column: refused (its foreign keys are not carried over)
+CREATE TABLE ct_ref (id int, ct_id int REFERENCES ct) PARTITION BY RANGE (id);
+CREATE TABLE ct_ref_1 PARTITION OF ct_ref FOR VALUES FROM (0) TO (100);
 SELECT mig_change_type('ct', 'id', 'bigint');
 DROP TABLE ct_ref;
 CREATE TABLE ct_p (id int, PRIMARY KEY (id)) PARTITION BY RANGE (id);
@@ -76,6 +78,66 @@ SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
 SELECT * FROM ct2 WHERE id IN (1, 2, 3) ORDER BY id;
 INSERT INTO ct2 (id, n) VALUES (51, 12345);
 SELECT * FROM ct2 WHERE id = 51;
+
+-- the column's own checks and foreign key, and a foreign key of the table
+-- itself that references its key: carried over, as ALTER COLUMN TYPE would
+CREATE TABLE ct_parent (id int PRIMARY KEY);
+INSERT INTO ct_parent SELECT g FROM generate_series(1, 20) g;
+CREATE TABLE ct4 (id int PRIMARY KEY, parent_id int NOT NULL
+                      CONSTRAINT ct4_parent_fk REFERENCES ct_parent ON DELETE CASCADE DEFERRABLE,
+                  next_id int CONSTRAINT ct4_next_fk REFERENCES ct4 (id) ON DELETE SET NULL,
+                  CONSTRAINT ct4_parent_positive CHECK (parent_id > 0),
+                  CONSTRAINT ct4_near CHECK (parent_id < id + 1000) NO INHERIT);
+INSERT INTO ct4 SELECT g, 1 + g % 20, NULLIF(g - 1, 0) FROM generate_series(1, 100) g;
+CREATE TABLE ct4_twin (LIKE ct4 INCLUDING ALL);
+ALTER TABLE ct4_twin ADD CONSTRAINT ct4_parent_fk FOREIGN KEY (parent_id) REFERENCES ct_parent ON DELETE CASCADE DEFERRABLE;
+ALTER TABLE ct4_twin ADD CONSTRAINT ct4_next_fk FOREIGN KEY (next_id) REFERENCES ct4_twin (id) ON DELETE SET NULL;
+ALTER TABLE ct4_twin ALTER COLUMN parent_id TYPE bigint, ALTER COLUMN id TYPE bigint;
+SELECT mig_change_type('ct4', 'parent_id', 'bigint', cleanup => true, lock_timeout => '2s') AS job \gset
+SELECT mig_wait(:job, '120s');
+SELECT state, last_error FROM mig_jobs WHERE job_id = :job;
+SELECT detail FROM mig_job_events WHERE job_id = :job AND event = 'step' ORDER BY event_id;
+SELECT mig_change_type('ct4', 'id', 'bigint', cleanup => true, lock_timeout => '2s') AS job \gset
+SELECT mig_wait(:job, '120s');
+SELECT state, last_error FROM mig_jobs WHERE job_id = :job;
+-- the same constraints as ALTER COLUMN TYPE's, validated
+SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint
+ WHERE conrelid = 'ct4'::regclass AND contype <> 'n' ORDER BY 1;
+SELECT (SELECT array_agg(replace(conname || ': ' || pg_get_constraintdef(oid), 'ct4_twin', 'ct4') ORDER BY conname)
+          FROM pg_constraint WHERE conrelid = 'ct4_twin'::regclass AND contype <> 'n') =
+       (SELECT array_agg(conname || ': ' || pg_get_constraintdef(oid) ORDER BY conname)
+          FROM pg_constraint WHERE conrelid = 'ct4'::regclass AND contype <> 'n') AS same_constraints;
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'ct4'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attname;
+-- they act: the check, the foreign keys
+INSERT INTO ct4 VALUES (101, 0, NULL);
+INSERT INTO ct4 VALUES (101, 21, NULL);
+INSERT INTO ct4 VALUES (101, 1, 999);
+DELETE FROM ct_parent WHERE id = 1;
+SELECT count(*), count(next_id) FROM ct4;
+DROP TABLE ct4, ct4_twin, ct_parent;
+
+-- convert_referencing: the referencing columns (two of one table) change in the same job
+CREATE TABLE ct5 (id serial PRIMARY KEY);
+CREATE TABLE ct5_ref (id int PRIMARY KEY, ct5_id int NOT NULL REFERENCES ct5 ON DELETE CASCADE,
+                      other int REFERENCES ct5);
+CREATE INDEX ct5_ref_ct5_id_idx ON ct5_ref (ct5_id);
+INSERT INTO ct5 SELECT FROM generate_series(1, 50);
+INSERT INTO ct5_ref SELECT g, 1 + g % 50, NULLIF(g % 7, 0) FROM generate_series(1, 200) g;
+SELECT mig_change_type('ct5', 'id', 'bigint', convert_referencing => true, cleanup => true,
+                       lock_timeout => '2s') AS job \gset
+SELECT mig_wait(:job, '120s');
+SELECT state, last_error FROM mig_jobs WHERE job_id = :job;
+SELECT attrelid::regclass, attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute
+ WHERE attrelid IN ('ct5'::regclass, 'ct5_ref'::regclass) AND attnum > 0 AND NOT attisdropped ORDER BY 1, 2;
+SELECT conrelid::regclass, conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint
+ WHERE conrelid IN ('ct5'::regclass, 'ct5_ref'::regclass) AND contype <> 'n' ORDER BY 1, 2;
+SELECT indexrelid::regclass, pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'ct5_ref'::regclass ORDER BY 1;
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid IN ('ct5'::regclass, 'ct5_ref'::regclass) AND NOT tgisinternal;
+SELECT count(*), sum(ct5_id), count(other), sum(other) FROM ct5_ref;
+DELETE FROM ct5 WHERE id = 50;
+SELECT count(*) FROM ct5_ref WHERE ct5_id = 50;
+DROP TABLE ct5_ref, ct5;
 
 -- a catalog-only change: one ALTER, no walk
 CREATE TABLE ct3 (id int PRIMARY KEY, name varchar(50));
