@@ -110,9 +110,9 @@ SELECT (SELECT array_agg(replace(conname || ': ' || pg_get_constraintdef(oid), '
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'ct4'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attname;
 -- they act: the check, the foreign keys
-INSERT INTO ct4 VALUES (101, 0, NULL);
-INSERT INTO ct4 VALUES (101, 21, NULL);
-INSERT INTO ct4 VALUES (101, 1, 999);
+INSERT INTO ct4 (id, parent_id, next_id) VALUES (101, 0, NULL);
+INSERT INTO ct4 (id, parent_id, next_id) VALUES (101, 21, NULL);
+INSERT INTO ct4 (id, parent_id, next_id) VALUES (101, 1, 999);
 DELETE FROM ct_parent WHERE id = 1;
 SELECT count(*), count(next_id) FROM ct4;
 DROP TABLE ct4, ct4_twin, ct_parent;
