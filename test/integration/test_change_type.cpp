@@ -448,3 +448,27 @@ static void ForeignKeyJob(bool convert_referencing)
 TEST(ChangeType, ForeignKeysOfTwoReferencingTablesFollowTheKey) { ForeignKeyJob(false); }
 
 TEST(ChangeType, ConvertReferencingChangesTheReferencingColumnsInTheSameJob) { ForeignKeyJob(true); }
+
+// migctl change-type --convert-referencing: the key and the column of the
+// other table that references it become bigint in one job
+TEST(ChangeType, MigctlConvertReferencing)
+{
+    Conn c = pg_mig_primary();
+    c.exec("CREATE TABLE mcr_parent (id serial PRIMARY KEY, name text)");
+    c.exec("CREATE TABLE mcr_child (id serial PRIMARY KEY, parent_id int NOT NULL REFERENCES mcr_parent)");
+    c.exec("INSERT INTO mcr_parent (name) SELECT 'p' || g FROM generate_series(1, 500) g");
+    c.exec("INSERT INTO mcr_child (parent_id) SELECT 1 + g % 500 FROM generate_series(1, 1500) g");
+    auto r = migctl({"change-type", "--table", "mcr_parent", "--column", "id", "--type", "bigint",
+                     "--convert-referencing", "--cleanup", "--lock-timeout", "1s", "--wait"},
+                    300);
+    EXPECT_EQ(0, r.exit_code) << r.out << r.err;
+    EXPECT_EQ("bigint bigint",
+              *c.scalar("SELECT format_type(p.atttypid, NULL) || ' ' || format_type(c.atttypid, NULL)"
+                        " FROM pg_attribute p, pg_attribute c"
+                        " WHERE p.attrelid = 'mcr_parent'::regclass AND p.attname = 'id'"
+                        " AND c.attrelid = 'mcr_child'::regclass AND c.attname = 'parent_id'"));
+    EXPECT_EQ("FOREIGN KEY (parent_id) REFERENCES mcr_parent(id)",
+              *c.scalar("SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+                        " WHERE conname = 'mcr_child_parent_id_fkey'"));
+    EXPECT_EQ(1500, c.scalar_int("SELECT count(*) FROM mcr_child JOIN mcr_parent p ON p.id = parent_id"));
+}
