@@ -1789,6 +1789,20 @@ RunValidate(const MigJob *job)
 	}
 }
 
+/*
+ * RunEach runs the statements of work (in TopMemoryContext) one after the
+ * other, each in a transaction of its own (MigRunTopLevel), and frees them
+ */
+static void
+RunEach(const MigJob *job, List *work)
+{
+	ListCell   *lc;
+
+	foreach(lc, work)
+		MigRunTopLevel(lfirst(lc), job->lock_timeout_ms);
+	list_free_deep(work);
+}
+
 /* copy_indexes */
 static char *
 DescribeCopy(const MigJob *job)
@@ -1854,9 +1868,7 @@ RunCopy(const MigJob *job)
 		}
 	}
 	CommitTransactionCommand();
-	foreach(lc, work)
-		MigRunTopLevel(lfirst(lc), job->lock_timeout_ms);
-	list_free_deep(work);
+	RunEach(job, work);
 }
 
 /* add_constraints */
@@ -1932,9 +1944,7 @@ RunValidateTwins(const MigJob *job)
 		MemoryContextSwitchTo(old);
 	}
 	CommitTransactionCommand();
-	foreach(lc, work)
-		MigRunTopLevel(lfirst(lc), job->lock_timeout_ms);
-	list_free_deep(work);
+	RunEach(job, work);
 }
 
 /* swap */

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <random>
 
 using namespace pgmig_test;
@@ -34,9 +35,10 @@ const char* kTableDdl =
     " $f$BEGIN NEW.id_copy := NEW.id; RETURN NEW; END$f$\n"
     "CREATE TRIGGER a_copy BEFORE INSERT ON %s.ct FOR EACH ROW EXECUTE FUNCTION %s.ct_copy()";
 
-void CreateTable(Conn& c, const std::string& schema)
+// CreateTable: the tables of ddl (kTableDdl: ct) in schema
+void CreateTable(Conn& c, const std::string& schema, const char* tables = kTableDdl)
 {
-    std::string ddl = kTableDdl, key = "%s";
+    std::string ddl = tables, key = "%s";
     for (size_t p; (p = ddl.find(key)) != std::string::npos;) ddl.replace(p, key.size(), schema);
     size_t start = 0;
     while (start < ddl.size()) {
@@ -47,34 +49,46 @@ void CreateTable(Conn& c, const std::string& schema)
     }
 }
 
-// the schema of table schema.ct as ALTER COLUMN TYPE would compare it:
-// columns by name, indexes, constraints and the default, with the schema's
-// name taken out
-std::string Shape(Conn& c, const std::string& schema)
+// the shape of table schema.name: columns, indexes, constraints (the foreign
+// keys by pg_get_constraintdef, with their validation), defaults; the
+// schema's name taken out
+std::string TableShape(Conn& c, const std::string& schema, const std::string& name)
 {
-    std::string rel = "'" + schema + ".ct'::regclass";
+    std::string rel = "'" + schema + "." + name + "'::regclass";
     std::string strip = "'\\m" + schema + "\\.', '', 'g'";
     return *c.scalar(
-        "SELECT (SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || ' ' || attnotnull, ', '"
-        "                          ORDER BY attname) FROM pg_attribute"
-        "         WHERE attrelid = " + rel + " AND attnum > 0 AND NOT attisdropped)"
-        " || ' | ' || (SELECT string_agg(c.relname || ': ' || regexp_replace(pg_get_indexdef(i.indexrelid), " +
+        "SELECT coalesce((SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || ' ' || attnotnull,"
+        "                          ', ' ORDER BY attname) FROM pg_attribute"
+        "         WHERE attrelid = " + rel + " AND attnum > 0 AND NOT attisdropped), '')"
+        " || ' | ' || coalesce((SELECT string_agg(c.relname || ': ' || regexp_replace(pg_get_indexdef(i.indexrelid), " +
         strip + "), ', ' ORDER BY c.relname)"
-        "         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = " + rel + ")"
-        " || ' | ' || (SELECT string_agg(conname || ': ' || pg_get_constraintdef(oid), ', ' ORDER BY conname)"
-        "         FROM pg_constraint WHERE conrelid = " + rel + " AND contype <> 'n')"
-        " || ' | ' || (SELECT regexp_replace(pg_get_expr(adbin, adrelid), " + strip + ") FROM pg_attrdef"
-        "         WHERE adrelid = " + rel + ")"
-        " || ' | ' || regexp_replace(pg_get_serial_sequence('" + schema + ".ct', 'id'), " + strip + ")"
+        "         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = " + rel + "), '')"
+        " || ' | ' || coalesce((SELECT string_agg(conname || ': ' || regexp_replace(pg_get_constraintdef(oid), " +
+        strip + ") || ' ' || convalidated, ', ' ORDER BY conname)"
+        "         FROM pg_constraint WHERE conrelid = " + rel + " AND contype <> 'n'), '')"
+        " || ' | ' || coalesce((SELECT string_agg(regexp_replace(pg_get_expr(adbin, adrelid), " + strip + "), ', ')"
+        "         FROM pg_attrdef WHERE adrelid = " + rel + "), '')"
         " || ' | ' || (SELECT count(*) FROM pg_trigger WHERE tgrelid = " + rel + " AND NOT tgisinternal)");
 }
 
-// the application: inserts through the default, updates and deletes, each
-// insert and delete logged in ct_log in its own transaction
-class App {
+// the schema of table schema.ct as ALTER COLUMN TYPE would compare it:
+// TableShape, and the sequence of its key
+std::string Shape(Conn& c, const std::string& schema)
+{
+    return TableShape(c, schema, "ct") + " | " +
+           c.scalar("SELECT regexp_replace(pg_get_serial_sequence($1, 'id'), $2, '', 'g')",
+                    {schema + ".ct", "\\m" + schema + "\\."})
+               .value_or("");
+}
+
+// Writer: an application thread that calls write(c, n, rng) again and
+// again (n counts the writes done); a crash or restart ends connections and
+// is no failure, a write that fails with a data or constraint error is
+class Writer {
 public:
-    explicit App(int rows) : rows_(rows), thread_([this] { run(); }) {}
-    ~App() { stop(); }
+    using Write = std::function<void(Conn&, long long, std::mt19937&)>;
+    Writer(Write write, unsigned seed) : write_(std::move(write)), seed_(seed), thread_([this] { run(); }) {}
+    ~Writer() { stop(); }
     void stop()
     {
         stop_ = true;
@@ -86,27 +100,15 @@ public:
 private:
     void run()
     {
-        std::mt19937 rng(7);
-        std::uniform_int_distribution<int> pick(1, rows_);
+        std::mt19937 rng(seed_);
         std::optional<Conn> c;
         while (!stop_) {
             try {
                 if (!c) c.emplace(Sandbox::get().conninfo());
-                int op = done_ % 3;
-                std::string id = std::to_string(pick(rng));
-                if (op == 0)
-                    c->exec("WITH i AS (INSERT INTO ct (customer_id, note) VALUES ($1, 'app') RETURNING id)"
-                            " INSERT INTO ct_log SELECT 'i', id FROM i",
-                            {id});
-                else if (op == 1)
-                    c->exec("UPDATE ct SET customer_id = customer_id + 1, note = 'upd' WHERE id = $1", {id});
-                else
-                    c->exec("WITH d AS (DELETE FROM ct WHERE id = $1 RETURNING id)"
-                            " INSERT INTO ct_log SELECT 'd', id FROM d",
-                            {id});
+                write_(*c, done_, rng);
                 done_++;
             } catch (const PgError& e) {
-                // a crash or restart ends connections; a write the job makes fail is a bug
+                // a write the job makes fail is a bug
                 if (e.sqlstate.rfind("22", 0) == 0 || e.sqlstate.rfind("23", 0) == 0) {
                     failed_++;
                     std::cerr << "application write failed: " << e.what() << "\n";
@@ -119,11 +121,36 @@ private:
             }
         }
     }
-    int rows_;
+    Write write_;
+    unsigned seed_;
     std::atomic<bool> stop_{false};
     std::atomic<long long> done_{0};
     std::atomic<long long> failed_{0};
     std::thread thread_;
+};
+
+// the application: inserts through the default, updates and deletes, each
+// insert and delete logged in ct_log in its own transaction
+class App : public Writer {
+public:
+    explicit App(int rows)
+        : Writer(
+              [rows](Conn& c, long long n, std::mt19937& rng) {
+                  std::string id = std::to_string(std::uniform_int_distribution<int>(1, rows)(rng));
+                  if (n % 3 == 0)
+                      c.exec("WITH i AS (INSERT INTO ct (customer_id, note) VALUES ($1, 'app') RETURNING id)"
+                             " INSERT INTO ct_log SELECT 'i', id FROM i",
+                             {id});
+                  else if (n % 3 == 1)
+                      c.exec("UPDATE ct SET customer_id = customer_id + 1, note = 'upd' WHERE id = $1", {id});
+                  else
+                      c.exec("WITH d AS (DELETE FROM ct WHERE id = $1 RETURNING id)"
+                             " INSERT INTO ct_log SELECT 'd', id FROM d",
+                             {id});
+              },
+              7)
+    {
+    }
 };
 
 std::string Step(long long job)
@@ -275,94 +302,31 @@ const char* kFkDdl =
     " CONSTRAINT notes_customer_fk REFERENCES %s.customers (id) ON UPDATE CASCADE ON DELETE SET NULL"
     " DEFERRABLE INITIALLY DEFERRED, body text)";
 
-void CreateFkTables(Conn& c, const std::string& schema)
-{
-    std::string ddl = kFkDdl, key = "%s";
-    for (size_t p; (p = ddl.find(key)) != std::string::npos;) ddl.replace(p, key.size(), schema);
-    for (size_t start = 0, end; start < ddl.size(); start = end + 1) {
-        end = ddl.find('\n', start);
-        if (end == std::string::npos) end = ddl.size();
-        c.exec(ddl.substr(start, end - start));
-    }
-}
-
-// the shape of table schema.name: columns, indexes, constraints (the foreign
-// keys by pg_get_constraintdef, with their validation), defaults; the
-// schema's name taken out
-std::string TableShape(Conn& c, const std::string& schema, const std::string& name)
-{
-    std::string rel = "'" + schema + "." + name + "'::regclass";
-    std::string strip = "'\\m" + schema + "\\.', '', 'g'";
-    return *c.scalar(
-        "SELECT coalesce((SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || ' ' || attnotnull,"
-        "                          ', ' ORDER BY attname) FROM pg_attribute"
-        "         WHERE attrelid = " + rel + " AND attnum > 0 AND NOT attisdropped), '')"
-        " || ' | ' || coalesce((SELECT string_agg(c.relname || ': ' || regexp_replace(pg_get_indexdef(i.indexrelid), " +
-        strip + "), ', ' ORDER BY c.relname)"
-        "         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = " + rel + "), '')"
-        " || ' | ' || coalesce((SELECT string_agg(conname || ': ' || regexp_replace(pg_get_constraintdef(oid), " +
-        strip + ") || ' ' || convalidated, ', ' ORDER BY conname)"
-        "         FROM pg_constraint WHERE conrelid = " + rel + " AND contype <> 'n'), '')"
-        " || ' | ' || coalesce((SELECT string_agg(regexp_replace(pg_get_expr(adbin, adrelid), " + strip + "), ', ')"
-        "         FROM pg_attrdef WHERE adrelid = " + rel + "), '')"
-        " || ' | ' || (SELECT count(*) FROM pg_trigger WHERE tgrelid = " + rel + " AND NOT tgisinternal)");
-}
-
 // the application of the foreign-key test: new customers with orders and
 // notes, updates of amounts, deletes of customers (their orders cascade)
-class FkApp {
+class FkApp : public Writer {
 public:
-    FkApp() : thread_([this] { run(); }) {}
-    ~FkApp() { stop(); }
-    void stop()
+    FkApp()
+        : Writer(
+              [](Conn& c, long long n, std::mt19937& rng) {
+                  std::string id = std::to_string(std::uniform_int_distribution<int>(1, 20000)(rng));
+                  switch (n % 4) {
+                  case 0:
+                      c.exec("WITH n AS (INSERT INTO customers (name) VALUES ('app') RETURNING id),"
+                             " o AS (INSERT INTO orders (customer_id, amount) SELECT id, 1 FROM n)"
+                             " INSERT INTO notes (customer_id, body) SELECT id, 'app' FROM n");
+                      break;
+                  case 1: c.exec("UPDATE orders SET amount = amount + 1 WHERE customer_id = $1", {id}); break;
+                  case 2:
+                      c.exec("INSERT INTO orders (customer_id, amount) SELECT id, 2 FROM customers WHERE id = $1",
+                             {id});
+                      break;
+                  default: c.exec("DELETE FROM customers WHERE id = $1", {id}); break;
+                  }
+              },
+              11)
     {
-        stop_ = true;
-        if (thread_.joinable()) thread_.join();
     }
-    long long done() const { return done_; }
-    long long failed() const { return failed_; }
-
-private:
-    void run()
-    {
-        std::mt19937 rng(11);
-        std::uniform_int_distribution<int> pick(1, 20000);
-        std::optional<Conn> c;
-        while (!stop_) {
-            try {
-                if (!c) c.emplace(Sandbox::get().conninfo());
-                std::string id = std::to_string(pick(rng));
-                switch (done_ % 4) {
-                case 0:
-                    c->exec("WITH n AS (INSERT INTO customers (name) VALUES ('app') RETURNING id),"
-                            " o AS (INSERT INTO orders (customer_id, amount) SELECT id, 1 FROM n)"
-                            " INSERT INTO notes (customer_id, body) SELECT id, 'app' FROM n");
-                    break;
-                case 1: c->exec("UPDATE orders SET amount = amount + 1 WHERE customer_id = $1", {id}); break;
-                case 2:
-                    c->exec("INSERT INTO orders (customer_id, amount) SELECT id, 2 FROM customers WHERE id = $1",
-                            {id});
-                    break;
-                default: c->exec("DELETE FROM customers WHERE id = $1", {id}); break;
-                }
-                done_++;
-            } catch (const PgError& e) {
-                if (e.sqlstate.rfind("22", 0) == 0 || e.sqlstate.rfind("23", 0) == 0) {
-                    failed_++;
-                    std::cerr << "application write failed: " << e.what() << "\n";
-                }
-                c.reset();
-                std::this_thread::sleep_for(std::chrono::milliseconds(50));
-            } catch (const std::exception&) {
-                c.reset();
-                std::this_thread::sleep_for(std::chrono::milliseconds(50));
-            }
-        }
-    }
-    std::atomic<bool> stop_{false};
-    std::atomic<long long> done_{0};
-    std::atomic<long long> failed_{0};
-    std::thread thread_;
 };
 
 }  // namespace
@@ -381,12 +345,12 @@ static void ForeignKeyJob(bool convert_referencing)
     Conn c = pg_mig_primary();
     c.exec("DROP SCHEMA IF EXISTS fk_twin CASCADE");
     c.exec("DROP TABLE IF EXISTS notes, orders, customers");
-    CreateFkTables(c, "public");
+    CreateTable(c, "public", kFkDdl);
     c.exec("INSERT INTO customers (name) SELECT 'c' || g FROM generate_series(1, 20000) g");
     c.exec("INSERT INTO orders (customer_id, amount) SELECT 1 + g % 20000, g FROM generate_series(1, 40000) g");
     c.exec("INSERT INTO notes (customer_id, body) SELECT 1 + g % 20000, 'n' FROM generate_series(1, 8000) g");
     c.exec("CREATE SCHEMA fk_twin");
-    CreateFkTables(c, "fk_twin");
+    CreateTable(c, "fk_twin", kFkDdl);
     c.exec("ALTER TABLE fk_twin.customers ALTER COLUMN id TYPE bigint");
     if (convert_referencing) {
         c.exec("ALTER TABLE fk_twin.orders ALTER COLUMN customer_id TYPE bigint");
