@@ -17,13 +17,6 @@
 extern void MigForeignKeyEqualityOps(Relation ref, int n, const AttrNumber *ref_attnums,
 									 const Oid *fk_types, Oid *eqops, Oid *casts);
 
-/* kind_change_type.c: the start of mig_change_type (kind_change_type_start.c) */
-extern bool MigChangeTypeStart(Relation *rel, MigJob *job, const char *column,
-							   const char *new_type, const char *using_expr, bool cleanup,
-							   bool convert_referencing, char **detail);
-extern void MigChangeTypeAddTrigger(Relation rel, MigJob *job, const MigTarget *target);
-extern List *MigChangeTypeReferencingTargets(MigJob *job, int first_ord, int64 *rows_total);
-
 /* steps.c: helpers for the kinds */
 extern char *MigJobRelationName(const MigJob *job);
 extern void MigExecDDL(const char *sql);

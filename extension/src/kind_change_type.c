@@ -50,6 +50,8 @@
  * varchar(100), varchar to text, ...) is the plain ALTER COLUMN TYPE as
  * the one step alter, under lock_timeout with retries.
  *
+ * The start function, mig_change_type, is at the end of the file.
+ *
  * Everything the job names is resolved at start: the column by its number,
  * the types by their OIDs (stored as their qualified names), the
  * expression through the walk's resolved set clause (every name
@@ -86,6 +88,7 @@
 #include "commands/tablespace.h"
 #include "rewrite/rewriteHandler.h"
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -107,6 +110,7 @@
 
 #include "parse_check.h"
 #include "pg_mig.h"
+#include "start.h"
 #include "steps.h"
 #include "version_compat.h"
 
@@ -147,18 +151,25 @@ AttArg(const MigJob *job, const char *name)
 	return (AttrNumber) atoi(Arg(job, name));
 }
 
-/* ColumnName: the current name of column attnum of the job's table, quoted */
+/* ColumnNameOf: the current name of column attnum of table relid, quoted */
 static const char *
-ColumnName(const MigJob *job, AttrNumber attnum)
+ColumnNameOf(Oid relid, AttrNumber attnum)
 {
-	char	   *name = get_attname(job->relid, attnum, true);
+	char	   *name = get_attname(relid, attnum, true);
 
 	if (name == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column %d of table %s was dropped while the job ran",
-						attnum, job->relation_name)));
+						attnum, get_rel_name(relid))));
 	return quote_identifier(name);
+}
+
+/* ColumnName: the current name of column attnum of the job's table, quoted */
+static const char *
+ColumnName(const MigJob *job, AttrNumber attnum)
+{
+	return ColumnNameOf(job->relid, attnum);
 }
 
 /* TruncatedName: prefix || name, cut to fit NAMEDATALEN */
@@ -611,19 +622,6 @@ JobColumns(const MigJob *job)
 	return result;
 }
 
-/* ColumnNameOf: the current name of column attnum of table relid, quoted */
-static const char *
-ColumnNameOf(Oid relid, AttrNumber attnum)
-{
-	char	   *name = get_attname(relid, attnum, true);
-
-	if (name == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column %d of table %s was dropped while the job ran",
-						attnum, get_rel_name(relid))));
-	return quote_identifier(name);
-}
 
 /* RuleOwner: the relation of rewrite rule ruleoid, or InvalidOid */
 static Oid
@@ -1405,15 +1403,14 @@ CheckReferencingColumns(Oid relid, AttrNumber attnum, Oid new_type, int32 new_ty
 }
 
 /*
- * MigChangeTypeStart checks the arguments of mig_change_type and, unless
+ * PrepareStart checks the arguments of mig_change_type and, unless
  * the change is catalog-only, adds the new column and its trigger; fills
  * in job's kind, kind_args and set clause.  Returns true if the job walks
  * (the caller builds its targets now, after the trigger is there).
  */
-bool
-MigChangeTypeStart(Relation *relp, MigJob *job, const char *column, const char *new_type_text,
-				   const char *using_expr, bool cleanup, bool convert_referencing,
-				   char **detail)
+static bool
+PrepareStart(Relation *relp, MigJob *job, const char *column, const char *new_type_text,
+			 const char *using_expr, bool cleanup, bool convert_referencing, char **detail)
 {
 	Relation	rel = *relp;
 	Oid			relid = RelationGetRelid(rel);
@@ -1609,11 +1606,11 @@ AddTrigger(Relation rel, AttrNumber attnum, const char *column, const char *new_
 }
 
 /*
- * MigChangeTypeAddTrigger creates the trigger of the job's own column, its
+ * AddOwnTrigger creates the trigger of the job's own column, its
  * expression from the walk's resolved set clause.
  */
-void
-MigChangeTypeAddTrigger(Relation rel, MigJob *job, const MigTarget *target)
+static void
+AddOwnTrigger(Relation rel, MigJob *job, const MigTarget *target)
 {
 	AddTrigger(rel, AttArg(job, "attnum"), Arg(job, "column"), Arg(job, "new_column"),
 			   Arg(job, "function"), target->set_clause,
@@ -1621,14 +1618,14 @@ MigChangeTypeAddTrigger(Relation rel, MigJob *job, const MigTarget *target)
 }
 
 /*
- * MigChangeTypeReferencingTargets: with convert_referencing, the walk's
+ * ReferencingTargets: with convert_referencing, the walk's
  * targets of the referencing columns (numbered from first_ord on), each
  * table's upper key read under the lock the start holds, and their
  * triggers.  Adds the planner's estimates to *rows_total.  Caller is in
  * the start's transaction; SPI not connected.
  */
-List *
-MigChangeTypeReferencingTargets(MigJob *job, int first_ord, int64 *rows_total)
+static List *
+ReferencingTargets(MigJob *job, int first_ord, int64 *rows_total)
 {
 	List	   *result = NIL;
 	ListCell   *lc;
@@ -2235,3 +2232,96 @@ const MigKindDef mig_kind_change_type = {
 	.walk_at = 1,
 	.walk_verb = "changed",
 };
+
+PG_FUNCTION_INFO_V1(mig_change_type);
+
+/* the refusals of a start that name what it does (start.h) */
+static const MigStartText change_type_text = {
+	.recovery = gettext_noop("cannot start a change_type job during recovery"),
+	.temp_table = gettext_noop("cannot change the type of a column on temporary table \"%s\""),
+	.not_owner = gettext_noop("permission denied to change the type of a column on table \"%s\""),
+};
+
+/*
+ * mig_change_type(relation, column_name, new_type, using_expr, cleanup,
+ * convert_referencing, <walk knobs of mig_start_delete, parallel
+ * included>, max_app_latency, job_key) starts a change_type job
+ * (the recipe above).  Unless the change is catalog-only, the new column
+ * and its trigger are added here, in the caller's transaction, and the
+ * walk's targets are fixed after them.
+ */
+Datum
+mig_change_type(PG_FUNCTION_ARGS)
+{
+	MigJob		job;
+	Relation	rel;
+	char	   *column;
+	char	   *new_type;
+	char	   *using_expr = NULL;
+	char	   *detail;
+	List	   *targets = NIL;
+	List	   *set_columns = NIL;
+	int64		rows_total = 0;
+	int64		job_id;
+	ListCell   *lc;
+
+	rel = MigBeginStart(fcinfo, &job, &change_type_text);
+	MIG_START_AGAIN(fcinfo, rel, &job, MIG_KIND_CHANGE_TYPE, "column_name", "new_type", "using_expr",
+				"cleanup", "convert_referencing");
+	MigCheckDDLTable(rel, &change_type_text);
+	MigRequireArg(fcinfo, 1, "column_name");
+	column = pstrdup(NameStr(*PG_GETARG_NAME(1)));
+	new_type = MigTextArgument(fcinfo, 2, "new_type", "Pass the new type as ALTER COLUMN TYPE takes it, e.g. 'bigint' or 'varchar(100)'.");
+	if (!PG_ARGISNULL(3))
+		using_expr = MigTextArgument(fcinfo, 3, "using_expr", NULL);
+	MigReadKnobArgs(fcinfo, &job);
+	{
+		int			argno = MigArgNo(fcinfo, "parallel");
+
+		if (argno >= 0 && !PG_ARGISNULL(argno) && PG_GETARG_INT32(argno) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("mig_change_type walks with one worker"),
+					 errhint("Pass parallel => 1; lanes for the walk of a type change are not built yet.")));
+	}
+
+	if (PrepareStart(&rel, &job, column, new_type, using_expr,
+						   MigArgBool(fcinfo, "cleanup", false),
+						   MigArgBool(fcinfo, "convert_referencing", false), &detail))
+	{
+		/*
+		 * the upper key as it is now, under the lock: the statement's
+		 * snapshot is older than the lock, and a row committed between the
+		 * two would be neither walked nor written through the trigger
+		 */
+		PushActiveSnapshot(GetLatestSnapshot());
+		targets = MigBuildTargets(rel, job.set_clause, NULL, &rows_total, &set_columns);
+		PopActiveSnapshot();
+		if (list_length(set_columns) != 1 ||
+			strcmp(linitial(set_columns), MigKindArg(&job, "new_column")) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("invalid using_expr: it is not one expression")));
+		if (list_length(targets) != 1)
+			elog(ERROR, "a change_type job has one target");
+		AddOwnTrigger(rel, &job, linitial(targets));
+		/* convert_referencing: the walks of the referencing columns after it */
+		targets = list_concat(targets, ReferencingTargets(&job, list_length(targets),
+																	   &rows_total));
+		job.rows_total = rows_total;
+		foreach(lc, targets)
+			job.keys_total += Max(((MigTarget *) lfirst(lc))->keys_estimate, 0);
+	}
+	else
+	{
+		/* catalog-only: the steps alone (the walk is marked done below) */
+		job.set_clause = NULL;
+		job.rows_total = -1;
+		job.keys_total = -1;
+	}
+	job.parallel = 1;
+	job_id = MigFinishStart(rel, &job, targets, detail, NULL, NULL);
+	if (targets == NIL)
+		MigMarkStepDone(job_id, "walk");
+	PG_RETURN_INT64(job_id);
+}
