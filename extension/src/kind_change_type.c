@@ -1063,8 +1063,8 @@ CheckDependents(Relation rel, AttrNumber attnum, const char *column)
 							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 							 errmsg("permission denied to change the type of column \"%s\" of table \"%s\": table \"%s\" references it",
 									column, RelationGetRelationName(rel), get_rel_name(conrelid)),
-							 errdetail("The job adds the foreign key of table \"%s\" again on the new column, and only the table's owner may."
-									   , get_rel_name(conrelid)),
+							 errdetail("The job adds the foreign key of table \"%s\" again on the new column, and only the table's owner may.",
+									   get_rel_name(conrelid)),
 							 errhint("Start the job as a role that owns both tables, or as a member of the owning roles.")));
 				carried = true;
 			}
