@@ -917,7 +917,7 @@ TwinSql(Oid conoid, List *columns, const char *name)
 			appendStringInfoString(&buf, " MATCH FULL");
 		appendStringInfo(&buf, " ON UPDATE %s ON DELETE %s", FkAction(form->confupdtype),
 						 FkAction(form->confdeltype));
-#if PG_VERSION_NUM >= 150000
+		/* ON DELETE SET NULL (columns), 15 and later: every version pg_mig builds on */
 		{
 			List	   *setcols = ConstraintColumns(tuple, Anum_pg_constraint_confdelsetcols);
 
@@ -927,7 +927,6 @@ TwinSql(Oid conoid, List *columns, const char *name)
 				AppendColumns(&buf, form->conrelid, setcols, columns);
 			}
 		}
-#endif
 		if (form->condeferrable)
 			appendStringInfoString(&buf, form->condeferred ?
 								   " DEFERRABLE INITIALLY DEFERRED" : " DEFERRABLE");
@@ -1390,7 +1389,7 @@ CheckReferencingColumns(Oid relid, AttrNumber attnum, Oid new_type, int32 new_ty
 					 errmsg("column \"%s\" or \"%s\" of table \"%s\" already exists", c->new_column,
 							c->old_column, RelationGetRelationName(rel)),
 					 errhint("A column change of an earlier job left it: drop it (or finish that job with mig_resume()) first.")));
-		if (pg_namespace_aclcheck(RelationGetNamespace(rel), GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+		if (MigNamespaceAclCheck(RelationGetNamespace(rel), GetUserId(), ACL_CREATE) != ACLCHECK_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied to create the trigger function of the job in schema %s",
