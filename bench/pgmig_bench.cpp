@@ -39,6 +39,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -456,6 +457,7 @@ struct Run {
     long lane_min = 0, lane_max = 0;    // rows of the smallest and largest lane
     std::optional<Load> load;
     bool correct = false;
+    std::string job;          // the pg_mig job's id, "" for the other methods
 };
 
 const char* kWhere = "tracking_id IS NULL";
@@ -711,7 +713,73 @@ Run RunMethod(const Options& o, const std::string& m, long rows, double pgbench_
     }
     run.table_bytes = c.num("SELECT pg_table_size('orders')");
     run.index_bytes = c.num("SELECT pg_indexes_size('orders')");
+    run.job = job;
     return run;
+}
+
+// ---------------------------------------------------------------- the sampler's cost
+
+// What the timeline's samples cost a job, from the worker's own accounting
+// (extension/src/timeline.c): with log_min_messages = debug1 a worker logs,
+// with every forced sample (where it takes up the job, where its walk
+// ends), its sums so far: samples written, calls (the checks whether one is
+// due included), the time spent in them and the WAL they wrote.  The last
+// line of each worker (pid, lane) is its total; a job's cost is the sum.
+struct SamplerCost {
+    bool found = false;
+    long samples = 0, calls = 0;
+    double ms = 0, wal = 0;
+};
+
+// The primary's log (bench/run.sh's sandbox: the data directory + ".log"),
+// read through the server from an offset on.
+class ServerLog {
+public:
+    explicit ServerLog(Pg& c) : path_(c.scalar("SELECT current_setting('data_directory') || '.log'")) {}
+    double size(Pg& c) { return c.num("SELECT (pg_stat_file($1, true)).size", {path_}); }
+    std::string since(Pg& c, double offset)
+    {
+        return c.scalar("SELECT pg_read_file($1, $2::bigint, greatest((pg_stat_file($1)).size - $2::bigint, 0), true)",
+                        {path_, std::to_string(std::llround(offset))});
+    }
+
+private:
+    std::string path_;
+};
+
+SamplerCost ParseSamplerCost(const std::string& log, const std::string& job)
+{
+    static const std::regex line(R"(\[(\d+)\].*pg_mig job (\d+) lane (\d+): (\d+) timeline samples \((\d+) calls\))"
+                                 R"( took ([0-9.]+) ms and (\d+) bytes of WAL)");
+    std::map<std::pair<std::string, std::string>, SamplerCost> last;  // (pid, lane) -> its latest sums
+    std::istringstream in(log);
+    std::smatch m;
+    for (std::string l; std::getline(in, l);) {
+        if (!std::regex_search(l, m, line) || m[2] != job) continue;
+        SamplerCost& w = last[{m[1], m[3]}];
+        w.found = true;
+        w.samples = std::stol(m[4]);
+        w.calls = std::stol(m[5]);
+        w.ms = std::stod(m[6]);
+        w.wal = std::stod(m[7]);
+    }
+    SamplerCost sum;
+    for (const auto& [k, w] : last) {
+        sum.found = true;
+        sum.samples += w.samples;
+        sum.calls += w.calls;
+        sum.ms += w.ms;
+        sum.wal += w.wal;
+    }
+    return sum;
+}
+
+// log_min_messages = debug1 for the sessions (and so the workers) that
+// connect to this database from now on, or back to the server's setting
+void DebugLog(Pg& c, bool on)
+{
+    c.exec(std::string("DO $$BEGIN EXECUTE format('ALTER DATABASE %I ") +
+           (on ? "SET log_min_messages = debug1" : "RESET log_min_messages") + "', current_database()); END$$");
 }
 
 // ---------------------------------------------------------------- report
@@ -930,7 +998,7 @@ int main(int argc, char** argv)
             std::cout
                 << "Usage: pgmig_bench [--quick] [--rows N] [--rounds N] [--django-rows N] [--scale N,N,...]\n"
                    "                   [--lanes N,N,...] [--vacuum-every N] [--short-naptime T]\n"
-                   "                   [--parts methods,lanes,load,bloat,scale] [--nice-ratio R] [--out FILE]\n"
+                   "                   [--parts methods,lanes,load,bloat,scale,sampling] [--nice-ratio R] [--out FILE]\n"
                    "                   [--methods a,b,...]\n"
                    "--lanes: the parallel => n runs (default 1,2,4; 1 is (e)); on a 16-core machine: 1,2,4,8\n"
                    "--vacuum-every: the bloat runs' vacuum_every in rows (default: pg_mig's automatic one)\n"
@@ -961,6 +1029,10 @@ int main(int argc, char** argv)
         SetNaptime(c, "");
 
         std::map<std::string, std::vector<Run>> solo, loaded, scaling, bloat, sampling;
+        std::map<std::string, std::vector<SamplerCost>> sampling_cost;  // per run of sampling[label]
+        std::vector<std::map<std::string, double>> sampling_rounds;      // rows/s per label, per round
+        double samples_bytes0 = 0, samples_rows0 = 0;                    // mig_job_sample before the part
+        ServerLog server_log(c);
         std::vector<double> baseline_tps, baseline_p99, baseline_gap;
         int failures = 0;
         auto note = [&](const Run& r, const char* what) {
@@ -1039,16 +1111,36 @@ int main(int argc, char** argv)
             }
             // the cost of the timeline's samples (issue 27): (e) with sampling as
             // good as off (one an hour), at the default 10 s, and 100 times as often
+            // (rotated each round); the worker's own accounting of its sampling
+            // time and WAL from its DEBUG1 lines
             if (o.has("sampling")) {
                 std::vector<std::pair<std::string, std::string>> t = {
                     {"off", "3600000"}, {"10 s", ""}, {"100 ms", "100"}};
                 std::rotate(t.begin(), t.begin() + (round - 1) % t.size(), t.end());
+                if (round == 1) {
+                    samples_bytes0 = c.num("SELECT pg_total_relation_size('mig_job_sample')");
+                    samples_rows0 = c.num("SELECT count(*) FROM mig_job_sample");
+                }
+                DebugLog(c, true);
+                sampling_rounds.emplace_back();
                 for (const auto& [label, ms] : t) {
                     SetTimeline(c, ms);
+                    double offset = server_log.size(c);
                     sampling[label].push_back(RunMethod(o, "e", o.rows));
-                    note(sampling[label].back(), "sample");
+                    const Run& r = sampling[label].back();
+                    note(r, "sample");
+                    SamplerCost cost = ParseSamplerCost(server_log.since(c, offset), r.job);
+                    if (!cost.found)
+                        std::fprintf(stderr, "  no sampler line of job %s in the primary's log\n", r.job.c_str());
+                    else
+                        std::fprintf(stderr, "          sampler: %ld samples (%ld calls), %.3f ms = %.4f %% of %.2f s,"
+                                     " WAL %.0f bytes\n", cost.samples, cost.calls, cost.ms,
+                                     100 * cost.ms / 1000 / r.seconds, r.seconds, cost.wal);
+                    sampling_cost[label].push_back(cost);
+                    sampling_rounds.back()[label] = r.rows / r.seconds;
                 }
                 SetTimeline(c, "");
+                DebugLog(c, false);
             }
             // bloat: autovacuum on the table, at its defaults and with a short naptime
             if (o.has("bloat")) {
@@ -1229,17 +1321,106 @@ int main(int argc, char** argv)
             md << "\n";
         }
 
+        // the sampler's figures per label: its share of the job's wall time,
+        // per sample, per run; the steady share at one sample per interval
+        const std::vector<std::pair<std::string, double>> kIntervals = {
+            {"off", 3600}, {"10 s", 10}, {"100 ms", 0.1}};
+        std::map<std::string, double> sampler_share_max;  // label -> largest share of a run, %
         if (o.has("sampling")) {
-            double off = Median(Aggregate(sampling["off"]).rate);
+            double total_samples = 0, total_wal = 0;
+            for (const auto& [label, costs] : sampling_cost)
+                for (const auto& k : costs) {
+                    total_samples += k.samples;
+                    total_wal += k.wal;
+                }
+            double wal_per_sample = total_samples > 0 ? total_wal / total_samples : 0;
+            double rows_added = c.num("SELECT count(*) FROM mig_job_sample") - samples_rows0;
+            double bytes_per_row =
+                rows_added > 0 ? (c.num("SELECT pg_total_relation_size('mig_job_sample')") - samples_bytes0) / rows_added
+                               : 0;
             md << "## Cost of the timeline samples (pg_mig, defaults; `pg_mig.timeline_interval`)\n\n"
-               << "The same job, interleaved in each round, with samples as good as off (one an hour), at the"
-                  " default (one per 10 s) and a hundred times as often (one per 100 ms). Target: at most 2 %"
-                  " at the default.\n\n"
-               << "| samples | rows/s | vs off |\n| --- | ---: | ---: |\n";
-            for (const char* label : {"off", "10 s", "100 ms"}) {
-                double rate = Median(Aggregate(sampling[label]).rate);
+               << "The same job (e), interleaved in each round in a rotated order (" << o.rounds
+               << " rounds), with samples as good as off (one an hour), at the default (one per 10 s) and a"
+                  " hundred times as often (one per 100 ms); every job also takes the two forced samples (where"
+                  " the worker takes it up, where its walk ends). Target: at most 2 % at the default.\n\n"
+               << "**Measured directly.** The worker adds up the time it spends in the sampler (every call:"
+                  " the check whether a sample is due, and the sample's lag reading, table size and `INSERT`)"
+                  " and the WAL the samples write (its `pgWalUsage`), and logs the sums at DEBUG1"
+                  " (extension/src/timeline.c; the benchmark sets `log_min_messages = debug1` for its database"
+                  " during these runs). Share: the sampler's time over the job's wall time as the benchmark"
+                  " sees it (start to `succeeded`); in a long job: the time per sample over the interval (one"
+                  " sample per interval, the forced two no longer counting).\n\n"
+               << "| samples | samples per job | sampler time per job | per sample | share of the job's time:"
+                  " median (largest) | share in a long job | WAL per sample |\n"
+               << "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+            for (const auto& [label, interval_s] : kIntervals) {
+                std::vector<double> n, ms, share, per, wal;
+                const auto& runs = sampling[label];
+                const auto& costs = sampling_cost[label];
+                for (size_t i = 0; i < runs.size() && i < costs.size(); i++) {
+                    if (!costs[i].found) continue;
+                    n.push_back(costs[i].samples);
+                    ms.push_back(costs[i].ms);
+                    share.push_back(100 * costs[i].ms / 1000 / runs[i].seconds);
+                    if (costs[i].samples > 0) {
+                        per.push_back(costs[i].ms / costs[i].samples);
+                        wal.push_back(costs[i].wal / costs[i].samples);
+                    }
+                }
+                if (share.empty()) {
+                    md << "| " << label << " | n/a | n/a | n/a | n/a | n/a | n/a |\n";
+                    continue;
+                }
+                sampler_share_max[label] = *std::max_element(share.begin(), share.end());
+                md << "| " << label << " | " << Fmt("%.0f", Median(n)) << " | " << Fmt("%.2f ms", Median(ms)) << " | "
+                   << Fmt("%.3f ms", Median(per)) << " | " << Fmt("%.3f %%", Median(share)) << " ("
+                   << Fmt("%.3f %%", sampler_share_max[label]) << ") | "
+                   << Fmt("%.5f %%", 100 * Median(per) / 1000 / interval_s) << " | " << Bytes(Median(wal)) << " |\n";
+            }
+            double off = Median(Aggregate(sampling["off"]).rate);
+            md << "\n**Rows/s** of the same runs: medians, the slowest and fastest run, and the ratio to \"off\""
+                  " within each round (the runs next to each other), as its median and range. On two cores"
+                  " shared with other work (the \"outside\" column: the CPU the rest of the machine took during"
+                  " the runs, median) these move by more than the samples cost.\n\n"
+               << "| samples | rows/s | slowest – fastest | vs off | vs off in the same round: median (range) |"
+                  " outside load (cores) |\n| --- | ---: | ---: | ---: | ---: | ---: |\n";
+            for (const auto& [label, interval_s] : kIntervals) {
+                Agg g = Aggregate(sampling[label]);
+                if (g.rate.empty()) continue;
+                double rate = Median(g.rate);
+                std::vector<double> paired;
+                for (const auto& r : sampling_rounds)
+                    if (r.count(label) && r.count("off") && r.at("off") > 0)
+                        paired.push_back(100 * (r.at(label) - r.at("off")) / r.at("off"));
+                std::string pr = "n/a";
+                if (label != "off" && !paired.empty())
+                    pr = Fmt("%+.1f %%", Median(paired)) + " (" +
+                         Fmt("%+.1f", *std::min_element(paired.begin(), paired.end())) + " … " +
+                         Fmt("%+.1f %%", *std::max_element(paired.begin(), paired.end())) + ")";
                 md << "| " << label << " | " << Count(rate) << " | "
-                   << (off > 0 ? Fmt("%+.1f %%", 100 * (rate - off) / off) : "n/a") << " |\n";
+                   << Count(*std::min_element(g.rate.begin(), g.rate.end())) << " – "
+                   << Count(*std::max_element(g.rate.begin(), g.rate.end())) << " | "
+                   << (off > 0 ? Fmt("%+.1f %%", 100 * (rate - off) / off) : "n/a") << " | " << pr << " | "
+                   << Fmt("%.2f", Median(g.other)) << " |\n";
+            }
+            // a job's first hour by the sampling rule (timeline.c, docs/monitoring.md): one sample per
+            // interval i, at least a thousandth of the job's age apart (so from 1000 i on, 1000 per
+            // e-fold of the age), two forced; at most 1,000 rows kept per lane (the older half thinned)
+            md << "\n**Storage.** A row of `mig_job_sample` takes " << Bytes(bytes_per_row)
+               << " with its primary key (the table's growth over the " << Count(rows_added)
+               << " rows these runs added, pages included); a sample writes " << Bytes(wal_per_sample)
+               << " of WAL (over all the runs' samples: the `INSERT` and its index entry; the commit is the"
+                  " chunk's). For a job of one hour, by the sampling rule (one sample per interval, at least a"
+                  " thousandth of the job's age apart, two forced; at most 1,000 rows kept per lane, the older"
+                  " half thinned out, whose `DELETE`s add WAL not counted here):\n\n"
+               << "| samples | samples in the job's first hour | rows kept | table | WAL |\n"
+               << "| --- | ---: | ---: | ---: | ---: |\n";
+            for (const auto& [label, interval_s] : kIntervals) {
+                double hour = 3600, written = 2 + (hour <= 1000 * interval_s ? hour / interval_s
+                                                                              : 1000 + 1000 * std::log(hour / (1000 * interval_s)));
+                double kept = std::min(written, 1000.0);
+                md << "| " << label << " | " << Count(written) << " | " << Count(kept) << " | "
+                   << Bytes(kept * bytes_per_row) << " | " << Bytes(written * wal_per_sample) << " |\n";
             }
             md << "\n";
         }
@@ -1330,6 +1511,14 @@ int main(int argc, char** argv)
                    << "| vacuum_every (naptime " << when << "): rows/s ≥ 0.85× vacuum_every => 0 | " << Fmt("%.2f×", cost)
                    << " | " << mark(cost >= 0.85) << " |\n";
             }
+        }
+        if (o.has("sampling") && sampler_share_max.count("10 s")) {
+            double off = Median(Aggregate(sampling["off"]).rate), def = Median(Aggregate(sampling["10 s"]).rate);
+            md << "| timeline samples at the default (10 s) cost ≤ 2 % of the job's time (the worker's own"
+                  " accounting, the largest run) | "
+               << Fmt("%.3f %%", sampler_share_max["10 s"]) << " (rows/s vs off: "
+               << (off > 0 ? Fmt("%+.1f %%", 100 * (def - off) / off) : "n/a") << ") | "
+               << mark(sampler_share_max["10 s"] <= 2) << " |\n";
         }
         if (o.has("scale")) {
             md << "| rows/s at the largest size within 10 % of the smallest (autovacuum on) | "

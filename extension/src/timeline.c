@@ -24,12 +24,21 @@
  * once that is longer; a lane keeps at most MIG_MAX_SAMPLES, the older
  * half thinned out to every other sample when it has more.
  *
+ * The *sampler's cost*: a worker adds up the time it spends in
+ * MigRecordSample (the checks whether a sample is due included) and the
+ * WAL its samples write, and logs the sums at DEBUG1 with every forced
+ * sample (where it takes up the job, where the walk ends): the last such
+ * line of a worker is its total.  For the benchmark (bench/, the sampling
+ * part), which sets log_min_messages = debug1 for that.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "executor/instrument.h"
 #include "executor/spi.h"
+#include "portability/instr_time.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -44,6 +53,16 @@ int			mig_timeline_interval_ms = 10000;
 static TimestampTz last_sample_at;
 static TimestampTz first_sample_at;
 static int	nsamples = -1;		/* -1: not counted yet */
+
+/* what the worker's sampling cost since it took up the job */
+static struct
+{
+	instr_time	spent;			/* time in MigRecordSample */
+	int64		wal_bytes;		/* WAL written by the samples */
+	int64		calls;			/* calls of MigRecordSample */
+	int64		written;		/* samples recorded */
+	TimestampTz since;			/* when the worker took up the job */
+}			cost;
 
 /*
  * MigResetRate starts the rate window of a job (lane > 0: of a lane) now,
@@ -71,9 +90,11 @@ MigResetRate(int64 job_id, int lane)
 		elog(ERROR, "could not start the rate window of pg_mig job " INT64_FORMAT, job_id);
 	MigStoreLeave(&sc);
 
-	/* a new worker counts its samples afresh */
+	/* a new worker counts its samples and their cost afresh */
 	nsamples = -1;
 	last_sample_at = 0;
+	memset(&cost, 0, sizeof(cost));
+	cost.since = GetCurrentTimestamp();
 }
 
 /*
@@ -123,14 +144,11 @@ MigAddThrottledMs(int64 job_id, int lane, int64 ms)
 }
 
 /*
- * MigRecordSample adds a sample of the job (lane) to its history if one
- * is due, or always with force (the first and the last of a walk).  job
- * holds the counters after the step (a lane's, see MigApplyLane);
- * throttled is why the step waited, NULL if it ran a chunk.  Caller is in
- * the step's transaction.
+ * RecordSample does MigRecordSample's work; returns whether it recorded a
+ * sample.
  */
-void
-MigRecordSample(const MigJob *job, int lane, const char *throttled, bool force)
+static bool
+RecordSample(const MigJob *job, int lane, const char *throttled, bool force)
 {
 	MigStoreContext sc;
 	TimestampTz now = GetCurrentTimestamp();
@@ -150,7 +168,7 @@ MigRecordSample(const MigJob *job, int lane, const char *throttled, bool force)
 						  TimestampDifferenceMilliseconds(first_sample_at, now) / 1000);
 	if (!force && last_sample_at != 0 &&
 		!TimestampDifferenceExceeds(last_sample_at, now, (int) Min(interval_ms, INT_MAX)))
-		return;
+		return false;
 
 	MigReadLag(job, &lag_bytes, &lag_ms);
 	values[0] = Int64GetDatum(job->job_id);
@@ -219,4 +237,38 @@ MigRecordSample(const MigJob *job, int lane, const char *throttled, bool force)
 	}
 	MigStoreLeave(&sc);
 	last_sample_at = now;
+	return true;
+}
+
+/*
+ * MigRecordSample adds a sample of the job (lane) to its history if one
+ * is due, or always with force (the first and the last of a walk).  job
+ * holds the counters after the step (a lane's, see MigApplyLane);
+ * throttled is why the step waited, NULL if it ran a chunk.  Adds what it
+ * cost to the worker's sums, and logs them with a forced sample (see the
+ * header).  Caller is in the step's transaction.
+ */
+void
+MigRecordSample(const MigJob *job, int lane, const char *throttled, bool force)
+{
+	instr_time	start;
+	instr_time	spent;
+	int64		wal_before = pgWalUsage.wal_bytes;
+
+	INSTR_TIME_SET_CURRENT(start);
+	if (RecordSample(job, lane, throttled, force))
+		cost.written++;
+	INSTR_TIME_SET_CURRENT(spent);
+	INSTR_TIME_SUBTRACT(spent, start);
+	INSTR_TIME_ADD(cost.spent, spent);
+	cost.wal_bytes += pgWalUsage.wal_bytes - wal_before;
+	cost.calls++;
+	if (force)
+		elog(DEBUG1, "pg_mig job " INT64_FORMAT " lane %d: " INT64_FORMAT " timeline samples ("
+			 INT64_FORMAT " calls) took %.3f ms and " INT64_FORMAT " bytes of WAL in "
+			 INT64_FORMAT " ms on the job",
+			 job->job_id, lane, cost.written, cost.calls,
+			 INSTR_TIME_GET_MILLISEC(cost.spent), cost.wal_bytes,
+			 (int64) (cost.since != 0 ?
+					  TimestampDifferenceMilliseconds(cost.since, GetCurrentTimestamp()) : 0));
 }

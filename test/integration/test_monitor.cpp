@@ -254,6 +254,75 @@ TEST(Monitor, TimelineSurvivesACrashAndTheReportDrawsIt)
         run_command({"cp", png, html, keep});
 }
 
+// The history stays bounded however long the job runs (docs/monitoring.md):
+// a sample at least a thousandth of the job's age after the one before
+// (coarser as the job ages), and at most 1,000 per lane, the older half
+// thinned out to every other sample.  An hour-old job is made by giving a
+// paused job the history it would have (1,000 samples from an hour before
+// its first, written as a superuser); the worker that takes it up again
+// counts its samples and the job's age from them.
+TEST(Monitor, TimelineGetsCoarserAsTheJobAgesAndKeepsAThousandSamples)
+{
+    Conn c(Sandbox::get().conninfo());
+    FineTimeline(c);
+    MakeTable(c, "mo_aged", 60000);
+    long long job = c.scalar_int("SELECT mig_start_backfill('mo_aged', 'n = n + 1', batch_size => 1000,"
+                                 " chunk_time => NULL, sleep => '200ms')");
+    wait_for([&] { return job_rows_done(c, job) > 0; }, 120, "the first chunk");
+    c.exec("SELECT mig_pause($1)", {S(job)});
+    wait_for([&] { return !c.scalar("SELECT worker_pid FROM mig_jobs WHERE job_id = $1", {S(job)}).has_value(); },
+             60, "the paused worker to exit");
+    ASSERT_LT(job_rows_done(c, job), 20000) << "the job went too far before the pause";
+    std::string first = *c.scalar("SELECT min(at)::text FROM mig_job_samples WHERE job_id = $1", {S(job)});
+    c.exec("INSERT INTO mig_job_sample (job_id, lane, at, rows_done, keys_done, wal_bytes)"
+           " SELECT $1, 0, $2::timestamptz - interval '1 hour' + g * interval '3.6 s', 0, 0, 0"
+           " FROM generate_series(0, 999) g",
+           {S(job), first});
+    std::string resumed = *c.scalar("SELECT clock_timestamp()::text");
+    c.exec("SELECT mig_resume($1)", {S(job)});
+    ASSERT_EQ("succeeded", wait_job(c, job, 300));
+
+    // at most 1,000; the first sample kept; of the 1,000 old ones the older
+    // half thinned out to every other one (250 left), the newer half kept
+    EXPECT_LE(c.scalar_int("SELECT count(*) FROM mig_job_samples WHERE job_id = $1", {S(job)}), 1000);
+    EXPECT_EQ("t", *c.scalar("SELECT min(at) = $2::timestamptz - interval '1 hour' FROM mig_job_samples"
+                             " WHERE job_id = $1", {S(job), first}));
+    EXPECT_EQ(250, c.scalar_int("SELECT count(*) FROM mig_job_samples WHERE job_id = $1"
+                                " AND at < $2::timestamptz - interval '1 hour' + 500 * interval '3.6 s'",
+                                {S(job), first}));
+    EXPECT_EQ(500, c.scalar_int("SELECT count(*) FROM mig_job_samples WHERE job_id = $1"
+                                " AND at >= $2::timestamptz - interval '1 hour' + 500 * interval '3.6 s'"
+                                " AND at < $2::timestamptz", {S(job), first}));
+
+    // the new worker's samples: the first (forced, where it starts), then one
+    // at least a thousandth of the job's age (3.6 s, not 200 ms) after the one
+    // before, the last forced where the walk ends; 59 chunks with 200 ms
+    // sleeps take more than two such intervals, so some are not forced
+    auto r = c.rows("SELECT count(*), extract(epoch FROM max(at) - min(at)),"
+                    "       extract(epoch FROM $2::timestamptz - $3::timestamptz + interval '1 hour') / 1000"
+                    "  FROM mig_job_samples WHERE job_id = $1 AND at > $2::timestamptz",
+                    {S(job), resumed, first});
+    long long fresh = std::stoll(*r.at(0)[0]);
+    double span = std::stod(*r[0][1]), interval = std::stod(*r[0][2]);
+    EXPECT_GE(fresh, 3);
+    EXPECT_LE(fresh, 2 + static_cast<long long>(span / interval)) << span << " s at " << interval << " s";
+    EXPECT_LT(fresh, span / 0.2) << "coarser than the 200 ms of pg_mig.timeline_interval";
+    // each one not forced (all but the first and the last) comes a
+    // thousandth of the age after the one before, within the few ms between
+    // the worker's clock reading and the insert's clock_timestamp()
+    auto close = c.rows("SELECT at::text, gap, age FROM ("
+                        "  SELECT at, extract(epoch FROM at - lag(at) OVER w) AS gap,"
+                        "         extract(epoch FROM at - $3::timestamptz + interval '1 hour') AS age,"
+                        "         row_number() OVER w AS n, count(*) OVER () AS m"
+                        "    FROM mig_job_samples WHERE job_id = $1 AND at > $2::timestamptz"
+                        "  WINDOW w AS (ORDER BY at)) s"
+                        " WHERE n > 1 AND n < m AND gap < age / 1000 - 0.05",
+                        {S(job), resumed, first});
+    for (const auto& row : close)
+        ADD_FAILURE() << "the sample at " << *row[0] << " came " << *row[1] << " s after the one before, at age "
+                      << *row[2] << " s";
+}
+
 // wait and status of a failed job say why (they printed "failed" only);
 // status --json names the lag lag_bytes and the job's limit max_lag_bytes.
 TEST(Monitor, WaitAndStatusPrintTheErrorOfAFailedJob)
