@@ -728,7 +728,11 @@ Run RunMethod(const Options& o, const std::string& m, long rows, double pgbench_
 struct SamplerCost {
     bool found = false;
     long samples = 0, calls = 0;
-    double ms = 0, wal = 0;
+    double ms = 0, cpu_ms = 0, wal = 0;  // time, CPU time (user + system), WAL bytes
+    long workers = 0;  // workers' first lines: each a worker's first, forced sample alone
+    double first_ms = 0, first_cpu_ms = 0;  // their time: a new backend's caches, the count of the lane's samples
+    double further_ms() const { return samples > workers ? (ms - first_ms) / (samples - workers) : -1; }
+    double further_cpu_ms() const { return samples > workers ? (cpu_ms - first_cpu_ms) / (samples - workers) : -1; }
 };
 
 // The primary's log (bench/run.sh's sandbox: the data directory + ".log"),
@@ -750,18 +754,23 @@ private:
 SamplerCost ParseSamplerCost(const std::string& log, const std::string& job)
 {
     static const std::regex line(R"(\[(\d+)\].*pg_mig job (\d+) lane (\d+): (\d+) timeline samples \((\d+) calls\))"
-                                 R"( took ([0-9.]+) ms and (\d+) bytes of WAL)");
+                                 R"( took ([0-9.]+) ms \(([0-9.]+) ms of CPU\) and (\d+) bytes of WAL)");
     std::map<std::pair<std::string, std::string>, SamplerCost> last;  // (pid, lane) -> its latest sums
     std::istringstream in(log);
     std::smatch m;
     for (std::string l; std::getline(in, l);) {
         if (!std::regex_search(l, m, line) || m[2] != job) continue;
         SamplerCost& w = last[{m[1], m[3]}];
+        if (!w.found) {
+            w.first_ms = std::stod(m[6]);
+            w.first_cpu_ms = std::stod(m[7]);
+        }
         w.found = true;
         w.samples = std::stol(m[4]);
         w.calls = std::stol(m[5]);
         w.ms = std::stod(m[6]);
-        w.wal = std::stod(m[7]);
+        w.cpu_ms = std::stod(m[7]);
+        w.wal = std::stod(m[8]);
     }
     SamplerCost sum;
     for (const auto& [k, w] : last) {
@@ -770,6 +779,10 @@ SamplerCost ParseSamplerCost(const std::string& log, const std::string& job)
         sum.calls += w.calls;
         sum.ms += w.ms;
         sum.wal += w.wal;
+        sum.cpu_ms += w.cpu_ms;
+        sum.workers++;
+        sum.first_ms += w.first_ms;
+        sum.first_cpu_ms += w.first_cpu_ms;
     }
     return sum;
 }
@@ -1133,9 +1146,11 @@ int main(int argc, char** argv)
                     if (!cost.found)
                         std::fprintf(stderr, "  no sampler line of job %s in the primary's log\n", r.job.c_str());
                     else
-                        std::fprintf(stderr, "          sampler: %ld samples (%ld calls), %.3f ms = %.4f %% of %.2f s,"
-                                     " WAL %.0f bytes\n", cost.samples, cost.calls, cost.ms,
-                                     100 * cost.ms / 1000 / r.seconds, r.seconds, cost.wal);
+                        std::fprintf(stderr, "          sampler: %ld samples (%ld calls), %.3f ms (CPU %.3f) = %.4f %% of"
+                                     " %.2f s (first %.3f ms, CPU %.3f; further %.3f ms each, CPU %.3f), WAL %.0f bytes\n",
+                                     cost.samples, cost.calls, cost.ms, cost.cpu_ms, 100 * cost.ms / 1000 / r.seconds,
+                                     r.seconds, cost.first_ms, cost.first_cpu_ms, cost.further_ms(),
+                                     cost.further_cpu_ms(), cost.wal);
                     sampling_cost[label].push_back(cost);
                     sampling_rounds.back()[label] = r.rows / r.seconds;
                 }
@@ -1325,7 +1340,7 @@ int main(int argc, char** argv)
         // per sample, per run; the steady share at one sample per interval
         const std::vector<std::pair<std::string, double>> kIntervals = {
             {"off", 3600}, {"10 s", 10}, {"100 ms", 0.1}};
-        std::map<std::string, double> sampler_share_max;  // label -> largest share of a run, %
+        std::map<std::string, double> sampler_share_max, sampler_cpu_share_max;  // label -> largest of a run, %
         if (o.has("sampling")) {
             double total_samples = 0, total_wal = 0;
             for (const auto& [label, costs] : sampling_cost)
@@ -1347,14 +1362,21 @@ int main(int argc, char** argv)
                   " the check whether a sample is due, and the sample's lag reading, table size and `INSERT`)"
                   " and the WAL the samples write (its `pgWalUsage`), and logs the sums at DEBUG1"
                   " (extension/src/timeline.c; the benchmark sets `log_min_messages = debug1` for its database"
-                  " during these runs). Share: the sampler's time over the job's wall time as the benchmark"
-                  " sees it (start to `succeeded`); in a long job: the time per sample over the interval (one"
-                  " sample per interval, the forced two no longer counting).\n\n"
-               << "| samples | samples per job | sampler time per job | per sample | share of the job's time:"
-                  " median (largest) | share in a long job | WAL per sample |\n"
-               << "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+                  " during these runs), as time and as CPU time (user + system, `getrusage`: on a busy"
+                  " machine the time also has the waits for a CPU). The first sample of a worker costs more than the others (a new"
+                  " backend's catalog caches, the count of the lane's samples); further samples: the rest of"
+                  " the time over the rest of the samples (their checks included). Share: the sampler's time"
+                  " over the job's wall time as the benchmark sees it (start to `succeeded`), so in these"
+                  " short jobs mostly the two forced samples; in a long job: a further sample's time over the"
+                  " interval (one sample per interval, the first no longer counting). WAL per sample: the"
+                  " median over the runs, of runs that start after a `CHECKPOINT`, so with the full-page"
+                  " images of the sample table's last pages.\n\n"
+               << "| samples | samples per job | sampler time per job (CPU) | the first sample (CPU) |"
+                  " each further sample (CPU) | share of the job's time: median (largest) | CPU share |"
+                  " share in a long job (CPU) | WAL per sample |\n"
+               << "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
             for (const auto& [label, interval_s] : kIntervals) {
-                std::vector<double> n, ms, share, per, wal;
+                std::vector<double> n, ms, cpu, share, cpu_share, first, first_cpu, per, per_cpu, wal;
                 const auto& runs = sampling[label];
                 const auto& costs = sampling_cost[label];
                 for (size_t i = 0; i < runs.size() && i < costs.size(); i++) {
@@ -1362,20 +1384,31 @@ int main(int argc, char** argv)
                     n.push_back(costs[i].samples);
                     ms.push_back(costs[i].ms);
                     share.push_back(100 * costs[i].ms / 1000 / runs[i].seconds);
-                    if (costs[i].samples > 0) {
-                        per.push_back(costs[i].ms / costs[i].samples);
-                        wal.push_back(costs[i].wal / costs[i].samples);
+                    cpu.push_back(costs[i].cpu_ms);
+                    cpu_share.push_back(100 * costs[i].cpu_ms / 1000 / runs[i].seconds);
+                    first.push_back(costs[i].first_ms / std::max(costs[i].workers, 1L));
+                    first_cpu.push_back(costs[i].first_cpu_ms / std::max(costs[i].workers, 1L));
+                    if (costs[i].further_ms() >= 0) {
+                        per.push_back(costs[i].further_ms());
+                        per_cpu.push_back(costs[i].further_cpu_ms());
                     }
+                    if (costs[i].samples > 0) wal.push_back(costs[i].wal / costs[i].samples);
                 }
                 if (share.empty()) {
-                    md << "| " << label << " | n/a | n/a | n/a | n/a | n/a | n/a |\n";
+                    md << "| " << label << " | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |\n";
                     continue;
                 }
                 sampler_share_max[label] = *std::max_element(share.begin(), share.end());
-                md << "| " << label << " | " << Fmt("%.0f", Median(n)) << " | " << Fmt("%.2f ms", Median(ms)) << " | "
-                   << Fmt("%.3f ms", Median(per)) << " | " << Fmt("%.3f %%", Median(share)) << " ("
-                   << Fmt("%.3f %%", sampler_share_max[label]) << ") | "
-                   << Fmt("%.5f %%", 100 * Median(per) / 1000 / interval_s) << " | " << Bytes(Median(wal)) << " |\n";
+                sampler_cpu_share_max[label] = *std::max_element(cpu_share.begin(), cpu_share.end());
+                md << "| " << label << " | " << Fmt("%.0f", Median(n)) << " | " << Fmt("%.2f ms", Median(ms))
+                   << Fmt(" (%.2f)", Median(cpu)) << " | " << Fmt("%.2f ms", Median(first))
+                   << Fmt(" (%.2f)", Median(first_cpu)) << " | " << Fmt("%.3f ms", Median(per))
+                   << Fmt(" (%.3f)", Median(per_cpu)) << " | " << Fmt("%.3f %%", Median(share)) << " ("
+                   << Fmt("%.3f %%", sampler_share_max[label]) << ") | " << Fmt("%.3f %%", Median(cpu_share)) << " ("
+                   << Fmt("%.3f %%", sampler_cpu_share_max[label]) << ") | "
+                   << Fmt("%.4f %%", 100 * Median(per) / 1000 / interval_s)
+                   << Fmt(" (%.4f %%)", 100 * Median(per_cpu) / 1000 / interval_s) << " | " << Bytes(Median(wal))
+                   << " |\n";
             }
             double off = Median(Aggregate(sampling["off"]).rate);
             md << "\n**Rows/s** of the same runs: medians, the slowest and fastest run, and the ratio to \"off\""
@@ -1409,8 +1442,8 @@ int main(int argc, char** argv)
             md << "\n**Storage.** A row of `mig_job_sample` takes " << Bytes(bytes_per_row)
                << " with its primary key (the table's growth over the " << Count(rows_added)
                << " rows these runs added, pages included); a sample writes " << Bytes(wal_per_sample)
-               << " of WAL (over all the runs' samples: the `INSERT` and its index entry; the commit is the"
-                  " chunk's). For a job of one hour, by the sampling rule (one sample per interval, at least a"
+               << " of WAL (all the runs' samples together: the `INSERT` and its index entry, with the"
+                  " full-page images after each run's checkpoint; the commit is the chunk's). For a job of one hour, by the sampling rule (one sample per interval, at least a"
                   " thousandth of the job's age apart, two forced; at most 1,000 rows kept per lane, the older"
                   " half thinned out, whose `DELETE`s add WAL not counted here):\n\n"
                << "| samples | samples in the job's first hour | rows kept | table | WAL |\n"
@@ -1516,7 +1549,8 @@ int main(int argc, char** argv)
             double off = Median(Aggregate(sampling["off"]).rate), def = Median(Aggregate(sampling["10 s"]).rate);
             md << "| timeline samples at the default (10 s) cost ≤ 2 % of the job's time (the worker's own"
                   " accounting, the largest run) | "
-               << Fmt("%.3f %%", sampler_share_max["10 s"]) << " (rows/s vs off: "
+               << Fmt("%.3f %%", sampler_share_max["10 s"]) << " (CPU: "
+               << Fmt("%.3f %%", sampler_cpu_share_max["10 s"]) << "; rows/s vs off: "
                << (off > 0 ? Fmt("%+.1f %%", 100 * (def - off) / off) : "n/a") << ") | "
                << mark(sampler_share_max["10 s"] <= 2) << " |\n";
         }

@@ -28,7 +28,8 @@
  * MigRecordSample (the checks whether a sample is due included) and the
  * WAL its samples write, and logs the sums at DEBUG1 with every forced
  * sample (where it takes up the job, where the walk ends): the last such
- * line of a worker is its total.  For the benchmark (bench/, the sampling
+ * line of a worker is its total.  The CPU time beside the time: on a busy
+ * machine the time includes the waits for a CPU.  For the benchmark (bench/, the sampling
  * part), which sets log_min_messages = debug1 for that.
  *
  *-------------------------------------------------------------------------
@@ -41,6 +42,7 @@
 #include "portability/instr_time.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/pg_rusage.h"
 #include "utils/timestamp.h"
 
 #include "pg_mig.h"
@@ -58,6 +60,7 @@ static int	nsamples = -1;		/* -1: not counted yet */
 static struct
 {
 	instr_time	spent;			/* time in MigRecordSample */
+	double		cpu_ms;			/* CPU time (user + system) in it */
 	int64		wal_bytes;		/* WAL written by the samples */
 	int64		calls;			/* calls of MigRecordSample */
 	int64		written;		/* samples recorded */
@@ -253,22 +256,30 @@ MigRecordSample(const MigJob *job, int lane, const char *throttled, bool force)
 {
 	instr_time	start;
 	instr_time	spent;
+	PGRUsage	ru0;
+	PGRUsage	ru1;
 	int64		wal_before = pgWalUsage.wal_bytes;
 
+	pg_rusage_init(&ru0);
 	INSTR_TIME_SET_CURRENT(start);
 	if (RecordSample(job, lane, throttled, force))
 		cost.written++;
 	INSTR_TIME_SET_CURRENT(spent);
+	pg_rusage_init(&ru1);
 	INSTR_TIME_SUBTRACT(spent, start);
 	INSTR_TIME_ADD(cost.spent, spent);
+	cost.cpu_ms += (ru1.ru.ru_utime.tv_sec - ru0.ru.ru_utime.tv_sec +
+					ru1.ru.ru_stime.tv_sec - ru0.ru.ru_stime.tv_sec) * 1000.0 +
+		(ru1.ru.ru_utime.tv_usec - ru0.ru.ru_utime.tv_usec +
+		 ru1.ru.ru_stime.tv_usec - ru0.ru.ru_stime.tv_usec) / 1000.0;
 	cost.wal_bytes += pgWalUsage.wal_bytes - wal_before;
 	cost.calls++;
 	if (force)
 		elog(DEBUG1, "pg_mig job " INT64_FORMAT " lane %d: " INT64_FORMAT " timeline samples ("
-			 INT64_FORMAT " calls) took %.3f ms and " INT64_FORMAT " bytes of WAL in "
-			 INT64_FORMAT " ms on the job",
+			 INT64_FORMAT " calls) took %.3f ms (%.3f ms of CPU) and " INT64_FORMAT
+			 " bytes of WAL in " INT64_FORMAT " ms on the job",
 			 job->job_id, lane, cost.written, cost.calls,
-			 INSTR_TIME_GET_MILLISEC(cost.spent), cost.wal_bytes,
+			 INSTR_TIME_GET_MILLISEC(cost.spent), cost.cpu_ms, cost.wal_bytes,
 			 (int64) (cost.since != 0 ?
 					  TimestampDifferenceMilliseconds(cost.since, GetCurrentTimestamp()) : 0));
 }
