@@ -24,9 +24,10 @@
  * once that is longer; a lane keeps at most MIG_MAX_SAMPLES, the older
  * half thinned out to every other sample when it has more.
  *
- * The *sampler's cost*: a worker adds up the time it spends in
- * MigRecordSample (the checks whether a sample is due included) and the
- * WAL its samples write, and logs the sums at DEBUG1 with every forced
+ * The *sampler's cost*: a worker adds up the time it spends taking
+ * samples (not the check whether one is due, a clock reading and a
+ * comparison per step, which would cost less than timing it) and the WAL
+ * its samples write, and logs the sums at DEBUG1 with every forced
  * sample (where it takes up the job, where the walk ends): the last such
  * line of a worker is its total.  The CPU time beside the time: on a busy
  * machine the time includes the waits for a CPU.  For the benchmark (bench/, the sampling
@@ -147,15 +148,31 @@ MigAddThrottledMs(int64 job_id, int lane, int64 ms)
 }
 
 /*
- * RecordSample does MigRecordSample's work; returns whether it recorded a
- * sample.
+ * SampleDue says whether a sample is due at now: always with force, else
+ * pg_mig.timeline_interval after the last one, or a thousandth of the
+ * job's age once that is longer.
  */
 static bool
-RecordSample(const MigJob *job, int lane, const char *throttled, bool force)
+SampleDue(TimestampTz now, bool force)
+{
+	long		interval_ms = mig_timeline_interval_ms;
+
+	/* coarser as the job ages: a tenth of a percent of its age at least */
+	if (first_sample_at != 0)
+		interval_ms = Max(interval_ms,
+						  TimestampDifferenceMilliseconds(first_sample_at, now) / 1000);
+	return force || last_sample_at == 0 ||
+		TimestampDifferenceExceeds(last_sample_at, now, (int) Min(interval_ms, INT_MAX));
+}
+
+/*
+ * RecordSample records a sample of the job (lane) taken at now: see
+ * MigRecordSample.
+ */
+static void
+RecordSample(const MigJob *job, int lane, const char *throttled, TimestampTz now)
 {
 	MigStoreContext sc;
-	TimestampTz now = GetCurrentTimestamp();
-	long		interval_ms = mig_timeline_interval_ms;
 	const char *table = MigQualifiedTable(MIG_SAMPLE_TABLE);
 	char	   *sql;
 	int64		lag_bytes;
@@ -164,14 +181,6 @@ RecordSample(const MigJob *job, int lane, const char *throttled, bool force)
 	INT8OID, INT8OID, TEXTOID, OIDOID, INT8OID};
 	Datum		values[11];
 	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
-	/* coarser as the job ages: a tenth of a percent of its age at least */
-	if (first_sample_at != 0)
-		interval_ms = Max(interval_ms,
-						  TimestampDifferenceMilliseconds(first_sample_at, now) / 1000);
-	if (!force && last_sample_at != 0 &&
-		!TimestampDifferenceExceeds(last_sample_at, now, (int) Min(interval_ms, INT_MAX)))
-		return false;
 
 	MigReadLag(job, &lag_bytes, &lag_ms);
 	values[0] = Int64GetDatum(job->job_id);
@@ -240,16 +249,15 @@ RecordSample(const MigJob *job, int lane, const char *throttled, bool force)
 	}
 	MigStoreLeave(&sc);
 	last_sample_at = now;
-	return true;
 }
 
 /*
  * MigRecordSample adds a sample of the job (lane) to its history if one
  * is due, or always with force (the first and the last of a walk).  job
  * holds the counters after the step (a lane's, see MigApplyLane);
- * throttled is why the step waited, NULL if it ran a chunk.  Adds what it
- * cost to the worker's sums, and logs them with a forced sample (see the
- * header).  Caller is in the step's transaction.
+ * throttled is why the step waited, NULL if it ran a chunk.  Adds what a
+ * sample cost to the worker's sums, and logs them with a forced sample
+ * (see the header).  Caller is in the step's transaction.
  */
 void
 MigRecordSample(const MigJob *job, int lane, const char *throttled, bool force)
@@ -259,11 +267,15 @@ MigRecordSample(const MigJob *job, int lane, const char *throttled, bool force)
 	PGRUsage	ru0;
 	PGRUsage	ru1;
 	int64		wal_before = pgWalUsage.wal_bytes;
+	TimestampTz now = GetCurrentTimestamp();
 
+	cost.calls++;
+	if (!SampleDue(now, force))
+		return;
 	pg_rusage_init(&ru0);
 	INSTR_TIME_SET_CURRENT(start);
-	if (RecordSample(job, lane, throttled, force))
-		cost.written++;
+	RecordSample(job, lane, throttled, now);
+	cost.written++;
 	INSTR_TIME_SET_CURRENT(spent);
 	pg_rusage_init(&ru1);
 	INSTR_TIME_SUBTRACT(spent, start);
@@ -273,7 +285,6 @@ MigRecordSample(const MigJob *job, int lane, const char *throttled, bool force)
 		(ru1.ru.ru_utime.tv_usec - ru0.ru.ru_utime.tv_usec +
 		 ru1.ru.ru_stime.tv_usec - ru0.ru.ru_stime.tv_usec) / 1000.0;
 	cost.wal_bytes += pgWalUsage.wal_bytes - wal_before;
-	cost.calls++;
 	if (force)
 		elog(DEBUG1, "pg_mig job " INT64_FORMAT " lane %d: " INT64_FORMAT " timeline samples ("
 			 INT64_FORMAT " calls) took %.3f ms (%.3f ms of CPU) and " INT64_FORMAT
