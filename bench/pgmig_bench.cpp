@@ -1208,8 +1208,13 @@ int main(int argc, char** argv)
             for (int i = 0; i < PQntuples(r.get()); i++) md << (i ? ", " : "") << "`" << PQgetvalue(r.get(), i, 0) << "`";
         }
         md << "; one streaming standby on the same machine (physical slot)\n";
-        if (!solo.empty())
-            md << "- table: `orders` (id bigint primary key, 5 more columns, " << Bytes(Median(A.before))
+        // the table's size before: of (a)'s runs, else of the first run there is
+        double table_before = Median(A.before);
+        for (const auto* runs : {&solo, &sampling, &bloat})
+            for (const auto& [m, v] : *runs)
+                if (table_before == 0 && !v.empty()) table_before = v.front().table_before;
+        if (table_before > 0)
+            md << "- table: `orders` (id bigint primary key, 5 more columns, " << Bytes(table_before)
                << " before the backfill, autovacuum off on it except in the bloat and scaling runs), "
                << Count(o.rows) << " rows; every method sets the new nullable column"
                << " `tracking_id = 'TRK-' || id` where it is NULL\n";
