@@ -30,8 +30,8 @@
  * its samples write, and logs the sums at DEBUG1 with every forced
  * sample (where it takes up the job, where the walk ends): the last such
  * line of a worker is its total.  The CPU time beside the time: on a busy
- * machine the time includes the waits for a CPU.  For the benchmark (bench/, the sampling
- * part), which sets log_min_messages = debug1 for that.
+ * machine the time includes the waits for a CPU.  For the benchmark
+ * (bench/, the sampling part), which sets log_min_messages = debug1 for it.
  *
  *-------------------------------------------------------------------------
  */
@@ -60,10 +60,10 @@ static int	nsamples = -1;		/* -1: not counted yet */
 /* what the worker's sampling cost since it took up the job */
 static struct
 {
-	instr_time	spent;			/* time in MigRecordSample */
-	double		cpu_ms;			/* CPU time (user + system) in it */
+	instr_time	spent;			/* time taking samples */
+	double		cpu_ms;			/* CPU time (user + system) taking them */
 	int64		wal_bytes;		/* WAL written by the samples */
-	int64		calls;			/* calls of MigRecordSample */
+	int64		calls;			/* calls of MigRecordSample (checks) */
 	int64		written;		/* samples recorded */
 	TimestampTz since;			/* when the worker took up the job */
 }			cost;
