@@ -4,9 +4,13 @@
 # primary + streaming standby (fsync on; autovacuum off, so that the lag
 # is the job's WAL and nobody else's), then:
 #
-#   ceiling  a fixed-rate loop in the server (2,000-row chunks, COMMIT per
-#            chunk, paced to R rows/s) stepped over rates: the highest rate
-#            whose peak standby lag stays within 2 MB, and within 16 MB
+#   ceiling  a fixed-rate loop in the server paced evenly (sub-chunks of
+#            --sub-rows rows, COMMIT per sub-chunk, each started on time for
+#            R rows/s, so that its WAL flows at a steady rate, not a chunk's
+#            at once) stepped over rates, then bisected --refine times
+#            between the highest rate within the budget and the lowest
+#            above it: the highest steady rate whose peak standby lag stays
+#            within 2 MB, and within 16 MB
 #   lag      pg_mig with max_lag_bytes 2 MB and 16 MB: rows/s and peak lag,
 #            paced (0.4) and stop/go (pg_mig.lag_pacing = off, as 0.3)
 #   latency  pgbench (one UPDATE per transaction) at 4 clients: baseline
@@ -20,11 +24,16 @@
 # the CPU time of its startup process over the wall-clock time of a run.
 #
 #   bench/pacing.sh [--rows N] [--seconds S] [--rates "R ..."] [--quick]
+#                   [--sub-rows N] [--refine N]
 #                   [--parts "ceiling lag latency"] [--rounds N] [--budgets "2 16"] [--out FILE]
 #
 #   --rows N      rows of the table (default 1000000)
 #   --seconds S   length of each pgbench window (default 20)
 #   --rates       the ceiling's rates in rows/s (default 5000 ... 120000)
+#   --sub-rows N  ceiling: rows per sub-chunk of the fixed-rate loop (default
+#                 250, about 100 kB of WAL: 1/20 of 2 MB)
+#   --refine N    ceiling: bisections per budget between the highest rate
+#                 within it and the lowest above it (default 3)
 #   --quick       300000 rows, 8 s windows, 5 rates: a smoke test
 #   --parts       which parts to run (default all three)
 #   --rounds N    lag: N rounds, paced and stop/go in turn first, the table
@@ -46,6 +55,8 @@ mode="full run"
 parts="ceiling lag latency"
 rounds=1
 budgets="2 16"
+sub_rows=250
+refine=3
 while [ $# -gt 0 ]; do
     case "$1" in
         --parts) parts=$2; shift 2 ;;
@@ -54,9 +65,11 @@ while [ $# -gt 0 ]; do
         --rows) rows=$2; shift 2 ;;
         --seconds) secs=$2; shift 2 ;;
         --rates) rates=$2; shift 2 ;;
+        --sub-rows) sub_rows=$2; shift 2 ;;
+        --refine) refine=$2; shift 2 ;;
         --quick) rows=300000; secs=8; rates="5000 10000 20000 40000 80000"; mode="--quick"; shift ;;
         --out) out=$2; shift 2 ;;
-        --help|-h) sed -n '2,36p' "$0"; exit 0 ;;
+        --help|-h) sed -n '2,46p' "$0"; exit 0 ;;
         *) echo "pacing.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -108,15 +121,16 @@ BEGIN
   END LOOP;
   RETURN peak;
 END \$\$;
--- fixed_rate: n = n + 1 over keys lo..hi in chunks of 2,000, COMMIT per
--- chunk, paced to rate rows/s
-CREATE PROCEDURE fixed_rate(rate int, lo bigint, hi bigint) LANGUAGE plpgsql AS \$\$
+-- fixed_rate: n = n + 1 over keys lo..hi in sub-chunks of sub rows,
+-- COMMIT per sub-chunk, each started when the rate allows it: the WAL
+-- flows evenly at rate rows/s (sub rows at a time)
+CREATE PROCEDURE fixed_rate(rate int, lo bigint, hi bigint, sub int) LANGUAGE plpgsql AS \$\$
 DECLARE s bigint := lo; t0 timestamptz := clock_timestamp(); done bigint := 0; ahead float8;
 BEGIN
   WHILE s <= hi LOOP
-    UPDATE t SET n = n + 1 WHERE id >= s AND id < s + 2000 AND id <= hi;
+    UPDATE t SET n = n + 1 WHERE id >= s AND id < s + sub AND id <= hi;
     COMMIT;
-    done := done + 2000; s := s + 2000;
+    done := done + sub; s := s + sub;
     ahead := done::float8 / rate - extract(epoch FROM clock_timestamp() - t0);
     IF ahead > 0 THEN PERFORM pg_sleep(ahead); END IF;
   END LOOP;
@@ -167,14 +181,14 @@ f2() { printf '%.2f' "$1"; }
 # ---- ceiling ----
 declare -A ceil_rate
 ceiling_rows=""
-lo=1
-has ceiling || rates=""
-for r in $rates; do
+ceil_runs=""   # lines "target peak"
+# ceiling_run R: the fixed-rate loop at R rows/s for about 6 s
+ceiling_run() {
+    local r=$1 n b prev
     n=$((r * 6))
     [ "$n" -gt "$rows" ] && n=$rows
-    hi=$((n))
     # synchronous_commit off, like the chunks of pg_mig's worker
-    measure q -c "SET synchronous_commit = off" -c "CALL fixed_rate($r, 1, $hi)"
+    measure q -c "SET synchronous_commit = off" -c "CALL fixed_rate($r, 1, $n, $sub_rows)"
     achieved=$(echo "$n / $wall" | bc -l)
     echo "ceiling: target $r rows/s, achieved $(f0 "$achieved"), peak lag $(mb "$peak") MB, replay $(f2 "$replay")" >&2
     ceiling_rows+="| $r | $(f0 "$achieved") | $(mb "$peak") MB | $(f2 "$replay") |"$'\n'
@@ -184,8 +198,25 @@ for r in $rates; do
             [ "$(echo "$achieved > $prev" | bc -l)" = 1 ] && ceil_rate[$b]=$achieved
         fi
     done
-done
-lo=$lo
+    ceil_runs+="$r $peak"$'\n'
+}
+if has ceiling; then
+    for r in $rates; do ceiling_run "$r"; done
+    # bisect between the highest target within each budget and the lowest
+    # above it
+    for b in $budgets; do
+        for _ in $(seq 1 "$refine"); do
+            # the highest target within b, the lowest above it that is not
+            ok=$(printf '%s' "$ceil_runs" | awk -v b=$((b * 1048576)) 'NF && $2 <= b && $1 > m { m = $1 } END { print m + 0 }')
+            fail=$(printf '%s' "$ceil_runs" | awk -v b=$((b * 1048576)) -v ok="$ok" \
+                'NF && $2 > b && $1 > ok && (m == 0 || $1 < m) { m = $1 } END { print m + 0 }')
+            [ "$ok" -gt 0 ] && [ "$fail" -gt "$ok" ] || break
+            mid=$(( (ok + fail) / 2 ))
+            [ $((fail - ok)) -le $((ok / 20)) ] && break   # within 5 %: enough
+            ceiling_run "$mid"
+        done
+    done
+fi
 
 # ---- pg_mig under a lag budget, paced and stop/go ----
 run_job() {  # run_job ARGS: a backfill of every row, to its end
@@ -308,7 +339,7 @@ cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
     echo "wall-clock time."
     if has ceiling; then
     echo
-    echo "## The ceiling: a fixed-rate loop in the server (2,000-row chunks)"
+    echo "## The ceiling: a fixed-rate loop in the server, paced evenly ($sub_rows-row sub-chunks)"
     echo
     echo "| target rows/s | achieved rows/s | peak lag | replay share |"
     echo "| --- | --- | --- | --- |"
