@@ -29,8 +29,10 @@
  * has not replayed (WrittenAgoMs, from the insert positions noted at each
  * look), or its replay_lag if longer, against what remains of max_lag
  * after the longest replay stall seen lately (a stall adds its length to
- * the lag whatever the job does); the limit the lag is nearer to sets
- * the fraction, max_lag_bytes (when set) the budget in bytes.
+ * the lag whatever the job does), less the stall going on now (the job
+ * goes on through a pause shorter than max_lag: what it writes then does
+ * not raise the peak); the limit the lag is nearer to sets the fraction,
+ * max_lag_bytes (when set) the budget in bytes.
  *
  * Over the budget the job still stops outright (throttle.c: a standby that
  * stopped, a frozen slot, WAL of others), with today's reasons; inactive
@@ -207,7 +209,8 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	double		rate;
 	int			lanes = (job->parallel > 1 && job->lane > 0) ? job->parallel : 1;
 	double		next_wal;
-	double		lag_ms;
+	double		lag_ms;			/* the age of the oldest WAL not replayed */
+	double		own_ms;			/* lag_ms less the stall going on now */
 	double		room_ms = job->max_lag_ms;
 	long		wait = 0;
 
@@ -229,6 +232,7 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	lag_ms = Max(r.replay_lag_ms, 0);
 	if (job->max_lag_ms > 0 && r.lag_bytes > 0 && insert > (XLogRecPtr) r.lag_bytes)
 		lag_ms = Max(lag_ms, WrittenAgoMs(now, insert - r.lag_bytes));
+	own_ms = lag_ms;
 
 	/*
 	 * A replica that stops replaying for a while (a pause, a conflict, a
@@ -239,6 +243,17 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	 * standby's reports say: its replay position standing from one report
 	 * to the next (a standby reports when it receives WAL, so a job that
 	 * writes nothing for a while hears nothing, which is no stall).
+	 *
+	 * The stall going on now is in lag_ms (and in the replay_lag the
+	 * standby reports, which grows through a pause), but it is not the
+	 * job's doing, and the WAL the job writes during it does not raise the
+	 * peak: it is replayed after what was written before the stall, the
+	 * later it came the sooner after its writing (as long as the job writes
+	 * no faster than the replica replays, which is what the rate follows).
+	 * So the pace follows the lag the job leaves, own_ms, lag_ms less that
+	 * stall: a job that stopped at every pause ran one chunk per resume
+	 * (it_throttle PacedJobHoldsATimeLagNearItsBudget).  A stall that takes
+	 * the lag itself near max_lag stops the job (the gate below).
 	 */
 	if (job->max_lag_ms > 0)
 	{
@@ -258,7 +273,9 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 		stall_at = now;
 		stall_ms = Max(stall_ms, stalled);
 		room_ms = Max(job->max_lag_ms - stall_ms, job->max_lag_ms * STALL_ROOM_MIN);
-		r.fraction = Max(r.fraction, lag_ms / room_ms);
+		own_ms = Max(lag_ms - stalled, 0);
+		r.fraction = Max(job->max_lag_bytes > 0 ? (double) r.lag_bytes / job->max_lag_bytes : 0,
+						 own_ms / room_ms);
 	}
 	if (have_sample)
 	{
@@ -311,7 +328,8 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 		(double) r.lag_bytes + Min(next_wal * lanes, job->max_lag_bytes / 2.0) >
 		PACE_GATE * job->max_lag_bytes)
 		wait = PACE_MAX_WAIT_MS;	/* the next chunk would take the lag over */
-	else if (job->max_lag_ms > 0 && lag_ms > PACE_GATE * room_ms)
+	else if (job->max_lag_ms > 0 &&
+			 (own_ms > PACE_GATE * room_ms || lag_ms > PACE_GATE * job->max_lag_ms))
 		wait = PACE_MAX_WAIT_MS;	/* the WAL written now would replay too late */
 	else if (chunk_start != 0 && rate <= 0)
 		wait = PACE_MAX_WAIT_MS;
@@ -332,7 +350,7 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 		/* the limit the lag is nearer to */
 		if (job->max_lag_bytes > 0 &&
 			(job->max_lag_ms <= 0 ||
-			 (double) r.lag_bytes / job->max_lag_bytes >= lag_ms / room_ms))
+			 (double) r.lag_bytes / job->max_lag_bytes >= own_ms / room_ms))
 			SetPacedReason(psprintf("pacing to replica lag budget %s: %s on %s",
 									MigFormatBytes(job->max_lag_bytes),
 									MigFormatBytes(r.lag_bytes), where));
