@@ -39,7 +39,7 @@ TEST(Throttle, PausedReplayHoldsTheJobWithinTheLimit)
 {
     Conn c(Sandbox::get().conninfo());
     Conn standby(Sandbox::get().conninfo("postgres", true));
-    MakeTable(c, "th_replay", 200000);
+    MakeTable(c, "th_replay", 50000);
     CatchUp(c, standby);
     standby.exec("SELECT pg_wal_replay_pause()");
     const long long limit = 2 * 1024 * 1024;
@@ -71,7 +71,7 @@ TEST(Throttle, PausedReplayHoldsTheJobWithinTheLimit)
     EXPECT_LE(lag, limit);
     standby.exec("SELECT pg_wal_replay_resume()");
     EXPECT_EQ("succeeded", wait_job(c, job, 300));
-    EXPECT_EQ(200000, c.scalar_int("SELECT count(*) FROM th_replay WHERE n = 1"));
+    EXPECT_EQ(50000, c.scalar_int("SELECT count(*) FROM th_replay WHERE n = 1"));
     EXPECT_FALSE(job_throttled(c, job).has_value()) << "a finished job is not throttled";
 }
 
@@ -172,7 +172,7 @@ TEST(Throttle, PacedJobHoldsTheLagNearItsBudget)
 {
     Conn c(Sandbox::get().conninfo());
     Conn standby(Sandbox::get().conninfo("postgres", true));
-    MakeTable(c, "th_paced", 300000);
+    MakeTable(c, "th_paced", 150000);
     QuietWal(c, standby, "th_paced");
     const long long budget = 2 * 1024 * 1024;
     long long job = c.scalar_int(
@@ -182,10 +182,10 @@ TEST(Throttle, PacedJobHoldsTheLagNearItsBudget)
         job,
         "SELECT coalesce(max(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), replay_lsn)), 0)::bigint"
         " FROM pg_stat_replication",
-        std::regex(R"(pacing to replica lag budget 2 MB: [0-9.]+ (MB|kB|bytes) on standby1)"), 1500, 500);
+        std::regex(R"(pacing to replica lag budget 2 MB: [0-9.]+ (MB|kB|bytes) on standby1)"), 1000, 500);
     LoudWal(c);
     EXPECT_EQ("succeeded", run.state);
-    EXPECT_EQ(300000, c.scalar_int("SELECT count(*) FROM th_paced WHERE n = 1"));
+    EXPECT_EQ(150000, c.scalar_int("SELECT count(*) FROM th_paced WHERE n = 1"));
     EXPECT_GT(run.samples, 100);
     EXPECT_LE(run.peak, budget * 11 / 10) << "peak lag " << run.peak << " bytes over " << run.samples << " samples";
     EXPECT_FALSE(run.paced_text.empty()) << "throttled never said that the job paces";
@@ -208,7 +208,7 @@ TEST(Throttle, PacedJobHoldsATimeLagNearItsBudget)
 {
     Conn c(Sandbox::get().conninfo());
     Conn standby(Sandbox::get().conninfo("postgres", true));
-    MakeTable(c, "th_paced_ms", 300000);
+    MakeTable(c, "th_paced_ms", 200000);
     QuietWal(c, standby, "th_paced_ms");
     const long long budget_ms = 2000;
     long long job = c.scalar_int(
@@ -221,7 +221,7 @@ TEST(Throttle, PacedJobHoldsATimeLagNearItsBudget)
         std::regex(R"(pacing to replica lag budget 2 s: [0-9.]+ (s|ms) on standby1)"), 1200, 300);
     LoudWal(c);
     EXPECT_EQ("succeeded", run.state);
-    EXPECT_EQ(300000, c.scalar_int("SELECT count(*) FROM th_paced_ms WHERE n = 1"));
+    EXPECT_EQ(200000, c.scalar_int("SELECT count(*) FROM th_paced_ms WHERE n = 1"));
     EXPECT_GT(run.samples, 100);
     EXPECT_LE(run.peak, budget_ms * 11 / 10) << "peak lag " << run.peak << " ms over " << run.samples << " samples";
     EXPECT_FALSE(run.paced_text.empty()) << "throttled never said that the job paces";
@@ -267,7 +267,7 @@ void ExpectRefused(Conn& c, const std::string& sql, const std::string& sqlstate,
 TEST(Throttle, MaxAppLatencySlowsTheJobAndRecovers)
 {
     Conn c(Sandbox::get().conninfo());
-    MakeTable(c, "th_app", 200000);
+    MakeTable(c, "th_app", 120000);
     c.exec("CREATE TABLE th_app_lock (id int)");
     ExpectRefused(c, "SELECT mig_start_backfill('th_app', 'n = n + 1', max_app_latency => '-1 s')", "22023",
                   "max_app_latency must not be negative");
@@ -312,20 +312,20 @@ TEST(Throttle, MaxAppLatencySlowsTheJobAndRecovers)
     long long held = job_rows_done(c, job);
     std::this_thread::sleep_for(std::chrono::seconds(1));
     EXPECT_EQ(held, job_rows_done(c, job)) << "no chunk while the application is slow";
-    EXPECT_LT(held, 200000);
+    EXPECT_LT(held, 120000);
 
     holder.exec("COMMIT");
     for (auto& t : clients)
         t.join();
     EXPECT_EQ("succeeded", wait_job(c, job, 300));
-    EXPECT_EQ(200000, c.scalar_int("SELECT count(*) FROM th_app WHERE n = 1"));
+    EXPECT_EQ(120000, c.scalar_int("SELECT count(*) FROM th_app WHERE n = 1"));
     EXPECT_FALSE(job_throttled(c, job).has_value());
 }
 
 TEST(Throttle, StoppedStandbyHoldsTheJobThroughItsSlot)
 {
     Conn c(Sandbox::get().conninfo());
-    MakeTable(c, "th_slot", 100000);
+    MakeTable(c, "th_slot", 30000);
     ASSERT_EQ(0, Sandbox::get().ctl("standby", "stop -m fast"));
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('th_slot', 'n = n + 1', batch_size => 2000,"
@@ -338,7 +338,7 @@ TEST(Throttle, StoppedStandbyHoldsTheJobThroughItsSlot)
         << *job_throttled(c, job);
     ASSERT_EQ(0, Sandbox::get().ctl("standby", "start"));
     EXPECT_EQ("succeeded", wait_job(c, job, 300));
-    EXPECT_EQ(100000, c.scalar_int("SELECT count(*) FROM th_slot WHERE n = 1"));
+    EXPECT_EQ(30000, c.scalar_int("SELECT count(*) FROM th_slot WHERE n = 1"));
 }
 
 TEST(Throttle, RunWindowThatExcludesNowWaits)
@@ -361,7 +361,7 @@ TEST(Throttle, RunWindowThatExcludesNowWaits)
 TEST(Throttle, NonSuperuserJobThrottlesToo)
 {
     Conn c(Sandbox::get().conninfo());
-    MakeTable(c, "th_user", 50000);
+    MakeTable(c, "th_user", 20000);
     c.exec("CREATE ROLE th_app LOGIN");
     c.exec("GRANT SELECT, UPDATE ON th_user TO th_app");
     Conn app(Sandbox::get().conninfo("postgres", false, "th_app"));
@@ -375,7 +375,7 @@ TEST(Throttle, NonSuperuserJobThrottlesToo)
     EXPECT_NE(std::string::npos, job_throttled(c, job)->find("standby1"));
     standby.exec("SELECT pg_wal_replay_resume()");
     EXPECT_EQ("succeeded", wait_job(c, job, 300));
-    EXPECT_EQ(50000, c.scalar_int("SELECT count(*) FROM th_user WHERE n = 1"));
+    EXPECT_EQ(20000, c.scalar_int("SELECT count(*) FROM th_user WHERE n = 1"));
 }
 
 TEST(Throttle, HoldSettingThrottlesEveryJob)
@@ -395,10 +395,10 @@ TEST(Throttle, HoldSettingThrottlesEveryJob)
 TEST(Throttle, ApplicationUpdateIsNotBlockedBeyondLockTimeout)
 {
     Conn c(Sandbox::get().conninfo());
-    MakeTable(c, "th_lock", 100000);
+    MakeTable(c, "th_lock", 30000);
     Conn holder(Sandbox::get().conninfo());
     holder.exec("BEGIN");
-    holder.exec("SELECT * FROM th_lock WHERE id = 50000 FOR UPDATE");
+    holder.exec("SELECT * FROM th_lock WHERE id = 15000 FOR UPDATE");
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('th_lock', 'n = n + 1', batch_size => 5000,"
         " chunk_time => NULL, lock_timeout => '200ms', max_retries => 1000)");
@@ -409,10 +409,10 @@ TEST(Throttle, ApplicationUpdateIsNotBlockedBeyondLockTimeout)
     // waits at most for one attempt of the worker (lock_timeout), not for the job
     Conn app(Sandbox::get().conninfo());
     app.exec("SET lock_timeout = '5s'");
-    EXPECT_NO_THROW(app.exec("UPDATE th_lock SET pad = 'app' WHERE id = 49999"));
+    EXPECT_NO_THROW(app.exec("UPDATE th_lock SET pad = 'app' WHERE id = 14999"));
     holder.exec("COMMIT");
     EXPECT_EQ("succeeded", wait_job(c, job, 120));
-    EXPECT_EQ(100000, c.scalar_int("SELECT count(*) FROM th_lock WHERE n = 1"));
+    EXPECT_EQ(30000, c.scalar_int("SELECT count(*) FROM th_lock WHERE n = 1"));
 }
 
 TEST(Throttle, ThrottleQueryRunsAsOwnerAndFailsClosed)
@@ -442,21 +442,21 @@ TEST(Throttle, ThrottleQueryRunsAsOwnerAndFailsClosed)
 TEST(Throttle, AdaptiveChunkSizeFollowsChunkTime)
 {
     Conn c(Sandbox::get().conninfo());
-    MakeTable(c, "th_adapt", 100000);
+    MakeTable(c, "th_adapt", 50000);
     long long job = c.scalar_int(
         "SELECT mig_start_backfill('th_adapt', 'n = n + 1', batch_size => 10, chunk_time => '30ms')");
     EXPECT_EQ("succeeded", wait_job(c, job, 300));
     // from 10 rows the size grows toward what takes about 30 ms
     EXPECT_GT(c.scalar_int("SELECT batch_size FROM mig_jobs WHERE job_id = $1", {S(job)}), 100);
     EXPECT_LT(c.scalar_int("SELECT chunks_done FROM mig_jobs WHERE job_id = $1", {S(job)}), 5000);
-    EXPECT_EQ(100000, c.scalar_int("SELECT count(*) FROM th_adapt WHERE n = 1"));
+    EXPECT_EQ(50000, c.scalar_int("SELECT count(*) FROM th_adapt WHERE n = 1"));
 }
 
 TEST(Throttle, MaxLagBytesCapsTheWalOfAChunk)
 {
     Conn c(Sandbox::get().conninfo());
-    MakeTable(c, "th_walcap", 100000);
-    MakeTable(c, "th_walfree", 100000);
+    MakeTable(c, "th_walcap", 50000);
+    MakeTable(c, "th_walfree", 50000);
     // a generous chunk_time would grow the chunks far; max_lag_bytes keeps
     // each chunk's WAL under half the limit, so that lag stays near the limit
     const long long limit = 1024 * 1024;
@@ -474,7 +474,7 @@ TEST(Throttle, MaxLagBytesCapsTheWalOfAChunk)
     long long free_batch = c.scalar_int("SELECT batch_size FROM mig_jobs WHERE job_id = $1", {S(free_job)});
     EXPECT_LE(batch * wal_per_key, limit / 2 * 1.3) << batch << " rows of " << wal_per_key << " bytes";
     EXPECT_GT(free_batch, 2 * batch) << "without the limit the chunks grow further";
-    EXPECT_EQ(100000, c.scalar_int("SELECT count(*) FROM th_walcap WHERE n = 1"));
+    EXPECT_EQ(50000, c.scalar_int("SELECT count(*) FROM th_walcap WHERE n = 1"));
 }
 
 TEST(Throttle, UnreadableSlotFailsClosedUnlessIgnored)
