@@ -21,9 +21,11 @@
  * and to nothing at the target.  A chunk starts only when the chunk before
  * it has been given its time at that rate (chunk start + its WAL / rate),
  * and only if the lag plus the WAL one chunk writes stays under PACE_GATE
- * of the budget; a chunk writes at most 1/PACE_CHUNK_SHARE of the budget
- * (MigNextBatchSize).  The lanes of a job share one pace: each lane takes
- * 1/parallel of the rate and counts every lane's chunk at the gate.
+ * of the budget (else the job looks again when the replica, at the rate it
+ * replays, should have made room); a chunk writes at most
+ * 1/PACE_CHUNK_SHARE of the budget (MigNextBatchSize).  The lanes of a job
+ * share one pace: each lane takes 1/parallel of the rate and counts every
+ * lane's chunk at the gate.
  *
  * Under max_lag the lag is in time: the age of the oldest WAL the replica
  * has not replayed (WrittenAgoMs, from the insert positions noted at each
@@ -77,6 +79,7 @@
 #define PACE_TAU_S			0.25	/* the gap to the target closes in about this */
 #define REPLAY_EWMA_S		2.0		/* smoothing of the replica's replay rate */
 #define PACE_MAX_WAIT_MS	200		/* look again at least this often */
+#define PACE_MIN_WAIT_MS	10		/* and at most this often at the gate */
 #define WAL_NOTES			1024	/* the insert positions kept, one per look */
 #define STALL_DECAY_S		60.0	/* a replay stall seen is forgotten over this */
 #define STALL_ROOM_MIN		0.25	/* of max_lag: the least room a stall leaves */
@@ -327,7 +330,21 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	if (job->max_lag_bytes > 0 &&
 		(double) r.lag_bytes + Min(next_wal * lanes, job->max_lag_bytes / 2.0) >
 		PACE_GATE * job->max_lag_bytes)
-		wait = PACE_MAX_WAIT_MS;	/* the next chunk would take the lag over */
+	{
+		/*
+		 * The next chunk would take the lag over: look again when the
+		 * replica, at the rate it replays, should have made room for it
+		 * (a fixed 200 ms let a replica near the job's pace catch up on
+		 * everything in between, and the job lost that time).
+		 */
+		double		over = (double) r.lag_bytes +
+			Min(next_wal * lanes, job->max_lag_bytes / 2.0) - PACE_GATE * job->max_lag_bytes;
+
+		wait = PACE_MAX_WAIT_MS;
+		if (replay_rate > 0)
+			wait = (long) Max(Min(over / replay_rate * 1000.0, (double) PACE_MAX_WAIT_MS),
+							  (double) PACE_MIN_WAIT_MS);
+	}
 	else if (job->max_lag_ms > 0 &&
 			 (own_ms > PACE_GATE * room_ms || lag_ms > PACE_GATE * job->max_lag_ms))
 		wait = PACE_MAX_WAIT_MS;	/* the WAL written now would replay too late */
