@@ -31,11 +31,8 @@
  * has not replayed (WrittenAgoMs, from the insert positions noted at each
  * look), or its replay_lag if longer, against what remains of max_lag
  * after the longest replay stall seen lately (a stall adds its length to
- * the lag whatever the job does), less the stall going on now (the job
- * goes on through a pause shorter than max_lag, no faster than the
- * replica replays on average: what it writes then does not raise the
- * peak); the limit the lag is nearer to sets the fraction,
- * max_lag_bytes (when set) the budget in bytes.
+ * the lag whatever the job does); the limit the lag is nearer to sets
+ * the fraction, max_lag_bytes (when set) the budget in bytes.
  *
  * Over the budget the job still stops outright (throttle.c: a standby that
  * stopped, a frozen slot, WAL of others), with today's reasons; inactive
@@ -213,9 +210,7 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	double		rate;
 	int			lanes = (job->parallel > 1 && job->lane > 0) ? job->parallel : 1;
 	double		next_wal;
-	double		lag_ms;			/* the age of the oldest WAL not replayed */
-	double		own_ms;			/* lag_ms less the stall going on now */
-	double		stalled = 0;	/* the stall going on now, ms */
+	double		lag_ms;
 	double		room_ms = job->max_lag_ms;
 	long		wait = 0;
 
@@ -237,7 +232,6 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	lag_ms = Max(r.replay_lag_ms, 0);
 	if (job->max_lag_ms > 0 && r.lag_bytes > 0 && insert > (XLogRecPtr) r.lag_bytes)
 		lag_ms = Max(lag_ms, WrittenAgoMs(now, insert - r.lag_bytes));
-	own_ms = lag_ms;
 
 	/*
 	 * A replica that stops replaying for a while (a pause, a conflict, a
@@ -248,21 +242,11 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	 * standby's reports say: its replay position standing from one report
 	 * to the next (a standby reports when it receives WAL, so a job that
 	 * writes nothing for a while hears nothing, which is no stall).
-	 *
-	 * The stall going on now is in lag_ms (and in the replay_lag the
-	 * standby reports, which grows through a pause), but it is not the
-	 * job's doing, and the WAL the job writes during it does not raise the
-	 * peak: it is replayed after what was written before the stall, the
-	 * later it came the sooner after its writing (as long as the job writes
-	 * no faster than the replica replays, which is what the rate follows).
-	 * So the pace follows the lag the job leaves, own_ms, lag_ms less that
-	 * stall: a job that stopped at every pause ran one chunk per resume
-	 * (it_throttle PacedJobHoldsATimeLagNearItsBudget).  A stall that takes
-	 * the lag itself near max_lag stops the job (the gate below).
 	 */
 	if (job->max_lag_ms > 0)
 	{
 		XLogRecPtr	replay_pos = insert - Min((XLogRecPtr) Max(r.lag_bytes, 0), insert);
+		double		stalled = 0;
 
 		if (r.reply_at == 0 || r.lag_bytes <= 0 || replay_moved_at == 0 ||
 			replay_pos > replay_seen)
@@ -277,9 +261,7 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 		stall_at = now;
 		stall_ms = Max(stall_ms, stalled);
 		room_ms = Max(job->max_lag_ms - stall_ms, job->max_lag_ms * STALL_ROOM_MIN);
-		own_ms = Max(lag_ms - stalled, 0);
-		r.fraction = Max(job->max_lag_bytes > 0 ? (double) r.lag_bytes / job->max_lag_bytes : 0,
-						 own_ms / room_ms);
+		r.fraction = Max(r.fraction, lag_ms / room_ms);
 	}
 	if (have_sample)
 	{
@@ -318,16 +300,6 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	rate = replay_rate + (PACE_TARGET - r.fraction) * budget / PACE_TAU_S;
 
 	/*
-	 * Through a stall the job writes no faster than the replica replays on
-	 * average (its stalls and all): what the job writes then waits for the
-	 * stall's end, and a backlog that the replica has not replayed before
-	 * its next stall raises the peak (it_throttle PacedJobHoldsATimeLag-
-	 * NearItsBudget: 1.15x the budget with the proportional term on top).
-	 */
-	if (stalled > 0)
-		rate = Min(rate, replay_rate);
-
-	/*
 	 * The WAL the next chunks of every lane will write: as the last one,
 	 * or the chunk cap of MigNextBatchSize when chunk_time sizes the chunks
 	 * (the first chunk of a job, of batch_size, may have been bigger).  At
@@ -356,8 +328,7 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 			wait = (long) Max(Min(over / replay_rate * 1000.0, (double) PACE_MAX_WAIT_MS),
 							  (double) PACE_MIN_WAIT_MS);
 	}
-	else if (job->max_lag_ms > 0 &&
-			 (own_ms > PACE_GATE * room_ms || lag_ms > PACE_GATE * job->max_lag_ms))
+	else if (job->max_lag_ms > 0 && lag_ms > PACE_GATE * room_ms)
 		wait = PACE_MAX_WAIT_MS;	/* the WAL written now would replay too late */
 	else if (chunk_start != 0 && rate <= 0)
 		wait = PACE_MAX_WAIT_MS;
@@ -378,7 +349,7 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 		/* the limit the lag is nearer to */
 		if (job->max_lag_bytes > 0 &&
 			(job->max_lag_ms <= 0 ||
-			 (double) r.lag_bytes / job->max_lag_bytes >= own_ms / room_ms))
+			 (double) r.lag_bytes / job->max_lag_bytes >= lag_ms / room_ms))
 			SetPacedReason(psprintf("pacing to replica lag budget %s: %s on %s",
 									MigFormatBytes(job->max_lag_bytes),
 									MigFormatBytes(r.lag_bytes), where));
