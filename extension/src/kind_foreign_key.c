@@ -772,7 +772,7 @@ mig_add_foreign_key(PG_FUNCTION_ARGS)
 	}
 	{
 		/* the foreign key's own equality operators must exist: refused now, not later */
-		AttrNumber	ref_attnums[INDEX_MAX_KEYS];
+		AttrNumber	ref_attnums[INDEX_MAX_KEYS] = {0};
 		Oid			fk_types[INDEX_MAX_KEYS];
 		Oid			eqops[INDEX_MAX_KEYS];
 		Oid			casts[INDEX_MAX_KEYS];
