@@ -535,16 +535,20 @@ def step_settings(connection, lock_timeout, max_retries):
     interval as text or timedelta), else pg_mig's defaults for its own
     steps (pg_mig.default_lock_timeout, pg_mig.default_max_retries), else
     1s and 10.  lock_timeout comes back in lock_timeout's own syntax
-    ('1500ms'), at least 1 ms (0 would mean no timeout).
+    ('1500ms'), at least 1 ms (0 would mean no timeout).  (GREATEST skips
+    a NULL: the value given is looked at alone first, so that none given
+    means the default, not 1 ms.)
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT coalesce(GREATEST(1, pg_catalog.ceil(pg_catalog.date_part("
-            "           'epoch', %s::pg_catalog.interval) * 1000)::pg_catalog.int8)::pg_catalog.text || 'ms',"
+            "SELECT coalesce(CASE WHEN t.given IS NOT NULL THEN"
+            "         GREATEST(1, pg_catalog.ceil(pg_catalog.date_part('epoch', t.given)"
+            "                     * 1000)::pg_catalog.int8)::pg_catalog.text || 'ms' END,"
             "         pg_catalog.current_setting('pg_mig.default_lock_timeout', true), '1s'),"
             "       coalesce(%s::pg_catalog.int4,"
-            "         pg_catalog.current_setting('pg_mig.default_max_retries', true)::pg_catalog.int4, 10)",
-            [_adapt(lock_timeout), max_retries])
+            "         pg_catalog.current_setting('pg_mig.default_max_retries', true)::pg_catalog.int4, 10)"
+            " FROM (SELECT %s::pg_catalog.interval) t(given)",
+            [max_retries, _adapt(lock_timeout)])
         return cursor.fetchone()
 
 
