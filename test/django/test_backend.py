@@ -88,7 +88,11 @@ class Order(models.Model):
 """
 
 MODELS_V2 = """
+import django
 from django.db import models
+
+# CheckConstraint's check= is condition= since Django 5.1 (check= warns)
+CHECK = "condition" if django.VERSION >= (5, 1) else "check"
 
 
 class Customer(models.Model):
@@ -112,7 +116,7 @@ class Order(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["code"], name="big_order_code")]
-        constraints = [models.CheckConstraint(check=models.Q(qty__gte=0), name="big_order_qty")]
+        constraints = [models.CheckConstraint(name="big_order_qty", **{CHECK: models.Q(qty__gte=0)})]
 """
 
 # DEFAULT_AUTO_FIELD was AutoField: the key and a column that references it
@@ -317,6 +321,11 @@ class BackendTest(unittest.TestCase):
         self.assertEqual(6, len(found), ops)
         for f in found:
             self.assertIn("the django_pg_mig backend runs it as a pg_mig", f["instead"], f)
+            self.assertTrue(f["safe"], f)
+        # all of them made safe by the backend: nothing for CI to fail on
+        self.manage("mig_lint", "--check")
+        r = self.manage("check", "--database", "default", "--tag", "pg_mig", "--fail-level", "WARNING")
+        self.assertNotIn("pg_mig.W", r.output)
 
     def test_04_killed_while_a_job_waits(self):
         # a transaction with a snapshot: CREATE INDEX CONCURRENTLY waits for it
@@ -395,6 +404,13 @@ class BackendTest(unittest.TestCase):
         self.assertIn("    atomic = False\n", text)
         with open(path, "w") as f:   # as a migration that cannot be edited: atomic
             f.write(text.replace("    atomic = False\n", ""))
+        # CI is told: mig_lint --check and the system check fail on it
+        self.manage("mig_lint", "--check", ok=False)
+        r = self.manage("check", "--deploy", "--tag", "pg_mig", "--fail-level", "WARNING", ok=False)
+        self.assertEqual(1, r.output.count("(pg_mig.W001)"), r.output)
+        self.assertIn("bigapp.0003_amount_index operation 0 (Create index big_order_amount", r.output)
+        self.assertIn("HINT: Instead: the django_pg_mig backend runs Django's DDL under lock_timeout"
+                      " with retries, as the migration is atomic", r.output)
         jobs = psql("SELECT count(*) FROM mig_jobs")
         r = self.manage("migrate", "bigapp")
         self.assertIn("Warning: CREATE INDEX big_order_amount on bigapp_order (about 20,000 rows) "

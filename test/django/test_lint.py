@@ -6,8 +6,9 @@ and migrated, the big table is filled and analyzed, then the models change
 the way a team changes them (NOT NULL, Meta.indexes, a new ForeignKey, a
 CheckConstraint, a column type change, a nullable field, an index on a
 small table) and makemigrations writes 0002.  mig_lint must name every
-operation that locks the big table and nothing else; --check makes CI fail
-on them; after migrate nothing is left to name.
+operation that locks the big table and nothing else; --check and the
+system check (tag pg_mig) make CI fail on them; after migrate nothing is
+left to name.
 """
 
 import json
@@ -62,7 +63,11 @@ class Order(models.Model):
 
 # what a team writes next: every change below makes one operation of 0002
 MODELS_V2 = """
+import django
 from django.db import models
+
+# CheckConstraint's check= is condition= since Django 5.1 (check= warns)
+CHECK = "condition" if django.VERSION >= (5, 1) else "check"
 
 class Customer(models.Model):
     name = models.CharField(max_length=50)
@@ -80,7 +85,7 @@ class Order(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["code"], name="lint_order_code")]
-        constraints = [models.CheckConstraint(check=models.Q(qty__gte=0), name="lint_order_qty")]
+        constraints = [models.CheckConstraint(name="lint_order_qty", **{CHECK: models.Q(qty__gte=0)})]
 """
 
 
@@ -162,9 +167,24 @@ class MigLintTest(unittest.TestCase):
         self.manage("mig_lint", "--check", code=1)
         self.manage("mig_lint", "--check", "lintapp", code=1)
 
+        # the system check: a warning for each (Django's own backend makes
+        # none of them safe), on the database named or with --deploy; a
+        # plain check does not read the database
+        for args in (["--database", "default"], ["--deploy"]):
+            r = self.manage("check", "--tag", "pg_mig", "--fail-level", "WARNING", *args, code=1)
+            self.assertEqual(len(found), r.output.count("(pg_mig.W001)"), r.output)
+            self.assertIn("lintapp.0002_changes operation", r.output)
+            self.assertIn("on lintapp_order (about 20,000 rows) when it is migrated", r.output)
+            self.assertIn("HINT: Instead: django_pg_mig.operations.SetNotNull('order', 'amount')",
+                          r.output)
+        r = self.manage("check", "--tag", "pg_mig", "--fail-level", "WARNING")
+        self.assertNotIn("pg_mig.W", r.output)
+
         self.manage("migrate", "lintapp")
         r = self.manage("mig_lint", "--check")
         self.assertIn("No unapplied operation locks a table of 5,000 rows or more.", r.stdout)
+        r = self.manage("check", "--deploy", "--tag", "pg_mig", "--fail-level", "WARNING")
+        self.assertNotIn("pg_mig.W", r.output)
 
 
 if __name__ == "__main__":

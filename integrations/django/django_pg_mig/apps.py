@@ -1,9 +1,10 @@
 """
-django_pg_mig.apps -- the Django app: its management commands, and the
-pre_migrate hook that tells each operation in migrate's plan where it
-stands (app, migration, index in operations), for its job key; with the
-django_pg_mig.backends.postgresql backend, it also makes the operations of a
-non-atomic migration run once (see _run_once).
+django_pg_mig.apps -- the Django app: its management commands, its system
+check (django_pg_mig.checks), and the pre_migrate hook that tells each
+operation in migrate's plan where it stands (app, migration, index in
+operations), for its job key; with the django_pg_mig.backends.postgresql
+backend, it also makes the operations of a non-atomic migration run once
+(see _run_once).
 """
 
 from django.apps import AppConfig
@@ -91,3 +92,5 @@ class PgMigConfig(AppConfig):
 
     def ready(self):
         pre_migrate.connect(_place_operations, dispatch_uid="django_pg_mig.place_operations")
+        from . import checks
+        checks.register()

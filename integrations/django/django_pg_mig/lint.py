@@ -37,7 +37,7 @@ def big_table_rows():
 class Finding:
     """One operation that would lock a big table."""
 
-    def __init__(self, migration, index, operation, table, rows, lock, instead):
+    def __init__(self, migration, index, operation, table, rows, lock, instead, safe=False):
         self.app_label = migration.app_label
         self.migration = migration.name
         self.index = index
@@ -46,11 +46,13 @@ class Finding:
         self.rows = rows
         self.lock = lock
         self.instead = instead
+        # the django_pg_mig backend runs it as a pg_mig job: no lock to fear
+        self.safe = safe
 
     def as_dict(self):
         return {"app": self.app_label, "migration": self.migration, "operation_index": self.index,
                 "operation": self.operation, "table": self.table, "rows": self.rows,
-                "lock": self.lock, "instead": self.instead}
+                "lock": self.lock, "instead": self.instead, "safe": self.safe}
 
 
 def table_rows(connection, table):
@@ -190,18 +192,20 @@ def _backend_in_use(connection):
 
 def _backend_instead(migration, operation, kind, instead):
     """
-    _backend_instead: what the django_pg_mig backend does with the operation
-    (KIND: the pg_mig job it runs, None: none), else INSTEAD.
+    _backend_instead: (what the django_pg_mig backend does with the
+    operation, whether that is a pg_mig job); KIND is the pg_mig job it runs
+    (None: none), INSTEAD what to do by hand.
     """
     if getattr(migration, "pg_mig", True) is False or getattr(operation, "pg_mig", True) is False:
-        return instead + " (this operation opts out of the django_pg_mig backend: pg_mig = False)"
+        return (instead + " (this operation opts out of the django_pg_mig backend: pg_mig = False)",
+                False)
     if kind is None:
-        return instead
+        return instead, False
     if migration.atomic:
         return ("the django_pg_mig backend runs Django's DDL under lock_timeout with retries, "
                 "as the migration is atomic; set atomic = False on it to run a pg_mig %s job"
-                % kind)
-    return "the django_pg_mig backend runs it as a pg_mig %s job" % kind
+                % kind, False)
+    return "the django_pg_mig backend runs it as a pg_mig %s job" % kind, True
 
 
 def lint(connection, app_label=None):
@@ -226,11 +230,12 @@ def lint(connection, app_label=None):
             judged = _judge(connection, operation, migration.app_label, state)
             if judged is not None:
                 table, lock, instead, kind = judged
+                safe = False
                 if backend:
-                    instead = _backend_instead(migration, operation, kind, instead)
+                    instead, safe = _backend_instead(migration, operation, kind, instead)
                 rows = table_rows(connection, table)
                 if rows is not None and rows >= threshold:
                     findings.append(Finding(migration, index, operation.describe(), table, rows,
-                                            lock, instead))
+                                            lock, instead, safe))
             operation.state_forwards(migration.app_label, state)
     return findings

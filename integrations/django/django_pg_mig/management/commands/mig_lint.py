@@ -2,8 +2,9 @@
 manage.py mig_lint [APP] [--database ALIAS] [--check] [--json] -- the
 operations of the migrations not yet applied that would lock a big table
 (django_pg_mig.lint): each with its table's size, the lock, and what to do
-instead.  With --check the exit code says whether there is any (1) or not
-(0), for CI.
+instead.  With --check the exit code says, for CI, whether any of them is
+not made safe by the django_pg_mig backend (1: one runs as plain DDL under
+its lock) or not (0: none, or the backend runs each as a pg_mig job).
 """
 
 import json
@@ -23,7 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS,
                             help='the database to use (default: "default")')
         parser.add_argument("--check", action="store_true",
-                            help="exit 1 if any operation would lock a big table (for CI)")
+                            help="exit 1 if any operation would lock a big table and is not"
+                                 " run as a pg_mig job by the django_pg_mig backend (for CI)")
         parser.add_argument("--json", action="store_true", help="JSON for scripts")
 
     def handle(self, *args, **options):
@@ -45,5 +47,5 @@ class Command(BaseCommand):
                 self.stdout.write("    table %s, about %s rows; lock: %s"
                                   % (f.table, format(f.rows, ","), f.lock))
                 self.stdout.write("    instead: %s" % f.instead)
-        if options["check"] and findings:
+        if options["check"] and any(not f.safe for f in findings):
             raise SystemExit(1)
