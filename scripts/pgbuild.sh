@@ -26,6 +26,10 @@
 #                    trixie's python3-django (4.2) and python3-psycopg (3)
 #                    added, for test/django/run.sh --trixie (Debian 12's
 #                    Django 3.2 has no psycopg 3 backend); copies nothing
+#   pgbuild.sh django5
+#                    the same with the sid chroot (made as for 19) and
+#                    sid's python3-django (5.x) and python3-psycopg, for
+#                    test/django/run.sh --sid
 #
 # A stamp file in each cache marks it complete, so a second run costs
 # nothing; a lock file serializes concurrent runs. Runs as root (apt,
@@ -166,13 +170,16 @@ PIN
   echo "$(chroot "$root" /usr/lib/postgresql/$v/bin/pg_config --version), built $(date -u +%FT%T.%NZ)" > "$stamp"
 }
 
-# django_17: Django 4.2 and psycopg 3 from trixie in the chroot of 17. The
-# stamp lives inside the chroot, so a chroot made again gets them again.
-# Caller holds the chroot's lock (pg17.lock).
-django_17() {
-  local root=$CACHE/trixie stamp=$CACHE/trixie/.pg_mig-django log=$CACHE/trixie-django.log
+# django_in V: the Debian suite's python3-django and python3-psycopg in the
+# chroot of V (17: trixie's Django 4.2 and psycopg 3; 19: sid's Django 5.x).
+# The stamp lives inside the chroot, so a chroot made again gets them again.
+# Caller holds the chroot's lock (pgV.lock).
+django_in() {
+  local suite root stamp log
+  suite=$(chroot_of "$1")
+  root=$CACHE/$suite stamp=$CACHE/$suite/.pg_mig-django log=$CACHE/$suite-django.log
   [ -f "$stamp" ] && return 0
-  echo "pgbuild.sh: adding trixie's Django 4.2 and psycopg 3 to $root (log: $log)" >&2
+  echo "pgbuild.sh: adding $suite's Django and psycopg 3 to $root (log: $log)" >&2
   : >"$log"
   in_chroot "$root" "$log" "
       apt-get -o DPkg::Lock::Timeout=600 update -qq
@@ -218,11 +225,12 @@ private_copy() {
   mv "$dest.tmp" "$dest"
 }
 
-[ $# -eq 1 ] || die "usage: pgbuild.sh 15|17|18|19|django"
+[ $# -eq 1 ] || die "usage: pgbuild.sh 15|17|18|19|django|django5"
 case "$1" in
   15|17|18|19) v=$1 ;;
   django) v=17 ;;
-  *) die "usage: pgbuild.sh 15|17|18|19|django" ;;
+  django5) v=19 ;;
+  *) die "usage: pgbuild.sh 15|17|18|19|django|django5" ;;
 esac
 [ "$(id -u)" -eq 0 ] || die "run as root: $1 is built or installed into $CACHE"
 mkdir -p "$CACHE"
@@ -231,6 +239,6 @@ bash "$src/scripts/deps.sh" "$v"
 (
   flock 9
   if [ "$v" = 18 ]; then build_18; else build_chroot "$v"; fi
-  if [ "$1" = django ]; then django_17; fi
+  case "$1" in django*) django_in "$v" ;; esac
 ) 9>"$CACHE/pg$v.lock"
-[ "$1" = django ] || private_copy "$1"
+case "$1" in django*) ;; *) private_copy "$1" ;; esac

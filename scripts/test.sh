@@ -13,7 +13,7 @@
 #   --pg all     15, 17, 18 and 19: each server built (15 last), then the
 #                server side of each in turn (regress with the isolation
 #                specs, every it_* but it_upgrade), while the tests of the
-#                client side -- unit, deb, django, django_psycopg3,
+#                client side -- unit, deb, django, django_psycopg3, django5,
 #                bench_quick, man_page, completion -- and it_upgrade run
 #                once, with 15, in the background; ends with one line
 #                "N passed, M failed" over all of it (a build that fails
@@ -61,7 +61,7 @@ fi
 # the package upgrade from the released versions (it_upgrade), which builds
 # 0.2 and 0.3 for the server it runs on: that path is the library's and the
 # scripts', the same on every version
-client='^(unit|callgraph|deb|django|django_psycopg3|bench_quick|man_page|completion|it_upgrade)$'
+client='^(unit|callgraph|deb|django|django_psycopg3|django5|bench_quick|man_page|completion|it_upgrade)$'
 passed=0 failed=0 lines=()
 
 # count LOG LABEL SECONDS: adds the ctest summary in LOG to the totals

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test/django/run.sh [--trixie] [MIGCTL] -- the Django integration test:
+# test/django/run.sh [--trixie|--sid] [MIGCTL] -- the Django integration test:
 # starts a sandbox primary + standby of its own, runs test_django.py (python
 # unittest, on the host's /usr/bin/python3) against it, and stops the
 # sandbox on exit.  The Django project the test generates runs its
@@ -18,28 +18,44 @@
 #               OPTIONS {"server_side_binding": True}.  The test checks that
 #               manage.py really ran Django 4.2 on psycopg 3 with that
 #               cursor.  Needs root.
+#   --sid       the same with the python3 of the sid chroot that holds
+#               PostgreSQL 19 (scripts/pgbuild.sh django5 adds sid's Django
+#               5.x and psycopg 3 to it, once): the newest Django Debian's
+#               archive carries (ctest: django5), against the same
+#               PostgreSQL 15 sandbox.  Needs root.
 #
 # PGMIG_DJANGO_TESTS="test_backend" runs only those test modules (default: all).
 #
 # manage.py turns DeprecationWarning and PendingDeprecationWarning into
 # errors (Django's RemovedInDjangoNNWarning: what the next versions no longer
-# have): those raised in the package's code, and with --trixie all of them.
+# have): those raised in the package's code, and with --trixie or --sid all
+# of them.
 set -uo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
-trixie=
-if [ "${1:-}" = --trixie ]; then trixie=1; shift; fi
+# chroot: the Debian suite whose chroot runs manage.py (none: the host)
+chroot=
+case "${1:-}" in
+  --trixie) chroot=trixie; shift ;;
+  --sid) chroot=sid; shift ;;
+esac
 MIGCTL=${1:-$src/build/controller/migctl}
 case $MIGCTL in /*) ;; *) MIGCTL=$PWD/$MIGCTL ;; esac
 export MIGCTL
 PY=/usr/bin/python3           # the test itself
 DJANGO_PY=/usr/bin/python3    # manage.py
-if [ -n "$trixie" ]; then
-  [ "$(id -u)" -eq 0 ] || { echo "test/django/run.sh --trixie: run as root (the chroot)" >&2; exit 1; }
-  bash "$src/scripts/pgbuild.sh" django || exit 2
-  DJANGO_PY="$src/scripts/pgchroot.sh /usr/bin/python3"
-  # what the test must find manage.py running (test_00_driver); and every
-  # deprecation warning is an error there, not only the package's
-  export PGMIG_EXPECT_DJANGO=4.2 PGMIG_DEPRECATIONS_IN=
+if [ -n "$chroot" ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "test/django/run.sh --$chroot: run as root (the chroot)" >&2; exit 1; }
+  # what the test must find manage.py running (test_00_driver)
+  if [ "$chroot" = trixie ]; then
+    bash "$src/scripts/pgbuild.sh" django || exit 2
+    export PGMIG_EXPECT_DJANGO=4.2
+  else
+    bash "$src/scripts/pgbuild.sh" django5 || exit 2
+    export PGMIG_EXPECT_DJANGO=5.2
+  fi
+  DJANGO_PY="$src/scripts/pgchroot.sh --chroot $chroot /usr/bin/python3"
+  # every deprecation warning is an error there, not only the package's
+  export PGMIG_DEPRECATIONS_IN=
 fi
 export PGMIG_DJANGO_PYTHON=$DJANGO_PY
 dir=$(mktemp -d /tmp/pgmig-django.XXXXXX)
@@ -53,7 +69,11 @@ export PGMIG_SOURCE_DIR=$src
 # shellcheck disable=SC2086
 version=$($DJANGO_PY -c 'import django; print(django.get_version())') ||
   { echo "test/django: no Django for $DJANGO_PY" >&2; exit 1; }
-if [ -n "$trixie" ]; then
+if [ "$chroot" = sid ]; then
+  # psycopg 3 only, parameters bound by the client (Django's default); the
+  # server's binding is django_psycopg3's
+  drivers="psycopg"
+elif [ -n "$chroot" ]; then
   # psycopg 3 only (there is no psycopg2 in the chroot to fall back to), with
   # parameters bound by the client (Django's default: ClientCursor), then by
   # the server (OPTIONS server_side_binding, typed parameters)
@@ -93,7 +113,7 @@ for v in $drivers; do
   db="shop_${v/:/_}"
   psql -XAtq -d postgres -c "CREATE DATABASE $db" || exit 2
   (cd "$src/test/django" && PYTHONDONTWRITEBYTECODE=1 PGMIG_DRIVER=$d PGMIG_DB=$db PGMIG_DJANGO_OPTIONS=$options \
-     $PY -m unittest -v ${PGMIG_DJANGO_TESTS:-test_django test_lint test_backend} 2>&1) || rc=1
+     $PY -m unittest -v ${PGMIG_DJANGO_TESTS:-test_django test_lint test_backend test_beside} 2>&1) || rc=1
   if [ "$rc" -ne 0 ]; then
     echo "--- primary log (tail)"; tail -n 40 "$dir/sb/primary.log"
   fi

@@ -655,7 +655,7 @@ class DjangoPgMigTest(unittest.TestCase):
     def test_00_driver(self):
         # what manage.py really runs: Django's version, the driver module of
         # the backend, and the module of the connection object it opened
-        r = self.manage("shell", "-c", DRIVER_PROBE)
+        r = self.manage("shell", "-v", "0", "-c", DRIVER_PROBE)   # -v 0: Django 5.2 says what it imported
         sys.stdout.write("\n" + r.stdout)
         facts = dict(line.split(" ", 1) for line in r.stdout.splitlines())
         self.assertEqual(facts["database"], DRIVER)
@@ -815,7 +815,7 @@ class DjangoPgMigTest(unittest.TestCase):
         self.assertEqual(job_count(), before)
 
     def test_09_names(self):
-        r = self.manage("shell", "-c", NAMES)
+        r = self.manage("shell", "-v", "0", "-c", NAMES)
         self.assertEqual(r.stdout.splitlines(), [
             "Backfill order with pg_mig: SET tracking_id WHERE tracking_id IS NULL | backfill_order_tracking_id",
             "Backfill order with pg_mig: SET amount = amount + 1 | backfill_order",
