@@ -405,8 +405,15 @@ def main():
         "pg_mig's worker stays at a few MB whatever the table size.",
         "",
     ]
+    # the section bench/django_beside.py writes stays
+    kept = ""
+    if os.path.exists(a.out):
+        with open(a.out) as f:
+            old = f.read()
+        if "\n## Beside an application" in old:
+            kept = "\n" + old[old.index("\n## Beside an application") + 1:]
     with open(a.out, "w") as f:
-        f.write("\n".join(lines))
+        f.write("\n".join(lines) + kept)
     sys.stderr.write("wrote %s\n" % a.out)
 
 
