@@ -477,13 +477,26 @@ class BackendTest(unittest.TestCase):
         if serial:
             # entry's serial key, which nothing references: this pg_mig does it
             self.assertEqual("succeeded", jobs.get("autoapp_entry"), jobs)
+            # account's serial key, which entry.account_id references: one
+            # job with convert_referencing changes both, the foreign key
+            # carried over
+            self.assertEqual("succeeded", jobs.get("autoapp_account"), jobs)
+            self.assertNotIn("type change of autoapp_account.id", r.stderr)
+            self.assertEqual("bigint|bigint", psql(
+                "SELECT string_agg(format_type(atttypid, atttypmod), '|' ORDER BY attrelid::regclass::text)"
+                " FROM pg_attribute WHERE (attrelid, attname) IN"
+                " (('autoapp_account'::regclass, 'id'), ('autoapp_entry'::regclass, 'account_id'))"))
+            self.assertEqual("1", psql(
+                "SELECT count(*) FROM mig_jobs WHERE kind = 'change_type'"
+                " AND job_key LIKE 'django:default:autoapp:0002_big_ids:%'"
+                " AND relation = 'autoapp_account'::regclass"))
         for table in ("autoapp_account", "autoapp_entry"):
             if table in jobs:
                 self.assertEqual("succeeded", jobs[table])
                 continue
-            # what this pg_mig's mig_change_type cannot do yet (the columns
-            # that reference the key, identity columns) is refused at its
-            # start: Django's DDL, with a warning that says why
+            # what this pg_mig's mig_change_type cannot do yet (identity
+            # columns, Django >= 4.1) is refused at its start: Django's
+            # DDL, with a warning that says why
             self.assertIn("Warning: the type change of %s.id (about 8,000 rows) runs as Django's"
                           " DDL under lock_timeout with retries, not as a pg_mig job: pg_mig"
                           " refused it" % table, r.stderr)

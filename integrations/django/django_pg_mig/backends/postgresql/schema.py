@@ -442,6 +442,8 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
                                     ("column_name", new_field.column), ("new_type", new_type),
                                     ("cleanup", True),
                                     ("convert_referencing", True if convert else None)]))
+            if convert:
+                self._pg_mig_rename_referencing_fks(model, old_field)
             return True
         try:
             # cleanup: the old column dropped at the end, so the table ends as
@@ -460,7 +462,31 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
                 % (table, new_field.column, jobs.format_count(rows), str(e).splitlines()[0]))
             sys.stderr.flush()
             return False
+        if convert:
+            self._pg_mig_rename_referencing_fks(model, old_field)
         return True
+
+    def _pg_mig_rename_referencing_fks(self, model, old_field):
+        """
+        _pg_mig_rename_referencing_fks gives the foreign keys that reference
+        OLD_FIELD, which the change_type job carried over under their names,
+        the names Django's AlterField gives them when it drops and adds them
+        again around a key's type change (suffix "_fk"), so the schema is
+        plain Django's: a RENAME CONSTRAINT each (a catalog change, under
+        lock_timeout with retries on a big table, counted as the operation's
+        statements like Django's own), none when the name is that already.
+        """
+        for rel in model._meta.related_objects:
+            if (rel.many_to_many or getattr(rel, "field_name", None) != old_field.name
+                    or not rel.field.db_constraint):
+                continue
+            new_name = str(self._fk_constraint_name(rel.related_model, rel.field, "_fk"))
+            for name in self._constraint_names(rel.related_model, [rel.field.column],
+                                               foreign_key=True):
+                if self.quote_name(name) != new_name:
+                    self.execute("ALTER TABLE %s RENAME CONSTRAINT %s TO %s" % (
+                        self.quote_name(rel.related_model._meta.db_table), self.quote_name(name),
+                        new_name))
 
     # -- new fields: their index and foreign key now, as jobs --------------
 
