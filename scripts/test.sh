@@ -5,9 +5,12 @@
 # pg_regress suite and the integration tests, each against a sandbox primary
 # + streaming standby of its own).
 #
-#   (no --pg)    15 (Debian 12's, as a copy in build/pg/15), or the server
-#                of PG_CONFIG or PG_BINDIR when one is set; ends with
-#                ctest's summary
+#   (no --pg)    15 (Debian 12's, as a copy in build/pg/15): the server
+#                side in the foreground while the client side (below) runs
+#                beside it, as --pg all does for 15; ends with one line
+#                "N passed, M failed". With ctest arguments (e.g. -R it_kinds),
+#                or the server of PG_CONFIG or PG_BINDIR when one is set: one
+#                ctest run, ending with ctest's summary
 #   --pg N       PostgreSQL N (15, 17, 18 or 19; scripts/pgbuild.sh makes
 #                17, 18 and 19 the first time); ends with ctest's summary
 #   --pg all     15, 17, 18 and 19: each server built (15 last), then the
@@ -48,7 +51,8 @@ build_for() {
   pg_resolve && pg_install_extension -Werror
 }
 
-if [ "$versions" = "${versions% *}" ]; then   # one version (or none)
+# one version (or none), unless it is the default run of every test on 15
+if [ "$versions" = "${versions% *}" ] && { [ "$versions" != 15 ] || [ $# -gt 0 ]; }; then
   build_for "$versions"
   exec ctest --test-dir build --output-on-failure "$@"
 fi
