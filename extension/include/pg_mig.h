@@ -639,6 +639,9 @@ extern char **MigKeptUpperKey(const MigJob *job, int nkeys, char **key_columns,
 extern void MigAllowKeptWrites(Oid kept_relid);
 extern bool MigJobKeepsValues(const MigJob *job);
 extern MigChunkPlan *MigKeepingChunkPlan(MigJob *job, const MigTarget *target);
+/* kind_change_type.c: the old column a change_type job keeps (sql_undo.c) */
+extern char *MigChangeTypeForget(const MigJob *job);
+extern char *MigChangeTypeOldColumn(const MigJob *job, bool *dropped, char **undo);
 
 /*
  * Parallel lanes (issue 15), lanes.c: the split of a job's key range into

@@ -85,6 +85,7 @@
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
+#include "commands/trigger.h"
 #include "commands/tablespace.h"
 #include "rewrite/rewriteHandler.h"
 #include "executor/spi.h"
@@ -103,6 +104,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 #include "utils/snapmgr.h"
@@ -2166,30 +2168,59 @@ DescribeCleanup(const MigJob *job)
 	return psprintf("dropping the old column %s", ArgOr(job, "old_column", "(none)"));
 }
 
+/*
+ * OldColumnName: the current name of the old column of c (the swap done:
+ * the column of the original number, now mig_old_<col>), quoted, or NULL
+ * once it was dropped.  By its number, not by its name.
+ */
+static const char *
+OldColumnName(const CtColumn *c)
+{
+	HeapTuple	tup = SearchSysCacheAttNum(c->relid, c->attnum);
+	char	   *name;
+
+	if (!HeapTupleIsValid(tup))
+		return NULL;			/* dropped */
+	name = pstrdup(NameStr(((Form_pg_attribute) GETSTRUCT(tup))->attname));
+	ReleaseSysCache(tup);
+	return quote_identifier(name);
+}
+
+/* HasOldColumns: the swap was done and an old column of the job is left */
+static bool
+HasOldColumns(const MigJob *job)
+{
+	ListCell   *lc;
+
+	if (!Walks(job) || !Swapped(job))
+		return false;
+	foreach(lc, JobColumns(job))
+		if (OldColumnName(lfirst(lc)) != NULL)
+			return true;
+	return false;
+}
+
 static bool
 DoneCleanup(const MigJob *job)
 {
-	ListCell   *lc;
-
-	if (!Walks(job) || !ArgIsTrue(job, "cleanup"))
-		return true;
-	foreach(lc, JobColumns(job))
-	{
-		CtColumn   *c = lfirst(lc);
-
-		if (get_attnum(c->relid, c->old_column) != InvalidAttrNumber)
-			return false;
-	}
-	return true;
+	return !ArgIsTrue(job, "cleanup") || !HasOldColumns(job);
 }
 
-static void
-RunCleanup(const MigJob *job)
+/*
+ * DropOldColumns: what the swap left of each of the job's columns: the
+ * trigger (found by the table's OID and the column's number), its function
+ * (the trigger's, by OID) and the old column (by its number; its indexes
+ * go with it), the tables locked first, the job's table first.  Returns
+ * the number of old columns dropped.  The swap is done; caller is
+ * connected to SPI, in a transaction under the job's lock_timeout.
+ */
+static int
+DropOldColumns(const MigJob *job)
 {
 	List	   *columns = JobColumns(job);
 	ListCell   *lc;
+	int			dropped = 0;
 
-	/* the job's table first, as the swap */
 	foreach(lc, columns)
 		MigExecDDL(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
 							QualifiedRelationName(((CtColumn *) lfirst(lc))->relid)));
@@ -2197,14 +2228,123 @@ RunCleanup(const MigJob *job)
 	{
 		CtColumn   *c = lfirst(lc);
 		char	   *rel = QualifiedRelationName(c->relid);
+		const char *old_column = OldColumnName(c);
+		Oid			trigger = get_trigger_oid(c->relid, TriggerName(c->attnum), true);
 
-		if (get_attnum(c->relid, c->old_column) == InvalidAttrNumber)
+		if (old_column == NULL)
 			continue;
-		MigExecDDL(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
-							quote_identifier(TriggerName(c->attnum)), rel));
-		MigExecDDL(psprintf("DROP FUNCTION IF EXISTS %s()", c->function));
-		MigExecDDL(psprintf("ALTER TABLE %s DROP COLUMN %s", rel, quote_identifier(c->old_column)));
+		if (OidIsValid(trigger))
+		{
+			Oid			function = InvalidOid;
+			Relation	tgrel = table_open(TriggerRelationId, AccessShareLock);
+			ScanKeyData key;
+			SysScanDesc scan;
+			HeapTuple	tup;
+
+			ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+						ObjectIdGetDatum(trigger));
+			scan = systable_beginscan(tgrel, TriggerOidIndexId, true, NULL, 1, &key);
+			tup = systable_getnext(scan);
+			if (HeapTupleIsValid(tup))
+				function = ((Form_pg_trigger) GETSTRUCT(tup))->tgfoid;
+			systable_endscan(scan);
+			table_close(tgrel, AccessShareLock);
+			MigExecDDL(psprintf("DROP TRIGGER %s ON %s",
+								quote_identifier(TriggerName(c->attnum)), rel));
+			if (OidIsValid(function))
+				MigExecDDL(psprintf("DROP FUNCTION %s",
+									format_procedure_qualified(function)));
+		}
+		MigExecDDL(psprintf("ALTER TABLE %s DROP COLUMN %s", rel, old_column));
+		dropped++;
 	}
+	return dropped;
+}
+
+static void
+RunCleanup(const MigJob *job)
+{
+	(void) DropOldColumns(job);
+}
+
+/*
+ * MigChangeTypeForget: mig_forget of a succeeded change_type job that kept
+ * its old column (cleanup => false): the cleanup step's drops, in the
+ * caller's transaction (all or nothing), under the job's lock_timeout.  A
+ * lock timeout is an error that says to retry.  Returns the detail of the
+ * event 'old column dropped', or NULL when nothing was left.  The job's
+ * kind is loaded.
+ */
+char *
+MigChangeTypeForget(const MigJob *job)
+{
+	char		buf[32];
+	int			nest;
+	int			dropped = 0;
+	const char *column;
+	MemoryContext ctx = CurrentMemoryContext;
+
+	if (job->state != MIG_STATE_SUCCEEDED || !HasOldColumns(job))
+		return NULL;
+	column = OldColumnName(linitial(JobColumns(job)));
+	nest = NewGUCNestLevel();
+	snprintf(buf, sizeof(buf), INT64_FORMAT "ms", Max(job->lock_timeout_ms, 1));
+	(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PG_TRY();
+	{
+		dropped = DropOldColumns(job);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(ctx);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("cannot forget job " INT64_FORMAT ": the lock to drop the old column %s was not granted within lock_timeout",
+						job->job_id, column),
+				 errdetail("%s; nothing was dropped.", edata->message),
+				 errhint("Retry mig_forget(" INT64_FORMAT ") when the sessions that use table %s are done.",
+						 job->job_id, MigJobRelationName(job))));
+	}
+	PG_END_TRY();
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	return psprintf("%d old column%s dropped (%s and its indexes, trigger and function)",
+					dropped, dropped == 1 ? "" : "s", column);
+}
+
+/*
+ * MigChangeTypeOldColumn: for mig_revert's refusal: the old column of a
+ * change_type job (quoted, of the table's current name) once the swap was
+ * done, *dropped set when it is gone; NULL when the job never swapped (a
+ * catalog-only change, or a job not that far).  *undo is set to the call
+ * that changes the column back.  The job's kind is loaded.
+ */
+char *
+MigChangeTypeOldColumn(const MigJob *job, bool *dropped, char **undo)
+{
+	const char *old;
+
+	*undo = psprintf("mig_change_type(%s, %s, %s)",
+					 quote_literal_cstr(MigJobRelationName(job)),
+					 quote_literal_cstr(Arg(job, "column")),
+					 quote_literal_cstr(Arg(job, "old_type")));
+	*dropped = false;
+	if (!Walks(job) || !Swapped(job))
+		return NULL;
+	old = OldColumnName(linitial(JobColumns(job)));
+	*dropped = old == NULL;
+	return pstrdup(old ? old : quote_identifier(Arg(job, "old_column")));
 }
 
 static const MigStepDef change_type_steps[] = {

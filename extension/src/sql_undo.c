@@ -40,9 +40,39 @@
 #include "utils/rel.h"
 
 #include "pg_mig.h"
+#include "steps.h"
 
 PG_FUNCTION_INFO_V1(mig_revert);
 PG_FUNCTION_INFO_V1(mig_forget);
+
+/*
+ * RefuseChangeTypeRevert: mig_revert of a change_type job is not built
+ * yet (contract 0.4: until the old column is dropped it would swap back);
+ * the refusal says where the old values are and how to go back by hand.
+ */
+static void
+RefuseChangeTypeRevert(const MigJob *job)
+{
+	bool		dropped;
+	char	   *undo;
+	char	   *old = MigChangeTypeOldColumn(job, &dropped, &undo);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("cannot revert job " INT64_FORMAT ": reverting a column type change is not supported yet",
+					job->job_id),
+			 old == NULL ?
+			 errdetail("Job " INT64_FORMAT " kept no old column: it changed the type in the catalog only, or has not swapped the columns.",
+					   job->job_id) :
+			 dropped ?
+			 errdetail("The old column %s of table %s was dropped.", old, MigJobRelationName(job)) :
+			 errdetail("The old column %s of table %s still holds the old values.", old,
+					   MigJobRelationName(job)),
+			 old != NULL && !dropped ?
+			 errhint("To go back, change the type again with %s; to drop the old column, call mig_forget(" INT64_FORMAT ").",
+					 undo, job->job_id) :
+			 errhint("To go back, change the type again with %s.", undo)));
+}
 
 /*
  * LoadBackfill locks and loads the job, with its kind, and checks what
@@ -69,6 +99,8 @@ LoadBackfill(int64 job_id, const char *action, MigControl control)
 				 errhint("See the jobs of this database in mig_jobs.")));
 	MigCheckJobControl(job, action, control);
 	MigLoadJobKind(job);
+	if (job->kind == MIG_KIND_CHANGE_TYPE && strcmp(action, "revert") == 0)
+		RefuseChangeTypeRevert(job);
 	if (job->kind != MIG_KIND_BACKFILL || !MigJobKeepsValues(job))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -369,6 +401,14 @@ mig_forget(PG_FUNCTION_ARGS)
 		ereport(NOTICE,
 				(errmsg("job " INT64_FORMAT " is already forgotten", job_id)));
 		PG_RETURN_VOID();
+	}
+	if (job->kind == MIG_KIND_CHANGE_TYPE)
+	{
+		/* the old column a succeeded job kept (cleanup => false) */
+		char	   *dropped = MigChangeTypeForget(job);
+
+		if (dropped != NULL)
+			MigRecordEvent(job_id, "old column dropped", psprintf("%s %s", dropped, actor));
 	}
 	MigSetJobKind(job_id, job->kind, WithArg(job->kind_args, "forgotten", actor));
 	MigReleaseJobKey(job_id, "forgotten");
