@@ -139,6 +139,47 @@ DELETE FROM ct5 WHERE id = 50;
 SELECT count(*) FROM ct5_ref WHERE ct5_id = 50;
 DROP TABLE ct5_ref, ct5;
 
+-- the end of a job that kept its old column (cleanup => false): mig_revert
+-- refuses (not built yet) and says where the old values are; mig_forget
+-- drops the old column with its index, the trigger and its function
+CREATE FUNCTION pg_temp.try(job bigint, sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE state text; msg text; detail text; hint text;
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                            detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+    RETURN regexp_replace(state || ': ' || msg || E'\nDETAIL: ' || detail || E'\nHINT: ' || hint,
+                          '\m' || job || '\M', 'N', 'g');
+END $$;
+CREATE TABLE ct6 (id int PRIMARY KEY, v text);
+CREATE INDEX ct6_v_idx ON ct6 (v, id);
+INSERT INTO ct6 SELECT g, 'v' || g FROM generate_series(1, 50) g;
+SELECT mig_change_type('ct6', 'id', 'bigint', lock_timeout => '2s') AS job \gset
+SELECT mig_wait(:job, '120s');
+SELECT state, last_error FROM mig_jobs WHERE job_id = :job;
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'ct6'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attname;
+SELECT count(*) AS old_indexes FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
+ WHERE i.indrelid = 'ct6'::regclass AND c.relname LIKE 'mig_ct_old_%';
+SELECT tgfoid AS function FROM pg_trigger WHERE tgrelid = 'ct6'::regclass AND NOT tgisinternal \gset
+SELECT pg_temp.try(:job, format('SELECT mig_revert(%s)', :job));
+SELECT pg_temp.try(:job, format('SELECT mig_forget(%s)', :job));
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'ct6'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attname;
+SELECT c.relname FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
+ WHERE i.indrelid = 'ct6'::regclass ORDER BY 1;
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'ct6'::regclass AND NOT tgisinternal;
+SELECT count(*) AS functions FROM pg_proc WHERE oid = :function;
+SELECT event, regexp_replace(detail, ' by .*', '') AS detail FROM mig_job_events
+ WHERE job_id = :job AND event IN ('old column dropped', 'forgotten') ORDER BY event_id;
+SELECT pg_temp.try(:job, format('SELECT mig_revert(%s)', :job));
+SELECT pg_temp.try(:job, format('SELECT mig_forget(%s)', :job));
+INSERT INTO ct6 VALUES (3000000000, 'big');
+SELECT count(*), max(id) FROM ct6;
+DROP TABLE ct6;
+
 -- a catalog-only change: one ALTER, no walk
 CREATE TABLE ct3 (id int PRIMARY KEY, name varchar(50));
 INSERT INTO ct3 VALUES (1, 'a');
@@ -147,4 +188,5 @@ SELECT mig_wait(:job, '120s');
 SELECT state, rows_done FROM mig_jobs WHERE job_id = :job;
 SELECT detail FROM mig_job_events WHERE job_id = :job AND event = 'step' ORDER BY event_id;
 SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'ct3'::regclass AND attname = 'name';
+SELECT pg_temp.try(:job, format('SELECT mig_revert(%s)', :job));
 DROP TABLE ct, ct2, ct3;
