@@ -641,7 +641,8 @@ extern bool MigJobKeepsValues(const MigJob *job);
 extern MigChunkPlan *MigKeepingChunkPlan(MigJob *job, const MigTarget *target);
 /* kind_change_type.c: the old column a change_type job keeps (sql_undo.c) */
 extern char *MigChangeTypeForget(const MigJob *job);
-extern char *MigChangeTypeOldColumn(const MigJob *job, bool *dropped, char **undo);
+extern char *MigChangeTypeOldColumn(const MigJob *job, bool *dropped, bool *catalog_only,
+									 char **undo);
 
 /*
  * Parallel lanes (issue 15), lanes.c: the split of a job's key range into

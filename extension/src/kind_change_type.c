@@ -2319,19 +2319,22 @@ MigChangeTypeForget(const MigJob *job)
 	PG_END_TRY();
 	SPI_finish();
 	AtEOXact_GUC(true, nest);
-	return psprintf("%d old column%s dropped (%s and its indexes, trigger and function)",
-					dropped, dropped == 1 ? "" : "s", column);
+	if (dropped <= 1)
+		return psprintf("%s of table %s dropped, with its indexes, its trigger and the trigger's function",
+						column, MigJobRelationName(job));
+	return psprintf("%s of table %s and %d old referencing columns dropped, with their indexes, triggers and the triggers' functions",
+					column, MigJobRelationName(job), dropped - 1);
 }
 
 /*
  * MigChangeTypeOldColumn: for mig_revert's refusal: the old column of a
- * change_type job (quoted, of the table's current name) once the swap was
- * done, *dropped set when it is gone; NULL when the job never swapped (a
- * catalog-only change, or a job not that far).  *undo is set to the call
- * that changes the column back.  The job's kind is loaded.
+ * change_type job (quoted) once the swap was done, *dropped set when it is
+ * gone; NULL when the job never swapped: *catalog_only set for a
+ * catalog-only change, else the job is not that far.  *undo is set to the
+ * call that changes the column back.  The job's kind is loaded.
  */
 char *
-MigChangeTypeOldColumn(const MigJob *job, bool *dropped, char **undo)
+MigChangeTypeOldColumn(const MigJob *job, bool *dropped, bool *catalog_only, char **undo)
 {
 	const char *old;
 
@@ -2340,6 +2343,7 @@ MigChangeTypeOldColumn(const MigJob *job, bool *dropped, char **undo)
 					 quote_literal_cstr(Arg(job, "column")),
 					 quote_literal_cstr(Arg(job, "old_type")));
 	*dropped = false;
+	*catalog_only = !Walks(job);
 	if (!Walks(job) || !Swapped(job))
 		return NULL;
 	old = OldColumnName(linitial(JobColumns(job)));

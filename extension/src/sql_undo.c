@@ -54,20 +54,26 @@ static void
 RefuseChangeTypeRevert(const MigJob *job)
 {
 	bool		dropped;
+	bool		catalog_only;
 	char	   *undo;
-	char	   *old = MigChangeTypeOldColumn(job, &dropped, &undo);
+	char	   *old = MigChangeTypeOldColumn(job, &dropped, &catalog_only, &undo);
+	const char *table = MigJobRelationName(job);
 
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("cannot revert job " INT64_FORMAT ": reverting a column type change is not supported yet",
 					job->job_id),
-			 old == NULL ?
-			 errdetail("Job " INT64_FORMAT " kept no old column: it changed the type in the catalog only, or has not swapped the columns.",
+			 catalog_only ?
+			 errdetail("Job " INT64_FORMAT " changed the type in the catalog only and kept no old column.",
 					   job->job_id) :
+			 old == NULL ?
+			 errdetail("Job " INT64_FORMAT " has not swapped the columns: the column of table %s still has its old type.",
+					   job->job_id, table) :
 			 dropped ?
-			 errdetail("The old column %s of table %s was dropped.", old, MigJobRelationName(job)) :
-			 errdetail("The old column %s of table %s still holds the old values.", old,
-					   MigJobRelationName(job)),
+			 errdetail("The old column %s of table %s was dropped.", old, table) :
+			 errdetail("The old column %s of table %s still holds the old values.", old, table),
+			 !catalog_only && old == NULL ?
+			 errhint("Cancel it with mig_cancel(" INT64_FORMAT ") if it has not finished.", job->job_id) :
 			 old != NULL && !dropped ?
 			 errhint("To go back, change the type again with %s; to drop the old column, call mig_forget(" INT64_FORMAT ").",
 					 undo, job->job_id) :
