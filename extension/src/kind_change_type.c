@@ -2312,9 +2312,10 @@ MigChangeTypeForget(const MigJob *job)
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("cannot forget job " INT64_FORMAT ": the lock to drop the old column %s was not granted within lock_timeout",
 						job->job_id, column),
-				 errdetail("%s; nothing was dropped.", edata->message),
-				 errhint("Retry mig_forget(" INT64_FORMAT ") when the sessions that use table %s are done.",
-						 job->job_id, MigJobRelationName(job))));
+				 errdetail("It waited the job's lock_timeout (" INT64_FORMAT " ms) for a lock on table %s; nothing was dropped.",
+						   job->lock_timeout_ms, MigJobRelationName(job)),
+				 errhint("Call mig_forget(" INT64_FORMAT ") again when the sessions that use the table are done.",
+						 job->job_id)));
 	}
 	PG_END_TRY();
 	SPI_finish();
