@@ -436,3 +436,171 @@ TEST(ChangeType, MigctlConvertReferencing)
                         " WHERE conname = 'mcr_child_parent_id_fkey'"));
     EXPECT_EQ(1500, c.scalar_int("SELECT count(*) FROM mcr_child JOIN mcr_parent p ON p.id = parent_id"));
 }
+
+// ---------------------------------------------------------------------------
+// Failover and crashes in the middle of the walk and of the index copies
+// (issue 25's tests): the table of the first test made again, with its
+// twin changed by ALTER COLUMN TYPE; the job finishes by itself on the
+// server that comes back (or on the promoted standby), and afterwards the
+// column is bigint with the twin's schema, every row's value unchanged, no
+// row lost or doubled, and the standby the same.
+namespace {
+
+const char* kInvalidCopies =
+    "SELECT coalesce(string_agg(i.indexrelid::text, ',' ORDER BY i.indexrelid), '') FROM pg_index i"
+    " JOIN pg_class c ON c.oid = i.indexrelid"
+    " WHERE i.indrelid = 'public.ct'::regclass AND NOT i.indisvalid AND c.relname LIKE 'mig\\_ct\\_%'";
+
+// public.ct (with ct_log) and twin.ct made afresh, rows rows in public.ct
+void FreshCt(Conn& c, int rows)
+{
+    c.exec("DROP TABLE IF EXISTS public.ct, public.ct_log CASCADE");
+    c.exec("DROP FUNCTION IF EXISTS public.ct_copy() CASCADE");
+    c.exec("DROP SCHEMA IF EXISTS twin CASCADE");
+    CreateTable(c, "public");
+    c.exec("CREATE TABLE ct_log (op text NOT NULL, id bigint NOT NULL)");
+    c.exec("INSERT INTO ct (customer_id, note) SELECT g % 100, 'row ' || g FROM generate_series(1, " +
+           Id(rows) + ") g");
+    c.exec("CREATE SCHEMA twin");
+    CreateTable(c, "twin");
+    c.exec("ALTER TABLE twin.ct ALTER COLUMN id TYPE bigint");
+}
+
+// a session that holds the table's ROW EXCLUSIVE lock (as an application's
+// open write transaction does): CREATE INDEX CONCURRENTLY waits for it
+// before it builds, with its INVALID index already committed
+Conn HoldWriterLock()
+{
+    Conn b(Sandbox::get().conninfo());
+    b.exec("BEGIN");
+    b.exec("LOCK TABLE public.ct IN ROW EXCLUSIVE MODE");
+    return b;
+}
+
+// waits until a copy of an index is being built and waits for the writer:
+// returns the OIDs of the INVALID copies there are then
+std::string WaitForACopyInProgress(long long job)
+{
+    wait_for(
+        [&] {
+            return try_scalar("SELECT count(*) FROM pg_stat_progress_create_index"
+                              " WHERE relid = 'public.ct'::regclass"
+                              " AND command = 'CREATE INDEX CONCURRENTLY'"
+                              " AND phase = 'waiting for writers before build'")
+                       .value_or("0") != "0";
+        },
+        300, "an index copy to wait for the writer");
+    EXPECT_NE(std::string::npos, Step(job).find("building copies")) << Step(job);
+    return try_scalar(kInvalidCopies).value_or("");
+}
+
+// the job done, the application stopped, and the table as the twin with
+// every row intact
+void ExpectChangedAndIntact(long long job, int rows, App& app)
+{
+    Conn c = pg_mig_primary();
+    EXPECT_EQ("succeeded", wait_job(c, job, 300))
+        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = " + Id(job)).value_or("");
+    app.stop();
+    EXPECT_GT(app.done(), 100);
+    EXPECT_EQ(0, app.failed());
+    EXPECT_EQ("bigint", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                  " WHERE attrelid = 'public.ct'::regclass AND attname = 'id'"));
+    EXPECT_EQ(Shape(c, "twin"), Shape(c, "public"));
+    EXPECT_EQ("", *c.scalar(kInvalidCopies));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM ct WHERE id IS DISTINCT FROM id_copy"));
+    EXPECT_EQ(0, c.scalar_int(
+                     "SELECT count(*) FROM (SELECT id FROM ct) a FULL JOIN"
+                     " (SELECT g::bigint AS id FROM generate_series(1, " + Id(rows) + ") g"
+                     "  UNION ALL SELECT id FROM ct_log WHERE op = 'i'"
+                     "  EXCEPT ALL SELECT id FROM ct_log WHERE op = 'd') b USING (id)"
+                     " WHERE a.id IS NULL OR b.id IS NULL"));
+    std::string sum = "SELECT count(*) || ':' || sum(hashtext(id::text || customer_id || note)) FROM ct";
+    std::string primary_sum = *c.scalar(sum);
+    std::string primary_shape = Shape(c, "public");
+    wait_standby();
+    Conn s(Sandbox::get().conninfo("postgres", true));
+    EXPECT_EQ(primary_sum, *s.scalar(sum));
+    EXPECT_EQ(primary_shape, Shape(s, "public"));
+}
+
+}  // namespace
+
+// the primary fails over while the walk is half-way: the promoted standby's
+// worker takes the job up where the standby's copy of it stands
+TEST(ChangeType, FailoverInTheWalkFinishesOnThePromotedStandby)
+{
+    const int rows = 60000;
+    Conn c = pg_mig_primary();
+    FreshCt(c, rows);
+    App app(rows);
+    wait_for([&] { return app.done() > 30; }, 60, "the application to write");
+    long long job = c.scalar_int(
+        "SELECT mig_change_type('ct', 'id', 'bigint', cleanup => true, batch_size => 500,"
+        " chunk_time => NULL, sleep => '100ms', lock_timeout => '300ms', max_retries => 1000)");
+    wait_for([&] { return job_rows_done(job) > 2000; }, 120, "the walk to begin");
+    ASSERT_EQ(std::string::npos, StepsDone(job).find("walk")) << StepsDone(job);
+    ASSERT_LT(job_rows_done(job), rows);
+
+    failover_to_standby();
+    Conn p(Sandbox::get().conninfo());
+    EXPECT_EQ("t", *p.scalar("SELECT NOT pg_is_in_recovery()"));
+    ExpectChangedAndIntact(job, rows, app);
+}
+
+// the primary fails over while a copy of an index is being built (CREATE
+// INDEX CONCURRENTLY waits for an application's open write): its INVALID
+// index reached the standby; the promoted standby's worker drops it and
+// builds the copy again
+TEST(ChangeType, FailoverInTheIndexCopiesFinishesOnThePromotedStandby)
+{
+    const int rows = 30000;
+    Conn c = pg_mig_primary();
+    FreshCt(c, rows);
+    App app(rows);
+    wait_for([&] { return app.done() > 30; }, 60, "the application to write");
+    // the job's lock_timeout outlasts the test's look at the waiting build
+    long long job = c.scalar_int(
+        "SELECT mig_change_type('ct', 'id', 'bigint', cleanup => true, batch_size => 2000,"
+        " lock_timeout => '60s', max_retries => 1000)");
+    std::optional<Conn> writer(HoldWriterLock());
+    std::string leftovers = WaitForACopyInProgress(job);
+    ASSERT_NE("", leftovers);
+    EXPECT_EQ(std::string::npos, StepsDone(job).find("copy_indexes")) << StepsDone(job);
+
+    failover_to_standby();
+    writer.reset();
+    ExpectChangedAndIntact(job, rows, app);
+    Conn p = pg_mig_primary();
+    // the leftover of the interrupted build is gone, not kept beside the copy
+    EXPECT_EQ(0, p.scalar_int("SELECT count(*) FROM pg_class WHERE oid = ANY(string_to_array($1, ',')::oid[])",
+                              {leftovers}));
+}
+
+// a crash of the primary while a copy of an index is being built: the
+// INVALID leftover is dropped and the copy built again, the job finishes
+TEST(ChangeType, CrashInAnIndexCopyDropsTheLeftoverAndFinishes)
+{
+    const int rows = 30000;
+    Conn c = pg_mig_primary();
+    FreshCt(c, rows);
+    App app(rows);
+    wait_for([&] { return app.done() > 30; }, 60, "the application to write");
+    long long job = c.scalar_int(
+        "SELECT mig_change_type('ct', 'id', 'bigint', cleanup => true, batch_size => 2000,"
+        " lock_timeout => '60s', max_retries => 1000)");
+    std::optional<Conn> writer(HoldWriterLock());
+    std::string leftovers = WaitForACopyInProgress(job);
+    ASSERT_NE("", leftovers);
+    EXPECT_EQ(std::string::npos, StepsDone(job).find("copy_indexes")) << StepsDone(job);
+
+    crash_primary();
+    writer.reset();
+    ExpectChangedAndIntact(job, rows, app);
+    Conn p = pg_mig_primary();
+    EXPECT_EQ(0, p.scalar_int("SELECT count(*) FROM pg_class WHERE oid = ANY(string_to_array($1, ',')::oid[])",
+                              {leftovers}));
+    EXPECT_EQ(1, p.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'step'"
+                              " AND detail = 'copy_indexes: done'",
+                              {Id(job)}));
+}
