@@ -46,29 +46,14 @@ case "$rows" in ''|*[!0-9]*) echo "kinds.sh: --rows wants a number" >&2; exit 2 
 . scripts/pgenv.sh
 pg_resolve && pg_install_extension
 
-dir=$(mktemp -d /tmp/pgmig-kinds-bench.XXXXXX)
-chmod 755 "$dir"
-bg_pids=()
-cleanup() {
-    local p
-    for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    cp "$dir/sb/primary.log" /tmp/pgmig-kinds-bench-primary.log 2>/dev/null || true
-    "$root/scripts/sandbox.sh" stop "$dir/sb" --remove >/dev/null 2>&1 || true
-    [ -n "${KINDS_KEEP:-}" ] || rm -rf "$dir"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=lib.sh
+. bench/lib.sh
 # room for the deletes' WAL between checkpoints, so a forced checkpoint does
 # not land in one measurement and not the other
-export SANDBOX_CONF="max_wal_size = 8GB
+bench_sandbox kinds-bench "${KINDS_KEEP:-}" "max_wal_size = 8GB
 checkpoint_timeout = 30min"
-"$root/scripts/sandbox.sh" start "$dir/sb" >/dev/null
-# shellcheck disable=SC1091
-. "$dir/sb/env"
 echo "kinds.sh: sandbox primary port $PRIMARY_PORT, $rows rows, $dir" >&2
 
-q() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
-now_us() { date +%s%6N; }
-die() { echo "kinds.sh: $*" >&2; exit 1; }
 q "CREATE EXTENSION pg_mig"
 
 # mk TABLE: id bigint primary key; c nullable but filled on every row; c2 an

@@ -466,6 +466,15 @@ void FreshCt(Conn& c, int rows)
     c.exec("ALTER TABLE twin.ct ALTER COLUMN id TYPE bigint");
 }
 
+// the job on public.ct (int -> bigint, cleanup, max_retries 1000 and the
+// knobs given), started once the application writes
+long long StartOnceTheAppWrites(Conn& c, const App& app, const std::string& knobs)
+{
+    wait_for([&] { return app.done() > 30; }, 60, "the application to write");
+    return c.scalar_int("SELECT mig_change_type('ct', 'id', 'bigint', cleanup => true, max_retries => 1000, " +
+                        knobs + ")");
+}
+
 // a session that holds the table's ROW EXCLUSIVE lock (as an application's
 // open write transaction does): CREATE INDEX CONCURRENTLY waits for it
 // before it builds, with its INVALID index already committed
@@ -534,10 +543,8 @@ TEST(ChangeType, FailoverInTheWalkFinishesOnThePromotedStandby)
     Conn c = pg_mig_primary();
     FreshCt(c, rows);
     App app(rows);
-    wait_for([&] { return app.done() > 30; }, 60, "the application to write");
-    long long job = c.scalar_int(
-        "SELECT mig_change_type('ct', 'id', 'bigint', cleanup => true, batch_size => 500,"
-        " chunk_time => NULL, sleep => '100ms', lock_timeout => '300ms', max_retries => 1000)");
+    long long job = StartOnceTheAppWrites(c, app, "batch_size => 500, chunk_time => NULL, sleep => '100ms',"
+                                                  " lock_timeout => '300ms'");
     wait_for([&] { return job_rows_done(job) > 2000; }, 120, "the walk to begin");
     ASSERT_EQ(std::string::npos, StepsDone(job).find("walk")) << StepsDone(job);
     ASSERT_LT(job_rows_done(job), rows);
@@ -548,59 +555,47 @@ TEST(ChangeType, FailoverInTheWalkFinishesOnThePromotedStandby)
     ExpectChangedAndIntact(job, rows, app);
 }
 
-// the primary fails over while a copy of an index is being built (CREATE
-// INDEX CONCURRENTLY waits for an application's open write): its INVALID
-// index reached the standby; the promoted standby's worker drops it and
-// builds the copy again
-TEST(ChangeType, FailoverInTheIndexCopiesFinishesOnThePromotedStandby)
+// the job interrupted (by interrupt) while a copy of an index is being
+// built: CREATE INDEX CONCURRENTLY waits for an application's open write,
+// its INVALID index committed (and replayed by the standby); the server that
+// comes back drops that leftover, builds the copy again, and the job
+// finishes by itself
+namespace {
+void InterruptAnIndexCopy(const std::function<void()>& interrupt)
 {
     const int rows = 30000;
     Conn c = pg_mig_primary();
     FreshCt(c, rows);
     App app(rows);
-    wait_for([&] { return app.done() > 30; }, 60, "the application to write");
     // the job's lock_timeout outlasts the test's look at the waiting build
-    long long job = c.scalar_int(
-        "SELECT mig_change_type('ct', 'id', 'bigint', cleanup => true, batch_size => 2000,"
-        " lock_timeout => '60s', max_retries => 1000)");
+    long long job = StartOnceTheAppWrites(c, app, "batch_size => 2000, lock_timeout => '60s'");
     std::optional<Conn> writer(HoldWriterLock());
     std::string leftovers = WaitForACopyInProgress(job);
     ASSERT_NE("", leftovers);
     EXPECT_EQ(std::string::npos, StepsDone(job).find("copy_indexes")) << StepsDone(job);
 
-    failover_to_standby();
+    interrupt();
     writer.reset();
     ExpectChangedAndIntact(job, rows, app);
     Conn p = pg_mig_primary();
     // the leftover of the interrupted build is gone, not kept beside the copy
     EXPECT_EQ(0, p.scalar_int("SELECT count(*) FROM pg_class WHERE oid = ANY(string_to_array($1, ',')::oid[])",
                               {leftovers}));
-}
-
-// a crash of the primary while a copy of an index is being built: the
-// INVALID leftover is dropped and the copy built again, the job finishes
-TEST(ChangeType, CrashInAnIndexCopyDropsTheLeftoverAndFinishes)
-{
-    const int rows = 30000;
-    Conn c = pg_mig_primary();
-    FreshCt(c, rows);
-    App app(rows);
-    wait_for([&] { return app.done() > 30; }, 60, "the application to write");
-    long long job = c.scalar_int(
-        "SELECT mig_change_type('ct', 'id', 'bigint', cleanup => true, batch_size => 2000,"
-        " lock_timeout => '60s', max_retries => 1000)");
-    std::optional<Conn> writer(HoldWriterLock());
-    std::string leftovers = WaitForACopyInProgress(job);
-    ASSERT_NE("", leftovers);
-    EXPECT_EQ(std::string::npos, StepsDone(job).find("copy_indexes")) << StepsDone(job);
-
-    crash_primary();
-    writer.reset();
-    ExpectChangedAndIntact(job, rows, app);
-    Conn p = pg_mig_primary();
-    EXPECT_EQ(0, p.scalar_int("SELECT count(*) FROM pg_class WHERE oid = ANY(string_to_array($1, ',')::oid[])",
-                              {leftovers}));
     EXPECT_EQ(1, p.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'step'"
                               " AND detail = 'copy_indexes: done'",
                               {Id(job)}));
+}
+}  // namespace
+
+// the primary fails over in the middle of the index copies: the promoted
+// standby's worker finishes the job
+TEST(ChangeType, FailoverInTheIndexCopiesFinishesOnThePromotedStandby)
+{
+    InterruptAnIndexCopy(failover_to_standby);
+}
+
+// a crash of the primary (immediate stop, start) during an index copy
+TEST(ChangeType, CrashInAnIndexCopyDropsTheLeftoverAndFinishes)
+{
+    InterruptAnIndexCopy(crash_primary);
 }
