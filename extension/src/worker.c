@@ -306,6 +306,9 @@ RunWalk(const MigKindDef *def)
 		StartStep();
 		job = CheckJob(false);
 		walked = job != NULL && MigStepWasDone(job, "walk");
+		/* the step before the walk no longer names what the job does */
+		if (job != NULL && !walked && job->step != NULL)
+			MigSetStep(job_id, NULL);
 		FinishStep();
 		if (job == NULL || walked)
 			return walked;
