@@ -10,7 +10,8 @@
 // default, the sequence's ownership) except that the sequence is AS bigint,
 // every row's values are unchanged, no row is lost or doubled, the standby
 // has the same, and with the sequence at 2^31 - 5 twenty more inserts
-// succeed.
+// succeed.  Further down, among others: failover of the primary in the
+// walk and in the index copies, and a crash in an index copy.
 #include "fixture.hpp"
 
 #include <gtest/gtest.h>
@@ -79,6 +80,22 @@ std::string Shape(Conn& c, const std::string& schema)
            c.scalar("SELECT regexp_replace(pg_get_serial_sequence($1, 'id'), $2, '', 'g')",
                     {schema + ".ct", "\\m" + schema + "\\."})
                .value_or("");
+}
+
+// public.ct (with ct_log; rows rows) and twin.ct, the same table changed
+// by ALTER COLUMN TYPE for the comparison, made afresh
+void FreshCt(Conn& c, int rows)
+{
+    c.exec("DROP TABLE IF EXISTS public.ct, public.ct_log CASCADE");
+    c.exec("DROP FUNCTION IF EXISTS public.ct_copy() CASCADE");
+    c.exec("DROP SCHEMA IF EXISTS twin CASCADE");
+    CreateTable(c, "public");
+    c.exec("CREATE TABLE ct_log (op text NOT NULL, id bigint NOT NULL)");
+    c.exec("INSERT INTO ct (customer_id, note) SELECT g % 100, 'row ' || g FROM generate_series(1, " +
+           Id(rows) + ") g");
+    c.exec("CREATE SCHEMA twin");
+    CreateTable(c, "twin");
+    c.exec("ALTER TABLE twin.ct ALTER COLUMN id TYPE bigint");
 }
 
 // Writer: an application thread that calls write(c, n, rng) again and
@@ -178,14 +195,7 @@ TEST(ChangeType, IntToBigintOfASerialKeyWhileTheAppWritesThroughKillAndCrashes)
 {
     const int rows = 60000;
     Conn c = pg_mig_primary();
-    CreateTable(c, "public");
-    c.exec("CREATE TABLE ct_log (op text NOT NULL, id bigint NOT NULL)");
-    c.exec("INSERT INTO ct (customer_id, note) SELECT g % 100, 'row ' || g FROM generate_series(1, " +
-           Id(rows) + ") g");
-    // the same table changed by ALTER COLUMN TYPE, for the comparison
-    c.exec("CREATE SCHEMA twin");
-    CreateTable(c, "twin");
-    c.exec("ALTER TABLE twin.ct ALTER COLUMN id TYPE bigint");
+    FreshCt(c, rows);
 
     App app(rows);
     wait_for([&] { return app.done() > 30; }, 60, "the application to write");
@@ -450,21 +460,6 @@ const char* kInvalidCopies =
     "SELECT coalesce(string_agg(i.indexrelid::text, ',' ORDER BY i.indexrelid), '') FROM pg_index i"
     " JOIN pg_class c ON c.oid = i.indexrelid"
     " WHERE i.indrelid = 'public.ct'::regclass AND NOT i.indisvalid AND c.relname LIKE 'mig\\_ct\\_%'";
-
-// public.ct (with ct_log) and twin.ct made afresh, rows rows in public.ct
-void FreshCt(Conn& c, int rows)
-{
-    c.exec("DROP TABLE IF EXISTS public.ct, public.ct_log CASCADE");
-    c.exec("DROP FUNCTION IF EXISTS public.ct_copy() CASCADE");
-    c.exec("DROP SCHEMA IF EXISTS twin CASCADE");
-    CreateTable(c, "public");
-    c.exec("CREATE TABLE ct_log (op text NOT NULL, id bigint NOT NULL)");
-    c.exec("INSERT INTO ct (customer_id, note) SELECT g % 100, 'row ' || g FROM generate_series(1, " +
-           Id(rows) + ") g");
-    c.exec("CREATE SCHEMA twin");
-    CreateTable(c, "twin");
-    c.exec("ALTER TABLE twin.ct ALTER COLUMN id TYPE bigint");
-}
 
 // the job on public.ct (int -> bigint, cleanup, max_retries 1000 and the
 // knobs given), started once the application writes
