@@ -141,7 +141,7 @@ END \$\$" 2>&1 | sed -n 's/.*NOTICE: *hold /hold /p' > "$dir/locks_$1"
 # started, 2 s, then SQL (with "job": SQL starts a job, mig_wait waits for
 # it), 1 s more.  Appends to $dir/results one line
 #   NAME wall_ms max_latency_ms longest_gap_ms wal_bytes job_wal_bytes
-#   table_bytes index_bytes base_latency_ms base_gap_ms job
+#   table_bytes index_bytes base_latency_ms base_gap_ms job failed_txns
 # and to $dir/holds_NAME a line "STEP HOLD_MS" for each ACCESS EXCLUSIVE
 # hold (the time between the samples that saw it free before and after)
 measure() {
@@ -169,7 +169,10 @@ measure() {
     local wal
     wal=$(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')::bigint")
     sleep 1
-    kill "$pgb" 2>/dev/null || true
+    # SIGALRM is pgbench's own end of -T: it finishes its transactions and
+    # writes out its logs (a plain kill loses what it had not flushed yet,
+    # often every transaction the plain ALTER held up)
+    kill -ALRM "$pgb" 2>/dev/null || true
     wait "$pgb" 2>/dev/null || true
     q "INSERT INTO bench_stop VALUES ('$name')"
     wait "$poller" || die "$name: the lock poller failed"
@@ -180,13 +183,16 @@ measure() {
     # the longest transaction that overlaps [t0, t1] and the longest one
     # before t0 (pgbench -l: client tx latency_us script epoch_s epoch_us;
     # the last line of a killed client's log may be cut short)
-    local lat base_lat gap base_gap
-    read -r lat base_lat < <(for f in "$dir/pgb_$name".*; do sed '$d' "$f"; done |
-        awk -v t0="$t0" -v t1="$t1" 'NF >= 6 {
+    # A transaction that failed (a deadlock the ALTER caused: its time
+    # field says "failed") is counted apart, not taken as a latency
+    local lat base_lat failed gap base_gap
+    read -r lat base_lat failed < <(for f in "$dir/pgb_$name".*; do sed '$d' "$f"; done |
+        awk -v t0="$t0" -v t1="$t1" 'NF >= 6 && $3 == "failed" { failed++; next }
+            NF >= 6 {
             end = $5 * 1000000 + $6; start = end - $3
-            if (end >= t0 && start <= t1) { if ($3 > op) op = $3 }
-            else if (end < t0 && $3 > base) base = $3 }
-            END { printf "%.0f %.0f\n", op / 1000, base / 1000 }')
+            if (end >= t0 && start <= t1) { if ($3 + 0 > op) op = $3 + 0 }
+            else if (end < t0 && $3 + 0 > base) base = $3 + 0 }
+            END { printf "%.0f %.0f %d\n", op / 1000, base / 1000, failed }')
     read -r gap base_gap < <("$root/bench/app_gaps.sh" "$dir/pgb_$name" "$t0" "$t1" || echo "none") || true
     if [ "$gap" = none ] || [ -z "${base_gap:-}" ]; then die "$name: pgbench committed nothing"; fi
     # each hold named: before the job's start returned, "start"; else the
@@ -199,10 +205,10 @@ measure() {
               if ($4 <= ts) label = "start"
               else for (i = 1; i <= n; i++) if (at[i] >= $4) { label = step[i]; break } }
           printf "%s %.0f\n", label, $5 - $2 }' "$dir/steps_$name" "$dir/locks_$name" > "$dir/holds_$name"
-    printf '%s %.0f %s %.0f %s %s %s %s %s %.0f %s\n' "$name" $(( (t1 - t0) / 1000 )) "$lat" $(( gap / 1000 )) \
+    printf '%s %.0f %s %.0f %s %s %s %s %s %.0f %s %s\n' "$name" $(( (t1 - t0) / 1000 )) "$lat" $(( gap / 1000 )) \
         "$wal" "$(q "SELECT coalesce((SELECT wal_bytes FROM mig_jobs WHERE job_id = $job), 0)")" \
         "$(q "SELECT pg_table_size('$t')")" "$(q "SELECT pg_indexes_size('$t')")" "$base_lat" \
-        $(( base_gap / 1000 )) "$job" >> "$dir/results"
+        $(( base_gap / 1000 )) "$job" "$failed" >> "$dir/results"
     tail -n 1 "$dir/results" >&2
     sed 's/^/  hold /' "$dir/holds_$name" >&2
 }
@@ -241,11 +247,11 @@ report() {
             -v h_plain="$(holds plain)" -v h_mig="$(holds mig)" -v h_big="$(holds big)" \
             -v s_mig="$(swap_hold mig)" -v s_big="$([ -z "$have_big" ] || swap_hold big)" '
         { wall[$1] = $2; lat[$1] = $3; gap[$1] = $4; wal[$1] = $5; jwal[$1] = $6; tsz[$1] = $7; isz[$1] = $8
-          blat[$1] = $9; bgap[$1] = $10 }
+          blat[$1] = $9; bgap[$1] = $10; failed[$1] = $12 }
         function mb(b) { return b >= 1048576 ? sprintf("%.0f MB", b / 1048576) : sprintf("%.0f kB", b / 1024) }
         function row(label, k, n) {
-            printf "| %s | %s | %d ms | %s | %d ms | %d ms | %s | %s | %s | %s | %d / %d ms |\n", label, n, wall[k],
-                (k == "plain" ? "1.00×" : k == "big" ? "–" : sprintf("%.2f×", wall[k] / wall["plain"])), lat[k], gap[k], mb(wal[k]),
+            printf "| %s | %s | %d ms | %s | %d ms | %d | %d ms | %s | %s | %s | %s | %d / %d ms |\n", label, n, wall[k],
+                (k == "plain" ? "1.00×" : k == "big" ? "–" : sprintf("%.2f×", wall[k] / wall["plain"])), lat[k], failed[k], gap[k], mb(wal[k]),
                 (jwal[k] > 0 ? mb(jwal[k]) : "–"), mb(tsz[k]), mb(isz[k]), blat[k], bgap[k]
         }
         END {
@@ -257,11 +263,11 @@ report() {
             else printf "- **without the foreign key** `p_ref.p_id → p(id)`, on both tables: this build of mig_change_type refuses a referenced key (%s); the referencing table is there, and written to, but not tied to `p`. To be run again once referencing foreign keys are converted.\n", probe
             printf "- the application: pgbench -n -c 2, each transaction one of `UPDATE p SET n = n + 1 WHERE id = random`, `INSERT INTO p (customer_id, label) VALUES (...)` (through the sequence default) and `INSERT INTO p_ref (p_id, qty) VALUES (random, 1)`, per-transaction log, from 2 s before each operation to 1 s after it\n"
             printf "- mig_change_type with its defaults (lock_timeout %s) and `cleanup => true`; waited for by `mig_wait`\n", lt
-            printf "- longest application wait: the largest pgbench transaction latency among the transactions that overlap the operation; longest commit gap: bench/app_gaps.sh (both clients merged); baseline: the same over the 2 s before the operation\n"
+            printf "- longest application wait: the largest pgbench transaction latency among the transactions that overlap the operation; transactions failed: the failed transactions pgbench counted in the run (deadlocks); longest commit gap: bench/app_gaps.sh (both clients merged); baseline: the same over the 2 s before the operation\n"
             printf "- WAL: `pg_current_wal_lsn()` before and after the operation (the application'"'"'s writes in that window included); walk WAL: the job'"'"'s own `wal_bytes`. Sizes: `pg_table_size` and `pg_indexes_size` of p right after (no VACUUM)\n"
             printf "- ACCESS EXCLUSIVE holds on p: a session samples `pg_locks` every ~5 ms (committing each time); a hold is the time between the samples that saw the lock free before and after it (an upper bound within the sampling interval), named by the step of the job that logged its end\n\n"
-            printf "| operation | rows | wall time | vs plain | longest application wait | longest commit gap | WAL | walk WAL | table after | indexes after | baseline wait / gap |\n"
-            printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+            printf "| operation | rows | wall time | vs plain | longest application wait | application transactions failed | longest commit gap | WAL | walk WAL | table after | indexes after | baseline wait / gap |\n"
+            printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
             row("`ALTER TABLE p ALTER COLUMN id TYPE bigint`", "plain", rows)
             row("`mig_change_type('"'"'p'"'"', '"'"'id'"'"', '"'"'bigint'"'"', cleanup => true)`", "mig", rows)
             if (big) row("the same job, larger table" (fk ? "" : " (its referencing table empty)"), "big", big)
