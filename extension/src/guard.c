@@ -279,8 +279,10 @@ MigOwnerProblem(Oid owner, const char *owner_name)
 
 	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(owner));
 	if (!HeapTupleIsValid(tuple))
-		return psprintf("the job's owner (role with OID %u%s%s) no longer exists",
-						owner, owner_name ? ", " : "", owner_name ? owner_name : "");
+		return owner_name ?
+			psprintf("the job's owner, role \"%s\" (OID %u), no longer exists",
+					 owner_name, owner) :
+			psprintf("the job's owner, the role with OID %u, no longer exists", owner);
 	role = (Form_pg_authid) GETSTRUCT(tuple);
 	validuntil = SysCacheGetAttr(AUTHOID, tuple, Anum_pg_authid_rolvaliduntil, &isnull);
 	if (owner_name && strcmp(NameStr(role->rolname), owner_name) != 0)
