@@ -37,6 +37,7 @@
 #include "utils/relcache.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
+#include "utils/guc.h"
 #include "storage/lwlock.h"
 
 #include "knobs.h"
@@ -684,5 +685,20 @@ extern int64 MigLanesLeft(int64 job_id);
 extern bool MigFinishLanes(int64 job_id, bool verify, const char *verified,
 						   int64 *rows_done, int64 *chunks_done);
 extern void MigRequestJobWorkers(const MigJob *job, int64 job_id);
+
+/*
+ * MigSetLockTimeout: lock_timeout for the rest of the transaction
+ * (GUC_ACTION_LOCAL) or of the GUC nest level (GUC_ACTION_SAVE), in
+ * milliseconds, at least 1 (0 would mean no timeout at all).
+ */
+static inline void
+MigSetLockTimeout(int64 lock_ms, GucAction action)
+{
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), INT64_FORMAT "ms", Max(lock_ms, 1));
+	(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
+							 action, true, 0, false);
+}
 
 #endif							/* PG_MIG_H */

@@ -1203,12 +1203,9 @@ static void
 LockOnce(void *arg)
 {
 	LockAttempt *attempt = (LockAttempt *) arg;
-	char		buf[32];
 	ListCell   *lc;
 
-	snprintf(buf, sizeof(buf), INT64_FORMAT "ms", Max(attempt->lock_timeout_ms, 1));
-	(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
+	MigSetLockTimeout(attempt->lock_timeout_ms, GUC_ACTION_LOCAL);
 	foreach(lc, attempt->relids)
 		LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
 }
@@ -2278,7 +2275,6 @@ RunCleanup(const MigJob *job)
 char *
 MigChangeTypeForget(const MigJob *job)
 {
-	char		buf[32];
 	int			nest;
 	int			dropped = 0;
 	const char *column;
@@ -2288,9 +2284,7 @@ MigChangeTypeForget(const MigJob *job)
 		return NULL;
 	column = OldColumnName(linitial(JobColumns(job)));
 	nest = NewGUCNestLevel();
-	snprintf(buf, sizeof(buf), INT64_FORMAT "ms", Max(job->lock_timeout_ms, 1));
-	(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	MigSetLockTimeout(job->lock_timeout_ms, GUC_ACTION_SAVE);
 	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)

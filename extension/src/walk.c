@@ -163,11 +163,7 @@ MigWalkInit(int64 the_job_id, const MigWorkerArgs *args)
 static void
 ArmTimeouts(int64 lock_ms, int64 statement_ms)
 {
-	char		buf[32];
-
-	snprintf(buf, sizeof(buf), INT64_FORMAT "ms", Max(lock_ms, 1));
-	(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
+	MigSetLockTimeout(lock_ms, GUC_ACTION_LOCAL);
 	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
 	disable_timeout(STATEMENT_TIMEOUT, false);

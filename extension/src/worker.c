@@ -706,12 +706,8 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 			}
 			else
 			{
-				char		buf[32];
-
 				StartStep();
-				snprintf(buf, sizeof(buf), INT64_FORMAT "ms", Max(job->lock_timeout_ms, 1));
-				(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
-										 GUC_ACTION_LOCAL, true, 0, false);
+				MigSetLockTimeout(job->lock_timeout_ms, GUC_ACTION_LOCAL);
 				if (step->done && step->done(job))
 					skipped = true;
 				else
