@@ -66,6 +66,7 @@
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "common/pg_prng.h"
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
@@ -109,6 +110,7 @@
 #include "utils/ruleutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "parse_check.h"
 #include "pg_mig.h"
@@ -1189,15 +1191,32 @@ CheckUsingExpr(const MigJob *job, const char *using_expr, const char *type_name)
 	SPI_finish();
 }
 
+/*
+ * The locks of a job's tables (the start's, the swap's): the job's table
+ * first, waited for up to lock_timeout, then every other table, each
+ * waited for only LOCK_OTHERS_MS.  An application
+ * transaction that holds a lock on another table and then wants the job's
+ * table waits behind the job's lock: were the job to wait lock_timeout for
+ * that other table, the two would wait for each other until then (or until
+ * deadlock_timeout).  Instead the attempt gives up soon, lets go of every
+ * lock it took and tries again, for up to lock_timeout in all.
+ */
+#define LOCK_OTHERS_MS		100
+#define LOCK_AGAIN_MIN_MS	10
+#define LOCK_AGAIN_MAX_MS	50
+
 typedef struct LockAttempt
 {
 	List	   *relids;
-	int64		lock_timeout_ms;
+	int64		lock_timeout_ms;	/* the first table's wait */
+	int64		others_ms;		/* each other table's wait */
+	int			reached;		/* the table being locked, from 0 */
 } LockAttempt;
 
 /*
- * LockOnce: one attempt, every table in turn, under lock_timeout (run by
- * MigTrySubtransaction: a failed attempt releases the locks it took)
+ * LockOnce: one attempt, every table in turn (run by MigTrySubtransaction:
+ * a failed attempt releases the locks it took); lock_timeout is the job's
+ * again afterwards.
  */
 static void
 LockOnce(void *arg)
@@ -1205,32 +1224,59 @@ LockOnce(void *arg)
 	LockAttempt *attempt = (LockAttempt *) arg;
 	ListCell   *lc;
 
-	MigSetLockTimeout(attempt->lock_timeout_ms, GUC_ACTION_LOCAL);
+	attempt->reached = 0;
 	foreach(lc, attempt->relids)
+	{
+		MigSetLockTimeout(attempt->reached == 0 ? attempt->lock_timeout_ms : attempt->others_ms,
+						  GUC_ACTION_LOCAL);
 		LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
-}
-
-static ErrorData *
-TryLock(List *relids, const MigJob *job)
-{
-	LockAttempt attempt = {relids, job->lock_timeout_ms};
-
-	return MigTrySubtransaction(LockOnce, &attempt);
+		attempt->reached++;
+	}
+	MigSetLockTimeout(attempt->lock_timeout_ms, GUC_ACTION_LOCAL);
 }
 
 /*
- * LockForStart takes the ACCESS EXCLUSIVE locks of the tables relids (the
- * job's table first) in the caller's transaction, each attempt under
- * lock_timeout, retried with backoff up to max_retries times, so the
- * application never waits behind the request longer than lock_timeout:
- * an attempt that times out on one table lets go of the others too.
+ * LockTables takes the ACCESS EXCLUSIVE locks of relids (the job's table
+ * first) in the caller's transaction, and returns NULL, or the error of
+ * the last attempt with every lock let go: a wait for the job's table that
+ * timed out, an error that is not a lock timeout, or other tables still
+ * busy after lock_timeout in all.
+ */
+static ErrorData *
+LockTables(List *relids, const MigJob *job)
+{
+	LockAttempt attempt = {relids, job->lock_timeout_ms,
+	Min(job->lock_timeout_ms, LOCK_OTHERS_MS), 0};
+	TimestampTz start = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		ErrorData  *edata = MigTrySubtransaction(LockOnce, &attempt);
+
+		if (edata == NULL)
+			return NULL;
+		if (attempt.reached == 0 || edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE ||
+			TimestampDifferenceExceeds(start, GetCurrentTimestamp(), (int) job->lock_timeout_ms))
+			return edata;
+		FreeErrorData(edata);
+		pg_usleep((LOCK_AGAIN_MIN_MS +
+				   pg_prng_uint64_range(&pg_global_prng_state, 0,
+										LOCK_AGAIN_MAX_MS - LOCK_AGAIN_MIN_MS)) * 1000L);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * LockForStart takes the locks of LockTables, retried with backoff up to
+ * max_retries times, so the application never waits behind the request
+ * longer than lock_timeout.
  */
 static void
 LockForStart(List *relids, const MigJob *job)
 {
 	for (int attempt = 0;; attempt++)
 	{
-		ErrorData  *edata = TryLock(relids, job);
+		ErrorData  *edata = LockTables(relids, job);
 
 		if (edata == NULL)
 			return;
@@ -2111,7 +2157,7 @@ SwapColumn(const MigJob *job, const CtColumn *c)
 /*
  * RunSwap: one transaction.  The job's table locked first, then the other
  * tables (of the carried constraints and the referencing columns) in OID
- * order; the original constraints dropped (a foreign key before the
+ * order (LockTables: each other table waited for briefly); the original constraints dropped (a foreign key before the
  * unique index it needs goes), each column swapped, and the twins given
  * the originals' names.
  */
@@ -2123,15 +2169,16 @@ RunSwap(const MigJob *job)
 	List	   *tables = ReferencingTables(job->relid, cons);
 	List	   *renames = NIL;
 	ListCell   *lc;
+	ErrorData  *edata;
 
-	MigExecDDL(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", MigJobRelationName(job)));
 	foreach(lc, columns)
 		if (((CtColumn *) lfirst(lc))->relid != job->relid)
 			tables = list_append_unique_oid(tables, ((CtColumn *) lfirst(lc))->relid);
+	tables = list_delete_oid(tables, job->relid);
 	list_sort(tables, list_oid_cmp);
-	foreach(lc, tables)
-		MigExecDDL(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
-							QualifiedRelationName(lfirst_oid(lc))));
+	edata = LockTables(lcons_oid(job->relid, tables), job);
+	if (edata != NULL)
+		ReThrowError(edata);
 
 	foreach(lc, cons)
 	{

@@ -447,6 +447,56 @@ TEST(ChangeType, MigctlConvertReferencing)
     EXPECT_EQ(1500, c.scalar_int("SELECT count(*) FROM mcr_child JOIN mcr_parent p ON p.id = parent_id"));
 }
 
+// The swap waits briefly for the other tables: a session that holds a lock
+// on a referencing table (orders) and then reads the job's table
+// (customers) gets through while the swap goes on trying, instead of both
+// waiting for each other until the job's lock_timeout (2 min here, and
+// deadlock_timeout 10 min, so nothing else ends the wait).  The job
+// finishes once the session commits.
+TEST(ChangeType, TheSwapLetsGoOfTheTableWhileAReferencingTableIsBusy)
+{
+    Conn c = pg_mig_primary();
+    c.exec("DROP TABLE IF EXISTS notes, orders, customers");
+    CreateTable(c, "public", kFkDdl);
+    c.exec("INSERT INTO customers (name) SELECT 'c' || g FROM generate_series(1, 2000) g");
+    c.exec("INSERT INTO orders (customer_id, amount) SELECT 1 + g % 2000, g FROM generate_series(1, 4000) g");
+    c.exec("ALTER SYSTEM SET deadlock_timeout = '10min'");
+    c.exec("SELECT pg_reload_conf()");
+    struct Reset {
+        ~Reset()
+        {
+            Conn r = pg_mig_primary();
+            r.exec("ALTER SYSTEM RESET deadlock_timeout");
+            r.exec("SELECT pg_reload_conf()");
+        }
+    } reset;
+
+    // ACCESS SHARE on orders, and no snapshot: no step before the swap
+    // minds it (the index copies wait for sessions with a snapshot)
+    Conn a(Sandbox::get().conninfo());
+    a.exec("SET statement_timeout = '60s'");
+    a.exec("BEGIN");
+    a.exec("LOCK TABLE orders IN ACCESS SHARE MODE");
+    long long job = c.scalar_int("SELECT mig_change_type('customers', 'id', 'bigint', cleanup => true,"
+                                 " lock_timeout => '2min', max_retries => 10)");
+    // the swap: customers locked, waiting for orders
+    wait_for(
+        [&] {
+            return c.scalar_int("SELECT count(*) FROM pg_locks WHERE NOT granted AND mode = 'AccessExclusiveLock'"
+                                " AND relation = 'orders'::regclass") > 0;
+        },
+        120, "the swap to wait for orders");
+    EXPECT_NO_THROW(a.exec("SELECT count(*) FROM customers"));
+    EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = " + Id(job)));
+    EXPECT_EQ(std::string::npos, StepsDone(job).find("swap")) << StepsDone(job);
+    a.exec("COMMIT");
+    EXPECT_EQ("succeeded", wait_job(c, job, 180))
+        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = " + Id(job)).value_or("");
+    EXPECT_EQ("bigint", *c.scalar("SELECT format_type(atttypid, NULL) FROM pg_attribute"
+                                  " WHERE attrelid = 'customers'::regclass AND attname = 'id'"));
+    c.exec("DROP TABLE notes, orders, customers");
+}
+
 // ---------------------------------------------------------------------------
 // Failover and crashes in the middle of the walk and of the index copies
 // (issue 25's tests): the table of the first test made again, with its
