@@ -173,6 +173,13 @@
 #define MIG_HAVE_NOT_NULL_NOT_VALID (PG_VERSION_NUM >= 180000)
 
 /*
+ * 18 can add a foreign key NOT VALID to a partitioned table (and validate
+ * it later); kind_change_type.c carries the foreign keys of partitioned
+ * tables that reference the column over that way, and refuses them before.
+ */
+#define MIG_HAVE_PARTITIONED_NOT_VALID_FK (PG_VERSION_NUM >= 180000)
+
+/*
  * 19 has REPACK (CONCURRENTLY) (kind_repack.c); before, mig_repack refuses
  * to start (kind_repack.c)
  */

@@ -79,6 +79,7 @@
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_opclass.h"
 #include "catalog/pg_rewrite.h"
@@ -1052,15 +1053,17 @@ CheckDependents(Relation rel, AttrNumber attnum, const char *column)
 			/* a foreign key that references the column: its twin is added and switched */
 			if (contype == CONSTRAINT_FOREIGN && IsReferencingFk(dep->objid, relid, attnum, false))
 			{
-				if (get_rel_relkind(conrelid) == RELKIND_PARTITIONED_TABLE ||
-					get_rel_relispartition(conrelid))
+				if (!MIG_HAVE_PARTITIONED_NOT_VALID_FK &&
+					(get_rel_relkind(conrelid) == RELKIND_PARTITIONED_TABLE ||
+					 get_rel_relispartition(conrelid)))
 					ereport(ERROR,
 							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 							 errmsg("cannot change the type of column \"%s\" of table \"%s\" online: partitioned table \"%s\" references it",
 									column, RelationGetRelationName(rel),
 									get_rel_name(get_rel_relispartition(conrelid) ?
 												 get_partition_parent(conrelid, true) : conrelid)),
-							 errhint("Drop that foreign key, run mig_change_type() and add it again with mig_add_foreign_key() after the swap; or change the type with ALTER TABLE in a maintenance window.")));
+							 errdetail("The job adds the foreign key again NOT VALID, which PostgreSQL 18 and later allow on partitioned tables."),
+							 errhint("Drop that foreign key, run mig_change_type(), and after the swap add the key to each partition with mig_add_foreign_key(); or change the type with ALTER TABLE in a maintenance window.")));
 				if (!MigOwnsTable(conrelid, GetUserId()))
 					ereport(ERROR,
 							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -2154,6 +2157,63 @@ SwapColumn(const MigJob *job, const CtColumn *c)
 	MigExecDDL(TriggerSql(c->attnum, c->function, rel));
 }
 
+/* Clones: the constraints whose parent is conoid (on the partitions), in OID order */
+static List *
+Clones(Oid conoid)
+{
+	Relation	conrel = table_open(ConstraintRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *result = NIL;
+
+	ScanKeyInit(&key, Anum_pg_constraint_conparentid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(conoid));
+	scan = systable_beginscan(conrel, InvalidOid, false, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		result = lappend_oid(result, ((Form_pg_constraint) GETSTRUCT(tup))->oid);
+	systable_endscan(scan);
+	table_close(conrel, AccessShareLock);
+	list_sort(result, list_oid_cmp);
+	return result;
+}
+
+/*
+ * CloneRenames: the renames (appended to renames) that give the clones of
+ * twin on the partitions of a partitioned table the names of the clones of
+ * conoid on the same partitions (which the drop of conoid drops), at every
+ * level, so the partitions' constraints keep their names as after ALTER
+ * COLUMN TYPE.
+ */
+static List *
+CloneRenames(Oid conoid, Oid twin, List *renames)
+{
+	List	   *originals = Clones(conoid);
+	ListCell   *tc;
+
+	foreach(tc, Clones(twin))
+	{
+		Oid			partition;
+		ListCell   *oc;
+
+		(void) ConstraintType(lfirst_oid(tc), &partition);
+		foreach(oc, originals)
+		{
+			Oid			orelid;
+
+			(void) ConstraintType(lfirst_oid(oc), &orelid);
+			if (orelid != partition)
+				continue;
+			renames = lappend(renames, psprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s",
+												QualifiedRelationName(partition),
+												quote_identifier(get_constraint_name(lfirst_oid(tc))),
+												quote_identifier(get_constraint_name(lfirst_oid(oc)))));
+			renames = CloneRenames(lfirst_oid(oc), lfirst_oid(tc), renames);
+		}
+	}
+	return renames;
+}
+
 /*
  * RunSwap: one transaction.  The job's table locked first, then the other
  * tables (of the carried constraints and the referencing columns) in OID
@@ -2174,6 +2234,10 @@ RunSwap(const MigJob *job)
 	foreach(lc, columns)
 		if (((CtColumn *) lfirst(lc))->relid != job->relid)
 			tables = list_append_unique_oid(tables, ((CtColumn *) lfirst(lc))->relid);
+	/* a partitioned table's partitions: the drop of its foreign key goes to them */
+	foreach(lc, tables)
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_PARTITIONED_TABLE)
+			tables = list_concat_unique_oid(tables, find_all_inheritors(lfirst_oid(lc), NoLock, NULL));
 	tables = list_delete_oid(tables, job->relid);
 	list_sort(tables, list_oid_cmp);
 	edata = LockTables(lcons_oid(job->relid, tables), job);
@@ -2196,6 +2260,7 @@ RunSwap(const MigJob *job)
 											QualifiedRelationName(conrelid),
 											quote_identifier(twin),
 											quote_identifier(get_constraint_name(conoid))));
+		renames = CloneRenames(conoid, get_relation_constraint_oid(conrelid, twin, false), renames);
 		MigExecDDL(psprintf("ALTER TABLE %s DROP CONSTRAINT %s", QualifiedRelationName(conrelid),
 							quote_identifier(get_constraint_name(conoid))));
 	}

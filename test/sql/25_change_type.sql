@@ -22,11 +22,7 @@ SELECT mig_change_type('ct', 'id', 'bigint', parallel => 2);
 CREATE VIEW ct_view AS SELECT id FROM ct;
 SELECT mig_change_type('ct', 'id', 'bigint');
 DROP VIEW ct_view;
--- a partitioned table that references the column: refused (its foreign keys are not carried over)
-CREATE TABLE ct_ref (id int, ct_id int REFERENCES ct) PARTITION BY RANGE (id);
-CREATE TABLE ct_ref_1 PARTITION OF ct_ref FOR VALUES FROM (0) TO (100);
-SELECT mig_change_type('ct', 'id', 'bigint');
-DROP TABLE ct_ref;
+-- (a partitioned table that references the column: 26_change_type_partitioned)
 CREATE TABLE ct_p (id int, PRIMARY KEY (id)) PARTITION BY RANGE (id);
 SELECT mig_change_type('ct_p', 'id', 'bigint');
 DROP TABLE ct_p;
