@@ -640,10 +640,9 @@ extern char **MigKeptUpperKey(const MigJob *job, int nkeys, char **key_columns,
 extern void MigAllowKeptWrites(Oid kept_relid);
 extern bool MigJobKeepsValues(const MigJob *job);
 extern MigChunkPlan *MigKeepingChunkPlan(MigJob *job, const MigTarget *target);
-/* kind_change_type.c: the old column a change_type job keeps (sql_undo.c) */
+/* kind_change_type.c: the old column a change_type job keeps, its revert (sql_undo.c) */
 extern char *MigChangeTypeForget(const MigJob *job);
-extern char *MigChangeTypeOldColumn(const MigJob *job, bool *dropped, bool *catalog_only,
-									 char **undo);
+extern int64 MigChangeTypeRevert(const MigJob *job, MigJob *revert);
 
 /*
  * Parallel lanes (issue 15), lanes.c: the split of a job's key range into

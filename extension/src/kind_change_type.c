@@ -562,6 +562,7 @@ typedef struct CtColumn
 	const char *old_column;
 	const char *check;
 	const char *function;		/* qualified, quoted */
+	AttrNumber	trigger;		/* the number in the trigger's name */
 	bool		not_null;
 } CtColumn;
 
@@ -600,6 +601,7 @@ RefColumn(const char *value)
 	c->old_column = TruncatedName("mig_old_", value + consumed);
 	c->check = TruncatedName("mig_not_null_", c->new_column);
 	c->function = FunctionName(relid, attnum);
+	c->trigger = c->attnum;
 	return c;
 }
 
@@ -621,6 +623,8 @@ JobColumns(const MigJob *job)
 	c->check = Arg(job, "check");
 	c->function = Arg(job, "function");
 	c->not_null = ArgIsTrue(job, "not_null");
+	/* a revert's trigger is the reverted job's, named by its column */
+	c->trigger = (AttrNumber) atoi(ArgOr(job, "trigger_attnum", Arg(job, "attnum")));
 	result = list_make1(c);
 	for (int i = 1; i <= nrefs; i++)
 		result = lappend(result, RefColumn(Arg(job, psprintf("ref%d", i))));
@@ -1874,15 +1878,50 @@ DoneCopy(const MigJob *job)
 	return true;
 }
 
+/* IsRevert: job is the revert of a change_type job (mig_revert) */
+static bool
+IsRevert(const MigJob *job)
+{
+	return MigKindArg(job, "reverts") != NULL;
+}
+
+/*
+ * KeptIndex: in a revert, the index the reverted job's swap kept on the
+ * column it swapped out (a plain index renamed OldIndexName, valid, on
+ * c->new_attnum here) that is the copy of index indexoid would be, or
+ * InvalidOid; used is the list of those taken already.  Compared as the
+ * statements that would build them.
+ */
+static Oid
+KeptIndex(const CtColumn *c, Oid indexoid, const char *name, List *used)
+{
+	char	   *want = CopyIndexSql(c->relid, indexoid, c->attnum, c->new_attnum, name);
+	ListCell   *lc;
+
+	foreach(lc, ColumnIndexes(c->relid, c->new_attnum, c->attnum))
+	{
+		Oid			kept = lfirst_oid(lc);
+		char	   *kept_name = get_rel_name(kept);
+
+		if (kept_name != NULL && strcmp(kept_name, OldIndexName(kept)) == 0 &&
+			!list_member_oid(used, kept) && MigIndexState(c->relid, kept_name) == 2 &&
+			strcmp(CopyIndexSql(c->relid, kept, c->new_attnum, c->new_attnum, name), want) == 0)
+			return kept;
+	}
+	return InvalidOid;
+}
+
 /*
  * RunCopy builds each copy not yet valid, one CREATE INDEX CONCURRENTLY
  * after the other (between transactions, as kind_index.c does); an INVALID
- * one left by an interrupted build is dropped first.
+ * one left by an interrupted build is dropped first.  A revert takes the
+ * index the reverted job kept instead, where there is one (a rename).
  */
 static void
 RunCopy(const MigJob *job)
 {
 	List	   *work = NIL;
+	List	   *used = NIL;
 	ListCell   *lc;
 	ListCell   *ic;
 	MemoryContext old;
@@ -1902,6 +1941,22 @@ RunCopy(const MigJob *job)
 
 			if (state == 2)
 				continue;
+			if (state == 0 && IsRevert(job))
+			{
+				Oid			kept = KeptIndex(c, indexoid, name, used);
+
+				if (OidIsValid(kept))
+				{
+					used = lappend_oid(used, kept);
+					old = MemoryContextSwitchTo(TopMemoryContext);
+					work = lappend(work, psprintf("ALTER INDEX %s RENAME TO %s",
+												  quote_qualified_identifier(schema,
+																			 get_rel_name(kept)),
+												  quote_identifier(name)));
+					MemoryContextSwitchTo(old);
+					continue;
+				}
+			}
 			sql = CopyIndexSql(c->relid, indexoid, c->attnum, c->new_attnum, name);
 			old = MemoryContextSwitchTo(TopMemoryContext);
 			if (state == 1)
@@ -2151,10 +2206,10 @@ SwapColumn(const MigJob *job, const CtColumn *c)
 		MigExecDDL(psprintf("ALTER TABLE %s ALTER COLUMN %s DROP NOT NULL", rel, old_column));
 
 	/* the trigger turned around: the old column follows the new one */
-	MigExecDDL(psprintf("DROP TRIGGER %s ON %s", quote_identifier(TriggerName(c->attnum)), rel));
+	MigExecDDL(psprintf("DROP TRIGGER %s ON %s", quote_identifier(TriggerName(c->trigger)), rel));
 	MigExecDDL(FunctionSql(c->function, ReverseBody(c->old_typid, c->old_type, new_typid,
 												  old_column, column)));
-	MigExecDDL(TriggerSql(c->attnum, c->function, rel));
+	MigExecDDL(TriggerSql(c->trigger, c->function, rel));
 }
 
 /* Clones: the constraints whose parent is conoid (on the partitions), in OID order */
@@ -2312,7 +2367,9 @@ HasOldColumns(const MigJob *job)
 static bool
 DoneCleanup(const MigJob *job)
 {
-	return !ArgIsTrue(job, "cleanup") || !HasOldColumns(job);
+	/* a reverted job's old column is the column again */
+	return !ArgIsTrue(job, "cleanup") || MigKindArg(job, "reverted_by") != NULL ||
+		!HasOldColumns(job);
 }
 
 /*
@@ -2338,7 +2395,7 @@ DropOldColumns(const MigJob *job)
 		CtColumn   *c = lfirst(lc);
 		char	   *rel = QualifiedRelationName(c->relid);
 		const char *old_column = OldColumnName(c);
-		Oid			trigger = get_trigger_oid(c->relid, TriggerName(c->attnum), true);
+		Oid			trigger = get_trigger_oid(c->relid, TriggerName(c->trigger), true);
 
 		if (old_column == NULL)
 			continue;
@@ -2359,7 +2416,7 @@ DropOldColumns(const MigJob *job)
 			systable_endscan(scan);
 			table_close(tgrel, AccessShareLock);
 			MigExecDDL(psprintf("DROP TRIGGER %s ON %s",
-								quote_identifier(TriggerName(c->attnum)), rel));
+								quote_identifier(TriggerName(c->trigger)), rel));
 			if (OidIsValid(function))
 				MigExecDDL(psprintf("DROP FUNCTION %s",
 									format_procedure_qualified(function)));
@@ -2370,10 +2427,27 @@ DropOldColumns(const MigJob *job)
 	return dropped;
 }
 
+/*
+ * RunCleanup drops the old columns; a revert, in the same transaction,
+ * records on the job it reverted that it is reverted and releases that
+ * job's job_key (contract 0.4: reversing an operation releases its key).
+ */
 static void
 RunCleanup(const MigJob *job)
 {
+	const char *of_job = MigKindArg(job, "reverts");
+
 	(void) DropOldColumns(job);
+	if (of_job != NULL)
+	{
+		int64		reverted = strtoi64(of_job, NULL, 10);
+
+		MigRecordEvent(reverted, "reverted",
+					   psprintf("column %s of table %s is %s again: job " INT64_FORMAT " swapped it back and dropped the column of type %s",
+								ColumnName(job, AttArg(job, "new_attnum")), MigJobRelationName(job),
+								Arg(job, "new_type"), job->job_id, Arg(job, "old_type")));
+		MigReleaseJobKey(reverted, psprintf("reverted by job " INT64_FORMAT, job->job_id));
+	}
 }
 
 /*
@@ -2434,28 +2508,201 @@ MigChangeTypeForget(const MigJob *job)
 }
 
 /*
- * MigChangeTypeOldColumn: for mig_revert's refusal: the old column of a
- * change_type job (quoted) once the swap was done, *dropped set when it is
- * gone; NULL when the job never swapped: *catalog_only set for a
- * catalog-only change, else the job is not that far.  *undo is set to the
- * call that changes the column back.  The job's kind is loaded.
+ * UndoCall: the call that changes the column of job back by a new job
+ * (the hint of a revert that is refused)
  */
-char *
-MigChangeTypeOldColumn(const MigJob *job, bool *dropped, bool *catalog_only, char **undo)
+static char *
+UndoCall(const MigJob *job)
 {
-	const char *old;
+	return psprintf("mig_change_type(%s, %s, %s)",
+					quote_literal_cstr(MigJobRelationName(job)),
+					quote_literal_cstr(Arg(job, "column")),
+					quote_literal_cstr(Arg(job, "old_type")));
+}
 
-	*undo = psprintf("mig_change_type(%s, %s, %s)",
-					 quote_literal_cstr(MigJobRelationName(job)),
-					 quote_literal_cstr(Arg(job, "column")),
-					 quote_literal_cstr(Arg(job, "old_type")));
-	*dropped = false;
-	*catalog_only = !Walks(job);
-	if (!Walks(job) || !Swapped(job))
-		return NULL;
-	old = OldColumnName(linitial(JobColumns(job)));
-	*dropped = old == NULL;
-	return pstrdup(old ? old : quote_identifier(Arg(job, "old_column")));
+/*
+ * CountUnfit: the rows of table relid whose old column (old_attnum) is NULL
+ * where the current one (attnum) is not: values the old type cannot hold.
+ * Read with the caller's rights, every name qualified.
+ */
+static int64
+CountUnfit(Oid relid, AttrNumber old_attnum, AttrNumber attnum)
+{
+	int64		count;
+	bool		isnull;
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s WHERE %s IS NULL AND %s IS NOT NULL",
+							 QualifiedRelationName(relid), ColumnNameOf(relid, old_attnum),
+							 ColumnNameOf(relid, attnum)), true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not count the rows of table %s", get_rel_name(relid));
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	return count;
+}
+
+/*
+ * MigChangeTypeRevert: mig_revert of change_type job (sql_undo.c): checks
+ * that the job can be swapped back and starts the revert, a new job of
+ * kind change_type made of the job's arguments turned around (see
+ * "Revert" in the file header), with the fields of revert (owner, knobs,
+ * job_key) the caller set.  Returns its id.  The caller holds the job's
+ * row locked, checked that the caller may control it and that no revert
+ * of it is unfinished or done; it records reverted_by on the job.
+ */
+int64
+MigChangeTypeRevert(const MigJob *job, MigJob *revert)
+{
+	int64		job_id = job->job_id;
+	const char *table = MigJobRelationName(job);
+	List	   *columns;
+	CtColumn   *c;
+	const char *old;
+	const char *column;
+	char	   *rev_column;
+	List	   *relids;
+	int64		busy;
+	int64		unfit;
+	int64		revert_id;
+	int32		old_typmod;
+	Oid			typid;
+	Oid			collid;
+	List	   *args = NIL;
+
+	if (MigKindArg(job, "reverts") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot revert job " INT64_FORMAT ": it is the revert of job %s",
+						job_id, Arg(job, "reverts")),
+				 errhint("To change the type again, start a new job with %s.",
+						 UndoCall(job))));
+	if (!Walks(job))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot revert job " INT64_FORMAT ": it changed the type in the catalog only",
+						job_id),
+				 errdetail("Job " INT64_FORMAT " kept no old column to swap back.", job_id),
+				 errhint("To go back, change the type again with %s.", UndoCall(job))));
+	if (atoi(ArgOr(job, "refs", "0")) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot revert job " INT64_FORMAT ": reverting a type change with convert_referencing is not supported yet",
+						job_id),
+				 errhint("To go back, change the type again with %s and convert_referencing => true.",
+						 UndoCall(job))));
+	if (!Swapped(job))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot revert job " INT64_FORMAT ": it has not swapped the columns", job_id),
+				 errdetail("Job " INT64_FORMAT " is %s; column %s of table %s still has its old type.",
+						   job_id, MigStateName(job->state),
+						   ColumnName(job, AttArg(job, "attnum")), table),
+				 job->state == MIG_STATE_CANCELLED ?
+				 errhint("Nothing to swap back: drop its trigger, the trigger's function and column %s by hand.",
+						 quote_identifier(Arg(job, "new_column"))) :
+				 errhint("Cancel it with mig_cancel(" INT64_FORMAT "): the column keeps its old type; then drop its trigger, the trigger's function and column %s by hand.",
+						 job_id, quote_identifier(Arg(job, "new_column")))));
+	if (job->state != MIG_STATE_SUCCEEDED && job->state != MIG_STATE_CANCELLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot revert job " INT64_FORMAT " because it has not finished", job_id),
+				 errdetail("Job " INT64_FORMAT " is %s; it swapped the columns and has not dropped the old one yet.",
+						   job_id, MigStateName(job->state)),
+				 job->state == MIG_STATE_FAILED ?
+				 errhint("Cancel it with mig_cancel(" INT64_FORMAT ") so that it keeps the old column, then revert it.",
+						 job_id) :
+				 errhint("Wait for it with mig_wait(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ").",
+						 job_id, job_id)));
+
+	columns = JobColumns(job);
+	c = linitial(columns);
+	old = OldColumnName(c);
+	if (old == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot revert job " INT64_FORMAT ": its old column was dropped", job_id),
+				 errdetail("Column %s of table %s with the old values was dropped by %s.",
+						   quote_identifier(c->old_column), table,
+						   MigKindArg(job, "forgotten") ? "mig_forget" : "the job's cleanup"),
+				 errhint("To go back, change the type again with %s.", UndoCall(job))));
+	column = ColumnName(job, c->new_attnum);
+
+	/* the table and the tables of its foreign keys: no other job on them */
+	relids = list_concat(list_make1_oid(job->relid),
+						 ReferencingTables(job->relid, CarriedConstraints(job->relid, c->new_attnum)));
+	(void) MigLockTreeForStart(job->relid);
+	busy = MigFindActiveJobOn(relids);
+	if (busy != 0)
+		MigRefuseBusyTable(get_rel_name(job->relid), busy);
+
+	/* the values the old type cannot hold: the old column has NULL there */
+	unfit = CountUnfit(job->relid, c->attnum, c->new_attnum);
+	if (unfit > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot revert job " INT64_FORMAT ": column %s of table %s holds values that type %s cannot hold",
+						job_id, column, table, c->old_type),
+				 errdetail_plural(INT64_FORMAT " row has a value of column %s that does not fit type %s: the old column %s is NULL in it.",
+								  INT64_FORMAT " rows have a value of column %s that does not fit type %s: the old column %s is NULL in them.",
+								  (unsigned long) unfit, unfit, column, c->old_type, old),
+				 errhint("Delete those rows or change their values to fit, then call mig_revert(" INT64_FORMAT ") again; or keep the new type and drop the old column with mig_forget(" INT64_FORMAT ").",
+						 job_id, job_id)));
+
+	/* the name the column of the new type gets at the swap back: free now */
+	rev_column = TruncatedName("mig_rev_", Arg(job, "column"));
+	if (get_attnum(job->relid, rev_column) != InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_COLUMN),
+				 errmsg("cannot revert job " INT64_FORMAT ": column \"%s\" of table %s already exists",
+						job_id, rev_column, table),
+				 errhint("An earlier revert left it: drop it first.")));
+
+	/* the job's arguments turned around: the old column is the new one */
+	get_atttypetypmodcoll(job->relid, c->attnum, &typid, &old_typmod, &collid);
+	args = lappend(args, psprintf("column=%s", Arg(job, "column")));
+	args = lappend(args, psprintf("attnum=%d", c->new_attnum));
+	args = lappend(args, psprintf("new_type=%s", Arg(job, "old_type")));
+	args = lappend(args, psprintf("old_type=%s", Arg(job, "new_type")));
+	args = lappend(args, pstrdup("cleanup=true"));
+	args = lappend(args, psprintf("new_typid=%u", c->old_typid));
+	args = lappend(args, psprintf("new_typmod=%d", old_typmod));
+	args = lappend(args, psprintf("old_typid=%s", Arg(job, "new_typid")));
+	args = lappend(args, pstrdup("refs=0"));
+	args = lappend(args, psprintf("new_attnum=%d", c->attnum));
+	args = lappend(args, psprintf("new_column=%s", get_attname(job->relid, c->attnum, false)));
+	args = lappend(args, psprintf("old_column=%s", rev_column));
+	args = lappend(args, psprintf("function=%s", c->function));
+	args = lappend(args, psprintf("trigger_attnum=%d", c->trigger));
+	args = lappend(args, psprintf("not_null=%s", c->not_null ? "true" : "false"));
+	args = lappend(args, psprintf("check=%s",
+								  TruncatedName("mig_not_null_",
+												get_attname(job->relid, c->attnum, false))));
+	args = lappend(args, psprintf("reverts=" INT64_FORMAT, job_id));
+
+	revert->kind = MIG_KIND_CHANGE_TYPE;
+	revert->kind_args = args;
+	revert->set_clause = NULL;
+	revert->rows_total = -1;
+	revert->keys_total = -1;
+	revert->parallel = 1;
+	revert_id = MigInsertJob(revert, NIL);
+	MigSetJobKind(revert_id, MIG_KIND_CHANGE_TYPE, args);
+	MigKeepJobKey(revert_id, revert);
+	/* no walk: the reverted job's trigger keeps the old column equal */
+	MigMarkStepDone(revert_id, "walk");
+	MigRecordEvent(revert_id, "queued",
+				   psprintf("revert of job " INT64_FORMAT ": column %s back to %s, the old column %s kept by the trigger, NOT NULL check, copy %d index%s, swap, drop the column of type %s",
+							job_id, column, c->old_type, old,
+							list_length(ColumnIndexes(job->relid, c->new_attnum, c->attnum)),
+							list_length(ColumnIndexes(job->relid, c->new_attnum, c->attnum)) == 1 ? "" : "es",
+							Arg(job, "new_type")));
+	return revert_id;
 }
 
 static const MigStepDef change_type_steps[] = {

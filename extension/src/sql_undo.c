@@ -46,41 +46,6 @@ PG_FUNCTION_INFO_V1(mig_revert);
 PG_FUNCTION_INFO_V1(mig_forget);
 
 /*
- * RefuseChangeTypeRevert: mig_revert of a change_type job is not built
- * yet (contract 0.4: until the old column is dropped it would swap back);
- * the refusal says where the old values are and how to go back by hand.
- */
-static void
-RefuseChangeTypeRevert(const MigJob *job)
-{
-	bool		dropped;
-	bool		catalog_only;
-	char	   *undo;
-	char	   *old = MigChangeTypeOldColumn(job, &dropped, &catalog_only, &undo);
-	const char *table = MigJobRelationName(job);
-
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("cannot revert job " INT64_FORMAT ": reverting a column type change is not supported yet",
-					job->job_id),
-			 catalog_only ?
-			 errdetail("Job " INT64_FORMAT " changed the type in the catalog only and kept no old column.",
-					   job->job_id) :
-			 old == NULL ?
-			 errdetail("Job " INT64_FORMAT " has not swapped the columns: the column of table %s still has its old type.",
-					   job->job_id, table) :
-			 dropped ?
-			 errdetail("The old column %s of table %s was dropped.", old, table) :
-			 errdetail("The old column %s of table %s still holds the old values.", old, table),
-			 !catalog_only && old == NULL ?
-			 errhint("Cancel it with mig_cancel(" INT64_FORMAT ") if it has not finished.", job->job_id) :
-			 old != NULL && !dropped ?
-			 errhint("To go back, change the type again with %s; to drop the old column, call mig_forget(" INT64_FORMAT ").",
-					 undo, job->job_id) :
-			 errhint("To go back, change the type again with %s.", undo)));
-}
-
-/*
  * LoadBackfill locks and loads the job, with its kind, and checks what
  * both functions need: the job exists, the caller may control it, it kept
  * its old values, they were not forgotten, and it is over.
@@ -105,8 +70,9 @@ LoadBackfill(int64 job_id, const char *action, MigControl control)
 				 errhint("See the jobs of this database in mig_jobs.")));
 	MigCheckJobControl(job, action, control);
 	MigLoadJobKind(job);
+	/* a type change: its own checks (MigChangeTypeRevert) */
 	if (job->kind == MIG_KIND_CHANGE_TYPE && strcmp(action, "revert") == 0)
-		RefuseChangeTypeRevert(job);
+		return job;
 	if (job->kind != MIG_KIND_BACKFILL || !MigJobKeepsValues(job))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -144,7 +110,8 @@ LoadBackfill(int64 job_id, const char *action, MigControl control)
 /*
  * UnfinishedRevert returns the id of the revert of job that is not over
  * (not succeeded nor cancelled), or 0; *done_by is set to the id of a
- * revert of it that succeeded, or 0.
+ * revert of it that succeeded, or 0 (a revert of a type change that was
+ * cancelled after its swap counts as done: the column has its old type).
  */
 static int64
 UnfinishedRevert(const MigJob *job, int64 *done_by)
@@ -158,13 +125,17 @@ UnfinishedRevert(const MigJob *job, int64 *done_by)
 		return 0;
 	revert_id = strtoi64(by, NULL, 10);
 	revert = MigLoadJob(revert_id, false);
-	if (revert == NULL || revert->state == MIG_STATE_CANCELLED)
+	if (revert == NULL)
 		return 0;
-	if (revert->state == MIG_STATE_SUCCEEDED)
+	if (revert->state == MIG_STATE_SUCCEEDED ||
+		(revert->state == MIG_STATE_CANCELLED && job->kind == MIG_KIND_CHANGE_TYPE &&
+		 MigStepWasDone(revert, "swap")))
 	{
 		*done_by = revert_id;
 		return 0;
 	}
+	if (revert->state == MIG_STATE_CANCELLED)
+		return 0;
 	return revert_id;
 }
 
@@ -262,7 +233,11 @@ mig_revert(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("job " INT64_FORMAT " was already reverted by job " INT64_FORMAT,
 						job_id, done_by),
+				 job->kind == MIG_KIND_CHANGE_TYPE ?
+				 errdetail("A type change is reverted once.") :
 				 errdetail("A backfill is reverted once."),
+				 job->kind == MIG_KIND_CHANGE_TYPE ?
+				 errhint("To change the type again, start a new job with mig_change_type().") :
 				 errhint("Drop its kept values with mig_forget(" INT64_FORMAT ").", job_id)));
 
 	MigReadKnobArgs(fcinfo, &revert);
@@ -282,6 +257,20 @@ mig_revert(PG_FUNCTION_ARGS)
 	revert.relation_name = job->relation_name;
 	revert.search_path = pstrdup(MIG_SAFE_SEARCH_PATH);
 	revert.settings = MigKeySettings();
+
+	if (job->kind == MIG_KIND_CHANGE_TYPE)
+	{
+		/* a type change swapped back: the same steps the other way */
+		revert_id = MigChangeTypeRevert(job, &revert);
+		MigSetJobKind(job_id, job->kind,
+					  WithArg(job->kind_args, "reverted_by", psprintf(INT64_FORMAT, revert_id)));
+		MigRecordEvent(job_id, "reverting",
+					   psprintf("job " INT64_FORMAT " swaps the columns back, by %s",
+								revert_id, GetUserNameFromId(GetUserId(), false)));
+		MigNotify(revert_id, "queued");
+		MigRequestAtCommit(MyDatabaseId, revert_id, revert.owner);
+		PG_RETURN_INT64(revert_id);
+	}
 
 	/* one target: the kept table, walked by the table's key */
 	targets = MigLoadTargets(job_id);
@@ -410,9 +399,21 @@ mig_forget(PG_FUNCTION_ARGS)
 	}
 	if (job->kind == MIG_KIND_CHANGE_TYPE)
 	{
-		/* the old column a succeeded job kept (cleanup => false) */
-		char	   *dropped = MigChangeTypeForget(job);
+		int64		busy;
+		int64		done_by;
+		char	   *dropped = NULL;
 
+		/* the old column a succeeded job kept (cleanup => false), unless reverted */
+		busy = UnfinishedRevert(job, &done_by);
+		if (busy != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("cannot forget job " INT64_FORMAT " because job " INT64_FORMAT " is reverting it",
+							job_id, busy),
+					 errhint("Wait for job " INT64_FORMAT " with mig_wait(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ").",
+							 busy, busy, busy)));
+		if (done_by == 0)
+			dropped = MigChangeTypeForget(job);
 		if (dropped != NULL)
 			MigRecordEvent(job_id, "old column dropped", psprintf("%s %s", dropped, actor));
 	}

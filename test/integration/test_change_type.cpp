@@ -647,3 +647,61 @@ TEST(ChangeType, CrashInAnIndexCopyDropsTheLeftoverAndFinishes)
 {
     InterruptAnIndexCopy(crash_primary);
 }
+
+// mig_revert of a type change after its swap (cleanup => false), while the
+// application writes: the revert is a job of the same steps the other way
+// (no walk: the trigger kept the old column), killed (kill -9 of its
+// worker) while a copy of the primary key's index waits for an open write;
+// it resumes and finishes, and the table is as before the first job (the
+// schema, integer again, every row's value unchanged, none lost or
+// doubled), the standby the same
+TEST(ChangeType, RevertAfterTheSwapWhileTheAppWritesThroughAKill)
+{
+    const int rows = 30000;
+    Conn c = pg_mig_primary();
+    FreshCt(c, rows);
+    std::string before = Shape(c, "public");
+    App app(rows);
+    wait_for([&] { return app.done() > 30; }, 60, "the application to write");
+    long long job = c.scalar_int("SELECT mig_change_type('ct', 'id', 'bigint', batch_size => 2000,"
+                                 " lock_timeout => '300ms', max_retries => 1000)");
+    ASSERT_EQ("succeeded", wait_job(c, job, 300))
+        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = " + Id(job)).value_or("");
+    EXPECT_EQ("bigint", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                  " WHERE attrelid = 'public.ct'::regclass AND attname = 'id'"));
+
+    // the revert, its copy of the key's index waiting for an open write
+    std::optional<Conn> writer(HoldWriterLock());
+    long long revert = c.scalar_int("SELECT mig_revert(" + Id(job) +
+                                    ", lock_timeout => '60s', max_retries => 1000)");
+    WaitForACopyInProgress(revert);
+    kill_worker(revert);
+    writer.reset();
+    c = pg_mig_primary();
+    EXPECT_EQ("succeeded", wait_job(c, revert, 300))
+        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = " + Id(revert)).value_or("");
+    app.stop();
+    EXPECT_GT(app.done(), 100);
+    EXPECT_EQ(0, app.failed());
+
+    // the table as before the first job
+    EXPECT_EQ(before, Shape(c, "public"));
+    EXPECT_EQ("integer", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                   " WHERE attrelid = 'public.ct'::regclass AND attname = 'id'"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM ct WHERE id IS DISTINCT FROM id_copy"));
+    EXPECT_EQ(0, c.scalar_int(
+                     "SELECT count(*) FROM (SELECT id FROM ct) a FULL JOIN"
+                     " (SELECT g AS id FROM generate_series(1, " + Id(rows) + ") g"
+                     "  UNION ALL SELECT id FROM ct_log WHERE op = 'i'"
+                     "  EXCEPT ALL SELECT id FROM ct_log WHERE op = 'd') b USING (id)"
+                     " WHERE a.id IS NULL OR b.id IS NULL"));
+    EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM mig_job_events WHERE job_id = $1 AND event = 'reverted'",
+                              {Id(job)}));
+    std::string sum = "SELECT count(*) || ':' || sum(hashtext(id::text || customer_id || note)) FROM ct";
+    std::string primary_sum = *c.scalar(sum);
+    std::string primary_shape = Shape(c, "public");
+    wait_standby();
+    Conn s(Sandbox::get().conninfo("postgres", true));
+    EXPECT_EQ(primary_sum, *s.scalar(sum));
+    EXPECT_EQ(primary_shape, Shape(s, "public"));
+}

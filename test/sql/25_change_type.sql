@@ -135,9 +135,9 @@ DELETE FROM ct5 WHERE id = 50;
 SELECT count(*) FROM ct5_ref WHERE ct5_id = 50;
 DROP TABLE ct5_ref, ct5;
 
--- the end of a job that kept its old column (cleanup => false): mig_revert
--- refuses (not built yet) and says where the old values are; mig_forget
--- drops the old column with its index, the trigger and its function
+-- the end of a job that kept its old column (cleanup => false): mig_forget
+-- drops the old column with its index, the trigger and its function, and
+-- mig_revert then refuses
 CREATE FUNCTION pg_temp.try(job bigint, sql text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE state text; msg text; detail text; hint text;
 BEGIN
@@ -160,7 +160,6 @@ SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
 SELECT count(*) AS old_indexes FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
  WHERE i.indrelid = 'ct6'::regclass AND c.relname LIKE 'mig_ct_old_%';
 SELECT tgfoid AS function FROM pg_trigger WHERE tgrelid = 'ct6'::regclass AND NOT tgisinternal \gset
-SELECT pg_temp.try(:job, format('SELECT mig_revert(%s)', :job));
 SELECT pg_temp.try(:job, format('SELECT mig_forget(%s)', :job));
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'ct6'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attname;
@@ -177,6 +176,96 @@ RESET client_min_messages;
 INSERT INTO ct6 (id, v) VALUES (3000000000, 'big');
 SELECT count(*), max(id) FROM ct6;
 DROP TABLE ct6;
+
+-- mig_revert after the swap (cleanup => false): the same steps the other
+-- way, no walk; afterwards the schema is the one before the first job
+CREATE TABLE ct7 (id serial PRIMARY KEY, customer_id int NOT NULL, v text);
+CREATE TABLE ct7_ref (id int PRIMARY KEY,
+                      ct7_id int NOT NULL CONSTRAINT ct7_ref_fk REFERENCES ct7 ON DELETE CASCADE);
+CREATE INDEX ct7_customer_id_idx ON ct7 (customer_id, id);
+CREATE INDEX ct7_recent_idx ON ct7 (id) WHERE id > 100;
+INSERT INTO ct7 (customer_id, v) SELECT g % 13, 'v' || g FROM generate_series(1, 300) g;
+INSERT INTO ct7_ref SELECT g, 1 + g % 300 FROM generate_series(1, 600) g;
+CREATE FUNCTION pg_temp.ct7_schema() RETURNS SETOF text LANGUAGE sql AS $$
+SELECT 'column ' || attnum || ' ' || attname || ' ' || format_type(atttypid, atttypmod) ||
+       CASE WHEN attnotnull THEN ' NOT NULL' ELSE '' END
+  FROM pg_attribute WHERE attrelid = 'ct7'::regclass AND attnum > 0 AND NOT attisdropped
+UNION ALL
+SELECT 'default ' || pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'ct7'::regclass
+UNION ALL
+SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index
+ WHERE indrelid IN ('ct7'::regclass, 'ct7_ref'::regclass)
+UNION ALL
+SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) ||
+       CASE WHEN convalidated THEN '' ELSE ' NOT VALID' END
+  FROM pg_constraint WHERE conrelid IN ('ct7'::regclass, 'ct7_ref'::regclass) AND contype <> 'n'
+UNION ALL
+SELECT 'sequence ' || pg_get_serial_sequence('ct7', 'id')
+UNION ALL
+SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgrelid = 'ct7'::regclass AND NOT tgisinternal
+ORDER BY 1
+$$;
+CREATE TEMP TABLE ct7_before AS SELECT s FROM pg_temp.ct7_schema() s;
+SELECT 'ct7_customer_id_idx'::regclass::oid AS customer_idx, 'ct7_recent_idx'::regclass::oid AS recent_idx \gset
+-- refused: the job has not swapped yet
+BEGIN;
+SELECT mig_change_type('ct7', 'id', 'bigint', lock_timeout => '2s', job_key => 'ct7 to bigint') AS job \gset
+SELECT pg_temp.try(:job, format('SELECT mig_revert(%s)', :job));
+ROLLBACK;
+SELECT mig_change_type('ct7', 'id', 'bigint', lock_timeout => '2s', job_key => 'ct7 to bigint') AS job \gset
+SELECT mig_wait(:job, '120s');
+SELECT state, last_error FROM mig_jobs WHERE job_id = :job;
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'ct7'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attname;
+-- refused, with the count: values integer cannot hold (the old column is NULL there)
+SELECT setval('ct7_id_seq', 3000000000) IS NOT NULL AS set;
+INSERT INTO ct7 (customer_id, v) VALUES (1, 'big'), (2, 'big');
+SELECT count(*) FROM ct7 WHERE mig_old_id IS NULL;
+SELECT pg_temp.try(:job, format('SELECT mig_revert(%s)', :job));
+DELETE FROM ct7 WHERE v = 'big';
+SELECT setval('ct7_id_seq', 300) IS NOT NULL AS set;
+-- the revert, and a second one refused while the first is queued
+BEGIN;
+SELECT mig_revert(:job, lock_timeout => '2s') AS revert \gset
+SELECT regexp_replace(pg_temp.try(:job, format('SELECT mig_revert(%s)', :job)),
+                      '\m' || :revert || '\M', 'R', 'g');
+COMMIT;
+-- the application writes on (the trigger keeps the old column)
+INSERT INTO ct7 (customer_id, v) SELECT 5, 'during' FROM generate_series(1, 10);
+INSERT INTO ct7_ref SELECT 600 + g, 300 + g FROM generate_series(1, 10) g;
+UPDATE ct7 SET customer_id = 6 WHERE id IN (1, 2, 3);
+SELECT mig_wait(:revert, '120s');
+SELECT kind, state, last_error FROM mig_jobs WHERE job_id = :revert;
+SELECT detail FROM mig_job_events WHERE job_id = :revert AND event = 'step' ORDER BY event_id;
+-- the schema before the first job: names and definitions of the indexes and
+-- constraints, the default, the sequence's ownership, no trigger left
+SELECT * FROM pg_temp.ct7_schema();
+(SELECT s FROM pg_temp.ct7_schema() s EXCEPT ALL SELECT s FROM ct7_before)
+UNION ALL
+(SELECT s FROM ct7_before EXCEPT ALL SELECT s FROM pg_temp.ct7_schema() s);
+-- the plain indexes the first job kept are the ones used again
+SELECT 'ct7_customer_id_idx'::regclass::oid = :customer_idx AS same_customer_idx,
+       'ct7_recent_idx'::regclass::oid = :recent_idx AS same_recent_idx;
+SELECT count(*) AS functions FROM pg_proc WHERE proname LIKE 'pg_mig_change_type_%';
+SELECT count(*), count(DISTINCT id), min(id), max(id), sum(customer_id) FROM ct7;
+SELECT count(*), sum(ct7_id) FROM ct7_ref;
+-- the foreign key acts; the sequence goes on
+DELETE FROM ct7 WHERE id = 300;
+SELECT count(*) FROM ct7_ref WHERE ct7_id = 300;
+INSERT INTO ct7 (customer_id, v) VALUES (1, 'next') RETURNING id;
+-- the reverted job: its event, its job_key released
+SELECT job_key FROM mig_jobs WHERE job_id = :job;
+SELECT event, regexp_replace(regexp_replace(detail, '\m' || :revert || '\M', 'R', 'g'), ' by .*', '') AS detail
+  FROM mig_job_events WHERE job_id = :job AND event IN ('reverting', 'reverted', 'key released') ORDER BY event_id;
+-- refused: reverted once; the revert itself; mig_forget leaves the column
+SELECT regexp_replace(pg_temp.try(:job, format('SELECT mig_revert(%s)', :job)),
+                      '\m' || :revert || '\M', 'R', 'g');
+SELECT regexp_replace(pg_temp.try(:revert, format('SELECT mig_revert(%s)', :revert)),
+                      '\m' || :job || '\M', 'J', 'g');
+SELECT pg_temp.try(:job, format('SELECT mig_forget(%s)', :job));
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'ct7'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attname;
+DROP TABLE ct7_ref, ct7, ct7_before;
 
 -- a catalog-only change: one ALTER, no walk
 CREATE TABLE ct3 (id int PRIMARY KEY, name varchar(50));
