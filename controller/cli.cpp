@@ -76,7 +76,7 @@ const std::vector<Command>& Commands()
          "of other tables in the same job. Views and other objects that depend on "
          "the column are refused at start. A catalog-only change (varchar(50) to varchar(100)) is one ALTER."},
         {"revert", "revert JOB [options] [--wait]\n"
-                   "                            write back the old values a backfill kept (keep-old-values)",
+                   "                            undo a backfill that kept old values, or swap a type change back",
          CmdRevert},
         {"forget", "forget JOB                drop the old values a finished backfill kept", CmdForget},
         {"status", "status [JOB] [--json] [--watch]\n"

@@ -1,5 +1,6 @@
 // cmd_undo.cpp -- migctl revert JOB and migctl forget JOB: the undo of a
-// backfill started with keep_old_values (mig_revert, mig_forget).
+// backfill started with keep_old_values, or of a type change after its swap
+// (mig_revert, mig_forget).
 #include "cli.hpp"
 
 #include <iostream>

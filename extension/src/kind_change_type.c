@@ -50,6 +50,27 @@
  * varchar(100), varchar to text, ...) is the plain ALTER COLUMN TYPE as
  * the one step alter, under lock_timeout with retries.
  *
+ * Revert (mig_revert, sql_undo.c; contract 0.4): after the swap, until the
+ * old column is dropped, a job is swapped back by a new change_type job,
+ * owned by the job's owner, whose arguments are the job's turned around:
+ * the column is the one of the new type, the "new" column is the old one
+ * (mig_old_<col>, at the column's original number, so the column's place
+ * in the table comes back too), the new type the old one.  It runs the
+ * same steps: no walk (the job's turned-around trigger keeps the old
+ * column equal, NULL where a value does not fit, which is why the revert
+ * refuses at start with the count of those rows), NOT NULL through a
+ * validated check, the indexes copied CONCURRENTLY (a plain index the
+ * job's swap kept on the old column, renamed mig_ct_old_<oid>, is renamed
+ * back instead where it is valid and builds the same copy), the foreign
+ * keys of other tables twinned NOT VALID and validated, the same swap
+ * (SwapColumn and RunSwap, with the trigger the job made: its name is in
+ * the argument trigger_attnum), and the cleanup drops the column of the
+ * new type, records 'reverted' on the job and releases its job_key.  A new
+ * job rather than steps appended to the job: the job stays as it ended
+ * (succeeded), the revert has its own knobs, state, events and control,
+ * and one engine resumes it after a kill, a crash or a failover.  The
+ * sequence stays AS the new type (bigint), which is harmless.
+ *
  * The start function, mig_change_type, is at the end of the file.
  *
  * Everything the job names is resolved at start: the column by its number,

@@ -20,6 +20,12 @@
  * released'; it cannot be resumed.  A succeeded revert releases the key of
  * the backfill it reverted.
  *
+ * Since 0.4 mig_revert also swaps a type change back (mig_change_type
+ * after its swap, while the old column is there): the revert is a new job
+ * of kind change_type, built by MigChangeTypeRevert (kind_change_type.c,
+ * "Revert" in its header); the job records reverted_by as a backfill
+ * does, and the succeeded revert releases its job_key.
+ *
  * A revert checks at start (MigJobRunProblem) that the table's name still
  * names the backfill's table; its chunks check the kept table's identity
  * (chunk.c), not the table's: a rename and a new table of the old name
