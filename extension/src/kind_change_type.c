@@ -1297,10 +1297,11 @@ LockTables(List *relids, const MigJob *job)
 /*
  * LockForStart takes the locks of LockTables, retried with backoff up to
  * max_retries times, so the application never waits behind the request
- * longer than lock_timeout.
+ * longer than lock_timeout.  what says what the lock is for, call the
+ * function to call again.
  */
 static void
-LockForStart(List *relids, const MigJob *job)
+LockForStart(List *relids, const MigJob *job, const char *what, const char *call)
 {
 	for (int attempt = 0;; attempt++)
 	{
@@ -1311,10 +1312,11 @@ LockForStart(List *relids, const MigJob *job)
 		if (!MigErrorIsTransient(edata->sqlerrcode) || attempt >= job->max_retries)
 			ereport(ERROR,
 					(errcode(edata->sqlerrcode),
-					 errmsg("could not lock table %s to add the new column: %s",
-							job->relation_name, edata->message),
+					 errmsg("could not lock table %s to add %s: %s",
+							job->relation_name, what, edata->message),
 					 errdetail("%d attempts waited lock_timeout each.", attempt + 1),
-					 errhint("Run mig_change_type() again when the sessions that hold locks on the table are done, or with a larger lock_timeout or max_retries.")));
+					 errhint("Run %s again when the sessions that hold locks on the table are done, or with a larger lock_timeout or max_retries.",
+							 call)));
 		pg_usleep(Min(START_RETRY_BASE_MS << Min(attempt, 10), START_RETRY_MAX_MS) * 1000L);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -1577,7 +1579,7 @@ PrepareStart(Relation *relp, MigJob *job, const char *column, const char *new_ty
 
 		foreach(lc, refs)
 			relids = list_append_unique_oid(relids, ((CtColumn *) lfirst(lc))->relid);
-		LockForStart(relids, job);
+		LockForStart(relids, job, "the new column", "mig_change_type()");
 	}
 	/* ALTER TABLE wants no other reference to the table open in this session */
 	relation_close(rel, NoLock);
@@ -2683,6 +2685,30 @@ MigChangeTypeRevert(const MigJob *job, MigJob *revert)
 				 errmsg("cannot revert job " INT64_FORMAT ": column \"%s\" of table %s already exists",
 						job_id, rev_column, table),
 				 errhint("An earlier revert left it: drop it first.")));
+
+	/*
+	 * the NOT NULL check of the old column NOT VALID now, under the lock
+	 * (retried under lock_timeout), as the job's start added its own: the
+	 * revert's steps then take no ACCESS EXCLUSIVE lock before the swap.
+	 * A row that gets NULL there between the count and the lock makes the
+	 * step validate_not_null fail, with the error of the check.
+	 */
+	if (c->not_null)
+	{
+		char	   *check = TruncatedName("mig_not_null_", get_attname(job->relid, c->attnum, false));
+
+		LockForStart(list_make1_oid(job->relid), revert, "the NOT NULL check of the old column",
+					 psprintf("mig_revert(" INT64_FORMAT ")", job_id));
+		if (ConstraintState(job->relid, check) == 0)
+		{
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			MigExecDDL(psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
+								QualifiedRelationName(job->relid), quote_identifier(check), old));
+			SPI_finish();
+			CommandCounterIncrement();
+		}
+	}
 
 	/* the job's arguments turned around: the old column is the new one */
 	get_atttypetypmodcoll(job->relid, c->attnum, &typid, &old_typmod, &collid);

@@ -133,6 +133,8 @@ UnfinishedRevert(const MigJob *job, int64 *done_by)
 	revert = MigLoadJob(revert_id, false);
 	if (revert == NULL)
 		return 0;
+	if (job->kind == MIG_KIND_CHANGE_TYPE)
+		MigLoadJobKind(revert);
 	if (revert->state == MIG_STATE_SUCCEEDED ||
 		(revert->state == MIG_STATE_CANCELLED && job->kind == MIG_KIND_CHANGE_TYPE &&
 		 MigStepWasDone(revert, "swap")))
@@ -200,7 +202,9 @@ mig_revert(PG_FUNCTION_ARGS)
 		static const char *const identity[] = {"job_id"};
 		int64		again;
 
-		revert.kind = MIG_KIND_REVERT;
+		/* a type change's revert is a change_type job (MigChangeTypeRevert) */
+		MigLoadJobKind(job);
+		revert.kind = job->kind == MIG_KIND_CHANGE_TYPE ? MIG_KIND_CHANGE_TYPE : MIG_KIND_REVERT;
 		revert.relid = job->relid;
 		revert.relation_name = job->relation_name;
 		MigReadJobKey(fcinfo, identity, lengthof(identity), &revert);

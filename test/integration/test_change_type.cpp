@@ -651,8 +651,8 @@ TEST(ChangeType, CrashInAnIndexCopyDropsTheLeftoverAndFinishes)
 // mig_revert of a type change after its swap (cleanup => false), while the
 // application writes: the revert is a job of the same steps the other way
 // (no walk: the trigger kept the old column), killed (kill -9 of its
-// worker) while a copy of the primary key's index waits for an open write;
-// it resumes and finishes, and the table is as before the first job (the
+// worker) while its swap waits for a session's lock and is retried; it
+// resumes and finishes, and the table is as before the first job (the
 // schema, integer again, every row's value unchanged, none lost or
 // doubled), the standby the same
 TEST(ChangeType, RevertAfterTheSwapWhileTheAppWritesThroughAKill)
@@ -670,13 +670,20 @@ TEST(ChangeType, RevertAfterTheSwapWhileTheAppWritesThroughAKill)
     EXPECT_EQ("bigint", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
                                   " WHERE attrelid = 'public.ct'::regclass AND attname = 'id'"));
 
-    // the revert, its copy of the key's index waiting for an open write
-    std::optional<Conn> writer(HoldWriterLock());
+    // the revert (its NOT NULL check added at start); a session that holds
+    // the table's ACCESS SHARE lock from then on: the copies go on beside
+    // it, the swap waits for it and is retried: kill -9 of the worker then
     long long revert = c.scalar_int("SELECT mig_revert(" + Id(job) +
-                                    ", lock_timeout => '60s', max_retries => 1000)");
-    WaitForACopyInProgress(revert);
+                                    ", lock_timeout => '300ms', max_retries => 1000)");
+    std::optional<Conn> blocker;
+    blocker.emplace(Sandbox::get().conninfo());
+    blocker->exec("BEGIN");
+    blocker->exec("LOCK TABLE ct IN ACCESS SHARE MODE");
+    wait_for([&] { return SwapRetries(revert) > 0; }, 300, "the revert's swap to be retried");
+    EXPECT_EQ(std::string::npos, StepsDone(revert).find("swap")) << StepsDone(revert);
+    EXPECT_NE(std::string::npos, StepsDone(revert).find("copy_indexes")) << StepsDone(revert);
     kill_worker(revert);
-    writer.reset();
+    blocker.reset();
     c = pg_mig_primary();
     EXPECT_EQ("succeeded", wait_job(c, revert, 300))
         << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = " + Id(revert)).value_or("");

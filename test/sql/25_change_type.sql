@@ -246,7 +246,7 @@ UNION ALL
 -- the plain indexes the first job kept are the ones used again
 SELECT 'ct7_customer_id_idx'::regclass::oid = :customer_idx AS same_customer_idx,
        'ct7_recent_idx'::regclass::oid = :recent_idx AS same_recent_idx;
-SELECT count(*) AS functions FROM pg_proc WHERE proname LIKE 'pg_mig_change_type_%';
+SELECT count(*) AS functions FROM pg_proc WHERE proname LIKE 'pg_mig_change_type_' || 'ct7'::regclass::oid || '_%';
 SELECT count(*), count(DISTINCT id), min(id), max(id), sum(customer_id) FROM ct7;
 SELECT count(*), sum(ct7_id) FROM ct7_ref;
 -- the foreign key acts; the sequence goes on
