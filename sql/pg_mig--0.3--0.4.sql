@@ -223,7 +223,7 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'mig_revert'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION @extschema@.mig_revert(bigint, integer, interval, interval, bigint, interval, interval, integer, interval, bigint, double precision, text[], text, text, integer, interval, integer, boolean, bigint, interval, text)
-IS 'starts a job (kind revert) that writes the old values kept by backfill job_id back, chunk by chunk, paced to the lag budget and max_app_latency; returns its id; a job_key names the step, so that starting it again returns the job that has the key';
+IS 'starts a job (kind revert) that writes the old values kept by backfill job_id back, chunk by chunk, paced to the lag budget and max_app_latency, or, for a change_type job after its swap, a change_type job that swaps the columns back; returns its id; a job_key names the step, so that starting it again returns the job that has the key';
 
 COMMENT ON FUNCTION @extschema@.mig_forget(bigint)
 IS 'forgets a finished job (succeeded, failed or cancelled): releases its job_key, stops a failed job from blocking its table, and drops the old values kept by a backfill';

@@ -712,3 +712,29 @@ TEST(ChangeType, RevertAfterTheSwapWhileTheAppWritesThroughAKill)
     EXPECT_EQ(primary_sum, *s.scalar(sum));
     EXPECT_EQ(primary_shape, Shape(s, "public"));
 }
+
+// migctl revert JOB of a type change: --wait follows the revert (exit 0),
+// the column has its old type again; a second revert is refused, migctl's
+// message on stderr and a non-zero exit status
+TEST(ChangeType, MigctlRevertSwapsATypeChangeBack)
+{
+    Conn c = pg_mig_primary();
+    c.exec("CREATE TABLE mrv (id serial PRIMARY KEY, n int NOT NULL)");
+    c.exec("CREATE INDEX mrv_n_idx ON mrv (n)");
+    c.exec("INSERT INTO mrv (n) SELECT g FROM generate_series(1, 1000) g");
+    long long job = c.scalar_int("SELECT mig_change_type('mrv', 'n', 'bigint', lock_timeout => '1s')");
+    ASSERT_EQ("succeeded", wait_job(c, job, 120));
+    auto r = migctl({"revert", Id(job), "--lock-timeout", "1s", "--wait"}, 300);
+    EXPECT_EQ(0, r.exit_code) << r.out << r.err;
+    EXPECT_EQ("integer", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                   " WHERE attrelid = 'mrv'::regclass AND attname = 'n'"));
+    EXPECT_EQ("CREATE INDEX mrv_n_idx ON public.mrv USING btree (n)",
+              *c.scalar("SELECT pg_get_indexdef('mrv_n_idx'::regclass)"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM pg_attribute WHERE attrelid = 'mrv'::regclass"
+                              " AND attname LIKE 'mig_%' AND NOT attisdropped"));
+    EXPECT_EQ(500500, c.scalar_int("SELECT sum(n) FROM mrv"));
+    r = migctl({"revert", Id(job)}, 60);
+    EXPECT_NE(0, r.exit_code);
+    EXPECT_NE(std::string::npos, r.err.find("already reverted")) << r.err;
+    EXPECT_EQ(0u, r.err.rfind("migctl: ", 0)) << r.err;
+}

@@ -224,10 +224,19 @@ SELECT count(*) FROM ct7 WHERE mig_old_id IS NULL;
 SELECT pg_temp.try(:job, format('SELECT mig_revert(%s)', :job));
 DELETE FROM ct7 WHERE v = 'big';
 SELECT setval('ct7_id_seq', 300) IS NOT NULL AS set;
--- the revert, and a second one refused while the first is queued
+-- a revert cancelled before its swap leaves the job revertible
+BEGIN;
+SELECT mig_revert(:job, lock_timeout => '2s') AS cancelled \gset
+SELECT mig_cancel(:cancelled);
+COMMIT;
+SELECT state FROM mig_jobs WHERE job_id = :cancelled;
+-- the revert, and a second one refused while the first is queued, and
+-- mig_forget of the job refused while it is reverted
 BEGIN;
 SELECT mig_revert(:job, lock_timeout => '2s') AS revert \gset
 SELECT regexp_replace(pg_temp.try(:job, format('SELECT mig_revert(%s)', :job)),
+                      '\m' || :revert || '\M', 'R', 'g');
+SELECT regexp_replace(pg_temp.try(:job, format('SELECT mig_forget(%s)', :job)),
                       '\m' || :revert || '\M', 'R', 'g');
 COMMIT;
 -- the application writes on (the trigger keeps the old column)
@@ -255,7 +264,8 @@ SELECT count(*) FROM ct7_ref WHERE ct7_id = 300;
 INSERT INTO ct7 (customer_id, v) VALUES (1, 'next') RETURNING id;
 -- the reverted job: its event, its job_key released
 SELECT job_key FROM mig_jobs WHERE job_id = :job;
-SELECT event, regexp_replace(regexp_replace(detail, '\m' || :revert || '\M', 'R', 'g'), ' by .*', '') AS detail
+SELECT event, regexp_replace(regexp_replace(regexp_replace(detail, '\m' || :revert || '\M', 'R', 'g'),
+                                            '\m' || :cancelled || '\M', 'C', 'g'), ' by .*', '') AS detail
   FROM mig_job_events WHERE job_id = :job AND event IN ('reverting', 'reverted', 'key released') ORDER BY event_id;
 -- refused: reverted once; the revert itself; mig_forget leaves the column
 SELECT regexp_replace(pg_temp.try(:job, format('SELECT mig_revert(%s)', :job)),
