@@ -594,9 +594,14 @@ FunctionName(Oid relid, AttrNumber attnum)
 									  psprintf("pg_mig_change_type_%u_%d", relid, attnum));
 }
 
-/* RefColumn: the CtColumn of a value of ref<i> */
+/*
+ * RefColumn: the CtColumn of a value of ref<i> of job.  A revert holds the
+ * values of the job it reverts, turned around here: the column of the new
+ * type is swapped out for the old one, which has the job's old_column's
+ * name now (see "Revert" in the file header).
+ */
 static CtColumn *
-RefColumn(const char *value)
+RefColumn(const MigJob *job, const char *value)
 {
 	CtColumn   *c = palloc0(sizeof(CtColumn));
 	unsigned int relid;
@@ -611,18 +616,31 @@ RefColumn(const char *value)
 			   &not_null, &consumed) < 6 || consumed == 0)
 		elog(ERROR, "invalid referencing column of a change_type job: %s", value);
 	c->relid = relid;
-	c->attnum = attnum;
-	c->new_attnum = new_attnum;
-	c->old_typid = typid;
-	c->old_typmod = typmod;
-	c->old_type = format_type_extended(typid, typmod,
-									   FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 	c->not_null = not_null != 0;
-	c->new_column = TruncatedName("mig_new_", value + consumed);
-	c->old_column = TruncatedName("mig_old_", value + consumed);
-	c->check = TruncatedName("mig_not_null_", c->new_column);
 	c->function = FunctionName(relid, attnum);
-	c->trigger = c->attnum;
+	c->trigger = attnum;
+	if (MigKindArg(job, "reverts") != NULL)
+	{
+		c->attnum = new_attnum;
+		c->new_attnum = attnum;
+		c->old_typid = (Oid) strtoul(Arg(job, "old_typid"), NULL, 10);
+		c->old_typmod = -1;
+		c->old_type = Arg(job, "old_type");
+		c->new_column = TruncatedName("mig_old_", value + consumed);
+		c->old_column = TruncatedName("mig_rev_", value + consumed);
+	}
+	else
+	{
+		c->attnum = attnum;
+		c->new_attnum = new_attnum;
+		c->old_typid = typid;
+		c->old_typmod = typmod;
+		c->old_type = format_type_extended(typid, typmod,
+										   FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+		c->new_column = TruncatedName("mig_new_", value + consumed);
+		c->old_column = TruncatedName("mig_old_", value + consumed);
+	}
+	c->check = TruncatedName("mig_not_null_", c->new_column);
 	return c;
 }
 
@@ -648,7 +666,7 @@ JobColumns(const MigJob *job)
 	c->trigger = (AttrNumber) atoi(ArgOr(job, "trigger_attnum", Arg(job, "attnum")));
 	result = list_make1(c);
 	for (int i = 1; i <= nrefs; i++)
-		result = lappend(result, RefColumn(Arg(job, psprintf("ref%d", i))));
+		result = lappend(result, RefColumn(job, Arg(job, psprintf("ref%d", i))));
 	return result;
 }
 
@@ -2590,6 +2608,8 @@ MigChangeTypeRevert(const MigJob *job, MigJob *revert)
 	const char *column;
 	char	   *rev_column;
 	List	   *relids;
+	List	   *tables;
+	ListCell   *lc;
 	int64		busy;
 	int64		unfit;
 	int64		revert_id;
@@ -2612,13 +2632,6 @@ MigChangeTypeRevert(const MigJob *job, MigJob *revert)
 						job_id),
 				 errdetail("Job " INT64_FORMAT " kept no old column to swap back.", job_id),
 				 errhint("To go back, change the type again with %s.", UndoCall(job))));
-	if (atoi(ArgOr(job, "refs", "0")) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot revert job " INT64_FORMAT ": reverting a type change with convert_referencing is not supported yet",
-						job_id),
-				 errhint("To go back, change the type again with %s and convert_referencing => true.",
-						 UndoCall(job))));
 	if (!Swapped(job))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -2656,26 +2669,42 @@ MigChangeTypeRevert(const MigJob *job, MigJob *revert)
 				 errhint("To go back, change the type again with %s.", UndoCall(job))));
 	column = ColumnName(job, c->new_attnum);
 
-	/* the table and the tables of its foreign keys: no other job on them */
-	relids = list_concat(list_make1_oid(job->relid),
-						 ReferencingTables(job->relid, CarriedConstraints(job->relid, c->new_attnum)));
+	/*
+	 * the job's tables (the table first, then those of the referencing
+	 * columns it changed) and the tables of its foreign keys: no other job
+	 * on them
+	 */
+	tables = NIL;
+	foreach(lc, columns)
+		tables = list_append_unique_oid(tables, ((CtColumn *) lfirst(lc))->relid);
+	relids = list_concat_unique_oid(list_copy(tables),
+									ReferencingTables(job->relid, JobConstraints(columns)));
 	(void) MigLockTreeForStart(job->relid);
 	busy = MigFindActiveJobOn(relids);
 	if (busy != 0)
 		MigRefuseBusyTable(get_rel_name(job->relid), busy);
 
 	/* the values the old type cannot hold: the old column has NULL there */
-	unfit = CountUnfit(job->relid, c->attnum, c->new_attnum);
-	if (unfit > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot revert job " INT64_FORMAT ": column %s of table %s holds values that type %s cannot hold",
-						job_id, column, table, c->old_type),
-				 errdetail_plural(INT64_FORMAT " row has a value of column %s that does not fit type %s: the old column %s is NULL in it.",
-								  INT64_FORMAT " rows have a value of column %s that does not fit type %s: the old column %s is NULL in them.",
-								  (unsigned long) unfit, unfit, column, c->old_type, old),
-				 errhint("Delete those rows or change their values to fit, then call mig_revert(" INT64_FORMAT ") again; or keep the new type and drop the old column with mig_forget(" INT64_FORMAT ").",
-						 job_id, job_id)));
+	foreach(lc, columns)
+	{
+		CtColumn   *u = lfirst(lc);
+		const char *u_column = ColumnNameOf(u->relid, u->new_attnum);
+		const char *u_old = OldColumnName(u);
+
+		if (u_old == NULL)
+			continue;
+		unfit = CountUnfit(u->relid, u->attnum, u->new_attnum);
+		if (unfit > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot revert job " INT64_FORMAT ": column %s of table %s holds values that type %s cannot hold",
+							job_id, u_column, QualifiedRelationName(u->relid), u->old_type),
+					 errdetail_plural(INT64_FORMAT " row has a value of column %s that does not fit type %s: the old column %s is NULL in it.",
+									  INT64_FORMAT " rows have a value of column %s that does not fit type %s: the old column %s is NULL in them.",
+									  (unsigned long) unfit, unfit, u_column, u->old_type, u_old),
+					 errhint("Delete those rows or change their values to fit, then call mig_revert(" INT64_FORMAT ") again; or keep the new type and drop the old column with mig_forget(" INT64_FORMAT ").",
+							 job_id, job_id)));
+	}
 
 	/* the name the column of the new type gets at the swap back: free now */
 	rev_column = TruncatedName("mig_rev_", Arg(job, "column"));
@@ -2693,22 +2722,25 @@ MigChangeTypeRevert(const MigJob *job, MigJob *revert)
 	 * A row that gets NULL there between the count and the lock makes the
 	 * step validate_not_null fail, with the error of the check.
 	 */
-	if (c->not_null)
+	LockForStart(tables, revert, "the NOT NULL checks of the old columns",
+				 psprintf("mig_revert(" INT64_FORMAT ")", job_id));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	foreach(lc, columns)
 	{
-		char	   *check = TruncatedName("mig_not_null_", get_attname(job->relid, c->attnum, false));
+		CtColumn   *u = lfirst(lc);
+		const char *u_old = OldColumnName(u);
+		char	   *check;
 
-		LockForStart(list_make1_oid(job->relid), revert, "the NOT NULL check of the old column",
-					 psprintf("mig_revert(" INT64_FORMAT ")", job_id));
-		if (ConstraintState(job->relid, check) == 0)
-		{
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
+		if (!u->not_null || u_old == NULL)
+			continue;
+		check = TruncatedName("mig_not_null_", get_attname(u->relid, u->attnum, false));
+		if (ConstraintState(u->relid, check) == 0)
 			MigExecDDL(psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
-								QualifiedRelationName(job->relid), quote_identifier(check), old));
-			SPI_finish();
-			CommandCounterIncrement();
-		}
+								QualifiedRelationName(u->relid), quote_identifier(check), u_old));
 	}
+	SPI_finish();
+	CommandCounterIncrement();
 
 	/* the job's arguments turned around: the old column is the new one */
 	get_atttypetypmodcoll(job->relid, c->attnum, &typid, &old_typmod, &collid);
@@ -2720,7 +2752,10 @@ MigChangeTypeRevert(const MigJob *job, MigJob *revert)
 	args = lappend(args, psprintf("new_typid=%u", c->old_typid));
 	args = lappend(args, psprintf("new_typmod=%d", old_typmod));
 	args = lappend(args, psprintf("old_typid=%s", Arg(job, "new_typid")));
-	args = lappend(args, pstrdup("refs=0"));
+	/* the referencing columns as the job has them (RefColumn turns them around) */
+	args = lappend(args, psprintf("refs=%d", list_length(columns) - 1));
+	for (int i = 1; i < list_length(columns); i++)
+		args = lappend(args, psprintf("ref%d=%s", i, Arg(job, psprintf("ref%d", i))));
 	args = lappend(args, psprintf("new_attnum=%d", c->attnum));
 	args = lappend(args, psprintf("new_column=%s", get_attname(job->relid, c->attnum, false)));
 	args = lappend(args, psprintf("old_column=%s", rev_column));

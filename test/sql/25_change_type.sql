@@ -186,26 +186,25 @@ CREATE INDEX ct7_customer_id_idx ON ct7 (customer_id, id);
 CREATE INDEX ct7_recent_idx ON ct7 (id) WHERE id > 100;
 INSERT INTO ct7 (customer_id, v) SELECT g % 13, 'v' || g FROM generate_series(1, 300) g;
 INSERT INTO ct7_ref SELECT g, 1 + g % 300 FROM generate_series(1, 600) g;
-CREATE FUNCTION pg_temp.ct7_schema() RETURNS SETOF text LANGUAGE sql AS $$
-SELECT 'column ' || attnum || ' ' || attname || ' ' || format_type(atttypid, atttypmod) ||
-       CASE WHEN attnotnull THEN ' NOT NULL' ELSE '' END
-  FROM pg_attribute WHERE attrelid = 'ct7'::regclass AND attnum > 0 AND NOT attisdropped
+CREATE FUNCTION pg_temp.ct_schema(t text, r text) RETURNS SETOF text LANGUAGE sql AS $$
+SELECT 'column ' || attrelid::regclass || ' ' || attnum || ' ' || attname || ' ' ||
+       format_type(atttypid, atttypmod) || CASE WHEN attnotnull THEN ' NOT NULL' ELSE '' END
+  FROM pg_attribute WHERE attrelid IN (t::regclass, r::regclass) AND attnum > 0 AND NOT attisdropped
 UNION ALL
-SELECT 'default ' || pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'ct7'::regclass
+SELECT 'default ' || pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid IN (t::regclass, r::regclass)
 UNION ALL
-SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index
- WHERE indrelid IN ('ct7'::regclass, 'ct7_ref'::regclass)
+SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid IN (t::regclass, r::regclass)
 UNION ALL
 SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) ||
        CASE WHEN convalidated THEN '' ELSE ' NOT VALID' END
-  FROM pg_constraint WHERE conrelid IN ('ct7'::regclass, 'ct7_ref'::regclass) AND contype <> 'n'
+  FROM pg_constraint WHERE conrelid IN (t::regclass, r::regclass) AND contype <> 'n'
 UNION ALL
-SELECT 'sequence ' || pg_get_serial_sequence('ct7', 'id')
+SELECT 'sequence ' || pg_get_serial_sequence(t, 'id')
 UNION ALL
-SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgrelid = 'ct7'::regclass AND NOT tgisinternal
+SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgrelid IN (t::regclass, r::regclass) AND NOT tgisinternal
 ORDER BY 1
 $$;
-CREATE TEMP TABLE ct7_before AS SELECT s FROM pg_temp.ct7_schema() s;
+CREATE TEMP TABLE ct7_before AS SELECT s FROM pg_temp.ct_schema('ct7', 'ct7_ref') s;
 SELECT 'ct7_customer_id_idx'::regclass::oid AS customer_idx, 'ct7_recent_idx'::regclass::oid AS recent_idx \gset
 -- refused: the job has not swapped yet
 BEGIN;
@@ -248,10 +247,10 @@ SELECT kind, state, last_error FROM mig_jobs WHERE job_id = :revert;
 SELECT detail FROM mig_job_events WHERE job_id = :revert AND event = 'step' ORDER BY event_id;
 -- the schema before the first job: names and definitions of the indexes and
 -- constraints, the default, the sequence's ownership, no trigger left
-SELECT * FROM pg_temp.ct7_schema();
-(SELECT s FROM pg_temp.ct7_schema() s EXCEPT ALL SELECT s FROM ct7_before)
+SELECT * FROM pg_temp.ct_schema('ct7', 'ct7_ref');
+(SELECT s FROM pg_temp.ct_schema('ct7', 'ct7_ref') s EXCEPT ALL SELECT s FROM ct7_before)
 UNION ALL
-(SELECT s FROM ct7_before EXCEPT ALL SELECT s FROM pg_temp.ct7_schema() s);
+(SELECT s FROM ct7_before EXCEPT ALL SELECT s FROM pg_temp.ct_schema('ct7', 'ct7_ref') s);
 -- the plain indexes the first job kept are the ones used again
 SELECT 'ct7_customer_id_idx'::regclass::oid = :customer_idx AS same_customer_idx,
        'ct7_recent_idx'::regclass::oid = :recent_idx AS same_recent_idx;
@@ -276,6 +275,38 @@ SELECT pg_temp.try(:job, format('SELECT mig_forget(%s)', :job));
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'ct7'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attname;
 DROP TABLE ct7_ref, ct7, ct7_before;
+
+-- a job with convert_referencing, reverted: the referencing column too
+CREATE TABLE ct8 (id serial PRIMARY KEY);
+CREATE TABLE ct8_ref (id int PRIMARY KEY,
+                      ct8_id int NOT NULL CONSTRAINT ct8_ref_fk REFERENCES ct8 ON DELETE CASCADE);
+CREATE INDEX ct8_ref_ct8_id_idx ON ct8_ref (ct8_id);
+INSERT INTO ct8 SELECT FROM generate_series(1, 50);
+INSERT INTO ct8_ref SELECT g, 1 + g % 50 FROM generate_series(1, 200) g;
+CREATE TEMP TABLE ct8_before AS SELECT s FROM pg_temp.ct_schema('ct8', 'ct8_ref') s;
+SELECT mig_change_type('ct8', 'id', 'bigint', convert_referencing => true, lock_timeout => '2s') AS job \gset
+SELECT mig_wait(:job, '120s');
+SELECT attrelid::regclass, attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid IN ('ct8'::regclass, 'ct8_ref'::regclass) AND attnum > 0 AND NOT attisdropped ORDER BY 1, 2;
+-- refused, with the count: a value of the referencing column integer cannot hold
+ALTER TABLE ct8_ref DROP CONSTRAINT ct8_ref_fk;
+INSERT INTO ct8_ref (id, ct8_id) VALUES (1000, 3000000000);
+SELECT pg_temp.try(:job, format('SELECT mig_revert(%s)', :job));
+DELETE FROM ct8_ref WHERE id = 1000;
+ALTER TABLE ct8_ref ADD CONSTRAINT ct8_ref_fk FOREIGN KEY (ct8_id) REFERENCES ct8 ON DELETE CASCADE;
+SELECT mig_revert(:job, lock_timeout => '2s') AS revert \gset
+INSERT INTO ct8 SELECT FROM generate_series(1, 5);
+INSERT INTO ct8_ref (id, ct8_id) SELECT 200 + g, 50 + g FROM generate_series(1, 5) g;
+SELECT mig_wait(:revert, '120s');
+SELECT state, last_error FROM mig_jobs WHERE job_id = :revert;
+SELECT * FROM pg_temp.ct_schema('ct8', 'ct8_ref');
+(SELECT s FROM pg_temp.ct_schema('ct8', 'ct8_ref') s EXCEPT ALL SELECT s FROM ct8_before)
+UNION ALL
+(SELECT s FROM ct8_before EXCEPT ALL SELECT s FROM pg_temp.ct_schema('ct8', 'ct8_ref') s);
+SELECT count(*), sum(ct8_id) FROM ct8_ref;
+DELETE FROM ct8 WHERE id = 55;
+SELECT count(*) FROM ct8_ref WHERE ct8_id = 55;
+DROP TABLE ct8_ref, ct8, ct8_before;
 
 -- a catalog-only change: one ALTER, no walk
 CREATE TABLE ct3 (id int PRIMARY KEY, name varchar(50));
