@@ -147,6 +147,26 @@ UnfinishedRevert(const MigJob *job, int64 *done_by)
 	return revert_id;
 }
 
+/*
+ * NotBeingReverted refuses mig_forget of job while a revert of it is
+ * unfinished; returns the id of the revert of it that is done, or 0.
+ */
+static int64
+NotBeingReverted(const MigJob *job)
+{
+	int64		done_by;
+	int64		busy = UnfinishedRevert(job, &done_by);
+
+	if (busy != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("cannot forget job " INT64_FORMAT " because job " INT64_FORMAT " is reverting it",
+						job->job_id, busy),
+				 errhint("Wait for job " INT64_FORMAT " with mig_wait(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ").",
+						 busy, busy, busy)));
+	return done_by;
+}
+
 /* WithArg: kind_args without name's items, plus name=value */
 static List *
 WithArg(List *kind_args, const char *name, const char *value)
@@ -361,8 +381,6 @@ mig_forget(PG_FUNCTION_ARGS)
 
 	if (MigJobKeepsValues(job))
 	{
-		int64		busy;
-		int64		done_by;
 		Oid			kept;
 		int64		bytes;
 
@@ -372,14 +390,7 @@ mig_forget(PG_FUNCTION_ARGS)
 		 * values are forgotten.
 		 */
 		job = LoadBackfill(job_id, "forget", MIG_CONTROL_STOP);
-		busy = UnfinishedRevert(job, &done_by);
-		if (busy != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg("cannot forget job " INT64_FORMAT " because job " INT64_FORMAT " is reverting it",
-							job_id, busy),
-					 errhint("Wait for job " INT64_FORMAT " with mig_wait(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ").",
-							 busy, busy, busy)));
+		(void) NotBeingReverted(job);
 		kept = MigKeptTableOid(job);
 		bytes = DatumGetInt64(DirectFunctionCall1(pg_total_relation_size, ObjectIdGetDatum(kept)));
 		MigDropKeptTable(job);
@@ -409,20 +420,10 @@ mig_forget(PG_FUNCTION_ARGS)
 	}
 	if (job->kind == MIG_KIND_CHANGE_TYPE)
 	{
-		int64		busy;
-		int64		done_by;
 		char	   *dropped = NULL;
 
 		/* the old column a succeeded job kept (cleanup => false), unless reverted */
-		busy = UnfinishedRevert(job, &done_by);
-		if (busy != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg("cannot forget job " INT64_FORMAT " because job " INT64_FORMAT " is reverting it",
-							job_id, busy),
-					 errhint("Wait for job " INT64_FORMAT " with mig_wait(" INT64_FORMAT "), or cancel it with mig_cancel(" INT64_FORMAT ").",
-							 busy, busy, busy)));
-		if (done_by == 0)
+		if (NotBeingReverted(job) == 0)
 			dropped = MigChangeTypeForget(job);
 		if (dropped != NULL)
 			MigRecordEvent(job_id, "old column dropped", psprintf("%s %s", dropped, actor));
