@@ -294,7 +294,11 @@ INSERT INTO ct8_ref (id, ct8_id) VALUES (1000, 3000000000);
 SELECT pg_temp.try(:job, format('SELECT mig_revert(%s)', :job));
 DELETE FROM ct8_ref WHERE id = 1000;
 ALTER TABLE ct8_ref ADD CONSTRAINT ct8_ref_fk FOREIGN KEY (ct8_id) REFERENCES ct8 ON DELETE CASCADE;
-SELECT mig_revert(:job, lock_timeout => '2s') AS revert \gset
+SELECT mig_revert(:job, lock_timeout => '2s', job_key => 'ct8 back') AS revert \gset
+-- started again by its job_key: the same revert (Django's reverse migration)
+SET client_min_messages = warning;
+SELECT mig_revert(:job, lock_timeout => '2s', job_key => 'ct8 back') = :revert AS same_revert;
+RESET client_min_messages;
 INSERT INTO ct8 SELECT FROM generate_series(1, 5);
 INSERT INTO ct8_ref (id, ct8_id) SELECT 200 + g, 50 + g FROM generate_series(1, 5) g;
 SELECT mig_wait(:revert, '120s');
@@ -304,6 +308,9 @@ SELECT * FROM pg_temp.ct_schema('ct8', 'ct8_ref');
 UNION ALL
 (SELECT s FROM ct8_before EXCEPT ALL SELECT s FROM pg_temp.ct_schema('ct8', 'ct8_ref') s);
 SELECT count(*), sum(ct8_id) FROM ct8_ref;
+SET client_min_messages = warning;
+SELECT mig_revert(:job, job_key => 'ct8 back') = :revert AS same_revert_when_done;
+RESET client_min_messages;
 DELETE FROM ct8 WHERE id = 55;
 SELECT count(*) FROM ct8_ref WHERE ct8_id = 55;
 DROP TABLE ct8_ref, ct8, ct8_before;
