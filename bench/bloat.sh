@@ -41,6 +41,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# shellcheck source=lib.sh
+. bench/lib.sh   # pgbench_end, pgbench_failed (its q is replaced below)
 
 rows=1000000
 rounds=3
@@ -129,7 +131,8 @@ manual_vacuum() {
 }
 
 # repack_job: mig_repack of orders while pgbench writes to it; appends
-#   heap idx wall_s longest_gap_ms baseline_gap_ms retries
+#   heap idx wall_s longest_gap_ms baseline_gap_ms retries failed_txns
+# (failed_txns: the transactions pgbench counted as failed, no commits)
 # (sizes after the repack) to $dir/repack.line
 repack_job() {
     local pgb t0 t1 job st op base
@@ -146,24 +149,23 @@ repack_job() {
         case "$st" in
             queued|running) sleep 0.2 ;;
             succeeded) break ;;
-            *) kill "$pgb" 2>/dev/null || true
+            *) pgbench_end "$pgb"
                echo "bloat.sh: repack job $job $st: $(q -c "SELECT last_error FROM mig_jobs WHERE job_id = $job")" >&2
                return 1 ;;
         esac
     done
     t1=$(date +%s%6N)
     sleep 1
-    kill "$pgb" 2>/dev/null || true
-    wait "$pgb" 2>/dev/null || true
+    pgbench_end "$pgb"
     sleep 0.3
     if ! read -r op base < <("$root/bench/app_gaps.sh" "$dir/pgb" "$t0" "$t1"); then
         echo "bloat.sh: pgbench committed nothing while the repack ran: $(cat "$dir/pgbench.out")" >&2
         return 1
     fi
     read -r heap idx _ < <(sizes)
-    printf '%s %s %.1f %.0f %.0f %s\n' "$heap" "$idx" "$(echo "($t1 - $t0) / 1000000" | bc -l)" \
+    printf '%s %s %.1f %.0f %.0f %s %s\n' "$heap" "$idx" "$(echo "($t1 - $t0) / 1000000" | bc -l)" \
         "$(( op / 1000 ))" "$(( base / 1000 ))" \
-        "$(q -c "SELECT retries FROM mig_jobs WHERE job_id = $job")" > "$dir/repack.line"
+        "$(q -c "SELECT retries FROM mig_jobs WHERE job_id = $job")" "$(pgbench_failed "$dir/pgb")" > "$dir/repack.line"
 }
 
 out=/tmp/pgmig-bloat.tsv
@@ -228,9 +230,10 @@ for round in $(seq 1 "$rounds"); do
         case "$v" in
             repack|repack=*)
                 repack_job
-                read -r heap2 idx2 rsecs gap basegap retries < "$dir/repack.line"
-                printf '%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$v" "$round" \
-                    "$heap0" "$heap1" "$heap2" "$idx0" "$idx1" "$idx2" "$rsecs" "$gap" "$basegap" "$retries" >> "$rout"
+                read -r heap2 idx2 rsecs gap basegap retries failed < "$dir/repack.line"
+                printf '%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$v" "$round" \
+                    "$heap0" "$heap1" "$heap2" "$idx0" "$idx1" "$idx2" "$rsecs" "$gap" "$basegap" "$retries" \
+                    "$failed" >> "$rout"
                 tail -1 "$rout" >&2 ;;
         esac
     done
@@ -259,16 +262,17 @@ if [ -s "$rout" ]; then
     python3 - "$rout" "$variants" <<'PY'
 import sys, statistics
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-print("| variant | heap before → backfilled → repacked (MB) | heap × after the repack | indexes before → backfilled → repacked (MB) | repack s | writers' longest wait (ms) | baseline wait (ms) | retries |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+print("| variant | heap before → backfilled → repacked (MB) | heap × after the repack | indexes before → backfilled → repacked (MB) | repack s | writers' longest wait (ms) | baseline wait (ms) | retries | writers' transactions failed |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for v in sys.argv[2].split():
     rs = [r for r in rows if r[0] == v]
     if not rs:
         continue
     med = lambda i: statistics.median(float(r[i]) for r in rs)
     mb = lambda x: x / 1048576
-    print("| %s | %.0f → %.0f → %.0f | %.2f | %.0f → %.0f → %.0f | %.1f | %s | %s | %s |" % (
+    print("| %s | %.0f → %.0f → %.0f | %.2f | %.0f → %.0f → %.0f | %.1f | %s | %s | %s | %s |" % (
         v, mb(med(2)), mb(med(3)), mb(med(4)), med(4) / med(2), mb(med(5)), mb(med(6)), mb(med(7)),
-        med(8), "/".join(r[9] for r in rs), "/".join(r[10] for r in rs), "/".join(r[11] for r in rs)))
+        med(8), "/".join(r[9] for r in rs), "/".join(r[10] for r in rs), "/".join(r[11] for r in rs),
+        "/".join(r[12] for r in rs)))
 PY
 fi

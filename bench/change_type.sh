@@ -169,11 +169,7 @@ measure() {
     local wal
     wal=$(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')::bigint")
     sleep 1
-    # SIGALRM is pgbench's own end of -T: it finishes its transactions and
-    # writes out its logs (a plain kill loses what it had not flushed yet,
-    # often every transaction the plain ALTER held up)
-    kill -ALRM "$pgb" 2>/dev/null || true
-    wait "$pgb" 2>/dev/null || true
+    pgbench_end "$pgb"
     q "INSERT INTO bench_stop VALUES ('$name')"
     wait "$poller" || die "$name: the lock poller failed"
     bg_pids=()

@@ -85,10 +85,11 @@ wait_job() {
 # measure NAME TABLE SQL [job]: pgbench writes to TABLE for 2 s, then SQL
 # runs (by psql; with "job" SQL starts a job, which is waited for), then
 # pgbench goes on for 1 s more. Appends to $dir/results one line
-#   NAME wall_ms longest_gap_ms peak_lag_bytes baseline_gap_ms
+#   NAME wall_ms longest_gap_ms peak_lag_bytes baseline_gap_ms failed_txns
 # where the longest gap is over every pair of consecutive commits that
-# overlaps the operation, and the baseline is the longest gap of the 2 s
-# before it.
+# overlaps the operation, the baseline is the longest gap of the 2 s
+# before it, and failed_txns the transactions pgbench counted as failed
+# over the whole run (a deadlock: no commit, counted apart).
 measure() {
     local name=$1 table=$2 sql=$3 mode=${4:-} t0 t1 job pgb lagp
     q "CHECKPOINT"
@@ -100,8 +101,8 @@ measure() {
           sleep 0.2
       done ) &
     lagp=$!; bg_pids+=("$lagp")
-    # the application; killed (by its id) a second after the operation ends;
-    # what it has not flushed by then is after the window
+    # the application; ended (pgbench_end, by its id) a second after the
+    # operation ends
     pgbench -n -c 2 -T 3600 -D rows="$rows" -f "$dir/write_$table.sql" \
         -l --log-prefix="$dir/pgb_$name" >"$dir/pgbench_$name.out" 2>&1 &
     pgb=$!; bg_pids+=("$pgb")
@@ -115,8 +116,9 @@ measure() {
     fi
     t1=$(now_us)
     sleep 1
-    kill "$pgb" "$lagp" 2>/dev/null || true
-    wait "$pgb" "$lagp" 2>/dev/null || true
+    pgbench_end "$pgb"
+    kill "$lagp" 2>/dev/null || true
+    wait "$lagp" 2>/dev/null || true
     bg_pids=()
     sleep 0.3   # the log files are complete once pgbench has gone
     ! grep -q 'aborted in command' "$dir/pgbench_$name.out" ||
@@ -128,8 +130,8 @@ measure() {
     [ "$op" != none ] && [ -n "${base:-}" ] ||
         die "$name: pgbench committed nothing; see $dir/pgbench_$name.out"
     while read -r l; do [ "${l:-0}" -le "$lag" ] || lag=$l; done < "$dir/lag_$name"
-    printf '%s %.0f %.0f %.0f %.0f\n' "$name" $(( (t1 - t0) / 1000 )) $(( op / 1000 )) "$lag" $(( base / 1000 )) \
-        >> "$dir/results"
+    printf '%s %.0f %.0f %.0f %.0f %d\n' "$name" $(( (t1 - t0) / 1000 )) $(( op / 1000 )) "$lag" $(( base / 1000 )) \
+        "$(pgbench_failed "$dir/pgb_$name")" >> "$dir/results"
     tail -n 1 "$dir/results" >&2
 }
 
@@ -187,14 +189,14 @@ server=$(q "SELECT version()")
 lock_timeout=$(q "SELECT current_setting('pg_mig.default_lock_timeout')")
 awk -v rows="$rows" -v server="$server" -v cores="$(nproc)" -v lt="$lock_timeout" \
     -v when="$(date -u '+%Y-%m-%d %H:%M UTC')" '
-{ wall[$1] = $2; gap[$1] = $3; lag[$1] = $4; base[$1] = $5 }
+{ wall[$1] = $2; gap[$1] = $3; lag[$1] = $4; base[$1] = $5; failed[$1] = $6 }
 function mb(b) { return b >= 1048576 ? sprintf("%.1f MB", b / 1048576) : sprintf("%.0f kB", b / 1024) }
 function ratio(a, b) { return b > 0 ? sprintf("%.2f×", a / b) : "–" }
 function line(label, k, p, del) {
-    printf "| %s | %d ms | %s | %s | %d ms | %s | %s | %s |\n", label, wall[k],
+    printf "| %s | %d ms | %s | %s | %d ms | %s | %s | %s | %d |\n", label, wall[k],
         (del ? sprintf("%.0f", (rows / 2) / (wall[k] / 1000)) : "–"),
         (k == p ? "1.00×" : ratio(wall[k], wall[p])),
-        gap[k], (k == p ? "1.00×" : ratio(gap[k], gap[p])), mb(lag[k]), base[k] " ms"
+        gap[k], (k == p ? "1.00×" : ratio(gap[k], gap[p])), mb(lag[k]), base[k] " ms", failed[k]
 }
 END {
     printf "# Job kinds vs the plain statements, under writes\n\n"
@@ -203,9 +205,9 @@ END {
     printf "- tables: id bigint primary key, c int (nullable, filled on every row), c2 int (scattered values), n int, label text; %d rows each, VACUUM (FREEZE, ANALYZE) after loading, CHECKPOINT before each operation\n", rows
     printf "- the application: pgbench -n -c 2 with `\\set id random(1, %d)` + `UPDATE <table> SET n = n + 1 WHERE id = :id` per transaction and a per-transaction log, from 2 s before each operation to 1 s after it\n", rows
     printf "- pg_mig with its defaults (lock_timeout %s); a job is started by one psql call and waited for by polling mig_jobs.state every 0.2 s from separate calls\n", lt
-    printf "- longest commit gap: the largest difference between consecutive pgbench commit times (both clients merged) that overlaps the operation; baseline: the same over the 2 s before it\n\n"
-    printf "| operation | wall time | rows/s | wall vs plain | longest commit gap | gap vs plain | peak standby lag | baseline gap |\n"
-    printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+    printf "- longest commit gap: the largest difference between consecutive pgbench commit times (both clients merged) that overlaps the operation; baseline: the same over the 2 s before it; transactions failed: those pgbench counted as failed (deadlocks) in the run, not counted as commits\n\n"
+    printf "| operation | wall time | rows/s | wall vs plain | longest commit gap | gap vs plain | peak standby lag | baseline gap | application transactions failed |\n"
+    printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     line("`ALTER TABLE t ALTER COLUMN c SET NOT NULL`", "nn_plain", "nn_plain", 0)
     line("`mig_set_not_null('"'"'t'"'"', '"'"'c'"'"')`", "nn_mig", "nn_plain", 0)
     line("`CREATE INDEX ON t (c2)`", "ix_plain", "ix_plain", 0)

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# bench/lib.sh -- sourced by bench/kinds.sh and bench/change_type.sh (from
-# the checkout's root, with $root set to it): a throwaway sandbox primary +
-# streaming standby for one run, and the psql helpers.
+# bench/lib.sh -- sourced by bench/kinds.sh, bench/change_type.sh and
+# bench/bloat.sh (from the checkout's root, with $root set to it): a
+# throwaway sandbox primary + streaming standby for one run, the psql
+# helpers, and the end of a pgbench run.
 #
 #   bench_sandbox TAG KEEP CONF  makes $dir (/tmp/pgmig-TAG.XXXXXX), starts
 #                                the sandbox in $dir/sb with SANDBOX_CONF=CONF
@@ -14,11 +15,26 @@
 #   q SQL                        one statement by psql (-At, warnings only)
 #   now_us                       µs since the epoch
 #   die MESSAGE                  the message on stderr, exit 1
+#   pgbench_end PID              ends the pgbench PID (started with -T) by
+#                                SIGALRM, its own end of -T: it finishes its
+#                                transactions and writes out its logs (a
+#                                plain kill loses what it had not flushed
+#                                yet, often every transaction an operation
+#                                held up); waits for it
+#   pgbench_failed PREFIX        the transactions pgbench counted as failed
+#                                (deadlock, serialization: their time field
+#                                in the logs PREFIX.* says "failed"), which
+#                                are no commits and no latencies
 
 bg_pids=()
 q() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
 now_us() { date +%s%6N; }
 die() { echo "${0##*/}: $*" >&2; exit 1; }
+pgbench_end() { kill -ALRM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+pgbench_failed() {
+    local f
+    for f in "$1".*; do [ -e "$f" ] && cat "$f"; done | awk 'NF >= 6 && $3 == "failed" { n++ } END { print n + 0 }'
+}
 
 bench_finish() {
     local p
