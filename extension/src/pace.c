@@ -32,7 +32,12 @@
  * look), or its replay_lag if longer, against what remains of max_lag
  * after the longest replay stall seen lately (a stall adds its length to
  * the lag whatever the job does); the limit the lag is nearer to sets
- * the fraction, max_lag_bytes (when set) the budget in bytes.
+ * the fraction, max_lag_bytes (when set) the budget in bytes.  Through a
+ * stall the job goes on as long as the WAL it writes would replay in
+ * time: after the rest of the stall, the backlog at the rate the replica
+ * catches up, and the next stall if the backlog would outlast the window
+ * before it (StallLagMs); while it waits for replay it writes a record
+ * that replays as nothing (ProbeStandbys) so that the standby reports.
  *
  * Over the budget the job still stops outright (throttle.c: a standby that
  * stopped, a frozen slot, WAL of others), with today's reasons; inactive
@@ -63,6 +68,8 @@
 #include <math.h>
 
 #include "access/xlog.h"
+#include "access/xloginsert.h"
+#include "catalog/pg_control.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/backend_status.h"
@@ -78,9 +85,14 @@
 #define REPLAY_EWMA_S		2.0		/* smoothing of the replica's replay rate */
 #define PACE_MAX_WAIT_MS	200		/* look again at least this often */
 #define PACE_MIN_WAIT_MS	10		/* and at most this often at the gate */
+#define PACE_STALL_LOOK_MS	50		/* look (and probe) this often through a stall */
 #define WAL_NOTES			1024	/* the insert positions kept, one per look */
 #define STALL_DECAY_S		60.0	/* a replay stall seen is forgotten over this */
 #define STALL_ROOM_MIN		0.25	/* of max_lag: the least room a stall leaves */
+#define STALL_MIN_MS		50		/* a stall shorter than this ends no replay window */
+#define STALL_DRAIN_SHARE	0.5		/* of the shortest window: the backlog a stall may hold */
+#define CATCHUP_MIN_MS		20		/* the catch-up rate from reports this far apart */
+#define CATCHUP_DECAY_S		10.0	/* a catch-up rate seen is forgotten over this */
 #define PACE_SHOWN_MS		1500	/* throttled says "pacing" this long after a wait */
 #define THROTTLED_WRITE_MS	1000	/* rewrite a changing pacing text at most this often */
 
@@ -113,6 +125,14 @@ static XLogRecPtr replay_seen;
 static TimestampTz replay_moved_at;
 static TimestampTz stall_at;
 static double stall_ms;			/* the longest seen, decaying */
+static bool stalling;			/* a stall of STALL_MIN_MS or more goes on */
+static TimestampTz window_start;	/* when replay moved again after a stall */
+static double window_ms;		/* the shortest replay window seen, decaying */
+/* the replica's catch-up rate, bytes/s, from reports while it had a backlog */
+static double catchup_rate;
+static TimestampTz catchup_at;
+static TimestampTz cap_reply_at;
+static XLogRecPtr cap_pos;
 static char *paced_reason;		/* in TopMemoryContext */
 
 /* the application latency pacer */
@@ -198,6 +218,42 @@ WrittenAgoMs(TimestampTz now, XLogRecPtr pos)
 }
 
 /*
+ * ProbeStandbys: a WAL record that replays as nothing (XLOG_NOOP, which
+ * logical decoding skips too), flushed.  A standby reports its replay
+ * position when it receives WAL (else every wal_receiver_status_interval,
+ * 10 s by default), so a job that waits and writes nothing would not hear
+ * that replay moved again after a stall until its next chunk: it ran
+ * about one chunk per resume.
+ */
+static void
+ProbeStandbys(void)
+{
+	char		nothing = 0;
+
+	XLogBeginInsert();
+	XLogRegisterData(&nothing, sizeof(nothing));
+	XLogFlush(XLogInsert(RM_XLOG_ID, XLOG_NOOP));
+}
+
+/*
+ * StallLagMs: the lag the WAL written now would see through a stall that
+ * has gone on since_ms, behind backlog bytes in all (its own included):
+ * the rest of the stall (as long as the longest seen lately), the replay
+ * of the backlog at the catch-up rate, and the next stall too if that
+ * replay outlasts the first part (STALL_DRAIN_SHARE) of the shortest
+ * window of replay seen lately between two stalls.  The WAL before it is
+ * replayed first whatever the job writes now.
+ */
+static double
+StallLagMs(double backlog, double since_ms)
+{
+	double		drain_ms = backlog / catchup_rate * 1000.0;
+
+	return Max(stall_ms - since_ms, 0) + drain_ms +
+		(drain_ms > STALL_DRAIN_SHARE * window_ms ? stall_ms : 0);
+}
+
+/*
  * LagGate: the lag pacer's answer for the next chunk.  Returns the time to
  * wait in ms (0: the chunk may start) and sets *reason while pacing.
  */
@@ -210,7 +266,11 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	double		rate;
 	int			lanes = (job->parallel > 1 && job->lane > 0) ? job->parallel : 1;
 	double		next_wal;
-	double		lag_ms;
+	double		lag_ms;			/* the age of the oldest WAL not replayed */
+	double		own_ms;			/* lag_ms less the stall going on now */
+	bool		through = false;	/* the job goes on through a stall */
+	bool		probe = false;	/* waits for the replica's replay in time */
+	double		since_ms = 0;	/* the stall going on now, as far as known */
 	double		room_ms = job->max_lag_ms;
 	long		wait = 0;
 
@@ -232,6 +292,7 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	lag_ms = Max(r.replay_lag_ms, 0);
 	if (job->max_lag_ms > 0 && r.lag_bytes > 0 && insert > (XLogRecPtr) r.lag_bytes)
 		lag_ms = Max(lag_ms, WrittenAgoMs(now, insert - r.lag_bytes));
+	own_ms = lag_ms;
 
 	/*
 	 * A replica that stops replaying for a while (a pause, a conflict, a
@@ -248,20 +309,88 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 		XLogRecPtr	replay_pos = insert - Min((XLogRecPtr) Max(r.lag_bytes, 0), insert);
 		double		stalled = 0;
 
+		/*
+		 * The rate at which the replica replays when it has WAL in hand:
+		 * what it replayed from one report to the next (at least
+		 * CATCHUP_MIN_MS apart: a record's position moves when its replay
+		 * ends) over the time between them is at most that rate; the
+		 * highest seen lately (forgotten over CATCHUP_DECAY_S), which
+		 * the catching up after a stall shows.
+		 */
+		if (catchup_at != 0)
+			catchup_rate *= exp(-((now - catchup_at) / 1e6) / CATCHUP_DECAY_S);
+		catchup_at = now;
+		if (r.reply_at != 0 && r.reply_at != cap_reply_at)
+		{
+			if (cap_reply_at != 0 && r.reply_at - cap_reply_at < CATCHUP_MIN_MS * 1000)
+				;				/* too close: wait for a later report */
+			else
+			{
+				if (cap_reply_at != 0 && replay_pos > cap_pos)
+					catchup_rate = Max(catchup_rate, (double) (replay_pos - cap_pos) /
+									   ((r.reply_at - cap_reply_at) / 1e6));
+				cap_reply_at = r.reply_at;
+				cap_pos = replay_pos;
+			}
+		}
+
 		if (r.reply_at == 0 || r.lag_bytes <= 0 || replay_moved_at == 0 ||
 			replay_pos > replay_seen)
 		{
+			if (stalling)
+				window_start = r.reply_at;	/* replay moves again */
+			stalling = false;
 			replay_seen = replay_pos;
 			replay_moved_at = r.reply_at;
 		}
 		else
+		{
 			stalled = Max(r.reply_at - replay_moved_at, 0) / 1000.0;
+			if (stalled >= STALL_MIN_MS && !stalling)
+			{
+				/* a stall begins: the window of replay before it ends */
+				stalling = true;
+				if (window_start != 0 && replay_moved_at > window_start)
+				{
+					double		w = (replay_moved_at - window_start) / 1000.0;
+
+					window_ms = window_ms > 0 ? Min(window_ms, w) : w;
+				}
+			}
+		}
 		if (stall_at != 0)
+		{
 			stall_ms *= exp(-((now - stall_at) / 1e6) / STALL_DECAY_S);
+			window_ms *= exp(((now - stall_at) / 1e6) / STALL_DECAY_S);
+		}
 		stall_at = now;
 		stall_ms = Max(stall_ms, stalled);
 		room_ms = Max(job->max_lag_ms - stall_ms, job->max_lag_ms * STALL_ROOM_MIN);
-		r.fraction = Max(r.fraction, lag_ms / room_ms);
+
+		/*
+		 * Through a stall (replay standing since replay_moved_at, as far as
+		 * the reports tell) the lag in time of all the replica has not
+		 * replayed grows with the stall whatever the job does, and what the
+		 * job writes now does not add to it: it is replayed after all that
+		 * came before.  So the job does not stop for the stall itself (it
+		 * stopped at every stall and ran about one chunk per resume:
+		 * it_throttle PacedJobHoldsATimeLagNearItsBudget); it writes while
+		 * the lag its own WAL would see (StallLagMs: the rest of the stall,
+		 * the replay of the backlog, the next stall if that replay would
+		 * outlast the window before it) stays near PACE_TARGET of max_lag,
+		 * and follows own_ms, the age of the oldest WAL not replayed when
+		 * replay last moved.  Before the replica has shown a window of
+		 * replay between two stalls and the rate it catches up at, the job
+		 * waits as before.
+		 */
+		if (stalling && window_ms > 0 && catchup_rate > 0)
+		{
+			through = true;
+			since_ms = Max(now - replay_moved_at, 0) / 1000.0;
+			own_ms = Max(lag_ms - since_ms, 0);
+		}
+		r.fraction = Max(job->max_lag_bytes > 0 ? (double) r.lag_bytes / job->max_lag_bytes : 0,
+						 through ? own_ms / room_ms : Max(r.fraction, lag_ms / room_ms));
 	}
 	if (have_sample)
 	{
@@ -328,8 +457,14 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 			wait = (long) Max(Min(over / replay_rate * 1000.0, (double) PACE_MAX_WAIT_MS),
 							  (double) PACE_MIN_WAIT_MS);
 	}
-	else if (job->max_lag_ms > 0 && lag_ms > PACE_GATE * room_ms)
-		wait = PACE_MAX_WAIT_MS;	/* the WAL written now would replay too late */
+	else if (through ?
+			 StallLagMs((double) r.lag_bytes + next_wal * lanes, since_ms) > PACE_TARGET * job->max_lag_ms :
+			 job->max_lag_ms > 0 && lag_ms > PACE_GATE * room_ms)
+	{
+		/* the WAL written now would replay too late */
+		wait = stalling ? PACE_STALL_LOOK_MS : PACE_MAX_WAIT_MS;
+		probe = r.reply_at != 0 && r.lag_bytes > 0;
+	}
 	else if (chunk_start != 0 && rate <= 0)
 		wait = PACE_MAX_WAIT_MS;
 	else if (chunk_start != 0)
@@ -346,10 +481,13 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	{
 		char	   *where = r.name;
 
+		if (probe)
+			ProbeStandbys();	/* hear from the standby before the next look */
+
 		/* the limit the lag is nearer to */
 		if (job->max_lag_bytes > 0 &&
 			(job->max_lag_ms <= 0 ||
-			 (double) r.lag_bytes / job->max_lag_bytes >= lag_ms / room_ms))
+			 (double) r.lag_bytes / job->max_lag_bytes >= own_ms / room_ms))
 			SetPacedReason(psprintf("pacing to replica lag budget %s: %s on %s",
 									MigFormatBytes(job->max_lag_bytes),
 									MigFormatBytes(r.lag_bytes), where));
