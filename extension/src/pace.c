@@ -361,7 +361,8 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 		if (stall_at != 0)
 		{
 			stall_ms *= exp(-((now - stall_at) / 1e6) / STALL_DECAY_S);
-			window_ms *= exp(((now - stall_at) / 1e6) / STALL_DECAY_S);
+			window_ms = Min(window_ms * exp(((now - stall_at) / 1e6) / STALL_DECAY_S),
+							STALL_DECAY_S * 1000.0);	/* no stall lately: long */
 		}
 		stall_at = now;
 		stall_ms = Max(stall_ms, stalled);
