@@ -93,6 +93,7 @@
 #define STALL_DRAIN_SHARE	0.5		/* of the shortest window: the backlog a stall may hold */
 #define CATCHUP_MIN_MS		20		/* the catch-up rate from reports this far apart */
 #define CATCHUP_DECAY_S		10.0	/* a catch-up rate seen is forgotten over this */
+#define CATCHUP_TRUST		0.7		/* of it: what the pacer counts on (replay slows under load) */
 #define PACE_SHOWN_MS		1500	/* throttled says "pacing" this long after a wait */
 #define THROTTLED_WRITE_MS	1000	/* rewrite a changing pacing text at most this often */
 
@@ -239,7 +240,9 @@ ProbeStandbys(void)
  * StallLagMs: the lag the WAL written now would see through a stall that
  * has gone on since_ms, behind backlog bytes in all (its own included):
  * the rest of the stall (as long as the longest seen lately), the replay
- * of the backlog at the catch-up rate, and the next stall too if that
+ * of the backlog at CATCHUP_TRUST of the highest catch-up rate seen
+ * lately (the highest is what the replica did at best), and the next
+ * stall too if that
  * replay outlasts the first part (STALL_DRAIN_SHARE) of the shortest
  * window of replay seen lately between two stalls.  The WAL before it is
  * replayed first whatever the job writes now.
@@ -247,7 +250,7 @@ ProbeStandbys(void)
 static double
 StallLagMs(double backlog, double since_ms)
 {
-	double		drain_ms = backlog / catchup_rate * 1000.0;
+	double		drain_ms = backlog / (CATCHUP_TRUST * catchup_rate) * 1000.0;
 
 	return Max(stall_ms - since_ms, 0) + drain_ms +
 		(drain_ms > STALL_DRAIN_SHARE * window_ms ? stall_ms : 0);
