@@ -38,7 +38,9 @@
  *					 names, SET NOT NULL (the
  *					 valid check proves it, no scan), the default, the
  *					 sequence's ownership (an integer sequence made AS the
- *					 new type), the primary key and unique constraints
+ *					 new type) or the identity with its sequence (made AS
+ *					 the new type, continuing where it was: MoveIdentity),
+ *					 the primary key and unique constraints
  *					 (USING INDEX, under their names), the indexes' names,
  *					 the columns' names, and the trigger turned around: the
  *					 old column (now mig_old_<col>) follows the new one, and
@@ -1342,8 +1344,7 @@ LockForStart(List *relids, const MigJob *job, const char *what, const char *call
 
 /*
  * CheckTableAndColumn refuses a table or column whose type the job cannot
- * change: partitioned, with inheritance, an inherited, identity or
- * generated column.
+ * change: partitioned, with inheritance, an inherited or generated column.
  */
 static void
 CheckTableAndColumn(Relation rel, AttrNumber attnum, const char *column)
@@ -1375,17 +1376,36 @@ CheckTableAndColumn(Relation rel, AttrNumber attnum, const char *column)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot change the type of inherited column \"%s\"", column)));
-	if (att->attidentity)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot change the type of identity column \"%s\" online", column),
-				 errhint("Identity columns are not built yet: make it a serial column first (DROP IDENTITY, a sequence and a default), or use ALTER TABLE in a maintenance window.")));
 	if (att->attgenerated)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot change the type of generated column \"%s\" online", column),
 				 errhint("Use ALTER TABLE in a maintenance window.")));
 	ReleaseSysCache(atttup);
+}
+
+/*
+ * CheckIdentityType: an identity column (its identity moves to the new
+ * column in the swap) can only become another integer type, as ALTER
+ * COLUMN TYPE's ALTER SEQUENCE ... AS would say later.
+ */
+static void
+CheckIdentityType(Oid relid, AttrNumber attnum, const char *column, Oid new_type)
+{
+	HeapTuple	atttup = SearchSysCacheAttNum(relid, attnum);
+	char		identity;
+
+	if (!HeapTupleIsValid(atttup))
+		elog(ERROR, "cache lookup failed for column %d of relation %u", attnum, relid);
+	identity = ((Form_pg_attribute) GETSTRUCT(atttup))->attidentity;
+	ReleaseSysCache(atttup);
+	if (identity != '\0' && new_type != INT2OID && new_type != INT4OID && new_type != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot change identity column \"%s\" of table \"%s\" to type %s",
+						column, get_rel_name(relid), format_type_be(new_type)),
+				 errdetail("The sequence of an identity column is of type smallint, integer or bigint."),
+				 errhint("Drop the identity first (ALTER TABLE ... ALTER COLUMN ... DROP IDENTITY), or change the column to smallint, integer or bigint.")));
 }
 
 /*
@@ -1448,6 +1468,7 @@ CheckReferencingColumns(Oid relid, AttrNumber attnum, Oid new_type, int32 new_ty
 		c->attnum = (AttrNumber) list_nth_oid(pairs, i + 1);
 		name = get_attname(c->relid, c->attnum, false);
 		CheckTableAndColumn(rel, c->attnum, name);
+		CheckIdentityType(c->relid, c->attnum, name, new_type);
 		atttup = SearchSysCacheAttNum(c->relid, c->attnum);
 		if (!HeapTupleIsValid(atttup))
 			elog(ERROR, "cache lookup failed for column %d of relation %u", c->attnum, c->relid);
@@ -1544,6 +1565,7 @@ PrepareStart(Relation *relp, MigJob *job, const char *column, const char *new_ty
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for type %s", new_type_name)));
+	CheckIdentityType(relid, attnum, column, new_type);
 	if (new_type == old_typid && new_typmod == old_typmod && using_expr == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -2121,9 +2143,136 @@ OwnedSequence(Oid relid, AttrNumber attnum)
 }
 
 /*
+ * IdentityDependency: the pg_depend row (a copy) of the sequence of
+ * identity column attnum of table relid (its internal dependency on the
+ * column), or NULL.
+ */
+static HeapTuple
+IdentityDependency(Relation depRel, Oid relid, AttrNumber attnum)
+{
+	ScanKeyData key[3];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	HeapTuple	result = NULL;
+
+	ScanKeyInit(&key[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	ScanKeyInit(&key[2], Anum_pg_depend_refobjsubid, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum(attnum));
+	scan = systable_beginscan(depRel, DependReferenceIndexId, true, NULL, 3, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tup);
+
+		if (dep->classid == RelationRelationId && dep->deptype == DEPENDENCY_INTERNAL &&
+			get_rel_relkind(dep->objid) == RELKIND_SEQUENCE)
+		{
+			result = heap_copytuple(tup);
+			break;
+		}
+	}
+	systable_endscan(scan);
+	return result;
+}
+
+/* SetIdentity: attidentity of column attnum of table relid */
+static void
+SetIdentity(Relation attRel, Oid relid, AttrNumber attnum, char identity)
+{
+	HeapTuple	tup = SearchSysCacheCopyAttNum(relid, attnum);
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for column %d of relation %u", attnum, relid);
+	((Form_pg_attribute) GETSTRUCT(tup))->attidentity = identity;
+	CatalogTupleUpdate(attRel, &tup->t_self, tup);
+	heap_freetuple(tup);
+}
+
+/*
+ * MoveIdentity: when column from of table relid is an identity column,
+ * the identity moves to column to (NOT NULL already): the same sequence
+ * (its name, OID, privileges, options and state, so the next value
+ * continues after the last one handed out, is_called and values beyond
+ * the largest row included), its internal dependency re-pointed at the
+ * column, ALWAYS or BY DEFAULT kept, and the sequence made AS the
+ * column's type as ALTER COLUMN TYPE makes it (the same ALTER SEQUENCE
+ * ... AS: a minimum or maximum that was the old type's bound becomes the
+ * new type's, others stay).  Column from is no identity column
+ * afterwards (its NOT NULL can go).  No SQL moves an identity (DROP
+ * IDENTITY drops the sequence, OWNED BY refuses an identity sequence), so
+ * the two catalog rows are updated here, under the table's ACCESS
+ * EXCLUSIVE lock the swap holds, once the job's role is seen to own the
+ * table.  The swap back (mig_revert) moves it back by the same call.
+ */
+static void
+MoveIdentity(Oid relid, AttrNumber from, AttrNumber to)
+{
+	HeapTuple	atttup;
+	char		identity;
+	bool		to_not_null;
+	Relation	depRel;
+	Relation	attRel;
+	HeapTuple	dep;
+	Oid			seq;
+	HeapTuple	st;
+	Oid			seqtype;
+	Oid			to_type;
+
+	atttup = SearchSysCacheAttNum(relid, from);
+	if (!HeapTupleIsValid(atttup))
+		elog(ERROR, "cache lookup failed for column %d of relation %u", from, relid);
+	identity = ((Form_pg_attribute) GETSTRUCT(atttup))->attidentity;
+	ReleaseSysCache(atttup);
+	if (identity == '\0')
+		return;
+	atttup = SearchSysCacheAttNum(relid, to);
+	if (!HeapTupleIsValid(atttup))
+		elog(ERROR, "cache lookup failed for column %d of relation %u", to, relid);
+	to_not_null = ((Form_pg_attribute) GETSTRUCT(atttup))->attnotnull;
+	ReleaseSysCache(atttup);
+	if (!MigOwnsTable(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+	if (!to_not_null)
+		elog(ERROR, "column %d of relation %u must be NOT NULL before it becomes an identity column",
+			 to, relid);
+
+	depRel = table_open(DependRelationId, RowExclusiveLock);
+	dep = IdentityDependency(depRel, relid, from);
+	if (dep == NULL)
+		elog(ERROR, "identity column %d of relation %u has no sequence", from, relid);
+	seq = ((Form_pg_depend) GETSTRUCT(dep))->objid;
+	LockRelationOid(seq, AccessExclusiveLock);
+	((Form_pg_depend) GETSTRUCT(dep))->refobjsubid = to;
+	CatalogTupleUpdate(depRel, &dep->t_self, dep);
+	heap_freetuple(dep);
+	table_close(depRel, RowExclusiveLock);
+
+	attRel = table_open(AttributeRelationId, RowExclusiveLock);
+	SetIdentity(attRel, relid, from, '\0');
+	SetIdentity(attRel, relid, to, identity);
+	table_close(attRel, RowExclusiveLock);
+	CommandCounterIncrement();
+
+	/* the sequence AS the column's type, as ALTER COLUMN TYPE makes it */
+	st = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seq));
+	if (!HeapTupleIsValid(st))
+		elog(ERROR, "cache lookup failed for sequence %u", seq);
+	seqtype = ((Form_pg_sequence) GETSTRUCT(st))->seqtypid;
+	ReleaseSysCache(st);
+	to_type = get_atttype(relid, to);
+	if (seqtype != to_type)
+		MigExecDDL(psprintf("ALTER SEQUENCE %s AS %s",
+							quote_qualified_identifier(get_namespace_name(get_rel_namespace(seq)),
+													   get_rel_name(seq)),
+							format_type_be_qualified(to_type)));
+}
+
+/*
  * SwapColumn: the swap of one of the job's columns, its table locked, the
  * constraints carried over already dropped: NOT NULL, the default, the
- * sequence, the indexes and the constraints on them, the names, and the
+ * sequence or the identity, the indexes and the constraints on them, the names, and the
  * trigger turned around.
  */
 static void
@@ -2196,6 +2345,9 @@ SwapColumn(const MigJob *job, const CtColumn *c)
 				MigExecDDL(psprintf("ALTER SEQUENCE %s AS %s", seqname, format_type_be(new_typid)));
 		}
 	}
+
+	/* an identity: to the new column, with its sequence */
+	MoveIdentity(c->relid, c->attnum, c->new_attnum);
 
 	/* the indexes and the constraints on them, under their names */
 	foreach(lc, ColumnIndexes(c->relid, c->attnum, c->new_attnum))

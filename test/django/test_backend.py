@@ -176,9 +176,9 @@ def schema(db, app="bigapp"):
     """schema: what pg_catalog says of the tables of APP in DB (text to compare)."""
     return psql("""
         SELECT string_agg(x, E'\\n' ORDER BY x) FROM (
-          SELECT format('column %s.%s %s notnull=%s default=%s', c.relname, a.attname,
+          SELECT format('column %s.%s %s notnull=%s default=%s identity=%s', c.relname, a.attname,
                         format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                        pg_get_expr(d.adbin, d.adrelid))
+                        pg_get_expr(d.adbin, d.adrelid), a.attidentity)
             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
            WHERE c.relname LIKE 'APP\\_%' AND c.relkind = 'r' AND a.attnum > 0
@@ -468,43 +468,45 @@ class BackendTest(unittest.TestCase):
         self.assertIn("mig_change_type(", out)
         self.assertIn("convert_referencing => 'true'", out)
         self.assertIn("convert_referencing => 'true'", out.split("autoapp_entry")[0])
-        # a serial key (Django < 4.1; identity columns since)
+        # a serial key (Django < 4.1) or an identity column (since): the
+        # same path either way
         serial = psql("SELECT count(*) FROM pg_attrdef WHERE adrelid = 'autoapp_entry'::regclass") == "1"
+        last = psql("SELECT last_value FROM autoapp_account_id_seq")
         r = self.manage("migrate", "autoapp")
         jobs = dict(line.split("|", 1) for line in psql(
             "SELECT relation::text, state FROM mig_jobs WHERE kind = 'change_type'"
             " AND job_key LIKE 'django:default:autoapp:0002_big_ids:%'").splitlines())
-        if serial:
-            # entry's serial key, which nothing references: this pg_mig does it
-            self.assertEqual("succeeded", jobs.get("autoapp_entry"), jobs)
-            # account's serial key, which entry.account_id references: one
-            # job with convert_referencing changes both, the foreign key
-            # carried over
-            self.assertEqual("succeeded", jobs.get("autoapp_account"), jobs)
-            self.assertNotIn("type change of autoapp_account.id", r.stderr)
-            self.assertEqual("bigint|bigint", psql(
-                "SELECT string_agg(format_type(atttypid, atttypmod), '|' ORDER BY attrelid::regclass::text)"
-                " FROM pg_attribute WHERE (attrelid, attname) IN"
-                " (('autoapp_account'::regclass, 'id'), ('autoapp_entry'::regclass, 'account_id'))"))
-            self.assertEqual("1", psql(
-                "SELECT count(*) FROM mig_jobs WHERE kind = 'change_type'"
-                " AND job_key LIKE 'django:default:autoapp:0002_big_ids:%'"
-                " AND relation = 'autoapp_account'::regclass"))
-        for table in ("autoapp_account", "autoapp_entry"):
-            if table in jobs:
-                self.assertEqual("succeeded", jobs[table])
-                continue
-            # what this pg_mig's mig_change_type cannot do yet (identity
-            # columns, Django >= 4.1) is refused at its start: Django's
-            # DDL, with a warning that says why
-            self.assertIn("Warning: the type change of %s.id (about 8,000 rows) runs as Django's"
-                          " DDL under lock_timeout with retries, not as a pg_mig job: pg_mig"
-                          " refused it" % table, r.stderr)
+        # entry's key, which nothing references: a change_type job
+        self.assertEqual("succeeded", jobs.get("autoapp_entry"), jobs)
+        # account's key, which entry.account_id references: one job with
+        # convert_referencing changes both, the foreign key carried over
+        self.assertEqual("succeeded", jobs.get("autoapp_account"), jobs)
+        self.assertNotIn("Warning: the type change", r.stderr)
+        self.assertEqual("bigint|bigint", psql(
+            "SELECT string_agg(format_type(atttypid, atttypmod), '|' ORDER BY attrelid::regclass::text)"
+            " FROM pg_attribute WHERE (attrelid, attname) IN"
+            " (('autoapp_account'::regclass, 'id'), ('autoapp_entry'::regclass, 'account_id'))"))
+        self.assertEqual("1", psql(
+            "SELECT count(*) FROM mig_jobs WHERE kind = 'change_type'"
+            " AND job_key LIKE 'django:default:autoapp:0002_big_ids:%'"
+            " AND relation = 'autoapp_account'::regclass"))
+        # the identity (or the serial's default) on the new column, its
+        # sequence bigint
+        self.assertEqual("|" if serial else "d|d", psql(
+            "SELECT string_agg(attidentity::text, '|' ORDER BY attrelid::regclass::text)"
+            " FROM pg_attribute WHERE attname = 'id'"
+            " AND attrelid IN ('autoapp_account'::regclass, 'autoapp_entry'::regclass)"))
+        self.assertEqual("bigint", psql(
+            "SELECT format_type(seqtypid, NULL) FROM pg_sequence"
+            " WHERE seqrelid = pg_get_serial_sequence('autoapp_account', 'id')::regclass"))
         self.manage("migrate", "autoapp", settings="proj.plain_settings")
         self.assertEqual(schema(PLAIN_DB, "autoapp"), schema(DB, "autoapp"))
         self.assertEqual("8000", psql("SELECT count(*) FROM autoapp_entry e JOIN autoapp_account a"
                                       " ON a.id = e.account_id"))
         self.manage("makemigrations", "--check", "--dry-run")
+        # the next key continues after the last one handed out
+        self.assertEqual(str(int(last) + 1), psql(
+            "INSERT INTO autoapp_account (name) VALUES ('next') RETURNING id"))
 
 
 if __name__ == "__main__":

@@ -83,18 +83,19 @@ std::string Shape(Conn& c, const std::string& schema)
 }
 
 // public.ct (with ct_log; rows rows) and twin.ct, the same table changed
-// by ALTER COLUMN TYPE for the comparison, made afresh
-void FreshCt(Conn& c, int rows)
+// by ALTER COLUMN TYPE for the comparison, made afresh (of tables: kTableDdl
+// or another ct)
+void FreshCt(Conn& c, int rows, const char* tables = kTableDdl)
 {
     c.exec("DROP TABLE IF EXISTS public.ct, public.ct_log CASCADE");
     c.exec("DROP FUNCTION IF EXISTS public.ct_copy() CASCADE");
     c.exec("DROP SCHEMA IF EXISTS twin CASCADE");
-    CreateTable(c, "public");
+    CreateTable(c, "public", tables);
     c.exec("CREATE TABLE ct_log (op text NOT NULL, id bigint NOT NULL)");
     c.exec("INSERT INTO ct (customer_id, note) SELECT g % 100, 'row ' || g FROM generate_series(1, " +
            Id(rows) + ") g");
     c.exec("CREATE SCHEMA twin");
-    CreateTable(c, "twin");
+    CreateTable(c, "twin", tables);
     c.exec("ALTER TABLE twin.ct ALTER COLUMN id TYPE bigint");
 }
 
@@ -731,4 +732,53 @@ TEST(ChangeType, MigctlRevertSwapsATypeChangeBack)
     EXPECT_NE(0, r.exit_code);
     EXPECT_NE(std::string::npos, r.err.find("already reverted")) << r.err;
     EXPECT_EQ(0u, r.err.rfind("migctl: ", 0)) << r.err;
+}
+
+// an identity key (GENERATED ALWAYS; Django >= 4.1 makes its keys BY
+// DEFAULT) changed while the application inserts through it, updates and
+// deletes, the worker killed in the walk: the identity moves to the new
+// column with its sequence, which ends as ALTER COLUMN TYPE leaves it (AS
+// bigint, its options), and goes on after the last value handed out
+namespace {
+const char* kIdentityTableDdl =
+    "CREATE TABLE %s.ct (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer_id int NOT NULL,"
+    " id_copy bigint, note text)\n"
+    "CREATE INDEX ct_customer_id_id_idx ON %s.ct (customer_id, id)\n"
+    "CREATE INDEX ct_recent_idx ON %s.ct (id) WHERE id > 1000\n"
+    "CREATE FUNCTION %s.ct_copy() RETURNS trigger LANGUAGE plpgsql AS"
+    " $f$BEGIN NEW.id_copy := NEW.id; RETURN NEW; END$f$\n"
+    "CREATE TRIGGER a_copy BEFORE INSERT ON %s.ct FOR EACH ROW EXECUTE FUNCTION %s.ct_copy()";
+}  // namespace
+
+TEST(ChangeType, IdentityKeyMovesWithItsSequenceWhileTheAppInserts)
+{
+    const int rows = 30000;
+    Conn c = pg_mig_primary();
+    FreshCt(c, rows, kIdentityTableDdl);
+    App app(rows);
+    long long job = StartOnceTheAppWrites(c, app, "batch_size => 500, chunk_time => NULL, sleep => '20ms',"
+                                                  " lock_timeout => '300ms'");
+    wait_for([&] { return job_rows_done(job) > 2000; }, 120, "the walk to begin");
+    ASSERT_EQ(std::string::npos, StepsDone(job).find("walk")) << StepsDone(job);
+    kill_worker(job);
+    ExpectChangedAndIntact(job, rows, app);
+
+    Conn p = pg_mig_primary();
+    // the identity and its sequence as ALTER COLUMN TYPE leaves them
+    const std::string identity =
+        "SELECT a.attidentity || ' ' || format_type(s.seqtypid, NULL) || ' ' || s.seqstart || ' ' ||"
+        " s.seqincrement || ' ' || s.seqmin || ' ' || s.seqmax || ' ' || s.seqcache || ' ' || s.seqcycle"
+        " FROM pg_attribute a, pg_sequence s WHERE a.attrelid = $1::regclass AND a.attname = 'id'"
+        " AND s.seqrelid = pg_get_serial_sequence($1, 'id')::regclass";
+    EXPECT_EQ("a bigint 1 1 1 9223372036854775807 1 false", *p.scalar(identity, {"public.ct"}));
+    EXPECT_EQ(*p.scalar(identity, {"twin.ct"}), *p.scalar(identity, {"public.ct"}));
+    EXPECT_EQ(0, p.scalar_int("SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.ct'::regclass"
+                              " AND attidentity <> '' AND attname <> 'id'"));
+    // the next insert gets the value after the last one handed out
+    long long last = p.scalar_int("SELECT last_value FROM ct_id_seq");
+    EXPECT_EQ(last + 1, p.scalar_int("INSERT INTO ct (customer_id, note) VALUES (1, 'next') RETURNING id"));
+    // past 2^31 - 1
+    p.exec("SELECT setval('ct_id_seq', 2147483643)");
+    for (int i = 0; i < 20; i++) p.exec("INSERT INTO ct (customer_id, note) VALUES (1, 'big')");
+    EXPECT_EQ("2147483663", *p.scalar("SELECT max(id) FROM ct"));
 }

@@ -454,8 +454,9 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
         except Refused as e:
             if getattr(e, "sqlstate", None) != "0A000":   # feature_not_supported
                 raise
-            # a case this pg_mig cannot change online (an identity column,
-            # columns that reference the key, ...): Django's DDL
+            # a case this pg_mig cannot change online (a partitioned table,
+            # a dependent view, a pg_mig from before identity columns, ...):
+            # Django's DDL
             sys.stderr.write(
                 "\nWarning: the type change of %s.%s (about %s rows) runs as Django's DDL under "
                 "lock_timeout with retries, not as a pg_mig job: pg_mig refused it: %s\n"
