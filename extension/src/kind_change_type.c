@@ -1087,6 +1087,8 @@ CheckDependents(Relation rel, AttrNumber attnum, const char *column)
 			}
 			else if (relkind == RELKIND_SEQUENCE && dep->deptype == DEPENDENCY_AUTO)
 				carried = true; /* OWNED BY: moved in the swap */
+			else if (relkind == RELKIND_SEQUENCE && dep->deptype == DEPENDENCY_INTERNAL)
+				carried = true; /* an identity's: moved in the swap (MoveIdentity) */
 		}
 		else if (dep->classid == ConstraintRelationId)
 		{

@@ -381,22 +381,22 @@ SELECT format_type(seqtypid, NULL), seqmax FROM pg_sequence WHERE seqrelid = 'ct
 SELECT conrelid::regclass, conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint
  WHERE conrelid IN ('cti_a'::regclass, 'cti_d'::regclass, 'cti_one'::regclass, 'cti_ref'::regclass)
    AND contype <> 'n' ORDER BY 1, 2;
--- the next values continue after the last ones handed out
+-- the next values continue after the last ones handed out (cti_a's
+-- cache of 5 in this session discarded, as ALTER SEQUENCE ... AS does)
 SELECT id FROM cti_a WHERE v = 'during';
 SELECT id FROM cti_d WHERE v = 'during';
 INSERT INTO cti_a (v) VALUES ('after') RETURNING id;
 INSERT INTO cti_d (v) VALUES ('after') RETURNING id;
 INSERT INTO cti_a (id, v) VALUES (5, 'explicit');
 INSERT INTO cti_a (id, v) OVERRIDING SYSTEM VALUE VALUES (5000, 'explicit') RETURNING id;
-INSERT INTO cti_d (id, v) VALUES (7, 'explicit') RETURNING id, (SELECT mig_old_id FROM cti_d WHERE id = 7);
+-- the old column (no identity any more) follows the new one
+INSERT INTO cti_d (id, v) VALUES (7, 'explicit');
 SELECT id, mig_old_id FROM cti_d WHERE id = 7;
 SELECT count(*), count(DISTINCT id), sum(id) FROM cti_a;
 -- past 2^31 - 1
 SELECT setval('cti_a_id_seq', 2147483642);
 INSERT INTO cti_a (v) SELECT 'big' FROM generate_series(1, 20);
 SELECT count(*), min(id), max(id) FROM cti_a WHERE v = 'big';
-INSERT INTO cti_d (v) SELECT 'big' FROM generate_series(1, 3);
-SELECT count(*) FROM cti_d WHERE v = 'big' AND id > 2147483642;
 -- the old column of cti_d, kept (cleanup => false), dropped by mig_forget
 SET client_min_messages = warning;
 SELECT mig_forget(:job_d);
