@@ -766,10 +766,10 @@ TEST(ChangeType, IdentityKeyMovesWithItsSequenceWhileTheAppInserts)
     Conn p = pg_mig_primary();
     // the identity and its sequence as ALTER COLUMN TYPE leaves them
     const std::string identity =
-        "SELECT a.attidentity || ' ' || format_type(s.seqtypid, NULL) || ' ' || s.seqstart || ' ' ||"
+        "SELECT a.attidentity::text || ' ' || format_type(s.seqtypid, NULL) || ' ' || s.seqstart || ' ' ||"
         " s.seqincrement || ' ' || s.seqmin || ' ' || s.seqmax || ' ' || s.seqcache || ' ' || s.seqcycle"
-        " FROM pg_attribute a, pg_sequence s WHERE a.attrelid = $1::regclass AND a.attname = 'id'"
-        " AND s.seqrelid = pg_get_serial_sequence($1, 'id')::regclass";
+        " FROM pg_attribute a, pg_sequence s WHERE a.attrelid = $1::text::regclass AND a.attname = 'id'"
+        " AND s.seqrelid = pg_get_serial_sequence($1::text, 'id')::regclass";
     EXPECT_EQ("a bigint 1 1 1 9223372036854775807 1 false", *p.scalar(identity, {"public.ct"}));
     EXPECT_EQ(*p.scalar(identity, {"twin.ct"}), *p.scalar(identity, {"public.ct"}));
     EXPECT_EQ(0, p.scalar_int("SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.ct'::regclass"
