@@ -136,6 +136,16 @@ class Entry(models.Model):
 
 AUTO_V2 = AUTO_V1.replace("models.AutoField", "models.BigAutoField")
 
+# a key that stops being an auto field: Django drops its identity (or the
+# serial's sequence) as it changes the type, so it is no type change only
+AUTO_V3 = AUTO_V2 + """
+
+class Tag(models.Model):
+    id = models.AutoField(primary_key=True)
+"""
+AUTO_V4 = AUTO_V3.replace("id = models.AutoField(primary_key=True)",
+                          "id = models.BigIntegerField(primary_key=True)")
+
 # a third app's index that makemigrations writes, in a migration that stays
 # atomic (as one that cannot be edited), and one that opts out
 MODELS_V3 = MODELS_V2.replace(
@@ -507,6 +517,24 @@ class BackendTest(unittest.TestCase):
         # the next key continues after the last one handed out
         self.assertEqual(str(int(last) + 1), psql(
             "INSERT INTO autoapp_account (name) VALUES ('next') RETURNING id"))
+
+    def test_12_auto_field_to_plain_key(self):
+        if psql("SELECT count(*) FROM pg_proc WHERE proname = 'mig_change_type'") == "0":
+            self.skipTest("mig_change_type() is not in this database's pg_mig")
+        self.write_models("autoapp", AUTO_V3)
+        self.manage("makemigrations", "autoapp", "--name", "tag")
+        self.manage("migrate", "autoapp")
+        psql("INSERT INTO autoapp_tag SELECT FROM generate_series(1, 8000); ANALYZE autoapp_tag")
+        # AutoField -> BigIntegerField on a big table: Django's DDL (the
+        # identity or the serial's sequence dropped), not a change_type job
+        # that would keep them
+        self.write_models("autoapp", AUTO_V4)
+        self.manage("makemigrations", "autoapp", "--name", "plain_key")
+        self.manage("migrate", "autoapp")
+        self.assertEqual("0", psql("SELECT count(*) FROM mig_jobs WHERE relation = 'autoapp_tag'::regclass"))
+        self.manage("migrate", "autoapp", settings="proj.plain_settings")
+        self.assertEqual(schema(PLAIN_DB, "autoapp"), schema(DB, "autoapp"))
+        self.assertEqual("8000", psql("SELECT count(*) FROM autoapp_tag"))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ import sys
 from django.db import migrations, transaction
 from django.db.backends.ddl_references import Columns, Statement, Table
 from django.db.backends.postgresql import schema
+from django.db.models.fields import AutoFieldMixin
 
 from ... import jobs, lint, sql
 from ...errors import Refused
@@ -409,8 +410,10 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
         DEFAULT_AUTO_FIELD, is one) as a change_type job, the columns that
         reference a primary key included (convert_referencing), and says
         whether it did.  A change PostgreSQL makes without a rewrite
-        (varchar to a longer one or text), one with other changes, or a
-        pg_mig without mig_change_type: Django's statements.
+        (varchar to a longer one or text), one with other changes (into or
+        out of an auto field: the identity or the serial's sequence added
+        or dropped), or a pg_mig without mig_change_type: Django's
+        statements.
         """
         if not self._pg_mig_on() or old_field.column != new_field.column:
             return False
@@ -422,6 +425,10 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
             if getattr(old_field, attr) != getattr(new_field, attr):
                 return False
         if (old_field.remote_field is None) != (new_field.remote_field is None):
+            return False
+        # into or out of an auto field Django also adds or drops the identity
+        # (or the serial's sequence): more than a type change
+        if isinstance(old_field, AutoFieldMixin) != isinstance(new_field, AutoFieldMixin):
             return False
         table = model._meta.db_table
         rows = self._pg_mig_size(table)
