@@ -71,7 +71,9 @@
  * job rather than steps appended to the job: the job stays as it ended
  * (succeeded), the revert has its own knobs, state, events and control,
  * and one engine resumes it after a kill, a crash or a failover.  The
- * sequence stays AS the new type (bigint), which is harmless.
+ * sequence stays AS the new type (bigint), which is harmless; an
+ * identity's goes back with the identity, AS the old type (MoveIdentity;
+ * refused at start while its last value does not fit: CheckIdentityFits).
  *
  * The start function, mig_change_type, is at the end of the file.
  *
@@ -2743,6 +2745,55 @@ CountUnfit(Oid relid, AttrNumber old_attnum, AttrNumber attnum)
 }
 
 /*
+ * CheckIdentityFits: when column from of table relid is an identity column
+ * whose identity a revert moves back to a column of the narrower type
+ * to_typid, its sequence's last value handed out must fit that type (the
+ * swap's ALTER SEQUENCE ... AS would fail otherwise, "RESTART value ...
+ * cannot be greater than MAXVALUE"): refused at the revert's start, with
+ * the value.
+ */
+static void
+CheckIdentityFits(int64 job_id, Oid relid, AttrNumber from, Oid to_typid)
+{
+	Relation	depRel;
+	HeapTuple	dep;
+	Oid			seq;
+	int64		limit;
+	int64		last;
+
+	LOCAL_FCINFO(fcinfo, 1);
+
+	if (to_typid == INT4OID)
+		limit = PG_INT32_MAX;
+	else if (to_typid == INT2OID)
+		limit = PG_INT16_MAX;
+	else
+		return;
+	depRel = table_open(DependRelationId, AccessShareLock);
+	dep = IdentityDependency(depRel, relid, from);
+	table_close(depRel, AccessShareLock);
+	if (dep == NULL)
+		return;
+	seq = ((Form_pg_depend) GETSTRUCT(dep))->objid;
+	/* pg_sequence_last_value: NULL when no value was handed out since setval */
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = ObjectIdGetDatum(seq);
+	fcinfo->args[0].isnull = false;
+	last = DatumGetInt64(pg_sequence_last_value(fcinfo));
+	if (fcinfo->isnull || last <= limit)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot revert job " INT64_FORMAT ": sequence %s of identity column %s of table %s has gone beyond type %s",
+					job_id, get_rel_name(seq), ColumnNameOf(relid, from), QualifiedRelationName(relid),
+					format_type_be(to_typid)),
+			 errdetail("Its last value " INT64_FORMAT " does not fit type %s, which the swap back makes the sequence.",
+					   last, format_type_be(to_typid)),
+			 errhint("If no row holds a value that large, set the sequence back with setval() and call mig_revert(" INT64_FORMAT ") again; or keep the new type and drop the old column with mig_forget(" INT64_FORMAT ").",
+					 job_id, job_id)));
+}
+
+/*
  * MigChangeTypeRevert: mig_revert of change_type job (sql_undo.c): checks
  * that the job can be swapped back and starts the revert, a new job of
  * kind change_type made of the job's arguments turned around (see
@@ -2858,6 +2909,8 @@ MigChangeTypeRevert(const MigJob *job, MigJob *revert)
 									  (unsigned long) unfit, unfit, u_column, u->old_type, u_old),
 					 errhint("Delete those rows or change their values to fit, then call mig_revert(" INT64_FORMAT ") again; or keep the new type and drop the old column with mig_forget(" INT64_FORMAT ").",
 							 job_id, job_id)));
+		/* an identity's sequence goes back to the old type too */
+		CheckIdentityFits(job_id, u->relid, u->new_attnum, u->old_typid);
 	}
 
 	/* the name the column of the new type gets at the swap back: free now */

@@ -442,6 +442,10 @@ SELECT mig_change_type('cti_r', 'id', 'bigint', lock_timeout => '2s') AS job \gs
 SELECT mig_wait(:job, '120s');
 SELECT * FROM pg_temp.cti_identity();
 INSERT INTO cti_r (v) VALUES ('between') RETURNING id;
+-- refused while the sequence is beyond integer (no row needs to be)
+SELECT setval('cti_r_id_seq', 3000000000) IS NOT NULL AS set;
+SELECT pg_temp.try(:job, format('SELECT mig_revert(%s)', :job));
+SELECT setval('cti_r_id_seq', 101) IS NOT NULL AS set;
 SELECT mig_revert(:job, lock_timeout => '2s') AS revert \gset
 SELECT mig_wait(:revert, '120s');
 SELECT * FROM pg_temp.cti_identity();
