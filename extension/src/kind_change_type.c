@@ -2276,8 +2276,8 @@ MoveIdentity(Oid relid, AttrNumber from, AttrNumber to)
 /*
  * SwapColumn: the swap of one of the job's columns, its table locked, the
  * constraints carried over already dropped: NOT NULL, the default, the
- * sequence or the identity, the indexes and the constraints on them, the names, and the
- * trigger turned around.
+ * sequence or the identity, the indexes and the constraints on them, the
+ * names, and the trigger turned around.
  */
 static void
 SwapColumn(const MigJob *job, const CtColumn *c)
