@@ -14,13 +14,15 @@
 #   --pg N       PostgreSQL N (15, 17, 18 or 19; scripts/pgbuild.sh makes
 #                17, 18 and 19 the first time); ends with ctest's summary
 #   --pg all     15, 17, 18 and 19: each server built (15 last), then the
-#                server side of each in turn (regress with the isolation
-#                specs, every it_* but it_upgrade), while the tests of the
-#                client side -- unit, deb, django, django_psycopg3, django5,
-#                bench_quick, man_page, completion -- and it_upgrade run
-#                once, with 15, in the background; ends with one line
-#                "N passed, M failed" over all of it (a build that fails
-#                counts as one failed test); exits non-zero if any failed
+#                server side of each (regress with the isolation specs,
+#                every it_* but it_upgrade) and, once, with 15, the tests
+#                of the client side -- unit, deb, django, django_psycopg3,
+#                django5, bench_quick, man_page, completion -- and
+#                it_upgrade: five ctest runs, PGMIG_TEST_JOBS (default 3)
+#                of them at once, each run's output printed when it ends;
+#                ends with one line "N passed, M failed" over all of it (a
+#                build that fails counts as one failed test); exits
+#                non-zero if any failed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd -P)
@@ -36,6 +38,8 @@ if [ "${1:-}" = --pg ]; then
 fi
 
 [ -n "$versions" ] || [ -n "${PG_CONFIG:-}${PG_BINDIR:-}" ] || versions=15
+max=${PGMIG_TEST_JOBS:-3}
+[[ "$max" =~ ^[1-9][0-9]*$ ]] || { echo "test.sh: PGMIG_TEST_JOBS=$max: say a number from 1" >&2; exit 2; }
 bash scripts/deps.sh ${versions:-15}
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j2 >/dev/null
@@ -95,31 +99,56 @@ for v in $(printf '%s\n' $versions | grep -vx 15) $(printf '%s\n' $versions | gr
   fi
 done
 
-# 15's client side in the background, beside the server side of every
-# version: they use servers of their own (sandboxes, the system's 15 for
-# the packages) and build nothing in the tree
-bg=
-if printf '%s\n' "${built[@]}" | grep -qx 15; then
-  bg_log=$(mktemp /tmp/pgmig-test.XXXXXX) bg_start=$SECONDS
-  (PGMIG_PG=15 ctest --test-dir build --output-on-failure -R "$client" "$@" > "$bg_log" 2>&1 || true) &
-  bg=$!
-  echo "==== PostgreSQL 15, the client side: running in the background"
-fi
-for v in $versions; do
-  printf '%s\n' "${built[@]}" | grep -qx "$v" || continue
-  echo "==== PostgreSQL $v"
-  log=$(mktemp /tmp/pgmig-test.XXXXXX) start=$SECONDS
-  PGMIG_PG=$v ctest --test-dir build --output-on-failure -E "$client" "$@" 2>&1 | tee "$log" || true
-  count "$log" "PostgreSQL $v" $(( SECONDS - start ))
-  rm -f "$log"
+# the runs: 15's client side (it uses servers of its own -- sandboxes, the
+# system's 15 for the packages -- and builds nothing in the tree) and the
+# server side of every version built, each a ctest run of its own, at most
+# PGMIG_TEST_JOBS (default 3) at once: the tests mostly wait (for workers,
+# naptimes, sleeps, restarts), so three runs share 2 cores with little loss.
+# The longest first: the client side, then 19, 17, 18, 15 (the times in
+# docs/development.md). The default run (15 alone) shows the server side as
+# it goes; --pg all prints each run's output when it ends
+queue=()
+if printf '%s\n' "${built[@]}" | grep -qx 15; then queue+=(client); fi
+for v in 19 17 18 15; do
+  printf '%s\n' "${built[@]}" | grep -qx "$v" && queue+=("$v")
 done
-if [ -n "$bg" ]; then
-  wait "$bg" || true
-  echo "==== PostgreSQL 15, the client side"
-  cat "$bg_log"
-  count "$bg_log" "PostgreSQL 15, the client side" $(( SECONDS - bg_start ))
-  rm -f "$bg_log"
-fi
+live=
+[ "$versions" != 15 ] || live=15
+declare -A run_log=() run_label=() run_start=()
+running=0
+run_one() {
+  local what=$1 label log; shift
+  log=$(mktemp /tmp/pgmig-test.XXXXXX)
+  if [ "$what" = client ]; then
+    label="PostgreSQL 15, the client side"
+    (PGMIG_PG=15 ctest --test-dir build --output-on-failure -R "$client" "$@" > "$log" 2>&1 || true) &
+  elif [ "$what" = "$live" ]; then
+    label="PostgreSQL $what"
+    (PGMIG_PG=$what ctest --test-dir build --output-on-failure -E "$client" "$@" 2>&1 | tee "$log" || true) &
+  else
+    label="PostgreSQL $what"
+    (PGMIG_PG=$what ctest --test-dir build --output-on-failure -E "$client" "$@" > "$log" 2>&1 || true) &
+  fi
+  run_log[$!]=$log run_label[$!]=$label run_start[$!]=$SECONDS running=$(( running + 1 ))
+  echo "==== $label: started$([ "$what" = "$live" ] || echo ", in the background")"
+}
+# finish_one: waits for a run to end, prints its output and counts it
+finish_one() {
+  local pid
+  wait -n -p pid || true
+  if [ "${run_label[$pid]}" != "PostgreSQL $live" ]; then
+    echo "==== ${run_label[$pid]}"
+    cat "${run_log[$pid]}"
+  fi
+  count "${run_log[$pid]}" "${run_label[$pid]}" $(( SECONDS - ${run_start[$pid]} ))
+  rm -f "${run_log[$pid]}"
+  running=$(( running - 1 ))
+}
+for what in "${queue[@]}"; do
+  while [ "$running" -ge "$max" ]; do finish_one; done
+  run_one "$what" "$@"
+done
+while [ "$running" -gt 0 ]; do finish_one; done
 echo
 printf '%s\n' "${lines[@]}"
 echo "$passed passed, $failed failed"

@@ -7,7 +7,8 @@
 # in it.
 #
 #   (no option)      every test and spec against a sandbox of its own
-#                    (ctest regress)
+#                    (ctest regress); results and diffs in test/out/pgN
+#                    (N: the server's major version)
 #   --temp-instance  make installcheck TEMP_INSTANCE=1: in pg_regress's own
 #                    temporary instance (initdb, test/temp.conf: pg_mig
 #                    preloaded), no sandbox; by default one test and one
@@ -46,8 +47,11 @@ else
   SANDBOX_CONF="fsync = off" "$src/scripts/sandbox.sh" start "$dir/sb" >/dev/null || exit 2
   # shellcheck disable=SC1091
   . "$dir/sb/env"
-  out=$src/test/out
+  # one directory per version: test.sh --pg all runs the suites of two
+  # versions at once from the same tree
+  out=$src/test/out/pg$PG_MAJOR
   rm -rf "$out"
+  args+=(TEST_OUT="$out")
   run() { pg_exec "$@"; }
 fi
 # shellcheck disable=SC2086
