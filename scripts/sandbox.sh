@@ -17,7 +17,9 @@
 # PostgreSQL refuses to run as root: as root the servers run as the OS user
 # "pgmig" (created if needed). Ports are free ones; servers are stopped with
 # pg_ctl -D, never by process name. SANDBOX_CONF adds postgresql.conf lines;
-# SANDBOX_PRELOAD overrides shared_preload_libraries (default pg_mig).
+# SANDBOX_PRELOAD overrides shared_preload_libraries (default pg_mig). The
+# primary is a copy of a cluster the server's initdb made once, in
+# /tmp/pgmig-initdb.KEY (PGMIG_SANDBOX_TEMPLATE=0: initdb every time).
 #
 # The server: PGMIG_PG=15|17|18|19, PG_CONFIG or PG_BINDIR, else the pg_config
 # on PATH (scripts/pgenv.sh). start records it in DIR/env; the other commands
