@@ -186,6 +186,24 @@ WithArg(List *kind_args, const char *name, const char *value)
 }
 
 /*
+ * Reverting records on job that revert_id (queued, owned by owner) reverts
+ * it (reverted_by, and an event saying what the revert does), and wakes
+ * the launcher for it at commit.  Returns revert_id.
+ */
+static int64
+Reverting(const MigJob *job, int64 revert_id, Oid owner, const char *what)
+{
+	MigSetJobKind(job->job_id, job->kind,
+				  WithArg(job->kind_args, "reverted_by", psprintf(INT64_FORMAT, revert_id)));
+	MigRecordEvent(job->job_id, "reverting",
+				   psprintf("job " INT64_FORMAT " %s, by %s",
+							revert_id, what, GetUserNameFromId(GetUserId(), false)));
+	MigNotify(revert_id, "queued");
+	MigRequestAtCommit(MyDatabaseId, revert_id, owner);
+	return revert_id;
+}
+
+/*
  * mig_revert(job_id, <knobs of mig_start_backfill>) starts a job of kind
  * revert that writes the kept old values of backfill job_id back (see
  * kind_revert.c).  Returns the new job's id.
@@ -292,14 +310,7 @@ mig_revert(PG_FUNCTION_ARGS)
 	{
 		/* a type change swapped back: the same steps the other way */
 		revert_id = MigChangeTypeRevert(job, &revert);
-		MigSetJobKind(job_id, job->kind,
-					  WithArg(job->kind_args, "reverted_by", psprintf(INT64_FORMAT, revert_id)));
-		MigRecordEvent(job_id, "reverting",
-					   psprintf("job " INT64_FORMAT " swaps the columns back, by %s",
-								revert_id, GetUserNameFromId(GetUserId(), false)));
-		MigNotify(revert_id, "queued");
-		MigRequestAtCommit(MyDatabaseId, revert_id, revert.owner);
-		PG_RETURN_INT64(revert_id);
+		PG_RETURN_INT64(Reverting(job, revert_id, revert.owner, "swaps the columns back"));
 	}
 
 	/* one target: the kept table, walked by the table's key */
@@ -336,17 +347,10 @@ mig_revert(PG_FUNCTION_ARGS)
 		if (strncmp((char *) lfirst(lc), "kept_column=", 12) == 0)
 			kind_args = lappend(kind_args, pstrdup(lfirst(lc)));
 	MigSetJobKind(revert_id, MIG_KIND_REVERT, kind_args);
-	MigSetJobKind(job_id, MIG_KIND_BACKFILL,
-				  WithArg(job->kind_args, "reverted_by", psprintf(INT64_FORMAT, revert_id)));
 	MigRecordEvent(revert_id, "queued",
 				   psprintf("revert of job " INT64_FORMAT ": " INT64_FORMAT " kept rows, batch_size %d",
 							job_id, rows, revert.batch_size));
-	MigRecordEvent(job_id, "reverting",
-				   psprintf("job " INT64_FORMAT " writes the kept old values back, by %s",
-							revert_id, GetUserNameFromId(GetUserId(), false)));
-	MigNotify(revert_id, "queued");
-	MigRequestAtCommit(MyDatabaseId, revert_id, revert.owner);
-	PG_RETURN_INT64(revert_id);
+	PG_RETURN_INT64(Reverting(job, revert_id, revert.owner, "writes the kept old values back"));
 }
 
 /*
