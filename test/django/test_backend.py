@@ -467,6 +467,23 @@ class BackendTest(unittest.TestCase):
                              " ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]"
                              " WHERE c.relname = 'big_order_amount'"))
         self.manage("makemigrations", "--check", "--dry-run")
+        # reversed: mig_revert of the job swaps the column back and releases
+        # the job's key, so migrating forward again changes it again
+        key = "django:default:bigapp:0005_amount_bigint:0"
+        first = psql("SELECT job_id FROM mig_jobs WHERE job_key = '%s'" % key)
+        self.manage("migrate", "bigapp", "0004")
+        self.assertEqual("integer", psql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                         " WHERE attrelid = 'bigapp_order'::regclass AND attname = 'amount'"))
+        self.assertEqual(total, psql("SELECT sum(amount) FROM bigapp_order"))
+        self.assertEqual("succeeded", psql("SELECT state FROM mig_jobs WHERE job_key = '%s:revert:%s'"
+                                           % (key, first)))
+        self.assertEqual("", psql("SELECT job_id FROM mig_jobs WHERE job_key = '%s'" % key))
+        self.manage("migrate", "bigapp")
+        self.assertEqual("change_type|succeeded", psql(
+            "SELECT kind, state FROM mig_jobs WHERE job_key = '%s' AND job_id <> %s" % (key, first)))
+        self.assertEqual("bigint", psql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                        " WHERE attrelid = 'bigapp_order'::regclass AND attname = 'amount'"))
+        self.assertEqual(total, psql("SELECT sum(amount) FROM bigapp_order"))
 
     def test_10_big_auto_field(self):
         if psql("SELECT count(*) FROM pg_proc WHERE proname = 'mig_change_type'") == "0":
