@@ -643,7 +643,15 @@ TEST(LanesMigctl, StartSetStatusWithParallel)
     EXPECT_EQ(3, c.scalar_int("SELECT parallel FROM mig_job WHERE job_id = $1", {S(job)}));
     EXPECT_EQ(5000, c.scalar_int("SELECT vacuum_every FROM mig_job WHERE job_id = $1", {S(job)}));
     EXPECT_EQ(3, Lanes(c, job));
-    wait_for([&] { return LaneWorkers(c, job) == 3; }, 60, "every lane to run");
+    // a lane's worker shows before its first transaction marks it running
+    wait_for(
+        [&] {
+            return LaneWorkers(c, job) == 3 &&
+                   c.scalar_int("SELECT count(*) FROM mig_job_lanes WHERE job_id = $1 AND state = 'running'",
+                                {S(job)}) == 3 &&
+                   c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {S(job)}) == "running";
+        },
+        60, "every lane to run");
 
     // the table: a LANES column; --json: the lanes of the job
     auto t = migctl({"status", S(job)});
