@@ -5,10 +5,8 @@
 #
 # Two identical tables p_plain and p_mig (id serial primary key, customer_id,
 # n, label; an index on (customer_id, id)), each with a referencing table of
-# twice its rows (p_id int, indexed).  The referencing table has its foreign
-# key to p(id) when mig_change_type accepts a referenced key (a probe on a
-# small table at the start says; until then both tables go without it, the
-# same for the plain ALTER, and RESULTS says so).  pgbench (2 clients; per
+# twice its rows (p_id int, indexed) with its foreign key to p(id) (the
+# job carries it over; the plain ALTER rebuilds and checks it).  pgbench (2 clients; per
 # transaction one of: UPDATE of a random row of p, INSERT into p through the
 # sequence default, INSERT into the referencing table) writes from 2 s
 # before each operation to 1 s after it:
@@ -73,31 +71,17 @@ echo "change_type.sh: sandbox primary port $PRIMARY_PORT, $rows rows, $dir" >&2
 q "CREATE EXTENSION pg_mig"
 q "CREATE TABLE bench_stop (name text)"
 
-# does mig_change_type take a key that another table references?
-q "CREATE TABLE probe (id serial PRIMARY KEY); CREATE TABLE probe_ref (p_id int REFERENCES probe)"
-fk=1
-probe_err=$(PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -v ON_ERROR_STOP=1 \
-    -c "BEGIN" -c "SELECT mig_change_type('probe', 'id', 'bigint', cleanup => true)" -c "ROLLBACK" 2>&1 >/dev/null) ||
-    fk=0
-probe_err=$(printf '%s' "$probe_err" | head -n 1 | sed 's/^.*ERROR: *//')
-if [ "$fk" = 1 ]; then
-    echo "change_type.sh: the referencing tables have their foreign key" >&2
-else
-    echo "change_type.sh: mig_change_type refuses a referenced key ($probe_err): no foreign key" >&2
-fi
-
-# mk T ROWS [REF_ROWS]: table T and T_ref (REF_ROWS rows, default 2 ROWS),
-# as described above
+# mk T ROWS: table T and T_ref (2 ROWS rows), as described above
 mk() {
-    local t=$1 n=$2 nref=${3:-$(( 2 * $2 ))}
+    local t=$1 n=$2 nref=$(( 2 * $2 ))
     q "DROP TABLE IF EXISTS ${t}_ref, $t;
        CREATE TABLE $t (id serial PRIMARY KEY, customer_id int NOT NULL, n int NOT NULL DEFAULT 0, label text);
        INSERT INTO $t (customer_id, label) SELECT g % 10000, 'label-' || g FROM generate_series(1, $n) g;
        CREATE INDEX ${t}_customer_id_id_idx ON $t (customer_id, id);
        CREATE TABLE ${t}_ref (id bigserial PRIMARY KEY, p_id int NOT NULL, qty int NOT NULL);
        INSERT INTO ${t}_ref (p_id, qty) SELECT (g % $n) + 1, g % 7 FROM generate_series(1, $nref) g;
-       CREATE INDEX ${t}_ref_p_id_idx ON ${t}_ref (p_id)"
-    [ "$fk" = 0 ] || q "ALTER TABLE ${t}_ref ADD CONSTRAINT ${t}_ref_p_id_fkey FOREIGN KEY (p_id) REFERENCES $t (id)"
+       CREATE INDEX ${t}_ref_p_id_idx ON ${t}_ref (p_id);
+       ALTER TABLE ${t}_ref ADD CONSTRAINT ${t}_ref_p_id_fkey FOREIGN KEY (p_id) REFERENCES $t (id)"
     q "VACUUM (FREEZE, ANALYZE) $t"
     q "VACUUM (FREEZE, ANALYZE) ${t}_ref"
     printf '\\set id random(1, %d)\nUPDATE %s SET n = n + 1 WHERE id = :id;\n' "$n" "$t" > "$dir/upd_$t.sql"
@@ -238,7 +222,7 @@ report() {
     swap_hold() { awk '$1 == "swap" { h = $2 } END { print h + 0 }' "$dir/holds_$1"; }
     {
         awk -v rows="$rows" -v big="$have_big" -v server="$server" -v cores="$(nproc)" -v lt="$lock_timeout" \
-            -v ltms="$lt_ms" -v fk="$fk" -v probe="$probe_err" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" \
+            -v ltms="$lt_ms" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" \
             -v when="$(date -u '+%Y-%m-%d %H:%M UTC')" \
             -v h_plain="$(holds plain)" -v h_mig="$(holds mig)" -v h_big="$(holds big)" \
             -v s_mig="$(swap_hold mig)" -v s_big="$([ -z "$have_big" ] || swap_hold big)" '
@@ -255,8 +239,7 @@ report() {
             printf "Written by `bench/change_type.sh --rows %d%s` on %s.\n\n", rows, (big ? " --big " big : ""), when
             printf "- machine: %d cores, **shared** with other sessions'"'"' builds and tests while this ran (load average %s at the end): every time here carries that noise; server: %s; one streaming standby (scripts/sandbox.sh defaults, max_wal_size 16GB)\n", cores, load, server
             printf "- tables: `p (id serial PRIMARY KEY, customer_id int NOT NULL, n int NOT NULL DEFAULT 0, label text)` with an index on `(customer_id, id)`, %d rows; `p_ref (id bigserial PRIMARY KEY, p_id int NOT NULL, qty int NOT NULL)` with an index on `p_id`, %d rows; VACUUM (FREEZE, ANALYZE) after loading, CHECKPOINT before each operation\n", rows, 2 * rows
-            if (fk) printf "- `p_ref.p_id` has its foreign key to `p(id)` (on both tables)\n"
-            else printf "- **without the foreign key** `p_ref.p_id → p(id)`, on both tables: this build of mig_change_type refuses a referenced key (%s); the referencing table is there, and written to, but not tied to `p`. To be run again once referencing foreign keys are converted.\n", probe
+            printf "- `p_ref.p_id` has its foreign key to `p(id)` (on both tables)\n"
             printf "- the application: pgbench -n -c 2, each transaction one of `UPDATE p SET n = n + 1 WHERE id = random`, `INSERT INTO p (customer_id, label) VALUES (...)` (through the sequence default) and `INSERT INTO p_ref (p_id, qty) VALUES (random, 1)`, per-transaction log, from 2 s before each operation to 1 s after it\n"
             printf "- mig_change_type with its defaults (lock_timeout %s) and `cleanup => true`; waited for by `mig_wait`\n", lt
             printf "- longest application wait: the largest pgbench transaction latency among the transactions that overlap the operation; transactions failed: the failed transactions pgbench counted in the run (deadlocks); longest commit gap: bench/app_gaps.sh (both clients merged); baseline: the same over the 2 s before the operation\n"
@@ -266,7 +249,7 @@ report() {
             printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
             row("`ALTER TABLE p ALTER COLUMN id TYPE bigint`", "plain", rows)
             row("`mig_change_type('"'"'p'"'"', '"'"'id'"'"', '"'"'bigint'"'"', cleanup => true)`", "mig", rows)
-            if (big) row("the same job, larger table" (fk ? "" : " (its referencing table empty)"), "big", big)
+            if (big) row("the same job, larger table", "big", big)
             printf "\nACCESS EXCLUSIVE holds on p:\n\n"
             printf "- plain ALTER: %s\n", h_plain
             printf "- mig_change_type, %d rows: %s\n", rows, h_mig
@@ -297,9 +280,7 @@ fi
 [ -n "$quick" ] || report
 if [ -n "$big" ]; then
     q "DROP TABLE p_plain_ref, p_plain"
-    # without the foreign key the referencing table plays no part in the
-    # job: the larger run leaves it empty
-    if [ "$fk" = 1 ]; then mk p_big "$big"; else mk p_big "$big" 0; fi
+    mk p_big "$big"
     measure big p_big "SELECT mig_change_type('p_big', 'id', 'bigint', cleanup => true)" job
     check p_big "$big"
     [ -n "$quick" ] || report
