@@ -190,6 +190,35 @@ long long SwapRetries(long long job)
                           .value_or("0"));
 }
 
+// the job on public.ct (int -> bigint, cleanup, max_retries 1000 and the
+// knobs given), started once the application writes
+long long StartOnceTheAppWrites(Conn& c, const App& app, const std::string& knobs)
+{
+    wait_for([&] { return app.done() > 30; }, 60, "the application to write");
+    return c.scalar_int("SELECT mig_change_type('ct', 'id', 'bigint', cleanup => true, max_retries => 1000, " +
+                        knobs + ")");
+}
+
+// every row's value unchanged (id_copy), none lost or doubled (the rows
+// at start and ct_log), and the standby the same as the primary
+void ExpectRowsIntact(Conn& c, int rows)
+{
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM ct WHERE id IS DISTINCT FROM id_copy"));
+    EXPECT_EQ(0, c.scalar_int(
+                     "SELECT count(*) FROM (SELECT id FROM ct) a FULL JOIN"
+                     " (SELECT g::bigint AS id FROM generate_series(1, " + Id(rows) + ") g"
+                     "  UNION ALL SELECT id FROM ct_log WHERE op = 'i'"
+                     "  EXCEPT ALL SELECT id FROM ct_log WHERE op = 'd') b USING (id)"
+                     " WHERE a.id IS NULL OR b.id IS NULL"));
+    std::string sum = "SELECT count(*) || ':' || sum(hashtext(id::text || customer_id || note)) FROM ct";
+    std::string primary_sum = *c.scalar(sum);
+    std::string primary_shape = Shape(c, "public");
+    wait_standby();
+    Conn s(Sandbox::get().conninfo("postgres", true));
+    EXPECT_EQ(primary_sum, *s.scalar(sum));
+    EXPECT_EQ(primary_shape, Shape(s, "public"));
+}
+
 }  // namespace
 
 TEST(ChangeType, IntToBigintOfASerialKeyWhileTheAppWritesThroughKillAndCrashes)
@@ -199,10 +228,8 @@ TEST(ChangeType, IntToBigintOfASerialKeyWhileTheAppWritesThroughKillAndCrashes)
     FreshCt(c, rows);
 
     App app(rows);
-    wait_for([&] { return app.done() > 30; }, 60, "the application to write");
-    long long job = c.scalar_int(
-        "SELECT mig_change_type('ct', 'id', 'bigint', cleanup => true, batch_size => 500,"
-        " chunk_time => NULL, sleep => '40ms', lock_timeout => '300ms', max_retries => 1000)");
+    long long job = StartOnceTheAppWrites(c, app, "batch_size => 500, chunk_time => NULL, sleep => '40ms',"
+                                                  " lock_timeout => '300ms'");
 
     // kill -9 of the worker during the walk
     wait_for([&] { return job_rows_done(job) > 2000; }, 120, "the walk to begin");
@@ -243,24 +270,10 @@ TEST(ChangeType, IntToBigintOfASerialKeyWhileTheAppWritesThroughKillAndCrashes)
                                   " WHERE seqrelid = 'ct_id_seq'::regclass"));
     EXPECT_EQ("integer", *c.scalar("SELECT format_type(seqtypid, NULL) FROM pg_sequence"
                                    " WHERE seqrelid = 'twin.ct_id_seq'::regclass"));
-    // every row's value unchanged, none lost or doubled
-    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM ct WHERE id IS DISTINCT FROM id_copy"));
-    EXPECT_EQ(0, c.scalar_int(
-                     "SELECT count(*) FROM (SELECT id FROM ct) a FULL JOIN"
-                     " (SELECT g::bigint AS id FROM generate_series(1, " + Id(rows) + ") g"
-                     "  UNION ALL SELECT id FROM ct_log WHERE op = 'i'"
-                     "  EXCEPT ALL SELECT id FROM ct_log WHERE op = 'd') b USING (id)"
-                     " WHERE a.id IS NULL OR b.id IS NULL"));
+    // every row's value unchanged, none lost or doubled, the standby the same
+    ExpectRowsIntact(c, rows);
     EXPECT_GT(c.scalar_int("SELECT count(*) FROM ct_log WHERE op = 'i'"), 0);
     EXPECT_GT(c.scalar_int("SELECT count(*) FROM ct_log WHERE op = 'd'"), 0);
-    // the standby has the same
-    std::string sum = "SELECT count(*) || ':' || sum(hashtext(id::text || customer_id || note)) FROM ct";
-    std::string primary_sum = *c.scalar(sum);
-    std::string primary_shape = Shape(c, "public");
-    wait_standby();
-    Conn s(Sandbox::get().conninfo("postgres", true));
-    EXPECT_EQ(primary_sum, *s.scalar(sum));
-    EXPECT_EQ(primary_shape, Shape(s, "public"));
 
     // past 2^31 - 1
     c.exec("SELECT setval('ct_id_seq', 2147483643)");
@@ -512,15 +525,6 @@ const char* kInvalidCopies =
     " JOIN pg_class c ON c.oid = i.indexrelid"
     " WHERE i.indrelid = 'public.ct'::regclass AND NOT i.indisvalid AND c.relname LIKE 'mig\\_ct\\_%'";
 
-// the job on public.ct (int -> bigint, cleanup, max_retries 1000 and the
-// knobs given), started once the application writes
-long long StartOnceTheAppWrites(Conn& c, const App& app, const std::string& knobs)
-{
-    wait_for([&] { return app.done() > 30; }, 60, "the application to write");
-    return c.scalar_int("SELECT mig_change_type('ct', 'id', 'bigint', cleanup => true, max_retries => 1000, " +
-                        knobs + ")");
-}
-
 // a session that holds the table's ROW EXCLUSIVE lock (as an application's
 // open write transaction does): CREATE INDEX CONCURRENTLY waits for it
 // before it builds, with its INVALID index already committed
@@ -547,26 +551,6 @@ std::string WaitForACopyInProgress(long long job)
         300, "an index copy to wait for the writer");
     EXPECT_NE(std::string::npos, Step(job).find("building copies")) << Step(job);
     return try_scalar(kInvalidCopies).value_or("");
-}
-
-// every row's value unchanged (id_copy), none lost or doubled (the rows
-// at start and ct_log), and the standby the same as the primary
-void ExpectRowsIntact(Conn& c, int rows)
-{
-    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM ct WHERE id IS DISTINCT FROM id_copy"));
-    EXPECT_EQ(0, c.scalar_int(
-                     "SELECT count(*) FROM (SELECT id FROM ct) a FULL JOIN"
-                     " (SELECT g::bigint AS id FROM generate_series(1, " + Id(rows) + ") g"
-                     "  UNION ALL SELECT id FROM ct_log WHERE op = 'i'"
-                     "  EXCEPT ALL SELECT id FROM ct_log WHERE op = 'd') b USING (id)"
-                     " WHERE a.id IS NULL OR b.id IS NULL"));
-    std::string sum = "SELECT count(*) || ':' || sum(hashtext(id::text || customer_id || note)) FROM ct";
-    std::string primary_sum = *c.scalar(sum);
-    std::string primary_shape = Shape(c, "public");
-    wait_standby();
-    Conn s(Sandbox::get().conninfo("postgres", true));
-    EXPECT_EQ(primary_sum, *s.scalar(sum));
-    EXPECT_EQ(primary_shape, Shape(s, "public"));
 }
 
 // the job done, the application stopped, and the table as the twin with
