@@ -34,6 +34,7 @@ OBJS = $(sort $(patsubst %.c,%.o,$(wildcard extension/src/kind_*.c)) \
 	extension/src/parse_check.o \
 	extension/src/throttle.o \
 	extension/src/pace.o \
+	extension/src/app_latency.o \
 	extension/src/job_store.o \
 	extension/src/knobs.o \
 	extension/src/args.o \

@@ -15,9 +15,9 @@
 #            paced (0.4) and stop/go (pg_mig.lag_pacing = off, as 0.3)
 #   latency  pgbench (one UPDATE per transaction) at 4 clients: baseline
 #            p99; pg_mig with max_app_latency at 1.5x that; pg_mig with
-#            fixed nice_ratio 0, 1, 2, 4, 8 (the fastest that keeps the
+#            fixed nice_ratio 0, 1, 2, 4, 8, 16, 32 (the fastest that keeps the
 #            p99 of the max_app_latency run); pgbench 2 -> 8 clients
-#            half-way with max_app_latency
+#            half-way with max_app_latency, and each without a job
 #
 # The peak lag is sampled every 10 ms in the server (pg_stat_replication,
 # insert position minus replay position).  The standby's replay share is
@@ -305,7 +305,7 @@ echo "latency: max_app_latency: $(f0 "$job_rate") rows/s, $(f0 "$tps") TPS, p99 
 lat_rows="| none (baseline) | - | $(f0 "$base_tps") | $base_p99 ms |"$'\n'
 lat_rows+="| max_app_latency $target ms | $(f0 "$lat_rate") | $(f0 "$lat_tps") | $lat_p99 ms |"$'\n'
 best_nice="" best_rate=0
-for r in 0 1 2 4 8; do
+for r in 0 1 2 4 8 16 32; do
     job_during 4 ", nice_ratio => $r"
     echo "latency: nice_ratio $r: $(f0 "$job_rate") rows/s, $(f0 "$tps") TPS, p99 $p99 ms" >&2
     lat_rows+="| nice_ratio $r | $(f0 "$job_rate") | $(f0 "$tps") | $p99 ms |"$'\n'
@@ -313,8 +313,11 @@ for r in 0 1 2 4 8; do
         best_nice=$r best_rate=$job_rate
     fi
 done
-# the load changes half-way: 2 clients, then 8
+# the load changes half-way: 2 clients, then 8; first each without a job
 half=$((secs / 2))
+pgbench_run 2 "$half"; base_p99_2=$p99 base_tps_2=$tps
+pgbench_run 8 "$half"; base_p99_8=$p99 base_tps_8=$tps
+echo "latency: without a job, 2 clients p99 $base_p99_2 ms, 8 clients p99 $base_p99_8 ms" >&2
 job=$(q -c "SELECT mig_start_backfill('t', 'n = n + 1', vacuum_every => 0, max_lag_bytes => 0, max_app_latency => '$target ms')")
 sleep 1
 r0=$(q -c "SELECT rows_done FROM mig_jobs WHERE job_id = $job")
@@ -373,8 +376,12 @@ cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
         echo "none of 0, 1, 2, 4, 8."
     fi
     echo
-    echo "Load changing half-way, max_app_latency $target ms: 2 clients $(f0 "$rate_2") rows/s (p99 $p99_2 ms,"
-    echo "$(f0 "$tps_2") TPS), then 8 clients $(f0 "$rate_8") rows/s (p99 $p99_8 ms, $(f0 "$tps_8") TPS)."
+    echo "Load changing half-way, max_app_latency $target ms:"
+    echo
+    echo "| clients | job rows/s | TPS | p99 | without a job: TPS | p99 |"
+    echo "| --- | --- | --- | --- | --- | --- |"
+    echo "| 2 | $(f0 "$rate_2") | $(f0 "$tps_2") | $p99_2 ms | $(f0 "$base_tps_2") | $base_p99_2 ms |"
+    echo "| 8 | $(f0 "$rate_8") | $(f0 "$tps_8") | $p99_8 ms | $(f0 "$base_tps_8") | $base_p99_8 ms |"
     fi
 } >"$out"
 echo "wrote $out" >&2

@@ -235,6 +235,12 @@ typedef struct MigWorkerSlot
 	pid_t		pid;
 	TimestampTz started_at;
 	bool		wakeup;			/* job control asked the worker to look */
+	int64		app_limit_us;	/* the job's max_app_latency, 0 = none */
+	/* the launcher's counts for app_limit_us (app_latency.c) */
+	pg_atomic_uint64 app_over;	/* statements that ended after running longer */
+	pg_atomic_uint64 app_over_recover;	/* longer than MIG_APP_RECOVER of it */
+	pg_atomic_uint32 app_running_over;	/* running longer now */
+	pg_atomic_uint32 app_running_over_recover;
 } MigWorkerSlot;
 
 /*
@@ -573,10 +579,24 @@ typedef struct MigReplicaLag
 #define MIG_PACE_CHUNK_SHARE	8	/* a chunk writes <= 1/8 of max_lag_bytes */
 
 extern bool MigSlowestReplica(const MigJob *job, MigReplicaLag *out);
-extern double MigSampleAppLatency(const MigJob *job, int *active);
 extern char *MigFormatBytes(int64 b);
 extern char *MigFormatMs(double ms);
 extern bool MigThrottleCheck(const MigJob *job, bool was_throttled, char **reason);
+/* app_latency.c: the signal of max_app_latency */
+#define MIG_APP_TAIL		0.01	/* the share that may take longer: a p99 */
+#define MIG_APP_RECOVER		0.8		/* faster again below this of the limit */
+typedef struct MigAppCounts
+{
+	uint64		over;			/* statements that ended after running longer
+								 * than the limit */
+	uint64		over_recover;	/* ... than MIG_APP_RECOVER of it */
+	uint32		running_over;	/* running longer than the limit now */
+	uint32		running_over_recover;
+	uint64		statements;		/* all, the worker's own left out */
+} MigAppCounts;
+extern int	MigAppLatencyWait(long timeout_ms, uint32 wait_event);
+extern void MigAppLatencyRead(int64 limit_ms, MigAppCounts *out);
+extern void MigAppLatencyStatsReported(long pending_ms);
 /* pace.c: the pacer under a lag budget and max_app_latency; event limits */
 extern void MigPaceChunkDone(TimestampTz start, int64 ms, int64 wal_bytes);
 extern bool MigPaceGate(const MigJob *job, long *wait_ms, char **reason);

@@ -86,6 +86,13 @@
 #define MigLocalBackendStatus(index) pgstat_fetch_stat_local_beentry(index)
 #endif
 
+/* 16 renamed the transaction counts of a database's statistics entry */
+#if PG_VERSION_NUM >= 160000
+#define MigDatabaseXacts(db) ((db)->xact_commit + (db)->xact_rollback)
+#else
+#define MigDatabaseXacts(db) ((db)->n_xact_commit + (db)->n_xact_rollback)
+#endif
+
 /* 18 replaced returningList by a ReturningClause (Insert/Update/Delete/MergeStmt) */
 #if PG_VERSION_NUM >= 180000
 #define MigHasReturning(stmt) ((stmt)->returningClause != NULL)

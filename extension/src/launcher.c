@@ -196,8 +196,8 @@ mig_launcher_main(Datum main_arg)
 		StartPendingWorkers();
 		StartDueScan();
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 500L, MigWaitEvent(MIG_WAIT_LAUNCHER));
+		/* (sampling the application's statements for max_app_latency) */
+		(void) MigAppLatencyWait(500L, MigWaitEvent(MIG_WAIT_LAUNCHER));
 		ResetLatch(MyLatch);
 	}
 }

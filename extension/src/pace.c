@@ -43,17 +43,20 @@
  * stopped, a frozen slot, WAL of others), with today's reasons; inactive
  * slots are not paced to, they only stop the job.
  *
- * Application latency (max_app_latency).  The signal is sampled from
- * shared memory at every step, no extension needed: the running time of
- * the statements that client backends of the job's database are executing
- * right now (state active; pg_mig's workers, sessions in mig_wait and the
- * worker itself excluded), the longest of them, smoothed over about
- * APP_EWMA_S.  It needs track_activities (on by default; a job with
- * max_app_latency is refused at start without it).  Above the target the
- * job's duty cycle (the share of wall-clock time it spends in chunks) is
- * cut by APP_DECREASE per second, down to a stop below APP_MIN_DUTY; below
- * APP_RECOVER of the target it grows back by APP_INCREASE per second up to
- * 1 (the free pace).
+ * Application latency (max_app_latency).  The limit is one on the
+ * application's p99: the signal (app_latency.c) is the share of the
+ * statements of the job's database that took longer than the limit over
+ * about the last APP_WINDOW_S (those running longer right now included;
+ * in the first APP_WINDOW_S, of the time since the job's first look),
+ * counted by the launcher, which samples them every few milliseconds.
+ * While more than MIG_APP_TAIL of them take longer, the job's duty cycle
+ * (the share of wall-clock time it spends in chunks) is cut by
+ * APP_DECREASE per second, down to a stop below APP_MIN_DUTY; while at
+ * most MIG_APP_TAIL take longer than MIG_APP_RECOVER of the limit it grows
+ * back by APP_INCREASE per second up to 1 (the free pace).  Below
+ * APP_MIN_STATEMENTS statements in the window the share is of that many:
+ * in a quiet database one slow statement does not stop the job, and
+ * several do.
  *
  * Events.  A throttled / unthrottled pair is recorded at most once per
  * EVENT_PAIR_INTERVAL_S; the spans in between are counted and recorded as
@@ -97,10 +100,10 @@
 #define PACE_SHOWN_MS		1500	/* throttled says "pacing" this long after a wait */
 #define THROTTLED_WRITE_MS	1000	/* rewrite a changing pacing text at most this often */
 
-#define APP_EWMA_S			1.0
-#define APP_DECREASE		0.5		/* duty cycle factor per second over the target */
-#define APP_INCREASE		1.5		/* per second below APP_RECOVER of the target */
-#define APP_RECOVER			0.8
+#define APP_WINDOW_S		3.0		/* the counts decay over this */
+#define APP_MIN_STATEMENTS	100.0	/* the share is of at least this many */
+#define APP_DECREASE		0.5		/* duty cycle factor per second over the limit */
+#define APP_INCREASE		1.5		/* per second below MIG_APP_RECOVER of it */
 #define APP_MIN_DUTY		0.02	/* below this the job stops */
 
 #define EVENT_PAIR_INTERVAL_S	30
@@ -139,7 +142,11 @@ static char *paced_reason;		/* in TopMemoryContext */
 /* the application latency pacer */
 static bool app_have;
 static TimestampTz app_at;
-static double app_latency_ms;	/* smoothed */
+static TimestampTz app_since;	/* the first look */
+static MigAppCounts app_last;	/* the counts at the last look */
+static double app_over;			/* statements that took longer, decaying */
+static double app_over_recover;
+static double app_statements;
 static double app_duty = 1.0;
 
 /* the event limiter */
@@ -514,30 +521,52 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 static long
 AppGate(const MigJob *job, TimestampTz now, char **reason)
 {
-	double		sample;
-	int			active = 0;
+	MigAppCounts c;
 	double		dt;
+	double		all;
+	double		share;
+	double		share_recover;
+	double		fill;
 
+	MigAppLatencyRead(job->max_app_latency_ms, &c);
 	if (job->max_app_latency_ms <= 0)
 	{
+		app_have = false;
 		app_duty = 1.0;
 		return 0;
 	}
-	sample = MigSampleAppLatency(job, &active);
-	dt = app_have ? (now - app_at) / 1e6 : 0;
 	if (!app_have)
 	{
 		app_have = true;
-		app_latency_ms = active > 0 ? sample : 0;
+		app_at = app_since = now;
+		app_last = c;
+		app_over = app_over_recover = app_statements = 0;
 	}
-	else if (dt > 0)
+	dt = (now - app_at) / 1e6;
+	if (dt > 0)
 	{
-		/* no statement running now: the application waits for nothing */
-		app_latency_ms += (1.0 - exp(-dt / APP_EWMA_S)) *
-			((active > 0 ? sample : 0) - app_latency_ms);
-		if (app_latency_ms > job->max_app_latency_ms)
+		double		keep = exp(-dt / APP_WINDOW_S);
+
+		app_over = app_over * keep + (double) (c.over - app_last.over);
+		app_over_recover = app_over_recover * keep +
+			(double) (c.over_recover - app_last.over_recover);
+		/* (a reset of pg_stat_database counts as nothing) */
+		app_statements = app_statements * keep +
+			(c.statements >= app_last.statements ? (double) (c.statements - app_last.statements) : 0);
+		app_last = c;
+	}
+	/* the counts of the first APP_WINDOW_S, scaled up to a whole window */
+	fill = 1.0 - exp(-((now - app_since) / 1e6) / APP_WINDOW_S);
+	fill = Max(fill, 0.01);
+	all = Max(Max(app_statements / fill, app_over_recover / fill + c.running_over_recover),
+			  APP_MIN_STATEMENTS);
+	share = (app_over / fill + c.running_over) / all;
+	share_recover = (app_over_recover / fill + c.running_over_recover) / all;
+	if (dt > 0)
+	{
+		if (share > MIG_APP_TAIL)
 			app_duty *= pow(APP_DECREASE, Min(dt, 1.0));
-		else if (app_latency_ms < APP_RECOVER * job->max_app_latency_ms)
+		else if (share_recover <= MIG_APP_TAIL)
 			app_duty = Min(1.0, Max(app_duty, APP_MIN_DUTY) * pow(APP_INCREASE, Min(dt, 1.0)));
 	}
 	app_at = now;
@@ -545,14 +574,13 @@ AppGate(const MigJob *job, TimestampTz now, char **reason)
 		return 0;
 	if (app_duty < APP_MIN_DUTY)
 	{
-		*reason = psprintf("application statements take %s (max_app_latency %s); waiting until below %s",
-						   MigFormatMs(app_latency_ms), MigFormatMs(job->max_app_latency_ms),
-						   MigFormatMs(APP_RECOVER * job->max_app_latency_ms));
+		*reason = psprintf("%.1f%% of application statements take longer than max_app_latency %s; waiting until at most %.0f%% take longer than %s",
+						   share * 100.0, MigFormatMs(job->max_app_latency_ms), MIG_APP_TAIL * 100.0,
+						   MigFormatMs(MIG_APP_RECOVER * job->max_app_latency_ms));
 		return PACE_MAX_WAIT_MS;
 	}
-	*reason = psprintf("pacing to max_app_latency %s: application statements take %s, %.0f%% of the free pace",
-					   MigFormatMs(job->max_app_latency_ms), MigFormatMs(app_latency_ms),
-					   app_duty * 100.0);
+	*reason = psprintf("pacing to max_app_latency %s: %.1f%% of application statements take longer, %.0f%% of the free pace",
+					   MigFormatMs(job->max_app_latency_ms), share * 100.0, app_duty * 100.0);
 	if (chunk_start != 0)
 	{
 		/* the chunk's time is app_duty of the time from its start to the next */

@@ -241,6 +241,13 @@ MigShmemStartup(void)
 		MigShared->lock = &(GetNamedLWLockTranche("pg_mig"))->lock;
 		ConditionVariableInit(&MigShared->job_cv);
 		MigShared->nslots = mig_max_workers;
+		for (int i = 0; i < mig_max_workers; i++)
+		{
+			pg_atomic_init_u64(&MigShared->slots[i].app_over, 0);
+			pg_atomic_init_u64(&MigShared->slots[i].app_over_recover, 0);
+			pg_atomic_init_u32(&MigShared->slots[i].app_running_over, 0);
+			pg_atomic_init_u32(&MigShared->slots[i].app_running_over_recover, 0);
+		}
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

@@ -241,6 +241,7 @@ MigClaimWorkerSlot(Oid dboid, int64 job_id, int lane)
 		s->pid = MyProcPid;
 		s->started_at = GetCurrentTimestamp();
 		s->wakeup = false;
+		s->app_limit_us = 0;
 	}
 	LWLockRelease(MigShared->lock);
 	if (taken || free_slot < 0)

@@ -685,19 +685,32 @@ MigCheckOwnerCanLogin(Oid owner)
 
 /*
  * MigCheckAppLatencySignal refuses max_app_latency where its signal is
- * missing: the pacer (pace.c) reads the running time of other sessions'
- * statements from their activity in shared memory, which is there only
- * with track_activities on.
+ * missing (app_latency.c): the running time of other sessions' statements,
+ * which the server records only with track_activities on, and their
+ * number, from the database's transaction counts (track_counts).  A
+ * setting off in the session or in the server's configuration is refused
+ * (the worker runs with the latter).
  */
 void
 MigCheckAppLatencySignal(void)
 {
-	const char *reset = GetConfigOptionResetString("track_activities");
+	static const char *const settings[] = {"track_activities", "track_counts"};
+	static const char *const what[] = {
+		"the running time of the statements of other sessions",
+		"the number of the database's transactions"};
+	const bool	on[] = {pgstat_track_activities, pgstat_track_counts};
 
-	if (!pgstat_track_activities || reset == NULL || strcmp(reset, "on") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("max_app_latency needs track_activities"),
-				 errdetail("pg_mig measures the application's latency from the running time of the statements of other sessions, which the server records only with track_activities on."),
-				 errhint("Set track_activities = on in postgresql.conf and reload, or start the job without max_app_latency.")));
+	for (int i = 0; i < lengthof(settings); i++)
+	{
+		const char *reset = GetConfigOptionResetString(settings[i]);
+
+		if (!on[i] || reset == NULL || strcmp(reset, "on") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("max_app_latency needs %s", settings[i]),
+					 errdetail("pg_mig measures the application's latency from %s, which the server records only with %s on.",
+							   what[i], settings[i]),
+					 errhint("Set %s = on in postgresql.conf and reload, or start the job without max_app_latency.",
+							 settings[i])));
+	}
 }

@@ -283,44 +283,6 @@ MigSlowestReplica(const MigJob *job, MigReplicaLag *out)
 	return found;
 }
 
-/*
- * MigSampleAppLatency: the application's latency now, for max_app_latency
- * (pace.c): the longest running time, in ms, of the statements that client
- * backends of the job's database are executing (state active), leaving out
- * this worker, pg_mig's other workers (background workers, not client
- * backends) and sessions waiting in mig_wait.  *active is how many there
- * were; with none the result is 0.  The longest, not the mean: the limit is
- * one on the application's slow statements, and the mean hides them (a
- * bench/pacing.sh run at 8 clients had a p99 twice a limit that the mean
- * stayed under).  Needs track_activities.
- */
-double
-MigSampleAppLatency(const MigJob *job, int *active)
-{
-	TimestampTz now = GetCurrentTimestamp();
-	double		longest = 0;
-
-	*active = 0;
-	pgstat_clear_backend_activity_snapshot();
-	for (int b = 1; b <= pgstat_fetch_stat_numbackends(); b++)
-	{
-		LocalPgBackendStatus *ls = MigLocalBackendStatus(b);
-		PgBackendStatus *st;
-
-		if (ls == NULL)
-			continue;
-		st = &ls->backendStatus;
-		if (st->st_procpid == MyProcPid || st->st_backendType != B_BACKEND ||
-			st->st_databaseid != MyDatabaseId || st->st_state != STATE_RUNNING ||
-			st->st_activity_start_timestamp == 0 || MigIsWaiter(st->st_procpid))
-			continue;
-		(*active)++;
-		longest = Max(longest, Max(now - st->st_activity_start_timestamp, 0) / 1000.0);
-	}
-	pgstat_clear_backend_activity_snapshot();
-	return longest;
-}
-
 /* CheckSessions: active sessions, oldest transaction, autovacuum on the table */
 static char *
 CheckSessions(const MigJob *job)

@@ -500,7 +500,7 @@ FinishStep(void)
 	DisarmTimeouts();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	/* at most once a second unforced (PGSTAT_MIN_INTERVAL): autovacuum sees dead rows */
-	(void) pgstat_report_stat(false);
+	MigAppLatencyStatsReported(pgstat_report_stat(false));
 }
 
 /*
@@ -564,7 +564,7 @@ WorkerSleep(long ms, MigWait wait)
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
 
 	if (ms >= 1000)
-		(void) pgstat_report_stat(true);
+		MigAppLatencyStatsReported(pgstat_report_stat(true));
 	for (;;)
 	{
 		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
