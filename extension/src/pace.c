@@ -84,6 +84,7 @@
 
 #define PACE_TARGET			0.85	/* of the budget: the lag the pacer holds */
 #define PACE_GATE			0.95	/* lag + a chunk's WAL must stay below this */
+#define PACE_FREE			0.5		/* below this of the budget: no rate */
 #define PACE_TAU_S			0.25	/* the gap to the target closes in about this */
 #define REPLAY_EWMA_S		2.0		/* smoothing of the replica's replay rate */
 #define PACE_MAX_WAIT_MS	200		/* look again at least this often */
@@ -294,6 +295,17 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 	insert = GetXLogInsertRecPtr();
 
 	/*
+	 * The chunks commit asynchronously: their WAL waits for the WAL writer
+	 * (up to wal_writer_delay, or wal_writer_flush_after of it) before it
+	 * goes to any replica, and counts as lag all that time.  Under a budget
+	 * in bytes the last chunk's WAL is flushed now (one flush per chunk),
+	 * so the lag is what replicas have yet to replay, not what waits here.
+	 */
+	if (job->max_lag_bytes > 0 && XactLastCommitEnd != InvalidXLogRecPtr &&
+		XactLastCommitEnd > GetFlushRecPtr(NULL))
+		XLogFlush(XactLastCommitEnd);
+
+	/*
 	 * The lag in time: the replica's report, or how long ago the WAL at its
 	 * replay position was written, if longer (a replica that stopped
 	 * replaying reports the lag it had when it stopped).
@@ -467,6 +479,9 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 		if (replay_rate > 0)
 			wait = (long) Max(Min(over / replay_rate * 1000.0, (double) PACE_MAX_WAIT_MS),
 							  (double) PACE_MIN_WAIT_MS);
+		/* and hear from the standby by then: it reports when WAL comes */
+		wait = Min(wait, PACE_STALL_LOOK_MS);
+		probe = r.reply_at != 0 && r.lag_bytes > 0;
 	}
 	else if (through ?
 			 StallLagMs((double) r.lag_bytes + next_wal * lanes, since_ms) > PACE_TARGET * job->max_lag_ms :
@@ -476,6 +491,8 @@ LagGate(const MigJob *job, TimestampTz now, char **reason)
 		wait = stalling ? PACE_STALL_LOOK_MS : PACE_MAX_WAIT_MS;
 		probe = r.reply_at != 0 && r.lag_bytes > 0;
 	}
+	else if (r.fraction < PACE_FREE)
+		;						/* far below the target: the free pace */
 	else if (chunk_start != 0 && rate <= 0)
 		wait = PACE_MAX_WAIT_MS;
 	else if (chunk_start != 0)

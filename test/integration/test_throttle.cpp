@@ -219,7 +219,10 @@ TEST(Throttle, PacedJobHoldsATimeLagNearItsBudget)
     Conn c(Sandbox::get().conninfo());
     Conn standby(Sandbox::get().conninfo("postgres", true));
     const int rows = 200000, pause_ms = 1200, resume_ms = 300;
-    const std::string opts = ", max_lag => '2000 ms'::interval, max_lag_bytes => 0, vacuum_every => 0)";
+    // (chunks of 1,000 keys 20 ms apart at most: on a quiet machine the
+    // free pace finished the table within the first pause)
+    const std::string opts = ", max_lag => '2000 ms'::interval, max_lag_bytes => 0, vacuum_every => 0,"
+                             " batch_size => 1000, chunk_time => NULL, sleep => '20ms')";
     MakeTable(c, "th_free_ms", rows);
     MakeTable(c, "th_paced_ms", rows);
     QuietWal(c, standby, "th_free_ms, th_paced_ms");
