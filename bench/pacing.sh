@@ -284,6 +284,10 @@ pgbench_run() {
 # sets job_rate (rows/s over the window), tps, p99
 job_during() {
     local job r0 r1
+    # every job starts from the same table: the dead rows of the jobs
+    # before pruned away (the first job ran on a clean table, the later
+    # ones on the dead rows of all before)
+    q -c "VACUUM t" >/dev/null
     job=$(q -c "SELECT mig_start_backfill('t', 'n = n + 1', vacuum_every => 0, max_lag_bytes => 0 $2)")
     sleep 1
     r0=$(q -c "SELECT rows_done FROM mig_jobs WHERE job_id = $job")

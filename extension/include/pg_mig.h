@@ -238,9 +238,7 @@ typedef struct MigWorkerSlot
 	int64		app_limit_us;	/* the job's max_app_latency, 0 = none */
 	/* the launcher's counts for app_limit_us (app_latency.c) */
 	pg_atomic_uint64 app_over;	/* statements that ended after running longer */
-	pg_atomic_uint64 app_over_recover;	/* longer than MIG_APP_RECOVER of it */
 	pg_atomic_uint32 app_running_over;	/* running longer now */
-	pg_atomic_uint32 app_running_over_recover;
 } MigWorkerSlot;
 
 /*
@@ -584,14 +582,11 @@ extern char *MigFormatMs(double ms);
 extern bool MigThrottleCheck(const MigJob *job, bool was_throttled, char **reason);
 /* app_latency.c: the signal of max_app_latency */
 #define MIG_APP_TAIL		0.01	/* the share that may take longer: a p99 */
-#define MIG_APP_RECOVER		0.8		/* faster again below this of the limit */
 typedef struct MigAppCounts
 {
 	uint64		over;			/* statements that ended after running longer
 								 * than the limit */
-	uint64		over_recover;	/* ... than MIG_APP_RECOVER of it */
 	uint32		running_over;	/* running longer than the limit now */
-	uint32		running_over_recover;
 	uint64		statements;		/* all, the worker's own left out */
 } MigAppCounts;
 extern int	MigAppLatencyWait(long timeout_ms, uint32 wait_event);

@@ -61,11 +61,8 @@ typedef struct AppLimit
 	int			slot;
 	Oid			dboid;
 	int64		limit_us;
-	int64		recover_us;
 	uint64		over;
-	uint64		over_recover;
 	uint32		running_over;
-	uint32		running_over_recover;
 } AppLimit;
 
 /* the launcher's memory of a client backend's statement */
@@ -108,9 +105,8 @@ ReadLimits(AppLimit *limits, pid_t *waiters)
 		limits[n].slot = i;
 		limits[n].dboid = s->dboid;
 		limits[n].limit_us = s->app_limit_us;
-		limits[n].recover_us = (int64) (s->app_limit_us * MIG_APP_RECOVER);
-		limits[n].over = limits[n].over_recover = 0;
-		limits[n].running_over = limits[n].running_over_recover = 0;
+		limits[n].over = 0;
+		limits[n].running_over = 0;
 		n++;
 	}
 	memcpy(waiters, MigShared->waiters, sizeof(pid_t) * MIG_MAX_WAITERS);
@@ -128,36 +124,20 @@ IsWaiter(const pid_t *waiters, pid_t pid)
 }
 
 /*
- * Ended: a statement of database dboid ended after ran_us: the limits it
- * went over.
+ * Over: a statement of database dboid ran ran_us, and ended or still runs:
+ * the limits it went over.
  */
 static void
-Ended(AppLimit *limits, int nlimits, Oid dboid, int64 ran_us)
+Over(AppLimit *limits, int nlimits, Oid dboid, int64 ran_us, bool running)
 {
 	for (int j = 0; j < nlimits; j++)
-	{
-		if (limits[j].dboid != dboid)
-			continue;
-		if (ran_us >= limits[j].limit_us)
-			limits[j].over++;
-		if (ran_us >= limits[j].recover_us)
-			limits[j].over_recover++;
-	}
-}
-
-/* Running: a statement of database dboid has run ran_us so far */
-static void
-Running(AppLimit *limits, int nlimits, Oid dboid, int64 ran_us)
-{
-	for (int j = 0; j < nlimits; j++)
-	{
-		if (limits[j].dboid != dboid)
-			continue;
-		if (ran_us >= limits[j].limit_us)
-			limits[j].running_over++;
-		if (ran_us >= limits[j].recover_us)
-			limits[j].running_over_recover++;
-	}
+		if (limits[j].dboid == dboid && ran_us >= limits[j].limit_us)
+		{
+			if (running)
+				limits[j].running_over++;
+			else
+				limits[j].over++;
+		}
 }
 
 /*
@@ -222,7 +202,7 @@ Sample(AppLimit *limits, int nlimits, const pid_t *waiters)
 			 * unseen: it ran ran_us plus a part of the gap, half of it on
 			 * average.
 			 */
-			Ended(limits, nlimits, st->st_databaseid, stmt->ran_us + gap_us / 2);
+			Over(limits, nlimits, st->st_databaseid, stmt->ran_us + gap_us / 2, false);
 		}
 		if (!found || stmt->start != st->st_activity_start_timestamp)
 		{
@@ -233,13 +213,9 @@ Sample(AppLimit *limits, int nlimits, const pid_t *waiters)
 		}
 		stmt->seen = samples;
 		stmt->ran_us = ran_us;
-		if (running)
-			Running(limits, nlimits, st->st_databaseid, ran_us);
-		else if (!stmt->ended)
-		{
-			Ended(limits, nlimits, st->st_databaseid, ran_us);
-			stmt->ended = true;
-		}
+		if (running || !stmt->ended)
+			Over(limits, nlimits, st->st_databaseid, ran_us, running);
+		stmt->ended = !running;
 	}
 	pgstat_clear_backend_activity_snapshot();
 	last_sample_at = now;
@@ -250,10 +226,7 @@ Sample(AppLimit *limits, int nlimits, const pid_t *waiters)
 		MigWorkerSlot *s = &MigShared->slots[limits[j].slot];
 
 		pg_atomic_write_u64(&s->app_over, pg_atomic_read_u64(&s->app_over) + limits[j].over);
-		pg_atomic_write_u64(&s->app_over_recover,
-							pg_atomic_read_u64(&s->app_over_recover) + limits[j].over_recover);
 		pg_atomic_write_u32(&s->app_running_over, limits[j].running_over);
-		pg_atomic_write_u32(&s->app_running_over_recover, limits[j].running_over_recover);
 	}
 
 	if (samples % PURGE_EVERY == 0)
@@ -366,9 +339,7 @@ MigAppLatencyRead(int64 limit_ms, MigAppCounts *out)
 	if (limit_ms <= 0)
 		return;
 	out->over = pg_atomic_read_u64(&my_slot->app_over);
-	out->over_recover = pg_atomic_read_u64(&my_slot->app_over_recover);
 	out->running_over = pg_atomic_read_u32(&my_slot->app_running_over);
-	out->running_over_recover = pg_atomic_read_u32(&my_slot->app_running_over_recover);
 	pgstat_clear_snapshot();
 	db = pgstat_fetch_stat_dbentry(MyDatabaseId);
 	if (db != NULL)

@@ -18,12 +18,19 @@
  * about a second), so the rate matches what the replica replays, plus a
  * proportional term that closes the gap to the target in about PACE_TAU_S.
  * While the replica replays nothing the rate falls to what the gap allows,
- * and to nothing at the target.  A chunk starts only when the chunk before
+ * and to nothing at the target.  Below PACE_FREE of the budget the rate
+ * does not hold the job (it gained only budget / PACE_TAU_S per
+ * REPLAY_EWMA_S: 2 MB ran at a sixth of what the replica could take).  A
+ * chunk starts only when the chunk before
  * it has been given its time at that rate (chunk start + its WAL / rate),
  * and only if the lag plus the WAL one chunk writes stays under PACE_GATE
  * of the budget (else the job looks again when the replica, at the rate it
- * replays, should have made room); a chunk writes at most
- * 1/PACE_CHUNK_SHARE of the budget (MigNextBatchSize).  The lanes of a job
+ * replays, should have made room, at most PACE_STALL_LOOK_MS later, and
+ * probes it meanwhile, see below); a chunk writes at most
+ * 1/PACE_CHUNK_SHARE of the budget (MigNextBatchSize).  Under
+ * max_lag_bytes the last chunk's WAL is flushed at the next look (chunks
+ * commit asynchronously: their WAL waited for the WAL writer, counted as
+ * lag).  The lanes of a job
  * share one pace: each lane takes 1/parallel of the rate and counts every
  * lane's chunk at the gate.
  *
@@ -52,8 +59,10 @@
  * While more than MIG_APP_TAIL of them take longer, the job's duty cycle
  * (the share of wall-clock time it spends in chunks) is cut by
  * APP_DECREASE per second, down to a stop below APP_MIN_DUTY; while at
- * most MIG_APP_TAIL take longer than MIG_APP_RECOVER of the limit it grows
- * back by APP_INCREASE per second up to 1 (the free pace).  Below
+ * most APP_GROW_SHARE of that share take longer it grows back by
+ * APP_INCREASE per second up to 1 (the free pace).  (Growing only while
+ * the p99 was below 80 % of the limit kept the job near a stop wherever
+ * the application's own p99 was near that.)  Below
  * APP_MIN_STATEMENTS statements in the window the share is of that many:
  * in a quiet database one slow statement does not stop the job, and
  * several do.
@@ -104,7 +113,8 @@
 #define APP_WINDOW_S		3.0		/* the counts decay over this */
 #define APP_MIN_STATEMENTS	100.0	/* the share is of at least this many */
 #define APP_DECREASE		0.5		/* duty cycle factor per second over the limit */
-#define APP_INCREASE		1.5		/* per second below MIG_APP_RECOVER of it */
+#define APP_INCREASE		1.5		/* per second while few take longer */
+#define APP_GROW_SHARE		0.5		/* few: at most this of MIG_APP_TAIL */
 #define APP_MIN_DUTY		0.02	/* below this the job stops */
 
 #define EVENT_PAIR_INTERVAL_S	30
@@ -146,7 +156,6 @@ static TimestampTz app_at;
 static TimestampTz app_since;	/* the first look */
 static MigAppCounts app_last;	/* the counts at the last look */
 static double app_over;			/* statements that took longer, decaying */
-static double app_over_recover;
 static double app_statements;
 static double app_duty = 1.0;
 
@@ -542,7 +551,6 @@ AppGate(const MigJob *job, TimestampTz now, char **reason)
 	double		dt;
 	double		all;
 	double		share;
-	double		share_recover;
 	double		fill;
 
 	MigAppLatencyRead(job->max_app_latency_ms, &c);
@@ -557,7 +565,7 @@ AppGate(const MigJob *job, TimestampTz now, char **reason)
 		app_have = true;
 		app_at = app_since = now;
 		app_last = c;
-		app_over = app_over_recover = app_statements = 0;
+		app_over = app_statements = 0;
 	}
 	dt = (now - app_at) / 1e6;
 	if (dt > 0)
@@ -565,8 +573,6 @@ AppGate(const MigJob *job, TimestampTz now, char **reason)
 		double		keep = exp(-dt / APP_WINDOW_S);
 
 		app_over = app_over * keep + (double) (c.over - app_last.over);
-		app_over_recover = app_over_recover * keep +
-			(double) (c.over_recover - app_last.over_recover);
 		/* (a reset of pg_stat_database counts as nothing) */
 		app_statements = app_statements * keep +
 			(c.statements >= app_last.statements ? (double) (c.statements - app_last.statements) : 0);
@@ -575,15 +581,13 @@ AppGate(const MigJob *job, TimestampTz now, char **reason)
 	/* the counts of the first APP_WINDOW_S, scaled up to a whole window */
 	fill = 1.0 - exp(-((now - app_since) / 1e6) / APP_WINDOW_S);
 	fill = Max(fill, 0.01);
-	all = Max(Max(app_statements / fill, app_over_recover / fill + c.running_over_recover),
-			  APP_MIN_STATEMENTS);
+	all = Max(Max(app_statements, app_over) / fill + c.running_over, APP_MIN_STATEMENTS);
 	share = (app_over / fill + c.running_over) / all;
-	share_recover = (app_over_recover / fill + c.running_over_recover) / all;
 	if (dt > 0)
 	{
 		if (share > MIG_APP_TAIL)
 			app_duty *= pow(APP_DECREASE, Min(dt, 1.0));
-		else if (share_recover <= MIG_APP_TAIL)
+		else if (share <= APP_GROW_SHARE * MIG_APP_TAIL)
 			app_duty = Min(1.0, Max(app_duty, APP_MIN_DUTY) * pow(APP_INCREASE, Min(dt, 1.0)));
 	}
 	app_at = now;
@@ -591,9 +595,9 @@ AppGate(const MigJob *job, TimestampTz now, char **reason)
 		return 0;
 	if (app_duty < APP_MIN_DUTY)
 	{
-		*reason = psprintf("%.1f%% of application statements take longer than max_app_latency %s; waiting until at most %.0f%% take longer than %s",
-						   share * 100.0, MigFormatMs(job->max_app_latency_ms), MIG_APP_TAIL * 100.0,
-						   MigFormatMs(MIG_APP_RECOVER * job->max_app_latency_ms));
+		*reason = psprintf("%.1f%% of application statements take longer than max_app_latency %s; waiting until at most %.1f%% do",
+						   share * 100.0, MigFormatMs(job->max_app_latency_ms),
+						   APP_GROW_SHARE * MIG_APP_TAIL * 100.0);
 		return PACE_MAX_WAIT_MS;
 	}
 	*reason = psprintf("pacing to max_app_latency %s: %.1f%% of application statements take longer, %.0f%% of the free pace",

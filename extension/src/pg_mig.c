@@ -244,9 +244,7 @@ MigShmemStartup(void)
 		for (int i = 0; i < mig_max_workers; i++)
 		{
 			pg_atomic_init_u64(&MigShared->slots[i].app_over, 0);
-			pg_atomic_init_u64(&MigShared->slots[i].app_over_recover, 0);
 			pg_atomic_init_u32(&MigShared->slots[i].app_running_over, 0);
-			pg_atomic_init_u32(&MigShared->slots[i].app_running_over_recover, 0);
 		}
 	}
 	LWLockRelease(AddinShmemInitLock);

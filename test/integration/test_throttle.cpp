@@ -333,7 +333,7 @@ TEST(Throttle, MaxAppLatencySlowsTheJobAndRecovers)
     const std::regex slowing(
         R"(pacing to max_app_latency 100 ms: [0-9.]+% of application statements take longer, [0-9]+% of the free pace)");
     const std::regex stopped(
-        R"([0-9.]+% of application statements take longer than max_app_latency 100 ms; waiting until at most 1% take longer than 80 ms)");
+        R"([0-9.]+% of application statements take longer than max_app_latency 100 ms; waiting until at most 0.5% do)");
     bool saw_slowing = false;
     std::string text;
     wait_for([&] {
