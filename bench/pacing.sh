@@ -304,8 +304,11 @@ if has latency; then
 catch_up
 pgbench_run 4 "$secs"
 base_tps=$tps base_p99=$p99
+# in whole milliseconds, the resolution of pg_mig's interval knobs (1.7 ms
+# is 1 ms to the job)
 target_ms=$(echo "$base_p99 * 1.5" | bc -l)
-target=$(printf '%.1f' "$target_ms")
+target=$(printf '%.0f' "$target_ms")
+[ "$target" -ge 1 ] || target=1
 echo "latency: baseline $(f0 "$base_tps") TPS, p99 $base_p99 ms; max_app_latency $target ms" >&2
 job_during 4 ", max_app_latency => '$target ms'"
 lat_p99=$p99 lat_tps=$tps lat_rate=$job_rate
@@ -376,12 +379,13 @@ cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
     echo "| --- | --- | --- | --- |"
     printf '%s' "$lat_rows"
     echo
-    echo "Target $target ms (1.5 x the baseline p99); the run's p99 with max_app_latency: $lat_p99 ms"
-    echo "($(f2 "$(echo "$lat_p99 / $target_ms" | bc -l)") x the target). Fastest fixed nice_ratio whose p99 is at most that:"
+    echo "Target $target ms (1.5 x the baseline p99 is $(f2 "$target_ms") ms; in whole milliseconds, the knob's"
+    echo "resolution); the run's p99 with max_app_latency: $lat_p99 ms"
+    echo "($(f2 "$(echo "$lat_p99 / $target" | bc -l)") x the target). Fastest fixed nice_ratio whose p99 is at most that:"
     if [ -n "$best_nice" ]; then
         echo "$best_nice, at $(f0 "$best_rate") rows/s; max_app_latency's rows/s are $(f2 "$(echo "$lat_rate / $best_rate" | bc -l)") x that."
     else
-        echo "none of 0, 1, 2, 4, 8."
+        echo "none of 0, 1, 2, 4, 8, 16, 32."
     fi
     echo
     echo "Load changing half-way, max_app_latency $target ms:"

@@ -17,9 +17,10 @@
  * running longer than the job's limit (and longer than MIG_APP_RECOVER of
  * it), and those running longer right now.  A statement's running time is
  * exact once it has ended (state_change - query_start of its idle backend);
- * one seen running and followed by another by the next sample ran what it
- * had run then plus half the interval, on average.  A statement longer
- * than the limit runs through several samples, so none is missed.
+ * one seen running and followed by another by the next sample is taken to
+ * have run halfway between what it had run then and the start of the next
+ * one.  A statement longer than the limit runs through several samples, so
+ * none is missed.
  * The launcher samples, not the job's worker: the worker cannot look while
  * its own chunk runs, which is when the application waits for it most.
  * Left out: pg_mig's workers and the launcher's scans (background
@@ -199,10 +200,14 @@ Sample(AppLimit *limits, int nlimits, const pid_t *waiters)
 		{
 			/*
 			 * The statement seen running at the last sample ended since,
-			 * unseen: it ran ran_us plus a part of the gap, half of it on
-			 * average.
+			 * unseen: it ran at least ran_us, and at most until the next
+			 * one started (the client's turn between them included) or
+			 * until now.  Not half the gap more: a launcher kept from the
+			 * CPU samples late, and that counted many as over the limit.
 			 */
-			Over(limits, nlimits, st->st_databaseid, stmt->ran_us + gap_us / 2, false);
+			Over(limits, nlimits, st->st_databaseid,
+				 (stmt->ran_us + Min(st->st_activity_start_timestamp - stmt->start,
+									 stmt->ran_us + gap_us)) / 2, false);
 		}
 		if (!found || stmt->start != st->st_activity_start_timestamp)
 		{

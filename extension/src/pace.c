@@ -56,11 +56,12 @@
  * about the last APP_WINDOW_S (those running longer right now included;
  * in the first APP_WINDOW_S, of the time since the job's first look),
  * counted by the launcher, which samples them every few milliseconds.
- * While more than MIG_APP_TAIL of them take longer, the job's duty cycle
- * (the share of wall-clock time it spends in chunks) is cut by
- * APP_DECREASE per second, down to a stop below APP_MIN_DUTY; while at
- * most APP_GROW_SHARE of that share take longer it grows back by
- * APP_INCREASE per second up to 1 (the free pace).  (Growing only while
+ * The job's duty cycle (the share of wall-clock time it spends in chunks)
+ * follows MIG_APP_TAIL / share per second: cut while more than MIG_APP_TAIL
+ * of them take longer (at most to APP_DECREASE_MAX of it per second), down
+ * to a stop below APP_MIN_DUTY, and grown while fewer do (at most by
+ * APP_INCREASE per second), up to 1 (the free pace); it starts at
+ * APP_START_DUTY.  (Growing only while
  * the p99 was below 80 % of the limit kept the job near a stop wherever
  * the application's own p99 was near that.)  Below
  * APP_MIN_STATEMENTS statements in the window the share is of that many:
@@ -110,12 +111,14 @@
 #define PACE_SHOWN_MS		1500	/* throttled says "pacing" this long after a wait */
 #define THROTTLED_WRITE_MS	1000	/* rewrite a changing pacing text at most this often */
 
-#define APP_WINDOW_S		3.0		/* the counts decay over this */
+#define APP_WINDOW_S		3.0		/* the counts over the limit decay over this */
+#define APP_RATE_WINDOW_S	10.0	/* the count of all statements over this */
+#define APP_WARMUP_S		1.5		/* before: no counts from the sessions yet */
 #define APP_MIN_STATEMENTS	100.0	/* the share is of at least this many */
-#define APP_DECREASE		0.5		/* duty cycle factor per second over the limit */
-#define APP_INCREASE		1.5		/* per second while few take longer */
-#define APP_GROW_SHARE		0.5		/* few: at most this of MIG_APP_TAIL */
+#define APP_DECREASE_MAX	0.1		/* the deepest cut of the duty cycle per second */
+#define APP_INCREASE		1.5		/* the fastest growth of the duty cycle per second */
 #define APP_MIN_DUTY		0.02	/* below this the job stops */
+#define APP_START_DUTY		0.1		/* the duty cycle of the first look */
 
 #define EVENT_PAIR_INTERVAL_S	30
 #define PACE_SUMMARY_S			60
@@ -551,7 +554,10 @@ AppGate(const MigJob *job, TimestampTz now, char **reason)
 	double		dt;
 	double		all;
 	double		share;
+	double		over;
+	double		since_s;
 	double		fill;
+	double		fill_rate;
 
 	MigAppLatencyRead(job->max_app_latency_ms, &c);
 	if (job->max_app_latency_ms <= 0)
@@ -566,38 +572,53 @@ AppGate(const MigJob *job, TimestampTz now, char **reason)
 		app_at = app_since = now;
 		app_last = c;
 		app_over = app_statements = 0;
+		/* a slow start: at the free pace the first seconds hurt the most */
+		app_duty = Min(app_duty, APP_START_DUTY);
 	}
 	dt = (now - app_at) / 1e6;
 	if (dt > 0)
 	{
-		double		keep = exp(-dt / APP_WINDOW_S);
-
-		app_over = app_over * keep + (double) (c.over - app_last.over);
+		app_over = app_over * exp(-dt / APP_WINDOW_S) + (double) (c.over - app_last.over);
 		/* (a reset of pg_stat_database counts as nothing) */
-		app_statements = app_statements * keep +
+		app_statements = app_statements * exp(-dt / APP_RATE_WINDOW_S) +
 			(c.statements >= app_last.statements ? (double) (c.statements - app_last.statements) : 0);
 		app_last = c;
 	}
-	/* the counts of the first APP_WINDOW_S, scaled up to a whole window */
-	fill = 1.0 - exp(-((now - app_since) / 1e6) / APP_WINDOW_S);
-	fill = Max(fill, 0.01);
-	all = Max(Max(app_statements, app_over) / fill + c.running_over, APP_MIN_STATEMENTS);
-	share = (app_over / fill + c.running_over) / all;
+	/*
+	 * The statements over the limit in a window of APP_WINDOW_S, and all
+	 * statements in such a window at their rate over APP_RATE_WINDOW_S
+	 * (sessions report their counts about once a second, in bursts); in
+	 * the first windows, of the time since the first look, scaled up.
+	 * Until the first reports are in (APP_WARMUP_S) only the statements
+	 * running longer now count.
+	 */
+	since_s = (now - app_since) / 1e6;
+	fill = Max(1.0 - exp(-since_s / APP_WINDOW_S), 0.01);
+	fill_rate = Max(1.0 - exp(-since_s / APP_RATE_WINDOW_S), 0.01);
+	over = since_s < APP_WARMUP_S ? 0 : app_over / fill;
+	all = Max(Max(app_statements / fill_rate * (APP_WINDOW_S / APP_RATE_WINDOW_S), over) +
+			  c.running_over, APP_MIN_STATEMENTS);
+	share = (over + c.running_over) / all;
 	if (dt > 0)
 	{
+		/*
+		 * In proportion to MIG_APP_TAIL / share, per second: twice the
+		 * share over halves the duty cycle in a second, half of it doubles
+		 * it (at most APP_INCREASE).
+		 */
 		if (share > MIG_APP_TAIL)
-			app_duty *= pow(APP_DECREASE, Min(dt, 1.0));
-		else if (share <= APP_GROW_SHARE * MIG_APP_TAIL)
-			app_duty = Min(1.0, Max(app_duty, APP_MIN_DUTY) * pow(APP_INCREASE, Min(dt, 1.0)));
+			app_duty *= pow(Max(MIG_APP_TAIL / share, APP_DECREASE_MAX), Min(dt, 1.0));
+		else
+			app_duty = Min(1.0, Max(app_duty, APP_MIN_DUTY) *
+						   pow(Min(MIG_APP_TAIL / Max(share, 1e-9), APP_INCREASE), Min(dt, 1.0)));
 	}
 	app_at = now;
 	if (app_duty >= 1.0)
 		return 0;
 	if (app_duty < APP_MIN_DUTY)
 	{
-		*reason = psprintf("%.1f%% of application statements take longer than max_app_latency %s; waiting until at most %.1f%% do",
-						   share * 100.0, MigFormatMs(job->max_app_latency_ms),
-						   APP_GROW_SHARE * MIG_APP_TAIL * 100.0);
+		*reason = psprintf("%.1f%% of application statements take longer than max_app_latency %s; waiting until at most %.0f%% do",
+						   share * 100.0, MigFormatMs(job->max_app_latency_ms), MIG_APP_TAIL * 100.0);
 		return PACE_MAX_WAIT_MS;
 	}
 	*reason = psprintf("pacing to max_app_latency %s: %.1f%% of application statements take longer, %.0f%% of the free pace",
