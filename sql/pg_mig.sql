@@ -951,9 +951,9 @@ IS 'starts a job that rewrites a table with REPACK (CONCURRENTLY) in a backgroun
 -- Section 4: monitoring (issue 27) and pacing (issue 28)
 ------------------------------------------------------------------------
 
--- Pacing (issue 28).  max_app_latency: while the statements that client
--- sessions of the job's database are running have been running longer
--- than this (sampled from shared memory, see docs), the job slows down,
+-- Pacing (issue 28).  max_app_latency: while more than 1% of the
+-- statements of the job's database take longer than this (its p99; the
+-- launcher samples the sessions' activity, see docs), the job slows down,
 -- down to a stop.  A knob of every walking kind and of mig_set, stored in
 -- mig_job.max_app_latency, the last knob argument, before job_key
 -- (Section 1; the start functions are defined there).
