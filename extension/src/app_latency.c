@@ -7,15 +7,14 @@
  * max_app_latency is a limit on the application's slow statements, its
  * p99: a job slows down while more than MIG_APP_TAIL (1 %) of the
  * statements of its database take longer than the limit, and speeds up
- * again once at most that share take longer than MIG_APP_RECOVER of it
- * (pace.c).  The share is made of two counts.
+ * again while fewer do (pace.c).  The share is made of two counts.
  *
  * The statements that ran longer.  While a job with max_app_latency runs,
  * the launcher samples the backends' status (what pg_stat_activity shows)
  * every few milliseconds (an eighth of the smallest limit, 1 to 5 ms) and
  * counts, per job, the client backends' statements that ended after
- * running longer than the job's limit (and longer than MIG_APP_RECOVER of
- * it), and those running longer right now.  A statement's running time is
+ * running longer than the job's limit, and those running longer right
+ * now.  A statement's running time is
  * exact once it has ended (state_change - query_start of its idle backend);
  * one seen running and followed by another by the next sample is taken to
  * have run halfway between what it had run then and the start of the next

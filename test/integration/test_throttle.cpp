@@ -294,7 +294,7 @@ void ExpectRefused(Conn& c, const std::string& sql, const std::string& sqlstate,
 TEST(Throttle, MaxAppLatencySlowsTheJobAndRecovers)
 {
     Conn c(Sandbox::get().conninfo());
-    MakeTable(c, "th_app", 120000);
+    MakeTable(c, "th_app", 400000);
     c.exec("CREATE TABLE th_app_lock (id int)");
     ExpectRefused(c, "SELECT mig_start_backfill('th_app', 'n = n + 1', max_app_latency => '-1 s')", "22023",
                   "max_app_latency must not be negative");
@@ -320,6 +320,10 @@ TEST(Throttle, MaxAppLatencySlowsTheJobAndRecovers)
     ExpectRefused(c, "SELECT mig_set(" + S(job) + ", max_app_latency => '-5 ms')", "22023",
                   "max_app_latency must not be negative");
     wait_for([&] { return job_rows_done(c, job) > 0; }, 60, "the job to start");
+    // (it starts slowly, at a tenth of its free pace: the slowing below is
+    // for the application)
+    wait_for([&] { return job_throttled(c, job).value_or("").find("max_app_latency") == std::string::npos; },
+             60, "the job to reach its free pace");
 
     Conn holder(Sandbox::get().conninfo());
     holder.exec("BEGIN");
@@ -345,13 +349,13 @@ TEST(Throttle, MaxAppLatencySlowsTheJobAndRecovers)
     long long held = job_rows_done(c, job);
     std::this_thread::sleep_for(std::chrono::seconds(1));
     EXPECT_EQ(held, job_rows_done(c, job)) << "no chunk while the application is slow";
-    EXPECT_LT(held, 120000);
+    EXPECT_LT(held, 400000);
 
     holder.exec("COMMIT");
     for (auto& t : clients)
         t.join();
     EXPECT_EQ("succeeded", wait_job(c, job, 300));
-    EXPECT_EQ(120000, c.scalar_int("SELECT count(*) FROM th_app WHERE n = 1"));
+    EXPECT_EQ(400000, c.scalar_int("SELECT count(*) FROM th_app WHERE n = 1"));
     EXPECT_FALSE(job_throttled(c, job).has_value());
 }
 
