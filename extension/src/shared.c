@@ -296,6 +296,32 @@ MigWorkerPid(Oid dboid, int64 job_id)
 	return MigLaneWorkerPid(dboid, job_id, -1);
 }
 
+/*
+ * MigDatabaseWorkers: the pids and jobs of the workers of a database's jobs
+ * (every lane), at most max of them; returns how many.
+ */
+int
+MigDatabaseWorkers(Oid dboid, pid_t *pids, int64 *jobs, int max)
+{
+	int			n = 0;
+
+	if (MigShared == NULL)
+		return 0;
+	LWLockAcquire(MigShared->lock, LW_SHARED);
+	for (int i = 0; i < MigShared->nslots && n < max; i++)
+	{
+		MigWorkerSlot *s = &MigShared->slots[i];
+
+		if (s->in_use && s->dboid == dboid && s->pid != 0)
+		{
+			pids[n] = s->pid;
+			jobs[n++] = s->job_id;
+		}
+	}
+	LWLockRelease(MigShared->lock);
+	return n;
+}
+
 /* MigWakeWorker wakes every worker of the job (each of its lanes) */
 void
 MigWakeWorker(Oid dboid, int64 job_id)

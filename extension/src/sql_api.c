@@ -36,6 +36,7 @@
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "tcop/pquery.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -433,55 +434,145 @@ WaiterCleanup(int code, Datum arg)
 }
 
 /*
+ * BlockedWorker: a worker of this database's jobs that waits for a lock of
+ * this session's transaction (CREATE INDEX CONCURRENTLY waits so for every
+ * transaction that holds an older snapshot), with its job in *job_id; 0 if
+ * none does.  As pg_blocking_pids sees it.
+ */
+#define BLOCKED_CHECK_MS	500
+
+static pid_t
+BlockedWorker(int64 *job_id)
+{
+	pid_t	   *pids = palloc(sizeof(pid_t) * Max(mig_max_workers, 1));
+	int64	   *jobs = palloc(sizeof(int64) * Max(mig_max_workers, 1));
+	int			n = MigDatabaseWorkers(MyDatabaseId, pids, jobs, Max(mig_max_workers, 1));
+
+	for (int i = 0; i < n; i++)
+	{
+		ArrayType  *blockers;
+		Datum	   *items;
+		int			nitems;
+
+		blockers = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids,
+														  Int32GetDatum(pids[i])));
+		deconstruct_array(blockers, INT4OID, sizeof(int32), true, TYPALIGN_INT,
+						  &items, NULL, &nitems);
+		for (int j = 0; j < nitems; j++)
+			if (DatumGetInt32(items[j]) == MyProcPid)
+			{
+				*job_id = jobs[i];
+				return pids[i];
+			}
+	}
+	return 0;
+}
+
+/* JobHasLiveWorker: whether a worker of the job runs (its process lives) */
+static bool
+JobHasLiveWorker(int64 job_id)
+{
+	pid_t		pid = MigWorkerPid(MyDatabaseId, job_id);
+
+	return pid != 0 && BackendPidGetProc(pid) != NULL;
+}
+
+/*
  * WaitForJob is mig_wait's loop: a check, with a snapshot of its own, then
  * a sleep on the condition variable that workers broadcast on every change
  * (at most a second).  While it sleeps, the session holds no snapshot when
  * release_xmin: it does not pin the xmin horizon, so vacuum can clean up
  * after the job it waits for; the next check takes a fresh snapshot.
+ *
+ * A job must never wait for its waiter: CREATE INDEX CONCURRENTLY waits for
+ * the end of every transaction that held an older snapshot when it looked,
+ * and a waiter's transaction lasts as long as the wait.  So the loop reads
+ * the job's state only while no worker runs it (a check takes a snapshot
+ * for a moment, and a build of the job's that looked then would wait for
+ * the whole wait); and at most every BLOCKED_CHECK_MS it looks whether a
+ * worker of this database waits for this transaction (a statement that
+ * reads a table keeps its snapshot, a transaction block may hold locks, a
+ * check may have met another job's build), and if one does, ends the
+ * transaction with an error rather than wait for a job that waits for it.
  */
 static char *
 WaitForJob(int64 job_id, int64 timeout_ms, bool release_xmin)
 {
 	TimestampTz start = GetCurrentTimestamp();
+	TimestampTz blocked_checked_at = 0;
 	MemoryContext callerctx = CurrentMemoryContext;
 	MemoryContext loopctx;
+	MemoryContext blockctx;
 	MemoryContext old;
-	char	   *state;
+	char	   *state = NULL;
 
 	loopctx = AllocSetContextCreate(CurrentMemoryContext, "mig_wait",
 									ALLOCSET_SMALL_SIZES);
+	blockctx = AllocSetContextCreate(CurrentMemoryContext, "mig_wait blockers",
+									 ALLOCSET_SMALL_SIZES);
 	for (;;)
 	{
 		long		sleep_ms = 1000;
+		bool		timed_out = false;
+		TimestampTz now = GetCurrentTimestamp();
+		pid_t		blocked;
+		int64		blocked_job;
 
-		MemoryContextReset(loopctx);
-		old = MemoryContextSwitchTo(loopctx);
-		state = MigGetState(job_id);
-		MemoryContextSwitchTo(old);
-		if (state == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("job " INT64_FORMAT " does not exist", job_id)));
-		if (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
-			strcmp(state, "cancelled") == 0)
-			break;
 		if (timeout_ms >= 0)
 		{
-			long		waited = (long) ((GetCurrentTimestamp() - start) / 1000);
+			long		waited = (long) ((now - start) / 1000);
 
-			if (waited >= timeout_ms)
-				break;
+			timed_out = waited >= timeout_ms;
 			sleep_ms = Min(sleep_ms, timeout_ms - waited);
 		}
+
+		/*
+		 * A job that a live worker runs has not ended: no check, and so no
+		 * snapshot.  The first look, a job no worker runs (queued, paused,
+		 * just ended) and the look at the timeout read its state.
+		 */
+		if (state == NULL || timed_out || !JobHasLiveWorker(job_id))
+		{
+			MemoryContextReset(loopctx);
+			old = MemoryContextSwitchTo(loopctx);
+			state = MigGetState(job_id);
+			MemoryContextSwitchTo(old);
+			if (state == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("job " INT64_FORMAT " does not exist", job_id)));
+			if (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
+				strcmp(state, "cancelled") == 0)
+				break;
+		}
+		if (timed_out)
+			break;
 		InvalidateCatalogSnapshot();
 		if (release_xmin)
 			MyProc->xmin = InvalidTransactionId;
+		if (TimestampDifferenceExceeds(blocked_checked_at, now, BLOCKED_CHECK_MS))
+		{
+			blocked_checked_at = now;
+			MemoryContextReset(blockctx);
+			old = MemoryContextSwitchTo(blockctx);
+			blocked = BlockedWorker(&blocked_job);
+			MemoryContextSwitchTo(old);
+			if (blocked != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+						 errmsg("job " INT64_FORMAT " waits for this transaction to end", blocked_job),
+						 errdetail("Its worker (PID %d) waits for a lock of this transaction, as CREATE INDEX CONCURRENTLY does for every transaction that holds an older snapshot; mig_wait would wait for job " INT64_FORMAT " until its timeout.",
+								   (int) blocked, job_id),
+						 errhint("Call mig_wait in a statement of its own that reads no table, outside a transaction block: SELECT mig_wait(" INT64_FORMAT ").",
+								 job_id)));
+		}
 		(void) ConditionVariableTimedSleep(&MigShared->job_cv, Max(sleep_ms, 1),
 										   MigWaitEvent(MIG_WAIT_JOB_CHANGE));
 	}
 	ConditionVariableCancelSleep();
 	state = MemoryContextStrdup(callerctx, state);
 	MemoryContextDelete(loopctx);
+	MemoryContextDelete(blockctx);
 	return state;
 }
 
