@@ -433,14 +433,14 @@ WaiterCleanup(int code, Datum arg)
 	ConditionVariableCancelSleep();
 }
 
+#define BLOCKED_CHECK_MS	500		/* mig_wait looks for a worker it blocks */
+
 /*
  * BlockedWorker: a worker of this database's jobs that waits for a lock of
  * this session's transaction (CREATE INDEX CONCURRENTLY waits so for every
  * transaction that holds an older snapshot), with its job in *job_id; 0 if
  * none does.  As pg_blocking_pids sees it.
  */
-#define BLOCKED_CHECK_MS	500
-
 static pid_t
 BlockedWorker(int64 *job_id)
 {
