@@ -48,6 +48,8 @@ static volatile MigWorkerSlot *my_slot;	/* this worker's, for the watch */
 static TimeoutId watch_timeout = MAX_TIMEOUTS;
 static MemoryContext toplevel_context;
 
+#define WATCH_TICK_MS		100	/* the watch looks this often */
+
 /*
  * The lock bound of a top-level statement (MigRunTopLevel): while it runs,
  * the watch measures how long the worker waits for a lock that others
@@ -275,7 +277,7 @@ MigRunTopLevel(const char *sql, int64 lock_timeout_ms)
 	toplevel_wait_since = 0;
 	toplevel_bound_hit = false;
 	toplevel_bound_ms = Max(lock_timeout_ms, 1);
-	StartWatchTick((int) Min(Max(toplevel_bound_ms / 4, 50), 1000));
+	StartWatchTick((int) Min(Max(toplevel_bound_ms / 4, 50), WATCH_TICK_MS));
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -340,7 +342,7 @@ MigRunTopLevel(const char *sql, int64 lock_timeout_ms)
 	if (own_watch)
 		MigStopWatch();
 	else
-		StartWatchTick(1000);
+		StartWatchTick(WATCH_TICK_MS);
 
 	receiver->rDestroy(receiver);
 	PortalDrop(portal, false);
@@ -353,9 +355,11 @@ MigRunTopLevel(const char *sql, int64 lock_timeout_ms)
 
 /*
  * The watch: while a step's statement runs (a VALIDATE or an index build
- * may take hours), a timeout fires every second and, if job control asked
- * the worker to look (mig_pause, mig_cancel, mig_set set the wakeup flag
- * of its slot), cancels the statement like a statement timeout does.  The
+ * may take hours), a timeout fires every WATCH_TICK_MS and, if job control
+ * asked the worker to look (mig_pause, mig_cancel, mig_set set the wakeup
+ * flag of its slot), cancels the statement like a statement timeout does.
+ * (At a tick of a second, a REPACK of a small table was done before a
+ * cancel reached it.)  The
  * step's error handling then looks at the job: paused or cancelled, the
  * worker stops (a cancelled job's undo step cleans up); otherwise the step
  * is retried.  The handler only reads a flag and sets the interrupt flags,
@@ -411,7 +415,8 @@ MigStartWatch(void)
 		LWLockRelease(MigShared->lock);
 	}
 	enable_timeout_every(watch_timeout,
-						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000), 1000);
+						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), WATCH_TICK_MS),
+						 WATCH_TICK_MS);
 }
 
 /* StartWatchTick: a running watch fires every tick_ms from now on */
