@@ -293,21 +293,31 @@ pgbench_run() {
 # sets job_rate (rows/s over the window), tps, p99
 job_during() {
     local job r0 r1
-    # every job starts from the same table: the dead rows of the jobs
-    # before pruned away (the first job ran on a clean table, the later
-    # ones on the dead rows of all before)
-    q -c "VACUUM tl" >/dev/null
-    job=$(q -c "SELECT mig_start_backfill('tl', 'n = n + 1', vacuum_every => 0, max_lag_bytes => 0 $2)")
-    sleep 1
-    r0=$(q -c "SELECT rows_done FROM mig_jobs WHERE job_id = $job")
+    lat_job_start "$2"
+    r0=$(lat_job_rows)
     pgbench_run "$1" "$secs"
-    r1=$(q -c "SELECT rows_done FROM mig_jobs WHERE job_id = $job")
+    r1=$(lat_job_rows)
+    lat_job_end "$2"
+    job_rate=$(echo "($r1 - $r0) / $secs" | bc -l)
+}
+# lat_job_start ARGS: sets job, a backfill of tl with ARGS, a second under
+# way.  Every job starts from the same table: the dead rows of the jobs
+# before pruned away (the first job ran on a clean table, the later ones on
+# the dead rows of all before)
+lat_job_start() {
+    q -c "VACUUM tl" >/dev/null
+    job=$(q -c "SELECT mig_start_backfill('tl', 'n = n + 1', vacuum_every => 0, max_lag_bytes => 0 $1)")
+    sleep 1
+}
+lat_job_rows() { q -c "SELECT rows_done FROM mig_jobs WHERE job_id = $job"; }
+# lat_job_end ARGS: reports a job that walked all of tl (its figures are
+# too low), and cancels it
+lat_job_end() {
     if [ "$(q -c "SELECT state FROM mig_jobs WHERE job_id = $job")" = succeeded ]; then
-        echo "pacing.sh: job $job ($2) walked all of tl within the window: its figures are too low (--lat-rows)" >&2
+        echo "pacing.sh: job $job ($1) walked all of tl within the window: its figures are too low (--lat-rows)" >&2
         lat_short="yes"
     fi
     cancel "$job"
-    job_rate=$(echo "($r1 - $r0) / $secs" | bc -l)
 }
 lat_short=""
 cancel() {
@@ -348,7 +358,9 @@ for round in $(seq 1 "$rounds"); do
         lat[$i]+="$job_rate $tps $p99"$'\n'
     done
 done
-col() { printf '%s' "${lat[$1]}" | awk -v c="$2" 'NF { print $c }' | median; }
+# medcol ARRAY I C: the median of column C of the lines in ARRAY[I]
+medcol() { local -n lines=$1; printf '%s' "${lines[$2]}" | awk -v c="$3" 'NF { print $c }' | median; }
+col() { medcol lat "$@"; }
 lat_rate=$(col 0 1) lat_tps=$(col 0 2) lat_p99=$(col 0 3)
 lat_rows="| none (baseline) | - | $(f0 "$base_tps") | $base_p99 ms |"$'\n'
 best_nice="" best_rate=0
@@ -373,19 +385,13 @@ echo "latency: without a job, 2 clients p99 $base_p99_2 ms, 8 clients p99 $base_
 # of each half), tps_2, tps_8, p99_2, p99_8
 load_change() {
     local job r0 r1 r2
-    q -c "VACUUM tl" >/dev/null
-    job=$(q -c "SELECT mig_start_backfill('tl', 'n = n + 1', vacuum_every => 0, max_lag_bytes => 0 $1)")
-    sleep 1
-    r0=$(q -c "SELECT rows_done FROM mig_jobs WHERE job_id = $job")
+    lat_job_start "$1"
+    r0=$(lat_job_rows)
     pgbench_run 2 "$half"; p99_2=$p99 tps_2=$tps
-    r1=$(q -c "SELECT rows_done FROM mig_jobs WHERE job_id = $job")
+    r1=$(lat_job_rows)
     pgbench_run 8 "$half"; p99_8=$p99 tps_8=$tps
-    r2=$(q -c "SELECT rows_done FROM mig_jobs WHERE job_id = $job")
-    if [ "$(q -c "SELECT state FROM mig_jobs WHERE job_id = $job")" = succeeded ]; then
-        echo "pacing.sh: job $job ($1) walked all of tl within the window: its figures are too low (--lat-rows)" >&2
-        lat_short="yes"
-    fi
-    cancel "$job"
+    r2=$(lat_job_rows)
+    lat_job_end "$1"
     rate_2=$(echo "($r1 - $r0) / $half" | bc -l) rate_8=$(echo "($r2 - $r1) / $half" | bc -l)
 }
 declare -A chg  # config index -> lines "rate_2 rate_8 tps_2 tps_8 p99_2 p99_8"
@@ -397,7 +403,7 @@ for round in $(seq 1 "$rounds"); do
         chg[$i]+="$rate_2 $rate_8 $tps_2 $tps_8 $p99_2 $p99_8"$'\n'
     done
 done
-ccol() { printf '%s' "${chg[$1]}" | awk -v c="$2" 'NF { print $c }' | median; }
+ccol() { medcol chg "$@"; }
 # the worse half of max_app_latency's p99: the fixed ratio that keeps the
 # same p99 keeps each half within it
 chg_p99=$(printf '%.2f' "$(echo "$(ccol 0 5) $(ccol 0 6)" | awk '{ print ($1 > $2 ? $1 : $2) }')")
