@@ -557,12 +557,15 @@ WaitForJob(int64 job_id, int64 timeout_ms, bool release_xmin)
 			old = MemoryContextSwitchTo(blockctx);
 			blocked = BlockedWorker(&blocked_job);
 			MemoryContextSwitchTo(old);
+			/* another job may be another role's: it is not named */
 			if (blocked != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
-						 errmsg("job " INT64_FORMAT " waits for this transaction to end", blocked_job),
-						 errdetail("Its worker (PID %d) waits for a lock of this transaction, as CREATE INDEX CONCURRENTLY does for every transaction that holds an older snapshot; mig_wait would wait for job " INT64_FORMAT " until its timeout.",
-								   (int) blocked, job_id),
+						 blocked_job == job_id ?
+						 errmsg("job " INT64_FORMAT " waits for this transaction to end", job_id) :
+						 errmsg("a pg_mig job waits for this transaction to end"),
+						 errdetail("Its worker (PID %d) waits for a lock of this transaction, as CREATE INDEX CONCURRENTLY does for every transaction that holds an older snapshot.",
+								   (int) blocked),
 						 errhint("Call mig_wait in a statement of its own that reads no table, outside a transaction block: SELECT mig_wait(" INT64_FORMAT ").",
 								 job_id)));
 		}
