@@ -38,12 +38,15 @@ DROP ROLE regress_mig_ct;
 SELECT count(*) AS jobs FROM mig_jobs WHERE kind = 'change_type';
 SELECT attname FROM pg_attribute WHERE attrelid = 'ct'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum;
 
--- int -> bigint end to end, with cleanup
+-- int -> bigint end to end, with cleanup; the rows written after the start,
+-- in the same transaction, so that the walk never sees id 3 before it moves
+BEGIN;
 SELECT mig_change_type('ct', 'id', 'bigint', cleanup => true, batch_size => 100,
                        chunk_time => NULL, lock_timeout => '2s') AS job \gset
 -- rows written after the start get the new column from the trigger
 INSERT INTO ct (customer_id, v) VALUES (1, 'after start');
 UPDATE ct SET id = id + 10000 WHERE id = 3;
+COMMIT;
 SELECT mig_wait(:job, '120s');
 SELECT kind, state, step, rows_done, last_error FROM mig_jobs WHERE job_id = :job;
 SELECT detail FROM mig_job_events WHERE job_id = :job AND event = 'step' ORDER BY event_id;
