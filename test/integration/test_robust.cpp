@@ -218,8 +218,8 @@ TEST(Robust, LockedJobRowIsWaitedForNotRetried)
     // the worker waits for the job row ...
     wait_for(
         [&] {
-            return c.scalar_int("SELECT count(*) FROM pg_stat_activity WHERE backend_type ="
-                                " 'pg_mig worker' AND wait_event_type = 'Lock'") > 0;
+            return c.scalar_int("SELECT count(*) FROM pg_stat_activity WHERE pid = $1"
+                                " AND wait_event_type = 'Lock'", {S(pid)}) > 0;
         },
         30, "the worker to wait for the job row");
     // ... for much longer than its lock_timeout
