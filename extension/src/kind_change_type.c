@@ -2749,8 +2749,8 @@ CountUnfit(Oid relid, AttrNumber old_attnum, AttrNumber attnum)
  * whose identity a revert moves back to a column of the narrower type
  * to_typid, its sequence's last value handed out must fit that type (the
  * swap's ALTER SEQUENCE ... AS would fail otherwise, "RESTART value ...
- * cannot be greater than MAXVALUE"): refused at the revert's start, with
- * the value.
+ * cannot be greater than MAXVALUE", or less than MINVALUE for a descending
+ * one): refused at the revert's start, with the value.
  */
 static void
 CheckIdentityFits(int64 job_id, Oid relid, AttrNumber from, Oid to_typid)
@@ -2758,15 +2758,22 @@ CheckIdentityFits(int64 job_id, Oid relid, AttrNumber from, Oid to_typid)
 	Relation	depRel;
 	HeapTuple	dep;
 	Oid			seq;
-	int64		limit;
+	int64		low;
+	int64		high;
 	int64		last;
 
 	LOCAL_FCINFO(fcinfo, 1);
 
 	if (to_typid == INT4OID)
-		limit = PG_INT32_MAX;
+	{
+		low = PG_INT32_MIN;
+		high = PG_INT32_MAX;
+	}
 	else if (to_typid == INT2OID)
-		limit = PG_INT16_MAX;
+	{
+		low = PG_INT16_MIN;
+		high = PG_INT16_MAX;
+	}
 	else
 		return;
 	depRel = table_open(DependRelationId, AccessShareLock);
@@ -2780,7 +2787,8 @@ CheckIdentityFits(int64 job_id, Oid relid, AttrNumber from, Oid to_typid)
 	fcinfo->args[0].value = ObjectIdGetDatum(seq);
 	fcinfo->args[0].isnull = false;
 	last = DatumGetInt64(pg_sequence_last_value(fcinfo));
-	if (fcinfo->isnull || last <= limit)
+	/* a descending sequence goes beyond the type at its low end */
+	if (fcinfo->isnull || (last >= low && last <= high))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -2789,7 +2797,8 @@ CheckIdentityFits(int64 job_id, Oid relid, AttrNumber from, Oid to_typid)
 					format_type_be(to_typid)),
 			 errdetail("Its last value " INT64_FORMAT " does not fit type %s, which the swap back makes the sequence.",
 					   last, format_type_be(to_typid)),
-			 errhint("If no row holds a value that large, set the sequence back with setval() and call mig_revert(" INT64_FORMAT ") again; or keep the new type and drop the old column with mig_forget(" INT64_FORMAT ").",
+			 errhint("If no row holds a value beyond type %s, set the sequence back with setval() and call mig_revert(" INT64_FORMAT ") again; or keep the new type and drop the old column with mig_forget(" INT64_FORMAT ").",
+					 format_type_be(to_typid),
 					 job_id, job_id)));
 }
 

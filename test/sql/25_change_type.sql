@@ -460,3 +460,20 @@ UNION ALL
 INSERT INTO cti_r (v) VALUES ('after the revert') RETURNING id;
 SELECT count(*), count(DISTINCT id), max(id) FROM cti_r;
 DROP TABLE cti_r_ref, cti_r;
+-- a descending identity: refused while its sequence is below integer
+CREATE TABLE cti_desc (id int GENERATED ALWAYS AS IDENTITY (START WITH -1 INCREMENT BY -1) PRIMARY KEY, v text);
+INSERT INTO cti_desc (v) SELECT 'v' || g FROM generate_series(1, 20) g;
+SELECT mig_change_type('cti_desc', 'id', 'bigint', lock_timeout => '2s') AS job \gset
+SELECT mig_wait(:job, '120s');
+SELECT setval('cti_desc_id_seq', -3000000000) IS NOT NULL AS set;
+SELECT pg_temp.try(:job, format('SELECT mig_revert(%s)', :job));
+SELECT count(*) AS reverts FROM mig_jobs WHERE job_id > :job;
+SELECT setval('cti_desc_id_seq', -20) IS NOT NULL AS set;
+SELECT mig_revert(:job, lock_timeout => '2s') AS revert \gset
+SELECT mig_wait(:revert, '120s');
+SELECT format_type(atttypid, atttypmod), attidentity FROM pg_attribute
+ WHERE attrelid = 'cti_desc'::regclass AND attname = 'id';
+SELECT format_type(seqtypid, NULL), seqmin, seqmax, seqincrement FROM pg_sequence
+ WHERE seqrelid = 'cti_desc_id_seq'::regclass;
+INSERT INTO cti_desc (v) VALUES ('after the revert') RETURNING id;
+DROP TABLE cti_desc;
