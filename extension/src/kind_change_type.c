@@ -2747,10 +2747,13 @@ CountUnfit(Oid relid, AttrNumber old_attnum, AttrNumber attnum)
 /*
  * CheckIdentityFits: when column from of table relid is an identity column
  * whose identity a revert moves back to a column of the narrower type
- * to_typid, its sequence's last value handed out must fit that type (the
- * swap's ALTER SEQUENCE ... AS would fail otherwise, "RESTART value ...
- * cannot be greater than MAXVALUE", or less than MINVALUE for a descending
- * one): refused at the revert's start, with the value.
+ * to_typid, its sequence's last value must fit that type (the swap's
+ * ALTER SEQUENCE ... AS would fail otherwise, "RESTART value ... cannot be
+ * greater than MAXVALUE", or less than MINVALUE for a descending one):
+ * refused at the revert's start, with the value.  The last value whether
+ * handed out or yet to be (after setval(..., false) or RESTART, where
+ * pg_sequence_last_value says NULL), read from the sequence with the
+ * caller's rights, as CountUnfit reads the table.
  */
 static void
 CheckIdentityFits(int64 job_id, Oid relid, AttrNumber from, Oid to_typid)
@@ -2761,8 +2764,8 @@ CheckIdentityFits(int64 job_id, Oid relid, AttrNumber from, Oid to_typid)
 	int64		low;
 	int64		high;
 	int64		last;
-
-	LOCAL_FCINFO(fcinfo, 1);
+	bool		isnull;
+	int			nest;
 
 	if (to_typid == INT4OID)
 	{
@@ -2782,13 +2785,21 @@ CheckIdentityFits(int64 job_id, Oid relid, AttrNumber from, Oid to_typid)
 	if (dep == NULL)
 		return;
 	seq = ((Form_pg_depend) GETSTRUCT(dep))->objid;
-	/* pg_sequence_last_value: NULL when no value was handed out since setval */
-	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = ObjectIdGetDatum(seq);
-	fcinfo->args[0].isnull = false;
-	last = DatumGetInt64(pg_sequence_last_value(fcinfo));
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(psprintf("SELECT last_value FROM %s",
+							 quote_qualified_identifier(get_namespace_name(get_rel_namespace(seq)),
+														get_rel_name(seq))), true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read sequence %s", get_rel_name(seq));
+	last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
 	/* a descending sequence goes beyond the type at its low end */
-	if (fcinfo->isnull || (last >= low && last <= high))
+	if (isnull || (last >= low && last <= high))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -468,6 +468,10 @@ SELECT mig_wait(:job, '120s');
 SELECT setval('cti_desc_id_seq', -3000000000) IS NOT NULL AS set;
 SELECT pg_temp.try(:job, format('SELECT mig_revert(%s)', :job));
 SELECT count(*) AS reverts FROM mig_jobs WHERE job_id > :job;
+-- also a value set to be handed out next (RESTART: not yet called)
+ALTER TABLE cti_desc ALTER COLUMN id RESTART WITH -3000000000;
+SELECT pg_temp.try(:job, format('SELECT mig_revert(%s)', :job));
+SELECT count(*) AS reverts FROM mig_jobs WHERE job_id > :job;
 SELECT setval('cti_desc_id_seq', -20) IS NOT NULL AS set;
 SELECT mig_revert(:job, lock_timeout => '2s') AS revert \gset
 SELECT mig_wait(:revert, '120s');
