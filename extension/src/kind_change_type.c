@@ -2785,6 +2785,8 @@ CheckIdentityFits(int64 job_id, Oid relid, AttrNumber from, Oid to_typid)
 	if (dep == NULL)
 		return;
 	seq = ((Form_pg_depend) GETSTRUCT(dep))->objid;
+	/* locked first: its qualified name stays its own until the end */
+	LockRelationOid(seq, AccessShareLock);
 	nest = NewGUCNestLevel();
 	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
