@@ -2267,9 +2267,7 @@ MoveIdentity(Oid relid, AttrNumber from, AttrNumber to)
 	ReleaseSysCache(st);
 	to_type = get_atttype(relid, to);
 	if (seqtype != to_type)
-		MigExecDDL(psprintf("ALTER SEQUENCE %s AS %s",
-							quote_qualified_identifier(get_namespace_name(get_rel_namespace(seq)),
-													   get_rel_name(seq)),
+		MigExecDDL(psprintf("ALTER SEQUENCE %s AS %s", QualifiedRelationName(seq),
 							format_type_be_qualified(to_type)));
 }
 
@@ -2334,8 +2332,7 @@ SwapColumn(const MigJob *job, const CtColumn *c)
 	seq = OwnedSequence(c->relid, c->attnum);
 	if (OidIsValid(seq))
 	{
-		char	   *seqname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(seq)),
-														 get_rel_name(seq));
+		char	   *seqname = QualifiedRelationName(seq);
 		HeapTuple	st = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seq));
 
 		MigExecDDL(psprintf("ALTER SEQUENCE %s OWNED BY %s.%s", seqname, rel, new_column));
@@ -2718,6 +2715,30 @@ UndoCall(const MigJob *job)
 }
 
 /*
+ * ReadInt8: the one bigint of sql, a query of one row every name of which
+ * is qualified, read with the caller's rights under search_path
+ * pg_catalog; *isnull says whether it is NULL.  what names the query's
+ * action in the error if it returns no row ("count the rows of table t").
+ */
+static int64
+ReadInt8(const char *sql, const char *what, bool *isnull)
+{
+	int64		value;
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not %s", what);
+	value = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull));
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	return value;
+}
+
+/*
  * CountUnfit: the rows of table relid whose old column (old_attnum) is NULL
  * where the current one (attnum) is not: values the old type cannot hold.
  * Read with the caller's rights, every name qualified.
@@ -2725,23 +2746,12 @@ UndoCall(const MigJob *job)
 static int64
 CountUnfit(Oid relid, AttrNumber old_attnum, AttrNumber attnum)
 {
-	int64		count;
 	bool		isnull;
-	int			nest = NewGUCNestLevel();
 
-	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s WHERE %s IS NULL AND %s IS NOT NULL",
+	return ReadInt8(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s WHERE %s IS NULL AND %s IS NOT NULL",
 							 QualifiedRelationName(relid), ColumnNameOf(relid, old_attnum),
-							 ColumnNameOf(relid, attnum)), true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "could not count the rows of table %s", get_rel_name(relid));
-	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
-	AtEOXact_GUC(true, nest);
-	return count;
+							 ColumnNameOf(relid, attnum)),
+					psprintf("count the rows of table %s", get_rel_name(relid)), &isnull);
 }
 
 /*
@@ -2765,7 +2775,6 @@ CheckIdentityFits(int64 job_id, Oid relid, AttrNumber from, Oid to_typid)
 	int64		high;
 	int64		last;
 	bool		isnull;
-	int			nest;
 
 	if (to_typid == INT4OID)
 	{
@@ -2787,19 +2796,8 @@ CheckIdentityFits(int64 job_id, Oid relid, AttrNumber from, Oid to_typid)
 	seq = ((Form_pg_depend) GETSTRUCT(dep))->objid;
 	/* locked first: its qualified name stays its own until the end */
 	LockRelationOid(seq, AccessShareLock);
-	nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute(psprintf("SELECT last_value FROM %s",
-							 quote_qualified_identifier(get_namespace_name(get_rel_namespace(seq)),
-														get_rel_name(seq))), true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "could not read sequence %s", get_rel_name(seq));
-	last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
-	AtEOXact_GUC(true, nest);
+	last = ReadInt8(psprintf("SELECT last_value FROM %s", QualifiedRelationName(seq)),
+					psprintf("read sequence %s", get_rel_name(seq)), &isnull);
 	/* a descending sequence goes beyond the type at its low end */
 	if (isnull || (last >= low && last <= high))
 		return;
