@@ -78,7 +78,10 @@ const std::vector<Command>& Commands()
         {"revert", "revert JOB [options] [--wait]\n"
                    "                            undo a backfill that kept old values, or swap a type change back",
          CmdRevert},
-        {"forget", "forget JOB                drop the old values a finished backfill kept", CmdForget},
+        {"forget", "forget JOB                release a finished job's key and drop what it left", CmdForget,
+         "Forgets a finished job (succeeded, failed or cancelled): its job_key is released, a failed job no "
+         "longer blocks its table, and what the job left is dropped: the old values a backfill kept, the old "
+         "column a type change kept, or the new column a type change given up before its swap built."},
         {"status", "status [JOB] [--json] [--watch]\n"
                    "                            jobs with progress, rate, ETA, lag and throttle reason",
          CmdStatus,

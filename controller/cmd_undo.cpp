@@ -37,7 +37,22 @@ int CmdForget(const std::string& cmd, const std::vector<std::string>& args)
     Connection c(cl.conn);
     Api api(c);
     api.Control("mig_forget", job);
-    std::cout << "job " << job << ": kept values dropped\n";
+    // what this forget did: its event 'forgotten', and what it dropped
+    // before it (a change_type job's column), 'key released' between them
+    auto events = api.Events(job);
+    std::string said;
+    for (size_t i = events.size(); i-- > 0;) {
+        if (events[i][1] != "forgotten") continue;
+        said = events[i][2];
+        for (size_t j = i; j-- > 0 && events[j][1] != "forgotten";) {
+            if (events[j][1] == "key released") continue;
+            if (events[j][1] == "old column dropped" || events[j][1] == "new column dropped")
+                said = events[j][1] + ": " + events[j][2] + "; " + said;
+            break;
+        }
+        break;
+    }
+    std::cout << "job " << job << ": " << (said.empty() ? "forgotten" : said) << "\n";
     return kOk;
 }
 

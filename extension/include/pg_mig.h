@@ -657,7 +657,7 @@ extern void MigAllowKeptWrites(Oid kept_relid);
 extern bool MigJobKeepsValues(const MigJob *job);
 extern MigChunkPlan *MigKeepingChunkPlan(MigJob *job, const MigTarget *target);
 /* kind_change_type.c: the old column a change_type job keeps, its revert (sql_undo.c) */
-extern char *MigChangeTypeForget(const MigJob *job);
+extern char *MigChangeTypeForget(const MigJob *job, const char **event);
 extern int64 MigChangeTypeRevert(const MigJob *job, MigJob *revert);
 
 /*

@@ -1413,6 +1413,36 @@ CheckIdentityType(Oid relid, AttrNumber attnum, const char *column, Oid new_type
 }
 
 /*
+ * CheckNamesFree: the columns new_column and old_column that a job adds to
+ * table rel (and names at its swap) are not there, and the caller may
+ * create the job's trigger function in the table's schema
+ */
+static void
+CheckNamesFree(Relation rel, const char *new_column, const char *old_column)
+{
+	Oid			relid = RelationGetRelid(rel);
+
+	if (get_attnum(relid, new_column) != InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_COLUMN),
+				 errmsg("column \"%s\" of table \"%s\" already exists", new_column,
+						RelationGetRelationName(rel)),
+				 errhint("An earlier change_type job of the column left it: resume that job with mig_resume(), or give it up with mig_cancel() and then mig_forget(), which drops what it built.")));
+	if (get_attnum(relid, old_column) != InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_COLUMN),
+				 errmsg("column \"%s\" of table \"%s\" already exists", old_column,
+						RelationGetRelationName(rel)),
+				 errhint("An earlier change_type job of the column kept it: drop it with mig_forget() of that job, or swap back with mig_revert().")));
+	if (MigNamespaceAclCheck(RelationGetNamespace(rel), GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to create the trigger function of the job in schema %s",
+						get_namespace_name(RelationGetNamespace(rel))),
+				 errhint("The job keeps the new column up to date with a trigger function in the table's schema; grant CREATE on the schema to the role that starts it.")));
+}
+
+/*
  * CheckReferencingColumns: for convert_referencing, the columns that
  * reference column attnum of table relid through a foreign key (of other
  * tables, or of the table itself) and are not of the new type yet, each
@@ -1500,19 +1530,7 @@ CheckReferencingColumns(Oid relid, AttrNumber attnum, Oid new_type, int32 new_ty
 		c->old_column = TruncatedName("mig_old_", name);
 		c->check = TruncatedName("mig_not_null_", c->new_column);
 		c->function = FunctionName(c->relid, c->attnum);
-		if (get_attnum(c->relid, c->new_column) != InvalidAttrNumber ||
-			get_attnum(c->relid, c->old_column) != InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_COLUMN),
-					 errmsg("column \"%s\" or \"%s\" of table \"%s\" already exists", c->new_column,
-							c->old_column, RelationGetRelationName(rel)),
-					 errhint("A column change of an earlier job left it: drop it (or finish that job with mig_resume()) first.")));
-		if (MigNamespaceAclCheck(RelationGetNamespace(rel), GetUserId(), ACL_CREATE) != ACLCHECK_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to create the trigger function of the job in schema %s",
-							get_namespace_name(RelationGetNamespace(rel))),
-					 errhint("The job keeps the new column up to date with a trigger function in the table's schema; grant CREATE on the schema to the role that starts it.")));
+		CheckNamesFree(rel, c->new_column, c->old_column);
 		table_close(rel, NoLock);
 		result = lappend(result, c);
 	}
@@ -1542,7 +1560,6 @@ PrepareStart(Relation *relp, MigJob *job, const char *column, const char *new_ty
 	char	   *new_column;
 	char	   *old_column;
 	char	   *function;
-	char	   *schema = get_namespace_name(RelationGetNamespace(rel));
 	char	   *relname = RelationGetRelationName(rel);
 	Oid			old_typid;
 	int32		old_typmod;
@@ -1601,18 +1618,7 @@ PrepareStart(Relation *relp, MigJob *job, const char *column, const char *new_ty
 	/* the names the job adds: free now */
 	new_column = TruncatedName("mig_new_", column);
 	old_column = TruncatedName("mig_old_", column);
-	if (get_attnum(relid, new_column) != InvalidAttrNumber ||
-		get_attnum(relid, old_column) != InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_COLUMN),
-				 errmsg("column \"%s\" or \"%s\" of table \"%s\" already exists", new_column,
-						old_column, relname),
-				 errhint("A column change of an earlier job left it: drop it (or finish that job with mig_resume()) first.")));
-	if (MigNamespaceAclCheck(RelationGetNamespace(rel), GetUserId(), ACL_CREATE) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to create the trigger function of the job in schema %s", schema),
-				 errhint("The job keeps the new column up to date with a trigger function in the table's schema; grant CREATE on the schema to the role that starts it.")));
+	CheckNamesFree(rel, new_column, old_column);
 	function = FunctionName(relid, attnum);
 	if (convert_referencing)
 		refs = CheckReferencingColumns(relid, attnum, new_type, new_typmod);
@@ -2567,9 +2573,51 @@ DoneCleanup(const MigJob *job)
 }
 
 /*
+ * DropTrigger: the trigger of column c (found by the table's OID and the
+ * number in its name) and its function (the trigger's, by OID), where
+ * they are.  Caller is connected to SPI, the table locked.
+ */
+static void
+DropTrigger(const CtColumn *c)
+{
+	Oid			trigger = get_trigger_oid(c->relid, TriggerName(c->trigger), true);
+	Oid			function = InvalidOid;
+	Relation	tgrel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	if (!OidIsValid(trigger))
+		return;
+	tgrel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(trigger));
+	scan = systable_beginscan(tgrel, TriggerOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		function = ((Form_pg_trigger) GETSTRUCT(tup))->tgfoid;
+	systable_endscan(scan);
+	table_close(tgrel, AccessShareLock);
+	MigExecDDL(psprintf("DROP TRIGGER %s ON %s",
+						quote_identifier(TriggerName(c->trigger)), QualifiedRelationName(c->relid)));
+	if (OidIsValid(function))
+		MigExecDDL(psprintf("DROP FUNCTION %s", format_procedure_qualified(function)));
+}
+
+/* LockColumnTables: the tables of columns, in their order (the job's table first) */
+static void
+LockColumnTables(List *columns)
+{
+	ListCell   *lc;
+
+	foreach(lc, columns)
+		MigExecDDL(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
+							QualifiedRelationName(((CtColumn *) lfirst(lc))->relid)));
+}
+
+/*
  * DropOldColumns: what the swap left of each of the job's columns: the
- * trigger (found by the table's OID and the column's number), its function
- * (the trigger's, by OID) and the old column (by its number; its indexes
+ * trigger, its function and the old column (by its number; its indexes
  * go with it), the tables locked first, the job's table first.  Returns
  * the number of old columns dropped.  The swap is done; caller is
  * connected to SPI, in a transaction under the job's lock_timeout.
@@ -2581,41 +2629,119 @@ DropOldColumns(const MigJob *job)
 	ListCell   *lc;
 	int			dropped = 0;
 
-	foreach(lc, columns)
-		MigExecDDL(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
-							QualifiedRelationName(((CtColumn *) lfirst(lc))->relid)));
+	LockColumnTables(columns);
 	foreach(lc, columns)
 	{
 		CtColumn   *c = lfirst(lc);
-		char	   *rel = QualifiedRelationName(c->relid);
 		const char *old_column = OldColumnName(c);
-		Oid			trigger = get_trigger_oid(c->relid, TriggerName(c->trigger), true);
 
 		if (old_column == NULL)
 			continue;
-		if (OidIsValid(trigger))
-		{
-			Oid			function = InvalidOid;
-			Relation	tgrel = table_open(TriggerRelationId, AccessShareLock);
-			ScanKeyData key;
-			SysScanDesc scan;
-			HeapTuple	tup;
+		DropTrigger(c);
+		MigExecDDL(psprintf("ALTER TABLE %s DROP COLUMN %s",
+							QualifiedRelationName(c->relid), old_column));
+		dropped++;
+	}
+	return dropped;
+}
 
-			ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
-						ObjectIdGetDatum(trigger));
-			scan = systable_beginscan(tgrel, TriggerOidIndexId, true, NULL, 1, &key);
-			tup = systable_getnext(scan);
-			if (HeapTupleIsValid(tup))
-				function = ((Form_pg_trigger) GETSTRUCT(tup))->tgfoid;
-			systable_endscan(scan);
-			table_close(tgrel, AccessShareLock);
-			MigExecDDL(psprintf("DROP TRIGGER %s ON %s",
-								quote_identifier(TriggerName(c->trigger)), rel));
-			if (OidIsValid(function))
-				MigExecDDL(psprintf("DROP FUNCTION %s",
-									format_procedure_qualified(function)));
-		}
-		MigExecDDL(psprintf("ALTER TABLE %s DROP COLUMN %s", rel, old_column));
+/*
+ * Twins: the foreign keys pg_mig added against the new column of c (the
+ * twins mig_ct_con_<oid> of the carried constraints, of this table or
+ * another), found by what depends on the column, by OID.  The column's own
+ * twins and its NOT NULL check go with it and are not listed.
+ */
+static List *
+Twins(const CtColumn *c)
+{
+	Relation	depRel = table_open(DependRelationId, AccessShareLock);
+	ScanKeyData key[3];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *result = NIL;
+
+	ScanKeyInit(&key[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(c->relid));
+	ScanKeyInit(&key[2], Anum_pg_depend_refobjsubid, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum((int32) c->new_attnum));
+	scan = systable_beginscan(depRel, DependReferenceIndexId, true, NULL, 3, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tup);
+		HeapTuple	contup;
+		Form_pg_constraint con;
+
+		if (dep->classid != ConstraintRelationId)
+			continue;
+		contup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(dep->objid));
+		if (!HeapTupleIsValid(contup))
+			continue;
+		con = (Form_pg_constraint) GETSTRUCT(contup);
+		if (con->contype == CONSTRAINT_FOREIGN && con->confrelid == c->relid &&
+			strncmp(NameStr(con->conname), "mig_ct_con_", strlen("mig_ct_con_")) == 0)
+			result = list_append_unique_oid(result, dep->objid);
+		ReleaseSysCache(contup);
+	}
+	systable_endscan(scan);
+	table_close(depRel, AccessShareLock);
+	list_sort(result, list_oid_cmp);
+	return result;
+}
+
+/*
+ * DropNewColumns: what a job that gives up before its swap built (mig_forget
+ * of a cancelled or failed job): the twins of the foreign keys that
+ * reference a new column, then for each column the trigger, its function
+ * and the new column (by its number; its index copies, its NOT NULL check
+ * and its own twins go with it).  The job's tables are locked first, the
+ * job's table first, then the tables of the twins.  Returns the number of
+ * new columns dropped.  Caller is connected to SPI, in a transaction under
+ * the job's lock_timeout.
+ */
+static int
+DropNewColumns(const MigJob *job)
+{
+	List	   *columns = JobColumns(job);
+	List	   *twins = NIL;
+	ListCell   *lc;
+	int			dropped = 0;
+
+	LockColumnTables(columns);
+	foreach(lc, columns)
+		twins = list_concat_unique_oid(twins, Twins(lfirst(lc)));
+	foreach(lc, twins)
+	{
+		Oid			conrelid;
+
+		(void) ConstraintType(lfirst_oid(lc), &conrelid);
+		MigExecDDL(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
+							QualifiedRelationName(conrelid)));
+	}
+	foreach(lc, twins)
+	{
+		Oid			conrelid;
+
+		(void) ConstraintType(lfirst_oid(lc), &conrelid);
+		MigExecDDL(psprintf("ALTER TABLE %s DROP CONSTRAINT %s", QualifiedRelationName(conrelid),
+							quote_identifier(get_constraint_name(lfirst_oid(lc)))));
+	}
+	foreach(lc, columns)
+	{
+		CtColumn   *c = lfirst(lc);
+		HeapTuple	tup = SearchSysCacheAttNum(c->relid, c->new_attnum);
+		char	   *name;
+
+		if (c->new_attnum == c->attnum)
+			elog(ERROR, "the new column of a change_type job is its column");
+		DropTrigger(c);
+		if (!HeapTupleIsValid(tup))
+			continue;			/* dropped by hand */
+		name = pstrdup(NameStr(((Form_pg_attribute) GETSTRUCT(tup))->attname));
+		ReleaseSysCache(tup);
+		MigExecDDL(psprintf("ALTER TABLE %s DROP COLUMN %s",
+							QualifiedRelationName(c->relid), quote_identifier(name)));
 		dropped++;
 	}
 	return dropped;
@@ -2645,24 +2771,45 @@ RunCleanup(const MigJob *job)
 }
 
 /*
- * MigChangeTypeForget: mig_forget of a succeeded change_type job that kept
- * its old column (cleanup => false): the cleanup step's drops, in the
- * caller's transaction (all or nothing), under the job's lock_timeout.  A
- * lock timeout is an error that says to retry.  Returns the detail of the
- * event 'old column dropped', or NULL when nothing was left.  The job's
- * kind is loaded.
+ * MigChangeTypeForget: mig_forget of a change_type job drops what the job
+ * left, so that the table is as the job's end or its start would leave it:
+ * after its swap (succeeded with cleanup => false, or cancelled or failed
+ * afterwards), the cleanup step's drops; before its swap (cancelled or
+ * failed), what it built (DropNewColumns).  Never for a revert, whose new
+ * column is the old column of the job it reverts, and nothing for a
+ * change in the catalog only.  In the caller's transaction (all or
+ * nothing), with the caller's rights, under the job's lock_timeout; a lock
+ * timeout is an error that says to retry.  Returns the detail of the event
+ * *event ('old column dropped', 'new column dropped'), or NULL when
+ * nothing was left.  The job's kind is loaded, the job finished.
  */
 char *
-MigChangeTypeForget(const MigJob *job)
+MigChangeTypeForget(const MigJob *job, const char **event)
 {
 	int			nest;
 	int			dropped = 0;
+	bool		swapped;
 	const char *column;
+	const char *what;
 	MemoryContext ctx = CurrentMemoryContext;
 
-	if (job->state != MIG_STATE_SUCCEEDED || !HasOldColumns(job))
+	if (IsRevert(job) || !Walks(job))
 		return NULL;
-	column = OldColumnName(linitial(JobColumns(job)));
+	swapped = Swapped(job);
+	if (swapped)
+	{
+		if (!HasOldColumns(job))
+			return NULL;
+		column = OldColumnName(linitial(JobColumns(job)));
+		what = "old";
+	}
+	else
+	{
+		if (job->state == MIG_STATE_SUCCEEDED)
+			return NULL;
+		column = quote_identifier(Arg(job, "new_column"));
+		what = "new";
+	}
 	nest = NewGUCNestLevel();
 	MigSetLockTimeout(job->lock_timeout_ms, GUC_ACTION_SAVE);
 	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
@@ -2671,7 +2818,7 @@ MigChangeTypeForget(const MigJob *job)
 		elog(ERROR, "SPI_connect failed");
 	PG_TRY();
 	{
-		dropped = DropOldColumns(job);
+		dropped = swapped ? DropOldColumns(job) : DropNewColumns(job);
 	}
 	PG_CATCH();
 	{
@@ -2684,9 +2831,9 @@ MigChangeTypeForget(const MigJob *job)
 		FlushErrorState();
 		ereport(ERROR,
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("cannot forget job " INT64_FORMAT ": the lock to drop the old column %s was not granted within lock_timeout",
-						job->job_id, column),
-				 errdetail("It waited the job's lock_timeout (" INT64_FORMAT " ms) for a lock on table %s; nothing was dropped.",
+				 errmsg("cannot forget job " INT64_FORMAT ": the lock to drop the %s column %s was not granted within lock_timeout",
+						job->job_id, what, column),
+				 errdetail("It waited the job's lock_timeout (" INT64_FORMAT " ms) for a lock on table %s or a table that references it; nothing was dropped.",
 						   job->lock_timeout_ms, MigJobRelationName(job)),
 				 errhint("Call mig_forget(" INT64_FORMAT ") again when the sessions that use the table are done.",
 						 job->job_id)));
@@ -2694,10 +2841,19 @@ MigChangeTypeForget(const MigJob *job)
 	PG_END_TRY();
 	SPI_finish();
 	AtEOXact_GUC(true, nest);
-	if (dropped <= 1)
+	*event = swapped ? "old column dropped" : "new column dropped";
+	if (dropped == 0)
+		return NULL;
+	if (swapped && dropped == 1)
 		return psprintf("%s of table %s dropped, with its indexes, its trigger and the trigger's function",
 						column, MigJobRelationName(job));
-	return psprintf("%s of table %s and %d old referencing columns dropped, with their indexes, triggers and the triggers' functions",
+	if (swapped)
+		return psprintf("%s of table %s and %d old referencing columns dropped, with their indexes, triggers and the triggers' functions",
+						column, MigJobRelationName(job), dropped - 1);
+	if (dropped == 1)
+		return psprintf("%s of table %s dropped, with its index copies and foreign keys, its trigger and the trigger's function: the column keeps its old type",
+						column, MigJobRelationName(job));
+	return psprintf("%s of table %s and %d new referencing columns dropped, with their index copies and foreign keys, triggers and the triggers' functions: the columns keep their old type",
 					column, MigJobRelationName(job), dropped - 1);
 }
 
@@ -2864,11 +3020,11 @@ MigChangeTypeRevert(const MigJob *job, MigJob *revert)
 				 errdetail("Job " INT64_FORMAT " is %s; column %s of table %s still has its old type.",
 						   job_id, MigStateName(job->state),
 						   ColumnName(job, AttArg(job, "attnum")), table),
-				 job->state == MIG_STATE_CANCELLED ?
-				 errhint("Nothing to swap back: drop its trigger, the trigger's function and column %s by hand.",
-						 quote_identifier(Arg(job, "new_column"))) :
-				 errhint("Cancel it with mig_cancel(" INT64_FORMAT "): the column keeps its old type; then drop its trigger, the trigger's function and column %s by hand.",
-						 job_id, quote_identifier(Arg(job, "new_column")))));
+				 job->state == MIG_STATE_CANCELLED || job->state == MIG_STATE_FAILED ?
+				 errhint("Nothing to swap back: mig_forget(" INT64_FORMAT ") drops column %s, its trigger and the trigger's function.",
+						 job_id, quote_identifier(Arg(job, "new_column"))) :
+				 errhint("Cancel it with mig_cancel(" INT64_FORMAT "): the column keeps its old type; then mig_forget(" INT64_FORMAT ") drops column %s, its trigger and the trigger's function.",
+						 job_id, job_id, quote_identifier(Arg(job, "new_column")))));
 	if (job->state != MIG_STATE_SUCCEEDED && job->state != MIG_STATE_CANCELLED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -425,12 +425,13 @@ mig_forget(PG_FUNCTION_ARGS)
 	if (job->kind == MIG_KIND_CHANGE_TYPE)
 	{
 		char	   *dropped = NULL;
+		const char *event = NULL;
 
-		/* the old column a succeeded job kept (cleanup => false), unless reverted */
+		/* what the job left (its old column, or before its swap its new one), unless reverted */
 		if (NotBeingReverted(job) == 0)
-			dropped = MigChangeTypeForget(job);
+			dropped = MigChangeTypeForget(job, &event);
 		if (dropped != NULL)
-			MigRecordEvent(job_id, "old column dropped", psprintf("%s %s", dropped, actor));
+			MigRecordEvent(job_id, event, psprintf("%s %s", dropped, actor));
 	}
 	MigSetJobKind(job_id, job->kind, WithArg(job->kind_args, "forgotten", actor));
 	MigReleaseJobKey(job_id, "forgotten");

@@ -766,3 +766,122 @@ TEST(ChangeType, IdentityKeyMovesWithItsSequenceWhileTheAppInserts)
     for (int i = 0; i < 20; i++) p.exec("INSERT INTO ct (customer_id, note) VALUES (1, 'big')");
     EXPECT_EQ("2147483663", *p.scalar("SELECT max(id) FROM ct"));
 }
+
+// A job given up before its swap leaves nothing: with convert_referencing
+// (ct and the column of ct_ref that references it), while the application
+// writes, the job is given up at three points (cancelled in the walk after
+// a kill -9 of its worker at a random row, cancelled while an index copy
+// waits for a writer and is left INVALID, failed at the swap after its
+// foreign keys were twinned and validated); each time mig_forget drops
+// what it built (the new columns with their index copies and checks, the
+// foreign key twins, the triggers and their functions) and the schema of
+// both tables is the one before the job.  The same job_key then starts the
+// change again, which finishes with every row intact.
+TEST(ChangeType, ForgetOfAJobGivenUpBeforeItsSwapDropsWhatItBuilt)
+{
+    const int rows = 20000;
+    Conn c = pg_mig_primary();
+    FreshCt(c, rows);
+    c.exec("DROP TABLE IF EXISTS ct_ref");
+    c.exec("CREATE TABLE ct_ref (id serial PRIMARY KEY,"
+           " ct_id int NOT NULL CONSTRAINT ct_ref_fk REFERENCES ct ON DELETE CASCADE)");
+    c.exec("CREATE INDEX ct_ref_ct_id_idx ON ct_ref (ct_id)");
+    c.exec("INSERT INTO ct_ref (ct_id) SELECT 1 + g % " + Id(rows) + " FROM generate_series(1, 5000) g");
+    auto shape = [&] { return Shape(c, "public") + " / " + TableShape(c, "public", "ct_ref"); };
+    const std::string before = shape();
+    const char* kFunctions = "SELECT count(*) FROM pg_proc WHERE proname ~ '^pg_mig_change_type_'";
+    const std::string start =
+        "SELECT mig_change_type('ct', 'id', 'bigint', convert_referencing => true, batch_size => 500,"
+        " chunk_time => NULL, sleep => '10ms', job_key => 'ct to bigint', ";
+    App app(rows);
+    wait_for([&] { return app.done() > 30; }, 60, "the application to write");
+    std::mt19937 rng(std::random_device{}());
+
+    // mig_forget, called again on lock_not_available as its hint says
+    auto forget = [&](long long job) {
+        for (int attempt = 0;; attempt++) {
+            try {
+                c.exec("SELECT mig_forget(" + Id(job) + ")");
+                return;
+            } catch (const PgError& e) {
+                if (e.sqlstate != "55P03" || attempt >= 50) throw;
+            }
+        }
+    };
+
+    for (const std::string point : {"walk", "copy", "swap"}) {
+        SCOPED_TRACE(point);
+        std::optional<Conn> blocker;
+        long long job;
+        if (point == "swap") {
+            // ACCESS SHARE on ct_ref from after the start on, no snapshot:
+            // only the swap minds it; once it is retried, no more retries
+            job = c.scalar_int(start + "lock_timeout => '1s', max_retries => 1000)");
+            blocker.emplace(Sandbox::get().conninfo());
+            blocker->exec("BEGIN");
+            blocker->exec("LOCK TABLE ct_ref IN ACCESS SHARE MODE");
+            wait_for([&] { return SwapRetries(job) > 0; }, 300, "the swap to be retried");
+            c.exec("SELECT mig_set(" + Id(job) + ", max_retries => 0)");
+            EXPECT_EQ("failed", wait_job(c, job, 300));
+            EXPECT_NE(std::string::npos, StepsDone(job).find("validate_constraints")) << StepsDone(job);
+            EXPECT_EQ(std::string::npos, StepsDone(job).find("swap")) << StepsDone(job);
+            EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM pg_constraint WHERE conrelid = 'ct_ref'::regclass"
+                                      " AND conname ~ '^mig_ct_con_' AND convalidated"));
+            blocker.reset();
+        } else if (point == "walk") {
+            job = c.scalar_int(start + "lock_timeout => '1s', max_retries => 1000)");
+            long long at = std::uniform_int_distribution<long long>(500, rows / 2)(rng);
+            wait_for([&] { return job_rows_done(job) > at; }, 120, "the walk to reach row " + Id(at));
+            ASSERT_EQ(std::string::npos, StepsDone(job).find("walk")) << StepsDone(job);
+            kill_worker(job);
+            c = pg_mig_primary();
+            long long done = job_rows_done(job);
+            wait_for([&] { return job_rows_done(job) > done; }, 120, "the walk to go on");
+            c.exec("SELECT mig_cancel(" + Id(job) + ")");
+            EXPECT_EQ("cancelled", wait_job(c, job, 120));
+        } else {
+            // a writer's open transaction from after the start on: the walk
+            // goes on beside it, the first index copy waits for it
+            job = c.scalar_int(start + "lock_timeout => '1s', max_retries => 1000)");
+            blocker.emplace(HoldWriterLock());
+            std::string invalid = WaitForACopyInProgress(job);
+            EXPECT_NE("", invalid);
+            c.exec("SELECT mig_cancel(" + Id(job) + ")");
+            EXPECT_EQ("cancelled", wait_job(c, job, 120));
+            blocker.reset();
+            EXPECT_NE("", *c.scalar(kInvalidCopies));
+        }
+        EXPECT_NE(before, shape());
+        if (point == "walk") {
+            // migctl forget says what it dropped
+            CmdResult r;
+            for (int attempt = 0; attempt < 50; attempt++)
+                if ((r = migctl({"forget", Id(job)})).exit_code == 0) break;
+            EXPECT_EQ(0, r.exit_code) << r.err;
+            EXPECT_EQ(0u, r.out.find("job " + Id(job) + ": new column dropped: mig_new_id of table public.ct and 1 new"))
+                << r.out;
+        } else
+            forget(job);
+        EXPECT_EQ(before, shape());
+        EXPECT_EQ(0, c.scalar_int(kFunctions));
+        EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM pg_class WHERE relname ~ '^mig_ct_'"));
+        EXPECT_EQ(1, job_events(c, job, "new column dropped"));
+        EXPECT_EQ("", c.scalar("SELECT job_key FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or(""));
+    }
+
+    // the same key starts the change again
+    long long job = c.scalar_int(start + "cleanup => true, lock_timeout => '1s', max_retries => 1000)");
+    EXPECT_EQ("succeeded", wait_job(c, job, 300))
+        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = " + Id(job)).value_or("");
+    app.stop();
+    EXPECT_GT(app.done(), 100);
+    EXPECT_EQ(0, app.failed());
+    EXPECT_EQ("bigint bigint",
+              *c.scalar("SELECT format_type(p.atttypid, NULL) || ' ' || format_type(r.atttypid, NULL)"
+                        " FROM pg_attribute p, pg_attribute r"
+                        " WHERE p.attrelid = 'ct'::regclass AND p.attname = 'id'"
+                        " AND r.attrelid = 'ct_ref'::regclass AND r.attname = 'ct_id'"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM ct_ref r WHERE NOT EXISTS (SELECT FROM ct WHERE ct.id = r.ct_id)"));
+    ExpectRowsIntact(c, rows);
+    c.exec("DROP TABLE ct_ref");
+}

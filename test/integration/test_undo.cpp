@@ -205,6 +205,7 @@ TEST(Undo, Migctl)
 
     auto forget = migctl({"forget", S(job)});
     EXPECT_EQ(0, forget.exit_code) << forget.err;
+    EXPECT_EQ(0u, forget.out.find("job " + S(job) + ": kept values dropped (")) << forget.out;
     EXPECT_FALSE(c.scalar("SELECT to_regclass('mig_kept.mig_kept_' || $1)::text", {S(job)}).has_value());
     auto again = migctl({"forget", S(job)});
     EXPECT_EQ(2, again.exit_code);

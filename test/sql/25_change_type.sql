@@ -481,3 +481,52 @@ SELECT format_type(seqtypid, NULL), seqmin, seqmax, seqincrement FROM pg_sequenc
  WHERE seqrelid = 'cti_desc_id_seq'::regclass;
 INSERT INTO cti_desc (v) VALUES ('after the revert') RETURNING id;
 DROP TABLE cti_desc;
+
+-- a job given up before its swap: mig_cancel, then mig_forget drops what it
+-- built (the new columns, their checks, the triggers and their functions),
+-- so that the schema is the one before the job and the same job_key starts
+-- the change again
+CREATE TABLE ct9 (id serial PRIMARY KEY, v text);
+CREATE TABLE ct9_ref (id int PRIMARY KEY, ct9_id int NOT NULL CONSTRAINT ct9_ref_fk REFERENCES ct9);
+INSERT INTO ct9 (v) SELECT 'v' || g FROM generate_series(1, 300) g;
+INSERT INTO ct9_ref SELECT g, 1 + g % 300 FROM generate_series(1, 600) g;
+CREATE TEMP TABLE ct9_before AS SELECT s FROM pg_temp.ct_schema('ct9', 'ct9_ref') s;
+BEGIN;
+SELECT mig_change_type('ct9', 'id', 'bigint', convert_referencing => true, lock_timeout => '2s',
+                       job_key => 'ct9 to bigint') AS job \gset
+SELECT mig_cancel(:job);
+COMMIT;
+SELECT state FROM mig_jobs WHERE job_id = :job;
+SELECT attrelid::regclass, attname FROM pg_attribute
+ WHERE attrelid IN ('ct9'::regclass, 'ct9_ref'::regclass) AND attname LIKE 'mig_%' AND NOT attisdropped ORDER BY 1, 2;
+-- refused: a revert (nothing to swap back), and a new job of the column
+-- while the cancelled one's column is there
+SELECT pg_temp.try(:job, format('SELECT mig_revert(%s)', :job));
+SELECT pg_temp.try(:job, $$SELECT mig_change_type('ct9', 'id', 'bigint', convert_referencing => true)$$);
+SET client_min_messages = warning;
+SELECT mig_forget(:job);
+RESET client_min_messages;
+(SELECT s FROM pg_temp.ct_schema('ct9', 'ct9_ref') s EXCEPT ALL SELECT s FROM ct9_before)
+UNION ALL
+(SELECT s FROM ct9_before EXCEPT ALL SELECT s FROM pg_temp.ct_schema('ct9', 'ct9_ref') s);
+SELECT count(*) AS triggers FROM pg_trigger
+ WHERE tgrelid IN ('ct9'::regclass, 'ct9_ref'::regclass) AND NOT tgisinternal;
+SELECT count(*) AS functions FROM pg_proc WHERE proname LIKE 'pg_mig_change_type_' || 'ct9'::regclass::oid || '_%'
+   OR proname LIKE 'pg_mig_change_type_' || 'ct9_ref'::regclass::oid || '_%';
+SELECT event, regexp_replace(detail, ' by .*', '') AS detail FROM mig_job_events
+ WHERE job_id = :job AND event IN ('new column dropped', 'forgotten', 'key released') ORDER BY event_id;
+-- the same key starts the change again, which succeeds
+SELECT mig_change_type('ct9', 'id', 'bigint', convert_referencing => true, lock_timeout => '2s',
+                       cleanup => true, job_key => 'ct9 to bigint') AS again \gset
+SELECT :again > :job AS new_job;
+SELECT mig_wait(:again, '120s');
+SELECT attrelid::regclass, attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid IN ('ct9'::regclass, 'ct9_ref'::regclass) AND attnum > 0 AND NOT attisdropped ORDER BY 1, 2;
+-- mig_forget of a succeeded job that swapped drops nothing more
+SET client_min_messages = warning;
+SELECT mig_forget(:again);
+RESET client_min_messages;
+SELECT count(*) AS dropped_events FROM mig_job_events
+ WHERE job_id = :again AND event IN ('new column dropped', 'old column dropped');
+SELECT count(*), sum(ct9_id) FROM ct9_ref JOIN ct9 ON ct9.id = ct9_id;
+DROP TABLE ct9_ref, ct9, ct9_before;
