@@ -698,6 +698,7 @@ mig_scan_main(Datum main_arg)
 {
 	MigWorkerArgs args;
 	Oid			extoid;
+	char	   *version;
 
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 	pqsignal(SIGTERM, die);
@@ -712,18 +713,23 @@ mig_scan_main(Datum main_arg)
 	enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	extoid = get_extension_oid(PG_MIG_EXTENSION_NAME, true);
-	if (OidIsValid(extoid) &&
-		strcmp(MigInstalledVersion(), PG_MIG_VERSION) != 0)
+	/*
+	 * The version read once: a DROP EXTENSION that commits after the look
+	 * above leaves none (the catalog is read afresh once a lock is taken).
+	 */
+	version = OidIsValid(extoid) ? MigInstalledVersion() : NULL;
+	if (version == NULL)
+		extoid = InvalidOid;
+	else if (strcmp(version, PG_MIG_VERSION) != 0)
 	{
 		/*
 		 * its jobs wait for ALTER EXTENSION UPDATE (the tables lack
 		 * columns), and say so in mig_jobs.throttled
 		 */
-		MigNoteJobsAwaitUpdate(MigInstalledVersion());
+		MigNoteJobsAwaitUpdate(version);
 		ereport(LOG,
 				(errmsg("pg_mig: not running the jobs of database \"%s\": extension pg_mig is at version %s, the library at %s",
-						get_database_name(MyDatabaseId), MigInstalledVersion(),
-						PG_MIG_VERSION),
+						get_database_name(MyDatabaseId), version, PG_MIG_VERSION),
 				 errhint("Run ALTER EXTENSION pg_mig UPDATE in that database.")));
 		extoid = InvalidOid;
 	}

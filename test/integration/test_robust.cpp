@@ -12,9 +12,13 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iostream>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -488,4 +492,82 @@ TEST(Robust, LauncherMemoryStaysFlat)
     std::printf("launcher memory: %lld bytes, after 20 s with 30 waiting jobs %lld bytes\n", first, last);
     EXPECT_LT(last, first + 64 * 1024) << "the launcher's memory grows with its iterations";
     CancelUnfinished(c);
+}
+
+// A scan that finds pg_mig in its database while DROP EXTENSION commits
+// must not crash the server.  The scan looked for the extension, then read
+// its version, and compared that with the library's: dropped in between,
+// the version was NULL and the comparison took the server down (seen as
+// "pg_mig scan ... terminated by signal 11" in the isolation suite's
+// teardowns).  The window is a few instructions wide, so gdb holds it open:
+// attached to the postmaster, it follows the next process forked (a scan:
+// naptime is 1 s here and autovacuum is off for the test), stops it where
+// it reads the version, drops the extension of that scan's database from
+// another session, and lets the scan go on.  A fork that is not a scan of
+// a database with pg_mig ends without stopping there: gdb tries again.
+TEST(Robust, DropExtensionWhileAScanLooksDoesNotCrashTheServer)
+{
+    Conn c = primary_as();
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    Reload(c, "autovacuum", "off");
+    struct Reset {
+        ~Reset()
+        {
+            Conn r = primary_as();
+            Reload(r, "autovacuum", std::nullopt);
+            r.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+        }
+    } reset;
+    std::string checkpointer = checkpointer_pid();
+    long long crashes = LogCount("terminated by signal");
+    std::string postmaster;
+    {
+        std::ifstream stat("/proc/" + checkpointer + "/stat");
+        std::string pid, comm, state;
+        stat >> pid >> comm >> state >> postmaster;
+    }
+    ASSERT_FALSE(postmaster.empty());
+    const Sandbox& sb = Sandbox::get();
+    char script_path[] = "/tmp/pgmig-gdb.XXXXXX";
+    int fd = mkstemp(script_path);
+    ASSERT_GE(fd, 0);
+    std::string psql = "psql -X -h " + sb.dir + " -p " + S(sb.primary_port) + " -U postgres";
+    std::string script =
+        "set pagination off\n"
+        "set sysroot /proc/" + postmaster + "/root\n"
+        "handle SIGUSR1 nostop noprint pass\n"
+        "handle SIGUSR2 nostop noprint pass\n"
+        "handle SIGCHLD nostop noprint pass\n"
+        "handle SIGHUP nostop noprint pass\n"
+        "handle SIGPIPE nostop noprint pass\n"
+        "handle SIGALRM nostop noprint pass\n"
+        "handle SIGTERM nostop noprint pass\n"
+        "set follow-fork-mode child\n"
+        "set detach-on-fork on\n"
+        "break MigInstalledVersion\n"
+        "commands 1\n"
+        "  silent\n"
+        "  printf \"stopped in the scan of database %u\\n\", MyDatabaseId\n"
+        "  eval \"shell " + psql + " -d %s -c 'DROP EXTENSION pg_mig CASCADE'\","
+        " (char *) get_database_name(MyDatabaseId)\n"
+        "  continue\n"
+        "end\n"
+        "continue\n"
+        "printf \"the process stopped\\n\"\n"
+        "bt 4\n";
+    ASSERT_EQ(static_cast<ssize_t>(script.size()), write(fd, script.data(), script.size()));
+    close(fd);
+    CmdResult r{};
+    for (int attempt = 0; attempt < 30; attempt++) {
+        r = run_command({"gdb", "-q", "-batch", "-p", postmaster, "-x", script_path}, {}, 60);
+        if (r.out.find("stopped in the scan") != std::string::npos) break;
+    }
+    unlink(script_path);
+    std::cout << r.out << r.err;
+    ASSERT_NE(std::string::npos, r.out.find("stopped in the scan")) << "gdb never caught a scan";
+    EXPECT_EQ(std::string::npos, r.out.find("SIGSEGV")) << r.out;
+    // the scan ended by itself; the server did not restart
+    EXPECT_EQ(crashes, LogCount("terminated by signal"));
+    EXPECT_EQ(checkpointer, checkpointer_pid());
+    EXPECT_EQ(1, c.scalar_int("SELECT 1"));
 }
