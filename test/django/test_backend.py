@@ -455,6 +455,48 @@ class BackendTest(unittest.TestCase):
             f.write(textwrap.dedent(CHANGE_TYPE_MIGRATION).lstrip())
         self.manage("makemigrations", "--check", "--dry-run")
         total = psql("SELECT sum(amount) FROM bigapp_order")
+        key = "django:default:bigapp:0005_amount_bigint:0"
+        # given up half-way: a transaction that holds a snapshot keeps the
+        # job's index copy waiting, the job is cancelled (manage.py
+        # mig_cancel), and migrate stops; run again, it stops with the hint
+        # to forget the job; manage.py mig_forget drops what the job built
+        # (the column keeps its type), and migrate then changes it anew
+        holder = subprocess.Popen(["psql", "-XAtq", "-p", os.environ["PRIMARY_PORT"], "-d", DB],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        holder.stdin.write("BEGIN ISOLATION LEVEL REPEATABLE READ;\nSELECT 'held';\n")
+        holder.stdin.flush()
+        self.assertEqual("held", holder.stdout.readline().strip())
+        proc = subprocess.Popen(PY + ["manage.py", "migrate", "bigapp"], cwd=self.dir, env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        try:
+            deadline = time.monotonic() + 300
+            while "building copies" not in psql(
+                    "SELECT coalesce(max(step), '') FROM mig_jobs WHERE job_key = '%s'" % key):
+                if proc.poll() is not None:
+                    self.fail("migrate ended before the index copies:\n%s" % proc.communicate()[0])
+                self.assertLess(time.monotonic(), deadline, "the job did not copy the indexes")
+                time.sleep(0.1)
+            given_up = psql("SELECT job_id FROM mig_jobs WHERE job_key = '%s'" % key)
+            self.manage("mig_cancel", given_up)
+            out = proc.communicate(timeout=300)[0]
+        finally:
+            holder.stdin.write("COMMIT;\n")
+            holder.stdin.close()
+            holder.wait(timeout=60)
+        self.assertNotEqual(0, proc.returncode, out)
+        self.assertIn("cancelled", out)
+        r = self.manage("migrate", "bigapp", ok=False)
+        self.assertIn('"manage.py mig_forget %s"' % given_up, r.output)
+        self.assertEqual("mig_new_amount", psql(
+            "SELECT string_agg(attname, ',') FROM pg_attribute WHERE attrelid = 'bigapp_order'::regclass"
+            " AND attname LIKE 'mig\\_%' AND NOT attisdropped"))
+        self.manage("mig_forget", given_up)
+        self.assertEqual("0", psql(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'bigapp_order'::regclass"
+            " AND attname LIKE 'mig\\_%' AND NOT attisdropped"))
+        self.assertEqual("integer", psql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                         " WHERE attrelid = 'bigapp_order'::regclass AND attname = 'amount'"))
         self.manage("migrate", "bigapp")
         self.assertEqual("change_type|succeeded", psql(
             "SELECT kind, state FROM mig_jobs WHERE job_key = 'django:default:bigapp:0005_amount_bigint:0'"))
@@ -469,7 +511,6 @@ class BackendTest(unittest.TestCase):
         self.manage("makemigrations", "--check", "--dry-run")
         # reversed: mig_revert of the job swaps the column back and releases
         # the job's key, so migrating forward again changes it again
-        key = "django:default:bigapp:0005_amount_bigint:0"
         first = psql("SELECT job_id FROM mig_jobs WHERE job_key = '%s'" % key)
         self.manage("migrate", "bigapp", "0004")
         self.assertEqual("integer", psql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
