@@ -525,6 +525,49 @@ class BackendTest(unittest.TestCase):
         self.assertEqual("bigint", psql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
                                         " WHERE attrelid = 'bigapp_order'::regclass AND attname = 'amount'"))
         self.assertEqual(total, psql("SELECT sum(amount) FROM bigapp_order"))
+        # a ChangeType that does not wait (wait=False), reversed before its
+        # swap: refused while its job runs, with the hint to cancel it;
+        # cancelled, migrating back forgets it (the column kept its type,
+        # the job's column is dropped, its key released)
+        self.manage("migrate", "bigapp", "0004")
+        path = os.path.join(self.dir, "bigapp", "migrations", "0005_amount_bigint.py")
+        with open(path, "w") as f:
+            f.write(textwrap.dedent(CHANGE_TYPE_MIGRATION).lstrip().replace(
+                "batch_size=5000)", "batch_size=5000, wait=False)"))
+        holder = subprocess.Popen(["psql", "-XAtq", "-p", os.environ["PRIMARY_PORT"], "-d", DB],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        holder.stdin.write("BEGIN ISOLATION LEVEL REPEATABLE READ;\nSELECT 'held';\n")
+        holder.stdin.flush()
+        self.assertEqual("held", holder.stdout.readline().strip())
+        try:
+            self.manage("migrate", "bigapp")
+            running = psql("SELECT job_id FROM mig_jobs WHERE job_key = '%s'" % key)
+            r = self.manage("migrate", "bigapp", "0004", ok=False)
+            self.assertIn('"manage.py mig_cancel %s"' % running, r.output)
+            self.manage("mig_cancel", running)
+            deadline = time.monotonic() + 120
+            while psql("SELECT state FROM mig_jobs WHERE job_id = %s" % running) != "cancelled":
+                self.assertLess(time.monotonic(), deadline, "job %s was not cancelled" % running)
+                time.sleep(0.1)
+            self.manage("migrate", "bigapp", "0004")
+        finally:
+            holder.stdin.write("COMMIT;\n")
+            holder.stdin.close()
+            holder.wait(timeout=60)
+        self.assertEqual("integer", psql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                         " WHERE attrelid = 'bigapp_order'::regclass AND attname = 'amount'"))
+        self.assertEqual("0", psql(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'bigapp_order'::regclass"
+            " AND attname LIKE 'mig\\_%' AND NOT attisdropped"))
+        self.assertEqual("1", psql("SELECT count(*) FROM mig_job_events WHERE job_id = %s"
+                                   " AND event = 'new column dropped'" % running))
+        self.assertEqual("", psql("SELECT job_id FROM mig_jobs WHERE job_key = '%s'" % key))
+        with open(path, "w") as f:
+            f.write(textwrap.dedent(CHANGE_TYPE_MIGRATION).lstrip())
+        self.manage("migrate", "bigapp")
+        self.assertEqual("bigint", psql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                        " WHERE attrelid = 'bigapp_order'::regclass AND attname = 'amount'"))
+        self.assertEqual(total, psql("SELECT sum(amount) FROM bigapp_order"))
 
     def test_10_big_auto_field(self):
         if psql("SELECT count(*) FROM pg_proc WHERE proname = 'mig_change_type'") == "0":

@@ -889,7 +889,9 @@ class ChangeType(PgMigOperation):
     reference it (default: when the field is the primary key, as Django's
     AlterField does).  The knobs are mig_change_type's (batch_size=...,
     max_lag=..., ...).  A serial's or identity's sequence becomes the new
-    type too, as with AlterField.  Reversed by mig_revert of the job.
+    type too, as with AlterField.  Reversed by mig_revert of the job, or,
+    when the job was cancelled or failed before its swap, by mig_forget of
+    it (which drops what it built: the column kept its type).
     """
 
     verb = "Changing the type of"
@@ -961,6 +963,18 @@ class ChangeType(PgMigOperation):
                 raise IrreversibleError(
                     "%s cannot be reversed: no pg_mig change_type job holds its key %s"
                     % (self.describe(), key))
+            if not sql.swapped(connection, job["job_id"]) and job["state"] != "succeeded":
+                # given up before its swap (or to be): the column still has
+                # its old type; forgetting the job drops what it built
+                if job["state"] not in FINAL_STATES:
+                    raise Refused(
+                        "%s: pg_mig job %s of this step is still %s and has not swapped the "
+                        "columns\nStop it with \"manage.py mig_cancel %s\" (the column keeps its "
+                        "type), then migrate back again." % (doing, job["job_id"], job["state"],
+                                                             job["job_id"]),
+                        returncode=1)
+                sql.control(connection, "mig_forget", job["job_id"], what=doing)
+                return
             revert_key = "%s:revert:%s" % (key, job["job_id"])
             run_job(schema_editor, revert_key, doing,
                     lambda k: sql.revert(connection, job["job_id"], {}, "ChangeType (reverse)",

@@ -339,6 +339,22 @@ def job_with_key(connection, job_key):
     return rows[-1] if rows else None
 
 
+def swapped(connection, job_id):
+    """
+    swapped says whether change_type job JOB_ID has swapped its columns (its
+    step swap is done, mig_job_events says): before, the column still has
+    its old type, and forgetting the job drops what it built.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT FROM %s.mig_job_events e"
+            " WHERE e.job_id OPERATOR(pg_catalog.=) %%s::pg_catalog.int8"
+            " AND e.event OPERATOR(pg_catalog.=) 'step'"
+            " AND e.detail OPERATOR(pg_catalog.~) '^swap: (already )?done')"
+            % extension_schema(connection), [job_id])
+        return cursor.fetchone()[0]
+
+
 def last_job_with_key_prefix(connection, prefix):
     """last_job_with_key_prefix returns the newest job whose key starts with PREFIX, or None."""
     rows = _select_jobs(
