@@ -107,6 +107,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_opclass.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_rewrite.h"
 #include "catalog/pg_sequence.h"
 #include "catalog/pg_trigger.h"
@@ -2573,12 +2574,36 @@ DoneCleanup(const MigJob *job)
 }
 
 /*
+ * IsJobFunction: function is one a job of owner made for table relid (its
+ * name pg_mig_change_type_..., in the table's schema, owned by the job's
+ * owner): the function of the job's trigger, unless the trigger was made
+ * to call another one since (by the table's owner, say), which is then
+ * not dropped by whoever drops the trigger.
+ */
+static bool
+IsJobFunction(Oid function, Oid relid, Oid owner)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(function));
+	Form_pg_proc proc;
+	bool		result;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	result = proc->proowner == owner && proc->pronamespace == get_rel_namespace(relid) &&
+		strncmp(NameStr(proc->proname), "pg_mig_change_type_", strlen("pg_mig_change_type_")) == 0;
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/*
  * DropTrigger: the trigger of column c (found by the table's OID and the
- * number in its name) and its function (the trigger's, by OID), where
- * they are.  Caller is connected to SPI, the table locked.
+ * number in its name) and its function (the trigger's, by OID, if it is
+ * the job's: IsJobFunction), where they are.  Caller is connected to SPI,
+ * the table locked.
  */
 static void
-DropTrigger(const CtColumn *c)
+DropTrigger(const CtColumn *c, Oid owner)
 {
 	Oid			trigger = get_trigger_oid(c->relid, TriggerName(c->trigger), true);
 	Oid			function = InvalidOid;
@@ -2600,7 +2625,7 @@ DropTrigger(const CtColumn *c)
 	table_close(tgrel, AccessShareLock);
 	MigExecDDL(psprintf("DROP TRIGGER %s ON %s",
 						quote_identifier(TriggerName(c->trigger)), QualifiedRelationName(c->relid)));
-	if (OidIsValid(function))
+	if (OidIsValid(function) && IsJobFunction(function, c->relid, owner))
 		MigExecDDL(psprintf("DROP FUNCTION %s", format_procedure_qualified(function)));
 }
 
@@ -2637,7 +2662,7 @@ DropOldColumns(const MigJob *job)
 
 		if (old_column == NULL)
 			continue;
-		DropTrigger(c);
+		DropTrigger(c, job->owner);
 		MigExecDDL(psprintf("ALTER TABLE %s DROP COLUMN %s",
 							QualifiedRelationName(c->relid), old_column));
 		dropped++;
@@ -2735,7 +2760,7 @@ DropNewColumns(const MigJob *job)
 
 		if (c->new_attnum == c->attnum)
 			elog(ERROR, "the new column of a change_type job is its column");
-		DropTrigger(c);
+		DropTrigger(c, job->owner);
 		if (!HeapTupleIsValid(tup))
 			continue;			/* dropped by hand */
 		name = pstrdup(NameStr(((Form_pg_attribute) GETSTRUCT(tup))->attname));

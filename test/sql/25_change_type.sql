@@ -530,3 +530,37 @@ SELECT count(*) AS dropped_events FROM mig_job_events
  WHERE job_id = :again AND event IN ('new column dropped', 'old column dropped');
 SELECT count(*), sum(ct9_id) FROM ct9_ref JOIN ct9 ON ct9.id = ct9_id;
 DROP TABLE ct9_ref, ct9, ct9_before;
+
+-- the table's owner points the job's trigger at another role's function:
+-- mig_forget by that role (here a superuser) drops the trigger, not the
+-- function, which is not the job's
+CREATE ROLE regress_ct_owner;
+CREATE TABLE ct10 (id int PRIMARY KEY);
+INSERT INTO ct10 SELECT generate_series(1, 10);
+ALTER TABLE ct10 OWNER TO regress_ct_owner;
+CREATE FUNCTION ct10_victim() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+BEGIN;
+SELECT mig_change_type('ct10', 'id', 'bigint', lock_timeout => '2s') AS job \gset
+SELECT mig_cancel(:job);
+COMMIT;
+SET ROLE regress_ct_owner;
+DROP TRIGGER zz_pg_mig_change_type_1 ON ct10;
+CREATE TRIGGER zz_pg_mig_change_type_1 BEFORE INSERT ON ct10 FOR EACH ROW EXECUTE FUNCTION ct10_victim();
+RESET ROLE;
+SET client_min_messages = warning;
+SELECT mig_forget(:job);
+RESET client_min_messages;
+SELECT count(*) AS victim FROM pg_proc WHERE proname = 'ct10_victim';
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'ct10'::regclass AND NOT tgisinternal;
+SELECT attname FROM pg_attribute WHERE attrelid = 'ct10'::regclass AND attnum > 0 AND NOT attisdropped;
+-- the job's own function, which the trigger no longer calls, is left
+DO $$
+DECLARE f regprocedure;
+BEGIN
+  FOR f IN SELECT oid FROM pg_proc WHERE proname LIKE 'pg_mig_change_type_' || 'ct10'::regclass::oid || '_%' LOOP
+    EXECUTE format('DROP FUNCTION %s', f);
+  END LOOP;
+END $$;
+DROP TABLE ct10;
+DROP FUNCTION ct10_victim();
+DROP ROLE regress_ct_owner;
