@@ -2641,43 +2641,14 @@ LockColumnTables(List *columns)
 }
 
 /*
- * DropOldColumns: what the swap left of each of the job's columns: the
- * trigger, its function and the old column (by its number; its indexes
- * go with it), the tables locked first, the job's table first.  Returns
- * the number of old columns dropped.  The swap is done; caller is
- * connected to SPI, in a transaction under the job's lock_timeout.
- */
-static int
-DropOldColumns(const MigJob *job)
-{
-	List	   *columns = JobColumns(job);
-	ListCell   *lc;
-	int			dropped = 0;
-
-	LockColumnTables(columns);
-	foreach(lc, columns)
-	{
-		CtColumn   *c = lfirst(lc);
-		const char *old_column = OldColumnName(c);
-
-		if (old_column == NULL)
-			continue;
-		DropTrigger(c, job->owner);
-		MigExecDDL(psprintf("ALTER TABLE %s DROP COLUMN %s",
-							QualifiedRelationName(c->relid), old_column));
-		dropped++;
-	}
-	return dropped;
-}
-
-/*
- * Twins: the foreign keys pg_mig added against the new column of c (the
- * twins mig_ct_con_<oid> of the carried constraints, of this table or
- * another), found by what depends on the column, by OID.  The column's own
- * twins and its NOT NULL check go with it and are not listed.
+ * Twins: the foreign keys pg_mig added against column attnum of table
+ * relid (the twins mig_ct_con_<oid> of the carried constraints, of this
+ * table or another: a job's against its new column, a revert's against the
+ * old one), found by what depends on the column, by OID.  The column's
+ * own twins and its NOT NULL check go with it and are not listed.
  */
 static List *
-Twins(const CtColumn *c)
+Twins(Oid relid, AttrNumber attnum)
 {
 	Relation	depRel = table_open(DependRelationId, AccessShareLock);
 	ScanKeyData key[3];
@@ -2688,9 +2659,9 @@ Twins(const CtColumn *c)
 	ScanKeyInit(&key[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(RelationRelationId));
 	ScanKeyInit(&key[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(c->relid));
+				ObjectIdGetDatum(relid));
 	ScanKeyInit(&key[2], Anum_pg_depend_refobjsubid, BTEqualStrategyNumber, F_INT4EQ,
-				Int32GetDatum((int32) c->new_attnum));
+				Int32GetDatum((int32) attnum));
 	scan = systable_beginscan(depRel, DependReferenceIndexId, true, NULL, 3, key);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
@@ -2704,7 +2675,7 @@ Twins(const CtColumn *c)
 		if (!HeapTupleIsValid(contup))
 			continue;
 		con = (Form_pg_constraint) GETSTRUCT(contup);
-		if (con->contype == CONSTRAINT_FOREIGN && con->confrelid == c->relid &&
+		if (con->contype == CONSTRAINT_FOREIGN && con->confrelid == relid &&
 			strncmp(NameStr(con->conname), "mig_ct_con_", strlen("mig_ct_con_")) == 0)
 			result = list_append_unique_oid(result, dep->objid);
 		ReleaseSysCache(contup);
@@ -2713,6 +2684,75 @@ Twins(const CtColumn *c)
 	table_close(depRel, AccessShareLock);
 	list_sort(result, list_oid_cmp);
 	return result;
+}
+
+/*
+ * DropTwins: the foreign keys twins (Twins), their tables locked first.
+ * Caller is connected to SPI, the tables of the columns they reference
+ * locked.
+ */
+static void
+DropTwins(List *twins)
+{
+	ListCell   *lc;
+
+	foreach(lc, twins)
+	{
+		Oid			conrelid;
+
+		(void) ConstraintType(lfirst_oid(lc), &conrelid);
+		MigExecDDL(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
+							QualifiedRelationName(conrelid)));
+	}
+	foreach(lc, twins)
+	{
+		Oid			conrelid;
+
+		(void) ConstraintType(lfirst_oid(lc), &conrelid);
+		MigExecDDL(psprintf("ALTER TABLE %s DROP CONSTRAINT %s", QualifiedRelationName(conrelid),
+							quote_identifier(get_constraint_name(lfirst_oid(lc)))));
+	}
+}
+
+/*
+ * DropOldColumns: what the swap left of each of the job's columns: the
+ * trigger, its function and the old column (by its number; its indexes
+ * go with it), and the foreign keys a revert cancelled half-way added
+ * against it; the tables locked first, the job's table first.  Returns
+ * the number of old columns dropped.  The swap is done; caller is
+ * connected to SPI, in a transaction under the job's lock_timeout.
+ */
+static int
+DropOldColumns(const MigJob *job)
+{
+	List	   *columns = JobColumns(job);
+	List	   *twins = NIL;
+	ListCell   *lc;
+	int			dropped = 0;
+
+	LockColumnTables(columns);
+	/* a revert cancelled half-way left foreign keys against them */
+	foreach(lc, columns)
+	{
+		CtColumn   *c = lfirst(lc);
+
+		if (OldColumnName(c) != NULL)
+			twins = list_concat_unique_oid(twins, Twins(c->relid, c->attnum));
+	}
+	DropTwins(twins);
+	foreach(lc, columns)
+	{
+		CtColumn   *c = lfirst(lc);
+		const char *old_column = OldColumnName(c);
+
+		if (old_column == NULL)
+			continue;
+		DropTrigger(c, job->owner);
+		MigExecDDL(psprintf("ALTER TABLE %s DROP COLUMN %s",
+							QualifiedRelationName(c->relid), old_column));
+		dropped++;
+	}
+	return dropped;
 }
 
 /*
@@ -2735,23 +2775,12 @@ DropNewColumns(const MigJob *job)
 
 	LockColumnTables(columns);
 	foreach(lc, columns)
-		twins = list_concat_unique_oid(twins, Twins(lfirst(lc)));
-	foreach(lc, twins)
 	{
-		Oid			conrelid;
+		CtColumn   *c = lfirst(lc);
 
-		(void) ConstraintType(lfirst_oid(lc), &conrelid);
-		MigExecDDL(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
-							QualifiedRelationName(conrelid)));
+		twins = list_concat_unique_oid(twins, Twins(c->relid, c->new_attnum));
 	}
-	foreach(lc, twins)
-	{
-		Oid			conrelid;
-
-		(void) ConstraintType(lfirst_oid(lc), &conrelid);
-		MigExecDDL(psprintf("ALTER TABLE %s DROP CONSTRAINT %s", QualifiedRelationName(conrelid),
-							quote_identifier(get_constraint_name(lfirst_oid(lc)))));
-	}
+	DropTwins(twins);
 	foreach(lc, columns)
 	{
 		CtColumn   *c = lfirst(lc);

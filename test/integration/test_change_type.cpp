@@ -885,3 +885,46 @@ TEST(ChangeType, ForgetOfAJobGivenUpBeforeItsSwapDropsWhatItBuilt)
     ExpectRowsIntact(c, rows);
     c.exec("DROP TABLE ct_ref");
 }
+
+// A revert cancelled half-way (its foreign keys twinned against the old
+// column and validated, its swap kept from the referencing table by a
+// session's lock), then the job it reverted forgotten instead of reverted
+// again: mig_forget drops the old column with the revert's twins that
+// reference it (DROP COLUMN would refuse them), so that the table is as
+// after the job with cleanup, the foreign key on the column of the new type.
+TEST(ChangeType, ForgetAfterARevertCancelledHalfWayDropsItsForeignKeysToo)
+{
+    Conn c = pg_mig_primary();
+    FreshCt(c, 5000);
+    c.exec("DROP TABLE IF EXISTS ct_ref");
+    c.exec("CREATE TABLE ct_ref (id serial PRIMARY KEY,"
+           " ct_id int NOT NULL CONSTRAINT ct_ref_fk REFERENCES ct ON DELETE CASCADE)");
+    c.exec("INSERT INTO ct_ref (ct_id) SELECT 1 + g % 5000 FROM generate_series(1, 2000) g");
+    long long job = c.scalar_int("SELECT mig_change_type('ct', 'id', 'bigint', lock_timeout => '1s')");
+    ASSERT_EQ("succeeded", wait_job(c, job, 300));
+    long long revert = c.scalar_int("SELECT mig_revert(" + Id(job) + ", lock_timeout => '300ms', max_retries => 1000)");
+    // ACCESS SHARE on ct_ref, no snapshot: only the revert's swap minds it
+    Conn blocker(Sandbox::get().conninfo());
+    blocker.exec("BEGIN");
+    blocker.exec("LOCK TABLE ct_ref IN ACCESS SHARE MODE");
+    wait_for([&] { return SwapRetries(revert) > 0; }, 300, "the revert's swap to be retried");
+    EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM pg_constraint WHERE conrelid = 'ct_ref'::regclass"
+                              " AND conname ~ '^mig_ct_con_' AND convalidated"
+                              " AND pg_get_constraintdef(oid) LIKE '%REFERENCES ct(mig_old_id)%'"));
+    c.exec("SELECT mig_cancel(" + Id(revert) + ")");
+    EXPECT_EQ("cancelled", wait_job(c, revert, 120));
+    blocker.exec("ROLLBACK");
+    c.exec("SELECT mig_forget(" + Id(job) + ")");
+    EXPECT_EQ(1, job_events(c, job, "old column dropped"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM pg_attribute WHERE attrelid IN ('ct'::regclass, 'ct_ref'::regclass)"
+                              " AND attname ~ '^mig_' AND NOT attisdropped"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM pg_constraint WHERE conname ~ '^mig_'"
+                              " AND conrelid IN ('ct'::regclass, 'ct_ref'::regclass)"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM pg_proc WHERE proname ~ '^pg_mig_change_type_'"));
+    EXPECT_EQ(TableShape(c, "twin", "ct"), TableShape(c, "public", "ct"));
+    EXPECT_EQ("FOREIGN KEY (ct_id) REFERENCES ct(id) ON DELETE CASCADE",
+              *c.scalar("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'ct_ref_fk'"));
+    EXPECT_EQ("bigint", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                  " WHERE attrelid = 'ct'::regclass AND attname = 'id'"));
+    c.exec("DROP TABLE ct_ref");
+}
