@@ -797,12 +797,11 @@ IsOwnConstraint(Oid conoid, Oid relid, AttrNumber attnum)
 }
 
 /*
- * CarriedConstraints: the foreign keys that reference column attnum of
- * table relid and the column's own checks and foreign keys (through
- * pg_depend, as CheckDependents finds them), in OID order.
+ * DependentConstraints: the constraints that depend on column attnum of
+ * table relid (pg_depend), in OID order
  */
 static List *
-CarriedConstraints(Oid relid, AttrNumber attnum)
+DependentConstraints(Oid relid, AttrNumber attnum)
 {
 	Relation	depRel = table_open(DependRelationId, AccessShareLock);
 	ScanKeyData key[3];
@@ -821,14 +820,33 @@ CarriedConstraints(Oid relid, AttrNumber attnum)
 	{
 		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tup);
 
-		if (dep->classid == ConstraintRelationId &&
-			(IsReferencingFk(dep->objid, relid, attnum, true) ||
-			 IsOwnConstraint(dep->objid, relid, attnum)))
+		if (dep->classid == ConstraintRelationId)
 			result = list_append_unique_oid(result, dep->objid);
 	}
 	systable_endscan(scan);
 	table_close(depRel, AccessShareLock);
 	list_sort(result, list_oid_cmp);
+	return result;
+}
+
+/*
+ * CarriedConstraints: the foreign keys that reference column attnum of
+ * table relid and the column's own checks and foreign keys (through
+ * pg_depend, as CheckDependents finds them), in OID order.
+ */
+static List *
+CarriedConstraints(Oid relid, AttrNumber attnum)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, DependentConstraints(relid, attnum))
+	{
+		Oid			conoid = lfirst_oid(lc);
+
+		if (IsReferencingFk(conoid, relid, attnum, true) || IsOwnConstraint(conoid, relid, attnum))
+			result = lappend_oid(result, conoid);
+	}
 	return result;
 }
 
@@ -2534,6 +2552,24 @@ DescribeCleanup(const MigJob *job)
 }
 
 /*
+ * ColumnNameAt: the current name of column attnum of table relid, quoted,
+ * or NULL once it was dropped (not inlined: a caller with PG_TRY would
+ * have its locals)
+ */
+static pg_noinline const char *
+ColumnNameAt(Oid relid, AttrNumber attnum)
+{
+	HeapTuple	tup = SearchSysCacheAttNum(relid, attnum);
+	char	   *name;
+
+	if (!HeapTupleIsValid(tup))
+		return NULL;
+	name = pstrdup(NameStr(((Form_pg_attribute) GETSTRUCT(tup))->attname));
+	ReleaseSysCache(tup);
+	return quote_identifier(name);
+}
+
+/*
  * OldColumnName: the current name of the old column of c (the swap done:
  * the column of the original number, now mig_old_<col>), quoted, or NULL
  * once it was dropped.  By its number, not by its name.
@@ -2541,14 +2577,7 @@ DescribeCleanup(const MigJob *job)
 static const char *
 OldColumnName(const CtColumn *c)
 {
-	HeapTuple	tup = SearchSysCacheAttNum(c->relid, c->attnum);
-	char	   *name;
-
-	if (!HeapTupleIsValid(tup))
-		return NULL;			/* dropped */
-	name = pstrdup(NameStr(((Form_pg_attribute) GETSTRUCT(tup))->attname));
-	ReleaseSysCache(tup);
-	return quote_identifier(name);
+	return ColumnNameAt(c->relid, c->attnum);
 }
 
 /* HasOldColumns: the swap was done and an old column of the job is left */
@@ -2650,39 +2679,22 @@ LockColumnTables(List *columns)
 static List *
 Twins(Oid relid, AttrNumber attnum)
 {
-	Relation	depRel = table_open(DependRelationId, AccessShareLock);
-	ScanKeyData key[3];
-	SysScanDesc scan;
-	HeapTuple	tup;
 	List	   *result = NIL;
+	ListCell   *lc;
 
-	ScanKeyInit(&key[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(RelationRelationId));
-	ScanKeyInit(&key[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(relid));
-	ScanKeyInit(&key[2], Anum_pg_depend_refobjsubid, BTEqualStrategyNumber, F_INT4EQ,
-				Int32GetDatum((int32) attnum));
-	scan = systable_beginscan(depRel, DependReferenceIndexId, true, NULL, 3, key);
-	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	foreach(lc, DependentConstraints(relid, attnum))
 	{
-		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tup);
-		HeapTuple	contup;
+		HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(lfirst_oid(lc)));
 		Form_pg_constraint con;
 
-		if (dep->classid != ConstraintRelationId)
+		if (!HeapTupleIsValid(tup))
 			continue;
-		contup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(dep->objid));
-		if (!HeapTupleIsValid(contup))
-			continue;
-		con = (Form_pg_constraint) GETSTRUCT(contup);
+		con = (Form_pg_constraint) GETSTRUCT(tup);
 		if (con->contype == CONSTRAINT_FOREIGN && con->confrelid == relid &&
 			strncmp(NameStr(con->conname), "mig_ct_con_", strlen("mig_ct_con_")) == 0)
-			result = list_append_unique_oid(result, dep->objid);
-		ReleaseSysCache(contup);
+			result = lappend_oid(result, lfirst_oid(lc));
+		ReleaseSysCache(tup);
 	}
-	systable_endscan(scan);
-	table_close(depRel, AccessShareLock);
-	list_sort(result, list_oid_cmp);
 	return result;
 }
 
@@ -2715,58 +2727,19 @@ DropTwins(List *twins)
 }
 
 /*
- * DropOldColumns: what the swap left of each of the job's columns: the
- * trigger, its function and the old column (by its number; its indexes
- * go with it), and the foreign keys a revert cancelled half-way added
- * against it; the tables locked first, the job's table first.  Returns
- * the number of old columns dropped.  The swap is done; caller is
+ * DropColumns: what a job left of each of its columns: its old column
+ * (new_ones false: the swap is done) or, for a job that gives up before
+ * its swap (mig_forget of a cancelled or failed job), the new one (its
+ * index copies, its NOT NULL check and its own twins go with it); before
+ * them the foreign keys pg_mig twinned against them (a job's against its
+ * new column, a revert cancelled half-way's against the old one), and
+ * each column's trigger and its function.  By the columns' numbers; the
+ * job's tables are locked first, the job's table first, then the tables
+ * of the twins.  Returns the number of columns dropped.  Caller is
  * connected to SPI, in a transaction under the job's lock_timeout.
  */
 static int
-DropOldColumns(const MigJob *job)
-{
-	List	   *columns = JobColumns(job);
-	List	   *twins = NIL;
-	ListCell   *lc;
-	int			dropped = 0;
-
-	LockColumnTables(columns);
-	/* a revert cancelled half-way left foreign keys against them */
-	foreach(lc, columns)
-	{
-		CtColumn   *c = lfirst(lc);
-
-		if (OldColumnName(c) != NULL)
-			twins = list_concat_unique_oid(twins, Twins(c->relid, c->attnum));
-	}
-	DropTwins(twins);
-	foreach(lc, columns)
-	{
-		CtColumn   *c = lfirst(lc);
-		const char *old_column = OldColumnName(c);
-
-		if (old_column == NULL)
-			continue;
-		DropTrigger(c, job->owner);
-		MigExecDDL(psprintf("ALTER TABLE %s DROP COLUMN %s",
-							QualifiedRelationName(c->relid), old_column));
-		dropped++;
-	}
-	return dropped;
-}
-
-/*
- * DropNewColumns: what a job that gives up before its swap built (mig_forget
- * of a cancelled or failed job): the twins of the foreign keys that
- * reference a new column, then for each column the trigger, its function
- * and the new column (by its number; its index copies, its NOT NULL check
- * and its own twins go with it).  The job's tables are locked first, the
- * job's table first, then the tables of the twins.  Returns the number of
- * new columns dropped.  Caller is connected to SPI, in a transaction under
- * the job's lock_timeout.
- */
-static int
-DropNewColumns(const MigJob *job)
+DropColumns(const MigJob *job, bool new_ones)
 {
 	List	   *columns = JobColumns(job);
 	List	   *twins = NIL;
@@ -2777,25 +2750,24 @@ DropNewColumns(const MigJob *job)
 	foreach(lc, columns)
 	{
 		CtColumn   *c = lfirst(lc);
+		AttrNumber	attnum = new_ones ? c->new_attnum : c->attnum;
 
-		twins = list_concat_unique_oid(twins, Twins(c->relid, c->new_attnum));
-	}
-	DropTwins(twins);
-	foreach(lc, columns)
-	{
-		CtColumn   *c = lfirst(lc);
-		HeapTuple	tup = SearchSysCacheAttNum(c->relid, c->new_attnum);
-		char	   *name;
-
-		if (c->new_attnum == c->attnum)
+		if (new_ones && c->new_attnum == c->attnum)
 			elog(ERROR, "the new column of a change_type job is its column");
+		if (ColumnNameAt(c->relid, attnum) != NULL)
+			twins = list_concat_unique_oid(twins, Twins(c->relid, attnum));
+	}
+	DropTwins(twins);
+	foreach(lc, columns)
+	{
+		CtColumn   *c = lfirst(lc);
+		const char *name = ColumnNameAt(c->relid, new_ones ? c->new_attnum : c->attnum);
+
 		DropTrigger(c, job->owner);
-		if (!HeapTupleIsValid(tup))
-			continue;			/* dropped by hand */
-		name = pstrdup(NameStr(((Form_pg_attribute) GETSTRUCT(tup))->attname));
-		ReleaseSysCache(tup);
+		if (name == NULL)
+			continue;			/* dropped already */
 		MigExecDDL(psprintf("ALTER TABLE %s DROP COLUMN %s",
-							QualifiedRelationName(c->relid), quote_identifier(name)));
+							QualifiedRelationName(c->relid), name));
 		dropped++;
 	}
 	return dropped;
@@ -2811,7 +2783,7 @@ RunCleanup(const MigJob *job)
 {
 	const char *of_job = MigKindArg(job, "reverts");
 
-	(void) DropOldColumns(job);
+	(void) DropColumns(job, false);
 	if (of_job != NULL)
 	{
 		int64		reverted = strtoi64(of_job, NULL, 10);
@@ -2829,7 +2801,7 @@ RunCleanup(const MigJob *job)
  * left, so that the table is as the job's end or its start would leave it:
  * after its swap (succeeded with cleanup => false, or cancelled or failed
  * afterwards), the cleanup step's drops; before its swap (cancelled or
- * failed), what it built (DropNewColumns).  Never for a revert, whose new
+ * failed), what it built (DropColumns).  Never for a revert, whose new
  * column is the old column of the job it reverts, and nothing for a
  * change in the catalog only.  In the caller's transaction (all or
  * nothing), with the caller's rights, under the job's lock_timeout; a lock
@@ -2872,7 +2844,7 @@ MigChangeTypeForget(const MigJob *job, const char **event)
 		elog(ERROR, "SPI_connect failed");
 	PG_TRY();
 	{
-		dropped = swapped ? DropOldColumns(job) : DropNewColumns(job);
+		dropped = DropColumns(job, !swapped);
 	}
 	PG_CATCH();
 	{
