@@ -2852,6 +2852,19 @@ MigChangeTypeForget(const MigJob *job, const char **event)
 
 		MemoryContextSwitchTo(ctx);
 		edata = CopyErrorData();
+		if (edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE)
+		{
+			FlushErrorState();
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot forget job " INT64_FORMAT ": %s", job->job_id, edata->message),
+					 errdetail("What the job left (the %s column %s, its trigger and the trigger's function) is dropped with your rights; nothing was dropped.",
+							   what, column),
+					 errhint("Call mig_forget(" INT64_FORMAT ") as the job's owner, %s, or as a role that can SET ROLE to it.",
+							 job->job_id,
+							 quote_identifier(job->owner_name ? job->owner_name :
+											  GetUserNameFromId(job->owner, false)))));
+		}
 		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 			PG_RE_THROW();
 		FlushErrorState();

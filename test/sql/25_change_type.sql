@@ -564,3 +564,32 @@ END $$;
 DROP TABLE ct10;
 DROP FUNCTION ct10_victim();
 DROP ROLE regress_ct_owner;
+
+-- mig_forget by the table's owner of a job another role started (a member
+-- of the owning role): what the job made is dropped with the caller's
+-- rights, and the job's function is not the table owner's; refused with a
+-- hint that names the job's owner, nothing dropped
+CREATE ROLE regress_ct_app;
+CREATE ROLE regress_ct_deploy LOGIN IN ROLE regress_ct_app;
+GRANT CREATE ON SCHEMA public TO regress_ct_deploy;
+CREATE TABLE ct11 (id int PRIMARY KEY);
+INSERT INTO ct11 SELECT generate_series(1, 10);
+ALTER TABLE ct11 OWNER TO regress_ct_app;
+SET ROLE regress_ct_deploy;
+BEGIN;
+SELECT mig_change_type('ct11', 'id', 'bigint', lock_timeout => '2s') AS job \gset
+SELECT mig_cancel(:job);
+COMMIT;
+SET ROLE regress_ct_app;
+SELECT regexp_replace(pg_temp.try(:job, format('SELECT mig_forget(%s)', :job)),
+                      'pg_mig_change_type_\d+_', 'pg_mig_change_type_T_');
+SELECT attname FROM pg_attribute WHERE attrelid = 'ct11'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY 1;
+SET ROLE regress_ct_deploy;
+SET client_min_messages = warning;
+SELECT mig_forget(:job);
+RESET client_min_messages;
+RESET ROLE;
+SELECT attname FROM pg_attribute WHERE attrelid = 'ct11'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY 1;
+DROP TABLE ct11;
+REVOKE CREATE ON SCHEMA public FROM regress_ct_deploy;
+DROP ROLE regress_ct_deploy, regress_ct_app;
