@@ -49,6 +49,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -89,6 +90,7 @@ static MemoryContext runner_context;	/* the job's steps: as long as the worker *
 static MemoryContext chunk_context; /* one step of the walk: reset before each */
 static MemoryContext step_context;	/* the one of the two a step works in */
 static bool any_state;			/* CheckJob: run the undo of a cancelled job */
+static Oid	job_extension = InvalidOid; /* the job's extension (CheckExtension) */
 
 static bool BeginJob(void);
 static void RunJob(void);
@@ -104,6 +106,7 @@ static void FailJob(const MigKindDef *def, const MigStepDef *step, char *message
 static void CleanUpCancelled(const MigKindDef *def);
 static void ForgetSteps(void);
 static void StartStep(void);
+static void CheckExtension(void);
 static void FinishStep(void);
 static ErrorData *AbortStep(void);
 static void DisarmTimeouts(void);
@@ -487,6 +490,31 @@ StartStep(void)
 		elog(ERROR, "SPI_connect failed");
 	MemoryContextSwitchTo(step_context);
 	PushActiveSnapshot(GetTransactionSnapshot());
+	CheckExtension();
+}
+
+/*
+ * CheckExtension: the job's extension is still the one the worker's first
+ * step found.  After DROP EXTENSION pg_mig the job is gone, and after
+ * CREATE EXTENSION again another job has its id (they start at 1 again):
+ * the worker stops at once, before it reads or writes anything, rather
+ * than take that job for its own with what it knows of the old one (it
+ * walked the old job's table under the new job's row).
+ */
+static void
+CheckExtension(void)
+{
+	Oid			extoid = get_extension_oid(PG_MIG_EXTENSION_NAME, true);
+
+	if (!OidIsValid(job_extension))
+		job_extension = extoid;
+	if (extoid == job_extension)
+		return;
+	ereport(LOG,
+			(errmsg("pg_mig job " INT64_FORMAT ": extension pg_mig was dropped since its worker started; the worker stops",
+					job_id)));
+	MigNoteCleanExit();
+	proc_exit(0);
 }
 
 static void

@@ -571,3 +571,39 @@ TEST(Robust, DropExtensionWhileAScanLooksDoesNotCrashTheServer)
     EXPECT_EQ(checkpointer, checkpointer_pid());
     EXPECT_EQ(1, c.scalar_int("SELECT 1"));
 }
+
+// A worker of a job whose extension is dropped and created again stops:
+// it must not take the new extension's job of the same id (job ids start
+// at 1 again) for its own.  It did: the worker of a backfill of rb_a,
+// alive across DROP EXTENSION pg_mig CASCADE and CREATE EXTENSION, went on
+// walking rb_a under the new job 1 (a backfill of rb_b): rb_a's rows it
+// had done were changed twice, rb_b was not changed at all, and the new
+// job said succeeded.
+TEST(Robust, WorkerOfADroppedExtensionLeavesTheNewOneAlone)
+{
+    Conn c = primary_as();
+    c.exec("DROP TABLE IF EXISTS rb_a, rb_b");
+    MakeTable(c, "rb_a", 20000);
+    MakeTable(c, "rb_b", 20000);
+    c.exec("DROP EXTENSION pg_mig CASCADE");
+    c.exec("CREATE EXTENSION pg_mig");
+    long long first = c.scalar_int("SELECT mig_start_backfill('rb_a', 'n = n + 1', batch_size => 100,"
+                                   " chunk_time => NULL, sleep => '100ms')");
+    ASSERT_EQ(1, first);
+    wait_for([&] { return ColInt(c, "rows_done", first) > 500; }, 60, "the first job's walk");
+    long long pid = ColInt(c, "worker_pid", first);
+    ASSERT_GT(pid, 0);
+    c.exec("DROP EXTENSION pg_mig CASCADE");
+    c.exec("CREATE EXTENSION pg_mig");
+    long long second = c.scalar_int("SELECT mig_start_backfill('rb_b', 'n = n + 1', batch_size => 1000,"
+                                    " chunk_time => NULL)");
+    ASSERT_EQ(1, second);
+    EXPECT_EQ("succeeded", wait_job(c, second, 120));
+    // the old worker is gone; no row of rb_a changed twice, every row of rb_b once
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", {S(pid)}) == 0; },
+             60, "the first job's worker to stop");
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM rb_a WHERE n > 1"));
+    EXPECT_EQ(20000, c.scalar_int("SELECT count(*) FROM rb_b WHERE n = 1"));
+    EXPECT_EQ(20000, c.scalar_int("SELECT rows_done FROM mig_jobs WHERE job_id = 1"));
+    c.exec("DROP TABLE rb_a, rb_b");
+}
