@@ -40,6 +40,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/procarray.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -145,6 +146,40 @@ UnfinishedRevert(const MigJob *job, int64 *done_by)
 	if (revert->state == MIG_STATE_CANCELLED)
 		return 0;
 	return revert_id;
+}
+
+/*
+ * WaitForWorkerToLeave: a finished job's worker may still be on its way
+ * out (a cancelled job is cancelled as soon as mig_cancel commits; its
+ * worker stops within a moment, ending the statement it ran, e.g. a CREATE
+ * INDEX CONCURRENTLY of the column a forget drops, or the write of its
+ * job's row): mig_forget waits for it, before it locks the job's row, at
+ * most FORGET_WORKER_WAIT_MS, and then refuses, nothing done.
+ */
+#define FORGET_WORKER_WAIT_MS	10000
+
+static void
+WaitForWorkerToLeave(const MigJob *job)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   FORGET_WORKER_WAIT_MS);
+
+	for (;;)
+	{
+		pid_t		pid = MigWorkerPid(MyDatabaseId, job->job_id);
+
+		if (pid == 0 || BackendPidGetProc(pid) == NULL)
+			return;
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("cannot forget job " INT64_FORMAT " because its worker (PID %d) has not stopped yet",
+							job->job_id, (int) pid),
+					 errhint("Call mig_forget(" INT64_FORMAT ") again once the job's worker_pid in mig_jobs is empty.",
+							 job->job_id)));
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(10000L);
+	}
 }
 
 /*
@@ -373,6 +408,11 @@ mig_forget(PG_FUNCTION_ARGS)
 				 errmsg("job_id must not be NULL")));
 	job_id = PG_GETARG_INT64(0);
 	MigRequireShared();
+	/* before the job's row is locked: the worker on its way out writes it */
+	job = MigLoadJob(job_id, false);
+	if (job != NULL && (job->state == MIG_STATE_SUCCEEDED || job->state == MIG_STATE_FAILED ||
+						job->state == MIG_STATE_CANCELLED))
+		WaitForWorkerToLeave(job);
 	job = MigLoadJob(job_id, true);
 	if (job == NULL)
 		ereport(ERROR,
