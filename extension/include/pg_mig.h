@@ -313,6 +313,7 @@ extern void MigBroadcastJobChange(void);
 extern bool MigClaimWorkerSlot(Oid dboid, int64 job_id, int lane);
 extern pid_t MigLaneWorkerPid(Oid dboid, int64 job_id, int lane);
 extern pid_t MigWorkerPid(Oid dboid, int64 job_id);
+extern pid_t MigLiveWorkerPid(Oid dboid, int64 job_id);
 extern int	MigDatabaseWorkers(Oid dboid, pid_t *pids, int64 *jobs, int max);
 extern void MigWakeWorker(Oid dboid, int64 job_id);
 extern bool MigTakeWakeup(void);

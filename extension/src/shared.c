@@ -296,6 +296,15 @@ MigWorkerPid(Oid dboid, int64 job_id)
 	return MigLaneWorkerPid(dboid, job_id, -1);
 }
 
+/* MigLiveWorkerPid: MigWorkerPid, if that process still lives, else 0 */
+pid_t
+MigLiveWorkerPid(Oid dboid, int64 job_id)
+{
+	pid_t		pid = MigWorkerPid(dboid, job_id);
+
+	return pid != 0 && BackendPidGetProc(pid) != NULL ? pid : 0;
+}
+
 /*
  * MigDatabaseWorkers: the pids and jobs of the workers of a database's jobs
  * (every lane), at most max of them; returns how many.

@@ -36,7 +36,6 @@
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
-#include "storage/procarray.h"
 #include "tcop/pquery.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -468,15 +467,6 @@ BlockedWorker(int64 *job_id)
 	return 0;
 }
 
-/* JobHasLiveWorker: whether a worker of the job runs (its process lives) */
-static bool
-JobHasLiveWorker(int64 job_id)
-{
-	pid_t		pid = MigWorkerPid(MyDatabaseId, job_id);
-
-	return pid != 0 && BackendPidGetProc(pid) != NULL;
-}
-
 /*
  * WaitForJob is mig_wait's loop: a check, with a snapshot of its own, then
  * a sleep on the condition variable that workers broadcast on every change
@@ -531,7 +521,7 @@ WaitForJob(int64 job_id, int64 timeout_ms, bool release_xmin)
 		 * snapshot.  The first look, a job no worker runs (queued, paused,
 		 * just ended) and the look at the timeout read its state.
 		 */
-		if (state == NULL || timed_out || !JobHasLiveWorker(job_id))
+		if (state == NULL || timed_out || MigLiveWorkerPid(MyDatabaseId, job_id) == 0)
 		{
 			MemoryContextReset(loopctx);
 			old = MemoryContextSwitchTo(loopctx);

@@ -40,7 +40,6 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "storage/procarray.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -167,9 +166,9 @@ WaitForWorkerToLeave(const MigJob *job)
 
 	for (;;)
 	{
-		pid_t		pid = MigWorkerPid(MyDatabaseId, job->job_id);
+		pid_t		pid = MigLiveWorkerPid(MyDatabaseId, job->job_id);
 
-		if (pid == 0 || BackendPidGetProc(pid) == NULL)
+		if (pid == 0)
 			return;
 		if (GetCurrentTimestamp() >= deadline)
 			ereport(ERROR,
