@@ -2297,10 +2297,27 @@ MoveIdentity(Oid relid, AttrNumber from, AttrNumber to)
 }
 
 /*
+ * NotNullName: the name of the NOT NULL constraint of column attnum of
+ * relid (pg_constraint lists them since PostgreSQL 18), or NULL.
+ */
+static char *
+NotNullName(Oid relid, AttrNumber attnum)
+{
+#if PG_VERSION_NUM >= 180000
+	HeapTuple	tup = findNotNullConstraintAttnum(relid, attnum);
+
+	if (HeapTupleIsValid(tup))
+		return pstrdup(NameStr(((Form_pg_constraint) GETSTRUCT(tup))->conname));
+#endif
+	return NULL;
+}
+
+/*
  * SwapColumn: the swap of one of the job's columns, its table locked, the
- * constraints carried over already dropped: NOT NULL, the default, the
- * sequence or the identity, the indexes and the constraints on them, the
- * names, and the trigger turned around.
+ * constraints carried over already dropped: NOT NULL (under the old
+ * column's constraint name, as ALTER COLUMN TYPE keeps it), the default,
+ * the sequence or the identity, the indexes and the constraints on them,
+ * the names, and the trigger turned around.
  */
 static void
 SwapColumn(const MigJob *job, const CtColumn *c)
@@ -2316,6 +2333,7 @@ SwapColumn(const MigJob *job, const CtColumn *c)
 	HeapTuple	atttup;
 	bool		has_default;
 	int			nest;
+	char	   *not_null_name = NotNullName(c->relid, c->attnum);
 
 	if (c->not_null)
 	{
@@ -2422,7 +2440,16 @@ SwapColumn(const MigJob *job, const CtColumn *c)
 	MigExecDDL(psprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", rel, column, old_column));
 	MigExecDDL(psprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", rel, new_column, column));
 	if (c->not_null)
+	{
+		char	   *name;
+
 		MigExecDDL(psprintf("ALTER TABLE %s ALTER COLUMN %s DROP NOT NULL", rel, old_column));
+		/* PostgreSQL 18 and later named the new one after mig_new_<column> */
+		name = NotNullName(c->relid, c->new_attnum);
+		if (name && not_null_name && strcmp(name, not_null_name) != 0)
+			MigExecDDL(psprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s", rel,
+								quote_identifier(name), quote_identifier(not_null_name)));
+	}
 
 	/* the trigger turned around: the old column follows the new one */
 	MigExecDDL(psprintf("DROP TRIGGER %s ON %s", quote_identifier(TriggerName(c->trigger)), rel));

@@ -50,7 +50,8 @@ void CreateTable(Conn& c, const std::string& schema, const char* tables = kTable
     }
 }
 
-// the shape of table schema.name: columns, indexes, constraints (the foreign
+// the shape of table schema.name: columns, indexes, constraints (the NOT NULL
+// ones too, in pg_constraint since PostgreSQL 18; the foreign
 // keys by pg_get_constraintdef, with their validation), defaults; the
 // schema's name taken out
 std::string TableShape(Conn& c, const std::string& schema, const std::string& name)
@@ -66,7 +67,7 @@ std::string TableShape(Conn& c, const std::string& schema, const std::string& na
         "         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = " + rel + "), '')"
         " || ' | ' || coalesce((SELECT string_agg(conname || ': ' || regexp_replace(pg_get_constraintdef(oid), " +
         strip + ") || ' ' || convalidated, ', ' ORDER BY conname)"
-        "         FROM pg_constraint WHERE conrelid = " + rel + " AND contype <> 'n'), '')"
+        "         FROM pg_constraint WHERE conrelid = " + rel + "), '')"
         " || ' | ' || coalesce((SELECT string_agg(regexp_replace(pg_get_expr(adbin, adrelid), " + strip + "), ', ')"
         "         FROM pg_attrdef WHERE adrelid = " + rel + "), '')"
         " || ' | ' || (SELECT count(*) FROM pg_trigger WHERE tgrelid = " + rel + " AND NOT tgisinternal)");
