@@ -131,7 +131,9 @@ def main():
             end = psql("SELECT clock_timestamp()", db)
             time.sleep(5)
         finally:
-            os.killpg(writers.pid, signal.SIGINT)
+            # (SIGTERM: a shell that starts the bench in the background
+            # leaves SIGINT ignored)
+            os.killpg(writers.pid, signal.SIGTERM)
             writers.wait()
         row = psql(
             "SELECT extract(epoch FROM '{end}'::timestamptz - '{start}'),"

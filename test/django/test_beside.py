@@ -124,8 +124,10 @@ class BesideTest(unittest.TestCase):
             # and after it ended
             self.wait_for_a_write_after("'%s'" % ended, writers)
         finally:
+            # SIGTERM, not SIGINT: a shell that starts the test in the
+            # background (ctest or run.sh under '&') leaves SIGINT ignored
             if writers.poll() is None:
-                os.killpg(writers.pid, signal.SIGINT)
+                os.killpg(writers.pid, signal.SIGTERM)
             writers.wait(timeout=60)
         pgbench_log.seek(0)
         log = pgbench_log.read()

@@ -145,7 +145,7 @@ def retry_on_lock(connection, attempt, doing, lock_timeout, max_retries, gave_up
         except OperationalError as e:
             if sql.sqlstate(e) not in ("55P03", "40P01"):   # lock_not_available, deadlock
                 raise
-            message = str(e).strip()
+            message = sql.primary_message(e)
             if tries >= max_retries:
                 raise LockNotGranted(gave_up(tries + 1, message))
             pause = min(RETRY_BASE_SECONDS * 2 ** tries, RETRY_MAX_SECONDS)

@@ -600,6 +600,18 @@ def sqlstate(error):
     return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
 
 
+def primary_message(error):
+    """
+    primary_message is the server's primary message of a database error
+    Django raised, without the DETAIL and CONTEXT lines the driver's text
+    carries (PostgreSQL 19 adds "waiting for AccessExclusiveLock on relation
+    ..." to a lock timeout); the error's text for any other error.
+    """
+    diag = getattr(error.__cause__, "diag", None)
+    message = getattr(diag, "message_primary", None)
+    return message or str(error).strip()
+
+
 def drop_constraint(connection, table, name):
     """drop_constraint drops the constraint NAME of TABLE, if it is there."""
     with connection.cursor() as cursor:
