@@ -21,7 +21,10 @@
  *		 -> one transaction: SET LOCAL lock_timeout, the statement unless its
  *			effect is there already, the step recorded in steps_done; commit
  *		 -> a lock timeout or deadlock: roll back, event 'retried' with the
- *			error, sleep with jittered exponential backoff, try again
+ *			error, sleep with jittered exponential backoff; after a lock
+ *			timeout wait, queueing behind nobody, for the transactions that
+ *			held a lock on the job's table to end (WaitForTableLockers);
+ *			try again
  *		 -> any other error, or max_retries used up: the kind's undo step
  *			(with the same retries), then the job fails
  *	  -> the walk, at its place (RunWalk): one transaction per chunk, until
@@ -56,6 +59,7 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
@@ -114,6 +118,7 @@ static void ProcessInterruptsBetweenSteps(void);
 static double RetryBackoffMs(int retries);
 static bool WorkerSleep(long ms, MigWait wait);
 static bool SleepOrStop(long ms, MigWait wait);
+static bool WaitForTableLockers(Oid relid);
 
 /*
  * mig_worker_main is the entry point of a worker.  bgw_main_arg is the job
@@ -640,6 +645,58 @@ SleepOrStop(long ms, MigWait wait)
 }
 
 /*
+ * WaitForTableLockers: after a step's attempt timed out waiting for a lock,
+ * wait until the transactions that hold a lock on the job's table now have
+ * ended.  A lock wait that lasts lock_timeout is one on a transaction that
+ * holds the table for long: a pg_dump's ACCESS SHARE lasts as long as the
+ * dump, a report's as long as the report.  Every attempt would time out on
+ * it again and use up the step's retries; instead the worker waits for
+ * their virtual transaction ids, as CREATE INDEX CONCURRENTLY waits for
+ * older snapshots: the wait queues behind nobody and blocks nobody (no lock
+ * on the table is requested, no snapshot held), mig_jobs.step names the
+ * pid it waits for, and job control (mig_pause, mig_cancel) and shutdown
+ * end it.  One long transaction thus costs one attempt.  Returns false if
+ * the job is no longer this worker's to run.
+ */
+static bool
+WaitForTableLockers(Oid relid)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	bool		running;
+
+	if (!OidIsValid(relid))
+		return true;
+	PG_TRY();
+	{
+		LOCKTAG		tag;
+
+		MigStartWatch();
+		StartTransactionCommand();
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+		/* every lock conflicts with ACCESS EXCLUSIVE: every holder */
+		WaitForLockers(tag, AccessExclusiveLock, false);
+		CommitTransactionCommand();
+		MigStopWatch();
+	}
+	PG_CATCH();
+	{
+		/* job control cancelled the wait (see MigStartWatch) */
+		MigStopWatch();
+		MemoryContextSwitchTo(caller_context);
+		FlushErrorState();
+		AbortCurrentTransaction();
+		QueryCancelPending = false;
+		MemoryContextSwitchTo(caller_context);
+	}
+	PG_END_TRY();
+	(void) MigTakeWakeup();
+	StartStep();
+	running = (CheckJob(false) != NULL);
+	FinishStep();
+	return running;
+}
+
+/*
  * CheckJob reads the job with its kind, in the caller's transaction, and
  * returns it if it is still this worker's to run (queued or running, same
  * owner); set_running moves a queued job (resumed while this worker lived)
@@ -818,6 +875,9 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 				FinishStep();
 				MigBroadcastJobChange();
 				if (!SleepOrStop((long) backoff, MIG_WAIT_BACKOFF))
+					return STEP_RESULT_STOPPED;
+				if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE &&
+					!WaitForTableLockers(job->relid))
 					return STEP_RESULT_STOPPED;
 				continue;
 			}

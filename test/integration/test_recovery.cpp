@@ -106,8 +106,10 @@ TEST(Recovery, IndexBuildsBesideAPgDumpOfTheDatabase)
 // A lock that others would queue behind (the table's SHARE UPDATE
 // EXCLUSIVE lock that CREATE INDEX CONCURRENTLY takes first, against a
 // session holding SHARE ROW EXCLUSIVE or ACCESS EXCLUSIVE) is still waited
-// for at most lock_timeout, then retried; and the application is not held
-// up behind the waiting build.
+// for at most lock_timeout, then retried; before the retry the worker
+// waits, queueing behind nobody, for the holder's transaction to end
+// (SchemaStepWaitsOutATransactionThatHoldsItsTable), so one holder costs
+// one attempt.
 TEST(Recovery, IndexLockConflictIsStillBoundedByLockTimeoutAndRetried)
 {
     Conn c = pg_mig_primary();
@@ -133,8 +135,12 @@ TEST(Recovery, IndexLockConflictIsStillBoundedByLockTimeoutAndRetried)
                  60, "the holder's lock request");
         starter.exec("COMMIT");
         lock.join();
-        wait_for([&] { return job_events(c, job, "retried") >= 2; }, 120,
-                 std::string("the build to time out twice behind ") + mode);
+        wait_for([&] { return job_events(c, job, "retried") >= 1
+                           && JobStep(c, job).find("waits for pid " + holder_pid + " (virtualxid lock)")
+                                  != std::string::npos; },
+                 120, std::string("the build to time out behind ") + mode + " and wait for its holder");
+        std::this_thread::sleep_for(std::chrono::seconds(3));
+        EXPECT_EQ(1, job_events(c, job, "retried")) << mode;
         std::string detail = *c.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1"
                                        " AND event = 'retried' ORDER BY event_id DESC LIMIT 1", {Id(job)});
         EXPECT_NE(std::string::npos, detail.find("lock timeout")) << detail;
@@ -143,6 +149,61 @@ TEST(Recovery, IndexLockConflictIsStillBoundedByLockTimeoutAndRetried)
         EXPECT_EQ("succeeded", wait_job(c, job, 120)) << mode;
         EXPECT_EQ("true", *c.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = $1::regclass", {index}));
     }
+}
+
+// A transaction that holds the table for long (a pg_dump's ACCESS SHARE, a
+// report in REPEATABLE READ) made every attempt of a schema step that needs
+// ACCESS EXCLUSIVE time out: the retries were used up in seconds and the
+// job failed (the swap of a type change started before the nightly dump).
+// Between attempts the worker now waits, queueing behind nobody, for the
+// transactions that held the table when the attempt gave up; one long
+// transaction costs one attempt. The wait names the pid it waits for,
+// mig_pause stops it, and the application writes on meanwhile.
+TEST(Recovery, SchemaStepWaitsOutATransactionThatHoldsItsTable)
+{
+    Conn c = pg_mig_primary();
+    create_table(c, "rlt", "id int PRIMARY KEY, v int NOT NULL", "g, g % 100", 5000);
+    // started and paused in one transaction: no worker runs it yet
+    c.exec("BEGIN");
+    long long job = c.scalar_int("SELECT mig_change_type('rlt', 'v', 'bigint', lock_timeout => '200ms',"
+                                 " max_retries => 2)");
+    c.exec("SELECT mig_pause($1)", {Id(job)});
+    c.exec("COMMIT");
+
+    Conn holder(Sandbox::get().conninfo());
+    std::string holder_pid = *holder.scalar("SELECT pg_backend_pid()::text");
+    holder.exec("BEGIN ISOLATION LEVEL REPEATABLE READ");
+    EXPECT_EQ(5000, holder.scalar_int("SELECT count(*) FROM rlt"));
+    c.exec("SELECT mig_resume($1)", {Id(job)});
+
+    // the swap times out once, then waits for the holder's transaction
+    wait_for([&] { return job_events(c, job, "retried") >= 1
+                       && JobStep(c, job).find("waits for pid " + holder_pid + " (virtualxid lock)")
+                              != std::string::npos; },
+             120, "the swap to wait for the holder's transaction");
+    // longer than two attempts and their backoff: still running, one retry
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
+    EXPECT_EQ(1, job_events(c, job, "retried"));
+    // the application writes on
+    Conn app(Sandbox::get().conninfo());
+    app.exec("SET lock_timeout = '5s'");
+    app.exec("INSERT INTO rlt VALUES (5001, 1)");
+    // job control stops the wait
+    c.exec("SELECT mig_pause($1)", {Id(job)});
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM mig_worker_status() WHERE job_id = $1",
+                                       {Id(job)}) == 0; },
+             60, "the paused job's worker to leave");
+    EXPECT_EQ("paused", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
+    c.exec("SELECT mig_resume($1)", {Id(job)});
+    wait_for([&] { return JobStep(c, job).find("waits for pid " + holder_pid) != std::string::npos; },
+             120, "the resumed swap to wait for the holder again");
+
+    holder.exec("COMMIT");
+    EXPECT_EQ("succeeded", wait_job(c, job, 120));
+    EXPECT_EQ("bigint", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                  " WHERE attrelid = 'rlt'::regclass AND attname = 'v'"));
+    EXPECT_EQ(5001, c.scalar_int("SELECT count(*) FROM rlt"));
 }
 
 // A deploy that timed out runs the same step again from a new session: the

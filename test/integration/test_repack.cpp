@@ -103,7 +103,8 @@ TEST(Repack, ShrinksABloatedTableWhileTheAppWritesAndTheStandbyMatches)
 
 // a session that holds the table (ACCESS SHARE, no xid) makes the final
 // upgrade to ACCESS EXCLUSIVE wait: after lock_timeout the attempt is rolled
-// back and retried, the event says the copy is done again; with the holder
+// back, the event says the copy is done again, and the retry first waits
+// for the holder's transaction (queueing behind nobody); with the holder
 // gone it succeeds
 TEST(Repack, TheFinalLockWaitsAtMostLockTimeoutAndIsRetried)
 {
@@ -112,11 +113,15 @@ TEST(Repack, TheFinalLockWaitsAtMostLockTimeoutAndIsRetried)
     create_table(c, "rlock", "id int PRIMARY KEY, note text NOT NULL, w int NOT NULL DEFAULT 0", "g, md5(g::text), 0",
                  20000);
     Conn holder(Sandbox::get().conninfo());
+    std::string holder_pid = *holder.scalar("SELECT pg_backend_pid()::text");
     holder.exec("BEGIN");
     holder.exec("SELECT count(*) FROM rlock");
     AppWriter app("rlock", 20000);
     long long job = c.scalar_int("SELECT mig_repack('rlock', lock_timeout => '200ms', max_retries => 1000)");
-    wait_for([&] { return job_events(c, job, "retried") >= 2; }, 300, "the repack to retry");
+    wait_for([&] { return job_events(c, job, "retried") >= 1
+                       && c.scalar("SELECT step FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("")
+                                  .find("waits for pid " + holder_pid + " (virtualxid lock)") != std::string::npos; },
+             300, "the repack to retry, then wait for the holder");
     std::string detail = c.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1 AND event = 'retried'"
                                   " ORDER BY event_id LIMIT 1",
                                   {Id(job)})
@@ -126,9 +131,11 @@ TEST(Repack, TheFinalLockWaitsAtMostLockTimeoutAndIsRetried)
     EXPECT_NE(std::string::npos, c.scalar("SELECT step FROM mig_jobs WHERE job_id = $1", {Id(job)})
                                      .value_or("")
                                      .find("a retry copies the table again"));
-    // the application was never held up for long: it went on between attempts
+    // the application was never held up for long: it goes on while the
+    // worker waits, and one attempt was spent
     long long before = app.done();
     wait_for([&] { return app.done() > before + 20; }, 60, "the application to go on");
+    EXPECT_EQ(1, job_events(c, job, "retried"));
     holder.exec("COMMIT");
     EXPECT_EQ("succeeded", wait_job(c, job, 300));
     app.stop();
