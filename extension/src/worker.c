@@ -118,7 +118,7 @@ static void ProcessInterruptsBetweenSteps(void);
 static double RetryBackoffMs(int retries);
 static bool WorkerSleep(long ms, MigWait wait);
 static bool SleepOrStop(long ms, MigWait wait);
-static bool WaitForTableLockers(Oid relid);
+static bool WaitForTableLockers(const MigStepDef *step, Oid relid);
 
 /*
  * mig_worker_main is the entry point of a worker.  bgw_main_arg is the job
@@ -655,17 +655,32 @@ SleepOrStop(long ms, MigWait wait)
  * older snapshots: the wait queues behind nobody and blocks nobody (no lock
  * on the table is requested, no snapshot held), mig_jobs.step names the
  * pid it waits for, and job control (mig_pause, mig_cancel) and shutdown
- * end it.  One long transaction thus costs one attempt.  Returns false if
- * the job is no longer this worker's to run.
+ * end it.  One long transaction thus costs one attempt.  mig_jobs.step
+ * says the next attempt's words first.  Returns false if the job is no
+ * longer this worker's to run.
  */
 static bool
-WaitForTableLockers(Oid relid)
+WaitForTableLockers(const MigStepDef *step, Oid relid)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
+	MigJob	   *job;
 	bool		running;
 
 	if (!OidIsValid(relid))
 		return true;
+	StartStep();
+	job = CheckJob(false);
+	if (job != NULL && step->describe)
+	{
+		char	   *text = step->describe(job);
+
+		if (job->step == NULL || strcmp(job->step, text) != 0)
+			MigSetStep(job_id, text);
+	}
+	FinishStep();
+	if (job == NULL)
+		return false;
+	MigBroadcastJobChange();
 	PG_TRY();
 	{
 		LOCKTAG		tag;
@@ -877,7 +892,7 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 				if (!SleepOrStop((long) backoff, MIG_WAIT_BACKOFF))
 					return STEP_RESULT_STOPPED;
 				if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE &&
-					!WaitForTableLockers(job->relid))
+					!WaitForTableLockers(step, job->relid))
 					return STEP_RESULT_STOPPED;
 				continue;
 			}
