@@ -118,6 +118,8 @@ static void ProcessInterruptsBetweenSteps(void);
 static double RetryBackoffMs(int retries);
 static bool WorkerSleep(long ms, MigWait wait);
 static bool SleepOrStop(long ms, MigWait wait);
+static bool JobStillOurs(void);
+static void DescribeStep(const MigStepDef *step, const MigJob *job);
 static bool WaitForTableLockers(const MigStepDef *step, Oid relid);
 
 /*
@@ -629,7 +631,6 @@ static bool
 SleepOrStop(long ms, MigWait wait)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
-	bool		running;
 
 	for (;;)
 	{
@@ -638,10 +639,32 @@ SleepOrStop(long ms, MigWait wait)
 		if (left <= 0 || WorkerSleep(left, wait))
 			break;
 	}
+	return JobStillOurs();
+}
+
+/* JobStillOurs: whether the job is still this worker's to run (CheckJob) */
+static bool
+JobStillOurs(void)
+{
+	bool		ours;
+
 	StartStep();
-	running = (CheckJob(false) != NULL);
+	ours = (CheckJob(false) != NULL);
 	FinishStep();
-	return running;
+	return ours;
+}
+
+/* DescribeStep: mig_jobs.step says what the step does now, in words */
+static void
+DescribeStep(const MigStepDef *step, const MigJob *job)
+{
+	char	   *text;
+
+	if (step->describe == NULL)
+		return;
+	text = step->describe(job);
+	if (job->step == NULL || strcmp(job->step, text) != 0)
+		MigSetStep(job_id, text);
 }
 
 /*
@@ -664,19 +687,13 @@ WaitForTableLockers(const MigStepDef *step, Oid relid)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
 	MigJob	   *job;
-	bool		running;
 
 	if (!OidIsValid(relid))
 		return true;
 	StartStep();
 	job = CheckJob(false);
-	if (job != NULL && step->describe)
-	{
-		char	   *text = step->describe(job);
-
-		if (job->step == NULL || strcmp(job->step, text) != 0)
-			MigSetStep(job_id, text);
-	}
+	if (job != NULL)
+		DescribeStep(step, job);
 	FinishStep();
 	if (job == NULL)
 		return false;
@@ -705,10 +722,7 @@ WaitForTableLockers(const MigStepDef *step, Oid relid)
 	}
 	PG_END_TRY();
 	(void) MigTakeWakeup();
-	StartStep();
-	running = (CheckJob(false) != NULL);
-	FinishStep();
-	return running;
+	return JobStillOurs();
 }
 
 /*
@@ -767,13 +781,7 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 			FinishStep();
 			return STEP_RESULT_DONE;
 		}
-		if (step->describe)
-		{
-			char	   *text = step->describe(job);
-
-			if (job->step == NULL || strcmp(job->step, text) != 0)
-				MigSetStep(job_id, text);
-		}
+		DescribeStep(step, job);
 		retries = job->retries;
 		max_retries = job->max_retries;
 		FinishStep();
@@ -863,16 +871,9 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 					(errmsg("pg_mig job " INT64_FORMAT ": step %s failed: %s",
 							job_id, step->name, message)));
 			/* interrupted by job control: look at the job before anything else */
-			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && MigTakeWakeup())
-			{
-				bool		ours;
-
-				StartStep();
-				ours = (CheckJob(false) != NULL);
-				FinishStep();
-				if (!ours)
-					return STEP_RESULT_STOPPED;
-			}
+			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && MigTakeWakeup() &&
+				!JobStillOurs())
+				return STEP_RESULT_STOPPED;
 			if (MigErrorIsTransient(edata->sqlerrcode) && retries < max_retries)
 			{
 				double		backoff = RetryBackoffMs(retries + 1);
