@@ -37,6 +37,7 @@
 #include "utils/relcache.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
+#include "storage/lockdefs.h"
 #include "utils/guc.h"
 #include "storage/lwlock.h"
 
@@ -405,6 +406,7 @@ extern PGDLLEXPORT void mig_scan_main(Datum main_arg);
 
 /* worker.c: a job's worker (see worker.h) */
 extern PGDLLEXPORT void mig_worker_main(Datum main_arg);
+extern void MigNoteStepLock(Oid relid, LOCKMODE lockmode);
 
 /* job_store.c: all SPI on the job tables.  Callers are in a transaction. */
 typedef struct MigStoreContext

@@ -713,6 +713,20 @@ ConstraintType(Oid conoid, Oid *relid)
 	return contype;
 }
 
+/* ReferencedTable: the table foreign key conoid references (else InvalidOid) */
+static Oid
+ReferencedTable(Oid conoid)
+{
+	HeapTuple	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	Oid			confrelid;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for constraint %u", conoid);
+	confrelid = ((Form_pg_constraint) GETSTRUCT(tuple))->confrelid;
+	ReleaseSysCache(tuple);
+	return confrelid;
+}
+
 /*
  * The constraints carried over: the foreign keys of other tables (or of
  * the table itself, on other columns) that reference the column, and the
@@ -2086,10 +2100,17 @@ RunAddTwins(const MigJob *job)
 	{
 		Oid			conoid = lfirst_oid(lc);
 		Oid			conrelid;
+		Oid			confrelid = ReferencedTable(conoid);
 
 		(void) ConstraintType(conoid, &conrelid);
-		if (ConstraintState(conrelid, TwinName(conoid)) == 0)
-			MigExecDDL(TwinSql(conoid, columns, TwinName(conoid)));
+		if (ConstraintState(conrelid, TwinName(conoid)) != 0)
+			continue;
+		/* ADD CONSTRAINT: SHARE ROW EXCLUSIVE on both tables of a foreign key */
+		if (conrelid != job->relid)
+			MigNoteStepLock(conrelid, ShareRowExclusiveLock);
+		if (OidIsValid(confrelid) && confrelid != job->relid)
+			MigNoteStepLock(confrelid, ShareRowExclusiveLock);
+		MigExecDDL(TwinSql(conoid, columns, TwinName(conoid)));
 	}
 }
 
@@ -2541,6 +2562,8 @@ RunSwap(const MigJob *job)
 			tables = list_concat_unique_oid(tables, find_all_inheritors(lfirst_oid(lc), NoLock, NULL));
 	tables = list_delete_oid(tables, job->relid);
 	list_sort(tables, list_oid_cmp);
+	foreach(lc, tables)
+		MigNoteStepLock(lfirst_oid(lc), AccessExclusiveLock);
 	edata = LockTables(lcons_oid(job->relid, tables), job);
 	if (edata != NULL)
 		ReThrowError(edata);

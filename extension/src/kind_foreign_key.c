@@ -455,6 +455,8 @@ DoneAdd(const MigJob *job)
 static void
 RunAdd(const MigJob *job)
 {
+	/* SHARE ROW EXCLUSIVE on the referenced table too */
+	MigNoteStepLock((Oid) strtoul(MigKindArg(job, "ref_relid"), NULL, 10), ShareRowExclusiveLock);
 	MigExecDDL(psprintf("ALTER TABLE %s ADD CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s (%s)"
 						" ON DELETE %s NOT VALID",
 						MigJobRelationName(job), quote_identifier(ConstraintName(job)),

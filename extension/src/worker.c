@@ -23,8 +23,8 @@
  *		 -> a lock timeout or deadlock: roll back, event 'retried' with the
  *			error, sleep with jittered exponential backoff; after a lock
  *			timeout wait, queueing behind nobody, for the transactions that
- *			held a lock on the job's table to end (WaitForTableLockers);
- *			try again
+ *			held a lock on the job's table, or on another table the attempt
+ *			locks (MigNoteStepLock), to end (WaitForTableLockers); try again
  *		 -> any other error, or max_retries used up: the kind's undo step
  *			(with the same retries), then the job fails
  *	  -> the walk, at its place (RunWalk): one transaction per chunk, until
@@ -94,6 +94,16 @@ static MemoryContext runner_context;	/* the job's steps: as long as the worker *
 static MemoryContext chunk_context; /* one step of the walk: reset before each */
 static MemoryContext step_context;	/* the one of the two a step works in */
 static bool any_state;			/* CheckJob: run the undo of a cancelled job */
+
+/* the tables other than the job's that the step's attempt locks (MigNoteStepLock) */
+#define MAX_STEP_LOCKS 64
+typedef struct StepLock
+{
+	Oid			relid;
+	LOCKMODE	lockmode;
+} StepLock;
+static StepLock step_locks[MAX_STEP_LOCKS];
+static int	n_step_locks;
 static Oid	job_extension = InvalidOid; /* the job's extension (CheckExtension) */
 
 static bool BeginJob(void);
@@ -668,9 +678,36 @@ DescribeStep(const MigStepDef *step, const MigJob *job)
 }
 
 /*
+ * MigNoteStepLock: the running step's attempt locks relid, a table other
+ * than the job's, in lockmode (a type change's swap: the tables whose
+ * foreign keys it re-points; a foreign key's first step: the referenced
+ * table).  After a lock timeout, WaitForTableLockers waits for the
+ * transactions that hold conflicting locks there too.  RunStep forgets the
+ * notes before each attempt; a note beyond MAX_STEP_LOCKS tables is not
+ * kept (those tables' lock timeouts are retried as before).
+ */
+void
+MigNoteStepLock(Oid relid, LOCKMODE lockmode)
+{
+	for (int i = 0; i < n_step_locks; i++)
+		if (step_locks[i].relid == relid)
+		{
+			step_locks[i].lockmode = Max(step_locks[i].lockmode, lockmode);
+			return;
+		}
+	if (n_step_locks < MAX_STEP_LOCKS)
+	{
+		step_locks[n_step_locks].relid = relid;
+		step_locks[n_step_locks].lockmode = lockmode;
+		n_step_locks++;
+	}
+}
+
+/*
  * WaitForTableLockers: after a step's attempt timed out waiting for a lock,
- * wait until the transactions that hold a lock on the job's table now have
- * ended.  A lock wait that lasts lock_timeout is one on a transaction that
+ * wait until the transactions that hold a lock on the job's table now (or
+ * a lock that conflicts with the attempt's on a table it noted,
+ * MigNoteStepLock) have ended.  A lock wait that lasts lock_timeout is one on a transaction that
  * holds the table for long: a pg_dump's ACCESS SHARE lasts as long as the
  * dump, a report's as long as the report.  Every attempt would time out on
  * it again and use up the step's retries; instead the worker waits for
@@ -707,6 +744,11 @@ WaitForTableLockers(const MigStepDef *step, Oid relid)
 		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
 		/* every lock conflicts with ACCESS EXCLUSIVE: every holder */
 		WaitForLockers(tag, AccessExclusiveLock, false);
+		for (int i = 0; i < n_step_locks; i++)
+		{
+			SET_LOCKTAG_RELATION(tag, MyDatabaseId, step_locks[i].relid);
+			WaitForLockers(tag, step_locks[i].lockmode, false);
+		}
 		CommitTransactionCommand();
 		MigStopWatch();
 	}
@@ -788,6 +830,7 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 		MigBroadcastJobChange();
 
 		/* one attempt; job control may interrupt it (see MigStartWatch) */
+		n_step_locks = 0;
 		PG_TRY();
 		{
 			MigStartWatch();

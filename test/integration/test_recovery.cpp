@@ -206,6 +206,132 @@ TEST(Recovery, SchemaStepWaitsOutATransactionThatHoldsItsTable)
     EXPECT_EQ(5001, c.scalar_int("SELECT count(*) FROM rlt"));
 }
 
+// The same for the other tables a step locks. A type change's swap takes
+// ACCESS EXCLUSIVE on the tables whose foreign keys reference the column
+// too (their keys are re-pointed); a session idle in a transaction that
+// read one of them (an ACCESS SHARE lock, no snapshot) made every attempt
+// time out there, and the worker waited only for the job's own table, so
+// the swap failed after its retries. Now it waits for that session too.
+TEST(Recovery, SwapWaitsOutATransactionThatHoldsAReferencingTable)
+{
+    Conn c = pg_mig_primary();
+    create_table(c, "rlp", "id int PRIMARY KEY, v int NOT NULL", "g, g % 100", 2000);
+    c.exec("DROP TABLE IF EXISTS rlr");
+    c.exec("CREATE TABLE rlr (id int PRIMARY KEY, p int NOT NULL REFERENCES rlp)");
+    c.exec("INSERT INTO rlr SELECT g, g FROM generate_series(1, 2000) g");
+    c.exec("BEGIN");
+    long long job = c.scalar_int("SELECT mig_change_type('rlp', 'id', 'bigint', lock_timeout => '200ms',"
+                                 " max_retries => 2)");
+    c.exec("SELECT mig_pause($1)", {Id(job)});
+    c.exec("COMMIT");
+
+    Conn holder(Sandbox::get().conninfo());
+    std::string holder_pid = *holder.scalar("SELECT pg_backend_pid()::text");
+    holder.exec("BEGIN");
+    // the lock a read leaves, without the snapshot the harness's extended
+    // protocol keeps (the index copies would wait for that instead)
+    holder.exec("LOCK TABLE rlr IN ACCESS SHARE MODE");
+    c.exec("SELECT mig_resume($1)", {Id(job)});
+
+    // (or the job failed, as it did when the worker waited for the job's table only)
+    wait_for([&] { return (job_events(c, job, "retried") >= 1
+                           && JobStep(c, job).find("waits for pid " + holder_pid + " (virtualxid lock)")
+                                  != std::string::npos)
+                       || c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}) == "failed"; },
+             120, "the swap to wait for the transaction that holds the referencing table");
+    ASSERT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}))
+        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
+    EXPECT_NE(std::string::npos, JobStep(c, job).find("swap")) << JobStep(c, job);
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
+    EXPECT_EQ(1, job_events(c, job, "retried"));
+
+    holder.exec("COMMIT");
+    EXPECT_EQ("succeeded", wait_job(c, job, 120));
+    EXPECT_EQ("bigint", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                  " WHERE attrelid = 'rlp'::regclass AND attname = 'id'"));
+    EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM pg_constraint WHERE conrelid = 'rlr'::regclass"
+                              " AND contype = 'f' AND confrelid = 'rlp'::regclass"));
+}
+
+// Before the swap, the copies of the referencing foreign keys are added
+// (SHARE ROW EXCLUSIVE on the referencing table), which a transaction that
+// wrote there holds off; the worker waits for it as above.
+TEST(Recovery, TypeChangeWaitsOutATransactionThatWritesAReferencingTable)
+{
+    Conn c = pg_mig_primary();
+    create_table(c, "rwp", "id int PRIMARY KEY, v int NOT NULL", "g, g % 100", 2000);
+    c.exec("DROP TABLE IF EXISTS rwr");
+    c.exec("CREATE TABLE rwr (id int PRIMARY KEY, p int NOT NULL REFERENCES rwp)");
+    c.exec("INSERT INTO rwr SELECT g, g FROM generate_series(1, 2000) g");
+    c.exec("BEGIN");
+    long long job = c.scalar_int("SELECT mig_change_type('rwp', 'id', 'bigint', lock_timeout => '200ms',"
+                                 " max_retries => 2)");
+    c.exec("SELECT mig_pause($1)", {Id(job)});
+    c.exec("COMMIT");
+
+    Conn holder(Sandbox::get().conninfo());
+    std::string holder_pid = *holder.scalar("SELECT pg_backend_pid()::text");
+    holder.exec("BEGIN");
+    holder.exec("DELETE FROM rwr WHERE id = 1");
+    holder.exec("LOCK TABLE rwr IN ROW EXCLUSIVE MODE");  // no snapshot kept (see above)
+    c.exec("SELECT mig_resume($1)", {Id(job)});
+
+    wait_for([&] { return (job_events(c, job, "retried") >= 1
+                           && JobStep(c, job).find("waits for pid " + holder_pid + " (virtualxid lock)")
+                                  != std::string::npos)
+                       || c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}) == "failed"; },
+             120, "the copy of the foreign key to wait for the transaction that wrote the referencing table");
+    ASSERT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}))
+        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
+    std::string detail = *c.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1"
+                                   " AND event = 'retried' ORDER BY event_id LIMIT 1", {Id(job)});
+    EXPECT_NE(std::string::npos, detail.find("step add_constraints")) << detail;
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
+    EXPECT_EQ(1, job_events(c, job, "retried"));
+
+    holder.exec("COMMIT");
+    EXPECT_EQ("succeeded", wait_job(c, job, 120));
+    EXPECT_EQ(1999, c.scalar_int("SELECT count(*) FROM rwr"));
+    EXPECT_EQ("bigint", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                  " WHERE attrelid = 'rwp'::regclass AND attname = 'id'"));
+}
+
+// A foreign key's first step (ADD CONSTRAINT ... NOT VALID) takes SHARE ROW
+// EXCLUSIVE on the referenced table as well, which a transaction that
+// writes there holds off. The worker waits for that transaction between
+// attempts as for one on the job's own table.
+TEST(Recovery, ForeignKeyWaitsOutATransactionThatWritesTheReferencedTable)
+{
+    Conn c = pg_mig_primary();
+    create_table(c, "rfp", "id int PRIMARY KEY, v int NOT NULL", "g, 0", 2000);
+    create_table(c, "rfc", "id int PRIMARY KEY, p int", "g, g", 2000);
+
+    Conn holder(Sandbox::get().conninfo());
+    std::string holder_pid = *holder.scalar("SELECT pg_backend_pid()::text");
+    holder.exec("BEGIN");
+    holder.exec("UPDATE rfp SET v = 1 WHERE id = 1");
+    long long job = c.scalar_int("SELECT mig_add_foreign_key('rfc', ARRAY['p'], 'rfp',"
+                                 " lock_timeout => '200ms', max_retries => 2)");
+    // (or the job failed, as it did when the worker waited for the job's table only)
+    wait_for([&] { return (job_events(c, job, "retried") >= 1
+                           && JobStep(c, job).find("waits for pid " + holder_pid + " (virtualxid lock)")
+                                  != std::string::npos)
+                       || c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}) == "failed"; },
+             120, "the foreign key to wait for the transaction that writes the referenced table");
+    ASSERT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}))
+        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
+    EXPECT_EQ(1, job_events(c, job, "retried"));
+
+    holder.exec("COMMIT");
+    EXPECT_EQ("succeeded", wait_job(c, job, 120));
+    EXPECT_EQ("true", *c.scalar("SELECT convalidated::text FROM pg_constraint"
+                                " WHERE conrelid = 'rfc'::regclass AND contype = 'f'"));
+}
+
 // A deploy that timed out runs the same step again from a new session: the
 // key follows the running job, then returns the succeeded one; the
 // non-idempotent backfill changes every row once.
