@@ -127,7 +127,7 @@ static void DisarmTimeouts(void);
 static void ProcessInterruptsBetweenSteps(void);
 static double RetryBackoffMs(int retries);
 static bool WorkerSleep(long ms, MigWait wait);
-static bool SleepOrStop(long ms, MigWait wait);
+static bool SleepOrStop(long ms, MigWait wait, bool *woken);
 static bool JobStillOurs(void);
 static void DescribeStep(const MigStepDef *step, const MigJob *job);
 static bool WaitForTableLockers(const MigStepDef *step, Oid relid);
@@ -634,20 +634,28 @@ WorkerSleep(long ms, MigWait wait)
 
 /*
  * SleepOrStop waits ms milliseconds (WorkerSleep); job control (pause,
- * cancel) ends the wait early.  Returns false if the job is no longer this
- * worker's to run.
+ * cancel, set) ends the wait early, and then *woken (if not NULL) is set.
+ * Returns false if the job is no longer this worker's to run.
  */
 static bool
-SleepOrStop(long ms, MigWait wait)
+SleepOrStop(long ms, MigWait wait, bool *woken)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
 
+	if (woken)
+		*woken = false;
 	for (;;)
 	{
 		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 
-		if (left <= 0 || WorkerSleep(left, wait))
+		if (left <= 0)
 			break;
+		if (WorkerSleep(left, wait))
+		{
+			if (woken)
+				*woken = true;
+			break;
+		}
 	}
 	return JobStillOurs();
 }
@@ -714,7 +722,8 @@ MigNoteStepLock(Oid relid, LOCKMODE lockmode)
  * their virtual transaction ids, as CREATE INDEX CONCURRENTLY waits for
  * older snapshots: the wait queues behind nobody and blocks nobody (no lock
  * on the table is requested, no snapshot held), mig_jobs.step names the
- * pid it waits for, and job control (mig_pause, mig_cancel) and shutdown
+ * pid it waits for, and job control (mig_pause, mig_cancel, mig_set: the
+ * next attempt then runs at once, under the job's knobs) and shutdown
  * end it.  One long transaction thus costs one attempt.  mig_jobs.step
  * says the next attempt's words first.  Returns false if the job is no
  * longer this worker's to run.
@@ -920,6 +929,7 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 			if (MigErrorIsTransient(edata->sqlerrcode) && retries < max_retries)
 			{
 				double		backoff = RetryBackoffMs(retries + 1);
+				bool		woken;
 
 				StartStep();
 				if (CheckJob(false) == NULL)
@@ -933,9 +943,10 @@ RunStep(const MigKindDef *def, const MigStepDef *step, bool record, char **failu
 										retries + 1, max_retries, backoff / 1000.0, message));
 				FinishStep();
 				MigBroadcastJobChange();
-				if (!SleepOrStop((long) backoff, MIG_WAIT_BACKOFF))
+				if (!SleepOrStop((long) backoff, MIG_WAIT_BACKOFF, &woken))
 					return STEP_RESULT_STOPPED;
-				if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE &&
+				/* changed by mig_set meanwhile: the next attempt at once, under its knobs */
+				if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE && !woken &&
 					!WaitForTableLockers(step, job->relid))
 					return STEP_RESULT_STOPPED;
 				continue;
@@ -1069,7 +1080,7 @@ WaitForLag(void)
 		throttled = wait;
 		if (!wait)
 			return STEP_RESULT_DONE;
-		if (!SleepOrStop(LAG_WAIT_MS, MIG_WAIT_THROTTLED))
+		if (!SleepOrStop(LAG_WAIT_MS, MIG_WAIT_THROTTLED, NULL))
 			return STEP_RESULT_STOPPED;
 	}
 }
