@@ -860,6 +860,41 @@ MigFindActiveJobOn(List *relids)
 	return MigFindOtherActiveJobOn(relids, 0);
 }
 
+/*
+ * MigFindLastJobOn: the newest job of kind on relid (its table, or one of
+ * its targets) that is not forgotten, in any state; 0 if none.
+ */
+int64
+MigFindLastJobOn(Oid relid, const char *kind)
+{
+	MigStoreContext sc;
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(kind)};
+	int64		result = 0;
+	char	   *sql;
+
+	sql = psprintf("SELECT j.job_id FROM %s j"
+				   " WHERE j.kind = $2"
+				   " AND (j.relid = $1 OR EXISTS (SELECT FROM %s t"
+				   "                             WHERE t.job_id = j.job_id AND t.relid = $1))"
+				   " AND NOT EXISTS (SELECT FROM unnest(j.kind_args) a WHERE a LIKE 'forgotten=%%')"
+				   " ORDER BY j.job_id DESC LIMIT 1",
+				   MigQualifiedTable(MIG_JOB_TABLE),
+				   MigQualifiedTable(MIG_TARGET_TABLE));
+	MigStoreEnter(&sc);
+	if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for pg_mig jobs");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	MigStoreLeave(&sc);
+	return result;
+}
+
 /* MigFindOtherActiveJobOn: MigFindActiveJobOn, job except left out */
 int64
 MigFindOtherActiveJobOn(List *relids, int64 except)

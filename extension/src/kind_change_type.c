@@ -1446,6 +1446,35 @@ CheckIdentityType(Oid relid, AttrNumber attnum, const char *column, Oid new_type
 }
 
 /*
+ * RefuseTakenName: column name (a new column if is_new, else an old one)
+ * of table rel is there already; the error names the job that left it.  A
+ * job still on the table (a type change of another column that converts
+ * this one too, say) refuses the start as any busy table does.
+ */
+static void
+RefuseTakenName(Relation rel, const char *name, bool is_new)
+{
+	Oid			relid = RelationGetRelid(rel);
+	int64		busy = MigFindActiveJobOn(list_make1_oid(relid));
+	int64		left_by;
+
+	if (busy != 0)
+		MigRefuseBusyTable(RelationGetRelationName(rel), busy);
+	left_by = MigFindLastJobOn(relid, "change_type");
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_COLUMN),
+			 errmsg("column \"%s\" of table \"%s\" already exists", name,
+					RelationGetRelationName(rel)),
+			 left_by == 0 ?
+			 errhint("A type change adds the columns mig_new_<column> and mig_old_<column>: rename this one first.") :
+			 is_new ?
+			 errhint("Job " INT64_FORMAT " left it: mig_forget(" INT64_FORMAT ") drops what that job built.",
+					 left_by, left_by) :
+			 errhint("Job " INT64_FORMAT " kept it: mig_forget(" INT64_FORMAT ") drops it, or mig_revert(" INT64_FORMAT ") swaps the columns back.",
+					 left_by, left_by, left_by)));
+}
+
+/*
  * CheckNamesFree: the columns new_column and old_column that a job adds to
  * table rel (and names at its swap) are not there, and the caller may
  * create the job's trigger function in the table's schema
@@ -1456,17 +1485,9 @@ CheckNamesFree(Relation rel, const char *new_column, const char *old_column)
 	Oid			relid = RelationGetRelid(rel);
 
 	if (get_attnum(relid, new_column) != InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_COLUMN),
-				 errmsg("column \"%s\" of table \"%s\" already exists", new_column,
-						RelationGetRelationName(rel)),
-				 errhint("An earlier change_type job of the column left it: resume that job with mig_resume(), or give it up with mig_cancel() and then mig_forget(), which drops what it built.")));
+		RefuseTakenName(rel, new_column, true);
 	if (get_attnum(relid, old_column) != InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_COLUMN),
-				 errmsg("column \"%s\" of table \"%s\" already exists", old_column,
-						RelationGetRelationName(rel)),
-				 errhint("An earlier change_type job of the column kept it: drop it with mig_forget() of that job, or swap back with mig_revert().")));
+		RefuseTakenName(rel, old_column, false);
 	if (MigNamespaceAclCheck(RelationGetNamespace(rel), GetUserId(), ACL_CREATE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

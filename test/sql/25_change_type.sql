@@ -508,6 +508,8 @@ CREATE TEMP TABLE ct9_before AS SELECT s FROM pg_temp.ct_schema('ct9', 'ct9_ref'
 BEGIN;
 SELECT mig_change_type('ct9', 'id', 'bigint', convert_referencing => true, lock_timeout => '2s',
                        job_key => 'ct9 to bigint') AS job \gset
+-- a job of the referencing column is refused while this one changes it too
+SELECT pg_temp.try(:job, $$SELECT mig_change_type('ct9_ref', 'ct9_id', 'bigint')$$);
 SELECT mig_cancel(:job);
 COMMIT;
 SELECT state FROM mig_jobs WHERE job_id = :job;
@@ -517,6 +519,7 @@ SELECT attrelid::regclass, attname FROM pg_attribute
 -- while the cancelled one's column is there
 SELECT pg_temp.try(:job, format('SELECT mig_revert(%s)', :job));
 SELECT pg_temp.try(:job, $$SELECT mig_change_type('ct9', 'id', 'bigint', convert_referencing => true)$$);
+SELECT pg_temp.try(:job, $$SELECT mig_change_type('ct9_ref', 'ct9_id', 'bigint')$$);
 SET client_min_messages = warning;
 SELECT mig_forget(:job);
 RESET client_min_messages;
