@@ -685,6 +685,8 @@ KnobFromColumn(MigJob *job, MigKnob k, Datum value, bool isnull, MemoryContext c
  * waits for the chunk).  Returns NULL if there is no such job.
  */
 static MigJob *LoadJob(int64 job_id, StoreStatement which);
+static int64 LatestJobId(const char *sql, int nargs, Oid *argtypes, Datum *args,
+						 const char *what);
 
 MigJob *
 MigLoadJob(int64 job_id, bool for_update)
@@ -867,10 +869,8 @@ MigFindActiveJobOn(List *relids)
 int64
 MigFindLastJobOn(Oid relid, const char *kind)
 {
-	MigStoreContext sc;
 	Oid			argtypes[2] = {OIDOID, TEXTOID};
 	Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(kind)};
-	int64		result = 0;
 	char	   *sql;
 
 	sql = psprintf("SELECT j.job_id FROM %s j"
@@ -881,33 +881,19 @@ MigFindLastJobOn(Oid relid, const char *kind)
 				   " ORDER BY j.job_id DESC LIMIT 1",
 				   MigQualifiedTable(MIG_JOB_TABLE),
 				   MigQualifiedTable(MIG_TARGET_TABLE));
-	MigStoreEnter(&sc);
-	if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look for pg_mig jobs");
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-
-		result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	MigStoreLeave(&sc);
-	return result;
+	return LatestJobId(sql, 2, argtypes, args, "pg_mig jobs");
 }
 
 /* MigFindOtherActiveJobOn: MigFindActiveJobOn, job except left out */
 int64
 MigFindOtherActiveJobOn(List *relids, int64 except)
 {
-	MigStoreContext sc;
 	char	   *sql;
 	Datum	   *elems;
 	ListCell   *lc;
 	int			n = 0;
 	Oid			argtypes[2] = {OIDARRAYOID, INT8OID};
 	Datum		args[2];
-	int64		result = 0;
-	SPIPlanPtr	plan;
 
 	args[1] = Int64GetDatum(except);
 	elems = palloc(sizeof(Datum) * Max(list_length(relids), 1));
@@ -929,27 +915,7 @@ MigFindOtherActiveJobOn(List *relids, int64 except)
 				   " ORDER BY j.job_id LIMIT 1",
 				   MigQualifiedTable(MIG_JOB_TABLE),
 				   MigQualifiedTable(MIG_TARGET_TABLE));
-	MigStoreEnter(&sc);
-	/*
-	 * The latest committed state, whatever the caller's isolation level: a
-	 * job committed on the same tree while the caller waited for the start
-	 * lock must be seen.
-	 */
-	plan = SPI_prepare(sql, 2, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the look for active pg_mig jobs");
-	if (SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(),
-							 InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look for active pg_mig jobs");
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-
-		result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	MigStoreLeave(&sc);
-	return result;
+	return LatestJobId(sql, 2, argtypes, args, "active pg_mig jobs");
 }
 
 /*
