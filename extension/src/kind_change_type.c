@@ -728,6 +728,17 @@ ReferencedTable(Oid conoid)
 }
 
 /*
+ * NoteOtherTable: a step of job locks relid in lockmode; a table other
+ * than the job's is noted for the wait after a lock timeout (worker.c)
+ */
+static void
+NoteOtherTable(const MigJob *job, Oid relid, LOCKMODE lockmode)
+{
+	if (relid != job->relid)
+		MigNoteStepLock(relid, lockmode);
+}
+
+/*
  * The constraints carried over: the foreign keys of other tables (or of
  * the table itself, on other columns) that reference the column, and the
  * column's own check constraints and foreign keys.  Each gets a twin on
@@ -1959,8 +1970,11 @@ RunValidate(const MigJob *job)
 		CtColumn   *c = lfirst(lc);
 
 		if (c->not_null && CheckState(c) == 1)
+		{
+			NoteOtherTable(job, c->relid, ShareUpdateExclusiveLock);
 			MigExecDDL(psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s",
 								QualifiedRelationName(c->relid), quote_identifier(c->check)));
+		}
 	}
 }
 
@@ -2085,6 +2099,7 @@ RunCopy(const MigJob *job)
 				}
 			}
 			sql = CopyIndexSql(c->relid, indexoid, c->attnum, c->new_attnum, name);
+			NoteOtherTable(job, c->relid, ShareUpdateExclusiveLock);
 			old = MemoryContextSwitchTo(TopMemoryContext);
 			if (state == 1)
 				work = lappend(work, psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s",
@@ -2127,10 +2142,9 @@ RunAddTwins(const MigJob *job)
 		if (ConstraintState(conrelid, TwinName(conoid)) != 0)
 			continue;
 		/* ADD CONSTRAINT: SHARE ROW EXCLUSIVE on both tables of a foreign key */
-		if (conrelid != job->relid)
-			MigNoteStepLock(conrelid, ShareRowExclusiveLock);
-		if (OidIsValid(confrelid) && confrelid != job->relid)
-			MigNoteStepLock(confrelid, ShareRowExclusiveLock);
+		NoteOtherTable(job, conrelid, ShareRowExclusiveLock);
+		if (OidIsValid(confrelid))
+			NoteOtherTable(job, confrelid, ShareRowExclusiveLock);
 		MigExecDDL(TwinSql(conoid, columns, TwinName(conoid)));
 	}
 }
@@ -2170,6 +2184,7 @@ RunValidateTwins(const MigJob *job)
 		(void) ConstraintType(conoid, &conrelid);
 		if (ConstraintState(conrelid, TwinName(conoid)) == 2)
 			continue;
+		NoteOtherTable(job, conrelid, ShareUpdateExclusiveLock);
 		old = MemoryContextSwitchTo(TopMemoryContext);
 		work = lappend(work, psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s",
 									  QualifiedRelationName(conrelid),
@@ -2584,7 +2599,7 @@ RunSwap(const MigJob *job)
 	tables = list_delete_oid(tables, job->relid);
 	list_sort(tables, list_oid_cmp);
 	foreach(lc, tables)
-		MigNoteStepLock(lfirst_oid(lc), AccessExclusiveLock);
+		NoteOtherTable(job, lfirst_oid(lc), AccessExclusiveLock);
 	edata = LockTables(lcons_oid(job->relid, tables), job);
 	if (edata != NULL)
 		ReThrowError(edata);

@@ -94,6 +94,7 @@ static MemoryContext runner_context;	/* the job's steps: as long as the worker *
 static MemoryContext chunk_context; /* one step of the walk: reset before each */
 static MemoryContext step_context;	/* the one of the two a step works in */
 static bool any_state;			/* CheckJob: run the undo of a cancelled job */
+static Oid	job_extension = InvalidOid; /* the job's extension (CheckExtension) */
 
 /* the tables other than the job's that the step's attempt locks (MigNoteStepLock) */
 #define MAX_STEP_LOCKS 64
@@ -104,7 +105,6 @@ typedef struct StepLock
 } StepLock;
 static StepLock step_locks[MAX_STEP_LOCKS];
 static int	n_step_locks;
-static Oid	job_extension = InvalidOid; /* the job's extension (CheckExtension) */
 
 static bool BeginJob(void);
 static void RunJob(void);
@@ -700,6 +700,7 @@ MigNoteStepLock(Oid relid, LOCKMODE lockmode)
 	for (int i = 0; i < n_step_locks; i++)
 		if (step_locks[i].relid == relid)
 		{
+			/* the stronger of two (the modes used here are ordered) */
 			step_locks[i].lockmode = Max(step_locks[i].lockmode, lockmode);
 			return;
 		}
@@ -715,18 +716,18 @@ MigNoteStepLock(Oid relid, LOCKMODE lockmode)
  * WaitForTableLockers: after a step's attempt timed out waiting for a lock,
  * wait until the transactions that hold a lock on the job's table now (or
  * a lock that conflicts with the attempt's on a table it noted,
- * MigNoteStepLock) have ended.  A lock wait that lasts lock_timeout is one on a transaction that
- * holds the table for long: a pg_dump's ACCESS SHARE lasts as long as the
- * dump, a report's as long as the report.  Every attempt would time out on
- * it again and use up the step's retries; instead the worker waits for
- * their virtual transaction ids, as CREATE INDEX CONCURRENTLY waits for
- * older snapshots: the wait queues behind nobody and blocks nobody (no lock
- * on the table is requested, no snapshot held), mig_jobs.step names the
- * pid it waits for, and job control (mig_pause, mig_cancel, mig_set: the
- * next attempt then runs at once, under the job's knobs) and shutdown
- * end it.  One long transaction thus costs one attempt.  mig_jobs.step
- * says the next attempt's words first.  Returns false if the job is no
- * longer this worker's to run.
+ * MigNoteStepLock) have ended.  A lock wait that lasts lock_timeout is one
+ * on a transaction that holds the table for long: a pg_dump's ACCESS SHARE
+ * lasts as long as the dump, a report's as long as the report.  Every
+ * attempt would time out on it again and use up the step's retries;
+ * instead the worker waits for their virtual transaction ids, as CREATE
+ * INDEX CONCURRENTLY waits for older snapshots: the wait queues behind
+ * nobody and blocks nobody (no lock on the table is requested, no snapshot
+ * held), mig_jobs.step names the pid it waits for, and job control
+ * (mig_pause, mig_cancel, mig_set: the next attempt then runs at once,
+ * under the job's knobs) and shutdown end it.  One long transaction thus
+ * costs one attempt.  mig_jobs.step says the next attempt's words first.
+ * Returns false if the job is no longer this worker's to run.
  */
 static bool
 WaitForTableLockers(const MigStepDef *step, Oid relid)

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <future>
 #include <thread>
+#include <vector>
 
 using namespace pgmig_test;
 
@@ -22,6 +23,48 @@ std::string Id(long long v) { return std::to_string(v); }
 std::string JobStep(Conn& c, long long job)
 {
     return c.scalar("SELECT step FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
+}
+
+// PausedKeyChange: table parent (2,000 rows, int key) and table child
+// whose foreign key references it; a change of the key to bigint (retried
+// twice at the most, lock_timeout 200ms), started and paused in one
+// transaction (no worker runs it yet)
+long long PausedKeyChange(Conn& c, const std::string& parent, const std::string& child,
+                          bool convert_referencing = false)
+{
+    create_table(c, parent, "id int PRIMARY KEY, v int NOT NULL", "g, g % 100", 2000);
+    c.exec("DROP TABLE IF EXISTS " + child);
+    c.exec("CREATE TABLE " + child + " (id int PRIMARY KEY, p int NOT NULL REFERENCES " + parent + ")");
+    c.exec("INSERT INTO " + child + " SELECT g, g FROM generate_series(1, 2000) g");
+    c.exec("BEGIN");
+    long long job = c.scalar_int("SELECT mig_change_type($1, 'id', 'bigint', lock_timeout => '200ms',"
+                                 " max_retries => 2, convert_referencing => $2)",
+                                 {parent, convert_referencing ? "true" : "false"});
+    c.exec("SELECT mig_pause($1)", {Id(job)});
+    c.exec("COMMIT");
+    return job;
+}
+
+// OneRetryThenAWait: step of job timed out once behind the transaction of
+// holder_pid and then waits for it (before the fix the job failed after
+// its retries: that ends the wait too); 5 s on it is still running, with
+// that one retry
+void OneRetryThenAWait(Conn& c, long long job, const std::string& holder_pid, const std::string& step)
+{
+    auto state = [&] { return *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}); };
+    wait_for([&] { return (job_events(c, job, "retried") >= 1
+                           && JobStep(c, job).find("waits for pid " + holder_pid + " (virtualxid lock)")
+                                  != std::string::npos)
+                       || state() == "failed"; },
+             120, "step " + step + " to wait for the transaction of pid " + holder_pid);
+    ASSERT_EQ("running", state())
+        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
+    std::string detail = *c.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1"
+                                   " AND event = 'retried' ORDER BY event_id LIMIT 1", {Id(job)});
+    EXPECT_NE(std::string::npos, detail.find("step " + step + ",")) << detail;
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    EXPECT_EQ("running", state());
+    EXPECT_EQ(1, job_events(c, job, "retried"));
 }
 
 }  // namespace
@@ -208,94 +251,56 @@ TEST(Recovery, SchemaStepWaitsOutATransactionThatHoldsItsTable)
 
 // The same for the other tables a step locks. A type change's swap takes
 // ACCESS EXCLUSIVE on the tables whose foreign keys reference the column
-// too (their keys are re-pointed); a session idle in a transaction that
-// read one of them (an ACCESS SHARE lock, no snapshot) made every attempt
-// time out there, and the worker waited only for the job's own table, so
-// the swap failed after its retries. Now it waits for that session too.
-TEST(Recovery, SwapWaitsOutATransactionThatHoldsAReferencingTable)
+// too (their keys are re-pointed), and before it the copies of those keys
+// are added (SHARE ROW EXCLUSIVE there); with convert_referencing the
+// referencing column's NOT NULL check is validated there (SHARE UPDATE
+// EXCLUSIVE). A session idle in a transaction that read a referencing
+// table (an ACCESS SHARE lock) held off the swap, one that wrote there the
+// copies, a long VACUUM there the validation; every attempt timed out
+// there, the worker waited only for the job's own table, and the job
+// failed after its retries. Now it waits for that session too.
+TEST(Recovery, TypeChangeWaitsOutATransactionOnAReferencingTable)
 {
+    struct Case {
+        const char* parent;
+        const char* child;
+        std::vector<std::string> holds;  // the session's statements after BEGIN
+        const char* step;                // the step it holds off
+        long long child_rows;            // in the end
+        bool convert_referencing;
+    };
+    // a LOCK TABLE last: the lock a read or write leaves, without the
+    // snapshot the harness's extended protocol keeps for the last statement
+    // (the index copies would wait for that instead)
+    const std::vector<Case> cases = {
+        {"rlp", "rlr", {"LOCK TABLE rlr IN ACCESS SHARE MODE"}, "swap", 2000, false},
+        {"rwp", "rwr", {"DELETE FROM rwr WHERE id = 1", "LOCK TABLE rwr IN ROW EXCLUSIVE MODE"},
+         "add_constraints", 1999, false},
+        // the lock a VACUUM of the table holds from its start to its end
+        {"rvp", "rvr", {"LOCK TABLE rvr IN SHARE UPDATE EXCLUSIVE MODE"}, "validate_not_null", 2000, true},
+    };
     Conn c = pg_mig_primary();
-    create_table(c, "rlp", "id int PRIMARY KEY, v int NOT NULL", "g, g % 100", 2000);
-    c.exec("DROP TABLE IF EXISTS rlr");
-    c.exec("CREATE TABLE rlr (id int PRIMARY KEY, p int NOT NULL REFERENCES rlp)");
-    c.exec("INSERT INTO rlr SELECT g, g FROM generate_series(1, 2000) g");
-    c.exec("BEGIN");
-    long long job = c.scalar_int("SELECT mig_change_type('rlp', 'id', 'bigint', lock_timeout => '200ms',"
-                                 " max_retries => 2)");
-    c.exec("SELECT mig_pause($1)", {Id(job)});
-    c.exec("COMMIT");
+    for (const Case& k : cases) {
+        SCOPED_TRACE(k.step);
+        long long job = PausedKeyChange(c, k.parent, k.child, k.convert_referencing);
+        Conn holder(Sandbox::get().conninfo());
+        std::string holder_pid = *holder.scalar("SELECT pg_backend_pid()::text");
+        holder.exec("BEGIN");
+        for (const auto& sql : k.holds) holder.exec(sql);
+        c.exec("SELECT mig_resume($1)", {Id(job)});
 
-    Conn holder(Sandbox::get().conninfo());
-    std::string holder_pid = *holder.scalar("SELECT pg_backend_pid()::text");
-    holder.exec("BEGIN");
-    // the lock a read leaves, without the snapshot the harness's extended
-    // protocol keeps (the index copies would wait for that instead)
-    holder.exec("LOCK TABLE rlr IN ACCESS SHARE MODE");
-    c.exec("SELECT mig_resume($1)", {Id(job)});
-
-    // (or the job failed, as it did when the worker waited for the job's table only)
-    wait_for([&] { return (job_events(c, job, "retried") >= 1
-                           && JobStep(c, job).find("waits for pid " + holder_pid + " (virtualxid lock)")
-                                  != std::string::npos)
-                       || c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}) == "failed"; },
-             120, "the swap to wait for the transaction that holds the referencing table");
-    ASSERT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}))
-        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
-    EXPECT_NE(std::string::npos, JobStep(c, job).find("swap")) << JobStep(c, job);
-    std::this_thread::sleep_for(std::chrono::seconds(5));
-    EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
-    EXPECT_EQ(1, job_events(c, job, "retried"));
-
-    holder.exec("COMMIT");
-    EXPECT_EQ("succeeded", wait_job(c, job, 120));
-    EXPECT_EQ("bigint", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
-                                  " WHERE attrelid = 'rlp'::regclass AND attname = 'id'"));
-    EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM pg_constraint WHERE conrelid = 'rlr'::regclass"
-                              " AND contype = 'f' AND confrelid = 'rlp'::regclass"));
-}
-
-// Before the swap, the copies of the referencing foreign keys are added
-// (SHARE ROW EXCLUSIVE on the referencing table), which a transaction that
-// wrote there holds off; the worker waits for it as above.
-TEST(Recovery, TypeChangeWaitsOutATransactionThatWritesAReferencingTable)
-{
-    Conn c = pg_mig_primary();
-    create_table(c, "rwp", "id int PRIMARY KEY, v int NOT NULL", "g, g % 100", 2000);
-    c.exec("DROP TABLE IF EXISTS rwr");
-    c.exec("CREATE TABLE rwr (id int PRIMARY KEY, p int NOT NULL REFERENCES rwp)");
-    c.exec("INSERT INTO rwr SELECT g, g FROM generate_series(1, 2000) g");
-    c.exec("BEGIN");
-    long long job = c.scalar_int("SELECT mig_change_type('rwp', 'id', 'bigint', lock_timeout => '200ms',"
-                                 " max_retries => 2)");
-    c.exec("SELECT mig_pause($1)", {Id(job)});
-    c.exec("COMMIT");
-
-    Conn holder(Sandbox::get().conninfo());
-    std::string holder_pid = *holder.scalar("SELECT pg_backend_pid()::text");
-    holder.exec("BEGIN");
-    holder.exec("DELETE FROM rwr WHERE id = 1");
-    holder.exec("LOCK TABLE rwr IN ROW EXCLUSIVE MODE");  // no snapshot kept (see above)
-    c.exec("SELECT mig_resume($1)", {Id(job)});
-
-    wait_for([&] { return (job_events(c, job, "retried") >= 1
-                           && JobStep(c, job).find("waits for pid " + holder_pid + " (virtualxid lock)")
-                                  != std::string::npos)
-                       || c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}) == "failed"; },
-             120, "the copy of the foreign key to wait for the transaction that wrote the referencing table");
-    ASSERT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}))
-        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
-    std::string detail = *c.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1"
-                                   " AND event = 'retried' ORDER BY event_id LIMIT 1", {Id(job)});
-    EXPECT_NE(std::string::npos, detail.find("step add_constraints")) << detail;
-    std::this_thread::sleep_for(std::chrono::seconds(5));
-    EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
-    EXPECT_EQ(1, job_events(c, job, "retried"));
-
-    holder.exec("COMMIT");
-    EXPECT_EQ("succeeded", wait_job(c, job, 120));
-    EXPECT_EQ(1999, c.scalar_int("SELECT count(*) FROM rwr"));
-    EXPECT_EQ("bigint", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
-                                  " WHERE attrelid = 'rwp'::regclass AND attname = 'id'"));
+        ASSERT_NO_FATAL_FAILURE(OneRetryThenAWait(c, job, holder_pid, k.step));
+        holder.exec("COMMIT");
+        EXPECT_EQ("succeeded", wait_job(c, job, 120));
+        EXPECT_EQ("bigint", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                      " WHERE attrelid = $1::regclass AND attname = 'id'", {k.parent}));
+        EXPECT_EQ(1, c.scalar_int("SELECT count(*) FROM pg_constraint WHERE conrelid = $1::regclass"
+                                  " AND contype = 'f' AND confrelid = $2::regclass", {k.child, k.parent}));
+        EXPECT_EQ(k.child_rows, c.scalar_int("SELECT count(*) FROM " + std::string(k.child)));
+        EXPECT_EQ(k.convert_referencing ? "bigint" : "integer",
+                  *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                            " WHERE attrelid = $1::regclass AND attname = 'p'", {k.child}));
+    }
 }
 
 // A foreign key's first step (ADD CONSTRAINT ... NOT VALID) takes SHARE ROW
@@ -314,18 +319,7 @@ TEST(Recovery, ForeignKeyWaitsOutATransactionThatWritesTheReferencedTable)
     holder.exec("UPDATE rfp SET v = 1 WHERE id = 1");
     long long job = c.scalar_int("SELECT mig_add_foreign_key('rfc', ARRAY['p'], 'rfp',"
                                  " lock_timeout => '200ms', max_retries => 2)");
-    // (or the job failed, as it did when the worker waited for the job's table only)
-    wait_for([&] { return (job_events(c, job, "retried") >= 1
-                           && JobStep(c, job).find("waits for pid " + holder_pid + " (virtualxid lock)")
-                                  != std::string::npos)
-                       || c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}) == "failed"; },
-             120, "the foreign key to wait for the transaction that writes the referenced table");
-    ASSERT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}))
-        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
-    std::this_thread::sleep_for(std::chrono::seconds(5));
-    EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
-    EXPECT_EQ(1, job_events(c, job, "retried"));
-
+    ASSERT_NO_FATAL_FAILURE(OneRetryThenAWait(c, job, holder_pid, "add_not_valid"));
     holder.exec("COMMIT");
     EXPECT_EQ("succeeded", wait_job(c, job, 120));
     EXPECT_EQ("true", *c.scalar("SELECT convalidated::text FROM pg_constraint"
