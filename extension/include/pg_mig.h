@@ -437,7 +437,7 @@ extern List *MigLoadTargets(int64 job_id);
 extern int64 MigInsertJob(const MigJob *job, List *targets);
 extern int64 MigFindActiveJobOn(List *relids);
 extern int64 MigFindOtherActiveJobOn(List *relids, int64 except);
-extern int64 MigFindLastJobOn(Oid relid, const char *kind);
+extern int64 MigFindChangeTypeJobOf(Oid relid, const char *column, const char *name);
 extern void MigSaveCheckpoint(int64 job_id, const MigCheckpoint *cp);
 
 /*

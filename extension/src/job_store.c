@@ -863,25 +863,33 @@ MigFindActiveJobOn(List *relids)
 }
 
 /*
- * MigFindLastJobOn: the newest job of kind on relid (its table, or one of
- * its targets) that is not forgotten, in any state; 0 if none.
+ * MigFindChangeTypeJobOf: the newest change_type job, not forgotten, that
+ * added column name (its new column, or its old one kept after the swap)
+ * for column column of table relid: the job's own column (new_column= or
+ * old_column= name among its kind_args) or a referencing column it
+ * converts (a ref<i>= of table relid and column column); 0 if none.
  */
 int64
-MigFindLastJobOn(Oid relid, const char *kind)
+MigFindChangeTypeJobOf(Oid relid, const char *column, const char *name)
 {
-	Oid			argtypes[2] = {OIDOID, TEXTOID};
-	Datum		args[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(kind)};
+	Oid			argtypes[4] = {OIDOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[4] = {ObjectIdGetDatum(relid),
+		CStringGetTextDatum(psprintf("new_column=%s", name)),
+		CStringGetTextDatum(psprintf("old_column=%s", name)),
+	CStringGetTextDatum(column)};
 	char	   *sql;
 
 	sql = psprintf("SELECT j.job_id FROM %s j"
-				   " WHERE j.kind = $2"
-				   " AND (j.relid = $1 OR EXISTS (SELECT FROM %s t"
-				   "                             WHERE t.job_id = j.job_id AND t.relid = $1))"
+				   " WHERE j.kind = 'change_type'"
 				   " AND NOT EXISTS (SELECT FROM unnest(j.kind_args) a WHERE a LIKE 'forgotten=%%')"
+				   " AND ((j.relid = $1 AND ($2 = ANY (j.kind_args) OR $3 = ANY (j.kind_args)))"
+				   "      OR EXISTS (SELECT FROM unnest(j.kind_args) a"
+				   "                 WHERE a ~ '^ref[0-9]+='"
+				   "                 AND split_part(substr(a, strpos(a, '=') + 1), ':', 1) = $1::text"
+				   "                 AND right(a, length($4) + 1) = ':' || $4))"
 				   " ORDER BY j.job_id DESC LIMIT 1",
-				   MigQualifiedTable(MIG_JOB_TABLE),
-				   MigQualifiedTable(MIG_TARGET_TABLE));
-	return LatestJobId(sql, 2, argtypes, args, "pg_mig jobs");
+				   MigQualifiedTable(MIG_JOB_TABLE));
+	return LatestJobId(sql, 4, argtypes, args, "a change_type job");
 }
 
 /* MigFindOtherActiveJobOn: MigFindActiveJobOn, job except left out */

@@ -1458,12 +1458,13 @@ CheckIdentityType(Oid relid, AttrNumber attnum, const char *column, Oid new_type
 
 /*
  * RefuseTakenName: column name (a new column if is_new, else an old one)
- * of table rel is there already; the error names the job that left it.  A
+ * for column column of table rel is there already; the error names the
+ * job that left it.  A
  * job still on the table (a type change of another column that converts
  * this one too, say) refuses the start as any busy table does.
  */
 static void
-RefuseTakenName(Relation rel, const char *name, bool is_new)
+RefuseTakenName(Relation rel, const char *column, const char *name, bool is_new)
 {
 	Oid			relid = RelationGetRelid(rel);
 	int64		busy = MigFindActiveJobOn(list_make1_oid(relid));
@@ -1471,7 +1472,7 @@ RefuseTakenName(Relation rel, const char *name, bool is_new)
 
 	if (busy != 0)
 		MigRefuseBusyTable(RelationGetRelationName(rel), busy);
-	left_by = MigFindLastJobOn(relid, "change_type");
+	left_by = MigFindChangeTypeJobOf(relid, column, name);
 	ereport(ERROR,
 			(errcode(ERRCODE_DUPLICATE_COLUMN),
 			 errmsg("column \"%s\" of table \"%s\" already exists", name,
@@ -1486,19 +1487,20 @@ RefuseTakenName(Relation rel, const char *name, bool is_new)
 }
 
 /*
- * CheckNamesFree: the columns new_column and old_column that a job adds to
- * table rel (and names at its swap) are not there, and the caller may
+ * CheckNamesFree: the columns new_column and old_column that a job of
+ * column column adds to table rel (and names at its swap) are not there,
+ * and the caller may
  * create the job's trigger function in the table's schema
  */
 static void
-CheckNamesFree(Relation rel, const char *new_column, const char *old_column)
+CheckNamesFree(Relation rel, const char *column, const char *new_column, const char *old_column)
 {
 	Oid			relid = RelationGetRelid(rel);
 
 	if (get_attnum(relid, new_column) != InvalidAttrNumber)
-		RefuseTakenName(rel, new_column, true);
+		RefuseTakenName(rel, column, new_column, true);
 	if (get_attnum(relid, old_column) != InvalidAttrNumber)
-		RefuseTakenName(rel, old_column, false);
+		RefuseTakenName(rel, column, old_column, false);
 	if (MigNamespaceAclCheck(RelationGetNamespace(rel), GetUserId(), ACL_CREATE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -1595,7 +1597,7 @@ CheckReferencingColumns(Oid relid, AttrNumber attnum, Oid new_type, int32 new_ty
 		c->old_column = TruncatedName("mig_old_", name);
 		c->check = TruncatedName("mig_not_null_", c->new_column);
 		c->function = FunctionName(c->relid, c->attnum);
-		CheckNamesFree(rel, c->new_column, c->old_column);
+		CheckNamesFree(rel, name, c->new_column, c->old_column);
 		table_close(rel, NoLock);
 		result = lappend(result, c);
 	}
@@ -1683,7 +1685,7 @@ PrepareStart(Relation *relp, MigJob *job, const char *column, const char *new_ty
 	/* the names the job adds: free now */
 	new_column = TruncatedName("mig_new_", column);
 	old_column = TruncatedName("mig_old_", column);
-	CheckNamesFree(rel, new_column, old_column);
+	CheckNamesFree(rel, column, new_column, old_column);
 	function = FunctionName(relid, attnum);
 	if (convert_referencing)
 		refs = CheckReferencingColumns(relid, attnum, new_type, new_typmod);

@@ -547,6 +547,21 @@ SELECT count(*) AS dropped_events FROM mig_job_events
  WHERE job_id = :again AND event IN ('new column dropped', 'old column dropped');
 SELECT count(*), sum(ct9_id) FROM ct9_ref JOIN ct9 ON ct9.id = ct9_id;
 DROP TABLE ct9_ref, ct9, ct9_before;
+-- the hint names the job that left the column, not the table's newest
+CREATE TABLE ct9b (id int PRIMARY KEY, x int, y int);
+INSERT INTO ct9b SELECT g, g, g FROM generate_series(1, 100) g;
+BEGIN;
+SELECT mig_change_type('ct9b', 'x', 'bigint', lock_timeout => '2s') AS jx \gset
+SELECT mig_cancel(:jx);
+COMMIT;
+SELECT mig_change_type('ct9b', 'y', 'bigint', lock_timeout => '2s', cleanup => true) AS jy \gset
+SELECT mig_wait(:jy, '120s');
+SELECT pg_temp.try(:jx, $$SELECT mig_change_type('ct9b', 'x', 'bigint')$$);
+SET client_min_messages = warning;
+SELECT mig_forget(:jx);
+SELECT mig_forget(:jy);
+RESET client_min_messages;
+DROP TABLE ct9b;
 
 -- the table's owner points the job's trigger at another role's function:
 -- mig_forget by that role (here a superuser) drops the trigger, not the
