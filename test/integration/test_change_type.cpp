@@ -721,9 +721,11 @@ TEST(ChangeType, MigctlRevertSwapsATypeChangeBack)
 
 // an identity key (GENERATED ALWAYS; Django >= 4.1 makes its keys BY
 // DEFAULT) changed while the application inserts through it, updates and
-// deletes, the worker killed in the walk: the identity moves to the new
+// deletes, interrupted in the walk (the worker killed, or the primary
+// failed over: the promoted standby's sequence is the one its WAL left,
+// ahead of the last value handed out): the identity moves to the new
 // column with its sequence, which ends as ALTER COLUMN TYPE leaves it (AS
-// bigint, its options), and goes on after the last value handed out
+// bigint, its options), and goes on after the last value it has
 namespace {
 const char* kIdentityTableDdl =
     "CREATE TABLE %s.ct (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer_id int NOT NULL,"
@@ -733,9 +735,8 @@ const char* kIdentityTableDdl =
     "CREATE FUNCTION %s.ct_copy() RETURNS trigger LANGUAGE plpgsql AS"
     " $f$BEGIN NEW.id_copy := NEW.id; RETURN NEW; END$f$\n"
     "CREATE TRIGGER a_copy BEFORE INSERT ON %s.ct FOR EACH ROW EXECUTE FUNCTION %s.ct_copy()";
-}  // namespace
 
-TEST(ChangeType, IdentityKeyMovesWithItsSequenceWhileTheAppInserts)
+void IdentityKeyMovesWithItsSequence(const std::function<void(long long)>& interrupt)
 {
     const int rows = 30000;
     Conn c = pg_mig_primary();
@@ -745,7 +746,7 @@ TEST(ChangeType, IdentityKeyMovesWithItsSequenceWhileTheAppInserts)
                                                   " lock_timeout => '300ms'");
     wait_for([&] { return job_rows_done(job) > 2000; }, 120, "the walk to begin");
     ASSERT_EQ(std::string::npos, StepsDone(job).find("walk")) << StepsDone(job);
-    kill_worker(job);
+    interrupt(job);
     ExpectChangedAndIntact(job, rows, app);
 
     Conn p = pg_mig_primary();
@@ -759,13 +760,26 @@ TEST(ChangeType, IdentityKeyMovesWithItsSequenceWhileTheAppInserts)
     EXPECT_EQ(*p.scalar(identity, {"twin.ct"}), *p.scalar(identity, {"public.ct"}));
     EXPECT_EQ(0, p.scalar_int("SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.ct'::regclass"
                               " AND attidentity <> '' AND attname <> 'id'"));
-    // the next insert gets the value after the last one handed out
+    // the next insert gets the value after the sequence's last one, above
+    // every key there is
     long long last = p.scalar_int("SELECT last_value FROM ct_id_seq");
+    EXPECT_GE(last, p.scalar_int("SELECT max(id) FROM ct"));
     EXPECT_EQ(last + 1, p.scalar_int("INSERT INTO ct (customer_id, note) VALUES (1, 'next') RETURNING id"));
     // past 2^31 - 1
     p.exec("SELECT setval('ct_id_seq', 2147483643)");
     for (int i = 0; i < 20; i++) p.exec("INSERT INTO ct (customer_id, note) VALUES (1, 'big')");
     EXPECT_EQ("2147483663", *p.scalar("SELECT max(id) FROM ct"));
+}
+}  // namespace
+
+TEST(ChangeType, IdentityKeyMovesWithItsSequenceWhileTheAppInserts)
+{
+    IdentityKeyMovesWithItsSequence(kill_worker);
+}
+
+TEST(ChangeType, IdentityKeyMovesWithItsSequenceThroughAFailover)
+{
+    IdentityKeyMovesWithItsSequence([](long long) { failover_to_standby(); });
 }
 
 // A job given up before its swap leaves nothing: with convert_referencing
