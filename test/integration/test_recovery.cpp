@@ -219,15 +219,9 @@ TEST(Recovery, SchemaStepWaitsOutATransactionThatHoldsItsTable)
     EXPECT_EQ(5000, holder.scalar_int("SELECT count(*) FROM rlt"));
     c.exec("SELECT mig_resume($1)", {Id(job)});
 
-    // the swap times out once, then waits for the holder's transaction
-    wait_for([&] { return job_events(c, job, "retried") >= 1
-                       && JobStep(c, job).find("waits for pid " + holder_pid + " (virtualxid lock)")
-                              != std::string::npos; },
-             120, "the swap to wait for the holder's transaction");
-    // longer than two attempts and their backoff: still running, one retry
-    std::this_thread::sleep_for(std::chrono::seconds(5));
-    EXPECT_EQ("running", *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}));
-    EXPECT_EQ(1, job_events(c, job, "retried"));
+    // the swap times out once, then waits for the holder's transaction;
+    // longer than two attempts and their backoff on: still running, one retry
+    ASSERT_NO_FATAL_FAILURE(OneRetryThenAWait(c, job, holder_pid, "swap"));
     // the application writes on
     Conn app(Sandbox::get().conninfo());
     app.exec("SET lock_timeout = '5s'");
