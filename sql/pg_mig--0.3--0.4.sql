@@ -588,9 +588,8 @@ SELECT j.job_id,
             ELSE j.step
        END
        OPERATOR(pg_catalog.||) CASE WHEN j.step IS NOT NULL
-                 AND pg_catalog.cardinality(lw.blockers) OPERATOR(pg_catalog.>) 0::pg_catalog.int4
-            THEN pg_catalog.concat('; waits for pid '::pg_catalog.text,
-                                   pg_catalog.array_to_string(lw.blockers, ', '::pg_catalog.text),
+                 AND lw.blockers OPERATOR(pg_catalog.<>) ''::pg_catalog.text
+            THEN pg_catalog.concat('; waits for '::pg_catalog.text, lw.blockers,
                                    ' ('::pg_catalog.text, lw.locktype, ' lock) since '::pg_catalog.text,
                                    lw.waitstart)
             ELSE ''::pg_catalog.text
@@ -698,10 +697,56 @@ SELECT j.job_id,
        HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0::pg_catalog.int8) ln ON true
   LEFT JOIN @extschema@.mig_worker_status() w
          ON w.job_id OPERATOR(pg_catalog.=) j.job_id
-  -- a schema step's statement waiting for a lock: for whom, since when
+  -- a schema step's statement waiting for a lock: for whom, since when.
+  -- A prepared transaction holds its locks with no pid (pg_blocking_pids
+  -- says 0): it is named by its gid, found by the lock it holds on what the
+  -- statement waits for in a mode that conflicts (the locks of one prepared
+  -- transaction share the virtualtransaction of its transaction id's lock;
+  -- one lock's object is its fields, those that are not null, in order)
   LEFT JOIN LATERAL (
        SELECT l.locktype, l.waitstart,
-              pg_catalog.pg_blocking_pids(w.pid) AS blockers
+              pg_catalog.concat_ws(', '::pg_catalog.text,
+                  (SELECT 'pid '::pg_catalog.text OPERATOR(pg_catalog.||)
+                          pg_catalog.string_agg(b.pid::pg_catalog.text, ', '::pg_catalog.text ORDER BY b.n)
+                     FROM pg_catalog.unnest(pg_catalog.pg_blocking_pids(w.pid)) WITH ORDINALITY b(pid, n)
+                    WHERE b.pid OPERATOR(pg_catalog.<>) 0::pg_catalog.int4),
+                  (SELECT pg_catalog.string_agg('prepared transaction '::pg_catalog.text OPERATOR(pg_catalog.||)
+                                                pg_catalog.quote_literal(x.gid), ', '::pg_catalog.text
+                                                ORDER BY x.prepared)
+                     FROM pg_catalog.pg_prepared_xacts x
+                    WHERE EXISTS (
+                          SELECT
+                            FROM pg_catalog.pg_locks t
+                            JOIN pg_catalog.pg_locks h
+                              ON h.virtualtransaction OPERATOR(pg_catalog.=) t.virtualtransaction
+                           WHERE t.locktype OPERATOR(pg_catalog.=) 'transactionid'::pg_catalog.text
+                             AND t.transactionid OPERATOR(pg_catalog.=) x.transaction
+                             AND t.pid IS NULL
+                             AND h.pid IS NULL
+                             AND h.granted
+                             AND pg_catalog.concat_ws('/'::pg_catalog.text, h.locktype, h.database, h.relation,
+                                     h.page, h.tuple, h.virtualxid, h.transactionid, h.classid, h.objid,
+                                     h.objsubid)
+                                 OPERATOR(pg_catalog.=)
+                                 pg_catalog.concat_ws('/'::pg_catalog.text, l.locktype, l.database, l.relation,
+                                     l.page, l.tuple, l.virtualxid, l.transactionid, l.classid, l.objid,
+                                     l.objsubid)
+                             -- the modes that conflict with the one waited for (lock.c's table)
+                             AND h.mode OPERATOR(pg_catalog.=) ANY (CASE l.mode
+                                 WHEN 'AccessShareLock' THEN '{AccessExclusiveLock}'::pg_catalog.text[]
+                                 WHEN 'RowShareLock' THEN '{ExclusiveLock,AccessExclusiveLock}'::pg_catalog.text[]
+                                 WHEN 'RowExclusiveLock'
+                                 THEN '{ShareLock,ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock}'::pg_catalog.text[]
+                                 WHEN 'ShareUpdateExclusiveLock'
+                                 THEN '{ShareUpdateExclusiveLock,ShareLock,ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock}'::pg_catalog.text[]
+                                 WHEN 'ShareLock'
+                                 THEN '{RowExclusiveLock,ShareUpdateExclusiveLock,ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock}'::pg_catalog.text[]
+                                 WHEN 'ShareRowExclusiveLock'
+                                 THEN '{RowExclusiveLock,ShareUpdateExclusiveLock,ShareLock,ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock}'::pg_catalog.text[]
+                                 WHEN 'ExclusiveLock'
+                                 THEN '{RowShareLock,RowExclusiveLock,ShareUpdateExclusiveLock,ShareLock,ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock}'::pg_catalog.text[]
+                                 ELSE '{AccessShareLock,RowShareLock,RowExclusiveLock,ShareUpdateExclusiveLock,ShareLock,ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock}'::pg_catalog.text[]
+                                 END)))) AS blockers
          FROM pg_catalog.pg_locks l
         WHERE l.pid OPERATOR(pg_catalog.=) w.pid
           AND NOT l.granted

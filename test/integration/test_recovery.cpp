@@ -3,7 +3,8 @@
 // REPEATABLE READ transaction, a pg_dump of the database) without failing,
 // and mig_jobs.step names the pid it waits for; a real lock conflict on
 // the table is still bounded by lock_timeout and retried; a key started
-// again from a new session follows the job.
+// again from a new session follows the job; a forgotten prepared
+// transaction is waited for by name.
 
 #include "fixture.hpp"
 
@@ -17,6 +18,9 @@
 using namespace pgmig_test;
 
 namespace {
+
+// prepared transactions (PREPARE TRANSACTION) can be made here
+const bool kConf = sandbox_conf("fsync = off\nmax_prepared_transactions = 4\n");
 
 std::string Id(long long v) { return std::to_string(v); }
 
@@ -318,6 +322,72 @@ TEST(Recovery, ForeignKeyWaitsOutATransactionThatWritesTheReferencedTable)
     EXPECT_EQ("succeeded", wait_job(c, job, 120));
     EXPECT_EQ("true", *c.scalar("SELECT convalidated::text FROM pg_constraint"
                                 " WHERE conrelid = 'rfc'::regclass AND contype = 'f'"));
+}
+
+// A prepared transaction (two-phase commit) that its coordinator forgot
+// holds its locks until someone ends it with COMMIT PREPARED or ROLLBACK
+// PREPARED, across restarts, with no session and no pid: pg_blocking_pids
+// shows it as pid 0, and mig_jobs.step said "waits for pid 0", a pid no
+// DBA can find. A step that waits for one names it, by its gid, both while
+// its statement waits for the lock and while the worker waits between
+// attempts, and goes on once it is ended.
+TEST(Recovery, AStepNamesThePreparedTransactionItWaitsFor)
+{
+    Conn c = pg_mig_primary();
+    create_table(c, "rpx", "id int PRIMARY KEY, v int", "g, g", 5000);
+    create_table(c, "rpy", "id int PRIMARY KEY, v int", "g, g", 5000);
+    Conn holder(Sandbox::get().conninfo());
+    holder.exec("BEGIN");
+    holder.exec("UPDATE rpx SET v = v WHERE id = 1");
+    holder.exec("UPDATE rpy SET v = v WHERE id = 1");
+    holder.exec("PREPARE TRANSACTION 'rpx_forgotten'");
+    struct Ended {
+        Conn& c;
+        ~Ended() { try { c.exec("ROLLBACK PREPARED 'rpx_forgotten'"); } catch (...) {} }
+    } ended{c};
+
+    auto state = [&](long long job) {
+        return *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)});
+    };
+    // the step waits for someone on a lock of this type: then it must be
+    // the prepared transaction, by name
+    auto waits = [&](long long job, const std::string& lock) {
+        return JobStep(c, job).find(" (" + lock + " lock) since ") != std::string::npos;
+    };
+    auto named = [&](long long job) {
+        std::string step = JobStep(c, job);
+        EXPECT_NE(std::string::npos, step.find("; waits for prepared transaction 'rpx_forgotten' ("))
+            << step;
+        EXPECT_EQ(std::string::npos, step.find("pid")) << step;
+    };
+    // a build waits for the writers of the table (CREATE INDEX
+    // CONCURRENTLY's first wait)
+    long long index = c.scalar_int("SELECT mig_create_index('rpx', 'v', index_name => 'rpx_v',"
+                                   " lock_timeout => '1s', max_retries => 3)");
+    wait_for([&] { return waits(index, "transactionid") || state(index) == "failed"; },
+             120, "the build to wait for the prepared transaction");
+    named(index);
+    // a schema step's statement waits for its lock (SET NOT NULL's check,
+    // ACCESS EXCLUSIVE), then times out, and between attempts the worker
+    // waits for the prepared transaction
+    long long not_null = c.scalar_int("SELECT mig_set_not_null('rpy', 'v', lock_timeout => '3s',"
+                                      " max_retries => 2)");
+    wait_for([&] { return waits(not_null, "relation") || state(not_null) == "failed"; },
+             120, "the statement to wait for the prepared transaction");
+    named(not_null);
+    wait_for([&] { return (job_events(c, not_null, "retried") >= 1 && waits(not_null, "transactionid"))
+                       || state(not_null) == "failed"; },
+             120, "the worker to wait for the prepared transaction between attempts");
+    named(not_null);
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    EXPECT_EQ("running", state(index));
+    EXPECT_EQ("running", state(not_null));
+    EXPECT_EQ(1, job_events(c, not_null, "retried"));
+
+    c.exec("COMMIT PREPARED 'rpx_forgotten'");
+    EXPECT_EQ("succeeded", wait_job(c, index, 120));
+    EXPECT_EQ("succeeded", wait_job(c, not_null, 120));
+    EXPECT_EQ("true", *c.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 'rpx_v'::regclass"));
 }
 
 // A deploy that timed out runs the same step again from a new session: the
