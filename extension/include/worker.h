@@ -34,6 +34,8 @@ extern MigStepOutcome MigWalkStep(long *delay_ms, bool *changed);
 extern MigStepOutcome MigWalkRecordError(ErrorData *edata, long *delay_ms,
 										 MigBackoffFunc backoff);
 extern bool MigWalkPromotePending(void);
+extern const char *MigLaneText(const char *detail);
+extern Oid	MigWalkChunkTable(void);
 extern void MigWalkPromote(void);
 extern bool MigWalkLaneFinished(void);
 extern void MigWalkFinishLanes(void);

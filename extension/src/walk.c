@@ -19,8 +19,10 @@
  * simply done again.  A chunk that fails with a transient error (deadlock,
  * serialization failure, lock or statement timeout, cancel) is retried
  * with jittered exponential backoff, at half the size after a timeout
- * (MigWalkRecordError); after max_retries, or on any other error, the job
- * fails and keeps its checkpoint, and mig_resume() retries it.  A wait for
+ * (MigWalkRecordError; after a lock timeout the worker first waits for the
+ * transactions that held rows of the table, worker.c); after max_retries,
+ * or on any other error, the job fails and keeps its checkpoint, and
+ * mig_resume() retries it.  A wait for
  * the job row (job control in an open transaction) is a wait, not an
  * error.
  *
@@ -127,7 +129,6 @@ static bool lane_finished;		/* the lane is done: finish the job if all are */
 static bool promote_queued;		/* resumed while alive: set running after the step */
 
 static MigJob *LockJobRow(bool exclusive);
-static const char *LaneText(const char *detail);
 static StepOutcome RunChunk(MigJob *job, long *delay_ms);
 static bool VerifyWanted(MigJob *job);
 static bool LaneVerifies(MigJob *job);
@@ -254,7 +255,7 @@ MigWalkStartJob(void)
 		}
 		if (lane != NULL && lane->done)
 			MigRecordEvent(job_id, "started",
-						   LaneText("every lane is done: verifying the whole key range"));
+						   MigLaneText("every lane is done: verifying the whole key range"));
 		else if (job->rows_done == 0 && job->chunks_done == 0 &&
 				 (lane != NULL || !job->ever_started))
 			MigRecordEvent(job_id, "started",
@@ -263,10 +264,10 @@ MigWalkStartJob(void)
 			MigRecordEvent(job_id, "started", resumed);
 		else
 			MigRecordEvent(job_id, "started",
-						   LaneText(psprintf("resumed from the checkpoint after " INT64_FORMAT " rows (target %d, %s)",
-											 job->rows_done, job->target_ord,
-											 job->nlast_key ? FormatKey(job->nlast_key, job->last_key)
-											 : "from its first key")));
+						   MigLaneText(psprintf("resumed from the checkpoint after " INT64_FORMAT " rows (target %d, %s)",
+											    job->rows_done, job->target_ord,
+											    job->nlast_key ? FormatKey(job->nlast_key, job->last_key)
+											    : "from its first key")));
 		old = MemoryContextSwitchTo(job_context);
 		if (targets)
 			list_free_deep(targets);
@@ -409,9 +410,20 @@ LockJobRow(bool exclusive)
 	return job;
 }
 
-/* LaneText: an event's detail, naming the lane for a lane's worker */
-static const char *
-LaneText(const char *detail)
+/*
+ * MigWalkChunkTable: the table whose rows the chunks write now (a target of
+ * the job: a partition of its table, or a revert's job table); InvalidOid
+ * before the first chunk
+ */
+Oid
+MigWalkChunkTable(void)
+{
+	return chunk_plan_writes;
+}
+
+/* MigLaneText: an event's detail (a step's words), naming the lane for a lane's worker */
+const char *
+MigLaneText(const char *detail)
 {
 	if (worker_args.lane == 0)
 		return detail;
@@ -530,7 +542,7 @@ MigWalkStep(long *delay_ms, bool *changed_out)
 					/* one throttled / unthrottled pair per interval (pace.c) */
 					throttle_event_recorded = MigThrottleEventStart();
 					if (throttle_event_recorded)
-						MigRecordEvent(job_id, "throttled", LaneText(reason));
+						MigRecordEvent(job_id, "throttled", MigLaneText(reason));
 					MigSetStalled(job_id, worker_args.lane, true);
 				}
 				MigRecordSample(job, worker_args.lane, reason, false);
@@ -572,12 +584,12 @@ MigWalkStep(long *delay_ms, bool *changed_out)
 					job->throttled = NULL;
 					if (throttle_event_recorded)
 						MigRecordEvent(job_id, "unthrottled",
-									   LaneText(psprintf("after %.1f s: %s", secs + usecs / 1e6,
-														 throttle_reason ? throttle_reason : "?")));
+									   MigLaneText(psprintf("after %.1f s: %s", secs + usecs / 1e6,
+														    throttle_reason ? throttle_reason : "?")));
 					summary = MigThrottleEventEnd(throttle_event_recorded, secs + usecs / 1e6,
 												  throttle_reason);
 					if (summary)
-						MigRecordEvent(job_id, "throttled", LaneText(summary));
+						MigRecordEvent(job_id, "throttled", MigLaneText(summary));
 					MigSetStalled(job_id, worker_args.lane, false);
 					throttled_now = false;
 				}
@@ -599,7 +611,7 @@ MigWalkStep(long *delay_ms, bool *changed_out)
 					}
 					summary = MigPaceSummary(pace_reason);
 					if (summary)
-						MigRecordEvent(job_id, "paced", LaneText(summary));
+						MigRecordEvent(job_id, "paced", MigLaneText(summary));
 				}
 
 				/*
@@ -613,7 +625,7 @@ MigWalkStep(long *delay_ms, bool *changed_out)
 					paced_stall_ms = 0;
 					paced_event_recorded = MigThrottleEventStart();
 					if (paced_event_recorded)
-						MigRecordEvent(job_id, "throttled", LaneText(pace_reason));
+						MigRecordEvent(job_id, "throttled", MigLaneText(pace_reason));
 				}
 				else if (pace_reason == NULL && paced_now)
 					EndPacedSpan();
@@ -686,10 +698,10 @@ EndPacedSpan(void)
 	paced_stall_ms = 0;
 	if (paced_event_recorded)
 		MigRecordEvent(job_id, "unthrottled",
-					   LaneText(psprintf("after %.1f s of pacing", secs + usecs / 1e6)));
+					   MigLaneText(psprintf("after %.1f s of pacing", secs + usecs / 1e6)));
 	summary = MigThrottleEventEnd(paced_event_recorded, secs + usecs / 1e6, "pacing");
 	if (summary)
-		MigRecordEvent(job_id, "throttled", LaneText(summary));
+		MigRecordEvent(job_id, "throttled", MigLaneText(summary));
 }
 
 /*
@@ -1094,8 +1106,8 @@ MigWalkRecordError(ErrorData *edata, long *delay_ms, MigBackoffFunc backoff_ms)
 		else
 			MigSetRetries(job_id, retries, message);
 		MigRecordEvent(job_id, "retried",
-					   LaneText(psprintf("attempt %d of %d in %.1f s, batch %d: %s", retries,
-										 job->max_retries, backoff / 1000.0, batch, message)));
+					   MigLaneText(psprintf("attempt %d of %d in %.1f s, batch %d: %s", retries,
+										    job->max_retries, backoff / 1000.0, batch, message)));
 		*delay_ms = (long) backoff;
 	}
 	else
@@ -1103,8 +1115,8 @@ MigWalkRecordError(ErrorData *edata, long *delay_ms, MigBackoffFunc backoff_ms)
 		/* a lane that fails fails the job: the other lanes stop at their next chunk */
 		if (worker_args.lane > 0)
 			MigSetLaneRetries(job_id, worker_args.lane, job->lane_retries, message);
-		MigSetState(job_id, MIG_STATE_FAILED, LaneText(message));
-		MigRecordEvent(job_id, "failed", LaneText(message));
+		MigSetState(job_id, MIG_STATE_FAILED, MigLaneText(message));
+		MigRecordEvent(job_id, "failed", MigLaneText(message));
 		outcome = STEP_STOP;
 	}
 	current_batch = batch;		/* only once the retry is recorded; see worker.c */

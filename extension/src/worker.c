@@ -28,7 +28,9 @@
  *		 -> any other error, or max_retries used up: the kind's undo step
  *			(with the same retries), then the job fails
  *	  -> the walk, at its place (RunWalk): one transaction per chunk, until
- *		 the walk is done (recorded as the step "walk", or the job ends)
+ *		 the walk is done (recorded as the step "walk", or the job ends); a
+ *		 chunk whose lock timed out is retried after the backoff and a wait
+ *		 for the transactions that held rows of the table (WaitForRowLockers)
  *	  -> the job succeeded
  *
  * A waiting DDL lock therefore blocks the application no longer than
@@ -131,6 +133,8 @@ static bool SleepOrStop(long ms, MigWait wait, bool *woken);
 static bool JobStillOurs(void);
 static void DescribeStep(const MigStepDef *step, const MigJob *job);
 static bool WaitForTableLockers(const MigStepDef *step, Oid relid);
+static bool WaitForRowLockers(void);
+static void WaitOutLockers(Oid relid, LOCKMODE lockmode, bool noted);
 
 /*
  * mig_worker_main is the entry point of a worker.  bgw_main_arg is the job
@@ -339,6 +343,7 @@ RunWalk(const MigKindDef *def)
 	{
 		long		delay_ms = 0;
 		bool		changed = false;
+		volatile bool lock_timed_out = false;
 
 		/* nothing of one step survives into the next: memory stays flat */
 		MemoryContextSwitchTo(step_context);
@@ -355,6 +360,7 @@ RunWalk(const MigKindDef *def)
 		{
 			ErrorData  *edata = AbortStep();
 
+			lock_timed_out = edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE;
 			outcome = RecordStepError(edata, &delay_ms);
 			changed = true;
 		}
@@ -366,6 +372,13 @@ RunWalk(const MigKindDef *def)
 			PromoteQueuedJob();
 		if (outcome == MIG_STEP_STOP)
 			break;
+		if (outcome == MIG_STEP_RETRY && lock_timed_out)
+		{
+			/* after the backoff, unless mig_set asks for the next attempt at once */
+			if (!WorkerSleep(delay_ms, MIG_WAIT_BACKOFF) && !WaitForRowLockers())
+				break;
+			continue;
+		}
 		if (delay_ms > 0)
 			(void) WorkerSleep(delay_ms,
 							   outcome == MIG_STEP_THROTTLED ? MIG_WAIT_THROTTLED :
@@ -720,19 +733,13 @@ MigNoteStepLock(Oid relid, LOCKMODE lockmode)
  * on a transaction that holds the table for long: a pg_dump's ACCESS SHARE
  * lasts as long as the dump, a report's as long as the report.  Every
  * attempt would time out on it again and use up the step's retries;
- * instead the worker waits for their virtual transaction ids, as CREATE
- * INDEX CONCURRENTLY waits for older snapshots: the wait queues behind
- * nobody and blocks nobody (no lock on the table is requested, no snapshot
- * held), mig_jobs.step names the pid it waits for, and job control
- * (mig_pause, mig_cancel, mig_set: the next attempt then runs at once,
- * under the job's knobs) and shutdown end it.  One long transaction thus
- * costs one attempt.  mig_jobs.step says the next attempt's words first.
- * Returns false if the job is no longer this worker's to run.
+ * instead the worker waits for them (WaitOutLockers).  mig_jobs.step says
+ * the next attempt's words first.  Returns false if the job is no longer
+ * this worker's to run.
  */
 static bool
 WaitForTableLockers(const MigStepDef *step, Oid relid)
 {
-	MemoryContext caller_context = CurrentMemoryContext;
 	MigJob	   *job;
 
 	if (!OidIsValid(relid))
@@ -745,6 +752,66 @@ WaitForTableLockers(const MigStepDef *step, Oid relid)
 	if (job == NULL)
 		return false;
 	MigBroadcastJobChange();
+	/* every lock conflicts with ACCESS EXCLUSIVE: every holder */
+	WaitOutLockers(relid, AccessExclusiveLock, true);
+	return JobStillOurs();
+}
+
+/*
+ * WaitForRowLockers: after a chunk timed out waiting for a lock, wait until
+ * the transactions that hold rows of the table it writes (the job's table,
+ * or the partition the walk is in) now have ended: those whose table lock
+ * conflicts with EXCLUSIVE, the writers (ROW EXCLUSIVE) and the lockers
+ * (ROW SHARE: SELECT ... FOR UPDATE), and any stronger lock.  The one that held the chunk's row for lock_timeout is among them:
+ * a session idle in transaction after an UPDATE holds its rows until it
+ * ends, and every attempt would time out on it again, at half the batch
+ * down to one row, until the retries ran out and the job failed.  The
+ * others are the application's short transactions of the moment.
+ * mig_jobs.step says so meanwhile (the view adds the pid waited for).
+ * Returns false if the job is no longer this worker's to run.
+ */
+static bool
+WaitForRowLockers(void)
+{
+	MigJob	   *job;
+	bool		ours;
+
+	StartStep();
+	job = CheckJob(false);
+	if (job != NULL)
+		MigSetStep(job_id, MigLaneText("waiting for the transactions that held rows of the table "
+										"when a chunk's lock timed out"));
+	FinishStep();
+	if (job == NULL)
+		return false;
+	MigBroadcastJobChange();
+	WaitOutLockers(OidIsValid(MigWalkChunkTable()) ? MigWalkChunkTable() : job->relid,
+				   ExclusiveLock, false);
+	StartStep();
+	ours = (CheckJob(false) != NULL);
+	if (ours)
+		MigSetStep(job_id, NULL);
+	FinishStep();
+	MigBroadcastJobChange();
+	return ours;
+}
+
+/*
+ * WaitOutLockers waits for the virtual transaction ids of the transactions
+ * that hold a lock on relid that conflicts with lockmode now (and, if
+ * noted, with the modes the step noted on other tables), as CREATE INDEX
+ * CONCURRENTLY waits for older snapshots: the wait queues behind nobody
+ * and blocks nobody (no lock on the table is requested, no snapshot held),
+ * mig_jobs.step names the pid it waits for (the view, from pg_locks), and
+ * job control (mig_pause, mig_cancel, mig_set: the next attempt then runs
+ * at once, under the job's knobs) and shutdown end it.  One long
+ * transaction thus costs one attempt.
+ */
+static void
+WaitOutLockers(Oid relid, LOCKMODE lockmode, bool noted)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+
 	PG_TRY();
 	{
 		LOCKTAG		tag;
@@ -752,9 +819,8 @@ WaitForTableLockers(const MigStepDef *step, Oid relid)
 		MigStartWatch();
 		StartTransactionCommand();
 		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
-		/* every lock conflicts with ACCESS EXCLUSIVE: every holder */
-		WaitForLockers(tag, AccessExclusiveLock, false);
-		for (int i = 0; i < n_step_locks; i++)
+		WaitForLockers(tag, lockmode, false);
+		for (int i = 0; noted && i < n_step_locks; i++)
 		{
 			SET_LOCKTAG_RELATION(tag, MyDatabaseId, step_locks[i].relid);
 			WaitForLockers(tag, step_locks[i].lockmode, false);
@@ -774,7 +840,6 @@ WaitForTableLockers(const MigStepDef *step, Oid relid)
 	}
 	PG_END_TRY();
 	(void) MigTakeWakeup();
-	return JobStillOurs();
 }
 
 /*

@@ -19,8 +19,9 @@ using namespace pgmig_test;
 
 namespace {
 
-// prepared transactions (PREPARE TRANSACTION) can be made here
-const bool kConf = sandbox_conf("fsync = off\nmax_prepared_transactions = 4\n");
+// prepared transactions (PREPARE TRANSACTION) can be made here; three
+// jobs of one role run at once
+const bool kConf = sandbox_conf("fsync = off\nmax_prepared_transactions = 4\npg_mig.max_workers = 8\n");
 
 std::string Id(long long v) { return std::to_string(v); }
 
@@ -330,16 +331,18 @@ TEST(Recovery, ForeignKeyWaitsOutATransactionThatWritesTheReferencedTable)
 // shows it as pid 0, and mig_jobs.step said "waits for pid 0", a pid no
 // DBA can find. A step that waits for one names it, by its gid, both while
 // its statement waits for the lock and while the worker waits between
-// attempts, and goes on once it is ended.
+// attempts (a backfill's chunk too), and goes on once it is ended.
 TEST(Recovery, AStepNamesThePreparedTransactionItWaitsFor)
 {
     Conn c = pg_mig_primary();
     create_table(c, "rpx", "id int PRIMARY KEY, v int", "g, g", 5000);
     create_table(c, "rpy", "id int PRIMARY KEY, v int", "g, g", 5000);
+    create_table(c, "rpz", "id int PRIMARY KEY, v int", "g, g", 5000);
     Conn holder(Sandbox::get().conninfo());
     holder.exec("BEGIN");
     holder.exec("UPDATE rpx SET v = v WHERE id = 1");
     holder.exec("UPDATE rpy SET v = v WHERE id = 1");
+    holder.exec("UPDATE rpz SET v = v WHERE id = 1");
     holder.exec("PREPARE TRANSACTION 'rpx_forgotten'");
     struct Ended {
         Conn& c;
@@ -379,14 +382,26 @@ TEST(Recovery, AStepNamesThePreparedTransactionItWaitsFor)
                        || state(not_null) == "failed"; },
              120, "the worker to wait for the prepared transaction between attempts");
     named(not_null);
+    // a backfill's chunk times out on the prepared transaction's row, and
+    // the worker waits for it
+    long long backfill = c.scalar_int("SELECT mig_start_backfill('rpz', 'v = v + 1', lock_timeout => '200ms',"
+                                      " max_retries => 2)");
+    wait_for([&] { return (job_events(c, backfill, "retried") >= 1 && waits(backfill, "transactionid"))
+                       || state(backfill) == "failed"; },
+             120, "the backfill's worker to wait for the prepared transaction");
+    named(backfill);
     std::this_thread::sleep_for(std::chrono::seconds(5));
     EXPECT_EQ("running", state(index));
     EXPECT_EQ("running", state(not_null));
+    EXPECT_EQ("running", state(backfill));
     EXPECT_EQ(1, job_events(c, not_null, "retried"));
+    EXPECT_EQ(1, job_events(c, backfill, "retried"));
 
     c.exec("COMMIT PREPARED 'rpx_forgotten'");
     EXPECT_EQ("succeeded", wait_job(c, index, 120));
     EXPECT_EQ("succeeded", wait_job(c, not_null, 120));
+    EXPECT_EQ("succeeded", wait_job(c, backfill, 120));
+    EXPECT_EQ(5000, c.scalar_int("SELECT count(*) FROM rpz WHERE v = id + 1"));
     EXPECT_EQ("true", *c.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 'rpx_v'::regclass"));
 }
 
@@ -408,4 +423,69 @@ TEST(Recovery, AKeyStartedAgainFromAnotherSessionFollowsTheJob)
     EXPECT_EQ(job, again.scalar_int(start));
     EXPECT_EQ(30000, again.scalar_int("SELECT count(*) FROM rkb WHERE n = 1"));
     EXPECT_EQ(1, again.scalar_int("SELECT count(*) FROM mig_jobs WHERE relation = 'rkb'::regclass"));
+}
+
+// A chunk that meets a row held by a long transaction (a session idle in
+// transaction after an UPDATE or a SELECT ... FOR UPDATE, a batch that
+// runs for an hour) timed out on it at every attempt, at half the batch
+// each time down to one row, and the job failed when its retries ran out,
+// a minute or two later. Now, as for a schema step, one long transaction
+// costs one attempt: before the retry the worker waits, requesting no
+// lock, for the transactions that held rows of the table then; step names
+// the pid; the job goes on when it ends, every row changed once. In a
+// partitioned table the wait is for the holders of the partition's rows
+// (a session that updates the partition itself locks only the partition).
+TEST(Recovery, AChunkWaitsOutATransactionThatHoldsARow)
+{
+    struct Case {
+        const char* table;
+        const char* hold;
+        int parallel;
+    };
+    for (const Case& k : {Case{"rrw", "UPDATE rrw SET v = 7 WHERE id = 1500", 1},
+                          Case{"rrs", "SELECT * FROM rrs WHERE id = 1500 FOR UPDATE", 1},
+                          Case{"rrp", "UPDATE rrp SET v = 7 WHERE id = 1500", 2},
+                          Case{"rrq", "UPDATE rrq_2 SET v = 7 WHERE id = 2500", 1}}) {
+        SCOPED_TRACE(k.hold);
+        Conn c = pg_mig_primary();
+        if (std::string(k.table) == "rrq") {
+            c.exec("DROP TABLE IF EXISTS rrq");
+            c.exec("CREATE TABLE rrq (id int PRIMARY KEY, v int NOT NULL, n int NOT NULL)"
+                   " PARTITION BY RANGE (id)");
+            c.exec("CREATE TABLE rrq_1 PARTITION OF rrq FOR VALUES FROM (1) TO (1501)");
+            c.exec("CREATE TABLE rrq_2 PARTITION OF rrq FOR VALUES FROM (1501) TO (3001)");
+            c.exec("INSERT INTO rrq SELECT g, 0, 0 FROM generate_series(1, 3000) g");
+        } else {
+            create_table(c, k.table, "id int PRIMARY KEY, v int NOT NULL, n int NOT NULL", "g, 0, 0", 3000);
+        }
+        Conn holder(Sandbox::get().conninfo());
+        std::string holder_pid = *holder.scalar("SELECT pg_backend_pid()::text");
+        holder.exec("BEGIN");
+        holder.exec(k.hold);
+        long long job = c.scalar_int("SELECT mig_start_backfill($1, 'n = n + 1', batch_size => 200,"
+                                     " chunk_time => NULL, lock_timeout => '200ms', max_retries => 2,"
+                                     " parallel => $2)",
+                                     {k.table, std::to_string(k.parallel)});
+        auto state = [&] { return *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}); };
+        wait_for([&] { return job_events(c, job, "retried") >= 1 || state() != "running"; },
+                 120, "a chunk to time out on the held row");
+        if (k.parallel == 1) {
+            wait_for([&] { return JobStep(c, job).find("waits for pid " + holder_pid + " (virtualxid lock)")
+                                      != std::string::npos
+                               || state() != "running"; },
+                     120, "the worker to wait for the holder");
+        }
+        // longer than two attempts and their backoff: still running, one retry
+        std::this_thread::sleep_for(std::chrono::seconds(5));
+        ASSERT_EQ("running", state())
+            << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
+        EXPECT_EQ(1, job_events(c, job, "retried"));
+        if (k.parallel == 1) {
+            EXPECT_NE(std::string::npos, JobStep(c, job).find("a chunk's lock timed out")) << JobStep(c, job);
+        }
+        holder.exec("COMMIT");
+        EXPECT_EQ("succeeded", wait_job(c, job, 120));
+        EXPECT_EQ(3000, c.scalar_int("SELECT count(*) FROM " + std::string(k.table) + " WHERE n = 1"));
+        EXPECT_EQ("", JobStep(c, job));
+    }
 }
