@@ -41,8 +41,10 @@
  * is found before, recorded once as a 'vacuum_skipped' event, and the job
  * goes on without.  It waits for its lock no longer than the job's
  * lock_timeout (then it is tried again after the next chunk), runs only
- * when the job is not throttled, and its WAL and time count in the pacing
- * like a chunk's.  A 'vacuumed' event records the first VACUUM and then at
+ * when the job is not throttled and when it can free something (an older
+ * snapshot keeps every row version the walk replaced since the last one:
+ * put off, one 'vacuum_held' event names the holder), and its WAL and time
+ * count in the pacing like a chunk's.  A 'vacuumed' event records the first VACUUM and then at
  * most one summary a minute.
  *
  * With parallel lanes, lane 1 alone vacuums, every vacuum_every / parallel
@@ -55,6 +57,7 @@
 #include "postgres.h"
 
 #include "access/relation.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
@@ -62,7 +65,10 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "replication/slot.h"
 #include "storage/bufmgr.h"
+#include "storage/procarray.h"
+#include "storage/spin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -83,6 +89,8 @@
 /* what the worker knows of its VACUUMs, for the life of the process */
 static Oid	counted_relid = InvalidOid; /* the table the rows are counted on */
 static int64 rows_at_last;		/* rows_done at the last VACUUM (or start) */
+static TransactionId xid_at_last;	/* the next xid then: the chunks since have these or later */
+static bool held_recorded;		/* 'vacuum_held' recorded since then */
 static bool skipped_recorded;	/* 'vacuum_skipped' recorded for the table */
 static bool may_not_vacuum;		/* the owner may not vacuum counted_relid */
 
@@ -95,11 +103,14 @@ static int64 wal_unreported;
 typedef enum VacuumCheck
 {
 	VACUUM_GO,					/* run it, *sql set */
-	VACUUM_WAIT,				/* throttled: after the next chunk */
+	VACUUM_WAIT,				/* throttled, or nothing to free: after the next chunk */
 	VACUUM_NEVER				/* the owner may not vacuum the table */
 } VacuumCheck;
 
+static void CountFrom(int64 rows_done);
 static VacuumCheck CheckVacuum(const MigJob *job, Oid relid, char *volatile *sql);
+static bool HorizonHoldsTheWalk(const MigJob *job, Oid relid);
+static char *HorizonHolder(TransactionId horizon);
 static void RecordVacuumed(const MigJob *job, Oid relid, int64 ms, int64 wal,
 						   int64 every);
 static void RecordVacuumFailed(const MigJob *job, ErrorData *edata);
@@ -134,7 +145,7 @@ MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms)
 	{
 		/* a new table (or the worker's first chunk): count from here */
 		counted_relid = relid;
-		rows_at_last = job->rows_done;
+		CountFrom(job->rows_done);
 		skipped_recorded = false;
 		may_not_vacuum = false;
 		return;
@@ -211,7 +222,7 @@ MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms)
 	{
 		elog(DEBUG1, "pg_mig job " INT64_FORMAT ": VACUUM in " INT64_FORMAT " ms, WAL " INT64_FORMAT " bytes",
 			 job->job_id, ms, wal);
-		rows_at_last = job->rows_done;
+		CountFrom(job->rows_done);
 		RecordVacuumed(job, relid, ms, wal, every);
 	}
 	else if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
@@ -224,17 +235,32 @@ MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms)
 	else
 	{
 		/* recorded; tried again after another vacuum_every rows */
-		rows_at_last = job->rows_done;
+		CountFrom(job->rows_done);
 		RecordVacuumFailed(job, edata);
 	}
 	MemoryContextSwitchTo(ctx);
 }
 
 /*
+ * CountFrom starts counting the rows changed towards the next VACUUM at
+ * rows_done, and notes the next transaction id: every chunk from here on
+ * has it or a later one.
+ */
+static void
+CountFrom(int64 rows_done)
+{
+	rows_at_last = rows_done;
+	xid_at_last = ReadNextTransactionId();
+	held_recorded = false;
+}
+
+/*
  * CheckVacuum decides, in a transaction of its own, whether the VACUUM may
  * run now: not while a health signal says wait (the next chunk waits for
- * it, then the VACUUM is tried again), never if the job's owner may not
- * vacuum the table (recorded once).  Builds the statement.
+ * it, then the VACUUM is tried again), not while it could free nothing
+ * (HorizonHoldsTheWalk: tried again after the next chunk), never if the
+ * job's owner may not vacuum the table (recorded once).  Builds the
+ * statement.
  */
 static VacuumCheck
 CheckVacuum(const MigJob *job, Oid relid, char *volatile *sql)
@@ -271,6 +297,8 @@ CheckVacuum(const MigJob *job, Oid relid, char *volatile *sql)
 	}
 	else if (MigThrottleCheck(job, false, &reason))
 		result = VACUUM_WAIT;
+	else if (HorizonHoldsTheWalk(job, relid))
+		result = VACUUM_WAIT;
 	else
 		*sql = MemoryContextStrdup(ctx,
 								   psprintf("VACUUM (INDEX_CLEANUP OFF, TRUNCATE OFF%s) %s",
@@ -282,6 +310,90 @@ CheckVacuum(const MigJob *job, Oid relid, char *volatile *sql)
 	MemoryContextSwitchTo(ctx);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return result;
+}
+
+/*
+ * HorizonHoldsTheWalk: whether the oldest transaction id that a snapshot
+ * may still need for relid (the xmin horizon: of a transaction in this
+ * database, a standby's hot_standby_feedback, a replication slot, a
+ * prepared transaction) is no later than the first chunk since the last
+ * VACUUM.  Then no row version those chunks replaced can be removed yet: a
+ * VACUUM would free nothing and read again every page the walk has passed
+ * (they are not all-visible), and the table grows as without one whatever
+ * the worker does.  The first time in a span it records a 'vacuum_held'
+ * event that names the holder; the next VACUUM is recorded at once.
+ */
+static bool
+HorizonHoldsTheWalk(const MigJob *job, Oid relid)
+{
+	Relation	rel;
+	TransactionId horizon;
+
+	if (!TransactionIdIsNormal(xid_at_last))
+		return false;
+	rel = try_relation_open(relid, AccessShareLock);
+	if (rel == NULL)
+		return false;
+	horizon = GetOldestNonRemovableTransactionId(rel);
+	relation_close(rel, AccessShareLock);
+	if (!TransactionIdIsNormal(horizon) || TransactionIdFollows(horizon, xid_at_last))
+		return false;
+	if (!held_recorded)
+	{
+		MigRecordEvent(job->job_id, "vacuum_held",
+					   psprintf("%sVACUUM of %s put off: the row versions the walk replaced since the last one cannot be removed while %s holds back the xmin horizon (xmin %u); the table grows by the rows changed meanwhile, and the worker vacuums once the horizon moves on",
+								job->lane > 0 ? psprintf("lane %d: ", job->lane) : "",
+								get_rel_name(relid), HorizonHolder(horizon), horizon));
+		held_recorded = true;
+		last_event_at = 0;		/* the VACUUM after it: its event at once */
+	}
+	return true;
+}
+
+/*
+ * HorizonHolder names what holds the xmin horizon at horizon: the backend
+ * whose transaction id or snapshot's xmin it is (a walsender's: the
+ * standby's hot_standby_feedback), else a replication slot whose xmin it
+ * is, else, since neither has it, a prepared transaction, as far as this
+ * look at the activity can tell.
+ */
+static char *
+HorizonHolder(TransactionId horizon)
+{
+	TransactionId slot_xmin;
+
+	for (int b = 1; b <= pgstat_fetch_stat_numbackends(); b++)
+	{
+		LocalPgBackendStatus *ls = MigLocalBackendStatus(b);
+
+		if (ls == NULL || (ls->backend_xid != horizon && ls->backend_xmin != horizon))
+			continue;
+		if (ls->backendStatus.st_backendType == B_WAL_SENDER)
+			return psprintf("the standby \"%s\" (walsender pid %d, hot_standby_feedback)",
+							ls->backendStatus.st_appname, ls->backendStatus.st_procpid);
+		return psprintf("the transaction of pid %d", ls->backendStatus.st_procpid);
+	}
+	ProcArrayGetReplicationSlotXmin(&slot_xmin, NULL);
+	if (slot_xmin == horizon)
+	{
+		char	   *name = NULL;
+
+		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+		for (int i = 0; ReplicationSlotCtl && i < max_replication_slots && name == NULL; i++)
+		{
+			ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
+
+			if (!s->in_use)
+				continue;
+			SpinLockAcquire(&s->mutex);
+			if (s->effective_xmin == horizon)
+				name = pstrdup(NameStr(s->data.name));
+			SpinLockRelease(&s->mutex);
+		}
+		LWLockRelease(ReplicationSlotControlLock);
+		return psprintf("the replication slot \"%s\"", name ? name : "?");
+	}
+	return pstrdup("a prepared transaction (pg_prepared_xacts)");
 }
 
 /*

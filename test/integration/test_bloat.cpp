@@ -2,8 +2,9 @@
 // keeps the table small because its worker vacuums behind the walk; off, it
 // does not vacuum and the table doubles; mig_set changes it while the job
 // runs; a job owner who may not vacuum the table gets one 'vacuum_skipped'
-// event and the job succeeds; with lanes only lane 1 vacuums; the default
-// comes from pg_mig.default_vacuum_every.  The tables have autovacuum off,
+// event and the job succeeds; a VACUUM that could free nothing (an older
+// snapshot holds the rows) is put off and says who holds it; with lanes
+// only lane 1 vacuums; the default comes from pg_mig.default_vacuum_every.  The tables have autovacuum off,
 // so every VACUUM of them is the worker's.
 #include "fixture.hpp"
 #include "harness.hpp"
@@ -177,6 +178,45 @@ TEST(Bloat, VacuumThatCannotLockIsTriedAgainAndNeverFailsTheJob)
     EXPECT_EQ(0, job_events(c, job, "retried"));
     EXPECT_GE(job_events(c, job, "vacuumed"), 1);
     EXPECT_GE(Vacuums(c, "bloat_locked"), 2);
+}
+
+// A VACUUM removes a dead row version only once no snapshot may still see
+// it: while a transaction that began before the walk's chunks lives (a
+// report in REPEATABLE READ, a pg_dump, a session idle in transaction), the
+// worker's VACUUMs freed nothing, the table doubled anyway, and each read
+// again every page the walk had passed, for nothing, while the 'vacuumed'
+// events said all was well. Now the worker puts the VACUUM off while the
+// xmin horizon is older than every chunk since the last one, says once
+// who holds it, and vacuums as soon as it moves on.
+TEST(Bloat, AVacuumThatCouldFreeNothingIsPutOffAndSaysWhoHoldsItBack)
+{
+    Conn& c = Db();
+    MakeTable(c, "bloat_held");
+    c.exec("DROP TABLE IF EXISTS bloat_report");
+    c.exec("CREATE TABLE bloat_report (n int)");
+    Conn holder(Sandbox::get().conninfo());
+    std::string holder_pid = *holder.scalar("SELECT pg_backend_pid()::text");
+    holder.exec("BEGIN ISOLATION LEVEL REPEATABLE READ");
+    holder.exec("SELECT count(*) FROM bloat_report");  // a snapshot, on another table
+    long long job = Backfill(c, "bloat_held", ", vacuum_every => 20000, sleep => '50ms'");
+    const std::string id = std::to_string(job);
+    wait_for([&] { return job_rows_done(c, job) >= 80000; }, 120, "80,000 rows while the snapshot is held");
+    EXPECT_EQ(1, Vacuums(c, "bloat_held"));  // the load's own
+    EXPECT_EQ(0, job_events(c, job, "vacuumed"));
+    EXPECT_EQ(1, job_events(c, job, "vacuum_held"));
+    std::string held = c.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1 AND event = 'vacuum_held'",
+                                {id}).value_or("");
+    EXPECT_NE(std::string::npos, held.find("the transaction of pid " + holder_pid)) << held;
+    EXPECT_EQ("running", c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {id}).value_or("?"));
+    holder.exec("COMMIT");
+    // the next VACUUM runs, and says so at once
+    wait_for([&] { return job_events(c, job, "vacuumed") >= 1 || job_rows_done(c, job) >= kRows; },
+             120, "a VACUUM once the snapshot is gone");
+    EXPECT_GE(Vacuums(c, "bloat_held"), 2);
+    ASSERT_EQ("succeeded", wait_job(c, job, 300));
+    ExpectAllDone(c, "bloat_held");
+    EXPECT_EQ(1, job_events(c, job, "vacuum_held"));
+    EXPECT_GE(job_events(c, job, "vacuumed"), 1);
 }
 
 // with two lanes, lane 1 vacuums (every vacuum_every / 2 of its rows), lane 2 never
