@@ -44,8 +44,9 @@
  * when the job is not throttled and when it can free something (an older
  * snapshot keeps every row version the walk replaced since the last one:
  * put off, one 'vacuum_held' event names the holder), and its WAL and time
- * count in the pacing like a chunk's.  A 'vacuumed' event records the first VACUUM and then at
- * most one summary a minute.
+ * count in the pacing like a chunk's.  A 'vacuumed' event records the first
+ * VACUUM, then at most one summary a minute, and one of the rest when the
+ * walk ends.
  *
  * With parallel lanes, lane 1 alone vacuums, every vacuum_every / parallel
  * rows of its own: the lanes walk equal parts at about the same rate, so
@@ -99,6 +100,7 @@ static TimestampTz last_event_at;
 static int	vacuums_unreported;
 static int64 ms_unreported;
 static int64 wal_unreported;
+static int64 every_unreported;	/* vacuum_every (the lane's share) then */
 
 typedef enum VacuumCheck
 {
@@ -111,8 +113,7 @@ static void CountFrom(int64 rows_done);
 static VacuumCheck CheckVacuum(const MigJob *job, Oid relid, char *volatile *sql);
 static bool HorizonHoldsTheWalk(const MigJob *job, Oid relid);
 static char *HorizonHolder(TransactionId horizon);
-static void RecordVacuumed(const MigJob *job, Oid relid, int64 ms, int64 wal,
-						   int64 every);
+static void RecordVacuumed(const MigJob *job, int64 ms, int64 wal, int64 every);
 static void RecordVacuumFailed(const MigJob *job, ErrorData *edata);
 
 /*
@@ -223,7 +224,7 @@ MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms)
 		elog(DEBUG1, "pg_mig job " INT64_FORMAT ": VACUUM in " INT64_FORMAT " ms, WAL " INT64_FORMAT " bytes",
 			 job->job_id, ms, wal);
 		CountFrom(job->rows_done);
-		RecordVacuumed(job, relid, ms, wal, every);
+		RecordVacuumed(job, ms, wal, every);
 	}
 	else if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
 	{
@@ -397,48 +398,51 @@ HorizonHolder(TransactionId horizon)
 }
 
 /*
- * RecordVacuumed records the VACUUM just done in a 'vacuumed' event: the
- * first at once, then at most one summary a minute of those since.
- * Caller is between transactions.
+ * RecordVacuumed counts the VACUUM just done for a 'vacuumed' event: the
+ * first is recorded at once, then at most one summary a minute of those
+ * since (and of the rest when the walk ends or stops: MigVacuumSummary,
+ * MigVacuumReport).  Caller is between transactions.
  */
 static void
-RecordVacuumed(const MigJob *job, Oid relid, int64 ms, int64 wal, int64 every)
+RecordVacuumed(const MigJob *job, int64 ms, int64 wal, int64 every)
 {
-	MemoryContext ctx = CurrentMemoryContext;
-	TimestampTz now = GetCurrentTimestamp();
-	Relation	rel;
-	BlockNumber pages;
-
 	vacuums_unreported++;
 	ms_unreported += ms;
 	wal_unreported += wal;
+	every_unreported = every;
 	if (last_event_at != 0 &&
-		!TimestampDifferenceExceeds(last_event_at, now, VACUUM_EVENT_INTERVAL_MS))
+		!TimestampDifferenceExceeds(last_event_at, GetCurrentTimestamp(),
+									VACUUM_EVENT_INTERVAL_MS))
 		return;
+	MigVacuumReport(job->job_id, job->lane);
+}
 
+/*
+ * MigVacuumReport records the VACUUMs not recorded yet (MigVacuumSummary)
+ * in a transaction of its own; an error there is only logged: an event is
+ * not worth failing the job for.  Caller is between transactions: the
+ * worker after a VACUUM, and when its walk stops (paused, cancelled,
+ * failed: a walk that ends records them as it ends).
+ */
+void
+MigVacuumReport(int64 job_id, int lane)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+
+	if (vacuums_unreported == 0)
+		return;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PG_TRY();
 	{
 		MemoryContextSwitchTo(ctx);
 		PushActiveSnapshot(GetTransactionSnapshot());
-		rel = try_relation_open(relid, AccessShareLock);
-		pages = rel ? RelationGetNumberOfBlocks(rel) : 0;
-		if (rel)
-			relation_close(rel, AccessShareLock);
-		MigRecordEvent(job->job_id, "vacuumed",
-					   psprintf("%s%d VACUUM%s of %s in %.1f s, WAL %.1f MB, every " INT64_FORMAT " rows; the table has %u pages",
-								job->lane > 0 ? psprintf("lane %d: ", job->lane) : "",
-								vacuums_unreported, vacuums_unreported == 1 ? "" : "s",
-								get_rel_name(relid) ? get_rel_name(relid) : "?",
-								ms_unreported / 1000.0, wal_unreported / 1048576.0,
-								every, pages));
+		MigVacuumSummary(job_id, lane);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}
 	PG_CATCH();
 	{
-		/* an event is not worth failing the job for: log it */
 		MemoryContextSwitchTo(ctx);
 		EmitErrorReport();
 		FlushErrorState();
@@ -446,7 +450,39 @@ RecordVacuumed(const MigJob *job, Oid relid, int64 ms, int64 wal, int64 every)
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(ctx);
-	last_event_at = now;
+	/* not again for a minute, recorded or not */
+	last_event_at = GetCurrentTimestamp();
+	vacuums_unreported = 0;
+	ms_unreported = 0;
+	wal_unreported = 0;
+}
+
+/*
+ * MigVacuumSummary records the VACUUMs of the job's worker (lane: its lane,
+ * 0 for none) not recorded yet in a 'vacuumed' event, in the caller's
+ * transaction (the last chunk's, when the walk ends), so that the events
+ * count every VACUUM the job ran.
+ */
+void
+MigVacuumSummary(int64 job_id, int lane)
+{
+	Relation	rel;
+	BlockNumber pages;
+
+	if (vacuums_unreported == 0 || !OidIsValid(counted_relid))
+		return;
+	rel = try_relation_open(counted_relid, AccessShareLock);
+	pages = rel ? RelationGetNumberOfBlocks(rel) : 0;
+	if (rel)
+		relation_close(rel, AccessShareLock);
+	MigRecordEvent(job_id, "vacuumed",
+				   psprintf("%s%d VACUUM%s of %s in %.1f s, WAL %.1f MB, every " INT64_FORMAT " rows; the table has %u pages",
+							lane > 0 ? psprintf("lane %d: ", lane) : "",
+							vacuums_unreported, vacuums_unreported == 1 ? "" : "s",
+							get_rel_name(counted_relid) ? get_rel_name(counted_relid) : "?",
+							ms_unreported / 1000.0, wal_unreported / 1048576.0,
+							every_unreported, pages));
+	last_event_at = GetCurrentTimestamp();
 	vacuums_unreported = 0;
 	ms_unreported = 0;
 	wal_unreported = 0;

@@ -455,6 +455,7 @@ MigWalkFinishLanes(void)
 	pgstat_report_activity(STATE_RUNNING, "pg_mig: finishing job");
 	(void) set_config_option("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
+	MigVacuumSummary(job_id, worker_args.lane);
 	job = MigLoadJob(job_id, false);
 	if (job != NULL &&
 		MigFinishLanes(job_id, VerifyWanted(job), verified_text, &rows_done, &chunks_done))
@@ -1043,16 +1044,17 @@ RunVerifyChunk(MigJob *job, long *delay_ms)
 }
 
 /*
- * FinishWalk ends the walk of a job, in the transaction of its last chunk:
- * a walk before a step of its kind is recorded as the step "walk" done; a
- * walk that ends its kind's steps ends the job (succeeded, or the kind's
- * own end).
+ * FinishWalk ends the walk of a job, in the transaction of its last chunk
+ * (the VACUUMs not recorded yet first): a walk before a step of its kind
+ * is recorded as the step "walk" done; a walk that ends its kind's steps
+ * ends the job (succeeded, or the kind's own end).
  */
 static void
 FinishWalk(MigJob *job, int64 rows_done, int64 chunks_done)
 {
 	const MigKindDef *def;
 
+	MigVacuumSummary(job_id, worker_args.lane);
 	MigLoadJobKind(job);
 	def = MigKindDefOf(job->kind);
 	if (def->walk_at < def->nsteps)

@@ -1,11 +1,12 @@
 // test_bloat.cpp -- bloat control (vacuum.c): a backfill with vacuum_every
-// keeps the table small because its worker vacuums behind the walk; off, it
-// does not vacuum and the table doubles; mig_set changes it while the job
-// runs; a job owner who may not vacuum the table gets one 'vacuum_skipped'
-// event and the job succeeds; a VACUUM that could free nothing (an older
-// snapshot holds the rows) is put off and says who holds it; with lanes
-// only lane 1 vacuums; the default comes from pg_mig.default_vacuum_every.  The tables have autovacuum off,
-// so every VACUUM of them is the worker's.
+// keeps the table small because its worker vacuums behind the walk, and its
+// events count every VACUUM; off, it does not vacuum and the table doubles;
+// mig_set changes it while the job runs; a job owner who may not vacuum the
+// table gets one 'vacuum_skipped' event and the job succeeds; a VACUUM that
+// could free nothing (an older snapshot holds the rows) is put off and says
+// who holds it; with lanes only lane 1 vacuums; the default comes from
+// pg_mig.default_vacuum_every.  The tables have autovacuum off, so every
+// VACUUM of them is the worker's.
 #include "fixture.hpp"
 #include "harness.hpp"
 
@@ -54,6 +55,14 @@ long long Vacuums(Conn& c, const std::string& table)
     return c.scalar_int("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = $1", {table});
 }
 
+// VACUUMs the job's 'vacuumed' events count ("[lane 1: ]N VACUUMs of ...")
+long long VacuumsRecorded(Conn& c, long long job)
+{
+    return c.scalar_int("SELECT coalesce(sum(substring(detail FROM '^(?:lane 1: )?(\\d+) VACUUM')::int), 0)"
+                        " FROM mig_job_events WHERE job_id = $1 AND event = 'vacuumed'",
+                        {std::to_string(job)});
+}
+
 void ExpectAllDone(Conn& c, const std::string& table)
 {
     EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM " + table + " WHERE tracking_id IS DISTINCT FROM 'TRK-' || id"));
@@ -93,6 +102,9 @@ TEST(Bloat, VacuumEveryKeepsTheTableSmall)
                               " the table has % pages'",
                               {std::to_string(on)}));
     EXPECT_GE(Vacuums(c, "bloat_on"), 2);
+    // and together the events count every VACUUM: those of the job's last
+    // minute too (they were not recorded)
+    EXPECT_EQ(Vacuums(c, "bloat_on") - 1, VacuumsRecorded(c, on));
     EXPECT_EQ(0, job_events(c, off, "vacuumed"));
     EXPECT_EQ(1, Vacuums(c, "bloat_off"));
     EXPECT_EQ(10000, c.scalar_int("SELECT vacuum_every FROM mig_job WHERE job_id = $1", {std::to_string(on)}));
@@ -119,10 +131,19 @@ TEST(Bloat, MigSetTurnsItOn)
     c.exec("SELECT mig_set($1, vacuum_every => 10000)", {id});
     EXPECT_EQ(10000, c.scalar_int("SELECT vacuum_every FROM mig_job WHERE job_id = $1", {id}));
     c.exec("SELECT mig_resume($1)", {id});
+    // paused again after a few VACUUMs: its events count them all
+    wait_for([&] { return Vacuums(c, "bloat_set") >= 4 || job_rows_done(c, job) == kRows; },
+             120, "three VACUUMs");
+    c.exec("SELECT mig_pause($1)", {id});
+    wait_for([&] { return c.scalar_int("SELECT count(*) FROM mig_worker_status() WHERE job_id = $1", {id}) == 0; },
+             60, "the paused job's worker to leave");
+    EXPECT_EQ(Vacuums(c, "bloat_set") - 1, VacuumsRecorded(c, job));
+    c.exec("SELECT mig_resume($1)", {id});
     ASSERT_EQ("succeeded", wait_job(c, job, 300));
     ExpectAllDone(c, "bloat_set");
     EXPECT_GE(job_events(c, job, "vacuumed"), 1);
     EXPECT_GE(Vacuums(c, "bloat_set"), 2);
+    EXPECT_EQ(Vacuums(c, "bloat_set") - 1, VacuumsRecorded(c, job));
 }
 
 // a job owner with UPDATE on the table but no right to VACUUM it: one
@@ -236,6 +257,7 @@ TEST(Bloat, OnlyLaneOneVacuums)
                               " AND detail NOT LIKE 'lane 1: %'",
                               {id}));
     EXPECT_LT(c.scalar_int("SELECT pg_relation_size('bloat_lanes')") * 10, before * 18);
+    EXPECT_EQ(Vacuums(c, "bloat_lanes") - 1, VacuumsRecorded(c, job));
 }
 
 // the default: automatic (a tenth of the table's estimated rows, at
