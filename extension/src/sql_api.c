@@ -554,7 +554,7 @@ WaitForJob(int64 job_id, int64 timeout_ms, bool release_xmin)
 						 blocked_job == job_id ?
 						 errmsg("job " INT64_FORMAT " waits for this transaction to end", job_id) :
 						 errmsg("a pg_mig job waits for this transaction to end"),
-						 errdetail("Its worker (PID %d) waits for a lock of this transaction, as CREATE INDEX CONCURRENTLY does for every transaction that holds an older snapshot.",
+						 errdetail("Its worker (PID %d) waits for a lock of this transaction: for a row or a table the job changes, or, as CREATE INDEX CONCURRENTLY does, for every transaction that holds an older snapshot.",
 								   (int) blocked),
 						 errhint("Call mig_wait in a statement of its own that reads no table, outside a transaction block: SELECT mig_wait(" INT64_FORMAT ").",
 								 job_id)));
