@@ -62,6 +62,7 @@
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
 #include "executor/instrument.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -352,11 +353,13 @@ HorizonHoldsTheWalk(const MigJob *job, Oid relid)
 }
 
 /*
- * HorizonHolder names what holds the xmin horizon at horizon: the backend
- * whose transaction id or snapshot's xmin it is (a walsender's: the
- * standby's hot_standby_feedback), else a replication slot whose xmin it
- * is, else, since neither has it, a prepared transaction, as far as this
- * look at the activity can tell.
+ * HorizonHolder names what holds the xmin horizon at horizon, in this
+ * order: the backend whose transaction id it is; the prepared transaction
+ * whose id it is (by its gid); a replication slot whose xmin it is; the
+ * backend whose snapshot's xmin it is (a walsender's: the standby's
+ * hot_standby_feedback).  A running transaction's id is the xmin of every
+ * snapshot taken while it runs, this worker's too, so the ids come first.
+ * Caller is connected to SPI.
  */
 static char *
 HorizonHolder(TransactionId horizon)
@@ -367,20 +370,29 @@ HorizonHolder(TransactionId horizon)
 	{
 		LocalPgBackendStatus *ls = MigLocalBackendStatus(b);
 
-		if (ls == NULL || (ls->backend_xid != horizon && ls->backend_xmin != horizon))
-			continue;
-		if (ls->backendStatus.st_backendType == B_WAL_SENDER)
-			return psprintf("the standby \"%s\" (walsender pid %d, hot_standby_feedback)",
-							ls->backendStatus.st_appname, ls->backendStatus.st_procpid);
-		return psprintf("the transaction of pid %d", ls->backendStatus.st_procpid);
+		if (ls != NULL && ls->backend_xid == horizon)
+			return psprintf("the transaction of pid %d", ls->backendStatus.st_procpid);
+	}
+	{
+		Oid			types[1] = {XIDOID};
+		Datum		values[1] = {TransactionIdGetDatum(horizon)};
+
+		if (SPI_execute_with_args("SELECT gid FROM pg_catalog.pg_prepared_xacts"
+								  " WHERE transaction OPERATOR(pg_catalog.=) $1",
+								  1, types, values, NULL, true, 1) == SPI_OK_SELECT &&
+			SPI_processed == 1)
+			return psprintf("the prepared transaction %s",
+							quote_literal_cstr(SPI_getvalue(SPI_tuptable->vals[0],
+															SPI_tuptable->tupdesc, 1)));
 	}
 	ProcArrayGetReplicationSlotXmin(&slot_xmin, NULL);
 	if (slot_xmin == horizon)
 	{
-		char	   *name = NULL;
+		NameData	name;
+		bool		found = false;
 
 		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
-		for (int i = 0; ReplicationSlotCtl && i < max_replication_slots && name == NULL; i++)
+		for (int i = 0; ReplicationSlotCtl && i < max_replication_slots && !found; i++)
 		{
 			ReplicationSlot *s = &ReplicationSlotCtl->replication_slots[i];
 
@@ -388,13 +400,27 @@ HorizonHolder(TransactionId horizon)
 				continue;
 			SpinLockAcquire(&s->mutex);
 			if (s->effective_xmin == horizon)
-				name = pstrdup(NameStr(s->data.name));
+			{
+				name = s->data.name;
+				found = true;
+			}
 			SpinLockRelease(&s->mutex);
 		}
 		LWLockRelease(ReplicationSlotControlLock);
-		return psprintf("the replication slot \"%s\"", name ? name : "?");
+		return psprintf("the replication slot \"%s\"", found ? NameStr(name) : "?");
 	}
-	return pstrdup("a prepared transaction (pg_prepared_xacts)");
+	for (int b = 1; b <= pgstat_fetch_stat_numbackends(); b++)
+	{
+		LocalPgBackendStatus *ls = MigLocalBackendStatus(b);
+
+		if (ls == NULL || ls->backend_xmin != horizon || ls->backendStatus.st_procpid == MyProcPid)
+			continue;
+		if (ls->backendStatus.st_backendType == B_WAL_SENDER)
+			return psprintf("the standby \"%s\" (walsender pid %d, hot_standby_feedback)",
+							ls->backendStatus.st_appname, ls->backendStatus.st_procpid);
+		return psprintf("the snapshot of pid %d", ls->backendStatus.st_procpid);
+	}
+	return pstrdup("a transaction");
 }
 
 /*

@@ -18,6 +18,9 @@ using namespace pgmig_test;
 
 namespace {
 
+// prepared transactions (PREPARE TRANSACTION) can be made here
+const bool kConf = sandbox_conf("fsync = off\nmax_prepared_transactions = 2\n");
+
 const long long kRows = 200000;
 
 Conn& Db()
@@ -212,32 +215,47 @@ TEST(Bloat, VacuumThatCannotLockIsTriedAgainAndNeverFailsTheJob)
 TEST(Bloat, AVacuumThatCouldFreeNothingIsPutOffAndSaysWhoHoldsItBack)
 {
     Conn& c = Db();
-    MakeTable(c, "bloat_held");
     c.exec("DROP TABLE IF EXISTS bloat_report");
     c.exec("CREATE TABLE bloat_report (n int)");
-    Conn holder(Sandbox::get().conninfo());
-    std::string holder_pid = *holder.scalar("SELECT pg_backend_pid()::text");
-    holder.exec("BEGIN ISOLATION LEVEL REPEATABLE READ");
-    holder.exec("SELECT count(*) FROM bloat_report");  // a snapshot, on another table
-    long long job = Backfill(c, "bloat_held", ", vacuum_every => 20000, sleep => '50ms'");
-    const std::string id = std::to_string(job);
-    wait_for([&] { return job_rows_done(c, job) >= 80000; }, 120, "80,000 rows while the snapshot is held");
-    EXPECT_EQ(1, Vacuums(c, "bloat_held"));  // the load's own
-    EXPECT_EQ(0, job_events(c, job, "vacuumed"));
-    EXPECT_EQ(1, job_events(c, job, "vacuum_held"));
-    std::string held = c.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1 AND event = 'vacuum_held'",
-                                {id}).value_or("");
-    EXPECT_NE(std::string::npos, held.find("the transaction of pid " + holder_pid)) << held;
-    EXPECT_EQ("running", c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {id}).value_or("?"));
-    holder.exec("COMMIT");
-    // the next VACUUM runs, and says so at once
-    wait_for([&] { return job_events(c, job, "vacuumed") >= 1 || job_rows_done(c, job) >= kRows; },
-             120, "a VACUUM once the snapshot is gone");
-    EXPECT_GE(Vacuums(c, "bloat_held"), 2);
-    ASSERT_EQ("succeeded", wait_job(c, job, 300));
-    ExpectAllDone(c, "bloat_held");
-    EXPECT_EQ(1, job_events(c, job, "vacuum_held"));
-    EXPECT_GE(job_events(c, job, "vacuumed"), 1);
+    for (bool prepared : {false, true}) {
+        SCOPED_TRACE(prepared ? "a prepared transaction" : "a snapshot");
+        const std::string table = prepared ? "bloat_held_2pc" : "bloat_held";
+        MakeTable(c, table);
+        Conn holder(Sandbox::get().conninfo());
+        std::string who;
+        if (prepared) {
+            // a two-phase commit's first phase, and no second
+            holder.exec("BEGIN");
+            holder.exec("INSERT INTO bloat_report VALUES (1)");
+            holder.exec("PREPARE TRANSACTION 'bloat_2pc'");
+            who = "the prepared transaction 'bloat_2pc'";
+        } else {
+            who = "the snapshot of pid " + *holder.scalar("SELECT pg_backend_pid()::text");
+            holder.exec("BEGIN ISOLATION LEVEL REPEATABLE READ");
+            holder.exec("SELECT count(*) FROM bloat_report");  // a snapshot, on another table
+        }
+        long long job = Backfill(c, table, ", vacuum_every => 20000, sleep => '50ms'");
+        const std::string id = std::to_string(job);
+        wait_for([&] { return job_rows_done(c, job) >= 80000; }, 120, "80,000 rows while the horizon is held");
+        EXPECT_EQ(1, Vacuums(c, table));  // the load's own
+        EXPECT_EQ(0, job_events(c, job, "vacuumed"));
+        EXPECT_EQ(1, job_events(c, job, "vacuum_held"));
+        std::string held = c.scalar("SELECT detail FROM mig_job_events WHERE job_id = $1 AND event = 'vacuum_held'",
+                                    {id}).value_or("");
+        EXPECT_NE(std::string::npos, held.find("while " + who + " holds back the xmin horizon")) << held;
+        EXPECT_EQ("running", c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {id}).value_or("?"));
+        c.exec(prepared ? "COMMIT PREPARED 'bloat_2pc'" : "SELECT 1");
+        if (!prepared)
+            holder.exec("COMMIT");
+        // the next VACUUM runs, and says so at once
+        wait_for([&] { return job_events(c, job, "vacuumed") >= 1 || job_rows_done(c, job) >= kRows; },
+                 120, "a VACUUM once the horizon moves on");
+        EXPECT_GE(Vacuums(c, table), 2);
+        ASSERT_EQ("succeeded", wait_job(c, job, 300));
+        ExpectAllDone(c, table);
+        EXPECT_EQ(1, job_events(c, job, "vacuum_held"));
+        EXPECT_GE(job_events(c, job, "vacuumed"), 1);
+    }
 }
 
 // with two lanes, lane 1 vacuums (every vacuum_every / 2 of its rows), lane 2 never
