@@ -52,7 +52,10 @@
 
 #include <math.h>
 
+#include "access/genam.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -134,6 +137,7 @@ static bool JobStillOurs(void);
 static void DescribeStep(const MigStepDef *step, const MigJob *job);
 static bool WaitForTableLockers(const MigStepDef *step, Oid relid);
 static bool WaitForRowLockers(void);
+static void NoteForeignKeyTables(Oid relid);
 static void WaitOutLockers(Oid relid, LOCKMODE lockmode, bool noted);
 
 /*
@@ -704,10 +708,12 @@ DescribeStep(const MigStepDef *step, const MigJob *job)
  * MigNoteStepLock: the running step's attempt locks relid, a table other
  * than the job's, in lockmode (a type change's swap: the tables whose
  * foreign keys it re-points; a foreign key's first step: the referenced
- * table).  After a lock timeout, WaitForTableLockers waits for the
- * transactions that hold conflicting locks there too.  RunStep forgets the
- * notes before each attempt; a note beyond MAX_STEP_LOCKS tables is not
- * kept (those tables' lock timeouts are retried as before).
+ * table; a walk's chunk: the tables linked to its own by foreign keys,
+ * NoteForeignKeyTables).  After a lock timeout, WaitForTableLockers (a
+ * chunk's: WaitForRowLockers) waits for the transactions that hold
+ * conflicting locks there too.  The notes are forgotten before each
+ * attempt; a note beyond MAX_STEP_LOCKS tables is not kept (those tables'
+ * lock timeouts are retried as before).
  */
 void
 MigNoteStepLock(Oid relid, LOCKMODE lockmode)
@@ -762,13 +768,15 @@ WaitForTableLockers(const MigStepDef *step, Oid relid)
 /*
  * WaitForRowLockers: after a chunk timed out waiting for a lock, wait until
  * the transactions that hold rows of the table it writes (the job's table,
- * or the partition the walk is in) now have ended: those whose table lock
- * conflicts with EXCLUSIVE, the writers (ROW EXCLUSIVE) and the lockers
- * (ROW SHARE: SELECT ... FOR UPDATE), and any stronger lock.  The one that held the chunk's row for lock_timeout is among them:
- * a session idle in transaction after an UPDATE holds its rows until it
- * ends, and every attempt would time out on it again, at half the batch
- * down to one row, until the retries ran out and the job failed.  The
- * others are the application's short transactions of the moment.
+ * or the partition the walk is in), or of a table linked to it by a
+ * foreign key (NoteForeignKeyTables), now have ended: those whose table
+ * lock conflicts with EXCLUSIVE, the writers (ROW EXCLUSIVE) and the
+ * lockers (ROW SHARE: SELECT ... FOR UPDATE), and any stronger lock.  The
+ * one that held the chunk's row for lock_timeout is among them: a session
+ * idle in transaction after an UPDATE holds its rows until it ends, and
+ * every attempt would time out on it again, at half the batch down to one
+ * row, until the retries ran out and the job failed.  The others are the
+ * application's short transactions of the moment.
  * mig_jobs.step says so meanwhile (the view adds the pid waited for).
  * Returns false if the job is no longer this worker's to run.
  */
@@ -776,19 +784,24 @@ static bool
 WaitForRowLockers(void)
 {
 	MigJob	   *job;
+	Oid			relid = InvalidOid;
 	bool		ours;
 
 	StartStep();
 	job = CheckJob(false);
 	if (job != NULL)
+	{
+		relid = OidIsValid(MigWalkChunkTable()) ? MigWalkChunkTable() : job->relid;
+		n_step_locks = 0;
+		NoteForeignKeyTables(relid);
 		MigSetStep(job_id, MigLaneText("waiting for the transactions that held rows of the table "
 										"when a chunk's lock timed out"));
+	}
 	FinishStep();
 	if (job == NULL)
 		return false;
 	MigBroadcastJobChange();
-	WaitOutLockers(OidIsValid(MigWalkChunkTable()) ? MigWalkChunkTable() : job->relid,
-				   ExclusiveLock, false);
+	WaitOutLockers(relid, ExclusiveLock, true);
 	StartStep();
 	ours = (CheckJob(false) != NULL);
 	if (ours)
@@ -796,6 +809,38 @@ WaitForRowLockers(void)
 	FinishStep();
 	MigBroadcastJobChange();
 	return ours;
+}
+
+/*
+ * NoteForeignKeyTables notes (MigNoteStepLock, EXCLUSIVE: every writer and
+ * row locker) the tables whose rows a chunk of relid may lock besides its
+ * own: those whose foreign keys reference relid (a delete deletes their
+ * rows through ON DELETE CASCADE, sets them through SET NULL, and checks
+ * them) and those relid's foreign keys reference (a change of a key
+ * column locks the referenced row FOR KEY SHARE).  One level of foreign
+ * keys: a cascade's own cascades are not followed.  Caller is in a
+ * transaction.
+ */
+static void
+NoteForeignKeyTables(Oid relid)
+{
+	Relation	conrel = table_open(ConstraintRelationId, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(conrel, InvalidOid, false, NULL, 0, NULL);
+	HeapTuple	tuple;
+
+	while ((tuple = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tuple);
+
+		if (con->contype != CONSTRAINT_FOREIGN || con->conrelid == con->confrelid)
+			continue;
+		if (con->confrelid == relid)
+			MigNoteStepLock(con->conrelid, ExclusiveLock);
+		else if (con->conrelid == relid)
+			MigNoteStepLock(con->confrelid, ExclusiveLock);
+	}
+	systable_endscan(scan);
+	table_close(conrel, AccessShareLock);
 }
 
 /*

@@ -489,3 +489,39 @@ TEST(Recovery, AChunkWaitsOutATransactionThatHoldsARow)
         EXPECT_EQ("", JobStep(c, job));
     }
 }
+
+// The same for the rows a chunk changes in other tables: a delete's
+// chunk deletes, through an ON DELETE CASCADE foreign key, the rows that
+// reference the ones it deletes, and a session idle in transaction on one
+// of those (an order's line being edited) made every attempt time out
+// there until the job failed. The worker waits for the transactions that
+// held rows of the referencing tables too (and of the referenced ones).
+TEST(Recovery, ADeleteWaitsOutATransactionThatHoldsACascadedRow)
+{
+    Conn c = pg_mig_primary();
+    create_table(c, "rdo", "id int PRIMARY KEY, old bool NOT NULL", "g, g <= 2500", 3000);
+    c.exec("DROP TABLE IF EXISTS rdo_line");
+    c.exec("CREATE TABLE rdo_line (id int PRIMARY KEY,"
+           " order_id int NOT NULL REFERENCES rdo ON DELETE CASCADE, qty int NOT NULL)");
+    c.exec("INSERT INTO rdo_line SELECT g, g, 1 FROM generate_series(1, 3000) g");
+    c.exec("CREATE INDEX ON rdo_line (order_id)");
+    Conn holder(Sandbox::get().conninfo());
+    std::string holder_pid = *holder.scalar("SELECT pg_backend_pid()::text");
+    holder.exec("BEGIN");
+    holder.exec("UPDATE rdo_line SET qty = 2 WHERE order_id = 1500");
+    long long job = c.scalar_int("SELECT mig_start_delete('rdo', 'old', batch_size => 200, chunk_time => NULL,"
+                                 " lock_timeout => '200ms', max_retries => 2)");
+    auto state = [&] { return *c.scalar("SELECT state FROM mig_jobs WHERE job_id = $1", {Id(job)}); };
+    wait_for([&] { return (job_events(c, job, "retried") >= 1
+                           && JobStep(c, job).find("waits for pid " + holder_pid) != std::string::npos)
+                       || state() != "running"; },
+             120, "the worker to wait for the holder of the cascaded row");
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    ASSERT_EQ("running", state())
+        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
+    EXPECT_EQ(1, job_events(c, job, "retried"));
+    holder.exec("COMMIT");
+    EXPECT_EQ("succeeded", wait_job(c, job, 120));
+    EXPECT_EQ(500, c.scalar_int("SELECT count(*) FROM rdo"));
+    EXPECT_EQ(500, c.scalar_int("SELECT count(*) FROM rdo_line"));
+}
