@@ -46,7 +46,7 @@
  * put off, one 'vacuum_held' event names the holder), and its WAL and time
  * count in the pacing like a chunk's.  A 'vacuumed' event records the first
  * VACUUM, then at most one summary a minute, and one of the rest when the
- * walk ends.
+ * walk ends or stops.
  *
  * With parallel lanes, lane 1 alone vacuums, every vacuum_every / parallel
  * rows of its own: the lanes walk equal parts at about the same rate, so
@@ -91,7 +91,7 @@
 /* what the worker knows of its VACUUMs, for the life of the process */
 static Oid	counted_relid = InvalidOid; /* the table the rows are counted on */
 static int64 rows_at_last;		/* rows_done at the last VACUUM (or start) */
-static TransactionId xid_at_last;	/* the next xid then: the chunks since have these or later */
+static TransactionId xid_at_last;	/* the next xid then: no chunk since is older */
 static bool held_recorded;		/* 'vacuum_held' recorded since then */
 static bool skipped_recorded;	/* 'vacuum_skipped' recorded for the table */
 static bool may_not_vacuum;		/* the owner may not vacuum counted_relid */

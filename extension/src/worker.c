@@ -138,7 +138,7 @@ static void DescribeStep(const MigStepDef *step, const MigJob *job);
 static bool WaitForTableLockers(const MigStepDef *step, Oid relid);
 static bool WaitForRowLockers(void);
 static void NoteForeignKeyTables(Oid relid);
-static void WaitOutLockers(Oid relid, LOCKMODE lockmode, bool noted);
+static void WaitOutLockers(Oid relid, LOCKMODE lockmode);
 
 /*
  * mig_worker_main is the entry point of a worker.  bgw_main_arg is the job
@@ -761,7 +761,7 @@ WaitForTableLockers(const MigStepDef *step, Oid relid)
 		return false;
 	MigBroadcastJobChange();
 	/* every lock conflicts with ACCESS EXCLUSIVE: every holder */
-	WaitOutLockers(relid, AccessExclusiveLock, true);
+	WaitOutLockers(relid, AccessExclusiveLock);
 	return JobStillOurs();
 }
 
@@ -801,7 +801,7 @@ WaitForRowLockers(void)
 	if (job == NULL)
 		return false;
 	MigBroadcastJobChange();
-	WaitOutLockers(relid, ExclusiveLock, true);
+	WaitOutLockers(relid, ExclusiveLock);
 	StartStep();
 	ours = (CheckJob(false) != NULL);
 	if (ours)
@@ -845,8 +845,8 @@ NoteForeignKeyTables(Oid relid)
 
 /*
  * WaitOutLockers waits for the virtual transaction ids of the transactions
- * that hold a lock on relid that conflicts with lockmode now (and, if
- * noted, with the modes the step noted on other tables), as CREATE INDEX
+ * that hold a lock on relid that conflicts with lockmode now, or one that
+ * conflicts with a note on another table (MigNoteStepLock), as CREATE INDEX
  * CONCURRENTLY waits for older snapshots: the wait queues behind nobody
  * and blocks nobody (no lock on the table is requested, no snapshot held),
  * mig_jobs.step names the pid it waits for (the view, from pg_locks), and
@@ -855,7 +855,7 @@ NoteForeignKeyTables(Oid relid)
  * transaction thus costs one attempt.
  */
 static void
-WaitOutLockers(Oid relid, LOCKMODE lockmode, bool noted)
+WaitOutLockers(Oid relid, LOCKMODE lockmode)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
 
@@ -867,7 +867,7 @@ WaitOutLockers(Oid relid, LOCKMODE lockmode, bool noted)
 		StartTransactionCommand();
 		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
 		WaitForLockers(tag, lockmode, false);
-		for (int i = 0; noted && i < n_step_locks; i++)
+		for (int i = 0; i < n_step_locks; i++)
 		{
 			SET_LOCKTAG_RELATION(tag, MyDatabaseId, step_locks[i].relid);
 			WaitForLockers(tag, step_locks[i].lockmode, false);
