@@ -22,9 +22,8 @@
  * (MigWalkRecordError; after a lock timeout the worker first waits for the
  * transactions that held rows of the table, worker.c); after max_retries,
  * or on any other error, the job fails and keeps its checkpoint, and
- * mig_resume() retries it.  A wait for
- * the job row (job control in an open transaction) is a wait, not an
- * error.
+ * mig_resume() retries it.  A wait for the job row (job control in an
+ * open transaction) is a wait, not an error.
  *
  * How a kind's walk differs from a backfill's (its chunk statements, a
  * walk that only counts, its end) are callbacks of its entry in the
@@ -421,7 +420,7 @@ MigWalkChunkTable(void)
 	return chunk_plan_writes;
 }
 
-/* MigLaneText: an event's detail (a step's words), naming the lane for a lane's worker */
+/* MigLaneText: an event's detail or a step's words, naming a worker's lane */
 const char *
 MigLaneText(const char *detail)
 {
