@@ -865,6 +865,9 @@ WaitOutLockers(Oid relid, LOCKMODE lockmode)
 
 		MigStartWatch();
 		StartTransactionCommand();
+		/* not bounded by a lock_timeout the owner's role or database sets */
+		(void) set_config_option("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
 		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
 		WaitForLockers(tag, lockmode, false);
 		for (int i = 0; i < n_step_locks; i++)

@@ -521,3 +521,35 @@ TEST(Recovery, ADeleteWaitsOutATransactionThatHoldsACascadedRow)
     EXPECT_EQ(500, c.scalar_int("SELECT count(*) FROM rdo"));
     EXPECT_EQ(500, c.scalar_int("SELECT count(*) FROM rdo_line"));
 }
+
+// A role or database whose sessions get a lock_timeout by default (ALTER
+// ROLE app SET lock_timeout = '2s', a common guard for applications) gave
+// it to the job's worker too, which connects as the job's owner: its wait
+// for a long transaction, a wait for a lock like any other, ended after
+// that timeout, and the attempts ran out behind the transaction as before.
+// The worker's waits are not bounded by it (the job's own lock_timeout
+// bounds its attempts), for a chunk and for a schema step.
+TEST(Recovery, TheWaitsOutlastTheOwnersDefaultLockTimeout)
+{
+    Conn c = pg_mig_primary();
+    create_table(c, "rot", "id int PRIMARY KEY, n int NOT NULL", "g, 0", 3000);
+    create_table(c, "rou", "id int PRIMARY KEY, n int", "g, g", 3000);
+    c.exec("DROP ROLE IF EXISTS rot_app");
+    c.exec("CREATE ROLE rot_app LOGIN");
+    c.exec("ALTER TABLE rou OWNER TO rot_app");
+    c.exec("GRANT SELECT, UPDATE, REFERENCES ON rot TO rot_app");
+    c.exec("ALTER ROLE rot_app SET lock_timeout = '1s'");
+    Conn app = primary_as("postgres", "rot_app");
+    for (bool chunk : {true, false}) {
+        SCOPED_TRACE(chunk ? "a chunk" : "a schema step");
+        Holder holder = HoldIn(chunk ? "UPDATE rot SET n = n WHERE id = 1500" : "UPDATE rou SET n = n WHERE id = 1");
+        long long job = app.scalar_int(chunk ? "SELECT mig_start_backfill('rot', 'n = n + 1', batch_size => 200,"
+                                               " chunk_time => NULL, lock_timeout => '200ms', max_retries => 2)"
+                                             : "SELECT mig_add_foreign_key('rou', ARRAY['n'], 'rot',"
+                                               " lock_timeout => '200ms', max_retries => 2)");
+        ASSERT_NO_FATAL_FAILURE(OneRetryThenAWait(c, job, holder.pid, chunk ? "" : "add_not_valid"));
+        holder.conn.exec("COMMIT");
+        EXPECT_EQ("succeeded", wait_job(c, job, 120));
+    }
+    EXPECT_EQ(3000, c.scalar_int("SELECT count(*) FROM rot WHERE n = 1"));
+}
