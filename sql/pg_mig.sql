@@ -792,7 +792,8 @@ SELECT j.job_id,
        HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0::pg_catalog.int8) ln ON true
   LEFT JOIN @extschema@.mig_worker_status() w
          ON w.job_id OPERATOR(pg_catalog.=) j.job_id
-  -- a schema step's statement waiting for a lock: for whom, since when.
+  -- the worker waiting for a lock (a step's statement, a wait for the
+  -- transactions that hold the table or its rows): for whom, since when.
   -- A prepared transaction holds its locks with no pid (pg_blocking_pids
   -- says 0): it is named by its gid, found by the lock it holds on what the
   -- statement waits for in a mode that conflicts (the locks of one prepared
