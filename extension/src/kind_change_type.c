@@ -1459,9 +1459,9 @@ CheckIdentityType(Oid relid, AttrNumber attnum, const char *column, Oid new_type
 /*
  * RefuseTakenName: column name (a new column if is_new, else an old one)
  * for column column of table rel is there already; the error names the
- * job that left it.  A
- * job still on the table (a type change of another column that converts
- * this one too, say) refuses the start as any busy table does.
+ * job that left it.  A job still on the table (a type change of another
+ * column that converts this one too, say) refuses the start as any busy
+ * table does.
  */
 static void
 RefuseTakenName(Relation rel, const char *column, const char *name, bool is_new)
@@ -1489,8 +1489,8 @@ RefuseTakenName(Relation rel, const char *column, const char *name, bool is_new)
 /*
  * CheckNamesFree: the columns new_column and old_column that a job of
  * column column adds to table rel (and names at its swap) are not there,
- * and the caller may
- * create the job's trigger function in the table's schema
+ * and the caller may create the job's trigger function in the table's
+ * schema
  */
 static void
 CheckNamesFree(Relation rel, const char *column, const char *new_column, const char *old_column)
