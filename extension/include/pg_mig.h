@@ -639,8 +639,8 @@ MigResolveVacuumEvery(const MigJob *job, List *targets)
 	return Max(keys / MIG_VACUUM_AUTO_DIVISOR, MIG_VACUUM_AUTO_MIN_ROWS);
 }
 extern void MigMaybeVacuum(const MigJob *job, Oid relid, long *delay_ms);
-extern void MigVacuumSummary(int64 job_id);
-extern void MigVacuumReport(int64 job_id);
+extern void MigVacuumSummary(int64 job_id, int lane);
+extern void MigVacuumReport(int64 job_id, int lane);
 
 /*
  * Undo (issue 14).  kept.c: the kept values of a backfill started with

@@ -83,7 +83,6 @@
 #include "pg_mig.h"
 #include "steps.h"
 #include "version_compat.h"
-#include "worker.h"
 
 /* at most one 'vacuumed' summary event per this many seconds */
 #define VACUUM_EVENT_INTERVAL_MS	60000
@@ -116,7 +115,6 @@ static VacuumCheck CheckVacuum(const MigJob *job, Oid relid, char *volatile *sql
 static bool HorizonHoldsTheWalk(const MigJob *job, Oid relid);
 static char *HorizonHolder(TransactionId horizon);
 static void RecordVacuumed(const MigJob *job, int64 ms, int64 wal, int64 every);
-static void ForgetUnreported(void);
 static void RecordVacuumFailed(const MigJob *job, ErrorData *edata);
 
 /*
@@ -345,8 +343,9 @@ HorizonHoldsTheWalk(const MigJob *job, Oid relid)
 	if (!held_recorded)
 	{
 		MigRecordEvent(job->job_id, "vacuum_held",
-					   MigLaneText(psprintf("VACUUM of %s put off: the row versions the walk replaced since the last one cannot be removed while %s holds back the xmin horizon (xmin %u); the table grows by the rows changed meanwhile, and the worker vacuums once the horizon moves on",
-											get_rel_name(relid), HorizonHolder(horizon), horizon)));
+					   psprintf("%sVACUUM of %s put off: the row versions the walk replaced since the last one cannot be removed while %s holds back the xmin horizon (xmin %u); the table grows by the rows changed meanwhile, and the worker vacuums once the horizon moves on",
+								job->lane > 0 ? psprintf("lane %d: ", job->lane) : "",
+								get_rel_name(relid), HorizonHolder(horizon), horizon));
 		held_recorded = true;
 		last_event_at = 0;		/* the VACUUM after it: its event at once */
 	}
@@ -441,7 +440,7 @@ RecordVacuumed(const MigJob *job, int64 ms, int64 wal, int64 every)
 		!TimestampDifferenceExceeds(last_event_at, GetCurrentTimestamp(),
 									VACUUM_EVENT_INTERVAL_MS))
 		return;
-	MigVacuumReport(job->job_id);
+	MigVacuumReport(job->job_id, job->lane);
 }
 
 /*
@@ -452,7 +451,7 @@ RecordVacuumed(const MigJob *job, int64 ms, int64 wal, int64 every)
  * failed: a walk that ends records them as it ends).
  */
 void
-MigVacuumReport(int64 job_id)
+MigVacuumReport(int64 job_id, int lane)
 {
 	MemoryContext ctx = CurrentMemoryContext;
 
@@ -464,7 +463,7 @@ MigVacuumReport(int64 job_id)
 	{
 		MemoryContextSwitchTo(ctx);
 		PushActiveSnapshot(GetTransactionSnapshot());
-		MigVacuumSummary(job_id);
+		MigVacuumSummary(job_id, lane);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}
@@ -478,17 +477,20 @@ MigVacuumReport(int64 job_id)
 	PG_END_TRY();
 	MemoryContextSwitchTo(ctx);
 	/* not again for a minute, recorded or not */
-	ForgetUnreported();
+	last_event_at = GetCurrentTimestamp();
+	vacuums_unreported = 0;
+	ms_unreported = 0;
+	wal_unreported = 0;
 }
 
 /*
- * MigVacuumSummary records the VACUUMs of the job's worker (of its lane, if
- * it walks one) not recorded yet in a 'vacuumed' event, in the caller's
+ * MigVacuumSummary records the VACUUMs of the job's worker (lane: its lane,
+ * 0 for none) not recorded yet in a 'vacuumed' event, in the caller's
  * transaction (the last chunk's, when the walk ends), so that the events
  * count every VACUUM the job ran.
  */
 void
-MigVacuumSummary(int64 job_id)
+MigVacuumSummary(int64 job_id, int lane)
 {
 	Relation	rel;
 	BlockNumber pages;
@@ -500,18 +502,12 @@ MigVacuumSummary(int64 job_id)
 	if (rel)
 		relation_close(rel, AccessShareLock);
 	MigRecordEvent(job_id, "vacuumed",
-				   MigLaneText(psprintf("%d VACUUM%s of %s in %.1f s, WAL %.1f MB, every " INT64_FORMAT " rows; the table has %u pages",
-										vacuums_unreported, vacuums_unreported == 1 ? "" : "s",
-										get_rel_name(counted_relid) ? get_rel_name(counted_relid) : "?",
-										ms_unreported / 1000.0, wal_unreported / 1048576.0,
-										every_unreported, pages)));
-	ForgetUnreported();
-}
-
-/* ForgetUnreported: the VACUUMs so far are recorded; none again for a minute */
-static void
-ForgetUnreported(void)
-{
+				   psprintf("%s%d VACUUM%s of %s in %.1f s, WAL %.1f MB, every " INT64_FORMAT " rows; the table has %u pages",
+							lane > 0 ? psprintf("lane %d: ", lane) : "",
+							vacuums_unreported, vacuums_unreported == 1 ? "" : "s",
+							get_rel_name(counted_relid) ? get_rel_name(counted_relid) : "?",
+							ms_unreported / 1000.0, wal_unreported / 1048576.0,
+							every_unreported, pages));
 	last_event_at = GetCurrentTimestamp();
 	vacuums_unreported = 0;
 	ms_unreported = 0;

@@ -454,7 +454,7 @@ MigWalkFinishLanes(void)
 	pgstat_report_activity(STATE_RUNNING, "pg_mig: finishing job");
 	(void) set_config_option("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
-	MigVacuumSummary(job_id);
+	MigVacuumSummary(job_id, worker_args.lane);
 	job = MigLoadJob(job_id, false);
 	if (job != NULL &&
 		MigFinishLanes(job_id, VerifyWanted(job), verified_text, &rows_done, &chunks_done))
@@ -1053,7 +1053,7 @@ FinishWalk(MigJob *job, int64 rows_done, int64 chunks_done)
 {
 	const MigKindDef *def;
 
-	MigVacuumSummary(job_id);
+	MigVacuumSummary(job_id, worker_args.lane);
 	MigLoadJobKind(job);
 	def = MigKindDefOf(job->kind);
 	if (def->walk_at < def->nsteps)

@@ -391,7 +391,7 @@ RunWalk(const MigKindDef *def)
 	step_context = runner_context;
 	MemoryContextSwitchTo(step_context);
 	/* the VACUUMs behind a walk that stopped, not recorded yet */
-	MigVacuumReport(job_id);
+	MigVacuumReport(job_id, worker_args.lane);
 
 	if (def->walk_at == def->nsteps)
 		return true;
