@@ -115,6 +115,7 @@ static VacuumCheck CheckVacuum(const MigJob *job, Oid relid, char *volatile *sql
 static bool HorizonHoldsTheWalk(const MigJob *job, Oid relid);
 static char *HorizonHolder(TransactionId horizon);
 static void RecordVacuumed(const MigJob *job, int64 ms, int64 wal, int64 every);
+static void ForgetUnreported(void);
 static void RecordVacuumFailed(const MigJob *job, ErrorData *edata);
 
 /*
@@ -477,10 +478,7 @@ MigVacuumReport(int64 job_id, int lane)
 	PG_END_TRY();
 	MemoryContextSwitchTo(ctx);
 	/* not again for a minute, recorded or not */
-	last_event_at = GetCurrentTimestamp();
-	vacuums_unreported = 0;
-	ms_unreported = 0;
-	wal_unreported = 0;
+	ForgetUnreported();
 }
 
 /*
@@ -508,6 +506,13 @@ MigVacuumSummary(int64 job_id, int lane)
 							get_rel_name(counted_relid) ? get_rel_name(counted_relid) : "?",
 							ms_unreported / 1000.0, wal_unreported / 1048576.0,
 							every_unreported, pages));
+	ForgetUnreported();
+}
+
+/* ForgetUnreported: the VACUUMs so far are recorded; none again for a minute */
+static void
+ForgetUnreported(void)
+{
 	last_event_at = GetCurrentTimestamp();
 	vacuums_unreported = 0;
 	ms_unreported = 0;
