@@ -337,7 +337,7 @@ extern Datum MigMsToInterval(int64 ms);
 /* guard.c: who may do what */
 extern void MigGuardOpen(void);
 extern void MigGuardClose(void);
-extern void MigPinSearchPath(void);
+extern void MigPinSession(void);
 /*
  * What a control action does to a job: MIG_CONTROL_STOP only holds or ends
  * it (pause, cancel, forget); MIG_CONTROL_RUN makes its worker run, run

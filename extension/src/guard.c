@@ -119,15 +119,25 @@ mig_guard(PG_FUNCTION_ARGS)
 }
 
 /*
- * MigPinSearchPath pins search_path to "pg_catalog, pg_temp" for the rest
- * of the process (a background worker), over the database's and role's
- * settings: every statement pg_mig's processes run names non-catalog
- * objects with their schema, so nothing a user creates can take part.
+ * MigPinSession pins, for the rest of the process (a background worker),
+ * over the database's and role's settings: search_path to "pg_catalog,
+ * pg_temp" (every statement pg_mig's processes run names non-catalog
+ * objects with their schema, so nothing a user creates can take part), and
+ * the transactions to READ COMMITTED.  A chunk's UPDATE or DELETE is
+ * written for READ COMMITTED: a row changed by another transaction after
+ * the chunk's snapshot is changed again in its newest version.  Under a
+ * default_transaction_isolation of REPEATABLE READ or SERIALIZABLE (an
+ * application that wants it for its own transactions) that row fails the
+ * chunk with a serialization failure, and under a steady write load every
+ * chunk does.
  */
 void
-MigPinSearchPath(void)
+MigPinSession(void)
 {
 	(void) set_config_option("search_path", MIG_SAFE_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SET, true, 0, false);
+	(void) set_config_option("default_transaction_isolation", "read committed",
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SET, true, 0, false);
 }

@@ -155,7 +155,7 @@ mig_launcher_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
-	MigPinSearchPath();
+	MigPinSession();
 
 	LWLockAcquire(MigShared->lock, LW_EXCLUSIVE);
 	MigShared->launcher_pid = MyProcPid;
@@ -706,7 +706,7 @@ mig_scan_main(Datum main_arg)
 	ArmScanTimeouts();
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
 	/* the database's and role's search_path must not reach our statements */
-	MigPinSearchPath();
+	MigPinSession();
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();

@@ -174,7 +174,7 @@ ArmTimeouts(int64 lock_ms, int64 statement_ms)
 /*
  * ApplyJobSettings makes the clauses mean what they meant when the job was
  * started: the caller's DateStyle, TimeZone and so on.  The search_path
- * stays pinned (MigPinSearchPath): the clauses were resolved at start, with
+ * stays pinned (MigPinSession): the clauses were resolved at start, with
  * every name qualified.
  */
 static void

@@ -156,7 +156,7 @@ mig_worker_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnectionByOid(worker_args.dboid, worker_args.owner,
 											  MIG_BGWORKER_CONNECT_FLAGS);
-	MigPinSearchPath();
+	MigPinSession();
 
 	/* a job (a lane of a job) never has two workers */
 	if (!MigClaimWorkerSlot(worker_args.dboid, job_id, worker_args.lane))

@@ -553,3 +553,61 @@ TEST(Recovery, TheWaitsOutlastTheOwnersDefaultLockTimeout)
     }
     EXPECT_EQ(3000, c.scalar_int("SELECT count(*) FROM rot WHERE n = 1"));
 }
+
+// An owner whose transactions default to REPEATABLE READ or SERIALIZABLE
+// (ALTER ROLE app SET default_transaction_isolation = ..., or the same for
+// the database: an application that wants it): the worker connects as the
+// owner and took that default, so a chunk that met a row an application
+// changed after the chunk's snapshot failed with "could not serialize
+// access" (40001); under a steady write load every chunk did, and the job
+// failed when its retries ran out.  The worker's transactions are READ
+// COMMITTED whatever the default, as a chunk's UPDATE is written for.
+TEST(Recovery, ChunksRunInReadCommittedWhateverTheOwnersDefaultIsolation)
+{
+    Conn c = pg_mig_primary();
+    c.exec("DROP TABLE IF EXISTS rri, rri_hold");
+    c.exec("DROP ROLE IF EXISTS rri_app");
+    c.exec("CREATE ROLE rri_app LOGIN");
+    c.exec("GRANT CREATE ON SCHEMA public TO rri_app");
+    Conn app = primary_as("postgres", "rri_app");
+    // the job walks while rri_hold is empty
+    app.exec("CREATE TABLE rri_hold (x int)");
+    create_table(app, "rri", "id int PRIMARY KEY, n int NOT NULL, m int NOT NULL", "g, 0, 0", 3000);
+    const std::string throttle = "throttle_query => 'SELECT EXISTS (SELECT FROM public.rri_hold)'";
+    struct Case {
+        const char* isolation;
+        std::string start;
+    };
+    const std::vector<Case> cases = {
+        {"repeatable read", "SELECT mig_start_backfill('rri', 'n = n + 1', batch_size => 200,"
+                            " chunk_time => NULL, lock_timeout => '60s', max_retries => 0, " + throttle + ")"},
+        {"serializable", "SELECT mig_start_backfill('rri', 'n = n + 1', batch_size => 200,"
+                         " chunk_time => NULL, lock_timeout => '60s', max_retries => 0, " + throttle + ")"},
+        {"serializable", "SELECT mig_change_type('rri', 'n', 'bigint', batch_size => 200,"
+                         " chunk_time => NULL, lock_timeout => '60s', max_retries => 0, " + throttle + ")"},
+    };
+    for (const Case& k : cases) {
+        SCOPED_TRACE(k.isolation + (" " + k.start));
+        c.exec(std::string("ALTER ROLE rri_app SET default_transaction_isolation = '") + k.isolation + "'");
+        app.exec("INSERT INTO rri_hold VALUES (1)");
+        long long job = app.scalar_int(k.start);
+        wait_for([&] { return c.scalar("SELECT throttled FROM mig_jobs WHERE job_id = $1", {Id(job)}).has_value(); },
+                 60, "the job to walk, held by its throttle query");
+        // a chunk's snapshot is taken before it waits for the application's row, which then commits
+        Holder holder = HoldIn("UPDATE rri SET m = m + 1 WHERE id = 1500");
+        app.exec("DELETE FROM rri_hold");
+        wait_for([&] { return c.scalar_int("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+                                           " AND wait_event_type = 'Lock'", {"pg_mig job " + Id(job)}) == 1; },
+                 60, "a chunk to wait for the application's row");
+        holder.conn.exec("COMMIT");
+        std::string state = wait_job(c, job, 120);
+        EXPECT_EQ("succeeded", state)
+            << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
+        if (state != "succeeded")
+            c.exec("SELECT mig_cancel($1)", {Id(job)});  // the next case's table is free
+    }
+    EXPECT_EQ(3000, c.scalar_int("SELECT count(*) FROM rri WHERE n = 2"));
+    EXPECT_EQ(3, c.scalar_int("SELECT m FROM rri WHERE id = 1500"));
+    EXPECT_EQ("bigint", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                  " WHERE attrelid = 'rri'::regclass AND attname = 'n'"));
+}
