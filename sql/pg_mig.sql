@@ -628,11 +628,15 @@ SELECT j.job_id,
                  1::pg_catalog.int4)::pg_catalog.float8)
        END AS eta,
        COALESCE(j.current_batch, j.batch_size) AS batch_size,
-       CASE WHEN d.visible THEN
-            COALESCE(j.throttled, ln.throttled,
-                     CASE WHEN j.state OPERATOR(pg_catalog.=) ANY
-                               ('{queued,running}'::pg_catalog.text[])
-                          THEN w.note END)
+       CASE WHEN d.visible IS NOT TRUE THEN NULL
+            -- no worker runs it (one left, held): the launcher's word is
+            -- newer than what the last worker wrote
+            WHEN j.state OPERATOR(pg_catalog.=) 'running'::pg_catalog.text
+             AND w.pid IS NULL AND w.note IS NOT NULL THEN w.note
+            ELSE COALESCE(j.throttled, ln.throttled,
+                          CASE WHEN j.state OPERATOR(pg_catalog.=) ANY
+                                    ('{queued,running}'::pg_catalog.text[])
+                               THEN w.note END)
        END AS throttled,
        CASE WHEN d.visible THEN j.last_error END AS last_error,
        pg_catalog.pg_get_userbyid(j.owner) AS owner,

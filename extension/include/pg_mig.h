@@ -78,7 +78,7 @@
 
 /* sizes of the shared request queue and note table */
 #define MIG_MAX_REQUESTS		64
-#define MIG_NOTE_LEN			160
+#define MIG_NOTE_LEN			256
 #define MIG_MAX_DATABASES		256	/* the launcher's first room for scans; it grows */
 #define MIG_MAX_WAITERS			128 /* sessions in mig_wait that throttling
 									 * ignores */
@@ -372,6 +372,10 @@ typedef enum MigActionMessage
 } MigActionMessage;
 extern const char *MigActionFormat(const char *action, MigActionMessage which);
 extern char *MigOwnerProblem(Oid owner, const char *owner_name);
+extern char *MigReadOnlyProblem(bool everyone);
+extern char *MigOwnerReadOnlyProblem(Oid owner);
+/* mig_jobs.throttled of a job MigReadOnlyProblem holds (%s: the problem) */
+#define MIG_READ_ONLY_NOTE "held: %s; the job goes on once it is off"
 extern char *MigJobIdentityProblem(const MigJob *job);
 extern char *MigJobRunProblem(const MigJob *job);
 
@@ -431,6 +435,7 @@ extern void MigInstallUpgradeHook(void);
 extern void MigNoteJobsAwaitUpdate(const char *installed);
 extern void MigClearUpdateNotes(void);
 extern const char *MigQualifiedTable(const char *table);
+extern void MigNoteUnfinishedJobs(const char *note);
 extern MigJob *MigLoadJob(int64 job_id, bool for_update);
 extern MigJob *MigLoadJobShared(int64 job_id);
 extern List *MigLoadTargets(int64 job_id);

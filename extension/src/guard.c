@@ -30,7 +30,10 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "commands/trigger.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -306,6 +309,99 @@ MigOwnerProblem(Oid owner, const char *owner_name)
 						   NameStr(role->rolname));
 	ReleaseSysCache(tuple);
 	return problem;
+}
+
+/*
+ * MigReadOnlyProblem says why this session's transactions are read-only by
+ * default (default_transaction_read_only is on for the database, the role
+ * or the server: a usual way to freeze a database), or returns NULL if
+ * they are not.  pg_mig writes nothing there: the scan starts no worker,
+ * a worker leaves, and the jobs wait with the reason as a note until the
+ * setting is off.  everyone: NULL also when the setting is the session
+ * role's own (the scan's role is not the jobs' owners).  Caller is in a
+ * transaction.
+ */
+char *
+MigReadOnlyProblem(bool everyone)
+{
+	char		source[NAMEDATALEN] = "";
+	char	   *where;
+
+	if (!DefaultXactReadOnly)
+		return NULL;
+	/* where it comes from, as pg_settings says */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT source FROM pg_catalog.pg_settings"
+					" WHERE name OPERATOR(pg_catalog.=) 'default_transaction_read_only'",
+					true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (value)
+			strlcpy(source, value, sizeof(source));
+	}
+	SPI_finish();
+	if (strcmp(source, "database") == 0)
+		where = psprintf("for database \"%s\"", get_database_name(MyDatabaseId));
+	else if (strcmp(source, "user") == 0)
+		where = everyone ? NULL :
+			psprintf("for role \"%s\"", GetUserNameFromId(GetUserId(), false));
+	else if (strcmp(source, "database user") == 0)
+		where = everyone ? NULL :
+			psprintf("for role \"%s\" in database \"%s\"",
+					 GetUserNameFromId(GetUserId(), false), get_database_name(MyDatabaseId));
+	else
+		where = "in the server's configuration";
+	if (where == NULL)
+		return NULL;
+	return psprintf("default_transaction_read_only is on %s", where);
+}
+
+/*
+ * MigOwnerReadOnlyProblem is MigReadOnlyProblem for a job's owner, from the
+ * scan, which runs as another role: NULL unless default_transaction_read_only
+ * is on for the role in this database, or for the role (ALTER ROLE ... SET),
+ * as the owner's worker would find it.  Caller is in a transaction.
+ */
+char *
+MigOwnerReadOnlyProblem(Oid owner)
+{
+	Oid			types[2] = {OIDOID, OIDOID};
+	Datum		values[2] = {ObjectIdGetDatum(owner), ObjectIdGetDatum(MyDatabaseId)};
+	bool		read_only = false;
+	bool		in_database = false;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* the role's setting in this database wins over the role's own */
+	if (SPI_execute_with_args("SELECT s.setdatabase OPERATOR(pg_catalog.<>) 0::pg_catalog.oid,"
+							  "       pg_catalog.substr(c, 31)"
+							  "  FROM pg_catalog.pg_db_role_setting s,"
+							  "       pg_catalog.unnest(s.setconfig) c"
+							  " WHERE s.setrole OPERATOR(pg_catalog.=) $1"
+							  "   AND s.setdatabase OPERATOR(pg_catalog.=) ANY (ARRAY[0, $2]::pg_catalog.oid[])"
+							  "   AND pg_catalog.starts_with(c, 'default_transaction_read_only=')"
+							  " ORDER BY 1 DESC LIMIT 1",
+							  2, types, values, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		bool		isnull;
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+
+		in_database = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+												 &isnull));
+		if (value == NULL || !parse_bool(value, &read_only))
+			read_only = false;
+	}
+	SPI_finish();
+	if (!read_only)
+		return NULL;
+	if (in_database)
+		return psprintf("default_transaction_read_only is on for role \"%s\" in database \"%s\"",
+						GetUserNameFromId(owner, false), get_database_name(MyDatabaseId));
+	return psprintf("default_transaction_read_only is on for role \"%s\"",
+					GetUserNameFromId(owner, false));
 }
 
 /*

@@ -450,6 +450,34 @@ MigInstalledVersion(void)
 }
 
 /*
+ * MigNoteUnfinishedJobs gives every queued or running job of this database
+ * the note (MigSetNote) that mig_jobs shows while no worker runs it.  It
+ * reads only columns that every version of mig_job has (job_id, state).
+ * Caller is in a transaction, with a snapshot, search_path pinned.
+ */
+void
+MigNoteUnfinishedJobs(const char *note)
+{
+	char	   *sql = psprintf("SELECT job_id FROM %s"
+							   " WHERE state OPERATOR(pg_catalog.=) ANY ('{queued,running}'::pg_catalog.text[])",
+							   MigQualifiedTable(MIG_JOB_TABLE));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list pg_mig jobs");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+
+		MigSetNote(MyDatabaseId, job_id, note);
+	}
+	SPI_finish();
+}
+
+/*
  * MigQualifiedTable returns the quoted, schema-qualified name of one of the
  * extension's tables.
  */

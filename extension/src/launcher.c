@@ -699,6 +699,7 @@ mig_scan_main(Datum main_arg)
 	MigWorkerArgs args;
 	Oid			extoid;
 	char	   *version;
+	char	   *held;
 
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 	pqsignal(SIGTERM, die);
@@ -720,6 +721,14 @@ mig_scan_main(Datum main_arg)
 	version = OidIsValid(extoid) ? MigInstalledVersion() : NULL;
 	if (version == NULL)
 		extoid = InvalidOid;
+	else if ((held = MigReadOnlyProblem(true)) != NULL)
+	{
+		/* write nothing here: the jobs wait, and say why */
+		MigNoteUnfinishedJobs(psprintf(MIG_READ_ONLY_NOTE, held));
+		elog(DEBUG1, "pg_mig: not running the jobs of database \"%s\": %s",
+			 get_database_name(MyDatabaseId), held);
+		extoid = InvalidOid;
+	}
 	else if (strcmp(version, PG_MIG_VERSION) != 0)
 	{
 		/*
@@ -793,6 +802,8 @@ mig_scan_main(Datum main_arg)
 				MigRecordEvent(jobs[i], "failed", problem);
 				MigSetNote(MyDatabaseId, jobs[i], NULL);
 			}
+			else if ((held = MigOwnerReadOnlyProblem(owners[i])) != NULL)
+				MigSetNote(MyDatabaseId, jobs[i], psprintf(MIG_READ_ONLY_NOTE, held));
 			else
 				MigPostRequest(MyDatabaseId, jobs[i], owners[i], lanes[i]);
 		}

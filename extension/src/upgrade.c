@@ -102,22 +102,7 @@ MigNoteJobsAwaitUpdate(const char *installed)
 	if (SPI_execute_with_args(sql, 1, types, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not mark the pg_mig jobs that wait for the update");
 	SPI_finish();
-	sql = psprintf("SELECT job_id FROM %s"
-				   " WHERE state OPERATOR(pg_catalog.=) ANY ('{queued,running}'::pg_catalog.text[])",
-				   MigQualifiedTable(MIG_JOB_TABLE));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list pg_mig jobs");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		int64		job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-														 SPI_tuptable->tupdesc, 1, &isnull));
-
-		MigSetNote(MyDatabaseId, job_id, note);
-	}
-	SPI_finish();
+	MigNoteUnfinishedJobs(note);
 }
 
 /*

@@ -126,6 +126,7 @@ static void CleanUpCancelled(const MigKindDef *def);
 static void ForgetSteps(void);
 static void StartStep(void);
 static void CheckExtension(void);
+static void HoldIfReadOnly(void);
 static void FinishStep(void);
 static ErrorData *AbortStep(void);
 static void DisarmTimeouts(void);
@@ -527,6 +528,30 @@ StartStep(void)
 	MemoryContextSwitchTo(step_context);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	CheckExtension();
+	HoldIfReadOnly();
+}
+
+/*
+ * HoldIfReadOnly: where the worker's transactions are read-only by default
+ * (MigReadOnlyProblem: the database's, the owner's or the server's
+ * default_transaction_read_only, or the server's turned on by a reload
+ * while the job ran) the worker writes nothing, not even an error: it
+ * leaves a note that mig_jobs shows and ends before its step does
+ * anything.  It does not end cleanly, so the launcher starts it again with
+ * the backoff of a worker that dies young; the scan of a database that is
+ * read-only for everyone starts none (launcher.c).
+ */
+static void
+HoldIfReadOnly(void)
+{
+	char	   *problem = MigReadOnlyProblem(false);
+
+	if (problem == NULL)
+		return;
+	MigSetNote(worker_args.dboid, job_id, psprintf(MIG_READ_ONLY_NOTE, problem));
+	ereport(LOG,
+			(errmsg("pg_mig job " INT64_FORMAT " waits: %s", job_id, problem)));
+	proc_exit(1);
 }
 
 /*

@@ -608,3 +608,86 @@ TEST(Robust, WorkerOfADroppedExtensionLeavesTheNewOneAlone)
     EXPECT_EQ(20000, c.scalar_int("SELECT rows_done FROM mig_jobs WHERE job_id = 1"));
     c.exec("DROP TABLE rb_a, rb_b");
 }
+
+// A database, a role or the whole server whose transactions default to
+// read-only (ALTER DATABASE shop SET default_transaction_read_only = on, a
+// usual way to freeze a database before a cut-over; ALTER SYSTEM and a
+// reload for the server): pg_mig writes nothing there, and its jobs are
+// held with the reason in mig_jobs.throttled until the setting is off
+// again.  Before, the scan of such a database failed at its first write,
+// again every 10 s, and the job said what it said before; a worker whose
+// writes were refused could not record that either, died and was started
+// again, and the job said nothing.
+TEST(Robust, AReadOnlyDefaultHoldsTheJobsAndSaysWhere)
+{
+    Conn c = primary_as();
+    c.exec("DROP DATABASE IF EXISTS r_frozen");
+    c.exec("CREATE DATABASE r_frozen");
+    c.exec("DROP ROLE IF EXISTS r_frozen_owner");
+    c.exec("CREATE ROLE r_frozen_owner LOGIN");
+    Conn d = primary_as("r_frozen");
+    // these sessions go on writing (a session's own setting wins)
+    c.exec("SET default_transaction_read_only = off");
+    d.exec("SET default_transaction_read_only = off");
+    MakeTable(d, "r_frozen_t", 20000);
+    d.exec("ALTER TABLE r_frozen_t OWNER TO r_frozen_owner");
+    d.exec("CREATE TABLE r_hold (x int)");
+    d.exec("GRANT SELECT ON r_hold TO r_frozen_owner");
+    d.exec("INSERT INTO r_hold VALUES (1)");
+    Conn owner = primary_as("r_frozen", "r_frozen_owner");
+    long long job = owner.scalar_int("SELECT mig_start_backfill('r_frozen_t', 'n = n + 1', batch_size => 100,"
+                                    " chunk_time => NULL, sleep => '20ms',"
+                                    " throttle_query => 'SELECT EXISTS (SELECT FROM public.r_hold)')");
+    auto throttled = [&] { return Col(d, "throttled", job).value_or(""); };
+    wait_for([&] { return throttled() == "throttle_query returned true"; }, 60, "the job to throttle");
+    long long refused = LogCount("in a read-only transaction");
+
+    struct Case {
+        std::string freeze, thaw, where;
+        bool reconnect;  // a database's or role's setting reaches new sessions only
+    };
+    const std::vector<Case> cases = {
+        {"ALTER DATABASE r_frozen SET default_transaction_read_only = on",
+         "ALTER DATABASE r_frozen RESET default_transaction_read_only", "for database \"r_frozen\"", true},
+        {"ALTER ROLE r_frozen_owner SET default_transaction_read_only = on",
+         "ALTER ROLE r_frozen_owner RESET default_transaction_read_only", "for role \"r_frozen_owner\"", true},
+        {"ALTER ROLE r_frozen_owner IN DATABASE r_frozen SET default_transaction_read_only = on",
+         "ALTER ROLE r_frozen_owner IN DATABASE r_frozen RESET default_transaction_read_only",
+         "for role \"r_frozen_owner\" in database \"r_frozen\"", true},
+        {"ALTER SYSTEM SET default_transaction_read_only = on",
+         "ALTER SYSTEM RESET default_transaction_read_only", "in the server's configuration", false},
+    };
+    for (const Case& k : cases) {
+        SCOPED_TRACE(k.freeze);
+        c.exec(k.freeze);
+        c.exec("SELECT pg_reload_conf()");
+        if (k.reconnect)
+            c.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                   {"pg_mig job " + S(job)});
+        d.exec("DELETE FROM r_hold");  // the throttle lets go
+        std::string expected = "held: default_transaction_read_only is on " + k.where + "; the job goes on once it is off";
+        wait_for([&] { return throttled() == expected; }, 60, "the job to be held, and say why");
+        EXPECT_EQ("running", State(d, job));
+        // no worker is started over and over to find it read-only
+        long long left = LogCount("pg_mig job " + S(job) + " waits: ");
+        std::this_thread::sleep_for(std::chrono::seconds(3));  // a few naptimes
+        EXPECT_EQ(expected, throttled());
+        EXPECT_EQ(left, LogCount("pg_mig job " + S(job) + " waits: "));
+        EXPECT_EQ(0, ColInt(d, "rows_done", job));
+        EXPECT_EQ(0, d.scalar_int("SELECT count(*) FROM r_frozen_t WHERE n <> 0"));
+        EXPECT_EQ(refused, LogCount("in a read-only transaction")) << "pg_mig tried to write";
+        // thawed, the job runs again (and is throttled again)
+        d.exec("INSERT INTO r_hold VALUES (1)");
+        c.exec(k.thaw);
+        c.exec("SELECT pg_reload_conf()");
+        wait_for([&] { return throttled() == "throttle_query returned true"; }, 60, "the job to run again");
+    }
+    d.exec("DELETE FROM r_hold");
+    EXPECT_EQ("succeeded", wait_job(d, job, 120));
+    EXPECT_EQ(20000, d.scalar_int("SELECT count(*) FROM r_frozen_t WHERE n = 1"));
+    EXPECT_EQ(0, job_events(d, job, "failed"));
+    owner = primary_as();
+    d = primary_as();
+    c.exec("DROP DATABASE r_frozen WITH (FORCE)");
+    c.exec("DROP ROLE r_frozen_owner");
+}
