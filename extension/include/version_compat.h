@@ -113,6 +113,17 @@
 	PortalRun((portal), FETCH_ALL, true, true, (dest), (dest), (qc))
 #endif
 
+/*
+ * ALTER TABLE ... ENABLE/DISABLE TRIGGER on a table and the clones of the
+ * trigger on its partitions: 15 (since 15.2) names it
+ * EnableDisableTriggerNew2, 16 EnableDisableTrigger
+ */
+#if PG_VERSION_NUM >= 160000
+#define MigEnableDisableTrigger EnableDisableTrigger
+#else
+#define MigEnableDisableTrigger EnableDisableTriggerNew2
+#endif
+
 /* ownership of a table: object_ownercheck from 16 on */
 #if PG_VERSION_NUM >= 160000
 #define MigOwnsTable(relid, roleid) object_ownercheck(RelationRelationId, (relid), (roleid))

@@ -555,17 +555,36 @@ TriggerName(AttrNumber attnum)
 	return psprintf("zz_pg_mig_change_type_%d", attnum);
 }
 
-static char *
-TriggerSql(AttrNumber attnum, const char *function, const char *relation)
+static char *QualifiedRelationName(Oid relid);
+
+/*
+ * AddJobTrigger creates the job's trigger on table relid.  It fires on
+ * every insert and update, not only those of the column: the new version
+ * of a row not walked yet must satisfy the NOT VALID check, and using_expr
+ * may read other columns.  It fires ALWAYS, also in sessions with
+ * session_replication_role = replica, where triggers of the default kind
+ * do not: the apply worker of a logical replication subscription is one,
+ * and its rows would have missed the new column (an insert failed the NOT
+ * NULL check, an update was lost at the swap).  As ALTER TABLE ... ENABLE
+ * ALWAYS TRIGGER does, the trigger's clones on the partitions too; not by
+ * that statement, which the start's session may not run on a table it has
+ * open.  Caller is connected to SPI and holds the table's lock.
+ */
+static void
+AddJobTrigger(Oid relid, AttrNumber attnum, const char *function)
 {
-	/*
-	 * every insert and update, not only those of the column: the new
-	 * version of a row not walked yet must satisfy the NOT VALID check, and
-	 * using_expr may read other columns
-	 */
-	return psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
-					" FOR EACH ROW EXECUTE FUNCTION %s()",
-					quote_identifier(TriggerName(attnum)), relation, function);
+	char	   *trigger = TriggerName(attnum);
+	Relation	rel;
+
+	MigExecDDL(psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s"
+						" FOR EACH ROW EXECUTE FUNCTION %s()", quote_identifier(trigger),
+						QualifiedRelationName(relid), function));
+	CommandCounterIncrement();
+	rel = table_open(relid, NoLock);
+	MigEnableDisableTrigger(rel, trigger, InvalidOid, TRIGGER_FIRES_ALWAYS, false, true,
+							ShareRowExclusiveLock);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
 }
 
 /*
@@ -1791,7 +1810,7 @@ AddTrigger(Relation rel, AttrNumber attnum, const char *column, const char *new_
 	else
 		MigExecDDL(FunctionSql(function, ForwardBody(quote_identifier(new_column), expr,
 													 RelationGetRelationName(rel))));
-	MigExecDDL(TriggerSql(attnum, function, QualifiedRelationName(RelationGetRelid(rel))));
+	AddJobTrigger(RelationGetRelid(rel), attnum, function);
 	SPI_finish();
 	CommandCounterIncrement();
 }
@@ -2514,7 +2533,7 @@ SwapColumn(const MigJob *job, const CtColumn *c)
 	MigExecDDL(psprintf("DROP TRIGGER %s ON %s", quote_identifier(TriggerName(c->trigger)), rel));
 	MigExecDDL(FunctionSql(c->function, ReverseBody(c->old_typid, c->old_type, new_typid,
 												  old_column, column)));
-	MigExecDDL(TriggerSql(c->trigger, c->function, rel));
+	AddJobTrigger(c->relid, c->trigger, c->function);
 }
 
 /* Clones: the constraints whose parent is conoid (on the partitions), in OID order */

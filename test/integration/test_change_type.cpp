@@ -24,6 +24,9 @@ using namespace pgmig_test;
 
 namespace {
 
+// a logical replication subscription can be made here
+const bool kConf = sandbox_conf("fsync = off\nwal_level = logical\n");
+
 std::string Id(long long v) { return std::to_string(v); }
 
 // one statement a line
@@ -947,4 +950,74 @@ TEST(ChangeType, ForgetAfterARevertCancelledHalfWayDropsItsForeignKeysToo)
     EXPECT_EQ("bigint", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
                                   " WHERE attrelid = 'ct'::regclass AND attname = 'id'"));
     c.exec("DROP TABLE ct_ref");
+}
+
+// A table a logical replication subscription writes: its apply worker runs
+// with session_replication_role = replica, where only triggers enabled
+// ALWAYS (or REPLICA) fire.  The job's trigger, which keeps the new column in
+// step with the rows written while the job runs, did not fire for them: an
+// update the subscription applied after the walk had copied the row was lost
+// at the swap, and an insert failed the NOT NULL check of the new column, so
+// the subscription stopped.  (A subscriber is where a type change is often
+// made: the new cluster of a blue/green upgrade.)
+TEST(ChangeType, RowsALogicalSubscriptionWritesAreKeptInStep)
+{
+    Conn c = primary_as();
+    c.exec("DROP DATABASE IF EXISTS ct_pub");
+    c.exec("DROP DATABASE IF EXISTS ct_sub");
+    c.exec("CREATE DATABASE ct_pub");
+    c.exec("CREATE DATABASE ct_sub");
+    Conn pub = primary_as("ct_pub");
+    pub.exec("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL)");
+    pub.exec("INSERT INTO t SELECT g, g FROM generate_series(1, 2000) g");
+    pub.exec("CREATE PUBLICATION ct_pub FOR TABLE t");
+    // made apart: CREATE SUBSCRIPTION would wait for itself, on one server
+    pub.exec("SELECT pg_create_logical_replication_slot('ct_sub', 'pgoutput')");
+    Conn sub = primary_as("ct_sub");
+    sub.exec("CREATE EXTENSION pg_mig");
+    sub.exec("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL)");
+    sub.exec("CREATE SUBSCRIPTION ct_sub CONNECTION '" + Sandbox::get().conninfo("ct_pub") +
+             "' PUBLICATION ct_pub WITH (create_slot = false, slot_name = 'ct_sub')");
+    wait_for([&] { return sub.scalar_int("SELECT count(*) FROM t") == 2000; }, 60, "the initial copy");
+
+    // the walk, held by its throttle query until a session that reads the
+    // table holds off the swap, copies every row
+    sub.exec("CREATE TABLE ct_hold (x int)");
+    sub.exec("INSERT INTO ct_hold VALUES (1)");
+    long long job = sub.scalar_int("SELECT mig_change_type('t', 'v', 'bigint', lock_timeout => '200ms',"
+                                   " throttle_query => 'SELECT EXISTS (SELECT FROM public.ct_hold)')");
+    wait_for([&] { return sub.scalar("SELECT throttled FROM mig_jobs WHERE job_id = $1", {Id(job)}).has_value(); },
+             60, "the walk to be held");
+    Conn reader = primary_as("ct_sub");
+    reader.exec("BEGIN");
+    reader.exec("SELECT count(*) FROM t");
+    sub.exec("DELETE FROM ct_hold");
+    std::string reader_pid = *reader.scalar("SELECT pg_backend_pid()::text");
+    wait_for([&] {
+        return sub.scalar("SELECT step FROM mig_jobs WHERE job_id = $1", {Id(job)})
+                   .value_or("")
+                   .find("waits for pid " + reader_pid) != std::string::npos;
+    }, 120, "the swap to wait for the reader");
+    // the publisher writes: updates of rows the walk copied, and inserts
+    pub.exec("UPDATE t SET v = v + 1000000 WHERE id % 10 = 0");
+    pub.exec("INSERT INTO t SELECT g, g FROM generate_series(2001, 2100) g");
+    wait_for([&] { return sub.scalar_int("SELECT count(*) FROM t WHERE v > 1000000 OR id > 2000") == 300; },
+             60, "the subscription to apply the publisher's writes");
+    reader.exec("COMMIT");
+    EXPECT_EQ("succeeded", wait_job(sub, job, 120))
+        << sub.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
+    EXPECT_EQ("bigint", *sub.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                                    " WHERE attrelid = 't'::regclass AND attname = 'v'"));
+    // the publisher's rows, every one, as the subscriber has them
+    pub.exec("UPDATE t SET v = v + 1 WHERE id % 7 = 0");
+    std::string sums = "SELECT count(*)::text || ' ' || sum(v)::text || ' ' || sum(v * id)::text FROM t";
+    std::string want = *pub.scalar(sums);
+    wait_for([&] { return *sub.scalar(sums) == want; }, 60, "the subscriber to have the publisher's rows");
+    EXPECT_EQ(want, *sub.scalar(sums));
+    sub.exec("DROP SUBSCRIPTION ct_sub");
+    reader = primary_as();
+    sub = primary_as();
+    pub = primary_as();
+    c.exec("DROP DATABASE ct_sub WITH (FORCE)");
+    c.exec("DROP DATABASE ct_pub WITH (FORCE)");
 }
