@@ -132,7 +132,14 @@ mig_guard(PG_FUNCTION_ARGS)
  * default_transaction_isolation of REPEATABLE READ or SERIALIZABLE (an
  * application that wants it for its own transactions) that row fails the
  * chunk with a serialization failure, and under a steady write load every
- * chunk does.
+ * chunk does.  And session_replication_role to origin: under replica (set
+ * for a role or database that replication tools use) no trigger of the
+ * default kind fires, the foreign keys' ones included, and a delete left
+ * the rows its ON DELETE CASCADE should have deleted.  And role to none:
+ * the process runs as the role it connected as (a job's owner), not as a
+ * group role that the owner's settings take on (ALTER ROLE deployer SET
+ * role = app_owner, so that what its sessions create belongs to the
+ * group), which is not the job's owner.
  */
 void
 MigPinSession(void)
@@ -142,6 +149,11 @@ MigPinSession(void)
 							 GUC_ACTION_SET, true, 0, false);
 	(void) set_config_option("default_transaction_isolation", "read committed",
 							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SET, true, 0, false);
+	(void) set_config_option("session_replication_role", "origin",
+							 PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SET, true, 0, false);
+	(void) set_config_option("role", "none", PGC_SUSET, PGC_S_SESSION,
 							 GUC_ACTION_SET, true, 0, false);
 }
 

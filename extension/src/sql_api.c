@@ -280,13 +280,23 @@ static void
 CheckOwnerCanRun(Oid owner)
 {
 	char	   *problem = MigOwnerProblem(owner, NULL);
+	Oid			session_user = GetSessionUserId();
 
-	if (problem)
+	if (problem == NULL)
+		return;
+	/* a group role taken on by SET ROLE, or by the login role's settings */
+	if (session_user != owner && MigOwnerProblem(session_user, NULL) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("%s", problem),
 				 errdetail("A job runs in a background worker as the role that starts it."),
-				 errhint("Start the job as a role that may log in.")));
+				 errhint("Run SET ROLE NONE first to start the job as role \"%s\", the role you logged in as.",
+						 GetUserNameFromId(session_user, false))));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("%s", problem),
+			 errdetail("A job runs in a background worker as the role that starts it."),
+			 errhint("Start the job as a role that may log in.")));
 }
 
 /* LoadJobOrError: the job, or an ERROR that says there is no such job */

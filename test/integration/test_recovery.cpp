@@ -611,3 +611,40 @@ TEST(Recovery, ChunksRunInReadCommittedWhateverTheOwnersDefaultIsolation)
     EXPECT_EQ("bigint", *c.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
                                   " WHERE attrelid = 'rri'::regclass AND attname = 'n'"));
 }
+
+// An owner whose sessions run with session_replication_role = replica (set
+// for a role or a database that a replication tool uses): the worker took
+// it, and in it no trigger of the default kind fires, the foreign keys'
+// ones included: a delete left the rows its ON DELETE CASCADE should have
+// deleted, and a backfill skipped the table's own triggers.  The worker's
+// session is origin whatever the default.
+TEST(Recovery, ADeleteCascadesWhateverTheOwnersReplicationRole)
+{
+    Conn c = pg_mig_primary();
+    c.exec("DROP TABLE IF EXISTS rrr_line, rrr_order");
+    c.exec("DROP ROLE IF EXISTS rrr_app");
+    c.exec("CREATE ROLE rrr_app LOGIN");
+    c.exec("GRANT CREATE ON SCHEMA public TO rrr_app");
+    c.exec("ALTER ROLE rrr_app SET session_replication_role = replica");
+    create_table(c, "rrr_order", "id int PRIMARY KEY, k int NOT NULL, n int NOT NULL", "g, g % 10, 0", 2000);
+    create_table(c, "rrr_line", "id int PRIMARY KEY, order_id int NOT NULL REFERENCES rrr_order ON DELETE CASCADE",
+                 "g, g", 2000);
+    // a trigger of the table's own counts the rows a backfill changes
+    c.exec("CREATE TABLE rrr_seen (n int)");
+    c.exec("CREATE FUNCTION rrr_count() RETURNS trigger LANGUAGE plpgsql AS"
+           " $f$BEGIN INSERT INTO rrr_seen VALUES (1); RETURN NEW; END$f$");
+    c.exec("CREATE TRIGGER rrr_count AFTER UPDATE ON rrr_order FOR EACH ROW EXECUTE FUNCTION rrr_count()");
+    c.exec("ALTER TABLE rrr_order OWNER TO rrr_app");
+    c.exec("ALTER TABLE rrr_line OWNER TO rrr_app");
+    c.exec("ALTER TABLE rrr_seen OWNER TO rrr_app");
+    Conn app = primary_as("postgres", "rrr_app");
+    long long backfill = app.scalar_int("SELECT mig_start_backfill('rrr_order', 'n = 1')");
+    EXPECT_EQ("succeeded", wait_job(c, backfill, 120));
+    EXPECT_EQ(2000, c.scalar_int("SELECT count(*) FROM rrr_seen"));
+    long long del = app.scalar_int("SELECT mig_start_delete('rrr_order', 'k = 0')");
+    EXPECT_EQ("succeeded", wait_job(c, del, 120));
+    EXPECT_EQ(1800, c.scalar_int("SELECT count(*) FROM rrr_order"));
+    EXPECT_EQ(0, c.scalar_int("SELECT count(*) FROM rrr_line l WHERE NOT EXISTS"
+                              " (SELECT FROM rrr_order o WHERE o.id = l.order_id)"));
+    EXPECT_EQ(1800, c.scalar_int("SELECT count(*) FROM rrr_line"));
+}
