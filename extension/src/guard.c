@@ -139,7 +139,12 @@ mig_guard(PG_FUNCTION_ARGS)
  * the process runs as the role it connected as (a job's owner), not as a
  * group role that the owner's settings take on (ALTER ROLE deployer SET
  * role = app_owner, so that what its sessions create belongs to the
- * group), which is not the job's owner.
+ * group), which is not the job's owner.  And, from PostgreSQL 17,
+ * transaction_timeout to none: a role's (a guard against forgotten
+ * transactions) ends a background worker's transaction with FATAL too, an
+ * index build that waits for an old snapshot or a chunk's wait for a held
+ * row among them; the job's lock_timeout and statement_timeout bound its
+ * statements, job control its waits.
  */
 void
 MigPinSession(void)
@@ -155,6 +160,10 @@ MigPinSession(void)
 							 GUC_ACTION_SET, true, 0, false);
 	(void) set_config_option("role", "none", PGC_SUSET, PGC_S_SESSION,
 							 GUC_ACTION_SET, true, 0, false);
+#if PG_VERSION_NUM >= 170000
+	(void) set_config_option("transaction_timeout", "0", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SET, true, 0, false);
+#endif
 }
 
 /*

@@ -648,3 +648,47 @@ TEST(Recovery, ADeleteCascadesWhateverTheOwnersReplicationRole)
                               " (SELECT FROM rrr_order o WHERE o.id = l.order_id)"));
     EXPECT_EQ(1800, c.scalar_int("SELECT count(*) FROM rrr_line"));
 }
+
+// From PostgreSQL 17 a role's transaction_timeout (ALTER ROLE app SET
+// transaction_timeout = '30s', a guard against forgotten transactions)
+// bounds the transactions of background workers too, with FATAL: the
+// worker connects as the owner, so an index build that waited for an old
+// snapshot longer than that, or a chunk's wait for a held row, ended its
+// worker, and the next worker met the same.  The worker's transactions have
+// none: the job's lock_timeout and statement_timeout bound its statements,
+// job control its waits.
+TEST(Recovery, TheJobOutlastsTheOwnersTransactionTimeout)
+{
+    if (Sandbox::get().pg_major < 17)
+        GTEST_SKIP() << "transaction_timeout is new in PostgreSQL 17";
+    Conn c = pg_mig_primary();
+    create_table(c, "rtt", "id int PRIMARY KEY, v int NOT NULL", "g, g % 100", 3000);
+    create_table(c, "rtt_other", "id int PRIMARY KEY", "g", 10);
+    c.exec("DROP ROLE IF EXISTS rtt_app");
+    c.exec("CREATE ROLE rtt_app LOGIN");
+    c.exec("GRANT CREATE ON SCHEMA public TO rtt_app");
+    c.exec("ALTER TABLE rtt OWNER TO rtt_app");
+    c.exec("ALTER ROLE rtt_app SET transaction_timeout = '1s'");
+    Conn app = primary_as("postgres", "rtt_app");
+    for (bool index : {true, false}) {
+        SCOPED_TRACE(index ? "an index build behind an old snapshot" : "a chunk behind a held row");
+        Conn holder(Sandbox::get().conninfo());
+        holder.exec("BEGIN ISOLATION LEVEL REPEATABLE READ");
+        holder.exec(index ? "SELECT count(*) FROM rtt_other" : "UPDATE rtt SET v = v WHERE id = 1500");
+        std::string holder_pid = *holder.scalar("SELECT pg_backend_pid()::text");
+        long long job = app.scalar_int(index ? "SELECT mig_create_index('rtt', 'v', index_name => 'rtt_v')"
+                                             : "SELECT mig_start_backfill('rtt', 'v = v + 1', batch_size => 200,"
+                                               " chunk_time => NULL, lock_timeout => '200ms', max_retries => 2)");
+        wait_for([&] { return JobStep(c, job).find("waits for pid " + holder_pid) != std::string::npos; },
+                 120, "the job to wait for pid " + holder_pid);
+        long long pid = worker_pid(job);
+        std::this_thread::sleep_for(std::chrono::seconds(4));  // four times the owner's transaction_timeout
+        EXPECT_EQ(pid, worker_pid(job)) << "the worker was ended";
+        EXPECT_NE(std::string::npos, JobStep(c, job).find("waits for pid " + holder_pid));
+        holder.exec("COMMIT");
+        EXPECT_EQ("succeeded", wait_job(c, job, 120))
+            << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
+    }
+    EXPECT_EQ("true", *c.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 'rtt_v'::regclass"));
+    EXPECT_EQ(3000, c.scalar_int("SELECT count(*) FROM rtt WHERE v = id % 100 + 1"));
+}
