@@ -568,6 +568,7 @@ extern MigChunkPlan *MigPrepareChunkPlanWith(const MigTarget *target,
 											 const char *change_next,
 											 bool counts);
 extern void MigFreeChunkPlan(MigChunkPlan *plan);
+extern void MigChunkPlanSearchPath(MigChunkPlan *plan, const char *search_path);
 extern void MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key,
 						int batch, MigChunkResult *result);
 extern List *MigKeySettings(void);

@@ -124,6 +124,13 @@
 #define MigEnableDisableTrigger EnableDisableTriggerNew2
 #endif
 
+/* ExecutorRun of a whole statement; 18 dropped the execute_once argument */
+#if PG_VERSION_NUM >= 180000
+#define MigExecutorRun(qd) ExecutorRun((qd), ForwardScanDirection, 0)
+#else
+#define MigExecutorRun(qd) ExecutorRun((qd), ForwardScanDirection, 0, true)
+#endif
+
 /* ownership of a table: object_ownercheck from 16 on */
 #if PG_VERSION_NUM >= 160000
 #define MigOwnsTable(relid, roleid) object_ownercheck(RelationRelationId, (relid), (roleid))

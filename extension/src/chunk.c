@@ -28,6 +28,17 @@
  * planned for each chunk's actual keys, so the range always uses the
  * index however large the table is.
  *
+ * The change statement fires the table's triggers and calls the functions
+ * of the clauses, whose bodies find names with the session's search_path.
+ * It is planned under the worker's pinned search_path, so the statement
+ * means what it was resolved to, and executed under the search_path the
+ * job was started with (MigChunkPlanSearchPath), so those bodies find
+ * names as in the session that started the job.  It is run with the
+ * executor, not SPI_execute_plan: the plan cache analyses a statement
+ * again when the search_path has changed since it was planned, and the
+ * resolved text names pg_catalog's operators and functions without their
+ * schema, which a better match elsewhere on that search_path would take.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -38,8 +49,12 @@
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
+#include "executor/spi_priv.h"
+#include "executor/tstoreReceiver.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
@@ -47,12 +62,17 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "pg_mig.h"
 #include "version_compat.h"
+
+static int64 ExecuteWithSearchPath(SPIPlanPtr spiplan, Datum *values, const char *search_path,
+								   bool counts);
 
 struct MigChunkPlan
 {
@@ -77,6 +97,7 @@ struct MigChunkPlan
 	SPIPlanPtr	update_first;
 	SPIPlanPtr	update_next;
 	bool		count_only;		/* the "update" statements only count */
+	char	   *search_path;	/* the update statements', or NULL */
 };
 
 /*
@@ -422,6 +443,24 @@ MigPrepareChunkPlanFor(const MigTarget *target, const char *set_clause,
 }
 
 /*
+ * MigChunkPlanSearchPath: the plan's change statements run with
+ * search_path, the one the job was started with, as in the session that
+ * started it: every name in the statements is qualified, but the table's
+ * triggers, and the functions its clauses call, name tables and functions
+ * as that session finds them (an audit trigger's INSERT INTO t_log), and
+ * under the worker's pinned search_path every chunk failed on them.  They
+ * run as the job's owner, who chose that search_path.  The statements
+ * pg_mig runs on its own behalf (the boundary and count queries, the
+ * bookkeeping) stay pinned.
+ */
+void
+MigChunkPlanSearchPath(MigChunkPlan *plan, const char *search_path)
+{
+	plan->search_path = search_path ?
+		MemoryContextStrdup(GetMemoryChunkContext(plan), search_path) : NULL;
+}
+
+/*
  * MigPrepareChunkPlanWith is MigPrepareChunkPlan with the chunk's change
  * statements given (undo, kind_revert.c): change_first takes the end key,
  * change_next the last key then the end key, as MigChunkUpdateSql's.  A
@@ -530,6 +569,80 @@ CheckTargetIdentity(MigChunkPlan *plan)
 }
 
 /*
+ * ExecuteWithSearchPath runs the prepared change statement spiplan with
+ * values for its parameters, as SPI_execute_plan does for a statement that
+ * writes (a new snapshot that sees what the transaction did so far), but
+ * with its plan checked and made under the current, pinned search_path and
+ * only its execution under search_path (see the file header).  Returns the
+ * rows it changed, or with counts the one value of the one row it returns.
+ * Caller is connected to SPI.
+ */
+static int64
+ExecuteWithSearchPath(SPIPlanPtr spiplan, Datum *values, const char *search_path, bool counts)
+{
+	CachedPlanSource *source;
+	CachedPlan *cplan;
+	ParamListInfo params;
+	QueryDesc  *qd;
+	DestReceiver *dest = None_Receiver;
+	Tuplestorestate *store = NULL;
+	int64		result;
+	int			nest;
+
+	if (list_length(spiplan->plancache_list) != 1)
+		elog(ERROR, "a pg_mig chunk statement is not one statement");
+	source = linitial(spiplan->plancache_list);
+	params = makeParamList(spiplan->nargs);
+	for (int i = 0; i < spiplan->nargs; i++)
+	{
+		params->params[i].value = values[i];
+		params->params[i].isnull = false;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = spiplan->argtypes[i];
+	}
+	cplan = GetCachedPlan(source, params, CurrentResourceOwner, NULL);
+	if (list_length(cplan->stmt_list) != 1)
+		elog(ERROR, "a pg_mig chunk statement has %d plans", list_length(cplan->stmt_list));
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	if (counts)
+	{
+		store = tuplestore_begin_heap(false, false, work_mem);
+		dest = CreateDestReceiver(DestTuplestore);
+		SetTuplestoreDestReceiverParams(dest, store, CurrentMemoryContext, false, NULL, NULL);
+	}
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", search_path, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	qd = CreateQueryDesc(linitial_node(PlannedStmt, cplan->stmt_list), source->query_string,
+						 GetActiveSnapshot(), InvalidSnapshot, dest, params, NULL, 0);
+	ExecutorStart(qd, 0);
+	MigExecutorRun(qd);
+	ExecutorFinish(qd);
+	result = (int64) qd->estate->es_processed;
+	ExecutorEnd(qd);
+	FreeQueryDesc(qd);
+	AtEOXact_GUC(true, nest);
+	PopActiveSnapshot();
+	if (counts)
+	{
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(source->resultDesc, &TTSOpsMinimalTuple);
+		bool		isnull;
+
+		if (!tuplestore_gettupleslot(store, true, false, slot))
+			elog(ERROR, "pg_mig chunk count returned no row");
+		result = DatumGetInt64(slot_getattr(slot, 1, &isnull));
+		ExecDropSingleTupleTableSlot(slot);
+		dest->rDestroy(dest);
+		tuplestore_end(store);
+	}
+	ReleaseCachedPlan(cplan, CurrentResourceOwner);
+	return result;
+}
+
+/*
  * MigRunChunk finds and changes one chunk of at most batch keys after
  * last_key (nlast_key = 0: from the start of the target).  Caller is in the
  * chunk's transaction with SPI connected, as the job owner; the result's
@@ -624,6 +737,12 @@ MigRunChunk(MigChunkPlan *plan, int nlast_key, char **last_key, int batch,
 	/* change the chunk */
 	for (int i = 0; i < n; i++)
 		params[(first ? 0 : n) + i] = end[i];
+	if (plan->search_path)
+	{
+		result->rows = ExecuteWithSearchPath(first ? plan->update_first : plan->update_next,
+											 params, plan->search_path, plan->count_only);
+		return;
+	}
 	ret = SPI_execute_plan(first ? plan->update_first : plan->update_next,
 						   params, NULL, false, 0);
 	if (plan->count_only)

@@ -175,7 +175,8 @@ ArmTimeouts(int64 lock_ms, int64 statement_ms)
  * ApplyJobSettings makes the clauses mean what they meant when the job was
  * started: the caller's DateStyle, TimeZone and so on.  The search_path
  * stays pinned (MigPinSession): the clauses were resolved at start, with
- * every name qualified.
+ * every name qualified; the chunk's change statement alone runs with the
+ * job's (MigChunkPlanSearchPath), for the triggers it fires.
  */
 static void
 ApplyJobSettings(const MigJob *job)
@@ -803,6 +804,7 @@ RunChunk(MigJob *job, long *delay_ms)
 			chunk_plan = MigPrepareChunkPlanFor(target, target->set_clause,
 												target->where_clause,
 												def->counts_only && def->counts_only(job));
+		MigChunkPlanSearchPath(chunk_plan, job->search_path);
 		chunk_plan_ord = target->ord;
 		/* a revert walks its kept table, but writes (and bloats) the job's table */
 		chunk_plan_writes = def->writes_job_table ? job->relid : target->relid;
@@ -997,6 +999,7 @@ RunVerifyChunk(MigJob *job, long *delay_ms)
 			MemoryContext old = MemoryContextSwitchTo(job_context);
 
 			verify_plan = MigPrepareChunkPlanFor(target, NULL, target->where_clause, true);
+			MigChunkPlanSearchPath(verify_plan, job->search_path);
 			MemoryContextSwitchTo(old);
 		}
 		pgstat_report_activity(STATE_RUNNING,

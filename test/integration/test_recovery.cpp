@@ -692,3 +692,42 @@ TEST(Recovery, TheJobOutlastsTheOwnersTransactionTimeout)
     EXPECT_EQ("true", *c.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 'rtt_v'::regclass"));
     EXPECT_EQ(3000, c.scalar_int("SELECT count(*) FROM rtt WHERE v = id % 100 + 1"));
 }
+
+// The table's triggers, and the functions its clauses call, run with the
+// search_path the job was started with, as in the session that started it.
+// An audit trigger whose function names its log table without a schema (as
+// most do: INSERT INTO t_log ...) failed every chunk under the worker's
+// pinned search_path (relation "t_log" does not exist), and with it every
+// backfill, delete and type change of the table.
+TEST(Recovery, TheTablesTriggersRunWithTheJobsSearchPath)
+{
+    Conn c = pg_mig_primary();
+    c.exec("DROP SCHEMA IF EXISTS rsp CASCADE");
+    c.exec("CREATE SCHEMA rsp");
+    c.exec("SET search_path = rsp, public");
+    c.exec("CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL)");
+    c.exec("INSERT INTO t SELECT g, 0 FROM generate_series(1, 1000) g");
+    c.exec("CREATE TABLE t_log (op text, id int)");
+    c.exec("CREATE TABLE factors (f int)");
+    c.exec("INSERT INTO factors VALUES (3)");
+    c.exec("CREATE FUNCTION log_change() RETURNS trigger LANGUAGE plpgsql AS"
+           " $f$BEGIN INSERT INTO t_log VALUES (TG_OP, COALESCE(NEW.id, OLD.id)); RETURN NULL; END$f$");
+    c.exec("CREATE TRIGGER log_change AFTER UPDATE OR DELETE ON t FOR EACH ROW EXECUTE FUNCTION log_change()");
+    c.exec("CREATE FUNCTION scaled(i int) RETURNS int LANGUAGE plpgsql AS"
+           " $f$BEGIN RETURN i * (SELECT f FROM factors); END$f$");
+    long long backfill = c.scalar_int("SELECT mig_start_backfill('t', 'n = scaled(id)')");
+    EXPECT_EQ("succeeded", wait_job(c, backfill, 120))
+        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {Id(backfill)}).value_or("");
+    EXPECT_EQ(1000, c.scalar_int("SELECT count(*) FROM t WHERE n = id * 3"));
+    long long del = c.scalar_int("SELECT mig_start_delete('t', 'id <= 100')");
+    EXPECT_EQ("succeeded", wait_job(c, del, 120))
+        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {Id(del)}).value_or("");
+    long long change = c.scalar_int("SELECT mig_change_type('t', 'n', 'bigint')");
+    EXPECT_EQ("succeeded", wait_job(c, change, 120))
+        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {Id(change)}).value_or("");
+    EXPECT_EQ(1000, c.scalar_int("SELECT count(DISTINCT id) FROM t_log WHERE op = 'UPDATE'"));
+    EXPECT_EQ(100, c.scalar_int("SELECT count(*) FROM t_log WHERE op = 'DELETE'"));
+    EXPECT_EQ(900, c.scalar_int("SELECT count(*) FROM t"));
+    c.exec("RESET search_path");
+    c.exec("DROP SCHEMA rsp CASCADE");
+}
