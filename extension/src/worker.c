@@ -538,8 +538,9 @@ StartStep(void)
  * while the job ran) the worker writes nothing, not even an error: it
  * leaves a note that mig_jobs shows and ends before its step does
  * anything.  It does not end cleanly, so the launcher starts it again with
- * the backoff of a worker that dies young; the scan of a database that is
- * read-only for everyone starts none (launcher.c).
+ * the backoff of a worker that dies young; meanwhile the scan starts no
+ * worker for a job whose database, owner or server is read-only by
+ * default, and gives it the same note (launcher.c).
  */
 static void
 HoldIfReadOnly(void)
