@@ -484,9 +484,16 @@ CopyIndexSql(Oid relid, Oid indexoid, AttrNumber from, AttrNumber to, const char
 		}
 		ReleaseSysCache(ct);
 	}
-	if (OidIsValid(index->rd_rel->reltablespace))
-		appendStringInfo(&buf, " TABLESPACE %s",
-						 quote_identifier(get_tablespace_name(index->rd_rel->reltablespace)));
+	/*
+	 * where the index is: in a named tablespace, or in the database's
+	 * default (reltablespace 0), which the copy names too, or it would be
+	 * built in the owner's default_tablespace (CREATE INDEX stores the
+	 * database's default as 0 again)
+	 */
+	appendStringInfo(&buf, " TABLESPACE %s",
+					 quote_identifier(get_tablespace_name(OidIsValid(index->rd_rel->reltablespace) ?
+														  index->rd_rel->reltablespace :
+														  MyDatabaseTableSpace)));
 	if (pred)
 		appendStringInfo(&buf, " WHERE (%s)",
 						 deparse_expression(SwapVarMutator(pred, &swap), context, false, false));

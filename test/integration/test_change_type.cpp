@@ -16,6 +16,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <functional>
 #include <random>
@@ -1020,4 +1023,48 @@ TEST(ChangeType, RowsALogicalSubscriptionWritesAreKeptInStep)
     pub = primary_as();
     c.exec("DROP DATABASE ct_sub WITH (FORCE)");
     c.exec("DROP DATABASE ct_pub WITH (FORCE)");
+}
+
+// An owner whose sessions default to another tablespace (ALTER ROLE app SET
+// default_tablespace = fast, so that what the application creates lands
+// there): the copy of an index in the database's default tablespace was
+// built in the owner's, and after the swap the index had moved there, where
+// ALTER COLUMN TYPE keeps it where it was.  The copies of an index in a named
+// tablespace kept it already.
+TEST(ChangeType, TheIndexCopiesStayInTheirTablespace)
+{
+    Conn c = primary_as();
+    c.exec("CREATE EXTENSION IF NOT EXISTS pg_mig");
+    // a directory the server's user owns, beside its data directory, as
+    // CREATE TABLESPACE wants
+    std::string data_dir = *c.scalar("SHOW data_directory");
+    std::string dir = data_dir.substr(0, data_dir.find_last_of('/')) + "/ts_fast";
+    struct stat data;
+    ASSERT_EQ(0, stat(data_dir.c_str(), &data)) << data_dir;
+    ASSERT_EQ(0, mkdir(dir.c_str(), 0700));
+    ASSERT_EQ(0, chown(dir.c_str(), data.st_uid, data.st_gid));
+    c.exec("CREATE TABLESPACE ts_fast LOCATION '" + dir + "'");
+    c.exec("DROP ROLE IF EXISTS ts_app");
+    c.exec("CREATE ROLE ts_app LOGIN");
+    c.exec("GRANT CREATE ON TABLESPACE ts_fast TO ts_app");
+    c.exec("GRANT CREATE ON SCHEMA public TO ts_app");
+    c.exec("ALTER ROLE ts_app SET default_tablespace = 'ts_fast'");
+    Conn app = primary_as("postgres", "ts_app");
+    app.exec("SET default_tablespace = ''");
+    app.exec("CREATE TABLE ts_t (id int PRIMARY KEY, v int NOT NULL, w int NOT NULL)");
+    app.exec("CREATE INDEX ts_t_v ON ts_t (v)");
+    app.exec("CREATE INDEX ts_t_v_w ON ts_t (v, w) TABLESPACE ts_fast");
+    app.exec("INSERT INTO ts_t SELECT g, g, g FROM generate_series(1, 1000) g");
+    const std::string where = "SELECT string_agg(c.relname || ':' || COALESCE(t.spcname, '-'), ' ' ORDER BY c.relname)"
+                              " FROM pg_class c LEFT JOIN pg_tablespace t ON t.oid = c.reltablespace"
+                              " WHERE c.relname LIKE 'ts\\_t%'";
+    std::string before = *c.scalar(where);
+    EXPECT_EQ("ts_t:- ts_t_pkey:- ts_t_v:- ts_t_v_w:ts_fast", before);
+    long long job = app.scalar_int("SELECT mig_change_type('ts_t', 'v', 'bigint')");
+    EXPECT_EQ("succeeded", wait_job(c, job, 120))
+        << c.scalar("SELECT last_error FROM mig_jobs WHERE job_id = $1", {Id(job)}).value_or("");
+    EXPECT_EQ(before, *c.scalar(where));
+    app = primary_as();
+    c.exec("DROP TABLE ts_t");
+    c.exec("DROP TABLESPACE ts_fast");
 }
