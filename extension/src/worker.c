@@ -158,6 +158,13 @@ mig_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnectionByOid(worker_args.dboid, worker_args.owner,
 											  MIG_BGWORKER_CONNECT_FLAGS);
 	MigPinSession();
+	/*
+	 * no lock_timeout of the owner's role or database (ALTER ROLE app SET
+	 * lock_timeout = '2s', a common guard): each step and chunk sets the
+	 * job's for its own statements, and a wait for the transactions that
+	 * hold what it needs (WaitOutLockers) blocks nobody and must outlast it
+	 */
+	SetConfigOption("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION);
 
 	/* a job (a lane of a job) never has two workers */
 	if (!MigClaimWorkerSlot(worker_args.dboid, job_id, worker_args.lane))
@@ -891,9 +898,6 @@ WaitOutLockers(Oid relid, LOCKMODE lockmode)
 
 		MigStartWatch();
 		StartTransactionCommand();
-		/* not bounded by a lock_timeout the owner's role or database sets */
-		(void) set_config_option("lock_timeout", "0", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_LOCAL, true, 0, false);
 		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
 		WaitForLockers(tag, lockmode, false);
 		for (int i = 0; i < n_step_locks; i++)
