@@ -332,6 +332,8 @@ MigOwnerProblem(Oid owner, const char *owner_name)
 	return problem;
 }
 
+static char *RoleReadOnly(Oid role, bool in_database);
+
 /*
  * MigReadOnlyProblem says why this session's transactions are read-only by
  * default (default_transaction_read_only is on for the database, the role
@@ -363,20 +365,24 @@ MigReadOnlyProblem(bool everyone)
 			strlcpy(source, value, sizeof(source));
 	}
 	SPI_finish();
+	if (strcmp(source, "user") == 0 || strcmp(source, "database user") == 0)
+		return everyone ? NULL : RoleReadOnly(GetUserId(), strcmp(source, "database user") == 0);
 	if (strcmp(source, "database") == 0)
 		where = psprintf("for database \"%s\"", get_database_name(MyDatabaseId));
-	else if (strcmp(source, "user") == 0)
-		where = everyone ? NULL :
-			psprintf("for role \"%s\"", GetUserNameFromId(GetUserId(), false));
-	else if (strcmp(source, "database user") == 0)
-		where = everyone ? NULL :
-			psprintf("for role \"%s\" in database \"%s\"",
-					 GetUserNameFromId(GetUserId(), false), get_database_name(MyDatabaseId));
 	else
 		where = "in the server's configuration";
-	if (where == NULL)
-		return NULL;
 	return psprintf("default_transaction_read_only is on %s", where);
+}
+
+/* RoleReadOnly: MigReadOnlyProblem's words for role's own setting */
+static char *
+RoleReadOnly(Oid role, bool in_database)
+{
+	if (in_database)
+		return psprintf("default_transaction_read_only is on for role \"%s\" in database \"%s\"",
+						GetUserNameFromId(role, false), get_database_name(MyDatabaseId));
+	return psprintf("default_transaction_read_only is on for role \"%s\"",
+					GetUserNameFromId(role, false));
 }
 
 /*
@@ -416,13 +422,7 @@ MigOwnerReadOnlyProblem(Oid owner)
 			read_only = false;
 	}
 	SPI_finish();
-	if (!read_only)
-		return NULL;
-	if (in_database)
-		return psprintf("default_transaction_read_only is on for role \"%s\" in database \"%s\"",
-						GetUserNameFromId(owner, false), get_database_name(MyDatabaseId));
-	return psprintf("default_transaction_read_only is on for role \"%s\"",
-					GetUserNameFromId(owner, false));
+	return read_only ? RoleReadOnly(owner, in_database) : NULL;
 }
 
 /*
